@@ -1,0 +1,100 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { TmeError } from './errors';
+
+let counter = 0;
+
+function tempPathFor(target: string): string {
+  counter += 1;
+  return path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.${counter}.tmp`);
+}
+
+function ioError(file: string, err: unknown): TmeError {
+  const e = err as NodeJS.ErrnoException;
+  const why = e.code === 'ENOENT' ? 'folder does not exist'
+    : e.code === 'EACCES' || e.code === 'EPERM' ? 'permission denied'
+    : e.code === 'ENOSPC' ? 'no space left on device'
+    : e.code === 'EISDIR' ? 'is a folder'
+    : (e.message ?? String(err));
+  return new TmeError('ERR_TME_IO', `cannot write: ${why}`, { file, cause: err });
+}
+
+/**
+ * Writes a file so that readers see either the old file or the whole new one, never a part: the bytes go to a
+ * temporary file in the same folder, are flushed, and the temporary file is renamed over the target.
+ */
+export function writeFileAtomic(target: string, chunks: Uint8Array | string | readonly (Uint8Array | string)[]): void {
+  const tmp = tempPathFor(target);
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(tmp, 'w', 0o644);
+    const list = Array.isArray(chunks) ? chunks : [chunks as Uint8Array | string];
+    for (const chunk of list) {
+      const buf = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
+      let off = 0;
+      while (off < buf.byteLength) off += fs.writeSync(fd, buf, off, buf.byteLength - off);
+    }
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    fd = undefined;
+    fs.renameSync(tmp, target);
+  } catch (err) {
+    if (fd !== undefined) {
+      try { fs.closeSync(fd); } catch { /* already failing */ }
+    }
+    try { fs.rmSync(tmp, { force: true }); } catch { /* nothing left to clean */ }
+    throw ioError(target, err);
+  }
+}
+
+/**
+ * An atomic writer for large outputs written piece by piece: `write` appends to a temporary file, `commit`
+ * renames it into place, `abort` removes it. Nothing appears at `target` before `commit`.
+ */
+export class AtomicFileWriter {
+  readonly target: string;
+  private readonly tmp: string;
+  private fd: number | undefined;
+
+  constructor(target: string) {
+    this.target = target;
+    this.tmp = tempPathFor(target);
+    try {
+      this.fd = fs.openSync(this.tmp, 'w', 0o644);
+    } catch (err) {
+      throw ioError(target, err);
+    }
+  }
+
+  write(chunk: Uint8Array): void {
+    if (this.fd === undefined) throw new TmeError('ERR_TME_INTERNAL', 'write after commit or abort', { file: this.target });
+    try {
+      let off = 0;
+      while (off < chunk.byteLength) off += fs.writeSync(this.fd, chunk, off, chunk.byteLength - off);
+    } catch (err) {
+      this.abort();
+      throw ioError(this.target, err);
+    }
+  }
+
+  commit(): void {
+    if (this.fd === undefined) throw new TmeError('ERR_TME_INTERNAL', 'commit after commit or abort', { file: this.target });
+    try {
+      fs.fsyncSync(this.fd);
+      fs.closeSync(this.fd);
+      this.fd = undefined;
+      fs.renameSync(this.tmp, this.target);
+    } catch (err) {
+      this.abort();
+      throw ioError(this.target, err);
+    }
+  }
+
+  abort(): void {
+    if (this.fd !== undefined) {
+      try { fs.closeSync(this.fd); } catch { /* ignore */ }
+      this.fd = undefined;
+    }
+    try { fs.rmSync(this.tmp, { force: true }); } catch { /* ignore */ }
+  }
+}

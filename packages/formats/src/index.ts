@@ -1,0 +1,3 @@
+export * from './errors';
+export * from './volume';
+export * from './atomic-write';
