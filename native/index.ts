@@ -1,1 +1,257 @@
-export {};
+/**
+ * @tme/native: the typed facade over tme.node, the only place that loads the addon. The binding is loaded on
+ * first use, so importing this module never fails; a missing or broken addon surfaces as one
+ * ERR_TME_NATIVE_LOAD error listing the causes and fixes. Native errors carry a `code`; the facade re-throws
+ * them as TmeError with the caller's stack.
+ */
+import * as path from 'node:path';
+import { TmeError, TME_ERROR_CODES, type TmeErrorCode } from '@tme/formats';
+import { chooseDevice } from './lib/device-choice';
+import { nextFastShape, nextFastSize, isFastSize, type Zyx } from './lib/fast-shape';
+import type {
+  DeviceId,
+  DeviceInfo,
+  DeviceSelector,
+  DeviceType,
+  FftBench,
+  MatchMemoryEstimate,
+  MatchMemoryQuery,
+  MatchProgress,
+  NativeMatchJob,
+  NativeMatchResult,
+  NativeScore,
+  NativeVersions,
+  RunMatchOptions,
+} from './lib/types';
+
+export { nextFastShape, nextFastSize, isFastSize, chooseDevice };
+export type {
+  DeviceId,
+  DeviceInfo,
+  DeviceSelector,
+  DeviceType,
+  FftBench,
+  MatchMemoryEstimate,
+  MatchMemoryQuery,
+  MatchProgress,
+  NativeMatchJob,
+  NativeMatchResult,
+  NativeScore,
+  NativeVersions,
+  RunMatchOptions,
+  Zyx,
+};
+
+interface NativeListing {
+  vulkan: Array<{
+    index: number;
+    id: string;
+    name: string;
+    type: DeviceType;
+    memoryBytes: number;
+    maxStorageBufferRange: number;
+    apiVersion: string;
+    driverVersion: number;
+  }>;
+  vulkanError: string | null;
+  hardwareConcurrency: number;
+  hostAvailableBytes: number;
+  hostTotalBytes: number;
+}
+
+/** The raw binding exported by tme.node (C++ in src/addon.cc). */
+export interface Binding {
+  runMatch(job: NativeMatchJob, onProgress?: (p: MatchProgress) => void): { promise: Promise<NativeMatchResult>; cancel(): void };
+  listDevices(): NativeListing;
+  estimateMatchMemory(query: MatchMemoryQuery): MatchMemoryEstimate;
+  fftForward(device: DeviceId, data: Float32Array, shape: Zyx, options?: { threads?: number }): Float32Array;
+  fftInverse(device: DeviceId, spectrum: Float32Array, shape: Zyx, options?: { threads?: number }): Float32Array;
+  benchFftPair(device: DeviceId, shape: Zyx, repeats: number, threads?: number): FftBench;
+  versions(): NativeVersions;
+}
+
+let loaded: Binding | undefined;
+
+function candidates(): string[] {
+  const fromEnv = process.env['TME_NATIVE_PATH'];
+  const list = [
+    path.join(__dirname, 'build', 'Release', 'tme.node'), // running from source (jest)
+    path.join(__dirname, '..', 'build', 'Release', 'tme.node'), // running from dist/
+  ];
+  return fromEnv ? [fromEnv, ...list] : list;
+}
+
+/** Loads tme.node once; throws ERR_TME_NATIVE_LOAD listing every attempt and the usual fixes. */
+export function loadBinding(): Binding {
+  if (loaded) return loaded;
+  const causes: string[] = [];
+  for (const file of candidates()) {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      loaded = require(file) as Binding;
+      return loaded;
+    } catch (err) {
+      const message = (err as { message?: unknown } | null)?.message;
+      causes.push(`${file}: ${typeof message === 'string' ? message.split('\n')[0] : String(err)}`);
+    }
+  }
+  throw new TmeError(
+    'ERR_TME_NATIVE_LOAD',
+    `the native addon tme.node could not be loaded. Tried: ${causes.join('; ')}. Possible fixes: build it ` +
+      '(cd native && pnpm run build); install the runtime library FFTW3f (Debian: libfftw3-single3); ' +
+      'use Node ≥ 20 (Node-API 8); or point TME_NATIVE_PATH at a built tme.node',
+  );
+}
+
+/** True when the addon loads (no throw). */
+export function isNativeAvailable(): boolean {
+  try {
+    loadBinding();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function isCode(code: unknown): code is TmeErrorCode {
+  return typeof code === 'string' && (TME_ERROR_CODES as readonly string[]).includes(code);
+}
+
+/** Re-wraps a native error as TmeError, keeping the caller's stack (recorded before the native call). */
+function toTmeError(err: unknown, callSite: Error): unknown {
+  if (err instanceof TmeError) return err;
+  // Native errors come from the addon's realm: test for the shape, not `instanceof Error` (jest runs tests in
+  // another realm).
+  if (typeof err !== 'object' || err === null || typeof (err as { message?: unknown }).message !== 'string') return err;
+  const { code, message } = err as { code?: unknown; message: string };
+  const wrapped = new TmeError(isCode(code) ? code : 'ERR_TME_INTERNAL', message, { cause: err });
+  const callerFrames = (callSite.stack ?? '').split('\n').slice(1).join('\n');
+  wrapped.stack = `${wrapped.name} [${wrapped.code}]: ${wrapped.message}\n${callerFrames}`;
+  return wrapped;
+}
+
+function callNative<T>(fn: (b: Binding) => T): T {
+  const callSite = new Error();
+  const binding = loadBinding();
+  try {
+    return fn(binding);
+  } catch (err) {
+    throw toTmeError(err, callSite);
+  }
+}
+
+/** Every device: the Vulkan physical devices (none when the loader or ICDs are missing) and the FFTW CPU path. */
+export function listDevices(): DeviceInfo[] {
+  return callNative((b) => {
+    const listing = b.listDevices();
+    const devices: DeviceInfo[] = listing.vulkan.map((d) => ({
+      id: d.id,
+      index: d.index,
+      api: 'vulkan',
+      name: d.name,
+      type: d.type,
+      memoryBytes: d.memoryBytes,
+      maxStorageBufferRange: d.maxStorageBufferRange,
+      apiVersion: d.apiVersion,
+      driverVersion: d.driverVersion,
+      threads: null,
+    }));
+    devices.push({
+      id: 'cpu',
+      index: 'cpu',
+      api: 'fftw',
+      name: `CPU (FFTW3f, ${listing.hardwareConcurrency} threads)`,
+      type: 'cpu',
+      memoryBytes: listing.hostTotalBytes,
+      maxStorageBufferRange: null,
+      apiVersion: b.versions().fftw,
+      driverVersion: null,
+      threads: listing.hardwareConcurrency,
+    });
+    return devices;
+  });
+}
+
+/** Why no Vulkan device is listed (loader or ICD missing), or null. */
+export function vulkanError(): string | null {
+  return callNative((b) => b.listDevices().vulkanError);
+}
+
+/**
+ * Picks the device for a selector (default 'auto': a discrete GPU, else an integrated/virtual GPU, else the FFTW
+ * CPU path; lavapipe only by index or 'vulkan-cpu'). Throws ERR_TME_NO_DEVICE when nothing matches.
+ */
+export function pickDevice(selector: DeviceSelector = 'auto'): DeviceInfo {
+  const devices = listDevices();
+  const chosen = chooseDevice(devices, selector);
+  if (chosen) return chosen;
+  const names = devices.map((d) => `${d.id}: ${d.name} (${d.type})`).join(', ');
+  throw new TmeError('ERR_TME_NO_DEVICE', `no device matches ${JSON.stringify(selector)}; available: ${names}`);
+}
+
+/** Memory a job needs on its device and on the host, and whether it fits (checked again by runMatch). */
+export function estimateMatchMemory(query: MatchMemoryQuery): MatchMemoryEstimate {
+  return callNative((b) => b.estimateMatchMemory({ filter: true, ...query }));
+}
+
+/**
+ * Forward R2C FFT (unnormalised) of a real volume: the half spectrum (nz, ny, nx/2+1) as interleaved
+ * (re, im) float32 pairs. For tests and benchmarks; the matching loop never round-trips through JS.
+ */
+export function fftForward(device: DeviceId, data: Float32Array, shape: Zyx, options: { threads?: number } = {}): Float32Array {
+  return callNative((b) => b.fftForward(device, data, shape, options));
+}
+
+/** Inverse C2R FFT normalised by 1/N, so that fftInverse(fftForward(x)) ≈ x. */
+export function fftInverse(device: DeviceId, spectrum: Float32Array, shape: Zyx, options: { threads?: number } = {}): Float32Array {
+  return callNative((b) => b.fftInverse(device, spectrum, shape, options));
+}
+
+/** Times R2C + C2R pairs on a device (host wall of submit + wait, min and median over `repeats`). */
+export function benchFftPair(device: DeviceId, shape: Zyx, repeats = 5, threads = 1): FftBench {
+  return callNative((b) => b.benchFftPair(device, shape, repeats, threads));
+}
+
+export function nativeVersions(): NativeVersions {
+  return callNative((b) => b.versions());
+}
+
+/**
+ * Runs the matching loop for one tile and one batch of rotations off the event loop. Rejects with TmeError:
+ * ERR_TME_CANCELLED (signal aborted; within one rotation), ERR_TME_DEVICE_MEMORY (before any work, with the
+ * numbers), ERR_TME_NO_DEVICE, ERR_TME_UNSUPPORTED_SIZE, ERR_TME_INVALID_OPTION, ERR_TME_FFT_PLAN, ERR_TME_DEVICE.
+ */
+export function runMatch(job: NativeMatchJob, options: RunMatchOptions = {}): Promise<NativeMatchResult> {
+  const callSite = new Error();
+  const { signal, onProgress } = options;
+  if (signal?.aborted) {
+    return Promise.reject(toTmeError(Object.assign(new Error('cancelled before the first rotation'), { code: 'ERR_TME_CANCELLED' }), callSite));
+  }
+  let task: { promise: Promise<NativeMatchResult>; cancel(): void };
+  let progressError: unknown;
+  try {
+    task = loadBinding().runMatch(job, (p) => {
+      try {
+        onProgress?.(p);
+      } catch (err) {
+        // A throwing callback cancels the job and becomes its error.
+        progressError ??= err;
+        task.cancel();
+      }
+    });
+  } catch (err) {
+    return Promise.reject(toTmeError(err, callSite));
+  }
+  const onAbort = (): void => task.cancel();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  return task.promise.then(
+    (result) => {
+      signal?.removeEventListener('abort', onAbort);
+      return result;
+    },
+    (err: unknown) => {
+      signal?.removeEventListener('abort', onAbort);
+      throw progressError ?? toTmeError(err, callSite);
+    },
+  );
+}

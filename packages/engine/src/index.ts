@@ -1,1 +1,21 @@
-export {};
+export * from './backend';
+export * from './scores';
+export * from './padding';
+export * from './tiling';
+export * from './masks';
+export type { FilterFunction, MatchJob } from './prepare';
+export {
+  matchTemplate, type MatchOptions, type MatchProgress, type MatchResult, type MatchParameters, type ScoreStatistics,
+} from './match';
+export { estimateJob, type DeviceEstimate, type EstimateOptions, type JobEstimate } from './estimate';
+export { writeJob, readJob, JOB_FILES, ENGINE_VERSION, type JobRecord, type JobData, type WriteJobOptions } from './job-files';
+export { CHECKPOINT_FILE } from './checkpoint';
+export { formatRotationTable, parseRotationTable, ANGLES_HEADER } from './angles';
+export { NativeBackend, defaultBackend, nativeAddonBuilt, NATIVE_ADDON_PATH } from './native-backend';
+export { ReferenceBackend, type ReferenceBackendOptions } from './reference-backend';
+export { defaultMemoryEstimate } from './memory-model';
+export { toArrayOrder, rotateBox, boxCentre } from './rotate';
+export { laplacian, standardise } from './laplace';
+export { nextSmoothSize } from './fast-size';
+export { listDevices, type DeviceListing } from './devices';
+export { prepareJob, type PreparedJob } from './prepare';

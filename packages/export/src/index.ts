@@ -1,1 +1,16 @@
-export {};
+export * from './pick';
+export * from './box-size';
+export * from './subtomogram';
+export * from './wedge-mask';
+export * from './star-table';
+export * from './relion-common';
+export * from './relion-particles';
+export * from './relion5-particles';
+export * from './imod-model';
+export * from './dynamo-table';
+export * from './read-picks-star';
+export * from './output-folder';
+export * from './export-relion';
+export * from './export-relion5';
+export * from './export-imod';
+export * from './export-dynamo';

@@ -1,3 +1,12 @@
 export * from './errors';
 export * from './volume';
 export * from './atomic-write';
+export * from './statistics';
+export * from './float16';
+export * from './mrc-header';
+export * from './mrc';
+export * from './em';
+export * from './volume-io';
+export type { SampleType } from './samples';
+export * from './star';
+export * from './structure';

@@ -1,1 +1,10 @@
-export {};
+export * from './erfc';
+export * from './statistics';
+export * from './score-map';
+export * from './call-peaks';
+export * from './subvoxel';
+export * from './local-snr';
+export * from './orientations-tsv';
+export * from './picks-table';
+export * from './refine';
+export * from './histogram';

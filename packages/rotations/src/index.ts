@@ -1,1 +1,10 @@
-export {};
+export * from './matrix';
+export * from './quaternion';
+export * from './euler';
+export * from './symmetry';
+export * from './random-rotations';
+export * from './rotation-index';
+export * from './covering';
+export * from './sampling';
+export * from './angles-tsv';
+export * from './cone';

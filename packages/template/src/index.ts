@@ -1,1 +1,27 @@
-export {};
+// @tme/template: the science of a search, computed on the host. No file I/O here: parsers take text.
+export * from './fft';
+export * from './bandpass';
+export * from './exposure';
+export * from './ctf';
+export * from './ctf-filter';
+export * from './wedge';
+export * from './whitening';
+export * from './compose';
+export * from './preview';
+export * from './fast-size';
+export * from './erf';
+export * from './scattering-factors';
+export * from './atomic-model';
+export * from './resample';
+export * from './template-map';
+export * from './masks';
+export * from './bundled-model';
+export type { ParseOptions } from './metadata/text';
+export * from './metadata/columns';
+export * from './metadata/imod-defocus';
+export * from './metadata/ctffind';
+export * from './metadata/mdoc';
+export * from './metadata/relion';
+export * from './metadata/warp-xml';
+export * from './metadata/tilts';
+export * from './template-from-model';

@@ -1,6 +1,25 @@
 import type { Command } from 'commander';
+import { register as registerInfo } from './info';
+import { register as registerConvert } from './convert';
+import { register as registerExport } from './export';
+import { register as registerMatch } from './match';
+import { register as registerDevices } from './devices';
+import { register as registerAngles } from './angles';
+import { register as registerPeaks } from './peaks';
+import { register as registerRun } from './run';
+import { register as registerExample } from './example';
+import { register as registerEstimate } from './estimate';
 
 /** Each command lives in its own module and adds itself to the program; this list is the only registry. */
 export function registerCommands(program: Command): void {
-  void program;
+  registerInfo(program);
+  registerConvert(program);
+  registerMatch(program);
+  registerDevices(program);
+  registerPeaks(program);
+  registerExport(program);
+  registerAngles(program);
+  registerRun(program);
+  registerEstimate(program);
+  registerExample(program);
 }

@@ -1,0 +1,175 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { createVolume, parseStar, readMrc, writeMrc, type TmeError } from '@tme/formats';
+import { wrapDegrees } from '@tme/rotations';
+import { runExport } from '../src/commands/export';
+import { exitCodeFor, formatError } from '../src/format-error';
+
+const FIXTURES = path.join(__dirname, '..', '..', '..', 'packages', 'export', '__tests__', 'fixtures');
+
+/**
+ * Runs the command's action with options as commander hands them over (camelCase keys, defaults filled in).
+ * commander 15 is ESM-only and jest 30 on Node 20 cannot load it, so the parse step itself is not exercised here.
+ */
+async function tme(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const [command, picks, ...rest] = args;
+  expect(command).toBe('export');
+  const options: Record<string, string | boolean> = { edge: 'pad', normalise: true, centreConvention: 'relion' };
+  for (let i = 0; i < rest.length; i += 1) {
+    const flag = rest[i]!;
+    const key = flag === '-o' ? 'output' : flag.replace(/^--/, '').replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+    const next = rest[i + 1];
+    if (next === undefined || (next.startsWith('-') && !/^-\d/.test(next))) options[key] = true;
+    else { options[key] = next; i += 1; }
+  }
+  let out = '';
+  const spy = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => { out += String(chunk); return true; });
+  try {
+    await runExport(picks!, options as unknown as Parameters<typeof runExport>[1]);
+    return { code: 0, out, err: '' };
+  } catch (e) {
+    return { code: exitCodeFor(e), out, err: formatError(e, false) };
+  } finally {
+    spy.mockRestore();
+  }
+}
+
+function loop(file: string, block: string) {
+  const star = parseStar(fs.readFileSync(file, 'utf8'));
+  return star.blocks.find((b) => b.name === block)!.loops[0]!;
+}
+
+describe('tme export', () => {
+  let dir: string;
+  beforeEach(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tme-export-cli-')); });
+  afterEach(() => { fs.rmSync(dir, { recursive: true, force: true }); });
+
+  it('pyTME relion4 STAR → relion5: centred Å and RELION angles (180 − ex, ey, 180 − ez)', async () => {
+    const out = path.join(dir, 'r5');
+    const r = await tme('export', path.join(FIXTURES, 'peer128_flcs_a15.relion4.star'), '--format', 'relion5',
+      '--tomo-size', '128,128,128', '--voxel-size', '10', '-o', out, '--tomograms-star');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/11 picks/);
+    const p = loop(path.join(out, 'particles.star'), 'particles');
+    const col = (l: string): string[] => p.rows.map((row) => row[p.labels.indexOf(l)]!);
+    expect(col('rlnTomoName')[0]).toBe('peer128');
+    expect(Number(col('rlnCenteredCoordinateXAngst')[0])).toBeCloseTo((87 - 64) * 10, 3);
+    expect(Number(col('rlnCenteredCoordinateZAngst')[0])).toBeCloseTo((117 - 64) * 10, 3);
+    // first row of pyTME: euler (−23.7166, 19.419806, 156.2834)
+    expect(Math.abs(wrapDegrees(Number(col('rlnAngleRot')[0]) - (180 + 23.7166)))).toBeLessThan(1e-3);
+    expect(Number(col('rlnAngleTilt')[0])).toBeCloseTo(19.419806, 4);
+    expect(Math.abs(wrapDegrees(Number(col('rlnAnglePsi')[0]) - (180 - 156.2834)))).toBeLessThan(1e-3);
+    const t = loop(path.join(out, 'tomograms.star'), 'global');
+    expect(t.rows[0]![t.labels.indexOf('rlnTomoSizeX')]).toBe('128');
+  });
+
+  it('pyTME TSV and pyTME relion4 STAR give the same RELION 5 file', async () => {
+    const a = path.join(dir, 'fromTsv');
+    const b = path.join(dir, 'fromStar');
+    const common = ['--format', 'relion5', '--tomo-size', '128,128,128', '--voxel-size', '10', '--tomo-name', 'peer128'];
+    expect((await tme('export', path.join(FIXTURES, 'peer128_flcs_a15.orientations.tsv'), ...common, '-o', a)).code).toBe(0);
+    expect((await tme('export', path.join(FIXTURES, 'peer128_flcs_a15.relion4.star'), ...common, '-o', b)).code).toBe(0);
+    const ta = loop(path.join(a, 'particles.star'), 'particles');
+    const tb = loop(path.join(b, 'particles.star'), 'particles');
+    expect(ta.labels).toEqual(tb.labels);
+    expect(ta.rows.slice(0, tb.rows.length)).toEqual(tb.rows); // the STAR has the first 11 of the TSV's 20 rows
+  });
+
+  it('--format tsv writes pyTME’s orientations TSV: a pyTME STAR comes back as the pyTME TSV', async () => {
+    const out = path.join(dir, 'tsv');
+    expect((await tme('export', path.join(FIXTURES, 'peer128_flcs_a15.relion4.star'), '--format', 'tsv', '-o', out)).code).toBe(0);
+    const mine = fs.readFileSync(path.join(out, 'orientations.tsv'), 'utf8').trim().split('\n');
+    const theirs = fs.readFileSync(path.join(FIXTURES, 'peer128_flcs_a15.orientations.tsv'), 'utf8').trim().split('\n');
+    expect(mine[0]).toBe('x\ty\tz\teuler_x\teuler_y\teuler_z\tscore\tdetail');
+    for (let i = 1; i < mine.length; i += 1) {
+      const m = mine[i]!.split('\t').map(Number);
+      const t = theirs[i]!.split('\t').map(Number);
+      expect(m.slice(0, 3)).toEqual(t.slice(0, 3));
+      expect(m[6]).toBeCloseTo(t[6]!, 6);
+      expect(m[7]).toBe(t[7]);
+      if (t[4]! > 1e-3 && t[4]! < 179.999) { // away from gimbal lock the angles are unique
+        for (const k of [3, 4, 5]) expect(Math.abs(wrapDegrees(m[k]! - t[k]!))).toBeLessThan(1e-3);
+      }
+    }
+  });
+
+  it('pyTME relion5 STAR needs the tomogram geometry and says so', async () => {
+    const r = await tme('export', path.join(FIXTURES, 'peer128_flcs_a15.relion5.star'), '--format', 'imod', '-o', path.join(dir, 'x'));
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/^tme: .*relion5\.star: pyTME RELION-5 coordinates need the tomogram shape/);
+  });
+
+  describe('with a target tomogram', () => {
+    let target: string;
+    let star: string;
+    beforeEach(() => {
+      target = path.join(dir, 'tomo.mrc');
+      const data = new Float32Array(48 * 56 * 64);
+      for (let i = 0; i < data.length; i += 1) data[i] = Math.sin(i * 0.37) + (i % 7);
+      writeMrc(target, createVolume(data, [48, 56, 64], 12));
+      // pyTME relion4 layout: x y z voxels, pyTME angles, class, micrograph, score; the third pick is at the edge.
+      star = path.join(dir, 'picks.star');
+      fs.writeFileSync(star, ['# version 40001', '', 'data_particles', '', 'loop_', '_rlnCoordinateX', '_rlnCoordinateY',
+        '_rlnCoordinateZ', '_rlnAngleRot', '_rlnAngleTilt', '_rlnAnglePsi', '_rlnClassNumber', '_rlnMicrographName', '_pytmeScore',
+        '30\t28\t24\t10\t20\t30\t0\ttomo.mrc\t0.5', '20\t30\t20\t-40\t60\t100\t0\ttomo.mrc\t0.4', '2\t28\t24\t0\t0\t0\t0\ttomo.mrc\t0.3', ''].join('\n'));
+    });
+
+    it('relion: subtomograms (box from --diameter), wedge volume, STAR; edges padded and counted', async () => {
+      const out = path.join(dir, 'rel');
+      const r = await tme('export', star, '--format', 'relion', '--target', target, '--diameter', '240', '--tilt-range', '-60,60', '-o', out);
+      expect(r.code).toBe(0);
+      expect(r.out).toMatch(/3 picks \(1 padded at the edge, 0 skipped\)/);
+      const sub = readMrc(path.join(out, 'Subtomograms', 'tomo_000001.mrc'));
+      expect(sub.shape).toEqual([30, 30, 30]); // 240 Å / 12 Å = 20 voxels → even fast ≥ 30
+      expect(sub.voxelSize[2]).toBeCloseTo(12, 4);
+      expect(readMrc(path.join(out, 'Subtomograms', 'tomo_wedge.mrc')).shape).toEqual([30, 30, 30]);
+      const optics = loop(path.join(out, 'particles.star'), 'optics');
+      expect(optics.rows[0]).toEqual(['1', 'opticsGroup1', '12.000000', '30', '3', '300', '2.7', '0.1']);
+      const p = loop(path.join(out, 'particles.star'), 'particles');
+      expect(p.rows.map((row) => row[0])).toEqual(['Subtomograms/tomo_000001.mrc', 'Subtomograms/tomo_000002.mrc', 'Subtomograms/tomo_000003.mrc']);
+      expect(p.rows[0]![p.labels.indexOf('rlnCtfImage')]).toBe('Subtomograms/tomo_wedge.mrc');
+    });
+
+    it('relion: --edge skip drops the edge pick; an odd --box is refused with exit code 2', async () => {
+      const out = path.join(dir, 'skip');
+      const r = await tme('export', star, '--format', 'relion', '--target', target, '--box', '20', '--edge', 'skip', '-o', out);
+      expect(r.out).toMatch(/2 picks \(0 padded at the edge, 1 skipped\)/);
+      const odd = await tme('export', star, '--format', 'relion', '--target', target, '--box', '21', '-o', path.join(dir, 'odd'));
+      expect(odd.code).toBe(2);
+      expect(odd.err).toMatch(/EVEN integer.*for box but received 21/);
+    });
+
+    it('relion without --target, or without a box, is a usage error', async () => {
+      const a = await tme('export', star, '--format', 'relion', '--box', '20', '-o', path.join(dir, 'a'));
+      expect(a.code).toBe(2);
+      expect(a.err).toMatch(/--target/);
+      const b = await tme('export', star, '--format', 'relion', '--target', target, '-o', path.join(dir, 'b'));
+      expect(b.err).toMatch(/--box N/);
+    });
+
+    it('imod and dynamo write their files; existing outputs need --force', async () => {
+      const out = path.join(dir, 'm');
+      expect((await tme('export', star, '--format', 'imod', '--target', target, '--diameter', '120', '-o', out)).code).toBe(0);
+      const mod = fs.readFileSync(path.join(out, 'picks.mod'));
+      expect(mod.length).toBe(8 + 232 + 4 + 176 + 4 + 16 + 12 * 3 + 4);
+      expect(mod.readInt32BE(240 + 4 + 156)).toBe(5); // pdrawsize = 120 Å / 2 / 12 Å
+      expect(fs.readFileSync(path.join(out, 'picks.txt'), 'utf8').split('\n')[0]).toBe('1 1 30.500 28.500 24.000');
+      const again = await tme('export', star, '--format', 'imod', '--target', target, '-o', out);
+      expect(again.code).toBe(1);
+      expect(again.err).toMatch(/picks\.mod: exists/);
+      expect((await tme('export', star, '--format', 'dynamo', '--tilt-range', '-50,50', '-o', out)).code).toBe(0);
+      const row = fs.readFileSync(path.join(out, 'picks.tbl'), 'utf8').split('\n')[0]!.split(' ');
+      expect(row).toHaveLength(35);
+      expect(row.slice(23, 26)).toEqual(['31', '29', '25']);
+    });
+
+    it('unknown formats are refused', async () => {
+      const r = await tme('export', star, '--format', 'warp', '-o', dir);
+      expect(r.code).toBe(2);
+      expect((r.err as string)).toMatch(/one of relion, relion5, imod, dynamo, tsv/);
+    });
+  });
+});
+
+export type { TmeError };

@@ -1,0 +1,227 @@
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { createVolume, writeMrc } from '@tme/formats';
+import { angleBetween, sampleRotations } from '@tme/rotations';
+import { nativeAddonBuilt, readJob, rotateBox } from '@tme/engine';
+import { progressWanted } from '../src/progress';
+
+// One CLI process runs every invocation (see below); loading it alone takes seconds on a busy machine.
+jest.setTimeout(180_000);
+
+const built = nativeAddonBuilt();
+const withNative = built ? describe : describe.skip;
+if (!built) test.skip('tme match runs skipped: native/build/Release/tme.node is not built', () => undefined);
+
+// commander 15 is ESM-only, which jest's CommonJS runtime cannot load, so the CLI runs in a real `node` process
+// from its TypeScript sources (transpiled on load, workspace packages mapped to their sources as jest does). Loading
+// takes seconds on a busy machine, so one process runs every invocation in order and records each one's exit code,
+// stdout and stderr.
+const root = path.resolve(__dirname, '..', '..', '..');
+const harness = `
+const fs = require('node:fs'), path = require('node:path'), Module = require('node:module');
+const ts = require(${JSON.stringify(require.resolve('typescript'))});
+const root = ${JSON.stringify(root)};
+const resolve = Module._resolveFilename;
+Module._resolveFilename = function (request, ...rest) {
+  const m = /^@tme[/]([a-z-]+)$/.exec(request);
+  if (request === '@tme/native') request = path.join(root, 'native', 'index.ts');
+  else if (m) request = path.join(root, 'packages', m[1], 'src', 'index.ts');
+  return resolve.call(this, request, ...rest);
+};
+require.extensions['.ts'] = (module, file) => module._compile(ts.transpileModule(fs.readFileSync(file, 'utf8'), {
+  fileName: file, compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
+}).outputText, file);
+const { main } = require(path.join(root, 'apps', 'cli', 'src', 'main.ts'));
+const [runsFile, resultsFile] = process.argv.slice(1);
+(async () => {
+  const results = {};
+  for (const [name, argv, setup] of JSON.parse(fs.readFileSync(runsFile, 'utf8'))) {
+    if (setup) fs.mkdirSync(setup, { recursive: true });
+    let out = '', err = '';
+    const ow = process.stdout.write, ew = process.stderr.write;
+    process.stdout.write = (s) => { out += s; return true; };
+    process.stderr.write = (s) => { err += s; return true; };
+    let code;
+    try { code = await main(argv); } catch (e) { code = -2; err += String(e); } finally { process.stdout.write = ow; process.stderr.write = ew; }
+    results[name] = { code, out, err };
+  }
+  fs.writeFileSync(resultsFile, JSON.stringify(results));
+})();
+`;
+
+interface Run { code: number; out: string; err: string }
+let dir: string;
+let results: Record<string, Run> = {};
+
+/** Runs the named invocations in one CLI process; `setup` is a folder to create just before the run. */
+function runAll(runs: Array<[name: string, argv: string[], setup?: string]>): void {
+  const runsFile = path.join(dir, 'runs.json');
+  const resultsFile = path.join(dir, 'results.json');
+  fs.writeFileSync(runsFile, JSON.stringify(runs));
+  const child = spawnSync(process.execPath, ['-e', harness, '--', runsFile, resultsFile], { encoding: 'utf8', env: { ...process.env, CI: '1' }, timeout: 170_000 });
+  if (!fs.existsSync(resultsFile)) throw new Error(`the CLI harness failed: ${child.stderr}`);
+  results = JSON.parse(fs.readFileSync(resultsFile, 'utf8')) as Record<string, Run>;
+}
+
+function run(name: string): Run {
+  const r = results[name];
+  if (!r) throw new Error(`no run named ${name}`);
+  return r;
+}
+
+function noise(n: number, seed: number): Float32Array {
+  let s = seed;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s = (s * 1103515245 + 12345) % 2147483648;
+    out[i] = (s / 2147483648 - 0.5) * 0.6;
+  }
+  return out;
+}
+
+const set = sampleRotations({ angularStep: 60, measure: false });
+const placedRotation = 7;
+const placedAt = [13, 10, 15] as const;
+
+const base = (): string[] => ['match', '--target', path.join(dir, 'target.mrc'), '--template', path.join(dir, 'template.mrc'), '--angular-step', '60', '--mask-radius', '16', '--device', 'cpu'];
+const job = (name: string): string => path.join(dir, name);
+
+const errorCases: Array<[string[], number, RegExp]> = [
+  [['--score', 'ncc'], 2, /Expected one of cc, lcc, corr, cam, flc, flc-sphere, mcc .* for score but received "ncc"/],
+  [['--tile', '16,16'], 2, /Expected auto or Z,Y,X .* for --tile/],
+  [['--device', 'tpu'], 2, /for --device but received "tpu"/],
+  [['--pad-target', 'wrap'], 2, /for padTarget but received "wrap"/],
+  [['--angular-step', '0'], 2, /for --angular-step/],
+  [['--force', '--resume'], 2, /only one of --force and --resume/],
+];
+
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tme-cli-match-'));
+  const size = 9;
+  const c = 4;
+  const t = new Float32Array(size ** 3);
+  const blobs = [[0, 0, 0, 1], [0, 0, 3, 0.8], [0, 3, 0, -0.7], [3, 0, -1, 0.6]];
+  for (let z = 0; z < size; z++) for (let y = 0; y < size; y++) for (let x = 0; x < size; x++) {
+    let v = 0;
+    for (const [bz, by, bx, a] of blobs) v += a! * Math.exp(-((z - c - bz!) ** 2 + (y - c - by!) ** 2 + (x - c - bx!) ** 2) / 1.5);
+    t[(z * size + y) * size + x] = v;
+  }
+  const shape = [24, 22, 26] as const;
+  const data = noise(shape[0] * shape[1] * shape[2], 3);
+  const tR = rotateBox(t, [size, size, size], set.matrices.subarray(9 * placedRotation, 9 * placedRotation + 9), 'linear');
+  for (let z = 0; z < size; z++) for (let y = 0; y < size; y++) for (let x = 0; x < size; x++) {
+    const i = ((placedAt[0] + z - c) * shape[1] + placedAt[1] + y - c) * shape[2] + placedAt[2] + x - c;
+    data[i] = data[i]! + tR[(z * size + y) * size + x]!;
+  }
+  writeMrc(path.join(dir, 'target.mrc'), createVolume(data, shape, 4));
+  writeMrc(path.join(dir, 'template.mrc'), createVolume(t, [size, size, size], 4));
+  writeMrc(path.join(dir, 'template-5A.mrc'), createVolume(t, [size, size, size], 5));
+  const t5 = ['match', '--target', path.join(dir, 'target.mrc'), '--template', path.join(dir, 'template-5A.mrc'), '--angular-step', '60'];
+  runAll([
+    ...errorCases.map(([extra], k): [string, string[]] => [`error${k}`, [...base(), '-o', job('never'), ...extra]]),
+    ['missing', ['match', '--target', path.join(dir, 'missing.mrc'), '--template', path.join(dir, 'template.mrc'), '--angular-step', '60', '-o', job('job-missing')]],
+    ['voxelSize', [...t5, '-o', job('job-5A')]],
+    ['mcc', [...base(), '--score', 'MCC', '-o', job('job-mcc')]],
+    ...(built ? [
+      ['job1', [...base(), '-o', job('job1')]],
+      ['exists', [...base(), '-o', job('job2'), '--quiet'], job('job2')],
+      ['force', [...base(), '-o', job('job2'), '--quiet', '--force', '--tile', '16,16,16']],
+      ['resumeFinished', [...base(), '-o', job('job2'), '--resume']],
+      ['resumeFresh', [...base(), '-o', job('job3'), '--resume', '--quiet', '--score', 'FLC'], job('job3')],
+      ['progress', [...base(), '-o', job('job4'), '--progress', '--interpolation', 'cubic']],
+      ['devicesJson', ['devices', '--json']],
+      ['devices', ['devices']],
+    ] as Array<[string, string[], string?]> : []),
+  ]);
+}, 180_000);
+afterAll(() => { fs.rmSync(dir, { recursive: true, force: true }); });
+
+withNative('tme match (native CPU path)', () => {
+  it('writes a job folder in which the placed template is the best match', () => {
+    const r = run('job1');
+    expect(r.code).toBe(0);
+    expect(fs.readdirSync(job('job1')).sort()).toEqual(['angles.tsv', 'job.json', 'rotations.mrc', 'scores.mrc']);
+    expect(r.out).toMatch(/48 rotations × 1 tile on CPU .*best score/);
+    expect(r.err).toBe('');
+    const result = readJob(job('job1'));
+    let best = 0;
+    result.scores.data.forEach((v, i) => { if (v > result.scores.data[best]!) best = i; });
+    const [ny, nx] = [22, 26];
+    expect([Math.floor(best / (ny * nx)), Math.floor(best / nx) % ny, best % nx]).toEqual(placedAt);
+    const found = result.indices[best]!;
+    const angle = angleBetween(result.rotations.slice(9 * found, 9 * found + 9), set.matrices.slice(9 * placedRotation, 9 * placedRotation + 9));
+    expect(angle).toBeLessThanOrEqual(60);
+    expect(found).toBe(placedRotation);
+    expect(result.record.inputs['angularStep']).toBe(60);
+    expect(result.record.parameters.padTarget).toBe('mean');
+    expect(result.record.device.backend).toBe('native');
+  });
+
+  it('refuses an existing output folder, and a finished job for --resume; --force reruns', () => {
+    expect(run('exists').code).toBe(1);
+    expect(run('exists').err).toMatch(/^tme: .*job2: output folder exists; use --force to overwrite it or --resume to continue its job\n$/);
+    expect(run('force').code).toBe(0);
+    expect(run('force').out).toBe('');
+    // Tiles of 16 voxels with a 9-voxel template: cores of 8 → 3 × 3 × 4 tiles over 24 × 22 × 26.
+    expect(readJob(job('job2')).record.tilePlan.splits).toEqual([3, 3, 4]);
+    expect(run('resumeFinished').code).toBe(1);
+    expect(run('resumeFinished').err).toMatch(/holds a finished job; use --force/);
+  });
+
+  it('--resume without a checkpoint runs the whole job', () => {
+    expect(run('resumeFresh').code).toBe(0);
+    expect(readJob(job('job3')).record.parameters.score).toBe('flc');
+  });
+
+  it('--progress draws the bar on stderr even off a terminal: rotations, rate, ETA, device, tile', () => {
+    expect(run('progress').code).toBe(0);
+    expect(run('progress').err).toMatch(/\| 48\/48 rotations \| [\d.-]+\/s \| ETA \S+ \| CPU .* \| tile 1\/1/);
+    expect(readJob(job('job4')).record.parameters.interpolation).toBe('cubic');
+  });
+
+  it('tme devices lists the CPU path and what auto picks', () => {
+    expect(run('devicesJson').code).toBe(0);
+    const listing = JSON.parse(run('devicesJson').out) as { devices: Array<{ index: unknown; kind: string }>; auto: unknown };
+    expect(listing.devices.some((d) => d.index === 'cpu' && d.kind === 'cpu')).toBe(true);
+    expect(listing.auto).not.toBeNull();
+    expect(run('devices').code).toBe(0);
+    expect(run('devices').out).toMatch(/^\s+DEVICE\s+KIND\s+MEMORY\s+NAME/);
+    expect(run('devices').out).toMatch(/\nauto: /);
+  });
+});
+
+describe('tme match: errors before any work', () => {
+  it.each(errorCases.map((c, k) => [k, ...c] as const))('case %i: %j → exit %i', (k, _extra, code, message) => {
+    const r = run(`error${k}`);
+    expect(r.code).toBe(code);
+    expect(r.err).toMatch(message);
+    expect(r.err.split('\n').filter(Boolean)).toHaveLength(1);
+    expect(fs.existsSync(job('never'))).toBe(false);
+  });
+
+  it('names a missing input file', () => {
+    expect(run('missing').code).toBe(1);
+    expect(run('missing').err).toMatch(/^tme: .*missing\.mrc: /);
+  });
+
+  it('rejects a template of another voxel size and mcc without a target mask', () => {
+    expect(run('voxelSize').code).toBe(1);
+    expect(run('voxelSize').err).toMatch(/voxel size/);
+    expect(run('mcc').code).toBe(2);
+    expect(run('mcc').err).toMatch(/needs a target mask/);
+  });
+});
+
+describe('progress rendering choice', () => {
+  const tty = { isTTY: true } as NodeJS.WriteStream;
+  const pipe = { isTTY: false } as NodeJS.WriteStream;
+  it.each([
+    [{ stream: tty, env: {} }, true],
+    [{ stream: tty, env: { CI: 'true' } }, false],
+    [{ stream: pipe, env: {} }, false],
+    [{ stream: pipe, env: { CI: '1' }, force: true }, true],
+    [{ stream: tty, env: {}, quiet: true, force: true }, false],
+  ])('%j → %s', (choice, wanted) => expect(progressWanted(choice)).toBe(wanted));
+});

@@ -1,0 +1,41 @@
+import * as fs from 'node:fs';
+import type { Command } from 'commander';
+import { invalidOption, TmeError, writeFileAtomic } from '@tme/formats';
+import { formatAnglesTsv, sampleRotations, type RotationSet } from '@tme/rotations';
+
+export interface AnglesCliOptions {
+  /** Degrees (string as typed). */
+  angularStep: string;
+  symmetry?: string;
+  output: string;
+  force?: boolean;
+}
+
+/** Writes the rotation set of a search as angles.tsv (the job's layout) and prints its size and covering. */
+export function runAngles(o: AnglesCliOptions): RotationSet {
+  const step = Number(o.angularStep);
+  if (o.angularStep === undefined || String(o.angularStep).trim() === '' || !Number.isFinite(step) || step < 2 || step > 180) {
+    throw invalidOption('--angular-step', 'a number of degrees from 2 to 180', o.angularStep);
+  }
+  if (!o.force && fs.existsSync(o.output)) {
+    throw new TmeError('ERR_TME_EXISTS', 'exists (use --force to replace it)', { file: o.output });
+  }
+  const set = sampleRotations({ angularStep: step, symmetry: o.symmetry ?? 'C1' });
+  writeFileAtomic(o.output, formatAnglesTsv(set));
+  process.stdout.write(
+    `${set.count} rotations, ${set.symmetry}, step ${set.angularStep}°: measured covering ${set.coveringAngle.toFixed(2)}°`
+    + ` (proven bound ${set.coveringBound.toFixed(2)}°) → ${o.output}\n`,
+  );
+  return set;
+}
+
+export function register(program: Command): void {
+  program
+    .command('angles')
+    .description('write the rotations a search at this angular step uses (angles.tsv: index, RELION rot/tilt/psi in degrees)')
+    .requiredOption('--angular-step <deg>', 'largest angle from any orientation to the nearest sampled rotation, degrees (2–180)')
+    .option('--symmetry <group>', 'template symmetry: C1, Cn, Dn, T, O, I (RELION orientations); only an asymmetric unit is written', 'C1')
+    .requiredOption('-o, --output <file>', 'output angles.tsv')
+    .option('--force', 'replace an existing output')
+    .action((options: AnglesCliOptions) => { runAngles(options); });
+}

@@ -1,0 +1,50 @@
+import type { Command } from 'commander';
+import { estimateJob } from '@tme/engine';
+import { addMatchOptions, setupMatch, type MatchFlags } from './match';
+
+function gib(bytes: number): string {
+  return `${(bytes / 2 ** 30).toFixed(2)} GiB`;
+}
+
+function duration(seconds: number): string {
+  if (!Number.isFinite(seconds)) return '?';
+  if (seconds < 120) return `${seconds.toFixed(1)} s`;
+  if (seconds < 7200) return `${(seconds / 60).toFixed(1)} min`;
+  return `${(seconds / 3600).toFixed(1)} h`;
+}
+
+/** `tme estimate`: memory per device, the tile plan and a calibrated time, before anything big runs. */
+export async function runEstimate(flags: MatchFlags & { calibration: string; json?: boolean }): Promise<void> {
+  const setup = await setupMatch({ ...flags, output: flags.output ?? '.' }, { createDir: false });
+  const calibration = Math.max(0, Math.floor(Number(flags.calibration)) || 0);
+  const estimate = await estimateJob(setup.job, { calibrationRotations: calibration });
+  if (flags.json) {
+    process.stdout.write(`${JSON.stringify(estimate, (_k, v: unknown) => (v instanceof Float32Array ? Array.from(v) : v), 2)}\n`);
+    return;
+  }
+  const lines = [`${setup.rotationCount} rotations, target ${[...estimate.targetShape].reverse().join('×')} voxels (x×y×z)`];
+  for (const d of estimate.devices) {
+    const mark = d.device.index === estimate.picked ? '*' : ' ';
+    if (!d.fits || !d.tilePlan) {
+      lines.push(`${mark} ${d.device.name}: does not fit: ${d.error ?? 'no plan'}`);
+      continue;
+    }
+    const plan = d.tilePlan;
+    const time = d.seconds !== undefined ? `, ≈ ${duration(d.seconds)} (${((d.secondsPerRotation ?? 0) * 1000).toFixed(1)} ms per rotation per tile)` : '';
+    lines.push(`${mark} ${d.device.name}: ${plan.tiles.length} tile${plan.tiles.length === 1 ? '' : 's'} of ${[...plan.fastShape].reverse().join('×')}, `
+      + `${gib(d.bytesPerTile ?? 0)} per tile of ${gib(d.budgetBytes)} allowed${time}`);
+  }
+  lines.push('(* = the device --device picks)');
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+export function register(program: Command): void {
+  const cmd = program
+    .command('estimate')
+    .description('Print the memory each device would need, the tile plan, and a time estimate from a short calibration run');
+  addMatchOptions(cmd)
+    .option('--calibration <rotations>', 'rotations to time on the picked device (0: no timing)', '8')
+    .option('--json', 'print the estimate as JSON')
+    .option('-o, --output <dir>', 'ignored (accepted so a match command line can be estimated as it is)')
+    .action(async (flags: MatchFlags & { calibration: string; json?: boolean }) => runEstimate(flags));
+}

@@ -1,0 +1,211 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Command } from 'commander';
+import {
+  defaultBoxSize, exportDynamo, exportImod, exportRelion, exportRelion5, parseDynamoTable, prepareOutputs, readStarPicks,
+  type CentreConvention, type EdgeMode, type ExportPick, type ExportSummary, type StarPicksConvention, type TomogramGeometry,
+} from '@tme/export';
+import { invalidOption, readMrc, readMrcHeader, readStar, TmeError, writeFileAtomic, type Zyx } from '@tme/formats';
+import { formatOrientationsTsv, parseOrientationsTsv, type Pick } from '@tme/peaks';
+import { matrixToPytmeEuler, matrixToRelionEuler } from '@tme/rotations';
+
+const FORMATS = ['relion', 'relion5', 'imod', 'dynamo', 'tsv'] as const;
+type ExportFormat = (typeof FORMATS)[number];
+
+interface ExportCliOptions {
+  format: string;
+  output: string;
+  target?: string;
+  box?: string;
+  diameter?: string;
+  tomoName?: string;
+  voxelSize?: string;
+  tomoSize?: string;
+  tiltRange?: string;
+  voltage?: string;
+  cs?: string;
+  amplitudeContrast?: string;
+  edge: string;
+  invert?: boolean;
+  normalise: boolean;
+  binning?: string;
+  tiltSeriesPixelSize?: string;
+  centreConvention: string;
+  tomogramsStar?: boolean;
+  inputConvention?: string;
+  sphereRadius?: string;
+  force?: boolean;
+}
+
+// The orientations TSV (pyTME's layout) is @tme/peaks' format; these two hand over to it.
+function readPicksTsv(file: string): ExportPick[] {
+  const records = parseOrientationsTsv(fs.readFileSync(file, 'utf8'), file);
+  return records.map((r) => {
+    if (r.rotation === undefined) throw new TmeError('ERR_TME_FORMAT', 'no euler_x, euler_y, euler_z columns: rotations are needed to export', { file });
+    const score = Number.isFinite(r.score) ? r.score : 0;
+    return { position: r.position, rotation: r.rotation, score, ...(r.detail >= 0 ? { detail: r.detail } : {}) };
+  });
+}
+
+/** An export pick as @tme/peaks' Pick (what formatOrientationsTsv reads: position + shift, pyTME angles, score, template). */
+function asPeaksPick(p: ExportPick): Pick {
+  const position: Zyx = [Math.round(p.position[0]), Math.round(p.position[1]), Math.round(p.position[2])];
+  return {
+    position, shift: [p.position[0] - position[0], p.position[1] - position[1], p.position[2] - position[2]],
+    positionAngstrom: [Number.NaN, Number.NaN, Number.NaN], score: p.score, rotationIndex: -1, rotation: p.rotation,
+    pytmeEuler: matrixToPytmeEuler(p.rotation), relionEuler: matrixToRelionEuler(p.rotation),
+    zScore: Number.NaN, searchSigmas: Number.NaN, localSnr: Number.NaN, template: p.detail ?? -1,
+  };
+}
+
+function writePicksTsv(picks: readonly ExportPick[], outDir: string, force: boolean): ExportSummary {
+  const [file] = prepareOutputs({ outDir, force }, ['orientations.tsv']) as [string];
+  writeFileAtomic(file, formatOrientationsTsv(picks.map(asPeaksPick)));
+  return { written: picks.length, padded: 0, skipped: 0, files: [file] };
+}
+
+function positive(name: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const v = Number(text);
+  if (!(text.trim() !== '' && Number.isFinite(v) && v > 0)) throw invalidOption(name, 'number > 0', text);
+  return v;
+}
+
+function numbers(name: string, text: string | undefined, count: number): number[] | undefined {
+  if (text === undefined) return undefined;
+  const v = text.split(',').map((s) => Number(s));
+  if (v.length !== count || v.some((x, i) => !Number.isFinite(x) || text.split(',')[i]!.trim() === '')) {
+    throw invalidOption(name, `${count} comma-separated numbers`, text);
+  }
+  return v;
+}
+
+function oneOf<T extends string>(name: string, text: string | undefined, allowed: readonly T[]): T | undefined {
+  if (text === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(text)) throw invalidOption(name, `one of ${allowed.join(', ')}`, text);
+  return text as T;
+}
+
+function stem(file: string): string {
+  return path.basename(file).replace(/\.[^.]*$/, '').replace(/[^A-Za-z0-9._+-]/g, '_');
+}
+
+interface Inputs { picks: ExportPick[]; tomoName?: string }
+
+function readPicks(file: string, shape: Zyx | undefined, voxelSize: number | undefined, o: ExportCliOptions): Inputs {
+  if (!fs.existsSync(file)) throw new TmeError('ERR_TME_IO', 'cannot read: no such file', { file });
+  const ext = path.extname(file).toLowerCase();
+  if (ext === '.star') {
+    const convention = oneOf<StarPicksConvention>('--input-convention', o.inputConvention, ['pytme-relion4', 'pytme-relion5', 'relion', 'relion5']);
+    const r = readStarPicks(readStar(file), {
+      convention, shape, voxelSize, binning: positive('--binning', o.binning),
+      centreConvention: oneOf<CentreConvention>('--centre-convention', o.centreConvention, ['relion', 'minus-one']),
+    }, file);
+    return { picks: r.picks, ...(r.tomoName ? { tomoName: r.tomoName } : {}) };
+  }
+  if (ext === '.tbl') return { picks: parseDynamoTable(fs.readFileSync(file, 'utf8'), file) };
+  return { picks: readPicksTsv(file) };
+}
+
+function summaryLine(format: ExportFormat, s: ExportSummary, outDir: string): string {
+  const listed = s.files.map((f) => path.relative(outDir, f)).filter((f) => !/^Subtomograms\/.*_\d+\.mrc$/.test(f));
+  const boxes = format === 'relion' ? ` (${s.padded} padded at the edge, ${s.skipped} skipped)` : '';
+  const subtomograms = format === 'relion' ? `, ${s.written} subtomograms in Subtomograms/` : '';
+  return `tme export: ${s.written} picks${boxes} → ${outDir}: ${listed.join(', ')}${subtomograms}\n`;
+}
+
+/** `tme export`: picks (TSV, STAR, Dynamo table) → RELION 3.1/4, RELION 5, IMOD, Dynamo or pyTME TSV. */
+export async function runExport(picksFile: string, o: ExportCliOptions): Promise<ExportSummary> {
+  const format = oneOf<ExportFormat>('--format', o.format, FORMATS)!;
+  const header = o.target !== undefined ? readMrcHeader(o.target) : undefined;
+  const headerVoxel = header ? header.voxelSize[2] : undefined;
+  const voxelSize = positive('--voxel-size', o.voxelSize) ?? (headerVoxel !== undefined && headerVoxel > 0 ? headerVoxel : undefined);
+  const size = numbers('--tomo-size', o.tomoSize, 3);
+  const shape: Zyx | undefined = header ? header.shape : size ? [size[2]!, size[1]!, size[0]!] : undefined;
+  const inputs = readPicks(picksFile, shape, voxelSize, o);
+  const name = o.tomoName ?? inputs.tomoName ?? (o.target ? stem(o.target) : stem(picksFile));
+  const outDir = o.output;
+  const force = o.force ?? false;
+  const optics = { voltage: positive('--voltage', o.voltage), sphericalAberration: o.cs !== undefined ? Number(o.cs) : undefined, amplitudeContrast: o.amplitudeContrast !== undefined ? Number(o.amplitudeContrast) : undefined };
+  const tilt = numbers('--tilt-range', o.tiltRange, 2) as [number, number] | undefined;
+  const needGeometry = (): TomogramGeometry => {
+    if (shape === undefined) throw new TmeError('ERR_TME_INVALID_OPTION', `--format ${format} needs the tomogram size: give --target T.mrc or --tomo-size X,Y,Z`);
+    if (voxelSize === undefined) throw new TmeError('ERR_TME_INVALID_OPTION', `--format ${format} needs the voxel size: give --target T.mrc or --voxel-size Å`);
+    return { shape, voxelSize, name };
+  };
+  const diameter = positive('--diameter', o.diameter);
+  let summary: ExportSummary;
+  switch (format) {
+    case 'relion': {
+      if (o.target === undefined) throw new TmeError('ERR_TME_INVALID_OPTION', '--format relion extracts subtomograms: give the matched tomogram with --target T.mrc');
+      const geometry = needGeometry();
+      const boxText = o.box;
+      let box: number;
+      if (boxText !== undefined) {
+        box = Number(boxText);
+        if (!/^\s*\d+\s*$/.test(boxText)) throw invalidOption('--box', 'even integer ≥ 2 (voxels)', boxText);
+      } else if (diameter !== undefined) {
+        box = defaultBoxSize(diameter / geometry.voxelSize);
+      } else {
+        throw new TmeError('ERR_TME_INVALID_OPTION', '--format relion needs a box: give --box N (even) or --diameter Å (box = even fast size ≥ 1.5× diameter)');
+      }
+      const tomogram = readMrc(o.target);
+      summary = exportRelion(inputs.picks, tomogram, geometry, {
+        outDir, force, box, ...optics, edge: oneOf<EdgeMode>('--edge', o.edge, ['pad', 'skip']), micrographName: path.basename(o.target),
+        invert: o.invert ?? false, normalise: o.normalise, binning: positive('--binning', o.binning),
+        ...(tilt ? { tiltRange: tilt } : {}),
+      });
+      break;
+    }
+    case 'relion5':
+      summary = exportRelion5(inputs.picks, needGeometry(), {
+        outDir, force, ...optics, binning: positive('--binning', o.binning), tiltSeriesPixelSize: positive('--tilt-series-pixel-size', o.tiltSeriesPixelSize),
+        centreConvention: oneOf<CentreConvention>('--centre-convention', o.centreConvention, ['relion', 'minus-one']), tomogramsStar: o.tomogramsStar ?? false,
+      });
+      break;
+    case 'imod': {
+      const geometry = needGeometry();
+      const radius = o.sphereRadius !== undefined ? Number(o.sphereRadius) : diameter !== undefined ? diameter / 2 / geometry.voxelSize : undefined;
+      summary = exportImod(inputs.picks, geometry, { outDir, force, ...(radius !== undefined ? { sphereRadius: radius } : {}) });
+      break;
+    }
+    case 'dynamo':
+      summary = exportDynamo(inputs.picks, { outDir, force, ...(tilt ? { tiltRange: tilt } : {}) });
+      break;
+    case 'tsv':
+      summary = writePicksTsv(inputs.picks, outDir, force);
+      break;
+  }
+  process.stdout.write(summaryLine(format, summary, outDir));
+  return summary;
+}
+
+export function register(program: Command): void {
+  program
+    .command('export')
+    .description('Write picks for RELION 3.1/4 (subtomograms + STAR), RELION 5, IMOD, Dynamo or as a pyTME orientations TSV')
+    .argument('<picks>', 'picks: tme/pyTME orientations .tsv, a particles .star (tme, RELION, pyTME relion4/relion5) or a Dynamo .tbl')
+    .requiredOption('--format <format>', `output format: ${FORMATS.join(', ')}`)
+    .requiredOption('-o, --output <dir>', 'output folder (created if missing)')
+    .option('--target <mrc>', 'the matched tomogram (shape, voxel size; relion: subtomograms are cut from it)')
+    .option('--box <n>', 'relion: cubic subtomogram box, voxels, EVEN (default: even fast size ≥ 1.5× --diameter)')
+    .option('--diameter <A>', 'particle diameter, Å (default box, IMOD sphere size)')
+    .option('--tomo-name <name>', 'tomogram name (rlnTomoName, file names; default from the input or --target)')
+    .option('--voxel-size <A>', 'voxel size of the matched tomogram, Å (default: from --target)')
+    .option('--tomo-size <x,y,z>', 'size of the matched tomogram, voxels, when there is no --target')
+    .option('--tilt-range <min,max>', 'tilt range, degrees: relion writes a missing-wedge volume (rlnCtfImage); dynamo ftype 1')
+    .option('--voltage <kV>', 'acceleration voltage, kV (default 300)')
+    .option('--cs <mm>', 'spherical aberration, mm (default 2.7)')
+    .option('--amplitude-contrast <A>', 'amplitude contrast, 0–1 (default 0.1)')
+    .option('--edge <mode>', 'relion: boxes past the tomogram edge: pad (tomogram mean) or skip', 'pad')
+    .option('--invert', 'relion: multiply subtomograms by −1 (dark protein → bright)')
+    .option('--no-normalise', 'relion: keep raw values (default: mean 0, std 1 per subtomogram)')
+    .option('--binning <B>', 'binning of the matched tomogram vs the tilt series: coordinates in bin-1 pixels (default 1)')
+    .option('--tilt-series-pixel-size <A>', 'relion5: rlnTomoTiltSeriesPixelSize, Å (sets the binning)')
+    .option('--centre-convention <c>', 'relion5: centred-coordinate zero at size/2 (relion) or size/2 − 1 (minus-one)', 'relion')
+    .option('--tomograms-star', 'relion5: also write a tomograms.star stub')
+    .option('--input-convention <c>', 'STAR input: pytme-relion4, pytme-relion5, relion or relion5 (default: detected)')
+    .option('--sphere-radius <px>', 'imod: sphere radius, pixels (default --diameter/2, else 5)')
+    .option('--force', 'replace existing outputs')
+    .action(async (picks: string, options: ExportCliOptions) => { await runExport(picks, options); });
+}

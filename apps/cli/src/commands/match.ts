@@ -1,0 +1,224 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Command } from 'commander';
+import { TmeError, invalidOption, isTmeError, readVolume, type Volume, type Zyx } from '@tme/formats';
+import { sampleRotations } from '@tme/rotations';
+import {
+  CHECKPOINT_FILE, JOB_FILES, PAD_MODES, SCORE_NAMES, matchTemplate, resolvePadMode, resolveScore, writeJob,
+  type DeviceSpec, type Interpolation, type MatchJob, type MatchResult, type RotationMode,
+} from '@tme/engine';
+import { createProgressRenderer } from '../progress';
+import { addSearchOptions, prepareSearch, type SearchFlags } from '../search-options';
+import { VERSION } from '../version';
+
+export interface MatchFlags extends SearchFlags {
+  target: string;
+  template: string;
+  templateMask?: string;
+  maskRadius?: string;
+  targetMask?: string;
+  angularStep: string;
+  symmetry: string;
+  score: string;
+  device: string;
+  threads?: string;
+  tile: string;
+  padTarget: string;
+  interpolation: string;
+  rotationMode: string;
+  resume?: boolean;
+  force?: boolean;
+  quiet?: boolean;
+  progress?: boolean;
+  output: string;
+}
+
+function parseNumber(name: string, text: string, min: number, max = Infinity): number {
+  const v = Number(text);
+  if (text.trim() === '' || !Number.isFinite(v) || v < min || v > max) {
+    throw invalidOption(name, max === Infinity ? `a number ≥ ${min}` : `a number in [${min}, ${max}]`, text);
+  }
+  return v;
+}
+
+export function parseDevice(text: string): DeviceSpec {
+  if (text === 'auto' || text === 'gpu' || text === 'cpu' || text === 'vulkan-cpu') return text;
+  if (/^\d+$/.test(text)) return Number(text);
+  throw invalidOption('--device', 'auto, gpu, cpu, vulkan-cpu or a device index', text);
+}
+
+export function parseTile(text: string): 'auto' | Zyx {
+  if (text === 'auto') return 'auto';
+  const parts = text.split(',').map((s) => s.trim());
+  if (parts.length !== 3 || !parts.every((s) => /^\d+$/.test(s) && Number(s) >= 1)) {
+    throw invalidOption('--tile', 'auto or Z,Y,X (three integers ≥ 1, voxels)', text);
+  }
+  return [Number(parts[0]), Number(parts[1]), Number(parts[2])];
+}
+
+/** Refuses to overwrite a job unless --force (clears tme's files) or --resume (continues from the checkpoint). */
+export function prepareJobDir(dir: string, flags: Pick<MatchFlags, 'force' | 'resume'>): void {
+  if (flags.force && flags.resume) throw invalidOption('--force/--resume', 'only one of --force and --resume', 'both');
+  if (fs.existsSync(dir)) {
+    if (!fs.statSync(dir).isDirectory()) throw new TmeError('ERR_TME_EXISTS', 'exists and is not a folder', { file: dir });
+    if (flags.resume) {
+      if (fs.existsSync(path.join(dir, JOB_FILES.job))) {
+        throw new TmeError('ERR_TME_EXISTS', 'holds a finished job; use --force to run it again', { file: dir });
+      }
+    } else if (flags.force) {
+      for (const name of [...Object.values(JOB_FILES), CHECKPOINT_FILE]) fs.rmSync(path.join(dir, name), { force: true });
+    } else {
+      throw new TmeError('ERR_TME_EXISTS', 'output folder exists; use --force to overwrite it or --resume to continue its job', { file: dir });
+    }
+  }
+  fs.mkdirSync(dir, { recursive: true });
+}
+
+/** Everything a match needs, read and validated, before any device work. */
+export interface MatchSetup {
+  dir: string;
+  job: MatchJob;
+  /** The target as read (before its own filters): subtomograms are cut from it. */
+  target: Volume;
+  template: Volume;
+  rotationCount: number;
+  inputs: Record<string, unknown>;
+}
+
+/** Validates every option, then reads the inputs and prepares the template and filters. Creates the job folder. */
+export async function setupMatch(flags: MatchFlags, options: { createDir?: boolean } = {}): Promise<MatchSetup> {
+  // Validate every option before touching a file.
+  const score = resolveScore(flags.score);
+  const padTarget = resolvePadMode(flags.padTarget);
+  const angularStep = parseNumber('--angular-step', flags.angularStep, 0.1, 180);
+  const device = parseDevice(flags.device);
+  const tile = parseTile(flags.tile);
+  const threads = flags.threads === undefined ? undefined : parseNumber('--threads', flags.threads, 1);
+  if (threads !== undefined && !Number.isInteger(threads)) throw invalidOption('--threads', 'integer ≥ 1', flags.threads);
+  if (flags.interpolation !== 'linear' && flags.interpolation !== 'cubic') throw invalidOption('--interpolation', 'linear or cubic', flags.interpolation);
+  if (flags.rotationMode !== 'real' && flags.rotationMode !== 'fourier') throw invalidOption('--rotation-mode', 'real or fourier', flags.rotationMode);
+  if (flags.templateMask !== undefined && flags.maskRadius !== undefined) {
+    throw invalidOption('--template-mask/--mask-radius', 'only one of --template-mask and --mask-radius', 'both');
+  }
+  const maskRadius = flags.maskRadius === undefined ? undefined : parseNumber('--mask-radius', flags.maskRadius, 0);
+  if (flags.force && flags.resume) throw invalidOption('--force/--resume', 'only one of --force and --resume', 'both');
+  // Rotations first: a bad --symmetry is a usage error and must not leave a folder behind.
+  const set = sampleRotations({ angularStep, symmetry: flags.symmetry, measure: false });
+
+  const dir = path.resolve(flags.output);
+  const target = readVolume(flags.target);
+  checkFinite(target.data, flags.target);
+  const userMask = flags.templateMask === undefined ? undefined : readVolume(flags.templateMask);
+  const search = await prepareSearch(flags, target, userMask);
+  const templateMask = search.templateMask;
+  const targetMask = flags.targetMask === undefined ? undefined : readVolume(flags.targetMask);
+  if (options.createDir ?? true) prepareJobDir(dir, flags);
+  const job: MatchJob = {
+    target: search.target, template: search.template, templateMask, maskRadius, targetMask, filter: search.filter,
+    rotations: set.matrices, score, device, threads, tile, padTarget, interpolation: flags.interpolation as Interpolation,
+    rotationMode: flags.rotationMode as RotationMode,
+  };
+  const inputs = {
+    target: path.resolve(flags.target), template: path.resolve(flags.template), templateSource: search.templateSource,
+    templateMask: flags.templateMask === undefined ? null : path.resolve(flags.templateMask),
+    targetMask: flags.targetMask === undefined ? null : path.resolve(flags.targetMask),
+    angularStep, symmetry: set.symmetry, rotationCount: set.count, coveringBound: set.coveringBound, rotationMethod: set.method,
+    filters: describeFilters(flags),
+  };
+  return { dir, job, target, template: search.template, rotationCount: set.count, inputs };
+}
+
+/** NaN or Inf in a tomogram would silently poison every score: refuse it with the first bad voxel. */
+function checkFinite(data: Float32Array, file: string): void {
+  for (let i = 0; i < data.length; i++) {
+    if (!Number.isFinite(data[i] as number)) {
+      throw new TmeError('ERR_TME_FORMAT', `holds ${String(data[i])} at voxel ${i} (NaN or infinite values cannot be matched)`, { file });
+    }
+  }
+}
+
+function describeFilters(flags: MatchFlags): Record<string, unknown> {
+  const keys: Array<keyof MatchFlags> = [
+    'tiltRange', 'tiltAxis', 'tiltAngles', 'dose', 'defocus', 'voltage', 'cs', 'amplitudeContrast', 'phaseShift', 'phaseFlip',
+    'cosineWeighting', 'lowpass', 'highpass', 'whiten', 'invertContrast', 'resample', 'modelResolution', 'modelBfactor', 'templateBox',
+  ];
+  const out: Record<string, unknown> = {};
+  for (const k of keys) if (flags[k] !== undefined && flags[k] !== '') out[k] = flags[k];
+  return out;
+}
+
+/** Runs a prepared match with progress, Ctrl-C → checkpoint, and writes the job folder. */
+export async function executeMatch(setup: MatchSetup, flags: Pick<MatchFlags, 'resume' | 'quiet' | 'progress'>, command = 'tme match'): Promise<MatchResult> {
+  const { dir, job } = setup;
+  const controller = new AbortController();
+  const onSigint = (): void => controller.abort();
+  process.once('SIGINT', onSigint);
+  const progress = createProgressRenderer({ quiet: flags.quiet, force: flags.progress });
+  let result: MatchResult;
+  try {
+    result = await matchTemplate(job, {
+      signal: controller.signal,
+      onProgress: (p) => progress.update(p),
+      checkpoint: { dir, resume: flags.resume === true },
+    });
+  } catch (err) {
+    if (isTmeError(err, 'ERR_TME_CANCELLED')) {
+      throw new TmeError('ERR_TME_CANCELLED', 'cancelled; the last checkpoint is kept: continue with the same command and --resume', { file: dir });
+    }
+    throw err;
+  } finally {
+    progress.stop();
+    process.removeListener('SIGINT', onSigint);
+  }
+  writeJob(dir, result, { tmeVersion: VERSION, inputs: { ...setup.inputs, command } });
+  if (!flags.quiet) {
+    let best = -Infinity;
+    for (const v of result.scores.data) if (v > best) best = v;
+    const tiles = result.tilePlan.tiles.length;
+    process.stdout.write(
+      `${dir}: ${setup.rotationCount} rotations × ${tiles} tile${tiles === 1 ? '' : 's'} on ${result.device.name} in ` +
+      `${(result.timings.totalMs / 1000).toFixed(1)} s${result.resumed ? ' (resumed)' : ''}; best score ${best.toFixed(4)}, ` +
+      `mean ${result.stats.mean.toFixed(4)} ± ${result.stats.std.toFixed(4)}` +
+      `${result.stats.scope === 'tile' ? ' (statistics over whole tiles, padding included)' : ''}\n`,
+    );
+  }
+  return result;
+}
+
+/** The options every command that matches shares (match, run, estimate), with one spelling per concept. */
+export function addMatchOptions(cmd: Command): Command {
+  cmd
+    .requiredOption('--target <file>', 'tomogram (MRC or EM)')
+    .requiredOption('--template <file>', 'template: a map (MRC/EM; same voxel size as the target unless --resample) or an atomic model (PDB/mmCIF, simulated at the target voxel size)')
+    .option('--template-mask <file>', 'template mask (MRC, template box); default: a sphere (see --mask-radius)')
+    .option('--mask-radius <Å>', 'radius of a spherical template mask in Å; default: the largest sphere inside the box')
+    .option('--target-mask <file>', 'target mask (MRC, target shape): required by mcc, restricts score statistics')
+    .requiredOption('--angular-step <deg>', 'largest angle from any orientation to the nearest searched rotation, degrees')
+    .option('--symmetry <group>', 'template symmetry (C1, Cn, Dn, T, O, I): only an asymmetric unit is searched', 'C1')
+    .option('--score <name>', `${SCORE_NAMES.join(', ')} (pyTME names accepted)`, 'flc-sphere')
+    .option('--device <device>', 'auto, gpu, cpu, vulkan-cpu or a device index (see tme devices)', 'auto')
+    .option('--threads <n>', 'CPU threads for the CPU path (default: all cores)')
+    .option('--tile <auto|Z,Y,X>', 'split the target into tiles of Z,Y,X voxels (core + template − 1); auto: only to fit memory', 'auto')
+    .option('--pad-target <mode>', `how the target continues beyond its edges: ${PAD_MODES.join(', ')}`, 'mean')
+    .option('--interpolation <kind>', 'template rotation: linear or cubic', 'linear')
+    .option('--rotation-mode <mode>', 'real (rotate in real space) or fourier (sample the spectrum)', 'real');
+  return addSearchOptions(cmd);
+}
+
+async function runMatch(flags: MatchFlags): Promise<void> {
+  const setup = await setupMatch(flags);
+  await executeMatch(setup, flags);
+}
+
+export function register(program: Command): void {
+  const cmd = program
+    .command('match')
+    .description('Search a tomogram for a template over all rotations; writes scores.mrc, rotations.mrc, angles.tsv and job.json into a job folder');
+  addMatchOptions(cmd)
+    .option('--resume', 'continue the job in the output folder from its checkpoint')
+    .option('--force', 'overwrite the job in the output folder')
+    .option('--quiet', 'print nothing but errors')
+    .option('--progress', 'draw progress even when stderr is not a terminal or CI is set')
+    .requiredOption('-o, --output <dir>', 'job folder to create')
+    .action(async (flags: MatchFlags) => runMatch(flags));
+}

@@ -1,0 +1,183 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Command } from 'commander';
+import { readJob } from '@tme/engine';
+import { TmeError, invalidOption, readMrc, writeFileAtomic, type Zyx } from '@tme/formats';
+import {
+  callPeaks, formatOrientationsTsv, formatPicksDetailsTsv, peakSetSummary, scoreHistogram,
+  type CallPeaksOptions, type PeakSet, type ScoreStatistics,
+} from '@tme/peaks';
+
+export interface PeaksCliOptions {
+  output: string;
+  number?: string;
+  minDistance?: string;
+  minScore?: string;
+  falseAlarms?: string;
+  zScore?: string;
+  maxScore?: string;
+  mask?: string;
+  edge?: string;
+  subvoxel?: boolean;
+  refine?: boolean;
+  force?: boolean;
+}
+
+export interface PeaksCliResult {
+  set: PeakSet;
+  files: { orientations: string; details: string; report: string };
+}
+
+function numberOption(flag: string, text: string | undefined, expected: string, ok: (v: number) => boolean): number | undefined {
+  if (text === undefined) return undefined;
+  const v = Number(text);
+  if (!(text.trim() !== '' && Number.isFinite(v) && ok(v))) throw invalidOption(flag, expected, text);
+  return v;
+}
+
+/** "12" → 12 voxels; "150A", "150 Å", "150Å" → 150 Å. */
+export function parseDistance(text: string): { voxels: number } | { angstrom: number } {
+  const m = /^\s*(\d+(?:\.\d*)?|\.\d+)\s*(a|å|ang|angstrom)?\s*$/i.exec(text);
+  if (!m) throw invalidOption('--min-distance', 'a number of voxels, or Å with a unit (e.g. 150A)', text);
+  const v = Number(m[1]);
+  return m[2] ? { angstrom: v } : { voxels: v };
+}
+
+/** The job's score statistics as @tme/peaks wants them; tolerant of key spellings. Undefined when absent. */
+function statisticsOf(raw: unknown): ScoreStatistics | undefined {
+  if (typeof raw !== 'object' || raw === null) return undefined;
+  const s = raw as Record<string, unknown>;
+  const num = (...keys: string[]): number | undefined => {
+    for (const k of keys) if (typeof s[k] === 'number' && Number.isFinite(s[k])) return s[k] as number;
+    return undefined;
+  };
+  const mean = num('mean');
+  const std = num('std');
+  const rotations = num('rotationCount', 'rotations');
+  const voxels = num('voxelCount', 'voxels');
+  if (mean === undefined || std === undefined || rotations === undefined || voxels === undefined || !(std > 0)) return undefined;
+  const count = num('count');
+  return { mean, std, rotations, voxels, ...(count !== undefined ? { count } : {}) };
+}
+
+function zyxOf(raw: unknown): Zyx | undefined {
+  return Array.isArray(raw) && raw.length === 3 && raw.every((v) => Number.isInteger(v) && v > 0) ? [raw[0], raw[1], raw[2]] : undefined;
+}
+
+/** Output names next to the orientations TSV: picks.tsv → picks.details.tsv, picks.report.json. */
+function outputFiles(output: string): PeaksCliResult['files'] {
+  const base = output.replace(/\.tsv$/i, '');
+  return { orientations: output, details: `${base}.details.tsv`, report: `${base}.report.json` };
+}
+
+/** Validates the peak flags shared by `tme peaks` and `tme run` into calling options. */
+export function callOptionsFrom(o: Omit<PeaksCliOptions, 'output'>): CallPeaksOptions {
+  const numPeaks = numberOption('--number', o.number, 'integer ≥ 1', (v) => Number.isInteger(v) && v >= 1);
+  const thresholds = (['minScore', 'falseAlarms', 'zScore'] as const).filter((k) => o[k] !== undefined);
+  if (thresholds.length > 1) {
+    throw invalidOption('--min-score/--false-alarms/--z-score', 'at most one', thresholds.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(' and '));
+  }
+  const minScore = numberOption('--min-score', o.minScore, 'number', () => true);
+  const falseAlarms = numberOption('--false-alarms', o.falseAlarms, 'number > 0', (v) => v > 0);
+  const zScore = numberOption('--z-score', o.zScore, 'number', () => true);
+  const maxScore = numberOption('--max-score', o.maxScore, 'number', () => true);
+  const edge = numberOption('--edge', o.edge, 'integer ≥ 0 (voxels)', (v) => Number.isInteger(v) && v >= 0);
+  const distance = o.minDistance !== undefined ? parseDistance(o.minDistance) : undefined;
+  if (o.refine) {
+    throw new TmeError('ERR_TME_UNSUPPORTED', '--refine is not available yet: @tme/engine provides no orientation scorer to re-score rotations at a pick');
+  }
+  return {
+    ...(numPeaks !== undefined ? { numPeaks } : {}),
+    ...(distance && 'voxels' in distance ? { minDistance: distance.voxels } : {}),
+    ...(distance && 'angstrom' in distance ? { minDistanceAngstrom: distance.angstrom } : {}),
+    ...(minScore !== undefined ? { minScore } : {}),
+    ...(falseAlarms !== undefined ? { falseAlarms } : {}),
+    ...(zScore !== undefined ? { zScore } : {}),
+    ...(maxScore !== undefined ? { maxScore } : {}),
+    ...(edge !== undefined ? { edge } : {}),
+    subvoxel: o.subvoxel === true,
+  };
+}
+
+/** The peak flags, one spelling for `tme peaks` and `tme run`. */
+export function addPeakOptions(cmd: Command): Command {
+  return cmd
+    .option('--number <N>', 'most picks (default 1000)')
+    .option('--min-distance <d>', 'minimum distance between picks: voxels, or Å with a unit (150A) (default: half the template box)')
+    .option('--min-score <S>', 'keep scores ≥ S')
+    .option('--false-alarms <F>', 'threshold with F expected false positives in the searched region (default 1 when the job has statistics)')
+    .option('--z-score <Z>', 'keep scores ≥ mean + Z·std of the best-score map in the region')
+    .option('--max-score <S>', 'drop scores > S (gold beads, artefacts)')
+    .option('--edge <voxels>', 'margin at the volume faces not called (default: half the template box)')
+    .option('--subvoxel', 'sub-voxel positions (parabolic fit per axis)');
+}
+
+/** The report of the threshold used, why, and the false positives it lets through. */
+export function describeThreshold(set: PeakSet, prefix: string): string {
+  const t = set.threshold;
+  const fp = t.expectedFalsePositives === null ? 'unknown (no search statistics)' : Number(t.expectedFalsePositives.toPrecision(3)).toString();
+  const value = Number.isFinite(t.value) ? Number(t.value.toPrecision(6)).toString() : 'none';
+  return `${prefix}: threshold ${value} (${t.kind}): ${t.reason}\n`
+    + `${prefix}: expected false positives at this threshold: ${fp} over ${t.regionVoxels} voxels\n`;
+}
+
+/** `tme peaks`: call peaks on a finished job and write the orientations TSV, the details table and a report. */
+export function runPeaks(jobDir: string, o: PeaksCliOptions): PeaksCliResult {
+  const options = callOptionsFrom(o);
+  const files = outputFiles(o.output);
+  if (!o.force) {
+    for (const f of Object.values(files)) if (fs.existsSync(f)) throw new TmeError('ERR_TME_EXISTS', 'exists (use --force to replace it)', { file: f });
+  }
+
+  const job = readJob(jobDir);
+  const statistics = statisticsOf(job.record.statistics);
+  const templateShape = zyxOf(job.record.parameters?.templateShape);
+  let mask: Float32Array | undefined;
+  if (o.mask !== undefined) {
+    const m = readMrc(o.mask);
+    if (!m.shape.every((n, i) => n === job.scores.shape[i])) {
+      throw new TmeError('ERR_TME_MISMATCH', `mask shape (z, y, x) = (${m.shape.join(', ')}) differs from the score map (${job.scores.shape.join(', ')})`, { file: o.mask });
+    }
+    mask = m.data;
+  }
+  const set = callPeaks({
+    scores: job.scores.data, rotationIndices: job.indices, shape: job.scores.shape, rotations: job.rotations,
+    voxelSize: job.scores.voxelSize, origin: job.scores.origin,
+    ...(statistics ? { statistics } : {}), ...(mask ? { mask } : {}), ...(templateShape ? { templateShape } : {}),
+  }, options);
+  const histogram = scoreHistogram(job.scores.data, {
+    rotationIndices: job.indices, ...(mask ? { mask } : {}), bins: 100,
+    ...(Number.isFinite(set.threshold.value) ? { threshold: set.threshold.value } : {}),
+  });
+
+  writeFileAtomic(files.orientations, formatOrientationsTsv(set.picks));
+  writeFileAtomic(files.details, formatPicksDetailsTsv(set.picks));
+  const report = {
+    job: path.resolve(jobDir), ...peakSetSummary(set),
+    searchStatistics: statistics ?? null,
+    histogram: {
+      edges: Array.from(histogram.edges), counts: Array.from(histogram.counts), fitted: Array.from(histogram.fitted),
+      mean: histogram.mean, std: histogram.std, fit: histogram.fit, threshold: histogram.threshold,
+    },
+  };
+  writeFileAtomic(files.report, `${JSON.stringify(report, null, 2)}\n`);
+
+  process.stdout.write(
+    describeThreshold(set, 'tme peaks')
+    + `tme peaks: ${set.picks.length} picks from ${set.candidates} candidates (min distance ${Number(set.minDistance.toPrecision(4))} voxels, edge ${set.edge.join('/')} voxels) → ${files.orientations}, ${files.details}, ${files.report}\n`,
+  );
+  return { set, files };
+}
+
+export function register(program: Command): void {
+  const cmd = program
+    .command('peaks')
+    .description('Call peaks on a finished job: threshold (false alarms, z-score or score), exact minimum distance, top N; writes a pyTME orientations TSV')
+    .argument('<job>', 'job folder written by tme match (scores.mrc, rotations.mrc, angles.tsv, job.json)')
+    .requiredOption('-o, --output <tsv>', 'orientations TSV (pyTME layout); <name>.details.tsv and <name>.report.json go next to it');
+  addPeakOptions(cmd)
+    .option('--mask <mrc>', 'only pick inside this mask (≥ 0.5); the search space of --false-alarms is its voxel count')
+    .option('--refine', 'local orientation refinement at each pick (not available yet)')
+    .option('--force', 'replace existing outputs')
+    .action((job: string, options: PeaksCliOptions) => { runPeaks(job, options); });
+}

@@ -1,0 +1,61 @@
+import * as path from 'node:path';
+import type { Command } from 'commander';
+import { invalidOption } from '@tme/formats';
+import { RUN_FORMATS, pickAndExport, type RunFormat } from '../pipeline';
+import { parseTiltRange } from '../search-options';
+import { addMatchOptions, executeMatch, setupMatch, type MatchFlags } from './match';
+import { addPeakOptions, callOptionsFrom, describeThreshold, type PeaksCliOptions } from './peaks';
+
+interface RunFlags extends MatchFlags, Omit<PeaksCliOptions, 'output' | 'mask' | 'refine' | 'force'> {
+  formats: string;
+  box?: string;
+  tomoName?: string;
+}
+
+export function parseFormats(text: string): RunFormat[] {
+  const list = text.split(',').map((s) => s.trim().toLowerCase()).filter((s) => s.length > 0);
+  const bad = list.filter((s) => !(RUN_FORMATS as readonly string[]).includes(s));
+  if (list.length === 0 || bad.length > 0) throw invalidOption('--formats', `a comma-separated list of ${RUN_FORMATS.join(', ')}`, text);
+  return list as RunFormat[];
+}
+
+/** `tme run`: match, call peaks and export, into one folder, with the flags of the separate commands. */
+export async function runAll(flags: RunFlags): Promise<void> {
+  const formats = parseFormats(flags.formats);
+  const peaks = callOptionsFrom(flags);
+  const box = flags.box === undefined ? undefined : Number(flags.box);
+  if (box !== undefined && !(Number.isInteger(box) && box >= 4 && box % 2 === 0)) {
+    throw invalidOption('--box', 'an even integer ≥ 4 (RELION needs even boxes)', flags.box);
+  }
+  const setup = await setupMatch(flags);
+  const result = await executeMatch(setup, flags, 'tme run');
+  const tomoName = flags.tomoName ?? path.basename(flags.target).replace(/\.[^.]+$/, '').replace(/[^A-Za-z0-9._+-]/g, '_');
+  const summary = pickAndExport({
+    dir: setup.dir, result, target: setup.target, templateShape: setup.template.shape, tomoName, peaks, formats,
+    tiltRange: flags.tiltRange === undefined ? undefined : parseTiltRange(flags.tiltRange),
+    voltage: Number(flags.voltage), sphericalAberration: Number(flags.cs), amplitudeContrast: Number(flags.amplitudeContrast),
+    box, force: flags.force === true || flags.resume === true,
+  });
+  if (!flags.quiet) {
+    process.stdout.write(describeThreshold(summary.peaks, 'tme run'));
+    const relion = summary.relion ? `; RELION: ${summary.relion.written} subtomograms (${summary.relion.padded} padded, ${summary.relion.skipped} skipped)` : '';
+    process.stdout.write(`tme run: ${summary.peaks.picks.length} picks → ${formats.join(', ')} in ${setup.dir}${relion}\n`);
+  }
+}
+
+export function register(program: Command): void {
+  const cmd = program
+    .command('run')
+    .description('The whole job in one go: match, call peaks, and export (orientations TSV, RELION particles with subtomograms, IMOD model)');
+  addMatchOptions(cmd);
+  addPeakOptions(cmd)
+    .option('--formats <list>', `outputs after the match: ${RUN_FORMATS.join(', ')}`, RUN_FORMATS.join(','))
+    .option('--box <voxels>', 'RELION subtomogram box (even); default: an even fast size ≥ 1.5× the template box')
+    .option('--tomo-name <name>', 'tomogram name in the STAR and model files; default: the target file name')
+    .option('--resume', 'continue the match in the output folder from its checkpoint')
+    .option('--force', 'overwrite the job in the output folder')
+    .option('--quiet', 'print nothing but errors')
+    .option('--progress', 'draw progress even when stderr is not a terminal or CI is set')
+    .requiredOption('-o, --output <dir>', 'output folder: the job files, picks.tsv, relion/, imod/')
+    .action(async (flags: RunFlags) => runAll(flags));
+}

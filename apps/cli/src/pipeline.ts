@@ -1,0 +1,89 @@
+import * as path from 'node:path';
+import { writeFileAtomic, type Volume, type Zyx } from '@tme/formats';
+import type { MatchResult } from '@tme/engine';
+import { callPeaks, formatOrientationsTsv, formatPicksDetailsTsv, type CallPeaksOptions, type PeakSet } from '@tme/peaks';
+import { exportImod, exportRelion, defaultBoxSize, type ExportPick, type ExportSummary } from '@tme/export';
+
+/** The outputs `tme run` writes after the match, each in its own place inside OUTDIR. */
+export type RunFormat = 'tsv' | 'relion' | 'imod';
+export const RUN_FORMATS: readonly RunFormat[] = ['tsv', 'relion', 'imod'];
+
+export interface PickAndExportOptions {
+  dir: string;
+  result: MatchResult;
+  /** The tomogram as matched (subtomograms are cut from it). */
+  target: Volume;
+  templateShape: Zyx;
+  tomoName: string;
+  peaks: CallPeaksOptions;
+  formats: readonly RunFormat[];
+  /** For RELION's optics table and wedge volume. */
+  tiltRange?: readonly [number, number];
+  voltage?: number;
+  sphericalAberration?: number;
+  amplitudeContrast?: number;
+  /** RELION subtomogram box (even); default from the template size. */
+  box?: number;
+  /** Subtomograms with dark protein are inverted so RELION sees bright density. */
+  invertSubtomograms?: boolean;
+  force?: boolean;
+}
+
+export interface PickAndExportSummary {
+  peaks: PeakSet;
+  files: string[];
+  relion?: ExportSummary;
+}
+
+export function toExportPicks(peaks: PeakSet): ExportPick[] {
+  return peaks.picks.map((p) => ({
+    position: [p.position[0] + p.shift[0], p.position[1] + p.shift[1], p.position[2] + p.shift[2]] as Zyx,
+    rotation: p.rotation,
+    score: p.score,
+    detail: p.template,
+  }));
+}
+
+/** Peaks on the best-score map, then every requested export. */
+export function pickAndExport(o: PickAndExportOptions): PickAndExportSummary {
+  const peaks = callPeaks(
+    {
+      scores: o.result.scores.data,
+      rotationIndices: o.result.indices,
+      shape: o.result.scores.shape,
+      rotations: o.result.rotations,
+      statistics: {
+        mean: o.result.stats.mean, std: o.result.stats.std, count: o.result.stats.count,
+        voxels: o.result.stats.voxelCount, rotations: o.result.stats.rotationCount,
+      },
+      voxelSize: o.result.scores.voxelSize,
+      origin: o.result.scores.origin,
+      templateShape: o.templateShape,
+    },
+    o.peaks,
+  );
+  const files: string[] = [];
+  const summary: PickAndExportSummary = { peaks, files };
+  if (o.formats.includes('tsv')) {
+    const tsv = path.join(o.dir, 'picks.tsv');
+    writeFileAtomic(tsv, formatOrientationsTsv(peaks.picks));
+    const details = path.join(o.dir, 'picks.details.tsv');
+    writeFileAtomic(details, formatPicksDetailsTsv(peaks.picks));
+    files.push(tsv, details);
+  }
+  const picks = toExportPicks(peaks);
+  const geometry = { shape: o.target.shape, voxelSize: o.target.voxelSize[2], name: o.tomoName };
+  if (o.formats.includes('relion')) {
+    const box = o.box ?? defaultBoxSize(Math.max(...o.templateShape));
+    summary.relion = exportRelion(picks, o.target, geometry, {
+      outDir: path.join(o.dir, 'relion'), box, force: o.force, tiltRange: o.tiltRange ? [o.tiltRange[0], o.tiltRange[1]] : undefined,
+      invert: o.invertSubtomograms, voltage: o.voltage, sphericalAberration: o.sphericalAberration, amplitudeContrast: o.amplitudeContrast,
+    });
+    files.push(...summary.relion.files.slice(-1));
+  }
+  if (o.formats.includes('imod')) {
+    const r = exportImod(picks, geometry, { outDir: path.join(o.dir, 'imod'), force: o.force, sphereRadius: Math.max(1, Math.round(Math.min(...o.templateShape) / 4)) });
+    files.push(...r.files);
+  }
+  return summary;
+}

@@ -1,0 +1,36 @@
+/** Array-order shape (z, y, x), x fastest. */
+export type Zyx = readonly [number, number, number];
+
+function largestPrimeFactor(n: number): number {
+  let largest = 1;
+  let rest = n;
+  for (let p = 2; p * p <= rest; p++) {
+    while (rest % p === 0) {
+      largest = p;
+      rest /= p;
+    }
+  }
+  return rest > 1 ? rest : largest;
+}
+
+/** True when every prime factor of `n` is at most `maxPrime`. */
+export function isFastSize(n: number, maxPrime = 7): boolean {
+  return Number.isInteger(n) && n >= 1 && largestPrimeFactor(n) <= maxPrime;
+}
+
+/** The smallest size ≥ n with prime factors ≤ maxPrime (and even when `even`). */
+export function nextFastSize(n: number, maxPrime = 7, even = false): number {
+  for (let m = Math.max(1, Math.ceil(n)); ; m++) {
+    if (even && m % 2 !== 0) continue;
+    if (largestPrimeFactor(m) <= maxPrime) return m;
+  }
+}
+
+/**
+ * The smallest shape ≥ `shape` per axis that both FFT back ends transform fast: prime factors 2, 3, 5, 7 only
+ * (FFTW's codelets and VkFFT's radix kernels; VkFFT falls back to slower Bluestein passes above 13), and an even
+ * x (the R2C half spectrum then has exactly nx/2 + 1 columns and VkFFT's R2C path stays on its fast kernels).
+ */
+export function nextFastShape(shape: Zyx): [number, number, number] {
+  return [nextFastSize(shape[0]), nextFastSize(shape[1]), nextFastSize(shape[2], 7, true)];
+}

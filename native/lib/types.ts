@@ -1,0 +1,167 @@
+import type { Zyx } from './fast-shape';
+
+export type { Zyx };
+
+/** Vulkan's physical device types, plus 'cpu' for the FFTW path and for lavapipe. */
+export type DeviceType = 'discrete-gpu' | 'integrated-gpu' | 'virtual-gpu' | 'cpu' | 'other';
+
+/** A device that can run a job: a Vulkan physical device or the FFTW3f CPU path (`id: 'cpu'`). */
+export interface DeviceInfo {
+  /** 'cpu' for the FFTW path, else the Vulkan device index as a string. */
+  id: string;
+  /** What `runMatch({ device })` takes: the Vulkan index, or 'cpu'. */
+  index: DeviceId;
+  api: 'vulkan' | 'fftw';
+  name: string;
+  type: DeviceType;
+  /** Device-local memory (largest heap) for Vulkan; total host RAM for the CPU path. Bytes. */
+  memoryBytes: number;
+  /** Largest storage buffer one binding may address (Vulkan; lavapipe: 128 MiB). null for the CPU path. */
+  maxStorageBufferRange: number | null;
+  /** Vulkan API version "major.minor.patch", or the FFTW version string. */
+  apiVersion: string;
+  /** Vendor-specific driver version (Vulkan), null for the CPU path. */
+  driverVersion: number | null;
+  /** Worker threads (CPU path: hardware concurrency), null for Vulkan. */
+  threads: number | null;
+}
+
+/** What `runMatch` and the FFT helpers take: a Vulkan device index or 'cpu'. */
+export type DeviceId = number | 'cpu';
+
+/** 'auto' (GPU if any, else FFTW), 'gpu' (any GPU or ERR_TME_NO_DEVICE), 'cpu' (FFTW), 'vulkan-cpu' (lavapipe), or an index. */
+export type DeviceSelector = 'auto' | 'gpu' | 'cpu' | 'vulkan-cpu' | number;
+
+/** The scores the native loop computes ('corr', 'cam', 'lcc' are mapped onto these by the engine). */
+export type NativeScore = 'cc' | 'flc-sphere' | 'flc' | 'mcc';
+
+export interface NativeMatchJob {
+  device: DeviceId;
+  /** CPU path: worker threads, each evaluating whole rotations (default: hardware concurrency). */
+  threads?: number;
+  /** The tile, already padded to a fast FFT shape; correlation is circular on this grid. */
+  target: Float32Array;
+  targetShape: Zyx;
+  template: Float32Array;
+  /** Template box; its centre is box // 2 per axis. */
+  templateShape: Zyx;
+  /** templateShape, values 0..1. */
+  mask: Float32Array;
+  /** targetShape (mcc only); default: all ones. */
+  targetMask?: Float32Array;
+  /** Real, half-spectrum layout (nz, ny, nx/2+1) of targetShape; multiplied into the rotated template's spectrum. */
+  filter?: Float32Array;
+  /** 9·n, row-major, xyz frame, active template→tomogram. */
+  rotations: Float64Array;
+  /** Batch range [rotationStart, rotationEnd) into `rotations` (default: all). */
+  rotationStart?: number;
+  rotationEnd?: number;
+  /** Continue a previous batch: its maps (targetShape). */
+  initialScores?: Float32Array;
+  initialIndices?: Int32Array;
+  /** Default 'flc-sphere'. */
+  score?: NativeScore;
+  /** Default 'linear' (trilinear); 'cubic' is Catmull-Rom. */
+  interpolation?: 'linear' | 'cubic';
+  /** Default 'real': rotate the box in real space; 'fourier' samples the template's oversampled spectrum (cc, flc-sphere). */
+  rotationMode?: 'real' | 'fourier';
+  /** Fourier mode: the template spectrum grid is nextFast(oversampling × box) per axis. Default 2. */
+  fourierOversampling?: number;
+}
+
+export interface NativeMatchStats {
+  /** Σ score over all voxels of the tile and all rotations of the batch (float64 accumulation). */
+  sum: number;
+  sumSq: number;
+  /** voxels × rotations. */
+  count: number;
+  /** Maximum score over the tile, per rotation of the batch. */
+  perRotationMax: Float32Array;
+}
+
+export interface NativeMatchResult {
+  /** Best score per voxel (targetShape); -Infinity where nothing was evaluated. */
+  scores: Float32Array;
+  /** Index into `rotations` of the best rotation; -1 where nothing was evaluated; ties → lowest index. */
+  indices: Int32Array;
+  stats: NativeMatchStats;
+  /**
+   * Milliseconds: setup (inputs, target spectra, local statistics), FFT planning (0 when cached), the rotation
+   * loop, loop / rotations (throughput with all workers), and the fastest and median single rotation on one
+   * worker (robust against a busy machine).
+   */
+  timings: {
+    setupMs: number;
+    planMs: number;
+    loopMs: number;
+    perRotationMs: number;
+    rotationMinMs: number;
+    rotationMedianMs: number;
+  };
+  /** Human-readable name of the device that ran the job. */
+  device: string;
+}
+
+export interface MatchProgress {
+  done: number;
+  total: number;
+}
+
+export interface RunMatchOptions {
+  /** Called on the JS thread with the latest progress (coalesced: not once per rotation when the loop is fast). */
+  onProgress?: (progress: MatchProgress) => void;
+  /** Aborting rejects with ERR_TME_CANCELLED within one rotation. */
+  signal?: AbortSignal;
+}
+
+export interface MatchMemoryQuery {
+  device: DeviceId;
+  targetShape: Zyx;
+  templateShape: Zyx;
+  score?: NativeScore;
+  rotationMode?: 'real' | 'fourier';
+  threads?: number;
+  fourierOversampling?: number;
+  /** Whether a filter / target mask / initial maps will be passed (they take memory). Default true/false/false. */
+  filter?: boolean;
+  targetMask?: boolean;
+  initialMaps?: boolean;
+}
+
+export interface MatchMemoryEstimate {
+  /** On the Vulkan device; 0 for the CPU path. */
+  deviceBytes: number;
+  /** Host RAM for the job (all of it for the CPU path). */
+  hostBytes: number;
+  /** The largest single storage buffer (checked against maxStorageBufferRange). */
+  largestBufferBytes: number;
+  /** 0.9 × device-local heap (Vulkan) or 0.9 × available host RAM (CPU). */
+  limitBytes: number;
+  /** maxStorageBufferRange (Vulkan), 0 for the CPU path. */
+  bufferLimitBytes: number;
+  /** CPU workers that fit (each holds its own FFT buffers). */
+  workers: number;
+  fits: boolean;
+  /** Why it does not fit, with the numbers; null when it fits. */
+  reason: string | null;
+  forwardFftsPerRotation: number;
+  inverseFftsPerRotation: number;
+}
+
+export interface FftBench {
+  /** Plan creation (0 when the plan was cached). */
+  planMs: number;
+  /** Minimum over repeats of one R2C + C2R pair, and the median. */
+  pairMs: number;
+  pairMedianMs: number;
+  r2cMs: number;
+  c2rMs: number;
+}
+
+export interface NativeVersions {
+  fftw: string;
+  vkfft: string;
+  napi: number;
+  /** Where FFTW wisdom is kept ('' when TME_FFTW_WISDOM=off). */
+  fftwWisdom: string;
+}

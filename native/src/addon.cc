@@ -1,0 +1,452 @@
+// Registers the binding's functions. Everything here converts between JS values and native structs, and turns
+// TmeNativeError into a JS Error with a `code`; the work itself lives in match/, cpu/ and vk/.
+#include <napi.h>
+#include <fftw3.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include <atomic>
+#include <memory>
+#include <thread>
+
+#include "cpu/fftw_plans.h"
+#include "errors.h"
+#include "match/match_loop.h"
+#include "vk/vk_context.h"
+
+namespace tme {
+namespace {
+
+Napi::Error codedError(Napi::Env env, const char* code, const std::string& message) {
+  Napi::Error e = Napi::Error::New(env, message);
+  e.Set("code", Napi::String::New(env, code));
+  return e;
+}
+
+// Runs `body`, converting native failures into coded JS errors (never an abort).
+template <typename F>
+Napi::Value guarded(Napi::Env env, F&& body) {
+  try {
+    return body();
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const TmeNativeError& e) {
+    throw codedError(env, e.codeName(), e.what());
+  } catch (const std::bad_alloc&) {
+    throw codedError(env, "ERR_TME_DEVICE_MEMORY", "out of host memory");
+  } catch (const std::exception& e) {
+    throw codedError(env, "ERR_TME_INTERNAL", e.what());
+  }
+}
+
+// ---- argument readers (the TS facade validates; these guard memory safety only) ----
+
+Shape3 readShape(const Napi::Value& v, const char* name) {
+  if (!v.IsArray() || v.As<Napi::Array>().Length() != 3)
+    fail(ErrorCode::InvalidOption, std::string("Expected [z, y, x] for ") + name);
+  Napi::Array a = v.As<Napi::Array>();
+  int64_t s[3];
+  for (uint32_t i = 0; i < 3; ++i) {
+    Napi::Value e = a.Get(i);
+    if (!e.IsNumber()) fail(ErrorCode::InvalidOption, std::string("Expected integer axes for ") + name);
+    double d = e.As<Napi::Number>().DoubleValue();
+    if (d != static_cast<double>(static_cast<int64_t>(d)) || d < 1 || d > (1 << 20))
+      fail(ErrorCode::UnsupportedSize, std::string(name) + " axis " + std::to_string(d) + " is not an integer in 1..1048576");
+    s[i] = static_cast<int64_t>(d);
+  }
+  return {s[0], s[1], s[2]};
+}
+
+template <typename T>
+std::vector<T> readTyped(const Napi::Object& o, const char* name, napi_typedarray_type type, bool required) {
+  Napi::Value v = o.Get(name);
+  if (v.IsUndefined() || v.IsNull()) {
+    if (required) fail(ErrorCode::InvalidOption, std::string("Expected a typed array for ") + name);
+    return {};
+  }
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type)
+    fail(ErrorCode::InvalidOption, std::string("Expected ") +
+                                       (type == napi_float32_array ? "Float32Array" : type == napi_float64_array ? "Float64Array" : "Int32Array") +
+                                       " for " + name);
+  Napi::TypedArrayOf<T> a = v.As<Napi::TypedArrayOf<T>>();
+  return std::vector<T>(a.Data(), a.Data() + a.ElementLength());
+}
+
+std::string readDevice(const Napi::Value& v) {
+  if (v.IsNumber()) {
+    double d = v.As<Napi::Number>().DoubleValue();
+    if (d < 0 || d != static_cast<double>(static_cast<int>(d)))
+      fail(ErrorCode::InvalidOption, "Expected 'cpu' or a device index for device");
+    return std::to_string(static_cast<int>(d));
+  }
+  if (v.IsString() && v.As<Napi::String>().Utf8Value() == "cpu") return "cpu";
+  fail(ErrorCode::InvalidOption, "Expected 'cpu' or a device index for device");
+}
+
+int readInt(const Napi::Object& o, const char* name, int fallback) {
+  Napi::Value v = o.Get(name);
+  if (v.IsUndefined()) return fallback;
+  if (!v.IsNumber()) fail(ErrorCode::InvalidOption, std::string("Expected integer for ") + name);
+  return static_cast<int>(v.As<Napi::Number>().Int64Value());
+}
+
+Score readScore(const Napi::Value& v) {
+  std::string s = v.IsString() ? v.As<Napi::String>().Utf8Value() : "flc-sphere";
+  if (s == "cc") return Score::Cc;
+  if (s == "flc-sphere") return Score::FlcSphere;
+  if (s == "flc") return Score::Flc;
+  if (s == "mcc") return Score::Mcc;
+  fail(ErrorCode::InvalidOption, "Expected 'cc' | 'flc-sphere' | 'flc' | 'mcc' for score but received \"" + s + "\"");
+}
+
+RotationMode readRotationMode(const Napi::Value& v) {
+  std::string s = v.IsString() ? v.As<Napi::String>().Utf8Value() : "real";
+  if (s == "real") return RotationMode::Real;
+  if (s == "fourier") return RotationMode::Fourier;
+  fail(ErrorCode::InvalidOption, "Expected 'real' | 'fourier' for rotationMode but received \"" + s + "\"");
+}
+
+Interpolation readInterpolation(const Napi::Value& v) {
+  std::string s = v.IsString() ? v.As<Napi::String>().Utf8Value() : "linear";
+  if (s == "linear") return Interpolation::Linear;
+  if (s == "cubic") return Interpolation::Cubic;
+  fail(ErrorCode::InvalidOption, "Expected 'linear' | 'cubic' for interpolation but received \"" + s + "\"");
+}
+
+MatchJob readJob(const Napi::Object& o) {
+  MatchJob job;
+  job.device = readDevice(o.Get("device"));
+  job.threads = readInt(o, "threads", 0);
+  job.targetShape = readShape(o.Get("targetShape"), "targetShape");
+  job.templateShape = readShape(o.Get("templateShape"), "templateShape");
+  job.score = readScore(o.Get("score"));
+  job.rotationMode = readRotationMode(o.Get("rotationMode"));
+  job.interpolation = readInterpolation(o.Get("interpolation"));
+  job.fourierOversampling = readInt(o, "fourierOversampling", 2);
+  job.target = readTyped<float>(o, "target", napi_float32_array, true);
+  job.templ = readTyped<float>(o, "template", napi_float32_array, true);
+  job.mask = readTyped<float>(o, "mask", napi_float32_array, true);
+  job.targetMask = readTyped<float>(o, "targetMask", napi_float32_array, false);
+  job.filter = readTyped<float>(o, "filter", napi_float32_array, false);
+  job.rotations = readTyped<double>(o, "rotations", napi_float64_array, true);
+  const int64_t count = static_cast<int64_t>(job.rotations.size() / 9);
+  job.rotationStart = readInt(o, "rotationStart", 0);
+  job.rotationEnd = o.Get("rotationEnd").IsUndefined() ? count : readInt(o, "rotationEnd", 0);
+  job.initialScores = readTyped<float>(o, "initialScores", napi_float32_array, false);
+  job.initialIndices = readTyped<int32_t>(o, "initialIndices", napi_int32_array, false);
+  return job;
+}
+
+// ---- runMatch: AsyncProgressWorker, progress coalesced (latest wins), cancel flag checked per rotation ----
+
+struct Progress {
+  int64_t done, total;
+};
+
+class MatchWorker : public Napi::AsyncProgressWorker<Progress> {
+ public:
+  MatchWorker(Napi::Env env, MatchJob job, Napi::Value onProgress, std::shared_ptr<std::atomic<bool>> cancelled)
+      : Napi::AsyncProgressWorker<Progress>(env, "tme.runMatch"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        job_(std::move(job)),
+        cancelled_(std::move(cancelled)) {
+    if (onProgress.IsFunction()) progress_ = Napi::Persistent(onProgress.As<Napi::Function>());
+  }
+
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+  void Execute(const ExecutionProgress& progress) override {
+    try {
+      result_ = runMatchJob(
+          job_, [&](int64_t done, int64_t total) { Progress p{done, total}; progress.Send(&p, 1); }, *cancelled_);
+      return;
+    } catch (const TmeNativeError& e) {
+      code_ = e.codeName();
+      SetError(e.what());
+    } catch (const std::bad_alloc&) {
+      code_ = "ERR_TME_DEVICE_MEMORY";
+      SetError("out of host memory while matching");
+    } catch (const std::exception& e) {
+      code_ = "ERR_TME_INTERNAL";
+      SetError(e.what());
+    }
+  }
+
+  void OnProgress(const Progress* data, size_t count) override {
+    if (progress_.IsEmpty() || data == nullptr || count == 0) return;
+    Napi::Env env = Env();
+    Napi::Object p = Napi::Object::New(env);
+    p.Set("done", Napi::Number::New(env, static_cast<double>(data->done)));
+    p.Set("total", Napi::Number::New(env, static_cast<double>(data->total)));
+    try {
+      progress_.Call({p});
+    } catch (const Napi::Error&) {
+      // A throwing progress callback must not take the job down; the facade reports such errors itself.
+    }
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    const MatchResult& r = result_;
+    Napi::Object out = Napi::Object::New(env);
+    auto scores = Napi::Float32Array::New(env, r.scores.size());
+    std::copy(r.scores.begin(), r.scores.end(), scores.Data());
+    auto indices = Napi::Int32Array::New(env, r.indices.size());
+    std::copy(r.indices.begin(), r.indices.end(), indices.Data());
+    auto rmax = Napi::Float32Array::New(env, r.perRotationMax.size());
+    std::copy(r.perRotationMax.begin(), r.perRotationMax.end(), rmax.Data());
+    Napi::Object stats = Napi::Object::New(env);
+    stats.Set("sum", r.sum);
+    stats.Set("sumSq", r.sumSq);
+    stats.Set("count", r.count);
+    stats.Set("perRotationMax", rmax);
+    Napi::Object timings = Napi::Object::New(env);
+    const double rotations = static_cast<double>(r.perRotationMax.size());
+    timings.Set("setupMs", r.setupMs);
+    timings.Set("planMs", r.planMs);
+    timings.Set("loopMs", r.loopMs);
+    timings.Set("perRotationMs", rotations > 0 ? r.loopMs / rotations : 0.0);
+    timings.Set("rotationMinMs", r.rotationMinMs);
+    timings.Set("rotationMedianMs", r.rotationMedianMs);
+    out.Set("scores", scores);
+    out.Set("indices", indices);
+    out.Set("stats", stats);
+    out.Set("timings", timings);
+    out.Set("device", r.device);
+    deferred_.Resolve(out);
+  }
+
+  void OnError(const Napi::Error& e) override {
+    Napi::Error coded = codedError(Env(), code_.c_str(), e.Message());
+    deferred_.Reject(coded.Value());
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  MatchJob job_;
+  std::shared_ptr<std::atomic<bool>> cancelled_;
+  Napi::FunctionReference progress_;
+  MatchResult result_;
+  std::string code_ = "ERR_TME_INTERNAL";
+};
+
+Napi::Value RunMatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    if (!info[0].IsObject()) fail(ErrorCode::InvalidOption, "Expected a job object for runMatch");
+    MatchJob job = readJob(info[0].As<Napi::Object>());
+    auto cancelled = std::make_shared<std::atomic<bool>>(false);
+    auto* worker = new MatchWorker(env, std::move(job), info[1], cancelled);
+    Napi::Object task = Napi::Object::New(env);
+    task.Set("promise", worker->promise());
+    task.Set("cancel", Napi::Function::New(env, [cancelled](const Napi::CallbackInfo& ci) -> Napi::Value {
+               cancelled->store(true);
+               return ci.Env().Undefined();
+             }, "cancel"));
+    worker->Queue();
+    return task;
+  });
+}
+
+// ---- devices, memory, FFTs ----
+
+Napi::Value ListDevices(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    std::string error;
+    auto devices = vkListDevices(&error);
+    Napi::Object out = Napi::Object::New(env);
+    Napi::Array list = Napi::Array::New(env);
+    for (size_t i = 0; i < devices.size(); ++i) {
+      const VkDeviceInfo& d = devices[i];
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("index", d.index);
+      o.Set("id", std::to_string(d.index));
+      o.Set("name", d.name);
+      o.Set("type", d.type);
+      o.Set("api", "vulkan");
+      o.Set("memoryBytes", static_cast<double>(d.memoryBytes));
+      o.Set("maxStorageBufferRange", static_cast<double>(d.maxStorageBufferRange));
+      o.Set("apiVersion", std::to_string(d.apiVersion >> 22) + "." + std::to_string((d.apiVersion >> 12) & 0x3ff) +
+                              "." + std::to_string(d.apiVersion & 0xfff));
+      o.Set("driverVersion", static_cast<double>(d.driverVersion));
+      list.Set(static_cast<uint32_t>(i), o);
+    }
+    out.Set("vulkan", list);
+    out.Set("vulkanError", error.empty() ? env.Null() : Napi::String::New(env, error));
+    out.Set("hardwareConcurrency", static_cast<double>(std::max(1u, std::thread::hardware_concurrency())));
+    MemoryQuery q;  // host RAM via the CPU estimate's limit
+    q.targetShape = {1, 1, 2};
+    q.templateShape = {1, 1, 1};
+    out.Set("hostAvailableBytes", estimateMatchMemory(q).deviceLimitBytes / 0.9);
+    out.Set("hostTotalBytes", static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGESIZE)));
+    return out;
+  });
+}
+
+Napi::Value EstimateMatchMemory(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    if (!info[0].IsObject()) fail(ErrorCode::InvalidOption, "Expected an object for estimateMatchMemory");
+    Napi::Object o = info[0].As<Napi::Object>();
+    MemoryQuery q;
+    q.device = readDevice(o.Get("device"));
+    q.targetShape = readShape(o.Get("targetShape"), "targetShape");
+    q.templateShape = readShape(o.Get("templateShape"), "templateShape");
+    q.score = readScore(o.Get("score"));
+    q.rotationMode = readRotationMode(o.Get("rotationMode"));
+    q.threads = readInt(o, "threads", 0);
+    q.fourierOversampling = readInt(o, "fourierOversampling", 2);
+    q.filter = o.Get("filter").ToBoolean();
+    q.targetMask = o.Get("targetMask").ToBoolean();
+    q.initialMaps = o.Get("initialMaps").ToBoolean();
+    MemoryVerdict v = estimateMatchMemory(q);
+    int forward = 0, inverse = 0;
+    fftCountsPerRotation(q.score, q.rotationMode, &forward, &inverse);
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("deviceBytes", v.estimate.deviceBytes);
+    out.Set("hostBytes", v.estimate.hostBytes);
+    out.Set("largestBufferBytes", v.estimate.largestBufferBytes);
+    out.Set("limitBytes", v.deviceLimitBytes);
+    out.Set("bufferLimitBytes", v.bufferLimitBytes);
+    out.Set("workers", v.workers);
+    out.Set("fits", v.fits);
+    out.Set("reason", v.reason.empty() ? env.Null() : Napi::String::New(env, v.reason));
+    out.Set("forwardFftsPerRotation", forward);
+    out.Set("inverseFftsPerRotation", inverse);
+    return out;
+  });
+}
+
+Napi::Value FftForward(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    std::string device = readDevice(info[0]);
+    Shape3 shape = readShape(info[2], "shape");
+    if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+      fail(ErrorCode::InvalidOption, "Expected Float32Array for data");
+    auto data = info[1].As<Napi::Float32Array>();
+    if (static_cast<int64_t>(data.ElementLength()) != shape.voxels())
+      fail(ErrorCode::InvalidOption, "Expected " + std::to_string(shape.voxels()) + " values for data but received " +
+                                         std::to_string(data.ElementLength()));
+    auto out = Napi::Float32Array::New(env, 2 * shape.spectrumCount());
+    if (device == "cpu") {
+      const FftwPlanPair& plans = fftwPlans(shape, readInt(info[3].IsObject() ? info[3].As<Napi::Object>() : Napi::Object::New(env), "threads", 1), nullptr);
+      auto in = fftwAlloc<float>(shape.voxels());
+      auto spec = fftwAlloc<cfloat>(shape.spectrumCount());
+      std::copy(data.Data(), data.Data() + shape.voxels(), in.get());
+      fftwR2C(plans, in.get(), spec.get());
+      std::copy(reinterpret_cast<float*>(spec.get()), reinterpret_cast<float*>(spec.get()) + 2 * shape.spectrumCount(), out.Data());
+    } else {
+      vkFftForward(std::stoi(device), shape, data.Data(), out.Data(), nullptr);
+    }
+    return out;
+  });
+}
+
+Napi::Value FftInverse(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    std::string device = readDevice(info[0]);
+    Shape3 shape = readShape(info[2], "shape");
+    if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+      fail(ErrorCode::InvalidOption, "Expected Float32Array for spectrum");
+    auto data = info[1].As<Napi::Float32Array>();
+    if (static_cast<int64_t>(data.ElementLength()) != 2 * shape.spectrumCount())
+      fail(ErrorCode::InvalidOption, "Expected " + std::to_string(2 * shape.spectrumCount()) +
+                                         " values (interleaved half spectrum) for spectrum but received " +
+                                         std::to_string(data.ElementLength()));
+    auto out = Napi::Float32Array::New(env, shape.voxels());
+    const float scale = 1.0f / static_cast<float>(shape.voxels());
+    if (device == "cpu") {
+      const FftwPlanPair& plans = fftwPlans(shape, readInt(info[3].IsObject() ? info[3].As<Napi::Object>() : Napi::Object::New(env), "threads", 1), nullptr);
+      auto spec = fftwAlloc<cfloat>(shape.spectrumCount());
+      auto real = fftwAlloc<float>(shape.voxels());
+      std::copy(data.Data(), data.Data() + 2 * shape.spectrumCount(), reinterpret_cast<float*>(spec.get()));
+      fftwC2R(plans, spec.get(), real.get());
+      for (int64_t i = 0; i < shape.voxels(); ++i) out.Data()[i] = real[i] * scale;
+    } else {
+      vkFftInverse(std::stoi(device), shape, data.Data(), out.Data(), nullptr);
+      for (int64_t i = 0; i < shape.voxels(); ++i) out.Data()[i] *= scale;
+    }
+    return out;
+  });
+}
+
+Napi::Value BenchFftPair(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    std::string device = readDevice(info[0]);
+    Shape3 shape = readShape(info[1], "shape");
+    int repeats = info[2].IsNumber() ? std::max(1, info[2].As<Napi::Number>().Int32Value()) : 5;
+    int threads = info[3].IsNumber() ? std::max(1, info[3].As<Napi::Number>().Int32Value()) : 1;
+    FftTiming t;
+    if (device == "cpu") {
+      using Clock = std::chrono::steady_clock;
+      auto ms = [](Clock::time_point a) { return std::chrono::duration<double, std::milli>(Clock::now() - a).count(); };
+      const FftwPlanPair& plans = fftwPlans(shape, threads, &t.planMs);
+      auto real = fftwAlloc<float>(shape.voxels());
+      auto out = fftwAlloc<float>(shape.voxels());
+      auto spec = fftwAlloc<cfloat>(shape.spectrumCount());
+      for (int64_t i = 0; i < shape.voxels(); ++i) real[i] = static_cast<float>((i * 7919) % 1000) * 1e-3f;
+      std::vector<double> pairs;
+      t.r2cMs = t.c2rMs = t.pairMs = 1e300;
+      for (int r = 0; r < repeats + 1; ++r) {
+        auto a = Clock::now();
+        fftwR2C(plans, real.get(), spec.get());
+        double r2c = ms(a);
+        auto b = Clock::now();
+        fftwC2R(plans, spec.get(), out.get());
+        double c2r = ms(b);
+        if (r == 0) continue;  // warm-up
+        t.r2cMs = std::min(t.r2cMs, r2c);
+        t.c2rMs = std::min(t.c2rMs, c2r);
+        t.pairMs = std::min(t.pairMs, r2c + c2r);
+        pairs.push_back(r2c + c2r);
+      }
+      std::sort(pairs.begin(), pairs.end());
+      t.pairMedianMs = pairs[pairs.size() / 2];
+    } else {
+      t = vkBenchFftPair(std::stoi(device), shape, repeats);
+    }
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("planMs", t.planMs);
+    out.Set("pairMs", t.pairMs);
+    out.Set("pairMedianMs", t.pairMedianMs);
+    out.Set("r2cMs", t.r2cMs);
+    out.Set("c2rMs", t.c2rMs);
+    return out;
+  });
+}
+
+Napi::Value Versions(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("fftw", fftwf_version);
+  out.Set("vkfft", "1.2.26 (Debian libvkfft-dev, patched for glslang 12)");
+  out.Set("napi", NAPI_VERSION);
+  out.Set("fftwWisdom", fftwWisdomPath());
+  return out;
+}
+
+void Shutdown(void*) { vkShutdown(); }
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("runMatch", Napi::Function::New(env, RunMatch, "runMatch"));
+  exports.Set("listDevices", Napi::Function::New(env, ListDevices, "listDevices"));
+  exports.Set("estimateMatchMemory", Napi::Function::New(env, EstimateMatchMemory, "estimateMatchMemory"));
+  exports.Set("fftForward", Napi::Function::New(env, FftForward, "fftForward"));
+  exports.Set("fftInverse", Napi::Function::New(env, FftInverse, "fftInverse"));
+  exports.Set("benchFftPair", Napi::Function::New(env, BenchFftPair, "benchFftPair"));
+  exports.Set("versions", Napi::Function::New(env, Versions, "versions"));
+  napi_add_env_cleanup_hook(env, Shutdown, nullptr);
+  return exports;
+}
+
+}  // namespace
+}  // namespace tme
+
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) { return tme::Init(env, exports); }
+NODE_API_MODULE(tme, InitModule)

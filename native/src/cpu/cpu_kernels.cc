@@ -1,0 +1,431 @@
+#include "cpu/cpu_kernels.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <string>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "cpu/fftw_plans.h"
+#include "errors.h"
+#include "match/geometry.h"
+
+namespace tme {
+namespace {
+
+struct CpuBuffer {
+  FftwArray<char> owned;
+  char* data = nullptr;
+  size_t bytes = 0;
+};
+
+// TME_PROFILE=1 prints the time spent per kernel when a worker ends (stderr): for tuning, off by default.
+struct KernelProfile {
+  bool on = std::getenv("TME_PROFILE") != nullptr;
+  std::map<std::string, double> ms;
+  std::map<std::string, int64_t> calls;
+  std::map<std::string, double> fastest;
+  ~KernelProfile() {
+    if (!on) return;
+    for (auto& [name, t] : ms)
+      std::fprintf(stderr, "tme profile %-14s %9.2f ms total %8.3f ms/call %8.3f ms min\n", name.c_str(), t,
+                   t / calls[name], fastest[name]);
+  }
+};
+
+class Timed {
+ public:
+  Timed(KernelProfile& p, const char* name) : p_(p), name_(name) {
+    if (p_.on) start_ = std::chrono::steady_clock::now();
+  }
+  ~Timed() {
+    if (!p_.on) return;
+    const double t = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count();
+    p_.ms[name_] += t;
+    auto f = p_.fastest.find(name_);
+    if (f == p_.fastest.end() || t < f->second) p_.fastest[name_] = t;
+    p_.calls[name_]++;
+  }
+
+ private:
+  KernelProfile& p_;
+  const char* name_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+class CpuKernels final : public Kernels {
+ public:
+  CpuKernels(const KernelConfig& config, int fftThreads) : config_(config), fftThreads_(fftThreads) {}
+
+  std::string deviceName() const override { return "cpu (FFTW3f)"; }
+
+  BufId constant(const void* host, size_t bytes) override {
+    CpuBuffer b;
+    b.data = static_cast<char*>(const_cast<void*>(host));
+    b.bytes = bytes;
+    buffers_.push_back(std::move(b));
+    return static_cast<BufId>(buffers_.size() - 1);
+  }
+
+  BufId allocate(size_t bytes) override {
+    CpuBuffer b;
+    b.owned = fftwAlloc<char>(bytes);
+    b.data = b.owned.get();
+    b.bytes = bytes;
+    std::memset(b.data, 0, bytes);
+    buffers_.push_back(std::move(b));
+    return static_cast<BufId>(buffers_.size() - 1);
+  }
+
+  void createFftSlots(int count, int forwardCount, double* planMs) override {
+    plans_ = &fftwPlans(config_.tile, fftThreads_, planMs);
+    // The template only fills the box: a pruned R2C skips the all-zero rows and planes (TME_PRUNED_FFT=0: off).
+    const char* pruned = std::getenv("TME_PRUNED_FFT");
+    if (forwardCount > 0 && fftThreads_ == 1 && !(pruned != nullptr && std::string(pruned) == "0"))
+      pruned_ = &fftwPrunedR2C(config_.tile, config_.box, planMs);
+    for (int k = 0; k < count; ++k) {
+      Slot s;
+      s.p = k < forwardCount ? allocate(sizeof(float) * config_.tile.voxels()) : kNoBuffer;
+      if (k < forwardCount && pruned_) {
+        s.rows = allocate(sizeof(cfloat) * config_.tile.spectrumCount());
+        s.planes = allocate(sizeof(cfloat) * config_.tile.spectrumCount());
+      }
+      s.s = allocate(sizeof(cfloat) * config_.tile.spectrumCount());
+      s.o = allocate(sizeof(float) * config_.tile.voxels());
+      slots_.push_back(s);
+    }
+  }
+  BufId slotP(int k) const override { return slots_.at(k).p; }
+  BufId slotS(int k) const override { return slots_.at(k).s; }
+  BufId slotO(int k) const override { return slots_.at(k).o; }
+
+  void initMaps(const float* scores, const int32_t* indices) override {
+    const int64_t n = config_.tile.voxels();
+    best_.assign(n, -std::numeric_limits<float>::infinity());
+    arg_.assign(n, -1);
+    if (scores) std::copy(scores, scores + n, best_.begin());
+    if (indices) std::copy(indices, indices + n, arg_.begin());
+    rotationMax_.assign(config_.rotationCount, -std::numeric_limits<float>::infinity());
+    sum_ = sumSq_ = 0;
+  }
+
+  void readMaps(float* scores, int32_t* indices, double* sum, double* sumSq, float* perRotationMax) override {
+    std::copy(best_.begin(), best_.end(), scores);
+    std::copy(arg_.begin(), arg_.end(), indices);
+    *sum = sum_;
+    *sumSq = sumSq_;
+    std::copy(rotationMax_.begin(), rotationMax_.end(), perRotationMax);
+  }
+
+  void beginRotation() override {}
+  void endRotation() override {}
+
+  void rotateBox(BufId dst, BufId src, const RotationParams& r) override {
+    Timed timed(profile_, "rotateBox");
+    float* out = f32(dst);
+    const float* in = f32(src);
+    const Shape3& b = config_.box;
+    const float cz = static_cast<float>(b.z / 2), cy = static_cast<float>(b.y / 2), cx = static_cast<float>(b.x / 2);
+    const float* m = r.inverse;
+    const bool cubic = config_.interpolation == Interpolation::Cubic;
+    for (int64_t z = 0; z < b.z; ++z)
+      for (int64_t y = 0; y < b.y; ++y) {
+        const float dz = z - cz, dy = y - cy;
+        // Source position is affine in x: start + x * step.
+        float sz = cz + m[0] * dz + m[1] * dy + m[2] * (0 - cx);
+        float sy = cy + m[3] * dz + m[4] * dy + m[5] * (0 - cx);
+        float sx = cx + m[6] * dz + m[7] * dy + m[8] * (0 - cx);
+        float* row = out + (z * b.y + y) * b.x;
+        for (int64_t x = 0; x < b.x; ++x) {
+          float pz = sz + m[2] * x, py = sy + m[5] * x, px = sx + m[8] * x;
+          row[x] = cubic ? sampleCubic(in, b, pz, py, px) : sampleLinear(in, b, pz, py, px);
+        }
+      }
+  }
+
+  void boxStats(BufId stats, int slot, BufId t, BufId m) override {
+    Timed timed(profile_, "boxStats");
+    const float* tv = f32(t);
+    const float* mv = f32(m);
+    double n = 0, s1 = 0, s2 = 0;
+    for (int64_t i = 0; i < config_.box.voxels(); ++i) {
+      double w = mv[i], v = tv[i];
+      n += w;
+      s1 += w * v;
+      s2 += w * v * v;
+    }
+    float* out = f32(stats) + 4 * slot;
+    double mu = n > 0 ? s1 / n : 0;
+    double var = n > 0 ? s2 / n - mu * mu : 0;
+    out[0] = static_cast<float>(n);
+    out[1] = static_cast<float>(mu);
+    // A constant template under the mask has no defined normalisation: it scores 0 everywhere.
+    out[2] = n > 0 && var > 1e-10 * (s2 / n) ? static_cast<float>(1.0 / std::sqrt(var)) : 0.0f;
+  }
+
+  void place(BufId dstTile, BufId t, BufId m, BufId stats, int statsSlot, PlaceMode mode) override {
+    Timed timed(profile_, "place");
+    float* out = f32(dstTile);
+    const float* tv = t == kNoBuffer ? nullptr : f32(t);
+    const float* mv = m == kNoBuffer ? nullptr : f32(m);
+    float mu = 0, inv = 1;
+    if (mode == PlaceMode::Normalised) {
+      const float* s = f32(stats) + 4 * statsSlot;
+      mu = s[1];
+      inv = s[2];
+    }
+    const Shape3& b = config_.box;
+    int64_t i = 0;
+    for (int64_t z = 0; z < b.z; ++z)
+      for (int64_t y = 0; y < b.y; ++y) {
+        float* row = out + wrappedIndex(config_.tile, b, z, y, b.x / 2);  // the row's qx = 0
+        for (int64_t x = 0; x < b.x; ++x, ++i) {
+          float v;
+          switch (mode) {
+            case PlaceMode::Raw: v = tv[i]; break;
+            case PlaceMode::Normalised: v = (tv[i] - mu) * inv * mv[i]; break;
+            case PlaceMode::TimesMask: v = tv[i] * mv[i]; break;
+            case PlaceMode::SquaredTimesMask: v = tv[i] * tv[i] * mv[i]; break;
+            default: v = mv[i]; break;
+          }
+          int64_t qx = x - b.x / 2;
+          row[qx < 0 ? qx + config_.tile.x : qx] = v;
+        }
+      }
+  }
+
+  void r2c(int slot) override {
+    Timed timed(profile_, "r2c");
+    const Slot& s = slots_[slot];
+    if (pruned_) fftwPrunedExecute(*pruned_, f32(s.p), c32(s.rows), c32(s.planes), c32(s.s));
+    else fftwR2C(*plans_, f32(s.p), c32(s.s));
+  }
+  void c2r(int slot) override {
+    Timed timed(profile_, "c2r");
+    fftwC2R(*plans_, c32(slots_[slot].s), f32(slots_[slot].o));
+  }
+
+  void mulConj(BufId dst, BufId a, BufId b, BufId filter) override {
+    Timed timed(profile_, "mulConj");
+    // Plain float arithmetic: std::complex's operator* goes through __mulsc3 (inf/nan rules) and is ~5x slower.
+    float* d = f32(dst);
+    const float* av = f32(a);
+    const float* bv = f32(b);
+    const float* h = filter == kNoBuffer ? nullptr : f32(filter);
+    const int64_t n = config_.tile.spectrumCount();
+    for (int64_t i = 0; i < n; ++i) {
+      const float ar = av[2 * i], ai = av[2 * i + 1];
+      const float w = h ? h[i] : 1.0f;
+      const float br = bv[2 * i] * w, bi = bv[2 * i + 1] * w;
+      d[2 * i] = ar * br + ai * bi;
+      d[2 * i + 1] = ai * br - ar * bi;
+    }
+  }
+
+  void gatherFourier(BufId dst, BufId F, BufId spectrum, BufId filter, const RotationParams& r) override {
+    Timed timed(profile_, "gatherFourier");
+    float* d = f32(dst);
+    const float* fv = f32(F);
+    const float* t = f32(spectrum);
+    const float* h = filter == kNoBuffer ? nullptr : f32(filter);
+    const Shape3& tile = config_.tile;
+    const Shape3& g = config_.fourierGrid;
+    const int32_t gz = static_cast<int32_t>(g.z), gy = static_cast<int32_t>(g.y), gx = static_cast<int32_t>(g.x);
+    const float* m = r.inverse;
+    const int64_t hx = tile.halfX();
+    // The sampling position is affine in kx along a row: u = base + kx * step (grid index units).
+    const float sx = 1.0f / static_cast<float>(tile.x);
+    const float stepZ = m[2] * sx * gz, stepY = m[5] * sx * gy, stepX = m[8] * sx * gx;
+    // |u| < grid on every axis (|k| <= sqrt(3)/2 cycles/voxel), so one conditional add wraps an index.
+    auto wrap = [](int32_t i, int32_t n) { return i < 0 ? i + n : (i >= n ? i - n : i); };
+    int64_t i = 0;
+    for (int64_t kz = 0; kz < tile.z; ++kz) {
+      const float fz = signedFrequency(kz, tile.z);
+      const bool nyquistZ = tile.z % 2 == 0 && kz == tile.z / 2;
+      for (int64_t ky = 0; ky < tile.y; ++ky, i += hx) {
+        const float fy = signedFrequency(ky, tile.y);
+        // Nyquist planes are ambiguous under rotation (+1/2 and -1/2 map to different template frequencies):
+        // zero, so the spectrum stays Hermitian (gather.comp does the same).
+        if (nyquistZ || (tile.y % 2 == 0 && ky == tile.y / 2)) {
+          std::fill(d + 2 * i, d + 2 * (i + hx), 0.0f);
+          continue;
+        }
+        const float baseZ = (m[0] * fz + m[1] * fy) * gz, baseY = (m[3] * fz + m[4] * fy) * gy,
+                    baseX = (m[6] * fz + m[7] * fy) * gx;
+        for (int64_t kx = 0; kx < hx; ++kx) {
+          const int64_t o = 2 * (i + kx);
+          if (tile.x % 2 == 0 && kx == tile.x / 2) {
+            d[o] = d[o + 1] = 0.0f;
+            continue;
+          }
+          const float uz = baseZ + stepZ * kx, uy = baseY + stepY * kx, ux = baseX + stepX * kx;
+          const float flz = std::floor(uz), fly = std::floor(uy), flx = std::floor(ux);
+          const float dz = uz - flz, dy = uy - fly, dx = ux - flx;
+          const int32_t z0 = wrap(static_cast<int32_t>(flz), gz), y0 = wrap(static_cast<int32_t>(fly), gy),
+                        x0 = wrap(static_cast<int32_t>(flx), gx);
+          const int32_t z1 = z0 + 1 == gz ? 0 : z0 + 1, y1 = y0 + 1 == gy ? 0 : y0 + 1, x1 = x0 + 1 == gx ? 0 : x0 + 1;
+          const float* r00 = t + 2 * (static_cast<int64_t>(z0 * gy + y0) * gx);
+          const float* r01 = t + 2 * (static_cast<int64_t>(z0 * gy + y1) * gx);
+          const float* r10 = t + 2 * (static_cast<int64_t>(z1 * gy + y0) * gx);
+          const float* r11 = t + 2 * (static_cast<int64_t>(z1 * gy + y1) * gx);
+          float v[2];
+          for (int c = 0; c < 2; ++c) {
+            const float c00 = r00[2 * x0 + c] + dx * (r00[2 * x1 + c] - r00[2 * x0 + c]);
+            const float c01 = r01[2 * x0 + c] + dx * (r01[2 * x1 + c] - r01[2 * x0 + c]);
+            const float c10 = r10[2 * x0 + c] + dx * (r10[2 * x1 + c] - r10[2 * x0 + c]);
+            const float c11 = r11[2 * x0 + c] + dx * (r11[2 * x1 + c] - r11[2 * x0 + c]);
+            const float c0 = c00 + dy * (c01 - c00);
+            const float c1 = c10 + dy * (c11 - c10);
+            v[c] = c0 + dz * (c1 - c0);
+          }
+          const float w = h ? h[i + kx] : 1.0f;
+          const float vr = v[0] * w, vi = v[1] * w;
+          const float ar = fv[o], ai = fv[o + 1];
+          d[o] = ar * vr + ai * vi;
+          d[o + 1] = ai * vr - ar * vi;
+        }
+      }
+    }
+  }
+
+  void reduceMax(BufId src, BufId stats, int statsSlot) override {
+    Timed timed(profile_, "reduceMax");
+    const float* v = f32(src);
+    float best = -std::numeric_limits<float>::infinity();
+    for (int64_t i = 0; i < config_.tile.voxels(); ++i) best = std::max(best, v[i]);
+    f32(stats)[4 * statsSlot + 3] = best;
+  }
+
+  void finalise(const FinaliseParams& p) override {
+    Timed timed(profile_, "finalise");
+    const int64_t n = config_.tile.voxels();
+    const float* o0 = p.outs[0] == kNoBuffer ? nullptr : f32(p.outs[0]);
+    // Scores are computed into a small block, then the max/argmax update and the statistics run over the block
+    // in loops the compiler vectorises (float partial sums per block, added into float64).
+    constexpr int64_t kBlock = 2048;
+    float block[kBlock];
+    double sum = 0, sumSq = 0;
+    float rmax = -std::numeric_limits<float>::infinity();
+    const float* scale = p.score == Score::FlcSphere ? f32(p.scaleMap) : nullptr;
+    const float* o[6] = {nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
+    for (int j = 0; j < 6; ++j) o[j] = p.outs[j] == kNoBuffer ? nullptr : f32(p.outs[j]);
+    float k = 0, maxOverlap = 0;
+    if (p.score == Score::Flc) {
+      const float count = f32(p.stats)[0];
+      k = count > 0 ? p.invN / count : 0.0f;
+    } else if (p.score == Score::Mcc) {
+      maxOverlap = f32(p.stats)[4 * 1 + 3] * p.invN;
+    }
+    for (int64_t start = 0; start < n; start += kBlock) {
+      const int64_t len = std::min(kBlock, n - start);
+      switch (p.score) {
+        case Score::Cc:
+          for (int64_t i = 0; i < len; ++i) block[i] = o0[start + i] * p.scalar;
+          break;
+        case Score::FlcSphere:
+          for (int64_t i = 0; i < len; ++i) block[i] = o0[start + i] * scale[start + i];
+          break;
+        case Score::Flc:
+          for (int64_t i = 0; i < len; ++i) block[i] = flcScore(o0[start + i], o[1][start + i], o[2][start + i], k);
+          break;
+        case Score::Mcc:
+          for (int64_t i = 0; i < len; ++i)
+            block[i] = mccScore(o[0][start + i], o[1][start + i], o[2][start + i], o[3][start + i], o[4][start + i],
+                                o[5][start + i], p.invN, maxOverlap);
+          break;
+      }
+      float* best = best_.data() + start;
+      int32_t* arg = arg_.data() + start;
+      const int32_t r = p.rotationGlobal;
+      float s8[8] = {0, 0, 0, 0, 0, 0, 0, 0}, q8[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      float m8[8];
+      for (int j = 0; j < 8; ++j) m8[j] = -std::numeric_limits<float>::infinity();
+      int64_t i = 0;
+      for (; i + 8 <= len; i += 8)
+        for (int j = 0; j < 8; ++j) {
+          const float v = block[i + j];
+          s8[j] += v;
+          q8[j] += v * v;
+          m8[j] = v > m8[j] ? v : m8[j];
+          // A branch, not a blend: after the first rotations updates are rare, and skipping the stores halves
+          // this pass's memory traffic (it is memory-bound on a 128^3 tile).
+          if (v > best[i + j]) {
+            best[i + j] = v;
+            arg[i + j] = r;
+          }
+        }
+      for (; i < len; ++i) {
+        const float v = block[i];
+        s8[0] += v;
+        q8[0] += v * v;
+        m8[0] = v > m8[0] ? v : m8[0];
+        if (v > best[i]) {
+          best[i] = v;
+          arg[i] = r;
+        }
+      }
+      for (int j = 0; j < 8; ++j) {
+        sum += s8[j];
+        sumSq += q8[j];
+        rmax = m8[j] > rmax ? m8[j] : rmax;
+      }
+    }
+    sum_ += sum;
+    sumSq_ += sumSq;
+    rotationMax_[p.rotationLocal] = rmax;
+  }
+
+  // Shared with the shaders: flc from N-scaled correlations (cc, sum f^2 m, sum f m), k = 1 / (N n).
+  static float flcScore(float cc, float f2, float f1, float k) {
+    float e1 = f1 * k, e2 = f2 * k;
+    float var = e2 - e1 * e1;
+    if (!(var > 1e-5f * e2) || !(var > 0)) return 0.0f;
+    return cc * k / std::sqrt(var);
+  }
+
+  static float mccScore(float overlap, float sf, float sff, float st, float stt, float sft, float invN,
+                        float maxOverlap) {
+    float o = overlap * invN;
+    if (!(o >= 0.3f * maxOverlap) || !(o > 0)) return 0.0f;
+    sf *= invN; sff *= invN; st *= invN; stt *= invN; sft *= invN;
+    float varF = sff - sf * sf / o;
+    float varT = stt - st * st / o;
+    if (!(varF > 1e-5f * sff) || !(varT > 1e-5f * stt) || !(varF > 0) || !(varT > 0)) return 0.0f;
+    float s = (sft - sf * st / o) / std::sqrt(varF * varT);
+    return std::min(1.0f, std::max(-1.0f, s));
+  }
+
+ private:
+  struct Slot {
+    BufId p = kNoBuffer, s = kNoBuffer, o = kNoBuffer;
+    BufId rows = kNoBuffer, planes = kNoBuffer;  // pruned R2C scratch (zero outside the box's rows / planes)
+  };
+
+  float* f32(BufId id) { return reinterpret_cast<float*>(buffers_.at(id).data); }
+  cfloat* c32(BufId id) { return reinterpret_cast<cfloat*>(buffers_.at(id).data); }
+
+  KernelProfile profile_;
+  KernelConfig config_;
+  int fftThreads_;
+  const FftwPlanPair* plans_ = nullptr;
+  const PrunedR2C* pruned_ = nullptr;
+  std::vector<CpuBuffer> buffers_;
+  std::vector<Slot> slots_;
+  std::vector<float> best_;
+  std::vector<int32_t> arg_;
+  std::vector<float> rotationMax_;
+  double sum_ = 0, sumSq_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Kernels> makeCpuKernels(const KernelConfig& config, int fftThreads) {
+  return std::make_unique<CpuKernels>(config, fftThreads);
+}
+
+}  // namespace tme

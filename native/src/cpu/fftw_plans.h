@@ -1,0 +1,72 @@
+// FFTW3f plans for the CPU path: created with FFTW_MEASURE, cached per (shape, threads) for the life of the
+// process, wisdom kept in memory and (best effort) in $XDG_CACHE_HOME/tme/fftw3f-wisdom. The FFTW planner is not
+// thread-safe; executing a plan (new-array execute included) is, so one plan serves every worker thread.
+#pragma once
+#include <fftw3.h>
+
+#include <complex>
+#include <cstddef>
+#include <memory>
+#include <vector>
+
+#include "shape.h"
+
+namespace tme {
+
+using cfloat = std::complex<float>;
+
+struct FftwPlanPair {
+  fftwf_plan r2c = nullptr;  // out-of-place real (N) -> half spectrum (Nc); keeps its input
+  fftwf_plan c2r = nullptr;  // out-of-place half spectrum -> real; destroys its input
+  Shape3 shape;
+  int threads = 1;
+};
+
+// Plans for `shape` with `threads` FFTW threads; `planMs` receives the time spent planning (0 when cached).
+const FftwPlanPair& fftwPlans(const Shape3& shape, int threads, double* planMs);
+
+// Unnormalised transforms on fftwf_malloc'ed (SIMD-aligned) arrays.
+void fftwR2C(const FftwPlanPair& plan, float* in, cfloat* out);
+void fftwC2R(const FftwPlanPair& plan, cfloat* in, float* out);
+
+// A full complex 3D FFT of real data (template spectra for Fourier-space rotation); planned with FFTW_ESTIMATE.
+void fftwForwardFullComplex(const Shape3& shape, const float* in, cfloat* out);
+
+// 64-byte aligned float storage (fftwf_malloc) with ownership.
+struct FftwFree {
+  void operator()(void* p) const { fftwf_free(p); }
+};
+template <typename T>
+using FftwArray = std::unique_ptr<T[], FftwFree>;
+template <typename T>
+FftwArray<T> fftwAlloc(size_t count) {
+  void* p = fftwf_malloc(sizeof(T) * (count == 0 ? 1 : count));
+  if (p == nullptr) throw std::bad_alloc();
+  return FftwArray<T>(static_cast<T*>(p));
+}
+
+// Where wisdom is kept ("" when disabled with TME_FFTW_WISDOM=off).
+const char* fftwWisdomPath();
+
+}  // namespace tme
+
+namespace tme {
+
+// R2C of a tile that is zero outside the template box placed with its centre at index 0 (wrapped): x transforms
+// only on the box's rows, y only on the box's planes, then z everywhere. On a 128^3 tile with a 32^3 box that is
+// ~45% of a full R2C's work. Needs two scratch spectra per caller that stay zero outside the box's rows / planes
+// (the caller keeps them between calls). Single-threaded plans.
+struct PrunedR2C {
+  struct Part {
+    fftwf_plan plan;
+    int64_t in, out;  // offsets (elements) into the input and output arrays
+  };
+  std::vector<Part> x, y;
+  fftwf_plan z = nullptr;
+};
+
+const PrunedR2C& fftwPrunedR2C(const Shape3& tile, const Shape3& box, double* planMs);
+// in: real tile; rows: scratch spectrum zero outside the box rows; planes: scratch zero outside the box planes.
+void fftwPrunedExecute(const PrunedR2C& plan, float* in, cfloat* rows, cfloat* planes, cfloat* out);
+
+}  // namespace tme

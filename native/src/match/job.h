@@ -1,0 +1,65 @@
+// One matching job as the TS engine prepared it. Native code trusts the science (filters, rotations) and checks
+// only what its own memory safety depends on (lengths, shapes), in validateJob().
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "shape.h"
+
+namespace tme {
+
+enum class Score { Cc, FlcSphere, Flc, Mcc };
+enum class Interpolation { Linear, Cubic };
+enum class RotationMode { Real, Fourier };
+
+inline const char* scoreName(Score s) {
+  switch (s) {
+    case Score::Cc: return "cc";
+    case Score::FlcSphere: return "flc-sphere";
+    case Score::Flc: return "flc";
+    case Score::Mcc: return "mcc";
+  }
+  return "?";
+}
+
+struct MatchJob {
+  std::string device = "cpu";  // "cpu" or a Vulkan device index as a string
+  int threads = 0;             // CPU worker threads; 0 = hardware concurrency
+  Shape3 targetShape;          // tile, already a fast FFT shape; correlation is circular on it
+  std::vector<float> target;
+  Shape3 templateShape;        // box, centre c = box // 2
+  std::vector<float> templ;
+  std::vector<float> mask;                // templateShape, 0..1
+  std::vector<float> targetMask;          // targetShape (mcc), empty = all ones
+  std::vector<float> filter;              // (nz, ny, nx/2+1) real, empty = none
+  std::vector<double> rotations;          // 9 n, row-major, xyz frame, active
+  int64_t rotationStart = 0, rotationEnd = 0;  // [start, end) into rotations
+  std::vector<float> initialScores;       // targetShape or empty
+  std::vector<int32_t> initialIndices;    // targetShape or empty
+  Score score = Score::FlcSphere;
+  Interpolation interpolation = Interpolation::Linear;
+  RotationMode rotationMode = RotationMode::Real;
+  int fourierOversampling = 2;            // template spectrum grid = nextFast(oversampling * box)
+};
+
+struct MatchResult {
+  std::vector<float> scores;
+  std::vector<int32_t> indices;
+  double sum = 0, sumSq = 0, count = 0;
+  std::vector<float> perRotationMax;
+  double setupMs = 0, planMs = 0, loopMs = 0;
+  double rotationMinMs = 0, rotationMedianMs = 0;  // one rotation on one worker (robust to a busy machine)
+  std::string device;
+};
+
+struct MemoryEstimate {
+  double deviceBytes = 0;     // on the device (GPU) for Vulkan, 0 for the CPU path
+  double hostBytes = 0;       // host RAM during the job (inputs, setup, outputs; all of it for the CPU path)
+  double largestBufferBytes = 0;  // the biggest single storage buffer (lavapipe: 128 MiB per binding)
+};
+
+// Throws ERR_TME_INVALID_OPTION / ERR_TME_UNSUPPORTED_SIZE when lengths or shapes do not fit together.
+void validateJob(const MatchJob& job);
+
+}  // namespace tme

@@ -1,0 +1,86 @@
+// The kernels of the matching loop, one interface for both paths. The orchestration (match_loop.cc) is written
+// once against it; CpuKernels (FFTW3f + C++ loops) and VkKernels (VkFFT + compute shaders) implement it. Buffers
+// are handles; on Vulkan every call between beginRotation() and endRotation() is recorded into one command
+// buffer, so a rotation costs one submission and no host round trip.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "match/job.h"
+#include "shape.h"
+
+namespace tme {
+
+using BufId = int;
+constexpr BufId kNoBuffer = -1;
+
+enum class PlaceMode : int32_t {
+  Raw = 0,               // t
+  Normalised = 1,        // (t - mu) / sigma * m   (mu, sigma from boxStats)
+  TimesMask = 2,         // t * m
+  SquaredTimesMask = 3,  // t^2 * m
+  Mask = 4,              // m
+};
+
+// Rotation as used by the kernels: inverse of the array-order matrix (maps output offsets to template offsets).
+struct RotationParams {
+  float inverse[9];
+};
+
+struct KernelConfig {
+  Shape3 tile;
+  Shape3 box;
+  Shape3 fourierGrid;  // oversampled template spectrum grid (Fourier mode), else zeros
+  Interpolation interpolation = Interpolation::Linear;
+  int64_t rotationCount = 0;  // of the batch (perRotationMax length)
+};
+
+// Statistics slots written by boxStats (4 floats each): [n = sum m, mu, 1/sigma (0 if sigma ~ 0), reserved].
+// reduceMax writes its maximum to slot index 3 of its slot.
+struct FinaliseParams {
+  Score score = Score::Cc;
+  BufId outs[6] = {kNoBuffer, kNoBuffer, kNoBuffer, kNoBuffer, kNoBuffer, kNoBuffer};
+  BufId scaleMap = kNoBuffer;  // flc-sphere: 1 / (N n sigma_local) per voxel (0 where sigma ~ 0)
+  float scalar = 1.0f;         // cc: 1 / N
+  BufId stats = kNoBuffer;     // flc: n of the rotated mask (slot 0); mcc: max overlap (slot 1, index 3)
+  int32_t rotationLocal = 0;   // index into perRotationMax
+  int32_t rotationGlobal = 0;  // value stored in the index map
+  float invN = 1.0f;
+};
+
+class Kernels {
+ public:
+  virtual ~Kernels() = default;
+  virtual std::string deviceName() const = 0;
+
+  // Read-only job constants (template box, mask, spectra, filter); the host copy outlives the job.
+  virtual BufId constant(const void* host, size_t bytes) = 0;
+  virtual BufId allocate(size_t bytes) = 0;
+  // FFT slots: slot k owns S_k (half spectrum) and O_k (real output of c2r); the first `forwardCount` slots also
+  // own P_k, the zero-filled placement grid that r2c reads (only the box's wrapped positions are ever written).
+  virtual void createFftSlots(int count, int forwardCount, double* planMs) = 0;
+  virtual BufId slotP(int k) const = 0;
+  virtual BufId slotS(int k) const = 0;
+  virtual BufId slotO(int k) const = 0;
+  // Running maps and statistics of this worker.
+  virtual void initMaps(const float* scores, const int32_t* indices) = 0;
+  virtual void readMaps(float* scores, int32_t* indices, double* sum, double* sumSq, float* perRotationMax) = 0;
+
+  virtual void beginRotation() = 0;
+  virtual void endRotation() = 0;
+
+  virtual void rotateBox(BufId dst, BufId src, const RotationParams& rotation) = 0;
+  virtual void boxStats(BufId stats, int slot, BufId t, BufId m) = 0;
+  virtual void place(BufId dstTile, BufId t, BufId m, BufId stats, int statsSlot, PlaceMode mode) = 0;
+  virtual void r2c(int slot) = 0;
+  virtual void c2r(int slot) = 0;
+  // dst = a * conj(b * filter) on the half spectrum (filter real; kNoBuffer = 1). dst may alias a or b.
+  virtual void mulConj(BufId dst, BufId a, BufId b, BufId filter) = 0;
+  // dst = F * conj(T(A^T k) * filter): T the oversampled template spectrum (full complex, fourierGrid).
+  virtual void gatherFourier(BufId dst, BufId F, BufId spectrum, BufId filter, const RotationParams& rotation) = 0;
+  virtual void reduceMax(BufId src, BufId stats, int statsSlot) = 0;
+  virtual void finalise(const FinaliseParams& params) = 0;
+};
+
+}  // namespace tme

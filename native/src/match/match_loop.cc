@@ -1,0 +1,542 @@
+#include "match/match_loop.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <exception>
+#include <fstream>
+#include <limits>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "cpu/cpu_kernels.h"
+#include "cpu/fftw_plans.h"
+#include "errors.h"
+#include "match/geometry.h"
+#include "vk/vk_context.h"
+
+namespace tme {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double msSince(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+
+std::string mib(double bytes) {
+  std::ostringstream s;
+  s.precision(1);
+  s << std::fixed << bytes / (1024.0 * 1024.0) << " MiB";
+  return s.str();
+}
+
+double availableHostBytes() {
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  double kib = 0;
+  std::string unit;
+  while (meminfo >> key >> kib >> unit) {
+    if (key == "MemAvailable:") return kib * 1024.0;
+  }
+  return static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGESIZE));
+}
+
+bool isCpu(const std::string& device) { return device == "cpu"; }
+
+int vulkanIndex(const std::string& device) {
+  char* end = nullptr;
+  long v = std::strtol(device.c_str(), &end, 10);
+  if (device.empty() || *end != '\0' || v < 0) fail(ErrorCode::InvalidOption, "Expected 'cpu' or a device index for device but received \"" + device + "\"");
+  return static_cast<int>(v);
+}
+
+struct SlotPlan {
+  int slots = 1, forward = 1;
+};
+
+SlotPlan slotPlan(Score score, RotationMode mode) {
+  if (mode == RotationMode::Fourier) return {1, 0};
+  switch (score) {
+    case Score::Cc:
+    case Score::FlcSphere: return {1, 1};
+    case Score::Flc: return {3, 2};
+    case Score::Mcc: return {6, 3};
+  }
+  return {1, 1};
+}
+
+int constantSpectra(Score score) {
+  switch (score) {
+    case Score::Cc:
+    case Score::FlcSphere: return 1;
+    case Score::Flc: return 2;
+    case Score::Mcc: return 3;
+  }
+  return 1;
+}
+
+// The template spectrum's grid for Fourier-space rotation: `oversampling` x the box (next fast size), or the
+// tile itself when that is smaller or equal (then the identity rotation samples grid points exactly). A grid
+// much smaller than the tile keeps the gather's random reads in cache (measured: 128^3 tile, 32^3 box: a
+// 64^3 grid gathers ~4x faster than a 128^3 one).
+Shape3 fourierGrid(const Shape3& tile, const Shape3& box, int oversampling) {
+  auto axis = [&](int64_t t, int64_t b) { return std::min(t, nextFastSize(b * oversampling, 7, false)); };
+  return {axis(tile.z, box.z), axis(tile.y, box.y), axis(tile.x, box.x)};
+}
+
+}  // namespace
+
+void fftCountsPerRotation(Score score, RotationMode mode, int* forward, int* inverse) {
+  SlotPlan p = slotPlan(score, mode);
+  *forward = p.forward;
+  *inverse = p.slots;
+}
+
+MemoryVerdict estimateMatchMemory(const MemoryQuery& q) {
+  const double n = static_cast<double>(q.targetShape.voxels());
+  const double nc = static_cast<double>(q.targetShape.spectrumCount());
+  const double box = static_cast<double>(q.templateShape.voxels());
+  const SlotPlan sp = slotPlan(q.score, q.rotationMode);
+  const double grid = q.rotationMode == RotationMode::Fourier
+                          ? static_cast<double>(fourierGrid(q.targetShape, q.templateShape, q.fourierOversampling).voxels())
+                          : 0.0;
+  // Per worker: slots (spectrum + output, placement grid for forward slots), maps, two boxes.
+  const double perWorker = sp.slots * (8 * nc + 4 * n) + sp.forward * 4 * n + 8 * n + 2 * 4 * box + 256 +
+                           (isCpu(q.device) ? sp.forward * 16 * nc : 0);  // CPU: pruned-R2C scratch spectra
+  // Job constants: target spectra, flc-sphere's scale map, filter, template spectrum (Fourier mode).
+  const double constants = constantSpectra(q.score) * 8 * nc + (q.score == Score::FlcSphere ? 4 * n : 0) +
+                           (q.filter ? 4 * nc : 0) + 8 * grid + 2 * 4 * box;
+  // Host side: inputs copied once, setup temporaries (a few tile-sized arrays), the two output maps.
+  const double inputs = 4 * n + 2 * 4 * box + (q.targetMask ? 4 * n : 0) + (q.filter ? 4 * nc : 0) +
+                        (q.initialMaps ? 8 * n : 0);
+  const double setup = 2 * 8 * nc + 2 * 4 * n + 8 * grid;
+  const double outputs = 8 * n;
+
+  MemoryVerdict v;
+  v.estimate.largestBufferBytes = std::max(8 * nc, 8 * grid);
+  if (isCpu(q.device)) {
+    int workers = q.threads > 0 ? q.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    v.deviceLimitBytes = 0.9 * availableHostBytes();
+    // Fewer workers when the tile is big: each worker holds its own slots and maps.
+    while (workers > 1 && inputs + setup + outputs + constants + workers * perWorker > v.deviceLimitBytes) --workers;
+    v.workers = workers;
+    v.estimate.deviceBytes = 0;
+    v.estimate.hostBytes = inputs + setup + outputs + constants + workers * perWorker;
+    if (v.estimate.hostBytes > v.deviceLimitBytes) {
+      v.fits = false;
+      v.reason = "a " + q.targetShape.str() + " tile with score '" + scoreName(q.score) + "' needs " +
+                 mib(v.estimate.hostBytes) + " of host memory but " + mib(v.deviceLimitBytes) +
+                 " (0.9 x available) can be used";
+    }
+    return v;
+  }
+  int index = vulkanIndex(q.device);
+  std::string error;
+  auto devices = vkListDevices(&error);
+  if (index >= static_cast<int>(devices.size()))
+    fail(ErrorCode::NoDevice, "no Vulkan device " + std::to_string(index) + " (" + std::to_string(devices.size()) +
+                                  " found" + (error.empty() ? "" : ": " + error) + ")");
+  const VkDeviceInfo& d = devices[index];
+  v.workers = 1;
+  v.estimate.deviceBytes = constants + perWorker;
+  v.estimate.hostBytes = inputs + setup + outputs;
+  v.deviceLimitBytes = 0.9 * static_cast<double>(d.memoryBytes);
+  v.bufferLimitBytes = static_cast<double>(d.maxStorageBufferRange);
+  if (v.estimate.deviceBytes > v.deviceLimitBytes) {
+    v.fits = false;
+    v.reason = "a " + q.targetShape.str() + " tile with score '" + scoreName(q.score) + "' needs " +
+               mib(v.estimate.deviceBytes) + " on " + d.name + " but " + mib(v.deviceLimitBytes) +
+               " (0.9 x device-local heap) can be used";
+  } else if (v.estimate.largestBufferBytes > v.bufferLimitBytes) {
+    v.fits = false;
+    v.reason = "a " + q.targetShape.str() + " tile needs a " + mib(v.estimate.largestBufferBytes) +
+               " spectrum buffer but " + d.name + " binds at most " + mib(v.bufferLimitBytes) +
+               " per storage buffer (maxStorageBufferRange); use smaller tiles";
+  }
+  return v;
+}
+
+void validateJob(const MatchJob& job) {
+  const Shape3& t = job.targetShape;
+  const Shape3& b = job.templateShape;
+  auto positive = [](const Shape3& s) { return s.z >= 1 && s.y >= 1 && s.x >= 1; };
+  if (!positive(t)) fail(ErrorCode::UnsupportedSize, "target shape " + t.str() + " has an axis below 1");
+  if (!positive(b)) fail(ErrorCode::UnsupportedSize, "template shape " + b.str() + " has an axis below 1");
+  if (b.z > t.z || b.y > t.y || b.x > t.x)
+    fail(ErrorCode::UnsupportedSize, "template box " + b.str() + " does not fit in the target tile " + t.str());
+  if (job.rotations.size() % 9 != 0)
+    fail(ErrorCode::InvalidOption, "Expected 9 values per rotation for rotations but received " +
+                                       std::to_string(job.rotations.size()));
+  if (job.rotationStart < 0 || job.rotationEnd < job.rotationStart ||
+      job.rotationEnd * 9 > static_cast<int64_t>(job.rotations.size()))
+    fail(ErrorCode::InvalidOption, "rotation range [" + std::to_string(job.rotationStart) + ", " +
+                                       std::to_string(job.rotationEnd) + ") is outside the " +
+                                       std::to_string(job.rotations.size() / 9) + " rotations given");
+  if (job.rotationMode == RotationMode::Fourier && (job.score == Score::Flc || job.score == Score::Mcc))
+    fail(ErrorCode::InvalidOption, std::string("rotationMode 'fourier' supports the scores cc and flc-sphere, not ") +
+                                       scoreName(job.score) + " (whose mask rotates in real space)");
+  if (job.score == Score::Mcc && !job.filter.empty())
+    fail(ErrorCode::InvalidOption, "score 'mcc' takes no filter: filter the target and template beforehand");
+  if (job.fourierOversampling < 1 || job.fourierOversampling > 8)
+    fail(ErrorCode::InvalidOption, "Expected integer 1..8 for fourierOversampling but received " +
+                                       std::to_string(job.fourierOversampling));
+}
+
+namespace {
+
+void checkLengths(const MatchJob& job) {
+  auto expect = [](const char* name, size_t got, int64_t want) {
+    if (static_cast<int64_t>(got) != want)
+      fail(ErrorCode::InvalidOption, std::string("Expected ") + std::to_string(want) + " values for " + name +
+                                         " but received " + std::to_string(got));
+  };
+  const int64_t n = job.targetShape.voxels();
+  expect("target", job.target.size(), n);
+  expect("template", job.templ.size(), job.templateShape.voxels());
+  expect("mask", job.mask.size(), job.templateShape.voxels());
+  if (!job.targetMask.empty()) expect("targetMask", job.targetMask.size(), n);
+  if (!job.filter.empty()) expect("filter", job.filter.size(), job.targetShape.spectrumCount());
+  if (!job.initialScores.empty() || !job.initialIndices.empty()) {
+    expect("initialScores", job.initialScores.size(), n);
+    expect("initialIndices", job.initialIndices.size(), n);
+  }
+}
+
+// Everything computed once per tile, on the host with FFTW (float), before any rotation.
+struct TileSetup {
+  FftwArray<cfloat> spectra[3];  // cc/flc-sphere: F; flc: F, F2; mcc: F1 = R2C(f mf), F2 = R2C(f^2 mf), Mf
+  FftwArray<float> scale;        // flc-sphere
+  std::vector<cfloat> templateSpectrum;  // Fourier mode
+  float invN = 1;
+};
+
+void placeBox(float* tile, const Shape3& tileShape, const Shape3& box, const float* values) {
+  int64_t i = 0;
+  for (int64_t z = 0; z < box.z; ++z)
+    for (int64_t y = 0; y < box.y; ++y)
+      for (int64_t x = 0; x < box.x; ++x, ++i) tile[wrappedIndex(tileShape, box, z, y, x)] = values[i];
+}
+
+TileSetup prepareTile(const MatchJob& job, const Shape3& grid) {
+  TileSetup s;
+  const Shape3& shape = job.targetShape;
+  const int64_t n = shape.voxels(), nc = shape.spectrumCount();
+  s.invN = 1.0f / static_cast<float>(n);
+  const FftwPlanPair& plans = fftwPlans(shape, 1, nullptr);
+  auto real = fftwAlloc<float>(n);
+  auto forward = [&](const std::function<float(int64_t)>& value) {
+    for (int64_t i = 0; i < n; ++i) real[i] = value(i);
+    auto spec = fftwAlloc<cfloat>(nc);
+    fftwR2C(plans, real.get(), spec.get());
+    return spec;
+  };
+  const float* f = job.target.data();
+  const float* mf = job.targetMask.empty() ? nullptr : job.targetMask.data();
+  switch (job.score) {
+    case Score::Cc: s.spectra[0] = forward([&](int64_t i) { return f[i]; }); break;
+    case Score::Flc:
+      s.spectra[0] = forward([&](int64_t i) { return f[i]; });
+      s.spectra[1] = forward([&](int64_t i) { return f[i] * f[i]; });
+      break;
+    case Score::Mcc:
+      s.spectra[0] = forward([&](int64_t i) { return mf ? f[i] * mf[i] : f[i]; });
+      s.spectra[1] = forward([&](int64_t i) { return mf ? f[i] * f[i] * mf[i] : f[i] * f[i]; });
+      s.spectra[2] = forward([&](int64_t i) { return mf ? mf[i] : 1.0f; });
+      break;
+    case Score::FlcSphere: {
+      s.spectra[0] = forward([&](int64_t i) { return f[i]; });
+      // Local mean and variance of f under the (unrotated) mask: two FFT convolutions, once per tile.
+      std::fill(real.get(), real.get() + n, 0.0f);
+      placeBox(real.get(), shape, job.templateShape, job.mask.data());
+      auto maskSpec = fftwAlloc<cfloat>(nc);
+      fftwR2C(plans, real.get(), maskSpec.get());
+      auto f2Spec = forward([&](int64_t i) { return f[i] * f[i]; });
+      auto work = fftwAlloc<cfloat>(nc);
+      auto e1 = fftwAlloc<float>(n);
+      auto e2 = fftwAlloc<float>(n);
+      for (int64_t i = 0; i < nc; ++i) work[i] = s.spectra[0][i] * std::conj(maskSpec[i]);
+      fftwC2R(plans, work.get(), e1.get());
+      for (int64_t i = 0; i < nc; ++i) work[i] = f2Spec[i] * std::conj(maskSpec[i]);
+      fftwC2R(plans, work.get(), e2.get());
+      double maskSum = 0;
+      for (float m : job.mask) maskSum += m;
+      s.scale = fftwAlloc<float>(n);
+      const double k = maskSum > 0 ? 1.0 / (static_cast<double>(n) * maskSum) : 0.0;
+      for (int64_t i = 0; i < n; ++i) {
+        double m1 = e1[i] * k, m2 = e2[i] * k;
+        double var = m2 - m1 * m1;
+        // sigma ~ 0 (flat or empty regions, padding): score 0 there.
+        s.scale[i] = var > 1e-5 * m2 && var > 0 && k > 0
+                         ? static_cast<float>(1.0 / (static_cast<double>(n) * maskSum * std::sqrt(var)))
+                         : 0.0f;
+      }
+      break;
+    }
+  }
+  if (job.rotationMode == RotationMode::Fourier) {
+    // The template (normalised under its mask for flc-sphere), centre at index 0 of an oversampled grid.
+    const Shape3& b = job.templateShape;
+    std::vector<float> values(job.templ);
+    if (job.score == Score::FlcSphere) {
+      double sm = 0, s1 = 0, s2 = 0;
+      for (int64_t i = 0; i < b.voxels(); ++i) {
+        double m = job.mask[i], t = job.templ[i];
+        sm += m; s1 += m * t; s2 += m * t * t;
+      }
+      double mu = sm > 0 ? s1 / sm : 0, var = sm > 0 ? s2 / sm - mu * mu : 0;
+      double inv = sm > 0 && var > 1e-10 * (s2 / sm) ? 1 / std::sqrt(var) : 0;
+      for (int64_t i = 0; i < b.voxels(); ++i) values[i] = static_cast<float>((job.templ[i] - mu) * inv * job.mask[i]);
+    }
+    // Gridding correction: trilinear interpolation of the spectrum multiplies the template by sinc^2(pi q / G)
+    // per axis (q the offset from the centre): divide it out, except on axes where the grid equals the tile
+    // (there the samples of grid-aligned rotations fall on grid points and need no correction).
+    auto sinc2 = [](double offset, int64_t size) {
+      const double a = M_PI * offset / static_cast<double>(size);
+      const double s = a == 0 ? 1.0 : std::sin(a) / a;
+      return s * s;
+    };
+    {
+      int64_t i = 0;
+      for (int64_t z = 0; z < b.z; ++z)
+        for (int64_t y = 0; y < b.y; ++y)
+          for (int64_t x = 0; x < b.x; ++x, ++i) {
+            double c = 1.0;
+            if (grid.z < shape.z) c *= sinc2(static_cast<double>(z - b.z / 2), grid.z);
+            if (grid.y < shape.y) c *= sinc2(static_cast<double>(y - b.y / 2), grid.y);
+            if (grid.x < shape.x) c *= sinc2(static_cast<double>(x - b.x / 2), grid.x);
+            values[i] = static_cast<float>(values[i] / c);
+          }
+    }
+    std::vector<float> padded(grid.voxels(), 0.0f);
+    placeBox(padded.data(), grid, b, values.data());
+    s.templateSpectrum.resize(grid.voxels());
+    fftwForwardFullComplex(grid, padded.data(), s.templateSpectrum.data());
+  }
+  return s;
+}
+
+struct WorkerState {
+  std::unique_ptr<Kernels> kernels;
+  BufId templ = kNoBuffer, mask = kNoBuffer, filter = kNoBuffer, scale = kNoBuffer, spectrum = kNoBuffer;
+  BufId spectra[3] = {kNoBuffer, kNoBuffer, kNoBuffer};
+  BufId boxT = kNoBuffer, boxM = kNoBuffer, stats = kNoBuffer;
+};
+
+// One rotation, the same sequence of kernels on every path.
+void evaluateRotation(const MatchJob& job, WorkerState& w, const TileSetup& setup, int64_t r) {
+  Kernels& k = *w.kernels;
+  const RotationParams rot = rotationParams(job.rotations.data() + 9 * r);
+  FinaliseParams fp;
+  fp.score = job.score;
+  fp.rotationGlobal = static_cast<int32_t>(r);
+  fp.rotationLocal = static_cast<int32_t>(r - job.rotationStart);
+  fp.invN = setup.invN;
+  fp.scalar = setup.invN;
+  fp.scaleMap = w.scale;
+  fp.stats = w.stats;
+  for (int j = 0; j < 6; ++j) fp.outs[j] = j < 6 ? kNoBuffer : kNoBuffer;
+  k.beginRotation();
+  if (job.rotationMode == RotationMode::Fourier) {
+    k.gatherFourier(k.slotS(0), w.spectra[0], w.spectrum, w.filter, rot);
+    k.c2r(0);
+    fp.outs[0] = k.slotO(0);
+  } else {
+    switch (job.score) {
+      case Score::Cc:
+        k.rotateBox(w.boxT, w.templ, rot);
+        k.place(k.slotP(0), w.boxT, kNoBuffer, kNoBuffer, 0, PlaceMode::Raw);
+        k.r2c(0);
+        k.mulConj(k.slotS(0), w.spectra[0], k.slotS(0), w.filter);
+        k.c2r(0);
+        fp.outs[0] = k.slotO(0);
+        break;
+      case Score::FlcSphere:
+        k.rotateBox(w.boxT, w.templ, rot);
+        k.boxStats(w.stats, 0, w.boxT, w.mask);
+        k.place(k.slotP(0), w.boxT, w.mask, w.stats, 0, PlaceMode::Normalised);
+        k.r2c(0);
+        k.mulConj(k.slotS(0), w.spectra[0], k.slotS(0), w.filter);
+        k.c2r(0);
+        fp.outs[0] = k.slotO(0);
+        break;
+      case Score::Flc:
+        k.rotateBox(w.boxT, w.templ, rot);
+        k.rotateBox(w.boxM, w.mask, rot);
+        k.boxStats(w.stats, 0, w.boxT, w.boxM);
+        k.place(k.slotP(0), w.boxT, w.boxM, w.stats, 0, PlaceMode::Normalised);
+        k.place(k.slotP(1), kNoBuffer, w.boxM, kNoBuffer, 0, PlaceMode::Mask);
+        k.r2c(0);
+        k.r2c(1);
+        k.mulConj(k.slotS(2), w.spectra[0], k.slotS(1), kNoBuffer);  // sum f m_R
+        k.mulConj(k.slotS(1), w.spectra[1], k.slotS(1), kNoBuffer);  // sum f^2 m_R
+        k.mulConj(k.slotS(0), w.spectra[0], k.slotS(0), w.filter);   // cc with the normalised template
+        for (int j = 0; j < 3; ++j) {
+          k.c2r(j);
+          fp.outs[j] = k.slotO(j);
+        }
+        break;
+      case Score::Mcc:
+        k.rotateBox(w.boxT, w.templ, rot);
+        k.rotateBox(w.boxM, w.mask, rot);
+        k.place(k.slotP(0), kNoBuffer, w.boxM, kNoBuffer, 0, PlaceMode::Mask);
+        k.place(k.slotP(1), w.boxT, w.boxM, kNoBuffer, 0, PlaceMode::TimesMask);
+        k.place(k.slotP(2), w.boxT, w.boxM, kNoBuffer, 0, PlaceMode::SquaredTimesMask);
+        for (int j = 0; j < 3; ++j) k.r2c(j);
+        // Spectra: F1 = R2C(f mf), F2 = R2C(f^2 mf), Mf = R2C(mf). Order matters: slots are reused in place.
+        k.mulConj(k.slotS(3), w.spectra[2], k.slotS(1), kNoBuffer);  // S_t   = mf * (t m)
+        k.mulConj(k.slotS(4), w.spectra[2], k.slotS(2), kNoBuffer);  // S_tt  = mf * (t^2 m)
+        k.mulConj(k.slotS(5), w.spectra[0], k.slotS(1), kNoBuffer);  // S_ft  = (f mf) * (t m)
+        k.mulConj(k.slotS(1), w.spectra[0], k.slotS(0), kNoBuffer);  // S_f   = (f mf) * m
+        k.mulConj(k.slotS(2), w.spectra[1], k.slotS(0), kNoBuffer);  // S_ff  = (f^2 mf) * m
+        k.mulConj(k.slotS(0), w.spectra[2], k.slotS(0), kNoBuffer);  // overlap = mf * m
+        for (int j = 0; j < 6; ++j) k.c2r(j);
+        k.reduceMax(k.slotO(0), w.stats, 1);
+        // finalise wants (overlap, S_f, S_ff, S_t, S_tt, S_ft)
+        for (int j = 0; j < 6; ++j) fp.outs[j] = k.slotO(j);
+        break;
+    }
+  }
+  k.finalise(fp);
+  k.endRotation();
+}
+
+}  // namespace
+
+MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const std::atomic<bool>& cancelled) {
+  const auto setupStart = Clock::now();
+  validateJob(job);
+  MemoryQuery q;
+  q.device = job.device;
+  q.targetShape = job.targetShape;
+  q.templateShape = job.templateShape;
+  q.score = job.score;
+  q.rotationMode = job.rotationMode;
+  q.threads = job.threads;
+  q.fourierOversampling = job.fourierOversampling;
+  q.filter = !job.filter.empty();
+  q.targetMask = !job.targetMask.empty();
+  q.initialMaps = !job.initialScores.empty();
+  const MemoryVerdict verdict = estimateMatchMemory(q);
+  if (!verdict.fits) fail(ErrorCode::DeviceMemory, verdict.reason);
+  checkLengths(job);
+  if (cancelled) fail(ErrorCode::Cancelled, "cancelled before the first rotation");
+
+  const int64_t total = job.rotationEnd - job.rotationStart;
+  const int workers = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(verdict.workers, total)));
+  const Shape3 grid = job.rotationMode == RotationMode::Fourier ? fourierGrid(job.targetShape, job.templateShape, job.fourierOversampling)
+                                                                 : Shape3{};
+  TileSetup setup = prepareTile(job, grid);
+
+  KernelConfig config;
+  config.tile = job.targetShape;
+  config.box = job.templateShape;
+  config.fourierGrid = grid;
+  config.interpolation = job.interpolation;
+  config.rotationCount = total;
+  const SlotPlan sp = slotPlan(job.score, job.rotationMode);
+  const bool cpu = isCpu(job.device);
+  const int64_t nc = job.targetShape.spectrumCount();
+
+  MatchResult result;
+  std::vector<WorkerState> states(workers);
+  for (int wi = 0; wi < workers; ++wi) {
+    WorkerState& w = states[wi];
+    w.kernels = cpu ? makeCpuKernels(config, 1) : makeVkKernels(vulkanIndex(job.device), config);
+    Kernels& k = *w.kernels;
+    const size_t boxBytes = sizeof(float) * job.templateShape.voxels();
+    w.templ = k.constant(job.templ.data(), boxBytes);
+    w.mask = k.constant(job.mask.data(), boxBytes);
+    if (!job.filter.empty()) w.filter = k.constant(job.filter.data(), sizeof(float) * nc);
+    for (int j = 0; j < 3; ++j)
+      if (setup.spectra[j]) w.spectra[j] = k.constant(setup.spectra[j].get(), sizeof(cfloat) * nc);
+    if (setup.scale) w.scale = k.constant(setup.scale.get(), sizeof(float) * job.targetShape.voxels());
+    if (!setup.templateSpectrum.empty())
+      w.spectrum = k.constant(setup.templateSpectrum.data(), sizeof(cfloat) * setup.templateSpectrum.size());
+    w.boxT = k.allocate(boxBytes);
+    w.boxM = k.allocate(boxBytes);
+    w.stats = k.allocate(sizeof(float) * 16);
+    double planMs = 0;
+    k.createFftSlots(sp.slots, sp.forward, &planMs);
+    result.planMs += planMs;
+    k.initMaps(job.initialScores.empty() ? nullptr : job.initialScores.data(),
+               job.initialIndices.empty() ? nullptr : job.initialIndices.data());
+  }
+  result.device = states[0].kernels->deviceName();
+  result.setupMs = msSince(setupStart) - result.planMs;
+
+  // Rotations are handed out one at a time; each worker keeps its own maps (ties -> lowest index), merged below,
+  // so the result does not depend on which worker evaluated which rotation.
+  const auto loopStart = Clock::now();
+  std::atomic<int64_t> next{job.rotationStart};
+  std::atomic<int64_t> done{0};
+  std::atomic<bool> stop{false};
+  std::exception_ptr firstError;
+  std::mutex errorMutex;
+  std::vector<std::vector<double>> rotationMs(workers);
+  auto work = [&](int wi, bool reports) {
+    try {
+      for (;;) {
+        if (cancelled || stop) return;
+        int64_t r = next.fetch_add(1);
+        if (r >= job.rotationEnd) return;
+        const auto rotationStart = Clock::now();
+        evaluateRotation(job, states[wi], setup, r);
+        rotationMs[wi].push_back(msSince(rotationStart));
+        int64_t d = done.fetch_add(1) + 1;
+        if (reports && progress) progress(d, total);
+      }
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(errorMutex);
+      if (!firstError) firstError = std::current_exception();
+      stop = true;
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int wi = 1; wi < workers; ++wi) threads.emplace_back(work, wi, false);
+  work(0, true);
+  for (auto& t : threads) t.join();
+  if (firstError) std::rethrow_exception(firstError);
+  if (cancelled) fail(ErrorCode::Cancelled, "cancelled after " + std::to_string(done.load()) + " of " +
+                                                std::to_string(total) + " rotations");
+  if (progress) progress(done.load(), total);
+  result.loopMs = msSince(loopStart);
+  std::vector<double> all;
+  for (auto& v : rotationMs) all.insert(all.end(), v.begin(), v.end());
+  if (!all.empty()) {
+    std::sort(all.begin(), all.end());
+    result.rotationMinMs = all.front();
+    result.rotationMedianMs = all[all.size() / 2];
+  }
+
+  // Merge workers in order: higher score wins, equal scores keep the lower rotation index.
+  const int64_t n = job.targetShape.voxels();
+  result.scores.resize(n);
+  result.indices.resize(n);
+  result.perRotationMax.assign(total, -std::numeric_limits<float>::infinity());
+  std::vector<float> scores(n), rmax(total);
+  std::vector<int32_t> indices(n);
+  for (int wi = 0; wi < workers; ++wi) {
+    double sum = 0, sumSq = 0;
+    auto& target = wi == 0 ? result.scores : scores;
+    auto& targetIdx = wi == 0 ? result.indices : indices;
+    states[wi].kernels->readMaps(target.data(), targetIdx.data(), &sum, &sumSq, rmax.data());
+    result.sum += sum;
+    result.sumSq += sumSq;
+    for (int64_t r = 0; r < total; ++r) result.perRotationMax[r] = std::max(result.perRotationMax[r], rmax[r]);
+    if (wi == 0) continue;
+    for (int64_t i = 0; i < n; ++i) {
+      const float s = scores[i];
+      const int32_t a = indices[i];
+      if (s > result.scores[i] || (s == result.scores[i] && a >= 0 && (result.indices[i] < 0 || a < result.indices[i]))) {
+        result.scores[i] = s;
+        result.indices[i] = a;
+      }
+    }
+  }
+  result.count = static_cast<double>(n) * static_cast<double>(total);
+  return result;
+}
+
+}  // namespace tme

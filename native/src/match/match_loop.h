@@ -1,0 +1,42 @@
+// The matching loop: host setup of the tile (once per job), then every rotation of the batch through the
+// Kernels of the chosen path, keeping the best score and its rotation index per voxel.
+#pragma once
+#include <atomic>
+#include <functional>
+
+#include "match/job.h"
+
+namespace tme {
+
+using ProgressFn = std::function<void(int64_t done, int64_t total)>;
+
+// Runs on a worker thread; throws TmeNativeError (ERR_TME_CANCELLED when `cancelled` becomes true).
+MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const std::atomic<bool>& cancelled);
+
+struct MemoryQuery {
+  std::string device = "cpu";
+  Shape3 targetShape, templateShape;
+  Score score = Score::FlcSphere;
+  RotationMode rotationMode = RotationMode::Real;
+  int threads = 0;
+  int fourierOversampling = 2;
+  bool filter = true;
+  bool targetMask = false;
+  bool initialMaps = false;
+};
+
+struct MemoryVerdict {
+  MemoryEstimate estimate;
+  double deviceLimitBytes = 0;  // 0.9 x device-local heap (Vulkan) or 0.9 x available host RAM (CPU)
+  double bufferLimitBytes = 0;  // maxStorageBufferRange (Vulkan), 0 = none
+  int workers = 1;
+  bool fits = true;
+  std::string reason;  // why not, with the numbers
+};
+
+MemoryVerdict estimateMatchMemory(const MemoryQuery& query);
+
+// FFT counts per rotation (documented in README): {forward, inverse}.
+void fftCountsPerRotation(Score score, RotationMode mode, int* forward, int* inverse);
+
+}  // namespace tme

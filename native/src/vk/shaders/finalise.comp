@@ -1,0 +1,101 @@
+#version 450
+// Score from the inverse FFTs, then the running best/argmax (strictly greater wins: ties keep the lower rotation
+// index) and the statistics: per-workgroup Kahan-compensated sums of s and s^2 across rotations (read back and
+// added in float64 on the host), and the per-rotation maximum.
+// score: 0 cc, 1 flc-sphere, 2 flc, 3 mcc (same formulas as the CPU path, cpu_kernels.cc).
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
+layout(local_size_x = 256) in;
+layout(std430, binding = 0) readonly buffer O0 { float o0[]; };
+layout(std430, binding = 1) readonly buffer O1 { float o1[]; };
+layout(std430, binding = 2) readonly buffer O2 { float o2[]; };
+layout(std430, binding = 3) readonly buffer O3 { float o3[]; };
+layout(std430, binding = 4) readonly buffer O4 { float o4[]; };
+layout(std430, binding = 5) readonly buffer O5 { float o5[]; };
+layout(std430, binding = 6) readonly buffer Scale { float scaleMap[]; };
+layout(std430, binding = 7) readonly buffer Stats { float stats[]; };
+layout(std430, binding = 8) buffer Best { float best[]; };
+layout(std430, binding = 9) buffer Arg { int arg[]; };
+layout(std430, binding = 10) buffer Accum { float accum[]; };  // 4 per workgroup: sum, c, sumSq, c
+layout(std430, binding = 11) buffer RotMax { uint rotMax[]; };
+layout(std430, binding = 12) readonly buffer Keys { uint keys[]; };
+layout(push_constant) uniform P {
+  uint count;
+  int score;
+  float scalar;
+  float invN;
+  int rotationLocal;
+  int rotationGlobal;
+} pc;
+shared float ss[256];
+shared float sq[256];
+shared uint sm[256];
+
+float flcScore(float cc, float f2, float f1, float k) {
+  float e1 = f1 * k, e2 = f2 * k;
+  float var = e2 - e1 * e1;
+  if (!(var > 1e-5 * e2) || !(var > 0.0)) return 0.0;
+  return cc * k / sqrt(var);
+}
+
+float mccScore(float overlap, float sf, float sff, float st, float stt, float sft, float invN, float maxOverlap) {
+  float o = overlap * invN;
+  if (!(o >= 0.3 * maxOverlap) || !(o > 0.0)) return 0.0;
+  sf *= invN; sff *= invN; st *= invN; stt *= invN; sft *= invN;
+  float varF = sff - sf * sf / o;
+  float varT = stt - st * st / o;
+  if (!(varF > 1e-5 * sff) || !(varT > 1e-5 * stt) || !(varF > 0.0) || !(varT > 0.0)) return 0.0;
+  float s = (sft - sf * st / o) / sqrt(varF * varT);
+  return clamp(s, -1.0, 1.0);
+}
+
+void main() {
+  float k = 0.0;
+  float maxOverlap = 0.0;
+  if (pc.score == 2) {
+    float n = stats[0];
+    k = n > 0.0 ? pc.invN / n : 0.0;
+  } else if (pc.score == 3) {
+    maxOverlap = keyFloat(keys[0]) * pc.invN;
+  }
+  float sum = 0.0, sumSq = 0.0;
+  uint key = 0u;
+  GRID_STRIDE(i, pc.count) {
+    float s;
+    if (pc.score == 0) s = o0[i] * pc.scalar;
+    else if (pc.score == 1) s = o0[i] * scaleMap[i];
+    else if (pc.score == 2) s = flcScore(o0[i], o1[i], o2[i], k);
+    else s = mccScore(o0[i], o1[i], o2[i], o3[i], o4[i], o5[i], pc.invN, maxOverlap);
+    sum += s;
+    sumSq += s * s;
+    key = max(key, floatKey(s));
+    if (s > best[i]) {
+      best[i] = s;
+      arg[i] = pc.rotationGlobal;
+    }
+  }
+  uint l = gl_LocalInvocationID.x;
+  ss[l] = sum; sq[l] = sumSq; sm[l] = key;
+  barrier();
+  for (uint s = 128u; s > 0u; s >>= 1u) {
+    if (l < s) {
+      ss[l] += ss[l + s];
+      sq[l] += sq[l + s];
+      sm[l] = max(sm[l], sm[l + s]);
+    }
+    barrier();
+  }
+  if (l == 0u) {
+    uint g = gl_WorkGroupID.x * 4u;
+    // Kahan: accum[g] holds the sum, accum[g+1] the lost low-order part.
+    precise float y = ss[0] - accum[g + 1u];
+    precise float t = accum[g] + y;
+    accum[g + 1u] = (t - accum[g]) - y;
+    accum[g] = t;
+    y = sq[0] - accum[g + 3u];
+    t = accum[g + 2u] + y;
+    accum[g + 3u] = (t - accum[g + 2u]) - y;
+    accum[g + 2u] = t;
+    atomicMax(rotMax[pc.rotationLocal], sm[0]);
+  }
+}

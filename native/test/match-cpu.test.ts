@@ -1,0 +1,153 @@
+import { fftForward, fftInverse, runMatch, type NativeScore } from '../index';
+import { axisAngle, randomVolume, referenceMatch, rotateBox, sphereMask, voxels, type Shape } from './helpers/reference';
+import { argmax, plant, randomRotations, smoothVolume } from './helpers/volumes';
+
+const tile: Shape = [16, 16, 16];
+const box: Shape = [6, 6, 6];
+const rotations = [axisAngle([0, 0, 1], 0), axisAngle([1, 2, 3], 37), axisAngle([0, 1, 0], 90)];
+const flat = Float64Array.from(rotations.flat());
+const target = randomVolume(tile, 1);
+const template = randomVolume(box, 2);
+const mask = sphereMask(box, 2.2);
+const targetMask = Float32Array.from({ length: voxels(tile) }, (_, i) => (i % 16 < 13 ? 1 : 0));
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs((a[i] as number) - (b[i] as number)));
+  return m;
+}
+
+describe.each<NativeScore>(['cc', 'flc-sphere', 'flc', 'mcc'])('runMatch %s on the CPU path', (score) => {
+  it('equals the direct (non-FFT) reference to 1e-4 and picks the same rotations', async () => {
+    const tm = score === 'mcc' ? targetMask : undefined;
+    const ref = referenceMatch(score, target, tile, template, mask, box, rotations, tm);
+    const got = await runMatch({
+      device: 'cpu', target, targetShape: tile, template, templateShape: box, mask, rotations: flat, score,
+      targetMask: tm,
+    });
+    let scale = 0;
+    for (const v of ref.scores) scale = Math.max(scale, Math.abs(v));
+    expect(maxAbsDiff(got.scores, ref.scores) / scale).toBeLessThan(1e-4);
+    // Rotation indices agree wherever the two best scores are not a near tie.
+    let mismatches = 0;
+    for (let i = 0; i < got.indices.length; i++) {
+      if (got.indices[i] !== ref.indices[i]) {
+        const a = ref.maps[got.indices[i]!]![i]!;
+        if (Math.abs(a - ref.scores[i]!) > 1e-4 * scale) mismatches++;
+      }
+    }
+    expect(mismatches).toBe(0);
+    expect(got.stats.count).toBe(voxels(tile) * rotations.length);
+    let sum = 0;
+    for (const map of ref.maps) for (const v of map) sum += v;
+    expect(Math.abs(got.stats.sum - sum)).toBeLessThan(1e-3 * scale * voxels(tile));
+    ref.maps.forEach((map, r) => {
+      let mx = -Infinity;
+      for (const v of map) mx = Math.max(mx, v);
+      expect(Math.abs(got.stats.perRotationMax[r]! - mx)).toBeLessThan(1e-4 * scale);
+    });
+  });
+});
+
+describe('runMatch behaviour (CPU path)', () => {
+  const bigTile: Shape = [32, 32, 32];
+  const bigBox: Shape = [10, 10, 10];
+  const rots = randomRotations(5, 7);
+  const smoothTemplate = smoothVolume(bigBox, 8, 1.2);
+  const sphere = sphereMask(bigBox, 4.5);
+  const masked = smoothTemplate.map((v, i) => v * sphere[i]!);
+
+  it('finds a planted rotated template at its centre voxel with its rotation index', async () => {
+    const t = randomVolume(bigTile, 9).map((v) => v * 0.1);
+    const centre: Shape = [20, 11, 7];
+    plant(t, bigTile, rotateBox(masked, bigBox, rots[3]!), bigBox, centre);
+    const got = await runMatch({
+      device: 'cpu', target: t, targetShape: bigTile, template: masked, templateShape: bigBox, mask: sphere,
+      rotations: Float64Array.from(rots.flat()),
+    });
+    const peak = argmax(got.scores);
+    expect(peak).toBe((centre[0] * 32 + centre[1]) * 32 + centre[2]);
+    expect(got.indices[peak]).toBe(3);
+    expect(got.scores[peak]).toBeGreaterThan(0.9);
+  });
+
+  it('batches with initial maps give bitwise the maps of one call; threads do not change them', async () => {
+    const t = smoothVolume(bigTile, 10);
+    const common = {
+      device: 'cpu' as const, target: t, targetShape: bigTile, template: masked, templateShape: bigBox, mask: sphere,
+      rotations: Float64Array.from(rots.flat()),
+    };
+    const whole = await runMatch({ ...common, threads: 2 });
+    const first = await runMatch({ ...common, rotationStart: 0, rotationEnd: 2, threads: 2 });
+    const second = await runMatch({
+      ...common, rotationStart: 2, rotationEnd: 5, initialScores: first.scores, initialIndices: first.indices, threads: 1,
+    });
+    expect(second.scores).toEqual(whole.scores);
+    expect(second.indices).toEqual(whole.indices);
+    expect(Array.from(first.stats.perRotationMax).concat(Array.from(second.stats.perRotationMax))).toEqual(Array.from(whole.stats.perRotationMax));
+    const one = await runMatch({ ...common, threads: 1 });
+    expect(one.scores).toEqual(whole.scores);
+    expect(one.indices).toEqual(whole.indices);
+    expect(Math.abs(one.stats.sum - whole.stats.sum)).toBeLessThan(1e-6 * whole.stats.count);
+  });
+
+  it('an empty batch leaves the initial maps; indices are −1 where nothing was evaluated', async () => {
+    const got = await runMatch({ ...{ device: 'cpu' as const, target, targetShape: tile, template, templateShape: box, mask }, rotations: flat, rotationStart: 1, rotationEnd: 1 });
+    expect(got.indices.every((v) => v === -1)).toBe(true);
+    expect(got.scores.every((v) => v === -Infinity)).toBe(true);
+    expect(got.stats.count).toBe(0);
+  });
+
+  it('multiplies the filter into the rotated template spectrum (≡ filtering the target for a real filter)', async () => {
+    const [nz, ny, nx] = bigTile;
+    const hx = nx / 2 + 1;
+    const filter = new Float32Array(nz * ny * hx);
+    for (let z = 0; z < nz; z++)
+      for (let y = 0; y < ny; y++)
+        for (let x = 0; x < hx; x++) {
+          const fz = (z <= nz / 2 ? z : z - nz) / nz;
+          const fy = (y <= ny / 2 ? y : y - ny) / ny;
+          filter[(z * ny + y) * hx + x] = Math.exp(-(fz * fz + fy * fy + (x / nx) ** 2) / (2 * 0.12 ** 2)) * (x === 3 ? 0 : 1);
+        }
+    const t = randomVolume(bigTile, 12);
+    const spec = fftForward('cpu', t, bigTile);
+    for (let i = 0; i < filter.length; i++) {
+      spec[2 * i]! *= filter[i]!;
+      spec[2 * i + 1]! *= filter[i]!;
+    }
+    const filtered = fftInverse('cpu', spec, bigTile);
+    const common = { device: 'cpu' as const, targetShape: bigTile, template: masked, templateShape: bigBox, mask: sphere, rotations: Float64Array.from(rots.flat()), score: 'cc' as const };
+    const a = await runMatch({ ...common, target: t, filter });
+    const b = await runMatch({ ...common, target: filtered });
+    let m = 0;
+    let s = 0;
+    for (let i = 0; i < a.scores.length; i++) {
+      m = Math.max(m, Math.abs(a.scores[i]! - b.scores[i]!));
+      s = Math.max(s, Math.abs(b.scores[i]!));
+    }
+    expect(m / s).toBeLessThan(1e-5);
+  });
+
+  it('reports progress up to {done: total, total} and the timings', async () => {
+    const seen: number[] = [];
+    const got = await runMatch({ device: 'cpu', target, targetShape: tile, template, templateShape: box, mask, rotations: flat }, { onProgress: (p) => { seen.push(p.done); expect(p.total).toBe(3); } });
+    expect(seen[seen.length - 1]).toBe(3);
+    expect(got.timings.perRotationMs).toBeGreaterThan(0);
+    expect(got.timings.loopMs).toBeGreaterThanOrEqual(got.timings.perRotationMs);
+    expect(got.device).toContain('FFTW');
+  });
+
+  it('cubic (Catmull-Rom) equals linear on grid-aligned rotations and differs slightly otherwise', async () => {
+    const common = { device: 'cpu' as const, target, targetShape: tile, template, templateShape: box, mask };
+    const aligned = Float64Array.from([...axisAngle([0, 0, 1], 0), ...axisAngle([1, 0, 0], 90)]);
+    const lin = await runMatch({ ...common, rotations: aligned, interpolation: 'linear' });
+    const cub = await runMatch({ ...common, rotations: aligned, interpolation: 'cubic' });
+    expect(maxAbsDiff(lin.scores, cub.scores)).toBeLessThan(1e-5);
+    const off = Float64Array.from(axisAngle([1, 2, 3], 37));
+    const lin2 = await runMatch({ ...common, rotations: off, interpolation: 'linear' });
+    const cub2 = await runMatch({ ...common, rotations: off, interpolation: 'cubic' });
+    const d = maxAbsDiff(lin2.scores, cub2.scores);
+    expect(d).toBeGreaterThan(1e-4);
+    expect(d).toBeLessThan(0.5);
+  });
+});

@@ -1,0 +1,61 @@
+import { runMatch, type NativeMatchJob, type NativeScore } from '../index';
+import { lavapipeIndex, maxAbs, maxAbsDiff } from './helpers/devices';
+import { axisAngle, randomVolume, referenceMatch, rotateBox, sphereMask, voxels, type Shape } from './helpers/reference';
+import { argmax, plant, randomRotations, smoothVolume } from './helpers/volumes';
+
+// Vulkan on lavapipe (Mesa's CPU driver): the same loop as on a GPU, checked against the CPU path.
+const vk = lavapipeIndex();
+const maybe = vk === undefined ? describe.skip : describe;
+
+const tile: Shape = [16, 16, 16];
+const box: Shape = [6, 6, 6];
+const rotations = [axisAngle([0, 0, 1], 0), axisAngle([1, 2, 3], 37), axisAngle([0, 1, 0], 90)];
+const base = {
+  target: randomVolume(tile, 1), targetShape: tile, template: randomVolume(box, 2), templateShape: box,
+  mask: sphereMask(box, 2.2), rotations: Float64Array.from(rotations.flat()),
+};
+const targetMask = Float32Array.from({ length: voxels(tile) }, (_, i) => (i % 16 < 13 ? 1 : 0));
+
+maybe('runMatch on Vulkan (lavapipe)', () => {
+  it.each<[NativeScore, 'real' | 'fourier']>([
+    ['cc', 'real'], ['flc-sphere', 'real'], ['flc', 'real'], ['mcc', 'real'], ['cc', 'fourier'], ['flc-sphere', 'fourier'],
+  ])('%s (%s rotation) agrees with the CPU path to 1e-4 relative, same rotations', async (score, rotationMode) => {
+    const job: Omit<NativeMatchJob, 'device'> = { ...base, score, rotationMode, targetMask: score === 'mcc' ? targetMask : undefined };
+    const cpu = await runMatch({ ...job, device: 'cpu' });
+    const gpu = await runMatch({ ...job, device: vk! });
+    const scale = maxAbs(cpu.scores);
+    expect(maxAbsDiff(gpu.scores, cpu.scores) / scale).toBeLessThan(1e-4);
+    let differ = 0;
+    for (let i = 0; i < cpu.indices.length; i++) if (cpu.indices[i] !== gpu.indices[i]) differ++;
+    expect(differ).toBeLessThanOrEqual(2); // near-ties only
+    expect(maxAbsDiff(gpu.stats.perRotationMax, cpu.stats.perRotationMax) / scale).toBeLessThan(1e-4);
+    expect(Math.abs(gpu.stats.sum - cpu.stats.sum)).toBeLessThan(1e-4 * scale * cpu.stats.count);
+    expect(Math.abs(gpu.stats.sumSq - cpu.stats.sumSq) / cpu.stats.sumSq).toBeLessThan(1e-4);
+    expect(gpu.device).toContain('Vulkan');
+  });
+
+  it('matches the direct reference for flc-sphere', async () => {
+    const ref = referenceMatch('flc-sphere', base.target, tile, base.template, base.mask, box, rotations);
+    const gpu = await runMatch({ ...base, device: vk!, score: 'flc-sphere' });
+    expect(maxAbsDiff(gpu.scores, ref.scores) / maxAbs(ref.scores)).toBeLessThan(1e-4);
+  });
+
+  it('finds a planted template and batches reproduce one call bitwise', async () => {
+    const bigTile: Shape = [32, 32, 32];
+    const bigBox: Shape = [10, 10, 10];
+    const rots = randomRotations(4, 3);
+    const sphere = sphereMask(bigBox, 4.5);
+    const t0 = smoothVolume(bigBox, 4, 1.2).map((v, i) => v * sphere[i]!);
+    const target = randomVolume(bigTile, 5).map((v) => v * 0.1);
+    plant(target, bigTile, rotateBox(t0, bigBox, rots[2]!), bigBox, [5, 27, 14]);
+    const common = { device: vk!, target, targetShape: bigTile, template: t0, templateShape: bigBox, mask: sphere, rotations: Float64Array.from(rots.flat()) };
+    const whole = await runMatch(common);
+    const peak = argmax(whole.scores);
+    expect(peak).toBe((5 * 32 + 27) * 32 + 14);
+    expect(whole.indices[peak]).toBe(2);
+    const a = await runMatch({ ...common, rotationEnd: 1 });
+    const b = await runMatch({ ...common, rotationStart: 1, initialScores: a.scores, initialIndices: a.indices });
+    expect(b.scores).toEqual(whole.scores);
+    expect(b.indices).toEqual(whole.indices);
+  });
+});

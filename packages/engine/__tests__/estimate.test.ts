@@ -1,0 +1,37 @@
+import { estimateJob } from '../src/estimate';
+import { ReferenceBackend } from '../src/reference-backend';
+import { defaultMemoryEstimate } from '../src/memory-model';
+import { blobTemplate, noiseVolume, rotationSet } from './helpers';
+
+// Small volumes, but the machine is shared: generous time per test.
+jest.setTimeout(60_000);
+
+const job = { target: noiseVolume([20, 16, 18], 2), template: blobTemplate(5), rotations: rotationSet([['z', 0], ['z', 40], ['x', 80]]) };
+
+describe('estimateJob', () => {
+  it('plans per device and times a calibration run', async () => {
+    const estimate = await estimateJob(job, { backend: new ReferenceBackend(), calibrationRotations: 2 });
+    expect(estimate.picked).toBe('cpu');
+    expect(estimate.rotationCount).toBe(3);
+    const [d] = estimate.devices;
+    expect(d?.fits).toBe(true);
+    expect(d?.tilePlan?.fastShape).toEqual([24, 20, 24]);
+    expect(d?.bytesPerTile).toBe(defaultMemoryEstimate({ tileShape: [24, 20, 24], templateShape: [5, 5, 5], score: 'flc-sphere', rotationMode: 'real', filter: false, device: 'cpu' }));
+    expect(d?.secondsPerRotation).toBeGreaterThan(0);
+    expect(d?.seconds).toBeCloseTo((d?.secondsPerRotation ?? 0) * 3, 10);
+  });
+
+  it('reports a device the job cannot fit instead of throwing', async () => {
+    const estimate = await estimateJob(job, { backend: new ReferenceBackend({ memoryBytes: 2000 }) });
+    expect(estimate.devices[0]?.fits).toBe(false);
+    expect(estimate.devices[0]?.error).toMatch(/GiB/);
+  });
+
+  it('counts float32 and complex64 arrays per score (flc-sphere at 64³: 5 R + 2 C)', () => {
+    const r = 4 * 64 ** 3;
+    const c = 8 * 64 * 64 * 33;
+    expect(defaultMemoryEstimate({ tileShape: [64, 64, 64], templateShape: [9, 9, 9], score: 'flc-sphere', rotationMode: 'real', filter: false, device: 'cpu' })).toBe(5 * r + 2 * c);
+    expect(defaultMemoryEstimate({ tileShape: [64, 64, 64], templateShape: [9, 9, 9], score: 'mcc', rotationMode: 'fourier', filter: true, device: 'cpu' }))
+      .toBe(8 * r + 4 * c + c / 2 + 64 * 729);
+  });
+});

@@ -1,0 +1,14 @@
+import * as engine from '../src/index';
+
+describe('public API', () => {
+  it('exports exactly these values', () => {
+    expect(Object.keys(engine).sort()).toEqual([
+      'ANGLES_HEADER', 'CHECKPOINT_FILE', 'DEFAULT_PAD_MODE', 'DEFAULT_SCORE', 'ENGINE_VERSION', 'JOB_FILES',
+      'NATIVE_ADDON_PATH', 'NativeBackend', 'PAD_MODES', 'ReferenceBackend', 'SCORE_NAMES', 'boxCentre',
+      'defaultBackend', 'defaultMemoryEstimate', 'estimateJob', 'extractRegion', 'formatRotationTable',
+      'inscribedRadius', 'laplacian', 'listDevices', 'matchTemplate', 'nativeAddonBuilt', 'nextSmoothSize',
+      'parseRotationTable', 'planScore', 'planTiles', 'prepareJob', 'readJob', 'resolvePadMode', 'resolveScore',
+      'rotateBox', 'sphereMask', 'standardise', 'toArrayOrder', 'writeJob',
+    ]);
+  });
+});

@@ -1,0 +1,118 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { AtomicFileWriter, TmeError } from '@tme/formats';
+
+/** The checkpoint's file name inside the job directory (removed when the job completes). */
+export const CHECKPOINT_FILE = 'checkpoint.bin';
+const MAGIC = 'TMECKPT1';
+
+/**
+ * The state of a job between two batches of rotations: everything a resumed run needs to continue as if it had
+ * never stopped. Maps are full target size; tiles before `tile` are done, tile `tile` is done up to `rotation`.
+ */
+export interface CheckpointState {
+  /** Identifies the inputs and parameters; a checkpoint is only resumed by the same job. */
+  key: string;
+  tile: number;
+  rotation: number;
+  elapsedMs: number;
+  scores: Float32Array;
+  indices: Int32Array;
+  rotationSum: Float64Array;
+  rotationSumSq: Float64Array;
+  rotationCount: Float64Array;
+  rotationMax: Float32Array;
+  /** Statistics a backend reported only per batch (not per rotation). */
+  looseSum: number;
+  looseSumSq: number;
+  looseCount: number;
+}
+
+interface Header {
+  key: string;
+  tile: number;
+  rotation: number;
+  elapsedMs: number;
+  voxels: number;
+  rotations: number;
+  looseSum: number;
+  looseSumSq: number;
+  looseCount: number;
+}
+
+function bytesOf(a: ArrayBufferView): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+/** Writes the checkpoint in one atomic rename: a reader sees the previous checkpoint or this one, whole. */
+export function writeCheckpoint(dir: string, state: CheckpointState): void {
+  const header: Header = {
+    key: state.key, tile: state.tile, rotation: state.rotation, elapsedMs: state.elapsedMs,
+    voxels: state.scores.length, rotations: state.rotationSum.length,
+    looseSum: state.looseSum, looseSumSq: state.looseSumSq, looseCount: state.looseCount,
+  };
+  let json = Buffer.from(JSON.stringify(header), 'utf8');
+  // Pad the header so every array starts 8-byte aligned.
+  const pad = (8 - ((MAGIC.length + 4 + json.length) % 8)) % 8;
+  json = Buffer.concat([json, Buffer.alloc(pad, 0x20)]);
+  const length = Buffer.alloc(4);
+  length.writeUInt32LE(json.length);
+  const writer = new AtomicFileWriter(path.join(dir, CHECKPOINT_FILE));
+  try {
+    writer.write(Buffer.from(MAGIC, 'ascii'));
+    writer.write(length);
+    writer.write(json);
+    for (const a of [state.rotationSum, state.rotationSumSq, state.rotationCount, state.scores, state.indices, state.rotationMax]) {
+      writer.write(bytesOf(a));
+    }
+    writer.commit();
+  } catch (err) {
+    writer.abort();
+    throw err;
+  }
+}
+
+/** The checkpoint in `dir`, or undefined when there is none. Throws ERR_TME_MISMATCH for another job's checkpoint. */
+export function readCheckpoint(dir: string, key: string, voxels: number, rotations: number): CheckpointState | undefined {
+  const file = path.join(dir, CHECKPOINT_FILE);
+  if (!fs.existsSync(file)) return undefined;
+  const buf = fs.readFileSync(file);
+  const bad = (why: string): TmeError => new TmeError('ERR_TME_FORMAT', `not a tme checkpoint: ${why}`, { file });
+  if (buf.length < 12 || buf.toString('ascii', 0, 8) !== MAGIC) throw bad('wrong magic');
+  const headerLength = buf.readUInt32LE(8);
+  let header: Header;
+  try {
+    header = JSON.parse(buf.toString('utf8', 12, 12 + headerLength)) as Header;
+  } catch (err) {
+    throw bad('unreadable header');
+  }
+  if (header.key !== key) {
+    throw new TmeError('ERR_TME_MISMATCH', 'the checkpoint was written by a job with other inputs or parameters; use --force to start over', { file });
+  }
+  if (header.voxels !== voxels || header.rotations !== rotations) throw bad('sizes do not match the job');
+  const expected = 12 + headerLength + 8 * 3 * rotations + 4 * 2 * voxels + 4 * rotations;
+  if (buf.length !== expected) throw bad(`${buf.length} bytes, expected ${expected}`);
+  // Copy into fresh, aligned arrays.
+  let offset = 12 + headerLength;
+  const take = (bytes: number): ArrayBuffer => {
+    const out = new ArrayBuffer(bytes);
+    new Uint8Array(out).set(buf.subarray(offset, offset + bytes));
+    offset += bytes;
+    return out;
+  };
+  const rotationSum = new Float64Array(take(8 * rotations));
+  const rotationSumSq = new Float64Array(take(8 * rotations));
+  const rotationCount = new Float64Array(take(8 * rotations));
+  const scores = new Float32Array(take(4 * voxels));
+  const indices = new Int32Array(take(4 * voxels));
+  const rotationMax = new Float32Array(take(4 * rotations));
+  return {
+    key, tile: header.tile, rotation: header.rotation, elapsedMs: header.elapsedMs, scores, indices,
+    rotationSum, rotationSumSq, rotationCount, rotationMax,
+    looseSum: header.looseSum, looseSumSq: header.looseSumSq, looseCount: header.looseCount,
+  };
+}
+
+export function removeCheckpoint(dir: string): void {
+  fs.rmSync(path.join(dir, CHECKPOINT_FILE), { force: true });
+}

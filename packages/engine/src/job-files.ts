@@ -1,0 +1,123 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { TmeError, readMrc, writeFileAtomic, writeMrc, type Volume } from '@tme/formats';
+import { formatRotationTable, parseRotationTable } from './angles';
+import { removeCheckpoint } from './checkpoint';
+import type { MatchParameters, MatchResult, ScoreStatistics } from './match';
+import type { TilePlan } from './tiling';
+
+/** The files of a job directory (the names are part of tme's contract). */
+export const JOB_FILES = {
+  scores: 'scores.mrc',
+  rotations: 'rotations.mrc',
+  angles: 'angles.tsv',
+  job: 'job.json',
+} as const;
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+export const ENGINE_VERSION: string = (require('../package.json') as { version: string }).version;
+
+/** job.json: every parameter, the device, timings, score statistics and the tile plan. */
+export interface JobRecord {
+  format: 'tme-job/1';
+  tmeVersion: string;
+  engineVersion: string;
+  createdAt: string;
+  parameters: MatchParameters;
+  /** The files the job read (as the caller named them) and anything else the caller adds. */
+  inputs: Record<string, unknown>;
+  device: { index: number | 'cpu'; name: string; kind: string; backend: string };
+  timings: MatchResult['timings'];
+  statistics: Omit<ScoreStatistics, 'perRotationMax'> & { perRotationMax: number[] };
+  tilePlan: TilePlan;
+  resumed: boolean;
+  files: typeof JOB_FILES;
+}
+
+export interface WriteJobOptions {
+  /** Input file names and extra parameters to record in job.json (e.g. the CLI's angular step). */
+  inputs?: Record<string, unknown>;
+  /** The version of tme (the CLI's); default the engine's. */
+  tmeVersion?: string;
+}
+
+/**
+ * Writes a finished job: scores.mrc (float32), rotations.mrc (best rotation index as exact integers in float32,
+ * −1 = none), angles.tsv, then job.json last (its presence marks a complete job), and removes the checkpoint.
+ * Every file is written atomically.
+ */
+export function writeJob(dir: string, result: MatchResult, options: WriteJobOptions = {}): JobRecord {
+  fs.mkdirSync(dir, { recursive: true });
+  const { scores } = result;
+  writeMrc(path.join(dir, JOB_FILES.scores), scores);
+  const indices = new Float32Array(result.indices.length);
+  for (let i = 0; i < indices.length; i++) indices[i] = result.indices[i] as number;
+  writeMrc(path.join(dir, JOB_FILES.rotations), { data: indices, shape: scores.shape, voxelSize: scores.voxelSize, origin: scores.origin });
+  writeFileAtomic(path.join(dir, JOB_FILES.angles), formatRotationTable(result.rotations));
+  const record: JobRecord = {
+    format: 'tme-job/1',
+    tmeVersion: options.tmeVersion ?? ENGINE_VERSION,
+    engineVersion: ENGINE_VERSION,
+    createdAt: new Date().toISOString(),
+    parameters: result.parameters,
+    inputs: options.inputs ?? {},
+    device: { index: result.device.index, name: result.device.name, kind: result.device.kind, backend: result.device.backend },
+    timings: result.timings,
+    statistics: { ...result.stats, perRotationMax: Array.from(result.stats.perRotationMax) },
+    tilePlan: result.tilePlan,
+    resumed: result.resumed,
+    files: JOB_FILES,
+  };
+  writeFileAtomic(path.join(dir, JOB_FILES.job), `${JSON.stringify(record, null, 2)}\n`);
+  removeCheckpoint(dir);
+  return record;
+}
+
+export interface JobData {
+  /** Best score per voxel (target geometry). */
+  scores: Volume;
+  /** Best rotation index per voxel, −1 = none. */
+  indices: Int32Array;
+  /** The rotation set in search order: 9 values per rotation (xyz frame), rebuilt from angles.tsv. */
+  rotations: Float64Array;
+  /** RELION (rot, tilt, psi) per rotation, degrees. */
+  angles: Float64Array;
+  record: JobRecord;
+}
+
+/** Reads a finished job directory back (for peak calling and export). */
+export function readJob(dir: string): JobData {
+  const jobFile = path.join(dir, JOB_FILES.job);
+  if (!fs.existsSync(jobFile)) {
+    throw new TmeError('ERR_TME_IO', fs.existsSync(dir) ? 'no job.json: the job is not finished (resume it with --resume)' : 'no such job directory', { file: dir });
+  }
+  let record: JobRecord;
+  try {
+    record = JSON.parse(fs.readFileSync(jobFile, 'utf8')) as JobRecord;
+  } catch (err) {
+    throw new TmeError('ERR_TME_FORMAT', `not valid JSON: ${(err as Error).message}`, { file: jobFile, cause: err });
+  }
+  if (record.format !== 'tme-job/1') throw new TmeError('ERR_TME_FORMAT', `unknown job format ${String(record.format)}`, { file: jobFile });
+  const scoresFile = path.join(dir, JOB_FILES.scores);
+  const rotationsFile = path.join(dir, JOB_FILES.rotations);
+  const scores = readMrc(scoresFile);
+  const rot = readMrc(rotationsFile);
+  if (!rot.shape.every((n, i) => n === scores.shape[i])) {
+    throw new TmeError('ERR_TME_MISMATCH', `shape (${rot.shape.join(', ')}) differs from scores.mrc (${scores.shape.join(', ')})`, { file: rotationsFile });
+  }
+  const anglesFile = path.join(dir, JOB_FILES.angles);
+  const table = parseRotationTable(fs.readFileSync(anglesFile, 'utf8'), anglesFile);
+  const n = table.angles.length / 3;
+  const indices = new Int32Array(rot.data.length);
+  for (let i = 0; i < indices.length; i++) {
+    const v = rot.data[i] as number;
+    if (!Number.isInteger(v) || v < -1 || v >= n) {
+      throw new TmeError('ERR_TME_FORMAT', `voxel ${i} holds ${v}, not a rotation index in [−1, ${n - 1}]`, { file: rotationsFile });
+    }
+    indices[i] = v;
+  }
+  return {
+    scores: { data: scores.data, shape: scores.shape, voxelSize: scores.voxelSize, origin: scores.origin },
+    indices, rotations: table.matrices, angles: table.angles, record,
+  };
+}

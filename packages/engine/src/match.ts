@@ -1,0 +1,337 @@
+import { createHash } from 'node:crypto';
+import { TmeError, isTmeError, type Volume, type Zyx } from '@tme/formats';
+import type { BackendMatchResult, DeviceInfo, MatchBackend } from './backend';
+import { readCheckpoint, writeCheckpoint, type CheckpointState } from './checkpoint';
+import { defaultBackend } from './native-backend';
+import { extractRegion } from './padding';
+import { prepareJob, type MatchJob, type PreparedJob } from './prepare';
+import { boxCentre } from './rotate';
+import { planTiles, type Tile, type TilePlan } from './tiling';
+
+export interface MatchProgress {
+  /** Rotation·tile steps done and in all (rotations × tiles). */
+  done: number;
+  total: number;
+  /** The tile being matched (0-based) and the number of tiles. */
+  tile: number;
+  tiles: number;
+  /** Rotations done on the current tile, and rotations in the set. */
+  rotationsDone: number;
+  rotationsTotal: number;
+  device: string;
+}
+
+export interface MatchOptions {
+  onProgress?: (progress: MatchProgress) => void;
+  signal?: AbortSignal;
+  /** The correlation backend. Default: the native addon (@tme/native). */
+  backend?: MatchBackend;
+  /** Write a checkpoint into `dir` after batches (and on failure or cancel); `resume` continues from one. */
+  checkpoint?: { dir: string; resume?: boolean; /** Seconds between checkpoints; default 30; 0 = every batch. */ intervalSeconds?: number };
+  /** Rotations per backend call. Default: adaptive, about `batchSeconds` per call. */
+  batchRotations?: number;
+  /** Target duration of one backend call, s. Default 10 (progress and cancel work within a call). */
+  batchSeconds?: number;
+}
+
+/** Statistics over every score of every rotation at every counted voxel (the core of each tile, inside the
+ *  target mask when one is given). */
+export interface ScoreStatistics {
+  mean: number;
+  std: number;
+  /** Scores counted: voxels × rotations. */
+  count: number;
+  voxelCount: number;
+  rotationCount: number;
+  /** The maximum score of each rotation over the counted voxels. */
+  perRotationMax: Float32Array;
+  /** 'core': exactly the target voxels; 'tile': the backend counted whole tiles (padding and overlap included). */
+  scope: 'core' | 'tile';
+}
+
+export interface MatchResult {
+  /** Best score per target voxel (target shape, voxel size and origin). */
+  scores: Volume;
+  /** Index into `rotations` of the best rotation per voxel; −1 where none was evaluated. */
+  indices: Int32Array;
+  rotations: Float64Array;
+  stats: ScoreStatistics;
+  tilePlan: TilePlan;
+  device: DeviceInfo & { backend: string };
+  timings: { totalMs: number; prepareMs: number; matchMs: number; checkpointMs: number; rotationsPerSecond: number };
+  /** The resolved parameters, as job.json records them. */
+  parameters: MatchParameters;
+  /** True when this run continued from a checkpoint. */
+  resumed: boolean;
+}
+
+export interface MatchParameters {
+  score: string;
+  backendScore: string;
+  padTarget: string;
+  interpolation: string;
+  rotationMode: string;
+  device: string | number;
+  threads: number | null;
+  tile: 'auto' | Zyx;
+  memoryFraction: number;
+  maskRadius: number | null;
+  templateMask: boolean;
+  targetMask: boolean;
+  filter: boolean;
+  targetShape: Zyx;
+  templateShape: Zyx;
+  voxelSize: Zyx;
+  rotationCount: number;
+}
+
+export function parametersOf(p: PreparedJob): MatchParameters {
+  return {
+    score: p.score, backendScore: p.plan.backendScore, padTarget: p.padTarget, interpolation: p.interpolation,
+    rotationMode: p.rotationMode, device: p.device, threads: p.threads ?? null, tile: p.tile, memoryFraction: p.memoryFraction,
+    maskRadius: p.maskRadius ?? null, templateMask: p.maskRadius === undefined, targetMask: p.targetMask !== undefined,
+    filter: p.filter !== undefined, targetShape: p.targetShape, templateShape: p.templateShape, voxelSize: p.voxelSize,
+    rotationCount: p.rotationCount,
+  };
+}
+
+/** The tile plan for a prepared job on a device: what estimateJob reports and matchTemplate runs. */
+export function planJobTiles(p: PreparedJob, backend: MatchBackend, device: DeviceInfo): TilePlan {
+  return planTiles({
+    targetShape: p.targetShape,
+    templateShape: p.templateShape,
+    tileShape: p.tile === 'auto' ? undefined : p.tile,
+    budgetBytes: device.memoryBytes * p.memoryFraction,
+    nextFastShape: (s) => backend.nextFastShape(s),
+    bytesFor: (fastShape) => backend.estimateMemory({
+      tileShape: fastShape, templateShape: p.templateShape, score: p.plan.backendScore,
+      rotationMode: p.rotationMode, filter: p.filter !== undefined, device: device.index,
+    }),
+  });
+}
+
+export function resolveDevice(p: PreparedJob, backend: MatchBackend): DeviceInfo {
+  const index = backend.pickDevice(p.device);
+  const device = backend.listDevices().find((d) => d.index === index);
+  if (!device) throw new TmeError('ERR_TME_NO_DEVICE', `device ${index} is not in the backend's device list`);
+  return device;
+}
+
+/** The Fourier filter for one FFT shape, checked. */
+export function filterFor(p: PreparedJob, shape: Zyx): Float32Array | undefined {
+  if (!p.filter) return undefined;
+  const f = p.filter(shape, p.voxelSize);
+  const expected = shape[0] * shape[1] * (Math.floor(shape[2] / 2) + 1);
+  if (!(f instanceof Float32Array) || f.length !== expected) {
+    throw new TmeError('ERR_TME_MISMATCH', `the filter for FFT shape (${shape.join(', ')}) has ${f.length} values; a half-spectrum needs ${expected}`);
+  }
+  return f;
+}
+
+function hashJob(p: PreparedJob, plan: TilePlan, filter: Float32Array | undefined): string {
+  const h = createHash('sha256');
+  h.update(JSON.stringify({ ...parametersOf(p), device: null, threads: null, memoryFraction: null, plan: { splits: plan.splits, fastShape: plan.fastShape } }));
+  for (const a of [p.target, p.template, p.mask, p.targetMask, p.rotations, filter]) {
+    h.update(a ? new Uint8Array(a.buffer, a.byteOffset, a.byteLength) : new Uint8Array(0));
+    h.update('|');
+  }
+  return h.digest('hex');
+}
+
+/** Visits the core of a tile row by row: the row's start in the full target and in the tile, and its length. */
+function forCoreRows(
+  tile: Tile, fast: Zyx, targetShape: Zyx, offset: Zyx,
+  visit: (fullStart: number, tileStart: number, length: number) => void,
+): void {
+  const [, ty, tx] = fast;
+  const [, ny, nx] = targetShape;
+  const [cz, cy, cx] = tile.coreShape;
+  for (let z = 0; z < cz; z++) {
+    for (let y = 0; y < cy; y++) {
+      const full = ((tile.coreStart[0] + z) * ny + tile.coreStart[1] + y) * nx + tile.coreStart[2];
+      const local = ((offset[0] + z) * ty + offset[1] + y) * tx + offset[2];
+      visit(full, local, cx);
+    }
+  }
+}
+
+function freshState(key: string, voxels: number, rotations: number): CheckpointState {
+  return {
+    key, tile: 0, rotation: 0, elapsedMs: 0,
+    scores: new Float32Array(voxels).fill(-Infinity), indices: new Int32Array(voxels).fill(-1),
+    rotationSum: new Float64Array(rotations), rotationSumSq: new Float64Array(rotations),
+    rotationCount: new Float64Array(rotations), rotationMax: new Float32Array(rotations).fill(-Infinity),
+    looseSum: 0, looseSumSq: 0, looseCount: 0,
+  };
+}
+
+function cancelled(): TmeError {
+  return new TmeError('ERR_TME_CANCELLED', 'matching was cancelled');
+}
+
+/**
+ * Matches a template against a target over a set of rotations: tile by tile, in batches of rotations, keeping
+ * per voxel the best score and the lowest index of the rotation that reached it. Deterministic: the maps do not
+ * depend on batch sizes, checkpoints or resumes (and, on the reference backend, not on the tiling either).
+ */
+export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): Promise<MatchResult> {
+  const started = Date.now();
+  if (options.signal?.aborted) throw cancelled();
+  const p = prepareJob(job);
+  const backend = options.backend ?? defaultBackend();
+  const device = resolveDevice(p, backend);
+  const plan = planJobTiles(p, backend, device);
+  const filter = filterFor(p, plan.fastShape);
+  const fast = plan.fastShape;
+  const [nz, ny, nx] = p.targetShape;
+  const voxels = nz * ny * nx;
+  const nRot = p.rotationCount;
+  const key = hashJob(p, plan, filter);
+  const statsScope: ScoreStatistics['scope'] = backend.capabilities?.statsMask === false ? 'tile' : 'core';
+
+  const checkpointDir = options.checkpoint?.dir;
+  const resumed = checkpointDir !== undefined && options.checkpoint?.resume === true
+    ? readCheckpoint(checkpointDir, key, voxels, nRot) : undefined;
+  const state = resumed ?? freshState(key, voxels, nRot);
+  const intervalMs = 1000 * (options.checkpoint?.intervalSeconds ?? 30);
+  const prepareMs = Date.now() - started;
+  const priorMs = state.elapsedMs;
+  let checkpointMs = 0;
+  let lastCheckpoint = Date.now();
+  let lastWriteMs = 0;
+  let dirty = false;
+  const saveCheckpoint = (): void => {
+    if (checkpointDir === undefined) return;
+    const t0 = Date.now();
+    state.elapsedMs = priorMs + (t0 - started);
+    writeCheckpoint(checkpointDir, state);
+    lastWriteMs = Date.now() - t0;
+    checkpointMs += lastWriteMs;
+    lastCheckpoint = Date.now();
+    dirty = false;
+  };
+
+  // A tile's core starts c = floor(template/2) voxels into the box it reads.
+  const offset = boxCentre(p.templateShape);
+  const fastVoxels = fast[0] * fast[1] * fast[2];
+  const total = nRot * plan.tiles.length;
+  // A first batch of a few rotations measures the cost of one; later batches follow from it.
+  let batch = options.batchRotations ?? 4;
+  if (!(Number.isInteger(batch) && batch >= 1)) throw new TmeError('ERR_TME_INVALID_OPTION', `Expected integer ≥ 1 for batchRotations but received ${batch}`);
+  const batchMs = 1000 * (options.batchSeconds ?? 10);
+  const matchStarted = Date.now();
+  let rotationsRun = 0;
+
+  try {
+    for (let t = state.tile; t < plan.tiles.length; t++) {
+      const tile = plan.tiles[t] as Tile;
+      const target = extractRegion(p.target, p.targetShape, tile.readStart, fast, p.padTarget, p.fillValue);
+      const targetMask = p.targetMask ? extractRegion(p.targetMask, p.targetShape, tile.readStart, fast, 'zero') : undefined;
+      const statsMask = new Uint8Array(fastVoxels);
+      const targetMaskFull = p.targetMask;
+      forCoreRows(tile, fast, p.targetShape, offset, (full, local, n) => {
+        if (!targetMaskFull) statsMask.fill(1, local, local + n);
+        else for (let x = 0; x < n; x++) statsMask[local + x] = (targetMaskFull[full + x] as number) > 0 ? 1 : 0;
+      });
+
+      while (state.rotation < nRot) {
+        if (options.signal?.aborted) throw cancelled();
+        const start = state.rotation;
+        const end = Math.min(nRot, start + batch);
+        const initialScores = new Float32Array(fastVoxels).fill(-Infinity);
+        const initialIndices = new Int32Array(fastVoxels).fill(-1);
+        forCoreRows(tile, fast, p.targetShape, offset, (full, local, n) => {
+          initialScores.set(state.scores.subarray(full, full + n), local);
+          initialIndices.set(state.indices.subarray(full, full + n), local);
+        });
+        const callStarted = Date.now();
+        const result: BackendMatchResult = await backend.runMatch({
+          device: device.index, threads: p.threads, target, targetShape: fast,
+          template: p.template, templateShape: p.templateShape, mask: p.mask,
+          targetMask: p.plan.backendScore === 'mcc' ? targetMask : undefined, statsMask, filter,
+          rotations: p.rotations, rotationStart: start, rotationEnd: end, initialScores, initialIndices,
+          score: p.plan.backendScore, interpolation: p.interpolation, rotationMode: p.rotationMode,
+        }, {
+          signal: options.signal,
+          onProgress: options.onProgress && ((b) => options.onProgress?.({
+            done: t * nRot + start + b.done, total, tile: t, tiles: plan.tiles.length,
+            rotationsDone: start + b.done, rotationsTotal: nRot, device: device.name,
+          })),
+        });
+        const callMs = Date.now() - callStarted;
+        forCoreRows(tile, fast, p.targetShape, offset, (full, local, n) => {
+          state.scores.set(result.scores.subarray(local, local + n), full);
+          state.indices.set(result.indices.subarray(local, local + n), full);
+        });
+        const s = result.stats;
+        for (let k = 0; k < end - start; k++) {
+          const r = start + k;
+          const m = s.perRotationMax[k] as number;
+          if (m > (state.rotationMax[r] as number)) state.rotationMax[r] = m;
+          if (s.perRotationSum && s.perRotationSumSq) {
+            state.rotationSum[r] = (state.rotationSum[r] as number) + (s.perRotationSum[k] as number);
+            state.rotationSumSq[r] = (state.rotationSumSq[r] as number) + (s.perRotationSumSq[k] as number);
+            state.rotationCount[r] = (state.rotationCount[r] as number) + s.count / (end - start);
+          }
+        }
+        if (!(s.perRotationSum && s.perRotationSumSq)) {
+          state.looseSum += s.sum;
+          state.looseSumSq += s.sumSq;
+          state.looseCount += s.count;
+        }
+        state.rotation = end;
+        rotationsRun += end - start;
+        dirty = true;
+        // Large maps take a while to write: keep checkpointing under a tenth of the run time.
+        if (intervalMs === 0 || Date.now() - lastCheckpoint >= Math.max(intervalMs, 10 * lastWriteMs)) saveCheckpoint();
+        // Adapt the batch unless the caller fixed it (results do not depend on it): about batchMs per call, and long
+        // enough that the per-call set-up (the tile's FFT and local statistics) stays under a tenth of the call.
+        if (options.batchRotations === undefined) {
+          const n = end - start;
+          const timings = result.timings;
+          const perRotation = Math.max(0.01, timings['perRotationMs'] ?? (timings['loopMs'] !== undefined ? timings['loopMs'] / n : callMs / n));
+          const setup = Math.max(0, callMs - perRotation * n);
+          const wanted = Math.max(batchMs, 10 * setup) / perRotation;
+          batch = Math.max(1, Math.min(4096, Math.round(wanted)));
+        }
+      }
+      state.tile = t + 1;
+      state.rotation = 0;
+    }
+  } catch (err) {
+    // Keep the work of every finished batch: a resumed run continues from there.
+    if (dirty && checkpointDir !== undefined) {
+      try { saveCheckpoint(); } catch { /* the original error matters more */ }
+    }
+    if (isTmeError(err) || !(err instanceof Error) || options.signal?.aborted !== true) throw err;
+    throw cancelled();
+  }
+
+  const matchMs = Date.now() - matchStarted;
+  let sum = state.looseSum;
+  let sumSq = state.looseSumSq;
+  let count = state.looseCount;
+  for (let r = 0; r < nRot; r++) {
+    sum += state.rotationSum[r] as number;
+    sumSq += state.rotationSumSq[r] as number;
+    count += state.rotationCount[r] as number;
+  }
+  const mean = count > 0 ? sum / count : 0;
+  const std = count > 0 ? Math.sqrt(Math.max(0, sumSq / count - mean * mean)) : 0;
+  let voxelCount = 0;
+  if (p.targetMask) { for (let i = 0; i < voxels; i++) if ((p.targetMask[i] as number) > 0) voxelCount++; } else voxelCount = voxels;
+  return {
+    scores: { data: state.scores, shape: p.targetShape, voxelSize: p.voxelSize, origin: p.origin },
+    indices: state.indices,
+    rotations: p.rotations,
+    stats: { mean, std, count, voxelCount, rotationCount: nRot, perRotationMax: state.rotationMax, scope: statsScope },
+    tilePlan: plan,
+    device: { ...device, backend: backend.name },
+    timings: {
+      totalMs: priorMs + (Date.now() - started), prepareMs, matchMs, checkpointMs,
+      rotationsPerSecond: matchMs > 0 ? (1000 * rotationsRun) / matchMs / plan.tiles.length : 0,
+    },
+    parameters: parametersOf(p),
+    resumed: resumed !== undefined,
+  };
+}

@@ -1,0 +1,25 @@
+import type { MemoryQuery } from './backend';
+
+/**
+ * Device bytes to match one tile, counted in float32 real arrays R and complex64 half-spectra C of the tile:
+ * the tile and its spectrum, the best-score and best-index maps, and each score's work arrays (after pyTME's
+ * memory classes, tme/memory.py). Used by the reference backend and as the fallback when a backend gives none.
+ */
+export function defaultMemoryEstimate(query: MemoryQuery): number {
+  const [nz, ny, nx] = query.tileShape;
+  const real = 4 * nz * ny * nx;
+  const complex = 8 * nz * ny * (Math.floor(nx / 2) + 1);
+  const perScore: Record<MemoryQuery['score'], [number, number]> = {
+    cc: [4, 2],
+    'flc-sphere': [5, 2],
+    flc: [6, 4],
+    mcc: [8, 4],
+  };
+  const [r, c] = perScore[query.score];
+  let bytes = r * real + c * complex;
+  if (query.filter) bytes += complex / 2;
+  const [tz, ty, tx] = query.templateShape;
+  // Fourier-space rotation keeps a ×2-oversampled complex template spectrum.
+  if (query.rotationMode === 'fourier') bytes += 8 * 8 * tz * ty * tx;
+  return bytes;
+}

@@ -1,0 +1,179 @@
+import { TmeError, invalidOption, type Volume, type Zyx } from '@tme/formats';
+import type { DeviceSpec, Interpolation, RotationMode } from './backend';
+import { laplacian, standardise } from './laplace';
+import { inscribedRadius, sphereMask } from './masks';
+import { DEFAULT_PAD_MODE, resolvePadMode, type PadMode } from './padding';
+import { DEFAULT_SCORE, planScore, resolveScore, type ScoreName, type ScorePlan } from './scores';
+
+/** A Fourier filter for one FFT shape: a real half-spectrum (nz, ny, nx/2+1), unshifted (see the contract). */
+export type FilterFunction = (shape: Zyx, voxelSize: Zyx) => Float32Array;
+
+/** One template search: the inputs, given once per job. */
+export interface MatchJob {
+  /** The tomogram. Voxel size in Å (z, y, x). */
+  target: Volume;
+  /** The template on its box; centre floor(shape/2). Same voxel size as the target (±1 %). */
+  template: Volume;
+  /** Template mask on the template box (values 0..1). Default: a sphere of `maskRadius`. */
+  templateMask?: Volume;
+  /** Radius of a spherical template mask, in Å. Default: the largest sphere inside the template box. */
+  maskRadius?: number;
+  /** Target mask (target shape, values 0..1): required by mcc; restricts the score statistics for every score. */
+  targetMask?: Volume;
+  /** Fourier filter (wedge, CTF, band-pass), multiplied into the rotated template's spectrum. Default: none. */
+  filter?: FilterFunction;
+  /** Rotations, 9 values each (row-major, xyz frame, active template→tomogram). The order is the search order. */
+  rotations: Float64Array;
+  /** Score name or pyTME alias. Default 'flc-sphere'. */
+  score?: ScoreName | string;
+  /** Device: 'auto' (a GPU, else the CPU path), 'gpu', 'cpu', 'vulkan-cpu' or a device index. Default 'auto'. */
+  device?: DeviceSpec;
+  /** CPU threads for the CPU path. Default: the backend's choice (all cores). */
+  threads?: number;
+  /** 'auto' (split only to fit the device's memory) or the tile each device call reads, (z, y, x) voxels,
+   *  core + template box − 1 per axis. Default 'auto'. */
+  tile?: 'auto' | Zyx;
+  /** How the target continues beyond its edges. Default 'mean'. */
+  padTarget?: PadMode;
+  /** Template rotation interpolation. Default 'linear'. */
+  interpolation?: Interpolation;
+  /** Real-space (2 FFTs per rotation) or Fourier-space rotation (1 FFT + a gather). Default 'real'. */
+  rotationMode?: RotationMode;
+  /** Fraction of a device's memory a job may plan for. Default 0.85. */
+  memoryFraction?: number;
+}
+
+/** Everything after validation and preprocessing: what the loop and job.json use. */
+export interface PreparedJob {
+  score: ScoreName;
+  plan: ScorePlan;
+  padTarget: PadMode;
+  interpolation: Interpolation;
+  rotationMode: RotationMode;
+  device: DeviceSpec;
+  threads: number | undefined;
+  tile: 'auto' | Zyx;
+  memoryFraction: number;
+  rotationCount: number;
+  target: Float32Array;
+  targetShape: Zyx;
+  voxelSize: Zyx;
+  origin: Zyx;
+  template: Float32Array;
+  templateShape: Zyx;
+  mask: Float32Array;
+  /** Å, when the mask is a sphere. */
+  maskRadius: number | undefined;
+  targetMask: Float32Array | undefined;
+  /** The value 'mean' padding fills with: the mean of the (preprocessed) target. */
+  fillValue: number;
+  filter: FilterFunction | undefined;
+  rotations: Float64Array;
+}
+
+const INTERPOLATIONS: readonly Interpolation[] = ['linear', 'cubic'];
+const ROTATION_MODES: readonly RotationMode[] = ['real', 'fourier'];
+
+function sameVoxelSize(a: Zyx, b: Zyx): boolean {
+  return [0, 1, 2].every((i) => Math.abs((a[i] as number) - (b[i] as number)) <= 0.01 * (a[i] as number));
+}
+
+function checkFinite(data: Float32Array, what: string): void {
+  for (let i = 0; i < data.length; i++) {
+    if (!Number.isFinite(data[i] as number)) throw new TmeError('ERR_TME_INVALID_OPTION', `${what} holds a non-finite value at index ${i}`);
+  }
+}
+
+function mean(data: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < data.length; i++) s += data[i] as number;
+  return s / data.length;
+}
+
+/** Validates a job and applies the score's preprocessing (Laplacian for lcc, standardisation for cam). */
+export function prepareJob(job: MatchJob): PreparedJob {
+  const score = resolveScore(job.score ?? DEFAULT_SCORE);
+  const plan = planScore(score);
+  const padTarget = resolvePadMode(job.padTarget ?? DEFAULT_PAD_MODE);
+  const interpolation = job.interpolation ?? 'linear';
+  if (!INTERPOLATIONS.includes(interpolation)) throw invalidOption('interpolation', 'linear or cubic', interpolation);
+  const rotationMode = job.rotationMode ?? 'real';
+  if (!ROTATION_MODES.includes(rotationMode)) throw invalidOption('rotationMode', 'real or fourier', rotationMode);
+  // Sampling a rotated spectrum needs one template term; flc and mcc rotate the mask as well.
+  if (rotationMode === 'fourier' && (plan.backendScore === 'flc' || plan.backendScore === 'mcc')) {
+    throw invalidOption('rotationMode', `'real' for the ${score} score ('fourier' serves cc, lcc, corr, cam and flc-sphere)`, rotationMode);
+  }
+  const device = job.device ?? 'auto';
+  if (!(device === 'auto' || device === 'gpu' || device === 'cpu' || device === 'vulkan-cpu' || (Number.isInteger(device) && device >= 0))) {
+    throw invalidOption('device', 'auto, gpu, cpu, vulkan-cpu or a device index ≥ 0', device);
+  }
+  if (job.threads !== undefined && !(Number.isInteger(job.threads) && job.threads >= 1)) throw invalidOption('threads', 'integer ≥ 1', job.threads);
+  const tile = job.tile ?? 'auto';
+  if (tile !== 'auto' && !(tile.length === 3 && tile.every((n) => Number.isInteger(n) && n >= 1))) {
+    throw invalidOption('tile', 'auto or three integers ≥ 1 (z, y, x)', tile);
+  }
+  const memoryFraction = job.memoryFraction ?? 0.85;
+  if (!(memoryFraction > 0 && memoryFraction <= 1)) throw invalidOption('memoryFraction', 'a number in (0, 1]', memoryFraction);
+
+  const rotations = job.rotations;
+  if (!(rotations instanceof Float64Array) || rotations.length === 0 || rotations.length % 9 !== 0) {
+    throw invalidOption('rotations', 'a Float64Array of 9 values per rotation (at least one)', rotations);
+  }
+  for (let i = 0; i < rotations.length; i++) {
+    if (!Number.isFinite(rotations[i] as number)) throw invalidOption('rotations', 'finite matrix entries', rotations[i]);
+  }
+  const { target, template } = job;
+  if (!sameVoxelSize(target.voxelSize, template.voxelSize)) {
+    throw new TmeError('ERR_TME_MISMATCH',
+      `template voxel size (${template.voxelSize.join(', ')}) Å differs from the target's (${target.voxelSize.join(', ')}) Å; resample the template first`);
+  }
+  checkFinite(target.data, 'the target');
+  checkFinite(template.data, 'the template');
+
+  let mask: Float32Array;
+  let maskRadius: number | undefined;
+  if (job.templateMask) {
+    if (job.maskRadius !== undefined) throw invalidOption('maskRadius', 'no radius when a template mask is given', job.maskRadius);
+    if (!job.templateMask.shape.every((n, i) => n === template.shape[i])) {
+      throw new TmeError('ERR_TME_MISMATCH', `template mask shape (${job.templateMask.shape.join(', ')}) differs from the template's (${template.shape.join(', ')})`);
+    }
+    mask = Float32Array.from(job.templateMask.data);
+    checkFinite(mask, 'the template mask');
+  } else {
+    maskRadius = job.maskRadius ?? inscribedRadius(template.shape, template.voxelSize);
+    mask = sphereMask(template.shape, maskRadius, template.voxelSize);
+  }
+  let maskSum = 0;
+  for (let i = 0; i < mask.length; i++) maskSum += mask[i] as number;
+  // Normalised scores need a variance under the mask: at least two voxels.
+  if (!(maskSum >= 2)) throw new TmeError('ERR_TME_INVALID_OPTION', `the template mask covers fewer than 2 voxels (sum ${maskSum})`);
+
+  let targetMask: Float32Array | undefined;
+  if (job.targetMask) {
+    if (!job.targetMask.shape.every((n, i) => n === target.shape[i])) {
+      throw new TmeError('ERR_TME_MISMATCH', `target mask shape (${job.targetMask.shape.join(', ')}) differs from the target's (${target.shape.join(', ')})`);
+    }
+    targetMask = Float32Array.from(job.targetMask.data);
+    checkFinite(targetMask, 'the target mask');
+  } else if (plan.needsTargetMask) {
+    throw new TmeError('ERR_TME_INVALID_OPTION', `the ${score} score needs a target mask (--target-mask)`);
+  }
+
+  let targetData = target.data;
+  let templateData = template.data;
+  if (plan.laplace) {
+    targetData = laplacian(targetData, target.shape, 'nearest');
+    templateData = laplacian(templateData, template.shape, 'zero');
+  }
+  if (plan.standardise) {
+    targetData = standardise(targetData);
+    templateData = standardise(templateData);
+  }
+  return {
+    score, plan, padTarget, interpolation, rotationMode, device, threads: job.threads, tile, memoryFraction,
+    rotationCount: rotations.length / 9,
+    target: targetData, targetShape: target.shape, voxelSize: target.voxelSize, origin: target.origin,
+    template: templateData, templateShape: template.shape, mask, maskRadius, targetMask,
+    fillValue: mean(targetData), filter: job.filter, rotations,
+  };
+}

@@ -1,0 +1,123 @@
+import { TmeError, invalidOption, type Zyx } from '@tme/formats';
+import { boxCentre } from './rotate';
+
+/**
+ * One tile: the target voxels it scores (its core) and the box of the (edge-padded) target it reads. Every
+ * tile reads the same fast shape, starting `c` = floor(template/2) voxels before its core, so each translation
+ * of the core sees the whole template without wrapping around the circular correlation.
+ */
+export interface Tile {
+  index: number;
+  coreStart: Zyx;
+  coreShape: Zyx;
+  /** First voxel read, in target coordinates (negative: before the target's edge). */
+  readStart: Zyx;
+}
+
+export interface TilePlan {
+  /** Tiles per axis (z, y, x). */
+  splits: Zyx;
+  /** The FFT shape every tile is matched on. */
+  fastShape: Zyx;
+  tiles: Tile[];
+  /** Device bytes to match one tile. */
+  bytesPerTile: number;
+  /** Why this plan: 'single' (fits whole), 'memory' (split to fit the device), 'user' (--tile). */
+  reason: 'single' | 'memory' | 'user';
+}
+
+export interface PlanTilesInput {
+  targetShape: Zyx;
+  templateShape: Zyx;
+  /** A user tile: the shape each tile reads, core + template − 1 per axis. */
+  tileShape?: Zyx;
+  /** Device bytes available for one tile. */
+  budgetBytes: number;
+  nextFastShape: (shape: Zyx) => Zyx;
+  bytesFor: (fastShape: Zyx) => number;
+}
+
+function splitAxis(length: number, parts: number): Array<[start: number, size: number]> {
+  const out: Array<[number, number]> = [];
+  for (let i = 0; i < parts; i++) {
+    const a = Math.floor((i * length) / parts);
+    const b = Math.floor(((i + 1) * length) / parts);
+    out.push([a, b - a]);
+  }
+  return out;
+}
+
+/** The FFT shape every tile of a split reads, and the bytes one tile needs. */
+function sizeOf(input: PlanTilesInput, splits: Zyx): { fastShape: Zyx; bytesPerTile: number } {
+  const { targetShape: s, templateShape: b } = input;
+  const maxCore: Zyx = [Math.ceil(s[0] / splits[0]), Math.ceil(s[1] / splits[1]), Math.ceil(s[2] / splits[2])];
+  const fastShape = input.nextFastShape([maxCore[0] + b[0] - 1, maxCore[1] + b[1] - 1, maxCore[2] + b[2] - 1]);
+  return { fastShape, bytesPerTile: input.bytesFor(fastShape) };
+}
+
+function build(input: PlanTilesInput, splits: Zyx, reason: TilePlan['reason']): TilePlan {
+  const { targetShape: s, templateShape: b } = input;
+  const c = boxCentre(b);
+  const { fastShape, bytesPerTile } = sizeOf(input, splits);
+  const tiles: Tile[] = [];
+  const az = splitAxis(s[0], splits[0]);
+  const ay = splitAxis(s[1], splits[1]);
+  const ax = splitAxis(s[2], splits[2]);
+  for (const [z0, zn] of az) {
+    for (const [y0, yn] of ay) {
+      for (const [x0, xn] of ax) {
+        tiles.push({
+          index: tiles.length,
+          coreStart: [z0, y0, x0],
+          coreShape: [zn, yn, xn],
+          readStart: [z0 - c[0], y0 - c[1], x0 - c[2]],
+        });
+      }
+    }
+  }
+  return { splits, fastShape, tiles, bytesPerTile, reason };
+}
+
+function gib(bytes: number): string {
+  if (!Number.isFinite(bytes)) return 'more than one device buffer holds';
+  return `${(bytes / 2 ** 30).toFixed(2)} GiB`;
+}
+
+/**
+ * Splits the target into tiles: one tile when it fits, else the axis with the longest core is split further
+ * (round by round) until one tile fits `budgetBytes`. A user tile shape fixes the core size instead.
+ */
+export function planTiles(input: PlanTilesInput): TilePlan {
+  const { targetShape: s, templateShape: b } = input;
+  if (input.tileShape) {
+    const t = input.tileShape;
+    const core = [0, 1, 2].map((a) => (t[a] as number) - (b[a] as number) + 1);
+    core.forEach((n, a) => {
+      if (!(n >= 1)) {
+        throw invalidOption('tile', `a tile larger than the template box (${b.join(',')}) on every axis`, t.join(','));
+      }
+    });
+    const splits: Zyx = [0, 1, 2].map((a) => Math.ceil((s[a] as number) / (core[a] as number))) as unknown as Zyx;
+    const size = sizeOf(input, splits);
+    if (!(size.bytesPerTile <= input.budgetBytes)) {
+      throw new TmeError('ERR_TME_DEVICE_MEMORY',
+        `a tile of ${t.join(',')} (FFT shape ${size.fastShape.join(',')}) needs ${gib(size.bytesPerTile)} but the device has ${gib(input.budgetBytes)}; use a smaller --tile or --tile auto`);
+    }
+    return build(input, splits, splits.every((n) => n === 1) ? 'single' : 'user');
+  }
+  const splits: [number, number, number] = [1, 1, 1];
+  for (;;) {
+    const size = sizeOf(input, splits);
+    if (size.bytesPerTile <= input.budgetBytes) return build(input, splits, splits.every((n) => n === 1) ? 'single' : 'memory');
+    const cores = [0, 1, 2].map((a) => Math.ceil((s[a] as number) / (splits[a] as number)));
+    let axis = -1;
+    for (let a = 0; a < 3; a++) if ((cores[a] as number) > 1 && (axis < 0 || (cores[a] as number) > (cores[axis] as number))) axis = a;
+    if (axis < 0) {
+      throw new TmeError('ERR_TME_DEVICE_MEMORY',
+        `even a one-voxel tile (FFT shape ${size.fastShape.join(',')}) needs ${gib(size.bytesPerTile)} but the device has ${gib(input.budgetBytes)}`);
+    }
+    // Grow the split until the core actually shrinks.
+    const before = cores[axis] as number;
+    while (Math.ceil((s[axis] as number) / (splits[axis] as number)) === before) splits[axis] = (splits[axis] as number) + 1;
+  }
+}

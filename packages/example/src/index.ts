@@ -1,0 +1,3 @@
+export * from './score-picks';
+export * from './random';
+export * from './synthetic-tomogram';

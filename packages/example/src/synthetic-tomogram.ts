@@ -1,0 +1,111 @@
+import { createVolume, invalidOption, type Volume, type Zyx } from '@tme/formats';
+import { rotateBox } from '@tme/engine';
+import { continuousWedgeFilter, irfftn, rfftn } from '@tme/template';
+import { SeededRandom } from './random';
+import type { OrientedPosition } from './score-picks';
+
+export interface SyntheticTomogramOptions {
+  /** Tomogram shape (z, y, x) in voxels. Default (64, 128, 128). */
+  shape?: Zyx;
+  /** Number of particles placed. Default 12. */
+  particles?: number;
+  /** Seed of every random draw (positions, rotations, noise). Default 20261125. */
+  seed?: number;
+  /**
+   * Signal-to-noise ratio: variance of the particles' signal (over the voxels they occupy, after the wedge) divided
+   * by the variance of the added white noise. Default 0.1. 0 or Infinity: no noise.
+   */
+  snr?: number;
+  /** Sampled tilt range (degrees) whose missing wedge is imposed; null for none. Default [-60, 60]. */
+  tiltRange?: readonly [number, number] | null;
+  /** Minimum distance between particle centres, in template boxes. Default 0.8. */
+  minSeparation?: number;
+}
+
+export interface SyntheticTomogram {
+  tomogram: Volume;
+  /** Where each particle's template centre (box//2) sits and how it is rotated (active, xyz frame). */
+  truth: OrientedPosition[];
+  /** The noise standard deviation that was added. */
+  noiseStd: number;
+}
+
+/**
+ * A tomogram made the way a microscope would show copies of the template: each copy rotated (active, about the
+ * template's box//2) and added at its position, the whole volume restricted to the sampled tilt range (the
+ * missing wedge, beam along z, tilt axis y), then white Gaussian noise. Deterministic for a given seed.
+ */
+export function generateSyntheticTomogram(template: Volume, options: SyntheticTomogramOptions = {}): SyntheticTomogram {
+  const shape: Zyx = options.shape ?? [64, 128, 128];
+  const count = options.particles ?? 12;
+  const snr = options.snr ?? 0.1;
+  const tiltRange = options.tiltRange === undefined ? ([-60, 60] as const) : options.tiltRange;
+  if (!shape.every((n) => Number.isInteger(n) && n > 0)) throw invalidOption('shape', 'three positive integers', shape);
+  if (!(Number.isInteger(count) && count >= 0)) throw invalidOption('particles', 'an integer ≥ 0', count);
+  if (!(snr >= 0)) throw invalidOption('snr', 'a number ≥ 0', snr);
+  const t = template.shape;
+  if (t.some((n, i) => n > (shape[i] as number))) {
+    throw invalidOption('shape', `a tomogram at least as large as the template (${t.join('×')})`, shape);
+  }
+  const rng = new SeededRandom(options.seed ?? 20261125);
+  const [nz, ny, nx] = shape;
+  const half: Zyx = [t[0] >> 1, t[1] >> 1, t[2] >> 1];
+  const minDistance = (options.minSeparation ?? 0.8) * Math.max(...t);
+
+  // Positions keep the whole template box inside the tomogram, so every particle is fully visible.
+  const truth: OrientedPosition[] = [];
+  for (let attempt = 0; truth.length < count && attempt < 10000 * Math.max(1, count); attempt++) {
+    const p: Zyx = [
+      half[0] + Math.floor(rng.next() * (nz - t[0] + 1)),
+      half[1] + Math.floor(rng.next() * (ny - t[1] + 1)),
+      half[2] + Math.floor(rng.next() * (nx - t[2] + 1)),
+    ];
+    if (truth.every((q) => Math.hypot(q.position[0] - p[0], q.position[1] - p[1], q.position[2] - p[2]) >= minDistance)) {
+      truth.push({ position: p, rotation: rng.rotation() });
+    }
+  }
+  if (truth.length < count) {
+    throw invalidOption('particles', `at most ${truth.length} particles for this tomogram and template size`, count);
+  }
+
+  const signal = new Float64Array(nz * ny * nx);
+  const occupied = new Uint8Array(nz * ny * nx);
+  for (const { position, rotation } of truth) {
+    const rotated = rotateBox(template.data, t, rotation, 'cubic');
+    for (let z = 0; z < t[0]; z++) {
+      for (let y = 0; y < t[1]; y++) {
+        for (let x = 0; x < t[2]; x++) {
+          const v = rotated[(z * t[1] + y) * t[2] + x] as number;
+          const i = ((position[0] - half[0] + z) * ny + (position[1] - half[1] + y)) * nx + (position[2] - half[2] + x);
+          signal[i] = (signal[i] as number) + v;
+          if (v !== 0) occupied[i] = 1;
+        }
+      }
+    }
+  }
+
+  let filtered: ArrayLike<number> = signal;
+  if (tiltRange) {
+    const spectrum = rfftn(signal, shape);
+    const wedge = continuousWedgeFilter(shape, [1, 1, 1], { tiltRange: [tiltRange[0], tiltRange[1]] });
+    for (let k = 0; k < wedge.length; k++) {
+      const w = wedge[k] as number;
+      spectrum.re[k] = (spectrum.re[k] as number) * w;
+      spectrum.im[k] = (spectrum.im[k] as number) * w;
+    }
+    filtered = irfftn(spectrum);
+  }
+
+  let n = 0; let sum = 0; let sumSq = 0;
+  for (let i = 0; i < occupied.length; i++) {
+    if (!occupied[i]) continue;
+    const v = filtered[i] as number;
+    n += 1; sum += v; sumSq += v * v;
+  }
+  const signalVar = n > 0 ? Math.max(0, sumSq / n - (sum / n) ** 2) : 0;
+  const noiseStd = snr > 0 && Number.isFinite(snr) ? Math.sqrt(signalVar / snr) : 0;
+
+  const data = new Float32Array(nz * ny * nx);
+  for (let i = 0; i < data.length; i++) data[i] = (filtered[i] as number) + (noiseStd > 0 ? noiseStd * rng.normal() : 0);
+  return { tomogram: createVolume(data, shape, template.voxelSize), truth, noiseStd };
+}

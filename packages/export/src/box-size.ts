@@ -1,0 +1,33 @@
+import { invalidOption } from '@tme/formats';
+
+/** True when n has no prime factor above 7 (sizes FFT libraries, RELION's included, handle fastest). */
+function isFastSize(n: number): boolean {
+  let m = n;
+  for (const p of [2, 3, 5, 7]) while (m % p === 0) m /= p;
+  return m === 1;
+}
+
+/**
+ * The default subtomogram box: the smallest even size with prime factors ≤ 7 that is at least 1.5× the particle
+ * diameter, so the particle keeps a margin of background for RELION's normalisation and masks.
+ */
+export function defaultBoxSize(diameterVoxels: number): number {
+  if (!(Number.isFinite(diameterVoxels) && diameterVoxels > 0)) {
+    throw invalidOption('diameter', 'number > 0 (voxels)', diameterVoxels);
+  }
+  let n = Math.max(2, Math.ceil(1.5 * diameterVoxels - 1e-9));
+  if (n % 2 === 1) n += 1;
+  while (!isFastSize(n)) n += 2;
+  return n;
+}
+
+/**
+ * RELION rotates about box//2 and only gives correct results for even boxes (an odd box runs but reconstructs
+ * garbage: relion-imod.md §3), so odd boxes are refused here rather than exported silently.
+ */
+export function validateBoxSize(box: number): void {
+  if (!Number.isInteger(box) || box < 2) throw invalidOption('box', 'even integer ≥ 2 (voxels)', box);
+  if (box % 2 !== 0) {
+    throw invalidOption('box', 'an EVEN integer (RELION reconstructs odd boxes wrongly; try ' + String(box + 1) + ')', box);
+  }
+}

@@ -1,0 +1,81 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createVolume, TmeError, writeMrc, writeStar, type Volume } from '@tme/formats';
+import { prepareOutputs, type OutputOptions } from './output-folder';
+import { validateGeometry, validatePicks, type ExportPick, type TomogramGeometry } from './pick';
+import { relionParticlesTables, type RelionParticleEntry, type RelionParticlesOptions } from './relion-particles';
+import { starFileOf } from './star-table';
+import { extractSubtomogram, volumeMean, type EdgeMode } from './subtomogram';
+import { missingWedgeVolume, type TiltRange } from './wedge-mask';
+
+export const SUBTOMOGRAM_FOLDER = 'Subtomograms';
+export const RELION_PARTICLES_FILE = 'particles.star';
+
+export interface ExportRelionOptions extends OutputOptions, Omit<RelionParticlesOptions, 'ctfImage'> {
+  /** Edge handling for boxes that reach past the tomogram. Default 'pad' (with the tomogram mean). */
+  edge?: EdgeMode;
+  /** Multiply subtomograms by −1. Default false. */
+  invert?: boolean;
+  /** Normalise each subtomogram to mean 0, std 1. Default true. */
+  normalise?: boolean;
+  /** Tilt range, degrees: writes the missing-wedge volume and rlnCtfImage. Default: none. */
+  tiltRange?: TiltRange;
+}
+
+export interface ExportSummary {
+  /** Picks written. */
+  written: number;
+  /** Of those, boxes padded at the tomogram edge. */
+  padded: number;
+  /** Picks left out (edge boxes with edge 'skip', or centre outside the tomogram). */
+  skipped: number;
+  /** Files written, full paths. */
+  files: string[];
+}
+
+/** The name of pick i's subtomogram (1-based, RELION style), relative to OUTDIR. Skipped picks leave a gap. */
+export function subtomogramName(tomoName: string, index: number): string {
+  return `${SUBTOMOGRAM_FOLDER}/${tomoName}_${String(index + 1).padStart(6, '0')}.mrc`;
+}
+
+/**
+ * RELION 3.1/4 subtomogram averaging: extracts an even box around every pick into OUTDIR/Subtomograms, writes
+ * the tomogram's missing-wedge volume when a tilt range is given, and OUTDIR/particles.star. Run RELION from OUTDIR
+ * (paths in the STAR are relative to it).
+ */
+export function exportRelion(picks: readonly ExportPick[], tomogram: Volume, geometry: TomogramGeometry, options: ExportRelionOptions): ExportSummary {
+  validateGeometry(geometry);
+  validatePicks(picks);
+  if (tomogram.shape.some((n, a) => n !== geometry.shape[a])) {
+    throw new TmeError('ERR_TME_MISMATCH', `tomogram shape (${tomogram.shape.join(', ')}) differs from the geometry (${geometry.shape.join(', ')})`);
+  }
+  const [starPath] = prepareOutputs(options, [RELION_PARTICLES_FILE]) as [string];
+  fs.mkdirSync(path.join(options.outDir, SUBTOMOGRAM_FOLDER), { recursive: true });
+  const files: string[] = [];
+  let ctfImage: string | undefined;
+  if (options.tiltRange) {
+    ctfImage = `${SUBTOMOGRAM_FOLDER}/${geometry.name}_wedge.mrc`;
+    const full = path.join(options.outDir, ctfImage);
+    writeMrc(full, createVolume(missingWedgeVolume(options.box, options.tiltRange), [options.box, options.box, options.box], geometry.voxelSize));
+    files.push(full);
+  }
+  const padValue = volumeMean(tomogram);
+  const entries: RelionParticleEntry[] = [];
+  let padded = 0;
+  let skipped = 0;
+  picks.forEach((pick, i) => {
+    const r = extractSubtomogram(tomogram, pick.position, {
+      box: options.box, edge: options.edge, invert: options.invert, normalise: options.normalise, padValue,
+    });
+    if (r.status === 'skipped') { skipped += 1; return; }
+    if (r.status === 'padded') padded += 1;
+    const imageName = subtomogramName(geometry.name, i);
+    const full = path.join(options.outDir, imageName);
+    writeMrc(full, createVolume(r.data, [options.box, options.box, options.box], geometry.voxelSize));
+    files.push(full);
+    entries.push({ pick, imageName });
+  });
+  writeStar(starPath, starFileOf(relionParticlesTables(entries, geometry, { ...options, ctfImage }), '30001'));
+  files.push(starPath);
+  return { written: entries.length, padded, skipped, files };
+}

@@ -1,0 +1,110 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as zlib from 'node:zlib';
+import { Structure, TmeError, readStructure, structureBounds, structureChains } from '../src';
+import { tempDir } from './helpers';
+
+const dir = tempDir();
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+const FIX = path.join(__dirname, 'fixtures');
+
+function expectFirstModel(s: Structure): void {
+  // Model 1, first altlocs: N, CA(A), C, N(GLY), FE, O — CA(B) and CB(B) dropped because A came first in residue 1.
+  expect(s.atomCount).toBe(6);
+  expect(s.models).toBe(2);
+  expect(s.modelNumbers).toEqual([1, 2]);
+  expect(s.model).toBe(1);
+  expect(s.atomName).toEqual(['N', 'CA', 'C', 'N', 'FE', 'O']);
+  expect(Array.from(s.x)).toEqual([11.104, 11.639, 13.142, -1.5, 1, -5]);
+  expect(Array.from(s.y)).toEqual([6.134, 6.071, 6.258, 2.25, 2, -6]);
+  expect(Array.from(s.z)).toEqual([-6.504, -5.147, -5.21, 3.125, 3, -7]);
+  expect(s.element).toEqual(['N', 'C', 'C', 'N', 'FE', 'O']);
+  expect(Array.from(s.occupancy)).toEqual([1, 0.6000000238418579, 1, 1, 1, 0.5]);
+  expect(Array.from(s.bFactor)).toEqual([12.5, 10, 9.75, 20, 30, 40]);
+  expect(s.chain).toEqual(['A', 'A', 'A', 'B', 'B', 'B']);
+  expect(s.residueName).toEqual(['ALA', 'ALA', 'ALA', 'GLY', 'HEM', 'HOH']);
+  expect(Array.from(s.residueNumber)).toEqual([1, 1, 1, 2, 101, 201]);
+  expect(s.insertionCode[3]).toBe('A');
+  expect(Array.from(s.isHetatm)).toEqual([0, 0, 0, 0, 1, 1]);
+  expect(s.altLoc).toEqual(['', 'A', '', '', '', '']);
+  expect(structureChains(s)).toEqual(['A', 'B']);
+  expect(structureBounds(s)).toEqual({ min: [-7, -6, -5], max: [3.125, 6.258, 13.142] });
+}
+
+describe('readStructure (Mol* parsers)', () => {
+  test('PDB: first model, first altloc, HETATM, element, occupancy, B-factor', async () => {
+    const s = await readStructure(path.join(FIX, 'two-models.pdb'));
+    expect(s.format).toBe('pdb');
+    expectFirstModel(s);
+  });
+
+  test('mmCIF with the same atoms gives the same structure', async () => {
+    const s = await readStructure(path.join(FIX, 'two-models.cif'));
+    expect(s.format).toBe('mmcif');
+    expectFirstModel(s);
+  });
+
+  test('gzipped input, chosen by content not by name', async () => {
+    for (const name of ['two-models.pdb', 'two-models.cif']) {
+      const p = path.join(dir, `${name}.data`);
+      fs.writeFileSync(p, zlib.gzipSync(fs.readFileSync(path.join(FIX, name))));
+      expectFirstModel(await readStructure(p));
+    }
+  });
+
+  test('other models, all models, all altlocs', async () => {
+    const p = path.join(FIX, 'two-models.pdb');
+    const m2 = await readStructure(p, { model: 2 });
+    expect(m2.atomCount).toBe(2);
+    expect(Array.from(m2.x)).toEqual([21.104, 21.639]);
+    expect((await readStructure(p, { model: 'all' })).atomCount).toBe(8);
+    const alts = await readStructure(p, { altLoc: 'all' });
+    expect(alts.atomCount).toBe(8);
+    expect(alts.altLoc.slice(0, 5)).toEqual(['', 'A', 'B', '', 'B']);
+    await expect(readStructure(p, { model: 3 })).rejects.toMatchObject({ code: 'ERR_TME_INVALID_OPTION' });
+  });
+
+  const real = '/work/main/packages/template/data/1tii.pdb';
+  (fs.existsSync(real) ? test : test.skip)('a real PDB entry (1TII): atom count and coordinates agree with a plain column reader', async () => {
+    const text = fs.readFileSync(real, 'latin1');
+    const lines = text.split('\n').filter((l) => /^(ATOM  |HETATM)/.test(l));
+    const s = await readStructure(real);
+    const firstAlt = new Map<string, string>();
+    const kept = lines.filter((l) => {
+      const alt = l[16]!;
+      if (alt === ' ') return true;
+      const key = l.slice(21, 27);
+      if (!firstAlt.has(key)) firstAlt.set(key, alt);
+      return firstAlt.get(key) === alt;
+    });
+    expect(s.atomCount).toBe(kept.length);
+    const last = kept[kept.length - 1]!;
+    expect(s.x[s.atomCount - 1]).toBe(Number(last.slice(30, 38)));
+    expect(s.z[0]).toBe(Number(kept[0]!.slice(46, 54)));
+    expect(s.bFactor[10]).toBeCloseTo(Number(kept[10]!.slice(60, 66)), 5);
+    expect(structureChains(s).length).toBeGreaterThanOrEqual(7);
+  });
+
+  test.each([
+    ['empty', ''],
+    ['text', 'hello world\nthis is not a structure\n'],
+    ['cif without atoms', 'data_x\n_entry.id x\n'],
+    ['bad cif', 'data_x\nloop_\n_atom_site.Cartn_x\n"unterminated\n'],
+    ['binary', '\0\x01\x02garbage'],
+    ['pdb without atoms', 'HEADER    NOTHING\nEND\n'],
+    ['bad gzip', '\x1f\x8b\x08\x00garbage'],
+  ])('%s → ERR_TME_FORMAT naming the file', async (name, content) => {
+    const p = path.join(dir, `${name.replace(/ /g, '_')}.pdb`);
+    fs.writeFileSync(p, Buffer.from(content, 'latin1'));
+    let err: unknown;
+    try { await readStructure(p); } catch (e) { err = e; }
+    expect(err).toBeInstanceOf(TmeError);
+    expect((err as TmeError).code).toBe('ERR_TME_FORMAT');
+    expect((err as TmeError).oneLine.startsWith(p + ': ')).toBe(true);
+    expect((err as TmeError).oneLine).not.toMatch(/\n/);
+  });
+
+  test('missing file → ERR_TME_IO', async () => {
+    await expect(readStructure(path.join(dir, 'nope.pdb'))).rejects.toMatchObject({ code: 'ERR_TME_IO' });
+  });
+});

@@ -1,0 +1,55 @@
+import type { Pick, PeakSet } from './call-peaks';
+import { formatFloat32 } from './orientations-tsv';
+import type { RefinedOrientation } from './refine';
+
+/** Columns of the details table (one row per pick, same order as the orientations TSV). */
+export const DETAILS_HEADER = [
+  'rank', 'x', 'y', 'z', 'shift_x', 'shift_y', 'shift_z', 'x_A', 'y_A', 'z_A', 'score', 'rotation_index',
+  'euler_x', 'euler_y', 'euler_z', 'rlnAngleRot', 'rlnAngleTilt', 'rlnAnglePsi',
+  'z_score', 'search_sigmas', 'local_snr', 'template',
+  'refined_score', 'refined_rot', 'refined_tilt', 'refined_psi', 'refined_angle_change',
+].join('\t');
+
+function num(v: number, digits = 6): string {
+  if (!Number.isFinite(v)) return 'NaN';
+  return String(Number(v.toFixed(digits)) || 0);
+}
+
+/**
+ * The per-pick table tme writes next to the orientations TSV (`<name>.details.tsv`): integer voxel (x, y, z),
+ * sub-voxel shift, position in Å (origin + voxel·size), score, rotation index, pyTME and RELION angles, z-score
+ * (best-score map), σ above the search noise, local SNR, template, and the orientation refinement when done.
+ */
+export function formatPicksDetailsTsv(picks: readonly Pick[], refined?: readonly (RefinedOrientation | undefined)[]): string {
+  const lines = [DETAILS_HEADER];
+  picks.forEach((p, k) => {
+    const r = refined?.[k];
+    lines.push([
+      String(k), String(p.position[2]), String(p.position[1]), String(p.position[0]),
+      num(p.shift[2], 4), num(p.shift[1], 4), num(p.shift[0], 4),
+      num(p.positionAngstrom[2], 3), num(p.positionAngstrom[1], 3), num(p.positionAngstrom[0], 3),
+      formatFloat32(p.score), String(p.rotationIndex),
+      num(p.pytmeEuler[0], 5), num(p.pytmeEuler[1], 5), num(p.pytmeEuler[2], 5),
+      num(p.relionEuler[0], 5), num(p.relionEuler[1], 5), num(p.relionEuler[2], 5),
+      num(p.zScore, 4), num(p.searchSigmas, 4), num(p.localSnr, 4), String(p.template),
+      r ? formatFloat32(r.score) : '', r ? num(r.relionEuler[0], 5) : '', r ? num(r.relionEuler[1], 5) : '',
+      r ? num(r.relionEuler[2], 5) : '', r ? num(r.angularChange, 4) : '',
+    ].join('\t'));
+  });
+  return `${lines.join('\n')}\n`;
+}
+
+/** The call's summary as plain JSON (the CLI writes it as `<name>.report.json`): threshold, map, settings. */
+export function peakSetSummary(set: PeakSet): Record<string, unknown> {
+  const finite = (v: number): number | null => (Number.isFinite(v) ? v : null);
+  return {
+    threshold: { ...set.threshold, value: finite(set.threshold.value) },
+    bestScoreMap: set.map,
+    candidates: set.candidates,
+    picks: set.picks.length,
+    settings: {
+      numPeaks: set.numPeaks, minDistanceVoxels: set.minDistance, edgeVoxels: set.edge,
+      maxScore: finite(set.maxScore), snrShellVoxels: set.snrShell, voxelSize: set.voxelSize,
+    },
+  };
+}

@@ -1,0 +1,83 @@
+import type { Zyx } from '@tme/formats';
+import { TmeError, invalidOption } from '@tme/formats';
+import type { EulerTriple } from '@tme/rotations';
+import { angleBetween, coneRotations, matrixFrom, matrixToPytmeEuler, matrixToRelionEuler } from '@tme/rotations';
+
+/**
+ * Scores rotations at one position with the search's own score and filters: returns one score per rotation
+ * (rotations: 9 numbers each, xyz frame, active template→tomogram). The engine supplies it.
+ */
+export type OrientationScorer = (position: Zyx, rotations: Float64Array) => Float32Array;
+
+export interface RefineOptions {
+  /** Half-width of the local search, degrees: the cone half-angle of the axis and the in-plane range. Default 10
+   * (use the global angular step). */
+  range?: number;
+  /** Angular step of the first level, degrees. Default range / 2. */
+  step?: number;
+  /** Levels: each searches ± the previous step around the best so far with half the step. Default 2. */
+  levels?: number;
+}
+
+export interface RefinedOrientation {
+  /** The best rotation found (the pick's own when nothing scored higher). */
+  rotation: Float64Array;
+  score: number;
+  /** The pick's rotation re-scored by the scorer (the reference the refined score is compared with). */
+  originalScore: number;
+  pytmeEuler: EulerTriple;
+  relionEuler: EulerTriple;
+  /** Geodesic angle between the pick's rotation and the refined one, degrees. */
+  angularChange: number;
+  /** Rotations the scorer evaluated for this pick. */
+  evaluated: number;
+}
+
+/**
+ * Local orientation refinement at each pick: coarse-to-fine searches around the pick's rotation R with
+ * @tme/rotations' coneRotations (template z-axis within `range` of R's, in-plane within ±range, at `step`; each
+ * level recentres on the best so far with range = previous step and half the step), scored at the pick's voxel
+ * by `scorer` (the same score and filters as the search). Keeps the rotation with the highest score; the result's
+ * score is never below the re-scored original (the centre, index 0 of every level).
+ */
+export function refineOrientations(
+  picks: readonly { position: Zyx; rotation: Float64Array }[],
+  scorer: OrientationScorer,
+  options: RefineOptions = {},
+): RefinedOrientation[] {
+  const range = options.range ?? 10;
+  if (!(Number.isFinite(range) && range > 0 && range <= 90)) throw invalidOption('range', 'number of degrees in (0, 90]', range);
+  const step0 = options.step ?? range / 2;
+  if (!(Number.isFinite(step0) && step0 > 0 && step0 <= range)) throw invalidOption('step', `number of degrees in (0, ${range}]`, step0);
+  const levels = options.levels ?? 2;
+  if (!(Number.isInteger(levels) && levels >= 1 && levels <= 6)) throw invalidOption('levels', 'integer in [1, 6]', levels);
+
+  const schedule: Array<[number, number]> = [];
+  for (let l = 0, r = range, st = step0; l < levels; l++, r = st, st /= 2) schedule.push([r, st]);
+
+  return picks.map((pick) => {
+    let best = matrixFrom(pick.rotation);
+    let bestScore = -Infinity;
+    let originalScore = NaN;
+    let evaluated = 0;
+    schedule.forEach(([r, st], level) => {
+      const set = coneRotations({ center: best, coneAngle: r, angularStep: st, inplaneAngle: r, inplaneStep: st });
+      const n = set.count;
+      const candidates = set.matrices;
+      const scores = scorer(pick.position, candidates);
+      if (!(scores instanceof Float32Array) || scores.length !== n) {
+        throw new TmeError('ERR_TME_INTERNAL', `the orientation scorer returned ${scores?.length} scores for ${n} rotations`);
+      }
+      evaluated += n;
+      if (level === 0) originalScore = scores[0]!; // index 0 is the centre itself
+      let arg = -1;
+      for (let k = 0; k < n; k++) if (scores[k]! > bestScore) { bestScore = scores[k]!; arg = k; }
+      if (arg >= 0) best = matrixFrom(candidates, 9 * arg);
+    });
+    return {
+      rotation: best, score: bestScore, originalScore,
+      pytmeEuler: matrixToPytmeEuler(best), relionEuler: matrixToRelionEuler(best),
+      angularChange: angleBetween(pick.rotation, best), evaluated,
+    };
+  });
+}

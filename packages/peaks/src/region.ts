@@ -1,0 +1,61 @@
+import type { VolumeData, Zyx } from '@tme/formats';
+import type { MapMoments } from './statistics';
+import { combineMoments } from './statistics';
+
+/**
+ * The calling region: the box left after the edge margin, intersected with the mask (≥ 0.5), and only voxels
+ * that were scored (finite score, rotation index ≥ 0).
+ */
+export interface Region {
+  shape: Zyx;
+  /** First and one-past-last voxel per axis, (z, y, x). */
+  start: Zyx;
+  end: Zyx;
+  mask: VolumeData | undefined;
+}
+
+export function regionFor(shape: Zyx, edge: Zyx, mask: VolumeData | undefined): Region {
+  const start: Zyx = [Math.min(edge[0], shape[0]), Math.min(edge[1], shape[1]), Math.min(edge[2], shape[2])];
+  const end: Zyx = [Math.max(start[0], shape[0] - edge[0]), Math.max(start[1], shape[1] - edge[1]), Math.max(start[2], shape[2] - edge[2])];
+  return { shape, start, end, mask };
+}
+
+/** Voxel count, mean, std, min and max of the best-score map inside the region: one pass, float64 sums. */
+export function regionMoments(scores: Float32Array, rot: Int32Array | Float32Array, region: Region): MapMoments {
+  const [, ny, nx] = region.shape;
+  const [z0, y0, x0] = region.start;
+  const [z1, y1, x1] = region.end;
+  const mask = region.mask;
+  let count = 0;
+  let shift = NaN;
+  let sum = 0;
+  let sumSq = 0;
+  let min = Infinity;
+  let max = -Infinity;
+  for (let z = z0; z < z1; z++) {
+    for (let y = y0; y < y1; y++) {
+      const row = (z * ny + y) * nx;
+      // Per-row partial sums keep the float64 accumulation error at the level of a row, not the volume.
+      let rs = 0;
+      let rq = 0;
+      let rc = 0;
+      for (let i = row + x0, e = row + x1; i < e; i++) {
+        const s = scores[i]!;
+        if (!(s === s) || !(rot[i]! >= 0)) continue;
+        if (mask !== undefined && !(mask[i]! >= 0.5)) continue;
+        if (shift !== shift) shift = s;
+        const d = s - shift;
+        rs += d;
+        rq += d * d;
+        rc++;
+        if (s < min) min = s;
+        if (s > max) max = s;
+      }
+      sum += rs;
+      sumSq += rq;
+      count += rc;
+    }
+  }
+  const m = combineMoments(count, sum, sumSq, min, max);
+  return { ...m, mean: m.mean + (count > 0 ? shift : 0) };
+}

@@ -1,0 +1,13 @@
+import * as api from '../src';
+
+// The public API other packages build on: a removal or rename must show up here first.
+it('exports exactly the public names', () => {
+  expect(Object.keys(api).sort()).toEqual([
+    'ANGLES_TSV_HEADER', 'RotationIndex', 'angleBetween', 'apply', 'axisAngleToMatrix', 'coneRotations',
+    'dynamoEulerToMatrix', 'expandByGroup', 'formatAnglesTsv', 'identity', 'matrixFrom', 'matrixToDynamoEuler', 'matrixToPytmeEuler', 'matrixToQuaternion',
+    'matrixToRelionEuler', 'measureCovering', 'multiply', 'multiplyQuaternions', 'orthogonalityError', 'parseAnglesTsv',
+    'parseSymmetry', 'priorCone', 'pytmeEulerToMatrix', 'pytmeToRelionEuler', 'quaternionToMatrix', 'randomQuaternion',
+    'readRotationList', 'relionEulerToMatrix', 'rotationAngle', 'rotationAt', 'rotationFromZ', 'rotationX', 'rotationY',
+    'rotationZ', 'sampleRotations', 'seededRandom', 'symmetryGroup', 'toArrayOrder', 'transpose', 'wrapDegrees',
+  ]);
+});

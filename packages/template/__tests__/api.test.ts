@@ -1,0 +1,19 @@
+import * as api from '../src';
+
+// The public surface of @tme/template: a change here is a change for the CLI and the engine wiring.
+it('exports exactly the documented functions and tables', () => {
+  expect(Object.keys(api).sort()).toEqual([
+    'ATOMIC_MASS', 'BUNDLED_MODEL_FILE', 'ComplexFft', 'PENG_1996', 'axisFrequencies', 'bandPassFilter', 'bandPassGain',
+    'buildTargetFilter', 'buildTemplateFilter', 'buildTilts', 'bundledModelPath', 'centerOfMass', 'continuousWedgeFilter',
+    'cosineEdge', 'criticalExposure', 'ctfFilter', 'ctfModel', 'ctfPhase', 'ctfValue', 'distanceTransform',
+    'electronWavelength', 'elementKey', 'ellipsoidMask', 'encodePgm', 'erf', 'exposureWeight', 'fftPlan', 'filterPreview',
+    'fourierShift', 'halfSpectrumShape', 'imodDefocusPerView', 'irfftn', 'isFastSize', 'isIdentityFilter', 'lowpassGain',
+    'massCenter', 'nextFastEvenSize', 'normalizeVolume', 'parseCtffind', 'parseDoseFile', 'parseImodDefocus', 'parseMdoc',
+    'parseNumberColumn', 'parseRelionTiltSeries', 'parseRelionTomograms', 'parseTiltAngles', 'parseWarpXml',
+    'prepareTemplate', 'previewImage', 'radialFilter', 'radialPowerSpectrum', 'reboxVolume', 'resampleVolume', 'resizeSpectrum', 'rfftn',
+    'rollVolume', 'sampleProfile', 'scatteringAtZero', 'signedIndex', 'simulateDensity', 'sphereMask', 'subsetAtoms', 'templateFromModel', 'thresholdMask',
+    'tiltWeightingFilter', 'tiltsFromImod', 'tiltsFromMdoc', 'tiltsFromRelion', 'tiltsFromWarp', 'toGrayscale', 'uniqueAngles',
+    'whiteningFilter', 'whiteningProfile',
+  ]);
+  expect(require('node:fs').existsSync(api.bundledModelPath())).toBe(true);
+});

@@ -1,0 +1,83 @@
+#!/usr/bin/env node
+// `pnpm bench`: runs every benchmark of tme in one go on this machine and writes
+// test/bench/results/<machine>.json plus the Markdown table in the README's performance section.
+// Ratios are always against a reference measured in the same run (an FFT pair of the same size, a plain
+// file read, one pass over a map), so numbers from different machines stay comparable.
+'use strict';
+const { execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+
+const here = __dirname;
+const root = path.resolve(here, '..', '..');
+const args = process.argv.slice(2);
+const large = args.includes('--large');
+const only = args.filter((a) => !a.startsWith('--'));
+
+/** The benchmarks, each a script printing one JSON object on its last stdout line. */
+const SUITES = [
+  { name: 'formats', script: 'formats-bench.js', what: 'MRC read/write throughput vs fs.readFile' },
+  { name: 'native', script: 'native-bench.js', what: 'FFT pairs per path and size; per-rotation cost vs the FFT floor' },
+  { name: 'match', script: 'match-bench.js', what: 'per-rotation time for each score, size and device' },
+  { name: 'peaks', script: 'peaks-bench.js', what: 'peak calling on a 512³ map vs one pass over it' },
+  { name: 'example', script: 'example-bench.js', what: 'end-to-end wall time of tme run on the bundled example' },
+];
+
+function machine() {
+  const cpus = os.cpus();
+  let devices = [];
+  try {
+    // eslint-disable-next-line global-require
+    devices = require(path.join(root, 'native', 'dist', 'index.js')).listDevices();
+  } catch { /* the native bench reports why it cannot run */ }
+  const gpu = devices.find((d) => d.type === 'discrete-gpu' || d.type === 'integrated-gpu');
+  const cpuModel = (cpus[0] && cpus[0].model || 'unknown-cpu').trim();
+  const slug = `${cpuModel}-${cpus.length}core${gpu ? `-${gpu.name}` : ''}`
+    .toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+  return {
+    slug,
+    cpu: cpuModel,
+    cores: cpus.length,
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    os: `${os.type()} ${os.release()}`,
+    node: process.version,
+    devices: devices.map((d) => ({ name: d.name, type: d.type, memoryBytes: d.memoryBytes })),
+    loadAverage: os.loadavg(),
+  };
+}
+
+function runSuite(suite) {
+  const script = path.join(here, suite.script);
+  if (!fs.existsSync(script)) return { skipped: 'script not present' };
+  const t0 = Date.now();
+  try {
+    const out = execFileSync(process.execPath, [script, ...(large ? ['--large'] : [])], {
+      cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 << 20,
+      env: { ...process.env, TME_BENCH: '1' },
+    });
+    const last = out.trim().split('\n').pop();
+    return { wallSeconds: (Date.now() - t0) / 1000, ...JSON.parse(last) };
+  } catch (err) {
+    return { error: String(err.message || err).split('\n')[0] };
+  }
+}
+
+function main() {
+  const m = machine();
+  const results = { machine: m, date: new Date().toISOString(), large, suites: {} };
+  for (const suite of SUITES) {
+    if (only.length && !only.includes(suite.name)) continue;
+    process.stderr.write(`bench: ${suite.name} (${suite.what})\n`);
+    results.suites[suite.name] = runSuite(suite);
+  }
+  const outFile = path.join(here, 'results', `${m.slug}.json`);
+  fs.mkdirSync(path.dirname(outFile), { recursive: true });
+  const tmp = `${outFile}.tmp`;
+  fs.writeFileSync(tmp, `${JSON.stringify(results, null, 2)}\n`);
+  fs.renameSync(tmp, outFile);
+  process.stderr.write(`bench: wrote ${path.relative(root, outFile)}\n`);
+  require('./report.js').updateReadme(root);
+}
+
+main();
