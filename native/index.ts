@@ -73,12 +73,13 @@ export interface Binding {
 let loaded: Binding | undefined;
 
 function candidates(): string[] {
+  // TME_NATIVE_PATH: an explicit addon (a packaged build); then it is the only one tried.
   const fromEnv = process.env['TME_NATIVE_PATH'];
-  const list = [
+  if (fromEnv) return [fromEnv];
+  return [
     path.join(__dirname, 'build', 'Release', 'tme.node'), // running from source (jest)
     path.join(__dirname, '..', 'build', 'Release', 'tme.node'), // running from dist/
   ];
-  return fromEnv ? [fromEnv, ...list] : list;
 }
 
 /** Loads tme.node once; throws ERR_TME_NATIVE_LOAD listing every attempt and the usual fixes. */

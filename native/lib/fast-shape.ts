@@ -28,8 +28,9 @@ export function nextFastSize(n: number, maxPrime = 7, even = false): number {
 
 /**
  * The smallest shape ≥ `shape` per axis that both FFT back ends transform fast: prime factors 2, 3, 5, 7 only
- * (FFTW's codelets and VkFFT's radix kernels; VkFFT falls back to slower Bluestein passes above 13), and an even
- * x (the R2C half spectrum then has exactly nx/2 + 1 columns and VkFFT's R2C path stays on its fast kernels).
+ * (FFTW's codelets and VkFFT's radix kernels; the Vulkan path refuses axes with a prime factor above 13, where
+ * Debian's VkFFT 1.2.26 switches to Bluestein's algorithm and returns wrong results), and an even x (the R2C
+ * half spectrum then has exactly nx/2 + 1 columns).
  */
 export function nextFastShape(shape: Zyx): [number, number, number] {
   return [nextFastSize(shape[0]), nextFastSize(shape[1]), nextFastSize(shape[2], 7, true)];

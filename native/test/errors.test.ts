@@ -50,6 +50,10 @@ describe('errors cross as TmeError with a code', () => {
     expect(await codeOf(runMatch(smallJob({ templateShape: [20, 6, 6], template: new Float32Array(720), mask: new Float32Array(720) })))).toBe('ERR_TME_UNSUPPORTED_SIZE');
     expect(() => fftForward('cpu', new Float32Array(8), [2, 2, 0])).toThrow(expect.objectContaining({ code: 'ERR_TME_UNSUPPORTED_SIZE' }));
   });
+  onVulkan('Vulkan refuses axes with a prime factor above 13 (VkFFT 1.2.26 Bluestein returns garbage)', async () => {
+    expect(() => fftForward(vk!, new Float32Array(17 * 16 * 16), [17, 16, 16])).toThrow(expect.objectContaining({ code: 'ERR_TME_UNSUPPORTED_SIZE', message: expect.stringContaining('prime factor above 13') }));
+    expect(await codeOf(runMatch(smallJob({ device: vk!, targetShape: [16, 16, 34], target: new Float32Array(16 * 16 * 34) })))).toBe('ERR_TME_UNSUPPORTED_SIZE');
+  });
   it('bad options: ERR_TME_INVALID_OPTION', async () => {
     expect(await codeOf(runMatch(smallJob({ target: new Float32Array(10) })))).toBe('ERR_TME_INVALID_OPTION');
     expect(await codeOf(runMatch(smallJob({ mask: new Float32Array(3) })))).toBe('ERR_TME_INVALID_OPTION');

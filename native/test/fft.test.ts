@@ -66,6 +66,12 @@ describe('FFT against a float64 direct DFT', () => {
 });
 
 describe('CPU and Vulkan agree', () => {
+  onVulkan.each<[Shape]>([[[7, 9, 11]], [[13, 13, 26]]])('%j (odd x, radix 11 and 13) to 1e-6 relative', (shape) => {
+    const data = randomVolume(shape, 22);
+    const a = fftForward('cpu', data, shape);
+    const b = fftForward(vk!, data, shape);
+    expect(maxAbsDiff(a, b) / maxAbs(a)).toBeLessThan(1e-6);
+  });
   onVulkan.each<[Shape]>([[[32, 32, 32]], [[48, 64, 40]]])('%j forward spectra to 1e-6 relative', (shape) => {
     const data = randomVolume(shape, 21);
     const a = fftForward('cpu', data, shape);

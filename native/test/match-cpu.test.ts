@@ -151,3 +151,24 @@ describe('runMatch behaviour (CPU path)', () => {
     expect(d).toBeLessThan(0.5);
   });
 });
+
+describe('pruned R2C (box ≤ tile/8 in z and y)', () => {
+  it('gives the maps of the full R2C (TME_PRUNED_FFT=0) to 1e-6 relative', async () => {
+    const t64: Shape = [64, 64, 48];
+    const b8: Shape = [8, 8, 7];
+    const job = {
+      device: 'cpu' as const, target: randomVolume(t64, 31), targetShape: t64, template: randomVolume(b8, 32),
+      templateShape: b8, mask: sphereMask(b8, 3), rotations: Float64Array.from(randomRotations(2, 33).flat()),
+    };
+    const pruned = await runMatch(job);
+    process.env['TME_PRUNED_FFT'] = '0';
+    try {
+      const full = await runMatch(job);
+      let scale = 0;
+      for (const v of full.scores) scale = Math.max(scale, Math.abs(v));
+      expect(maxAbsDiff(pruned.scores, full.scores) / scale).toBeLessThan(1e-6);
+    } finally {
+      delete process.env['TME_PRUNED_FFT'];
+    }
+  });
+});

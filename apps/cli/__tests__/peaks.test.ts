@@ -9,11 +9,11 @@ import { parseDistance, runPeaks, type PeaksCliOptions } from '../src/commands/p
 import { exitCodeFor, formatError } from '../src/format-error';
 
 /** Runs the command's action with options as commander hands them over (commander 15 is ESM-only under jest). */
-function tme(job: string, options: PeaksCliOptions): { code: number; out: string; err: string } {
+async function tme(job: string, options: PeaksCliOptions): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   const spy = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => { out += String(chunk); return true; });
   try {
-    runPeaks(job, options);
+    await runPeaks(job, options);
     return { code: 0, out, err: '' };
   } catch (e) {
     return { code: exitCodeFor(e), out, err: formatError(e, false) };
@@ -72,9 +72,9 @@ describe('tme peaks', () => {
   });
   afterAll(() => { fs.rmSync(dir, { recursive: true, force: true }); });
 
-  it('defaults to 1 false alarm, says why, and writes the 8-column TSV, details and report', () => {
+  it('defaults to 1 false alarm, says why, and writes the 8-column TSV, details and report', async () => {
     const out = path.join(dir, 'picks.tsv');
-    const r = tme(job, { output: out, minDistance: '3' });
+    const r = await tme(job, { output: out, minDistance: '3' });
     expect(r.err).toBe('');
     // default edge = half the 8-voxel template box: the region is (20−8)·(24−8)·(28−8) voxels
     const region = 12 * 16 * 20;
@@ -98,25 +98,25 @@ describe('tme peaks', () => {
     expect(report.histogram.counts.reduce((s: number, c: number) => s + c, 0)).toBe(20 * 24 * 28);
   });
 
-  it('takes distances in Å, thresholds by z-score, and refuses to overwrite without --force', () => {
+  it('takes distances in Å, thresholds by z-score, and refuses to overwrite without --force', async () => {
     const out = path.join(dir, 'z.tsv');
-    const r = tme(job, { output: out, minDistance: '30A', zScore: '4', edge: '0' });
+    const r = await tme(job, { output: out, minDistance: '30A', zScore: '4', edge: '0' });
     expect(r.err).toBe('');
     expect(r.out).toMatch(/min distance 3 voxels/);
     expect(r.out).toMatch(/\(z-score\)/);
-    const again = tme(job, { output: out, zScore: '4' });
+    const again = await tme(job, { output: out, zScore: '4' });
     expect(again.code).toBe(1);
     expect(again.err).toBe(`tme: ${out}: exists (use --force to replace it)`);
-    expect(tme(job, { output: out, zScore: '4', force: true }).code).toBe(0);
+    expect((await tme(job, { output: out, zScore: '4', force: true })).code).toBe(0);
   });
 
-  it('restricts picks and the search space to a mask', () => {
+  it('restricts picks and the search space to a mask', async () => {
     const mask = new Float32Array(SHAPE[0] * SHAPE[1] * SHAPE[2]);
     for (let z = 0; z < 10; z++) mask.fill(1, z * SHAPE[1] * SHAPE[2], (z + 1) * SHAPE[1] * SHAPE[2]);
     const maskFile = path.join(dir, 'mask.mrc');
     writeMrc(maskFile, createVolume(mask, SHAPE, 10));
     const out = path.join(dir, 'masked.tsv');
-    const r = tme(job, { output: out, mask: maskFile, edge: '0', minDistance: '3' });
+    const r = await tme(job, { output: out, mask: maskFile, edge: '0', minDistance: '3' });
     expect(r.err).toBe('');
     expect(r.out).toMatch(/over 6720 voxels/);
     const rows = parseOrientationsTsv(fs.readFileSync(out, 'utf8'));
@@ -124,23 +124,23 @@ describe('tme peaks', () => {
     for (const p of rows) expect(p.position[0]).toBeLessThan(10);
     const bad = path.join(dir, 'bad-mask.mrc');
     writeMrc(bad, createVolume(new Float32Array(8), [2, 2, 2], 10));
-    expect(tme(job, { output: path.join(dir, 'b.tsv'), mask: bad }).err).toMatch(/bad-mask.mrc: mask shape \(z, y, x\) = \(2, 2, 2\) differs/);
+    expect((await tme(job, { output: path.join(dir, 'b.tsv'), mask: bad })).err).toMatch(/bad-mask.mrc: mask shape \(z, y, x\) = \(2, 2, 2\) differs/);
   });
 
-  it('reports usage errors with exit 2 and --refine as not available', () => {
-    const both = tme(job, { output: path.join(dir, 'x.tsv'), minScore: '1', falseAlarms: '2' });
+  it('reports usage errors with exit 2, and --refine on a job without its inputs as a format error', async () => {
+    const both = await tme(job, { output: path.join(dir, 'x.tsv'), minScore: '1', falseAlarms: '2' });
     expect(both.code).toBe(2);
     expect(both.err).toBe('tme: Expected at most one for --min-score/--false-alarms/--z-score but received "--min-score and --false-alarms" of type string');
-    expect(tme(job, { output: path.join(dir, 'x.tsv'), number: '0' }).code).toBe(2);
-    expect(tme(job, { output: path.join(dir, 'x.tsv'), minDistance: '3 nm' }).code).toBe(2);
-    const refine = tme(job, { output: path.join(dir, 'x.tsv'), refine: true });
+    expect((await tme(job, { output: path.join(dir, 'x.tsv'), number: '0' })).code).toBe(2);
+    expect((await tme(job, { output: path.join(dir, 'x.tsv'), minDistance: '3 nm' })).code).toBe(2);
+    const refine = await tme(job, { output: path.join(dir, 'x.tsv'), refine: true });
     expect(refine.code).toBe(1);
-    expect(refine.err).toMatch(/--refine is not available yet/);
+    expect(refine.err).toMatch(/job.json does not name its target, template and angular step/);
     expect(fs.existsSync(path.join(dir, 'x.tsv'))).toBe(false);
-    expect(tme(path.join(dir, 'nope'), { output: path.join(dir, 'y.tsv') }).err).toMatch(/no such job directory/);
+    expect((await tme(path.join(dir, 'nope'), { output: path.join(dir, 'y.tsv') })).err).toMatch(/no such job directory/);
   });
 
-  it('parses distances', () => {
+  it('parses distances', async () => {
     expect(parseDistance('12')).toEqual({ voxels: 12 });
     expect(parseDistance('150A')).toEqual({ angstrom: 150 });
     expect(parseDistance('150 Å')).toEqual({ angstrom: 150 });

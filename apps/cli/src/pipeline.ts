@@ -1,8 +1,11 @@
 import * as path from 'node:path';
 import { writeFileAtomic, type Volume, type Zyx } from '@tme/formats';
-import type { MatchResult } from '@tme/engine';
-import { callPeaks, formatOrientationsTsv, formatPicksDetailsTsv, type CallPeaksOptions, type PeakSet } from '@tme/peaks';
+import type { MatchJob, MatchResult } from '@tme/engine';
+import {
+  callPeaks, formatOrientationsTsv, formatPicksDetailsTsv, type CallPeaksOptions, type PeakSet, type Pick, type RefinedOrientation,
+} from '@tme/peaks';
 import { exportImod, exportRelion, defaultBoxSize, type ExportPick, type ExportSummary } from '@tme/export';
+import { refinePicks } from './refine';
 
 /** The outputs `tme run` writes after the match, each in its own place inside OUTDIR. */
 export type RunFormat = 'tsv' | 'relion' | 'imod';
@@ -27,16 +30,21 @@ export interface PickAndExportOptions {
   /** Subtomograms with dark protein are inverted so RELION sees bright density. */
   invertSubtomograms?: boolean;
   force?: boolean;
+  /** Refine each pick's orientation locally with the search's own score and filters. */
+  refine?: { job: MatchJob; angularStep: number };
 }
 
 export interface PickAndExportSummary {
   peaks: PeakSet;
+  /** The picks as exported (refined orientations when asked for). */
+  picks: Pick[];
+  refined?: RefinedOrientation[];
   files: string[];
   relion?: ExportSummary;
 }
 
-export function toExportPicks(peaks: PeakSet): ExportPick[] {
-  return peaks.picks.map((p) => ({
+export function toExportPicks(picks: readonly Pick[]): ExportPick[] {
+  return picks.map((p) => ({
     position: [p.position[0] + p.shift[0], p.position[1] + p.shift[1], p.position[2] + p.shift[2]] as Zyx,
     rotation: p.rotation,
     score: p.score,
@@ -63,15 +71,20 @@ export function pickAndExport(o: PickAndExportOptions): PickAndExportSummary {
     o.peaks,
   );
   const files: string[] = [];
-  const summary: PickAndExportSummary = { peaks, files };
+  const summary: PickAndExportSummary = { peaks, picks: peaks.picks, files };
+  if (o.refine) {
+    const r = refinePicks(peaks, o.refine.job, o.refine.angularStep);
+    summary.picks = r.picks;
+    summary.refined = r.refined;
+  }
   if (o.formats.includes('tsv')) {
     const tsv = path.join(o.dir, 'picks.tsv');
-    writeFileAtomic(tsv, formatOrientationsTsv(peaks.picks));
+    writeFileAtomic(tsv, formatOrientationsTsv(summary.picks));
     const details = path.join(o.dir, 'picks.details.tsv');
-    writeFileAtomic(details, formatPicksDetailsTsv(peaks.picks));
+    writeFileAtomic(details, formatPicksDetailsTsv(summary.picks, summary.refined));
     files.push(tsv, details);
   }
-  const picks = toExportPicks(peaks);
+  const picks = toExportPicks(summary.picks);
   const geometry = { shape: o.target.shape, voxelSize: o.target.voxelSize[2], name: o.tomoName };
   if (o.formats.includes('relion')) {
     const box = o.box ?? defaultBoxSize(Math.max(...o.templateShape));

@@ -104,7 +104,7 @@ MemoryVerdict estimateMatchMemory(const MemoryQuery& q) {
                           : 0.0;
   // Per worker: slots (spectrum + output, placement grid for forward slots), maps, two boxes.
   const double perWorker = sp.slots * (8 * nc + 4 * n) + sp.forward * 4 * n + 8 * n + 2 * 4 * box + 256 +
-                           (isCpu(q.device) ? sp.forward * 16 * nc : 0);  // CPU: pruned-R2C scratch spectra
+                           (isCpu(q.device) ? sp.forward * 16 * nc : 0);  // CPU: pruned-R2C scratch (upper bound)
   // Job constants: target spectra, flc-sphere's scale map, filter, template spectrum (Fourier mode).
   const double constants = constantSpectra(q.score) * 8 * nc + (q.score == Score::FlcSphere ? 4 * n : 0) +
                            (q.filter ? 4 * nc : 0) + 8 * grid + 2 * 4 * box;

@@ -1,3 +1,2 @@
 export * from './score-picks';
-export * from './random';
 export * from './synthetic-tomogram';

@@ -1,7 +1,7 @@
 import { createVolume, invalidOption, type Volume, type Zyx } from '@tme/formats';
 import { rotateBox } from '@tme/engine';
 import { continuousWedgeFilter, irfftn, rfftn } from '@tme/template';
-import { SeededRandom } from './random';
+import { quaternionToMatrix, randomQuaternion, seededRandom } from '@tme/rotations';
 import type { OrientedPosition } from './score-picks';
 
 export interface SyntheticTomogramOptions {
@@ -47,7 +47,13 @@ export function generateSyntheticTomogram(template: Volume, options: SyntheticTo
   if (t.some((n, i) => n > (shape[i] as number))) {
     throw invalidOption('shape', `a tomogram at least as large as the template (${t.join('×')})`, shape);
   }
-  const rng = new SeededRandom(options.seed ?? 20261125);
+  const random = seededRandom(options.seed ?? 20261125);
+  // Box–Muller: the noise is white Gaussian.
+  const normal = (): number => {
+    let u = 0;
+    while (u === 0) u = random();
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * random());
+  };
   const [nz, ny, nx] = shape;
   const half: Zyx = [t[0] >> 1, t[1] >> 1, t[2] >> 1];
   const minDistance = (options.minSeparation ?? 0.8) * Math.max(...t);
@@ -56,12 +62,12 @@ export function generateSyntheticTomogram(template: Volume, options: SyntheticTo
   const truth: OrientedPosition[] = [];
   for (let attempt = 0; truth.length < count && attempt < 10000 * Math.max(1, count); attempt++) {
     const p: Zyx = [
-      half[0] + Math.floor(rng.next() * (nz - t[0] + 1)),
-      half[1] + Math.floor(rng.next() * (ny - t[1] + 1)),
-      half[2] + Math.floor(rng.next() * (nx - t[2] + 1)),
+      half[0] + Math.floor(random() * (nz - t[0] + 1)),
+      half[1] + Math.floor(random() * (ny - t[1] + 1)),
+      half[2] + Math.floor(random() * (nx - t[2] + 1)),
     ];
     if (truth.every((q) => Math.hypot(q.position[0] - p[0], q.position[1] - p[1], q.position[2] - p[2]) >= minDistance)) {
-      truth.push({ position: p, rotation: rng.rotation() });
+      truth.push({ position: p, rotation: quaternionToMatrix(randomQuaternion(random)) });
     }
   }
   if (truth.length < count) {
@@ -106,6 +112,6 @@ export function generateSyntheticTomogram(template: Volume, options: SyntheticTo
   const noiseStd = snr > 0 && Number.isFinite(snr) ? Math.sqrt(signalVar / snr) : 0;
 
   const data = new Float32Array(nz * ny * nx);
-  for (let i = 0; i < data.length; i++) data[i] = (filtered[i] as number) + (noiseStd > 0 ? noiseStd * rng.normal() : 0);
+  for (let i = 0; i < data.length; i++) data[i] = (filtered[i] as number) + (noiseStd > 0 ? noiseStd * normal() : 0);
   return { tomogram: createVolume(data, shape, template.voxelSize), truth, noiseStd };
 }

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as zlib from 'node:zlib';
 import type { CifFrame } from 'molstar/lib/commonjs/mol-io/reader/cif';
 import { ioReason } from './binary-file';
+import { messagePackProblem } from './msgpack-check';
 import { TmeError, invalidOption } from './errors';
 import type { Zyx } from './volume';
 
@@ -117,6 +118,10 @@ async function frameOf(bytes: Uint8Array, kind: Kind, path: string): Promise<Cif
     const parsed = await parsePDB(text, path).run();
     if (parsed.isError) throw fmtError(path, `PDB line ${parsed.line}: ${parsed.message}`);
     return pdbToMmCif(parsed.result);
+  }
+  if (kind === 'bcif') {
+    const problem = messagePackProblem(bytes);
+    if (problem !== undefined) throw fmtError(path, `not BinaryCIF: ${problem}`);
   }
   const parsed = kind === 'bcif'
     ? await CIF.parseBinary(bytes).run()

@@ -70,6 +70,16 @@ describe('callPeaks: exact suppression', () => {
     );
   });
 
+  it('equals the reference also when the candidates are consumed in several sorted slices', () => {
+    // 27 000 candidates, 300 picks at distance 4: the first slice (4096 candidates) yields ~100, so more follow
+    for (const levels of [0, 50]) {
+      const maps = randomMaps([30, 30, 30], 77 + levels, levels);
+      const set = callPeaks(maps, { minDistance: 4, numPeaks: 300, edge: 0, localMaxima: false, minScore: -1 });
+      expect(set.candidates).toBe(27000);
+      expect(set.picks.map((p) => p.position)).toEqual(bruteForce(maps, -1, 4, 300, 0, false));
+    }
+  });
+
   it('keeps exactly minDistance apart (distance < d is forbidden, = d allowed)', () => {
     const maps = randomMaps([1, 1, 20], 1);
     maps.scores.fill(0);
@@ -142,6 +152,18 @@ describe('callPeaks: region and thresholds', () => {
         for (const v of p.position) { expect(v).toBeGreaterThanOrEqual(e); expect(v).toBeLessThan(20 - e); }
       }
     }), { numRuns: 10 });
+  });
+
+  it('lets an even template box reach one voxel further at the high faces (its centre is box//2)', () => {
+    const maps = noiseSearch([20, 20, 20], 5, 3);
+    plantBlob(maps, [10, 10, 16], 9, 1); // box 8 on x: covers 12..19, inside
+    plantBlob(maps, [10, 4, 4], 9, 1); // low faces: covers 0..7 on y and x, inside
+    plantBlob(maps, [3, 10, 10], 9, 1); // covers −1..6 on z: sticks out
+    const set = callPeaks({ ...maps, templateShape: [8, 8, 8] }, { minScore: 5, minDistance: 3 });
+    expect(set.picks.map((p) => p.position).sort()).toEqual([[10, 10, 16], [10, 4, 4]].sort());
+    const beyond = noiseSearch([20, 20, 20], 5, 3);
+    plantBlob(beyond, [10, 10, 17], 9, 1); // covers 13..20 on x: sticks out
+    expect(callPeaks({ ...beyond, templateShape: [8, 8, 8] }, { minScore: 5, minDistance: 3 }).picks).toHaveLength(0);
   });
 
   it('applies maxScore and the mask before the top-N cut (pyTME applies them after)', () => {

@@ -29,8 +29,9 @@ export interface CallPeaksOptions {
   zScore?: number;
   /** Drop scores > maxScore (e.g. gold beads). Default none. */
   maxScore?: number;
-  /** Margin at the volume faces not called, voxels, per axis (z, y, x) or one number. Default: floor(template
-   * box / 2) per axis (a template centred there would stick out of the tomogram), or 0 without a template shape. */
+  /** Margin at the volume faces not called, voxels, per axis (z, y, x) or one number. Default: where a template
+   * centred there would stick out of the tomogram — floor(box/2) at the low faces and box − 1 − floor(box/2) at the
+   * high ones — or 0 without a template shape. */
   edge?: number | Zyx;
   /** Candidates must be 26-neighbour local maxima. Default true (no picks on the shoulders of higher peaks). */
   localMaxima?: boolean;
@@ -139,7 +140,13 @@ export function callPeaks(maps: ScoreMaps, options: CallPeaksOptions = {}): Peak
   const snrShell: [number, number] = options.snrShell ? [options.snrShell[0], options.snrShell[1]] : [inner, Math.max(inner + 2, minDistance)];
   if (!(snrShell[0] >= 0 && snrShell[1] >= snrShell[0])) throw invalidOption('snrShell', '[inner, outer] with 0 ≤ inner ≤ outer', `[${snrShell.join(', ')}]`);
 
-  const region = regionFor(shape, edge, maps.mask);
+  // The default margin keeps the whole template box inside: its centre c = box//2 has c voxels below it and
+  // box − 1 − c above, so an even box allows one voxel more at the high faces than at the low ones.
+  const box = maps.templateShape;
+  const edgeEnd: Zyx = options.edge === undefined && box
+    ? [box[0] - 1 - edge[0], box[1] - 1 - edge[1], box[2] - 1 - edge[2]]
+    : edge;
+  const region = regionFor(shape, edge, maps.mask, edgeEnd);
   const map = regionMoments(scores, rot, region);
   const threshold = chooseThreshold(options, map, statistics);
   if (threshold.value > maxScore) throw invalidOption('maxScore', `number ≥ the threshold ${threshold.value}`, maxScore);

@@ -5,6 +5,8 @@ import type { Zyx } from '@tme/formats';
  * best-score map in the spherical shell inner ≤ r ≤ outer voxels around the pick (scored voxels inside the map
  * only). It compares a peak with its own neighbourhood, so it stays meaningful where the background level
  * drifts across the tomogram (thickness, ice, lamella edges). NaN when the shell holds fewer than 8 voxels.
+ * Large shells are sampled on a regular sub-grid (stride s per axis, about 4096 voxels), so the cost per pick is
+ * bounded whatever the particle size.
  */
 export function localSnr(
   scores: Float32Array,
@@ -18,19 +20,21 @@ export function localSnr(
   const [nz, ny, nx] = shape;
   const [pz, py, px] = position;
   const r = Math.floor(outer);
+  const shellVoxels = ((4 * Math.PI) / 3) * (outer ** 3 - inner ** 3);
+  const stride = Math.max(1, Math.floor(Math.cbrt(shellVoxels / 4096)));
   const in2 = inner * inner;
   const out2 = outer * outer;
   let n = 0;
   let sum = 0;
   let sumSq = 0;
-  for (let dz = -r; dz <= r; dz++) {
+  for (let dz = -r; dz <= r; dz += stride) {
     const z = pz + dz;
     if (z < 0 || z >= nz) continue;
-    for (let dy = -r; dy <= r; dy++) {
+    for (let dy = -r; dy <= r; dy += stride) {
       const y = py + dy;
       if (y < 0 || y >= ny) continue;
       const row = (z * ny + y) * nx;
-      for (let dx = -r; dx <= r; dx++) {
+      for (let dx = -r; dx <= r; dx += stride) {
         const x = px + dx;
         if (x < 0 || x >= nx) continue;
         const d2 = dz * dz + dy * dy + dx * dx;

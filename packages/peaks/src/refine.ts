@@ -65,7 +65,7 @@ export function refineOrientations(
       const n = set.count;
       const candidates = set.matrices;
       const scores = scorer(pick.position, candidates);
-      if (!(scores instanceof Float32Array) || scores.length !== n) {
+      if (!ArrayBuffer.isView(scores) || scores.length !== n) { // isView: also for arrays made in another realm (native addon)
         throw new TmeError('ERR_TME_INTERNAL', `the orientation scorer returned ${scores?.length} scores for ${n} rotations`);
       }
       evaluated += n;

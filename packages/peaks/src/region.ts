@@ -14,9 +14,10 @@ export interface Region {
   mask: VolumeData | undefined;
 }
 
-export function regionFor(shape: Zyx, edge: Zyx, mask: VolumeData | undefined): Region {
+/** `edge` voxels are left out at the low faces and `edgeEnd` (default `edge`) at the high faces of each axis. */
+export function regionFor(shape: Zyx, edge: Zyx, mask: VolumeData | undefined, edgeEnd: Zyx = edge): Region {
   const start: Zyx = [Math.min(edge[0], shape[0]), Math.min(edge[1], shape[1]), Math.min(edge[2], shape[2])];
-  const end: Zyx = [Math.max(start[0], shape[0] - edge[0]), Math.max(start[1], shape[1] - edge[1]), Math.max(start[2], shape[2] - edge[2])];
+  const end: Zyx = [Math.max(start[0], shape[0] - edgeEnd[0]), Math.max(start[1], shape[1] - edgeEnd[1]), Math.max(start[2], shape[2] - edgeEnd[2])];
   return { shape, start, end, mask };
 }
 

@@ -17,6 +17,7 @@ interface ExampleFlags {
   force?: boolean;
   quiet?: boolean;
   progress?: boolean;
+  refine?: boolean;
 }
 
 /** The bundled example's fixed design: a real protein at a voxel size and box that run in minutes on 2 cores. */
@@ -80,8 +81,9 @@ export async function runExample(dirArg: string | undefined, flags: ExampleFlags
   const summary = pickAndExport({
     dir: setup.dir, result, target: setup.target, templateShape: setup.template.shape, tomoName: 'example',
     peaks: { falseAlarms: 1 }, formats: ['tsv', 'relion', 'imod'], tiltRange: EXAMPLE.tiltRange, force: true,
+    refine: flags.refine ? { job: setup.job, angularStep: Number(flags.angularStep) } : undefined,
   });
-  const picks = toExportPicks(summary.peaks).map((p) => ({ position: p.position, rotation: p.rotation }));
+  const picks = toExportPicks(summary.picks).map((p) => ({ position: p.position, rotation: p.rotation }));
   const score = scorePicks(picks, made.truth, 2);
   const outputs = `${files.run}/{picks.tsv, relion/particles.star, imod/picks.mod}`;
   say(`tme example: found ${score.matched} of ${score.truthCount} particles (recall ${score.recall.toFixed(2)}), `
@@ -99,6 +101,7 @@ export function register(program: Command): void {
     .option('--snr <ratio>', 'signal-to-noise ratio of the tomogram (signal variance over noise variance)', '0.05')
     .option('--particles <n>', 'particles in the tomogram', '12')
     .option('--seed <n>', 'seed of the generator', '20261125')
+    .option('--refine', 'refine each pick\'s orientation locally (half and a quarter of the angular step)')
     .option('--force', 'overwrite the folder')
     .option('--quiet', 'print nothing but errors')
     .option('--progress', 'draw progress even when stderr is not a terminal or CI is set')

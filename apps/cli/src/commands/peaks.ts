@@ -5,8 +5,14 @@ import { readJob } from '@tme/engine';
 import { TmeError, invalidOption, readMrc, writeFileAtomic, type Zyx } from '@tme/formats';
 import {
   callPeaks, formatOrientationsTsv, formatPicksDetailsTsv, peakSetSummary, scoreHistogram,
-  type CallPeaksOptions, type PeakSet, type ScoreStatistics,
+  type CallPeaksOptions, type PeakSet, type RefinedOrientation, type ScoreStatistics,
 } from '@tme/peaks';
+import { jobFromRecord, refinePicks } from '../refine';
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s.length === 0 ? Number.NaN : s.length % 2 ? (s[s.length >> 1] as number) : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2;
+}
 
 export interface PeaksCliOptions {
   output: string;
@@ -83,9 +89,6 @@ export function callOptionsFrom(o: Omit<PeaksCliOptions, 'output'>): CallPeaksOp
   const maxScore = numberOption('--max-score', o.maxScore, 'number', () => true);
   const edge = numberOption('--edge', o.edge, 'integer ≥ 0 (voxels)', (v) => Number.isInteger(v) && v >= 0);
   const distance = o.minDistance !== undefined ? parseDistance(o.minDistance) : undefined;
-  if (o.refine) {
-    throw new TmeError('ERR_TME_UNSUPPORTED', '--refine is not available yet: @tme/engine provides no orientation scorer to re-score rotations at a pick');
-  }
   return {
     ...(numPeaks !== undefined ? { numPeaks } : {}),
     ...(distance && 'voxels' in distance ? { minDistance: distance.voxels } : {}),
@@ -122,7 +125,7 @@ export function describeThreshold(set: PeakSet, prefix: string): string {
 }
 
 /** `tme peaks`: call peaks on a finished job and write the orientations TSV, the details table and a report. */
-export function runPeaks(jobDir: string, o: PeaksCliOptions): PeaksCliResult {
+export async function runPeaks(jobDir: string, o: PeaksCliOptions): Promise<PeaksCliResult> {
   const options = callOptionsFrom(o);
   const files = outputFiles(o.output);
   if (!o.force) {
@@ -150,8 +153,14 @@ export function runPeaks(jobDir: string, o: PeaksCliOptions): PeaksCliResult {
     ...(Number.isFinite(set.threshold.value) ? { threshold: set.threshold.value } : {}),
   });
 
-  writeFileAtomic(files.orientations, formatOrientationsTsv(set.picks));
-  writeFileAtomic(files.details, formatPicksDetailsTsv(set.picks));
+  let picks = set.picks;
+  let refined: RefinedOrientation[] | undefined;
+  if (o.refine) {
+    const { job: search, angularStep } = await jobFromRecord(job.record, jobDir);
+    ({ picks, refined } = refinePicks(set, search, angularStep));
+  }
+  writeFileAtomic(files.orientations, formatOrientationsTsv(picks));
+  writeFileAtomic(files.details, formatPicksDetailsTsv(picks, refined));
   const report = {
     job: path.resolve(jobDir), ...peakSetSummary(set),
     searchStatistics: statistics ?? null,
@@ -164,6 +173,7 @@ export function runPeaks(jobDir: string, o: PeaksCliOptions): PeaksCliResult {
 
   process.stdout.write(
     describeThreshold(set, 'tme peaks')
+    + (refined ? `tme peaks: refined ${refined.length} orientations: median change ${median(refined.map((r) => r.angularChange)).toFixed(1)}°, median score gain ${median(refined.map((r) => r.score - r.originalScore)).toFixed(4)}\n` : '')
     + `tme peaks: ${set.picks.length} picks from ${set.candidates} candidates (min distance ${Number(set.minDistance.toPrecision(4))} voxels, edge ${set.edge.join('/')} voxels) → ${files.orientations}, ${files.details}, ${files.report}\n`,
   );
   return { set, files };
@@ -177,7 +187,7 @@ export function register(program: Command): void {
     .requiredOption('-o, --output <tsv>', 'orientations TSV (pyTME layout); <name>.details.tsv and <name>.report.json go next to it');
   addPeakOptions(cmd)
     .option('--mask <mrc>', 'only pick inside this mask (≥ 0.5); the search space of --false-alarms is its voxel count')
-    .option('--refine', 'local orientation refinement at each pick (not available yet)')
+    .option('--refine', 'refine each pick\'s orientation by a local search at half and a quarter of the global step, re-scored with the job\'s score and filters')
     .option('--force', 'replace existing outputs')
-    .action((job: string, options: PeaksCliOptions) => { runPeaks(job, options); });
+    .action(async (job: string, options: PeaksCliOptions) => { await runPeaks(job, options); });
 }

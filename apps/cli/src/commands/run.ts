@@ -6,7 +6,7 @@ import { parseTiltRange } from '../search-options';
 import { addMatchOptions, executeMatch, setupMatch, type MatchFlags } from './match';
 import { addPeakOptions, callOptionsFrom, describeThreshold, type PeaksCliOptions } from './peaks';
 
-interface RunFlags extends MatchFlags, Omit<PeaksCliOptions, 'output' | 'mask' | 'refine' | 'force'> {
+interface RunFlags extends MatchFlags, Omit<PeaksCliOptions, 'output' | 'mask' | 'force'> {
   formats: string;
   box?: string;
   tomoName?: string;
@@ -22,7 +22,7 @@ export function parseFormats(text: string): RunFormat[] {
 /** `tme run`: match, call peaks and export, into one folder, with the flags of the separate commands. */
 export async function runAll(flags: RunFlags): Promise<void> {
   const formats = parseFormats(flags.formats);
-  const peaks = callOptionsFrom(flags);
+  const peaks = callOptionsFrom({ ...flags, refine: false });
   const box = flags.box === undefined ? undefined : Number(flags.box);
   if (box !== undefined && !(Number.isInteger(box) && box >= 4 && box % 2 === 0)) {
     throw invalidOption('--box', 'an even integer ≥ 4 (RELION needs even boxes)', flags.box);
@@ -35,6 +35,7 @@ export async function runAll(flags: RunFlags): Promise<void> {
     tiltRange: flags.tiltRange === undefined ? undefined : parseTiltRange(flags.tiltRange),
     voltage: Number(flags.voltage), sphericalAberration: Number(flags.cs), amplitudeContrast: Number(flags.amplitudeContrast),
     box, force: flags.force === true || flags.resume === true,
+    refine: flags.refine ? { job: setup.job, angularStep: Number(flags.angularStep) } : undefined,
   });
   if (!flags.quiet) {
     process.stdout.write(describeThreshold(summary.peaks, 'tme run'));
@@ -49,6 +50,7 @@ export function register(program: Command): void {
     .description('The whole job in one go: match, call peaks, and export (orientations TSV, RELION particles with subtomograms, IMOD model)');
   addMatchOptions(cmd);
   addPeakOptions(cmd)
+    .option('--refine', 'refine each pick\'s orientation by a local search at half and a quarter of the angular step')
     .option('--formats <list>', `outputs after the match: ${RUN_FORMATS.join(', ')}`, RUN_FORMATS.join(','))
     .option('--box <voxels>', 'RELION subtomogram box (even); default: an even fast size ≥ 1.5× the template box')
     .option('--tomo-name <name>', 'tomogram name in the STAR and model files; default: the target file name')

@@ -1,0 +1,142 @@
+#!/usr/bin/env node
+// The matching loop per score, target size, template size and device, against the FFT floor measured in the same
+// run on the same device and padded size: time per rotation ÷ one R2C+C2R pair (and ÷ one C2R), rotations per
+// second, ns per rotation·voxel (the unit peers quote), set-up time, device memory (the native estimate) and the
+// process's peak host memory. Then scaling: time against rotation count and against target volume.
+// Usage: node test/bench/match-bench.js [--large] [--quick]
+'use strict';
+const os = require('node:os');
+const path = require('node:path');
+
+process.env.VK_ICD_FILENAMES ??= '/usr/share/vulkan/icd.d/lvp_icd.x86_64.json';
+const native = require(path.join(__dirname, '..', '..', 'native', 'dist', 'index.js'));
+
+const large = process.argv.includes('--large');
+const quick = process.argv.includes('--quick');
+const round = (v, d = 3) => Math.round(v * 10 ** d) / 10 ** d;
+const log = (line) => process.stderr.write(`match-bench: ${line}\n`);
+
+function noise(n, seed) {
+  let a = seed >>> 0;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    a = (Math.imul(a, 1664525) + 1013904223) >>> 0;
+    out[i] = a / 2 ** 32 - 0.5;
+  }
+  return out;
+}
+
+function sphere(n) {
+  const m = new Float32Array(n ** 3);
+  const c = n >> 1;
+  for (let z = 0; z < n; z++) for (let y = 0; y < n; y++) for (let x = 0; x < n; x++) {
+    m[(z * n + y) * n + x] = (z - c) ** 2 + (y - c) ** 2 + (x - c) ** 2 <= (c - 1) ** 2 ? 1 : 0;
+  }
+  return m;
+}
+
+/** Rotations spread over SO(3) (golden-ratio axes and angles): every case sees the same kind of set. */
+function rotations(count) {
+  const out = new Float64Array(9 * count);
+  for (let r = 0; r < count; r++) {
+    const zc = 1 - (2 * (r + 0.5)) / count;
+    const phi = r * Math.PI * (3 - Math.sqrt(5));
+    const s0 = Math.sqrt(1 - zc * zc);
+    const [x, y, z] = [s0 * Math.cos(phi), s0 * Math.sin(phi), zc];
+    const t = 0.3 + r * 2.399;
+    const c = Math.cos(t), s = Math.sin(t), k = 1 - c;
+    out.set([c + x * x * k, x * y * k - z * s, x * z * k + y * s, y * x * k + z * s, c + y * y * k, y * z * k - x * s,
+      z * x * k - y * s, z * y * k + x * s, c + z * z * k], 9 * r);
+  }
+  return out;
+}
+
+/** The padded tile the engine would use for an untiled run: target + template − 1, to a fast size. */
+function paddedShape(target, box) {
+  return native.nextFastShape(target.map((n, i) => n + box - 1));
+}
+
+async function timeCase({ device, threads, target, box, score, rotationCount, mode = 'real' }) {
+  const shape = paddedShape(target, box);
+  const voxels = shape[0] * shape[1] * shape[2];
+  const job = {
+    device, threads, target: noise(voxels, 3), targetShape: shape, template: noise(box ** 3, 7), templateShape: [box, box, box],
+    mask: sphere(box), rotations: rotations(rotationCount), score, rotationMode: mode,
+    targetMask: score === 'mcc' ? new Float32Array(voxels).fill(1) : undefined,
+  };
+  const memory = native.estimateMatchMemory({ device, targetShape: shape, templateShape: [box, box, box], score, rotationMode: mode, threads });
+  const t0 = process.hrtime.bigint();
+  await native.runMatch({ ...job, rotationEnd: 1 }); // plans, pipelines, the driver's JIT: timed as set-up
+  const setupMs = Number(process.hrtime.bigint() - t0) / 1e6;
+  const t1 = process.hrtime.bigint();
+  const result = await native.runMatch(job);
+  const wallMs = Number(process.hrtime.bigint() - t1) / 1e6;
+  return { shape, voxels, setupMs, wallMs, timings: result.timings, memory };
+}
+
+async function main() {
+  const devices = native.listDevices();
+  const lavapipe = devices.find((d) => d.api === 'vulkan' && d.type === 'cpu');
+  const gpu = devices.find((d) => d.api === 'vulkan' && d.type !== 'cpu');
+  const threads = os.cpus().length;
+  const paths = [{ name: 'cpu (FFTW3f)', device: 'cpu', threads }];
+  if (gpu) paths.push({ name: `vulkan (${gpu.name})`, device: gpu.index });
+  else if (lavapipe) paths.push({ name: 'vulkan (lavapipe)', device: lavapipe.index, smallOnly: true });
+  const targets = [[128, 128, 128], [256, 256, 256]];
+  if (large || gpu) targets.push([256, 512, 512]);
+  const scores = ['cc', 'flc-sphere', 'flc', 'mcc'];
+  const out = { machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, devices: devices.map((d) => d.name) }, cases: [], scaling: {} };
+  const floors = new Map();
+  for (const p of paths) {
+    for (const target of targets) {
+      if (p.smallOnly && target[0] > 128) continue;
+      for (const box of [32, 64]) {
+        const shape = paddedShape(target, box);
+        const key = `${p.name}|${shape.join('x')}`;
+        if (!floors.has(key)) {
+          native.benchFftPair(p.device, shape, 1, p.threads ?? 1); // plan + warm-up
+          floors.set(key, native.benchFftPair(p.device, shape, shape[0] >= 256 ? 3 : 7, p.threads ?? 1));
+        }
+        const floor = floors.get(key);
+        for (const score of scores) {
+          const big = shape[0] * shape[1] * shape[2] > 5e6;
+          const rotationCount = quick ? 2 : p.smallOnly ? 3 : big ? (gpu ? 64 : 4) : (gpu ? 256 : 12);
+          const r = await timeCase({ device: p.device, threads: p.threads, target, box, score, rotationCount });
+          const perRotationMs = r.timings.perRotationMs;
+          const row = {
+            path: p.name, target: target.join('x'), template: box, padded: r.shape.join('x'), score, rotations: rotationCount,
+            perRotationMs: round(perRotationMs), rotationsPerSecond: round(1000 / perRotationMs, 1),
+            pairMs: round(floor.pairMs), c2rMs: round(floor.c2rMs),
+            overPair: round(perRotationMs / floor.pairMs, 2), overC2r: round(perRotationMs / floor.c2rMs, 2),
+            nsPerRotationVoxel: round((perRotationMs * 1e6) / (target[0] * target[1] * target[2]), 3),
+            setupMs: round(r.setupMs, 0), deviceBytes: r.memory.deviceBytes, hostBytes: r.memory.hostBytes,
+            peakHostBytes: process.resourceUsage().maxRSS * 1024,
+          };
+          out.cases.push(row);
+          log(`${p.name} ${row.target} tmpl ${box} ${score}: ${row.perRotationMs} ms/rotation = ${row.overPair} pairs (${row.overC2r} C2R), ${row.nsPerRotationVoxel} ns/rot·vox`);
+        }
+      }
+    }
+  }
+  // Scaling on the default path: linear in rotations, and in target volume (per voxel constant up to FFT log N).
+  const p = paths[paths.length > 1 && gpu ? 1 : 0];
+  out.scaling.path = p.name;
+  out.scaling.rotations = [];
+  for (const n of quick ? [2, 4] : [8, 16, 32]) {
+    const r = await timeCase({ device: p.device, threads: p.threads, target: [96, 96, 96], box: 32, score: 'flc-sphere', rotationCount: n });
+    out.scaling.rotations.push({ rotations: n, loopMs: round(r.timings.loopMs), perRotationMs: round(r.timings.perRotationMs) });
+    log(`scaling rotations ${n}: loop ${round(r.timings.loopMs)} ms`);
+  }
+  out.scaling.volume = [];
+  for (const n of quick ? [64, 96] : [64, 96, 128, 192]) {
+    const r = await timeCase({ device: p.device, threads: p.threads, target: [n, n, n], box: 32, score: 'flc-sphere', rotationCount: quick ? 2 : 8 });
+    out.scaling.volume.push({ target: n, padded: r.shape.join('x'), perRotationMs: round(r.timings.perRotationMs), nsPerPaddedVoxel: round((r.timings.perRotationMs * 1e6) / r.voxels, 3) });
+    log(`scaling volume ${n}^3: ${round(r.timings.perRotationMs)} ms/rotation`);
+  }
+  process.stdout.write(`${JSON.stringify(out)}\n`);
+}
+
+main().catch((err) => {
+  process.stderr.write(`match-bench: ${err.stack || err}\n`);
+  process.exit(1);
+});
