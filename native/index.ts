@@ -248,6 +248,8 @@ export function runMatch(job: NativeMatchJob, options: RunMatchOptions = {}): Pr
   return task.promise.then(
     (result) => {
       signal?.removeEventListener('abort', onAbort);
+      // The callback threw after the last cancellation point: the job finished, the error still wins.
+      if (progressError !== undefined) throw progressError;
       return result;
     },
     (err: unknown) => {

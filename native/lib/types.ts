@@ -49,6 +49,9 @@ export interface NativeMatchJob {
   mask: Float32Array;
   /** targetShape (mcc only); default: all ones. */
   targetMask?: Float32Array;
+  /** targetShape: 1 where a voxel counts in the statistics (sum, sumSq, count, per-rotation max), 0 where it does not
+   *  (padding, tile overlap, outside a target mask). Default: every voxel counts. */
+  statsMask?: Uint8Array;
   /** Real, half-spectrum layout (nz, ny, nx/2+1) of targetShape; multiplied into the rotated template's spectrum. */
   filter?: Float32Array;
   /** 9·n, row-major, xyz frame, active template→tomogram. */
@@ -126,6 +129,7 @@ export interface MatchMemoryQuery {
   filter?: boolean;
   targetMask?: boolean;
   initialMaps?: boolean;
+  statsMask?: boolean;
 }
 
 export interface MatchMemoryEstimate {

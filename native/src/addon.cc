@@ -68,7 +68,7 @@ std::vector<T> readTyped(const Napi::Object& o, const char* name, napi_typedarra
   }
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type)
     fail(ErrorCode::InvalidOption, std::string("Expected ") +
-                                       (type == napi_float32_array ? "Float32Array" : type == napi_float64_array ? "Float64Array" : "Int32Array") +
+                                       (type == napi_float32_array ? "Float32Array" : type == napi_float64_array ? "Float64Array" : type == napi_uint8_array ? "Uint8Array" : "Int32Array") +
                                        " for " + name);
   Napi::TypedArrayOf<T> a = v.As<Napi::TypedArrayOf<T>>();
   return std::vector<T>(a.Data(), a.Data() + a.ElementLength());
@@ -129,6 +129,12 @@ MatchJob readJob(const Napi::Object& o) {
   job.templ = readTyped<float>(o, "template", napi_float32_array, true);
   job.mask = readTyped<float>(o, "mask", napi_float32_array, true);
   job.targetMask = readTyped<float>(o, "targetMask", napi_float32_array, false);
+  {
+    // Given as bytes (0/1) from JS; the kernels weight with floats so the statistics loop stays branch-free.
+    const std::vector<uint8_t> m = readTyped<uint8_t>(o, "statsMask", napi_uint8_array, false);
+    job.statsMask.assign(m.begin(), m.end());
+    for (float& v : job.statsMask) v = v != 0.0f ? 1.0f : 0.0f;
+  }
   job.filter = readTyped<float>(o, "filter", napi_float32_array, false);
   job.rotations = readTyped<double>(o, "rotations", napi_float64_array, true);
   const int64_t count = static_cast<int64_t>(job.rotations.size() / 9);
@@ -302,6 +308,7 @@ Napi::Value EstimateMatchMemory(const Napi::CallbackInfo& info) {
     q.filter = o.Get("filter").ToBoolean();
     q.targetMask = o.Get("targetMask").ToBoolean();
     q.initialMaps = o.Get("initialMaps").ToBoolean();
+    q.statsMask = o.Get("statsMask").ToBoolean();
     MemoryVerdict v = estimateMatchMemory(q);
     int forward = 0, inverse = 0;
     fftCountsPerRotation(q.score, q.rotationMode, &forward, &inverse);

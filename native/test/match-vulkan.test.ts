@@ -34,6 +34,41 @@ maybe('runMatch on Vulkan (lavapipe)', () => {
     expect(gpu.device).toContain('Vulkan');
   });
 
+  it('counts statistics only where statsMask is set, on both paths, as a direct sum over the maps says', async () => {
+    // The voxels of a core region (as a tile's core inside padding): only they enter sum, sumSq, count and maxima.
+    const statsMask = Uint8Array.from({ length: voxels(tile) }, (_, i) => (Math.floor(i / 256) % 16 >= 3 && i % 16 >= 4 ? 1 : 0));
+    let counted = 0;
+    for (const v of statsMask) counted += v;
+    const nRot = rotations.length;
+    // Per-rotation maps from one-rotation runs give the expected statistics directly.
+    let sum = 0; let sumSq = 0;
+    const maxima: number[] = [];
+    for (let r = 0; r < nRot; r++) {
+      const one = await runMatch({ ...base, score: 'flc-sphere', device: 'cpu', rotationStart: r, rotationEnd: r + 1 });
+      let m = -Infinity;
+      for (let i = 0; i < one.scores.length; i++) {
+        if (!statsMask[i]) continue;
+        const v = one.scores[i] as number;
+        sum += v; sumSq += v * v; m = Math.max(m, v);
+      }
+      maxima.push(m);
+    }
+    for (const device of ['cpu', vk!] as const) {
+      const r = await runMatch({ ...base, score: 'flc-sphere', device, statsMask });
+      expect(r.stats.count).toBe(counted * nRot);
+      expect(Math.abs(r.stats.sum - sum)).toBeLessThan(1e-4 * counted);
+      expect(Math.abs(r.stats.sumSq - sumSq) / sumSq).toBeLessThan(1e-4);
+      expect(maxAbsDiff(r.stats.perRotationMax, Float32Array.from(maxima))).toBeLessThan(1e-5);
+    }
+  });
+
+  it('cubic (Catmull-Rom) rotation agrees with the CPU path', async () => {
+    const job = { ...base, score: 'flc' as const, interpolation: 'cubic' as const };
+    const cpu = await runMatch({ ...job, device: 'cpu' });
+    const gpu = await runMatch({ ...job, device: vk! });
+    expect(maxAbsDiff(gpu.scores, cpu.scores) / maxAbs(cpu.scores)).toBeLessThan(1e-4);
+  });
+
   it('matches the direct reference for flc-sphere', async () => {
     const ref = referenceMatch('flc-sphere', base.target, tile, base.template, base.mask, box, rotations);
     const gpu = await runMatch({ ...base, device: vk!, score: 'flc-sphere' });
@@ -57,5 +92,22 @@ maybe('runMatch on Vulkan (lavapipe)', () => {
     const b = await runMatch({ ...common, rotationStart: 1, initialScores: a.scores, initialIndices: a.indices });
     expect(b.scores).toEqual(whole.scores);
     expect(b.indices).toEqual(whole.indices);
+  });
+});
+
+maybe('several rotations per command buffer (what a GPU gets)', () => {
+  it('gives bitwise the maps of one rotation per submission', async () => {
+    const rots = randomRotations(5, 17);
+    const job = { ...base, device: vk!, rotations: Float64Array.from(rots.flat()), score: 'flc' as const };
+    const single = await runMatch(job);
+    process.env['TME_VK_BATCH'] = '3';
+    try {
+      const batched = await runMatch(job);
+      expect(batched.scores).toEqual(single.scores);
+      expect(batched.indices).toEqual(single.indices);
+      expect(batched.stats.perRotationMax).toEqual(single.stats.perRotationMax);
+    } finally {
+      delete process.env['TME_VK_BATCH'];
+    }
   });
 });

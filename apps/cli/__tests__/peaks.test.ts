@@ -76,11 +76,11 @@ describe('tme peaks', () => {
     const out = path.join(dir, 'picks.tsv');
     const r = await tme(job, { output: out, minDistance: '3' });
     expect(r.err).toBe('');
-    // default edge = half the 8-voxel template box: the region is (20−8)·(24−8)·(28−8) voxels
-    const region = 12 * 16 * 20;
+    // default edge: the 8-voxel box centred at 4 keeps 4 voxels below and 3 above: (20−7)·(24−7)·(28−7) voxels
+    const region = 13 * 17 * 21;
     const want = falseAlarmThreshold({ ...stats, rotations: ROTATIONS, voxels: region }, 1, region);
     expect(r.out).toMatch(/\(false-alarm\): default: no threshold given and search statistics exist/);
-    expect(r.out).toMatch(/expected false positives at this threshold: 1 over 3840 voxels/);
+    expect(r.out).toMatch(/expected false positives at this threshold: 1 over 4641 voxels/);
     expect(r.out).toContain(`threshold ${Number(want.toPrecision(6))}`);
     const text = fs.readFileSync(out, 'utf8');
     expect(text.split('\n')[0]).toBe('x\ty\tz\teuler_x\teuler_y\teuler_z\tscore\tdetail');

@@ -9,12 +9,19 @@ export function buildProgram(): Command {
     .description('Template matching for cryo-electron tomography: find copies of a molecule in a tomogram.')
     .version(VERSION, '-V, --version', 'print the version of tme')
     .option('--debug', 'print stack traces with errors')
-    .showHelpAfterError('(run with --help for usage)')
+    // Usage errors too are one line `tme: problem (hint)` on stderr, like every other error (subcommands inherit this).
+    .configureOutput({ outputError: (str, write) => write(`${oneLineUsageError(str)}\n`) })
     .exitOverride();
   registerCommands(program);
   // Subcommands throw instead of exiting, so main() decides the exit code for every error alike.
   for (const sub of program.commands) sub.exitOverride();
   return program;
+}
+
+/** commander's `error: problem\n` as tme's one-line `tme: problem (run … --help for usage)`. */
+export function oneLineUsageError(text: string): string {
+  const problem = text.replace(/^\s*error:\s*/i, '').replace(/\s*\n\s*/g, ' ').trim();
+  return `tme: ${problem} (run with --help for usage)`;
 }
 
 export async function main(argv: readonly string[]): Promise<number> {

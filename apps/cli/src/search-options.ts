@@ -240,10 +240,10 @@ export async function prepareSearch(flags: SearchFlags, target: Volume, mask?: V
     if (map.shape.some((n, i) => n > (target.shape[i] as number))) {
       throw new TmeError('ERR_TME_MISMATCH', `template (${[...map.shape].reverse().join('×')}) is larger than the target (${[...target.shape].reverse().join('×')})`, { file: flags.template });
     }
-    // A map keeps its own centre (box//2 stays the particle position users and RELION expect): it is only
-    // resampled, put on a cubic even box, inverted and normalised.
+    // A map keeps its own centre (box//2 stays the particle position users and RELION expect) and, when cubic,
+    // its box: it is only resampled, made cubic, inverted and normalised.
     const [mz, my, mx] = map.shape;
-    const keep = mz === my && my === mx && mz % 2 === 0 && !differs ? mz : undefined;
+    const keep = mz === my && my === mx && !differs ? mz : undefined;
     const shaping = { voxelSize: differs ? voxel : undefined, boxSize: box ?? keep, center: false };
     template = prepareTemplate(map, { ...shaping, invertContrast: flags.invertContrast === true });
     if (mask) {

@@ -318,6 +318,7 @@ class CpuKernels final : public Kernels {
     const float* scale = p.score == Score::FlcSphere ? f32(p.scaleMap) : nullptr;
     const float* o[6] = {nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
     for (int j = 0; j < 6; ++j) o[j] = p.outs[j] == kNoBuffer ? nullptr : f32(p.outs[j]);
+    const float* weights = p.statsWeights == kNoBuffer ? nullptr : f32(p.statsWeights);
     float k = 0, maxOverlap = 0;
     if (p.score == Score::Flc) {
       const float count = f32(p.stats)[0];
@@ -349,13 +350,16 @@ class CpuKernels final : public Kernels {
       float s8[8] = {0, 0, 0, 0, 0, 0, 0, 0}, q8[8] = {0, 0, 0, 0, 0, 0, 0, 0};
       float m8[8];
       for (int j = 0; j < 8; ++j) m8[j] = -std::numeric_limits<float>::infinity();
+      const float* w = weights ? weights + start : nullptr;
       int64_t i = 0;
       for (; i + 8 <= len; i += 8)
         for (int j = 0; j < 8; ++j) {
           const float v = block[i + j];
-          s8[j] += v;
-          q8[j] += v * v;
-          m8[j] = v > m8[j] ? v : m8[j];
+          const float wv = w ? w[i + j] * v : v;
+          s8[j] += wv;
+          q8[j] += wv * v;
+          const float mv = w && w[i + j] == 0.0f ? -std::numeric_limits<float>::infinity() : v;
+          m8[j] = mv > m8[j] ? mv : m8[j];
           // A branch, not a blend: after the first rotations updates are rare, and skipping the stores halves
           // this pass's memory traffic (it is memory-bound on a 128^3 tile).
           if (v > best[i + j]) {
@@ -365,9 +369,11 @@ class CpuKernels final : public Kernels {
         }
       for (; i < len; ++i) {
         const float v = block[i];
-        s8[0] += v;
-        q8[0] += v * v;
-        m8[0] = v > m8[0] ? v : m8[0];
+        const float wv = w ? w[i] * v : v;
+        s8[0] += wv;
+        q8[0] += wv * v;
+        const float mv = w && w[i] == 0.0f ? -std::numeric_limits<float>::infinity() : v;
+        m8[0] = mv > m8[0] ? mv : m8[0];
         if (v > best[i]) {
           best[i] = v;
           arg[i] = r;

@@ -32,6 +32,9 @@ struct MatchJob {
   std::vector<float> templ;
   std::vector<float> mask;                // templateShape, 0..1
   std::vector<float> targetMask;          // targetShape (mcc), empty = all ones
+  // targetShape, 1 where a voxel counts in the score statistics (sum, sumSq, count, per-rotation max), 0 where
+  // not (padding, tile overlap, outside the target mask); empty = every voxel counts.
+  std::vector<float> statsMask;
   std::vector<float> filter;              // (nz, ny, nx/2+1) real, empty = none
   std::vector<double> rotations;          // 9 n, row-major, xyz frame, active
   int64_t rotationStart = 0, rotationEnd = 0;  // [start, end) into rotations

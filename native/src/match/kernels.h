@@ -37,13 +37,15 @@ struct KernelConfig {
 };
 
 // Statistics slots written by boxStats (4 floats each): [n = sum m, mu, 1/sigma (0 if sigma ~ 0), reserved].
-// reduceMax writes its maximum to slot index 3 of its slot.
+// reduceMax's maximum is what the next finalise (mcc) uses as the maximum overlap: the CPU keeps it in index 3 of
+// the slot, Vulkan as an ordered key in a device buffer (atomics work on integers); neither reads it back.
 struct FinaliseParams {
   Score score = Score::Cc;
   BufId outs[6] = {kNoBuffer, kNoBuffer, kNoBuffer, kNoBuffer, kNoBuffer, kNoBuffer};
   BufId scaleMap = kNoBuffer;  // flc-sphere: 1 / (N n sigma_local) per voxel (0 where sigma ~ 0)
   float scalar = 1.0f;         // cc: 1 / N
   BufId stats = kNoBuffer;     // flc: n of the rotated mask (slot 0); mcc: max overlap (slot 1, index 3)
+  BufId statsWeights = kNoBuffer;  // per voxel 1 (counts in the statistics) or 0; none = every voxel counts
   int32_t rotationLocal = 0;   // index into perRotationMax
   int32_t rotationGlobal = 0;  // value stored in the index map
   float invN = 1.0f;
@@ -67,8 +69,11 @@ class Kernels {
   virtual void initMaps(const float* scores, const int32_t* indices) = 0;
   virtual void readMaps(float* scores, int32_t* indices, double* sum, double* sumSq, float* perRotationMax) = 0;
 
+  // A submission: every kernel call between begin and end is recorded together (Vulkan: one command buffer,
+  // submitted and waited for at end). Several rotations may share one submission, up to maxRotationsPerSubmit().
   virtual void beginRotation() = 0;
   virtual void endRotation() = 0;
+  virtual int maxRotationsPerSubmit() const { return 1; }
 
   virtual void rotateBox(BufId dst, BufId src, const RotationParams& rotation) = 0;
   virtual void boxStats(BufId stats, int slot, BufId t, BufId m) = 0;

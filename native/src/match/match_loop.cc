@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <fstream>
@@ -107,10 +108,10 @@ MemoryVerdict estimateMatchMemory(const MemoryQuery& q) {
                            (isCpu(q.device) ? sp.forward * 16 * nc : 0);  // CPU: pruned-R2C scratch (upper bound)
   // Job constants: target spectra, flc-sphere's scale map, filter, template spectrum (Fourier mode).
   const double constants = constantSpectra(q.score) * 8 * nc + (q.score == Score::FlcSphere ? 4 * n : 0) +
-                           (q.filter ? 4 * nc : 0) + 8 * grid + 2 * 4 * box;
+                           (q.filter ? 4 * nc : 0) + 8 * grid + 2 * 4 * box + (q.statsMask ? 4 * n : 0);
   // Host side: inputs copied once, setup temporaries (a few tile-sized arrays), the two output maps.
   const double inputs = 4 * n + 2 * 4 * box + (q.targetMask ? 4 * n : 0) + (q.filter ? 4 * nc : 0) +
-                        (q.initialMaps ? 8 * n : 0);
+                        (q.initialMaps ? 8 * n : 0) + (q.statsMask ? 5 * n : 0);
   const double setup = 2 * 8 * nc + 2 * 4 * n + 8 * grid;
   const double outputs = 8 * n;
 
@@ -197,6 +198,7 @@ void checkLengths(const MatchJob& job) {
   expect("template", job.templ.size(), job.templateShape.voxels());
   expect("mask", job.mask.size(), job.templateShape.voxels());
   if (!job.targetMask.empty()) expect("targetMask", job.targetMask.size(), n);
+  if (!job.statsMask.empty()) expect("statsMask", job.statsMask.size(), n);
   if (!job.filter.empty()) expect("filter", job.filter.size(), job.targetShape.spectrumCount());
   if (!job.initialScores.empty() || !job.initialIndices.empty()) {
     expect("initialScores", job.initialScores.size(), n);
@@ -219,12 +221,14 @@ void placeBox(float* tile, const Shape3& tileShape, const Shape3& box, const flo
       for (int64_t x = 0; x < box.x; ++x, ++i) tile[wrappedIndex(tileShape, box, z, y, x)] = values[i];
 }
 
-TileSetup prepareTile(const MatchJob& job, const Shape3& grid) {
+// `threads`: FFTW threads for the setup transforms. The CPU path passes 1 (its workers' plan, no extra planning);
+// the Vulkan path passes the host's cores, since there the setup is the only host FFT work of the job.
+TileSetup prepareTile(const MatchJob& job, const Shape3& grid, int threads, double* planMs) {
   TileSetup s;
   const Shape3& shape = job.targetShape;
   const int64_t n = shape.voxels(), nc = shape.spectrumCount();
   s.invN = 1.0f / static_cast<float>(n);
-  const FftwPlanPair& plans = fftwPlans(shape, 1, nullptr);
+  const FftwPlanPair& plans = fftwPlans(shape, threads, planMs);
   auto real = fftwAlloc<float>(n);
   auto forward = [&](const std::function<float(int64_t)>& value) {
     for (int64_t i = 0; i < n; ++i) real[i] = value(i);
@@ -322,6 +326,7 @@ struct WorkerState {
   BufId templ = kNoBuffer, mask = kNoBuffer, filter = kNoBuffer, scale = kNoBuffer, spectrum = kNoBuffer;
   BufId spectra[3] = {kNoBuffer, kNoBuffer, kNoBuffer};
   BufId boxT = kNoBuffer, boxM = kNoBuffer, stats = kNoBuffer;
+  BufId statsWeights = kNoBuffer;
 };
 
 // One rotation, the same sequence of kernels on every path.
@@ -336,8 +341,7 @@ void evaluateRotation(const MatchJob& job, WorkerState& w, const TileSetup& setu
   fp.scalar = setup.invN;
   fp.scaleMap = w.scale;
   fp.stats = w.stats;
-  for (int j = 0; j < 6; ++j) fp.outs[j] = j < 6 ? kNoBuffer : kNoBuffer;
-  k.beginRotation();
+  fp.statsWeights = w.statsWeights;
   if (job.rotationMode == RotationMode::Fourier) {
     k.gatherFourier(k.slotS(0), w.spectra[0], w.spectrum, w.filter, rot);
     k.c2r(0);
@@ -399,7 +403,6 @@ void evaluateRotation(const MatchJob& job, WorkerState& w, const TileSetup& setu
     }
   }
   k.finalise(fp);
-  k.endRotation();
 }
 
 }  // namespace
@@ -418,6 +421,7 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
   q.filter = !job.filter.empty();
   q.targetMask = !job.targetMask.empty();
   q.initialMaps = !job.initialScores.empty();
+  q.statsMask = !job.statsMask.empty();
   const MemoryVerdict verdict = estimateMatchMemory(q);
   if (!verdict.fits) fail(ErrorCode::DeviceMemory, verdict.reason);
   checkLengths(job);
@@ -427,7 +431,10 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
   const int workers = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(verdict.workers, total)));
   const Shape3 grid = job.rotationMode == RotationMode::Fourier ? fourierGrid(job.targetShape, job.templateShape, job.fourierOversampling)
                                                                  : Shape3{};
-  TileSetup setup = prepareTile(job, grid);
+  const bool onCpu = isCpu(job.device);
+  const int hostThreads = job.threads > 0 ? job.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  double setupPlanMs = 0;
+  TileSetup setup = prepareTile(job, grid, onCpu ? 1 : hostThreads, &setupPlanMs);
 
   KernelConfig config;
   config.tile = job.targetShape;
@@ -436,10 +443,11 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
   config.interpolation = job.interpolation;
   config.rotationCount = total;
   const SlotPlan sp = slotPlan(job.score, job.rotationMode);
-  const bool cpu = isCpu(job.device);
+  const bool cpu = onCpu;
   const int64_t nc = job.targetShape.spectrumCount();
 
   MatchResult result;
+  result.planMs = setupPlanMs;
   std::vector<WorkerState> states(workers);
   for (int wi = 0; wi < workers; ++wi) {
     WorkerState& w = states[wi];
@@ -452,6 +460,7 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
     for (int j = 0; j < 3; ++j)
       if (setup.spectra[j]) w.spectra[j] = k.constant(setup.spectra[j].get(), sizeof(cfloat) * nc);
     if (setup.scale) w.scale = k.constant(setup.scale.get(), sizeof(float) * job.targetShape.voxels());
+    if (!job.statsMask.empty()) w.statsWeights = k.constant(job.statsMask.data(), sizeof(float) * job.statsMask.size());
     if (!setup.templateSpectrum.empty())
       w.spectrum = k.constant(setup.templateSpectrum.data(), sizeof(cfloat) * setup.templateSpectrum.size());
     w.boxT = k.allocate(boxBytes);
@@ -475,16 +484,33 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
   std::exception_ptr firstError;
   std::mutex errorMutex;
   std::vector<std::vector<double>> rotationMs(workers);
+  // Rotations per submission: 1 on the CPU; on Vulkan adapted so a submission holds ~20 ms of work (a GPU rotation
+  // may take well under a millisecond) and cancelling still answers within ~20 ms. TME_VK_BATCH fixes it (tests).
+  const char* fixedBatch = std::getenv("TME_VK_BATCH");
   auto work = [&](int wi, bool reports) {
     try {
+      Kernels& k = *states[wi].kernels;
+      const int maxBatch = k.maxRotationsPerSubmit();
+      int batch = maxBatch > 1 && fixedBatch != nullptr ? std::max(1, std::min(maxBatch, std::atoi(fixedBatch))) : 1;
+      std::vector<int64_t> taken;
       for (;;) {
         if (cancelled || stop) return;
-        int64_t r = next.fetch_add(1);
-        if (r >= job.rotationEnd) return;
-        const auto rotationStart = Clock::now();
-        evaluateRotation(job, states[wi], setup, r);
-        rotationMs[wi].push_back(msSince(rotationStart));
-        int64_t d = done.fetch_add(1) + 1;
+        taken.clear();
+        while (static_cast<int>(taken.size()) < batch) {
+          int64_t r = next.fetch_add(1);
+          if (r >= job.rotationEnd) break;
+          taken.push_back(r);
+        }
+        if (taken.empty()) return;
+        const auto submitStart = Clock::now();
+        k.beginRotation();
+        for (int64_t r : taken) evaluateRotation(job, states[wi], setup, r);
+        k.endRotation();
+        const double perRotation = msSince(submitStart) / static_cast<double>(taken.size());
+        for (size_t j = 0; j < taken.size(); ++j) rotationMs[wi].push_back(perRotation);
+        if (maxBatch > 1 && fixedBatch == nullptr)
+          batch = static_cast<int>(std::max(1.0, std::min<double>(maxBatch, std::floor(20.0 / std::max(perRotation, 1e-3)))));
+        int64_t d = done.fetch_add(static_cast<int64_t>(taken.size())) + static_cast<int64_t>(taken.size());
         if (reports && progress) progress(d, total);
       }
     } catch (...) {
@@ -535,7 +561,12 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
       }
     }
   }
-  result.count = static_cast<double>(n) * static_cast<double>(total);
+  double counted = static_cast<double>(n);
+  if (!job.statsMask.empty()) {
+    counted = 0;
+    for (const float v : job.statsMask) counted += v;
+  }
+  result.count = counted * static_cast<double>(total);
   return result;
 }
 

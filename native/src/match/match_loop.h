@@ -23,6 +23,7 @@ struct MemoryQuery {
   bool filter = true;
   bool targetMask = false;
   bool initialMaps = false;
+  bool statsMask = false;
 };
 
 struct MemoryVerdict {

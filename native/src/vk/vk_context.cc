@@ -39,7 +39,8 @@ VkInstance instance = VK_NULL_HANDLE;
 bool instanceTried = false;
 std::string instanceError;
 std::vector<VkPhysicalDevice> physicals;
-std::map<int, std::unique_ptr<DeviceContext>> contexts;
+// Never destroyed by static destructors (a worker may still run at exit); vkShutdown() releases what is idle.
+std::map<int, std::unique_ptr<DeviceContext>>& contexts = *new std::map<int, std::unique_ptr<DeviceContext>>();
 
 bool ensureInstanceLocked() {
   if (instanceTried) return instance != VK_NULL_HANDLE;
@@ -352,7 +353,7 @@ struct SlotSet {
 struct SlotCache {
   std::unique_ptr<SlotSet> set;
 };
-std::map<int, SlotCache> slotCaches;  // guarded by the device's mutex
+std::map<int, SlotCache>& slotCaches = *new std::map<int, SlotCache>();  // guarded by the device's mutex
 
 void destroySlotSet(DeviceContext& ctx, std::unique_ptr<SlotSet>& set) {
   if (!set) return;
@@ -371,7 +372,8 @@ struct FftPair {
   VkBuf real, spec;
   VkFftAppPtr forward, inverse;
 };
-std::map<std::tuple<int, int64_t, int64_t, int64_t>, std::unique_ptr<FftPair>> fftPairs;
+std::map<std::tuple<int, int64_t, int64_t, int64_t>, std::unique_ptr<FftPair>>& fftPairs =
+    *new std::map<std::tuple<int, int64_t, int64_t, int64_t>, std::unique_ptr<FftPair>>();
 
 FftPair& fftPair(DeviceContext& ctx, const Shape3& shape, double* planMs) {
   auto key = std::make_tuple(ctx.index, shape.z, shape.y, shape.x);
@@ -414,6 +416,7 @@ struct FinalisePush {
   int32_t score;
   float scalar, invN;
   int32_t rotationLocal, rotationGlobal;
+  int32_t weighted;
 };
 
 uint32_t groupsFor(int64_t count, uint32_t local) {
@@ -437,7 +440,7 @@ struct VkProfile {
 class VkKernels final : public Kernels {
  public:
   VkKernels(DeviceContext& ctx, const KernelConfig& config) : ctx_(ctx), lock_(ctx.mutex), config_(config) {
-    VkDescriptorPoolSize size{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 128 * 13};
+    VkDescriptorPoolSize size{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 128 * 14};
     VkDescriptorPoolCreateInfo info{VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
     info.maxSets = 128;
     info.poolSizeCount = 1;
@@ -560,6 +563,9 @@ class VkKernels final : public Kernels {
 
   void beginRotation() override { ctx_.begin(); }
   void endRotation() override { ctx_.submitWait(); }
+  // On a GPU one rotation can take well under a millisecond: the loop then records several per command buffer
+  // (VkFFT re-records on the same buffers, which is safe; only different buffers in one command buffer are not).
+  int maxRotationsPerSubmit() const override { return 32; }
 
   void rotateBox(BufId dst, BufId src, const RotationParams& r) override {
     RotatePush p{};
@@ -635,9 +641,10 @@ class VkKernels final : public Kernels {
     p.invN = fp.invN;
     p.rotationLocal = fp.rotationLocal;
     p.rotationGlobal = fp.rotationGlobal;
+    p.weighted = fp.statsWeights == kNoBuffer ? 0 : 1;
     std::vector<BufId> b = {fp.outs[0], fp.outs[1], fp.outs[2], fp.outs[3], fp.outs[4], fp.outs[5],
                             fp.score == Score::FlcSphere ? fp.scaleMap : kNoBuffer,
-                            fp.stats, best_, arg_, accum_, rotMax_, keys_};
+                            fp.stats, best_, arg_, accum_, rotMax_, keys_, fp.statsWeights};
     dispatch("finalise", finalise_spv, sizeof(finalise_spv), b, &p, sizeof(p), finaliseGroups_);
   }
 
@@ -797,23 +804,34 @@ FftTiming vkBenchFftPair(int index, const Shape3& shape, int repeats) {
 
 void vkShutdown() {
   std::lock_guard<std::mutex> lock(registryMutex);
-  for (auto& [index, ctx] : contexts) {
-    std::lock_guard<std::mutex> deviceLock(ctx->mutex);
+  bool busy = false;
+  for (auto it = contexts.begin(); it != contexts.end();) {
+    const int index = it->first;
+    DeviceContext& ctx = *it->second;
+    // A job still running at exit (process.exit() mid-match) keeps its device: leak it rather than wait.
+    std::unique_lock<std::mutex> deviceLock(ctx.mutex, std::try_to_lock);
+    if (!deviceLock.owns_lock()) {
+      busy = true;
+      ++it;
+      continue;
+    }
     auto found = slotCaches.find(index);
-    if (found != slotCaches.end()) destroySlotSet(*ctx, found->second.set);
-    for (auto it = fftPairs.begin(); it != fftPairs.end();) {
-      if (std::get<0>(it->first) == index) {
-        it->second->forward.reset();
-        it->second->inverse.reset();
-        ctx->destroyBuffer(it->second->real);
-        ctx->destroyBuffer(it->second->spec);
-        it = fftPairs.erase(it);
+    if (found != slotCaches.end()) destroySlotSet(ctx, found->second.set);
+    for (auto pair = fftPairs.begin(); pair != fftPairs.end();) {
+      if (std::get<0>(pair->first) == index) {
+        pair->second->forward.reset();
+        pair->second->inverse.reset();
+        ctx.destroyBuffer(pair->second->real);
+        ctx.destroyBuffer(pair->second->spec);
+        pair = fftPairs.erase(pair);
       } else {
-        ++it;
+        ++pair;
       }
     }
+    deviceLock.unlock();
+    it = contexts.erase(it);
   }
-  contexts.clear();
+  if (busy) return;
   if (instance && vkDestroyInstance) vkDestroyInstance(instance, nullptr);
   instance = VK_NULL_HANDLE;
   instanceTried = false;

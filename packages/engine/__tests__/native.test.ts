@@ -90,7 +90,16 @@ describeNative('native CPU path against the direct reference', () => {
     expect(maxAbsDiff(tiled.scores.data, untiled.scores.data)).toBeLessThan(1e-5);
     expect(indexAgreement(tiled.indices, untiled.indices)).toBeGreaterThan(0.999);
     expect(maxAbsDiff(untiled.scores.data, ref.scores.data)).toBeLessThan(1e-4);
-    expect(untiled.stats.scope).toBe('tile');
+    // Statistics count exactly the target's voxels × rotations, on every path and tiling.
+    expect(untiled.stats.scope).toBe('core');
+    for (const s of [untiled.stats, tiled.stats]) {
+      expect(s.count).toBe(20 * 18 * 22 * rotations.length / 9);
+      expect(Math.abs(s.mean - ref.stats.mean)).toBeLessThan(1e-5);
+      expect(Math.abs(s.std - ref.stats.std) / ref.stats.std).toBeLessThan(1e-4);
+    }
+    for (let r = 0; r < rotations.length / 9; r++) {
+      expect(Math.abs((untiled.stats.perRotationMax[r] as number) - (ref.stats.perRotationMax[r] as number))).toBeLessThan(1e-4);
+    }
   });
 });
 

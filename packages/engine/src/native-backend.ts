@@ -24,8 +24,9 @@ function kindOf(d: native.DeviceInfo): DeviceInfo['kind'] {
  */
 export class NativeBackend implements MatchBackend {
   readonly name = 'native';
-  // The addon counts statistics over whole tiles (padding and overlap included) and per batch, not per rotation.
-  readonly capabilities = { statsMask: false, perRotationSums: false };
+  // The addon counts statistics only where statsMask is set (each tile's core, inside the target mask), per batch
+  // rather than per rotation.
+  readonly capabilities = { statsMask: true, perRotationSums: false };
 
   listDevices(): DeviceInfo[] {
     return native.listDevices().map((d) => ({
@@ -49,7 +50,7 @@ export class NativeBackend implements MatchBackend {
   estimateMemory(query: MemoryQuery): number {
     const e = native.estimateMatchMemory({
       device: query.device, targetShape: query.tileShape, templateShape: query.templateShape, score: query.score,
-      rotationMode: query.rotationMode, filter: query.filter, targetMask: query.score === 'mcc', initialMaps: true,
+      rotationMode: query.rotationMode, filter: query.filter, targetMask: query.score === 'mcc', initialMaps: true, statsMask: true,
     });
     // A tile whose largest buffer exceeds what one binding addresses cannot run however much memory is free.
     if (e.bufferLimitBytes > 0 && e.largestBufferBytes > e.bufferLimitBytes) return Infinity;
@@ -57,10 +58,8 @@ export class NativeBackend implements MatchBackend {
   }
 
   async runMatch(job: BackendMatchJob, options: BackendRunOptions = {}): Promise<BackendMatchResult> {
-    const { statsMask: _ignored, ...nativeJob } = job;
-    void _ignored;
     try {
-      const result = await native.runMatch(nativeJob, options);
+      const result = await native.runMatch(job, options);
       return { scores: result.scores, indices: result.indices, stats: result.stats, timings: result.timings, device: result.device };
     } catch (err) {
       if (isTmeError(err)) throw err;

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { TmeError, invalidOption, isTmeError, readVolume, type Volume, type Zyx } from '@tme/formats';
 import { sampleRotations } from '@tme/rotations';
 import {
@@ -31,6 +31,11 @@ export interface MatchFlags extends SearchFlags {
   quiet?: boolean;
   progress?: boolean;
   output: string;
+  /**
+   * Seconds between checkpoints of a running match (default 30; 0 = after every batch of rotations). Hidden from
+   * --help (a tuning knob for tests and very slow devices), documented here and in the README.
+   */
+  checkpointInterval?: string;
 }
 
 function parseNumber(name: string, text: string, min: number, max = Infinity): number {
@@ -71,7 +76,41 @@ export function prepareJobDir(dir: string, flags: Pick<MatchFlags, 'force' | 're
       throw new TmeError('ERR_TME_EXISTS', 'output folder exists; use --force to overwrite it or --resume to continue its job', { file: dir });
     }
   }
-  fs.mkdirSync(dir, { recursive: true });
+  createFolder(dir);
+}
+
+/**
+ * mkdir -p that fails with one clear ERR_TME_IO line (and leaves none of the folders it made) instead of an internal
+ * error. Not `fs.mkdirSync(dir, { recursive: true })`: Node 20 loops forever on it under /proc (a parent that
+ * exists but refuses mkdir with ENOENT), and its ENOTDIR/EACCES errors are raw.
+ */
+export function createFolder(dir: string): void {
+  const missing: string[] = [];
+  let at = path.resolve(dir);
+  while (!fs.existsSync(at)) {
+    missing.unshift(at);
+    const parent = path.dirname(at);
+    if (parent === at) break;
+    at = parent;
+  }
+  if (fs.existsSync(at) && !fs.statSync(at).isDirectory()) {
+    throw new TmeError('ERR_TME_IO', `cannot create the output folder: ${at} is a file, not a folder`, { file: dir });
+  }
+  const made: string[] = [];
+  try {
+    for (const d of missing) {
+      fs.mkdirSync(d);
+      made.push(d);
+    }
+  } catch (err) {
+    for (const d of made.reverse()) fs.rmSync(d, { recursive: true, force: true });
+    const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    const why: Record<string, string> = {
+      EACCES: 'permission denied', EPERM: 'permission denied', EROFS: 'read-only file system', ENOSPC: 'no space left',
+      ENOENT: 'its parent does not accept new folders',
+    };
+    throw new TmeError('ERR_TME_IO', `cannot create the output folder (${why[code] ?? code})`, { file: dir, cause: err });
+  }
 }
 
 /** Everything a match needs, read and validated, before any device work. */
@@ -83,6 +122,8 @@ export interface MatchSetup {
   template: Volume;
   rotationCount: number;
   inputs: Record<string, unknown>;
+  /** Whether this run made the job folder (so a run that leaves nothing in it may remove it again). */
+  createdDir: boolean;
 }
 
 /** Validates every option, then reads the inputs and prepares the template and filters. Creates the job folder. */
@@ -94,6 +135,7 @@ export async function setupMatch(flags: MatchFlags, options: { createDir?: boole
   const device = parseDevice(flags.device);
   const tile = parseTile(flags.tile);
   const threads = flags.threads === undefined ? undefined : parseNumber('--threads', flags.threads, 1);
+  if (flags.checkpointInterval !== undefined) parseNumber('--checkpoint-interval', flags.checkpointInterval, 0);
   if (threads !== undefined && !Number.isInteger(threads)) throw invalidOption('--threads', 'integer ≥ 1', flags.threads);
   if (flags.interpolation !== 'linear' && flags.interpolation !== 'cubic') throw invalidOption('--interpolation', 'linear or cubic', flags.interpolation);
   if (flags.rotationMode !== 'real' && flags.rotationMode !== 'fourier') throw invalidOption('--rotation-mode', 'real or fourier', flags.rotationMode);
@@ -112,6 +154,7 @@ export async function setupMatch(flags: MatchFlags, options: { createDir?: boole
   const search = await prepareSearch(flags, target, userMask);
   const templateMask = search.templateMask;
   const targetMask = flags.targetMask === undefined ? undefined : readVolume(flags.targetMask);
+  const createdDir = (options.createDir ?? true) && !fs.existsSync(dir);
   if (options.createDir ?? true) prepareJobDir(dir, flags);
   const job: MatchJob = {
     target: search.target, template: search.template, templateMask, maskRadius, targetMask, filter: search.filter,
@@ -125,7 +168,7 @@ export async function setupMatch(flags: MatchFlags, options: { createDir?: boole
     angularStep, symmetry: set.symmetry, rotationCount: set.count, coveringBound: set.coveringBound, rotationMethod: set.method,
     filters: describeFilters(flags),
   };
-  return { dir, job, target, template: search.template, rotationCount: set.count, inputs };
+  return { dir, job, target, template: search.template, rotationCount: set.count, inputs, createdDir };
 }
 
 /** NaN or Inf in a tomogram would silently poison every score: refuse it with the first bad voxel. */
@@ -148,8 +191,11 @@ function describeFilters(flags: MatchFlags): Record<string, unknown> {
 }
 
 /** Runs a prepared match with progress, Ctrl-C → checkpoint, and writes the job folder. */
-export async function executeMatch(setup: MatchSetup, flags: Pick<MatchFlags, 'resume' | 'quiet' | 'progress'>, command = 'tme match'): Promise<MatchResult> {
+export async function executeMatch(
+  setup: MatchSetup, flags: Pick<MatchFlags, 'resume' | 'quiet' | 'progress' | 'checkpointInterval'>, command = 'tme match',
+): Promise<MatchResult> {
   const { dir, job } = setup;
+  const intervalSeconds = flags.checkpointInterval === undefined ? undefined : parseNumber('--checkpoint-interval', flags.checkpointInterval, 0);
   const controller = new AbortController();
   const onSigint = (): void => controller.abort();
   process.once('SIGINT', onSigint);
@@ -159,11 +205,16 @@ export async function executeMatch(setup: MatchSetup, flags: Pick<MatchFlags, 'r
     result = await matchTemplate(job, {
       signal: controller.signal,
       onProgress: (p) => progress.update(p),
-      checkpoint: { dir, resume: flags.resume === true },
+      checkpoint: { dir, resume: flags.resume === true, intervalSeconds },
     });
   } catch (err) {
+    const kept = fs.existsSync(path.join(dir, CHECKPOINT_FILE));
+    // Nothing to resume and a folder this run made: leave no empty job folder behind.
+    if (!kept && setup.createdDir && fs.existsSync(dir) && fs.readdirSync(dir).length === 0) fs.rmdirSync(dir);
     if (isTmeError(err, 'ERR_TME_CANCELLED')) {
-      throw new TmeError('ERR_TME_CANCELLED', 'cancelled; the last checkpoint is kept: continue with the same command and --resume', { file: dir });
+      throw new TmeError('ERR_TME_CANCELLED', kept
+        ? 'cancelled; the last checkpoint is kept: continue with the same command and --resume'
+        : 'cancelled before the first batch of rotations finished; nothing was kept', { file: dir });
     }
     throw err;
   } finally {
@@ -201,7 +252,8 @@ export function addMatchOptions(cmd: Command): Command {
     .option('--tile <auto|Z,Y,X>', 'split the target into tiles of Z,Y,X voxels (core + template − 1); auto: only to fit memory', 'auto')
     .option('--pad-target <mode>', `how the target continues beyond its edges: ${PAD_MODES.join(', ')}`, 'mean')
     .option('--interpolation <kind>', 'template rotation: linear or cubic', 'linear')
-    .option('--rotation-mode <mode>', 'real (rotate in real space) or fourier (sample the spectrum)', 'real');
+    .option('--rotation-mode <mode>', 'real (rotate in real space) or fourier (sample the spectrum)', 'real')
+    .addOption(new Option('--checkpoint-interval <s>', 'seconds between checkpoints (0: after every batch); default 30').hideHelp());
   return addSearchOptions(cmd);
 }
 

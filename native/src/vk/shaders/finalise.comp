@@ -19,6 +19,7 @@ layout(std430, binding = 9) buffer Arg { int arg[]; };
 layout(std430, binding = 10) buffer Accum { float accum[]; };  // 4 per workgroup: sum, c, sumSq, c
 layout(std430, binding = 11) buffer RotMax { uint rotMax[]; };
 layout(std430, binding = 12) readonly buffer Keys { uint keys[]; };
+layout(std430, binding = 13) readonly buffer Weights { float weights[]; };  // 1: counts in the statistics
 layout(push_constant) uniform P {
   uint count;
   int score;
@@ -26,6 +27,7 @@ layout(push_constant) uniform P {
   float invN;
   int rotationLocal;
   int rotationGlobal;
+  int weighted;
 } pc;
 shared float ss[256];
 shared float sq[256];
@@ -66,9 +68,10 @@ void main() {
     else if (pc.score == 1) s = o0[i] * scaleMap[i];
     else if (pc.score == 2) s = flcScore(o0[i], o1[i], o2[i], k);
     else s = mccScore(o0[i], o1[i], o2[i], o3[i], o4[i], o5[i], pc.invN, maxOverlap);
-    sum += s;
-    sumSq += s * s;
-    key = max(key, floatKey(s));
+    float w = pc.weighted != 0 ? weights[i] : 1.0;
+    sum += w * s;
+    sumSq += w * s * s;
+    if (w != 0.0) key = max(key, floatKey(s));
     if (s > best[i]) {
       best[i] = s;
       arg[i] = pc.rotationGlobal;

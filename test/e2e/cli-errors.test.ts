@@ -1,0 +1,174 @@
+/**
+ * The real `tme` binary on bad input: every failure is one stderr line `tme: FILE: problem` (no stack trace), exit
+ * code 1 for bad input and 2 for bad usage, and nothing is left behind (the -o folder does not exist afterwards, or
+ * is exactly as it was). Plus --help on every command (exit 0, units and defaults shown) and --version.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createVolume } from '@tme/formats';
+import { blobTemplate, listTree, noisyTarget, runTme, tempDir, writeVolume, type CliResult } from './helpers';
+
+const FIXTURES = '/work/shared/fixtures/mrc';
+const VERSION = (JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'apps', 'cli', 'package.json'), 'utf8')) as { version: string }).version;
+
+let dir: string;
+const f = (name: string): string => path.resolve(dir, name);
+
+beforeAll(() => {
+  dir = tempDir('errors');
+  const template = blobTemplate(8);
+  writeVolume(f('template.mrc'), template);
+  const target = noisyTarget([24, 32, 32], template);
+  writeVolume(f('target.mrc'), target);
+  const nan = target.data.slice();
+  nan[1234] = Number.NaN;
+  writeVolume(f('nan.mrc'), createVolume(nan, target.shape, target.voxelSize, target.origin));
+  const inf = target.data.slice();
+  inf[77] = Number.POSITIVE_INFINITY;
+  writeVolume(f('inf.mrc'), createVolume(inf, target.shape, target.voxelSize, target.origin));
+  writeVolume(f('big-template.mrc'), blobTemplate(40));
+  writeVolume(f('template-5A.mrc'), blobTemplate(8, 5));
+  // Random bytes: a deterministic pattern, not a header anyone wrote.
+  const junk = Buffer.alloc(3000);
+  for (let i = 0; i < junk.length; i++) junk[i] = (i * 2654435761) >>> 24;
+  fs.writeFileSync(f('random.mrc'), junk);
+  fs.writeFileSync(f('empty.pdb'), 'HEADER    NOTHING HERE\nREMARK   1 no atoms\nEND\n');
+  fs.writeFileSync(f('a-file'), 'not a folder\n');
+  fs.copyFileSync(path.join(FIXTURES, 'truncated_data.mrc'), f('truncated_data.mrc'));
+  fs.copyFileSync(path.join(FIXTURES, 'truncated_header.mrc'), f('truncated_header.mrc'));
+});
+
+afterAll(() => {
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** Exactly one stderr line, `tme: …`, no stack trace, nothing on stdout. */
+function expectOneErrorLine(r: CliResult, pattern: RegExp): string {
+  expect(r.timedOut).toBe(false);
+  const lines = r.stderr.split('\n').filter((l) => l.length > 0);
+  expect(lines).toHaveLength(1);
+  const line = lines[0] as string;
+  expect(line.startsWith('tme: ')).toBe(true);
+  expect(r.stderr).not.toMatch(/\n\s+at\s|Error:\s|node:internal/);
+  expect(line).toMatch(pattern);
+  expect(r.stdout).toBe('');
+  return line;
+}
+
+interface Case {
+  name: string;
+  args: () => string[];
+  code: 1 | 2;
+  /** What the one stderr line must say (file name and problem). */
+  message: RegExp;
+  /** The -o folder; it must not exist afterwards (or must be as it was, when it existed). */
+  output: () => string;
+}
+
+const match = (target: string, template: string, out: string, ...extra: string[]): string[] => [
+  'match', '--target', f(target), '--template', f(template), '--angular-step', '45', '--device', 'cpu', '--threads', '1', '-o', f(out), ...extra,
+];
+
+const cases: Case[] = [
+  { name: 'missing target file', args: () => match('missing.mrc', 'template.mrc', 'o1'), code: 1, message: /missing\.mrc: .*no such file/i, output: () => f('o1') },
+  { name: 'MRC with truncated data', args: () => match('truncated_data.mrc', 'template.mrc', 'o2'), code: 1, message: /truncated_data\.mrc: .*data block is 100 bytes.*needs 768 bytes/, output: () => f('o2') },
+  { name: 'MRC with truncated header', args: () => match('truncated_header.mrc', 'template.mrc', 'o3'), code: 1, message: /truncated_header\.mrc: .*(1024-byte header|shorter)/, output: () => f('o3') },
+  { name: 'random bytes as .mrc', args: () => match('random.mrc', 'template.mrc', 'o4'), code: 1, message: /random\.mrc: .*(header|MRC|dimension|mode)/i, output: () => f('o4') },
+  { name: 'NaN in the tomogram', args: () => match('nan.mrc', 'template.mrc', 'o5'), code: 1, message: /nan\.mrc: .*NaN at voxel 1234/, output: () => f('o5') },
+  { name: 'Inf in the tomogram', args: () => match('inf.mrc', 'template.mrc', 'o6'), code: 1, message: /inf\.mrc: .*Infinity at voxel 77/, output: () => f('o6') },
+  { name: 'template larger than the target', args: () => match('target.mrc', 'big-template.mrc', 'o7'), code: 1, message: /big-template\.mrc: .*larger than the target/, output: () => f('o7') },
+  { name: 'mismatched voxel sizes', args: () => match('target.mrc', 'template-5A.mrc', 'o8'), code: 1, message: /template-5A\.mrc: .*5\.00 Å.*10\.00 Å.*--resample/, output: () => f('o8') },
+  { name: 'empty PDB as template', args: () => match('target.mrc', 'empty.pdb', 'o9'), code: 1, message: /empty\.pdb: .*no atoms/i, output: () => f('o9') },
+  {
+    name: 'negative --angular-step', code: 2, message: /--angular-step.*"-5"/, output: () => f('o10'),
+    args: () => [...match('target.mrc', 'template.mrc', 'o10').filter((a) => a !== '45' && a !== '--angular-step'), '--angular-step', '-5'],
+  },
+  {
+    name: 'zero --angular-step', code: 2, message: /--angular-step.*"0"/, output: () => f('o11'),
+    args: () => [...match('target.mrc', 'template.mrc', 'o11').filter((a) => a !== '45' && a !== '--angular-step'), '--angular-step', '0'],
+  },
+  { name: 'unknown --score', args: () => match('target.mrc', 'template.mrc', 'o12', '--score', 'bogus'), code: 2, message: /score.*"bogus"/, output: () => f('o12') },
+  { name: 'negative --checkpoint-interval', args: () => match('target.mrc', 'template.mrc', 'o13', '--checkpoint-interval', '-1'), code: 2, message: /--checkpoint-interval.*"-1"/, output: () => f('o13') },
+  { name: 'output under a file', args: () => match('target.mrc', 'template.mrc', 'a-file/sub'), code: 1, message: /a-file\/sub: .*a-file is a file/, output: () => f('a-file/sub') },
+  // Node 20's recursive mkdir loops forever here; tme must fail at once.
+  { name: 'output under /proc', args: () => match('target.mrc', 'template.mrc', '/proc/tme-forbidden/x'), code: 1, message: /\/proc\/tme-forbidden\/x: cannot create the output folder/, output: () => '/proc/tme-forbidden' },
+  { name: 'info on random bytes', args: () => ['info', f('random.mrc')], code: 1, message: /random\.mrc: .*(header|MRC|dimension|mode)/i, output: () => f('none') },
+  { name: 'convert from a missing file', args: () => ['convert', f('missing.mrc'), f('o14.em')], code: 1, message: /missing\.mrc: .*no such file/i, output: () => f('o14.em') },
+  { name: 'convert to an unknown format', args: () => ['convert', f('target.mrc'), f('o15.xyz')], code: 2, message: /"[^"]*o15\.xyz"/, output: () => f('o15.xyz') },
+  { name: 'unknown command', args: () => ['frobnicate'], code: 2, message: /^tme: unknown command 'frobnicate' \(run with --help for usage\)$/, output: () => f('none') },
+  { name: 'missing required option', args: () => ['match', '--target', f('target.mrc')], code: 2, message: /^tme: required option '--template <file>' not specified/, output: () => f('none') },
+];
+
+describe('tme on bad input: one line, the right exit code, nothing left behind', () => {
+  test.each(cases.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
+    const r = await runTme(c.args(), { timeoutMs: 30_000 });
+    expectOneErrorLine(r, c.message);
+    expect(r.code).toBe(c.code);
+    expect(fs.existsSync(c.output())).toBe(false);
+  }, 40_000);
+
+  test('an existing output folder is refused (kept as it was) unless --force', async () => {
+    const out = f('exists');
+    fs.mkdirSync(out);
+    fs.writeFileSync(path.join(out, 'notes.txt'), 'mine\n');
+    const before = listTree(out);
+    const r = await runTme(match('target.mrc', 'template.mrc', 'exists'), { timeoutMs: 30_000 });
+    expectOneErrorLine(r, /exists: output folder exists; use --force/);
+    expect(r.code).toBe(1);
+    expect(listTree(out)).toEqual(before);
+    expect(fs.readFileSync(path.join(out, 'notes.txt'), 'utf8')).toBe('mine\n');
+
+    const forced = await runTme(match('target.mrc', 'template.mrc', 'exists', '--force', '--quiet'), { timeoutMs: 60_000 });
+    expect(forced.stderr).toBe('');
+    expect(forced.code).toBe(0);
+    expect(listTree(out)).toEqual(['angles.tsv', 'job.json', 'notes.txt', 'rotations.mrc', 'scores.mrc']);
+    // A finished job cannot be "resumed".
+    const resumed = await runTme(match('target.mrc', 'template.mrc', 'exists', '--resume'), { timeoutMs: 30_000 });
+    expectOneErrorLine(resumed, /exists: holds a finished job; use --force/);
+    expect(resumed.code).toBe(1);
+  }, 90_000);
+});
+
+test('convert refuses to replace an existing file unless --force', async () => {
+  const before = fs.readFileSync(f('template.mrc'));
+  const r = await runTme(['convert', f('target.mrc'), f('template.mrc')], { timeoutMs: 30_000 });
+  expectOneErrorLine(r, /template\.mrc: output exists; use --force/);
+  expect(r.code).toBe(1);
+  expect(fs.readFileSync(f('template.mrc')).equals(before)).toBe(true);
+}, 40_000);
+
+describe('--help and --version', () => {
+  /** Words each command's help must show (whitespace collapsed): its usage line, units and defaults. */
+  const HELP: Record<string, string[]> = {
+    info: ['Usage: tme info [options] <file>', '--json'],
+    convert: ['Usage: tme convert [options] <in> <out>', '(default: "2")', '--force'],
+    devices: ['Usage: tme devices [options]', '--json'],
+    match: ['Usage: tme match [options]', '--angular-step <deg>', 'degrees', '(default: "flc-sphere")', '(default: "C1")', 'Å', 'kV', '(default: "300")', '--resume'],
+    angles: ['Usage: tme angles [options]', 'degrees', '(default: "C1")'],
+    peaks: ['Usage: tme peaks [options] <job>', '(default 1000)', 'Å'],
+    export: ['Usage: tme export [options] <picks>', 'Å', 'kV', '(default 300)'],
+    run: ['Usage: tme run [options]', 'degrees', '(default: "flc-sphere")', '(default 1000)', '(default: "tsv,relion,imod")', 'Å'],
+    estimate: ['Usage: tme estimate [options]', 'degrees', '(default: "8")', 'Å'],
+    example: ['Usage: tme example [options] [dir]', 'degrees', '(default: "15")', '(default: "tme-example")'],
+  };
+  test.each(Object.keys(HELP))('tme %s --help', async (command) => {
+    const r = await runTme([command, '--help'], { timeoutMs: 30_000 });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const text = r.stdout.replace(/\s+/g, ' ');
+    for (const word of HELP[command] as string[]) expect(text).toContain(word);
+  }, 40_000);
+
+  test('tme --help lists every command', async () => {
+    const r = await runTme(['--help'], { timeoutMs: 30_000 });
+    expect(r.code).toBe(0);
+    for (const command of Object.keys(HELP)) expect(r.stdout).toMatch(new RegExp(`^\\s+${command} `, 'm'));
+  }, 40_000);
+
+  test('tme --version prints the version of @tme/cli', async () => {
+    const r = await runTme(['--version'], { timeoutMs: 30_000 });
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toBe(VERSION);
+    expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+  }, 40_000);
+});

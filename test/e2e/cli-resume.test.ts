@@ -1,0 +1,123 @@
+/**
+ * Ctrl-C and kill -9 in the middle of a real `tme match`: SIGINT stops within a second or two with one line, keeps a
+ * checkpoint and writes no result; `--resume` then finishes the job with maps byte-identical to an uninterrupted
+ * run. SIGKILL leaves no corrupt output (every file is written atomically) and a checkpoint a resume can use.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { readMrc } from '@tme/formats';
+import { blobTemplate, listTree, mrcData, noisyTarget, runTme, startTme, tempDir, writeVolume, type RunningCli } from './helpers';
+
+let dir: string;
+const f = (name: string): string => path.resolve(dir, name);
+
+/**
+ * Big enough that the single-thread CPU match takes seconds (1,080 rotations of a 48×64×64 target: 5 s on the
+ * 2-core CI machine), small enough for three full runs in the test budget.
+ */
+const matchArgs = (out: string, ...extra: string[]): string[] => [
+  'match', '--target', f('target.mrc'), '--template', f('template.mrc'), '--angular-step', '20', '--device', 'cpu', '--threads', '1',
+  '-o', f(out), ...extra,
+];
+
+beforeAll(() => {
+  dir = tempDir('resume');
+  const template = blobTemplate(12);
+  writeVolume(f('template.mrc'), template);
+  writeVolume(f('target.mrc'), noisyTarget([48, 64, 64], template, 7));
+});
+
+afterAll(() => {
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+async function waitFor(condition: () => boolean, timeoutMs: number): Promise<boolean> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (condition()) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return condition();
+}
+
+/**
+ * Starts a match and waits until it is mid-batch: until its first checkpoint is on disk (`--checkpoint-interval 0`),
+ * or, with the default interval (30 s, no checkpoint yet), until its job folder exists (made just before matching
+ * starts) and then 1.5 s more.
+ */
+async function startMidMatch(out: string, wait: 'checkpoint' | 'folder'): Promise<RunningCli> {
+  const running = startTme(wait === 'checkpoint' ? matchArgs(out, '--checkpoint-interval', '0') : matchArgs(out), { timeoutMs: 120_000 });
+  let exited = false;
+  void running.done.then(() => { exited = true; });
+  const file = wait === 'checkpoint' ? path.join(f(out), 'checkpoint.bin') : f(out);
+  const ok = await waitFor(() => exited || fs.existsSync(file), 60_000);
+  expect(ok).toBe(true);
+  await new Promise((r) => setTimeout(r, wait === 'checkpoint' ? 300 : 1500));
+  expect(exited).toBe(false); // the job must still be running, or this test proves nothing
+  return running;
+}
+
+let reference: { scores: Buffer; rotations: Buffer; ms: number };
+
+test('an uninterrupted run (the reference)', async () => {
+  const r = await runTme(matchArgs('reference', '--quiet'), { timeoutMs: 120_000 });
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  expect(listTree(f('reference'))).toEqual(['angles.tsv', 'job.json', 'rotations.mrc', 'scores.mrc']);
+  reference = { scores: mrcData(f('reference/scores.mrc')), rotations: mrcData(f('reference/rotations.mrc')), ms: r.ms };
+  expect(reference.scores.length).toBe(48 * 64 * 64 * 4);
+  // eslint-disable-next-line no-console
+  console.log(`uninterrupted tme match: ${r.ms} ms`);
+}, 130_000);
+
+test('SIGINT mid-match: quick exit, one line, a checkpoint and no result; --resume gives identical maps', async () => {
+  // Default checkpoint interval (30 s): the checkpoint on disk is the one Ctrl-C writes of the batches done so far.
+  const running = await startMidMatch('interrupted', 'folder');
+  const sentAt = Date.now();
+  running.child.kill('SIGINT');
+  const r = await running.done;
+  const exitMs = Date.now() - sentAt;
+  // eslint-disable-next-line no-console
+  console.log(`SIGINT → exit: ${exitMs} ms`);
+  expect(r.timedOut).toBe(false);
+  expect(exitMs).toBeLessThan(3000);
+  expect(r.code).not.toBe(0);
+  expect(r.code).toBe(130);
+  const lines = r.stderr.split('\n').filter((l) => l.length > 0);
+  expect(lines).toEqual([`tme: ${f('interrupted')}: cancelled; the last checkpoint is kept: continue with the same command and --resume`]);
+  expect(listTree(f('interrupted'))).toEqual(['checkpoint.bin']);
+
+  const resumed = await runTme(matchArgs('interrupted', '--resume'), { timeoutMs: 120_000 });
+  expect(resumed.stderr).toBe('');
+  expect(resumed.code).toBe(0);
+  expect(resumed.stdout).toContain('(resumed)');
+  // The checkpoint is gone once the job is complete.
+  expect(listTree(f('interrupted'))).toEqual(['angles.tsv', 'job.json', 'rotations.mrc', 'scores.mrc']);
+  expect(mrcData(f('interrupted/scores.mrc')).equals(reference.scores)).toBe(true);
+  expect(mrcData(f('interrupted/rotations.mrc')).equals(reference.rotations)).toBe(true);
+  const job = JSON.parse(fs.readFileSync(f('interrupted/job.json'), 'utf8')) as Record<string, unknown>;
+  expect(JSON.stringify(job)).toContain('"resumed":true');
+}, 240_000);
+
+test('SIGKILL mid-match leaves no corrupt output, and the checkpoint resumes to the same maps', async () => {
+  // --checkpoint-interval 0 (a checkpoint after every batch) so one is on disk before the kill.
+  const running = await startMidMatch('killed', 'checkpoint');
+  running.child.kill('SIGKILL');
+  const r = await running.done;
+  expect(r.signal).toBe('SIGKILL');
+  const left = listTree(f('killed'));
+  // Only whole files under their final names: a result is either absent or complete and readable.
+  for (const name of left) expect(['checkpoint.bin', 'angles.tsv', 'job.json', 'rotations.mrc', 'scores.mrc']).toContain(name);
+  for (const name of ['scores.mrc', 'rotations.mrc']) {
+    if (left.includes(name)) expect(readMrc(f(`killed/${name}`)).shape).toEqual([48, 64, 64]);
+  }
+  expect(left).toContain('checkpoint.bin');
+  expect(left).not.toContain('job.json');
+
+  const resumed = await runTme(matchArgs('killed', '--resume'), { timeoutMs: 120_000 });
+  expect(resumed.stderr).toBe('');
+  expect(resumed.code).toBe(0);
+  expect(resumed.stdout).toContain('(resumed)');
+  expect(mrcData(f('killed/scores.mrc')).equals(reference.scores)).toBe(true);
+  expect(mrcData(f('killed/rotations.mrc')).equals(reference.rotations)).toBe(true);
+}, 240_000);
