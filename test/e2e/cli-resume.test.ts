@@ -121,3 +121,22 @@ test('SIGKILL mid-match leaves no corrupt output, and the checkpoint resumes to 
   expect(mrcData(f('killed/scores.mrc')).equals(reference.scores)).toBe(true);
   expect(mrcData(f('killed/rotations.mrc')).equals(reference.rotations)).toBe(true);
 }, 240_000);
+
+test('SIGINT as matching starts: either a checkpoint to resume, or no job folder at all', async () => {
+  const out = f('early');
+  const running = startTme(matchArgs('early'), { timeoutMs: 120_000 });
+  let exited = false;
+  void running.done.then(() => { exited = true; });
+  expect(await waitFor(() => exited || fs.existsSync(out), 60_000)).toBe(true);
+  running.child.kill('SIGINT');
+  const r = await running.done;
+  expect(r.code).toBe(130);
+  const lines = r.stderr.split('\n').filter((l) => l.length > 0);
+  expect(lines).toHaveLength(1);
+  if (fs.existsSync(out)) {
+    expect(listTree(out)).toEqual(['checkpoint.bin']);
+    expect(lines[0]).toBe(`tme: ${out}: cancelled; the last checkpoint is kept: continue with the same command and --resume`);
+  } else {
+    expect(lines[0]).toBe(`tme: ${out}: cancelled before the first batch of rotations finished; nothing was kept`);
+  }
+}, 130_000);

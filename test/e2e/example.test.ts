@@ -4,7 +4,7 @@
  * particles (recall ≥ 0.9, precision ≥ 0.8, median angular error within the 15° angular step).
  * And `tme estimate`: its memory estimate for a match must be within a factor of 3 of the peak RSS of that match.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { blobTemplate, noisyTarget, runTme, tempDir, TME, writeVolume } from './helpers';
@@ -18,6 +18,24 @@ beforeAll(() => {
 afterAll(() => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
+
+const SCIPY_CHECK = `
+import sys
+import numpy as np
+from scipy.spatial.transform import Rotation
+def load(f):
+    a = np.atleast_2d(np.loadtxt(f, skiprows=1))
+    return a[:, :3], Rotation.from_euler('zyz', a[:, 3:6], degrees=True)
+pp, pr = load(sys.argv[1]); tp, tr = load(sys.argv[2])
+claimed, errors = set(), []
+for i in range(len(pp)):
+    d = np.linalg.norm(tp - pp[i], axis=1)
+    for j in np.argsort(d):
+        if d[j] > 2: break
+        if j in claimed: continue
+        claimed.add(j); errors.append(np.degrees((pr[i] * tr[j].inv()).magnitude())); break
+print(len(errors), np.median(errors) if errors else float('nan'))
+`;
 
 const SUMMARY = /found (\d+) of (\d+) particles \(recall ([\d.]+)\), precision ([\d.]+) \((\d+) picks\), median angular error ([\d.]+|NaN)° at a ([\d.]+)° step/;
 
@@ -45,6 +63,18 @@ test('tme example finds the particles of its synthetic tomogram', async () => {
   expect(truthRows).toHaveLength(13);
   const pickRows = fs.readFileSync(path.join(out, 'run/picks.tsv'), 'utf8').trim().split('\n');
   expect(pickRows).toHaveLength(Number(picks) + 1);
+
+  // Independently of tme's own scoring: SciPy reads both pyTME-convention TSVs (euler 'zyz' extrinsic, degrees),
+  // pairs each pick with the nearest true particle (≤ 2 voxels) and gives the same median angular error.
+  const python = spawnSync('python3', ['-c', SCIPY_CHECK, path.join(out, 'run/picks.tsv'), path.join(out, 'truth.tsv')], { encoding: 'utf8' });
+  if (python.status === 0) {
+    const [paired, median] = python.stdout.trim().split(/\s+/).map(Number);
+    expect(paired).toBe(Number(matched));
+    expect(Math.abs((median as number) - Number(medianError))).toBeLessThan(0.1);
+  } else {
+    // eslint-disable-next-line no-console
+    console.warn(`SKIPPED the SciPy cross-check (python3 with scipy and numpy not usable): ${python.stderr.slice(0, 200)}`);
+  }
 }, 600_000);
 
 /** Runs the CLI in-process under a small node wrapper that reports the peak RSS (bytes) of that process. */
