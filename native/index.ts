@@ -161,7 +161,7 @@ export function listDevices(): DeviceInfo[] {
       id: 'cpu',
       index: 'cpu',
       api: 'fftw',
-      name: `CPU (FFTW3f, ${listing.hardwareConcurrency} threads)`,
+      name: 'CPU (FFTW3f)',
       type: 'cpu',
       memoryBytes: listing.hostTotalBytes,
       maxStorageBufferRange: null,

@@ -104,6 +104,8 @@ export interface MemoryQuery {
   /** Whether a Fourier filter is multiplied in. */
   filter: boolean;
   device: DeviceId;
+  /** CPU worker threads (each holds its own work buffers); default: all cores. */
+  threads?: number;
 }
 
 /** Everything the engine needs from a correlation backend. */

@@ -105,7 +105,7 @@ export function planJobTiles(p: PreparedJob, backend: MatchBackend, device: Devi
     nextFastShape: (s) => backend.nextFastShape(s),
     bytesFor: (fastShape) => backend.estimateMemory({
       tileShape: fastShape, templateShape: p.templateShape, score: p.plan.backendScore,
-      rotationMode: p.rotationMode, filter: p.filter !== undefined, device: device.index,
+      rotationMode: p.rotationMode, filter: p.filter !== undefined, device: device.index, threads: p.threads,
     }),
   });
 }

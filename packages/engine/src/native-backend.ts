@@ -51,6 +51,7 @@ export class NativeBackend implements MatchBackend {
     const e = native.estimateMatchMemory({
       device: query.device, targetShape: query.tileShape, templateShape: query.templateShape, score: query.score,
       rotationMode: query.rotationMode, filter: query.filter, targetMask: query.score === 'mcc', initialMaps: true, statsMask: true,
+      threads: query.threads,
     });
     // A tile whose largest buffer exceeds what one binding addresses cannot run however much memory is free.
     if (e.bufferLimitBytes > 0 && e.largestBufferBytes > e.bufferLimitBytes) return Infinity;

@@ -15,7 +15,9 @@ function ioError(file: string, err: unknown): TmeError {
     : e.code === 'EACCES' || e.code === 'EPERM' ? 'permission denied'
     : e.code === 'ENOSPC' ? 'no space left on device'
     : e.code === 'EISDIR' ? 'is a folder'
-    : (e.message ?? String(err));
+    : e.code === 'ENOTDIR' ? 'a parent of the path is a file, not a folder'
+    // Never e.message: it names the temporary file, which the user never asked for.
+    : (e.code ?? String(err));
   return new TmeError('ERR_TME_IO', `cannot write: ${why}`, { file, cause: err });
 }
 

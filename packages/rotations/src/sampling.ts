@@ -162,9 +162,13 @@ function keepNearFundamentalDomain(matrices: Float64Array, group: readonly Matri
 
 const cache = new Map<string, RotationSet>();
 
+/** The angular steps (degrees) a sampling can be made for: below 2° a set has millions of rotations. */
+export const ANGULAR_STEP_RANGE = [2, 180] as const;
+
 function validateStep(step: unknown): number {
-  if (typeof step !== 'number' || !Number.isFinite(step) || step < 2 || step > 180) {
-    throw invalidOption('angularStep', 'a number of degrees from 2 to 180', step);
+  const [min, max] = ANGULAR_STEP_RANGE;
+  if (typeof step !== 'number' || !Number.isFinite(step) || step < min || step > max) {
+    throw invalidOption('angularStep', `a number of degrees from ${min} to ${max}`, step);
   }
   return step;
 }

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import type { Command } from 'commander';
 import { invalidOption, TmeError, writeFileAtomic } from '@tme/formats';
-import { formatAnglesTsv, sampleRotations, type RotationSet } from '@tme/rotations';
+import { formatAnglesTsv, sampleRotations, type RotationSet, ANGULAR_STEP_RANGE } from '@tme/rotations';
 
 export interface AnglesCliOptions {
   /** Degrees (string as typed). */
@@ -14,8 +14,9 @@ export interface AnglesCliOptions {
 /** Writes the rotation set of a search as angles.tsv (the job's layout) and prints its size and covering. */
 export function runAngles(o: AnglesCliOptions): RotationSet {
   const step = Number(o.angularStep);
-  if (o.angularStep === undefined || String(o.angularStep).trim() === '' || !Number.isFinite(step) || step < 2 || step > 180) {
-    throw invalidOption('--angular-step', 'a number of degrees from 2 to 180', o.angularStep);
+  const [min, max] = ANGULAR_STEP_RANGE;
+  if (o.angularStep === undefined || String(o.angularStep).trim() === '' || !Number.isFinite(step) || step < min || step > max) {
+    throw invalidOption('--angular-step', `a number of degrees from ${min} to ${max}`, o.angularStep);
   }
   if (!o.force && fs.existsSync(o.output)) {
     throw new TmeError('ERR_TME_EXISTS', 'exists (use --force to replace it)', { file: o.output });

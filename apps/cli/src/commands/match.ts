@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Option, type Command } from 'commander';
 import { TmeError, invalidOption, isTmeError, readVolume, type Volume, type Zyx } from '@tme/formats';
-import { sampleRotations } from '@tme/rotations';
+import { ANGULAR_STEP_RANGE, sampleRotations } from '@tme/rotations';
 import {
   CHECKPOINT_FILE, JOB_FILES, PAD_MODES, SCORE_NAMES, matchTemplate, resolvePadMode, resolveScore, writeJob,
   type DeviceSpec, type Interpolation, type MatchJob, type MatchResult, type RotationMode,
@@ -33,7 +33,7 @@ export interface MatchFlags extends SearchFlags {
   output: string;
   /**
    * Seconds between checkpoints of a running match (default 30; 0 = after every batch of rotations). Hidden from
-   * --help (a tuning knob for tests and very slow devices), documented here and in the README.
+   * --help (a tuning knob for tests and very slow devices); documented here.
    */
   checkpointInterval?: string;
 }
@@ -131,7 +131,7 @@ export async function setupMatch(flags: MatchFlags, options: { createDir?: boole
   // Validate every option before touching a file.
   const score = resolveScore(flags.score);
   const padTarget = resolvePadMode(flags.padTarget);
-  const angularStep = parseNumber('--angular-step', flags.angularStep, 0.1, 180);
+  const angularStep = parseNumber('--angular-step', flags.angularStep, ANGULAR_STEP_RANGE[0], ANGULAR_STEP_RANGE[1]);
   const device = parseDevice(flags.device);
   const tile = parseTile(flags.tile);
   const threads = flags.threads === undefined ? undefined : parseNumber('--threads', flags.threads, 1);
