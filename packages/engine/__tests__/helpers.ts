@@ -2,18 +2,10 @@
 // with the reference backend (they compute a masked Pearson correlation per voxel, directly from its definition).
 import { createVolume, type Volume, type Zyx } from '@tme/formats';
 import { rotateBox } from '../src/rotate';
+import { seededRandom } from '@tme/rotations';
 
-export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    // mulberry32
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded generator tme uses everywhere (mulberry32), so test inputs are reproducible. */
+export const rng = seededRandom;
 
 export function gaussianNoise(n: number, seed: number, sigma = 1): Float32Array {
   const r = rng(seed);

@@ -1,16 +1,8 @@
 import type { ExportPick } from '../../src/pick';
+import { seededRandom } from '@tme/rotations';
 
-/** Deterministic pseudo-random numbers in [0, 1) (mulberry32) so tests are reproducible without a dependency. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded generator tme uses everywhere (mulberry32), so test inputs are reproducible. */
+export const rng = seededRandom;
 
 /** A uniformly random rotation matrix (from a random unit quaternion), row-major, xyz frame. */
 export function randomRotation(next: () => number): Float64Array {

@@ -1,18 +1,10 @@
 // Test helpers: a seeded PRNG and synthetic score maps. Not part of the package.
 import type { Zyx } from '@tme/formats';
 import type { ScoreMaps } from '../../src';
+import { seededRandom } from '@tme/rotations';
 
-/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded generator tme uses everywhere (mulberry32), so test inputs are reproducible. */
+export const rng = seededRandom;
 
 /**
  * The best-score map of a search over pure noise, simulated directly: per voxel the maximum of R independent

@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { seededRandom } from '../../src/random-rotations';
 
 /**
  * Runs a batch of scipy Rotation calls in ONE python process (Debian's python3-scipy, an independent reference).
@@ -19,14 +20,5 @@ export function runScipy<T>(script: string, data: unknown): T {
   return JSON.parse(res.stdout) as T;
 }
 
-/** A small seeded generator for test inputs (mulberry32). */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded generator tme uses everywhere (mulberry32), so test inputs are reproducible. */
+export const seeded = seededRandom;
