@@ -78,6 +78,27 @@ export function withFile<T>(path: string, body: (file: BinaryFile) => T): T {
 /** True on little-endian hosts (all that Node supports in practice; checked, not assumed). */
 export const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
+/** Elements converted per chunk when writing: bounds the scratch memory of a large write. */
+export const WRITE_CHUNK = 1 << 22;
+
+/**
+ * The little-endian float32 bytes of data[start, end): a view when the data already are float32 on a
+ * little-endian host, else converted through `scratch` (at least end − start long).
+ */
+export function float32LittleEndian(data: ArrayLike<number> & { subarray(a: number, b: number): ArrayLike<number> }, start: number, end: number, scratch: Float32Array): Uint8Array {
+  let f: Float32Array;
+  if (data instanceof Float32Array) f = data.subarray(start, end);
+  else {
+    f = scratch.subarray(0, end - start);
+    f.set(data.subarray(start, end));
+  }
+  const bytes = new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
+  if (HOST_LITTLE_ENDIAN) return bytes;
+  const swapped = bytes.slice();
+  swapBytes(swapped, 4);
+  return swapped;
+}
+
 /** Swaps the bytes of each `width`-byte element of `bytes` in place. */
 export function swapBytes(bytes: Uint8Array, width: 1 | 2 | 4 | 8): void {
   if (width === 1) return;

@@ -1,5 +1,5 @@
 import { AtomicFileWriter } from './atomic-write';
-import { HOST_LITTLE_ENDIAN, swapBytes, withFile } from './binary-file';
+import { WRITE_CHUNK, float32LittleEndian, withFile } from './binary-file';
 import { TmeError, invalidOption } from './errors';
 import { SampleType, allocateNative, readSamples } from './samples';
 import { Volume, VolumeData, voxelCount } from './volume';
@@ -142,17 +142,8 @@ export function writeEm(path: string, volume: Volume<VolumeData>, options: Write
   try {
     writer.write(header);
     const n = voxelCount(volume.shape);
-    const chunk = 1 << 22;
-    const scratch = new Float32Array(Math.min(chunk, n));
-    for (let s = 0; s < n; s += chunk) {
-      const e = Math.min(n, s + chunk);
-      let f: Float32Array;
-      if (volume.data instanceof Float32Array) f = volume.data.subarray(s, e);
-      else { f = scratch.subarray(0, e - s); f.set(volume.data.subarray(s, e)); }
-      let bytes = new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
-      if (!HOST_LITTLE_ENDIAN) { bytes = bytes.slice(); swapBytes(bytes, 4); }
-      writer.write(bytes);
-    }
+    const scratch = new Float32Array(Math.min(WRITE_CHUNK, n));
+    for (let s = 0; s < n; s += WRITE_CHUNK) writer.write(float32LittleEndian(volume.data, s, Math.min(n, s + WRITE_CHUNK), scratch));
     writer.commit();
   } catch (err) {
     writer.abort();

@@ -1,5 +1,5 @@
 import { AtomicFileWriter } from './atomic-write';
-import { BinaryFile, HOST_LITTLE_ENDIAN, swapBytes, withFile } from './binary-file';
+import { BinaryFile, HOST_LITTLE_ENDIAN, WRITE_CHUNK, float32LittleEndian, swapBytes, withFile } from './binary-file';
 import { TmeError, invalidOption } from './errors';
 import { encodeFloat16, float16Table } from './float16';
 import {
@@ -121,14 +121,6 @@ export interface WriteMrcOptions {
 
 export const DEFAULT_MRC_LABEL = 'tme: written by @tme/formats';
 
-const WRITE_CHUNK = 1 << 22;
-
-function toFloat32Chunk(data: VolumeData, start: number, end: number, scratch: Float32Array): Float32Array {
-  if (data instanceof Float32Array) return data.subarray(start, end);
-  const out = scratch.subarray(0, end - start);
-  out.set(data.subarray(start, end));
-  return out;
-}
 
 /** Statistics of the values as they will be stored in half precision. */
 function float16Statistics(data: VolumeData): VolumeStatistics {
@@ -205,9 +197,7 @@ export function writeMrc(path: string, volume: Volume<VolumeData>, options: Writ
         bytes = new Uint8Array(h.buffer, 0, h.byteLength);
         if (!HOST_LITTLE_ENDIAN) { bytes = bytes.slice(); swapBytes(bytes, 2); }
       } else {
-        const f = toFloat32Chunk(volume.data, s, e, scratch);
-        bytes = new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
-        if (!HOST_LITTLE_ENDIAN) { bytes = bytes.slice(); swapBytes(bytes, 4); }
+        bytes = float32LittleEndian(volume.data, s, e, scratch);
       }
       writer.write(bytes);
     }
