@@ -10,21 +10,12 @@ const path = require('node:path');
 
 process.env.VK_ICD_FILENAMES ??= '/usr/share/vulkan/icd.d/lvp_icd.x86_64.json';
 const native = require(path.join(__dirname, '..', '..', 'native', 'dist', 'index.js'));
+const { uniformNoise: noise } = require('./inputs.js');
 
 const large = process.argv.includes('--large');
 const quick = process.argv.includes('--quick');
 const round = (v, d = 3) => Math.round(v * 10 ** d) / 10 ** d;
 const log = (line) => process.stderr.write(`match-bench: ${line}\n`);
-
-function noise(n, seed) {
-  let a = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    a = (Math.imul(a, 1664525) + 1013904223) >>> 0;
-    out[i] = a / 2 ** 32 - 0.5;
-  }
-  return out;
-}
 
 function sphere(n) {
   const m = new Float32Array(n ** 3);

@@ -9,6 +9,7 @@ const path = require('node:path');
 
 process.env.VK_ICD_FILENAMES ??= '/usr/share/vulkan/icd.d/lvp_icd.x86_64.json';
 const native = require(path.join(__dirname, '..', '..', 'native', 'dist', 'index.js'));
+const { uniformNoise } = require('./inputs.js');
 
 function arg(name, fallback) {
   const i = process.argv.indexOf(name);
@@ -27,15 +28,7 @@ function log(line) {
 }
 
 // Deterministic inputs: a smooth-ish target and template, spherical mask, rotations about a tilted axis.
-function volume(n, seed) {
-  let a = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    a = (Math.imul(a, 1664525) + 1013904223) >>> 0;
-    out[i] = a / 2 ** 32 - 0.5;
-  }
-  return out;
-}
+const volume = uniformNoise;
 function rotations(count) {
   const out = new Float64Array(9 * count);
   const axis = [1 / Math.sqrt(3), 1 / Math.sqrt(3), 1 / Math.sqrt(3)];
