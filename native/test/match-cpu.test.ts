@@ -153,12 +153,13 @@ describe('runMatch behaviour (CPU path)', () => {
 });
 
 describe('pruned R2C (box ≤ tile/8 in z and y)', () => {
-  it('gives the maps of the full R2C (TME_PRUNED_FFT=0) to 1e-6 relative', async () => {
+  it('gives the flc maps of the full R2C (TME_PRUNED_FFT=0) to 1e-6 relative', async () => {
     const t64: Shape = [64, 64, 48];
     const b8: Shape = [8, 8, 7];
     const job = {
       device: 'cpu' as const, target: randomVolume(t64, 31), targetShape: t64, template: randomVolume(b8, 32),
       templateShape: b8, mask: sphereMask(b8, 3), rotations: Float64Array.from(randomRotations(2, 33).flat()),
+      score: 'flc' as const,
     };
     const pruned = await runMatch(job);
     process.env['TME_PRUNED_FFT'] = '0';
@@ -170,5 +171,73 @@ describe('pruned R2C (box ≤ tile/8 in z and y)', () => {
     } finally {
       delete process.env['TME_PRUNED_FFT'];
     }
+  });
+});
+
+// cc and flc-sphere run through the slab correlator (1D passes over the box's rows, per-ky slabs, per-z planes);
+// TME_SLAB_CORRELATOR=0 runs the same job through FFTW's 3D transforms.
+describe('slab correlator (cc, flc-sphere on the CPU)', () => {
+  const shapes: Array<[string, Shape, Shape]> = [
+    ['even tile', [32, 36, 40], [9, 8, 7]],
+    ['odd tile', [27, 25, 21], [6, 7, 5]],
+  ];
+  const rots = Float64Array.from(randomRotations(3, 41).flat());
+  // A hard low-pass (zero past 0.22 cycles/voxel) leaves whole z columns zero, which the slab correlator skips.
+  function lowPass(s: Shape, cutoff: number): Float32Array {
+    const [nz, ny, nx] = s;
+    const hx = Math.floor(nx / 2) + 1;
+    const f = new Float32Array(nz * ny * hx);
+    for (let z = 0; z < nz; z++)
+      for (let y = 0; y < ny; y++)
+        for (let x = 0; x < hx; x++) {
+          const fz = (z <= nz / 2 ? z : z - nz) / nz;
+          const fy = (y <= ny / 2 ? y : y - ny) / ny;
+          const r = Math.hypot(fz, fy, x / nx);
+          f[(z * ny + y) * hx + x] = r <= cutoff ? 1 - r : 0;
+        }
+    return f;
+  }
+  const cases: Array<[NativeScore, 'real' | 'fourier', boolean]> = [
+    ['cc', 'real', false], ['flc-sphere', 'real', false], ['flc-sphere', 'real', true], ['cc', 'fourier', true],
+    ['flc-sphere', 'fourier', false],
+  ];
+  describe.each(shapes)('%s', (_name, t, b) => {
+    it.each(cases)('%s, %s rotation, low-pass %s: maps and statistics of the 3D path to 1e-5', async (score, mode, lp) => {
+      const job = {
+        device: 'cpu' as const, target: randomVolume(t, 51), targetShape: t, template: randomVolume(b, 52),
+        templateShape: b, mask: sphereMask(b, 2.5), rotations: rots, score, rotationMode: mode,
+        filter: lp ? lowPass(t, 0.22) : undefined, threads: 2,
+      };
+      const slab = await runMatch(job);
+      process.env['TME_SLAB_CORRELATOR'] = '0';
+      let full;
+      try {
+        full = await runMatch(job);
+      } finally {
+        delete process.env['TME_SLAB_CORRELATOR'];
+      }
+      let scale = 0;
+      for (const v of full.scores) scale = Math.max(scale, Math.abs(v));
+      expect(scale).toBeGreaterThan(0);
+      expect(maxAbsDiff(slab.scores, full.scores) / scale).toBeLessThan(1e-5);
+      let differ = 0;
+      for (let i = 0; i < slab.indices.length; i++) if (slab.indices[i] !== full.indices[i]) differ++;
+      expect(differ).toBeLessThan(slab.indices.length * 1e-3); // near ties only
+      expect(Math.abs(slab.stats.sum - full.stats.sum)).toBeLessThan(1e-5 * scale * slab.stats.count);
+      expect(Math.abs(slab.stats.sumSq - full.stats.sumSq)).toBeLessThan(1e-5 * full.stats.sumSq);
+      expect(maxAbsDiff(slab.stats.perRotationMax, full.stats.perRotationMax) / scale).toBeLessThan(1e-5);
+    });
+  });
+
+  it('scores 0 everywhere when the filter removes every frequency', async () => {
+    const t: Shape = [16, 16, 16];
+    const b: Shape = [5, 5, 5];
+    const hx = 9;
+    const got = await runMatch({
+      device: 'cpu', target: randomVolume(t, 61), targetShape: t, template: randomVolume(b, 62), templateShape: b,
+      mask: sphereMask(b, 2), rotations: rots, filter: new Float32Array(16 * 16 * hx), score: 'cc',
+    });
+    expect(maxAbsDiff(got.scores, new Float32Array(got.scores.length))).toBe(0);
+    expect(got.indices.every((i) => i === 0)).toBe(true);
   });
 });

@@ -9,6 +9,9 @@ const os = require('node:os');
 const path = require('node:path');
 
 process.env.VK_ICD_FILENAMES ??= '/usr/share/vulkan/icd.d/lvp_icd.x86_64.json';
+// FFTW plans measured in this run, as the floor they are compared with: a wisdom file measured on a busy machine was
+// seen to keep a 256³ single-thread C2R 2.4× slower than a fresh plan.
+process.env.TME_FFTW_WISDOM ??= 'off';
 const native = require(path.join(__dirname, '..', '..', 'native', 'dist', 'index.js'));
 const { uniformNoise: noise } = require('./inputs.js');
 
@@ -47,13 +50,27 @@ function paddedShape(target, box) {
   return native.nextFastShape(target.map((n, i) => n + box - 1));
 }
 
-async function timeCase({ device, threads, target, box, score, rotationCount, mode = 'real' }) {
+/** A band limit at half Nyquist (0.25 cycles/voxel), as a template low-passed to twice the voxel size has. */
+function lowPass(shape) {
+  const [nz, ny, nx] = shape;
+  const hx = Math.floor(nx / 2) + 1;
+  const f = new Float32Array(nz * ny * hx);
+  for (let z = 0; z < nz; z++) for (let y = 0; y < ny; y++) for (let x = 0; x < hx; x++) {
+    const fz = (z <= nz / 2 ? z : z - nz) / nz;
+    const fy = (y <= ny / 2 ? y : y - ny) / ny;
+    f[(z * ny + y) * hx + x] = Math.hypot(fz, fy, x / nx) <= 0.25 ? 1 : 0;
+  }
+  return f;
+}
+
+async function timeCase({ device, threads, target, box, score, rotationCount, mode = 'real', lowPassed = false }) {
   const shape = paddedShape(target, box);
   const voxels = shape[0] * shape[1] * shape[2];
   const job = {
     device, threads, target: noise(voxels, 3), targetShape: shape, template: noise(box ** 3, 7), templateShape: [box, box, box],
     mask: sphere(box), rotations: rotations(rotationCount), score, rotationMode: mode,
     targetMask: score === 'mcc' ? new Float32Array(voxels).fill(1) : undefined,
+    filter: lowPassed ? lowPass(shape) : undefined,
   };
   const memory = native.estimateMatchMemory({ device, targetShape: shape, templateShape: [box, box, box], score, rotationMode: mode, threads });
   const t0 = process.hrtime.bigint();
@@ -89,13 +106,17 @@ async function main() {
           floors.set(key, native.benchFftPair(p.device, shape, shape[0] >= 256 ? 3 : 7, p.threads ?? 1));
         }
         const floor = floors.get(key);
-        for (const score of scores) {
+        // The four scores as they are, then flc-sphere (the default) with a low-pass and with Fourier-space rotation.
+        const variants = [...scores.map((score) => ({ score, label: score })),
+          { score: 'flc-sphere', label: 'flc-sphere, low-pass ½ Nyquist', lowPassed: true },
+          { score: 'flc-sphere', label: 'flc-sphere, Fourier rotation', mode: 'fourier' }];
+        for (const { score, label, lowPassed, mode } of variants) {
           const big = shape[0] * shape[1] * shape[2] > 5e6;
           const rotationCount = quick ? 2 : p.smallOnly ? 3 : big ? (gpu ? 64 : 4) : (gpu ? 256 : 12);
-          const r = await timeCase({ device: p.device, threads: p.threads, target, box, score, rotationCount });
+          const r = await timeCase({ device: p.device, threads: p.threads, target, box, score, rotationCount, lowPassed, mode });
           const perRotationMs = r.timings.perRotationMs;
           const row = {
-            path: p.name, target: target.join('x'), template: box, padded: r.shape.join('x'), score, rotations: rotationCount,
+            path: p.name, target: target.join('x'), template: box, padded: r.shape.join('x'), score: label, rotations: rotationCount,
             perRotationMs: round(perRotationMs), rotationsPerSecond: round(1000 / perRotationMs, 1),
             pairMs: round(floor.pairMs), c2rMs: round(floor.c2rMs),
             overPair: round(perRotationMs / floor.pairMs, 2), overC2r: round(perRotationMs / floor.c2rMs, 2),
@@ -104,7 +125,7 @@ async function main() {
             peakHostBytes: process.resourceUsage().maxRSS * 1024,
           };
           out.cases.push(row);
-          log(`${p.name} ${row.target} tmpl ${box} ${score}: ${row.perRotationMs} ms/rotation = ${row.overPair} pairs (${row.overC2r} C2R), ${row.nsPerRotationVoxel} ns/rot·vox`);
+          log(`${p.name} ${row.target} tmpl ${box} ${label}: ${row.perRotationMs} ms/rotation = ${row.overPair} pairs (${row.overC2r} C2R), ${row.nsPerRotationVoxel} ns/rot·vox`);
         }
       }
     }

@@ -8,6 +8,8 @@ const os = require('node:os');
 const path = require('node:path');
 
 process.env.VK_ICD_FILENAMES ??= '/usr/share/vulkan/icd.d/lvp_icd.x86_64.json';
+// FFTW plans measured in this run, like the FFT pairs they are compared with (see match-bench.js).
+process.env.TME_FFTW_WISDOM ??= 'off';
 const native = require(path.join(__dirname, '..', '..', 'native', 'dist', 'index.js'));
 const { uniformNoise } = require('./inputs.js');
 
@@ -18,7 +20,7 @@ function arg(name, fallback) {
 const rotationCount = Number(arg('--rotations', '20'));
 const largeRotationCount = Number(arg('--rotations-256', '8'));
 const cpuSizes = arg('--sizes', '64,128,256').split(',').map(Number);
-const vulkanSizes = arg('--vulkan-sizes', '64,128').split(',').map(Number);
+const vulkanSizes = arg('--vulkan-sizes', '64,128').split(',').filter(Boolean).map(Number);
 const templateSize = 32;
 // Minimum of many pairs: on a shared machine the minimum is what repeats.
 const repeatsFor = (size) => (size >= 256 ? 5 : 15);
@@ -97,20 +99,22 @@ async function main() {
         log(`${p.name} ${key} FFT pair ${t.pairMs.toFixed(2)} ms (median ${t.pairMedianMs.toFixed(2)}), C2R ${t.c2rMs.toFixed(2)} ms`);
         for (const mode of ['real', 'fourier']) {
           const timings = await matchCase(p.device, size, mode, threads);
-          // Rotations run one per worker thread: the throughput per rotation is loop time / rotations.
-          // The ratios compare minima (a single rotation on one worker vs the fastest FFT pair / C2R of the same
-          // size and thread count): on a shared, busy machine minima are what repeat; means carry the scheduler.
+          // Rotations run one per worker thread. Two views: throughput (loop time / rotations with `threads` workers,
+          // ÷ the `threads`-thread FFT pair: what a job costs) and one rotation on one worker (its minimum, ÷ the
+          // single-thread pair: what the loop costs free of the scheduler, which on a shared machine is what repeats).
+          const single = out.fft[p.name][p.device === 'cpu' ? `${size}^3/1t` : `${size}^3`];
           const row = {
             path: p.name, size, mode, threads,
             perRotationMs: round(timings.perRotationMs), rotationMinMs: round(timings.rotationMinMs),
             rotationMedianMs: round(timings.rotationMedianMs), setupMs: round(timings.setupMs),
             pairMs: round(t.pairMs), c2rMs: round(t.c2rMs),
-            perRotationOverPair: round(timings.rotationMinMs / t.pairMs),
-            perRotationOverC2r: round(timings.rotationMinMs / t.c2rMs),
             throughputOverPair: round(timings.perRotationMs / t.pairMs),
+            throughputOverC2r: round(timings.perRotationMs / t.c2rMs),
+            singleOverPair: round(timings.rotationMinMs / single.pairMs),
+            singleOverC2r: round(timings.rotationMinMs / single.c2rMs),
           };
           out.match.push(row);
-          log(`${p.name} ${size}^3 ${mode} threads=${threads}: rotation min ${row.rotationMinMs} ms (median ${row.rotationMedianMs}) = ${row.perRotationOverPair} pairs = ${row.perRotationOverC2r} C2R; loop/rotations ${row.perRotationMs} ms`);
+          log(`${p.name} ${size}^3 ${mode} threads=${threads}: ${row.perRotationMs} ms per rotation = ${row.throughputOverPair} pairs = ${row.throughputOverC2r} C2R; one rotation on one worker ${row.rotationMinMs} ms = ${row.singleOverPair} single-thread pairs`);
         }
       }
     }

@@ -3,10 +3,13 @@
 #pragma once
 #include <memory>
 
+#include "cpu/slab_correlator.h"
 #include "match/kernels.h"
 
 namespace tme {
 
-std::unique_ptr<Kernels> makeCpuKernels(const KernelConfig& config, int fftThreads);
+// `slab`: the tile's filtered spectrum for cc / flc-sphere (then correlateFused runs the slab correlator), else null.
+std::unique_ptr<Kernels> makeCpuKernels(const KernelConfig& config, int fftThreads,
+                                        std::shared_ptr<const SlabSpectrum> slab = nullptr);
 
 }  // namespace tme

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <map>
@@ -189,6 +190,67 @@ void fftwPrunedExecute(const PrunedR2C& plan, float* in, cfloat* rows, cfloat* p
   for (const auto& part : plan.x) fftwf_execute_dft_r2c(part.plan, in + part.in, r + part.out);
   for (const auto& part : plan.y) fftwf_execute_dft(part.plan, r + part.in, pl + part.out);
   fftwf_execute_dft(plan.z, pl, reinterpret_cast<fftwf_complex*>(out));
+}
+
+namespace {
+std::map<std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t>, SlabPlans>
+    slabCache;
+}  // namespace
+
+const SlabPlans& fftwSlabPlans(const SlabLayout& l, double* planMs) {
+  std::lock_guard<std::mutex> lock(plannerMutex);
+  initialiseLocked();
+  auto key = std::make_tuple(l.tile.z, l.tile.y, l.tile.x, l.box.z, l.box.y, l.box.x, l.activeX, l.pitch,
+                             l.planeStride);
+  auto found = slabCache.find(key);
+  if (found != slabCache.end()) return found->second;
+  auto start = std::chrono::steady_clock::now();
+  const int64_t tz = l.tile.z, ty = l.tile.y, tx = l.tile.x, pitch = l.pitch, w = kSlabChunk;
+  const int64_t rows = l.box.z * l.box.y;
+  auto check = [&](fftwf_plan plan) {
+    if (plan == nullptr) fail(ErrorCode::FftPlan, "FFTW could not plan a slab pass for a " + l.tile.str() + " tile");
+    return plan;
+  };
+  // MEASURE overwrites its arrays: plan on scratch arrays shaped like the caller's.
+  auto real = fftwAlloc<float>(std::max(rows * tx, ty * tx));
+  const int64_t big = std::max({rows * pitch, l.box.z * ty * pitch, tz * l.planeStride});
+  auto a = fftwAlloc<cfloat>(big);
+  auto b = fftwAlloc<cfloat>(big);
+  auto ca = reinterpret_cast<fftwf_complex*>(a.get());
+  auto cb = reinterpret_cast<fftwf_complex*>(b.get());
+  const unsigned flags = FFTW_MEASURE;
+  fftwf_plan_with_nthreads(1);
+  SlabPlans p;
+  {
+    fftwf_iodim64 dim{tx, 1, 1};
+    fftwf_iodim64 many{rows, tx, pitch};
+    p.rows = check(fftwf_plan_guru64_dft_r2c(1, &dim, 1, &many, real.get(), ca, flags));
+  }
+  {
+    fftwf_iodim64 dim{ty, pitch, pitch};
+    fftwf_iodim64 many[2] = {{l.activeX, 1, 1}, {l.box.z, ty * pitch, ty * pitch}};
+    p.planesForward = check(fftwf_plan_guru64_dft(1, &dim, 2, many, ca, cb, FFTW_FORWARD, flags));
+  }
+  {
+    fftwf_iodim64 dim{tz, pitch, pitch};
+    fftwf_iodim64 many{w, 1, 1};
+    p.chunkForward = check(fftwf_plan_guru64_dft(1, &dim, 1, &many, ca, cb, FFTW_FORWARD, flags));
+    fftwf_iodim64 back{tz, pitch, l.planeStride};
+    p.chunkInverse = check(fftwf_plan_guru64_dft(1, &back, 1, &many, ca, cb, FFTW_BACKWARD, flags));
+  }
+  {
+    fftwf_iodim64 dim{ty, pitch, pitch};
+    fftwf_iodim64 many{l.activeX, 1, 1};
+    p.planeInverse = check(fftwf_plan_guru64_dft(1, &dim, 1, &many, ca, ca, FFTW_BACKWARD, flags));
+  }
+  {
+    fftwf_iodim64 dim{tx, 1, 1};
+    fftwf_iodim64 many{ty, pitch, tx};
+    p.planeC2R = check(fftwf_plan_guru64_dft_c2r(1, &dim, 1, &many, ca, real.get(), flags));
+  }
+  saveWisdomLocked();
+  if (planMs) *planMs += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  return slabCache.emplace(key, p).first->second;
 }
 
 }  // namespace tme

@@ -45,6 +45,25 @@ FftwArray<T> fftwAlloc(size_t count) {
   return FftwArray<T>(static_cast<T*>(p));
 }
 
+// Plans for the slab correlator (slab_correlator.h): 1D passes over parts of a tile, single-threaded, each
+// executed (new-array execute) on arrays laid out exactly as the planning arrays, so SIMD alignment carries over.
+constexpr int64_t kSlabChunk = 8;  // z transforms per call: FFTW vectorises across neighbouring columns
+struct SlabLayout {
+  Shape3 tile, box;
+  int64_t activeX = 0;  // kx columns that can be nonzero (>= 1)
+  int64_t pitch = 0;        // complex elements per ky row everywhere (>= halfX, a multiple of kSlabChunk)
+  int64_t planeStride = 0;  // complex elements between z planes of the spectrum (>= tile.y * pitch)
+};
+struct SlabPlans {
+  fftwf_plan rows = nullptr;           // R2C along x of the box's rows: [box.z * box.y][tile.x] -> [..][pitch]
+  fftwf_plan planesForward = nullptr;  // along y, kx < activeX, box.z planes [box.z][tile.y][pitch], out of place
+  fftwf_plan chunkForward = nullptr;   // along z, kSlabChunk columns of a slab [tile.z][pitch], out of place
+  fftwf_plan chunkInverse = nullptr;   // along z, kSlabChunk columns: slab -> spectrum [tile.z][planeStride]
+  fftwf_plan planeInverse = nullptr;   // along y, kx < activeX, one plane [tile.y][pitch], in place
+  fftwf_plan planeC2R = nullptr;       // along x, one plane [tile.y][pitch] -> [tile.y][tile.x] (destroys input)
+};
+const SlabPlans& fftwSlabPlans(const SlabLayout& layout, double* planMs);
+
 // Where wisdom is kept ("" when disabled with TME_FFTW_WISDOM=off).
 const char* fftwWisdomPath();
 

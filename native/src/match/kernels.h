@@ -85,6 +85,13 @@ class Kernels {
   // dst = F * conj(T(A^T k) * filter): T the oversampled template spectrum (full complex, fourierGrid).
   virtual void gatherFourier(BufId dst, BufId F, BufId spectrum, BufId filter, const RotationParams& rotation) = 0;
   virtual void reduceMax(BufId src, BufId stats, int statsSlot) = 0;
+  // cc / flc-sphere in one call, where a path fuses them (the CPU's slab correlator): the template placed as
+  // place() would with `mode` (or, with `fourier`, its spectrum `spectrum` sampled at that rotation), correlated
+  // with the tile and finalised. False where the path does not fuse; the caller then runs the separate kernels.
+  virtual bool correlateFused(BufId t, BufId m, BufId stats, PlaceMode mode, BufId spectrum,
+                              const RotationParams* fourier, const FinaliseParams& params) {
+    return false;
+  }
   virtual void finalise(const FinaliseParams& params) = 0;
 };
 

@@ -16,6 +16,7 @@
 
 #include "cpu/cpu_kernels.h"
 #include "cpu/fftw_plans.h"
+#include "cpu/slab_correlator.h"
 #include "errors.h"
 #include "match/geometry.h"
 #include "vk/vk_context.h"
@@ -68,6 +69,13 @@ SlotPlan slotPlan(Score score, RotationMode mode) {
   return {1, 1};
 }
 
+// The CPU path runs cc and flc-sphere through the slab correlator; TME_SLAB_CORRELATOR=0 turns it off (benchmarks).
+bool usesSlabCorrelator(Score score) {
+  const char* setting = std::getenv("TME_SLAB_CORRELATOR");
+  if (setting != nullptr && std::string(setting) == "0") return false;
+  return score == Score::Cc || score == Score::FlcSphere;
+}
+
 int constantSpectra(Score score) {
   switch (score) {
     case Score::Cc:
@@ -103,12 +111,19 @@ MemoryVerdict estimateMatchMemory(const MemoryQuery& q) {
   const double grid = q.rotationMode == RotationMode::Fourier
                           ? static_cast<double>(fourierGrid(q.targetShape, q.templateShape, q.fourierOversampling).voxels())
                           : 0.0;
-  // Per worker: slots (spectrum + output, placement grid for forward slots), maps, two boxes.
-  const double perWorker = sp.slots * (8 * nc + 4 * n) + sp.forward * 4 * n + 8 * n + 2 * 4 * box + 256 +
-                           (isCpu(q.device) ? sp.forward * 16 * nc : 0);  // CPU: pruned-R2C scratch (upper bound)
+  // Per worker: slots (spectrum + output, placement grid for forward slots), maps, two boxes; on the CPU for cc /
+  // flc-sphere the slab correlator's buffers instead of the slots.
+  const bool slab = isCpu(q.device) && usesSlabCorrelator(q.score);
+  const double perWorker =
+      (slab ? slabWorkerBytes(q.targetShape, q.templateShape) + 4 * box
+            : sp.slots * (8 * nc + 4 * n) + sp.forward * 4 * n +
+                  (isCpu(q.device) ? sp.forward * 16 * nc : 0)) +  // CPU: pruned-R2C scratch (upper bound)
+      8 * n + 2 * 4 * box + 256;
   // Job constants: target spectra, flc-sphere's scale map, filter, template spectrum (Fourier mode).
-  const double constants = constantSpectra(q.score) * 8 * nc + (q.score == Score::FlcSphere ? 4 * n : 0) +
-                           (q.filter ? 4 * nc : 0) + 8 * grid + 2 * 4 * box + (q.statsMask ? 4 * n : 0);
+  // (The slab correlator's G replaces F: a little larger, its rows padded.)
+  const double constants = (slab ? slabSpectrumBytes(q.targetShape) - 8 * nc : 0) + constantSpectra(q.score) * 8 * nc +
+                           (q.score == Score::FlcSphere ? 4 * n : 0) + (q.filter ? 4 * nc : 0) + 8 * grid +
+                           2 * 4 * box + (q.statsMask ? 4 * n : 0);
   // Host side: inputs copied once, setup temporaries (a few tile-sized arrays), the two output maps.
   const double inputs = 4 * n + 2 * 4 * box + (q.targetMask ? 4 * n : 0) + (q.filter ? 4 * nc : 0) +
                         (q.initialMaps ? 8 * n : 0) + (q.statsMask ? 5 * n : 0);
@@ -329,7 +344,7 @@ struct WorkerState {
   BufId statsWeights = kNoBuffer;
 };
 
-// One rotation, the same sequence of kernels on every path.
+// One rotation: one fused call where the path has one (CPU cc / flc-sphere), else the same kernels on every path.
 void evaluateRotation(const MatchJob& job, WorkerState& w, const TileSetup& setup, int64_t r) {
   Kernels& k = *w.kernels;
   const RotationParams rot = rotationParams(job.rotations.data() + 9 * r);
@@ -342,29 +357,28 @@ void evaluateRotation(const MatchJob& job, WorkerState& w, const TileSetup& setu
   fp.scaleMap = w.scale;
   fp.stats = w.stats;
   fp.statsWeights = w.statsWeights;
-  if (job.rotationMode == RotationMode::Fourier) {
-    k.gatherFourier(k.slotS(0), w.spectra[0], w.spectrum, w.filter, rot);
+  if (job.score == Score::Cc || job.score == Score::FlcSphere) {
+    const bool fourier = job.rotationMode == RotationMode::Fourier;
+    const bool normalised = job.score == Score::FlcSphere;
+    const PlaceMode mode = normalised ? PlaceMode::Normalised : PlaceMode::Raw;
+    if (!fourier) {
+      k.rotateBox(w.boxT, w.templ, rot);
+      if (normalised) k.boxStats(w.stats, 0, w.boxT, w.mask);
+    }
+    if (k.correlateFused(w.boxT, w.mask, w.stats, mode, w.spectrum, fourier ? &rot : nullptr, fp)) return;
+    if (fourier) {
+      k.gatherFourier(k.slotS(0), w.spectra[0], w.spectrum, w.filter, rot);
+    } else {
+      k.place(k.slotP(0), w.boxT, normalised ? w.mask : kNoBuffer, normalised ? w.stats : kNoBuffer, 0, mode);
+      k.r2c(0);
+      k.mulConj(k.slotS(0), w.spectra[0], k.slotS(0), w.filter);
+    }
     k.c2r(0);
     fp.outs[0] = k.slotO(0);
   } else {
     switch (job.score) {
       case Score::Cc:
-        k.rotateBox(w.boxT, w.templ, rot);
-        k.place(k.slotP(0), w.boxT, kNoBuffer, kNoBuffer, 0, PlaceMode::Raw);
-        k.r2c(0);
-        k.mulConj(k.slotS(0), w.spectra[0], k.slotS(0), w.filter);
-        k.c2r(0);
-        fp.outs[0] = k.slotO(0);
-        break;
-      case Score::FlcSphere:
-        k.rotateBox(w.boxT, w.templ, rot);
-        k.boxStats(w.stats, 0, w.boxT, w.mask);
-        k.place(k.slotP(0), w.boxT, w.mask, w.stats, 0, PlaceMode::Normalised);
-        k.r2c(0);
-        k.mulConj(k.slotS(0), w.spectra[0], k.slotS(0), w.filter);
-        k.c2r(0);
-        fp.outs[0] = k.slotO(0);
-        break;
+      case Score::FlcSphere: break;  // above
       case Score::Flc:
         k.rotateBox(w.boxT, w.templ, rot);
         k.rotateBox(w.boxM, w.mask, rot);
@@ -446,12 +460,20 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
   const bool cpu = onCpu;
   const int64_t nc = job.targetShape.spectrumCount();
 
+  // cc / flc-sphere on the CPU: G = F . filter in the slab correlator's layout replaces F (same size).
+  std::shared_ptr<const SlabSpectrum> slab;
+  if (cpu && usesSlabCorrelator(job.score)) {
+    slab = makeSlabSpectrum(job.targetShape, setup.spectra[0].get(),
+                            job.filter.empty() ? nullptr : job.filter.data());
+    setup.spectra[0].reset();
+  }
+
   MatchResult result;
   result.planMs = setupPlanMs;
   std::vector<WorkerState> states(workers);
   for (int wi = 0; wi < workers; ++wi) {
     WorkerState& w = states[wi];
-    w.kernels = cpu ? makeCpuKernels(config, 1) : makeVkKernels(vulkanIndex(job.device), config);
+    w.kernels = cpu ? makeCpuKernels(config, 1, slab) : makeVkKernels(vulkanIndex(job.device), config);
     Kernels& k = *w.kernels;
     const size_t boxBytes = sizeof(float) * job.templateShape.voxels();
     w.templ = k.constant(job.templ.data(), boxBytes);

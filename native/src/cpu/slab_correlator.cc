@@ -1,0 +1,255 @@
+#include "cpu/slab_correlator.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+
+#include "match/geometry.h"
+
+namespace tme {
+namespace {
+
+int64_t pitchFor(const Shape3& tile) { return (tile.halfX() + kSlabChunk - 1) / kSlabChunk * kSlabChunk; }
+// Complex elements between z planes of the spectrum: one chunk more than the plane, so that the z pass's rows (one
+// per plane) do not all fall on the same cache sets (tile.y * pitch * 8 bytes is often a multiple of 4 KiB).
+int64_t planeStrideFor(const Shape3& tile) { return tile.y * pitchFor(tile) + kSlabChunk; }
+int64_t chunkSpan(int64_t count) { return (count + kSlabChunk - 1) / kSlabChunk * kSlabChunk; }
+int64_t wrapped(int64_t q, int64_t n) { return q < 0 ? q + n : q; }
+
+template <typename T>
+FftwArray<T> zeroed(int64_t count) {
+  auto a = fftwAlloc<T>(count);
+  std::memset(static_cast<void*>(a.get()), 0, sizeof(T) * count);
+  return a;
+}
+
+// out <- G . conj(t) for `count` complex values, in plain float arithmetic (std::complex's operator* is several
+// times slower); AVX2 where the machine has it.
+__attribute__((target_clones("arch=x86-64-v3", "default")))
+void multiplyConjugate(float* out, const float* g, const float* t, int64_t count) {
+  for (int64_t i = 0; i < count; ++i) {
+    const float gr = g[2 * i], gi = g[2 * i + 1], tr = t[2 * i], ti = t[2 * i + 1];
+    out[2 * i] = gr * tr + gi * ti;
+    out[2 * i + 1] = gi * tr - gr * ti;
+  }
+}
+
+const char* kStageNames[5] = {"slab x+y", "slab z", "slab planes", "slab finalise", "slab gather+z"};
+
+}  // namespace
+
+std::shared_ptr<const SlabSpectrum> makeSlabSpectrum(const Shape3& tile, const cfloat* F, const float* filter) {
+  auto s = std::make_shared<SlabSpectrum>();
+  s->tile = tile;
+  const int64_t tz = tile.z, ty = tile.y, hx = tile.halfX(), pitch = pitchFor(tile);
+  s->pitch = pitch;
+  s->activeColumns.assign(ty, 0);
+  s->g = zeroed<cfloat>(ty * tz * pitch);
+  const float* f = reinterpret_cast<const float*>(F);
+  float* g = reinterpret_cast<float*>(s->g.get());
+  for (int64_t kz = 0; kz < tz; ++kz)
+    for (int64_t ky = 0; ky < ty; ++ky) {
+      const int64_t in = (kz * ty + ky) * hx;
+      float* out = g + 2 * (ky * tz + kz) * pitch;
+      int32_t& active = s->activeColumns[ky];
+      for (int64_t kx = 0; kx < hx; ++kx) {
+        const float w = filter ? filter[in + kx] : 1.0f;
+        const float re = f[2 * (in + kx)] * w, im = f[2 * (in + kx) + 1] * w;
+        out[2 * kx] = re;
+        out[2 * kx + 1] = im;
+        if ((re != 0.0f || im != 0.0f) && kx >= active) active = static_cast<int32_t>(kx + 1);
+      }
+    }
+  for (int32_t a : s->activeColumns) s->activeX = std::max(s->activeX, a);
+  return s;
+}
+
+double slabSpectrumBytes(const Shape3& tile) { return 8.0 * tile.y * tile.z * pitchFor(tile); }
+
+double slabWorkerBytes(const Shape3& tile, const Shape3& box) {
+  const double pitch = static_cast<double>(pitchFor(tile));
+  const double rows = static_cast<double>(box.z * box.y);
+  return 4.0 * rows * tile.x + 8.0 * rows * pitch + 2 * 8.0 * box.z * tile.y * pitch + 2 * 8.0 * tile.z * pitch +
+         8.0 * tile.z * planeStrideFor(tile) + 4.0 * tile.y * tile.x;
+}
+
+void SlabCorrelator::StageTimes::start() {
+  if (on) last = std::chrono::steady_clock::now();
+}
+
+void SlabCorrelator::StageTimes::lap(int stage) {
+  if (!on) return;
+  auto now = std::chrono::steady_clock::now();
+  ms[stage] += std::chrono::duration<double, std::milli>(now - last).count();
+  last = now;
+}
+
+SlabCorrelator::SlabCorrelator(std::shared_ptr<const SlabSpectrum> spectrum, const Shape3& box, double* planMs)
+    : spectrum_(std::move(spectrum)), tile_(spectrum_->tile), box_(box) {
+  hx_ = tile_.halfX();
+  pitch_ = spectrum_->pitch;
+  planeStride_ = planeStrideFor(tile_);
+  SlabLayout layout{tile_, box_, std::max<int64_t>(1, spectrum_->activeX), pitch_, planeStride_};
+  plans_ = &fftwSlabPlans(layout, planMs);
+  const int64_t rows = box_.z * box_.y;
+  rows_ = zeroed<float>(rows * tile_.x);
+  // Zeroed throughout: the passes read whole chunks, past the columns written (G is zero there, but 0 * NaN is not).
+  rowSpec_ = zeroed<cfloat>(rows * pitch_);
+  planesIn_ = zeroed<cfloat>(box_.z * tile_.y * pitch_);
+  planes_ = zeroed<cfloat>(box_.z * tile_.y * pitch_);
+  slabIn_ = zeroed<cfloat>(tile_.z * pitch_);
+  slabOut_ = zeroed<cfloat>(tile_.z * pitch_);
+  s_ = zeroed<cfloat>(tile_.z * planeStride_);
+  plane_ = zeroed<float>(tile_.y * tile_.x);
+  boxZ_.resize(box_.z);
+  for (int64_t z = 0; z < box_.z; ++z) boxZ_[z] = wrapped(z - box_.z / 2, tile_.z);
+}
+
+SlabCorrelator::~SlabCorrelator() {
+  if (!times_.on || times_.calls == 0) return;
+  for (int i = 0; i < 5; ++i)
+    if (times_.ms[i] > 0)
+      std::fprintf(stderr, "tme profile %-14s %9.2f ms total %8.3f ms/rotation\n", kStageNames[i], times_.ms[i],
+                   times_.ms[i] / static_cast<double>(times_.calls));
+}
+
+void SlabCorrelator::correlateBox(const float* box, const PlaneSink& sink) {
+  times_.start();
+  const SlabSpectrum& sp = *spectrum_;
+  const int64_t tx = tile_.x, ty = tile_.y, pitch = pitch_;
+  const int64_t active = sp.activeX;
+  auto c = [](cfloat* p) { return reinterpret_cast<fftwf_complex*>(p); };
+  // 1. x on the box's rows (placed at their wrapped x; the rest of rows_ stays zero), then y on the box's planes.
+  const int64_t rows = box_.z * box_.y;
+  for (int64_t r = 0; r < rows; ++r) {
+    float* row = rows_.get() + r * tx;
+    const float* src = box + r * box_.x;
+    for (int64_t x = 0; x < box_.x; ++x) row[wrapped(x - box_.x / 2, tx)] = src[x];
+  }
+  if (active > 0) {
+    fftwf_execute_dft_r2c(plans_->rows, rows_.get(), c(rowSpec_.get()));
+    for (int64_t z = 0; z < box_.z; ++z)
+      for (int64_t y = 0; y < box_.y; ++y)
+        std::memcpy(static_cast<void*>(planesIn_.get() + (z * ty + wrapped(y - box_.y / 2, ty)) * pitch),
+                    rowSpec_.get() + (z * box_.y + y) * pitch, sizeof(cfloat) * active);
+    fftwf_execute_dft(plans_->planesForward, c(planesIn_.get()), c(planes_.get()));
+  }
+  times_.lap(0);
+  // 2. Per ky slab: the box's planes into their wrapped z rows (the other rows stay zero), z forward, times G,
+  // z inverse.
+  for (int64_t ky = 0; ky < ty; ++ky) {
+    const int64_t count = sp.activeColumns[ky];
+    if (count > 0) {
+      const int64_t span = chunkSpan(count);
+      for (int64_t z = 0; z < box_.z; ++z)
+        std::memcpy(static_cast<void*>(slabIn_.get() + boxZ_[z] * pitch), planes_.get() + (z * ty + ky) * pitch,
+                    sizeof(cfloat) * span);
+      for (int64_t k = 0; k < span; k += kSlabChunk)
+        fftwf_execute_dft(plans_->chunkForward, c(slabIn_.get() + k), c(slabOut_.get() + k));
+      const cfloat* g = sp.g.get() + ky * tile_.z * pitch;
+      for (int64_t z = 0; z < tile_.z; ++z)
+        multiplyConjugate(reinterpret_cast<float*>(slabOut_.get() + z * pitch),
+                          reinterpret_cast<const float*>(g + z * pitch),
+                          reinterpret_cast<const float*>(slabOut_.get() + z * pitch), span);
+    }
+    invertSlab(ky, count);
+  }
+  times_.lap(1);
+  finishPlanes(sink);
+}
+
+void SlabCorrelator::correlateSpectrum(const cfloat* grid, const Shape3& g, const RotationParams& r,
+                                       const PlaneSink& sink) {
+  times_.start();
+  const SlabSpectrum& sp = *spectrum_;
+  const int64_t tz = tile_.z, ty = tile_.y, tx = tile_.x, pitch = pitch_;
+  const int32_t gz = static_cast<int32_t>(g.z), gy = static_cast<int32_t>(g.y), gx = static_cast<int32_t>(g.x);
+  const float* t = reinterpret_cast<const float*>(grid);
+  const float* m = r.inverse;
+  // |u| < grid on every axis (|k| <= sqrt(3)/2 cycles/voxel), so one conditional add wraps an index.
+  auto wrap = [](int32_t i, int32_t n) { return i < 0 ? i + n : (i >= n ? i - n : i); };
+  const float invX = 1.0f / static_cast<float>(tx);
+  const float stepZ = m[2] * invX * gz, stepY = m[5] * invX * gy, stepX = m[8] * invX * gx;
+  for (int64_t ky = 0; ky < ty; ++ky) {
+    // Nyquist planes are ambiguous under rotation (+1/2 and -1/2 map to different template frequencies): zero, so
+    // the spectrum stays Hermitian (gather.comp does the same). So is the x Nyquist column.
+    const int64_t count = ty % 2 == 0 && ky == ty / 2 ? 0 : sp.activeColumns[ky];
+    if (count > 0) {
+      const int64_t span = chunkSpan(count);
+      const int64_t sampled = tx % 2 == 0 ? std::min(count, tx / 2) : count;
+      const float fy = signedFrequency(ky, ty);
+      const float* gRows = reinterpret_cast<const float*>(sp.g.get() + ky * tz * pitch);
+      for (int64_t kz = 0; kz < tz; ++kz) {
+        float* row = reinterpret_cast<float*>(slabOut_.get() + kz * pitch);
+        if (tz % 2 == 0 && kz == tz / 2) {
+          std::fill(row, row + 2 * span, 0.0f);
+          continue;
+        }
+        const float* gRow = gRows + 2 * kz * pitch;
+        const float fz = signedFrequency(kz, tz);
+        // Along a row the sampling position is affine in kx: u = base + kx * step (grid index units).
+        const float baseZ = (m[0] * fz + m[1] * fy) * gz, baseY = (m[3] * fz + m[4] * fy) * gy,
+                    baseX = (m[6] * fz + m[7] * fy) * gx;
+        for (int64_t kx = 0; kx < sampled; ++kx) {
+          const float uz = baseZ + stepZ * kx, uy = baseY + stepY * kx, ux = baseX + stepX * kx;
+          const float flz = std::floor(uz), fly = std::floor(uy), flx = std::floor(ux);
+          const float dz = uz - flz, dy = uy - fly, dx = ux - flx;
+          const int32_t z0 = wrap(static_cast<int32_t>(flz), gz), y0 = wrap(static_cast<int32_t>(fly), gy),
+                        x0 = wrap(static_cast<int32_t>(flx), gx);
+          const int32_t z1 = z0 + 1 == gz ? 0 : z0 + 1, y1 = y0 + 1 == gy ? 0 : y0 + 1, x1 = x0 + 1 == gx ? 0 : x0 + 1;
+          const float* r00 = t + 2 * (static_cast<int64_t>(z0 * gy + y0) * gx);
+          const float* r01 = t + 2 * (static_cast<int64_t>(z0 * gy + y1) * gx);
+          const float* r10 = t + 2 * (static_cast<int64_t>(z1 * gy + y0) * gx);
+          const float* r11 = t + 2 * (static_cast<int64_t>(z1 * gy + y1) * gx);
+          float v[2];
+          for (int c = 0; c < 2; ++c) {
+            const float c00 = r00[2 * x0 + c] + dx * (r00[2 * x1 + c] - r00[2 * x0 + c]);
+            const float c01 = r01[2 * x0 + c] + dx * (r01[2 * x1 + c] - r01[2 * x0 + c]);
+            const float c10 = r10[2 * x0 + c] + dx * (r10[2 * x1 + c] - r10[2 * x0 + c]);
+            const float c11 = r11[2 * x0 + c] + dx * (r11[2 * x1 + c] - r11[2 * x0 + c]);
+            const float c0 = c00 + dy * (c01 - c00);
+            const float c1 = c10 + dy * (c11 - c10);
+            v[c] = c0 + dz * (c1 - c0);
+          }
+          const float gr = gRow[2 * kx], gi = gRow[2 * kx + 1];
+          row[2 * kx] = gr * v[0] + gi * v[1];
+          row[2 * kx + 1] = gi * v[0] - gr * v[1];
+        }
+        std::fill(row + 2 * sampled, row + 2 * span, 0.0f);
+      }
+    }
+    invertSlab(ky, count);
+  }
+  times_.lap(4);
+  finishPlanes(sink);
+}
+
+void SlabCorrelator::invertSlab(int64_t ky, int64_t count) {
+  const int64_t span = count > 0 ? chunkSpan(count) : 0;
+  for (int64_t k = 0; k < span; k += kSlabChunk)
+    fftwf_execute_dft(plans_->chunkInverse, reinterpret_cast<fftwf_complex*>(slabOut_.get() + k),
+                      reinterpret_cast<fftwf_complex*>(s_.get() + ky * pitch_ + k));
+  // The x pass reads every column below halfX: the ones past the transformed chunks must be zero (the C2R of the
+  // last rotation overwrote them).
+  if (span < hx_)
+    for (int64_t z = 0; z < tile_.z; ++z) {
+      cfloat* row = s_.get() + z * planeStride_ + ky * pitch_;
+      std::fill(row + span, row + hx_, cfloat(0.0f, 0.0f));
+    }
+}
+
+void SlabCorrelator::finishPlanes(const PlaneSink& sink) {
+  const bool any = spectrum_->activeX > 0;
+  for (int64_t z = 0; z < tile_.z; ++z) {
+    fftwf_complex* p = reinterpret_cast<fftwf_complex*>(s_.get() + z * planeStride_);
+    if (any) fftwf_execute_dft(plans_->planeInverse, p, p);
+    fftwf_execute_dft_c2r(plans_->planeC2R, p, plane_.get());
+    times_.lap(2);
+    sink(z, plane_.get());
+    times_.lap(3);
+  }
+  times_.calls++;
+}
+
+}  // namespace tme
