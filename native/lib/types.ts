@@ -54,6 +54,10 @@ export interface NativeMatchJob {
   statsMask?: Uint8Array;
   /** Real, half-spectrum layout (nz, ny, nx/2+1) of targetShape; multiplied into the rotated template's spectrum. */
   filter?: Float32Array;
+  /** The voxels the caller will read (a tile's core), in tile coordinates. A path may leave the maps outside it as
+   *  they were (the CPU path skips those planes, rows and voxels), and none of them counts in the statistics.
+   *  Default: the whole tile. */
+  outputRegion?: { start: Zyx; shape: Zyx };
   /** 9·n, row-major, xyz frame, active template→tomogram. */
   rotations: Float64Array;
   /** Batch range [rotationStart, rotationEnd) into `rotations` (default: all). */

@@ -43,7 +43,7 @@ Napi::Value guarded(Napi::Env env, F&& body) {
 
 // ---- argument readers (the TS facade validates; these guard memory safety only) ----
 
-Shape3 readShape(const Napi::Value& v, const char* name) {
+Shape3 readTriple(const Napi::Value& v, const char* name, int64_t lowest) {
   if (!v.IsArray() || v.As<Napi::Array>().Length() != 3)
     fail(ErrorCode::InvalidOption, std::string("Expected [z, y, x] for ") + name);
   Napi::Array a = v.As<Napi::Array>();
@@ -52,12 +52,15 @@ Shape3 readShape(const Napi::Value& v, const char* name) {
     Napi::Value e = a.Get(i);
     if (!e.IsNumber()) fail(ErrorCode::InvalidOption, std::string("Expected integer axes for ") + name);
     double d = e.As<Napi::Number>().DoubleValue();
-    if (d != static_cast<double>(static_cast<int64_t>(d)) || d < 1 || d > (1 << 20))
-      fail(ErrorCode::UnsupportedSize, std::string(name) + " axis " + std::to_string(d) + " is not an integer in 1..1048576");
+    if (d != static_cast<double>(static_cast<int64_t>(d)) || d < static_cast<double>(lowest) || d > (1 << 20))
+      fail(ErrorCode::UnsupportedSize, std::string(name) + " axis " + std::to_string(d) + " is not an integer in " +
+                                           std::to_string(lowest) + "..1048576");
     s[i] = static_cast<int64_t>(d);
   }
   return {s[0], s[1], s[2]};
 }
+
+Shape3 readShape(const Napi::Value& v, const char* name) { return readTriple(v, name, 1); }
 
 template <typename T>
 std::vector<T> readTyped(const Napi::Object& o, const char* name, napi_typedarray_type type, bool required) {
@@ -142,6 +145,13 @@ MatchJob readJob(const Napi::Object& o) {
   job.rotationEnd = o.Get("rotationEnd").IsUndefined() ? count : readInt(o, "rotationEnd", 0);
   job.initialScores = readTyped<float>(o, "initialScores", napi_float32_array, false);
   job.initialIndices = readTyped<int32_t>(o, "initialIndices", napi_int32_array, false);
+  Napi::Value region = o.Get("outputRegion");
+  if (!region.IsUndefined() && !region.IsNull()) {
+    if (!region.IsObject()) fail(ErrorCode::InvalidOption, "Expected { start, shape } for outputRegion");
+    Napi::Object r = region.As<Napi::Object>();
+    job.regionStart = readTriple(r.Get("start"), "outputRegion.start", 0);
+    job.regionShape = readShape(r.Get("shape"), "outputRegion.shape");
+  }
   return job;
 }
 

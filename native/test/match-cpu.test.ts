@@ -241,3 +241,54 @@ describe('slab correlator (cc, flc-sphere on the CPU)', () => {
     expect(got.indices.every((i) => i === 0)).toBe(true);
   });
 });
+
+describe('outputRegion (the voxels the caller reads)', () => {
+  const t: Shape = [40, 36, 32];
+  const b: Shape = [7, 7, 7];
+  const region = { start: [3, 5, 4] as Shape, shape: [30, 20, 25] as Shape };
+  const inside = (i: number): boolean => {
+    const z = Math.floor(i / (t[1] * t[2]));
+    const y = Math.floor(i / t[2]) % t[1];
+    const x = i % t[2];
+    return z >= 3 && z < 33 && y >= 5 && y < 25 && x >= 4 && x < 29;
+  };
+  const regionMask = Uint8Array.from({ length: voxels(t) }, (_, i) => (inside(i) ? 1 : 0));
+  const job = {
+    device: 'cpu' as const, target: randomVolume(t, 71), targetShape: t, template: randomVolume(b, 72), templateShape: b,
+    mask: sphereMask(b, 3), rotations: Float64Array.from(randomRotations(4, 73).flat()), threads: 2,
+  };
+
+  it.each<NativeScore>(['flc-sphere', 'cc', 'flc'])(
+    '%s: inside it the maps of the whole tile; statistics of the region alone; the slab path skips the rest',
+    async (score) => {
+      const whole = await runMatch({ ...job, score, statsMask: regionMask });
+      const part = await runMatch({ ...job, score, outputRegion: region });
+      let scale = 0;
+      for (const v of whole.scores) scale = Math.max(scale, Math.abs(v));
+      let diff = 0;
+      let differ = 0;
+      let outside = 0;
+      for (let i = 0; i < whole.scores.length; i++) {
+        if (inside(i)) {
+          diff = Math.max(diff, Math.abs(whole.scores[i]! - part.scores[i]!));
+          if (whole.indices[i] !== part.indices[i]) differ++;
+        } else if (part.indices[i] === -1) outside++;
+      }
+      expect(diff / scale).toBeLessThan(1e-6);
+      expect(differ).toBe(0);
+      expect(part.stats.count).toBe(30 * 20 * 25 * 4);
+      expect(part.stats.count).toBe(whole.stats.count);
+      expect(Math.abs(part.stats.sum - whole.stats.sum)).toBeLessThan(1e-6 * scale * whole.stats.count);
+      expect(Math.abs(part.stats.sumSq - whole.stats.sumSq) / whole.stats.sumSq).toBeLessThan(1e-6);
+      expect(maxAbsDiff(part.stats.perRotationMax, whole.stats.perRotationMax) / scale).toBeLessThan(1e-6);
+      // cc and flc-sphere run the slab correlator, which never evaluates the voxels outside; flc evaluates them.
+      expect(outside).toBe(score === 'flc' ? 0 : voxels(t) - 30 * 20 * 25);
+    },
+  );
+
+  it('refuses a region that is not inside the tile', async () => {
+    await expect(runMatch({ ...job, outputRegion: { start: [20, 0, 0], shape: [21, 1, 1] } })).rejects.toMatchObject({
+      code: 'ERR_TME_INVALID_OPTION',
+    });
+  });
+});

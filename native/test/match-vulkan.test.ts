@@ -111,3 +111,24 @@ maybe('several rotations per command buffer (what a GPU gets)', () => {
     }
   });
 });
+
+maybe('outputRegion on Vulkan (lavapipe)', () => {
+  it('counts statistics only inside the region and agrees with the CPU path there', async () => {
+    const region = { start: [2, 3, 1] as Shape, shape: [12, 10, 13] as Shape };
+    const job: Omit<NativeMatchJob, 'device'> = { ...base, outputRegion: region };
+    const cpu = await runMatch({ ...job, device: 'cpu' });
+    const gpu = await runMatch({ ...job, device: vk! });
+    expect(gpu.stats.count).toBe(12 * 10 * 13 * rotations.length);
+    expect(gpu.stats.count).toBe(cpu.stats.count);
+    const scale = maxAbs(cpu.scores.filter((v) => Number.isFinite(v)));
+    let diff = 0;
+    for (let z = 2; z < 14; z++)
+      for (let y = 3; y < 13; y++)
+        for (let x = 1; x < 14; x++) {
+          const i = (z * 16 + y) * 16 + x;
+          diff = Math.max(diff, Math.abs(cpu.scores[i]! - gpu.scores[i]!));
+        }
+    expect(diff / scale).toBeLessThan(1e-4);
+    expect(Math.abs(gpu.stats.sum - cpu.stats.sum)).toBeLessThan(1e-4 * scale * cpu.stats.count);
+  });
+});

@@ -71,6 +71,8 @@ async function timeCase({ device, threads, target, box, score, rotationCount, mo
     mask: sphere(box), rotations: rotations(rotationCount), score, rotationMode: mode,
     targetMask: score === 'mcc' ? new Float32Array(voxels).fill(1) : undefined,
     filter: lowPassed ? lowPass(shape) : undefined,
+    // As the engine asks for an untiled run: the maps of the target only, which starts box // 2 into the tile.
+    outputRegion: { start: [box >> 1, box >> 1, box >> 1], shape: target },
   };
   const memory = native.estimateMatchMemory({ device, targetShape: shape, templateShape: [box, box, box], score, rotationMode: mode, threads });
   const t0 = process.hrtime.bigint();

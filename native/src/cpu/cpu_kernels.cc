@@ -152,7 +152,8 @@ class CpuKernels final : public Kernels {
   void createFftSlots(int count, int forwardCount, double* planMs) override {
     if (slab_) {
       // cc / flc-sphere: the slab correlator replaces the slots (correlateFused).
-      correlator_ = std::make_unique<SlabCorrelator>(slab_, config_.box, planMs);
+      correlator_ =
+          std::make_unique<SlabCorrelator>(slab_, config_.box, config_.regionStart, config_.regionShape, planMs);
       boxValues_ = allocate(sizeof(float) * config_.box.voxels());
       return;
     }
@@ -390,11 +391,19 @@ class CpuKernels final : public Kernels {
   bool correlateFused(BufId t, BufId m, BufId stats, PlaceMode mode, BufId spectrum, const RotationParams* fourier,
                       const FinaliseParams& p) override {
     if (!correlator_) return false;
-    const int64_t planeVoxels = config_.tile.y * config_.tile.x;
+    const int64_t ty = config_.tile.y, tx = config_.tile.x;
+    const int64_t x0 = config_.regionStart.x, width = config_.regionShape.x;
     Accumulator acc;
-    auto sink = [&](int64_t z, const float* plane) {
-      const float* o[6] = {plane, nullptr, nullptr, nullptr, nullptr, nullptr};
-      finaliseRange(p, o, z * planeVoxels, planeVoxels, acc);
+    auto sink = [&](int64_t z, int64_t y0, int64_t count, const float* rows) {
+      if (width == tx) {  // whole rows: one range
+        const float* o[6] = {rows, nullptr, nullptr, nullptr, nullptr, nullptr};
+        finaliseRange(p, o, (z * ty + y0) * tx, count * tx, acc);
+        return;
+      }
+      for (int64_t r = 0; r < count; ++r) {
+        const float* o[6] = {rows + r * tx + x0, nullptr, nullptr, nullptr, nullptr, nullptr};
+        finaliseRange(p, o, (z * ty + y0 + r) * tx + x0, width, acc);
+      }
     };
     if (fourier) {
       correlator_->correlateSpectrum(c32(spectrum), config_.fourierGrid, *fourier, sink);

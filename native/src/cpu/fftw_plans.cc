@@ -193,7 +193,8 @@ void fftwPrunedExecute(const PrunedR2C& plan, float* in, cfloat* rows, cfloat* p
 }
 
 namespace {
-std::map<std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t>, SlabPlans>
+std::map<std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t>,
+         SlabPlans>
     slabCache;
 }  // namespace
 
@@ -201,7 +202,7 @@ const SlabPlans& fftwSlabPlans(const SlabLayout& l, double* planMs) {
   std::lock_guard<std::mutex> lock(plannerMutex);
   initialiseLocked();
   auto key = std::make_tuple(l.tile.z, l.tile.y, l.tile.x, l.box.z, l.box.y, l.box.x, l.activeX, l.pitch,
-                             l.planeStride);
+                             l.planeStride, l.outputRows);
   auto found = slabCache.find(key);
   if (found != slabCache.end()) return found->second;
   auto start = std::chrono::steady_clock::now();
@@ -245,7 +246,7 @@ const SlabPlans& fftwSlabPlans(const SlabLayout& l, double* planMs) {
   }
   {
     fftwf_iodim64 dim{tx, 1, 1};
-    fftwf_iodim64 many{ty, pitch, tx};
+    fftwf_iodim64 many{l.outputRows, pitch, tx};
     p.planeC2R = check(fftwf_plan_guru64_dft_c2r(1, &dim, 1, &many, ca, real.get(), flags));
   }
   saveWisdomLocked();

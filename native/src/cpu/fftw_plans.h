@@ -53,6 +53,7 @@ struct SlabLayout {
   int64_t activeX = 0;  // kx columns that can be nonzero (>= 1)
   int64_t pitch = 0;        // complex elements per ky row everywhere (>= halfX, a multiple of kSlabChunk)
   int64_t planeStride = 0;  // complex elements between z planes of the spectrum (>= tile.y * pitch)
+  int64_t outputRows = 0;   // rows of a plane that the x C2R transforms (the caller's region)
 };
 struct SlabPlans {
   fftwf_plan rows = nullptr;           // R2C along x of the box's rows: [box.z * box.y][tile.x] -> [..][pitch]
@@ -60,7 +61,7 @@ struct SlabPlans {
   fftwf_plan chunkForward = nullptr;   // along z, kSlabChunk columns of a slab [tile.z][pitch], out of place
   fftwf_plan chunkInverse = nullptr;   // along z, kSlabChunk columns: slab -> spectrum [tile.z][planeStride]
   fftwf_plan planeInverse = nullptr;   // along y, kx < activeX, one plane [tile.y][pitch], in place
-  fftwf_plan planeC2R = nullptr;       // along x, one plane [tile.y][pitch] -> [tile.y][tile.x] (destroys input)
+  fftwf_plan planeC2R = nullptr;       // along x, outputRows rows [..][pitch] -> [..][tile.x] (destroys input)
 };
 const SlabPlans& fftwSlabPlans(const SlabLayout& layout, double* planMs);
 

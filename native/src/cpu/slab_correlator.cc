@@ -85,12 +85,14 @@ void SlabCorrelator::StageTimes::lap(int stage) {
   last = now;
 }
 
-SlabCorrelator::SlabCorrelator(std::shared_ptr<const SlabSpectrum> spectrum, const Shape3& box, double* planMs)
-    : spectrum_(std::move(spectrum)), tile_(spectrum_->tile), box_(box) {
+SlabCorrelator::SlabCorrelator(std::shared_ptr<const SlabSpectrum> spectrum, const Shape3& box,
+                               const Shape3& regionStart, const Shape3& regionShape, double* planMs)
+    : spectrum_(std::move(spectrum)), tile_(spectrum_->tile), box_(box), regionStart_(regionStart),
+      regionShape_(regionShape) {
   hx_ = tile_.halfX();
   pitch_ = spectrum_->pitch;
   planeStride_ = planeStrideFor(tile_);
-  SlabLayout layout{tile_, box_, std::max<int64_t>(1, spectrum_->activeX), pitch_, planeStride_};
+  SlabLayout layout{tile_, box_, std::max<int64_t>(1, spectrum_->activeX), pitch_, planeStride_, regionShape_.y};
   plans_ = &fftwSlabPlans(layout, planMs);
   const int64_t rows = box_.z * box_.y;
   rows_ = zeroed<float>(rows * tile_.x);
@@ -101,7 +103,7 @@ SlabCorrelator::SlabCorrelator(std::shared_ptr<const SlabSpectrum> spectrum, con
   slabIn_ = zeroed<cfloat>(tile_.z * pitch_);
   slabOut_ = zeroed<cfloat>(tile_.z * pitch_);
   s_ = zeroed<cfloat>(tile_.z * planeStride_);
-  plane_ = zeroed<float>(tile_.y * tile_.x);
+  plane_ = zeroed<float>(regionShape_.y * tile_.x);
   boxZ_.resize(box_.z);
   for (int64_t z = 0; z < box_.z; ++z) boxZ_[z] = wrapped(z - box_.z / 2, tile_.z);
 }
@@ -241,12 +243,14 @@ void SlabCorrelator::invertSlab(int64_t ky, int64_t count) {
 
 void SlabCorrelator::finishPlanes(const PlaneSink& sink) {
   const bool any = spectrum_->activeX > 0;
-  for (int64_t z = 0; z < tile_.z; ++z) {
-    fftwf_complex* p = reinterpret_cast<fftwf_complex*>(s_.get() + z * planeStride_);
-    if (any) fftwf_execute_dft(plans_->planeInverse, p, p);
-    fftwf_execute_dft_c2r(plans_->planeC2R, p, plane_.get());
+  const int64_t y0 = regionStart_.y, rows = regionShape_.y;
+  for (int64_t z = regionStart_.z; z < regionStart_.z + regionShape_.z; ++z) {
+    cfloat* plane = s_.get() + z * planeStride_;
+    if (any) fftwf_execute_dft(plans_->planeInverse, reinterpret_cast<fftwf_complex*>(plane),
+                               reinterpret_cast<fftwf_complex*>(plane));
+    fftwf_execute_dft_c2r(plans_->planeC2R, reinterpret_cast<fftwf_complex*>(plane + y0 * pitch_), plane_.get());
     times_.lap(2);
-    sink(z, plane_.get());
+    sink(z, y0, rows, plane_.get());
     times_.lap(3);
   }
   times_.calls++;

@@ -5,7 +5,8 @@
 // by arithmetic, so the gain is in work not done, and in passes fused while their data is in cache:
 //   1. x then y transforms of the box's rows and planes only (the rest of the tile is zero): ~1/3 of an R2C;
 //   2. per ky slab [z][kx] (~64 KiB at 128^3): z forward, times G, z inverse into the spectrum's planes;
-//   3. per z plane: y inverse, x C2R, and the caller's finalise while the plane is in L2.
+//   3. per z plane: y inverse, x C2R, and the caller's finalise while the plane is in L2 — only on the planes and
+//      rows the caller reads (a tile's core).
 // Columns where G is zero for every kz (outside a low-pass, say) are skipped exactly: their product is zero.
 #pragma once
 #include <chrono>
@@ -38,10 +39,13 @@ double slabWorkerBytes(const Shape3& tile, const Shape3& box);
 
 class SlabCorrelator {
  public:
-  // plane: the unnormalised correlation of z plane `z`, [tile.y][tile.x], valid until the sink returns.
-  using PlaneSink = std::function<void(int64_t z, const float* plane)>;
+  // rows: the unnormalised correlation of rows [y0, y0 + count) of z plane `z`, [count][tile.x], valid until the
+  // sink returns.
+  using PlaneSink = std::function<void(int64_t z, int64_t y0, int64_t count, const float* rows)>;
 
-  SlabCorrelator(std::shared_ptr<const SlabSpectrum> spectrum, const Shape3& box, double* planMs);
+  // Only planes z in [regionStart.z, + regionShape.z) and rows y in [regionStart.y, + regionShape.y) reach the sink.
+  SlabCorrelator(std::shared_ptr<const SlabSpectrum> spectrum, const Shape3& box, const Shape3& regionStart,
+                 const Shape3& regionShape, double* planMs);
   ~SlabCorrelator();
   SlabCorrelator(const SlabCorrelator&) = delete;
   SlabCorrelator& operator=(const SlabCorrelator&) = delete;
@@ -61,7 +65,7 @@ class SlabCorrelator {
   void finishPlanes(const PlaneSink& sink);
 
   std::shared_ptr<const SlabSpectrum> spectrum_;
-  Shape3 tile_, box_;
+  Shape3 tile_, box_, regionStart_, regionShape_;
   int64_t hx_, pitch_, planeStride_;
   const SlabPlans* plans_ = nullptr;
   FftwArray<float> rows_;       // [box.z][box.y][tile.x]: zero except where the box's values land
@@ -71,7 +75,7 @@ class SlabCorrelator {
   FftwArray<cfloat> slabIn_;    // [tile.z][pitch]: zero except the box's z rows
   FftwArray<cfloat> slabOut_;   // [tile.z][pitch]
   FftwArray<cfloat> s_;         // [tile.z][planeStride_ >= tile.y * pitch]: the product, transformed back along z
-  FftwArray<float> plane_;      // [tile.y][tile.x]
+  FftwArray<float> plane_;      // [regionShape.y][tile.x]
   std::vector<int64_t> boxZ_;   // tile z of each box z (wrapped)
 
   // TME_PROFILE=1: time per stage, printed when the correlator ends (stderr).

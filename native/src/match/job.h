@@ -38,6 +38,10 @@ struct MatchJob {
   std::vector<float> filter;              // (nz, ny, nx/2+1) real, empty = none
   std::vector<double> rotations;          // 9 n, row-major, xyz frame, active
   int64_t rotationStart = 0, rotationEnd = 0;  // [start, end) into rotations
+  // The voxels the caller will read (a tile's core): a path may leave the maps outside it as they were (the CPU
+  // slab correlator skips those planes, rows and voxels). regionShape zero = the whole tile. Voxels outside count in
+  // no statistic, so statsMask should be zero there.
+  Shape3 regionStart, regionShape;
   std::vector<float> initialScores;       // targetShape or empty
   std::vector<int32_t> initialIndices;    // targetShape or empty
   Score score = Score::FlcSphere;

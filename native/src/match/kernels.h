@@ -34,6 +34,7 @@ struct KernelConfig {
   Shape3 fourierGrid;  // oversampled template spectrum grid (Fourier mode), else zeros
   Interpolation interpolation = Interpolation::Linear;
   int64_t rotationCount = 0;  // of the batch (perRotationMax length)
+  Shape3 regionStart, regionShape;  // the voxels the caller reads (MatchJob); a path may skip the rest
 };
 
 // Statistics slots written by boxStats (4 floats each): [n = sum m, mu, 1/sigma (0 if sigma ~ 0), reserved].

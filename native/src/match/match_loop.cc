@@ -195,6 +195,11 @@ void validateJob(const MatchJob& job) {
                                        scoreName(job.score) + " (whose mask rotates in real space)");
   if (job.score == Score::Mcc && !job.filter.empty())
     fail(ErrorCode::InvalidOption, "score 'mcc' takes no filter: filter the target and template beforehand");
+  if (job.regionShape.voxels() > 0 &&
+      (job.regionStart.z + job.regionShape.z > t.z || job.regionStart.y + job.regionShape.y > t.y ||
+       job.regionStart.x + job.regionShape.x > t.x))
+    fail(ErrorCode::InvalidOption, "outputRegion " + job.regionStart.str() + " + " + job.regionShape.str() +
+                                       " is not inside the target tile " + t.str());
   if (job.fourierOversampling < 1 || job.fourierOversampling > 8)
     fail(ErrorCode::InvalidOption, "Expected integer 1..8 for fourierOversampling but received " +
                                        std::to_string(job.fourierOversampling));
@@ -435,11 +440,25 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
   q.filter = !job.filter.empty();
   q.targetMask = !job.targetMask.empty();
   q.initialMaps = !job.initialScores.empty();
-  q.statsMask = !job.statsMask.empty();
+  q.statsMask = !job.statsMask.empty() || job.regionShape.voxels() > 0;
   const MemoryVerdict verdict = estimateMatchMemory(q);
   if (!verdict.fits) fail(ErrorCode::DeviceMemory, verdict.reason);
   checkLengths(job);
   if (cancelled) fail(ErrorCode::Cancelled, "cancelled before the first rotation");
+
+  // Statistics count the voxels of statsMask inside outputRegion, on every path (the slab correlator never
+  // evaluates the voxels outside).
+  std::vector<float> statsWeights = job.statsMask;
+  if (job.regionShape.voxels() > 0) {
+    const Shape3& t = job.targetShape;
+    if (statsWeights.empty()) statsWeights.assign(t.voxels(), 1.0f);
+    const Shape3 &a = job.regionStart, &r = job.regionShape;
+    for (int64_t z = 0; z < t.z; ++z)
+      for (int64_t y = 0; y < t.y; ++y)
+        for (int64_t x = 0; x < t.x; ++x)
+          if (z < a.z || z >= a.z + r.z || y < a.y || y >= a.y + r.y || x < a.x || x >= a.x + r.x)
+            statsWeights[(z * t.y + y) * t.x + x] = 0.0f;
+  }
 
   const int64_t total = job.rotationEnd - job.rotationStart;
   const int workers = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(verdict.workers, total)));
@@ -456,6 +475,8 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
   config.fourierGrid = grid;
   config.interpolation = job.interpolation;
   config.rotationCount = total;
+  config.regionStart = job.regionShape.voxels() > 0 ? job.regionStart : Shape3{0, 0, 0};
+  config.regionShape = job.regionShape.voxels() > 0 ? job.regionShape : job.targetShape;
   const SlotPlan sp = slotPlan(job.score, job.rotationMode);
   const bool cpu = onCpu;
   const int64_t nc = job.targetShape.spectrumCount();
@@ -482,7 +503,7 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
     for (int j = 0; j < 3; ++j)
       if (setup.spectra[j]) w.spectra[j] = k.constant(setup.spectra[j].get(), sizeof(cfloat) * nc);
     if (setup.scale) w.scale = k.constant(setup.scale.get(), sizeof(float) * job.targetShape.voxels());
-    if (!job.statsMask.empty()) w.statsWeights = k.constant(job.statsMask.data(), sizeof(float) * job.statsMask.size());
+    if (!statsWeights.empty()) w.statsWeights = k.constant(statsWeights.data(), sizeof(float) * statsWeights.size());
     if (!setup.templateSpectrum.empty())
       w.spectrum = k.constant(setup.templateSpectrum.data(), sizeof(cfloat) * setup.templateSpectrum.size());
     w.boxT = k.allocate(boxBytes);
@@ -584,9 +605,9 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
     }
   }
   double counted = static_cast<double>(n);
-  if (!job.statsMask.empty()) {
+  if (!statsWeights.empty()) {
     counted = 0;
-    for (const float v : job.statsMask) counted += v;
+    for (const float v : statsWeights) counted += v;
   }
   result.count = counted * static_cast<double>(total);
   return result;

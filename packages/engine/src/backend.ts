@@ -50,6 +50,9 @@ export interface BackendMatchJob {
   statsMask?: Uint8Array;
   /** Real half-spectrum (nz, ny, nx/2+1) of targetShape, multiplied into the rotated template's spectrum. */
   filter?: Float32Array;
+  /** The voxels the caller reads (the tile's core), tile coordinates: a backend may leave the maps outside as they
+   *  were, and none of them counts in `stats`. Default: the whole tile. */
+  outputRegion?: { start: Zyx; shape: Zyx };
   /** 9 values per rotation, row-major, xyz frame, active template→tomogram. */
   rotations: Float64Array;
   /** First rotation (inclusive) and last (exclusive) to process, as indices into `rotations`. */

@@ -249,6 +249,7 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
           device: device.index, threads: p.threads, target, targetShape: fast,
           template: p.template, templateShape: p.templateShape, mask: p.mask,
           targetMask: p.plan.backendScore === 'mcc' ? targetMask : undefined, statsMask, filter,
+          outputRegion: { start: offset, shape: tile.coreShape },
           rotations: p.rotations, rotationStart: start, rotationEnd: end, initialScores, initialIndices,
           score: p.plan.backendScore, interpolation: p.interpolation, rotationMode: p.rotationMode,
         }, {
