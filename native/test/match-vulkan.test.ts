@@ -130,5 +130,9 @@ maybe('outputRegion on Vulkan (lavapipe)', () => {
         }
     expect(diff / scale).toBeLessThan(1e-4);
     expect(Math.abs(gpu.stats.sum - cpu.stats.sum)).toBeLessThan(1e-4 * scale * cpu.stats.count);
+    // Voxels outside keep their initial maps (none given: −1) on both paths.
+    const untouched = (r: typeof cpu): number => r.indices.filter((v) => v === -1).length;
+    expect(untouched(gpu)).toBe(16 * 16 * 16 - 12 * 10 * 13);
+    expect(untouched(cpu)).toBe(16 * 16 * 16 - 12 * 10 * 13);
   });
 });

@@ -417,6 +417,7 @@ struct FinalisePush {
   float scalar, invN;
   int32_t rotationLocal, rotationGlobal;
   int32_t weighted;
+  uint32_t z0, y0, x0, ry, rx, ty, tx;
 };
 
 uint32_t groupsFor(int64_t count, uint32_t local) {
@@ -635,7 +636,15 @@ class VkKernels final : public Kernels {
 
   void finalise(const FinaliseParams& fp) override {
     FinalisePush p{};
-    p.count = static_cast<uint32_t>(config_.tile.voxels());
+    const Shape3 &a = config_.regionStart, &r = config_.regionShape;
+    p.count = static_cast<uint32_t>(r.voxels());
+    p.z0 = static_cast<uint32_t>(a.z);
+    p.y0 = static_cast<uint32_t>(a.y);
+    p.x0 = static_cast<uint32_t>(a.x);
+    p.ry = static_cast<uint32_t>(r.y);
+    p.rx = static_cast<uint32_t>(r.x);
+    p.ty = static_cast<uint32_t>(config_.tile.y);
+    p.tx = static_cast<uint32_t>(config_.tile.x);
     p.score = static_cast<int32_t>(fp.score);
     p.scalar = fp.scalar;
     p.invN = fp.invN;

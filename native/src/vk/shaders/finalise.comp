@@ -2,7 +2,8 @@
 // Score from the inverse FFTs, then the running best/argmax (strictly greater wins: ties keep the lower rotation
 // index) and the statistics: per-workgroup Kahan-compensated sums of s and s^2 across rotations (read back and
 // added in float64 on the host), and the per-rotation maximum.
-// score: 0 cc, 1 flc-sphere, 2 flc, 3 mcc (same formulas as the CPU path, cpu_kernels.cc).
+// score: 0 cc, 1 flc-sphere, 2 flc, 3 mcc (same formulas as the CPU path, cpu_kernels.cc). Only the voxels of the
+// region the caller reads (a tile's core) are scored; the maps outside keep what they held.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 layout(local_size_x = 256) in;
@@ -28,6 +29,8 @@ layout(push_constant) uniform P {
   int rotationLocal;
   int rotationGlobal;
   int weighted;
+  // The region the caller reads (outputRegion; the whole tile by default): count = rz * ry * rx voxels.
+  uint z0, y0, x0, ry, rx, ty, tx;
 } pc;
 shared float ss[256];
 shared float sq[256];
@@ -62,7 +65,9 @@ void main() {
   }
   float sum = 0.0, sumSq = 0.0;
   uint key = 0u;
-  GRID_STRIDE(i, pc.count) {
+  GRID_STRIDE(j, pc.count) {
+    uint r = j / pc.rx;
+    uint i = ((r / pc.ry + pc.z0) * pc.ty + r % pc.ry + pc.y0) * pc.tx + j % pc.rx + pc.x0;
     float s;
     if (pc.score == 0) s = o0[i] * pc.scalar;
     else if (pc.score == 1) s = o0[i] * scaleMap[i];
