@@ -114,7 +114,8 @@ async function main() {
           { score: 'flc-sphere', label: 'flc-sphere, Fourier rotation', mode: 'fourier' }];
         for (const { score, label, lowPassed, mode } of variants) {
           const big = shape[0] * shape[1] * shape[2] > 5e6;
-          const rotationCount = quick ? 2 : p.smallOnly ? 3 : big ? (gpu ? 64 : 4) : (gpu ? 256 : 12);
+          // Enough rotations that the first ones (which update the maps nearly everywhere) do not dominate.
+          const rotationCount = quick ? 2 : p.smallOnly ? 3 : big ? (gpu ? 64 : 16) : (gpu ? 256 : 24);
           const r = await timeCase({ device: p.device, threads: p.threads, target, box, score, rotationCount, lowPassed, mode });
           const perRotationMs = r.timings.perRotationMs;
           const row = {

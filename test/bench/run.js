@@ -65,13 +65,15 @@ function runSuite(suite) {
 
 function main() {
   const m = machine();
-  const results = { machine: m, date: new Date().toISOString(), large, suites: {} };
+  const outFile = path.join(here, 'results', `${m.slug}.json`);
+  // `pnpm bench native match` re-measures those suites and keeps this machine's other results.
+  const previous = only.length && fs.existsSync(outFile) ? JSON.parse(fs.readFileSync(outFile, 'utf8')) : undefined;
+  const results = { machine: m, date: new Date().toISOString(), large, suites: previous ? previous.suites : {} };
   for (const suite of SUITES) {
     if (only.length && !only.includes(suite.name)) continue;
     process.stderr.write(`bench: ${suite.name} (${suite.what})\n`);
     results.suites[suite.name] = runSuite(suite);
   }
-  const outFile = path.join(here, 'results', `${m.slug}.json`);
   fs.mkdirSync(path.dirname(outFile), { recursive: true });
   const tmp = `${outFile}.tmp`;
   fs.writeFileSync(tmp, `${JSON.stringify(results, null, 2)}\n`);
