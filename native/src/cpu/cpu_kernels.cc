@@ -319,8 +319,6 @@ class CpuKernels final : public Kernels {
     // The sampling position is affine in kx along a row: u = base + kx * step (grid index units).
     const float sx = 1.0f / static_cast<float>(tile.x);
     const float stepZ = m[2] * sx * gz, stepY = m[5] * sx * gy, stepX = m[8] * sx * gx;
-    // |u| < grid on every axis (|k| <= sqrt(3)/2 cycles/voxel), so one conditional add wraps an index.
-    auto wrap = [](int32_t i, int32_t n) { return i < 0 ? i + n : (i >= n ? i - n : i); };
     int64_t i = 0;
     for (int64_t kz = 0; kz < tile.z; ++kz) {
       const float fz = signedFrequency(kz, tile.z);
@@ -341,26 +339,8 @@ class CpuKernels final : public Kernels {
             d[o] = d[o + 1] = 0.0f;
             continue;
           }
-          const float uz = baseZ + stepZ * kx, uy = baseY + stepY * kx, ux = baseX + stepX * kx;
-          const float flz = std::floor(uz), fly = std::floor(uy), flx = std::floor(ux);
-          const float dz = uz - flz, dy = uy - fly, dx = ux - flx;
-          const int32_t z0 = wrap(static_cast<int32_t>(flz), gz), y0 = wrap(static_cast<int32_t>(fly), gy),
-                        x0 = wrap(static_cast<int32_t>(flx), gx);
-          const int32_t z1 = z0 + 1 == gz ? 0 : z0 + 1, y1 = y0 + 1 == gy ? 0 : y0 + 1, x1 = x0 + 1 == gx ? 0 : x0 + 1;
-          const float* r00 = t + 2 * (static_cast<int64_t>(z0 * gy + y0) * gx);
-          const float* r01 = t + 2 * (static_cast<int64_t>(z0 * gy + y1) * gx);
-          const float* r10 = t + 2 * (static_cast<int64_t>(z1 * gy + y0) * gx);
-          const float* r11 = t + 2 * (static_cast<int64_t>(z1 * gy + y1) * gx);
           float v[2];
-          for (int c = 0; c < 2; ++c) {
-            const float c00 = r00[2 * x0 + c] + dx * (r00[2 * x1 + c] - r00[2 * x0 + c]);
-            const float c01 = r01[2 * x0 + c] + dx * (r01[2 * x1 + c] - r01[2 * x0 + c]);
-            const float c10 = r10[2 * x0 + c] + dx * (r10[2 * x1 + c] - r10[2 * x0 + c]);
-            const float c11 = r11[2 * x0 + c] + dx * (r11[2 * x1 + c] - r11[2 * x0 + c]);
-            const float c0 = c00 + dy * (c01 - c00);
-            const float c1 = c10 + dy * (c11 - c10);
-            v[c] = c0 + dz * (c1 - c0);
-          }
+          sampleSpectrumLinear(t, gz, gy, gx, baseZ + stepZ * kx, baseY + stepY * kx, baseX + stepX * kx, v);
           const float w = h ? h[i + kx] : 1.0f;
           const float vr = v[0] * w, vi = v[1] * w;
           const float ar = fv[o], ai = fv[o + 1];

@@ -169,8 +169,6 @@ void SlabCorrelator::correlateSpectrum(const cfloat* grid, const Shape3& g, cons
   const int32_t gz = static_cast<int32_t>(g.z), gy = static_cast<int32_t>(g.y), gx = static_cast<int32_t>(g.x);
   const float* t = reinterpret_cast<const float*>(grid);
   const float* m = r.inverse;
-  // |u| < grid on every axis (|k| <= sqrt(3)/2 cycles/voxel), so one conditional add wraps an index.
-  auto wrap = [](int32_t i, int32_t n) { return i < 0 ? i + n : (i >= n ? i - n : i); };
   const float invX = 1.0f / static_cast<float>(tx);
   const float stepZ = m[2] * invX * gz, stepY = m[5] * invX * gy, stepX = m[8] * invX * gx;
   for (int64_t ky = 0; ky < ty; ++ky) {
@@ -194,26 +192,8 @@ void SlabCorrelator::correlateSpectrum(const cfloat* grid, const Shape3& g, cons
         const float baseZ = (m[0] * fz + m[1] * fy) * gz, baseY = (m[3] * fz + m[4] * fy) * gy,
                     baseX = (m[6] * fz + m[7] * fy) * gx;
         for (int64_t kx = 0; kx < sampled; ++kx) {
-          const float uz = baseZ + stepZ * kx, uy = baseY + stepY * kx, ux = baseX + stepX * kx;
-          const float flz = std::floor(uz), fly = std::floor(uy), flx = std::floor(ux);
-          const float dz = uz - flz, dy = uy - fly, dx = ux - flx;
-          const int32_t z0 = wrap(static_cast<int32_t>(flz), gz), y0 = wrap(static_cast<int32_t>(fly), gy),
-                        x0 = wrap(static_cast<int32_t>(flx), gx);
-          const int32_t z1 = z0 + 1 == gz ? 0 : z0 + 1, y1 = y0 + 1 == gy ? 0 : y0 + 1, x1 = x0 + 1 == gx ? 0 : x0 + 1;
-          const float* r00 = t + 2 * (static_cast<int64_t>(z0 * gy + y0) * gx);
-          const float* r01 = t + 2 * (static_cast<int64_t>(z0 * gy + y1) * gx);
-          const float* r10 = t + 2 * (static_cast<int64_t>(z1 * gy + y0) * gx);
-          const float* r11 = t + 2 * (static_cast<int64_t>(z1 * gy + y1) * gx);
           float v[2];
-          for (int c = 0; c < 2; ++c) {
-            const float c00 = r00[2 * x0 + c] + dx * (r00[2 * x1 + c] - r00[2 * x0 + c]);
-            const float c01 = r01[2 * x0 + c] + dx * (r01[2 * x1 + c] - r01[2 * x0 + c]);
-            const float c10 = r10[2 * x0 + c] + dx * (r10[2 * x1 + c] - r10[2 * x0 + c]);
-            const float c11 = r11[2 * x0 + c] + dx * (r11[2 * x1 + c] - r11[2 * x0 + c]);
-            const float c0 = c00 + dy * (c01 - c00);
-            const float c1 = c10 + dy * (c11 - c10);
-            v[c] = c0 + dz * (c1 - c0);
-          }
+          sampleSpectrumLinear(t, gz, gy, gx, baseZ + stepZ * kx, baseY + stepY * kx, baseX + stepX * kx, v);
           const float gr = gRow[2 * kx], gi = gRow[2 * kx + 1];
           row[2 * kx] = gr * v[0] + gi * v[1];
           row[2 * kx + 1] = gi * v[0] - gr * v[1];

@@ -81,6 +81,32 @@ inline float sampleCubic(const float* v, const Shape3& s, float z, float y, floa
   return out;
 }
 
+// Trilinear sample of a full complex spectrum `t` on a periodic grid (gz, gy, gx) at grid position u, with
+// |u| < grid on every axis (so one conditional add wraps an index); out = (re, im). Fourier-space rotation samples
+// the template's spectrum this way on both CPU paths (gather.comp mirrors it).
+inline void sampleSpectrumLinear(const float* t, int32_t gz, int32_t gy, int32_t gx, float uz, float uy, float ux,
+                                 float out[2]) {
+  auto wrap = [](int32_t i, int32_t n) { return i < 0 ? i + n : (i >= n ? i - n : i); };
+  const float flz = std::floor(uz), fly = std::floor(uy), flx = std::floor(ux);
+  const float dz = uz - flz, dy = uy - fly, dx = ux - flx;
+  const int32_t z0 = wrap(static_cast<int32_t>(flz), gz), y0 = wrap(static_cast<int32_t>(fly), gy),
+                x0 = wrap(static_cast<int32_t>(flx), gx);
+  const int32_t z1 = z0 + 1 == gz ? 0 : z0 + 1, y1 = y0 + 1 == gy ? 0 : y0 + 1, x1 = x0 + 1 == gx ? 0 : x0 + 1;
+  const float* r00 = t + 2 * (static_cast<int64_t>(z0 * gy + y0) * gx);
+  const float* r01 = t + 2 * (static_cast<int64_t>(z0 * gy + y1) * gx);
+  const float* r10 = t + 2 * (static_cast<int64_t>(z1 * gy + y0) * gx);
+  const float* r11 = t + 2 * (static_cast<int64_t>(z1 * gy + y1) * gx);
+  for (int c = 0; c < 2; ++c) {
+    const float c00 = r00[2 * x0 + c] + dx * (r00[2 * x1 + c] - r00[2 * x0 + c]);
+    const float c01 = r01[2 * x0 + c] + dx * (r01[2 * x1 + c] - r01[2 * x0 + c]);
+    const float c10 = r10[2 * x0 + c] + dx * (r10[2 * x1 + c] - r10[2 * x0 + c]);
+    const float c11 = r11[2 * x0 + c] + dx * (r11[2 * x1 + c] - r11[2 * x0 + c]);
+    const float c0 = c00 + dy * (c01 - c00);
+    const float c1 = c10 + dy * (c11 - c10);
+    out[c] = c0 + dz * (c1 - c0);
+  }
+}
+
 // Wrapped tile index of box voxel (z, y, x) when the box centre sits at tile index 0.
 inline int64_t wrappedIndex(const Shape3& tile, const Shape3& box, int64_t z, int64_t y, int64_t x) {
   int64_t qz = z - box.z / 2, qy = y - box.y / 2, qx = x - box.x / 2;
