@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cpu/fftw_plans.h"
+#include "cpu/simd.h"
 #include "cpu/slab_correlator.h"
 #include "errors.h"
 #include "match/geometry.h"
@@ -65,7 +66,7 @@ class Timed {
 typedef float Float8 __attribute__((vector_size(32)));
 typedef int32_t Int8 __attribute__((vector_size(32)));
 
-__attribute__((target_clones("arch=x86-64-v3", "default")))
+TME_SIMD_CLONES
 void accumulateBlock(const float* v, int64_t n, const float* w, float* best, int32_t* arg, int32_t r, double* sum,
                      double* sumSq, float* rmax) {
   constexpr float kNone = -std::numeric_limits<float>::infinity();

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "cpu/simd.h"
 #include "match/geometry.h"
 
 namespace tme {
@@ -26,7 +27,7 @@ FftwArray<T> zeroed(int64_t count) {
 
 // out <- G . conj(t) for `count` complex values, in plain float arithmetic (std::complex's operator* is several
 // times slower); AVX2 where the machine has it.
-__attribute__((target_clones("arch=x86-64-v3", "default")))
+TME_SIMD_CLONES
 void multiplyConjugate(float* out, const float* g, const float* t, int64_t count) {
   for (int64_t i = 0; i < count; ++i) {
     const float gr = g[2 * i], gi = g[2 * i + 1], tr = t[2 * i], ti = t[2 * i + 1];

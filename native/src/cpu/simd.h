@@ -1,0 +1,10 @@
+// Hot loops get an AVX2/FMA clone, picked at load time, where the compiler can make one (GCC on x86-64): the addon
+// itself is built for x86-64-v2 so that it runs on any x86 machine of the last decade, including cluster nodes other
+// than the one that built it. Elsewhere (clang, ARM) the loops are compiled once for the build's target.
+#pragma once
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define TME_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define TME_SIMD_CLONES
+#endif
