@@ -74,6 +74,12 @@ export interface NativeMatchJob {
   rotationMode?: 'real' | 'fourier';
   /** Fourier mode: the template spectrum grid is nextFast(oversampling × box) per axis. Default 2. */
   fourierOversampling?: number;
+  /** CPU path: 'pruned' (default) skips the work the placed template's zeros, the output region and a band limit
+   *  allow (the slab correlator for cc, flc-sphere and flc; a pruned R2C for mcc with a small box); 'full' runs
+   *  FFTW's whole 3D transforms for every score. The maps agree to ~1e-6; 'full' is for comparisons. */
+  cpuTransforms?: 'pruned' | 'full';
+  /** Vulkan path: rotations recorded per command buffer (1..32); default: adapted so one holds ~20 ms of work. */
+  rotationsPerSubmit?: number;
 }
 
 export interface NativeMatchStats {
@@ -134,6 +140,7 @@ export interface MatchMemoryQuery {
   targetMask?: boolean;
   initialMaps?: boolean;
   statsMask?: boolean;
+  cpuTransforms?: 'pruned' | 'full';
 }
 
 export interface MatchMemoryEstimate {

@@ -111,6 +111,13 @@ RotationMode readRotationMode(const Napi::Value& v) {
   fail(ErrorCode::InvalidOption, "Expected 'real' | 'fourier' for rotationMode but received \"" + s + "\"");
 }
 
+bool readFullTransforms(const Napi::Value& v) {
+  std::string s = v.IsString() ? v.As<Napi::String>().Utf8Value() : "pruned";
+  if (s == "pruned") return false;
+  if (s == "full") return true;
+  fail(ErrorCode::InvalidOption, "Expected 'pruned' | 'full' for cpuTransforms but received \"" + s + "\"");
+}
+
 Interpolation readInterpolation(const Napi::Value& v) {
   std::string s = v.IsString() ? v.As<Napi::String>().Utf8Value() : "linear";
   if (s == "linear") return Interpolation::Linear;
@@ -128,6 +135,8 @@ MatchJob readJob(const Napi::Object& o) {
   job.rotationMode = readRotationMode(o.Get("rotationMode"));
   job.interpolation = readInterpolation(o.Get("interpolation"));
   job.fourierOversampling = readInt(o, "fourierOversampling", 2);
+  job.fullTransforms = readFullTransforms(o.Get("cpuTransforms"));
+  job.rotationsPerSubmit = readInt(o, "rotationsPerSubmit", 0);
   job.target = readTyped<float>(o, "target", napi_float32_array, true);
   job.templ = readTyped<float>(o, "template", napi_float32_array, true);
   job.mask = readTyped<float>(o, "mask", napi_float32_array, true);
@@ -319,6 +328,7 @@ Napi::Value EstimateMatchMemory(const Napi::CallbackInfo& info) {
     q.targetMask = o.Get("targetMask").ToBoolean();
     q.initialMaps = o.Get("initialMaps").ToBoolean();
     q.statsMask = o.Get("statsMask").ToBoolean();
+    q.fullTransforms = readFullTransforms(o.Get("cpuTransforms"));
     MemoryVerdict v = estimateMatchMemory(q);
     int forward = 0, inverse = 0;
     fftCountsPerRotation(q.score, q.rotationMode, &forward, &inverse);

@@ -153,8 +153,12 @@ class CpuKernels final : public Kernels {
   void createFftSlots(int count, int forwardCount, double* planMs) override {
     if (slab_) {
       // cc / flc-sphere: the slab correlator replaces the slots (correlateFused).
-      correlator_ =
-          std::make_unique<SlabCorrelator>(slab_, config_.box, config_.regionStart, config_.regionShape, planMs);
+      // cc / flc-sphere: one product of the template; flc: the normalised template and the rotated mask, three
+      // products (cc with F . filter, sum f^2 m with F2, sum f m with F; the order finalise reads them in).
+      const bool flc = slab_->factors.size() == 3;
+      correlator_ = std::make_unique<SlabCorrelator>(slab_, config_.box, flc ? std::vector<int>{0, 1, 1}
+                                                                             : std::vector<int>{0},
+                                                     config_.regionStart, config_.regionShape, planMs);
       boxValues_ = allocate(sizeof(float) * config_.box.voxels());
       return;
     }
@@ -162,10 +166,9 @@ class CpuKernels final : public Kernels {
     // The template only fills the box: a pruned R2C skips the all-zero rows and planes. Measured against FFTW's
     // full R2C (min of 15, busy 2-core machine): 256^3/32^3 0.64-0.71x; 128^3/32^3 0.72-1.77x (FFTW_MEASURE picks
     // differently per run); 128^3/64^3 1.20x; 64^3/32^3 1.34x. So only when the box spans at most an eighth of the
-    // tile in z and y. TME_PRUNED_FFT=0 turns it off.
-    const char* pruned = std::getenv("TME_PRUNED_FFT");
+    // tile in z and y (mcc; the other scores run the slab correlator).
     const bool small = config_.box.z * 8 <= config_.tile.z && config_.box.y * 8 <= config_.tile.y;
-    if (forwardCount > 0 && fftThreads_ == 1 && small && !(pruned != nullptr && std::string(pruned) == "0"))
+    if (forwardCount > 0 && fftThreads_ == 1 && small && !config_.fullTransforms)
       pruned_ = &fftwPrunedR2C(config_.tile, config_.box, planMs);
     for (int k = 0; k < count; ++k) {
       Slot s;
@@ -375,21 +378,23 @@ class CpuKernels final : public Kernels {
     const int64_t ty = config_.tile.y, tx = config_.tile.x;
     const int64_t x0 = config_.regionStart.x, width = config_.regionShape.x;
     Accumulator acc;
-    auto sink = [&](int64_t z, int64_t y0, int64_t count, const float* rows) {
+    const int outputs = static_cast<int>(slab_->factors.size());
+    auto sink = [&](int64_t z, int64_t y0, int64_t count, const float* const* rows) {
+      const float* o[6] = {nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
       if (width == tx) {  // whole rows: one range
-        const float* o[6] = {rows, nullptr, nullptr, nullptr, nullptr, nullptr};
+        for (int j = 0; j < outputs; ++j) o[j] = rows[j];
         finaliseRange(p, o, (z * ty + y0) * tx, count * tx, acc);
         return;
       }
       for (int64_t r = 0; r < count; ++r) {
-        const float* o[6] = {rows + r * tx + x0, nullptr, nullptr, nullptr, nullptr, nullptr};
+        for (int j = 0; j < outputs; ++j) o[j] = rows[j] + r * tx + x0;
         finaliseRange(p, o, (z * ty + y0 + r) * tx + x0, width, acc);
       }
     };
     if (fourier) {
       correlator_->correlateSpectrum(c32(spectrum), config_.fourierGrid, *fourier, sink);
     } else {
-      // The placed values, as place() writes them into the tile.
+      // The placed values, as place() writes them into the tile; flc also places the rotated mask.
       const int64_t n = config_.box.voxels();
       const float* tv = f32(t);
       float* out = f32(boxValues_);
@@ -401,7 +406,8 @@ class CpuKernels final : public Kernels {
       } else {
         std::copy(tv, tv + n, out);
       }
-      correlator_->correlateBox(out, sink);
+      const float* boxes[2] = {out, m == kNoBuffer ? nullptr : f32(m)};
+      correlator_->correlateBoxes(boxes, sink);
     }
     commit(p, acc);
     return true;

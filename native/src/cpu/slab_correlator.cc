@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "cpu/simd.h"
+#include "errors.h"
 #include "match/geometry.h"
 
 namespace tme {
@@ -40,39 +41,48 @@ const char* kStageNames[5] = {"slab x+y", "slab z", "slab planes", "slab finalis
 
 }  // namespace
 
-std::shared_ptr<const SlabSpectrum> makeSlabSpectrum(const Shape3& tile, const cfloat* F, const float* filter) {
+std::shared_ptr<const SlabSpectrum> makeSlabSpectrum(const Shape3& tile,
+                                                     const std::vector<SlabFactorSource>& sources) {
   auto s = std::make_shared<SlabSpectrum>();
   s->tile = tile;
   const int64_t tz = tile.z, ty = tile.y, hx = tile.halfX(), pitch = pitchFor(tile);
   s->pitch = pitch;
-  s->activeColumns.assign(ty, 0);
-  s->g = zeroed<cfloat>(ty * tz * pitch);
-  const float* f = reinterpret_cast<const float*>(F);
-  float* g = reinterpret_cast<float*>(s->g.get());
-  for (int64_t kz = 0; kz < tz; ++kz)
-    for (int64_t ky = 0; ky < ty; ++ky) {
-      const int64_t in = (kz * ty + ky) * hx;
-      float* out = g + 2 * (ky * tz + kz) * pitch;
-      int32_t& active = s->activeColumns[ky];
-      for (int64_t kx = 0; kx < hx; ++kx) {
-        const float w = filter ? filter[in + kx] : 1.0f;
-        const float re = f[2 * (in + kx)] * w, im = f[2 * (in + kx) + 1] * w;
-        out[2 * kx] = re;
-        out[2 * kx + 1] = im;
-        if ((re != 0.0f || im != 0.0f) && kx >= active) active = static_cast<int32_t>(kx + 1);
+  for (const SlabFactorSource& source : sources) {
+    SlabSpectrum::Factor factor;
+    factor.activeColumns.assign(ty, 0);
+    factor.g = zeroed<cfloat>(ty * tz * pitch);
+    const float* f = reinterpret_cast<const float*>(source.spectrum);
+    const float* filter = source.filter;
+    float* g = reinterpret_cast<float*>(factor.g.get());
+    for (int64_t kz = 0; kz < tz; ++kz)
+      for (int64_t ky = 0; ky < ty; ++ky) {
+        const int64_t in = (kz * ty + ky) * hx;
+        float* out = g + 2 * (ky * tz + kz) * pitch;
+        int32_t& active = factor.activeColumns[ky];
+        for (int64_t kx = 0; kx < hx; ++kx) {
+          const float w = filter ? filter[in + kx] : 1.0f;
+          const float re = f[2 * (in + kx)] * w, im = f[2 * (in + kx) + 1] * w;
+          out[2 * kx] = re;
+          out[2 * kx + 1] = im;
+          if ((re != 0.0f || im != 0.0f) && kx >= active) active = static_cast<int32_t>(kx + 1);
+        }
       }
-    }
-  for (int32_t a : s->activeColumns) s->activeX = std::max(s->activeX, a);
+    for (int32_t a : factor.activeColumns) s->activeX = std::max(s->activeX, a);
+    s->factors.push_back(std::move(factor));
+  }
   return s;
 }
 
-double slabSpectrumBytes(const Shape3& tile) { return 8.0 * tile.y * tile.z * pitchFor(tile); }
+double slabSpectrumBytes(const Shape3& tile, int factors) {
+  return factors * 8.0 * tile.y * tile.z * pitchFor(tile);
+}
 
-double slabWorkerBytes(const Shape3& tile, const Shape3& box) {
+double slabWorkerBytes(const Shape3& tile, const Shape3& box, int inputs, int products) {
   const double pitch = static_cast<double>(pitchFor(tile));
   const double rows = static_cast<double>(box.z * box.y);
-  return 4.0 * rows * tile.x + 8.0 * rows * pitch + 2 * 8.0 * box.z * tile.y * pitch + 2 * 8.0 * tile.z * pitch +
-         8.0 * tile.z * planeStrideFor(tile) + 4.0 * tile.y * tile.x;
+  return 4.0 * rows * tile.x + 8.0 * rows * pitch + (1 + inputs) * 8.0 * box.z * tile.y * pitch +
+         (2 + inputs) * 8.0 * tile.z * pitch +
+         products * (8.0 * tile.z * planeStrideFor(tile) + 4.0 * tile.y * tile.x);
 }
 
 void SlabCorrelator::StageTimes::start() {
@@ -87,9 +97,13 @@ void SlabCorrelator::StageTimes::lap(int stage) {
 }
 
 SlabCorrelator::SlabCorrelator(std::shared_ptr<const SlabSpectrum> spectrum, const Shape3& box,
-                               const Shape3& regionStart, const Shape3& regionShape, double* planMs)
+                               std::vector<int> inputOf, const Shape3& regionStart, const Shape3& regionShape,
+                               double* planMs)
     : spectrum_(std::move(spectrum)), tile_(spectrum_->tile), box_(box), regionStart_(regionStart),
-      regionShape_(regionShape) {
+      regionShape_(regionShape), inputOf_(std::move(inputOf)) {
+  if (inputOf_.size() != spectrum_->factors.size())
+    fail(ErrorCode::Internal, "slab correlator: one input per factor expected");
+  for (int i : inputOf_) inputs_ = std::max(inputs_, i + 1);
   hx_ = tile_.halfX();
   pitch_ = spectrum_->pitch;
   planeStride_ = planeStrideFor(tile_);
@@ -100,11 +114,17 @@ SlabCorrelator::SlabCorrelator(std::shared_ptr<const SlabSpectrum> spectrum, con
   // Zeroed throughout: the passes read whole chunks, past the columns written (G is zero there, but 0 * NaN is not).
   rowSpec_ = zeroed<cfloat>(rows * pitch_);
   planesIn_ = zeroed<cfloat>(box_.z * tile_.y * pitch_);
-  planes_ = zeroed<cfloat>(box_.z * tile_.y * pitch_);
+  for (int i = 0; i < inputs_; ++i) {
+    planes_.push_back(zeroed<cfloat>(box_.z * tile_.y * pitch_));
+    slabFwd_.push_back(zeroed<cfloat>(tile_.z * pitch_));
+  }
   slabIn_ = zeroed<cfloat>(tile_.z * pitch_);
   slabOut_ = zeroed<cfloat>(tile_.z * pitch_);
-  s_ = zeroed<cfloat>(tile_.z * planeStride_);
-  plane_ = zeroed<float>(regionShape_.y * tile_.x);
+  for (size_t j = 0; j < inputOf_.size(); ++j) {
+    s_.push_back(zeroed<cfloat>(tile_.z * planeStride_));
+    plane_.push_back(zeroed<float>(regionShape_.y * tile_.x));
+    planePointers_.push_back(plane_.back().get());
+  }
   boxZ_.resize(box_.z);
   for (int64_t z = 0; z < box_.z; ++z) boxZ_[z] = wrapped(z - box_.z / 2, tile_.z);
 }
@@ -117,46 +137,58 @@ SlabCorrelator::~SlabCorrelator() {
                    times_.ms[i] / static_cast<double>(times_.calls));
 }
 
-void SlabCorrelator::correlateBox(const float* box, const PlaneSink& sink) {
+void SlabCorrelator::correlateBoxes(const float* const* boxes, const PlaneSink& sink) {
   times_.start();
   const SlabSpectrum& sp = *spectrum_;
   const int64_t tx = tile_.x, ty = tile_.y, pitch = pitch_;
   const int64_t active = sp.activeX;
+  const int products = static_cast<int>(inputOf_.size());
   auto c = [](cfloat* p) { return reinterpret_cast<fftwf_complex*>(p); };
-  // 1. x on the box's rows (placed at their wrapped x; the rest of rows_ stays zero), then y on the box's planes.
+  // 1. Per input: x on the box's rows (placed at their wrapped x; the rest of rows_ stays zero), then y on the
+  // box's planes.
   const int64_t rows = box_.z * box_.y;
-  for (int64_t r = 0; r < rows; ++r) {
-    float* row = rows_.get() + r * tx;
-    const float* src = box + r * box_.x;
-    for (int64_t x = 0; x < box_.x; ++x) row[wrapped(x - box_.x / 2, tx)] = src[x];
-  }
-  if (active > 0) {
+  for (int i = 0; i < inputs_ && active > 0; ++i) {
+    for (int64_t r = 0; r < rows; ++r) {
+      float* row = rows_.get() + r * tx;
+      const float* src = boxes[i] + r * box_.x;
+      for (int64_t x = 0; x < box_.x; ++x) row[wrapped(x - box_.x / 2, tx)] = src[x];
+    }
     fftwf_execute_dft_r2c(plans_->rows, rows_.get(), c(rowSpec_.get()));
     for (int64_t z = 0; z < box_.z; ++z)
       for (int64_t y = 0; y < box_.y; ++y)
         std::memcpy(static_cast<void*>(planesIn_.get() + (z * ty + wrapped(y - box_.y / 2, ty)) * pitch),
                     rowSpec_.get() + (z * box_.y + y) * pitch, sizeof(cfloat) * active);
-    fftwf_execute_dft(plans_->planesForward, c(planesIn_.get()), c(planes_.get()));
+    fftwf_execute_dft(plans_->planesForward, c(planesIn_.get()), c(planes_[i].get()));
   }
   times_.lap(0);
-  // 2. Per ky slab: the box's planes into their wrapped z rows (the other rows stay zero), z forward, times G,
-  // z inverse.
+  // 2. Per ky slab: each input's box planes into their wrapped z rows (the other rows stay zero) and z forward;
+  // then per product: times its factor, z inverse.
+  std::vector<int64_t> spans(inputs_);
   for (int64_t ky = 0; ky < ty; ++ky) {
-    const int64_t count = sp.activeColumns[ky];
-    if (count > 0) {
-      const int64_t span = chunkSpan(count);
+    std::fill(spans.begin(), spans.end(), 0);
+    for (int j = 0; j < products; ++j)
+      spans[inputOf_[j]] = std::max(spans[inputOf_[j]], chunkSpan(sp.factors[j].activeColumns[ky]));
+    for (int i = 0; i < inputs_; ++i) {
+      if (spans[i] == 0) continue;
       for (int64_t z = 0; z < box_.z; ++z)
-        std::memcpy(static_cast<void*>(slabIn_.get() + boxZ_[z] * pitch), planes_.get() + (z * ty + ky) * pitch,
-                    sizeof(cfloat) * span);
-      for (int64_t k = 0; k < span; k += kSlabChunk)
-        fftwf_execute_dft(plans_->chunkForward, c(slabIn_.get() + k), c(slabOut_.get() + k));
-      const cfloat* g = sp.g.get() + ky * tile_.z * pitch;
-      for (int64_t z = 0; z < tile_.z; ++z)
-        multiplyConjugate(reinterpret_cast<float*>(slabOut_.get() + z * pitch),
-                          reinterpret_cast<const float*>(g + z * pitch),
-                          reinterpret_cast<const float*>(slabOut_.get() + z * pitch), span);
+        std::memcpy(static_cast<void*>(slabIn_.get() + boxZ_[z] * pitch), planes_[i].get() + (z * ty + ky) * pitch,
+                    sizeof(cfloat) * spans[i]);
+      for (int64_t k = 0; k < spans[i]; k += kSlabChunk)
+        fftwf_execute_dft(plans_->chunkForward, c(slabIn_.get() + k), c(slabFwd_[i].get() + k));
     }
-    invertSlab(ky, count);
+    for (int j = 0; j < products; ++j) {
+      const int64_t count = sp.factors[j].activeColumns[ky];
+      if (count > 0) {
+        const int64_t span = chunkSpan(count);
+        const cfloat* g = sp.factors[j].g.get() + ky * tile_.z * pitch;
+        const cfloat* t = slabFwd_[inputOf_[j]].get();
+        for (int64_t z = 0; z < tile_.z; ++z)
+          multiplyConjugate(reinterpret_cast<float*>(slabOut_.get() + z * pitch),
+                            reinterpret_cast<const float*>(g + z * pitch),
+                            reinterpret_cast<const float*>(t + z * pitch), span);
+      }
+      invertSlab(j, ky, count);
+    }
   }
   times_.lap(1);
   finishPlanes(sink);
@@ -175,12 +207,12 @@ void SlabCorrelator::correlateSpectrum(const cfloat* grid, const Shape3& g, cons
   for (int64_t ky = 0; ky < ty; ++ky) {
     // Nyquist planes are ambiguous under rotation (+1/2 and -1/2 map to different template frequencies): zero, so
     // the spectrum stays Hermitian (gather.comp does the same). So is the x Nyquist column.
-    const int64_t count = ty % 2 == 0 && ky == ty / 2 ? 0 : sp.activeColumns[ky];
+    const int64_t count = ty % 2 == 0 && ky == ty / 2 ? 0 : sp.factors[0].activeColumns[ky];
     if (count > 0) {
       const int64_t span = chunkSpan(count);
       const int64_t sampled = tx % 2 == 0 ? std::min(count, tx / 2) : count;
       const float fy = signedFrequency(ky, ty);
-      const float* gRows = reinterpret_cast<const float*>(sp.g.get() + ky * tz * pitch);
+      const float* gRows = reinterpret_cast<const float*>(sp.factors[0].g.get() + ky * tz * pitch);
       for (int64_t kz = 0; kz < tz; ++kz) {
         float* row = reinterpret_cast<float*>(slabOut_.get() + kz * pitch);
         if (tz % 2 == 0 && kz == tz / 2) {
@@ -202,22 +234,23 @@ void SlabCorrelator::correlateSpectrum(const cfloat* grid, const Shape3& g, cons
         std::fill(row + 2 * sampled, row + 2 * span, 0.0f);
       }
     }
-    invertSlab(ky, count);
+    invertSlab(0, ky, count);
   }
   times_.lap(4);
   finishPlanes(sink);
 }
 
-void SlabCorrelator::invertSlab(int64_t ky, int64_t count) {
+void SlabCorrelator::invertSlab(int j, int64_t ky, int64_t count) {
   const int64_t span = count > 0 ? chunkSpan(count) : 0;
+  cfloat* spectrum = s_[j].get();
   for (int64_t k = 0; k < span; k += kSlabChunk)
     fftwf_execute_dft(plans_->chunkInverse, reinterpret_cast<fftwf_complex*>(slabOut_.get() + k),
-                      reinterpret_cast<fftwf_complex*>(s_.get() + ky * pitch_ + k));
+                      reinterpret_cast<fftwf_complex*>(spectrum + ky * pitch_ + k));
   // The x pass reads every column below halfX: the ones past the transformed chunks must be zero (the C2R of the
   // last rotation overwrote them).
   if (span < hx_)
     for (int64_t z = 0; z < tile_.z; ++z) {
-      cfloat* row = s_.get() + z * planeStride_ + ky * pitch_;
+      cfloat* row = spectrum + z * planeStride_ + ky * pitch_;
       std::fill(row + span, row + hx_, cfloat(0.0f, 0.0f));
     }
 }
@@ -226,12 +259,15 @@ void SlabCorrelator::finishPlanes(const PlaneSink& sink) {
   const bool any = spectrum_->activeX > 0;
   const int64_t y0 = regionStart_.y, rows = regionShape_.y;
   for (int64_t z = regionStart_.z; z < regionStart_.z + regionShape_.z; ++z) {
-    cfloat* plane = s_.get() + z * planeStride_;
-    if (any) fftwf_execute_dft(plans_->planeInverse, reinterpret_cast<fftwf_complex*>(plane),
-                               reinterpret_cast<fftwf_complex*>(plane));
-    fftwf_execute_dft_c2r(plans_->planeC2R, reinterpret_cast<fftwf_complex*>(plane + y0 * pitch_), plane_.get());
+    for (size_t j = 0; j < s_.size(); ++j) {
+      cfloat* plane = s_[j].get() + z * planeStride_;
+      if (any) fftwf_execute_dft(plans_->planeInverse, reinterpret_cast<fftwf_complex*>(plane),
+                                 reinterpret_cast<fftwf_complex*>(plane));
+      fftwf_execute_dft_c2r(plans_->planeC2R, reinterpret_cast<fftwf_complex*>(plane + y0 * pitch_),
+                            plane_[j].get());
+    }
     times_.lap(2);
-    sink(z, y0, rows, plane_.get());
+    sink(z, y0, rows, planePointers_.data());
     times_.lap(3);
   }
   times_.calls++;

@@ -21,62 +21,76 @@
 
 namespace tme {
 
-// Once per tile, read-only and shared by the workers.
+// Once per tile, read-only and shared by the workers: one factor G_j per product the score needs (cc, flc-sphere:
+// F . filter; flc: F . filter, F2 = R2C(f^2), F).
 struct SlabSpectrum {
   Shape3 tile;
-  int64_t pitch = 0;                   // complex elements per ky row (>= halfX, a multiple of kSlabChunk)
-  FftwArray<cfloat> g;                 // F . filter as [ky][kz][pitch], zero past activeX
-  std::vector<int32_t> activeColumns;  // per ky: G is zero for every kz at kx >= activeColumns[ky]
-  int32_t activeX = 0;                 // max of activeColumns
+  int64_t pitch = 0;  // complex elements per ky row (>= halfX, a multiple of kSlabChunk)
+  struct Factor {
+    FftwArray<cfloat> g;                 // [ky][kz][pitch], zero past the active columns
+    std::vector<int32_t> activeColumns;  // per ky: g is zero for every kz at kx >= activeColumns[ky]
+  };
+  std::vector<Factor> factors;
+  int32_t activeX = 0;  // max of every factor's activeColumns
 };
 
-// F: the tile's half spectrum [kz][ky][kx]; filter: real, same layout, or nullptr.
-std::shared_ptr<const SlabSpectrum> makeSlabSpectrum(const Shape3& tile, const cfloat* F, const float* filter);
+// Each factor: a half spectrum [kz][ky][kx] of the tile and a real filter of the same layout (or nullptr).
+struct SlabFactorSource {
+  const cfloat* spectrum;
+  const float* filter;
+};
+std::shared_ptr<const SlabSpectrum> makeSlabSpectrum(const Shape3& tile, const std::vector<SlabFactorSource>& factors);
 
-// Bytes of SlabSpectrum::g, and what one SlabCorrelator holds (upper bounds, for the memory estimate).
-double slabSpectrumBytes(const Shape3& tile);
-double slabWorkerBytes(const Shape3& tile, const Shape3& box);
+// Bytes of a SlabSpectrum with `factors` factors, and what one SlabCorrelator holds (upper bounds, for the memory
+// estimate).
+double slabSpectrumBytes(const Shape3& tile, int factors);
+double slabWorkerBytes(const Shape3& tile, const Shape3& box, int inputs, int products);
 
 class SlabCorrelator {
  public:
-  // rows: the unnormalised correlation of rows [y0, y0 + count) of z plane `z`, [count][tile.x], valid until the
-  // sink returns.
-  using PlaneSink = std::function<void(int64_t z, int64_t y0, int64_t count, const float* rows)>;
+  // rows[j]: product j's unnormalised correlation on rows [y0, y0 + count) of z plane `z`, [count][tile.x], valid
+  // until the sink returns.
+  using PlaneSink = std::function<void(int64_t z, int64_t y0, int64_t count, const float* const* rows)>;
 
-  // Only planes z in [regionStart.z, + regionShape.z) and rows y in [regionStart.y, + regionShape.y) reach the sink.
-  SlabCorrelator(std::shared_ptr<const SlabSpectrum> spectrum, const Shape3& box, const Shape3& regionStart,
-                 const Shape3& regionShape, double* planMs);
+  // Product j correlates factor j of the spectrum with input inputOf[j] (a box placed in the tile). Only planes z in
+  // [regionStart.z, + regionShape.z) and rows y in [regionStart.y, + regionShape.y) reach the sink.
+  SlabCorrelator(std::shared_ptr<const SlabSpectrum> spectrum, const Shape3& box, std::vector<int> inputOf,
+                 const Shape3& regionStart, const Shape3& regionShape, double* planMs);
   ~SlabCorrelator();
   SlabCorrelator(const SlabCorrelator&) = delete;
   SlabCorrelator& operator=(const SlabCorrelator&) = delete;
 
-  // Real-space rotation: `box` holds the rotated template's values (box order), placed with its centre c = box//2
-  // at tile index 0.
-  void correlateBox(const float* box, const PlaneSink& sink);
+  // Real-space rotation: boxes[i] holds input i's values (box order), placed with its centre c = box//2 at tile
+  // index 0.
+  void correlateBoxes(const float* const* boxes, const PlaneSink& sink);
 
-  // Fourier-space rotation: `grid` is the template's full complex spectrum on `gridShape` (centre at index 0);
-  // it is sampled trilinearly at A^-1 k for every k of the tile's half spectrum (Nyquist planes zero).
+  // Fourier-space rotation (one product): `grid` is the template's full complex spectrum on `gridShape` (centre at
+  // index 0), sampled trilinearly at A^-1 k for every k of the tile's half spectrum (Nyquist planes zero).
   void correlateSpectrum(const cfloat* grid, const Shape3& gridShape, const RotationParams& rotation,
                          const PlaneSink& sink);
 
  private:
-  // slabOut_ (the product for slab ky, columns < count rounded up to whole chunks) -> z inverse -> spectrum.
-  void invertSlab(int64_t ky, int64_t count);
+  // slabOut_ (product j for slab ky, columns < count rounded up to whole chunks) -> z inverse -> spectrum j.
+  void invertSlab(int j, int64_t ky, int64_t count);
   void finishPlanes(const PlaneSink& sink);
 
   std::shared_ptr<const SlabSpectrum> spectrum_;
   Shape3 tile_, box_, regionStart_, regionShape_;
+  std::vector<int> inputOf_;
+  int inputs_ = 1;
   int64_t hx_, pitch_, planeStride_;
   const SlabPlans* plans_ = nullptr;
-  FftwArray<float> rows_;       // [box.z][box.y][tile.x]: zero except where the box's values land
-  FftwArray<cfloat> rowSpec_;   // [box.z][box.y][pitch]
-  FftwArray<cfloat> planesIn_;  // [box.z][tile.y][pitch]: zero except the box's rows
-  FftwArray<cfloat> planes_;    // [box.z][tile.y][pitch]
-  FftwArray<cfloat> slabIn_;    // [tile.z][pitch]: zero except the box's z rows
-  FftwArray<cfloat> slabOut_;   // [tile.z][pitch]
-  FftwArray<cfloat> s_;         // [tile.z][planeStride_ >= tile.y * pitch]: the product, transformed back along z
-  FftwArray<float> plane_;      // [regionShape.y][tile.x]
-  std::vector<int64_t> boxZ_;   // tile z of each box z (wrapped)
+  FftwArray<float> rows_;                    // [box.z][box.y][tile.x]: zero except where the box's values land
+  FftwArray<cfloat> rowSpec_;                // [box.z][box.y][pitch]
+  FftwArray<cfloat> planesIn_;               // [box.z][tile.y][pitch]: zero except the box's rows
+  std::vector<FftwArray<cfloat>> planes_;    // per input [box.z][tile.y][pitch]
+  FftwArray<cfloat> slabIn_;                 // [tile.z][pitch]: zero except the box's z rows
+  std::vector<FftwArray<cfloat>> slabFwd_;   // per input [tile.z][pitch]: the input's spectrum on slab ky
+  FftwArray<cfloat> slabOut_;                // [tile.z][pitch]: a product
+  std::vector<FftwArray<cfloat>> s_;         // per product [tile.z][planeStride_]: transformed back along z
+  std::vector<FftwArray<float>> plane_;      // per product [regionShape.y][tile.x]
+  std::vector<const float*> planePointers_;
+  std::vector<int64_t> boxZ_;                // tile z of each box z (wrapped)
 
   // TME_PROFILE=1: time per stage, printed when the correlator ends (stderr).
   struct StageTimes {

@@ -48,6 +48,8 @@ struct MatchJob {
   Interpolation interpolation = Interpolation::Linear;
   RotationMode rotationMode = RotationMode::Real;
   int fourierOversampling = 2;            // template spectrum grid = nextFast(oversampling * box)
+  bool fullTransforms = false;            // CPU: FFTW's whole 3D transforms, no pruning (comparisons)
+  int rotationsPerSubmit = 0;             // Vulkan: rotations per command buffer, 0 = adapted to ~20 ms
 };
 
 struct MatchResult {

@@ -35,6 +35,7 @@ struct KernelConfig {
   Interpolation interpolation = Interpolation::Linear;
   int64_t rotationCount = 0;  // of the batch (perRotationMax length)
   Shape3 regionStart, regionShape;  // the voxels the caller reads (MatchJob); a path may skip the rest
+  bool fullTransforms = false;      // CPU: no pruned transforms (MatchJob)
 };
 
 // Statistics slots written by boxStats (4 floats each): [n = sum m, mu, 1/sigma (0 if sigma ~ 0), reserved].

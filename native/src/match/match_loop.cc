@@ -69,11 +69,11 @@ SlotPlan slotPlan(Score score, RotationMode mode) {
   return {1, 1};
 }
 
-// The CPU path runs cc and flc-sphere through the slab correlator; TME_SLAB_CORRELATOR=0 turns it off (benchmarks).
-bool usesSlabCorrelator(Score score) {
-  const char* setting = std::getenv("TME_SLAB_CORRELATOR");
-  if (setting != nullptr && std::string(setting) == "0") return false;
-  return score == Score::Cc || score == Score::FlcSphere;
+// The CPU path runs cc, flc-sphere and flc (real-space rotation) through the slab correlator unless the job asks
+// for full transforms. mcc keeps the 3D transforms (six products, a target mask, no filter).
+bool usesSlabCorrelator(Score score, RotationMode mode, bool fullTransforms) {
+  if (fullTransforms) return false;
+  return score == Score::Cc || score == Score::FlcSphere || (score == Score::Flc && mode == RotationMode::Real);
 }
 
 int constantSpectra(Score score) {
@@ -113,15 +113,16 @@ MemoryVerdict estimateMatchMemory(const MemoryQuery& q) {
                           : 0.0;
   // Per worker: slots (spectrum + output, placement grid for forward slots), maps, two boxes; on the CPU for cc /
   // flc-sphere the slab correlator's buffers instead of the slots.
-  const bool slab = isCpu(q.device) && usesSlabCorrelator(q.score);
+  const bool slab = isCpu(q.device) && usesSlabCorrelator(q.score, q.rotationMode, q.fullTransforms);
+  const int factors = q.score == Score::Flc ? 3 : 1;
   const double perWorker =
-      (slab ? slabWorkerBytes(q.targetShape, q.templateShape) + 4 * box
+      (slab ? slabWorkerBytes(q.targetShape, q.templateShape, factors == 3 ? 2 : 1, factors) + 4 * box
             : sp.slots * (8 * nc + 4 * n) + sp.forward * 4 * n +
                   (isCpu(q.device) ? sp.forward * 16 * nc : 0)) +  // CPU: pruned-R2C scratch (upper bound)
       8 * n + 2 * 4 * box + 256;
   // Job constants: target spectra, flc-sphere's scale map, filter, template spectrum (Fourier mode).
-  // (The slab correlator's G replaces F: a little larger, its rows padded.)
-  const double constants = (slab ? slabSpectrumBytes(q.targetShape) - 8 * nc : 0) + constantSpectra(q.score) * 8 * nc +
+  // (The slab correlator's factors replace the spectra: one more for flc, each a little larger, its rows padded.)
+  const double constants = (slab ? slabSpectrumBytes(q.targetShape, factors) : constantSpectra(q.score) * 8 * nc) +
                            (q.score == Score::FlcSphere ? 4 * n : 0) + (q.filter ? 4 * nc : 0) + 8 * grid +
                            2 * 4 * box + (q.statsMask ? 4 * n : 0);
   // Host side: inputs copied once, setup temporaries (a few tile-sized arrays), the two output maps.
@@ -200,6 +201,9 @@ void validateJob(const MatchJob& job) {
        job.regionStart.x + job.regionShape.x > t.x))
     fail(ErrorCode::InvalidOption, "outputRegion " + job.regionStart.str() + " + " + job.regionShape.str() +
                                        " is not inside the target tile " + t.str());
+  if (job.rotationsPerSubmit < 0 || job.rotationsPerSubmit > 32)
+    fail(ErrorCode::InvalidOption, "Expected integer 0..32 for rotationsPerSubmit but received " +
+                                       std::to_string(job.rotationsPerSubmit));
   if (job.fourierOversampling < 1 || job.fourierOversampling > 8)
     fail(ErrorCode::InvalidOption, "Expected integer 1..8 for fourierOversampling but received " +
                                        std::to_string(job.fourierOversampling));
@@ -388,6 +392,7 @@ void evaluateRotation(const MatchJob& job, WorkerState& w, const TileSetup& setu
         k.rotateBox(w.boxT, w.templ, rot);
         k.rotateBox(w.boxM, w.mask, rot);
         k.boxStats(w.stats, 0, w.boxT, w.boxM);
+        if (k.correlateFused(w.boxT, w.boxM, w.stats, PlaceMode::Normalised, kNoBuffer, nullptr, fp)) return;
         k.place(k.slotP(0), w.boxT, w.boxM, w.stats, 0, PlaceMode::Normalised);
         k.place(k.slotP(1), kNoBuffer, w.boxM, kNoBuffer, 0, PlaceMode::Mask);
         k.r2c(0);
@@ -441,6 +446,7 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
   q.targetMask = !job.targetMask.empty();
   q.initialMaps = !job.initialScores.empty();
   q.statsMask = !job.statsMask.empty() || job.regionShape.voxels() > 0;
+  q.fullTransforms = job.fullTransforms;
   const MemoryVerdict verdict = estimateMatchMemory(q);
   if (!verdict.fits) fail(ErrorCode::DeviceMemory, verdict.reason);
   checkLengths(job);
@@ -475,18 +481,26 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
   config.fourierGrid = grid;
   config.interpolation = job.interpolation;
   config.rotationCount = total;
+  config.fullTransforms = job.fullTransforms;
   config.regionStart = job.regionShape.voxels() > 0 ? job.regionStart : Shape3{0, 0, 0};
   config.regionShape = job.regionShape.voxels() > 0 ? job.regionShape : job.targetShape;
   const SlotPlan sp = slotPlan(job.score, job.rotationMode);
   const bool cpu = onCpu;
   const int64_t nc = job.targetShape.spectrumCount();
 
-  // cc / flc-sphere on the CPU: G = F . filter in the slab correlator's layout replaces F (same size).
+  // On the CPU the slab correlator's factors replace the spectra: cc / flc-sphere G = F . filter; flc the same plus
+  // F2 (sum f^2 m) and F (sum f m), unfiltered.
   std::shared_ptr<const SlabSpectrum> slab;
-  if (cpu && usesSlabCorrelator(job.score)) {
-    slab = makeSlabSpectrum(job.targetShape, setup.spectra[0].get(),
-                            job.filter.empty() ? nullptr : job.filter.data());
+  if (cpu && usesSlabCorrelator(job.score, job.rotationMode, job.fullTransforms)) {
+    const float* filter = job.filter.empty() ? nullptr : job.filter.data();
+    std::vector<SlabFactorSource> factors{{setup.spectra[0].get(), filter}};
+    if (job.score == Score::Flc) {
+      factors.push_back({setup.spectra[1].get(), nullptr});
+      factors.push_back({setup.spectra[0].get(), nullptr});
+    }
+    slab = makeSlabSpectrum(job.targetShape, factors);
     setup.spectra[0].reset();
+    setup.spectra[1].reset();
   }
 
   MatchResult result;
@@ -528,13 +542,13 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
   std::mutex errorMutex;
   std::vector<std::vector<double>> rotationMs(workers);
   // Rotations per submission: 1 on the CPU; on Vulkan adapted so a submission holds ~20 ms of work (a GPU rotation
-  // may take well under a millisecond) and cancelling still answers within ~20 ms. TME_VK_BATCH fixes it (tests).
-  const char* fixedBatch = std::getenv("TME_VK_BATCH");
+  // may take well under a millisecond) and cancelling still answers within ~20 ms; job.rotationsPerSubmit fixes it.
+  const int fixedBatch = job.rotationsPerSubmit;
   auto work = [&](int wi, bool reports) {
     try {
       Kernels& k = *states[wi].kernels;
       const int maxBatch = k.maxRotationsPerSubmit();
-      int batch = maxBatch > 1 && fixedBatch != nullptr ? std::max(1, std::min(maxBatch, std::atoi(fixedBatch))) : 1;
+      int batch = maxBatch > 1 && fixedBatch > 0 ? std::min(maxBatch, fixedBatch) : 1;
       std::vector<int64_t> taken;
       for (;;) {
         if (cancelled || stop) return;
@@ -551,7 +565,7 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
         k.endRotation();
         const double perRotation = msSince(submitStart) / static_cast<double>(taken.size());
         for (size_t j = 0; j < taken.size(); ++j) rotationMs[wi].push_back(perRotation);
-        if (maxBatch > 1 && fixedBatch == nullptr)
+        if (maxBatch > 1 && fixedBatch == 0)
           batch = static_cast<int>(std::max(1.0, std::min<double>(maxBatch, std::floor(20.0 / std::max(perRotation, 1e-3)))));
         int64_t d = done.fetch_add(static_cast<int64_t>(taken.size())) + static_cast<int64_t>(taken.size());
         if (reports && progress) progress(d, total);

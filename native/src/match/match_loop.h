@@ -24,6 +24,7 @@ struct MemoryQuery {
   bool targetMask = false;
   bool initialMaps = false;
   bool statsMask = false;
+  bool fullTransforms = false;
 };
 
 struct MemoryVerdict {
