@@ -18,6 +18,7 @@ import * as path from 'node:path';
 import { createVolume, formatStar, parseStar, readMrc, writeMrc, type Volume } from '@tme/formats';
 import { exportRelion, isMeasured, type ExportPick, type TomogramGeometry } from '@tme/export';
 import { matrixToPytmeEuler, transpose } from '@tme/rotations';
+import { rng } from './helpers';
 
 const RELION = 'relion_reconstruct';
 /** The built `tme` binary (turbo builds @tme/cli before this package's tests). */
@@ -39,16 +40,6 @@ const BLOBS: readonly (readonly [number, number, number, number])[] = [
 ];
 const SIGMA = 1.5;
 const NOISE = Number(process.env.TME_E2E_NOISE ?? 0.1); // σ of the added noise (blob peaks are 0.6–1.2)
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomRotation(next: () => number): Float64Array {
   let q: number[];

@@ -7,7 +7,7 @@ it('exports exactly the documented functions and tables', () => {
     'buildTargetFilter', 'buildTemplateFilter', 'buildTilts', 'bundledModelPath', 'centerOfMass', 'continuousWedgeFilter',
     'cosineEdge', 'criticalExposure', 'ctfFilter', 'ctfModel', 'ctfPhase', 'ctfValue', 'distanceTransform',
     'electronWavelength', 'elementKey', 'ellipsoidMask', 'encodePgm', 'erf', 'exposureWeight', 'fftPlan', 'filterPreview',
-    'fourierShift', 'halfSpectrumShape', 'imodDefocusPerView', 'irfftn', 'isFastSize', 'isIdentityFilter', 'lowpassGain',
+    'fourierShift', 'halfSpectrumAxes', 'halfSpectrumShape', 'imodDefocusPerView', 'irfftn', 'isFastSize', 'isIdentityFilter', 'lowpassGain',
     'massCenter', 'nextFastEvenSize', 'normalizeVolume', 'parseCtffind', 'parseDoseFile', 'parseImodDefocus', 'parseMdoc',
     'parseNumberColumn', 'parseRelionTiltSeries', 'parseRelionTomograms', 'parseTiltAngles', 'parseWarpXml',
     'prepareTemplate', 'previewImage', 'radialFilter', 'radialPowerSpectrum', 'reboxVolume', 'resampleVolume', 'resizeSpectrum', 'rfftn',

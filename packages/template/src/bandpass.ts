@@ -1,5 +1,5 @@
 import { invalidOption, type Zyx } from '@tme/formats';
-import { axisFrequencies, halfSpectrumShape } from './fft';
+import { halfSpectrumAxes } from './fft';
 
 // A module-level alias: inside jest's vm sandbox every lookup of the global `Math` costs ~70× a local one.
 const Math = globalThis.Math;
@@ -63,10 +63,7 @@ export function bandPassGain(k: number, options: BandPassOptions, defaultWidth =
 /** A band-pass filter in the half-spectrum layout of `shape` (see BandPassOptions for the edges). */
 export function bandPassFilter(shape: Zyx, voxelSize: Zyx, options: BandPassOptions): Float32Array {
   check(options);
-  const half = halfSpectrumShape(shape);
-  const fz = axisFrequencies(shape[0], voxelSize[0]);
-  const fy = axisFrequencies(shape[1], voxelSize[1]);
-  const fx = axisFrequencies(shape[2], voxelSize[2], true);
+  const { half, fz, fy, fx } = halfSpectrumAxes(shape, voxelSize);
   // Two Fourier voxels of the coarsest axis: wide enough to be smooth, narrow enough to stay local.
   const defaultWidth = 2 * Math.max(...shape.map((n, a) => 1 / (n * (voxelSize[a] as number))));
   const out = new Float32Array(half[0] * half[1] * half[2]);

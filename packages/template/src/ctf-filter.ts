@@ -1,5 +1,5 @@
 import type { Zyx } from '@tme/formats';
-import { axisFrequencies, halfSpectrumShape } from './fft';
+import { halfSpectrumAxes } from './fft';
 import { ctfModel, ctfValue, type CtfFilterOptions } from './ctf';
 
 // A module-level alias: inside jest's vm sandbox every lookup of the global `Math` costs ~70× a local one.
@@ -15,10 +15,7 @@ export function ctfFilter(shape: Zyx, voxelSize: Zyx, options: CtfFilterOptions)
   const model = ctfModel(options.ctf);
   const flip = options.flipPhase ?? true;
   const axis = options.tiltAxis ?? 'y';
-  const half = halfSpectrumShape(shape);
-  const fz = axisFrequencies(shape[0], voxelSize[0]);
-  const fy = axisFrequencies(shape[1], voxelSize[1]);
-  const fx = axisFrequencies(shape[2], voxelSize[2], true);
+  const { half, fz, fy, fx } = halfSpectrumAxes(shape, voxelSize);
   const out = new Float32Array(half[0] * half[1] * half[2]);
   let i = 0;
   for (let z = 0; z < half[0]; z++) {

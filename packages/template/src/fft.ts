@@ -290,3 +290,14 @@ export function axisFrequencies(n: number, voxelSize: number, half = false): Flo
   for (let k = 0; k < count; k++) out[k] = signedIndex(k, n) / (n * voxelSize);
   return out;
 }
+
+/** The half spectrum's shape of `shape` and the spatial frequencies (1/Å) of its z, y and x indices: what every
+ *  filter in the half-spectrum layout loops over. */
+export function halfSpectrumAxes(shape: Zyx, voxelSize: Zyx): { half: Zyx; fz: Float64Array; fy: Float64Array; fx: Float64Array } {
+  return {
+    half: halfSpectrumShape(shape),
+    fz: axisFrequencies(shape[0], voxelSize[0]),
+    fy: axisFrequencies(shape[1], voxelSize[1]),
+    fx: axisFrequencies(shape[2], voxelSize[2], true),
+  };
+}

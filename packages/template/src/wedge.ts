@@ -1,5 +1,5 @@
 import { invalidOption, TmeError, type Zyx } from '@tme/formats';
-import { axisFrequencies, halfSpectrumShape } from './fft';
+import { halfSpectrumAxes } from './fft';
 import { ctfModel, ctfValue, type CtfModel, type CtfParameters } from './ctf';
 import { exposureWeight } from './exposure';
 
@@ -68,15 +68,6 @@ function foldAngle(phiDeg: number): number {
   return p;
 }
 
-function axes(shape: Zyx, voxelSize: Zyx) {
-  return {
-    half: halfSpectrumShape(shape),
-    fz: axisFrequencies(shape[0], voxelSize[0]),
-    fy: axisFrequencies(shape[1], voxelSize[1]),
-    fx: axisFrequencies(shape[2], voxelSize[2], true),
-  };
-}
-
 /** Binary continuous wedge: 1 where a projection inside `tiltRange` samples Fourier space, 0 in the missing wedge. */
 export function continuousWedgeFilter(shape: Zyx, voxelSize: Zyx, options: ContinuousWedgeOptions): Float32Array {
   const [lo, hi] = options.tiltRange;
@@ -84,7 +75,7 @@ export function continuousWedgeFilter(shape: Zyx, voxelSize: Zyx, options: Conti
     throw invalidOption('tiltRange', 'a [min, max] pair of degrees with −90 ≤ min ≤ max ≤ 90', `${lo},${hi}`);
   }
   const axis = options.tiltAxis ?? 'y';
-  const { half, fz, fy, fx } = axes(shape, voxelSize);
+  const { half, fz, fy, fx } = halfSpectrumAxes(shape, voxelSize);
   const out = new Float32Array(half[0] * half[1] * half[2]);
   const eps = 1e-9;
   let i = 0;
@@ -144,7 +135,7 @@ export function tiltWeightingFilter(shape: Zyx, voxelSize: Zyx, options: TiltWei
   const flip = options.flipPhase ?? true;
   const hand = options.defocusHandedness ?? 1;
   const pos = options.positionAngstrom;
-  const { half, fz, fy, fx } = axes(shape, voxelSize);
+  const { half, fz, fy, fx } = halfSpectrumAxes(shape, voxelSize);
   const aIndex = axis === 'y' ? 2 : 1;
   const lengthA = (shape[aIndex] as number) * (voxelSize[aIndex] as number);
   const lengthZ = shape[0] * voxelSize[0];

@@ -1,5 +1,5 @@
 import { invalidOption, type Volume, type Zyx } from '@tme/formats';
-import { axisFrequencies, halfSpectrumShape, rfftn } from './fft';
+import { axisFrequencies, halfSpectrumAxes, halfSpectrumShape, rfftn } from './fft';
 
 // A module-level alias: inside jest's vm sandbox every lookup of the global `Math` costs ~70× a local one.
 const Math = globalThis.Math;
@@ -113,10 +113,7 @@ export function whiteningProfile(target: Volume, options: WhiteningOptions = {})
 
 /** A radial profile laid out as a filter in the half-spectrum layout of `shape`. */
 export function radialFilter(profile: RadialProfile, shape: Zyx, voxelSize: Zyx): Float32Array {
-  const half = halfSpectrumShape(shape);
-  const fz = axisFrequencies(shape[0], voxelSize[0]);
-  const fy = axisFrequencies(shape[1], voxelSize[1]);
-  const fx = axisFrequencies(shape[2], voxelSize[2], true);
+  const { half, fz, fy, fx } = halfSpectrumAxes(shape, voxelSize);
   const out = new Float32Array(half[0] * half[1] * half[2]);
   let i = 0;
   for (let z = 0; z < half[0]; z++)
