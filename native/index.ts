@@ -25,22 +25,7 @@ import type {
 } from './lib/types';
 
 export { nextFastShape, nextFastSize, isFastSize, chooseDevice };
-export type {
-  DeviceId,
-  DeviceInfo,
-  DeviceSelector,
-  DeviceType,
-  FftBench,
-  MatchMemoryEstimate,
-  MatchMemoryQuery,
-  MatchProgress,
-  NativeMatchJob,
-  NativeMatchResult,
-  NativeScore,
-  NativeVersions,
-  RunMatchOptions,
-  Zyx,
-};
+export type * from './lib/types';
 
 interface NativeListing {
   vulkan: Array<{

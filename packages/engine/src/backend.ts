@@ -1,4 +1,5 @@
 import type { Zyx } from '@tme/formats';
+import type { NativeMatchJob } from '@tme/native';
 
 /**
  * The contract between the engine and whatever runs the correlation loop: the native addon (@tme/native) or the
@@ -33,38 +34,21 @@ export interface DeviceInfo {
  *  ('vulkan-cpu'), or a device index. */
 export type DeviceSpec = 'auto' | 'gpu' | 'cpu' | 'vulkan-cpu' | number;
 
-export interface BackendMatchJob {
-  device: DeviceId;
-  /** CPU threads for the CPU path; default: the backend's choice. */
-  threads?: number;
-  /** The tile, already padded to a fast FFT shape; the correlation is circular on it. */
-  target: Float32Array;
-  targetShape: Zyx;
-  template: Float32Array;
-  templateShape: Zyx;
-  /** Template mask on the template box (binary or soft, values in [0, 1]). */
-  mask: Float32Array;
-  /** Target mask on the tile (mcc only). */
-  targetMask?: Float32Array;
-  /** Voxels of the tile that count in `stats` (1 = count): the tile's core, inside the target mask. Default: all. */
-  statsMask?: Uint8Array;
-  /** Real half-spectrum (nz, ny, nx/2+1) of targetShape, multiplied into the rotated template's spectrum. */
-  filter?: Float32Array;
-  /** The voxels the caller reads (the tile's core), tile coordinates: a backend may leave the maps outside as they
-   *  were, and none of them counts in `stats`. Default: the whole tile. */
-  outputRegion?: { start: Zyx; shape: Zyx };
-  /** 9 values per rotation, row-major, xyz frame, active template→tomogram. */
-  rotations: Float64Array;
-  /** First rotation (inclusive) and last (exclusive) to process, as indices into `rotations`. */
+/**
+ * One backend call: the native addon's job (its fields are documented on NativeMatchJob), with the batch range, score,
+ * interpolation and rotation mode always given, and without the native path's tuning options.
+ */
+export type BackendMatchJob = Omit<
+  NativeMatchJob,
+  'rotationStart' | 'rotationEnd' | 'score' | 'interpolation' | 'rotationMode' | 'fourierOversampling' |
+  'cpuTransforms' | 'rotationsPerSubmit'
+> & {
   rotationStart: number;
   rotationEnd: number;
-  /** Best scores/indices so far (tile shape); a rotation replaces them only where its score is strictly greater. */
-  initialScores?: Float32Array;
-  initialIndices?: Int32Array;
   score: BackendScore;
   interpolation: Interpolation;
   rotationMode: RotationMode;
-}
+};
 
 export interface BackendMatchStats {
   /** Σ score and Σ score² over every counted voxel of every processed rotation (float64). */
