@@ -52,8 +52,21 @@ export interface NativeMatchJob {
   /** targetShape: 1 where a voxel counts in the statistics (sum, sumSq, count, per-rotation max), 0 where it does not
    *  (padding, tile overlap, outside a target mask). Default: every voxel counts. */
   statsMask?: Uint8Array;
-  /** Real, half-spectrum layout (nz, ny, nx/2+1) of targetShape; multiplied into the rotated template's spectrum. */
+  /**
+   * The template's Fourier filter (wedge, CTF, band-pass, whitening): real, half-spectrum layout (nz, ny, nx/2+1) of
+   * `filterShape`. Each rotated template is filtered on that grid (box centre at index 0) BEFORE it is normalised
+   * under its mask, so every tile correlates the same kernel, supported on the box. Not with rotationMode 'fourier'.
+   */
   filter?: Float32Array;
+  /** The filter's grid, ≥ templateShape per axis (fast FFT sizes). Default: templateShape. */
+  filterShape?: Zyx;
+  /**
+   * The whole target's mean and variance (pass them so that tiles agree; default: the tile's own). Normalised scores
+   * correlate the target minus the mean, and a voxel whose local variance under the mask is at most 1e-4 × the
+   * variance (σ below 1 % of the target's) is flat and scores 0.
+   */
+  targetMean?: number;
+  targetVariance?: number;
   /** The voxels the caller will read (a tile's core), in tile coordinates. A path may leave the maps outside it as
    *  they were (the CPU path skips those planes, rows and voxels), and none of them counts in the statistics.
    *  Default: the whole tile. */

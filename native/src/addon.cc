@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <limits>
 
 #include <atomic>
 #include <memory>
@@ -95,6 +97,15 @@ int readInt(const Napi::Object& o, const char* name, int fallback) {
   return static_cast<int>(v.As<Napi::Number>().Int64Value());
 }
 
+// An optional finite number; `fallback` when absent.
+double readFinite(const Napi::Object& o, const char* name, double fallback) {
+  Napi::Value v = o.Get(name);
+  if (v.IsUndefined() || v.IsNull()) return fallback;
+  if (!v.IsNumber() || !std::isfinite(v.As<Napi::Number>().DoubleValue()))
+    fail(ErrorCode::InvalidOption, std::string("Expected a finite number for ") + name);
+  return v.As<Napi::Number>().DoubleValue();
+}
+
 Score readScore(const Napi::Value& v) {
   std::string s = v.IsString() ? v.As<Napi::String>().Utf8Value() : "flc-sphere";
   if (s == "cc") return Score::Cc;
@@ -148,6 +159,12 @@ MatchJob readJob(const Napi::Object& o) {
     for (float& v : job.statsMask) v = v != 0.0f ? 1.0f : 0.0f;
   }
   job.filter = readTyped<float>(o, "filter", napi_float32_array, false);
+  if (!job.filter.empty()) {
+    Napi::Value shape = o.Get("filterShape");
+    job.filterShape = shape.IsUndefined() ? job.templateShape : readShape(shape, "filterShape");
+  }
+  job.targetMean = readFinite(o, "targetMean", std::numeric_limits<double>::quiet_NaN());
+  job.targetVariance = readFinite(o, "targetVariance", std::numeric_limits<double>::quiet_NaN());
   job.rotations = readTyped<double>(o, "rotations", napi_float64_array, true);
   const int64_t count = static_cast<int64_t>(job.rotations.size() / 9);
   job.rotationStart = readInt(o, "rotationStart", 0);

@@ -1,7 +1,7 @@
 import { runMatch, type NativeMatchJob, type NativeScore } from '../index';
 import { lavapipeIndex, maxAbs, maxAbsDiff } from './helpers/devices';
 import { axisAngle, randomVolume, referenceMatch, rotateBox, sphereMask, voxels, type Shape } from './helpers/reference';
-import { argmax, plant, randomRotations, smoothVolume } from './helpers/volumes';
+import { argmax, plant, randomRotations, smoothVolume, wedgeLowPass } from './helpers/volumes';
 
 // Vulkan on lavapipe (Mesa's CPU driver): the same loop as on a GPU, checked against the CPU path.
 const vk = lavapipeIndex();
@@ -69,6 +69,15 @@ maybe('runMatch on Vulkan (lavapipe)', () => {
     expect(maxAbsDiff(gpu.scores, cpu.scores) / maxAbs(cpu.scores)).toBeLessThan(1e-4);
   });
 
+  it.each<NativeScore>(['cc', 'flc-sphere', 'flc', 'mcc'])('%s with a template filter on its own grid matches the direct reference', async (score) => {
+    const g: Shape = [8, 9, 10];
+    const filter = { shape: g, values: wedgeLowPass(g, 0.3) };
+    const tm = score === 'mcc' ? targetMask : undefined;
+    const ref = referenceMatch(score, base.target, tile, base.template, base.mask, box, rotations, tm, filter);
+    const gpu = await runMatch({ ...base, device: vk!, score, targetMask: tm, filter: filter.values, filterShape: g });
+    expect(maxAbsDiff(gpu.scores, ref.scores) / maxAbs(ref.scores)).toBeLessThan(1e-4);
+  });
+
   it('matches the direct reference for flc-sphere', async () => {
     const ref = referenceMatch('flc-sphere', base.target, tile, base.template, base.mask, box, rotations);
     const gpu = await runMatch({ ...base, device: vk!, score: 'flc-sphere' });
@@ -98,7 +107,8 @@ maybe('runMatch on Vulkan (lavapipe)', () => {
 maybe('several rotations per command buffer (what a GPU gets)', () => {
   it('gives bitwise the maps of one rotation per submission', async () => {
     const rots = randomRotations(5, 17);
-    const job = { ...base, device: vk!, rotations: Float64Array.from(rots.flat()), score: 'flc' as const };
+    const g: Shape = [8, 9, 10];
+    const job = { ...base, device: vk!, rotations: Float64Array.from(rots.flat()), score: 'flc' as const, filter: wedgeLowPass(g, 0.3), filterShape: g };
     const single = await runMatch({ ...job, rotationsPerSubmit: 1 });
     const batched = await runMatch({ ...job, rotationsPerSubmit: 3 });
     expect(batched.scores).toEqual(single.scores);

@@ -3,8 +3,8 @@ import * as path from 'node:path';
 import type { Command } from 'commander';
 import { TmeError, createVolume, invalidOption, readStructure, readVolume, type Volume } from '@tme/formats';
 import {
-  buildTemplateFilter, buildTargetFilter, buildTilts, irfftn, isIdentityFilter, parseCtffind, parseDoseFile,
-  parseImodDefocus, imodDefocusPerView, parseMdoc, parseTiltAngles, parseWarpXml, prepareTemplate, rfftn,
+  buildTemplateFilter, buildTargetFilter, buildTilts, isIdentityFilter, parseCtffind, parseDoseFile,
+  parseImodDefocus, imodDefocusPerView, parseMdoc, parseTiltAngles, parseWarpXml, prepareTemplate,
   simulateDensity, tiltsFromMdoc, tiltsFromWarp, whiteningProfile,
   type FilterFunction, type FilterOptions, type Microscope, type Tilt,
 } from '@tme/template';
@@ -184,9 +184,10 @@ export interface PreparedSearch {
   template: Volume;
   /** The user's template mask, put on the template's final box (same resampling and reboxing), or undefined. */
   templateMask: Volume | undefined;
-  /** The target after its own filter (band-pass, whitening), or the target itself. */
-  target: Volume;
+  /** The template's filter (wedge or tilts, CTF, band-pass, whitening) and the target's (band-pass, whitening, the
+   *  sampled tilt range's binary wedge); the engine applies both. */
   filter: FilterFunction | undefined;
+  targetFilter: FilterFunction | undefined;
   filterOptions: FilterOptions;
   /** What was done to the template, for job.json. */
   templateSource: { kind: 'map' | 'model'; file: string; atoms?: number; resampledFrom?: number };
@@ -194,17 +195,6 @@ export interface PreparedSearch {
 
 function looksLikeModel(file: string): boolean {
   return /\.(pdb|ent|cif|mmcif|pdb\.gz|cif\.gz|ent\.gz)$/i.test(file);
-}
-
-/** Applies a real half-spectrum filter to a whole volume once (host FFT): the target's band-pass and whitening. */
-function filterVolume(volume: Volume, filter: FilterFunction): Volume {
-  const spectrum = rfftn(volume.data, volume.shape);
-  const f = filter(volume.shape, volume.voxelSize);
-  for (let i = 0; i < f.length; i++) {
-    spectrum.re[i] = (spectrum.re[i] as number) * (f[i] as number);
-    spectrum.im[i] = (spectrum.im[i] as number) * (f[i] as number);
-  }
-  return createVolume(Float32Array.from(irfftn(spectrum)), volume.shape, volume.voxelSize, volume.origin);
 }
 
 /** Reads and shapes the template (a map or an atomic model) for this target, and builds the filters. */
@@ -259,10 +249,10 @@ export async function prepareSearch(flags: SearchFlags, target: Volume, mask?: V
     throw new TmeError('ERR_TME_MISMATCH', `template box ${template.shape[2]} voxels is larger than the target`, { file: flags.template });
   }
   if (flags.whiten) filterOptions.whitening = whiteningProfile(target);
-  let filteredTarget = target;
-  if (filterOptions.bandPass || filterOptions.whitening) {
-    filteredTarget = filterVolume(target, buildTargetFilter({ bandPass: filterOptions.bandPass, whitening: filterOptions.whitening }));
-  }
   const filter = isIdentityFilter(filterOptions) ? undefined : buildTemplateFilter(filterOptions);
-  return { template, templateMask, target: filteredTarget, filter, filterOptions, templateSource };
+  // The target gets the band-pass and whitening too, and the binary wedge of its tilt range (as pyTME does): noise
+  // where the template has no signal would only lower every score.
+  const targeted = filterOptions.bandPass || filterOptions.whitening || filterOptions.wedge || filterOptions.tiltWeighting;
+  const targetFilter = targeted ? buildTargetFilter({ ...filterOptions, applyWedgeToTarget: true }) : undefined;
+  return { template, templateMask, filter, targetFilter, filterOptions, templateSource };
 }

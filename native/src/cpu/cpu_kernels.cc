@@ -151,10 +151,17 @@ class CpuKernels final : public Kernels {
   }
 
   void createFftSlots(int count, int forwardCount, double* planMs) override {
+    if (config_.filterGrid.voxels() > 0) {
+      double filterPlanMs = 0;
+      filterPlans_ = &fftwPlans(config_.filterGrid, 1, &filterPlanMs);
+      if (planMs) *planMs += filterPlanMs;
+      filterReal_ = fftwAlloc<float>(config_.filterGrid.voxels());
+      filterSpectrum_ = fftwAlloc<cfloat>(config_.filterGrid.spectrumCount());
+    }
     if (slab_) {
       // cc / flc-sphere: the slab correlator replaces the slots (correlateFused).
       // cc / flc-sphere: one product of the template; flc: the normalised template and the rotated mask, three
-      // products (cc with F . filter, sum f^2 m with F2, sum f m with F; the order finalise reads them in).
+      // products (cc with F, sum f^2 m with F2, sum f m with F; the order finalise reads them in).
       const bool flc = slab_->factors.size() == 3;
       correlator_ = std::make_unique<SlabCorrelator>(slab_, config_.box, flc ? std::vector<int>{0, 1, 1}
                                                                              : std::vector<int>{0},
@@ -230,6 +237,31 @@ class CpuKernels final : public Kernels {
       }
   }
 
+  void filterBox(BufId box, BufId filter) override {
+    Timed timed(profile_, "filterBox");
+    const Shape3& g = config_.filterGrid;
+    const Shape3& b = config_.box;
+    float* real = filterReal_.get();
+    float* values = f32(box);
+    std::fill(real, real + g.voxels(), 0.0f);
+    int64_t i = 0;
+    for (int64_t z = 0; z < b.z; ++z)
+      for (int64_t y = 0; y < b.y; ++y)
+        for (int64_t x = 0; x < b.x; ++x, ++i) real[wrappedIndex(g, b, z, y, x)] = values[i];
+    fftwR2C(*filterPlans_, real, filterSpectrum_.get());
+    float* spec = reinterpret_cast<float*>(filterSpectrum_.get());
+    const float* h = f32(filter);
+    for (int64_t k = 0; k < g.spectrumCount(); ++k) {
+      spec[2 * k] *= h[k];
+      spec[2 * k + 1] *= h[k];
+    }
+    fftwC2R(*filterPlans_, filterSpectrum_.get(), real);
+    i = 0;
+    for (int64_t z = 0; z < b.z; ++z)
+      for (int64_t y = 0; y < b.y; ++y)
+        for (int64_t x = 0; x < b.x; ++x, ++i) values[i] = real[wrappedIndex(g, b, z, y, x)];
+  }
+
   void boxStats(BufId stats, int slot, BufId t, BufId m) override {
     Timed timed(profile_, "boxStats");
     const float* tv = f32(t);
@@ -292,29 +324,26 @@ class CpuKernels final : public Kernels {
     fftwC2R(*plans_, c32(slots_[slot].s), f32(slots_[slot].o));
   }
 
-  void mulConj(BufId dst, BufId a, BufId b, BufId filter) override {
+  void mulConj(BufId dst, BufId a, BufId b) override {
     Timed timed(profile_, "mulConj");
     // Plain float arithmetic: std::complex's operator* goes through __mulsc3 (inf/nan rules) and is ~5x slower.
     float* d = f32(dst);
     const float* av = f32(a);
     const float* bv = f32(b);
-    const float* h = filter == kNoBuffer ? nullptr : f32(filter);
     const int64_t n = config_.tile.spectrumCount();
     for (int64_t i = 0; i < n; ++i) {
       const float ar = av[2 * i], ai = av[2 * i + 1];
-      const float w = h ? h[i] : 1.0f;
-      const float br = bv[2 * i] * w, bi = bv[2 * i + 1] * w;
+      const float br = bv[2 * i], bi = bv[2 * i + 1];
       d[2 * i] = ar * br + ai * bi;
       d[2 * i + 1] = ai * br - ar * bi;
     }
   }
 
-  void gatherFourier(BufId dst, BufId F, BufId spectrum, BufId filter, const RotationParams& r) override {
+  void gatherFourier(BufId dst, BufId F, BufId spectrum, const RotationParams& r) override {
     Timed timed(profile_, "gatherFourier");
     float* d = f32(dst);
     const float* fv = f32(F);
     const float* t = f32(spectrum);
-    const float* h = filter == kNoBuffer ? nullptr : f32(filter);
     const Shape3& tile = config_.tile;
     const Shape3& g = config_.fourierGrid;
     const int32_t gz = static_cast<int32_t>(g.z), gy = static_cast<int32_t>(g.y), gx = static_cast<int32_t>(g.x);
@@ -345,8 +374,7 @@ class CpuKernels final : public Kernels {
           }
           float v[2];
           sampleSpectrumLinear(t, gz, gy, gx, baseZ + stepZ * kx, baseY + stepY * kx, baseX + stepX * kx, v);
-          const float w = h ? h[i + kx] : 1.0f;
-          const float vr = v[0] * w, vi = v[1] * w;
+          const float vr = v[0], vi = v[1];
           const float ar = fv[o], ai = fv[o + 1];
           d[o] = ar * vr + ai * vi;
           d[o + 1] = ai * vr - ar * vi;
@@ -448,15 +476,17 @@ class CpuKernels final : public Kernels {
           for (int64_t i = 0; i < n; ++i) block[i] = o[0][b0 + i] * p.scalar;
           break;
         case Score::FlcSphere:
-          for (int64_t i = 0; i < n; ++i) block[i] = o[0][b0 + i] * scale[b0 + i];
+          // Within [-1, 1] by Cauchy-Schwarz; the clamp only removes float error.
+          for (int64_t i = 0; i < n; ++i) block[i] = std::min(1.0f, std::max(-1.0f, o[0][b0 + i] * scale[b0 + i]));
           break;
         case Score::Flc:
-          for (int64_t i = 0; i < n; ++i) block[i] = flcScore(o[0][b0 + i], o[1][b0 + i], o[2][b0 + i], k);
+          for (int64_t i = 0; i < n; ++i)
+            block[i] = flcScore(o[0][b0 + i], o[1][b0 + i], o[2][b0 + i], k, p.flatVariance);
           break;
         case Score::Mcc:
           for (int64_t i = 0; i < n; ++i)
             block[i] = mccScore(o[0][b0 + i], o[1][b0 + i], o[2][b0 + i], o[3][b0 + i], o[4][b0 + i], o[5][b0 + i],
-                                p.invN, maxOverlap);
+                                p.invN, maxOverlap, p.flatVariance);
           break;
       }
       accumulateBlock(block, n, weights ? weights + b0 : nullptr, best_.data() + start + b0, arg_.data() + start + b0,
@@ -467,22 +497,25 @@ class CpuKernels final : public Kernels {
     acc.rmax = rmax;
   }
 
-  // Shared with the shaders: flc from N-scaled correlations (cc, sum f^2 m, sum f m), k = 1 / (N n).
-  static float flcScore(float cc, float f2, float f1, float k) {
+  // Shared with the shaders: flc from N-scaled correlations (cc, sum f^2 m, sum f m), k = 1 / (N n); a local
+  // variance at most `flat` scores 0; the clamp only removes float error (the score is bounded by Cauchy-Schwarz).
+  static float flcScore(float cc, float f2, float f1, float k, float flat) {
     float e1 = f1 * k, e2 = f2 * k;
     float var = e2 - e1 * e1;
-    if (!(var > 1e-5f * e2) || !(var > 0)) return 0.0f;
-    return cc * k / std::sqrt(var);
+    if (!(var > flat) || !(var > 0)) return 0.0f;
+    return std::min(1.0f, std::max(-1.0f, cc * k / std::sqrt(var)));
   }
 
+  // Padfield's masked NCC; the target's local variance over the overlap (varF / o) at most `flat` scores 0, and a
+  // template flat over the overlap too.
   static float mccScore(float overlap, float sf, float sff, float st, float stt, float sft, float invN,
-                        float maxOverlap) {
+                        float maxOverlap, float flat) {
     float o = overlap * invN;
     if (!(o >= 0.3f * maxOverlap) || !(o > 0)) return 0.0f;
     sf *= invN; sff *= invN; st *= invN; stt *= invN; sft *= invN;
     float varF = sff - sf * sf / o;
     float varT = stt - st * st / o;
-    if (!(varF > 1e-5f * sff) || !(varT > 1e-5f * stt) || !(varF > 0) || !(varT > 0)) return 0.0f;
+    if (!(varF > flat * o) || !(varT > 1e-5f * stt) || !(varF > 0) || !(varT > 0)) return 0.0f;
     float s = (sft - sf * st / o) / std::sqrt(varF * varT);
     return std::min(1.0f, std::max(-1.0f, s));
   }
@@ -501,6 +534,9 @@ class CpuKernels final : public Kernels {
   int fftThreads_;
   const FftwPlanPair* plans_ = nullptr;
   const PrunedR2C* pruned_ = nullptr;
+  const FftwPlanPair* filterPlans_ = nullptr;  // filterBox: the filter grid's transforms and work arrays
+  FftwArray<float> filterReal_;
+  FftwArray<cfloat> filterSpectrum_;
   std::shared_ptr<const SlabSpectrum> slab_;
   std::unique_ptr<SlabCorrelator> correlator_;
   BufId boxValues_ = kNoBuffer;

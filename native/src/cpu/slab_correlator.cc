@@ -52,7 +52,6 @@ std::shared_ptr<const SlabSpectrum> makeSlabSpectrum(const Shape3& tile,
     factor.activeColumns.assign(ty, 0);
     factor.g = zeroed<cfloat>(ty * tz * pitch);
     const float* f = reinterpret_cast<const float*>(source.spectrum);
-    const float* filter = source.filter;
     float* g = reinterpret_cast<float*>(factor.g.get());
     for (int64_t kz = 0; kz < tz; ++kz)
       for (int64_t ky = 0; ky < ty; ++ky) {
@@ -60,8 +59,7 @@ std::shared_ptr<const SlabSpectrum> makeSlabSpectrum(const Shape3& tile,
         float* out = g + 2 * (ky * tz + kz) * pitch;
         int32_t& active = factor.activeColumns[ky];
         for (int64_t kx = 0; kx < hx; ++kx) {
-          const float w = filter ? filter[in + kx] : 1.0f;
-          const float re = f[2 * (in + kx)] * w, im = f[2 * (in + kx) + 1] * w;
+          const float re = f[2 * (in + kx)], im = f[2 * (in + kx) + 1];
           out[2 * kx] = re;
           out[2 * kx + 1] = im;
           if ((re != 0.0f || im != 0.0f) && kx >= active) active = static_cast<int32_t>(kx + 1);

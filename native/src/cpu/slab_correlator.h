@@ -1,5 +1,5 @@
 // The CPU path's correlation for the single-spectrum scores (cc, flc-sphere): per rotation
-//   c_R = C2R( G . conj(T_R) ),   G = F . filter (the tile's spectrum, filtered once per tile)
+//   c_R = C2R( G . conj(T_R) ),   G = F (the tile's spectrum, once per tile)
 // where T_R is the spectrum of the rotated template placed in the tile (real-space rotation) or the template's
 // spectrum sampled at the rotated frequencies (Fourier-space rotation). FFTW's 3D transforms are already bound
 // by arithmetic, so the gain is in work not done, and in passes fused while their data is in cache:
@@ -7,7 +7,7 @@
 //   2. per ky slab [z][kx] (~64 KiB at 128^3): z forward, times G, z inverse into the spectrum's planes;
 //   3. per z plane: y inverse, x C2R, and the caller's finalise while the plane is in L2 — only on the planes and
 //      rows the caller reads (a tile's core).
-// Columns where G is zero for every kz (outside a low-pass, say) are skipped exactly: their product is zero.
+// Columns where G is zero for every kz are skipped exactly: their product is zero.
 #pragma once
 #include <chrono>
 #include <cstdlib>
@@ -22,7 +22,7 @@
 namespace tme {
 
 // Once per tile, read-only and shared by the workers: one factor G_j per product the score needs (cc, flc-sphere:
-// F . filter; flc: F . filter, F2 = R2C(f^2), F).
+// F; flc: F, F2 = R2C(f^2), F).
 struct SlabSpectrum {
   Shape3 tile;
   int64_t pitch = 0;  // complex elements per ky row (>= halfX, a multiple of kSlabChunk)
@@ -34,10 +34,9 @@ struct SlabSpectrum {
   int32_t activeX = 0;  // max of every factor's activeColumns
 };
 
-// Each factor: a half spectrum [kz][ky][kx] of the tile and a real filter of the same layout (or nullptr).
+// Each factor: a half spectrum [kz][ky][kx] of the tile.
 struct SlabFactorSource {
   const cfloat* spectrum;
-  const float* filter;
 };
 std::shared_ptr<const SlabSpectrum> makeSlabSpectrum(const Shape3& tile, const std::vector<SlabFactorSource>& factors);
 

@@ -2,6 +2,7 @@
 // only what its own memory safety depends on (lengths, shapes), in validateJob().
 #pragma once
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -35,7 +36,17 @@ struct MatchJob {
   // targetShape, 1 where a voxel counts in the score statistics (sum, sumSq, count, per-rotation max), 0 where
   // not (padding, tile overlap, outside the target mask); empty = every voxel counts.
   std::vector<float> statsMask;
-  std::vector<float> filter;              // (nz, ny, nx/2+1) real, empty = none
+  // The template's Fourier filter (wedge, CTF, band-pass, whitening): real, half-spectrum layout of filterShape.
+  // Every rotated template is filtered on that grid (its box placed with the centre at index 0) BEFORE it is
+  // normalised under its mask, so the kernel that is correlated is the same for every tile and has the box's support.
+  // Empty = none.
+  std::vector<float> filter;
+  Shape3 filterShape;                     // >= templateShape per axis; fast FFT sizes
+  // The whole target's mean and variance (not the tile's, so that tiles agree): normalised scores correlate f - mean,
+  // and a voxel whose local variance under the mask is at most kFlatVariance x targetVariance scores 0. NaN = take
+  // them from this tile.
+  double targetMean = std::numeric_limits<double>::quiet_NaN();
+  double targetVariance = std::numeric_limits<double>::quiet_NaN();
   std::vector<double> rotations;          // 9 n, row-major, xyz frame, active
   int64_t rotationStart = 0, rotationEnd = 0;  // [start, end) into rotations
   // The voxels the caller will read (a tile's core): a path may leave the maps outside it as they were (the CPU
@@ -51,6 +62,11 @@ struct MatchJob {
   bool fullTransforms = false;            // CPU: FFTW's whole 3D transforms, no pruning (comparisons)
   int rotationsPerSubmit = 0;             // Vulkan: rotations per command buffer, 0 = adapted to ~20 ms
 };
+
+// A local standard deviation below 1 % of the target's counts as flat (zero-filled borders, masked or empty
+// regions): there the normalised scores are 0/0 and float error alone would make them anything. 1 % because the
+// local variance comes from FFT sums whose float32 error is ~1e-6 of the target's variance.
+constexpr double kFlatVariance = 1e-4;
 
 struct MatchResult {
   std::vector<float> scores;

@@ -32,6 +32,7 @@ struct KernelConfig {
   Shape3 tile;
   Shape3 box;
   Shape3 fourierGrid;  // oversampled template spectrum grid (Fourier mode), else zeros
+  Shape3 filterGrid;   // the grid filterBox() works on (MatchJob::filterShape), else zeros
   Interpolation interpolation = Interpolation::Linear;
   int64_t rotationCount = 0;  // of the batch (perRotationMax length)
   Shape3 regionStart, regionShape;  // the voxels the caller reads (MatchJob); a path may skip the rest
@@ -51,6 +52,8 @@ struct FinaliseParams {
   int32_t rotationLocal = 0;   // index into perRotationMax
   int32_t rotationGlobal = 0;  // value stored in the index map
   float invN = 1.0f;
+  // flc / mcc: a local variance of the target at most this scores 0 (kFlatVariance x the target's variance).
+  float flatVariance = 0.0f;
 };
 
 class Kernels {
@@ -78,14 +81,17 @@ class Kernels {
   virtual int maxRotationsPerSubmit() const { return 1; }
 
   virtual void rotateBox(BufId dst, BufId src, const RotationParams& rotation) = 0;
+  // box <- the box filtered on config.filterGrid: placed with its centre at index 0, R2C, times `filter` (real half
+  // spectrum of the grid, already divided by the grid's voxel count), C2R, the box's positions read back. In place.
+  virtual void filterBox(BufId box, BufId filter) = 0;
   virtual void boxStats(BufId stats, int slot, BufId t, BufId m) = 0;
   virtual void place(BufId dstTile, BufId t, BufId m, BufId stats, int statsSlot, PlaceMode mode) = 0;
   virtual void r2c(int slot) = 0;
   virtual void c2r(int slot) = 0;
-  // dst = a * conj(b * filter) on the half spectrum (filter real; kNoBuffer = 1). dst may alias a or b.
-  virtual void mulConj(BufId dst, BufId a, BufId b, BufId filter) = 0;
-  // dst = F * conj(T(A^T k) * filter): T the oversampled template spectrum (full complex, fourierGrid).
-  virtual void gatherFourier(BufId dst, BufId F, BufId spectrum, BufId filter, const RotationParams& rotation) = 0;
+  // dst = a * conj(b) on the half spectrum. dst may alias a or b.
+  virtual void mulConj(BufId dst, BufId a, BufId b) = 0;
+  // dst = F * conj(T(A^T k)): T the oversampled template spectrum (full complex, fourierGrid).
+  virtual void gatherFourier(BufId dst, BufId F, BufId spectrum, const RotationParams& rotation) = 0;
   virtual void reduceMax(BufId src, BufId stats, int statsSlot) = 0;
   // cc / flc-sphere in one call, where a path fuses them (the CPU's slab correlator): the template placed as
   // place() would with `mode` (or, with `fourier`, its spectrum `spectrum` sampled at that rotation), correlated

@@ -70,7 +70,7 @@ SlotPlan slotPlan(Score score, RotationMode mode) {
 }
 
 // The CPU path runs cc, flc-sphere and flc (real-space rotation) through the slab correlator unless the job asks
-// for full transforms. mcc keeps the 3D transforms (six products, a target mask, no filter).
+// for full transforms. mcc keeps the 3D transforms (six products and a target mask).
 bool usesSlabCorrelator(Score score, RotationMode mode, bool fullTransforms) {
   if (fullTransforms) return false;
   return score == Score::Cc || score == Score::FlcSphere || (score == Score::Flc && mode == RotationMode::Real);
@@ -107,6 +107,11 @@ MemoryVerdict estimateMatchMemory(const MemoryQuery& q) {
   const double n = static_cast<double>(q.targetShape.voxels());
   const double nc = static_cast<double>(q.targetShape.spectrumCount());
   const double box = static_cast<double>(q.templateShape.voxels());
+  // The template filter's grid: at most a fast size a little above the box (the engine's filterShape).
+  const Shape3 fg{nextFastSize(q.templateShape.z, 7, false), nextFastSize(q.templateShape.y, 7, false),
+                  nextFastSize(q.templateShape.x, 7, true)};
+  const double filterGrid = q.filter ? static_cast<double>(fg.voxels()) : 0.0;
+  const double filterSpectrum = q.filter ? static_cast<double>(fg.spectrumCount()) : 0.0;
   const SlotPlan sp = slotPlan(q.score, q.rotationMode);
   const double grid = q.rotationMode == RotationMode::Fourier
                           ? static_cast<double>(fourierGrid(q.targetShape, q.templateShape, q.fourierOversampling).voxels())
@@ -119,14 +124,14 @@ MemoryVerdict estimateMatchMemory(const MemoryQuery& q) {
       (slab ? slabWorkerBytes(q.targetShape, q.templateShape, factors == 3 ? 2 : 1, factors) + 4 * box
             : sp.slots * (8 * nc + 4 * n) + sp.forward * 4 * n +
                   (isCpu(q.device) ? sp.forward * 16 * nc : 0)) +  // CPU: pruned-R2C scratch (upper bound)
-      8 * n + 2 * 4 * box + 256;
+      8 * n + 2 * 4 * box + 4 * filterGrid + 8 * filterSpectrum + 256;
   // Job constants: target spectra, flc-sphere's scale map, filter, template spectrum (Fourier mode).
   // (The slab correlator's factors replace the spectra: one more for flc, each a little larger, its rows padded.)
   const double constants = (slab ? slabSpectrumBytes(q.targetShape, factors) : constantSpectra(q.score) * 8 * nc) +
-                           (q.score == Score::FlcSphere ? 4 * n : 0) + (q.filter ? 4 * nc : 0) + 8 * grid +
+                           (q.score == Score::FlcSphere ? 4 * n : 0) + 4 * filterSpectrum + 8 * grid +
                            2 * 4 * box + (q.statsMask ? 4 * n : 0);
   // Host side: inputs copied once, setup temporaries (a few tile-sized arrays), the two output maps.
-  const double inputs = 4 * n + 2 * 4 * box + (q.targetMask ? 4 * n : 0) + (q.filter ? 4 * nc : 0) +
+  const double inputs = 4 * n + 2 * 4 * box + (q.targetMask ? 4 * n : 0) + 4 * filterSpectrum +
                         (q.initialMaps ? 8 * n : 0) + (q.statsMask ? 5 * n : 0);
   const double setup = 2 * 8 * nc + 2 * 4 * n + 8 * grid;
   const double outputs = 8 * n;
@@ -194,8 +199,18 @@ void validateJob(const MatchJob& job) {
   if (job.rotationMode == RotationMode::Fourier && (job.score == Score::Flc || job.score == Score::Mcc))
     fail(ErrorCode::InvalidOption, std::string("rotationMode 'fourier' supports the scores cc and flc-sphere, not ") +
                                        scoreName(job.score) + " (whose mask rotates in real space)");
-  if (job.score == Score::Mcc && !job.filter.empty())
-    fail(ErrorCode::InvalidOption, "score 'mcc' takes no filter: filter the target and template beforehand");
+  if (job.rotationMode == RotationMode::Fourier && !job.filter.empty())
+    fail(ErrorCode::InvalidOption,
+         "rotationMode 'fourier' takes no filter: a filter acts on the rotated template on its own grid, before it is "
+         "normalised (use rotationMode 'real')");
+  if (!job.filter.empty()) {
+    const Shape3& f = job.filterShape;
+    if (f.z < b.z || f.y < b.y || f.x < b.x)
+      fail(ErrorCode::InvalidOption, "filterShape " + f.str() + " is smaller than the template box " + b.str());
+  }
+  if (std::isfinite(job.targetVariance) && job.targetVariance < 0)
+    fail(ErrorCode::InvalidOption, "Expected a variance >= 0 for targetVariance but received " +
+                                       std::to_string(job.targetVariance));
   if (job.regionShape.voxels() > 0 &&
       (job.regionStart.z + job.regionShape.z > t.z || job.regionStart.y + job.regionShape.y > t.y ||
        job.regionStart.x + job.regionShape.x > t.x))
@@ -223,7 +238,7 @@ void checkLengths(const MatchJob& job) {
   expect("mask", job.mask.size(), job.templateShape.voxels());
   if (!job.targetMask.empty()) expect("targetMask", job.targetMask.size(), n);
   if (!job.statsMask.empty()) expect("statsMask", job.statsMask.size(), n);
-  if (!job.filter.empty()) expect("filter", job.filter.size(), job.targetShape.spectrumCount());
+  if (!job.filter.empty()) expect("filter", job.filter.size(), job.filterShape.spectrumCount());
   if (!job.initialScores.empty() || !job.initialIndices.empty()) {
     expect("initialScores", job.initialScores.size(), n);
     expect("initialIndices", job.initialIndices.size(), n);
@@ -236,7 +251,23 @@ struct TileSetup {
   FftwArray<float> scale;        // flc-sphere
   std::vector<cfloat> templateSpectrum;  // Fourier mode
   float invN = 1;
+  double flatVariance = 0;  // local variances of the target at most this score 0 (normalised scores)
 };
+
+bool normalisedScore(Score s) { return s != Score::Cc; }
+
+// The target's mean and variance as the job gives them, or (NaN) this tile's own.
+void targetMoments(const MatchJob& job, double* mean, double* variance) {
+  *mean = job.targetMean;
+  *variance = job.targetVariance;
+  if (std::isfinite(*mean) && std::isfinite(*variance)) return;
+  double s1 = 0, s2 = 0;
+  for (float v : job.target) s1 += v;
+  const double m = s1 / static_cast<double>(job.target.size());
+  for (float v : job.target) s2 += (v - m) * (v - m);
+  if (!std::isfinite(*mean)) *mean = m;
+  if (!std::isfinite(*variance)) *variance = s2 / static_cast<double>(job.target.size());
+}
 
 void placeBox(float* tile, const Shape3& tileShape, const Shape3& box, const float* values) {
   int64_t i = 0;
@@ -260,7 +291,19 @@ TileSetup prepareTile(const MatchJob& job, const Shape3& grid, int threads, doub
     fftwR2C(plans, real.get(), spec.get());
     return spec;
   };
+  double targetMean = 0, targetVariance = 0;
+  targetMoments(job, &targetMean, &targetVariance);
+  // A constant target is flat everywhere: every normalised score is 0 there.
+  s.flatVariance = targetVariance > 0 ? kFlatVariance * targetVariance : std::numeric_limits<double>::infinity();
+  // Normalised scores do not change when a constant is subtracted from the target; their local variances
+  // (E f^2 - (E f)^2 from float FFT sums) lose far less to cancellation on centred data.
+  std::vector<float> centred;
   const float* f = job.target.data();
+  if (normalisedScore(job.score)) {
+    centred.resize(job.target.size());
+    for (size_t i = 0; i < centred.size(); ++i) centred[i] = static_cast<float>(job.target[i] - targetMean);
+    f = centred.data();
+  }
   const float* mf = job.targetMask.empty() ? nullptr : job.targetMask.data();
   switch (job.score) {
     case Score::Cc: s.spectra[0] = forward([&](int64_t i) { return f[i]; }); break;
@@ -295,8 +338,7 @@ TileSetup prepareTile(const MatchJob& job, const Shape3& grid, int threads, doub
       for (int64_t i = 0; i < n; ++i) {
         double m1 = e1[i] * k, m2 = e2[i] * k;
         double var = m2 - m1 * m1;
-        // sigma ~ 0 (flat or empty regions, padding): score 0 there.
-        s.scale[i] = var > 1e-5 * m2 && var > 0 && k > 0
+        s.scale[i] = var > s.flatVariance && k > 0
                          ? static_cast<float>(1.0 / (static_cast<double>(n) * maskSum * std::sqrt(var)))
                          : 0.0f;
       }
@@ -363,6 +405,7 @@ void evaluateRotation(const MatchJob& job, WorkerState& w, const TileSetup& setu
   fp.rotationLocal = static_cast<int32_t>(r - job.rotationStart);
   fp.invN = setup.invN;
   fp.scalar = setup.invN;
+  fp.flatVariance = static_cast<float>(std::min<double>(setup.flatVariance, std::numeric_limits<float>::max()));
   fp.scaleMap = w.scale;
   fp.stats = w.stats;
   fp.statsWeights = w.statsWeights;
@@ -372,15 +415,16 @@ void evaluateRotation(const MatchJob& job, WorkerState& w, const TileSetup& setu
     const PlaceMode mode = normalised ? PlaceMode::Normalised : PlaceMode::Raw;
     if (!fourier) {
       k.rotateBox(w.boxT, w.templ, rot);
+      if (w.filter != kNoBuffer) k.filterBox(w.boxT, w.filter);
       if (normalised) k.boxStats(w.stats, 0, w.boxT, w.mask);
     }
     if (k.correlateFused(w.boxT, w.mask, w.stats, mode, w.spectrum, fourier ? &rot : nullptr, fp)) return;
     if (fourier) {
-      k.gatherFourier(k.slotS(0), w.spectra[0], w.spectrum, w.filter, rot);
+      k.gatherFourier(k.slotS(0), w.spectra[0], w.spectrum, rot);
     } else {
       k.place(k.slotP(0), w.boxT, normalised ? w.mask : kNoBuffer, normalised ? w.stats : kNoBuffer, 0, mode);
       k.r2c(0);
-      k.mulConj(k.slotS(0), w.spectra[0], k.slotS(0), w.filter);
+      k.mulConj(k.slotS(0), w.spectra[0], k.slotS(0));
     }
     k.c2r(0);
     fp.outs[0] = k.slotO(0);
@@ -390,6 +434,7 @@ void evaluateRotation(const MatchJob& job, WorkerState& w, const TileSetup& setu
       case Score::FlcSphere: break;  // above
       case Score::Flc:
         k.rotateBox(w.boxT, w.templ, rot);
+        if (w.filter != kNoBuffer) k.filterBox(w.boxT, w.filter);
         k.rotateBox(w.boxM, w.mask, rot);
         k.boxStats(w.stats, 0, w.boxT, w.boxM);
         if (k.correlateFused(w.boxT, w.boxM, w.stats, PlaceMode::Normalised, kNoBuffer, nullptr, fp)) return;
@@ -397,9 +442,9 @@ void evaluateRotation(const MatchJob& job, WorkerState& w, const TileSetup& setu
         k.place(k.slotP(1), kNoBuffer, w.boxM, kNoBuffer, 0, PlaceMode::Mask);
         k.r2c(0);
         k.r2c(1);
-        k.mulConj(k.slotS(2), w.spectra[0], k.slotS(1), kNoBuffer);  // sum f m_R
-        k.mulConj(k.slotS(1), w.spectra[1], k.slotS(1), kNoBuffer);  // sum f^2 m_R
-        k.mulConj(k.slotS(0), w.spectra[0], k.slotS(0), w.filter);   // cc with the normalised template
+        k.mulConj(k.slotS(2), w.spectra[0], k.slotS(1));  // sum f m_R
+        k.mulConj(k.slotS(1), w.spectra[1], k.slotS(1));  // sum f^2 m_R
+        k.mulConj(k.slotS(0), w.spectra[0], k.slotS(0));  // cc with the normalised template
         for (int j = 0; j < 3; ++j) {
           k.c2r(j);
           fp.outs[j] = k.slotO(j);
@@ -407,18 +452,19 @@ void evaluateRotation(const MatchJob& job, WorkerState& w, const TileSetup& setu
         break;
       case Score::Mcc:
         k.rotateBox(w.boxT, w.templ, rot);
+        if (w.filter != kNoBuffer) k.filterBox(w.boxT, w.filter);
         k.rotateBox(w.boxM, w.mask, rot);
         k.place(k.slotP(0), kNoBuffer, w.boxM, kNoBuffer, 0, PlaceMode::Mask);
         k.place(k.slotP(1), w.boxT, w.boxM, kNoBuffer, 0, PlaceMode::TimesMask);
         k.place(k.slotP(2), w.boxT, w.boxM, kNoBuffer, 0, PlaceMode::SquaredTimesMask);
         for (int j = 0; j < 3; ++j) k.r2c(j);
         // Spectra: F1 = R2C(f mf), F2 = R2C(f^2 mf), Mf = R2C(mf). Order matters: slots are reused in place.
-        k.mulConj(k.slotS(3), w.spectra[2], k.slotS(1), kNoBuffer);  // S_t   = mf * (t m)
-        k.mulConj(k.slotS(4), w.spectra[2], k.slotS(2), kNoBuffer);  // S_tt  = mf * (t^2 m)
-        k.mulConj(k.slotS(5), w.spectra[0], k.slotS(1), kNoBuffer);  // S_ft  = (f mf) * (t m)
-        k.mulConj(k.slotS(1), w.spectra[0], k.slotS(0), kNoBuffer);  // S_f   = (f mf) * m
-        k.mulConj(k.slotS(2), w.spectra[1], k.slotS(0), kNoBuffer);  // S_ff  = (f^2 mf) * m
-        k.mulConj(k.slotS(0), w.spectra[2], k.slotS(0), kNoBuffer);  // overlap = mf * m
+        k.mulConj(k.slotS(3), w.spectra[2], k.slotS(1));  // S_t   = mf * (t m)
+        k.mulConj(k.slotS(4), w.spectra[2], k.slotS(2));  // S_tt  = mf * (t^2 m)
+        k.mulConj(k.slotS(5), w.spectra[0], k.slotS(1));  // S_ft  = (f mf) * (t m)
+        k.mulConj(k.slotS(1), w.spectra[0], k.slotS(0));  // S_f   = (f mf) * m
+        k.mulConj(k.slotS(2), w.spectra[1], k.slotS(0));  // S_ff  = (f^2 mf) * m
+        k.mulConj(k.slotS(0), w.spectra[2], k.slotS(0));  // overlap = mf * m
         for (int j = 0; j < 6; ++j) k.c2r(j);
         k.reduceMax(k.slotO(0), w.stats, 1);
         // finalise wants (overlap, S_f, S_ff, S_t, S_tt, S_ft)
@@ -479,6 +525,7 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
   config.tile = job.targetShape;
   config.box = job.templateShape;
   config.fourierGrid = grid;
+  config.filterGrid = job.filter.empty() ? Shape3{} : job.filterShape;
   config.interpolation = job.interpolation;
   config.rotationCount = total;
   config.fullTransforms = job.fullTransforms;
@@ -488,19 +535,25 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
   const bool cpu = onCpu;
   const int64_t nc = job.targetShape.spectrumCount();
 
-  // On the CPU the slab correlator's factors replace the spectra: cc / flc-sphere G = F . filter; flc the same plus
-  // F2 (sum f^2 m) and F (sum f m), unfiltered.
+  // On the CPU the slab correlator's factors replace the spectra: cc / flc-sphere G = F; flc the same plus
+  // F2 (sum f^2 m) and F (sum f m).
   std::shared_ptr<const SlabSpectrum> slab;
   if (cpu && usesSlabCorrelator(job.score, job.rotationMode, job.fullTransforms)) {
-    const float* filter = job.filter.empty() ? nullptr : job.filter.data();
-    std::vector<SlabFactorSource> factors{{setup.spectra[0].get(), filter}};
+    std::vector<SlabFactorSource> factors{{setup.spectra[0].get()}};
     if (job.score == Score::Flc) {
-      factors.push_back({setup.spectra[1].get(), nullptr});
-      factors.push_back({setup.spectra[0].get(), nullptr});
+      factors.push_back({setup.spectra[1].get()});
+      factors.push_back({setup.spectra[0].get()});
     }
     slab = makeSlabSpectrum(job.targetShape, factors);
     setup.spectra[0].reset();
     setup.spectra[1].reset();
+  }
+
+  // The filter with the grid's 1/N folded in: the FFTs are unnormalised.
+  std::vector<float> boxFilter(job.filter);
+  if (!boxFilter.empty()) {
+    const float scale = 1.0f / static_cast<float>(job.filterShape.voxels());
+    for (float& v : boxFilter) v *= scale;
   }
 
   MatchResult result;
@@ -513,7 +566,7 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
     const size_t boxBytes = sizeof(float) * job.templateShape.voxels();
     w.templ = k.constant(job.templ.data(), boxBytes);
     w.mask = k.constant(job.mask.data(), boxBytes);
-    if (!job.filter.empty()) w.filter = k.constant(job.filter.data(), sizeof(float) * nc);
+    if (!boxFilter.empty()) w.filter = k.constant(boxFilter.data(), sizeof(float) * boxFilter.size());
     for (int j = 0; j < 3; ++j)
       if (setup.spectra[j]) w.spectra[j] = k.constant(setup.spectra[j].get(), sizeof(cfloat) * nc);
     if (setup.scale) w.scale = k.constant(setup.scale.get(), sizeof(float) * job.targetShape.voxels());

@@ -12,12 +12,14 @@
 #include <mutex>
 
 #include "box_stats_spv.h"
+#include "crop_box_spv.h"
 #include "finalise_spv.h"
 #include "gather_spv.h"
 #include "mul_conj_spv.h"
 #include "place_spv.h"
 #include "reduce_max_spv.h"
 #include "rotate_spv.h"
+#include "scale_spectrum_spv.h"
 #include "vk/vk_device.h"
 
 namespace tme {
@@ -398,11 +400,13 @@ struct PlacePush {
 };
 struct MulPush {
   uint32_t count;
-  int32_t hasFilter;
 };
 struct GatherPush {
   float m[9];
-  int32_t tz, ty, tx, gz, gy, gx, hasFilter;
+  int32_t tz, ty, tx, gz, gy, gx;
+};
+struct CropPush {
+  int32_t gz, gy, gx, bz, by, bx;
 };
 struct StatsPush {
   int32_t count, slot;
@@ -417,6 +421,7 @@ struct FinalisePush {
   float scalar, invN;
   int32_t rotationLocal, rotationGlobal;
   int32_t weighted;
+  float flat;
   uint32_t z0, y0, x0, ry, rx, ty, tx;
 };
 
@@ -484,6 +489,14 @@ class VkKernels final : public Kernels {
   }
 
   void createFftSlots(int count, int forwardCount, double* planMs) override {
+    if (config_.filterGrid.voxels() > 0) {
+      // The template filter's transforms (planned here, not while a rotation is being recorded).
+      double filterPlanMs = 0;
+      filterPair_ = &fftPair(ctx_, config_.filterGrid, &filterPlanMs);
+      if (planMs) *planMs += filterPlanMs;
+      filterReal_ = borrow(filterPair_->real);
+      filterSpectrum_ = borrow(filterPair_->spec);
+    }
     auto& cached = slotCaches[ctx_.index].set;
     if (cached && cached->shape == config_.tile && static_cast<int>(cached->slots.size()) >= count &&
         cached->forwardCount >= forwardCount) {
@@ -578,6 +591,34 @@ class VkKernels final : public Kernels {
     dispatch("rotate", rotate_spv, sizeof(rotate_spv), {dst, src}, &p, sizeof(p), groupsFor(config_.box.voxels(), 64));
   }
 
+  void filterBox(BufId box, BufId filter) override {
+    const Shape3& g = config_.filterGrid;
+    const Shape3& b = config_.box;
+    // The C2R of the previous rotation left values all over the grid: clear it, place the box, filter, read back.
+    vkCmdFillBuffer(ctx_.cmd, buffers_[filterReal_].buffer, 0, VK_WHOLE_SIZE, 0);
+    ctx_.barrier();
+    PlacePush place{static_cast<int32_t>(g.z), static_cast<int32_t>(g.y), static_cast<int32_t>(g.x),
+                    static_cast<int32_t>(b.z), static_cast<int32_t>(b.y), static_cast<int32_t>(b.x),
+                    static_cast<int32_t>(PlaceMode::Raw), 0};
+    dispatch("place", place_spv, sizeof(place_spv), {filterReal_, box, kNoBuffer, kNoBuffer}, &place, sizeof(place),
+             groupsFor(b.voxels(), 64));
+    timed("filter r2c", [&] {
+      appendVkFft(*filterPair_->forward, ctx_.cmd);
+      ctx_.barrier();
+    });
+    MulPush scale{static_cast<uint32_t>(g.spectrumCount())};
+    dispatch("scale_spectrum", scale_spectrum_spv, sizeof(scale_spectrum_spv), {filterSpectrum_, filter}, &scale,
+             sizeof(scale), groupsFor(g.spectrumCount(), 256));
+    timed("filter c2r", [&] {
+      appendVkFft(*filterPair_->inverse, ctx_.cmd);
+      ctx_.barrier();
+    });
+    CropPush crop{static_cast<int32_t>(g.z), static_cast<int32_t>(g.y), static_cast<int32_t>(g.x),
+                  static_cast<int32_t>(b.z), static_cast<int32_t>(b.y), static_cast<int32_t>(b.x)};
+    dispatch("crop_box", crop_box_spv, sizeof(crop_box_spv), {box, filterReal_}, &crop, sizeof(crop),
+             groupsFor(b.voxels(), 64));
+  }
+
   void boxStats(BufId stats, int slot, BufId t, BufId m) override {
     StatsPush p{static_cast<int32_t>(config_.box.voxels()), slot};
     dispatch("box_stats", box_stats_spv, sizeof(box_stats_spv), {stats, t, m}, &p, sizeof(p), 1);
@@ -605,13 +646,13 @@ class VkKernels final : public Kernels {
     });
   }
 
-  void mulConj(BufId dst, BufId a, BufId b, BufId filter) override {
-    MulPush p{static_cast<uint32_t>(config_.tile.spectrumCount()), filter == kNoBuffer ? 0 : 1};
-    dispatch("mul_conj", mul_conj_spv, sizeof(mul_conj_spv), {dst, a, b, filter}, &p, sizeof(p),
+  void mulConj(BufId dst, BufId a, BufId b) override {
+    MulPush p{static_cast<uint32_t>(config_.tile.spectrumCount())};
+    dispatch("mul_conj", mul_conj_spv, sizeof(mul_conj_spv), {dst, a, b}, &p, sizeof(p),
              groupsFor(config_.tile.spectrumCount(), 256));
   }
 
-  void gatherFourier(BufId dst, BufId F, BufId spectrum, BufId filter, const RotationParams& r) override {
+  void gatherFourier(BufId dst, BufId F, BufId spectrum, const RotationParams& r) override {
     GatherPush p{};
     std::copy(r.inverse, r.inverse + 9, p.m);
     p.tz = static_cast<int32_t>(config_.tile.z);
@@ -620,8 +661,7 @@ class VkKernels final : public Kernels {
     p.gz = static_cast<int32_t>(config_.fourierGrid.z);
     p.gy = static_cast<int32_t>(config_.fourierGrid.y);
     p.gx = static_cast<int32_t>(config_.fourierGrid.x);
-    p.hasFilter = filter == kNoBuffer ? 0 : 1;
-    dispatch("gather", gather_spv, sizeof(gather_spv), {dst, F, spectrum, filter}, &p, sizeof(p),
+    dispatch("gather", gather_spv, sizeof(gather_spv), {dst, F, spectrum}, &p, sizeof(p),
              groupsFor(config_.tile.spectrumCount(), 256));
   }
 
@@ -651,6 +691,7 @@ class VkKernels final : public Kernels {
     p.rotationLocal = fp.rotationLocal;
     p.rotationGlobal = fp.rotationGlobal;
     p.weighted = fp.statsWeights == kNoBuffer ? 0 : 1;
+    p.flat = fp.flatVariance;
     std::vector<BufId> b = {fp.outs[0], fp.outs[1], fp.outs[2], fp.outs[3], fp.outs[4], fp.outs[5],
                             fp.score == Score::FlcSphere ? fp.scaleMap : kNoBuffer,
                             fp.stats, best_, arg_, accum_, rotMax_, keys_, fp.statsWeights};
@@ -736,6 +777,8 @@ class VkKernels final : public Kernels {
   std::unique_ptr<SlotSet> slots_;
   std::vector<std::array<BufId, 3>> slotIds_;
   std::map<std::pair<std::string, std::vector<VkBuffer>>, VkDescriptorSet> sets_;
+  FftPair* filterPair_ = nullptr;  // filterBox's grid transforms (the device's cached pair for that shape)
+  BufId filterReal_ = kNoBuffer, filterSpectrum_ = kNoBuffer;
   BufId dummy_ = kNoBuffer, best_ = kNoBuffer, arg_ = kNoBuffer, accum_ = kNoBuffer, rotMax_ = kNoBuffer,
         keys_ = kNoBuffer;
   uint32_t finaliseGroups_ = 1;

@@ -100,6 +100,86 @@ export function correlate(a: ArrayLike<number>, tile: Shape, g: ArrayLike<number
 
 export type RefScore = 'cc' | 'flc-sphere' | 'flc' | 'mcc';
 
+/** A template filter on its own grid (native README): values in the half-spectrum layout of `shape`. */
+export interface RefFilter {
+  shape: Shape;
+  values: Float32Array;
+}
+
+/**
+ * A box filtered on the filter grid by a plain O(N²) DFT in float64: the box placed with its centre at index 0,
+ * transformed, multiplied by the filter (read from its half spectrum by Hermitian symmetry), transformed back, and
+ * the box's positions read out.
+ */
+export function filterBoxDirect(t: ArrayLike<number>, box: Shape, filter: RefFilter): Float64Array {
+  const g = filter.shape;
+  const n = voxels(g);
+  const hx = Math.floor(g[2] / 2) + 1;
+  const c = [Math.floor(box[0] / 2), Math.floor(box[1] / 2), Math.floor(box[2] / 2)];
+  const mod = (v: number, m: number): number => ((v % m) + m) % m;
+  const grid = new Float64Array(n);
+  let p = 0;
+  for (let z = 0; z < box[0]; z++)
+    for (let y = 0; y < box[1]; y++)
+      for (let x = 0; x < box[2]; x++, p++) grid[(mod(z - c[0]!, g[0]) * g[1] + mod(y - c[1]!, g[1])) * g[2] + mod(x - c[2]!, g[2])] = t[p] as number;
+  const h = (kz: number, ky: number, kx: number): number => {
+    if (kx < hx) return filter.values[(kz * g[1] + ky) * hx + kx]!;
+    return filter.values[(mod(-kz, g[0]) * g[1] + mod(-ky, g[1])) * hx + (g[2] - kx)]!;
+  };
+  const out = new Float64Array(voxels(box));
+  // Output only at the box's positions: Σ_k H(k) Σ_q grid(q) e^{2πi k (x − q)} / N.
+  const nonzero: number[] = [];
+  for (let i = 0; i < n; i++) if (grid[i] !== 0) nonzero.push(i);
+  const spectrumRe = new Float64Array(n);
+  const spectrumIm = new Float64Array(n);
+  for (let kz = 0; kz < g[0]; kz++)
+    for (let ky = 0; ky < g[1]; ky++)
+      for (let kx = 0; kx < g[2]; kx++) {
+        let re = 0;
+        let im = 0;
+        for (const i of nonzero) {
+          const qz = Math.floor(i / (g[1] * g[2]));
+          const qy = Math.floor(i / g[2]) % g[1];
+          const qx = i % g[2];
+          const phase = -2 * Math.PI * ((kz * qz) / g[0] + (ky * qy) / g[1] + (kx * qx) / g[2]);
+          re += grid[i]! * Math.cos(phase);
+          im += grid[i]! * Math.sin(phase);
+        }
+        const w = h(kz, ky, kx);
+        const k = (kz * g[1] + ky) * g[2] + kx;
+        spectrumRe[k] = re * w;
+        spectrumIm[k] = im * w;
+      }
+  p = 0;
+  for (let z = 0; z < box[0]; z++)
+    for (let y = 0; y < box[1]; y++)
+      for (let x = 0; x < box[2]; x++, p++) {
+        const qz = mod(z - c[0]!, g[0]);
+        const qy = mod(y - c[1]!, g[1]);
+        const qx = mod(x - c[2]!, g[2]);
+        let acc = 0;
+        for (let kz = 0; kz < g[0]; kz++)
+          for (let ky = 0; ky < g[1]; ky++)
+            for (let kx = 0; kx < g[2]; kx++) {
+              const k = (kz * g[1] + ky) * g[2] + kx;
+              const phase = 2 * Math.PI * ((kz * qz) / g[0] + (ky * qy) / g[1] + (kx * qx) / g[2]);
+              acc += spectrumRe[k]! * Math.cos(phase) - spectrumIm[k]! * Math.sin(phase);
+            }
+        out[p] = acc / n;
+      }
+  return out;
+}
+
+/** The target's variance: local variances at most 1e-4 × it are flat (score 0), as the native kFlatVariance. */
+function flatVariance(f: Float32Array): number {
+  let m = 0;
+  for (const v of f) m += v;
+  m /= f.length;
+  let q = 0;
+  for (const v of f) q += (v - m) ** 2;
+  return 1e-4 * (q / f.length);
+}
+
 /** The score map of one rotation, exactly as documented in native/README.md. */
 export function referenceScore(
   score: RefScore,
@@ -110,9 +190,12 @@ export function referenceScore(
   box: Shape,
   R: ArrayLike<number>,
   targetMask?: Float32Array,
+  filter?: RefFilter,
 ): Float64Array {
-  const tR = rotateBox(t, box, R);
+  const rotated = rotateBox(t, box, R);
+  const tR = filter ? filterBoxDirect(rotated, box, filter) : rotated;
   const n = voxels(tile);
+  const flat = flatVariance(f);
   if (score === 'cc') return correlate(f, tile, tR, box);
   const mR = score === 'flc-sphere' ? Float64Array.from(m) : rotateBox(m, box, R);
   const f2 = f.map((v) => v * v);
@@ -134,7 +217,7 @@ export function referenceScore(
       if (!(o >= 0.3 * maxO) || !(o > 0)) return 0;
       const varF = Sff[i]! - (Sf[i]! * Sf[i]!) / o;
       const varT = Stt[i]! - (St[i]! * St[i]!) / o;
-      if (!(varF > 1e-5 * Sff[i]!) || !(varT > 1e-5 * Stt[i]!)) return 0;
+      if (!(varF > flat * o) || !(varT > 1e-5 * Stt[i]!)) return 0;
       const s = (Sft[i]! - (Sf[i]! * St[i]!) / o) / Math.sqrt(varF * varT);
       return Math.min(1, Math.max(-1, s));
     });
@@ -158,8 +241,8 @@ export function referenceScore(
     const a = e1[i]! / sm;
     const b = e2[i]! / sm;
     const variance = b - a * a;
-    if (!(variance > 1e-5 * b)) return 0;
-    return v / (sm * Math.sqrt(variance));
+    if (!(variance > flat)) return 0;
+    return Math.min(1, Math.max(-1, v / (sm * Math.sqrt(variance))));
   });
 }
 
@@ -173,13 +256,14 @@ export function referenceMatch(
   box: Shape,
   rotations: number[][],
   targetMask?: Float32Array,
+  filter?: RefFilter,
 ): { scores: Float64Array; indices: Int32Array; maps: Float64Array[] } {
   const n = voxels(tile);
   const scores = new Float64Array(n).fill(-Infinity);
   const indices = new Int32Array(n).fill(-1);
   const maps: Float64Array[] = [];
   rotations.forEach((R, r) => {
-    const map = referenceScore(score, f, tile, t, m, box, R, targetMask);
+    const map = referenceScore(score, f, tile, t, m, box, R, targetMask, filter);
     maps.push(map);
     for (let i = 0; i < n; i++) {
       if (map[i]! > scores[i]!) {

@@ -68,3 +68,19 @@ export function argmax(v: ArrayLike<number>): number {
   for (let i = 1; i < v.length; i++) if ((v[i] as number) > (v[best] as number)) best = i;
   return best;
 }
+
+/** A template filter for tests: a Gaussian low-pass times a wedge-like cut (zero where |kz| > |kx|, DC kept) —
+ *  real and even in k, not separable. Half-spectrum layout of `g`. */
+export function wedgeLowPass(g: Shape, sigma: number): Float32Array {
+  const hx = Math.floor(g[2] / 2) + 1;
+  const f = new Float32Array(g[0] * g[1] * hx);
+  for (let z = 0; z < g[0]; z++)
+    for (let y = 0; y < g[1]; y++)
+      for (let x = 0; x < hx; x++) {
+        const fz = (z <= g[0] / 2 ? z : z - g[0]) / g[0];
+        const fy = (y <= g[1] / 2 ? y : y - g[1]) / g[1];
+        const wedge = Math.abs(fz) > Math.abs(x / g[2]) + 1e-9 ? 0 : 1;
+        f[(z * g[1] + y) * hx + x] = Math.exp(-(fz * fz + fy * fy + (x / g[2]) ** 2) / (2 * sigma ** 2)) * (z === 0 && y === 0 && x === 0 ? 1 : wedge);
+      }
+  return f;
+}

@@ -32,6 +32,6 @@ describe('estimateJob', () => {
     const c = 8 * 64 * 64 * 33;
     expect(defaultMemoryEstimate({ tileShape: [64, 64, 64], templateShape: [9, 9, 9], score: 'flc-sphere', rotationMode: 'real', filter: false, device: 'cpu' })).toBe(5 * r + 2 * c);
     expect(defaultMemoryEstimate({ tileShape: [64, 64, 64], templateShape: [9, 9, 9], score: 'mcc', rotationMode: 'fourier', filter: true, device: 'cpu' }))
-      .toBe(8 * r + 4 * c + c / 2 + 64 * 729);
+      .toBe(8 * r + 4 * c + 2 * (4 + 8) * 729 + 64 * 729);
   });
 });

@@ -227,3 +227,32 @@ describe('validation', () => {
       .rejects.toThrow(/needs .* GiB but the device has/);
   });
 });
+
+describe('the target filter', () => {
+  it('is applied once to the whole target, continued by the padding mode a template box beyond each face', async () => {
+    const { nextFastShape } = await import('@tme/native');
+    const { applyHalfSpectrumFilter } = await import('../src/dft');
+    const lowPass = (shape: Zyx): Float32Array => {
+      const [nz, ny, nx] = shape;
+      const hx = Math.floor(nx / 2) + 1;
+      const f = new Float32Array(nz * ny * hx);
+      for (let z = 0; z < nz; z++) for (let y = 0; y < ny; y++) for (let x = 0; x < hx; x++) {
+        const fz = (z <= nz / 2 ? z : z - nz) / nz;
+        const fy = (y <= ny / 2 ? y : y - ny) / ny;
+        f[(z * ny + y) * hx + x] = Math.exp(-(fz * fz + fy * fy + (x / nx) ** 2) / (2 * 0.15 ** 2));
+      }
+      return f;
+    };
+    const filtered = await match({ targetFilter: lowPass, padTarget: 'mirror' });
+    // By hand: the target mirrored 5 voxels (the box) past every face, on the fast grid, filtered, cut back.
+    const grid = nextFastShape([targetShape[0] + 10, targetShape[1] + 10, targetShape[2] + 10]);
+    const padded = Float64Array.from(extractRegion(target.data, targetShape, [-5, -5, -5], grid, 'mirror'));
+    const back = Float32Array.from(applyHalfSpectrumFilter(padded, grid, lowPass(grid)));
+    const byHand = createVolume(extractRegion(back, grid, [5, 5, 5], targetShape, 'zero'), targetShape, target.voxelSize);
+    const expected = await match({ target: byHand, padTarget: 'mirror' });
+    expect(maxAbsDiff(filtered.scores.data, expected.scores.data)).toBeLessThan(1e-4);
+    // And it did something.
+    const plain = await match({ padTarget: 'mirror' });
+    expect(maxAbsDiff(plain.scores.data, expected.scores.data)).toBeGreaterThan(1e-2);
+  });
+});

@@ -52,14 +52,17 @@ describe('reference backend against per-voxel brute force', () => {
     expect(result.indices.every((i) => i === 1)).toBe(true);
   });
 
-  it('a filter cos(2πkx/nx) averages the correlation of the two x-neighbours', async () => {
-    const [nz, ny, nx] = tile;
-    const hx = Math.floor(nx / 2) + 1;
-    const filter = new Float32Array(nz * ny * hx);
-    for (let i = 0; i < filter.length; i++) filter[i] = Math.cos((2 * Math.PI * (i % hx)) / nx);
-    const plain = await run('cc', { rotationEnd: 1 });
-    const filtered = await run('cc', { rotationEnd: 1, filter });
-    // T'(q) = (T(q − eₓ) + T(q + eₓ))/2, so c'(x) = (c(x − eₓ) + c(x + eₓ))/2.
+  it('a filter cos(2πkx/gx) on the template\'s grid averages the correlation of the two x-neighbours', async () => {
+    // The template is zero on its x faces and the filter grid two voxels wider in x, so the shifted copies stay
+    // inside the box: T'(q) = (T(q − eₓ) + T(q + eₓ))/2, hence c'(x) = (c(x − eₓ) + c(x + eₓ))/2.
+    const g: Zyx = [box[0], box[1], box[2] + 2];
+    const hx = Math.floor(g[2] / 2) + 1;
+    const filter = new Float32Array(g[0] * g[1] * hx);
+    for (let i = 0; i < filter.length; i++) filter[i] = Math.cos((2 * Math.PI * (i % hx)) / g[2]);
+    const inner = t.map((v, i) => (i % box[2] === 0 || i % box[2] === box[2] - 1 ? 0 : v));
+    const plain = await run('cc', { rotationEnd: 1, template: inner });
+    const filtered = await run('cc', { rotationEnd: 1, template: inner, filter, filterShape: g });
+    const nx = tile[2];
     const expected = new Float64Array(f.length);
     for (let i = 0; i < f.length; i++) {
       const x = i % nx;

@@ -1,6 +1,6 @@
 import { isTmeError, type Zyx } from '@tme/formats';
 import type { DeviceId, DeviceInfo, MatchBackend } from './backend';
-import { filterFor, planJobTiles } from './match';
+import { planJobTiles, sharedBackendInputs } from './match';
 import { defaultBackend } from './native-backend';
 import { extractRegion } from './padding';
 import { prepareJob, type MatchJob } from './prepare';
@@ -62,13 +62,11 @@ export async function estimateJob(job: MatchJob, options: EstimateOptions = {}):
     if (tile) {
       const n = Math.min(calibration, p.rotationCount);
       const fast = plan.fastShape;
-      const filter = filterFor(p, fast);
       const run = (end: number): ReturnType<MatchBackend['runMatch']> => backend.runMatch({
-        device: picked, threads: p.threads, target: extractRegion(p.target, p.targetShape, tile.readStart, fast, p.padTarget, p.fillValue),
-        targetShape: fast, template: p.template, templateShape: p.templateShape, mask: p.mask,
+        ...sharedBackendInputs(p), device: picked,
+        target: extractRegion(p.target, p.targetShape, tile.readStart, fast, p.padTarget, p.fillValue), targetShape: fast,
         targetMask: p.plan.backendScore === 'mcc' && p.targetMask ? extractRegion(p.targetMask, p.targetShape, tile.readStart, fast, 'zero') : undefined,
-        filter, rotations: p.rotations, rotationStart: 0, rotationEnd: end, score: p.plan.backendScore,
-        interpolation: p.interpolation, rotationMode: p.rotationMode,
+        rotationStart: 0, rotationEnd: end,
       }, { signal: options.signal });
       // One rotation first to pay for set-up (plans, uploads), then the timed run; the difference is per rotation.
       const t0 = Date.now();

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { TmeError, isTmeError, type Volume, type Zyx } from '@tme/formats';
-import type { BackendMatchResult, DeviceInfo, MatchBackend } from './backend';
+import type { BackendMatchJob, BackendMatchResult, DeviceInfo, MatchBackend } from './backend';
 import { readCheckpoint, writeCheckpoint, type CheckpointState } from './checkpoint';
 import { defaultBackend } from './native-backend';
 import { extractRegion } from './padding';
@@ -117,21 +117,26 @@ export function resolveDevice(p: PreparedJob, backend: MatchBackend): DeviceInfo
   return device;
 }
 
-/** The Fourier filter for one FFT shape, checked. */
-export function filterFor(p: PreparedJob, shape: Zyx): Float32Array | undefined {
-  if (!p.filter) return undefined;
-  const f = p.filter(shape, p.voxelSize);
-  const expected = shape[0] * shape[1] * (Math.floor(shape[2] / 2) + 1);
-  if (!(f instanceof Float32Array) || f.length !== expected) {
-    throw new TmeError('ERR_TME_MISMATCH', `the filter for FFT shape (${shape.join(', ')}) has ${f.length} values; a half-spectrum needs ${expected}`);
-  }
-  return f;
+/**
+ * What every backend call of a job shares besides the tile: the template, its mask and filter (on the template's own
+ * grid) and the whole target's moments. None of it depends on the tile, so tiles correlate the same kernel.
+ */
+export function sharedBackendInputs(p: PreparedJob): Pick<BackendMatchJob,
+  'template' | 'templateShape' | 'mask' | 'filter' | 'filterShape' | 'targetMean' | 'targetVariance' | 'rotations' |
+  'score' | 'interpolation' | 'rotationMode' | 'threads'> {
+  return {
+    template: p.template, templateShape: p.templateShape, mask: p.mask,
+    ...(p.templateFilter ? { filter: p.templateFilter, filterShape: p.filterShape } : {}),
+    targetMean: p.targetMean, targetVariance: p.targetVariance,
+    rotations: p.rotations, score: p.plan.backendScore, interpolation: p.interpolation, rotationMode: p.rotationMode,
+    threads: p.threads,
+  };
 }
 
-function hashJob(p: PreparedJob, plan: TilePlan, filter: Float32Array | undefined): string {
+function hashJob(p: PreparedJob, plan: TilePlan): string {
   const h = createHash('sha256');
-  h.update(JSON.stringify({ ...parametersOf(p), device: null, threads: null, memoryFraction: null, plan: { splits: plan.splits, fastShape: plan.fastShape } }));
-  for (const a of [p.target, p.template, p.mask, p.targetMask, p.rotations, filter]) {
+  h.update(JSON.stringify({ ...parametersOf(p), device: null, threads: null, memoryFraction: null, plan: { splits: plan.splits, fastShape: plan.fastShape }, filterShape: p.filterShape }));
+  for (const a of [p.target, p.template, p.mask, p.targetMask, p.rotations, p.templateFilter]) {
     h.update(a ? new Uint8Array(a.buffer, a.byteOffset, a.byteLength) : new Uint8Array(0));
     h.update('|');
   }
@@ -181,12 +186,11 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
   const backend = options.backend ?? defaultBackend();
   const device = resolveDevice(p, backend);
   const plan = planJobTiles(p, backend, device);
-  const filter = filterFor(p, plan.fastShape);
   const fast = plan.fastShape;
   const [nz, ny, nx] = p.targetShape;
   const voxels = nz * ny * nx;
   const nRot = p.rotationCount;
-  const key = hashJob(p, plan, filter);
+  const key = hashJob(p, plan);
   const statsScope: ScoreStatistics['scope'] = backend.capabilities?.statsMask === false ? 'tile' : 'core';
 
   const checkpointDir = options.checkpoint?.dir;
@@ -246,12 +250,10 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
         });
         const callStarted = Date.now();
         const result: BackendMatchResult = await backend.runMatch({
-          device: device.index, threads: p.threads, target, targetShape: fast,
-          template: p.template, templateShape: p.templateShape, mask: p.mask,
-          targetMask: p.plan.backendScore === 'mcc' ? targetMask : undefined, statsMask, filter,
+          ...sharedBackendInputs(p), device: device.index, target, targetShape: fast,
+          targetMask: p.plan.backendScore === 'mcc' ? targetMask : undefined, statsMask,
           outputRegion: { start: offset, shape: tile.coreShape },
-          rotations: p.rotations, rotationStart: start, rotationEnd: end, initialScores, initialIndices,
-          score: p.plan.backendScore, interpolation: p.interpolation, rotationMode: p.rotationMode,
+          rotationStart: start, rotationEnd: end, initialScores, initialIndices,
         }, {
           signal: options.signal,
           onProgress: options.onProgress && ((b) => options.onProgress?.({

@@ -17,8 +17,9 @@ export function defaultMemoryEstimate(query: MemoryQuery): number {
   };
   const [r, c] = perScore[query.score];
   let bytes = r * real + c * complex;
-  if (query.filter) bytes += complex / 2;
   const [tz, ty, tx] = query.templateShape;
+  // The filter and its work arrays live on the template's grid (about the box): a real and a complex array each.
+  if (query.filter) bytes += 2 * (4 + 8) * tz * ty * tx;
   // Fourier-space rotation keeps a ×2-oversampled complex template spectrum.
   if (query.rotationMode === 'fourier') bytes += 8 * 8 * tz * ty * tx;
   return bytes;

@@ -1,22 +1,44 @@
 import { TmeError, type Zyx } from '@tme/formats';
 import * as native from '@tme/native';
-import { filterFor } from './match';
 import { extractRegion } from './padding';
-import { prepareJob, type MatchJob } from './prepare';
+import { prepareJob, type MatchJob, type PreparedJob } from './prepare';
 import { boxCentre, rotateBox } from './rotate';
 
 /** Scores of each rotation (9 values each, xyz frame) with the template centred at one target voxel (z, y, x). */
 export type OrientationScorer = (position: Zyx, rotations: Float64Array) => Float32Array;
 
-const FLAT = 1e-6;
+/** Relative to the target's variance, as the search judges flat regions (native kFlatVariance). */
+const FLAT = 1e-4;
+
+/** A rotated template filtered on the job's filter grid, as the search does it (box centre at index 0). */
+function filterRotated(p: PreparedJob, t: Float64Array): Float64Array {
+  const h = p.templateFilter;
+  if (!h) return t;
+  const g = p.filterShape;
+  const box = p.templateShape;
+  const c = boxCentre(box);
+  const grid = new Float32Array(g[0] * g[1] * g[2]);
+  const at = (z: number, y: number, x: number): number =>
+    ((((z - c[0]) + g[0]) % g[0]) * g[1] + (((y - c[1]) + g[1]) % g[1])) * g[2] + (((x - c[2]) + g[2]) % g[2]);
+  let i = 0;
+  for (let z = 0; z < box[0]; z++) for (let y = 0; y < box[1]; y++) for (let x = 0; x < box[2]; x++, i++) grid[at(z, y, x)] = t[i] as number;
+  const spectrum = native.fftForward('cpu', grid, g);
+  for (let k = 0; k < h.length; k++) {
+    spectrum[2 * k] = (spectrum[2 * k] as number) * (h[k] as number);
+    spectrum[2 * k + 1] = (spectrum[2 * k + 1] as number) * (h[k] as number);
+  }
+  const back = native.fftInverse('cpu', spectrum, g);
+  const out = new Float64Array(t.length);
+  i = 0;
+  for (let z = 0; z < box[0]; z++) for (let y = 0; y < box[1]; y++) for (let x = 0; x < box[2]; x++, i++) out[i] = back[at(z, y, x)] as number;
+  return out;
+}
 
 /**
  * Re-scores rotations at single positions with the job's own score, filter and preprocessing — what a local
- * orientation search around a pick needs, at O(template box) per rotation instead of a whole FFT.
- *
- * It rests on the filter being real and even in k (wedge, CTF, band-pass and whitening all are): correlating the
- * target with the filtered template equals correlating the filtered target with the template, so the target is
- * filtered once (on the same padded grid an untiled search uses) and each rotation is a direct sum over its box.
+ * orientation search around a pick needs, at O(template box) per rotation instead of a whole FFT. Each rotated
+ * template is filtered on its own grid and normalised under its mask exactly as the search does, then summed
+ * directly against the target over the box.
  * Scores: cc (and lcc), flc-sphere (and corr, cam), flc. mcc is not offered (it needs whole-tile overlaps).
  */
 export function createOrientationScorer(job: MatchJob): OrientationScorer {
@@ -27,31 +49,21 @@ export function createOrientationScorer(job: MatchJob): OrientationScorer {
   const c = boxCentre(box);
   // The untiled search's geometry: the target continued by the padding mode on every side.
   const start: Zyx = [-c[0], -c[1], -c[2]];
-  const shape = native.nextFastShape([p.targetShape[0] + box[0] - 1, p.targetShape[1] + box[1] - 1, p.targetShape[2] + box[2] - 1]);
-  const grid: Zyx = [shape[0], shape[1], shape[2]];
+  const grid: Zyx = [p.targetShape[0] + box[0] - 1, p.targetShape[1] + box[1] - 1, p.targetShape[2] + box[2] - 1];
   const raw = extractRegion(p.target, p.targetShape, start, grid, p.padTarget, p.fillValue);
-  let filtered = raw;
-  const h = filterFor(p, grid);
-  if (h) {
-    const spectrum = native.fftForward('cpu', raw, grid);
-    for (let i = 0; i < h.length; i++) {
-      spectrum[2 * i] = (spectrum[2 * i] as number) * (h[i] as number);
-      spectrum[2 * i + 1] = (spectrum[2 * i + 1] as number) * (h[i] as number);
-    }
-    filtered = native.fftInverse('cpu', spectrum, grid);
-  }
-  const [gz, gy, gx] = grid;
+  const flat = p.targetVariance > 0 ? FLAT * p.targetVariance : Infinity;
+  const [, gy, gx] = grid;
   const [bz, by, bx] = box;
 
   /** Σ_p w(p)·a(x + p − c) over the box, on the padded grid (x given in target voxels). */
-  const boxSum = (a: Float32Array, w: ArrayLike<number>, x: Zyx, square = false): number => {
+  const boxSum = (a: Float32Array, w: ArrayLike<number>, x: Zyx, square = false, offset = 0): number => {
     let s = 0;
     for (let z = 0; z < bz; z++) {
       for (let y = 0; y < by; y++) {
         const row = ((x[0] + z) * gy + (x[1] + y)) * gx + x[2];
         const wrow = (z * by + y) * bx;
         for (let q = 0; q < bx; q++) {
-          const v = a[row + q] as number;
+          const v = (a[row + q] as number) - offset;
           s += (w[wrow + q] as number) * (square ? v * v : v);
         }
       }
@@ -72,10 +84,11 @@ export function createOrientationScorer(job: MatchJob): OrientationScorer {
   const localSigmaTimesN = (m: ArrayLike<number>, x: Zyx): number => {
     let n = 0;
     for (let i = 0; i < m.length; i++) n += m[i] as number;
-    const s1 = boxSum(raw, m, x) / n;
-    const s2 = boxSum(raw, m, x, true) / n;
+    // Centred on the target's mean, as the search correlates it (less cancellation in E f² − (E f)²).
+    const s1 = boxSum(raw, m, x, false, p.targetMean) / n;
+    const s2 = boxSum(raw, m, x, true, p.targetMean) / n;
     const variance = s2 - s1 * s1;
-    return variance > FLAT * s2 ? n * Math.sqrt(variance) : 0;
+    return variance > flat ? n * Math.sqrt(variance) : 0;
   };
 
   return (position, rotations) => {
@@ -87,15 +100,16 @@ export function createOrientationScorer(job: MatchJob): OrientationScorer {
     const fixedNorm = score === 'flc-sphere' ? localSigmaTimesN(p.mask, position) : 1;
     for (let r = 0; r < count; r++) {
       const R = rotations.subarray(9 * r, 9 * r + 9);
-      const t = rotateBox(p.template, box, R, p.interpolation);
+      const t = filterRotated(p, rotateBox(p.template, box, R, p.interpolation));
+      const clip = (v: number): number => Math.max(-1, Math.min(1, v));
       if (score === 'cc') {
-        out[r] = boxSum(filtered, t, position);
+        out[r] = boxSum(raw, t, position);
       } else if (score === 'flc-sphere') {
-        out[r] = fixedNorm > 0 ? boxSum(filtered, normalise(t, p.mask), position) / fixedNorm : 0;
+        out[r] = fixedNorm > 0 ? clip(boxSum(raw, normalise(t, p.mask), position) / fixedNorm) : 0;
       } else {
         const m = rotateBox(p.mask, box, R, p.interpolation);
         const norm = localSigmaTimesN(m, position);
-        out[r] = norm > 0 ? boxSum(filtered, normalise(t, m), position) / norm : 0;
+        out[r] = norm > 0 ? clip(boxSum(raw, normalise(t, m), position) / norm) : 0;
       }
     }
     return out;

@@ -1,8 +1,9 @@
 import { TmeError, invalidOption, type Volume, type Zyx } from '@tme/formats';
+import * as native from '@tme/native';
 import type { DeviceSpec, Interpolation, RotationMode } from './backend';
 import { laplacian, standardise } from './laplace';
 import { inscribedRadius, sphereMask } from './masks';
-import { DEFAULT_PAD_MODE, resolvePadMode, type PadMode } from './padding';
+import { DEFAULT_PAD_MODE, extractRegion, resolvePadMode, type PadMode } from './padding';
 import { DEFAULT_SCORE, planScore, resolveScore, type ScoreName, type ScorePlan } from './scores';
 
 /** A Fourier filter for one FFT shape: a real half-spectrum (nz, ny, nx/2+1), unshifted (see the contract). */
@@ -20,8 +21,14 @@ export interface MatchJob {
   maskRadius?: number;
   /** Target mask (target shape, values 0..1): required by mcc; restricts the score statistics for every score. */
   targetMask?: Volume;
-  /** Fourier filter (wedge, CTF, band-pass), multiplied into the rotated template's spectrum. Default: none. */
+  /** Fourier filter (wedge, CTF, band-pass, whitening) of the rotated template, asked for once on the template's own
+   *  grid (the box at a fast FFT size): every rotated template is filtered there, then normalised under its mask.
+   *  Default: none. */
   filter?: FilterFunction;
+  /** Fourier filter of the target (band-pass, whitening, the sampled tilt range's binary wedge): applied once to the
+   *  whole target, continued by `padTarget` by a template box on every side so the faces do not wrap into each
+   *  other. Default: none. */
+  targetFilter?: FilterFunction;
   /** Rotations, 9 values each (row-major, xyz frame, active template→tomogram). The order is the search order. */
   rotations: Float64Array;
   /** Score name or pyTME alias. Default 'flc-sphere'. */
@@ -68,6 +75,12 @@ export interface PreparedJob {
   /** The value 'mean' padding fills with: the mean of the (preprocessed) target. */
   fillValue: number;
   filter: FilterFunction | undefined;
+  /** The filter on `filterShape` (the template box at a fast FFT size), checked; undefined without a filter. */
+  templateFilter: Float32Array | undefined;
+  filterShape: Zyx;
+  /** Mean and variance of the whole (preprocessed) target: every tile normalises and judges flatness by these. */
+  targetMean: number;
+  targetVariance: number;
   rotations: Float64Array;
 }
 
@@ -84,10 +97,44 @@ function checkFinite(data: Float32Array, what: string): void {
   }
 }
 
-function mean(data: Float32Array): number {
+function moments(data: Float32Array): { mean: number; variance: number } {
   let s = 0;
   for (let i = 0; i < data.length; i++) s += data[i] as number;
-  return s / data.length;
+  const mean = s / data.length;
+  let q = 0;
+  for (let i = 0; i < data.length; i++) q += ((data[i] as number) - mean) ** 2;
+  return { mean, variance: q / data.length };
+}
+
+/** The filter's values on `shape`, checked against the half-spectrum layout. */
+function filterOn(filter: FilterFunction, shape: Zyx, voxelSize: Zyx): Float32Array {
+  const f = filter(shape, voxelSize);
+  const expected = shape[0] * shape[1] * (Math.floor(shape[2] / 2) + 1);
+  if (!(f instanceof Float32Array) || f.length !== expected) {
+    throw new TmeError('ERR_TME_MISMATCH', `the filter for FFT shape (${shape.join(', ')}) has ${f.length} values; a half-spectrum needs ${expected}`);
+  }
+  for (let i = 0; i < f.length; i++) {
+    if (!Number.isFinite(f[i] as number)) throw new TmeError('ERR_TME_INVALID_OPTION', `the filter holds a non-finite value at index ${i}`);
+  }
+  return f;
+}
+
+/**
+ * The whole target through its filter: continued by `mode` a template box beyond every face, filtered on that grid
+ * (a fast FFT shape) with the native FFT, and cut back.
+ */
+function filterTarget(data: Float32Array, shape: Zyx, voxelSize: Zyx, box: Zyx, filter: FilterFunction, mode: PadMode): Float32Array {
+  const grid = native.nextFastShape([shape[0] + 2 * box[0], shape[1] + 2 * box[1], shape[2] + 2 * box[2]]);
+  const start: Zyx = [-box[0], -box[1], -box[2]];
+  const padded = extractRegion(data, shape, start, grid, mode, moments(data).mean);
+  const h = filterOn(filter, grid, voxelSize);
+  const spectrum = native.fftForward('cpu', padded, grid);
+  for (let k = 0; k < h.length; k++) {
+    spectrum[2 * k] = (spectrum[2 * k] as number) * (h[k] as number);
+    spectrum[2 * k + 1] = (spectrum[2 * k + 1] as number) * (h[k] as number);
+  }
+  const filtered = native.fftInverse('cpu', spectrum, grid);
+  return extractRegion(filtered, grid, box, shape, 'zero');
 }
 
 /** Validates a job and applies the score's preprocessing (Laplacian for lcc, standardisation for cam). */
@@ -102,6 +149,11 @@ export function prepareJob(job: MatchJob): PreparedJob {
   // Sampling a rotated spectrum needs one template term; flc and mcc rotate the mask as well.
   if (rotationMode === 'fourier' && (plan.backendScore === 'flc' || plan.backendScore === 'mcc')) {
     throw invalidOption('rotationMode', `'real' for the ${score} score ('fourier' serves cc, lcc, corr, cam and flc-sphere)`, rotationMode);
+  }
+  // A filter acts on each rotated template on its own grid before it is normalised: a spectrum sampled on the tile's
+  // grid cannot do that.
+  if (rotationMode === 'fourier' && job.filter !== undefined) {
+    throw invalidOption('rotationMode', `'real' when a Fourier filter (wedge, CTF, band-pass, whitening) is given`, rotationMode);
   }
   const device = job.device ?? 'auto';
   if (!(device === 'auto' || device === 'gpu' || device === 'cpu' || device === 'vulkan-cpu' || (Number.isInteger(device) && device >= 0))) {
@@ -159,7 +211,9 @@ export function prepareJob(job: MatchJob): PreparedJob {
     throw new TmeError('ERR_TME_INVALID_OPTION', `the ${score} score needs a target mask (--target-mask)`);
   }
 
-  let targetData = target.data;
+  let targetData = job.targetFilter
+    ? filterTarget(target.data, target.shape, target.voxelSize, template.shape, job.targetFilter, padTarget)
+    : target.data;
   let templateData = template.data;
   if (plan.laplace) {
     targetData = laplacian(targetData, target.shape, 'nearest');
@@ -169,11 +223,14 @@ export function prepareJob(job: MatchJob): PreparedJob {
     targetData = standardise(targetData);
     templateData = standardise(templateData);
   }
+  const filterShape = native.nextFastShape(template.shape);
+  const templateFilter = job.filter ? filterOn(job.filter, filterShape, template.voxelSize) : undefined;
+  const { mean, variance } = moments(targetData);
   return {
     score, plan, padTarget, interpolation, rotationMode, device, threads: job.threads, tile, memoryFraction,
     rotationCount: rotations.length / 9,
     target: targetData, targetShape: target.shape, voxelSize: target.voxelSize, origin: target.origin,
     template: templateData, templateShape: template.shape, mask, maskRadius, targetMask,
-    fillValue: mean(targetData), filter: job.filter, rotations,
+    fillValue: mean, filter: job.filter, templateFilter, filterShape, targetMean: mean, targetVariance: variance, rotations,
   };
 }

@@ -3,7 +3,7 @@ import { TmeError, type Zyx } from '@tme/formats';
 import type {
   BackendMatchJob, BackendMatchResult, BackendRunOptions, DeviceId, DeviceInfo, DeviceSpec, MatchBackend, MemoryQuery,
 } from './backend';
-import { applyHalfSpectrumFilter, dft3 } from './dft';
+import { applyHalfSpectrumFilter } from './dft';
 import { defaultMemoryEstimate } from './memory-model';
 import { boxCentre, rotateBox } from './rotate';
 import { nextSmoothSize } from './fast-size';
@@ -15,12 +15,15 @@ import { nextSmoothSize } from './fast-size';
  *
  * The definitions it implements are the contract the native kernels must meet (README "Scores"):
  *  - placement: score(x) = Σ_p f((x + p − c) mod N) · K(p), c = floor(box/2), circular on the tile N;
- *  - with a filter H the kernel is K' = IDFT(DFT(place(K)) · H) on the whole tile grid;
+ *  - with a filter H the rotated template is filtered on its own grid G (filterShape ≥ box): t_R' =
+ *    crop(IDFT_G(DFT_G(place_G(t_R)) · H)), the box placed with its centre at index 0 and read back from there; every
+ *    score below uses t_R' for t_R, so the kernel has the box's support whatever the tile;
  *  - flc-sphere: K = m·(t_R − μ)/σ (μ, σ weighted by the UNROTATED mask m), score = c(x) / (n · σ_f(x));
  *  - flc: the same with the rotated mask m_R;
- *  - mcc: Padfield's masked NCC with the target mask tm: template kernels t_R·m_R and t_R²·m_R (each filtered),
- *    target f·tm, overlap Σ tm·m_R; clipped to [−1, 1];
- *  - flat regions (local variance ≤ 1e−6 · local mean square) and mcc overlaps < 0.3 · Σ m_R score 0.
+ *  - mcc: Padfield's masked NCC with the target mask tm: template kernels t_R·m_R and t_R²·m_R, target f·tm,
+ *    overlap Σ tm·m_R;
+ *  - normalised scores are clipped to [−1, 1]; flat regions (local variance of the target ≤ 1e−4 × the target's
+ *    variance, `targetVariance` or the tile's own) and mcc overlaps < 0.3 · Σ m_R score 0.
  */
 
 export interface ReferenceBackendOptions {
@@ -30,7 +33,8 @@ export interface ReferenceBackendOptions {
   smoothSizes?: boolean;
 }
 
-const FLAT = 1e-6;
+/** Relative to the target's variance: the native kFlatVariance. */
+const FLAT = 1e-4;
 const MCC_OVERLAP = 0.3;
 
 /** out(x) = Σ_p K(p) · f((x + p − c) mod N) over the template box. */
@@ -83,22 +87,30 @@ function placeOnGrid(k: Float64Array, box: Zyx, n: Zyx): Float64Array {
   return grid;
 }
 
-/** out(x) = Σ_q G(q) · f((x + q) mod N) for a kernel G on the whole grid, through the plain DFT. */
-function correlateGrid(fSpectrum: { re: Float64Array; im: Float64Array }, n: Zyx, g: Float64Array): Float64Array {
-  const re = Float64Array.from(g);
-  const im = new Float64Array(g.length);
-  dft3(re, im, n, false);
-  for (let i = 0; i < re.length; i++) {
-    // F · conj(G)
-    const a = fSpectrum.re[i] as number;
-    const b = fSpectrum.im[i] as number;
-    const c = re[i] as number;
-    const d = im[i] as number;
-    re[i] = a * c + b * d;
-    im[i] = b * c - a * d;
+/** The inverse of placeOnGrid for a grid at least as large as the box: the box's values read back. */
+function cropFromGrid(grid: Float64Array, box: Zyx, n: Zyx): Float64Array {
+  const [, ny, nx] = n;
+  const [bz, by, bx] = box;
+  const [cz, cy, cx] = boxCentre(box);
+  const out = new Float64Array(bz * by * bx);
+  for (let pz = 0; pz < bz; pz++) {
+    for (let py = 0; py < by; py++) {
+      for (let px = 0; px < bx; px++) {
+        const qz = (pz - cz + n[0]) % n[0];
+        const qy = (py - cy + ny) % ny;
+        const qx = (px - cx + nx) % nx;
+        out[(pz * by + py) * bx + px] = grid[(qz * ny + qy) * nx + qx] as number;
+      }
+    }
   }
-  dft3(re, im, n, true);
-  return re;
+  return out;
+}
+
+/** A rotated template filtered on its own grid (the contract above); unchanged without a filter. */
+export function filterTemplateBox(t: Float64Array, box: Zyx, filter: Float32Array | undefined, filterShape: Zyx | undefined): Float64Array {
+  if (!filter) return t;
+  const grid = filterShape ?? box;
+  return cropFromGrid(applyHalfSpectrumFilter(placeOnGrid(t, box, grid), grid, filter), box, grid);
 }
 
 function sum(a: ArrayLike<number>): number {
@@ -168,26 +180,15 @@ export class ReferenceBackend implements MatchBackend {
     const statsMask = job.statsMask;
     for (let i = 0; i < voxels; i++) if (!statsMask || statsMask[i]) counted++;
 
-    const filter = job.filter;
-    const fSpectrum = filter ? (() => {
-      const re = Float64Array.from(f);
-      const im = new Float64Array(voxels);
-      dft3(re, im, n, false);
-      return { re, im };
-    })() : undefined;
-    // c(x) = Σ_p K(p) f(x + p − c) with the kernel filtered on the grid when a filter is given.
-    const correlateTemplate = (source: Float64Array, kernel: Float64Array): Float64Array => {
-      if (!filter) return correlateBox(source, n, kernel, box);
-      const grid = applyHalfSpectrumFilter(placeOnGrid(kernel, box, n), n, filter);
-      const spectrum = source === f && fSpectrum ? fSpectrum : (() => {
-        const re = Float64Array.from(source);
-        const im = new Float64Array(voxels);
-        dft3(re, im, n, false);
-        return { re, im };
-      })();
-      return correlateGrid(spectrum, n, grid);
-    };
+    const correlateTemplate = (source: Float64Array, kernel: Float64Array): Float64Array => correlateBox(source, n, kernel, box);
     const fSq = f.map((v) => v * v);
+    let targetVariance = job.targetVariance;
+    if (targetVariance === undefined) {
+      const m = sum(f) / voxels;
+      targetVariance = f.reduce((a, v) => a + (v - m) ** 2, 0) / voxels;
+    }
+    // A constant target is flat everywhere.
+    const flat = targetVariance > 0 ? FLAT * targetVariance : Infinity;
 
     // Rotation-invariant local statistics of the target under the unrotated mask (flc-sphere).
     let s1: Float64Array | undefined;
@@ -211,7 +212,7 @@ export class ReferenceBackend implements MatchBackend {
         const mean = (a[i] as number) / nm;
         const meanSq = (b[i] as number) / nm;
         const v = meanSq - mean * mean;
-        out[i] = v <= FLAT * meanSq || !(v > 0) ? 0 : (c[i] as number) / (nm * Math.sqrt(v));
+        out[i] = !(v > flat) ? 0 : Math.max(-1, Math.min(1, (c[i] as number) / (nm * Math.sqrt(v))));
       }
       return out;
     };
@@ -220,7 +221,7 @@ export class ReferenceBackend implements MatchBackend {
       if (options.signal?.aborted) throw new TmeError('ERR_TME_CANCELLED', 'matching was cancelled');
       const r = job.rotationStart + k;
       const rotation = job.rotations.subarray(9 * r, 9 * r + 9);
-      const tR = rotateBox(job.template, box, rotation, job.interpolation);
+      const tR = filterTemplateBox(rotateBox(job.template, box, rotation, job.interpolation), box, job.filter, job.filterShape);
       let map: Float64Array;
       if (job.score === 'cc') {
         map = correlateTemplate(f, tR);
@@ -254,7 +255,7 @@ export class ReferenceBackend implements MatchBackend {
           const te = tEnergy[i] as number;
           const fVar = fe - (fo * fo) / o;
           const tVar = te - (to * to) / o;
-          if (fVar <= FLAT * fe || tVar <= FLAT * te || !(fVar > 0) || !(tVar > 0)) continue;
+          if (!(fVar > flat * o) || tVar <= 1e-5 * te || !(tVar > 0)) continue;
           const v = ((numA[i] as number) - (fo * to) / o) / Math.sqrt(fVar * tVar);
           map[i] = Math.max(-1, Math.min(1, v));
         }

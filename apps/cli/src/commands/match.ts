@@ -157,7 +157,7 @@ export async function setupMatch(flags: MatchFlags, options: { createDir?: boole
   const createdDir = (options.createDir ?? true) && !fs.existsSync(dir);
   if (options.createDir ?? true) prepareJobDir(dir, flags);
   const job: MatchJob = {
-    target: search.target, template: search.template, templateMask, maskRadius, targetMask, filter: search.filter,
+    target, template: search.template, templateMask, maskRadius, targetMask, filter: search.filter, targetFilter: search.targetFilter,
     rotations: set.matrices, score, device, threads, tile, padTarget, interpolation: flags.interpolation as Interpolation,
     rotationMode: flags.rotationMode as RotationMode,
   };

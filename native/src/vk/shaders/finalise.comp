@@ -29,6 +29,7 @@ layout(push_constant) uniform P {
   int rotationLocal;
   int rotationGlobal;
   int weighted;
+  float flatVariance;  // flc / mcc: a local variance of the target at most this scores 0
   // The region the caller reads (outputRegion; the whole tile by default): count = rz * ry * rx voxels.
   uint z0, y0, x0, ry, rx, ty, tx;
 } pc;
@@ -39,8 +40,8 @@ shared uint sm[256];
 float flcScore(float cc, float f2, float f1, float k) {
   float e1 = f1 * k, e2 = f2 * k;
   float var = e2 - e1 * e1;
-  if (!(var > 1e-5 * e2) || !(var > 0.0)) return 0.0;
-  return cc * k / sqrt(var);
+  if (!(var > pc.flatVariance) || !(var > 0.0)) return 0.0;
+  return clamp(cc * k / sqrt(var), -1.0, 1.0);
 }
 
 float mccScore(float overlap, float sf, float sff, float st, float stt, float sft, float invN, float maxOverlap) {
@@ -49,7 +50,7 @@ float mccScore(float overlap, float sf, float sff, float st, float stt, float sf
   sf *= invN; sff *= invN; st *= invN; stt *= invN; sft *= invN;
   float varF = sff - sf * sf / o;
   float varT = stt - st * st / o;
-  if (!(varF > 1e-5 * sff) || !(varT > 1e-5 * stt) || !(varF > 0.0) || !(varT > 0.0)) return 0.0;
+  if (!(varF > pc.flatVariance * o) || !(varT > 1e-5 * stt) || !(varF > 0.0) || !(varT > 0.0)) return 0.0;
   float s = (sft - sf * st / o) / sqrt(varF * varT);
   return clamp(s, -1.0, 1.0);
 }
@@ -70,7 +71,7 @@ void main() {
     uint i = ((r / pc.ry + pc.z0) * pc.ty + r % pc.ry + pc.y0) * pc.tx + j % pc.rx + pc.x0;
     float s;
     if (pc.score == 0) s = o0[i] * pc.scalar;
-    else if (pc.score == 1) s = o0[i] * scaleMap[i];
+    else if (pc.score == 1) s = clamp(o0[i] * scaleMap[i], -1.0, 1.0);
     else if (pc.score == 2) s = flcScore(o0[i], o1[i], o2[i], k);
     else s = mccScore(o0[i], o1[i], o2[i], o3[i], o4[i], o5[i], pc.invN, maxOverlap);
     float w = pc.weighted != 0 ? weights[i] : 1.0;

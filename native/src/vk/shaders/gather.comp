@@ -1,5 +1,5 @@
 #version 450
-// Fourier-space rotation: dst(k) = F(k) * conj(T(A^-1 k) * h(k)), T the template's oversampled full spectrum
+// Fourier-space rotation: dst(k) = F(k) * conj(T(A^-1 k)), T the template's oversampled full spectrum
 // (centre at index 0), sampled trilinearly with periodic wrap; k runs over the tile's half spectrum.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
@@ -7,10 +7,9 @@ layout(local_size_x = 256) in;
 layout(std430, binding = 0) writeonly buffer Dst { vec2 dst[]; };
 layout(std430, binding = 1) readonly buffer F { vec2 f[]; };
 layout(std430, binding = 2) readonly buffer T { vec2 t[]; };
-layout(std430, binding = 3) readonly buffer H { float h[]; };
 layout(push_constant) uniform P {
   float m0, m1, m2, m3, m4, m5, m6, m7, m8;
-  int tz, ty, tx, gz, gy, gx, hasFilter;
+  int tz, ty, tx, gz, gy, gx;
 } pc;
 
 vec2 at(int z, int y, int x) { return t[(z * pc.gy + y) * pc.gx + x]; }
@@ -44,7 +43,6 @@ void main() {
     vec2 c10 = mix(at(z1, y0, x0), at(z1, y0, x1), dx);
     vec2 c11 = mix(at(z1, y1, x0), at(z1, y1, x1), dx);
     vec2 v = mix(mix(c00, c01, dy), mix(c10, c11, dy), dz);
-    if (pc.hasFilter != 0) v *= h[i];
     vec2 a = f[i];
     dst[i] = vec2(a.x * v.x + a.y * v.y, a.y * v.x - a.x * v.y);
   }
