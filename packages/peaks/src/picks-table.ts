@@ -46,6 +46,7 @@ export function peakSetSummary(set: PeakSet): Record<string, unknown> {
     threshold: { ...set.threshold, value: finite(set.threshold.value) },
     bestScoreMap: set.map,
     candidates: set.candidates,
+    edgeDropped: set.edgeDropped,
     picks: set.picks.length,
     settings: {
       numPeaks: set.numPeaks, minDistanceVoxels: set.minDistance, edgeVoxels: set.edge,

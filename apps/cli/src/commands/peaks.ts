@@ -111,8 +111,16 @@ export function addPeakOptions(cmd: Command): Command {
     .option('--false-alarms <F>', 'threshold with F expected false positives in the searched region (default 1 when the job has statistics)')
     .option('--z-score <Z>', 'keep scores ≥ mean + Z·std of the best-score map in the region')
     .option('--max-score <S>', 'drop scores > S (gold beads, artefacts)')
-    .option('--edge <voxels>', 'margin at the volume faces not called (default: half the template box)')
+    .option('--edge <voxels>', 'margin at the volume faces not called; default: 0 (call everywhere the score is defined, up to the faces)')
     .option('--subvoxel', 'sub-voxel positions (parabolic fit per axis)');
+}
+
+/** The line that says what a user-set --edge cost: the candidates above the threshold in the margin. */
+export function describeEdge(set: PeakSet, prefix: string): string {
+  const [z, y, x] = set.edge;
+  const margin = z === y && y === x ? `${z} voxels` : `${x}/${y}/${z} voxels (x/y/z)`;
+  const n = set.edgeDropped;
+  return `${prefix}: edge ${margin} dropped ${n} candidate${n === 1 ? '' : 's'} above the threshold\n`;
 }
 
 /** The report of the threshold used, why, and the false positives it lets through. */
@@ -173,6 +181,7 @@ export async function runPeaks(jobDir: string, o: PeaksCliOptions): Promise<Peak
 
   process.stdout.write(
     describeThreshold(set, 'tme peaks')
+    + (o.edge !== undefined ? describeEdge(set, 'tme peaks') : '')
     + (refined ? `tme peaks: refined ${refined.length} orientations: median change ${median(refined.map((r) => r.angularChange)).toFixed(1)}°, median score gain ${median(refined.map((r) => r.score - r.originalScore)).toFixed(4)}\n` : '')
     + `tme peaks: ${set.picks.length} picks from ${set.candidates} candidates (min distance ${Number(set.minDistance.toPrecision(4))} voxels, edge ${set.edge.join('/')} voxels) → ${files.orientations}, ${files.details}, ${files.report}\n`,
   );

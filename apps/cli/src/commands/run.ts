@@ -4,7 +4,7 @@ import { invalidOption } from '@tme/formats';
 import { RUN_FORMATS, pickAndExport, type RunFormat } from '../pipeline';
 import { parseTiltRange } from '../search-options';
 import { addMatchOptions, executeMatch, setupMatch, type MatchFlags } from './match';
-import { addPeakOptions, callOptionsFrom, describeThreshold, type PeaksCliOptions } from './peaks';
+import { addPeakOptions, callOptionsFrom, describeEdge, describeThreshold, type PeaksCliOptions } from './peaks';
 
 interface RunFlags extends MatchFlags, Omit<PeaksCliOptions, 'output' | 'mask' | 'force'> {
   formats: string;
@@ -39,6 +39,7 @@ export async function runAll(flags: RunFlags): Promise<void> {
   });
   if (!flags.quiet) {
     process.stdout.write(describeThreshold(summary.peaks, 'tme run'));
+    if (flags.edge !== undefined) process.stdout.write(describeEdge(summary.peaks, 'tme run'));
     const relion = summary.relion ? `; RELION: ${summary.relion.written} subtomograms (${summary.relion.padded} padded, ${summary.relion.skipped} skipped)` : '';
     process.stdout.write(`tme run: ${summary.peaks.picks.length} picks → ${formats.join(', ')} in ${setup.dir}${relion}\n`);
   }
