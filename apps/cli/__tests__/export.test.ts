@@ -125,7 +125,7 @@ describe('tme export', () => {
       expect(sub.voxelSize[2]).toBeCloseTo(12, 4);
       expect(readMrc(path.join(out, 'Subtomograms', 'tomo_wedge.mrc')).shape).toEqual([30, 30, 30]);
       const optics = loop(path.join(out, 'particles.star'), 'optics');
-      expect(optics.rows[0]).toEqual(['1', 'opticsGroup1', '12.000000', '30', '3', '300', '2.7', '0.1']);
+      expect(optics.rows[0]).toEqual(['1', 'opticsGroup1', '12.000000', '30', '3', '300', '2.7', '0.07']);
       const p = loop(path.join(out, 'particles.star'), 'particles');
       expect(p.rows.map((row) => row[0])).toEqual(['Subtomograms/tomo_000001.mrc', 'Subtomograms/tomo_000002.mrc', 'Subtomograms/tomo_000003.mrc']);
       expect(p.rows[0]![p.labels.indexOf('rlnCtfImage')]).toBe('Subtomograms/tomo_wedge.mrc');
