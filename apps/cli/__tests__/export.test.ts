@@ -146,7 +146,7 @@ describe('tme export', () => {
       fs.writeFileSync(path.join(jobDir, 'job.json'), JSON.stringify({
         format: 'tme-job/1', parameters: { templateShape: [16, 16, 16], voxelSize: [12, 12, 12], targetShape: [48, 56, 64] },
         inputs: {
-          target, tiltRange: [-50, 55], tomoName: 'lamella', filters: { invertContrast: true, voltage: '200' },
+          target, tiltRange: [-50, 55], tomoName: 'lamella', filters: { invertContrast: true, voltage: '200', tiltAxis: 'x' },
           microscope: { voltage: 200, sphericalAberration: 2.7, amplitudeContrast: 0.1, source: { voltage: 'flag', sphericalAberration: 'default', amplitudeContrast: 'file' } },
         },
       }));
@@ -166,7 +166,7 @@ describe('tme export', () => {
       const inverted = extractSubtomogram(tomo, [24, 28, 30], { box: 24, invert: true });
       if (inverted.status === 'skipped') throw new Error('unexpected');
       expect(Array.from(readMrc(path.join(out, 'Subtomograms', 'lamella_000001.mrc')).data)).toEqual(Array.from(inverted.data));
-      expect(Array.from(readMrc(path.join(out, 'Subtomograms', 'lamella_wedge.mrc')).data)).toEqual(Array.from(missingWedgeVolume(24, [-50, 55])));
+      expect(Array.from(readMrc(path.join(out, 'Subtomograms', 'lamella_wedge.mrc')).data)).toEqual(Array.from(missingWedgeVolume(24, [-50, 55], 'x')));
 
       const flagged = path.join(dir, 'flagsWin');
       const f = await tme('export', tsv, '--format', 'relion', '--box', '20', '--voltage', '300', '--amplitude-contrast', '0.07',
@@ -176,7 +176,7 @@ describe('tme export', () => {
       const plain = extractSubtomogram(tomo, [24, 28, 30], { box: 20 });
       if (plain.status === 'skipped') throw new Error('unexpected');
       expect(Array.from(readMrc(path.join(flagged, 'Subtomograms', 'ts7_000001.mrc')).data)).toEqual(Array.from(plain.data));
-      expect(Array.from(readMrc(path.join(flagged, 'Subtomograms', 'ts7_wedge.mrc')).data)).toEqual(Array.from(missingWedgeVolume(20, [-60, 60])));
+      expect(Array.from(readMrc(path.join(flagged, 'Subtomograms', 'ts7_wedge.mrc')).data)).toEqual(Array.from(missingWedgeVolume(20, [-60, 60], 'x')));
 
       fs.renameSync(target, path.join(dir, 'moved.mrc'));
       const gone = await tme('export', tsv, '--format', 'relion', '-o', path.join(dir, 'gone'));

@@ -25,6 +25,7 @@ export interface PickAndExportOptions {
   formats: readonly RunFormat[];
   /** For RELION's optics table and wedge volume. */
   tiltRange?: readonly [number, number];
+  tiltAxis?: 'y' | 'x';
   microscope?: Microscope;
   /** rlnMicrographName: the tomogram file the boxes are cut from. */
   micrographName?: string;
@@ -87,7 +88,7 @@ export function pickAndExport(o: PickAndExportOptions): PickAndExportSummary {
     const box = o.box ?? defaultBoxSize(Math.max(...o.templateShape));
     summary.relion = exportRelion(picks, o.target, geometry, {
       outDir: path.join(o.dir, 'relion'), box, force: o.force, tiltRange: o.tiltRange ? [o.tiltRange[0], o.tiltRange[1]] : undefined,
-      invert: o.invertSubtomograms, ...o.microscope, micrographName: o.micrographName,
+      tiltAxis: o.tiltAxis, invert: o.invertSubtomograms, ...o.microscope, micrographName: o.micrographName,
     });
     files.push(...summary.relion.files.slice(-1));
   }

@@ -23,6 +23,8 @@ export interface ExportRelionOptions extends OutputOptions, Omit<RelionParticles
   normalise?: boolean;
   /** Tilt range, degrees: writes the missing-wedge volume and rlnCtfImage. Default: none. */
   tiltRange?: TiltRange;
+  /** Tilt axis of the tomogram, for the missing-wedge volume. Default 'y'. */
+  tiltAxis?: 'y' | 'x';
 }
 
 export interface ExportSummary {
@@ -61,7 +63,7 @@ export function exportRelion(picks: readonly ExportPick[], tomogram: Volume, geo
   if (options.tiltRange) {
     ctfImage = `${SUBTOMOGRAM_FOLDER}/${geometry.name}_wedge.mrc`;
     const full = path.join(options.outDir, ctfImage);
-    writeMrc(full, createVolume(missingWedgeVolume(options.box, options.tiltRange), [options.box, options.box, options.box], geometry.voxelSize));
+    writeMrc(full, createVolume(missingWedgeVolume(options.box, options.tiltRange, options.tiltAxis), [options.box, options.box, options.box], geometry.voxelSize));
     files.push(full);
   }
   const entries: RelionParticleEntry[] = [];

@@ -125,6 +125,7 @@ export interface JobDefaults {
   voxelSize?: number;
   templateShape?: Zyx;
   tiltRange?: [number, number];
+  tiltAxis: 'y' | 'x';
   microscope: Partial<Microscope>;
   tomoName?: string;
   invertContrast: boolean;
@@ -165,7 +166,8 @@ export function readJobDefaults(picksFile: string): JobDefaults | undefined {
   const voxel = zyx(params.voxelSize);
   const target = typeof inputs.target === 'string' ? path.resolve(path.dirname(file), inputs.target) : undefined;
   return {
-    file, target, targetShape: zyx(params.targetShape), voxelSize: voxel?.[2], templateShape: zyx(params.templateShape), tiltRange, microscope,
+    file, target, targetShape: zyx(params.targetShape), voxelSize: voxel?.[2], templateShape: zyx(params.templateShape), tiltRange,
+    tiltAxis: filters.tiltAxis === 'x' ? 'x' : 'y', microscope,
     tomoName: typeof inputs.tomoName === 'string' ? inputs.tomoName : undefined, invertContrast: filters.invertContrast === true,
   };
 }
@@ -223,7 +225,7 @@ export async function runExport(picksFile: string, o: ExportCliOptions): Promise
       summary = exportRelion(inputs.picks, tomogram, geometry, {
         outDir, force, box, ...optics, edge: oneOf<EdgeMode>('--edge', o.edge, ['pad', 'skip']), micrographName: path.resolve(targetFile),
         invert: o.invert ?? job?.invertContrast ?? false, normalise, binning: positive('--binning', o.binning),
-        ...(tilt ? { tiltRange: tilt } : {}),
+        ...(tilt ? { tiltRange: tilt, tiltAxis: job?.tiltAxis ?? 'y' } : {}),
       });
       break;
     }

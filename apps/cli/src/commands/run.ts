@@ -36,7 +36,8 @@ export async function runAll(flags: RunFlags): Promise<void> {
     ?? path.basename(flags.target).replace(/\.[^.]+$/, '').replace(/[^A-Za-z0-9._+-]/g, '_');
   const summary = pickAndExport({
     dir: setup.dir, result, target: setup.target, templateShape: setup.template.shape, tomoName, peaks, peakMask, formats,
-    tiltRange: setup.filters.tiltRange, microscope: setup.filters.microscope.microscope, micrographName: path.resolve(flags.target),
+    tiltRange: setup.filters.tiltRange, tiltAxis: flags.tiltAxis === 'x' ? 'x' : 'y',
+    microscope: setup.filters.microscope.microscope, micrographName: path.resolve(flags.target),
     // Dark protein in the tomogram (the template was inverted to match it): RELION must average bright protein.
     invertSubtomograms: flags.invertContrast === true,
     box, force: flags.force === true || flags.resume === true,
