@@ -34,6 +34,10 @@ beforeAll(() => {
   fs.writeFileSync(f('random.mrc'), junk);
   fs.writeFileSync(f('empty.pdb'), 'HEADER    NOTHING HERE\nREMARK   1 no atoms\nEND\n');
   fs.writeFileSync(f('a-file'), 'not a folder\n');
+  const soft = new Float32Array(target.data.length).fill(1);
+  soft[(1 * 32 + 2) * 32 + 3] = 0.5; // (z, y, x) = (1, 2, 3)
+  writeVolume(f('soft-mask.mrc'), createVolume(soft, target.shape, target.voxelSize, target.origin));
+  writeVolume(f('small-mask.mrc'), createVolume(new Float32Array(8).fill(1), [2, 2, 2], target.voxelSize));
   fs.copyFileSync(path.join(FIXTURES, 'truncated_data.mrc'), f('truncated_data.mrc'));
   fs.copyFileSync(path.join(FIXTURES, 'truncated_header.mrc'), f('truncated_header.mrc'));
 });
@@ -92,6 +96,17 @@ const cases: Case[] = [
   { name: 'output under a file', args: () => match('target.mrc', 'template.mrc', 'a-file/sub'), code: 1, message: /a-file\/sub: .*a-file is a file/, output: () => f('a-file/sub') },
   // Node 20's recursive mkdir loops forever here; tme must fail at once.
   { name: 'output under /proc', args: () => match('target.mrc', 'template.mrc', '/proc/tme-forbidden/x'), code: 1, message: /\/proc\/tme-forbidden\/x: cannot create the output folder/, output: () => '/proc/tme-forbidden' },
+  {
+    name: 'a target mask that is not 0/1', args: () => match('target.mrc', 'template.mrc', 'o16', '--target-mask', f('soft-mask.mrc')), code: 1, output: () => f('o16'),
+    message: /soft-mask\.mrc: holds 0\.5 at voxel \(x, y, z\) = \(3, 2, 1\); a target mask must be 0 or 1 everywhere: threshold it/,
+  },
+  { name: '--phase-flip without a defocus', args: () => match('target.mrc', 'template.mrc', 'o17', '--phase-flip'), code: 2, message: /a defocus with --phase-flip .* for --phase-flip\/--defocus/, output: () => f('o17') },
+  { name: '--defocus 3 (Å? µm?)', args: () => match('target.mrc', 'template.mrc', 'o18', '--defocus', '3'), code: 2, message: /--defocus but received "3" \(a bare number is Å\): did you mean 3um\?$/, output: () => f('o18') },
+  { name: '--cosine-weighting without tilts', args: () => match('target.mrc', 'template.mrc', 'o19', '--cosine-weighting'), code: 2, message: /for --cosine-weighting but received "neither"/, output: () => f('o19') },
+  {
+    name: 'tme run --mask of another shape', code: 1, output: () => f('o20'), message: /small-mask\.mrc: mask shape \(z, y, x\) = \(2, 2, 2\) differs from the score map \(24, 32, 32\)/,
+    args: () => ['run', ...match('target.mrc', 'template.mrc', 'o20', '--mask', f('small-mask.mrc')).slice(1)],
+  },
   { name: 'info on random bytes', args: () => ['info', f('random.mrc')], code: 1, message: /random\.mrc: .*(header|MRC|dimension|mode)/i, output: () => f('none') },
   { name: 'convert from a missing file', args: () => ['convert', f('missing.mrc'), f('o14.em')], code: 1, message: /missing\.mrc: .*no such file/i, output: () => f('o14.em') },
   { name: 'convert to an unknown format', args: () => ['convert', f('target.mrc'), f('o15.xyz')], code: 2, message: /"[^"]*o15\.xyz"/, output: () => f('o15.xyz') },
@@ -143,11 +158,13 @@ describe('--help and --version', () => {
     info: ['Usage: tme info [options] <file>', '--json'],
     convert: ['Usage: tme convert [options] <in> <out>', '(default: "2")', '--force'],
     devices: ['Usage: tme devices [options]', '--json'],
-    match: ['Usage: tme match [options]', '--angular-step <deg>', 'degrees', '(default: "flc-sphere")', '(default: "C1")', 'Å', 'kV', '(default: "300")', '--resume'],
+    match: ['Usage: tme match [options]', '--angular-step <deg>', 'degrees', '(default: "flc-sphere")', '(default: "C1")', 'Å', 'kV', 'else 300',
+      'a value you type wins over the metadata file', '--resume'],
     angles: ['Usage: tme angles [options]', 'degrees', '(default: "C1")'],
     peaks: ['Usage: tme peaks [options] <job>', '(default 1000)', 'Å'],
-    export: ['Usage: tme export [options] <picks>', 'Å', 'kV', '(default 300)'],
-    run: ['Usage: tme run [options]', 'degrees', '(default: "flc-sphere")', '(default 1000)', '(default: "tsv,relion,imod")', 'Å'],
+    export: ['Usage: tme export [options] <picks>', 'Å', 'kV', 'else 300', 'else 0.07', '0 after normalisation', 'tmeBoxOutsideFraction'],
+    run: ['Usage: tme run [options]', 'degrees', '(default: "flc-sphere")', '(default 1000)', '(default: "tsv,relion,imod")', 'Å', '--mask <mrc>',
+      'default: 0 (call everywhere the score is defined', '0 after normalisation'],
     estimate: ['Usage: tme estimate [options]', 'degrees', '(default: "8")', 'Å'],
     example: ['Usage: tme example [options] [dir]', 'degrees', '(default: "15")', '(default: "tme-example")'],
   };

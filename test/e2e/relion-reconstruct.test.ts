@@ -9,7 +9,9 @@
  * Measured with RELION 3.1.3 (NCC with the template over the 40³ box): noise-free 0.99988 (transposed angles 0.597),
  * sub-voxel positions 0.99987 (origin sign flipped 0.9931), pyTME TSV through the tme binary 0.99988 (pyTME's
  * angles copied into the STAR 0.616), noise σ 0.1 + ±60° wedge with --ctf 0.790 (no --ctf 0.727, wedge turned to
- * kx 0.506). The assertions keep a margin below these.
+ * kx 0.506), boxes crossing 1–3 faces (filled, normalised over their inside) 0.99977. `tme run --invert-contrast` on
+ * a tomogram with dark particles: 0.973 (the same subtomograms not inverted, as tme run exported them before: −0.973).
+ * The assertions keep a margin below these.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -17,7 +19,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { createVolume, formatStar, parseStar, readMrc, writeMrc, type Volume } from '@tme/formats';
 import { exportRelion, isMeasured, type ExportPick, type TomogramGeometry } from '@tme/export';
-import { matrixToPytmeEuler, transpose } from '@tme/rotations';
+import { matrixToPytmeEuler, sampleRotations, transpose } from '@tme/rotations';
 import { rng } from './helpers';
 
 const RELION = 'relion_reconstruct';
@@ -57,9 +59,12 @@ function randomRotation(next: () => number): Float64Array {
  * Adds the molecule turned ACTIVELY by R about its centre, the centre at `centre` (z, y, x voxels): blob k lands
  * at centre + R·offset_k. Gaussian blobs are round, so this is the exact rotated template (no interpolation).
  */
-function addMolecule(data: Float32Array, shape: readonly [number, number, number], centre: readonly [number, number, number], r: Float64Array): void {
+function addMolecule(
+  data: Float32Array, shape: readonly [number, number, number], centre: readonly [number, number, number], r: Float64Array,
+  blobs: typeof BLOBS = BLOBS, sign = 1,
+): void {
   const [nz, ny, nx] = shape;
-  for (const [ox, oy, oz, amp] of BLOBS) {
+  for (const [ox, oy, oz, amp] of blobs) {
     const px = centre[2] + r[0]! * ox + r[1]! * oy + r[2]! * oz;
     const py = centre[1] + r[3]! * ox + r[4]! * oy + r[5]! * oz;
     const pz = centre[0] + r[6]! * ox + r[7]! * oy + r[8]! * oz;
@@ -68,7 +73,7 @@ function addMolecule(data: Float32Array, shape: readonly [number, number, number
       for (let y = Math.max(0, Math.floor(py) - reach); y <= Math.min(ny - 1, Math.ceil(py) + reach); y += 1) {
         for (let x = Math.max(0, Math.floor(px) - reach); x <= Math.min(nx - 1, Math.ceil(px) + reach); x += 1) {
           const d2 = (x - px) ** 2 + (y - py) ** 2 + (z - pz) ** 2;
-          data[(z * ny + y) * nx + x]! += amp * Math.exp(-d2 / (2 * SIGMA * SIGMA));
+          data[(z * ny + y) * nx + x]! += sign * amp * Math.exp(-d2 / (2 * SIGMA * SIGMA));
         }
       }
     }
@@ -163,16 +168,17 @@ function makeScene(seed: number, jitter: boolean): Scene {
 
 const geometry: TomogramGeometry = { shape: [N, N, N], voxelSize: VOXEL, name: 'synth' };
 
-function reconstruct(dir: string, extra: string[] = [], star = 'particles.star'): Float32Array {
+function reconstruct(dir: string, extra: string[] = [], star = 'particles.star', box = BOX): Float32Array {
   const r = spawnSync(RELION, ['--i', star, '--o', 'rec.mrc', '--3d_rot', ...extra], { cwd: dir, encoding: 'utf8', timeout: 120_000 });
   if (r.status !== 0) throw new Error(`${RELION} failed (${r.status}): ${r.stdout}\n${r.stderr}`);
   // RELION read our optics table (an optics table it rejects is dropped silently, relion-imod.md §1).
   expect(r.stdout).toMatch(/Taking angpix from the first optics group: 10\b/);
-  // The only complaint allowed: RELION 3.1 predates rlnTomoName (a RELION 4 label) and keeps it unread.
+  // The only complaints allowed: RELION 3.1 predates rlnTomoName (a RELION 4 label) and does not know tme's
+  // tmeBoxOutsideFraction; it keeps both unread ("will ignore (but maintain) values for the unknown label").
   const complaints = `${r.stdout}${r.stderr}`.split('\n').filter((l) => /WARNING|ERROR/.test(l));
-  expect(complaints.filter((l) => !/unknown label: rlnTomoName$/.test(l.trim()))).toEqual([]);
+  expect(complaints.filter((l) => !/will ignore \(but maintain\) values for the unknown label: (rlnTomoName|tmeBoxOutsideFraction)$/.test(l.trim()))).toEqual([]);
   const rec = readMrc(path.join(dir, 'rec.mrc'));
-  expect(rec.shape).toEqual([BOX, BOX, BOX]);
+  expect(rec.shape).toEqual([box, box, box]);
   expect(rec.voxelSize[2]).toBeCloseTo(VOXEL, 3); // RELION took the pixel size from our optics table
   return rec.data;
 }
@@ -194,8 +200,18 @@ describeRelion('relion_reconstruct --3d_rot on tme’s --format relion export', 
     const dir = path.join(work, 'clean');
     const summary = exportRelion(picks, tomogram, geometry, { outDir: dir, box: BOX });
     expect(summary).toMatchObject({ written: 8, padded: 0, skipped: 0 });
-    measured.clean = ncc(reconstruct(dir), template);
+    const clean = reconstruct(dir);
+    measured.clean = ncc(clean, template);
     expect(measured.clean).toBeGreaterThanOrEqual(0.9);
+    // tme's own column is read past: without it RELION reconstructs the very same map.
+    const star = parseStar(fs.readFileSync(path.join(dir, 'particles.star'), 'utf8'));
+    const loop = star.blocks.find((b) => b.name === 'particles')!.loops[0]!;
+    const col = loop.labels.indexOf('tmeBoxOutsideFraction');
+    expect(col).toBeGreaterThan(0);
+    loop.labels.splice(col, 1);
+    for (const row of loop.rows) row.splice(col, 1);
+    fs.writeFileSync(path.join(dir, 'without-column.star'), formatStar(star));
+    expect(Array.from(reconstruct(dir, [], 'without-column.star'))).toEqual(Array.from(clean));
 
     const dirT = path.join(work, 'transposed');
     exportRelion(picks.map((p) => ({ ...p, rotation: transpose(p.rotation) })), tomogram, geometry, { outDir: dirT, box: BOX });
@@ -219,7 +235,7 @@ describeRelion('relion_reconstruct --3d_rot on tme’s --format relion export', 
       '--tilt-range', '-60,60', '-o', dir], { encoding: 'utf8', timeout: 60_000 });
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
-    expect(run.stdout).toMatch(/^tme export: 8 picks \(0 padded at the edge, 0 skipped\)/);
+    expect(run.stdout).toMatch(/^tme export: 8 picks \(0 boxes cross a face; 0 skipped\)/);
     measured.pytmeTsvViaCli = ncc(reconstruct(dir), template);
     expect(measured.pytmeTsvViaCli).toBeGreaterThanOrEqual(0.9);
 
@@ -234,6 +250,30 @@ describeRelion('relion_reconstruct --3d_rot on tme’s --format relion export', 
     fs.writeFileSync(path.join(dir, 'copied.star'), formatStar(star));
     measured.pytmeAnglesCopied = ncc(reconstruct(dir, [], 'copied.star'), template);
     expect(measured.pytmeAnglesCopied).toBeLessThan(measured.pytmeTsvViaCli - 0.2);
+  });
+
+  it('boxes that cross a tomogram face are kept, filled with 0 after normalisation, marked, and reconstruct the template', () => {
+    // Copies 16 voxels from the faces: every 40-voxel box reaches 4 voxels past one to three faces, the molecule
+    // (±13 voxels) stays inside the tomogram.
+    const next = rng(5);
+    const data = new Float32Array(N ** 3);
+    const picks: ExportPick[] = [];
+    for (const z of [16, 111]) for (const y of [16, 111]) for (const x of [16, 64]) {
+      const rotation = randomRotation(next);
+      addMolecule(data, [N, N, N], [z, y, x], rotation);
+      picks.push({ position: [z, y, x], rotation, score: 1 });
+    }
+    const dir = path.join(work, 'faces');
+    const summary = exportRelion(picks, createVolume(data, [N, N, N], VOXEL), geometry, { outDir: dir, box: BOX });
+    expect(summary).toMatchObject({ written: 8, padded: 8, skipped: 0 });
+    // Box at 16: −4…35, 36 of 40 inside; at 111: 91…130, 37 inside; at 64: all 40.
+    const inside = (c: number): number => (c === 16 ? 36 : c === 111 ? 37 : 40);
+    const want = picks.map((p) => 1 - (inside(p.position[0]) * inside(p.position[1]) * inside(p.position[2])) / BOX ** 3);
+    summary.outsideFractions!.forEach((f, i) => expect(f).toBeCloseTo(want[i]!, 12));
+    const first = readMrc(path.join(dir, 'Subtomograms', 'synth_000001.mrc')).data;
+    expect(first[0]).toBe(0); // voxel (−4, −4, −4) of the tomogram
+    measured.faces = ncc(reconstruct(dir), template);
+    expect(measured.faces).toBeGreaterThanOrEqual(0.9);
   });
 
   it('sub-voxel positions: the origins re-centre them (flipping their sign scores lower)', () => {
@@ -278,5 +318,70 @@ describeRelion('relion_reconstruct --3d_rot on tme’s --format relion export', 
     expect(measured.wedgeNoiseCtf).toBeGreaterThanOrEqual(0.7);
     expect(measured.wedgeNoiseCtf).toBeGreaterThan(measured.wedgeNoiseNoCtf + 0.03);
     expect(measured.wedgeNoiseWrongAxisCtf).toBeLessThan(measured.wedgeNoiseCtf - 0.05);
+  });
+});
+
+/** A smaller molecule for searches the CLI runs in seconds: the same asymmetric layout, about half the size. */
+const SMALL_BLOBS: typeof BLOBS = [[0, 0, 0, 1.0], [4, 0, 0, 0.8], [0, 3, 0, 0.6], [0, 0, 6, 1.2], [-2, -3, 1, 0.7], [3, 4, -4, 0.9]];
+
+(fs.existsSync(TME) ? describeRelion : describe.skip)('tme run --invert-contrast → relion_reconstruct', () => {
+  let work: string;
+  const measured: Record<string, number> = {};
+  beforeAll(() => { work = fs.mkdtempSync(path.join(os.tmpdir(), 'tme-relion-invert-')); });
+  afterAll(() => {
+    fs.rmSync(work, { recursive: true, force: true });
+    // eslint-disable-next-line no-console
+    console.log(`dark particles, relion_reconstruct NCC with the bright template: ${JSON.stringify(measured)}`);
+  });
+
+  it('a tomogram with DARK particles: the exported subtomograms average to the bright template (NCC ≥ 0.8), and the job folder exports the same', () => {
+    const n = 96;
+    const tbox = 24;
+    const step = 30;
+    // Rotations from the search's own set: the search can find each one exactly, so the test is about contrast.
+    const rotations = sampleRotations({ angularStep: step, measure: false }).matrices;
+    const next = rng(11);
+    const data = new Float32Array(n ** 3);
+    for (const z of [24, 72]) for (const y of [24, 72]) for (const x of [24, 72]) {
+      const k = Math.floor(next() * (rotations.length / 9));
+      addMolecule(data, [n, n, n], [z, y, x], rotations.subarray(9 * k, 9 * k + 9), SMALL_BLOBS, -1); // dark protein
+    }
+    const noise = rng(12);
+    for (let i = 0; i < data.length; i += 1) data[i] = data[i]! + 0.05 * Math.sqrt(-2 * Math.log(1 - noise())) * Math.cos(2 * Math.PI * noise());
+    const target = path.join(work, 'dark.mrc');
+    writeMrc(target, createVolume(data, [n, n, n], VOXEL));
+    const t = new Float32Array(tbox ** 3);
+    addMolecule(t, [tbox, tbox, tbox], [tbox / 2, tbox / 2, tbox / 2], Float64Array.from([1, 0, 0, 0, 1, 0, 0, 0, 1]), SMALL_BLOBS);
+    const templateFile = path.join(work, 'template.mrc');
+    writeMrc(templateFile, createVolume(t, [tbox, tbox, tbox], VOXEL));
+
+    const out = path.join(work, 'run');
+    const run = spawnSync(process.execPath, [TME, 'run', '--target', target, '--template', templateFile, '--angular-step', String(step),
+      '--invert-contrast', '--device', 'cpu', '--number', '8', '-o', out], { encoding: 'utf8', timeout: 300_000, env: { ...process.env, CI: '1' } });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(run.stdout).toMatch(/RELION: 8 subtomograms \(inverted: bright protein\), 0 boxes cross a face; 0 skipped/);
+    const box = 36; // defaultBoxSize(24): the even fast size ≥ 1.5 × 24
+    const reference = new Float32Array(box ** 3);
+    addMolecule(reference, [box, box, box], [box / 2, box / 2, box / 2], Float64Array.from([1, 0, 0, 0, 1, 0, 0, 0, 1]), SMALL_BLOBS);
+    const details = fs.readFileSync(path.join(out, 'picks.details.tsv'), 'utf8').trim().split('\n').map((l) => l.split('\t'));
+    const outside = details[0]!.indexOf('relion_box_outside');
+    expect(details.slice(1).map((row) => row[outside])).toEqual(new Array(8).fill('0')); // every box inside the tomogram
+    const relionDir = path.join(out, 'relion');
+    const star = parseStar(fs.readFileSync(path.join(relionDir, 'particles.star'), 'utf8'));
+    const particles = star.blocks.find((b) => b.name === 'particles')!.loops[0]!;
+    expect(particles.rows[0]![particles.labels.indexOf('rlnMicrographName')]).toBe(target);
+    measured.runInverted = ncc(reconstruct(relionDir, [], 'particles.star', box), reference);
+    expect(measured.runInverted).toBeGreaterThanOrEqual(0.8);
+
+    // tme export from the job folder takes the job's box, target and contrast; --no-invert shows what was wrong before.
+    const again = spawnSync(process.execPath, [TME, 'export', path.join(out, 'picks.tsv'), '--format', 'relion', '-o', path.join(work, 'again')], { encoding: 'utf8', timeout: 60_000 });
+    expect(again.stderr).toBe('');
+    measured.exportFromJob = ncc(reconstruct(path.join(work, 'again'), [], 'particles.star', box), reference);
+    expect(measured.exportFromJob).toBeCloseTo(measured.runInverted, 6);
+    const plain = spawnSync(process.execPath, [TME, 'export', path.join(out, 'picks.tsv'), '--format', 'relion', '--no-invert', '-o', path.join(work, 'plain')], { encoding: 'utf8', timeout: 60_000 });
+    expect(plain.stderr).toBe('');
+    measured.notInverted = ncc(reconstruct(path.join(work, 'plain'), [], 'particles.star', box), reference);
+    expect(measured.notInverted).toBeLessThan(-0.5);
   });
 });

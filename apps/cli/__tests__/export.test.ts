@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { createVolume, parseStar, readMrc, writeMrc, type TmeError } from '@tme/formats';
 import { wrapDegrees } from '@tme/rotations';
+import { extractSubtomogram, missingWedgeVolume } from '@tme/export';
 import { runExport } from '../src/commands/export';
 import { exitCodeFor, formatError } from '../src/format-error';
 
@@ -18,6 +19,7 @@ async function tme(...args: string[]): Promise<{ code: number; out: string; err:
   const options: Record<string, string | boolean> = { edge: 'pad', normalise: true, centreConvention: 'relion' };
   for (let i = 0; i < rest.length; i += 1) {
     const flag = rest[i]!;
+    if (flag.startsWith('--no-')) { options[flag.slice(5).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())] = false; continue; }
     const key = flag === '-o' ? 'output' : flag.replace(/^--/, '').replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
     const next = rest[i + 1];
     if (next === undefined || (next.startsWith('-') && !/^-\d/.test(next))) options[key] = true;
@@ -119,22 +121,73 @@ describe('tme export', () => {
       const out = path.join(dir, 'rel');
       const r = await tme('export', star, '--format', 'relion', '--target', target, '--diameter', '240', '--tilt-range', '-60,60', '-o', out);
       expect(r.code).toBe(0);
-      expect(r.out).toMatch(/3 picks \(1 padded at the edge, 0 skipped\)/);
+      expect(r.out).toContain('3 picks (1 box crosses a face: outside filled with the mean of its voxels inside the tomogram (0 after normalisation), marked in tmeBoxOutsideFraction; 0 skipped)');
       const sub = readMrc(path.join(out, 'Subtomograms', 'tomo_000001.mrc'));
       expect(sub.shape).toEqual([30, 30, 30]); // 240 Å / 12 Å = 20 voxels → even fast ≥ 30
       expect(sub.voxelSize[2]).toBeCloseTo(12, 4);
       expect(readMrc(path.join(out, 'Subtomograms', 'tomo_wedge.mrc')).shape).toEqual([30, 30, 30]);
       const optics = loop(path.join(out, 'particles.star'), 'optics');
-      expect(optics.rows[0]).toEqual(['1', 'opticsGroup1', '12.000000', '30', '3', '300', '2.7', '0.1']);
+      expect(optics.rows[0]).toEqual(['1', 'opticsGroup1', '12.000000', '30', '3', '300', '2.7', '0.07']);
       const p = loop(path.join(out, 'particles.star'), 'particles');
       expect(p.rows.map((row) => row[0])).toEqual(['Subtomograms/tomo_000001.mrc', 'Subtomograms/tomo_000002.mrc', 'Subtomograms/tomo_000003.mrc']);
       expect(p.rows[0]![p.labels.indexOf('rlnCtfImage')]).toBe('Subtomograms/tomo_wedge.mrc');
+      expect(p.rows[0]![p.labels.indexOf('rlnMicrographName')]).toBe(path.resolve(target)); // the real tomogram
+      // The third box (x = 2, box 30: x −13…16) has 13 of its 30 columns outside: marked, and the outside is 0.
+      expect(p.rows.map((row) => row[p.labels.indexOf('tmeBoxOutsideFraction')])).toEqual(['0.0000', '0.0000', '0.4333']);
+      const edgeBox = readMrc(path.join(out, 'Subtomograms', 'tomo_000003.mrc')).data;
+      expect(edgeBox[(15 * 30 + 15) * 30 + 0]).toBe(0);
+      expect(edgeBox[(15 * 30 + 15) * 30 + 12]).toBe(0);
+      expect(edgeBox[(15 * 30 + 15) * 30 + 13]).not.toBe(0);
+    });
+
+    it('a TSV in a job folder takes target, box, voxel size, tilt range, microscope, name and contrast from job.json; flags win', async () => {
+      const jobDir = path.join(dir, 'job');
+      fs.mkdirSync(jobDir);
+      fs.writeFileSync(path.join(jobDir, 'job.json'), JSON.stringify({
+        format: 'tme-job/1', parameters: { templateShape: [16, 16, 16], voxelSize: [12, 12, 12], targetShape: [48, 56, 64] },
+        inputs: {
+          target, tiltRange: [-50, 55], tomoName: 'lamella', filters: { invertContrast: true, voltage: '200', tiltAxis: 'x' },
+          microscope: { voltage: 200, sphericalAberration: 2.7, amplitudeContrast: 0.1, source: { voltage: 'flag', sphericalAberration: 'default', amplitudeContrast: 'file' } },
+        },
+      }));
+      const tsv = path.join(jobDir, 'picks.tsv');
+      fs.writeFileSync(tsv, 'x\ty\tz\teuler_x\teuler_y\teuler_z\tscore\tdetail\n30\t28\t24\t10\t20\t30\t0.5\t0\n');
+      const out = path.join(dir, 'fromJob');
+      const r = await tme('export', tsv, '--format', 'relion', '-o', out);
+      expect(r.err).toBe('');
+      const optics = loop(path.join(out, 'particles.star'), 'optics');
+      // box: defaultBoxSize(16) as tme run chooses it; voltage and amplitude contrast from the job
+      expect(optics.rows[0]).toEqual(['1', 'opticsGroup1', '12.000000', '24', '3', '200', '2.7', '0.1']);
+      const p = loop(path.join(out, 'particles.star'), 'particles');
+      expect(p.rows[0]![p.labels.indexOf('rlnTomoName')]).toBe('lamella');
+      expect(p.rows[0]![p.labels.indexOf('rlnMicrographName')]).toBe(target);
+      expect(p.rows[0]![p.labels.indexOf('rlnCtfImage')]).toBe('Subtomograms/lamella_wedge.mrc');
+      const tomo = readMrc(target);
+      const inverted = extractSubtomogram(tomo, [24, 28, 30], { box: 24, invert: true });
+      if (inverted.status === 'skipped') throw new Error('unexpected');
+      expect(Array.from(readMrc(path.join(out, 'Subtomograms', 'lamella_000001.mrc')).data)).toEqual(Array.from(inverted.data));
+      expect(Array.from(readMrc(path.join(out, 'Subtomograms', 'lamella_wedge.mrc')).data)).toEqual(Array.from(missingWedgeVolume(24, [-50, 55], 'x')));
+
+      const flagged = path.join(dir, 'flagsWin');
+      const f = await tme('export', tsv, '--format', 'relion', '--box', '20', '--voltage', '300', '--amplitude-contrast', '0.07',
+        '--tilt-range', '-60,60', '--tomo-name', 'ts7', '--no-invert', '-o', flagged);
+      expect(f.err).toBe('');
+      expect(loop(path.join(flagged, 'particles.star'), 'optics').rows[0]).toEqual(['1', 'opticsGroup1', '12.000000', '20', '3', '300', '2.7', '0.07']);
+      const plain = extractSubtomogram(tomo, [24, 28, 30], { box: 20 });
+      if (plain.status === 'skipped') throw new Error('unexpected');
+      expect(Array.from(readMrc(path.join(flagged, 'Subtomograms', 'ts7_000001.mrc')).data)).toEqual(Array.from(plain.data));
+      expect(Array.from(readMrc(path.join(flagged, 'Subtomograms', 'ts7_wedge.mrc')).data)).toEqual(Array.from(missingWedgeVolume(20, [-60, 60], 'x')));
+
+      fs.renameSync(target, path.join(dir, 'moved.mrc'));
+      const gone = await tme('export', tsv, '--format', 'relion', '-o', path.join(dir, 'gone'));
+      expect(gone.code).toBe(1);
+      expect(gone.err).toBe(`tme: ${target}: no such file (the target ${path.join(jobDir, 'job.json')} records; give --target)`);
     });
 
     it('relion: --edge skip drops the edge pick; an odd --box is refused with exit code 2', async () => {
       const out = path.join(dir, 'skip');
       const r = await tme('export', star, '--format', 'relion', '--target', target, '--box', '20', '--edge', 'skip', '-o', out);
-      expect(r.out).toMatch(/2 picks \(0 padded at the edge, 1 skipped\)/);
+      expect(r.out).toMatch(/2 picks \(0 boxes cross a face; 1 skipped\)/);
       const odd = await tme('export', star, '--format', 'relion', '--target', target, '--box', '21', '-o', path.join(dir, 'odd'));
       expect(odd.code).toBe(2);
       expect(odd.err).toMatch(/EVEN integer.*for box but received 21/);

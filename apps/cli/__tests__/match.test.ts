@@ -82,6 +82,7 @@ function noise(n: number, seed: number): Float32Array {
 }
 
 const set = sampleRotations({ angularStep: 60, measure: false });
+const FIXTURES = path.join(__dirname, '..', '..', '..', 'packages', 'template', '__tests__', 'fixtures');
 const placedRotation = 7;
 const placedAt = [13, 10, 15] as const;
 
@@ -118,6 +119,9 @@ beforeAll(() => {
   writeMrc(path.join(dir, 'target.mrc'), createVolume(data, shape, 4));
   writeMrc(path.join(dir, 'template.mrc'), createVolume(t, [size, size, size], 4));
   writeMrc(path.join(dir, 'template-5A.mrc'), createVolume(t, [size, size, size], 5));
+  const peakMask = new Float32Array(shape[0] * shape[1] * shape[2]);
+  peakMask.fill(1, 0, 12 * shape[1] * shape[2]); // z < 12: the placed copy (z 13) is outside
+  writeMrc(path.join(dir, 'peak-mask.mrc'), createVolume(peakMask, shape, 4));
   const t5 = ['match', '--target', path.join(dir, 'target.mrc'), '--template', path.join(dir, 'template-5A.mrc'), '--angular-step', '60'];
   runAll([
     ...errorCases.map(([extra], k): [string, string[]] => [`error${k}`, [...base(), '-o', job('never'), ...extra]]),
@@ -131,6 +135,11 @@ beforeAll(() => {
       ['resumeFinished', [...base(), '-o', job('job2'), '--resume']],
       ['resumeFresh', [...base(), '-o', job('job3'), '--resume', '--quiet', '--score', 'FLC'], job('job3')],
       ['progress', [...base(), '-o', job('job4'), '--progress', '--interpolation', 'cubic']],
+      ['runMask', ['run', ...base().slice(1), '--mask', path.join(dir, 'peak-mask.mrc'), '--formats', 'tsv', '--number', '5', '-o', job('run-mask')]],
+      ['runNoMask', ['run', ...base().slice(1), '--formats', 'tsv', '--number', '5', '--edge', '2', '-o', job('run-nomask')]],
+      ['relativeFiles', [...base(), '--tilt-angles', path.relative(process.cwd(), path.join(FIXTURES, 'ts01.rawtlt')),
+        '--dose', path.relative(process.cwd(), path.join(FIXTURES, 'ts01_dose.txt')), '--defocus', path.relative(process.cwd(), path.join(FIXTURES, 'ts01_v3.defocus')),
+        '--voltage', '200', '--quiet', '-o', job('job-relative')]],
       ['devicesJson', ['devices', '--json']],
       ['devices', ['devices']],
     ] as Array<[string, string[], string?]> : []),
@@ -179,6 +188,34 @@ withNative('tme match (native CPU path)', () => {
     expect(run('progress').code).toBe(0);
     expect(run('progress').err).toMatch(/\| 48\/48 rotations \| [\d.-]+\/s \| ETA \S+ \| CPU .* \| tile 1\/1/);
     expect(readJob(job('job4')).record.parameters.interpolation).toBe('cubic');
+  });
+
+  it('tme run --mask calls peaks only inside the mask, as tme peaks --mask does, and records it', () => {
+    const r = run('runMask');
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/expected false positives at this threshold: 1 over 6864 voxels/); // 12 × 22 × 26
+    const rows = fs.readFileSync(path.join(job('run-mask'), 'picks.tsv'), 'utf8').trim().split('\n').slice(1).map((l) => l.split('\t').map(Number));
+    for (const row of rows) expect(row[2]).toBeLessThan(12); // z
+    expect(readJob(job('run-mask')).record.inputs['peakMask']).toBe(path.join(dir, 'peak-mask.mrc'));
+    // Without the mask the placed copy is the best pick; a typed --edge reports what its margin dropped.
+    const plain = run('runNoMask');
+    expect(plain.code).toBe(0);
+    expect(plain.out).toMatch(/^tme run: edge 2 voxels dropped \d+ candidates? above the threshold$/m);
+    const best = fs.readFileSync(path.join(job('run-nomask'), 'picks.tsv'), 'utf8').split('\n')[1]!.split('\t').slice(0, 3).map(Number);
+    expect(best).toEqual([placedAt[2], placedAt[1], placedAt[0]]);
+  });
+
+  it('job.json records metadata files as absolute paths, and the microscope and tilt range the filters used', () => {
+    expect(run('relativeFiles').err).toBe('');
+    const inputs = readJob(job('job-relative')).record.inputs;
+    expect(inputs['filters']).toMatchObject({
+      tiltAngles: path.join(FIXTURES, 'ts01.rawtlt'), dose: path.join(FIXTURES, 'ts01_dose.txt'), defocus: path.join(FIXTURES, 'ts01_v3.defocus'), voltage: '200',
+    });
+    expect(inputs['microscope']).toEqual({
+      voltage: 200, sphericalAberration: 2.7, amplitudeContrast: 0.07, source: { voltage: 'flag', sphericalAberration: 'default', amplitudeContrast: 'default' },
+    });
+    expect(inputs['tiltRange']).toEqual([-60, 60]);
   });
 
   it('tme devices lists the CPU path and what auto picks', () => {

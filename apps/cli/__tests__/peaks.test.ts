@@ -76,11 +76,12 @@ describe('tme peaks', () => {
     const out = path.join(dir, 'picks.tsv');
     const r = await tme(job, { output: out, minDistance: '3' });
     expect(r.err).toBe('');
-    // default edge: the 8-voxel box centred at 4 keeps 4 voxels below and 3 above: (20−7)·(24−7)·(28−7) voxels
-    const region = 13 * 17 * 21;
+    // default edge 0: the whole map is the calling region
+    const region = 20 * 24 * 28;
     const want = falseAlarmThreshold({ ...stats, rotations: ROTATIONS, voxels: region }, 1, region);
     expect(r.out).toMatch(/\(false-alarm\): default: no threshold given and search statistics exist/);
-    expect(r.out).toMatch(/expected false positives at this threshold: 1 over 4641 voxels/);
+    expect(r.out).toMatch(/expected false positives at this threshold: 1 over 13440 voxels/);
+    expect(r.out).not.toMatch(/dropped/); // no --edge typed: nothing to report
     expect(r.out).toContain(`threshold ${Number(want.toPrecision(6))}`);
     const text = fs.readFileSync(out, 'utf8');
     expect(text.split('\n')[0]).toBe('x\ty\tz\teuler_x\teuler_y\teuler_z\tscore\tdetail');
@@ -96,6 +97,18 @@ describe('tme peaks', () => {
     expect(report.threshold.kind).toBe('false-alarm');
     expect(report.threshold.regionVoxels).toBe(region);
     expect(report.histogram.counts.reduce((s: number, c: number) => s + c, 0)).toBe(20 * 24 * 28);
+  });
+
+  it('with --edge, says how many candidates above the threshold the margin dropped', async () => {
+    const out = path.join(dir, 'edge.tsv');
+    // Edge 7 on (20, 24, 28): z 7..12 called, so the planted peaks at z 6 and z 14 fall in the margin.
+    const r = await tme(job, { output: out, edge: '7', minScore: '8.5', minDistance: '3' });
+    expect(r.err).toBe('');
+    expect(r.out).toContain('tme peaks: edge 7 voxels dropped 2 candidates above the threshold\n');
+    expect(r.out).toMatch(/over 840 voxels/); // (20 − 14)·(24 − 14)·(28 − 14)
+    expect(parseOrientationsTsv(fs.readFileSync(out, 'utf8')).map((p) => p.position)).toEqual([[12, 15, 18]]);
+    const report = JSON.parse(fs.readFileSync(path.join(dir, 'edge.report.json'), 'utf8'));
+    expect(report.edgeDropped).toBe(2);
   });
 
   it('takes distances in Å, thresholds by z-score, and refuses to overwrite without --force', async () => {

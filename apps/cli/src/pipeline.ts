@@ -4,7 +4,8 @@ import type { MatchJob, MatchResult } from '@tme/engine';
 import {
   callPeaks, formatOrientationsTsv, formatPicksDetailsTsv, type CallPeaksOptions, type PeakSet, type Pick, type RefinedOrientation,
 } from '@tme/peaks';
-import { exportImod, exportRelion, defaultBoxSize, type ExportPick, type ExportSummary } from '@tme/export';
+import { RELION_OUTSIDE_LABEL, exportImod, exportRelion, defaultBoxSize, type ExportPick, type ExportSummary } from '@tme/export';
+import type { Microscope } from '@tme/template';
 import { refinePicks } from './refine';
 
 /** The outputs `tme run` writes after the match, each in its own place inside OUTDIR. */
@@ -19,12 +20,15 @@ export interface PickAndExportOptions {
   templateShape: Zyx;
   tomoName: string;
   peaks: CallPeaksOptions;
+  /** Call peaks only where this mask (target shape) is ≥ 0.5. */
+  peakMask?: Float32Array;
   formats: readonly RunFormat[];
   /** For RELION's optics table and wedge volume. */
   tiltRange?: readonly [number, number];
-  voltage?: number;
-  sphericalAberration?: number;
-  amplitudeContrast?: number;
+  tiltAxis?: 'y' | 'x';
+  microscope?: Microscope;
+  /** rlnMicrographName: the tomogram file the boxes are cut from. */
+  micrographName?: string;
   /** RELION subtomogram box (even); default from the template size. */
   box?: number;
   /** Subtomograms with dark protein are inverted so RELION sees bright density. */
@@ -67,6 +71,7 @@ export function pickAndExport(o: PickAndExportOptions): PickAndExportSummary {
       voxelSize: o.result.scores.voxelSize,
       origin: o.result.scores.origin,
       templateShape: o.templateShape,
+      ...(o.peakMask ? { mask: o.peakMask } : {}),
     },
     o.peaks,
   );
@@ -77,26 +82,38 @@ export function pickAndExport(o: PickAndExportOptions): PickAndExportSummary {
     summary.picks = r.picks;
     summary.refined = r.refined;
   }
-  if (o.formats.includes('tsv')) {
-    const tsv = path.join(o.dir, 'picks.tsv');
-    writeFileAtomic(tsv, formatOrientationsTsv(summary.picks));
-    const details = path.join(o.dir, 'picks.details.tsv');
-    writeFileAtomic(details, formatPicksDetailsTsv(summary.picks, summary.refined));
-    files.push(tsv, details);
-  }
   const picks = toExportPicks(summary.picks);
   const geometry = { shape: o.target.shape, voxelSize: o.target.voxelSize[2], name: o.tomoName };
   if (o.formats.includes('relion')) {
     const box = o.box ?? defaultBoxSize(Math.max(...o.templateShape));
     summary.relion = exportRelion(picks, o.target, geometry, {
       outDir: path.join(o.dir, 'relion'), box, force: o.force, tiltRange: o.tiltRange ? [o.tiltRange[0], o.tiltRange[1]] : undefined,
-      invert: o.invertSubtomograms, voltage: o.voltage, sphericalAberration: o.sphericalAberration, amplitudeContrast: o.amplitudeContrast,
+      tiltAxis: o.tiltAxis, invert: o.invertSubtomograms, ...o.microscope, micrographName: o.micrographName,
     });
     files.push(...summary.relion.files.slice(-1));
+  }
+  if (o.formats.includes('tsv')) {
+    const tsv = path.join(o.dir, 'picks.tsv');
+    writeFileAtomic(tsv, formatOrientationsTsv(summary.picks));
+    const details = path.join(o.dir, 'picks.details.tsv');
+    writeFileAtomic(details, formatPicksDetailsTsv(summary.picks, summary.refined, summary.relion?.outsideFractions));
+    files.push(tsv, details);
   }
   if (o.formats.includes('imod')) {
     const r = exportImod(picks, geometry, { outDir: path.join(o.dir, 'imod'), force: o.force, sphereRadius: Math.max(1, Math.round(Math.min(...o.templateShape) / 4)) });
     files.push(...r.files);
   }
   return summary;
+}
+
+/**
+ * What the RELION export did with boxes that cross a tomogram face, for the summary lines of `tme run` and
+ * `tme export`: "1 box crosses a face: outside filled with the mean of its voxels inside the tomogram (0 after
+ * normalisation), marked in tmeBoxOutsideFraction; 0 skipped".
+ */
+export function describeFaceBoxes(s: ExportSummary, normalise = true): string {
+  const crossing = `${s.padded} box${s.padded === 1 ? '' : 'es'} cross${s.padded === 1 ? 'es' : ''} a face`;
+  const fill = s.padded === 0 ? '' : `: outside filled with the mean of its voxels inside the tomogram${normalise ? ' (0 after normalisation)' : ''}, `
+    + `marked in ${RELION_OUTSIDE_LABEL}`;
+  return `${crossing}${fill}; ${s.skipped} skipped`;
 }

@@ -3,10 +3,11 @@ import * as path from 'node:path';
 import type { Command } from 'commander';
 import { TmeError, createVolume, invalidOption, readStructure, readVolume, type Volume } from '@tme/formats';
 import {
-  buildTemplateFilter, buildTargetFilter, buildTilts, isIdentityFilter, parseCtffind, parseDoseFile,
-  parseImodDefocus, imodDefocusPerView, parseMdoc, parseTiltAngles, parseWarpXml, prepareTemplate,
-  simulateDensity, tiltsFromMdoc, tiltsFromWarp, whiteningProfile,
-  type FilterFunction, type FilterOptions, type Microscope, type Tilt,
+  DEFAULT_MICROSCOPE, buildTemplateFilter, buildTargetFilter, buildTilts, ctffindMicroscope, isIdentityFilter,
+  mdocMicroscope, parseCtffind, parseDoseFile, parseImodDefocus, imodDefocusPerView, parseMdoc, parseRelionTiltSeries,
+  parseRelionTomograms, parseTiltAngles, parseWarpXml, prepareTemplate, relionMicroscope, resolveMicroscope,
+  selectRelionTomogram, simulateDensity, tiltsFromMdoc, tiltsFromRelion, tiltsFromWarp, warpMicroscope, whiteningProfile,
+  type FilterFunction, type FilterOptions, type Microscope, type ResolvedMicroscope, type Tilt,
 } from '@tme/template';
 
 /**
@@ -16,15 +17,19 @@ import {
  */
 export interface SearchFlags {
   template: string;
+  /** The tomogram: chooses the row of a RELION tomograms.star given as --tilt-angles. */
+  target?: string;
+  tomoName?: string;
   tiltRange?: string;
   tiltAxis: string;
   tiltAngles?: string;
   dose?: string;
   defocus?: string;
-  voltage: string;
-  cs: string;
-  amplitudeContrast: string;
-  phaseShift: string;
+  /** Microscope flags: no commander defaults, so a typed value is told apart from a metadata file's. */
+  voltage?: string;
+  cs?: string;
+  amplitudeContrast?: string;
+  phaseShift?: string;
   phaseFlip?: boolean;
   cosineWeighting?: boolean;
   lowpass?: string;
@@ -37,23 +42,28 @@ export interface SearchFlags {
   templateBox?: string;
 }
 
+/** The rule for microscope values, stated once for every reader of metadata (mdoc, Warp XML, RELION STAR, CTFFIND). */
+export const MICROSCOPE_RULE = 'a value you type wins over the metadata file (--tilt-angles, --defocus), the file over the default';
+
 export function addSearchOptions(cmd: Command): Command {
+  const d = DEFAULT_MICROSCOPE;
   return cmd
     .option('--tilt-range <min,max>', 'sampled tilt range in degrees, e.g. -60,60: a continuous missing wedge')
     .option('--tilt-axis <axis>', 'tilt axis of the tomogram: y or x', 'y')
-    .option('--tilt-angles <file>', 'per-tilt angles: IMOD .tlt/.rawtlt, SerialEM .mdoc or Warp .xml (a weighted, stepped wedge)')
+    .option('--tilt-angles <file>', 'per-tilt angles (a weighted, stepped wedge): IMOD .tlt/.rawtlt, SerialEM .mdoc, Warp .xml, or RELION 5 tomograms.star / tilt-series .star (angles, doses, defocus, optics)')
+    .option('--tomo-name <name>', 'tomogram name: the row of a RELION tomograms.star (default: the one matching --target); also rlnTomoName and file names of the exports')
     .option('--dose <file|e>', 'accumulated dose per tilt: a one-column file (e⁻/Å², tilt order) or the dose of each tilt (e⁻/Å²)')
-    .option('--defocus <Å|file>', 'defocus in Å (positive = underfocus) or a file: IMOD .defocus or CTFFIND output')
-    .option('--voltage <kV>', 'acceleration voltage, kV', '300')
-    .option('--cs <mm>', 'spherical aberration, mm', '2.7')
-    .option('--amplitude-contrast <fraction>', 'amplitude contrast', '0.07')
-    .option('--phase-shift <deg>', 'phase-plate shift, degrees', '0')
-    .option('--phase-flip', 'the tomogram was phase-flipped: weight the template by |CTF| instead of the signed CTF')
-    .option('--cosine-weighting', 'weight each tilt by cos(angle) (with --tilt-angles)')
+    .option('--defocus <value|file>', 'defocus (positive = underfocus): 3um, 3µm, 30000A, 30000Å, 3e4 (a bare number is Å, ≥ 1000), or a file: IMOD .defocus or CTFFIND output')
+    .option('--voltage <kV>', `acceleration voltage, kV (default: the metadata file's, else ${d.voltage}; ${MICROSCOPE_RULE})`)
+    .option('--cs <mm>', `spherical aberration, mm (default: the metadata file's, else ${d.sphericalAberration})`)
+    .option('--amplitude-contrast <fraction>', `amplitude contrast (default: the metadata file's, else ${d.amplitudeContrast})`)
+    .option('--phase-shift <deg>', 'phase-plate shift, degrees (with a defocus; default 0)')
+    .option('--phase-flip', 'the tomogram was phase-flipped: weight the template by |CTF| instead of the signed CTF (needs a defocus)')
+    .option('--cosine-weighting', 'weight the wedge by cos(tilt): per tilt with --tilt-angles, per Fourier voxel (the tilt of its plane) with --tilt-range')
     .option('--lowpass <Å>', 'low-pass resolution in Å (Gaussian, gain 0.5 at the cut-off), template and target')
     .option('--highpass <Å>', 'high-pass resolution in Å (Gaussian), template and target')
     .option('--whiten', 'whiten template and target by the target\'s rotationally averaged power spectrum')
-    .option('--invert-contrast', 'multiply the template by −1 (for maps with dark protein on a bright background)')
+    .option('--invert-contrast', 'the tomogram has dark protein: multiply the template by −1 (and tme run inverts the subtomograms it exports)')
     .option('--resample', 'resample a template map whose voxel size differs from the target\'s')
     .option('--model-resolution <Å>', 'with an atomic model as template: low-pass the simulated density to this resolution', '')
     .option('--model-bfactor <Å²>', 'with an atomic model as template: B-factor added to every atom', '0')
@@ -83,42 +93,122 @@ export function parseTiltRange(text: string): [number, number] {
   return [parts[0] as number, parts[1] as number];
 }
 
-function microscope(flags: SearchFlags): Microscope {
+/** The microscope values the user typed (undefined where not typed), validated. */
+function typedMicroscope(flags: SearchFlags): Partial<Microscope> {
   return {
-    voltage: num('--voltage', flags.voltage, (v) => v > 0, 'a voltage > 0 kV'),
-    sphericalAberration: num('--cs', flags.cs, (v) => v >= 0, 'a spherical aberration ≥ 0 mm'),
-    amplitudeContrast: num('--amplitude-contrast', flags.amplitudeContrast, (v) => v >= 0 && v < 1, 'a fraction in [0, 1)'),
+    voltage: flags.voltage === undefined ? undefined : num('--voltage', flags.voltage, (v) => v > 0, 'a voltage > 0 kV'),
+    sphericalAberration: flags.cs === undefined ? undefined : num('--cs', flags.cs, (v) => v >= 0, 'a spherical aberration ≥ 0 mm'),
+    amplitudeContrast: flags.amplitudeContrast === undefined ? undefined
+      : num('--amplitude-contrast', flags.amplitudeContrast, (v) => v >= 0 && v < 1, 'a fraction in [0, 1)'),
   };
 }
 
-/** Per-tilt angles (and whatever else the file carries) from .tlt/.rawtlt, .mdoc or Warp .xml. */
-function readTilts(flags: SearchFlags, scope: Microscope): Tilt[] {
+const DEFOCUS_VALUE = /^\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?)\s*(µm|μm|um|nm|å|a)?\s*$/i;
+const DEFOCUS_UNIT: Record<string, number> = { 'µm': 1e4, 'μm': 1e4, um: 1e4, nm: 10, 'å': 1, a: 1 };
+
+/**
+ * One defocus typed as a value, in Å: "3um", "3µm", "3 μm", "3000nm", "30000A", "30000Å", "3e4" (a bare number is Å).
+ * A bare number below 1000 Å is refused (3 Å of defocus is a unit mistake, not a tomogram). Undefined: not a value
+ * (a file name).
+ */
+export function parseDefocusValue(text: string): number | undefined {
+  const m = DEFOCUS_VALUE.exec(text);
+  if (!m) return undefined;
+  const value = Number(m[1]);
+  const unit = m[2]?.toLowerCase();
+  const angstrom = value * (unit === undefined ? 1 : (DEFOCUS_UNIT[unit] as number));
+  if (!(angstrom > 0)) throw invalidOption('--defocus', 'a defocus > 0 (underfocus), e.g. 3um or 30000A', text);
+  if (unit === undefined && angstrom < 1000) {
+    throw new TmeError('ERR_TME_INVALID_OPTION',
+      `Expected a defocus of at least 1000 Å for --defocus but received "${text.trim()}" (a bare number is Å): did you mean ${m[1]}um?`);
+  }
+  return angstrom;
+}
+
+/** What a --defocus gives: one value (Å), or per-tilt values from a file with the microscope its header states. */
+interface DefocusInput { perTilt: number[]; file?: string; microscope: Partial<Microscope> }
+
+/** One defocus for every tilt, or per tilt from an IMOD .defocus or CTFFIND file (U/V averaged). */
+function readDefocus(value: string, tiltCount: number): DefocusInput {
+  const single = parseDefocusValue(value);
+  if (single !== undefined) return { perTilt: new Array<number>(Math.max(tiltCount, 1)).fill(single), microscope: {} };
+  const text = readText(value);
+  if (/\.defocus$/i.test(value)) {
+    const perTilt = imodDefocusPerView(parseImodDefocus(text, { file: value }), tiltCount).map((e) => (e.defocus1 + e.defocus2) / 2);
+    return { perTilt, file: value, microscope: {} };
+  }
+  const result = parseCtffind(text, { file: value });
+  if (tiltCount > 0 && result.rows.length !== tiltCount) {
+    throw new TmeError('ERR_TME_MISMATCH', `${result.rows.length} CTFFIND rows for ${tiltCount} tilts`, { file: value });
+  }
+  return { perTilt: result.rows.map((r) => (r.defocus1 + r.defocus2) / 2), file: value, microscope: ctffindMicroscope(result) };
+}
+
+/** Per-tilt angles and what else the file carries, and the microscope values the file states. */
+interface TiltFile { tilts: Tilt[]; microscope: Partial<Microscope>; tomoName?: string }
+
+/**
+ * A RELION 5 STAR as --tilt-angles: a tomograms.star (the row chosen by --tomo-name or the target's file name, its
+ * optics, and the tilt-series STAR it points to) or a tilt-series STAR itself (no optics).
+ */
+function readRelionTilts(file: string, text: string, flags: SearchFlags): TiltFile {
+  if (text.includes('_rlnTomoNominalStageTiltAngle')) {
+    return { tilts: tiltsFromRelion({ name: '' }, parseRelionTiltSeries(text, { file })), microscope: {} };
+  }
+  const row = selectRelionTomogram(parseRelionTomograms(text, { file }), { name: flags.tomoName, target: flags.target }, { file });
+  if (row.tiltSeriesStarFile === undefined) {
+    throw new TmeError('ERR_TME_FORMAT', `tomogram ${row.name} has no rlnTomoTiltSeriesStarFile (the per-tilt STAR is needed)`, { file });
+  }
+  const seriesFile = findTiltSeriesStar(row.tiltSeriesStarFile, file);
+  const tilts = parseRelionTiltSeries(readText(seriesFile), { file: seriesFile });
+  return { tilts: tiltsFromRelion(row, tilts), microscope: relionMicroscope(row), tomoName: row.name };
+}
+
+/**
+ * RELION writes rlnTomoTiltSeriesStarFile relative to its project folder, an ancestor of the tomograms.star's
+ * folder: try it as given, against each ancestor, then its file name next to the tomograms.star.
+ */
+function findTiltSeriesStar(recorded: string, tomogramsStar: string): string {
+  if (path.isAbsolute(recorded)) return recorded;
+  const tried: string[] = [];
+  for (let dir = path.dirname(path.resolve(tomogramsStar)); ; dir = path.dirname(dir)) {
+    const candidate = path.join(dir, recorded);
+    tried.push(candidate);
+    if (fs.existsSync(candidate)) return candidate;
+    if (path.dirname(dir) === dir) break;
+  }
+  const beside = path.join(path.dirname(tomogramsStar), path.basename(recorded));
+  if (fs.existsSync(beside)) return beside;
+  throw new TmeError('ERR_TME_IO', `cannot find the tilt-series STAR ${recorded} it names (looked in the folders above it and beside it)`, { file: tomogramsStar });
+}
+
+/** Per-tilt angles (and whatever else the file carries) from .tlt/.rawtlt, .mdoc, Warp .xml or a RELION 5 .star. */
+function readTiltFile(flags: SearchFlags): TiltFile {
   const file = flags.tiltAngles as string;
   const text = readText(file);
   const ext = path.extname(file).toLowerCase();
-  let tilts: Tilt[];
-  if (ext === '.mdoc') tilts = tiltsFromMdoc(parseMdoc(text, { file }), scope);
-  else if (ext === '.xml') tilts = tiltsFromWarp(parseWarpXml(text, { file }));
-  else tilts = buildTilts({ angles: parseTiltAngles(text, { file }) });
+  if (ext === '.mdoc') {
+    const mdoc = parseMdoc(text, { file });
+    return { tilts: tiltsFromMdoc(mdoc), microscope: mdocMicroscope(mdoc) };
+  }
+  if (ext === '.xml') {
+    const xml = parseWarpXml(text, { file });
+    return { tilts: tiltsFromWarp(xml), microscope: warpMicroscope(xml) };
+  }
+  if (ext === '.star') return readRelionTilts(file, text, flags);
+  return { tilts: buildTilts({ angles: parseTiltAngles(text, { file }) }), microscope: {} };
+}
 
-  if (flags.dose !== undefined) {
-    const perTilt = Number(flags.dose);
-    const doses = Number.isFinite(perTilt) && flags.dose.trim() !== ''
-      ? collectionDoses(tilts, num('--dose', flags.dose, (v) => v >= 0, 'a dose ≥ 0 e⁻/Å² per tilt or a file'))
-      : parseDoseFile(readText(flags.dose), { file: flags.dose });
-    if (doses.length !== tilts.length) {
-      throw new TmeError('ERR_TME_MISMATCH', `${doses.length} doses for ${tilts.length} tilts`, { file: flags.dose });
-    }
-    tilts = tilts.map((t, i) => ({ ...t, dose: doses[i] as number }));
+/** Doses from --dose (a file, or one dose per tilt accumulated in collection order). */
+function readDoses(value: string, tilts: readonly Tilt[]): number[] {
+  const perTilt = Number(value);
+  const doses = Number.isFinite(perTilt) && value.trim() !== ''
+    ? collectionDoses(tilts, num('--dose', value, (v) => v >= 0, 'a dose ≥ 0 e⁻/Å² per tilt or a file'))
+    : parseDoseFile(readText(value), { file: value });
+  if (doses.length !== tilts.length) {
+    throw new TmeError('ERR_TME_MISMATCH', `${doses.length} doses for ${tilts.length} tilts`, { file: value });
   }
-  if (flags.defocus !== undefined) {
-    const defocus = readDefocus(flags.defocus, tilts.length);
-    tilts = tilts.map((t, i) => ({
-      ...t,
-      ctf: { ...scope, ...t.ctf, defocus: defocus[i] as number, phaseShift: Number(flags.phaseShift) },
-    }));
-  }
-  return tilts;
+  return doses;
 }
 
 /**
@@ -133,43 +223,81 @@ function collectionDoses(tilts: readonly Tilt[], perTilt: number): number[] {
   return doses;
 }
 
-/** One defocus for every tilt (a number in Å), or per tilt from an IMOD .defocus or CTFFIND file. */
-function readDefocus(value: string, tiltCount: number): number[] {
-  const single = Number(value);
-  if (value.trim() !== '' && Number.isFinite(single)) {
-    if (!(single > 0)) throw invalidOption('--defocus', 'a defocus > 0 Å (underfocus) or a file', value);
-    return new Array<number>(Math.max(tiltCount, 1)).fill(single);
-  }
-  const text = readText(value);
-  if (/\.defocus$/i.test(value)) {
-    return imodDefocusPerView(parseImodDefocus(text, { file: value }), tiltCount).map((e) => (e.defocus1 + e.defocus2) / 2);
-  }
-  const rows = parseCtffind(text, { file: value }).rows;
-  if (tiltCount > 0 && rows.length !== tiltCount) {
-    throw new TmeError('ERR_TME_MISMATCH', `${rows.length} CTFFIND rows for ${tiltCount} tilts`, { file: value });
-  }
-  return rows.map((r) => (r.defocus1 + r.defocus2) / 2);
+/** The search's filters and what they were made from. */
+export interface SearchFilters {
+  options: FilterOptions;
+  /** Voltage, Cs and amplitude contrast after the rule (typed > file > default), and where each came from. */
+  microscope: ResolvedMicroscope;
+  /** The sampled tilt range: --tilt-range, or the extreme angles of --tilt-angles (RELION's wedge volume). */
+  tiltRange?: [number, number];
+  /** The tomograms.star row used, when --tilt-angles is one. */
+  tomoName?: string;
 }
 
-/** The filter options the flags ask for (no whitening: that needs the target). */
-export function filterOptionsFrom(flags: SearchFlags): FilterOptions {
+/**
+ * The filter options the flags ask for (no whitening: that needs the target). Every flag acts or is refused here:
+ * a flag that would do nothing in this combination is an error, never silently dropped.
+ */
+export function searchFiltersFrom(flags: SearchFlags): SearchFilters {
   const options: FilterOptions = {};
   const tiltAxis = flags.tiltAxis === 'x' ? 'x' : flags.tiltAxis === 'y' ? 'y' : undefined;
   if (tiltAxis === undefined) throw invalidOption('--tilt-axis', 'y or x', flags.tiltAxis);
-  const scope = microscope(flags);
+  if (flags.tiltRange !== undefined && flags.tiltAngles !== undefined) {
+    throw invalidOption('--tilt-range/--tilt-angles', 'only one of --tilt-range and --tilt-angles (the angles give the range)', 'both');
+  }
+  if (flags.cosineWeighting && flags.tiltRange === undefined && flags.tiltAngles === undefined) {
+    throw invalidOption('--cosine-weighting', 'a tilt range or angles to weight (--tilt-range or --tilt-angles)', 'neither');
+  }
+  if (flags.dose !== undefined && flags.tiltAngles === undefined) throw invalidOption('--dose', 'per-tilt angles as well (--tilt-angles)', flags.dose);
+  const typed = typedMicroscope(flags);
+  const phaseShift = flags.phaseShift === undefined ? undefined : num('--phase-shift', flags.phaseShift, () => true, 'a phase shift in degrees');
   const flipPhase = flags.phaseFlip === true;
+  const cosineWeighting = flags.cosineWeighting === true;
+
+  let tiltRange: [number, number] | undefined;
+  let microscope: ResolvedMicroscope;
+  let hasCtf: boolean;
+  let tomoName: string | undefined;
   if (flags.tiltAngles !== undefined) {
-    options.tiltWeighting = {
-      tilts: readTilts(flags, scope), tiltAxis, cosineWeighting: flags.cosineWeighting === true, flipPhase, slabWidth: 'spacing',
-    };
-  } else {
-    if (flags.dose !== undefined) throw invalidOption('--dose', 'per-tilt angles as well (--tilt-angles)', flags.dose);
-    if (flags.tiltRange !== undefined) options.wedge = { tiltRange: parseTiltRange(flags.tiltRange), tiltAxis };
-    if (flags.defocus !== undefined) {
-      const defocus = readDefocus(flags.defocus, 0);
-      const mean = defocus.reduce((a, b) => a + b, 0) / defocus.length;
-      options.ctf = { ctf: { ...scope, defocus: mean, phaseShift: Number(flags.phaseShift) }, flipPhase, tiltAxis };
+    const read = readTiltFile(flags);
+    tomoName = read.tomoName;
+    let tilts = read.tilts;
+    if (flags.dose !== undefined) {
+      const doses = readDoses(flags.dose, tilts);
+      tilts = tilts.map((t, i) => ({ ...t, dose: doses[i] as number }));
     }
+    const defocus = flags.defocus === undefined ? undefined : readDefocus(flags.defocus, tilts.length);
+    // Files in the order they are read: the tilt file's values first, a CTFFIND header fills what it leaves open.
+    microscope = resolveMicroscope(typed, { ...defined(defocus?.microscope ?? {}), ...defined(read.microscope) });
+    const scope = microscope.microscope;
+    tilts = tilts.map((t, i) => {
+      // A typed defocus (or defocus file) replaces the metadata's. Astigmatic defocus (RELION U/V, Warp ± delta) is
+      // averaged as for IMOD and CTFFIND files: its azimuth is in the micrograph frame, not the tomogram's.
+      const own = t.ctf === undefined ? undefined : (t.ctf.defocus + (t.ctf.defocus2 ?? t.ctf.defocus)) / 2;
+      const value = defocus !== undefined ? defocus.perTilt[i] as number : own;
+      if (value === undefined) return t;
+      return { ...t, ctf: { ...scope, defocus: value, phaseShift: phaseShift ?? t.ctf?.phaseShift ?? 0 } };
+    });
+    hasCtf = tilts.some((t) => t.ctf !== undefined);
+    const angles = tilts.map((t) => t.angle);
+    tiltRange = [Math.min(...angles), Math.max(...angles)];
+    options.tiltWeighting = { tilts, tiltAxis, cosineWeighting, flipPhase, slabWidth: 'spacing' };
+  } else {
+    if (flags.tiltRange !== undefined) {
+      tiltRange = parseTiltRange(flags.tiltRange);
+      options.wedge = { tiltRange, tiltAxis, cosineWeighting };
+    }
+    const defocus = flags.defocus === undefined ? undefined : readDefocus(flags.defocus, 0);
+    microscope = resolveMicroscope(typed, defocus?.microscope ?? {});
+    hasCtf = defocus !== undefined;
+    if (defocus !== undefined) {
+      const mean = defocus.perTilt.reduce((a, b) => a + b, 0) / defocus.perTilt.length;
+      options.ctf = { ctf: { ...microscope.microscope, defocus: mean, phaseShift: phaseShift ?? 0 }, flipPhase, tiltAxis };
+    }
+  }
+  if (!hasCtf && (flipPhase || phaseShift !== undefined)) {
+    const flag = flipPhase ? '--phase-flip' : '--phase-shift';
+    throw invalidOption(`${flag}/--defocus`, `a defocus with ${flag} (--defocus, or per-tilt defocus in --tilt-angles)`, 'no defocus');
   }
   const lowpass = flags.lowpass === undefined ? undefined : num('--lowpass', flags.lowpass, (v) => v > 0, 'a resolution > 0 Å');
   const highpass = flags.highpass === undefined ? undefined : num('--highpass', flags.highpass, (v) => v > 0, 'a resolution > 0 Å');
@@ -177,7 +305,17 @@ export function filterOptionsFrom(flags: SearchFlags): FilterOptions {
     throw invalidOption('--highpass', `a resolution coarser (larger) than --lowpass ${lowpass} Å`, flags.highpass);
   }
   if (lowpass !== undefined || highpass !== undefined) options.bandPass = { lowpassAngstrom: lowpass, highpassAngstrom: highpass };
-  return options;
+  return { options, microscope, tiltRange, tomoName };
+}
+
+/** The entries of `o` that are set (a file that does not state a value must not hide another file's). */
+function defined(o: Partial<Microscope>): Partial<Microscope> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined && Number.isFinite(v))) as Partial<Microscope>;
+}
+
+/** Whether --defocus / --dose name files (they are recorded as absolute paths in job.json). */
+export function isDefocusFile(value: string): boolean {
+  return DEFOCUS_VALUE.exec(value) === null;
 }
 
 export interface PreparedSearch {
@@ -189,6 +327,8 @@ export interface PreparedSearch {
   filter: FilterFunction | undefined;
   targetFilter: FilterFunction | undefined;
   filterOptions: FilterOptions;
+  /** The microscope, tilt range and tomograms.star row the filters were made with (job.json, the RELION export). */
+  filters: SearchFilters;
   /** What was done to the template, for job.json. */
   templateSource: { kind: 'map' | 'model'; file: string; atoms?: number; resampledFrom?: number };
 }
@@ -199,7 +339,8 @@ function looksLikeModel(file: string): boolean {
 
 /** Reads and shapes the template (a map or an atomic model) for this target, and builds the filters. */
 export async function prepareSearch(flags: SearchFlags, target: Volume, mask?: Volume): Promise<PreparedSearch> {
-  const filterOptions = filterOptionsFrom(flags);
+  const filters = searchFiltersFrom(flags);
+  const filterOptions = filters.options;
   const voxel = target.voxelSize[2];
   const box = flags.templateBox === undefined ? undefined
     : num('--template-box', flags.templateBox, (v) => Number.isInteger(v) && v >= 4 && v % 2 === 0, 'an even integer ≥ 4');
@@ -254,5 +395,5 @@ export async function prepareSearch(flags: SearchFlags, target: Volume, mask?: V
   // where the template has no signal would only lower every score.
   const targeted = filterOptions.bandPass || filterOptions.whitening || filterOptions.wedge || filterOptions.tiltWeighting;
   const targetFilter = targeted ? buildTargetFilter({ ...filterOptions, applyWedgeToTarget: true }) : undefined;
-  return { template, templateMask, filter, targetFilter, filterOptions, templateSource };
+  return { template, templateMask, filter, targetFilter, filterOptions, filters, templateSource };
 }

@@ -8,25 +8,29 @@ const geometry: TomogramGeometry = { shape: [64, 96, 128], voxelSize: 10, name: 
 
 describe('relionParticlesTables', () => {
   const picks = makePicks(20, geometry.shape);
-  const entries = picks.map((pick, i) => ({ pick, imageName: `Subtomograms/tomo1_${String(i + 1).padStart(6, '0')}.mrc` }));
+  const entries = picks.map((pick, i) => ({
+    pick, imageName: `Subtomograms/tomo1_${String(i + 1).padStart(6, '0')}.mrc`, outsideFraction: i === 1 ? 0.3125 : 0,
+  }));
   const [optics, particles] = relionParticlesTables(entries, geometry, { box: 40, ctfImage: 'Subtomograms/tomo1_wedge.mrc', voltage: 200 });
 
   it('writes the optics labels RELION 3.1 needs, in order, with the values', () => {
     expect(optics.name).toBe('optics');
     expect(optics.labels).toEqual(['rlnOpticsGroup', 'rlnOpticsGroupName', 'rlnImagePixelSize', 'rlnImageSize',
       'rlnImageDimensionality', 'rlnVoltage', 'rlnSphericalAberration', 'rlnAmplitudeContrast']);
-    expect(optics.rows).toEqual([['1', 'opticsGroup1', '10.000000', '40', '3', '200', '2.7', '0.1']]);
+    expect(optics.rows).toEqual([['1', 'opticsGroup1', '10.000000', '40', '3', '200', '2.7', '0.07']]);
   });
 
   it('writes the particle labels, in order', () => {
     expect(particles.name).toBe('particles');
     expect(particles.labels).toEqual(['rlnImageName', 'rlnCtfImage', 'rlnAngleRot', 'rlnAngleTilt', 'rlnAnglePsi',
       'rlnOriginXAngst', 'rlnOriginYAngst', 'rlnOriginZAngst', 'rlnOpticsGroup', 'rlnCoordinateX', 'rlnCoordinateY',
-      'rlnCoordinateZ', 'rlnMicrographName', 'rlnTomoName', 'rlnAutopickFigureOfMerit', 'rlnClassNumber']);
+      'rlnCoordinateZ', 'rlnMicrographName', 'rlnTomoName', 'rlnAutopickFigureOfMerit', 'rlnClassNumber', 'tmeBoxOutsideFraction']);
     expect(particles.rows).toHaveLength(20);
     for (const r of particles.rows) expect(r).toHaveLength(particles.labels.length);
     expect(columnOf(particles, 'rlnImageName')[2]).toBe('Subtomograms/tomo1_000003.mrc');
     expect(new Set(columnOf(particles, 'rlnCtfImage'))).toEqual(new Set(['Subtomograms/tomo1_wedge.mrc']));
+    // A box that crossed a face is marked with the fraction of it that was filled.
+    expect(columnOf(particles, 'tmeBoxOutsideFraction').slice(0, 3)).toEqual(['0.0000', '0.3125', '0.0000']);
   });
 
   it('angles: RELION’s Euler_angles2matrix(rot, tilt, psi) equals R to 1e-6', () => {

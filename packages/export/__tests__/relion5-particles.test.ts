@@ -54,7 +54,7 @@ describe('relion5ParticlesTables', () => {
 
   it('optics: group, name, tilt-series pixel size, voltage, Cs, amplitude contrast', () => {
     expect(optics.labels).toEqual(['rlnOpticsGroup', 'rlnOpticsGroupName', 'rlnTomoTiltSeriesPixelSize', 'rlnVoltage', 'rlnSphericalAberration', 'rlnAmplitudeContrast']);
-    expect(optics.rows).toEqual([['1', 'opticsGroup1', '5.400000', '300', '2.7', '0.1']]);
+    expect(optics.rows).toEqual([['1', 'opticsGroup1', '5.400000', '300', '2.7', '0.07']]);
   });
 
   it('particles: labels in order, tomo name, centred Å, RELION angles of R', () => {
@@ -76,6 +76,6 @@ describe('relion5ParticlesTables', () => {
     expect(t.name).toBe('global');
     expect(t.labels).toEqual(['rlnTomoName', 'rlnVoltage', 'rlnSphericalAberration', 'rlnAmplitudeContrast',
       'rlnTomoTiltSeriesPixelSize', 'rlnTomoTomogramBinning', 'rlnTomoSizeX', 'rlnTomoSizeY', 'rlnTomoSizeZ']);
-    expect(t.rows).toEqual([['TS_037', '300', '2.7', '0.1', '5.400000', '2', '400', '600', '200']]);
+    expect(t.rows).toEqual([['TS_037', '300', '2.7', '0.07', '5.400000', '2', '400', '600', '200']]);
   });
 });

@@ -1,5 +1,5 @@
 import { createVolume } from '@tme/formats';
-import { boxCentreOf, extractSubtomogram, normaliseInPlace } from '../src/subtomogram';
+import { boxCentreOf, extractSubtomogram } from '../src/subtomogram';
 
 /** value = 10000·z + 100·y + x, so every voxel says where it came from. */
 function ramp(shape: [number, number, number]) {
@@ -22,17 +22,38 @@ describe('extractSubtomogram', () => {
     expect(r.data[(7 * 8 + 7) * 8 + 7]).toBe(10000 * 15 + 100 * 24 + 28);
   });
 
-  it('pads outside voxels with the tomogram mean at the edges, or skips by option', () => {
-    let mean = 0;
-    for (const v of tomo.data) mean += v;
-    mean /= tomo.data.length;
+  it('fills the outside of a box crossing a face with the mean of its inside voxels, or skips by option', () => {
+    // Box 8 at voxel (1, 1, 1) spans −3..4: voxels 0..4 of each axis are inside, 125 of 512.
     const r = extractSubtomogram(tomo, [1, 1, 1], { box: 8, normalise: false });
     expect(r.status).toBe('padded');
     if (r.status === 'skipped') throw new Error('unexpected');
-    expect(r.data[0]).toBeCloseTo(mean, 1); // voxel (−3, −3, −3)
+    expect(r.outsideFraction).toBeCloseTo(1 - 125 / 512, 12);
+    expect(r.data[0]).toBe(20202); // voxel (−3, −3, −3): mean of the inside ramp, 10000·2 + 100·2 + 2
     expect(r.data[(4 * 8 + 4) * 8 + 4]).toBe(10101);
+    expect(r.data[(7 * 8 + 7) * 8 + 7]).toBe(40404);
+    const inverted = extractSubtomogram(tomo, [1, 1, 1], { box: 8, normalise: false, invert: true });
+    if (inverted.status === 'skipped') throw new Error('unexpected');
+    expect(inverted.data[0]).toBe(-20202);
+    expect(extractSubtomogram(tomo, [15, 20, 25], { box: 8 })).toMatchObject({ status: 'inside', outsideFraction: 0 });
     expect(extractSubtomogram(tomo, [1, 1, 1], { box: 8, edge: 'skip' })).toMatchObject({ status: 'skipped', reason: 'edge' });
     expect(extractSubtomogram(tomo, [-1, 5, 5], { box: 8 })).toMatchObject({ status: 'skipped', reason: 'outside' });
+  });
+
+  it('normalises a filled box over its inside voxels: inside mean 0, std 1, outside exactly 0', () => {
+    const r = extractSubtomogram(tomo, [28, 2, 47], { box: 10, invert: true });
+    if (r.status === 'skipped') throw new Error('unexpected');
+    // z 23..32 → 23..29 inside (7), y −3..6 → 0..6 (7), x 42..51 → 42..49 (8)
+    expect(r.outsideFraction).toBeCloseTo(1 - (7 * 7 * 8) / 1000, 12);
+    let n = 0; let s = 0; let s2 = 0;
+    for (let k = 0; k < 10; k += 1) for (let j = 0; j < 10; j += 1) for (let i = 0; i < 10; i += 1) {
+      const v = r.data[(k * 10 + j) * 10 + i]!;
+      if (k < 7 && j >= 3 && i < 8) { n += 1; s += v; s2 += v * v; } else expect(v).toBe(0);
+    }
+    expect(n).toBe(392);
+    expect(s / n).toBeCloseTo(0, 5);
+    expect(Math.sqrt(s2 / n)).toBeCloseTo(1, 5);
+    // inverted: the highest ramp voxel inside (z 29, y 6, x 49) is the lowest value
+    expect(r.data[(6 * 10 + 9) * 10 + 7]).toBe(Math.min(...r.data));
   });
 
   it('inverts and normalises to mean 0, std 1', () => {
@@ -56,9 +77,10 @@ describe('helpers', () => {
   it('boxCentreOf rounds each axis', () => {
     expect(boxCentreOf([1.49, 1.5, 2.51])).toEqual([1, 2, 3]);
   });
-  it('normaliseInPlace leaves a constant box at zero', () => {
-    const d = new Float32Array([3, 3, 3]);
-    normaliseInPlace(d);
-    expect(Array.from(d)).toEqual([0, 0, 0]);
+  it('a constant box only loses its mean', () => {
+    const flat = createVolume(new Float32Array(16 * 16 * 16).fill(3), [16, 16, 16], 10);
+    const r = extractSubtomogram(flat, [2, 8, 8], { box: 8 });
+    if (r.status === 'skipped') throw new Error('unexpected');
+    expect(r.data.every((v) => v === 0)).toBe(true);
   });
 });

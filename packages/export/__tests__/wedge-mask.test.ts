@@ -44,6 +44,16 @@ describe('missingWedgeVolume', () => {
     expect(isMeasured(...t(-50), [-40, 60])).toBe(false);
   });
 
+  it('a tilt axis x puts the wedge in the (ky, kz) plane: the y-axis volume with x and y swapped', () => {
+    const y = missingWedgeVolume(16, [-50, 40]);
+    const x = missingWedgeVolume(16, [-50, 40], 'x');
+    for (let k = 0; k < 16; k += 1) for (let j = 0; j < 16; j += 1) for (let i = 0; i < 16; i += 1) {
+      expect(x[(k * 16 + j) * 16 + i]).toBe(y[(k * 16 + i) * 16 + j]);
+    }
+    expect(x[(14 * 16 + 8) * 16 + 8]).toBe(0); // (kz 6, ky 0): the beam direction, missing
+    expect(x[(8 * 16 + 14) * 16 + 8]).toBe(1); // (kz 0, ky 6): the 0° plane
+  });
+
   it('refuses bad ranges', () => {
     expect(() => missingWedgeVolume(16, [60, -60])).toThrow(/MIN < MAX/);
   });

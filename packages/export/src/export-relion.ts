@@ -5,32 +5,39 @@ import { prepareOutputs, type OutputOptions } from './output-folder';
 import { validateGeometry, validatePicks, type ExportPick, type TomogramGeometry } from './pick';
 import { relionParticlesTables, type RelionParticleEntry, type RelionParticlesOptions } from './relion-particles';
 import { starFileOf } from './star-table';
-import { extractSubtomogram, volumeMean, type EdgeMode } from './subtomogram';
+import { extractSubtomogram, type EdgeMode } from './subtomogram';
 import { missingWedgeVolume, type TiltRange } from './wedge-mask';
 
 export const SUBTOMOGRAM_FOLDER = 'Subtomograms';
 export const RELION_PARTICLES_FILE = 'particles.star';
 
 export interface ExportRelionOptions extends OutputOptions, Omit<RelionParticlesOptions, 'ctfImage'> {
-  /** Edge handling for boxes that reach past the tomogram. Default 'pad' (with the tomogram mean). */
+  /**
+   * Boxes that reach past a tomogram face: 'pad' fills the outside with the mean of the box's voxels inside the
+   * tomogram (0 after normalisation) and marks the particle; 'skip' leaves the pick out. Default 'pad'.
+   */
   edge?: EdgeMode;
   /** Multiply subtomograms by −1. Default false. */
   invert?: boolean;
-  /** Normalise each subtomogram to mean 0, std 1. Default true. */
+  /** Normalise each subtomogram to mean 0, std 1 over its voxels inside the tomogram. Default true. */
   normalise?: boolean;
   /** Tilt range, degrees: writes the missing-wedge volume and rlnCtfImage. Default: none. */
   tiltRange?: TiltRange;
+  /** Tilt axis of the tomogram, for the missing-wedge volume. Default 'y'. */
+  tiltAxis?: 'y' | 'x';
 }
 
 export interface ExportSummary {
   /** Picks written. */
   written: number;
-  /** Of those, boxes padded at the tomogram edge. */
+  /** Of those, boxes that cross a tomogram face (the outside filled). */
   padded: number;
   /** Picks left out (edge boxes with edge 'skip', or centre outside the tomogram). */
   skipped: number;
   /** Files written, full paths. */
   files: string[];
+  /** RELION only: per input pick, the fraction of its box outside the tomogram (filled); NaN where skipped. */
+  outsideFractions?: number[];
 }
 
 /** The name of pick i's subtomogram (1-based, RELION style), relative to OUTDIR. Skipped picks leave a gap. */
@@ -56,26 +63,27 @@ export function exportRelion(picks: readonly ExportPick[], tomogram: Volume, geo
   if (options.tiltRange) {
     ctfImage = `${SUBTOMOGRAM_FOLDER}/${geometry.name}_wedge.mrc`;
     const full = path.join(options.outDir, ctfImage);
-    writeMrc(full, createVolume(missingWedgeVolume(options.box, options.tiltRange), [options.box, options.box, options.box], geometry.voxelSize));
+    writeMrc(full, createVolume(missingWedgeVolume(options.box, options.tiltRange, options.tiltAxis), [options.box, options.box, options.box], geometry.voxelSize));
     files.push(full);
   }
-  const padValue = volumeMean(tomogram);
   const entries: RelionParticleEntry[] = [];
+  const outsideFractions: number[] = [];
   let padded = 0;
   let skipped = 0;
   picks.forEach((pick, i) => {
     const r = extractSubtomogram(tomogram, pick.position, {
-      box: options.box, edge: options.edge, invert: options.invert, normalise: options.normalise, padValue,
+      box: options.box, edge: options.edge, invert: options.invert, normalise: options.normalise,
     });
-    if (r.status === 'skipped') { skipped += 1; return; }
+    if (r.status === 'skipped') { skipped += 1; outsideFractions.push(Number.NaN); return; }
     if (r.status === 'padded') padded += 1;
     const imageName = subtomogramName(geometry.name, i);
     const full = path.join(options.outDir, imageName);
     writeMrc(full, createVolume(r.data, [options.box, options.box, options.box], geometry.voxelSize));
     files.push(full);
-    entries.push({ pick, imageName });
+    entries.push({ pick, imageName, outsideFraction: r.outsideFraction });
+    outsideFractions.push(r.outsideFraction);
   });
   writeStar(starPath, starFileOf(relionParticlesTables(entries, geometry, { ...options, ctfImage }), '30001'));
   files.push(starPath);
-  return { written: entries.length, padded, skipped, files };
+  return { written: entries.length, padded, skipped, files, outsideFractions };
 }

@@ -1,12 +1,13 @@
 import { invalidOption } from '@tme/formats';
+import { DEFAULT_MICROSCOPE } from '@tme/template';
 
 /** Microscope values RELION's optics table needs (RELION drops an optics table without voltage or Cs). */
 export interface OpticsOptions {
-  /** Acceleration voltage, kV. Default 300. */
+  /** Acceleration voltage, kV. Default DEFAULT_MICROSCOPE (300). */
   voltage?: number;
-  /** Spherical aberration, mm. Default 2.7. */
+  /** Spherical aberration, mm. Default DEFAULT_MICROSCOPE (2.7). */
   sphericalAberration?: number;
-  /** Amplitude contrast, fraction 0–1. Default 0.1. */
+  /** Amplitude contrast, fraction 0–1. Default DEFAULT_MICROSCOPE (0.07). */
   amplitudeContrast?: number;
   /** Optics group name. Default 'opticsGroup1'. */
   opticsGroupName?: string;
@@ -15,9 +16,9 @@ export interface OpticsOptions {
 export interface ResolvedOptics { voltage: number; sphericalAberration: number; amplitudeContrast: number; opticsGroupName: string }
 
 export function resolveOptics(o: OpticsOptions): ResolvedOptics {
-  const voltage = o.voltage ?? 300;
-  const sphericalAberration = o.sphericalAberration ?? 2.7;
-  const amplitudeContrast = o.amplitudeContrast ?? 0.1;
+  const voltage = o.voltage ?? DEFAULT_MICROSCOPE.voltage;
+  const sphericalAberration = o.sphericalAberration ?? DEFAULT_MICROSCOPE.sphericalAberration;
+  const amplitudeContrast = o.amplitudeContrast ?? DEFAULT_MICROSCOPE.amplitudeContrast;
   if (!(Number.isFinite(voltage) && voltage > 0)) throw invalidOption('voltage', 'number > 0 (kV)', voltage);
   if (!(Number.isFinite(sphericalAberration) && sphericalAberration >= 0)) throw invalidOption('sphericalAberration', 'number ≥ 0 (mm)', sphericalAberration);
   if (!(Number.isFinite(amplitudeContrast) && amplitudeContrast >= 0 && amplitudeContrast <= 1)) {

@@ -11,14 +11,22 @@ export interface RelionParticleEntry {
   pick: ExportPick;
   /** Path of the subtomogram MRC, relative to the folder RELION runs in (OUTDIR). */
   imageName: string;
+  /** Fraction of the subtomogram's box outside the tomogram (filled at extraction). Default 0. */
+  outsideFraction?: number;
 }
+
+/**
+ * tme's own particle label: the fraction of the box outside the tomogram. Not a RELION label: RELION 3.1.3 reads
+ * the file anyway ("will ignore (but maintain) values for the unknown label") and carries it into its outputs.
+ */
+export const RELION_OUTSIDE_LABEL = 'tmeBoxOutsideFraction';
 
 export interface RelionParticlesOptions extends OpticsOptions {
   /** Cubic box edge of the subtomograms, voxels (even). */
   box: number;
   /** rlnCtfImage for every particle: the tomogram's missing-wedge volume (path relative to OUTDIR). */
   ctfImage?: string;
-  /** rlnMicrographName. Default `<tomo name>.mrc`. */
+  /** rlnMicrographName: the tomogram the boxes were cut from (the CLI writes its absolute path). Default `<tomo name>.mrc`. */
   micrographName?: string;
   /** Binning of the matched tomogram: rlnCoordinateX/Y/Z are written in bin-1 pixels (box centre × binning). Default 1. */
   binning?: number;
@@ -71,9 +79,9 @@ export function relionParticlesTables(
   const labels = ['rlnImageName', ...(options.ctfImage ? ['rlnCtfImage'] : []),
     'rlnAngleRot', 'rlnAngleTilt', 'rlnAnglePsi', 'rlnOriginXAngst', 'rlnOriginYAngst', 'rlnOriginZAngst', 'rlnOpticsGroup',
     'rlnCoordinateX', 'rlnCoordinateY', 'rlnCoordinateZ', 'rlnMicrographName', 'rlnTomoName', 'rlnAutopickFigureOfMerit',
-    ...(withClass ? ['rlnClassNumber'] : [])];
+    ...(withClass ? ['rlnClassNumber'] : []), RELION_OUTSIDE_LABEL];
   const micrograph = options.micrographName ?? `${geometry.name}.mrc`;
-  const rows = entries.map(({ pick, imageName }) => {
+  const rows = entries.map(({ pick, imageName, outsideFraction }) => {
     const [rot, tilt, psi] = relionAnglesOf(pick);
     const [ox, oy, oz] = relionOriginAngstOf(pick, px);
     // RELION's meaning: the particle is at coordinate − origin/pixel, so the coordinate is the box centre (where the
@@ -83,7 +91,7 @@ export function relionParticlesTables(
       fixed(rot), fixed(tilt), fixed(psi), fixed(ox), fixed(oy), fixed(oz), '1',
       fixed(c[2] * binning, 3), fixed(c[1] * binning, 3), fixed(c[0] * binning, 3),
       micrograph, geometry.name, fixed(pick.score),
-      ...(withClass ? [String((pick.detail ?? 0) + 1)] : [])];
+      ...(withClass ? [String((pick.detail ?? 0) + 1)] : []), fixed(outsideFraction ?? 0, 4)];
   });
   return [opticsTable, { name: 'particles', labels, rows }];
 }

@@ -1,7 +1,10 @@
 import { invalidOption, type Volume, type Zyx } from '@tme/formats';
 import { validateBoxSize } from './box-size';
 
-/** What to do with a box that reaches past the tomogram: fill the outside with the tomogram mean, or drop the pick. */
+/**
+ * What to do with a box that reaches past the tomogram: fill the outside (with the mean of the box's voxels inside
+ * the tomogram, which normalisation turns into 0), or drop the pick.
+ */
 export type EdgeMode = 'pad' | 'skip';
 
 export interface ExtractOptions {
@@ -11,14 +14,16 @@ export interface ExtractOptions {
   edge?: EdgeMode;
   /** Multiply by −1 (dark protein in cryo-ET → bright, as RELION expects). Default false. */
   invert?: boolean;
-  /** Scale to mean 0, std 1 over the box (RELION expects normalised particles). Default true. */
+  /** Scale to mean 0, std 1 over the voxels inside the tomogram (RELION expects normalised particles). Default true. */
   normalise?: boolean;
-  /** Value for voxels outside the tomogram; default: the tomogram mean (computed once by the caller or here). */
-  padValue?: number;
 }
 
 export type ExtractResult =
-  | { status: 'inside' | 'padded'; data: Float32Array; centre: Zyx }
+  | {
+    status: 'inside' | 'padded'; data: Float32Array; centre: Zyx;
+    /** Fraction of the box's voxels outside the tomogram (filled); 0 for 'inside'. */
+    outsideFraction: number;
+  }
   | { status: 'skipped'; reason: 'edge' | 'outside'; centre: Zyx };
 
 /** The integer voxel a box is centred on: the pick rounded per axis. The rest becomes RELION's origin shift. */
@@ -26,17 +31,12 @@ export function boxCentreOf(position: Zyx): Zyx {
   return [Math.round(position[0]), Math.round(position[1]), Math.round(position[2])];
 }
 
-/** Mean of a volume in float64 (the pad value). */
-export function volumeMean(volume: Volume): number {
-  let sum = 0;
-  for (let i = 0; i < volume.data.length; i += 1) sum += volume.data[i] as number;
-  return sum / volume.data.length;
-}
-
 /**
  * Cuts the box×box×box subtomogram whose voxel box//2 is the pick's integer voxel (RELION's rotation centre, so the
- * template centre lands on it). Boxes crossing the edge are padded or skipped; picks whose centre voxel lies outside
- * the tomogram are always skipped.
+ * template centre lands on it). Boxes crossing a face are filled or skipped; picks whose centre voxel lies outside
+ * the tomogram are always skipped. A filled box is normalised with the mean and std of its voxels inside the
+ * tomogram and its outside set to that mean: 0 after normalisation (RELION's background value), so the fill adds no
+ * density and does not shrink the particle's contrast; without normalisation the outside is that mean.
  */
 export function extractSubtomogram(tomogram: Volume, position: Zyx, options: ExtractOptions): ExtractResult {
   const { box } = options;
@@ -44,40 +44,45 @@ export function extractSubtomogram(tomogram: Volume, position: Zyx, options: Ext
   const edge = options.edge ?? 'pad';
   if (edge !== 'pad' && edge !== 'skip') throw invalidOption('edge', "'pad' or 'skip'", edge);
   const centre = boxCentreOf(position);
-  const [nz, ny, nx] = tomogram.shape;
+  const [, ny, nx] = tomogram.shape;
   if (centre.some((c, a) => c < 0 || c >= (tomogram.shape[a] as number))) return { status: 'skipped', reason: 'outside', centre };
   const half = box / 2;
-  const start = [centre[0] - half, centre[1] - half, centre[2] - half] as const;
+  const start: Zyx = [centre[0] - half, centre[1] - half, centre[2] - half];
   const crosses = start.some((s, a) => s < 0 || s + box > (tomogram.shape[a] as number));
   if (crosses && edge === 'skip') return { status: 'skipped', reason: 'edge', centre };
-  const pad = options.padValue ?? (crosses ? volumeMean(tomogram) : 0);
-  const out = new Float32Array(box * box * box);
+  // The part of the box inside the tomogram, in box indices [lo, hi) per axis: an axis-aligned sub-box.
+  const lo = start.map((s) => Math.max(0, -s)) as unknown as Zyx;
+  const hi = start.map((s, a) => Math.min(box, (tomogram.shape[a] as number) - s)) as unknown as Zyx;
   const src = tomogram.data;
-  for (let k = 0; k < box; k += 1) {
-    const z = start[0] + k;
-    for (let j = 0; j < box; j += 1) {
-      const y = start[1] + j;
-      const rowOut = (k * box + j) * box;
-      if (z < 0 || z >= nz || y < 0 || y >= ny) { out.fill(pad, rowOut, rowOut + box); continue; }
-      const rowIn = (z * ny + y) * nx;
-      for (let i = 0; i < box; i += 1) {
-        const x = start[2] + i;
-        out[rowOut + i] = x < 0 || x >= nx ? pad : (src[rowIn + x] as number);
-      }
-    }
-  }
-  if (options.invert) for (let i = 0; i < out.length; i += 1) out[i] = -(out[i] as number);
-  if (options.normalise ?? true) normaliseInPlace(out);
-  return { status: crosses ? 'padded' : 'inside', data: out, centre };
-}
-
-/** Mean 0, standard deviation 1 (population); a constant box only loses its mean. */
-export function normaliseInPlace(data: Float32Array): void {
+  // Sums of v − ref (the centre voxel): no cancellation for tomograms stored with a large offset.
+  const ref = src[(centre[0] * ny + centre[1]) * nx + centre[2]] as number;
   let sum = 0;
   let sum2 = 0;
-  for (let i = 0; i < data.length; i += 1) { const v = data[i] as number; sum += v; sum2 += v * v; }
-  const mean = sum / data.length;
-  const variance = Math.max(0, sum2 / data.length - mean * mean);
-  const scale = variance > 0 ? 1 / Math.sqrt(variance) : 1;
-  for (let i = 0; i < data.length; i += 1) data[i] = ((data[i] as number) - mean) * scale;
+  for (let k = lo[0]; k < hi[0]; k += 1) {
+    for (let j = lo[1]; j < hi[1]; j += 1) {
+      const rowIn = ((start[0] + k) * ny + start[1] + j) * nx + start[2];
+      for (let i = lo[2]; i < hi[2]; i += 1) { const d = (src[rowIn + i] as number) - ref; sum += d; sum2 += d * d; }
+    }
+  }
+  const inside = (hi[0] - lo[0]) * (hi[1] - lo[1]) * (hi[2] - lo[2]);
+  const variance = Math.max(0, sum2 / inside - (sum / inside) ** 2);
+  const mean = ref + sum / inside;
+  const sign = options.invert ? -1 : 1;
+  const normalise = options.normalise ?? true;
+  // v → (v − shift)·scale: mean 0, std 1 inside when normalising, else only the sign.
+  const shift = normalise ? mean : 0;
+  const scale = sign * (normalise && variance > 0 ? 1 / Math.sqrt(variance) : 1);
+  const fill = normalise ? 0 : sign * mean;
+  const out = new Float32Array(box * box * box);
+  for (let k = 0; k < box; k += 1) {
+    for (let j = 0; j < box; j += 1) {
+      const rowOut = (k * box + j) * box;
+      if (k < lo[0] || k >= hi[0] || j < lo[1] || j >= hi[1]) { out.fill(fill, rowOut, rowOut + box); continue; }
+      const rowIn = ((start[0] + k) * ny + start[1] + j) * nx + start[2];
+      out.fill(fill, rowOut, rowOut + lo[2]);
+      for (let i = lo[2]; i < hi[2]; i += 1) out[rowOut + i] = ((src[rowIn + i] as number) - shift) * scale;
+      out.fill(fill, rowOut + hi[2], rowOut + box);
+    }
+  }
+  return { status: crosses ? 'padded' : 'inside', data: out, centre, outsideFraction: 1 - inside / out.length };
 }

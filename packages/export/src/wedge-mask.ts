@@ -30,17 +30,19 @@ export function isMeasured(kx: number, kz: number, range: TiltRange): boolean {
  * The missing-wedge weight of one tomogram for RELION's rlnCtfImage: a binary box×box×box volume in RELION's
  * CUBIC 3D-CTF layout — centred, with frequency 0 at voxel box//2 (RELION 3.1 src/reconstructor.cpp and
  * ml_optimiser.cpp: a cubic CTF volume gets setXmippOrigin() and Fctf(k) = Ictf(−k); the other accepted layout is
- * FFTW's box×box×(box/2+1)). The weight is centrosymmetric, so the k ↔ −k read needs no care.
+ * FFTW's box×box×(box/2+1)). The weight is centrosymmetric, so the k ↔ −k read needs no care. A tilt axis x swaps
+ * the roles of kx and ky: the wedge then lies in the (ky, kz) plane.
  */
-export function missingWedgeVolume(box: number, range: TiltRange): Float32Array {
+export function missingWedgeVolume(box: number, range: TiltRange, tiltAxis: 'y' | 'x' = 'y'): Float32Array {
   validateBoxSize(box);
   validateTiltRange(range);
+  if (tiltAxis !== 'y' && tiltAxis !== 'x') throw invalidOption('tiltAxis', "'y' or 'x'", tiltAxis);
   const c = box / 2;
   const out = new Float32Array(box * box * box);
   for (let k = 0; k < box; k += 1) {
     for (let j = 0; j < box; j += 1) {
       for (let i = 0; i < box; i += 1) {
-        out[(k * box + j) * box + i] = isMeasured(i - c, k - c, range) ? 1 : 0;
+        out[(k * box + j) * box + i] = isMeasured(tiltAxis === 'y' ? i - c : j - c, k - c, range) ? 1 : 0;
       }
     }
   }

@@ -137,33 +137,33 @@ describe('callPeaks: planted peaks and false alarms', () => {
 });
 
 describe('callPeaks: region and thresholds', () => {
-  it('excludes the edge margin (default: half the template box)', () => {
+  it('calls up to the faces by default; an edge margin excludes its voxels and counts the candidates it dropped', () => {
     const maps = noiseSearch([20, 20, 20], 5, 3);
-    plantBlob(maps, [2, 10, 10], 9, 1); // inside the 4-voxel margin
+    plantBlob(maps, [2, 10, 10], 9, 1); // inside a 4-voxel margin
     plantBlob(maps, [10, 10, 10], 9, 1);
     plantBlob(maps, [10, 17, 10], 9, 1); // 17 ≥ 20 − 4
-    const set = callPeaks({ ...maps, templateShape: [8, 9, 8] }, { minScore: 5, minDistance: 3 });
+    plantBlob(maps, [10, 3, 19], 9, 1); // on the x face
+    const everywhere = callPeaks({ ...maps, templateShape: [8, 9, 8] }, { minScore: 5, minDistance: 3 });
+    expect(everywhere.edge).toEqual([0, 0, 0]);
+    expect(everywhere.edgeDropped).toBe(0);
+    expect(everywhere.picks.map((p) => p.position).sort()).toEqual([[2, 10, 10], [10, 10, 10], [10, 17, 10], [10, 3, 19]].sort());
+    const set = callPeaks({ ...maps, templateShape: [8, 9, 8] }, { minScore: 5, minDistance: 3, edge: 4 });
     expect(set.edge).toEqual([4, 4, 4]);
     expect(set.picks.map((p) => p.position)).toEqual([[10, 10, 10]]);
-    const all = callPeaks(maps, { minScore: 5, minDistance: 3, edge: 0 });
-    expect(all.picks).toHaveLength(3);
-    fc.assert(fc.property(fc.integer({ min: 0, max: 9 }), (e) => {
-      for (const p of callPeaks(maps, { edge: e, minDistance: 2, numPeaks: 50, minScore: -10 }).picks) {
+    expect(set.edgeDropped).toBe(3);
+    // Per axis: a z margin of 3 drops only the blob at z = 2.
+    const zOnly = callPeaks(maps, { minScore: 5, minDistance: 3, edge: [3, 0, 0] });
+    expect(zOnly.edgeDropped).toBe(1);
+    expect(zOnly.picks).toHaveLength(3);
+    fc.assert(fc.property(fc.integer({ min: 0, max: 11 }), (e) => {
+      const s = callPeaks(maps, { edge: e, minDistance: 2, numPeaks: 50, minScore: -10 });
+      for (const p of s.picks) {
         for (const v of p.position) { expect(v).toBeGreaterThanOrEqual(e); expect(v).toBeLessThan(20 - e); }
       }
-    }), { numRuns: 10 });
-  });
-
-  it('lets an even template box reach one voxel further at the high faces (its centre is box//2)', () => {
-    const maps = noiseSearch([20, 20, 20], 5, 3);
-    plantBlob(maps, [10, 10, 16], 9, 1); // box 8 on x: covers 12..19, inside
-    plantBlob(maps, [10, 4, 4], 9, 1); // low faces: covers 0..7 on y and x, inside
-    plantBlob(maps, [3, 10, 10], 9, 1); // covers −1..6 on z: sticks out
-    const set = callPeaks({ ...maps, templateShape: [8, 8, 8] }, { minScore: 5, minDistance: 3 });
-    expect(set.picks.map((p) => p.position).sort()).toEqual([[10, 10, 16], [10, 4, 4]].sort());
-    const beyond = noiseSearch([20, 20, 20], 5, 3);
-    plantBlob(beyond, [10, 10, 17], 9, 1); // covers 13..20 on x: sticks out
-    expect(callPeaks({ ...beyond, templateShape: [8, 8, 8] }, { minScore: 5, minDistance: 3 }).picks).toHaveLength(0);
+      // The margin and the region together hold every candidate of the whole map, once.
+      const whole = callPeaks(maps, { edge: 0, minDistance: 2, numPeaks: 50, minScore: -10 });
+      expect(s.candidates + s.edgeDropped).toBe(whole.candidates);
+    }), { numRuns: 12 });
   });
 
   it('applies maxScore and the mask before the top-N cut (pyTME applies them after)', () => {

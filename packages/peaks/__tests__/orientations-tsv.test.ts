@@ -109,5 +109,9 @@ describe('formatPicksDetailsTsv', () => {
     expect([get('x_A'), get('y_A'), get('z_A')].map(Number)).toEqual([42, 28, 20] as unknown as Zyx);
     expect(Number(get('rlnAngleRot'))).toBeCloseTo(set.picks[0]!.relionEuler[0], 4);
     expect(get('rotation_index')).toBe('2');
+    expect(get('relion_box_outside')).toBe(''); // no RELION box cut
+    const marked = formatPicksDetailsTsv(set.picks, undefined, [0.2509]).split('\n')[1]!.split('\t');
+    expect(marked[header.indexOf('relion_box_outside')]).toBe('0.2509');
+    expect(formatPicksDetailsTsv(set.picks, undefined, [Number.NaN]).split('\n')[1]!.split('\t')[header.indexOf('relion_box_outside')]).toBe('');
   });
 });

@@ -4,7 +4,7 @@ import { matrixFrom, matrixToPytmeEuler, matrixToRelionEuler } from '@tme/rotati
 import type { EulerTriple } from '@tme/rotations';
 import { collectCandidates } from './candidates';
 import { localSnr } from './local-snr';
-import { regionFor, regionMoments } from './region';
+import { marginSlabs, regionFor, regionMoments } from './region';
 import type { ScoreMaps } from './score-map';
 import { checkScoreMaps } from './score-map';
 import { selectPeaks } from './select';
@@ -29,9 +29,8 @@ export interface CallPeaksOptions {
   zScore?: number;
   /** Drop scores > maxScore (e.g. gold beads). Default none. */
   maxScore?: number;
-  /** Margin at the volume faces not called, voxels, per axis (z, y, x) or one number. Default: where a template
-   * centred there would stick out of the tomogram — floor(box/2) at the low faces and box − 1 − floor(box/2) at the
-   * high ones — or 0 without a template shape. */
+  /** Margin at the volume faces not called, voxels, per axis (z, y, x) or one number. Default 0: every voxel
+   * where the score is defined is called (the search pads the target, so a particle cut by a face still scores). */
   edge?: number | Zyx;
   /** Candidates must be 26-neighbour local maxima. Default true (no picks on the shoulders of higher peaks). */
   localMaxima?: boolean;
@@ -77,6 +76,9 @@ export interface PeakSet {
   map: MapMoments;
   /** Number of candidate voxels above the threshold that competed in the suppression. */
   candidates: number;
+  /** Candidates (local maxima above the threshold, inside the mask) that lay in the edge margin and were not
+   * called; 0 when the edge is 0. */
+  edgeDropped: number;
   /** Effective settings. */
   minDistance: number;
   edge: Zyx;
@@ -90,10 +92,8 @@ function isFiniteNumber(v: unknown): v is number {
   return typeof v === 'number' && Number.isFinite(v);
 }
 
-function resolveEdge(edge: number | Zyx | undefined, templateShape: Zyx | undefined): Zyx {
-  if (edge === undefined) {
-    return templateShape ? [Math.floor(templateShape[0] / 2), Math.floor(templateShape[1] / 2), Math.floor(templateShape[2] / 2)] : [0, 0, 0];
-  }
+function resolveEdge(edge: number | Zyx | undefined): Zyx {
+  if (edge === undefined) return [0, 0, 0];
   const e: Zyx = typeof edge === 'number' ? [edge, edge, edge] : edge;
   if (!e.every((v) => Number.isInteger(v) && v >= 0)) throw invalidOption('edge', 'integer ≥ 0 (voxels)', typeof edge === 'number' ? edge : `[${e.join(', ')}]`);
   return e;
@@ -134,24 +134,21 @@ export function callPeaks(maps: ScoreMaps, options: CallPeaksOptions = {}): Peak
   if (given.length > 1) throw invalidOption('threshold', 'at most one of minScore, falseAlarms, zScore', given.join(' and '));
   const template = options.template ?? 0;
   if (!(Number.isInteger(template) && template >= 0)) throw invalidOption('template', 'integer ≥ 0', template);
-  const edge = resolveEdge(options.edge, maps.templateShape);
+  const edge = resolveEdge(options.edge);
   const minDistance = resolveMinDistance(options, voxelSize, maps.templateShape);
   const inner = Math.max(2, Math.ceil(minDistance / 2));
   const snrShell: [number, number] = options.snrShell ? [options.snrShell[0], options.snrShell[1]] : [inner, Math.max(inner + 2, minDistance)];
   if (!(snrShell[0] >= 0 && snrShell[1] >= snrShell[0])) throw invalidOption('snrShell', '[inner, outer] with 0 ≤ inner ≤ outer', `[${snrShell.join(', ')}]`);
 
-  // The default margin keeps the whole template box inside: its centre c = box//2 has c voxels below it and
-  // box − 1 − c above, so an even box allows one voxel more at the high faces than at the low ones.
-  const box = maps.templateShape;
-  const edgeEnd: Zyx = options.edge === undefined && box
-    ? [box[0] - 1 - edge[0], box[1] - 1 - edge[1], box[2] - 1 - edge[2]]
-    : edge;
-  const region = regionFor(shape, edge, maps.mask, edgeEnd);
+  const region = regionFor(shape, edge, maps.mask);
   const map = regionMoments(scores, rot, region);
   const threshold = chooseThreshold(options, map, statistics);
   if (threshold.value > maxScore) throw invalidOption('maxScore', `number ≥ the threshold ${threshold.value}`, maxScore);
 
-  const cands = collectCandidates(scores, rot, region, threshold.value, maxScore, options.localMaxima ?? true);
+  const localMaxima = options.localMaxima ?? true;
+  const cands = collectCandidates(scores, rot, region, threshold.value, maxScore, localMaxima);
+  let edgeDropped = 0;
+  for (const slab of marginSlabs(region)) edgeDropped += collectCandidates(scores, rot, slab, threshold.value, maxScore, localMaxima).count;
   const accepted = selectPeaks(cands, shape, minDistance, numPeaks);
 
   const nRotations = maps.rotations.length / 9;
@@ -187,7 +184,7 @@ export function callPeaks(maps: ScoreMaps, options: CallPeaksOptions = {}): Peak
       template,
     });
   }
-  return { picks, threshold, map, candidates: cands.count, minDistance, edge, numPeaks, maxScore, snrShell, voxelSize };
+  return { picks, threshold, map, candidates: cands.count, edgeDropped, minDistance, edge, numPeaks, maxScore, snrShell, voxelSize };
 }
 
 function chooseThreshold(options: CallPeaksOptions, map: MapMoments, statistics: ScoreMaps['statistics']): ThresholdReport {

@@ -7,7 +7,7 @@ export const DETAILS_HEADER = [
   'rank', 'x', 'y', 'z', 'shift_x', 'shift_y', 'shift_z', 'x_A', 'y_A', 'z_A', 'score', 'rotation_index',
   'euler_x', 'euler_y', 'euler_z', 'rlnAngleRot', 'rlnAngleTilt', 'rlnAnglePsi',
   'z_score', 'search_sigmas', 'local_snr', 'template',
-  'refined_score', 'refined_rot', 'refined_tilt', 'refined_psi', 'refined_angle_change',
+  'refined_score', 'refined_rot', 'refined_tilt', 'refined_psi', 'refined_angle_change', 'relion_box_outside',
 ].join('\t');
 
 function num(v: number, digits = 6): string {
@@ -18,9 +18,13 @@ function num(v: number, digits = 6): string {
 /**
  * The per-pick table tme writes next to the orientations TSV (`<name>.details.tsv`): integer voxel (x, y, z),
  * sub-voxel shift, position in Å (origin + voxel·size), score, rotation index, pyTME and RELION angles, z-score
- * (best-score map), σ above the search noise, local SNR, template, and the orientation refinement when done.
+ * (best-score map), σ above the search noise, local SNR, template, the orientation refinement when done, and — when
+ * RELION subtomograms were cut (tme run) — the fraction of the pick's box outside the tomogram (0: inside; > 0: the
+ * box crosses a face and was filled; empty: no box, or the pick was skipped).
  */
-export function formatPicksDetailsTsv(picks: readonly Pick[], refined?: readonly (RefinedOrientation | undefined)[]): string {
+export function formatPicksDetailsTsv(
+  picks: readonly Pick[], refined?: readonly (RefinedOrientation | undefined)[], boxOutside?: readonly number[],
+): string {
   const lines = [DETAILS_HEADER];
   picks.forEach((p, k) => {
     const r = refined?.[k];
@@ -34,6 +38,7 @@ export function formatPicksDetailsTsv(picks: readonly Pick[], refined?: readonly
       num(p.zScore, 4), num(p.searchSigmas, 4), num(p.localSnr, 4), String(p.template),
       r ? formatFloat32(r.score) : '', r ? num(r.relionEuler[0], 5) : '', r ? num(r.relionEuler[1], 5) : '',
       r ? num(r.relionEuler[2], 5) : '', r ? num(r.angularChange, 4) : '',
+      boxOutside !== undefined && Number.isFinite(boxOutside[k]) ? num(boxOutside[k] as number, 4) : '',
     ].join('\t'));
   });
   return `${lines.join('\n')}\n`;
@@ -46,6 +51,7 @@ export function peakSetSummary(set: PeakSet): Record<string, unknown> {
     threshold: { ...set.threshold, value: finite(set.threshold.value) },
     bestScoreMap: set.map,
     candidates: set.candidates,
+    edgeDropped: set.edgeDropped,
     picks: set.picks.length,
     settings: {
       numPeaks: set.numPeaks, minDistanceVoxels: set.minDistance, edgeVoxels: set.edge,

@@ -14,11 +14,29 @@ export interface Region {
   mask: VolumeData | undefined;
 }
 
-/** `edge` voxels are left out at the low faces and `edgeEnd` (default `edge`) at the high faces of each axis. */
-export function regionFor(shape: Zyx, edge: Zyx, mask: VolumeData | undefined, edgeEnd: Zyx = edge): Region {
+/** `edge` voxels are left out at the low and the high faces of each axis. */
+export function regionFor(shape: Zyx, edge: Zyx, mask: VolumeData | undefined): Region {
   const start: Zyx = [Math.min(edge[0], shape[0]), Math.min(edge[1], shape[1]), Math.min(edge[2], shape[2])];
-  const end: Zyx = [Math.max(start[0], shape[0] - edgeEnd[0]), Math.max(start[1], shape[1] - edgeEnd[1]), Math.max(start[2], shape[2] - edgeEnd[2])];
+  const end: Zyx = [Math.max(start[0], shape[0] - edge[0]), Math.max(start[1], shape[1] - edge[1]), Math.max(start[2], shape[2] - edge[2])];
   return { shape, start, end, mask };
+}
+
+/**
+ * The edge margin around a region as up to six disjoint boxes (z slabs, then y slabs and x slabs inside the
+ * region's z and y range), so the margin can be scanned without scanning the region twice.
+ */
+export function marginSlabs(region: Region): Region[] {
+  const { shape, start, end, mask } = region;
+  const [nz, ny, nx] = shape;
+  const boxes: Array<[Zyx, Zyx]> = [
+    [[0, 0, 0], [start[0], ny, nx]],
+    [[end[0], 0, 0], [nz, ny, nx]],
+    [[start[0], 0, 0], [end[0], start[1], nx]],
+    [[start[0], end[1], 0], [end[0], ny, nx]],
+    [[start[0], start[1], 0], [end[0], end[1], start[2]]],
+    [[start[0], start[1], end[2]], [end[0], end[1], nx]],
+  ];
+  return boxes.filter(([s, e]) => s.every((v, a) => v < (e[a] as number))).map(([s, e]) => ({ shape, start: s, end: e, mask }));
 }
 
 /** Voxel count, mean, std, min and max of the best-score map inside the region: one pass, float64 sums. */

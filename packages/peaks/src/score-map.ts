@@ -23,7 +23,7 @@ export interface ScoreMaps {
   voxelSize?: Zyx;
   /** Å position of voxel (0, 0, 0), (z, y, x). Default 0. */
   origin?: Zyx;
-  /** Template box (z, y, x) voxels: sets the default edge margin and minimum distance. */
+  /** Template box (z, y, x) voxels: sets the default minimum distance. */
   templateShape?: Zyx;
 }
 

@@ -4,9 +4,10 @@ import { parseTiltAngles, parseDoseFile } from '../src/metadata/columns';
 import { parseImodDefocus, imodDefocusPerView } from '../src/metadata/imod-defocus';
 import { parseCtffind } from '../src/metadata/ctffind';
 import { parseMdoc } from '../src/metadata/mdoc';
-import { parseRelionTomograms, parseRelionTiltSeries } from '../src/metadata/relion';
+import { parseRelionTomograms, parseRelionTiltSeries, selectRelionTomogram } from '../src/metadata/relion';
 import { parseWarpXml } from '../src/metadata/warp-xml';
-import { buildTilts, tiltsFromMdoc, tiltsFromRelion, tiltsFromWarp, tiltsFromImod } from '../src/metadata/tilts';
+import { buildTilts, mdocMicroscope, tiltsFromMdoc, tiltsFromRelion, tiltsFromWarp, tiltsFromImod } from '../src/metadata/tilts';
+import { DEFAULT_MICROSCOPE, resolveMicroscope } from '../src/ctf';
 import { isTmeError } from '@tme/formats';
 
 const fixture = (name: string) => readFileSync(path.join(__dirname, 'fixtures', name), 'utf8');
@@ -76,7 +77,18 @@ describe('SerialEM .mdoc', () => {
   it('accumulates dose in acquisition (DateTime) order: 0° first, then 3°, then −3°', () => {
     expect(m.tilts.map((t) => t.preExposure)).toEqual([5, 0, 2.5]);
     const tilts = tiltsFromMdoc(m);
-    expect(tilts[0]).toEqual({ angle: -3, dose: 5, ctf: { defocus: 39812, voltage: 300 } });
+    expect(tilts[0]).toEqual({ angle: -3, dose: 5, ctf: { defocus: 39812, voltage: 300, sphericalAberration: 2.7, amplitudeContrast: 0.07 } });
+  });
+  it('microscope: a typed value wins over the mdoc, the mdoc over DEFAULT_MICROSCOPE', () => {
+    const m200 = parseMdoc(fixture('ts01_200kV.mrc.mdoc'));
+    expect(tiltsFromMdoc(m200)[1]!.ctf).toEqual({ defocus: 39500, voltage: 200, sphericalAberration: 2.7, amplitudeContrast: 0.07 });
+    expect(tiltsFromMdoc(m200, { voltage: 120, amplitudeContrast: 0.1 })[1]!.ctf).toEqual({ defocus: 39500, voltage: 120, sphericalAberration: 2.7, amplitudeContrast: 0.1 });
+    // An undefined entry is "not typed": the file's value stays.
+    expect(tiltsFromMdoc(m200, { voltage: undefined })[1]!.ctf!.voltage).toBe(200);
+    expect(resolveMicroscope({ sphericalAberration: 0.01 }, mdocMicroscope(m200))).toEqual({
+      microscope: { voltage: 200, sphericalAberration: 0.01, amplitudeContrast: DEFAULT_MICROSCOPE.amplitudeContrast },
+      source: { voltage: 'file', sphericalAberration: 'flag', amplitudeContrast: 'default' },
+    });
   });
 });
 
@@ -105,6 +117,18 @@ describe('RELION 5 STAR', () => {
     const built = tiltsFromRelion(tomo, tilts);
     expect(built[2]).toEqual({ angle: -3, dose: 6, ctf: { defocus: 39433, defocus2: 39120.5, astigmatismAngle: 45.5, voltage: 300, sphericalAberration: 2.7, amplitudeContrast: 0.1 } });
   });
+  it('chooses the tomogram by name, else by the target file, else refuses with the names', () => {
+    const t = parseRelionTomograms(fixture('tomograms.star'));
+    const file = { file: 'tomograms.star' };
+    expect(selectRelionTomogram(t, { name: 'TS_02' }, file).name).toBe('TS_02');
+    expect(selectRelionTomogram(t, { target: '/data/rec_TS_02.mrc' }, file).name).toBe('TS_02'); // rlnTomoReconstructedTomogram
+    expect(selectRelionTomogram(t, { target: 'TS_01.mrc' }, file).name).toBe('TS_01');
+    expect(selectRelionTomogram(t, { target: 'TS_01_bin8_denoised.mrc' }, file).name).toBe('TS_01');
+    expect(() => selectRelionTomogram(t, { name: 'TS_9' }, file)).toThrow('no tomogram named TS_9 (--tomo-name); it lists TS_01, TS_02');
+    expect(() => selectRelionTomogram(t, { target: 'lamella3.mrc' }, file))
+      .toThrow('lists 2 tomograms (TS_01, TS_02) and none is the target lamella3.mrc: choose one with --tomo-name');
+    expect(selectRelionTomogram(t.slice(1), { target: 'lamella3.mrc' }).name).toBe('TS_02');
+  });
   it('says what is missing for a non-RELION STAR', () => {
     expect(() => parseRelionTiltSeries('data_x\nloop_\n_rlnFoo #1\n1\n')).toThrow('No loop with _rlnTomoNominalStageTiltAngle');
   });
@@ -127,6 +151,15 @@ describe('Warp XML', () => {
     expect(t[0]!.angle).toBe(-3);
     expect(t[0]!.ctf!.defocus).toBeCloseTo(39810 + 310, 6);
     expect(t[0]!.ctf!.defocus2).toBeCloseTo(39810 - 310, 6);
+  });
+  it('negates the angles when AreAnglesInverted="True"', () => {
+    const inverted = parseWarpXml(fixture('TS_01_inverted.xml'));
+    expect(inverted.areAnglesInverted).toBe(true);
+    expect(inverted.angles).toEqual([-3, 0, 3]); // as written
+    const t = tiltsFromWarp(inverted);
+    expect(t.map((x) => x.angle)).toEqual([3, 0]); // UseTilt drops the third; the doses stay with their images
+    expect(t.map((x) => x.dose)).toEqual([5, 0]);
+    expect(t[0]!.ctf!.defocus).toBeCloseTo(39810 + 310, 6);
   });
   it('rejects XML without <Angles>', () => {
     expect(() => parseWarpXml('<TiltSeries></TiltSeries>', { file: 'x.xml' })).toThrow('No <Angles> element');

@@ -96,6 +96,24 @@ describe('continuousWedgeFilter', () => {
     expect(at(w, 18, 10)).toBe(0); // 60.95°
   });
 
+  it('with cosineWeighting, weighs each voxel by cos of the tilt of its plane, 0 in the missing wedge', () => {
+    const w = continuousWedgeFilter(shape2d, [1, 1, 1], { tiltRange: [-30, 60], cosineWeighting: true });
+    expect(at(w, 0, 0)).toBe(1); // DC: on every plane
+    expect(at(w, 0, 10)).toBe(1); // kx axis: the 0° plane, cos 0
+    expect(at(w, 10, 10)).toBeCloseTo(Math.SQRT1_2, 6); // 45°
+    expect(at(w, -10, 18)).toBeCloseTo(18 / Math.hypot(10, 18), 6); // −29.05°: cos = kx/|k|
+    expect(at(w, 17, 10)).toBeCloseTo(10 / Math.hypot(17, 10), 6); // 59.53°
+    expect(at(w, 18, 10)).toBe(0); // 60.95°: missing
+    expect(at(w, -10, 10)).toBe(0); // −45°: missing
+    const full = continuousWedgeFilter(shape2d, [1, 1, 1], { tiltRange: [-90, 90], cosineWeighting: true });
+    expect(at(full, 10, 0)).toBeCloseTo(0, 6); // kz axis: the 90° plane, cos 90° = 0
+    // Tilt axis x: θ = atan2(kz, ky), the same values with ky in place of kx.
+    const wx = continuousWedgeFilter([N, N, 1], [1, 1, 1], { tiltRange: [-60, 60], tiltAxis: 'x', cosineWeighting: true });
+    expect(wx[10 * N + 10]).toBeCloseTo(Math.SQRT1_2, 6);
+    expect(wx[20 * N + 10]).toBe(0); // 63.4°
+    expect(wx[(N - 5) * N + 10]).toBeCloseTo(10 / Math.hypot(5, 10), 6); // kz −5: −26.6°
+  });
+
   it('uses physical frequencies: anisotropic voxels move the wedge edge off the index diagonal', () => {
     // kz spacing 1/80 Å⁻¹, kx spacing 1/120 Å⁻¹.
     const w = continuousWedgeFilter([40, 1, 30], [2, 1, 4], { tiltRange: [-45, 45] });

@@ -10,7 +10,7 @@ export type FilterFunction = (shape: Zyx, voxelSize: Zyx) => Float32Array;
 
 /** Everything a search can multiply into the template's spectrum. Every part is optional; they multiply. */
 export interface FilterOptions {
-  /** Binary continuous missing wedge from a tilt range. Ignored when `tiltWeighting` is given. */
+  /** Continuous missing wedge from a tilt range (binary, or cosine-weighted). Ignored when `tiltWeighting` is given. */
   wedge?: ContinuousWedgeOptions;
   /** Per-tilt slabs with cosine, exposure and per-tilt CTF weights (a weighted, stepped wedge). */
   tiltWeighting?: TiltWeightingOptions;
@@ -81,8 +81,9 @@ export function buildTargetFilter(options: TargetFilterOptions): FilterFunction 
     let acc: Float32Array | null = null;
     if (options.applyWedgeToTarget) {
       const tilts = options.tiltWeighting?.tilts;
+      // The target's own wedge is binary: cosine weights describe how the template is seen, not a mask.
       const wedge: ContinuousWedgeOptions | undefined =
-        options.wedge ??
+        (options.wedge && { ...options.wedge, cosineWeighting: false }) ??
         (tilts && tilts.length > 0
           ? { tiltRange: [Math.min(...tilts.map((t) => t.angle)), Math.max(...tilts.map((t) => t.angle))], tiltAxis: options.tiltWeighting?.tiltAxis }
           : undefined);

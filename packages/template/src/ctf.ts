@@ -3,20 +3,53 @@ import { invalidOption } from '@tme/formats';
 // A module-level alias: inside jest's vm sandbox every lookup of the global `Math` costs ~70× a local one.
 const Math = globalThis.Math;
 
+/** The microscope constants every image of a tilt series shares. */
+export interface Microscope {
+  /** Acceleration voltage (kV). */
+  voltage: number;
+  /** Spherical aberration (mm). */
+  sphericalAberration: number;
+  /** Amplitude contrast (fraction, 0 ≤ A < 1). */
+  amplitudeContrast: number;
+}
+
+/**
+ * tme's one set of microscope defaults (a 300 kV instrument, Cs 2.7 mm, 7 % amplitude contrast for ice), used by
+ * the CTF, the search flags and the RELION optics tables wherever neither a flag nor a metadata file gives a value.
+ */
+export const DEFAULT_MICROSCOPE: Readonly<Microscope> = Object.freeze({ voltage: 300, sphericalAberration: 2.7, amplitudeContrast: 0.07 });
+
+/** Where a resolved microscope value came from. */
+export type MicroscopeSource = 'flag' | 'file' | 'default';
+
+export interface ResolvedMicroscope {
+  microscope: Microscope;
+  source: Record<keyof Microscope, MicroscopeSource>;
+}
+
+/**
+ * The one precedence rule for microscope values: a value the user typed wins over a metadata file (mdoc, Warp XML,
+ * RELION STAR, CTFFIND header), and the file wins over DEFAULT_MICROSCOPE.
+ */
+export function resolveMicroscope(typed: Partial<Microscope>, file: Partial<Microscope> = {}): ResolvedMicroscope {
+  const microscope = { ...DEFAULT_MICROSCOPE };
+  const source: Record<keyof Microscope, MicroscopeSource> = { voltage: 'default', sphericalAberration: 'default', amplitudeContrast: 'default' };
+  for (const key of ['voltage', 'sphericalAberration', 'amplitudeContrast'] as const) {
+    const t = typed[key];
+    const f = file[key];
+    if (t !== undefined) { microscope[key] = t; source[key] = 'flag'; } else if (f !== undefined && Number.isFinite(f)) { microscope[key] = f; source[key] = 'file'; }
+  }
+  return { microscope, source };
+}
+
 /** Microscope and defocus of one image. CTFFIND4 conventions (Rohou & Grigorieff 2015). */
-export interface CtfParameters {
+export interface CtfParameters extends Partial<Microscope> {
   /** Defocus (Å), positive = underfocus. For astigmatism, the defocus along `astigmatismAngle` (CTFFIND4 defocus 1). */
   defocus: number;
   /** Second defocus (Å), perpendicular to `astigmatismAngle` (CTFFIND4 defocus 2). Default: `defocus` (no astigmatism). */
   defocus2?: number;
   /** Azimuth (degrees) of `defocus`, from the image x axis towards y. Default 0. */
   astigmatismAngle?: number;
-  /** Acceleration voltage (kV). Default 300. */
-  voltage?: number;
-  /** Spherical aberration (mm). Default 2.7. */
-  sphericalAberration?: number;
-  /** Amplitude contrast (fraction, 0 ≤ A < 1). Default 0.07. */
-  amplitudeContrast?: number;
   /** Additional phase shift (degrees), e.g. from a phase plate. Default 0. */
   phaseShift?: number;
 }
@@ -43,9 +76,9 @@ export interface CtfModel {
 }
 
 export function ctfModel(p: CtfParameters): CtfModel {
-  const voltage = p.voltage ?? 300;
-  const csMm = p.sphericalAberration ?? 2.7;
-  const a = p.amplitudeContrast ?? 0.07;
+  const voltage = p.voltage ?? DEFAULT_MICROSCOPE.voltage;
+  const csMm = p.sphericalAberration ?? DEFAULT_MICROSCOPE.sphericalAberration;
+  const a = p.amplitudeContrast ?? DEFAULT_MICROSCOPE.amplitudeContrast;
   if (!(Number.isFinite(p.defocus))) throw invalidOption('defocus', 'a finite defocus in Å', p.defocus);
   if (!(voltage > 0)) throw invalidOption('voltage', 'a voltage > 0 kV', voltage);
   if (!(csMm >= 0)) throw invalidOption('sphericalAberration', 'a value ≥ 0 mm', csMm);

@@ -20,6 +20,11 @@ export interface ContinuousWedgeOptions {
   tiltRange: readonly [number, number];
   /** Tilt axis. Default 'y'. */
   tiltAxis?: TiltAxis;
+  /**
+   * Weight each sampled Fourier voxel by cos θ of the tilt whose central plane it lies on (the image of a tilt at θ
+   * sees a cos θ longer path through the ice). Default false: 1 everywhere in the sampled range.
+   */
+  cosineWeighting?: boolean;
 }
 
 /** One tilt of a series, as the filters need it. */
@@ -68,13 +73,18 @@ function foldAngle(phiDeg: number): number {
   return p;
 }
 
-/** Binary continuous wedge: 1 where a projection inside `tiltRange` samples Fourier space, 0 in the missing wedge. */
+/**
+ * Continuous wedge: 1 (or cos θ with `cosineWeighting`) where a projection inside `tiltRange` samples Fourier
+ * space, 0 in the missing wedge. θ is the tilt of the central plane through the voxel: atan2(kz, ka) folded into
+ * (−90°, 90°], ka = kx for a y tilt axis, ky for x. The tilt-axis line (ka = kz = 0) lies in every plane: 1.
+ */
 export function continuousWedgeFilter(shape: Zyx, voxelSize: Zyx, options: ContinuousWedgeOptions): Float32Array {
   const [lo, hi] = options.tiltRange;
   if (!(Number.isFinite(lo) && Number.isFinite(hi) && lo <= hi && lo >= -90 && hi <= 90)) {
     throw invalidOption('tiltRange', 'a [min, max] pair of degrees with −90 ≤ min ≤ max ≤ 90', `${lo},${hi}`);
   }
   const axis = options.tiltAxis ?? 'y';
+  const cosine = options.cosineWeighting ?? false;
   const { half, fz, fy, fx } = halfSpectrumAxes(shape, voxelSize);
   const out = new Float32Array(half[0] * half[1] * half[2]);
   const eps = 1e-9;
@@ -92,7 +102,7 @@ export function continuousWedgeFilter(shape: Zyx, voxelSize: Zyx, options: Conti
         const phi = foldAngle((Math.atan2(kz, ka) * 180) / Math.PI);
         // ±90° are the same direction: the kz axis belongs to a range that reaches either end.
         const inside = (phi >= lo - eps && phi <= hi + eps) || (phi === 90 && lo <= -90 + eps);
-        out[i] = inside ? 1 : 0;
+        out[i] = !inside ? 0 : cosine ? Math.cos((phi * Math.PI) / 180) : 1;
       }
     }
   }

@@ -75,7 +75,7 @@ export async function runExample(dirArg: string | undefined, flags: ExampleFlags
   const matchFlags: MatchFlags = {
     target: files.tomogram, template: files.template, angularStep: flags.angularStep, symmetry: 'C1', score: 'flc-sphere',
     device: flags.device, tile: 'auto', padTarget: 'mean', interpolation: 'linear', rotationMode: 'real',
-    tiltRange: EXAMPLE.tiltRange.join(','), tiltAxis: 'y', voltage: '300', cs: '2.7', amplitudeContrast: '0.07', phaseShift: '0',
+    tiltRange: EXAMPLE.tiltRange.join(','), tiltAxis: 'y',
     modelBfactor: '0', force: true, quiet: flags.quiet, progress: flags.progress, output: files.run,
   };
   const setup = await setupMatch(matchFlags);
@@ -83,6 +83,7 @@ export async function runExample(dirArg: string | undefined, flags: ExampleFlags
   const summary = pickAndExport({
     dir: setup.dir, result, target: setup.target, templateShape: setup.template.shape, tomoName: 'example',
     peaks: { falseAlarms: 1 }, formats: ['tsv', 'relion', 'imod'], tiltRange: EXAMPLE.tiltRange, force: true,
+    microscope: setup.filters.microscope.microscope, micrographName: files.tomogram,
     refine: flags.refine ? { job: setup.job, angularStep: Number(flags.angularStep) } : undefined,
   });
   const picks = toExportPicks(summary.picks).map((p) => ({ position: p.position, rotation: p.rotation }));

@@ -8,6 +8,8 @@ import {
 import { invalidOption, readMrc, readMrcHeader, readStar, TmeError, writeFileAtomic, type Zyx } from '@tme/formats';
 import { formatOrientationsTsv, parseOrientationsTsv, type Pick } from '@tme/peaks';
 import { matrixToPytmeEuler, matrixToRelionEuler } from '@tme/rotations';
+import { DEFAULT_MICROSCOPE, type Microscope } from '@tme/template';
+import { describeFaceBoxes } from '../pipeline';
 
 const FORMATS = ['relion', 'relion5', 'imod', 'dynamo', 'tsv'] as const;
 type ExportFormat = (typeof FORMATS)[number];
@@ -26,6 +28,7 @@ interface ExportCliOptions {
   cs?: string;
   amplitudeContrast?: string;
   edge: string;
+  /** --invert / --no-invert; undefined: the job's --invert-contrast when the picks sit in a job folder. */
   invert?: boolean;
   normalise: boolean;
   binning?: string;
@@ -107,37 +110,104 @@ function readPicks(file: string, shape: Zyx | undefined, voxelSize: number | und
   return { picks: readPicksTsv(file) };
 }
 
-function summaryLine(format: ExportFormat, s: ExportSummary, outDir: string): string {
+function summaryLine(format: ExportFormat, s: ExportSummary, outDir: string, normalise: boolean): string {
   const listed = s.files.map((f) => path.relative(outDir, f)).filter((f) => !/^Subtomograms\/.*_\d+\.mrc$/.test(f));
-  const boxes = format === 'relion' ? ` (${s.padded} padded at the edge, ${s.skipped} skipped)` : '';
+  const boxes = format === 'relion' ? ` (${describeFaceBoxes(s, normalise)})` : '';
   const subtomograms = format === 'relion' ? `, ${s.written} subtomograms in Subtomograms/` : '';
   return `tme export: ${s.written} picks${boxes} → ${outDir}: ${listed.join(', ')}${subtomograms}\n`;
+}
+
+/** What a job folder's job.json says that an export needs (every field optional: older jobs lack some). */
+export interface JobDefaults {
+  file: string;
+  target?: string;
+  targetShape?: Zyx;
+  voxelSize?: number;
+  templateShape?: Zyx;
+  tiltRange?: [number, number];
+  tiltAxis: 'y' | 'x';
+  microscope: Partial<Microscope>;
+  tomoName?: string;
+  invertContrast: boolean;
+}
+
+const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+const zyx = (v: unknown): Zyx | undefined => (Array.isArray(v) && v.length === 3 && v.every((n) => finite(n) && n > 0) ? [v[0], v[1], v[2]] : undefined);
+
+/**
+ * The job.json next to a picks file (a TSV in a `tme match`/`tme run` folder), or undefined. Relative paths in an
+ * older job.json are taken relative to its folder.
+ */
+export function readJobDefaults(picksFile: string): JobDefaults | undefined {
+  const file = path.join(path.dirname(path.resolve(picksFile)), 'job.json');
+  if (!fs.existsSync(file)) return undefined;
+  let record: Record<string, unknown>;
+  try {
+    record = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+  } catch (err) {
+    throw new TmeError('ERR_TME_FORMAT', `not JSON (${(err as Error).message})`, { file, cause: err });
+  }
+  const params = (record.parameters ?? {}) as Record<string, unknown>;
+  const inputs = (record.inputs ?? {}) as Record<string, unknown>;
+  const filters = (inputs.filters ?? {}) as Record<string, unknown>;
+  const scope = (inputs.microscope ?? {}) as Record<string, unknown>;
+  // A job from before the microscope was recorded: its typed flags (the defaults then were flags too).
+  const typed = (key: string): number | undefined => (finite(scope[key]) ? scope[key] as number : undefined);
+  const flagValue = (key: string): number | undefined => (typeof filters[key] === 'string' && Number.isFinite(Number(filters[key])) ? Number(filters[key]) : undefined);
+  const microscope: Partial<Microscope> = {
+    voltage: typed('voltage') ?? flagValue('voltage'),
+    sphericalAberration: typed('sphericalAberration') ?? flagValue('cs'),
+    amplitudeContrast: typed('amplitudeContrast') ?? flagValue('amplitudeContrast'),
+  };
+  const range = inputs.tiltRange;
+  const tiltRange: [number, number] | undefined = Array.isArray(range) && range.length === 2 && range.every(finite)
+    ? [range[0] as number, range[1] as number]
+    : typeof filters.tiltRange === 'string' ? numbers('--tilt-range', filters.tiltRange, 2) as [number, number] : undefined;
+  const voxel = zyx(params.voxelSize);
+  const target = typeof inputs.target === 'string' ? path.resolve(path.dirname(file), inputs.target) : undefined;
+  return {
+    file, target, targetShape: zyx(params.targetShape), voxelSize: voxel?.[2], templateShape: zyx(params.templateShape), tiltRange,
+    tiltAxis: filters.tiltAxis === 'x' ? 'x' : 'y', microscope,
+    tomoName: typeof inputs.tomoName === 'string' ? inputs.tomoName : undefined, invertContrast: filters.invertContrast === true,
+  };
 }
 
 /** `tme export`: picks (TSV, STAR, Dynamo table) → RELION 3.1/4, RELION 5, IMOD, Dynamo or pyTME TSV. */
 export async function runExport(picksFile: string, o: ExportCliOptions): Promise<ExportSummary> {
   const format = oneOf<ExportFormat>('--format', o.format, FORMATS)!;
-  const header = o.target !== undefined ? readMrcHeader(o.target) : undefined;
+  // A picks file in a job folder: the job says what the flags would (flags win).
+  const job = readJobDefaults(picksFile);
+  const targetFile = o.target ?? job?.target;
+  if (o.target === undefined && targetFile !== undefined && !fs.existsSync(targetFile)) {
+    throw new TmeError('ERR_TME_IO', `no such file (the target ${job!.file} records; give --target)`, { file: targetFile });
+  }
+  const header = targetFile !== undefined ? readMrcHeader(targetFile) : undefined;
   const headerVoxel = header ? header.voxelSize[2] : undefined;
-  const voxelSize = positive('--voxel-size', o.voxelSize) ?? (headerVoxel !== undefined && headerVoxel > 0 ? headerVoxel : undefined);
+  const voxelSize = positive('--voxel-size', o.voxelSize) ?? (headerVoxel !== undefined && headerVoxel > 0 ? headerVoxel : job?.voxelSize);
   const size = numbers('--tomo-size', o.tomoSize, 3);
-  const shape: Zyx | undefined = header ? header.shape : size ? [size[2]!, size[1]!, size[0]!] : undefined;
+  const shape: Zyx | undefined = header ? header.shape : size ? [size[2]!, size[1]!, size[0]!] : job?.targetShape;
   const inputs = readPicks(picksFile, shape, voxelSize, o);
-  const name = o.tomoName ?? inputs.tomoName ?? (o.target ? stem(o.target) : stem(picksFile));
+  const name = o.tomoName ?? inputs.tomoName ?? job?.tomoName ?? (targetFile ? stem(targetFile) : stem(picksFile));
   const outDir = o.output;
   const force = o.force ?? false;
-  const optics = { voltage: positive('--voltage', o.voltage), sphericalAberration: o.cs !== undefined ? Number(o.cs) : undefined, amplitudeContrast: o.amplitudeContrast !== undefined ? Number(o.amplitudeContrast) : undefined };
-  const tilt = numbers('--tilt-range', o.tiltRange, 2) as [number, number] | undefined;
+  const scope = job?.microscope ?? {};
+  const optics = {
+    voltage: positive('--voltage', o.voltage) ?? scope.voltage,
+    sphericalAberration: o.cs !== undefined ? Number(o.cs) : scope.sphericalAberration,
+    amplitudeContrast: o.amplitudeContrast !== undefined ? Number(o.amplitudeContrast) : scope.amplitudeContrast,
+  };
+  const tilt = (numbers('--tilt-range', o.tiltRange, 2) as [number, number] | undefined) ?? job?.tiltRange;
   const needGeometry = (): TomogramGeometry => {
     if (shape === undefined) throw new TmeError('ERR_TME_INVALID_OPTION', `--format ${format} needs the tomogram size: give --target T.mrc or --tomo-size X,Y,Z`);
     if (voxelSize === undefined) throw new TmeError('ERR_TME_INVALID_OPTION', `--format ${format} needs the voxel size: give --target T.mrc or --voxel-size Å`);
     return { shape, voxelSize, name };
   };
   const diameter = positive('--diameter', o.diameter);
+  const normalise = o.normalise;
   let summary: ExportSummary;
   switch (format) {
     case 'relion': {
-      if (o.target === undefined) throw new TmeError('ERR_TME_INVALID_OPTION', '--format relion extracts subtomograms: give the matched tomogram with --target T.mrc');
+      if (targetFile === undefined) throw new TmeError('ERR_TME_INVALID_OPTION', '--format relion extracts subtomograms: give the matched tomogram with --target T.mrc');
       const geometry = needGeometry();
       const boxText = o.box;
       let box: number;
@@ -146,14 +216,16 @@ export async function runExport(picksFile: string, o: ExportCliOptions): Promise
         if (!/^\s*\d+\s*$/.test(boxText)) throw invalidOption('--box', 'even integer ≥ 2 (voxels)', boxText);
       } else if (diameter !== undefined) {
         box = defaultBoxSize(diameter / geometry.voxelSize);
+      } else if (job?.templateShape !== undefined) {
+        box = defaultBoxSize(Math.max(...job.templateShape)); // as tme run chooses it
       } else {
         throw new TmeError('ERR_TME_INVALID_OPTION', '--format relion needs a box: give --box N (even) or --diameter Å (box = even fast size ≥ 1.5× diameter)');
       }
-      const tomogram = readMrc(o.target);
+      const tomogram = readMrc(targetFile);
       summary = exportRelion(inputs.picks, tomogram, geometry, {
-        outDir, force, box, ...optics, edge: oneOf<EdgeMode>('--edge', o.edge, ['pad', 'skip']), micrographName: path.basename(o.target),
-        invert: o.invert ?? false, normalise: o.normalise, binning: positive('--binning', o.binning),
-        ...(tilt ? { tiltRange: tilt } : {}),
+        outDir, force, box, ...optics, edge: oneOf<EdgeMode>('--edge', o.edge, ['pad', 'skip']), micrographName: path.resolve(targetFile),
+        invert: o.invert ?? job?.invertContrast ?? false, normalise, binning: positive('--binning', o.binning),
+        ...(tilt ? { tiltRange: tilt, tiltAxis: job?.tiltAxis ?? 'y' } : {}),
       });
       break;
     }
@@ -176,7 +248,7 @@ export async function runExport(picksFile: string, o: ExportCliOptions): Promise
       summary = writePicksTsv(inputs.picks, outDir, force);
       break;
   }
-  process.stdout.write(summaryLine(format, summary, outDir));
+  process.stdout.write(summaryLine(format, summary, outDir, normalise));
   return summary;
 }
 
@@ -187,19 +259,20 @@ export function register(program: Command): void {
     .argument('<picks>', 'picks: tme/pyTME orientations .tsv, a particles .star (tme, RELION, pyTME relion4/relion5) or a Dynamo .tbl')
     .requiredOption('--format <format>', `output format: ${FORMATS.join(', ')}`)
     .requiredOption('-o, --output <dir>', 'output folder (created if missing)')
-    .option('--target <mrc>', 'the matched tomogram (shape, voxel size; relion: subtomograms are cut from it)')
-    .option('--box <n>', 'relion: cubic subtomogram box, voxels, EVEN (default: even fast size ≥ 1.5× --diameter)')
+    .option('--target <mrc>', 'the matched tomogram (shape, voxel size; relion: subtomograms are cut from it); default: the job\'s, when the picks sit in a job folder')
+    .option('--box <n>', 'relion: cubic subtomogram box, voxels, EVEN (default: even fast size ≥ 1.5× --diameter, else the job\'s template box as tme run chooses it)')
     .option('--diameter <A>', 'particle diameter, Å (default box, IMOD sphere size)')
-    .option('--tomo-name <name>', 'tomogram name (rlnTomoName, file names; default from the input or --target)')
-    .option('--voxel-size <A>', 'voxel size of the matched tomogram, Å (default: from --target)')
+    .option('--tomo-name <name>', 'tomogram name (rlnTomoName, file names; default from the input, the job or --target)')
+    .option('--voxel-size <A>', 'voxel size of the matched tomogram, Å (default: from --target, else the job)')
     .option('--tomo-size <x,y,z>', 'size of the matched tomogram, voxels, when there is no --target')
-    .option('--tilt-range <min,max>', 'tilt range, degrees: relion writes a missing-wedge volume (rlnCtfImage); dynamo ftype 1')
-    .option('--voltage <kV>', 'acceleration voltage, kV (default 300)')
-    .option('--cs <mm>', 'spherical aberration, mm (default 2.7)')
-    .option('--amplitude-contrast <A>', 'amplitude contrast, 0–1 (default 0.1)')
-    .option('--edge <mode>', 'relion: boxes past the tomogram edge: pad (tomogram mean) or skip', 'pad')
-    .option('--invert', 'relion: multiply subtomograms by −1 (dark protein → bright)')
-    .option('--no-normalise', 'relion: keep raw values (default: mean 0, std 1 per subtomogram)')
+    .option('--tilt-range <min,max>', 'tilt range, degrees: relion writes a missing-wedge volume (rlnCtfImage); dynamo ftype 1 (default: the job\'s)')
+    .option('--voltage <kV>', `acceleration voltage, kV (default: the job's, else ${DEFAULT_MICROSCOPE.voltage})`)
+    .option('--cs <mm>', `spherical aberration, mm (default: the job's, else ${DEFAULT_MICROSCOPE.sphericalAberration})`)
+    .option('--amplitude-contrast <A>', `amplitude contrast, 0–1 (default: the job's, else ${DEFAULT_MICROSCOPE.amplitudeContrast})`)
+    .option('--edge <mode>', 'relion: boxes that cross a tomogram face: pad (keep: the outside filled with the mean of the box\'s voxels inside the tomogram, 0 after normalisation; marked in tmeBoxOutsideFraction) or skip', 'pad')
+    .option('--invert', 'relion: multiply subtomograms by −1 (dark protein → bright); default: the job\'s --invert-contrast')
+    .option('--no-invert', 'relion: do not invert, whatever the job did')
+    .option('--no-normalise', 'relion: keep raw values (default: mean 0, std 1 per subtomogram over its voxels inside the tomogram)')
     .option('--binning <B>', 'binning of the matched tomogram vs the tilt series: coordinates in bin-1 pixels (default 1)')
     .option('--tilt-series-pixel-size <A>', 'relion5: rlnTomoTiltSeriesPixelSize, Å (sets the binning)')
     .option('--centre-convention <c>', 'relion5: centred-coordinate zero at size/2 (relion) or size/2 − 1 (minus-one)', 'relion')

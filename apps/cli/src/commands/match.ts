@@ -8,7 +8,7 @@ import {
   type DeviceSpec, type Interpolation, type MatchJob, type MatchResult, type RotationMode,
 } from '@tme/engine';
 import { createProgressRenderer } from '../progress';
-import { addSearchOptions, prepareSearch, type SearchFlags } from '../search-options';
+import { addSearchOptions, isDefocusFile, prepareSearch, type SearchFilters, type SearchFlags } from '../search-options';
 import { VERSION } from '../version';
 
 export interface MatchFlags extends SearchFlags {
@@ -120,6 +120,8 @@ export interface MatchSetup {
   /** The target as read (before its own filters): subtomograms are cut from it. */
   target: Volume;
   template: Volume;
+  /** The microscope, tilt range and tomograms.star row the filters were made with. */
+  filters: SearchFilters;
   rotationCount: number;
   inputs: Record<string, unknown>;
   /** Whether this run made the job folder (so a run that leaves nothing in it may remove it again). */
@@ -154,6 +156,7 @@ export async function setupMatch(flags: MatchFlags, options: { createDir?: boole
   const search = await prepareSearch(flags, target, userMask);
   const templateMask = search.templateMask;
   const targetMask = flags.targetMask === undefined ? undefined : readVolume(flags.targetMask);
+  if (targetMask !== undefined) checkBinary(targetMask, flags.targetMask as string);
   const createdDir = (options.createDir ?? true) && !fs.existsSync(dir);
   if (options.createDir ?? true) prepareJobDir(dir, flags);
   const job: MatchJob = {
@@ -167,8 +170,29 @@ export async function setupMatch(flags: MatchFlags, options: { createDir?: boole
     targetMask: flags.targetMask === undefined ? null : path.resolve(flags.targetMask),
     angularStep, symmetry: set.symmetry, rotationCount: set.count, coveringBound: set.coveringBound, rotationMethod: set.method,
     filters: describeFilters(flags),
+    // What `tme export` takes from the job when no flag says otherwise.
+    microscope: { ...search.filters.microscope.microscope, source: search.filters.microscope.source },
+    tiltRange: search.filters.tiltRange ?? null,
+    tomoName: flags.tomoName ?? search.filters.tomoName ?? null,
   };
-  return { dir, job, target, template: search.template, rotationCount: set.count, inputs, createdDir };
+  return { dir, job, target, template: search.template, filters: search.filters, rotationCount: set.count, inputs, createdDir };
+}
+
+/**
+ * A target mask must say in or out: mcc and the score statistics use it as weights, so 0.5 would count a voxel
+ * half. Refuse any other value with the first voxel that has one.
+ */
+function checkBinary(mask: Volume, file: string): void {
+  const [, ny, nx] = mask.shape;
+  for (let i = 0; i < mask.data.length; i++) {
+    const v = mask.data[i] as number;
+    if (v !== 0 && v !== 1) {
+      const x = i % nx;
+      const y = Math.floor(i / nx) % ny;
+      const z = Math.floor(i / (nx * ny));
+      throw new TmeError('ERR_TME_FORMAT', `holds ${String(v)} at voxel (x, y, z) = (${x}, ${y}, ${z}); a target mask must be 0 or 1 everywhere: threshold it (e.g. 1 where it is ≥ 0.5, else 0)`, { file });
+    }
+  }
 }
 
 /** NaN or Inf in a tomogram would silently poison every score: refuse it with the first bad voxel. */
@@ -180,6 +204,7 @@ function checkFinite(data: Float32Array, file: string): void {
   }
 }
 
+/** The filter flags as typed, file names made absolute (a job is read again from other folders: peaks --refine, export). */
 function describeFilters(flags: MatchFlags): Record<string, unknown> {
   const keys: Array<keyof MatchFlags> = [
     'tiltRange', 'tiltAxis', 'tiltAngles', 'dose', 'defocus', 'voltage', 'cs', 'amplitudeContrast', 'phaseShift', 'phaseFlip',
@@ -187,6 +212,9 @@ function describeFilters(flags: MatchFlags): Record<string, unknown> {
   ];
   const out: Record<string, unknown> = {};
   for (const k of keys) if (flags[k] !== undefined && flags[k] !== '') out[k] = flags[k];
+  if (flags.tiltAngles !== undefined) out['tiltAngles'] = path.resolve(flags.tiltAngles);
+  if (flags.dose !== undefined && !Number.isFinite(Number(flags.dose))) out['dose'] = path.resolve(flags.dose);
+  if (flags.defocus !== undefined && isDefocusFile(flags.defocus)) out['defocus'] = path.resolve(flags.defocus);
   return out;
 }
 
@@ -243,7 +271,7 @@ export function addMatchOptions(cmd: Command): Command {
     .requiredOption('--template <file>', 'template: a map (MRC/EM; same voxel size as the target unless --resample) or an atomic model (PDB/mmCIF, simulated at the target voxel size)')
     .option('--template-mask <file>', 'template mask (MRC, template box); default: a sphere (see --mask-radius)')
     .option('--mask-radius <Å>', 'radius of a spherical template mask in Å; default: the largest sphere inside the box')
-    .option('--target-mask <file>', 'target mask (MRC, target shape): required by mcc, restricts score statistics')
+    .option('--target-mask <file>', 'target mask (MRC, target shape, values 0 or 1): required by mcc, restricts score statistics')
     .requiredOption('--angular-step <deg>', 'largest angle from any orientation to the nearest searched rotation, degrees')
     .option('--symmetry <group>', 'template symmetry (C1, Cn, Dn, T, O, I): only an asymmetric unit is searched', 'C1')
     .option('--score <name>', `${SCORE_NAMES.join(', ')} (pyTME names accepted)`, 'flc-sphere')

@@ -76,6 +76,15 @@ function outputFiles(output: string): PeaksCliResult['files'] {
   return { orientations: output, details: `${base}.details.tsv`, report: `${base}.report.json` };
 }
 
+/** The --mask of `tme peaks` and `tme run`: an MRC of the score map's shape; picks are called where it is ≥ 0.5. */
+export function readPeakMask(file: string, shape: Zyx): Float32Array {
+  const m = readMrc(file);
+  if (!m.shape.every((n, i) => n === shape[i])) {
+    throw new TmeError('ERR_TME_MISMATCH', `mask shape (z, y, x) = (${m.shape.join(', ')}) differs from the score map (${shape.join(', ')})`, { file });
+  }
+  return m.data;
+}
+
 /** Validates the peak flags shared by `tme peaks` and `tme run` into calling options. */
 export function callOptionsFrom(o: Omit<PeaksCliOptions, 'output'>): CallPeaksOptions {
   const numPeaks = numberOption('--number', o.number, 'integer ≥ 1', (v) => Number.isInteger(v) && v >= 1);
@@ -102,6 +111,8 @@ export function callOptionsFrom(o: Omit<PeaksCliOptions, 'output'>): CallPeaksOp
   };
 }
 
+export const PEAK_MASK_HELP = 'only pick inside this mask (≥ 0.5; the target\'s shape); the search space of --false-alarms is its voxel count';
+
 /** The peak flags, one spelling for `tme peaks` and `tme run`. */
 export function addPeakOptions(cmd: Command): Command {
   return cmd
@@ -111,8 +122,16 @@ export function addPeakOptions(cmd: Command): Command {
     .option('--false-alarms <F>', 'threshold with F expected false positives in the searched region (default 1 when the job has statistics)')
     .option('--z-score <Z>', 'keep scores ≥ mean + Z·std of the best-score map in the region')
     .option('--max-score <S>', 'drop scores > S (gold beads, artefacts)')
-    .option('--edge <voxels>', 'margin at the volume faces not called (default: half the template box)')
+    .option('--edge <voxels>', 'margin at the volume faces not called; default: 0 (call everywhere the score is defined, up to the faces)')
     .option('--subvoxel', 'sub-voxel positions (parabolic fit per axis)');
+}
+
+/** The line that says what a user-set --edge cost: the candidates above the threshold in the margin. */
+export function describeEdge(set: PeakSet, prefix: string): string {
+  const [z, y, x] = set.edge;
+  const margin = z === y && y === x ? `${z} voxels` : `${x}/${y}/${z} voxels (x/y/z)`;
+  const n = set.edgeDropped;
+  return `${prefix}: edge ${margin} dropped ${n} candidate${n === 1 ? '' : 's'} above the threshold\n`;
 }
 
 /** The report of the threshold used, why, and the false positives it lets through. */
@@ -135,14 +154,7 @@ export async function runPeaks(jobDir: string, o: PeaksCliOptions): Promise<Peak
   const job = readJob(jobDir);
   const statistics = statisticsOf(job.record.statistics);
   const templateShape = zyxOf(job.record.parameters?.templateShape);
-  let mask: Float32Array | undefined;
-  if (o.mask !== undefined) {
-    const m = readMrc(o.mask);
-    if (!m.shape.every((n, i) => n === job.scores.shape[i])) {
-      throw new TmeError('ERR_TME_MISMATCH', `mask shape (z, y, x) = (${m.shape.join(', ')}) differs from the score map (${job.scores.shape.join(', ')})`, { file: o.mask });
-    }
-    mask = m.data;
-  }
+  const mask = o.mask === undefined ? undefined : readPeakMask(o.mask, job.scores.shape);
   const set = callPeaks({
     scores: job.scores.data, rotationIndices: job.indices, shape: job.scores.shape, rotations: job.rotations,
     voxelSize: job.scores.voxelSize, origin: job.scores.origin,
@@ -173,6 +185,7 @@ export async function runPeaks(jobDir: string, o: PeaksCliOptions): Promise<Peak
 
   process.stdout.write(
     describeThreshold(set, 'tme peaks')
+    + (o.edge !== undefined ? describeEdge(set, 'tme peaks') : '')
     + (refined ? `tme peaks: refined ${refined.length} orientations: median change ${median(refined.map((r) => r.angularChange)).toFixed(1)}°, median score gain ${median(refined.map((r) => r.score - r.originalScore)).toFixed(4)}\n` : '')
     + `tme peaks: ${set.picks.length} picks from ${set.candidates} candidates (min distance ${Number(set.minDistance.toPrecision(4))} voxels, edge ${set.edge.join('/')} voxels) → ${files.orientations}, ${files.details}, ${files.report}\n`,
   );
@@ -186,7 +199,7 @@ export function register(program: Command): void {
     .argument('<job>', 'job folder written by tme match (scores.mrc, rotations.mrc, angles.tsv, job.json)')
     .requiredOption('-o, --output <tsv>', 'orientations TSV (pyTME layout); <name>.details.tsv and <name>.report.json go next to it');
   addPeakOptions(cmd)
-    .option('--mask <mrc>', 'only pick inside this mask (≥ 0.5); the search space of --false-alarms is its voxel count')
+    .option('--mask <mrc>', PEAK_MASK_HELP)
     .option('--refine', 'refine each pick\'s orientation by a local search at half and a quarter of the global step, re-scored with the job\'s score and filters')
     .option('--force', 'replace existing outputs')
     .action(async (job: string, options: PeaksCliOptions) => { await runPeaks(job, options); });

@@ -1,15 +1,15 @@
 import * as path from 'node:path';
 import type { Command } from 'commander';
-import { invalidOption } from '@tme/formats';
-import { RUN_FORMATS, pickAndExport, type RunFormat } from '../pipeline';
-import { parseTiltRange } from '../search-options';
+import { invalidOption, readMrcHeader } from '@tme/formats';
+import { RUN_FORMATS, describeFaceBoxes, pickAndExport, type RunFormat } from '../pipeline';
 import { addMatchOptions, executeMatch, setupMatch, type MatchFlags } from './match';
-import { addPeakOptions, callOptionsFrom, describeThreshold, type PeaksCliOptions } from './peaks';
+import {
+  PEAK_MASK_HELP, addPeakOptions, callOptionsFrom, describeEdge, describeThreshold, readPeakMask, type PeaksCliOptions,
+} from './peaks';
 
-interface RunFlags extends MatchFlags, Omit<PeaksCliOptions, 'output' | 'mask' | 'force'> {
+interface RunFlags extends MatchFlags, Omit<PeaksCliOptions, 'output' | 'force'> {
   formats: string;
   box?: string;
-  tomoName?: string;
 }
 
 export function parseFormats(text: string): RunFormat[] {
@@ -27,19 +27,27 @@ export async function runAll(flags: RunFlags): Promise<void> {
   if (box !== undefined && !(Number.isInteger(box) && box >= 4 && box % 2 === 0)) {
     throw invalidOption('--box', 'an even integer ≥ 4 (RELION needs even boxes)', flags.box);
   }
+  // The peak mask is checked before the match: a wrong file must not cost a search.
+  const peakMask = flags.mask === undefined ? undefined : readPeakMask(flags.mask, readMrcHeader(flags.target).shape);
   const setup = await setupMatch(flags);
+  if (flags.mask !== undefined) setup.inputs['peakMask'] = path.resolve(flags.mask);
   const result = await executeMatch(setup, flags, 'tme run');
-  const tomoName = flags.tomoName ?? path.basename(flags.target).replace(/\.[^.]+$/, '').replace(/[^A-Za-z0-9._+-]/g, '_');
+  const tomoName = flags.tomoName ?? setup.filters.tomoName
+    ?? path.basename(flags.target).replace(/\.[^.]+$/, '').replace(/[^A-Za-z0-9._+-]/g, '_');
   const summary = pickAndExport({
-    dir: setup.dir, result, target: setup.target, templateShape: setup.template.shape, tomoName, peaks, formats,
-    tiltRange: flags.tiltRange === undefined ? undefined : parseTiltRange(flags.tiltRange),
-    voltage: Number(flags.voltage), sphericalAberration: Number(flags.cs), amplitudeContrast: Number(flags.amplitudeContrast),
+    dir: setup.dir, result, target: setup.target, templateShape: setup.template.shape, tomoName, peaks, peakMask, formats,
+    tiltRange: setup.filters.tiltRange, tiltAxis: flags.tiltAxis === 'x' ? 'x' : 'y',
+    microscope: setup.filters.microscope.microscope, micrographName: path.resolve(flags.target),
+    // Dark protein in the tomogram (the template was inverted to match it): RELION must average bright protein.
+    invertSubtomograms: flags.invertContrast === true,
     box, force: flags.force === true || flags.resume === true,
     refine: flags.refine ? { job: setup.job, angularStep: Number(flags.angularStep) } : undefined,
   });
   if (!flags.quiet) {
     process.stdout.write(describeThreshold(summary.peaks, 'tme run'));
-    const relion = summary.relion ? `; RELION: ${summary.relion.written} subtomograms (${summary.relion.padded} padded, ${summary.relion.skipped} skipped)` : '';
+    if (flags.edge !== undefined) process.stdout.write(describeEdge(summary.peaks, 'tme run'));
+    const r = summary.relion;
+    const relion = r ? `; RELION: ${r.written} subtomograms${flags.invertContrast ? ' (inverted: bright protein)' : ''}, ${describeFaceBoxes(r)}` : '';
     process.stdout.write(`tme run: ${summary.peaks.picks.length} picks → ${formats.join(', ')} in ${setup.dir}${relion}\n`);
   }
 }
@@ -50,10 +58,10 @@ export function register(program: Command): void {
     .description('The whole job in one go: match, call peaks, and export (orientations TSV, RELION particles with subtomograms, IMOD model)');
   addMatchOptions(cmd);
   addPeakOptions(cmd)
+    .option('--mask <mrc>', PEAK_MASK_HELP)
     .option('--refine', 'refine each pick\'s orientation by a local search at half and a quarter of the angular step')
     .option('--formats <list>', `outputs after the match: ${RUN_FORMATS.join(', ')}`, RUN_FORMATS.join(','))
-    .option('--box <voxels>', 'RELION subtomogram box (even); default: an even fast size ≥ 1.5× the template box')
-    .option('--tomo-name <name>', 'tomogram name in the STAR and model files; default: the target file name')
+    .option('--box <voxels>', 'RELION subtomogram box (even); default: an even fast size ≥ 1.5× the template box. A box that crosses a tomogram face is kept: its outside is filled with the mean of its voxels inside the tomogram (0 after normalisation) and it is marked (tmeBoxOutsideFraction)')
     .option('--resume', 'continue the match in the output folder from its checkpoint')
     .option('--force', 'overwrite the job in the output folder')
     .option('--quiet', 'print nothing but errors')

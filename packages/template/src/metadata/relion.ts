@@ -94,3 +94,51 @@ export function parseRelionTiltSeries(text: string, options: ParseOptions = {}):
     return t;
   });
 }
+
+function stemOf(file: string): string {
+  const base = file.split(/[\\/]/).pop() ?? file;
+  return base.replace(/\.[^.]*$/, '');
+}
+
+/** `name` as a whole token of `text`: not preceded or followed by a letter or digit (TS_1 is not in TS_10). */
+function containsToken(text: string, name: string): boolean {
+  const escaped = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`(^|[^A-Za-z0-9])${escaped}($|[^A-Za-z0-9])`).test(text);
+}
+
+/**
+ * The row of a tomograms.star that a search is about. With `name`: the row of that rlnTomoName. Else with
+ * `target` (the tomogram file matched): the row whose rlnTomoReconstructedTomogram has the target's file name,
+ * else whose name is the target's stem, else whose name is a whole token of the stem (TS_01 in rec_TS_01_bin4).
+ * A file with one row needs neither. Refuses, listing the names, when no single row is found.
+ */
+export function selectRelionTomogram(
+  tomograms: readonly RelionTomogram[], by: { name?: string; target?: string }, options: ParseOptions = {},
+): RelionTomogram {
+  const names = tomograms.map((t) => t.name).join(', ');
+  if (by.name !== undefined) {
+    const row = tomograms.find((t) => t.name === by.name);
+    if (!row) throw new TmeError('ERR_TME_MISMATCH', `no tomogram named ${by.name} (--tomo-name); it lists ${names}`, { file: options.file });
+    return row;
+  }
+  if (tomograms.length === 1) return tomograms[0] as RelionTomogram;
+  if (by.target !== undefined) {
+    const base = by.target.split(/[\\/]/).pop() ?? by.target;
+    const stem = stemOf(by.target);
+    const rules: Array<(t: RelionTomogram) => boolean> = [
+      (t) => t.reconstructedTomogram !== undefined && (t.reconstructedTomogram.split(/[\\/]/).pop() ?? '') === base,
+      (t) => t.name === stem,
+      (t) => containsToken(stem, t.name),
+    ];
+    for (const rule of rules) {
+      const hits = tomograms.filter(rule);
+      if (hits.length === 1) return hits[0] as RelionTomogram;
+      if (hits.length > 1) break;
+    }
+  }
+  throw new TmeError(
+    'ERR_TME_MISMATCH',
+    `lists ${tomograms.length} tomograms (${names}) and none is ${by.target === undefined ? 'chosen' : `the target ${by.target.split(/[\\/]/).pop()}`}: choose one with --tomo-name`,
+    { file: options.file },
+  );
+}

@@ -1,21 +1,11 @@
 import { TmeError } from '@tme/formats';
-import type { CtfParameters } from '../ctf';
+import { resolveMicroscope, type CtfParameters, type Microscope } from '../ctf';
 import type { Tilt } from '../wedge';
 import type { MdocFile } from './mdoc';
 import { imodDefocusPerView, type ImodDefocusFile } from './imod-defocus';
 import type { CtffindResult } from './ctffind';
 import type { RelionTilt, RelionTomogram } from './relion';
 import type { WarpTiltSeries } from './warp-xml';
-
-/** Microscope constants shared by all tilts. */
-export interface Microscope {
-  /** kV. Default 300. */
-  voltage?: number;
-  /** mm. Default 2.7. */
-  sphericalAberration?: number;
-  /** Default 0.07. */
-  amplitudeContrast?: number;
-}
 
 /** Per-tilt arrays (same order as `angles`) → the `Tilt[]` the filters take. */
 export interface TiltSeriesMetadata {
@@ -30,7 +20,8 @@ export interface TiltSeriesMetadata {
   astigmatismAngle?: readonly number[];
   /** Degrees. */
   phaseShift?: readonly number[];
-  microscope?: Microscope;
+  /** Microscope values the file gives (the CTF falls back to DEFAULT_MICROSCOPE for the rest). */
+  microscope?: Partial<Microscope>;
   /** Drop tilts whose flag is false (e.g. Warp's UseTilt). */
   use?: readonly boolean[];
 }
@@ -57,19 +48,45 @@ export function buildTilts(meta: TiltSeriesMetadata): Tilt[] {
   return tilts;
 }
 
-/** Tilts of a SerialEM .mdoc (stack order), with pre-exposure doses and defocus when written. */
-export function tiltsFromMdoc(mdoc: MdocFile, microscope: Microscope = {}): Tilt[] {
+/** The microscope values a SerialEM .mdoc gives (its global Voltage). */
+export function mdocMicroscope(mdoc: MdocFile): Partial<Microscope> {
+  return mdoc.voltage !== undefined ? { voltage: mdoc.voltage } : {};
+}
+
+/** The microscope values of a RELION 5 tomograms.star row. */
+export function relionMicroscope(tomogram: RelionTomogram): Partial<Microscope> {
+  return { voltage: tomogram.voltage, sphericalAberration: tomogram.sphericalAberration, amplitudeContrast: tomogram.amplitudeContrast };
+}
+
+/** The microscope values of a Warp XML's <CTF> parameters. */
+export function warpMicroscope(xml: WarpTiltSeries): Partial<Microscope> {
+  return { voltage: xml.ctf.voltage, sphericalAberration: xml.ctf.sphericalAberration, amplitudeContrast: xml.ctf.amplitudeContrast };
+}
+
+/** The microscope values of a CTFFIND4 header. */
+export function ctffindMicroscope(result: CtffindResult): Partial<Microscope> {
+  return { voltage: result.voltage, sphericalAberration: result.sphericalAberration, amplitudeContrast: result.amplitudeContrast };
+}
+
+/**
+ * Tilts of a SerialEM .mdoc (stack order), with pre-exposure doses and defocus when written. `microscope`: values
+ * that win over the file's (the user's flags; resolveMicroscope's rule).
+ */
+export function tiltsFromMdoc(mdoc: MdocFile, microscope: Partial<Microscope> = {}): Tilt[] {
   const hasDefocus = mdoc.tilts.every((t) => t.defocus !== undefined);
   return buildTilts({
     angles: mdoc.tilts.map((t) => t.tiltAngle),
     doses: mdoc.tilts.map((t) => t.preExposure),
     defocus: hasDefocus ? mdoc.tilts.map((t) => t.defocus as number) : undefined,
-    microscope: { voltage: mdoc.voltage, ...microscope },
+    microscope: resolveMicroscope(microscope, mdocMicroscope(mdoc)).microscope,
   });
 }
 
-/** Tilts of a RELION 5 tilt series, with the microscope of its tomograms.star row. */
-export function tiltsFromRelion(tomogram: RelionTomogram, tilts: readonly RelionTilt[]): Tilt[] {
+/**
+ * Tilts of a RELION 5 tilt series, with the microscope of its tomograms.star row (`microscope` wins over it):
+ * pre-exposure doses, and per-tilt defocus U/V with its angle (astigmatism) when every tilt has them.
+ */
+export function tiltsFromRelion(tomogram: RelionTomogram, tilts: readonly RelionTilt[], microscope: Partial<Microscope> = {}): Tilt[] {
   const all = <K extends keyof RelionTilt>(k: K) => (tilts.every((t) => t[k] !== undefined) ? tilts.map((t) => t[k] as number) : undefined);
   return buildTilts({
     angles: tilts.map((t) => t.tiltAngle),
@@ -77,45 +94,48 @@ export function tiltsFromRelion(tomogram: RelionTomogram, tilts: readonly Relion
     defocus: all('defocusU'),
     defocus2: all('defocusV'),
     astigmatismAngle: all('defocusAngle'),
-    microscope: { voltage: tomogram.voltage, sphericalAberration: tomogram.sphericalAberration, amplitudeContrast: tomogram.amplitudeContrast },
+    microscope: resolveMicroscope(microscope, relionMicroscope(tomogram)).microscope,
   });
 }
 
 /**
- * Tilts of a Warp/WarpTools XML (UseTilt respected). Warp's defocus delta is half the difference:
- * defocus1 = defocus + delta, defocus2 = defocus − delta.
+ * Tilts of a Warp/WarpTools XML (UseTilt respected; `microscope` wins over its <CTF> values). Warp's defocus delta
+ * is half the difference: defocus1 = defocus + delta, defocus2 = defocus − delta. With AreAnglesInverted="True"
+ * Warp's angles have the opposite sign to the tomogram's geometry, and Warp negates them itself: so does this.
  */
-export function tiltsFromWarp(xml: WarpTiltSeries): Tilt[] {
+export function tiltsFromWarp(xml: WarpTiltSeries, microscope: Partial<Microscope> = {}): Tilt[] {
   const d = xml.defocus;
   const delta = xml.defocusDelta;
   return buildTilts({
-    angles: xml.angles,
+    angles: xml.areAnglesInverted ? xml.angles.map((a) => 0 - a) : xml.angles, // 0 − a: no −0
     doses: xml.doses,
     defocus: d && delta ? d.map((v, i) => v + (delta[i] as number)) : d,
     defocus2: d && delta ? d.map((v, i) => v - (delta[i] as number)) : undefined,
     astigmatismAngle: d && delta ? xml.defocusAngle : undefined,
-    microscope: { voltage: xml.ctf.voltage, sphericalAberration: xml.ctf.sphericalAberration, amplitudeContrast: xml.ctf.amplitudeContrast },
+    microscope: resolveMicroscope(microscope, warpMicroscope(xml)).microscope,
     use: xml.useTilt,
   });
 }
 
 /**
  * Tilts from IMOD-style inputs: angles (.tlt/.rawtlt), optional doses, and per-view defocus from an IMOD .defocus
- * file or a CTFFIND4 result (one row per view, in the same order as the angles).
+ * file or a CTFFIND4 result (one row per view, in the same order as the angles). `microscope` wins over a CTFFIND4
+ * header's values.
  */
 export function tiltsFromImod(
   angles: readonly number[],
-  options: { doses?: readonly number[]; defocus?: ImodDefocusFile | CtffindResult; microscope?: Microscope } = {},
+  options: { doses?: readonly number[]; defocus?: ImodDefocusFile | CtffindResult; microscope?: Partial<Microscope> } = {},
 ): Tilt[] {
   const d = options.defocus;
   let per: { defocus1: number; defocus2: number; astigmatismAngle: number; phaseShift: number }[] | undefined;
-  let microscope = options.microscope;
+  let file: Partial<Microscope> = {};
   if (d && 'entries' in d) per = imodDefocusPerView(d, angles.length);
   else if (d) {
     if (d.rows.length !== angles.length) throw new TmeError('ERR_TME_MISMATCH', `${d.rows.length} CTFFIND4 rows for ${angles.length} tilt angles`);
     per = d.rows;
-    microscope = { voltage: d.voltage, sphericalAberration: d.sphericalAberration, amplitudeContrast: d.amplitudeContrast, ...options.microscope };
+    file = ctffindMicroscope(d);
   }
+  const microscope = resolveMicroscope(options.microscope ?? {}, file).microscope;
   return buildTilts({
     angles,
     doses: options.doses,
