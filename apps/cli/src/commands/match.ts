@@ -154,6 +154,11 @@ export async function setupMatch(flags: MatchFlags, options: { createDir?: boole
   checkFinite(target.data, flags.target);
   const userMask = flags.templateMask === undefined ? undefined : readVolume(flags.templateMask);
   const search = await prepareSearch(flags, target, userMask);
+  // The filter acts on each rotated template on its own grid before it is normalised; a spectrum sampled on the
+  // tile's grid cannot do that.
+  if (flags.rotationMode === 'fourier' && search.filter !== undefined) {
+    throw invalidOption('--rotation-mode', 'real when the template is filtered (--tilt-range, --tilt-angles, --defocus, --lowpass, --highpass, --whiten)', flags.rotationMode);
+  }
   const templateMask = search.templateMask;
   const targetMask = flags.targetMask === undefined ? undefined : readVolume(flags.targetMask);
   if (targetMask !== undefined) checkBinary(targetMask, flags.targetMask as string);
