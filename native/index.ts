@@ -18,6 +18,7 @@ import type {
   MatchMemoryQuery,
   MatchProgress,
   NativeMatchJob,
+  NativeOrientationJob,
   NativeMatchResult,
   NativeScore,
   NativeVersions,
@@ -47,6 +48,7 @@ interface NativeListing {
 /** The raw binding exported by tme.node (C++ in src/addon.cc). */
 export interface Binding {
   runMatch(job: NativeMatchJob, onProgress?: (p: MatchProgress) => void): { promise: Promise<NativeMatchResult>; cancel(): void };
+  scoreOrientations(job: NativeOrientationJob): { promise: Promise<Float32Array>; cancel(): void };
   listDevices(): NativeListing;
   estimateMatchMemory(query: MatchMemoryQuery): MatchMemoryEstimate;
   fftForward(device: DeviceId, data: Float32Array, shape: Zyx, options?: { threads?: number }): Float32Array;
@@ -200,6 +202,36 @@ export function benchFftPair(device: DeviceId, shape: Zyx, repeats = 5, threads 
 
 export function nativeVersions(): NativeVersions {
   return callNative((b) => b.versions());
+}
+
+/**
+ * Re-scores rotations at single voxels off the event loop (see NativeOrientationJob). Rejects with TmeError:
+ * ERR_TME_CANCELLED (signal aborted; between queries), ERR_TME_INVALID_OPTION.
+ */
+export function scoreOrientations(job: NativeOrientationJob, options: { signal?: AbortSignal } = {}): Promise<Float32Array> {
+  const callSite = new Error();
+  const { signal } = options;
+  if (signal?.aborted) {
+    return Promise.reject(toTmeError(Object.assign(new Error('cancelled before the first query'), { code: 'ERR_TME_CANCELLED' }), callSite));
+  }
+  let task: { promise: Promise<Float32Array>; cancel(): void };
+  try {
+    task = loadBinding().scoreOrientations(job);
+  } catch (err) {
+    return Promise.reject(toTmeError(err, callSite));
+  }
+  const onAbort = (): void => task.cancel();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  return task.promise.then(
+    (scores) => {
+      signal?.removeEventListener('abort', onAbort);
+      return scores;
+    },
+    (err: unknown) => {
+      signal?.removeEventListener('abort', onAbort);
+      throw toTmeError(err, callSite);
+    },
+  );
 }
 
 /**

@@ -95,6 +95,32 @@ export interface NativeMatchJob {
   rotationsPerSubmit?: number;
 }
 
+/**
+ * Rotations re-scored at single voxels (orientation refinement): query q is the target's box-sized patch at a voxel x
+ * (the target at [x − c, x − c + box), c = box // 2) and the rotations [offsets[q], offsets[q + 1]). Each score is
+ * the search's score at x for that rotation (same rotation, filter, normalisation, flat rule), by direct sums.
+ */
+export interface NativeOrientationJob {
+  /** Worker threads (default: hardware concurrency). */
+  threads?: number;
+  template: Float32Array;
+  templateShape: Zyx;
+  mask: Float32Array;
+  filter?: Float32Array;
+  filterShape?: Zyx;
+  /** 'cc', 'flc-sphere' or 'flc'. */
+  score: NativeScore;
+  interpolation?: 'linear' | 'cubic';
+  targetMean?: number;
+  targetVariance?: number;
+  /** queries × templateShape voxels. */
+  patches: Float32Array;
+  /** 9 per rotation, xyz frame, active. */
+  rotations: Float64Array;
+  /** queries + 1, starting at 0, non-decreasing; the last is the rotation count. */
+  offsets: Int32Array;
+}
+
 export interface NativeMatchStats {
   /** Σ score over all voxels of the tile and all rotations of the batch (float64 accumulation). */
   sum: number;

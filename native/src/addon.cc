@@ -16,6 +16,7 @@
 #include "cpu/fftw_plans.h"
 #include "errors.h"
 #include "match/match_loop.h"
+#include "match/orientations.h"
 #include "vk/vk_context.h"
 
 namespace tme {
@@ -292,6 +293,88 @@ Napi::Value RunMatch(const Napi::CallbackInfo& info) {
   });
 }
 
+// ---- scoreOrientations: one AsyncWorker, cancellable between queries ----
+
+OrientationJob readOrientationJob(const Napi::Object& o) {
+  OrientationJob job;
+  job.threads = readInt(o, "threads", 0);
+  job.templateShape = readShape(o.Get("templateShape"), "templateShape");
+  job.templ = readTyped<float>(o, "template", napi_float32_array, true);
+  job.mask = readTyped<float>(o, "mask", napi_float32_array, true);
+  job.filter = readTyped<float>(o, "filter", napi_float32_array, false);
+  if (!job.filter.empty()) {
+    Napi::Value shape = o.Get("filterShape");
+    job.filterShape = shape.IsUndefined() ? job.templateShape : readShape(shape, "filterShape");
+  }
+  job.score = readScore(o.Get("score"));
+  job.interpolation = readInterpolation(o.Get("interpolation"));
+  job.targetMean = readFinite(o, "targetMean", std::numeric_limits<double>::quiet_NaN());
+  job.targetVariance = readFinite(o, "targetVariance", std::numeric_limits<double>::quiet_NaN());
+  job.patches = readTyped<float>(o, "patches", napi_float32_array, true);
+  job.rotations = readTyped<double>(o, "rotations", napi_float64_array, true);
+  const std::vector<int32_t> offsets = readTyped<int32_t>(o, "offsets", napi_int32_array, true);
+  job.offsets.assign(offsets.begin(), offsets.end());
+  return job;
+}
+
+class OrientationWorker : public Napi::AsyncWorker {
+ public:
+  OrientationWorker(Napi::Env env, OrientationJob job, std::shared_ptr<std::atomic<bool>> cancelled)
+      : Napi::AsyncWorker(env, "tme.scoreOrientations"), deferred_(Napi::Promise::Deferred::New(env)),
+        job_(std::move(job)), cancelled_(std::move(cancelled)) {}
+
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    try {
+      scores_ = scoreOrientations(job_, *cancelled_);
+    } catch (const TmeNativeError& e) {
+      code_ = e.codeName();
+      SetError(e.what());
+    } catch (const std::bad_alloc&) {
+      code_ = "ERR_TME_DEVICE_MEMORY";
+      SetError("out of host memory while scoring orientations");
+    } catch (const std::exception& e) {
+      SetError(e.what());
+    }
+  }
+
+  void OnOK() override {
+    auto out = Napi::Float32Array::New(Env(), scores_.size());
+    std::copy(scores_.begin(), scores_.end(), out.Data());
+    deferred_.Resolve(out);
+  }
+
+  void OnError(const Napi::Error& e) override {
+    deferred_.Reject(codedError(Env(), code_.c_str(), e.Message()).Value());
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  OrientationJob job_;
+  std::shared_ptr<std::atomic<bool>> cancelled_;
+  std::vector<float> scores_;
+  std::string code_ = "ERR_TME_INTERNAL";
+};
+
+Napi::Value ScoreOrientations(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    if (!info[0].IsObject()) fail(ErrorCode::InvalidOption, "Expected a job object for scoreOrientations");
+    OrientationJob job = readOrientationJob(info[0].As<Napi::Object>());
+    auto cancelled = std::make_shared<std::atomic<bool>>(false);
+    auto* worker = new OrientationWorker(env, std::move(job), cancelled);
+    Napi::Object task = Napi::Object::New(env);
+    task.Set("promise", worker->promise());
+    task.Set("cancel", Napi::Function::New(env, [cancelled](const Napi::CallbackInfo& ci) -> Napi::Value {
+               cancelled->store(true);
+               return ci.Env().Undefined();
+             }, "cancel"));
+    worker->Queue();
+    return task;
+  });
+}
+
 // ---- devices, memory, FFTs ----
 
 Napi::Value ListDevices(const Napi::CallbackInfo& info) {
@@ -479,6 +562,7 @@ void Shutdown(void*) { vkShutdown(); }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("runMatch", Napi::Function::New(env, RunMatch, "runMatch"));
+  exports.Set("scoreOrientations", Napi::Function::New(env, ScoreOrientations, "scoreOrientations"));
   exports.Set("listDevices", Napi::Function::New(env, ListDevices, "listDevices"));
   exports.Set("estimateMatchMemory", Napi::Function::New(env, EstimateMatchMemory, "estimateMatchMemory"));
   exports.Set("fftForward", Napi::Function::New(env, FftForward, "fftForward"));

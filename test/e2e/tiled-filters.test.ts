@@ -95,8 +95,8 @@ const DEVICES: Array<'cpu' | 'vulkan-cpu'> = lavapipe ? ['cpu', 'vulkan-cpu'] : 
           const pair = new Float64Array(18);
           pair.set(made.rotations.subarray(9 * a, 9 * a + 9), 0);
           pair.set(made.rotations.subarray(9 * b, 9 * b + 9), 9);
-          const s = scorer([z, y, x], pair);
-          expect(Math.abs(s[0]! - s[1]!) / best).toBeLessThan(1e-5);
+          const [s] = await scorer([{ position: [z, y, x], rotations: pair }]);
+          expect(Math.abs(s![0]! - s![1]!) / best).toBeLessThan(1e-5);
         }
         expect(differ).toBeLessThanOrEqual(tiled.indices.length * 1e-3);
       }

@@ -57,7 +57,7 @@ export function toExportPicks(picks: readonly Pick[]): ExportPick[] {
 }
 
 /** Peaks on the best-score map, then every requested export. */
-export function pickAndExport(o: PickAndExportOptions): PickAndExportSummary {
+export async function pickAndExport(o: PickAndExportOptions): Promise<PickAndExportSummary> {
   const peaks = callPeaks(
     {
       scores: o.result.scores.data,
@@ -78,7 +78,7 @@ export function pickAndExport(o: PickAndExportOptions): PickAndExportSummary {
   const files: string[] = [];
   const summary: PickAndExportSummary = { peaks, picks: peaks.picks, files };
   if (o.refine) {
-    const r = refinePicks(peaks, o.refine.job, o.refine.angularStep);
+    const r = await refinePicks(peaks, o.refine.job, o.refine.angularStep);
     summary.picks = r.picks;
     summary.refined = r.refined;
   }

@@ -8,18 +8,36 @@ import { setupMatch, type MatchFlags } from './commands/match';
  * half, then a quarter, of the global step, re-scored at the pick), so the angles users average in RELION are
  * finer than the global sampling. Returns the picks with refined rotations, and the refinement records.
  */
-export function refinePicks(set: PeakSet, job: MatchJob, angularStep: number): { picks: Pick[]; refined: RefinedOrientation[] } {
+export async function refinePicks(
+  set: PeakSet, job: MatchJob, angularStep: number, signal?: AbortSignal,
+): Promise<{ picks: Pick[]; refined: RefinedOrientation[] }> {
   const scorer = createOrientationScorer(job);
-  const refined = refineOrientations(
+  const refined = await refineOrientations(
     set.picks.map((p) => ({ position: p.position, rotation: p.rotation })),
     scorer,
-    { range: angularStep, step: angularStep / 2, levels: 2 },
+    { range: angularStep, step: angularStep / 2, levels: 2, signal },
   );
   const picks = set.picks.map((p, i) => {
     const r = refined[i] as RefinedOrientation;
     return { ...p, rotation: r.rotation, pytmeEuler: r.pytmeEuler, relionEuler: r.relionEuler };
   });
   return { picks, refined };
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s.length === 0 ? Number.NaN : s.length % 2 ? (s[s.length >> 1] as number) : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2;
+}
+
+/** The line that reports a refinement: how far the orientations moved and what the scores gained. */
+export function describeRefinement(refined: readonly RefinedOrientation[], prefix: string): string {
+  return `${prefix}: refined ${refined.length} orientations: median change ${median(refined.map((r) => r.angularChange)).toFixed(1)}°, `
+    + `median score gain ${median(refined.map((r) => r.score - r.originalScore)).toFixed(4)}\n`;
+}
+
+/** Whether a job's score can be re-scored per voxel (mcc needs whole-tile overlaps). */
+export function refinable(job: MatchJob): boolean {
+  return (job.score ?? 'flc-sphere').toString().toLowerCase() !== 'mcc';
 }
 
 const text = (v: unknown): string | undefined => (v === null || v === undefined ? undefined : String(v));

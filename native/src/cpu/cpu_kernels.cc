@@ -11,6 +11,7 @@
 #include <limits>
 #include <vector>
 
+#include "cpu/box_ops.h"
 #include "cpu/fftw_plans.h"
 #include "cpu/simd.h"
 #include "cpu/slab_correlator.h"
@@ -216,70 +217,22 @@ class CpuKernels final : public Kernels {
 
   void rotateBox(BufId dst, BufId src, const RotationParams& r) override {
     Timed timed(profile_, "rotateBox");
-    float* out = f32(dst);
-    const float* in = f32(src);
-    const Shape3& b = config_.box;
-    const float cz = static_cast<float>(b.z / 2), cy = static_cast<float>(b.y / 2), cx = static_cast<float>(b.x / 2);
-    const float* m = r.inverse;
-    const bool cubic = config_.interpolation == Interpolation::Cubic;
-    for (int64_t z = 0; z < b.z; ++z)
-      for (int64_t y = 0; y < b.y; ++y) {
-        const float dz = z - cz, dy = y - cy;
-        // Source position is affine in x: start + x * step.
-        float sz = cz + m[0] * dz + m[1] * dy + m[2] * (0 - cx);
-        float sy = cy + m[3] * dz + m[4] * dy + m[5] * (0 - cx);
-        float sx = cx + m[6] * dz + m[7] * dy + m[8] * (0 - cx);
-        float* row = out + (z * b.y + y) * b.x;
-        for (int64_t x = 0; x < b.x; ++x) {
-          float pz = sz + m[2] * x, py = sy + m[5] * x, px = sx + m[8] * x;
-          row[x] = cubic ? sampleCubic(in, b, pz, py, px) : sampleLinear(in, b, pz, py, px);
-        }
-      }
+    rotateBoxCpu(f32(dst), f32(src), config_.box, r, config_.interpolation);
   }
 
   void filterBox(BufId box, BufId filter) override {
     Timed timed(profile_, "filterBox");
-    const Shape3& g = config_.filterGrid;
-    const Shape3& b = config_.box;
-    float* real = filterReal_.get();
-    float* values = f32(box);
-    std::fill(real, real + g.voxels(), 0.0f);
-    int64_t i = 0;
-    for (int64_t z = 0; z < b.z; ++z)
-      for (int64_t y = 0; y < b.y; ++y)
-        for (int64_t x = 0; x < b.x; ++x, ++i) real[wrappedIndex(g, b, z, y, x)] = values[i];
-    fftwR2C(*filterPlans_, real, filterSpectrum_.get());
-    float* spec = reinterpret_cast<float*>(filterSpectrum_.get());
-    const float* h = f32(filter);
-    for (int64_t k = 0; k < g.spectrumCount(); ++k) {
-      spec[2 * k] *= h[k];
-      spec[2 * k + 1] *= h[k];
-    }
-    fftwC2R(*filterPlans_, filterSpectrum_.get(), real);
-    i = 0;
-    for (int64_t z = 0; z < b.z; ++z)
-      for (int64_t y = 0; y < b.y; ++y)
-        for (int64_t x = 0; x < b.x; ++x, ++i) values[i] = real[wrappedIndex(g, b, z, y, x)];
+    filterBoxCpu(f32(box), config_.box, config_.filterGrid, *filterPlans_, f32(filter), filterReal_.get(),
+                 filterSpectrum_.get());
   }
 
   void boxStats(BufId stats, int slot, BufId t, BufId m) override {
     Timed timed(profile_, "boxStats");
-    const float* tv = f32(t);
-    const float* mv = f32(m);
-    double n = 0, s1 = 0, s2 = 0;
-    for (int64_t i = 0; i < config_.box.voxels(); ++i) {
-      double w = mv[i], v = tv[i];
-      n += w;
-      s1 += w * v;
-      s2 += w * v * v;
-    }
+    const BoxMoments b = boxMoments(f32(t), f32(m), config_.box.voxels());
     float* out = f32(stats) + 4 * slot;
-    double mu = n > 0 ? s1 / n : 0;
-    double var = n > 0 ? s2 / n - mu * mu : 0;
-    out[0] = static_cast<float>(n);
-    out[1] = static_cast<float>(mu);
-    // A constant template under the mask has no defined normalisation: it scores 0 everywhere.
-    out[2] = n > 0 && var > 1e-10 * (s2 / n) ? static_cast<float>(1.0 / std::sqrt(var)) : 0.0f;
+    out[0] = static_cast<float>(b.n);
+    out[1] = static_cast<float>(b.mean);
+    out[2] = static_cast<float>(b.inverseSigma);
   }
 
   void place(BufId dstTile, BufId t, BufId m, BufId stats, int statsSlot, PlaceMode mode) override {

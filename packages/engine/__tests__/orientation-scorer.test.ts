@@ -27,10 +27,10 @@ describe('createOrientationScorer', () => {
     it(`${score}: equals the search's score map at chosen voxels`, async () => {
       const map = await mapFor(score);
       const scorer = createOrientationScorer({ target, template, rotations: rotation, score });
-      for (const pos of positions) {
-        const got = scorer(pos, rotation)[0] as number;
-        expect(Math.abs(got - at(map, pos))).toBeLessThan(1e-4 * Math.max(1, Math.abs(at(map, pos))));
-      }
+      const got = await scorer(positions.map((position) => ({ position, rotations: rotation })));
+      positions.forEach((pos, i) => {
+        expect(Math.abs((got[i]![0] as number) - at(map, pos))).toBeLessThan(1e-4 * Math.max(1, Math.abs(at(map, pos))));
+      });
     });
   }
 
@@ -48,10 +48,11 @@ describe('createOrientationScorer', () => {
     };
     const map = await mapFor('flc-sphere', lowpass);
     const scorer = createOrientationScorer({ target, template, rotations: rotation, score: 'flc-sphere', filter: lowpass });
-    for (const pos of positions) expect(Math.abs((scorer(pos, rotation)[0] as number) - at(map, pos))).toBeLessThan(2e-4);
+    const got = await scorer(positions.map((position) => ({ position, rotations: rotation })));
+    positions.forEach((pos, i) => expect(Math.abs((got[i]![0] as number) - at(map, pos))).toBeLessThan(2e-4));
   });
 
-  it('ranks the true rotation of a planted template first', () => {
+  it('ranks the true rotation of a planted template first', async () => {
     const planted = new Float32Array(target.data.length);
     const rotated = blobTemplate(7);
     const R = relionEulerToMatrix(40, 60, 10);
@@ -66,9 +67,9 @@ describe('createOrientationScorer', () => {
     candidates.set(relionEulerToMatrix(0, 0, 0), 0);
     candidates.set(R, 9);
     candidates.set(relionEulerToMatrix(40, 75, 10), 18);
-    const scores = createOrientationScorer({ target: vol, template: rotated, rotations: candidates, score: 'flc-sphere' })([7, 7, 8], candidates);
-    expect(scores[1]).toBeGreaterThan(0.99);
-    expect(scores[1]).toBeGreaterThan(scores[0] as number);
-    expect(scores[1]).toBeGreaterThan(scores[2] as number);
+    const [scores] = await createOrientationScorer({ target: vol, template: rotated, rotations: candidates, score: 'flc-sphere' })([{ position: [7, 7, 8], rotations: candidates }]);
+    expect(scores![1]).toBeGreaterThan(0.99);
+    expect(scores![1]).toBeGreaterThan(scores![0] as number);
+    expect(scores![1]).toBeGreaterThan(scores![2] as number);
   });
 });

@@ -19,4 +19,4 @@ export { laplacian, standardise } from './laplace';
 export { nextSmoothSize } from './fast-size';
 export { listDevices, type DeviceListing } from './devices';
 export { prepareJob, type PreparedJob } from './prepare';
-export { createOrientationScorer, type OrientationScorer } from './orientation-scorer';
+export { createOrientationScorer, type OrientationQuery, type OrientationScorer } from './orientation-scorer';

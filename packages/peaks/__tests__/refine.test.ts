@@ -1,6 +1,6 @@
 import type { Zyx } from '@tme/formats';
 import { angleBetween, axisAngleToMatrix, multiply, relionEulerToMatrix } from '@tme/rotations';
-import { refineOrientations } from '../src';
+import { refineOrientations, type OrientationScorer } from '../src';
 import { nccScorer, rotateBox } from './helpers/rotate-box';
 import { rng } from './helpers/synthetic';
 
@@ -16,8 +16,13 @@ function asymmetricTemplate(n: number): Float32Array {
   return t;
 }
 
+/** A per-position scorer as the batch scorer refineOrientations calls (one query per pick, each level). */
+function batch(score: (position: Zyx, rotations: Float64Array) => Float32Array): OrientationScorer {
+  return async (queries) => queries.map((q) => score(q.position, q.rotations));
+}
+
 describe('refineOrientations', () => {
-  it('moves a 7°-off rotation to the true one with a direct NCC scorer and reports the change', () => {
+  it('moves a 7°-off rotation to the true one with a direct NCC scorer and reports the change', async () => {
     const tn = 15;
     const template = asymmetricTemplate(tn);
     const truth = relionEulerToMatrix(30, 60, -45);
@@ -33,7 +38,7 @@ describe('refineOrientations', () => {
     const start = multiply(axisAngleToMatrix([0.6, -0.48, 0.64], 7), truth);
     expect(angleBetween(start, truth)).toBeCloseTo(7, 6);
     const scorer = nccScorer(volume, [vn, vn, vn], template, [tn, tn, tn]);
-    const [r] = refineOrientations([{ position: pos, rotation: start }], scorer, { range: 10, levels: 3 });
+    const [r] = await refineOrientations([{ position: pos, rotation: start }], batch(scorer), { range: 10, levels: 3 });
     expect(angleBetween(r!.rotation, truth)).toBeLessThan(2.5);
     expect(r!.score).toBeGreaterThan(r!.originalScore);
     expect(r!.angularChange).toBeCloseTo(angleBetween(start, r!.rotation), 9);
@@ -41,7 +46,7 @@ describe('refineOrientations', () => {
     expect(r!.evaluated).toBeGreaterThan(100);
   });
 
-  it('evaluates the pick rotation first, then rotations within the range, finer per level', () => {
+  it('evaluates the pick rotation first, then rotations within the range, finer per level', async () => {
     const seen: Float64Array[][] = [];
     const start = relionEulerToMatrix(40, 70, 120);
     const spy = (_p: Zyx, rots: Float64Array): Float32Array => {
@@ -50,7 +55,7 @@ describe('refineOrientations', () => {
       seen.push(level);
       return new Float32Array(level.length).map((_, k) => (k === level.length - 1 ? seen.length : 0)); // the last one wins, higher per level
     };
-    const [r] = refineOrientations([{ position: [1, 2, 3], rotation: start }], spy, { range: 8, step: 4, levels: 2 });
+    const [r] = await refineOrientations([{ position: [1, 2, 3], rotation: start }], batch(spy), { range: 8, step: 4, levels: 2 });
     expect(seen).toHaveLength(2);
     expect(angleBetween(seen[0]![0]!, start)).toBeLessThan(1e-9);
     for (const m of seen[0]!) expect(angleBetween(m, start)).toBeLessThanOrEqual(16 + 1e-6); // cone 8° + in-plane 8°
@@ -61,17 +66,31 @@ describe('refineOrientations', () => {
     expect(r!.angularChange).toBeCloseTo(angleBetween(start, seen[1]![seen[1]!.length - 1]!), 9);
   });
 
-  it('keeps the rotation when it is already the best and checks the scorer', () => {
+  it('keeps the rotation when it is already the best and checks the scorer', async () => {
     const flat = (_p: Zyx, rots: Float64Array): Float32Array => {
       const out = new Float32Array(rots.length / 9);
       out[0] = 1; // the identity offset (the pick's own rotation) scores best
       return out;
     };
     const rot = relionEulerToMatrix(10, 20, 30);
-    const [r] = refineOrientations([{ position: [0, 0, 0], rotation: rot }], flat, { range: 6, levels: 1 });
+    const [r] = await refineOrientations([{ position: [0, 0, 0], rotation: rot }], batch(flat), { range: 6, levels: 1 });
     expect(r!.angularChange).toBeLessThan(1e-6);
     expect(r!.score).toBe(1);
-    expect(() => refineOrientations([{ position: [0, 0, 0], rotation: rot }], () => new Float32Array(1))).toThrow(/returned 1 scores/);
-    expect(() => refineOrientations([], flat, { range: 0 })).toThrow('Expected number of degrees in (0, 90] for range but received 0 of type number');
+    await expect(refineOrientations([{ position: [0, 0, 0], rotation: rot }], batch(() => new Float32Array(1)))).rejects.toThrow(/returned 1 scores/);
+    await expect(refineOrientations([], batch(flat), { range: 0 })).rejects.toThrow('Expected number of degrees in (0, 90] for range but received 0 of type number');
+  });
+
+  it('asks for every pick\'s candidates of a level in one call, and refines each pick around its own rotation', async () => {
+    const calls: number[] = [];
+    const a = relionEulerToMatrix(10, 20, 30);
+    const b = relionEulerToMatrix(100, 40, -60);
+    const scorer: OrientationScorer = async (queries) => {
+      calls.push(queries.length);
+      return queries.map((q) => new Float32Array(q.rotations.length / 9).fill(0).map((_, k) => (k === 0 ? 1 : 0)));
+    };
+    const out = await refineOrientations([{ position: [0, 0, 0], rotation: a }, { position: [1, 1, 1], rotation: b }], scorer, { range: 6, levels: 2 });
+    expect(calls).toEqual([2, 2]);
+    expect(angleBetween(out[0]!.rotation, a)).toBeLessThan(1e-6);
+    expect(angleBetween(out[1]!.rotation, b)).toBeLessThan(1e-6);
   });
 });

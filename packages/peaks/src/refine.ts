@@ -4,10 +4,13 @@ import type { EulerTriple } from '@tme/rotations';
 import { angleBetween, coneRotations, matrixFrom, matrixToPytmeEuler, matrixToRelionEuler } from '@tme/rotations';
 
 /**
- * Scores rotations at one position with the search's own score and filters: returns one score per rotation
- * (rotations: 9 numbers each, xyz frame, active template→tomogram). The engine supplies it.
+ * Scores rotations at positions with the search's own score and filters: for each query one score per rotation
+ * (rotations: 9 numbers each, xyz frame, active template→tomogram). The engine supplies it (createOrientationScorer).
  */
-export type OrientationScorer = (position: Zyx, rotations: Float64Array) => Float32Array;
+export type OrientationScorer = (
+  queries: ReadonlyArray<{ position: Zyx; rotations: Float64Array }>,
+  options?: { signal?: AbortSignal },
+) => Promise<Float32Array[]>;
 
 export interface RefineOptions {
   /** Half-width of the local search, degrees: the cone half-angle of the axis and the in-plane range. Default 10
@@ -40,11 +43,11 @@ export interface RefinedOrientation {
  * by `scorer` (the same score and filters as the search). Keeps the rotation with the highest score; the result's
  * score is never below the re-scored original (the centre, index 0 of every level).
  */
-export function refineOrientations(
+export async function refineOrientations(
   picks: readonly { position: Zyx; rotation: Float64Array }[],
   scorer: OrientationScorer,
-  options: RefineOptions = {},
-): RefinedOrientation[] {
+  options: RefineOptions & { signal?: AbortSignal } = {},
+): Promise<RefinedOrientation[]> {
   const range = options.range ?? 10;
   if (!(Number.isFinite(range) && range > 0 && range <= 90)) throw invalidOption('range', 'number of degrees in (0, 90]', range);
   const step0 = options.step ?? range / 2;
@@ -55,29 +58,30 @@ export function refineOrientations(
   const schedule: Array<[number, number]> = [];
   for (let l = 0, r = range, st = step0; l < levels; l++, r = st, st /= 2) schedule.push([r, st]);
 
-  return picks.map((pick) => {
-    let best = matrixFrom(pick.rotation);
-    let bestScore = -Infinity;
-    let originalScore = NaN;
-    let evaluated = 0;
-    schedule.forEach(([r, st], level) => {
-      const set = coneRotations({ center: best, coneAngle: r, angularStep: st, inplaneAngle: r, inplaneStep: st });
-      const n = set.count;
-      const candidates = set.matrices;
-      const scores = scorer(pick.position, candidates);
-      if (!ArrayBuffer.isView(scores) || scores.length !== n) { // isView: also for arrays made in another realm (native addon)
-        throw new TmeError('ERR_TME_INTERNAL', `the orientation scorer returned ${scores?.length} scores for ${n} rotations`);
+  const state = picks.map((pick) => ({ best: matrixFrom(pick.rotation), bestScore: -Infinity, originalScore: NaN, evaluated: 0 }));
+  for (const [level, [r, st]] of schedule.entries()) {
+    // Every pick's candidates of this level in one call: the scorer works off the event loop, on every core.
+    const sets = state.map((s) => coneRotations({ center: s.best, coneAngle: r, angularStep: st, inplaneAngle: r, inplaneStep: st }));
+    const scores = await scorer(picks.map((pick, i) => ({ position: pick.position, rotations: sets[i]!.matrices })), { signal: options.signal });
+    if (!Array.isArray(scores) || scores.length !== picks.length) {
+      throw new TmeError('ERR_TME_INTERNAL', `the orientation scorer answered ${Array.isArray(scores) ? scores.length : 'no'} queries for ${picks.length}`);
+    }
+    state.forEach((s, i) => {
+      const n = sets[i]!.count;
+      const got = scores[i];
+      if (!ArrayBuffer.isView(got) || got.length !== n) { // isView: also for arrays made in another realm (native addon)
+        throw new TmeError('ERR_TME_INTERNAL', `the orientation scorer returned ${got?.length} scores for ${n} rotations`);
       }
-      evaluated += n;
-      if (level === 0) originalScore = scores[0]!; // index 0 is the centre itself
+      s.evaluated += n;
+      if (level === 0) s.originalScore = got[0]!; // index 0 is the centre itself
       let arg = -1;
-      for (let k = 0; k < n; k++) if (scores[k]! > bestScore) { bestScore = scores[k]!; arg = k; }
-      if (arg >= 0) best = matrixFrom(candidates, 9 * arg);
+      for (let k = 0; k < n; k++) if (got[k]! > s.bestScore) { s.bestScore = got[k]!; arg = k; }
+      if (arg >= 0) s.best = matrixFrom(sets[i]!.matrices, 9 * arg);
     });
-    return {
-      rotation: best, score: bestScore, originalScore,
-      pytmeEuler: matrixToPytmeEuler(best), relionEuler: matrixToRelionEuler(best),
-      angularChange: angleBetween(pick.rotation, best), evaluated,
-    };
-  });
+  }
+  return state.map((s, i) => ({
+    rotation: s.best, score: s.bestScore, originalScore: s.originalScore,
+    pytmeEuler: matrixToPytmeEuler(s.best), relionEuler: matrixToRelionEuler(s.best),
+    angularChange: angleBetween(picks[i]!.rotation, s.best), evaluated: s.evaluated,
+  }));
 }

@@ -80,11 +80,11 @@ export async function runExample(dirArg: string | undefined, flags: ExampleFlags
   };
   const setup = await setupMatch(matchFlags);
   const result = await executeMatch(setup, matchFlags, 'tme example');
-  const summary = pickAndExport({
+  const summary = await pickAndExport({
     dir: setup.dir, result, target: setup.target, templateShape: setup.template.shape, tomoName: 'example',
     peaks: { falseAlarms: 1 }, formats: ['tsv', 'relion', 'imod'], tiltRange: EXAMPLE.tiltRange, force: true,
     microscope: setup.filters.microscope.microscope, micrographName: files.tomogram,
-    refine: flags.refine ? { job: setup.job, angularStep: Number(flags.angularStep) } : undefined,
+    refine: flags.refine !== false ? { job: setup.job, angularStep: Number(flags.angularStep) } : undefined,
   });
   const picks = toExportPicks(summary.picks).map((p) => ({ position: p.position, rotation: p.rotation }));
   const score = scorePicks(picks, made.truth, 2);
@@ -104,7 +104,7 @@ export function register(program: Command): void {
     .option('--snr <ratio>', 'signal-to-noise ratio of the tomogram (signal variance over noise variance)', '0.05')
     .option('--particles <n>', 'particles in the tomogram', '12')
     .option('--seed <n>', 'seed of the generator', '20261125')
-    .option('--refine', 'refine each pick\'s orientation locally (half and a quarter of the angular step)')
+    .option('--no-refine', 'keep the global search\'s orientations (default: refine each pick locally at half and a quarter of the angular step)')
     .option('--force', 'overwrite the folder')
     .option('--quiet', 'print nothing but errors')
     .option('--progress', 'draw progress even when stderr is not a terminal or CI is set')

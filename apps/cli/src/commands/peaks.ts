@@ -7,12 +7,7 @@ import {
   callPeaks, formatOrientationsTsv, formatPicksDetailsTsv, peakSetSummary, scoreHistogram,
   type CallPeaksOptions, type PeakSet, type RefinedOrientation, type ScoreStatistics,
 } from '@tme/peaks';
-import { jobFromRecord, refinePicks } from '../refine';
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  return s.length === 0 ? Number.NaN : s.length % 2 ? (s[s.length >> 1] as number) : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2;
-}
+import { describeRefinement, jobFromRecord, refinePicks } from '../refine';
 
 export interface PeaksCliOptions {
   output: string;
@@ -169,7 +164,7 @@ export async function runPeaks(jobDir: string, o: PeaksCliOptions): Promise<Peak
   let refined: RefinedOrientation[] | undefined;
   if (o.refine) {
     const { job: search, angularStep } = await jobFromRecord(job.record, jobDir);
-    ({ picks, refined } = refinePicks(set, search, angularStep));
+    ({ picks, refined } = await refinePicks(set, search, angularStep));
   }
   writeFileAtomic(files.orientations, formatOrientationsTsv(picks));
   writeFileAtomic(files.details, formatPicksDetailsTsv(picks, refined));
@@ -186,7 +181,7 @@ export async function runPeaks(jobDir: string, o: PeaksCliOptions): Promise<Peak
   process.stdout.write(
     describeThreshold(set, 'tme peaks')
     + (o.edge !== undefined ? describeEdge(set, 'tme peaks') : '')
-    + (refined ? `tme peaks: refined ${refined.length} orientations: median change ${median(refined.map((r) => r.angularChange)).toFixed(1)}°, median score gain ${median(refined.map((r) => r.score - r.originalScore)).toFixed(4)}\n` : '')
+    + (refined ? describeRefinement(refined, 'tme peaks') : '')
     + `tme peaks: ${set.picks.length} picks from ${set.candidates} candidates (min distance ${Number(set.minDistance.toPrecision(4))} voxels, edge ${set.edge.join('/')} voxels) → ${files.orientations}, ${files.details}, ${files.report}\n`,
   );
   return { set, files };

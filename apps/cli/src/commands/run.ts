@@ -2,6 +2,7 @@ import * as path from 'node:path';
 import type { Command } from 'commander';
 import { invalidOption, readMrcHeader } from '@tme/formats';
 import { RUN_FORMATS, describeFaceBoxes, pickAndExport, type RunFormat } from '../pipeline';
+import { describeRefinement, refinable } from '../refine';
 import { addMatchOptions, executeMatch, setupMatch, type MatchFlags } from './match';
 import {
   PEAK_MASK_HELP, addPeakOptions, callOptionsFrom, describeEdge, describeThreshold, readPeakMask, type PeaksCliOptions,
@@ -32,20 +33,25 @@ export async function runAll(flags: RunFlags): Promise<void> {
   const setup = await setupMatch(flags);
   if (flags.mask !== undefined) setup.inputs['peakMask'] = path.resolve(flags.mask);
   const result = await executeMatch(setup, flags, 'tme run');
+  // Refinement is on by default (measured: the median angular error drops below half the step, for ~0.1 s a pick);
+  // mcc cannot be re-scored per voxel, so its angles stay those of the global search, and the run says so.
+  const refine = flags.refine !== false && refinable(setup.job);
   const tomoName = flags.tomoName ?? setup.filters.tomoName
     ?? path.basename(flags.target).replace(/\.[^.]+$/, '').replace(/[^A-Za-z0-9._+-]/g, '_');
-  const summary = pickAndExport({
+  const summary = await pickAndExport({
     dir: setup.dir, result, target: setup.target, templateShape: setup.template.shape, tomoName, peaks, peakMask, formats,
     tiltRange: setup.filters.tiltRange, tiltAxis: flags.tiltAxis === 'x' ? 'x' : 'y',
     microscope: setup.filters.microscope.microscope, micrographName: path.resolve(flags.target),
     // Dark protein in the tomogram (the template was inverted to match it): RELION must average bright protein.
     invertSubtomograms: flags.invertContrast === true,
     box, force: flags.force === true || flags.resume === true,
-    refine: flags.refine ? { job: setup.job, angularStep: Number(flags.angularStep) } : undefined,
+    refine: refine ? { job: setup.job, angularStep: Number(flags.angularStep) } : undefined,
   });
   if (!flags.quiet) {
     process.stdout.write(describeThreshold(summary.peaks, 'tme run'));
     if (flags.edge !== undefined) process.stdout.write(describeEdge(summary.peaks, 'tme run'));
+    if (summary.refined) process.stdout.write(describeRefinement(summary.refined, 'tme run'));
+    else if (flags.refine !== false) process.stdout.write('tme run: orientations not refined: the mcc score cannot be re-scored at single voxels (flc and flc-sphere can)\n');
     const r = summary.relion;
     const relion = r ? `; RELION: ${r.written} subtomograms${flags.invertContrast ? ' (inverted: bright protein)' : ''}, ${describeFaceBoxes(r)}` : '';
     process.stdout.write(`tme run: ${summary.peaks.picks.length} picks → ${formats.join(', ')} in ${setup.dir}${relion}\n`);
@@ -59,7 +65,7 @@ export function register(program: Command): void {
   addMatchOptions(cmd);
   addPeakOptions(cmd)
     .option('--mask <mrc>', PEAK_MASK_HELP)
-    .option('--refine', 'refine each pick\'s orientation by a local search at half and a quarter of the angular step')
+    .option('--no-refine', 'keep the global search\'s orientations (default: refine each pick\'s orientation by a local search at half and a quarter of the angular step, re-scored with the search\'s own score and filters; not for mcc)')
     .option('--formats <list>', `outputs after the match: ${RUN_FORMATS.join(', ')}`, RUN_FORMATS.join(','))
     .option('--box <voxels>', 'RELION subtomogram box (even); default: an even fast size ≥ 1.5× the template box. A box that crosses a tomogram face is kept: its outside is filled with the mean of its voxels inside the tomogram (0 after normalisation) and it is marked (tmeBoxOutsideFraction)')
     .option('--resume', 'continue the match in the output folder from its checkpoint')
