@@ -1,5 +1,5 @@
 // `tme run` end to end on a small synthetic tomogram with known particles: every particle is found at its voxel,
-// and --refine brings the orientations closer to the truth than the global sampling.
+// and the default refinement brings the orientations closer to the truth than the global sampling (--no-refine).
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -25,7 +25,7 @@ function blobs(n: number): Float32Array {
   return out;
 }
 
-(haveCli ? describe : describe.skip)('tme run with --refine', () => {
+(haveCli ? describe : describe.skip)('tme run refines orientations by default', () => {
   let dir: string;
   beforeAll(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tme-run-refine-')); });
   afterAll(() => { fs.rmSync(dir, { recursive: true, force: true }); });
@@ -35,19 +35,23 @@ function blobs(n: number): Float32Array {
     const made = generateSyntheticTomogram(template, { shape: [32, 48, 48], particles: 4, snr: 2, seed: 4, tiltRange: null, minSeparation: 1.3 });
     writeMrc(path.join(dir, 'tomo.mrc'), made.tomogram);
     writeMrc(path.join(dir, 'template.mrc'), template);
+    let stdout = '';
     const run = (out: string, extra: string[]): ReturnType<typeof parseOrientationsTsv> => {
       const r = spawnSync(process.execPath, [cli, 'run', '--target', path.join(dir, 'tomo.mrc'), '--template', path.join(dir, 'template.mrc'),
         '--angular-step', '30', '--device', 'cpu', '--number', '4', '--formats', 'tsv', '-o', path.join(dir, out), ...extra],
       { encoding: 'utf8', env: { ...process.env, CI: '1' } });
       expect(r.stderr).toBe('');
       expect(r.status).toBe(0);
+      stdout = r.stdout;
       return parseOrientationsTsv(fs.readFileSync(path.join(dir, out, 'picks.tsv'), 'utf8'));
     };
     const toPicks = (rows: ReturnType<typeof parseOrientationsTsv>) => rows.map((r) => ({
       position: r.position, rotation: r.rotation ?? pytmeEulerToMatrix(0, 0, 0),
     }));
-    const coarse = scorePicks(toPicks(run('coarse', [])), made.truth, 1);
-    const fine = scorePicks(toPicks(run('refined', ['--refine'])), made.truth, 1);
+    const coarse = scorePicks(toPicks(run('coarse', ['--no-refine'])), made.truth, 1);
+    expect(stdout).not.toMatch(/refined/);
+    const fine = scorePicks(toPicks(run('refined', [])), made.truth, 1);
+    expect(stdout).toMatch(/tme run: refined 4 orientations: median change \d+\.\d°/);
     expect(coarse.recall).toBe(1);
     expect(fine.recall).toBe(1);
     // The global set covers SO(3) within 30°; refinement searches ±30° at 15° then 7.5°.
