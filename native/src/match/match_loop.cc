@@ -107,9 +107,10 @@ MemoryVerdict estimateMatchMemory(const MemoryQuery& q) {
   const double n = static_cast<double>(q.targetShape.voxels());
   const double nc = static_cast<double>(q.targetShape.spectrumCount());
   const double box = static_cast<double>(q.templateShape.voxels());
-  // The template filter's grid: at most a fast size a little above the box (the engine's filterShape).
-  const Shape3 fg{nextFastSize(q.templateShape.z, 7, false), nextFastSize(q.templateShape.y, 7, false),
-                  nextFastSize(q.templateShape.x, 7, true)};
+  // The template filter's grid: the engine's filterShape, 1.5x the box at a fast size.
+  auto grown = [](int64_t n) { return (3 * n + 1) / 2; };
+  const Shape3 fg{nextFastSize(grown(q.templateShape.z), 7, false), nextFastSize(grown(q.templateShape.y), 7, false),
+                  nextFastSize(grown(q.templateShape.x), 7, true)};
   const double filterGrid = q.filter ? static_cast<double>(fg.voxels()) : 0.0;
   const double filterSpectrum = q.filter ? static_cast<double>(fg.spectrumCount()) : 0.0;
   const SlotPlan sp = slotPlan(q.score, q.rotationMode);

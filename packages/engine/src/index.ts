@@ -18,5 +18,5 @@ export { toArrayOrder, rotateBox, boxCentre } from './rotate';
 export { laplacian, standardise } from './laplace';
 export { nextSmoothSize } from './fast-size';
 export { listDevices, type DeviceListing } from './devices';
-export { prepareJob, type PreparedJob } from './prepare';
+export { filterGridFor, prepareJob, type PreparedJob } from './prepare';
 export { createOrientationScorer, type OrientationQuery, type OrientationScorer } from './orientation-scorer';

@@ -22,7 +22,8 @@ export interface MatchJob {
   /** Target mask (target shape, values 0..1): required by mcc; restricts the score statistics for every score. */
   targetMask?: Volume;
   /** Fourier filter (wedge, CTF, band-pass, whitening) of the rotated template, asked for once on the template's own
-   *  grid (the box at a fast FFT size): every rotated template is filtered there, then normalised under its mask.
+   *  grid (`filterGridFor`: 1.5× the box at a fast FFT size): every rotated template is filtered there, then
+   *  normalised under its mask.
    *  Default: none. */
   filter?: FilterFunction;
   /** Fourier filter of the target (band-pass, whitening, the sampled tilt range's binary wedge): applied once to the
@@ -75,7 +76,7 @@ export interface PreparedJob {
   /** The value 'mean' padding fills with: the mean of the (preprocessed) target. */
   fillValue: number;
   filter: FilterFunction | undefined;
-  /** The filter on `filterShape` (the template box at a fast FFT size), checked; undefined without a filter. */
+  /** The filter on `filterShape` (`filterGridFor` the template box), checked; undefined without a filter. */
   templateFilter: Float32Array | undefined;
   filterShape: Zyx;
   /** Mean and variance of the whole (preprocessed) target: every tile normalises and judges flatness by these. */
@@ -104,6 +105,16 @@ function moments(data: Float32Array): { mean: number; variance: number } {
   let q = 0;
   for (let i = 0; i < data.length; i++) q += ((data[i] as number) - mean) ** 2;
   return { mean, variance: q / data.length };
+}
+
+/**
+ * The grid each rotated template is filtered on: 1.5× the box at a fast size. The filter's real-space spread (a wedge
+ * smears along z) wraps around a grid the size of the box: measured on the ribosome (28³ box, ±60° wedge, CTF), the
+ * filtered template under the mask correlated 0.9925 with the unwrapped one on the box, 0.9984 on 1.5×, 0.9995 on 2×,
+ * and the particles' mean peak height over the best-score map's spread was 6.55, 6.67 and 6.68 (SNR 0.01).
+ */
+export function filterGridFor(box: Zyx): Zyx {
+  return native.nextFastShape([Math.ceil(1.5 * box[0]), Math.ceil(1.5 * box[1]), Math.ceil(1.5 * box[2])]);
 }
 
 /** The filter's values on `shape`, checked against the half-spectrum layout. */
@@ -223,7 +234,7 @@ export function prepareJob(job: MatchJob): PreparedJob {
     targetData = standardise(targetData);
     templateData = standardise(templateData);
   }
-  const filterShape = native.nextFastShape(template.shape);
+  const filterShape = filterGridFor(template.shape);
   const templateFilter = job.filter ? filterOn(job.filter, filterShape, template.voxelSize) : undefined;
   const { mean, variance } = moments(targetData);
   return {
