@@ -129,6 +129,9 @@ export interface NativeMatchStats {
   count: number;
   /** Maximum score over the tile, per rotation of the batch. */
   perRotationMax: Float32Array;
+  /** Σ score and Σ score² over the counted voxels, per rotation of the batch (float64 on the host). */
+  perRotationSum: Float64Array;
+  perRotationSumSq: Float64Array;
 }
 
 export interface NativeMatchResult {

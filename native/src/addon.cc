@@ -245,6 +245,12 @@ class MatchWorker : public Napi::AsyncProgressWorker<Progress> {
     stats.Set("sumSq", r.sumSq);
     stats.Set("count", r.count);
     stats.Set("perRotationMax", rmax);
+    auto rsum = Napi::Float64Array::New(env, r.perRotationSum.size());
+    std::copy(r.perRotationSum.begin(), r.perRotationSum.end(), rsum.Data());
+    auto rsumSq = Napi::Float64Array::New(env, r.perRotationSumSq.size());
+    std::copy(r.perRotationSumSq.begin(), r.perRotationSumSq.end(), rsumSq.Data());
+    stats.Set("perRotationSum", rsum);
+    stats.Set("perRotationSumSq", rsumSq);
     Napi::Object timings = Napi::Object::New(env);
     const double rotations = static_cast<double>(r.perRotationMax.size());
     timings.Set("setupMs", r.setupMs);

@@ -43,9 +43,17 @@ describe.each<NativeScore>(['cc', 'flc-sphere', 'flc', 'mcc'])('runMatch %s on t
     expect(Math.abs(got.stats.sum - sum)).toBeLessThan(1e-3 * scale * voxels(tile));
     ref.maps.forEach((map, r) => {
       let mx = -Infinity;
-      for (const v of map) mx = Math.max(mx, v);
+      let s1 = 0;
+      let s2 = 0;
+      for (const v of map) { mx = Math.max(mx, v); s1 += v; s2 += v * v; }
       expect(Math.abs(got.stats.perRotationMax[r]! - mx)).toBeLessThan(1e-4 * scale);
+      // Per rotation too: the false-alarm model sums each rotation's own Gaussian tail.
+      expect(Math.abs(got.stats.perRotationSum[r]! - s1)).toBeLessThan(1e-3 * scale * voxels(tile));
+      expect(Math.abs(got.stats.perRotationSumSq[r]! - s2) / s2).toBeLessThan(1e-4);
     });
+    let total = 0;
+    for (const v of got.stats.perRotationSum) total += v;
+    expect(total).toBeCloseTo(got.stats.sum, 6);
   });
 });
 

@@ -31,6 +31,10 @@ maybe('runMatch on Vulkan (lavapipe)', () => {
     expect(maxAbsDiff(gpu.stats.perRotationMax, cpu.stats.perRotationMax) / scale).toBeLessThan(1e-4);
     expect(Math.abs(gpu.stats.sum - cpu.stats.sum)).toBeLessThan(1e-4 * scale * cpu.stats.count);
     expect(Math.abs(gpu.stats.sumSq - cpu.stats.sumSq) / cpu.stats.sumSq).toBeLessThan(1e-4);
+    for (let r = 0; r < rotations.length; r++) {
+      expect(Math.abs(gpu.stats.perRotationSum[r]! - cpu.stats.perRotationSum[r]!)).toBeLessThan(1e-4 * scale * voxels(tile));
+      expect(Math.abs(gpu.stats.perRotationSumSq[r]! - cpu.stats.perRotationSumSq[r]!) / cpu.stats.perRotationSumSq[r]!).toBeLessThan(1e-4);
+    }
     expect(gpu.device).toContain('Vulkan');
   });
 

@@ -99,6 +99,27 @@ describe('tme peaks', () => {
     expect(report.histogram.counts.reduce((s: number, c: number) => s + c, 0)).toBe(20 * 24 * 28);
   });
 
+  it('uses the per-rotation statistics job.json records: each rotation\'s own tail', async () => {
+    // Rotation 0 is three times as wide as the others: a pooled σ would put the cut-off too low.
+    const wide = path.join(dir, 'wide');
+    fs.mkdirSync(wide);
+    writeJobDir(wide);
+    const record = JSON.parse(fs.readFileSync(path.join(wide, 'job.json'), 'utf8'));
+    const perRotationMean = new Array(ROTATIONS).fill(0);
+    const perRotationStd = Array.from({ length: ROTATIONS }, (_, r) => (r === 0 ? 3 : 1));
+    record.statistics = { ...record.statistics, mean: 0, std: Math.sqrt((9 + 11) / 12), perRotationMean, perRotationStd };
+    fs.writeFileSync(path.join(wide, 'job.json'), JSON.stringify(record));
+    const out = path.join(dir, 'wide.tsv');
+    const r = await tme(wide, { output: out, minDistance: '3' });
+    expect(r.err).toBe('');
+    const region = 20 * 24 * 28;
+    const want = falseAlarmThreshold({ mean: 0, std: 1, rotations: ROTATIONS, voxels: region, perRotation: { mean: perRotationMean, std: perRotationStd } }, 1, region);
+    const pooled = falseAlarmThreshold({ mean: 0, std: Math.sqrt(20 / 12), rotations: ROTATIONS, voxels: region }, 1, region);
+    expect(want).toBeGreaterThan(pooled + 1);
+    expect(r.out).toContain(`threshold ${Number(want.toPrecision(6))} (false-alarm)`);
+    expect(r.out).toMatch(/Σ over 12 rotations of each one's Gaussian tail/);
+  });
+
   it('with --edge, says how many candidates above the threshold the margin dropped', async () => {
     const out = path.join(dir, 'edge.tsv');
     // Edge 7 on (20, 24, 28): z 7..12 called, so the planted peaks at z 6 and z 14 fall in the margin.

@@ -67,6 +67,8 @@ export async function pickAndExport(o: PickAndExportOptions): Promise<PickAndExp
       statistics: {
         mean: o.result.stats.mean, std: o.result.stats.std, count: o.result.stats.count,
         voxels: o.result.stats.voxelCount, rotations: o.result.stats.rotationCount,
+        ...(o.result.stats.perRotationMean && o.result.stats.perRotationStd
+          ? { perRotation: { mean: o.result.stats.perRotationMean, std: o.result.stats.perRotationStd } } : {}),
       },
       voxelSize: o.result.scores.voxelSize,
       origin: o.result.scores.origin,

@@ -201,14 +201,16 @@ class CpuKernels final : public Kernels {
     if (scores) std::copy(scores, scores + n, best_.begin());
     if (indices) std::copy(indices, indices + n, arg_.begin());
     rotationMax_.assign(config_.rotationCount, -std::numeric_limits<float>::infinity());
-    sum_ = sumSq_ = 0;
+    rotationSum_.assign(config_.rotationCount, 0.0);
+    rotationSumSq_.assign(config_.rotationCount, 0.0);
   }
 
-  void readMaps(float* scores, int32_t* indices, double* sum, double* sumSq, float* perRotationMax) override {
+  void readMaps(float* scores, int32_t* indices, double* perRotationSum, double* perRotationSumSq,
+                float* perRotationMax) override {
     std::copy(best_.begin(), best_.end(), scores);
     std::copy(arg_.begin(), arg_.end(), indices);
-    *sum = sum_;
-    *sumSq = sumSq_;
+    std::copy(rotationSum_.begin(), rotationSum_.end(), perRotationSum);
+    std::copy(rotationSumSq_.begin(), rotationSumSq_.end(), perRotationSumSq);
     std::copy(rotationMax_.begin(), rotationMax_.end(), perRotationMax);
   }
 
@@ -400,8 +402,8 @@ class CpuKernels final : public Kernels {
   };
 
   void commit(const FinaliseParams& p, const Accumulator& acc) {
-    sum_ += acc.sum;
-    sumSq_ += acc.sumSq;
+    rotationSum_[p.rotationLocal] = acc.sum;
+    rotationSumSq_[p.rotationLocal] = acc.sumSq;
     rotationMax_[p.rotationLocal] = acc.rmax;
   }
 
@@ -498,7 +500,7 @@ class CpuKernels final : public Kernels {
   std::vector<float> best_;
   std::vector<int32_t> arg_;
   std::vector<float> rotationMax_;
-  double sum_ = 0, sumSq_ = 0;
+  std::vector<double> rotationSum_, rotationSumSq_;
 };
 
 }  // namespace

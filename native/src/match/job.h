@@ -73,6 +73,7 @@ struct MatchResult {
   std::vector<int32_t> indices;
   double sum = 0, sumSq = 0, count = 0;
   std::vector<float> perRotationMax;
+  std::vector<double> perRotationSum, perRotationSumSq;  // over the counted voxels, per rotation of the batch
   double setupMs = 0, planMs = 0, loopMs = 0;
   double rotationMinMs = 0, rotationMedianMs = 0;  // one rotation on one worker (robust to a busy machine)
   std::string device;

@@ -72,7 +72,10 @@ class Kernels {
   virtual BufId slotO(int k) const = 0;
   // Running maps and statistics of this worker.
   virtual void initMaps(const float* scores, const int32_t* indices) = 0;
-  virtual void readMaps(float* scores, int32_t* indices, double* sum, double* sumSq, float* perRotationMax) = 0;
+  // The maps, and per rotation of the batch (rotationCount entries each): Σ score and Σ score² over the counted
+  // voxels (0 for rotations another worker evaluated) and the maximum.
+  virtual void readMaps(float* scores, int32_t* indices, double* perRotationSum, double* perRotationSumSq,
+                        float* perRotationMax) = 0;
 
   // A submission: every kernel call between begin and end is recorded together (Vulkan: one command buffer,
   // submitted and waited for at end). Several rotations may share one submission, up to maxRotationsPerSubmit().

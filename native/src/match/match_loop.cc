@@ -652,16 +652,22 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
   result.scores.resize(n);
   result.indices.resize(n);
   result.perRotationMax.assign(total, -std::numeric_limits<float>::infinity());
+  result.perRotationSum.assign(total, 0.0);
+  result.perRotationSumSq.assign(total, 0.0);
   std::vector<float> scores(n), rmax(total);
+  std::vector<double> rsum(total), rsumSq(total);
   std::vector<int32_t> indices(n);
   for (int wi = 0; wi < workers; ++wi) {
-    double sum = 0, sumSq = 0;
     auto& target = wi == 0 ? result.scores : scores;
     auto& targetIdx = wi == 0 ? result.indices : indices;
-    states[wi].kernels->readMaps(target.data(), targetIdx.data(), &sum, &sumSq, rmax.data());
-    result.sum += sum;
-    result.sumSq += sumSq;
-    for (int64_t r = 0; r < total; ++r) result.perRotationMax[r] = std::max(result.perRotationMax[r], rmax[r]);
+    states[wi].kernels->readMaps(target.data(), targetIdx.data(), rsum.data(), rsumSq.data(), rmax.data());
+    for (int64_t r = 0; r < total; ++r) {
+      result.perRotationMax[r] = std::max(result.perRotationMax[r], rmax[r]);
+      result.perRotationSum[r] += rsum[r];
+      result.perRotationSumSq[r] += rsumSq[r];
+      result.sum += rsum[r];
+      result.sumSq += rsumSq[r];
+    }
     if (wi == 0) continue;
     for (int64_t i = 0; i < n; ++i) {
       const float s = scores[i];

@@ -18,6 +18,7 @@
 #include "mul_conj_spv.h"
 #include "place_spv.h"
 #include "reduce_max_spv.h"
+#include "reduce_stats_spv.h"
 #include "rotate_spv.h"
 #include "scale_spectrum_spv.h"
 #include "vk/vk_device.h"
@@ -535,7 +536,8 @@ class VkKernels final : public Kernels {
     const int64_t n = config_.tile.voxels();
     best_ = add(ctx_.createBuffer(4 * n, "the best-score map"));
     arg_ = add(ctx_.createBuffer(4 * n, "the best-rotation map"));
-    accum_ = add(ctx_.createBuffer(16 * finaliseGroups_, "score statistics"));
+    accum_ = add(ctx_.createBuffer(8 * finaliseGroups_, "score statistics (one rotation's workgroup sums)"));
+    rotationSums_ = add(ctx_.createBuffer(8 * std::max<int64_t>(1, config_.rotationCount), "per-rotation score sums"));
     rotMax_ = add(ctx_.createBuffer(4 * std::max<int64_t>(1, config_.rotationCount), "per-rotation maxima"));
     keys_ = add(ctx_.createBuffer(64, "reduction keys"));
     std::vector<float> s(n, -std::numeric_limits<float>::infinity());
@@ -545,23 +547,22 @@ class VkKernels final : public Kernels {
     ctx_.upload(buffers_[best_], s.data(), 4 * n);
     ctx_.upload(buffers_[arg_], a.data(), 4 * n);
     ctx_.fillZero(buffers_[accum_]);
+    ctx_.fillZero(buffers_[rotationSums_]);
     ctx_.fillZero(buffers_[rotMax_]);
     ctx_.fillZero(buffers_[keys_]);
   }
 
-  void readMaps(float* scores, int32_t* indices, double* sum, double* sumSq, float* perRotationMax) override {
+  void readMaps(float* scores, int32_t* indices, double* perRotationSum, double* perRotationSumSq,
+                float* perRotationMax) override {
     const int64_t n = config_.tile.voxels();
     ctx_.download(buffers_[best_], scores, 4 * n);
     ctx_.download(buffers_[arg_], indices, 4 * n);
-    std::vector<float> acc(4 * finaliseGroups_);
-    ctx_.download(buffers_[accum_], acc.data(), 16 * finaliseGroups_);
-    double s = 0, q = 0;
-    for (uint32_t g = 0; g < finaliseGroups_; ++g) {
-      s += static_cast<double>(acc[4 * g]) - static_cast<double>(acc[4 * g + 1]);
-      q += static_cast<double>(acc[4 * g + 2]) - static_cast<double>(acc[4 * g + 3]);
+    std::vector<float> sums(2 * std::max<int64_t>(1, config_.rotationCount));
+    ctx_.download(buffers_[rotationSums_], sums.data(), 4 * sums.size());
+    for (int64_t r = 0; r < config_.rotationCount; ++r) {
+      perRotationSum[r] = sums[2 * r];
+      perRotationSumSq[r] = sums[2 * r + 1];
     }
-    *sum = s;
-    *sumSq = q;
     std::vector<uint32_t> keys(config_.rotationCount);
     if (config_.rotationCount > 0) ctx_.download(buffers_[rotMax_], keys.data(), 4 * config_.rotationCount);
     for (int64_t r = 0; r < config_.rotationCount; ++r) {
@@ -696,6 +697,8 @@ class VkKernels final : public Kernels {
                             fp.score == Score::FlcSphere ? fp.scaleMap : kNoBuffer,
                             fp.stats, best_, arg_, accum_, rotMax_, keys_, fp.statsWeights};
     dispatch("finalise", finalise_spv, sizeof(finalise_spv), b, &p, sizeof(p), finaliseGroups_);
+    ReducePush sums{finaliseGroups_, fp.rotationLocal};
+    dispatch("reduce_stats", reduce_stats_spv, sizeof(reduce_stats_spv), {accum_, rotationSums_}, &sums, sizeof(sums), 1);
   }
 
  private:
@@ -780,7 +783,7 @@ class VkKernels final : public Kernels {
   FftPair* filterPair_ = nullptr;  // filterBox's grid transforms (the device's cached pair for that shape)
   BufId filterReal_ = kNoBuffer, filterSpectrum_ = kNoBuffer;
   BufId dummy_ = kNoBuffer, best_ = kNoBuffer, arg_ = kNoBuffer, accum_ = kNoBuffer, rotMax_ = kNoBuffer,
-        keys_ = kNoBuffer;
+        keys_ = kNoBuffer, rotationSums_ = kNoBuffer;
   uint32_t finaliseGroups_ = 1;
   uint32_t reduceGroups_ = 1024;
 };

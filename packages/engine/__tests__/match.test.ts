@@ -69,6 +69,15 @@ describe('tiling', () => {
     expect(tiled.stats.mean).toBeCloseTo(untiled.stats.mean, 12);
     expect(tiled.stats.std).toBeCloseTo(untiled.stats.std, 12);
     expect(Array.from(tiled.stats.perRotationMax)).toEqual(Array.from(untiled.stats.perRotationMax));
+    // Each rotation's own mean and spread (the false-alarm model per rotation), against one-rotation searches.
+    expect(tiled.stats.perRotationMean).toHaveLength(5);
+    for (let r = 0; r < 5; r++) {
+      expect(tiled.stats.perRotationMean![r]).toBeCloseTo(untiled.stats.perRotationMean![r]!, 12);
+      expect(tiled.stats.perRotationStd![r]).toBeCloseTo(untiled.stats.perRotationStd![r]!, 12);
+      const one = await match({ rotations: rotations.slice(9 * r, 9 * r + 9) });
+      expect(untiled.stats.perRotationMean![r]).toBeCloseTo(one.stats.mean, 9);
+      expect(untiled.stats.perRotationStd![r]).toBeCloseTo(one.stats.std, 9);
+    }
   });
 
   it('a user tile splits as asked (odd cores included) and stitches to the same maps', async () => {

@@ -1,6 +1,6 @@
 import { isTmeError, type Zyx } from '@tme/formats';
 import type { DeviceId, DeviceInfo, MatchBackend } from './backend';
-import { planJobTiles, sharedBackendInputs } from './match';
+import { planJobTiles, sharedBackendInputs, tileTargetMask } from './match';
 import { defaultBackend } from './native-backend';
 import { extractRegion } from './padding';
 import { prepareJob, type MatchJob } from './prepare';
@@ -65,7 +65,7 @@ export async function estimateJob(job: MatchJob, options: EstimateOptions = {}):
       const run = (end: number): ReturnType<MatchBackend['runMatch']> => backend.runMatch({
         ...sharedBackendInputs(p), device: picked,
         target: extractRegion(p.target, p.targetShape, tile.readStart, fast, p.padTarget, p.fillValue), targetShape: fast,
-        targetMask: p.plan.backendScore === 'mcc' && p.targetMask ? extractRegion(p.targetMask, p.targetShape, tile.readStart, fast, 'zero') : undefined,
+        targetMask: p.plan.backendScore === 'mcc' && p.targetMask ? tileTargetMask(p, tile.readStart, fast) : undefined,
         rotationStart: 0, rotationEnd: end,
       }, { signal: options.signal });
       // One rotation first to pay for set-up (plans, uploads), then the timed run; the difference is per rotation.

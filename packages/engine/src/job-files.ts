@@ -28,7 +28,11 @@ export interface JobRecord {
   inputs: Record<string, unknown>;
   device: { index: number | 'cpu'; name: string; kind: string; backend: string };
   timings: MatchResult['timings'];
-  statistics: Omit<ScoreStatistics, 'perRotationMax'> & { perRotationMax: number[] };
+  statistics: Omit<ScoreStatistics, 'perRotationMax' | 'perRotationMean' | 'perRotationStd'> & {
+    perRotationMax: number[];
+    perRotationMean?: number[];
+    perRotationStd?: number[];
+  };
   tilePlan: TilePlan;
   resumed: boolean;
   files: typeof JOB_FILES;
@@ -63,7 +67,16 @@ export function writeJob(dir: string, result: MatchResult, options: WriteJobOpti
     inputs: options.inputs ?? {},
     device: { index: result.device.index, name: result.device.name, kind: result.device.kind, backend: result.device.backend },
     timings: result.timings,
-    statistics: { ...result.stats, perRotationMax: Array.from(result.stats.perRotationMax) },
+    statistics: {
+      mean: result.stats.mean, std: result.stats.std, count: result.stats.count, voxelCount: result.stats.voxelCount,
+      rotationCount: result.stats.rotationCount, scope: result.stats.scope,
+      perRotationMax: Array.from(result.stats.perRotationMax),
+      // Seven significant digits: plenty for a noise model, and job.json stays readable.
+      ...(result.stats.perRotationMean && result.stats.perRotationStd ? {
+        perRotationMean: Array.from(result.stats.perRotationMean, (v) => Number(v.toPrecision(7))),
+        perRotationStd: Array.from(result.stats.perRotationStd, (v) => Number(v.toPrecision(7))),
+      } : {}),
+    },
     tilePlan: result.tilePlan,
     resumed: result.resumed,
     files: JOB_FILES,

@@ -45,6 +45,10 @@ export interface ScoreStatistics {
   rotationCount: number;
   /** The maximum score of each rotation over the counted voxels. */
   perRotationMax: Float32Array;
+  /** Mean and standard deviation of each rotation's scores over the counted voxels, when the backend reports
+   *  per-rotation sums (both tme backends do): the false-alarm model per rotation (@tme/peaks). */
+  perRotationMean?: Float64Array;
+  perRotationStd?: Float64Array;
   /** 'core': exactly the target voxels; 'tile': the backend counted whole tiles (padding and overlap included). */
   scope: 'core' | 'tile';
 }
@@ -131,6 +135,16 @@ export function sharedBackendInputs(p: PreparedJob): Pick<BackendMatchJob,
     rotations: p.rotations, score: p.plan.backendScore, interpolation: p.interpolation, rotationMode: p.rotationMode,
     threads: p.threads,
   };
+}
+
+/**
+ * The target mask over a tile, continued beyond the target's faces as a mirror: where the target is padded (with its
+ * mean by default) the mask goes on as it was at the face. mcc then treats the padding as flc and flc-sphere do —
+ * data without structure — instead of shrinking its overlap at every face (which, measured on pure noise, made local
+ * maxima above a common threshold 1.7–2.2× as dense within half a box of a face as inside).
+ */
+export function tileTargetMask(p: PreparedJob, readStart: Zyx, shape: Zyx): Float32Array | undefined {
+  return p.targetMask ? extractRegion(p.targetMask, p.targetShape, readStart, shape, 'mirror') : undefined;
 }
 
 function hashJob(p: PreparedJob, plan: TilePlan): string {
@@ -230,7 +244,7 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
     for (let t = state.tile; t < plan.tiles.length; t++) {
       const tile = plan.tiles[t] as Tile;
       const target = extractRegion(p.target, p.targetShape, tile.readStart, fast, p.padTarget, p.fillValue);
-      const targetMask = p.targetMask ? extractRegion(p.targetMask, p.targetShape, tile.readStart, fast, 'zero') : undefined;
+      const targetMask = p.targetMask ? tileTargetMask(p, tile.readStart, fast) : undefined;
       const statsMask = new Uint8Array(fastVoxels);
       const targetMaskFull = p.targetMask;
       forCoreRows(tile, fast, p.targetShape, offset, (full, local, n) => {
@@ -321,13 +335,29 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
   }
   const mean = count > 0 ? sum / count : 0;
   const std = count > 0 ? Math.sqrt(Math.max(0, sumSq / count - mean * mean)) : 0;
+  // Per rotation, where every rotation's sums are known (not after a backend that pooled them).
+  let perRotationMean: Float64Array | undefined;
+  let perRotationStd: Float64Array | undefined;
+  if (state.looseCount === 0 && nRot > 0) {
+    perRotationMean = new Float64Array(nRot);
+    perRotationStd = new Float64Array(nRot);
+    for (let r = 0; r < nRot; r++) {
+      const n = state.rotationCount[r] as number;
+      const m = n > 0 ? (state.rotationSum[r] as number) / n : 0;
+      perRotationMean[r] = m;
+      perRotationStd[r] = n > 0 ? Math.sqrt(Math.max(0, (state.rotationSumSq[r] as number) / n - m * m)) : 0;
+    }
+  }
   let voxelCount = 0;
   if (p.targetMask) { for (let i = 0; i < voxels; i++) if ((p.targetMask[i] as number) > 0) voxelCount++; } else voxelCount = voxels;
   return {
     scores: { data: state.scores, shape: p.targetShape, voxelSize: p.voxelSize, origin: p.origin },
     indices: state.indices,
     rotations: p.rotations,
-    stats: { mean, std, count, voxelCount, rotationCount: nRot, perRotationMax: state.rotationMax, scope: statsScope },
+    stats: {
+      mean, std, count, voxelCount, rotationCount: nRot, perRotationMax: state.rotationMax, scope: statsScope,
+      ...(perRotationMean && perRotationStd ? { perRotationMean, perRotationStd } : {}),
+    },
     tilePlan: plan,
     device: { ...device, backend: backend.name },
     timings: {

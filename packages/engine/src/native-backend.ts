@@ -24,9 +24,8 @@ function kindOf(d: native.DeviceInfo): DeviceInfo['kind'] {
  */
 export class NativeBackend implements MatchBackend {
   readonly name = 'native';
-  // The addon counts statistics only where statsMask is set (each tile's core, inside the target mask), per batch
-  // rather than per rotation.
-  readonly capabilities = { statsMask: true, perRotationSums: false };
+  // The addon counts statistics only where statsMask is set (each tile's core, inside the target mask), per rotation.
+  readonly capabilities = { statsMask: true, perRotationSums: true };
 
   listDevices(): DeviceInfo[] {
     return native.listDevices().map((d) => ({

@@ -24,6 +24,25 @@ describe('falseAlarmThreshold', () => {
     }
   });
 
+  it('with per-rotation statistics: equal rotations give the pooled cut-off; unequal ones sum their own tails', () => {
+    const rotations = 1000;
+    const same = { mean: 0.01, std: 0.05, rotations, voxels: 1, perRotation: { mean: new Float64Array(rotations).fill(0.01), std: new Float64Array(rotations).fill(0.05) } };
+    const pooled = falseAlarmThreshold({ ...same, perRotation: undefined }, 1, 1e6);
+    expect(falseAlarmThreshold(same, 1, 1e6)).toBeCloseTo(pooled, 9);
+    // A tenth of the rotations twice as wide (lcc's grid-aligned rotations): their tail decides, the pooled σ
+    // (√(0.9·1 + 0.1·4) = 1.14) puts the cut-off far lower and lets ~500 noise peaks through per expected one.
+    const std = Float64Array.from({ length: rotations }, (_, r) => (r % 10 === 0 ? 2 : 1));
+    const mixed = { mean: 0, std: Math.sqrt(0.9 + 0.4), rotations, voxels: 1, perRotation: { mean: new Float64Array(rotations), std } };
+    const t = falseAlarmThreshold(mixed, 1, 1e6);
+    // python3: brentq(lambda t: 1e6*(100*0.5*erfc(t/(2*sqrt(2))) + 900*0.5*erfc(t/sqrt(2))) - 1, 5, 20)
+    expect(t).toBeCloseTo(11.224002488349578, 9);
+    expect(expectedFalsePositives(mixed, t, 1e6)).toBeCloseTo(1, 6);
+    const naive = falseAlarmThreshold({ ...mixed, perRotation: undefined }, 1, 1e6);
+    expect(naive).toBeLessThan(t);
+    expect(expectedFalsePositives(mixed, naive, 1e6)).toBeGreaterThan(100);
+    expect(() => falseAlarmThreshold({ ...mixed, perRotation: { mean: new Float64Array(3), std } }, 1, 1e6)).toThrow(/statistics.perRotation/);
+  });
+
   it('rejects impossible requests with the house message', () => {
     const stats = { mean: 0, std: 1, rotations: 10, voxels: 100 };
     expect(() => falseAlarmThreshold(stats, 0, 100)).toThrow('Expected number > 0 for falseAlarms but received 0 of type number');

@@ -215,7 +215,9 @@ function chooseThreshold(options: CallPeaksOptions, map: MapMoments, statistics:
   const why = options.falseAlarms === undefined ? 'default: no threshold given and search statistics exist' : `${nFp} false alarm(s) requested`;
   return {
     kind: 'false-alarm', value,
-    reason: `${why}: μ ${fmt(statistics.mean)} + √2·σ ${fmt(statistics.std)}·erfcinv(2·${nFp}/(${regionVoxels} voxels × ${statistics.rotations} rotations))`,
+    reason: statistics.perRotation
+      ? `${why}: Σ over ${statistics.rotations} rotations of each one's Gaussian tail (its own μ and σ) × ${regionVoxels} voxels = ${nFp}`
+      : `${why}: μ ${fmt(statistics.mean)} + √2·σ ${fmt(statistics.std)}·erfcinv(2·${nFp}/(${regionVoxels} voxels × ${statistics.rotations} rotations))`,
     expectedFalsePositives: nFp, searchSpace, regionVoxels,
   };
 }

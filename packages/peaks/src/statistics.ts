@@ -16,6 +16,13 @@ export interface ScoreStatistics {
   voxels: number;
   /** voxels × rotations, when the engine recorded it (informative; recomputed from the parts when absent). */
   count?: number;
+  /**
+   * Mean and standard deviation of each rotation's scores (one entry per rotation), when the search recorded them.
+   * The false-alarm model then sums each rotation's own Gaussian tail instead of one pooled Gaussian: scores whose
+   * spread differs between rotations (cc and lcc, whose template norm changes with the rotation) are otherwise
+   * dominated by the widest rotations' tails, and a pooled σ puts the threshold far too low.
+   */
+  perRotation?: { mean: ArrayLike<number>; std: ArrayLike<number> };
 }
 
 /** How the score threshold of a call was chosen, for the report and the picks table. */
@@ -39,6 +46,28 @@ function checkStatistics(stats: ScoreStatistics): void {
   if (!Number.isFinite(stats.mean)) throw invalidOption('statistics.mean', 'finite number', stats.mean);
   if (!(Number.isFinite(stats.std) && stats.std > 0)) throw invalidOption('statistics.std', 'finite number > 0', stats.std);
   if (!(Number.isInteger(stats.rotations) && stats.rotations >= 1)) throw invalidOption('statistics.rotations', 'integer ≥ 1', stats.rotations);
+  const per = stats.perRotation;
+  if (per) {
+    if (per.mean.length !== stats.rotations || per.std.length !== stats.rotations) {
+      throw invalidOption('statistics.perRotation', `${stats.rotations} means and standard deviations (one per rotation)`, `${per.mean.length} and ${per.std.length}`);
+    }
+    for (let r = 0; r < stats.rotations; r++) {
+      if (!(Number.isFinite(per.mean[r]) && Number.isFinite(per.std[r]) && (per.std[r] as number) >= 0)) {
+        throw invalidOption('statistics.perRotation', 'finite means and standard deviations ≥ 0', `rotation ${r}: ${per.mean[r]} ± ${per.std[r]}`);
+      }
+    }
+  }
+}
+
+/** Expected exceedances of `threshold` per voxel: Σ over rotations of each rotation's Gaussian tail. */
+function tailPerVoxel(per: NonNullable<ScoreStatistics['perRotation']>, threshold: number): number {
+  let sum = 0;
+  for (let r = 0; r < per.mean.length; r++) {
+    const m = per.mean[r] as number;
+    const s = per.std[r] as number;
+    sum += s > 0 ? 0.5 * erfc((threshold - m) / (Math.SQRT2 * s)) : (m >= threshold ? 1 : 0);
+  }
+  return sum;
 }
 
 /**
@@ -55,13 +84,32 @@ export function falseAlarmThreshold(stats: ScoreStatistics, nFalsePositives: num
   const searchSpace = voxels * stats.rotations;
   const p = (2 * nFalsePositives) / searchSpace;
   if (p >= 2) throw invalidOption('falseAlarms', `number < ${searchSpace} (the voxels × rotations searched)`, nFalsePositives);
-  return stats.mean + Math.SQRT2 * stats.std * erfcinv(p);
+  const per = stats.perRotation;
+  if (!per) return stats.mean + Math.SQRT2 * stats.std * erfcinv(p);
+  // Σ_r voxels·P_r(score > t) = nFalsePositives is decreasing in t and lies between the smallest and the largest
+  // of the rotations' own cut-offs at nFalsePositives / (voxels × rotations) each: bisection.
+  let lo = Infinity;
+  let hi = -Infinity;
+  const q = Math.SQRT2 * erfcinv(p);
+  for (let r = 0; r < stats.rotations; r++) {
+    const t = (per.mean[r] as number) + (per.std[r] as number) * q;
+    lo = Math.min(lo, t);
+    hi = Math.max(hi, t);
+  }
+  if (!(hi > lo)) return lo;
+  for (let i = 0; i < 100 && hi - lo > 1e-12 * Math.max(1, Math.abs(hi)); i++) {
+    const mid = 0.5 * (lo + hi);
+    if (voxels * tailPerVoxel(per, mid) > nFalsePositives) lo = mid;
+    else hi = mid;
+  }
+  return 0.5 * (lo + hi);
 }
 
 /** The inverse: how many of `voxels × rotations` Gaussian noise scores are expected at or above `threshold`. */
 export function expectedFalsePositives(stats: ScoreStatistics, threshold: number, voxels: number): number {
   checkStatistics(stats);
   if (threshold === -Infinity) return voxels * stats.rotations;
+  if (stats.perRotation) return voxels * tailPerVoxel(stats.perRotation, threshold);
   return voxels * stats.rotations * 0.5 * erfc((threshold - stats.mean) / (Math.SQRT2 * stats.std));
 }
 

@@ -58,7 +58,16 @@ function statisticsOf(raw: unknown): ScoreStatistics | undefined {
   const voxels = num('voxelCount', 'voxels');
   if (mean === undefined || std === undefined || rotations === undefined || voxels === undefined || !(std > 0)) return undefined;
   const count = num('count');
-  return { mean, std, rotations, voxels, ...(count !== undefined ? { count } : {}) };
+  const list = (key: string): number[] | undefined => {
+    const v = s[key];
+    return Array.isArray(v) && v.length === rotations && v.every((x) => typeof x === 'number' && Number.isFinite(x)) ? v as number[] : undefined;
+  };
+  const perMean = list('perRotationMean');
+  const perStd = list('perRotationStd');
+  return {
+    mean, std, rotations, voxels, ...(count !== undefined ? { count } : {}),
+    ...(perMean && perStd ? { perRotation: { mean: perMean, std: perStd } } : {}),
+  };
 }
 
 function zyxOf(raw: unknown): Zyx | undefined {

@@ -1,7 +1,7 @@
 #version 450
 // Score from the inverse FFTs, then the running best/argmax (strictly greater wins: ties keep the lower rotation
-// index) and the statistics: per-workgroup Kahan-compensated sums of s and s^2 across rotations (read back and
-// added in float64 on the host), and the per-rotation maximum.
+// index) and the statistics of this rotation: per-workgroup sums of s and s^2 (reduce_stats.comp adds them into
+// the rotation's slot) and the rotation's maximum.
 // score: 0 cc, 1 flc-sphere, 2 flc, 3 mcc (same formulas as the CPU path, cpu_kernels.cc). Only the voxels of the
 // region the caller reads (a tile's core) are scored; the maps outside keep what they held.
 #extension GL_GOOGLE_include_directive : require
@@ -17,7 +17,7 @@ layout(std430, binding = 6) readonly buffer Scale { float scaleMap[]; };
 layout(std430, binding = 7) readonly buffer Stats { float stats[]; };
 layout(std430, binding = 8) buffer Best { float best[]; };
 layout(std430, binding = 9) buffer Arg { int arg[]; };
-layout(std430, binding = 10) buffer Accum { float accum[]; };  // 4 per workgroup: sum, c, sumSq, c
+layout(std430, binding = 10) buffer Partials { float partials[]; };  // 2 per workgroup: sum, sumSq of this rotation
 layout(std430, binding = 11) buffer RotMax { uint rotMax[]; };
 layout(std430, binding = 12) readonly buffer Keys { uint keys[]; };
 layout(std430, binding = 13) readonly buffer Weights { float weights[]; };  // 1: counts in the statistics
@@ -95,16 +95,8 @@ void main() {
     barrier();
   }
   if (l == 0u) {
-    uint g = gl_WorkGroupID.x * 4u;
-    // Kahan: accum[g] holds the sum, accum[g+1] the lost low-order part.
-    precise float y = ss[0] - accum[g + 1u];
-    precise float t = accum[g] + y;
-    accum[g + 1u] = (t - accum[g]) - y;
-    accum[g] = t;
-    y = sq[0] - accum[g + 3u];
-    t = accum[g + 2u] + y;
-    accum[g + 3u] = (t - accum[g + 2u]) - y;
-    accum[g + 2u] = t;
+    partials[2u * gl_WorkGroupID.x] = ss[0];
+    partials[2u * gl_WorkGroupID.x + 1u] = sq[0];
     atomicMax(rotMax[pc.rotationLocal], sm[0]);
   }
 }
