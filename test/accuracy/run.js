@@ -5,9 +5,10 @@
 // test/accuracy/README.md.
 //
 //   pnpm accuracy                       the whole suite (≈ 45–60 min on 2 cores)
-//   pnpm accuracy -- --label before     results/<machine>-before.json
-//   pnpm accuracy -- --only 1tii-ladder-snr0.03,noise-white-flc   only these cases (ids or prefixes); no files written
-//   pnpm accuracy -- --no-noise         skip the pure-noise experiment
+//   pnpm accuracy --label before     results/<machine>-before.json
+//   pnpm accuracy --only 1tii-ladder-snr0.03,noise-white-flc   only these cases (ids or prefixes); no files written
+//   pnpm accuracy --no-noise         skip the pure-noise experiment
+//   node test/accuracy/run.js --rescore test/accuracy/results/X.json   re-score its jobs (kept in .cache/accuracy)
 'use strict';
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -66,7 +67,29 @@ function tme(tmeArgs) {
 const log = (s) => process.stderr.write(`accuracy: ${s}\n`);
 const selected = (id) => !only || only.some((o) => id === o || id.startsWith(o));
 
+/** Re-scores the jobs of a results file from the work folder (after a scorer change), keeping everything else. */
+function rescore(file) {
+  const results = JSON.parse(fs.readFileSync(file, 'utf8'));
+  results.cases = results.cases.map((row) => {
+    if (row.error) return row;
+    const dir = path.join(work, row.id.replace(/-refined$/, ''));
+    const picks = path.join(dir, 'job', row.refine ? 'refined.tsv' : 'picks.tsv');
+    return { ...row, ...python('score.py', [path.join(dir, 'data'), picks, '--scores', path.join(dir, 'job', 'scores.mrc')]) };
+  });
+  results.noise = results.noise.map((row) => {
+    if (row.error) return row;
+    const dir = path.join(work, row.id);
+    return { ...row, ...python('maps.py', ['faces', path.join(dir, 'data'), path.join(dir, 'job', 'scores.mrc')]) };
+  });
+  results.rescored = new Date().toISOString();
+  fs.writeFileSync(`${file}.tmp`, `${JSON.stringify(results, null, 2)}\n`);
+  fs.renameSync(`${file}.tmp`, file);
+  log(`re-scored ${path.relative(root, file)}`);
+  require('./report.js').updateReadme(here);
+}
+
 async function main() {
+  if (opt('--rescore')) return rescore(path.resolve(opt('--rescore')));
   const gen = require(path.join(here, 'dist', 'generate.js'));
   const m = machine();
   const started = Date.now();

@@ -137,6 +137,16 @@ def score(case_dir, picks_path, scores_path=None, tolerance=None):
     r_face, n_face = recall(face)
     r_int, n_int = recall(~face)
     r_z, n_z = recall(z_face)
+    # Where the false picks are: within one particle diameter of a particle (a displaced or duplicate pick of a
+    # real particle) or away from every particle (a false alarm on noise).
+    matched_picks = {p for _, p, _ in pairs}
+    diameter = 2 * float(meta["particleRadiusVoxels"])
+    near = 0
+    for p in range(n_picks):
+        if p in matched_picks or not n_truth:
+            continue
+        if np.linalg.norm(tpos - ppos[p], axis=1).min() <= diameter:
+            near += 1
     out = {
         "truth": n_truth, "picks": n_picks, "matched": matched, "toleranceVoxels": tol,
         "recall": recall_all, "precision": precision, "f1": f1,
@@ -146,7 +156,7 @@ def score(case_dir, picks_path, scores_path=None, tolerance=None):
         "flips": len(flips), "flipAngles": sorted(flips),
         "medianPositionError": summarise(pos_err),
         "maxPickScore": float(pscore.max()) if n_picks else None,
-        "falsePicks": n_picks - matched,
+        "falsePicks": n_picks - matched, "falsePicksNearParticle": near, "falsePicksAway": n_picks - matched - near,
         "missedFaces": int((face & ~found).sum()), "missedInterior": int((~face & ~found).sum()),
     }
     if sym_axis is not None:
