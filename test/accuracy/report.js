@@ -10,7 +10,7 @@ const shape = (s) => (Array.isArray(s) ? `${s[0]}×${s[1]}×${s[2]}` : '—');
 function title(r) {
   const m = r.machine;
   const what = r.label ? `**${r.label}** — ` : '';
-  return `${what}**${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB** (tme ${r.build && r.build.describe ? r.build.describe : '?'}; ${r.date.slice(0, 10)}; `
+  return `${what}**${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB** (tme ${r.build && r.build.product ? `${r.build.product.split(' ')[0]}${r.build.productDirty ? ' with local changes' : ''}` : r.build && r.build.describe ? r.build.describe : '?'}; ${r.date.slice(0, 10)}; `
     + `whole suite ${fmt(r.totalSeconds / 60, 0)} min; load average at start ${(m.loadAverage || []).map((x) => x.toFixed(1)).join('/')})`;
 }
 

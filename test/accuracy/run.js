@@ -49,6 +49,15 @@ function git(...a) {
   return r.status === 0 ? r.stdout.trim() : undefined;
 }
 
+/** The checkout, and the last commit that changed tme itself (apps/, packages/, native/): the build measured. */
+function buildInfo() {
+  return {
+    commit: git('rev-parse', '--short', 'HEAD'), describe: git('describe', '--always', '--dirty'),
+    product: git('log', '-1', '--format=%h %cs %s', '--', 'apps', 'packages', 'native'),
+    productDirty: (git('status', '--porcelain', '--', 'apps', 'packages', 'native') || '') !== '',
+  };
+}
+
 function python(script, scriptArgs) {
   const r = spawnSync(PYTHON, [path.join(here, script), ...scriptArgs], { encoding: 'utf8', maxBuffer: 16 << 20 });
   if (r.status !== 0) throw new Error(`${script} ${scriptArgs.join(' ')} failed: ${r.stderr || r.error}`);
@@ -82,6 +91,7 @@ function rescore(file) {
     return { ...row, ...python('maps.py', ['faces', path.join(dir, 'data'), path.join(dir, 'job', 'scores.mrc')]) };
   });
   results.rescored = new Date().toISOString();
+  if (!results.build.product) results.build = { ...results.build, ...buildInfo(), commit: results.build.commit, describe: results.build.describe };
   fs.writeFileSync(`${file}.tmp`, `${JSON.stringify(results, null, 2)}\n`);
   fs.renameSync(`${file}.tmp`, file);
   log(`re-scored ${path.relative(root, file)}`);
@@ -95,7 +105,7 @@ async function main() {
   const started = Date.now();
   const results = {
     machine: m, date: new Date().toISOString(), label: label || null,
-    build: { commit: git('rev-parse', '--short', 'HEAD'), describe: git('describe', '--always', '--dirty') },
+    build: buildInfo(),
     python: PYTHON, cases: [], noise: [],
   };
   fs.mkdirSync(work, { recursive: true });
