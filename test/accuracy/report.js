@@ -53,6 +53,15 @@ function render(r) {
   lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const c of r.cases) lines.push(caseRow(c));
   lines.push('');
+  if (r.peers && r.peers.length) {
+    lines.push('Side by side with pyTME (same lamella and template map; see each row\'s note for its flags):', '');
+    lines.push('| tool | case | step | recall | faces (n) | interior (n) | precision (picks) | median angle | flips > 90° | max score | wall | note |');
+    lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
+    for (const p of r.peers) {
+      lines.push(`| ${p.tool} | ${p.case} | ${p.step}° | ${fmt(p.recall)} | ${fmt(p.recallFaces)} (${p.faceParticles}) | ${fmt(p.recallInterior)} (${p.interiorParticles}) | ${fmt(p.precision)} (${p.picks}) | ${fmt(p.medianAngle, 1)}° | ${p.flips} | ${fmt(p.maxScore, 3)} | ${fmt(p.wallSeconds, 0)} s | ${p.note || ''} |`);
+    }
+    lines.push('');
+  }
   if (r.noise && r.noise.length) {
     lines.push(`Pure noise (${shape(r.noise[0].shape)}, 1TII template ${r.noise[0].templateBox}³, ${r.noise[0].step}° step, the lamella's tilt/dose/CTF flags): `
       + 'local maxima above a common threshold (the 1000 highest) per voxel, within half a template box of a face ÷ interior (± Poisson s.e.).', '');
