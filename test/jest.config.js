@@ -1,1 +1,1 @@
-module.exports = { ...require('@tme/tsconfig/jest-preset.js'), testMatch: ['**/e2e/**/*.test.ts'] };
+module.exports = { ...require('@tme/tsconfig/jest-preset.js'), testMatch: ['**/e2e/**/*.test.ts', '**/accuracy/**/*.test.ts'] };
