@@ -30,7 +30,9 @@ function caseRow(c) {
 function proof(r) {
   const ok = (b) => (b ? 'yes' : '**no**');
   const rows = [];
-  const strong = r.cases.filter((c) => !c.error && !c.refine && typeof c.recallInterior === 'number' && c.recallInterior >= 0.95);
+  // The twins (-refined, -global) repeat their case's picks; detection is judged once per case.
+  const twin = (c) => /-(refined|global)$/.test(c.id);
+  const strong = r.cases.filter((c) => !c.error && !twin(c) && typeof c.recallInterior === 'number' && c.recallInterior >= 0.95);
   const weak = strong.filter((c) => !(c.recall >= 0.95));
   rows.push(`| recall ≥ 0.95 of all particles (faces included) wherever interior recall ≥ 0.95 | ${ok(weak.length === 0)} | ${strong.length} such cases; all-particle recall there ${strong.map((c) => `${c.id} ${fmt(c.recall)}`).join(', ') || '—'} |`);
   const noise = (r.noise || []).filter((n) => !n.error && n.kind !== 'wedge+zero-border');
@@ -40,8 +42,10 @@ function proof(r) {
   const over = [...r.cases.filter((c) => !c.error && c.maxScore > 1 + 1e-4).map((c) => `${c.id} ${fmt(c.maxScore, 3)}`),
     ...(r.noise || []).filter((n) => !n.error && normalised(n) && n.maxScore > 1 + 1e-4).map((n) => `noise ${n.kind} ${n.score} ${fmt(n.maxScore, 3)}`)];
   rows.push(`| no normalised score above 1 (every case; on noise every score but cc and lcc) | ${ok(over.length === 0)} | ${over.length ? `above 1: ${over.join(', ')}` : 'none above 1'} |`);
-  const refined = r.cases.filter((c) => !c.error && c.refine && c.molecule === '6zu5');
-  rows.push(`| refinement: median angle < half the step on the asymmetric molecule at moderate SNR | ${ok(refined.length > 0 && refined.every((c) => c.medianAngle < c.step / 2))} | ${refined.map((c) => `${c.id}: ${fmt(c.medianAngle, 1)}° at ${c.step}° (unrefined ${fmt((r.cases.find((u) => u.id === c.id.replace(/-refined$/, '')) || {}).medianAngle, 1)}°), ${c.flips} flips`).join('; ') || '—'} |`);
+  // The orientation case of the asymmetric molecule: its refined row and the same picks with the global angles.
+  const refined = r.cases.filter((c) => !c.error && c.refine && c.group === 'orientation' && c.molecule === '6zu5');
+  const unrefined = (c) => r.cases.find((u) => !u.refine && u.group === 'orientation' && u.molecule === c.molecule && u.id.replace(/-(refined|global)$/, '') === c.id.replace(/-(refined|global)$/, '')) || {};
+  rows.push(`| refinement: median angle < half the step on the asymmetric molecule at moderate SNR | ${ok(refined.length > 0 && refined.every((c) => c.medianAngle < c.step / 2))} | ${refined.map((c) => `${c.id}: ${fmt(c.medianAngle, 1)}° at ${c.step}° (unrefined ${fmt(unrefined(c).medianAngle, 1)}°), ${c.flips} flips`).join('; ') || '—'} |`);
   const tiled = r.cases.filter((c) => !c.error && c.mapDiff);
   rows.push(`| tiled search = untiled search | ${ok(tiled.every((c) => c.mapDiff.maxAbsDiffOverStd < 0.01))} | ${tiled.map((c) => `max \\|Δ\\| ${fmt(c.mapDiff.maxAbsDiff, 4)} = ${fmt(c.mapDiff.maxAbsDiffOverStd, 3)} σ of the map, ${fmt(100 * c.mapDiff.fractionDiffering, 1)} % of voxels differ`).join('; ') || '—'} |`);
   return ['| the issue\'s proof | holds | evidence |', '|---|---|---|', ...rows, ''].join('\n');

@@ -81,8 +81,9 @@ function rescore(file) {
   const results = JSON.parse(fs.readFileSync(file, 'utf8'));
   results.cases = results.cases.map((row) => {
     if (row.error) return row;
-    const dir = path.join(work, row.id.replace(/-refined$/, ''));
-    const picks = path.join(dir, 'job', row.refine ? 'refined.tsv' : 'picks.tsv');
+    const dir = path.join(work, row.id.replace(/-(refined|global)$/, ''));
+    const twin = /-refined$/.test(row.id) ? 'refined.tsv' : /-global$/.test(row.id) ? 'global.tsv' : 'picks.tsv';
+    const picks = path.join(dir, 'job', twin);
     return { ...row, ...python('score.py', [path.join(dir, 'data'), picks, '--scores', path.join(dir, 'job', 'scores.mrc')]) };
   });
   results.noise = results.noise.map((row) => {
@@ -132,9 +133,11 @@ async function main() {
     }
     jobs.set(c.id, job);
     const scored = python('score.py', [data, path.join(job, 'picks.tsv'), '--scores', path.join(job, 'scores.mrc')]);
+    // Since tme run refines orientations by default it says so; before, it did not.
+    const refinedByRun = /refined \d+ orientations/.test(run.stdout);
     const row = {
       id: c.id, group: c.group, molecule: meta.molecule, shape: meta.shape, voxelSize: meta.voxelSize, templateBox: meta.templateBox,
-      particles: meta.particles, snr: meta.snr, step: c.step, refine: false, tile: c.tile || null, zeroBorder: meta.zeroBorder,
+      particles: meta.particles, snr: meta.snr, step: c.step, refine: refinedByRun, tile: c.tile || null, zeroBorder: meta.zeroBorder,
       threshold: run.threshold, command: `tme ${cli.map((a) => path.isAbsolute(a) ? path.basename(a) : a).join(' ')}`,
       ...scored, wallSeconds: run.seconds, dataSeconds: meta.writeSeconds,
     };
@@ -145,11 +148,14 @@ async function main() {
     results.cases.push(row);
     log(`${c.id}: recall ${fmt(row.recall)} (faces ${fmt(row.recallFaces)}, interior ${fmt(row.recallInterior)}), precision ${fmt(row.precision)}, median angle ${fmt(row.medianAngle, 1)}°, flips ${row.flips}, max score ${fmt(row.maxScore, 3)}, ${fmt(run.seconds, 0)} s`);
     if (c.refine) {
-      const refined = path.join(job, 'refined.tsv');
-      const peaks = tme(['peaks', job, '--refine', '-o', refined, '--force']);
-      const s = python('score.py', [data, refined, '--scores', path.join(job, 'scores.mrc')]);
-      const r = { ...row, ...s, id: `${c.id}-refined`, refine: true, wallSeconds: peaks.seconds, threshold: peaks.threshold,
-        command: `tme peaks job --refine -o refined.tsv` };
+      // The paired twin on the same match: the global search's angles (tme peaks, no refinement) when tme run
+      // refined, else the refined ones (tme peaks --refine), so each orientation case shows both.
+      const twin = refinedByRun ? 'global' : 'refined';
+      const out = path.join(job, `${twin}.tsv`);
+      const peaks = tme(['peaks', job, ...(refinedByRun ? [] : ['--refine']), '-o', out, '--force']);
+      const s = python('score.py', [data, out, '--scores', path.join(job, 'scores.mrc')]);
+      const r = { ...row, ...s, id: `${c.id}-${twin}`, refine: !refinedByRun, wallSeconds: peaks.seconds, threshold: peaks.threshold,
+        command: `tme peaks job${refinedByRun ? '' : ' --refine'} -o ${twin}.tsv` };
       delete r.mapDiff;
       results.cases.push(r);
       log(`${r.id}: median angle ${fmt(r.medianAngle, 1)}°, flips ${r.flips}, ${fmt(peaks.seconds, 0)} s`);

@@ -247,9 +247,15 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
       const targetMask = p.targetMask ? tileTargetMask(p, tile.readStart, fast) : undefined;
       const statsMask = new Uint8Array(fastVoxels);
       const targetMaskFull = p.targetMask;
+      const noData = p.noData;
       forCoreRows(tile, fast, p.targetShape, offset, (full, local, n) => {
-        if (!targetMaskFull) statsMask.fill(1, local, local + n);
-        else for (let x = 0; x < n; x++) statsMask[local + x] = (targetMaskFull[full + x] as number) > 0 ? 1 : 0;
+        if (!targetMaskFull && !noData) statsMask.fill(1, local, local + n);
+        else {
+          for (let x = 0; x < n; x++) {
+            const counted = (!targetMaskFull || (targetMaskFull[full + x] as number) > 0) && !noData?.[full + x];
+            statsMask[local + x] = counted ? 1 : 0;
+          }
+        }
       });
 
       while (state.rotation < nRot) {
@@ -349,7 +355,15 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
     }
   }
   let voxelCount = 0;
-  if (p.targetMask) { for (let i = 0; i < voxels; i++) if ((p.targetMask[i] as number) > 0) voxelCount++; } else voxelCount = voxels;
+  for (let i = 0; i < voxels; i++) {
+    if ((!p.targetMask || (p.targetMask[i] as number) > 0) && !p.noData?.[i]) voxelCount++;
+  }
+  // Voxels without data were not scored: 0 in the map, no rotation (peak calling leaves them out).
+  if (p.noData) {
+    for (let i = 0; i < voxels; i++) {
+      if (p.noData[i]) { state.scores[i] = 0; state.indices[i] = -1; }
+    }
+  }
   return {
     scores: { data: state.scores, shape: p.targetShape, voxelSize: p.voxelSize, origin: p.origin },
     indices: state.indices,

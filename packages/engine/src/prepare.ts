@@ -2,6 +2,7 @@ import { TmeError, invalidOption, type Volume, type Zyx } from '@tme/formats';
 import * as native from '@tme/native';
 import type { DeviceSpec, Interpolation, RotationMode } from './backend';
 import { laplacian, standardise } from './laplace';
+import { findNoData } from './no-data';
 import { inscribedRadius, sphereMask } from './masks';
 import { DEFAULT_PAD_MODE, extractRegion, resolvePadMode, type PadMode } from './padding';
 import { DEFAULT_SCORE, planScore, resolveScore, type ScoreName, type ScorePlan } from './scores';
@@ -79,9 +80,12 @@ export interface PreparedJob {
   /** The filter on `filterShape` (`filterGridFor` the template box), checked; undefined without a filter. */
   templateFilter: Float32Array | undefined;
   filterShape: Zyx;
-  /** Mean and variance of the whole (preprocessed) target: every tile normalises and judges flatness by these. */
+  /** Mean and variance of the (preprocessed) target's data voxels: every tile normalises and judges flatness by these. */
   targetMean: number;
   targetVariance: number;
+  /** 1 where the target holds no data (an exactly constant region: outside a reconstruction's field of view, a
+   *  masked or cropped volume); those voxels were set to the padding's value and score nothing. Undefined: none. */
+  noData: Uint8Array | undefined;
   rotations: Float64Array;
 }
 
@@ -98,13 +102,15 @@ function checkFinite(data: Float32Array, what: string): void {
   }
 }
 
-function moments(data: Float32Array): { mean: number; variance: number } {
+/** Mean and variance of the voxels not flagged in `skip` (all of them without it). */
+function moments(data: Float32Array, skip?: Uint8Array): { mean: number; variance: number } {
   let s = 0;
-  for (let i = 0; i < data.length; i++) s += data[i] as number;
-  const mean = s / data.length;
+  let n = 0;
+  for (let i = 0; i < data.length; i++) if (!skip?.[i]) { s += data[i] as number; n++; }
+  const mean = n > 0 ? s / n : 0;
   let q = 0;
-  for (let i = 0; i < data.length; i++) q += ((data[i] as number) - mean) ** 2;
-  return { mean, variance: q / data.length };
+  for (let i = 0; i < data.length; i++) if (!skip?.[i]) q += ((data[i] as number) - mean) ** 2;
+  return { mean, variance: n > 0 ? q / n : 0 };
 }
 
 /**
@@ -222,9 +228,18 @@ export function prepareJob(job: MatchJob): PreparedJob {
     throw new TmeError('ERR_TME_INVALID_OPTION', `the ${score} score needs a target mask (--target-mask)`);
   }
 
+  // Regions without data take the padding's value, so that their edges look like the target's faces (a 0-filled
+  // band beside a mean-padded face would otherwise be a step the template matches), and they score nothing.
+  const noData = findNoData(target.data, target.shape);
+  let raw = target.data;
+  if (noData) {
+    const fill = padTarget === 'zero' ? 0 : moments(target.data, noData).mean;
+    raw = Float32Array.from(target.data);
+    for (let i = 0; i < raw.length; i++) if (noData[i]) raw[i] = fill;
+  }
   let targetData = job.targetFilter
-    ? filterTarget(target.data, target.shape, target.voxelSize, template.shape, job.targetFilter, padTarget)
-    : target.data;
+    ? filterTarget(raw, target.shape, target.voxelSize, template.shape, job.targetFilter, padTarget)
+    : raw;
   let templateData = template.data;
   if (plan.laplace) {
     targetData = laplacian(targetData, target.shape, 'nearest');
@@ -236,12 +251,12 @@ export function prepareJob(job: MatchJob): PreparedJob {
   }
   const filterShape = filterGridFor(template.shape);
   const templateFilter = job.filter ? filterOn(job.filter, filterShape, template.voxelSize) : undefined;
-  const { mean, variance } = moments(targetData);
+  const { mean, variance } = moments(targetData, noData);
   return {
     score, plan, padTarget, interpolation, rotationMode, device, threads: job.threads, tile, memoryFraction,
     rotationCount: rotations.length / 9,
     target: targetData, targetShape: target.shape, voxelSize: target.voxelSize, origin: target.origin,
     template: templateData, templateShape: template.shape, mask, maskRadius, targetMask,
-    fillValue: mean, filter: job.filter, templateFilter, filterShape, targetMean: mean, targetVariance: variance, rotations,
+    fillValue: mean, filter: job.filter, templateFilter, filterShape, targetMean: mean, targetVariance: variance, noData, rotations,
   };
 }
