@@ -209,27 +209,40 @@ export function nativeVersions(): NativeVersions {
  * ERR_TME_CANCELLED (signal aborted; between queries), ERR_TME_INVALID_OPTION.
  */
 export function scoreOrientations(job: NativeOrientationJob, options: { signal?: AbortSignal } = {}): Promise<Float32Array> {
+  return awaitTask(() => loadBinding().scoreOrientations(job), options.signal, 'cancelled before the first query');
+}
+
+/**
+ * A native task ({ promise, cancel }) awaited as a promise: aborting `signal` cancels it, errors become TmeErrors
+ * with the caller's stack. `failure()` may name an error that wins over the task's own (a throwing callback).
+ */
+function awaitTask<T>(
+  start: () => { promise: Promise<T>; cancel(): void }, signal: AbortSignal | undefined, cancelledEarly: string,
+  failure: () => unknown = () => undefined,
+): Promise<T> {
   const callSite = new Error();
-  const { signal } = options;
   if (signal?.aborted) {
-    return Promise.reject(toTmeError(Object.assign(new Error('cancelled before the first query'), { code: 'ERR_TME_CANCELLED' }), callSite));
+    return Promise.reject(toTmeError(Object.assign(new Error(cancelledEarly), { code: 'ERR_TME_CANCELLED' }), callSite));
   }
-  let task: { promise: Promise<Float32Array>; cancel(): void };
+  let task: { promise: Promise<T>; cancel(): void };
   try {
-    task = loadBinding().scoreOrientations(job);
+    task = start();
   } catch (err) {
     return Promise.reject(toTmeError(err, callSite));
   }
   const onAbort = (): void => task.cancel();
   signal?.addEventListener('abort', onAbort, { once: true });
   return task.promise.then(
-    (scores) => {
+    (result) => {
       signal?.removeEventListener('abort', onAbort);
-      return scores;
+      // A callback threw after the last cancellation point: the task finished, the error still wins.
+      const error = failure();
+      if (error !== undefined) throw error;
+      return result;
     },
     (err: unknown) => {
       signal?.removeEventListener('abort', onAbort);
-      throw toTmeError(err, callSite);
+      throw failure() ?? toTmeError(err, callSite);
     },
   );
 }
@@ -240,38 +253,19 @@ export function scoreOrientations(job: NativeOrientationJob, options: { signal?:
  * numbers), ERR_TME_NO_DEVICE, ERR_TME_UNSUPPORTED_SIZE, ERR_TME_INVALID_OPTION, ERR_TME_FFT_PLAN, ERR_TME_DEVICE.
  */
 export function runMatch(job: NativeMatchJob, options: RunMatchOptions = {}): Promise<NativeMatchResult> {
-  const callSite = new Error();
   const { signal, onProgress } = options;
-  if (signal?.aborted) {
-    return Promise.reject(toTmeError(Object.assign(new Error('cancelled before the first rotation'), { code: 'ERR_TME_CANCELLED' }), callSite));
-  }
-  let task: { promise: Promise<NativeMatchResult>; cancel(): void };
+  let task: { promise: Promise<NativeMatchResult>; cancel(): void } | undefined;
   let progressError: unknown;
-  try {
+  return awaitTask(() => {
     task = loadBinding().runMatch(job, (p) => {
       try {
         onProgress?.(p);
       } catch (err) {
         // A throwing callback cancels the job and becomes its error.
         progressError ??= err;
-        task.cancel();
+        task?.cancel();
       }
     });
-  } catch (err) {
-    return Promise.reject(toTmeError(err, callSite));
-  }
-  const onAbort = (): void => task.cancel();
-  signal?.addEventListener('abort', onAbort, { once: true });
-  return task.promise.then(
-    (result) => {
-      signal?.removeEventListener('abort', onAbort);
-      // The callback threw after the last cancellation point: the job finished, the error still wins.
-      if (progressError !== undefined) throw progressError;
-      return result;
-    },
-    (err: unknown) => {
-      signal?.removeEventListener('abort', onAbort);
-      throw progressError ?? toTmeError(err, callSite);
-    },
-  );
+    return task;
+  }, signal, 'cancelled before the first rotation', () => progressError);
 }

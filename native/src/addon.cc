@@ -10,6 +10,7 @@
 #include <limits>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <thread>
 
@@ -182,6 +183,39 @@ MatchJob readJob(const Napi::Object& o) {
   return job;
 }
 
+// ---- asynchronous calls: work on a libuv thread, errors with a code, { promise, cancel } to JS ----
+
+// Runs a worker's body, turning its exceptions into the error (and code) the worker reports: native errors keep their
+// code; running out of memory and anything else get theirs.
+template <typename Body>
+void runReportingErrors(Body&& body, std::string* code, const char* what, const std::function<void(const std::string&)>& setError) {
+  try {
+    body();
+  } catch (const TmeNativeError& e) {
+    *code = e.codeName();
+    setError(e.what());
+  } catch (const std::bad_alloc&) {
+    *code = "ERR_TME_DEVICE_MEMORY";
+    setError(std::string("out of host memory while ") + what);
+  } catch (const std::exception& e) {
+    *code = "ERR_TME_INTERNAL";
+    setError(e.what());
+  }
+}
+
+// Queues a worker and returns what the JS side awaits: its promise, and a cancel() that raises its flag.
+template <typename Worker>
+Napi::Object queueCancellable(Napi::Env env, Worker* worker, std::shared_ptr<std::atomic<bool>> cancelled) {
+  Napi::Object task = Napi::Object::New(env);
+  task.Set("promise", worker->promise());
+  task.Set("cancel", Napi::Function::New(env, [cancelled](const Napi::CallbackInfo& ci) -> Napi::Value {
+             cancelled->store(true);
+             return ci.Env().Undefined();
+           }, "cancel"));
+  worker->Queue();
+  return task;
+}
+
 // ---- runMatch: AsyncProgressWorker, progress coalesced (latest wins), cancel flag checked per rotation ----
 
 struct Progress {
@@ -201,20 +235,10 @@ class MatchWorker : public Napi::AsyncProgressWorker<Progress> {
   Napi::Promise promise() { return deferred_.Promise(); }
 
   void Execute(const ExecutionProgress& progress) override {
-    try {
+    runReportingErrors([&] {
       result_ = runMatchJob(
           job_, [&](int64_t done, int64_t total) { Progress p{done, total}; progress.Send(&p, 1); }, *cancelled_);
-      return;
-    } catch (const TmeNativeError& e) {
-      code_ = e.codeName();
-      SetError(e.what());
-    } catch (const std::bad_alloc&) {
-      code_ = "ERR_TME_DEVICE_MEMORY";
-      SetError("out of host memory while matching");
-    } catch (const std::exception& e) {
-      code_ = "ERR_TME_INTERNAL";
-      SetError(e.what());
-    }
+    }, &code_, "matching", [this](const std::string& m) { SetError(m); });
   }
 
   void OnProgress(const Progress* data, size_t count) override {
@@ -287,15 +311,7 @@ Napi::Value RunMatch(const Napi::CallbackInfo& info) {
     if (!info[0].IsObject()) fail(ErrorCode::InvalidOption, "Expected a job object for runMatch");
     MatchJob job = readJob(info[0].As<Napi::Object>());
     auto cancelled = std::make_shared<std::atomic<bool>>(false);
-    auto* worker = new MatchWorker(env, std::move(job), info[1], cancelled);
-    Napi::Object task = Napi::Object::New(env);
-    task.Set("promise", worker->promise());
-    task.Set("cancel", Napi::Function::New(env, [cancelled](const Napi::CallbackInfo& ci) -> Napi::Value {
-               cancelled->store(true);
-               return ci.Env().Undefined();
-             }, "cancel"));
-    worker->Queue();
-    return task;
+    return queueCancellable(env, new MatchWorker(env, std::move(job), info[1], cancelled), cancelled);
   });
 }
 
@@ -332,17 +348,8 @@ class OrientationWorker : public Napi::AsyncWorker {
   Napi::Promise promise() { return deferred_.Promise(); }
 
   void Execute() override {
-    try {
-      scores_ = scoreOrientations(job_, *cancelled_);
-    } catch (const TmeNativeError& e) {
-      code_ = e.codeName();
-      SetError(e.what());
-    } catch (const std::bad_alloc&) {
-      code_ = "ERR_TME_DEVICE_MEMORY";
-      SetError("out of host memory while scoring orientations");
-    } catch (const std::exception& e) {
-      SetError(e.what());
-    }
+    runReportingErrors([&] { scores_ = scoreOrientations(job_, *cancelled_); }, &code_, "scoring orientations",
+                       [this](const std::string& m) { SetError(m); });
   }
 
   void OnOK() override {
@@ -369,15 +376,7 @@ Napi::Value ScoreOrientations(const Napi::CallbackInfo& info) {
     if (!info[0].IsObject()) fail(ErrorCode::InvalidOption, "Expected a job object for scoreOrientations");
     OrientationJob job = readOrientationJob(info[0].As<Napi::Object>());
     auto cancelled = std::make_shared<std::atomic<bool>>(false);
-    auto* worker = new OrientationWorker(env, std::move(job), cancelled);
-    Napi::Object task = Napi::Object::New(env);
-    task.Set("promise", worker->promise());
-    task.Set("cancel", Napi::Function::New(env, [cancelled](const Napi::CallbackInfo& ci) -> Napi::Value {
-               cancelled->store(true);
-               return ci.Env().Undefined();
-             }, "cancel"));
-    worker->Queue();
-    return task;
+    return queueCancellable(env, new OrientationWorker(env, std::move(job), cancelled), cancelled);
   });
 }
 

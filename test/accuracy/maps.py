@@ -84,6 +84,33 @@ def faces(case_dir, scores_path, top):
     return out
 
 
+def picks_density(case_dir, picks_path):
+    """tme's own picks (called at a generous false-alarm threshold on a noise-only map) per voxel, within half a
+    template box of a face of the data region ÷ in the interior: the density of noise peaks above tme's false-alarm
+    threshold, which is what a user gets."""
+    meta = json.load(open(f"{case_dir}/case.json"))
+    half = int(meta["templateBox"]) // 2
+    lo, hi = meta["validRegion"]["lo"], meta["validRegion"]["hi"]
+    shape = meta["shape"]
+    idx = np.indices(shape)
+    dist = np.minimum.reduce([np.minimum(idx[a] - lo[a], hi[a] - 1 - idx[a]) for a in range(3)])
+    face = (dist >= 0) & (dist < half)
+    interior = dist >= half
+    p = np.loadtxt(picks_path, skiprows=1, ndmin=2)
+    counts = {"face": 0, "interior": 0}
+    for row in p:
+        x, y, z = (int(round(v)) for v in row[:3])
+        if face[z, y, x]:
+            counts["face"] += 1
+        elif interior[z, y, x]:
+            counts["interior"] += 1
+    nf, ni = int(face.sum()), int(interior.sum())
+    df, di = counts["face"] / nf, counts["interior"] / ni
+    ratio = df / di if di else None
+    return {"picks": int(len(p)), "facePicks": counts["face"], "interiorPicks": counts["interior"], "picksRatio": ratio,
+            "picksRatioStdErr": ratio * np.sqrt(1 / max(counts["face"], 1) + 1 / max(counts["interior"], 1)) if ratio else None}
+
+
 def diff(a_path, b_path):
     a, b = read(a_path), read(b_path)
     if a.shape != b.shape:
@@ -105,11 +132,19 @@ def main():
     f.add_argument("case_dir")
     f.add_argument("scores")
     f.add_argument("--top", type=int, default=1000)
+    pk = sub.add_parser("picks")
+    pk.add_argument("case_dir")
+    pk.add_argument("picks")
     d = sub.add_parser("diff")
     d.add_argument("a")
     d.add_argument("b")
     a = ap.parse_args()
-    out = faces(a.case_dir, a.scores, a.top) if a.cmd == "faces" else diff(a.a, a.b)
+    if a.cmd == "faces":
+        out = faces(a.case_dir, a.scores, a.top)
+    elif a.cmd == "picks":
+        out = picks_density(a.case_dir, a.picks)
+    else:
+        out = diff(a.a, a.b)
     print(json.dumps(out))
 
 

@@ -3,6 +3,7 @@ import { TmeError, invalidOption } from '@tme/formats';
 import { matrixFrom, matrixToPytmeEuler, matrixToRelionEuler } from '@tme/rotations';
 import type { EulerTriple } from '@tme/rotations';
 import { collectCandidates } from './candidates';
+import { faceThresholds, type FaceThresholds } from './faces';
 import { localSnr } from './local-snr';
 import { marginSlabs, regionFor, regionMoments } from './region';
 import type { ScoreMaps } from './score-map';
@@ -41,6 +42,10 @@ export interface CallPeaksOptions {
   snrShell?: readonly [number, number];
   /** Template index written as `detail`. Default 0. */
   template?: number;
+  /** Raise a false-alarm or z-score threshold within half a template box of a face (of the volume or of a region
+   * without data) where the best-score map is wider there than inside, so noise peaks are as rare at the faces as
+   * inside (see faces.ts). Needs the template shape. Default true. */
+  faceThresholds?: boolean;
 }
 
 /** One pick. Positions (z, y, x) voxels inside the score map (0-based), rotation active template→tomogram. */
@@ -146,9 +151,22 @@ export function callPeaks(maps: ScoreMaps, options: CallPeaksOptions = {}): Peak
   if (threshold.value > maxScore) throw invalidOption('maxScore', `number ≥ the threshold ${threshold.value}`, maxScore);
 
   const localMaxima = options.localMaxima ?? true;
-  const cands = collectCandidates(scores, rot, region, threshold.value, maxScore, localMaxima);
+  let faces: FaceThresholds | undefined;
+  if ((options.faceThresholds ?? true) && maps.templateShape && (threshold.kind === 'false-alarm' || threshold.kind === 'z-score')) {
+    faces = faceThresholds(scores, rot, region, threshold.value, Math.floor(Math.max(...maps.templateShape) / 2));
+    let raised = 0;
+    let at = 0;
+    for (let d = 0; d < faces.bins; d++) if (faces.thresholds[d]! - threshold.value > raised) { raised = faces.thresholds[d]! - threshold.value; at = d; }
+    if (raised > 0) {
+      threshold.faces = {
+        within: faces.bins, highest: faces.thresholds[at]!, atDistance: at, spreadRatio: faces.spreadRatio[at]!,
+        thresholds: Array.from(faces.thresholds.subarray(0, faces.bins)),
+      };
+    }
+  }
+  const cands = collectCandidates(scores, rot, region, threshold.value, maxScore, localMaxima, faces);
   let edgeDropped = 0;
-  for (const slab of marginSlabs(region)) edgeDropped += collectCandidates(scores, rot, slab, threshold.value, maxScore, localMaxima).count;
+  for (const slab of marginSlabs(region)) edgeDropped += collectCandidates(scores, rot, slab, threshold.value, maxScore, localMaxima, faces).count;
   const accepted = selectPeaks(cands, shape, minDistance, numPeaks);
 
   const nRotations = maps.rotations.length / 9;

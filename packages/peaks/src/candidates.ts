@@ -1,3 +1,4 @@
+import type { FaceThresholds } from './faces';
 import type { Region } from './region';
 
 /** Candidate voxels, growable typed arrays: flat voxel index and score. */
@@ -10,7 +11,8 @@ export interface Candidates {
 /**
  * One pass over the region: every scored voxel with lower ≤ score ≤ upper that is (when `localMaxima`) a local
  * maximum of its 26 neighbours (no neighbour strictly higher; neighbours outside the region still count, so the
- * shoulder of an excluded or out-of-region peak is not a candidate). Memory grows with the candidates only.
+ * shoulder of an excluded or out-of-region peak is not a candidate). With `faces`, the lower bound of each voxel
+ * is its distance's threshold instead. Memory grows with the candidates only.
  */
 export function collectCandidates(
   scores: Float32Array,
@@ -19,6 +21,7 @@ export function collectCandidates(
   lower: number,
   upper: number,
   localMaxima: boolean,
+  faces?: FaceThresholds,
 ): Candidates {
   const [nz, ny, nx] = region.shape;
   const [z0, y0, x0] = region.start;
@@ -43,7 +46,7 @@ export function collectCandidates(
       for (let x = x0; x < x1; x++) {
         const i = row + x;
         const s = scores[i]!;
-        if (!(s >= lower) || s > upper) continue; // also drops NaN
+        if (!(s >= (faces ? faces.thresholds[faces.distance[i]!]! : lower)) || s > upper) continue; // also drops NaN
         if (localMaxima) {
           if (zIn && yIn && x > 0 && x < nx - 1) {
             // interior: 26 fixed offsets, face neighbours first (most voxels fail there)

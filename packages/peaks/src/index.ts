@@ -8,3 +8,4 @@ export * from './orientations-tsv';
 export * from './picks-table';
 export * from './refine';
 export * from './histogram';
+export { faceDistances, faceThresholds, type FaceThresholds } from './faces';

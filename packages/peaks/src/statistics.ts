@@ -40,6 +40,10 @@ export interface ThresholdReport {
   searchSpace: number | null;
   /** Voxels of the calling region (after edge and mask exclusion). */
   regionVoxels: number;
+  /** Where the threshold was raised near the faces (see CallPeaksOptions.faceThresholds): within `within` voxels of
+   * a face, up to `highest` at `atDistance` voxels, where the best-score map's spread is `spreadRatio` × the
+   * interior's; `thresholds` per distance 0 … within − 1. Absent when nothing was raised. */
+  faces?: { within: number; highest: number; atDistance: number; spreadRatio: number; thresholds: number[] };
 }
 
 function checkStatistics(stats: ScoreStatistics): void {

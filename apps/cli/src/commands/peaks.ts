@@ -143,8 +143,11 @@ export function describeThreshold(set: PeakSet, prefix: string): string {
   const t = set.threshold;
   const fp = t.expectedFalsePositives === null ? 'unknown (no search statistics)' : Number(t.expectedFalsePositives.toPrecision(3)).toString();
   const value = Number.isFinite(t.value) ? Number(t.value.toPrecision(6)).toString() : 'none';
+  const faces = t.faces
+    ? `${prefix}: near the faces the best-score map's upper tail is wider: within ${t.faces.within} voxels of a face the threshold rises to up to ${Number(t.faces.highest.toPrecision(6))} (${t.faces.atDistance} voxels in, ${t.faces.spreadRatio.toFixed(2)}× the interior's spread), so noise peaks are as rare there as inside\n`
+    : '';
   return `${prefix}: threshold ${value} (${t.kind}): ${t.reason}\n`
-    + `${prefix}: expected false positives at this threshold: ${fp} over ${t.regionVoxels} voxels\n`;
+    + `${prefix}: expected false positives at this threshold: ${fp} over ${t.regionVoxels} voxels\n` + faces;
 }
 
 /** `tme peaks`: call peaks on a finished job and write the orientations TSV, the details table and a report. */
