@@ -47,6 +47,12 @@ export interface NativeMatchJob {
   templateShape: Zyx;
   /** templateShape, values 0..1. */
   mask: Float32Array;
+  /**
+   * The centred sub-box of the template box (its index s // 2 is the box's b // 2) outside which everything
+   * correlated is zero: where the mask can reach after rotation (the template itself is rotated and filtered in the
+   * whole box). The tile then needs only support − 1 voxels of padding. Default: the box.
+   */
+  supportShape?: Zyx;
   /** targetShape (mcc only); default: all ones. */
   targetMask?: Float32Array;
   /** targetShape: 1 where a voxel counts in the statistics (sum, sumSq, count, per-rotation max), 0 where it does not
@@ -173,6 +179,8 @@ export interface MatchMemoryQuery {
   device: DeviceId;
   targetShape: Zyx;
   templateShape: Zyx;
+  /** As in the job; default the box. */
+  supportShape?: Zyx;
   score?: NativeScore;
   rotationMode?: 'real' | 'fourier';
   threads?: number;

@@ -144,6 +144,10 @@ MatchJob readJob(const Napi::Object& o) {
   job.threads = readInt(o, "threads", 0);
   job.targetShape = readShape(o.Get("targetShape"), "targetShape");
   job.templateShape = readShape(o.Get("templateShape"), "templateShape");
+  {
+    Napi::Value support = o.Get("supportShape");
+    job.supportShape = support.IsUndefined() ? job.templateShape : readShape(support, "supportShape");
+  }
   job.score = readScore(o.Get("score"));
   job.rotationMode = readRotationMode(o.Get("rotationMode"));
   job.interpolation = readInterpolation(o.Get("interpolation"));
@@ -425,6 +429,10 @@ Napi::Value EstimateMatchMemory(const Napi::CallbackInfo& info) {
     q.device = readDevice(o.Get("device"));
     q.targetShape = readShape(o.Get("targetShape"), "targetShape");
     q.templateShape = readShape(o.Get("templateShape"), "templateShape");
+    {
+      Napi::Value support = o.Get("supportShape");
+      q.supportShape = support.IsUndefined() ? q.templateShape : readShape(support, "supportShape");
+    }
     q.score = readScore(o.Get("score"));
     q.rotationMode = readRotationMode(o.Get("rotationMode"));
     q.threads = readInt(o, "threads", 0);

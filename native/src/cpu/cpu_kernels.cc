@@ -164,10 +164,11 @@ class CpuKernels final : public Kernels {
       // cc / flc-sphere: one product of the template; flc: the normalised template and the rotated mask, three
       // products (cc with F, sum f^2 m with F2, sum f m with F; the order finalise reads them in).
       const bool flc = slab_->factors.size() == 3;
-      correlator_ = std::make_unique<SlabCorrelator>(slab_, config_.box, flc ? std::vector<int>{0, 1, 1}
+      correlator_ = std::make_unique<SlabCorrelator>(slab_, config_.support, flc ? std::vector<int>{0, 1, 1}
                                                                              : std::vector<int>{0},
                                                      config_.regionStart, config_.regionShape, planMs);
-      boxValues_ = allocate(sizeof(float) * config_.box.voxels());
+      boxValues_ = allocate(sizeof(float) * config_.support.voxels());
+      if (flc) maskValues_ = allocate(sizeof(float) * config_.support.voxels());
       return;
     }
     plans_ = &fftwPlans(config_.tile, fftThreads_, planMs);
@@ -175,9 +176,9 @@ class CpuKernels final : public Kernels {
     // full R2C (min of 15, busy 2-core machine): 256^3/32^3 0.64-0.71x; 128^3/32^3 0.72-1.77x (FFTW_MEASURE picks
     // differently per run); 128^3/64^3 1.20x; 64^3/32^3 1.34x. So only when the box spans at most an eighth of the
     // tile in z and y (mcc; the other scores run the slab correlator).
-    const bool small = config_.box.z * 8 <= config_.tile.z && config_.box.y * 8 <= config_.tile.y;
+    const bool small = config_.support.z * 8 <= config_.tile.z && config_.support.y * 8 <= config_.tile.y;
     if (forwardCount > 0 && fftThreads_ == 1 && small && !config_.fullTransforms)
-      pruned_ = &fftwPrunedR2C(config_.tile, config_.box, planMs);
+      pruned_ = &fftwPrunedR2C(config_.tile, config_.support, planMs);
     for (int k = 0; k < count; ++k) {
       Slot s;
       s.p = k < forwardCount ? allocate(sizeof(float) * config_.tile.voxels()) : kNoBuffer;
@@ -249,11 +250,13 @@ class CpuKernels final : public Kernels {
       inv = s[2];
     }
     const Shape3& b = config_.box;
-    int64_t i = 0;
-    for (int64_t z = 0; z < b.z; ++z)
-      for (int64_t y = 0; y < b.y; ++y) {
+    const Shape3& sup = config_.support;
+    const Shape3 o = supportOffset(b, sup);
+    for (int64_t z = o.z; z < o.z + sup.z; ++z)
+      for (int64_t y = o.y; y < o.y + sup.y; ++y) {
         float* row = out + wrappedIndex(config_.tile, b, z, y, b.x / 2);  // the row's qx = 0
-        for (int64_t x = 0; x < b.x; ++x, ++i) {
+        for (int64_t x = o.x; x < o.x + sup.x; ++x) {
+          const int64_t i = (z * b.y + y) * b.x + x;
           float v;
           switch (mode) {
             case PlaceMode::Raw: v = tv[i]; break;
@@ -377,19 +380,32 @@ class CpuKernels final : public Kernels {
     if (fourier) {
       correlator_->correlateSpectrum(c32(spectrum), config_.fourierGrid, *fourier, sink);
     } else {
-      // The placed values, as place() writes them into the tile; flc also places the rotated mask.
-      const int64_t n = config_.box.voxels();
+      // The placed values, as place() writes them into the tile (the support of the box); flc also places the
+      // rotated mask.
+      const Shape3& b = config_.box;
+      const Shape3& sup = config_.support;
+      const Shape3 o = supportOffset(b, sup);
       const float* tv = f32(t);
+      const float* mv = m == kNoBuffer ? nullptr : f32(m);
       float* out = f32(boxValues_);
+      float* outMask = maskValues_ == kNoBuffer ? nullptr : f32(maskValues_);
+      float mu = 0, inv = 1;
       if (mode == PlaceMode::Normalised) {
-        const float* mv = f32(m);
         const float* st = f32(stats);
-        const float mu = st[1], inv = st[2];
-        for (int64_t i = 0; i < n; ++i) out[i] = (tv[i] - mu) * inv * mv[i];
-      } else {
-        std::copy(tv, tv + n, out);
+        mu = st[1];
+        inv = st[2];
       }
-      const float* boxes[2] = {out, m == kNoBuffer ? nullptr : f32(m)};
+      int64_t j = 0;
+      for (int64_t z = o.z; z < o.z + sup.z; ++z)
+        for (int64_t y = o.y; y < o.y + sup.y; ++y) {
+          const int64_t row = (z * b.y + y) * b.x + o.x;
+          for (int64_t x = 0; x < sup.x; ++x, ++j) {
+            const int64_t i = row + x;
+            out[j] = mode == PlaceMode::Normalised ? (tv[i] - mu) * inv * mv[i] : tv[i];
+            if (outMask) outMask[j] = mv[i];
+          }
+        }
+      const float* boxes[2] = {out, outMask};
       correlator_->correlateBoxes(boxes, sink);
     }
     commit(p, acc);
@@ -494,6 +510,7 @@ class CpuKernels final : public Kernels {
   FftwArray<cfloat> filterSpectrum_;
   std::shared_ptr<const SlabSpectrum> slab_;
   std::unique_ptr<SlabCorrelator> correlator_;
+  BufId maskValues_ = kNoBuffer;  // flc: the rotated mask's support, for the slab correlator
   BufId boxValues_ = kNoBuffer;
   std::vector<CpuBuffer> buffers_;
   std::vector<Slot> slots_;

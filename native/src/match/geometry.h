@@ -116,6 +116,18 @@ inline int64_t wrappedIndex(const Shape3& tile, const Shape3& box, int64_t z, in
   return (qz * tile.y + qy) * tile.x + qx;
 }
 
+// The support: the sub-box of the template box, with the same centre (its own index s // 2 is the box's b // 2),
+// outside which everything placed into the tile is zero (a mask's reach after rotation). Its first voxel in the box.
+inline Shape3 supportOffset(const Shape3& box, const Shape3& support) {
+  return {box.z / 2 - support.z / 2, box.y / 2 - support.y / 2, box.x / 2 - support.x / 2};
+}
+
+// True when `support` is a centred sub-box of `box` as supportOffset() assumes.
+inline bool isCentredSubBox(const Shape3& box, const Shape3& support) {
+  auto axis = [](int64_t b, int64_t s) { return s >= 1 && s <= b && s / 2 <= b / 2 && s - 1 - s / 2 <= b - 1 - b / 2; };
+  return axis(box.z, support.z) && axis(box.y, support.y) && axis(box.x, support.x);
+}
+
 // Signed frequency of index k on an axis of n samples, in cycles per voxel.
 inline float signedFrequency(int64_t k, int64_t n) {
   return static_cast<float>(k <= n / 2 ? k : k - n) / static_cast<float>(n);

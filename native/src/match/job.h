@@ -32,6 +32,10 @@ struct MatchJob {
   Shape3 templateShape;        // box, centre c = box // 2
   std::vector<float> templ;
   std::vector<float> mask;                // templateShape, 0..1
+  // The centred sub-box of the template box outside which everything correlated is zero: the reach of the mask
+  // after rotation (the template is rotated and filtered in the whole box, then normalised and multiplied by the
+  // mask). The tile then needs support - 1 voxels of padding, not box - 1. Zero = the box.
+  Shape3 supportShape;
   std::vector<float> targetMask;          // targetShape (mcc), empty = all ones
   // targetShape, 1 where a voxel counts in the score statistics (sum, sumSq, count, per-rotation max), 0 where
   // not (padding, tile overlap, outside the target mask); empty = every voxel counts.

@@ -31,6 +31,7 @@ struct RotationParams {
 struct KernelConfig {
   Shape3 tile;
   Shape3 box;
+  Shape3 support;      // MatchJob::supportShape: what place() writes into the tile (the rest of the box is zero)
   Shape3 fourierGrid;  // oversampled template spectrum grid (Fourier mode), else zeros
   Shape3 filterGrid;   // the grid filterBox() works on (MatchJob::filterShape), else zeros
   Interpolation interpolation = Interpolation::Linear;

@@ -122,7 +122,7 @@ MemoryVerdict estimateMatchMemory(const MemoryQuery& q) {
   const bool slab = isCpu(q.device) && usesSlabCorrelator(q.score, q.rotationMode, q.fullTransforms);
   const int factors = q.score == Score::Flc ? 3 : 1;
   const double perWorker =
-      (slab ? slabWorkerBytes(q.targetShape, q.templateShape, factors == 3 ? 2 : 1, factors) + 4 * box
+      (slab ? slabWorkerBytes(q.targetShape, q.supportShape.voxels() > 0 ? q.supportShape : q.templateShape, factors == 3 ? 2 : 1, factors) + 4 * box
             : sp.slots * (8 * nc + 4 * n) + sp.forward * 4 * n +
                   (isCpu(q.device) ? sp.forward * 16 * nc : 0)) +  // CPU: pruned-R2C scratch (upper bound)
       8 * n + 2 * 4 * box + 4 * filterGrid + 8 * filterSpectrum + 256;
@@ -187,8 +187,15 @@ void validateJob(const MatchJob& job) {
   auto positive = [](const Shape3& s) { return s.z >= 1 && s.y >= 1 && s.x >= 1; };
   if (!positive(t)) fail(ErrorCode::UnsupportedSize, "target shape " + t.str() + " has an axis below 1");
   if (!positive(b)) fail(ErrorCode::UnsupportedSize, "template shape " + b.str() + " has an axis below 1");
-  if (b.z > t.z || b.y > t.y || b.x > t.x)
-    fail(ErrorCode::UnsupportedSize, "template box " + b.str() + " does not fit in the target tile " + t.str());
+  const Shape3 sup = job.supportShape.voxels() > 0 ? job.supportShape : b;
+  if (!isCentredSubBox(b, sup))
+    fail(ErrorCode::InvalidOption, "supportShape " + sup.str() + " is not a sub-box of the template box " + b.str() +
+                                       " with the same centre (index size // 2)");
+  if (sup.z > t.z || sup.y > t.y || sup.x > t.x)
+    fail(ErrorCode::UnsupportedSize, "template support " + sup.str() + " does not fit in the target tile " + t.str());
+  if (job.rotationMode == RotationMode::Fourier && sup != b)
+    fail(ErrorCode::InvalidOption, "rotationMode 'fourier' correlates the whole template box: supportShape " +
+                                       sup.str() + " must be the box " + b.str());
   if (job.rotations.size() % 9 != 0)
     fail(ErrorCode::InvalidOption, "Expected 9 values per rotation for rotations but received " +
                                        std::to_string(job.rotations.size()));
@@ -270,11 +277,14 @@ void targetMoments(const MatchJob& job, double* mean, double* variance) {
   if (!std::isfinite(*variance)) *variance = s2 / static_cast<double>(job.target.size());
 }
 
-void placeBox(float* tile, const Shape3& tileShape, const Shape3& box, const float* values) {
-  int64_t i = 0;
-  for (int64_t z = 0; z < box.z; ++z)
-    for (int64_t y = 0; y < box.y; ++y)
-      for (int64_t x = 0; x < box.x; ++x, ++i) tile[wrappedIndex(tileShape, box, z, y, x)] = values[i];
+// The support's voxels of a box-shaped array at their wrapped tile positions (the rest of the box is zero; a tile
+// smaller than the box would wrap it onto the support).
+void placeBox(float* tile, const Shape3& tileShape, const Shape3& box, const Shape3& support, const float* values) {
+  const Shape3 o = supportOffset(box, support);
+  for (int64_t z = o.z; z < o.z + support.z; ++z)
+    for (int64_t y = o.y; y < o.y + support.y; ++y)
+      for (int64_t x = o.x; x < o.x + support.x; ++x)
+        tile[wrappedIndex(tileShape, box, z, y, x)] = values[(z * box.y + y) * box.x + x];
 }
 
 // `threads`: FFTW threads for the setup transforms. The CPU path passes 1 (its workers' plan, no extra planning);
@@ -321,7 +331,8 @@ TileSetup prepareTile(const MatchJob& job, const Shape3& grid, int threads, doub
       s.spectra[0] = forward([&](int64_t i) { return f[i]; });
       // Local mean and variance of f under the (unrotated) mask: two FFT convolutions, once per tile.
       std::fill(real.get(), real.get() + n, 0.0f);
-      placeBox(real.get(), shape, job.templateShape, job.mask.data());
+      placeBox(real.get(), shape, job.templateShape, job.supportShape.voxels() > 0 ? job.supportShape : job.templateShape,
+               job.mask.data());
       auto maskSpec = fftwAlloc<cfloat>(nc);
       fftwR2C(plans, real.get(), maskSpec.get());
       auto f2Spec = forward([&](int64_t i) { return f[i] * f[i]; });
@@ -381,7 +392,7 @@ TileSetup prepareTile(const MatchJob& job, const Shape3& grid, int threads, doub
           }
     }
     std::vector<float> padded(grid.voxels(), 0.0f);
-    placeBox(padded.data(), grid, b, values.data());
+    placeBox(padded.data(), grid, b, b, values.data());
     s.templateSpectrum.resize(grid.voxels());
     fftwForwardFullComplex(grid, padded.data(), s.templateSpectrum.data());
   }
@@ -525,6 +536,7 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
   KernelConfig config;
   config.tile = job.targetShape;
   config.box = job.templateShape;
+  config.support = job.supportShape.voxels() > 0 ? job.supportShape : job.templateShape;
   config.fourierGrid = grid;
   config.filterGrid = job.filter.empty() ? Shape3{} : job.filterShape;
   config.interpolation = job.interpolation;

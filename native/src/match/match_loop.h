@@ -16,6 +16,7 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
 struct MemoryQuery {
   std::string device = "cpu";
   Shape3 targetShape, templateShape;
+  Shape3 supportShape;  // zero = the template box (MatchJob::supportShape)
   Score score = Score::FlcSphere;
   RotationMode rotationMode = RotationMode::Real;
   int threads = 0;

@@ -21,6 +21,7 @@
 #include "reduce_stats_spv.h"
 #include "rotate_spv.h"
 #include "scale_spectrum_spv.h"
+#include "match/geometry.h"
 #include "vk/vk_device.h"
 
 namespace tme {
@@ -398,6 +399,7 @@ struct RotatePush {
 };
 struct PlacePush {
   int32_t tz, ty, tx, bz, by, bx, mode, slot;
+  int32_t oz, oy, ox, sz, sy, sx;  // the window of the box written (the support; the whole box for the filter)
 };
 struct MulPush {
   uint32_t count;
@@ -600,7 +602,8 @@ class VkKernels final : public Kernels {
     ctx_.barrier();
     PlacePush place{static_cast<int32_t>(g.z), static_cast<int32_t>(g.y), static_cast<int32_t>(g.x),
                     static_cast<int32_t>(b.z), static_cast<int32_t>(b.y), static_cast<int32_t>(b.x),
-                    static_cast<int32_t>(PlaceMode::Raw), 0};
+                    static_cast<int32_t>(PlaceMode::Raw), 0, 0, 0, 0,
+                    static_cast<int32_t>(b.z), static_cast<int32_t>(b.y), static_cast<int32_t>(b.x)};
     dispatch("place", place_spv, sizeof(place_spv), {filterReal_, box, kNoBuffer, kNoBuffer}, &place, sizeof(place),
              groupsFor(b.voxels(), 64));
     timed("filter r2c", [&] {
@@ -626,12 +629,17 @@ class VkKernels final : public Kernels {
   }
 
   void place(BufId dstTile, BufId t, BufId m, BufId stats, int statsSlot, PlaceMode mode) override {
+    const Shape3& sup = config_.support;
+    const Shape3 o = supportOffset(config_.box, sup);
     PlacePush p{static_cast<int32_t>(config_.tile.z), static_cast<int32_t>(config_.tile.y),
                 static_cast<int32_t>(config_.tile.x), static_cast<int32_t>(config_.box.z),
                 static_cast<int32_t>(config_.box.y),  static_cast<int32_t>(config_.box.x),
-                static_cast<int32_t>(mode),           statsSlot};
+                static_cast<int32_t>(mode),           statsSlot,
+                static_cast<int32_t>(o.z),            static_cast<int32_t>(o.y),
+                static_cast<int32_t>(o.x),            static_cast<int32_t>(sup.z),
+                static_cast<int32_t>(sup.y),          static_cast<int32_t>(sup.x)};
     dispatch("place", place_spv, sizeof(place_spv), {dstTile, t, m, stats}, &p, sizeof(p),
-             groupsFor(config_.box.voxels(), 64));
+             groupsFor(sup.voxels(), 64));
   }
 
   void r2c(int slot) override {

@@ -8,7 +8,7 @@ describe('public API', () => {
       'createOrientationScorer', 'defaultBackend', 'defaultMemoryEstimate', 'estimateJob', 'extractRegion', 'filterGridFor', 'formatRotationTable',
       'inscribedRadius', 'laplacian', 'listDevices', 'matchTemplate', 'nativeAddonBuilt', 'nextSmoothSize',
       'parseRotationTable', 'planScore', 'planTiles', 'prepareJob', 'readJob', 'resolvePadMode', 'resolveScore',
-      'rotateBox', 'sphereMask', 'standardise', 'toArrayOrder', 'writeJob',
+      'rotateBox', 'sphereMask', 'standardise', 'templateSupport', 'toArrayOrder', 'writeJob',
     ]);
   });
 });

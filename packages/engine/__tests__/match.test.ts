@@ -218,7 +218,7 @@ describe('validation', () => {
     ['mcc without a target mask', { score: 'mcc' }, 'ERR_TME_INVALID_OPTION', /needs a target mask/],
     ['an unknown score', { score: 'ncc' }, 'ERR_TME_INVALID_OPTION', /Expected one of cc, lcc/],
     ['another voxel size', { template: createVolume(template.data, [5, 5, 5], 3) }, 'ERR_TME_MISMATCH', /voxel size/],
-    ['a tile within the template box', { tile: [4, 12, 12] as Zyx }, 'ERR_TME_INVALID_OPTION', /tile larger than the template box/],
+    ['a tile within the template box', { tile: [4, 12, 12] as Zyx }, 'ERR_TME_INVALID_OPTION', /tile larger than the template's support/],
     ['8 matrix values', { rotations: new Float64Array(8) }, 'ERR_TME_INVALID_OPTION', /9 values per rotation/],
     ['a filter of the wrong length', { filter: () => new Float32Array(3) }, 'ERR_TME_MISMATCH', /half-spectrum needs/],
     ['a one-voxel sphere', { maskRadius: 0.5 }, 'ERR_TME_INVALID_OPTION', /covers fewer than 2 voxels/],

@@ -86,6 +86,8 @@ export interface MemoryQuery {
   /** The fast (FFT) shape of one tile. */
   tileShape: Zyx;
   templateShape: Zyx;
+  /** The template's support (BackendMatchJob.supportShape); default the box. */
+  supportShape?: Zyx;
   score: BackendScore;
   rotationMode: RotationMode;
   /** Whether a Fourier filter is multiplied in. */

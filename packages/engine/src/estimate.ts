@@ -33,6 +33,9 @@ export interface JobEstimate {
   devices: DeviceEstimate[];
   rotationCount: number;
   targetShape: Zyx;
+  templateShape: Zyx;
+  /** What the tiles pad and overlap by: the template's support (support.ts). */
+  supportShape: Zyx;
 }
 
 /**
@@ -80,5 +83,5 @@ export async function estimateJob(job: MatchJob, options: EstimateOptions = {}):
       chosen.seconds = chosen.secondsPerRotation * p.rotationCount * plan.tiles.length;
     }
   }
-  return { picked, devices, rotationCount: p.rotationCount, targetShape: p.targetShape };
+  return { picked, devices, rotationCount: p.rotationCount, targetShape: p.targetShape, templateShape: p.templateShape, supportShape: p.supportShape };
 }

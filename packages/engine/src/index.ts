@@ -19,4 +19,5 @@ export { laplacian, standardise } from './laplace';
 export { nextSmoothSize } from './fast-size';
 export { listDevices, type DeviceListing } from './devices';
 export { filterGridFor, prepareJob, type PreparedJob } from './prepare';
+export { templateSupport } from './support';
 export { createOrientationScorer, type OrientationQuery, type OrientationScorer } from './orientation-scorer';

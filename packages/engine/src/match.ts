@@ -85,6 +85,8 @@ export interface MatchParameters {
   filter: boolean;
   targetShape: Zyx;
   templateShape: Zyx;
+  /** What tiles pad and overlap by (support.ts). */
+  supportShape: Zyx;
   voxelSize: Zyx;
   rotationCount: number;
 }
@@ -94,7 +96,7 @@ export function parametersOf(p: PreparedJob): MatchParameters {
     score: p.score, backendScore: p.plan.backendScore, padTarget: p.padTarget, interpolation: p.interpolation,
     rotationMode: p.rotationMode, device: p.device, threads: p.threads ?? null, tile: p.tile, memoryFraction: p.memoryFraction,
     maskRadius: p.maskRadius ?? null, templateMask: p.maskRadius === undefined, targetMask: p.targetMask !== undefined,
-    filter: p.filter !== undefined, targetShape: p.targetShape, templateShape: p.templateShape, voxelSize: p.voxelSize,
+    filter: p.filter !== undefined, targetShape: p.targetShape, templateShape: p.templateShape, supportShape: p.supportShape, voxelSize: p.voxelSize,
     rotationCount: p.rotationCount,
   };
 }
@@ -103,12 +105,12 @@ export function parametersOf(p: PreparedJob): MatchParameters {
 export function planJobTiles(p: PreparedJob, backend: MatchBackend, device: DeviceInfo): TilePlan {
   return planTiles({
     targetShape: p.targetShape,
-    templateShape: p.templateShape,
+    templateShape: p.supportShape,
     tileShape: p.tile === 'auto' ? undefined : p.tile,
     budgetBytes: device.memoryBytes * p.memoryFraction,
     nextFastShape: (s) => backend.nextFastShape(s),
     bytesFor: (fastShape) => backend.estimateMemory({
-      tileShape: fastShape, templateShape: p.templateShape, score: p.plan.backendScore,
+      tileShape: fastShape, templateShape: p.templateShape, supportShape: p.supportShape, score: p.plan.backendScore,
       rotationMode: p.rotationMode, filter: p.filter !== undefined, device: device.index, threads: p.threads,
     }),
   });
@@ -126,10 +128,10 @@ export function resolveDevice(p: PreparedJob, backend: MatchBackend): DeviceInfo
  * grid) and the whole target's moments. None of it depends on the tile, so tiles correlate the same kernel.
  */
 export function sharedBackendInputs(p: PreparedJob): Pick<BackendMatchJob,
-  'template' | 'templateShape' | 'mask' | 'filter' | 'filterShape' | 'targetMean' | 'targetVariance' | 'rotations' |
+  'template' | 'templateShape' | 'mask' | 'supportShape' | 'filter' | 'filterShape' | 'targetMean' | 'targetVariance' | 'rotations' |
   'score' | 'interpolation' | 'rotationMode' | 'threads'> {
   return {
-    template: p.template, templateShape: p.templateShape, mask: p.mask,
+    template: p.template, templateShape: p.templateShape, mask: p.mask, supportShape: p.supportShape,
     ...(p.templateFilter ? { filter: p.templateFilter, filterShape: p.filterShape } : {}),
     targetMean: p.targetMean, targetVariance: p.targetVariance,
     rotations: p.rotations, score: p.plan.backendScore, interpolation: p.interpolation, rotationMode: p.rotationMode,
@@ -229,8 +231,8 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
     dirty = false;
   };
 
-  // A tile's core starts c = floor(template/2) voxels into the box it reads.
-  const offset = boxCentre(p.templateShape);
+  // A tile's core starts c = floor(support/2) voxels into the box it reads.
+  const offset = boxCentre(p.supportShape);
   const fastVoxels = fast[0] * fast[1] * fast[2];
   const total = nRot * plan.tiles.length;
   // A first batch of a few rotations measures the cost of one; later batches follow from it.

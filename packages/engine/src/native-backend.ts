@@ -48,7 +48,8 @@ export class NativeBackend implements MatchBackend {
 
   estimateMemory(query: MemoryQuery): number {
     const e = native.estimateMatchMemory({
-      device: query.device, targetShape: query.tileShape, templateShape: query.templateShape, score: query.score,
+      device: query.device, targetShape: query.tileShape, templateShape: query.templateShape,
+      ...(query.supportShape ? { supportShape: query.supportShape } : {}), score: query.score,
       rotationMode: query.rotationMode, filter: query.filter, targetMask: query.score === 'mcc', initialMaps: true, statsMask: true,
       threads: query.threads,
     });

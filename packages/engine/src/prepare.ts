@@ -1,6 +1,7 @@
 import { TmeError, invalidOption, type Volume, type Zyx } from '@tme/formats';
 import * as native from '@tme/native';
 import type { DeviceSpec, Interpolation, RotationMode } from './backend';
+import { templateSupport } from './support';
 import { laplacian, standardise } from './laplace';
 import { findNoData } from './no-data';
 import { inscribedRadius, sphereMask } from './masks';
@@ -40,7 +41,8 @@ export interface MatchJob {
   /** CPU threads for the CPU path. Default: the backend's choice (all cores). */
   threads?: number;
   /** 'auto' (split only to fit the device's memory) or the tile each device call reads, (z, y, x) voxels,
-   *  core + template box − 1 per axis. Default 'auto'. */
+   *  core + the template's support − 1 per axis (`supportShape`: the box, or less where a mask confines the
+   *  template). Default 'auto'. */
   tile?: 'auto' | Zyx;
   /** How the target continues beyond its edges. Default 'mean'. */
   padTarget?: PadMode;
@@ -71,6 +73,9 @@ export interface PreparedJob {
   template: Float32Array;
   templateShape: Zyx;
   mask: Float32Array;
+  /** The centred sub-box of the template box outside which every correlated kernel is zero (support.ts): what the
+   *  tiles pad by and overlap by. */
+  supportShape: Zyx;
   /** Å, when the mask is a sphere. */
   maskRadius: number | undefined;
   targetMask: Float32Array | undefined;
@@ -256,7 +261,8 @@ export function prepareJob(job: MatchJob): PreparedJob {
     score, plan, padTarget, interpolation, rotationMode, device, threads: job.threads, tile, memoryFraction,
     rotationCount: rotations.length / 9,
     target: targetData, targetShape: target.shape, voxelSize: target.voxelSize, origin: target.origin,
-    template: templateData, templateShape: template.shape, mask, maskRadius, targetMask,
+    template: templateData, templateShape: template.shape, mask,
+    supportShape: templateSupport(mask, template.shape, plan.backendScore, interpolation, rotationMode), maskRadius, targetMask,
     fillValue: mean, filter: job.filter, templateFilter, filterShape, targetMean: mean, targetVariance: variance, noData, rotations,
   };
 }

@@ -3,8 +3,9 @@ import { boxCentre } from './rotate';
 
 /**
  * One tile: the target voxels it scores (its core) and the box of the (edge-padded) target it reads. Every
- * tile reads the same fast shape, starting `c` = floor(template/2) voxels before its core, so each translation
- * of the core sees the whole template without wrapping around the circular correlation.
+ * tile reads the same fast shape, starting `c` = floor(support/2) voxels before its core, so each translation
+ * of the core sees the whole template support (support.ts: where the correlated kernel can be non-zero, at most
+ * the box) without wrapping around the circular correlation.
  */
 export interface Tile {
   index: number;
@@ -28,8 +29,9 @@ export interface TilePlan {
 
 export interface PlanTilesInput {
   targetShape: Zyx;
+  /** The template's support (the box when no smaller one is known): what tiles pad and overlap by. */
   templateShape: Zyx;
-  /** A user tile: the shape each tile reads, core + template − 1 per axis. */
+  /** A user tile: the shape each tile reads, core + support − 1 per axis. */
   tileShape?: Zyx;
   /** Device bytes available for one tile. */
   budgetBytes: number;
@@ -94,7 +96,7 @@ export function planTiles(input: PlanTilesInput): TilePlan {
     const core = [0, 1, 2].map((a) => (t[a] as number) - (b[a] as number) + 1);
     core.forEach((n, a) => {
       if (!(n >= 1)) {
-        throw invalidOption('tile', `a tile larger than the template box (${b.join(',')}) on every axis`, t.join(','));
+        throw invalidOption('tile', `a tile larger than the template's support (${b.join(',')}) on every axis`, t.join(','));
       }
     });
     const splits: Zyx = [0, 1, 2].map((a) => Math.ceil((s[a] as number) / (core[a] as number))) as unknown as Zyx;

@@ -22,7 +22,12 @@ export async function runEstimate(flags: MatchFlags & { calibration: string; jso
     process.stdout.write(`${JSON.stringify(estimate, (_k, v: unknown) => (v instanceof Float32Array ? Array.from(v) : v), 2)}\n`);
     return;
   }
-  const lines = [`${setup.rotationCount} rotations, target ${[...estimate.targetShape].reverse().join('×')} voxels (x×y×z)`];
+  const xyz = (s: readonly number[]): string => [...s].reverse().join('×');
+  const lines = [`${setup.rotationCount} rotations, target ${xyz(estimate.targetShape)} voxels (x×y×z)`,
+    `tiles pad and overlap by the template's support ${xyz(estimate.supportShape)} (box ${xyz(estimate.templateShape)}): `
+    + (estimate.supportShape.every((n, a) => n === estimate.templateShape[a])
+      ? 'the whole box, as the score correlates it'
+      : 'where the mask lets the template reach after rotation')];
   for (const d of estimate.devices) {
     const mark = d.device.index === estimate.picked ? '*' : ' ';
     if (!d.fits || !d.tilePlan) {

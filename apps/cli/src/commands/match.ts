@@ -282,7 +282,7 @@ export function addMatchOptions(cmd: Command): Command {
     .option('--score <name>', `${SCORE_NAMES.join(', ')} (pyTME names accepted)`, 'flc-sphere')
     .option('--device <device>', 'auto, gpu, cpu, vulkan-cpu or a device index (see tme devices)', 'auto')
     .option('--threads <n>', 'CPU threads for the CPU path (default: all cores)')
-    .option('--tile <auto|Z,Y,X>', 'split the target into tiles of Z,Y,X voxels (core + template − 1); auto: only to fit memory', 'auto')
+    .option('--tile <auto|Z,Y,X>', 'split the target into tiles of Z,Y,X voxels (core + template support − 1; the support is the box or, with a mask, less: tme estimate shows it); auto: only to fit memory', 'auto')
     .option('--pad-target <mode>', `how the target continues beyond its edges: ${PAD_MODES.join(', ')}`, 'mean')
     .option('--interpolation <kind>', 'template rotation: linear or cubic', 'linear')
     .option('--rotation-mode <mode>', 'real (rotate in real space) or fourier (sample the spectrum)', 'real')

@@ -1,5 +1,6 @@
 #version 450
-// Writes a box-sized value into the tile at the wrapped positions that put the box centre at index 0.
+// Writes a box-sized value into the tile at the wrapped positions that put the box centre at index 0: only the
+// window (sz, sy, sx) of the box starting at (oz, oy, ox), the support outside which the value is zero.
 // mode: 0 t, 1 (t - mu) / sigma * m, 2 t m, 3 t^2 m, 4 m.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
@@ -8,14 +9,15 @@ layout(std430, binding = 0) writeonly buffer Dst { float dst[]; };
 layout(std430, binding = 1) readonly buffer T { float t[]; };
 layout(std430, binding = 2) readonly buffer M { float m[]; };
 layout(std430, binding = 3) readonly buffer Stats { float stats[]; };
-layout(push_constant) uniform P { int tz, ty, tx, bz, by, bx, mode, slot; } pc;
+layout(push_constant) uniform P { int tz, ty, tx, bz, by, bx, mode, slot, oz, oy, ox, sz, sy, sx; } pc;
 
 void main() {
-  uint count = uint(pc.bz * pc.by * pc.bx);
-  GRID_STRIDE(i, count) {
-    int x = int(i) % pc.bx;
-    int y = (int(i) / pc.bx) % pc.by;
-    int z = int(i) / (pc.bx * pc.by);
+  uint count = uint(pc.sz * pc.sy * pc.sx);
+  GRID_STRIDE(j, count) {
+    int x = int(j) % pc.sx + pc.ox;
+    int y = (int(j) / pc.sx) % pc.sy + pc.oy;
+    int z = int(j) / (pc.sx * pc.sy) + pc.oz;
+    uint i = uint((z * pc.by + y) * pc.bx + x);
     int qz = z - pc.bz / 2, qy = y - pc.by / 2, qx = x - pc.bx / 2;
     if (qz < 0) qz += pc.tz;
     if (qy < 0) qy += pc.ty;
