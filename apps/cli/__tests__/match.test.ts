@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createVolume, writeMrc } from '@tme/formats';
-import { angleBetween, sampleRotations } from '@tme/rotations';
+import { angleBetween, matrixToPytmeEuler, matrixToQuaternion, sampleRotations } from '@tme/rotations';
 import { nativeAddonBuilt, readJob, rotateBox } from '@tme/engine';
 import { progressWanted } from '../src/progress';
 
@@ -96,7 +96,22 @@ const errorCases: Array<[string[], number, RegExp]> = [
   [['--pad-target', 'wrap'], 2, /for padTarget but received "wrap"/],
   [['--angular-step', '0'], 2, /for --angular-step/],
   [['--force', '--resume'], 2, /only one of --force and --resume/],
+  [['--rotations-convention', 'pytme'], 2, /only with --rotations <file> for --rotations-convention/],
+  [['--rotations', 'list.tsv', '--symmetry', 'C2'], 2, /C1 with --rotations .* for --symmetry but received "C2"/],
+  [['--rotations', 'set.npy', '--rotations-convention', 'relion'], 2, /no convention for a .npy rotation list/],
 ];
+
+/** A .npy (version 1, little-endian float64, C order) as NumPy writes it. */
+function npy(shape: number[], values: number[]): Buffer {
+  let header = `{'descr': '<f8', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
+  header += ' '.repeat(63 - ((10 + header.length) % 64)) + '\n';
+  const head = Buffer.alloc(10);
+  Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]).copy(head);
+  head.writeUInt16LE(header.length, 8);
+  const body = Buffer.alloc(8 * values.length);
+  values.forEach((v, i) => body.writeDoubleLE(v, 8 * i));
+  return Buffer.concat([head, Buffer.from(header, 'latin1'), body]);
+}
 
 beforeAll(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tme-cli-match-'));
@@ -123,13 +138,31 @@ beforeAll(() => {
   peakMask.fill(1, 0, 12 * shape[1] * shape[2]); // z < 12: the placed copy (z 13) is outside
   writeMrc(path.join(dir, 'peak-mask.mrc'), createVolume(peakMask, shape, 4));
   const t5 = ['match', '--target', path.join(dir, 'target.mrc'), '--template', path.join(dir, 'template-5A.mrc'), '--angular-step', '60'];
+  // The 60° set as pyTME's rotation sets store theirs (quaternion x, y, z, w and a weight), and as a pyTME-convention
+  // Euler list: searched as lists, they must give the sampled set's maps.
+  const quaternions: number[] = [];
+  const eulerLines = ['euler_x\teuler_y\teuler_z'];
+  for (let i = 0; i < set.count; i++) {
+    const r = set.matrices.slice(9 * i, 9 * i + 9);
+    const [w, x, y, z] = matrixToQuaternion(r);
+    quaternions.push(x, y, z, w, 1);
+    eulerLines.push(matrixToPytmeEuler(r).map((v) => v.toFixed(9)).join('\t'));
+  }
+  fs.writeFileSync(path.join(dir, 'set.npy'), npy([set.count, 5], quaternions));
+  fs.writeFileSync(path.join(dir, 'set-pytme.tsv'), `${eulerLines.join('\n')}\n`);
+  fs.writeFileSync(path.join(dir, 'not.npy'), 'rot tilt psi\n0 0 0\n');
+  const lists = ['match', '--target', path.join(dir, 'target.mrc'), '--template', path.join(dir, 'template.mrc'), '--mask-radius', '16', '--device', 'cpu', '--quiet'];
   runAll([
     ...errorCases.map(([extra], k): [string, string[]] => [`error${k}`, [...base(), '-o', job('never'), ...extra]]),
     ['missing', ['match', '--target', path.join(dir, 'missing.mrc'), '--template', path.join(dir, 'template.mrc'), '--angular-step', '60', '-o', job('job-missing')]],
     ['voxelSize', [...t5, '-o', job('job-5A')]],
     ['mcc', [...base(), '--score', 'MCC', '-o', job('job-mcc')]],
+    ['noStep', [...lists, '-o', job('never')]],
+    ['notNpy', [...lists, '--rotations', path.join(dir, 'not.npy'), '-o', job('never')]],
     ...(built ? [
       ['job1', [...base(), '-o', job('job1')]],
+      ['npyList', [...lists, '--rotations', path.join(dir, 'set.npy'), '-o', job('job-npy')]],
+      ['pytmeList', [...lists, '--rotations', path.join(dir, 'set-pytme.tsv'), '--rotations-convention', 'pytme', '--angular-step', '60', '-o', job('job-pytme')]],
       ['exists', [...base(), '-o', job('job2'), '--quiet'], job('job2')],
       ['force', [...base(), '-o', job('job2'), '--quiet', '--force', '--tile', '16,16,16']],
       ['resumeFinished', [...base(), '-o', job('job2'), '--resume']],
@@ -166,6 +199,31 @@ withNative('tme match (native CPU path)', () => {
     expect(result.record.inputs['angularStep']).toBe(60);
     expect(result.record.parameters.padTarget).toBe('mean');
     expect(result.record.device.backend).toBe('native');
+  });
+
+  it('--rotations searches a list as given: pyTME\'s .npy quaternions and pyTME Euler angles give the sampled set\'s maps', () => {
+    const sampled = readJob(job('job1'));
+    for (const name of ['npyList', 'pytmeList']) expect(run(name).code).toBe(0);
+    const npyJob = readJob(job('job-npy'));
+    const pytmeJob = readJob(job('job-pytme'));
+    for (const r of [npyJob, pytmeJob]) {
+      let diff = 0;
+      r.scores.data.forEach((v, i) => { diff = Math.max(diff, Math.abs(v - sampled.scores.data[i]!)); });
+      expect(diff).toBeLessThan(1e-5);
+      let same = 0;
+      r.indices.forEach((v, i) => { if (v === sampled.indices[i]) same++; });
+      expect(same / r.indices.length).toBeGreaterThan(0.999);
+      expect(r.record.inputs['rotationCount']).toBe(set.count);
+    }
+    // Without --angular-step the list's measured covering is the refinement's scale.
+    expect(npyJob.record.inputs['rotationsConvention']).toBe('quaternions');
+    expect(npyJob.record.inputs['angularStep']).toBeGreaterThan(40);
+    expect(npyJob.record.inputs['angularStep']).toBeLessThanOrEqual(60);
+    expect(pytmeJob.record.inputs['angularStep']).toBe(60);
+    expect(run('noStep').code).toBe(2);
+    expect(run('noStep').err).toMatch(/or a rotation list, --rotations <file>\) for --angular-step/);
+    expect(run('notNpy').code).toBe(1);
+    expect(run('notNpy').err).toMatch(/not\.npy: not a numeric \.npy array/);
   });
 
   it('refuses an existing output folder, and a finished job for --resume; --force reruns', () => {

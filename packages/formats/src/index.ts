@@ -10,3 +10,4 @@ export * from './volume-io';
 export type { SampleType } from './samples';
 export * from './star';
 export * from './structure';
+export * from './npy';

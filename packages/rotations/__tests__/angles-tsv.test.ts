@@ -1,5 +1,5 @@
 import {
-  angleBetween, formatAnglesTsv, parseAnglesTsv, pytmeEulerToMatrix, readRotationList, relionEulerToMatrix,
+  angleBetween, formatAnglesTsv, parseAnglesTsv, pytmeEulerToMatrix, readRotationList, relionEulerToMatrix, rotationsFromQuaternionArray,
   rotationAt, sampleRotations, ANGLES_TSV_HEADER,
 } from '../src';
 import { runScipy } from './helpers/scipy';
@@ -79,5 +79,21 @@ describe('readRotationList', () => {
     bad('');
     bad('1 0 0 0 1 0 0 0 2\n', 'matrix');
     expect(() => readRotationList('1 2 3', 'zyz' as 'relion')).toThrow(expect.objectContaining({ code: 'ERR_TME_INVALID_OPTION' }));
+  });
+});
+
+describe('rotationsFromQuaternionArray (pyTME rotation sets: scipy x, y, z, w, weight)', () => {
+  it('reads scalar-last quaternions as scipy does, extra columns ignored', () => {
+    const s = Math.SQRT1_2;
+    // (1, 0, 0, 0) is 180° about x (pyTME's c48 sets start with it); (0, 0, sin 45°, cos 45°) is 90° about z.
+    const list = rotationsFromQuaternionArray([2, 5], Float64Array.of(1, 0, 0, 0, 1.6, 0, 0, s, s, 1.5));
+    expect(list.count).toBe(2);
+    expect(Array.from(list.matrices.slice(0, 9)).map((v) => Math.round(v * 1e12) / 1e12 + 0)).toEqual([1, 0, 0, 0, -1, 0, 0, 0, -1]);
+    expect(Array.from(list.matrices.slice(9, 18)).map((v) => Math.round(v * 1e12) / 1e12 + 0)).toEqual([0, -1, 0, 1, 0, 0, 0, 0, 1]);
+  });
+
+  it('refuses other shapes and quaternions that are not unit', () => {
+    expect(() => rotationsFromQuaternionArray([6], new Float64Array(6), 'q.npy')).toThrow(expect.objectContaining({ code: 'ERR_TME_FORMAT', file: 'q.npy' }));
+    expect(() => rotationsFromQuaternionArray([1, 4], Float64Array.of(1, 1, 0, 0))).toThrow(/norm 1.41421/);
   });
 });

@@ -120,3 +120,29 @@ export function readRotationList(text: string, convention: RotationListConventio
   });
   return { matrices, angles, count: rows.length };
 }
+
+/**
+ * Rotations from a NumPy array of quaternions in scipy's order (x, y, z, w), one per row, with optional further
+ * columns (pyTME's rotation sets, tme/data/*.npy, are (N, 5): the quaternion and a weight). R is scipy's
+ * `Rotation.from_quat(q).as_matrix()`, which is how pyTME turns its sets into the rotations it searches and whose
+ * `as_euler('zyz')` its orientations TSV holds: the same R as `readRotationList(…, 'pytme')` gives for those angles.
+ */
+export function rotationsFromQuaternionArray(shape: readonly number[], data: Float64Array, file?: string): RotationList {
+  if (shape.length !== 2 || !(shape[1]! >= 4) || !(shape[0]! >= 1)) {
+    throw new TmeError('ERR_TME_FORMAT', `expected an (N, 4) or (N, 5) array of quaternions (x, y, z, w[, weight]) but the array has shape (${shape.join(', ')})`, { file });
+  }
+  const [n, cols] = shape as [number, number];
+  const matrices = new Float64Array(9 * n);
+  const angles = new Float64Array(3 * n);
+  for (let i = 0; i < n; i++) {
+    const [x, y, z, w] = [data[i * cols]!, data[i * cols + 1]!, data[i * cols + 2]!, data[i * cols + 3]!];
+    const norm = Math.hypot(x, y, z, w);
+    if (!(Math.abs(norm - 1) < 1e-3)) {
+      throw new TmeError('ERR_TME_FORMAT', `row ${i}: quaternion (${x}, ${y}, ${z}, ${w}) has norm ${norm.toPrecision(6)}, not 1`, { file });
+    }
+    const m = quaternionToMatrix([w, x, y, z]);
+    matrices.set(m, 9 * i);
+    angles.set(matrixToRelionEuler(m), 3 * i);
+  }
+  return { matrices, angles, count: n };
+}

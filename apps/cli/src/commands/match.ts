@@ -1,8 +1,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Option, type Command } from 'commander';
-import { TmeError, invalidOption, isTmeError, readVolume, type Volume, type Zyx } from '@tme/formats';
-import { ANGULAR_STEP_RANGE, sampleRotations } from '@tme/rotations';
+import { TmeError, invalidOption, isTmeError, parseNpy, readVolume, type Volume, type Zyx } from '@tme/formats';
+import {
+  ANGULAR_STEP_RANGE, measureCovering, readRotationList, rotationsFromQuaternionArray, sampleRotations,
+  type RotationListConvention,
+} from '@tme/rotations';
 import {
   CHECKPOINT_FILE, JOB_FILES, PAD_MODES, SCORE_NAMES, matchTemplate, resolvePadMode, resolveScore, writeJob,
   type DeviceSpec, type Interpolation, type MatchJob, type MatchResult, type RotationMode,
@@ -17,7 +20,11 @@ export interface MatchFlags extends SearchFlags {
   templateMask?: string;
   maskRadius?: string;
   targetMask?: string;
-  angularStep: string;
+  /** Required unless `rotations` is given; with it, the scale of the orientation refinement. */
+  angularStep?: string;
+  /** A rotation list searched instead of a sampled set (TSV/CSV of Euler angles or matrices, or pyTME's .npy). */
+  rotations?: string;
+  rotationsConvention?: string;
   symmetry: string;
   score: string;
   device: string;
@@ -123,6 +130,8 @@ export interface MatchSetup {
   /** The microscope, tilt range and tomograms.star row the filters were made with. */
   filters: SearchFilters;
   rotationCount: number;
+  /** The typed --angular-step, or a rotation list's measured covering angle: the refinement's scale. */
+  angularStep: number;
   inputs: Record<string, unknown>;
   /** Whether this run made the job folder (so a run that leaves nothing in it may remove it again). */
   createdDir: boolean;
@@ -133,7 +142,12 @@ export async function setupMatch(flags: MatchFlags, options: { createDir?: boole
   // Validate every option before touching a file.
   const score = resolveScore(flags.score);
   const padTarget = resolvePadMode(flags.padTarget);
-  const angularStep = parseNumber('--angular-step', flags.angularStep, ANGULAR_STEP_RANGE[0], ANGULAR_STEP_RANGE[1]);
+  if (flags.angularStep === undefined && flags.rotations === undefined) {
+    throw invalidOption('--angular-step', `a number of degrees from ${ANGULAR_STEP_RANGE[0]} to ${ANGULAR_STEP_RANGE[1]} (or a rotation list, --rotations <file>)`, 'nothing');
+  }
+  const typedStep = flags.angularStep === undefined
+    ? undefined : parseNumber('--angular-step', flags.angularStep, ANGULAR_STEP_RANGE[0], ANGULAR_STEP_RANGE[1]);
+  const convention = parseConvention(flags);
   const device = parseDevice(flags.device);
   const tile = parseTile(flags.tile);
   const threads = flags.threads === undefined ? undefined : parseNumber('--threads', flags.threads, 1);
@@ -146,8 +160,12 @@ export async function setupMatch(flags: MatchFlags, options: { createDir?: boole
   }
   const maskRadius = flags.maskRadius === undefined ? undefined : parseNumber('--mask-radius', flags.maskRadius, 0);
   if (flags.force && flags.resume) throw invalidOption('--force/--resume', 'only one of --force and --resume', 'both');
-  // Rotations first: a bad --symmetry is a usage error and must not leave a folder behind.
-  const set = sampleRotations({ angularStep, symmetry: flags.symmetry, measure: false });
+  // Rotations first: a bad --symmetry or rotation list is a usage error and must not leave a folder behind.
+  const set = flags.rotations === undefined
+    ? sampleRotations({ angularStep: typedStep as number, symmetry: flags.symmetry, measure: false })
+    : rotationsFromFile(flags.rotations, convention, flags.symmetry);
+  // With a list, the refinement's scale: the typed step, else the list's measured covering angle.
+  const angularStep = typedStep ?? Math.min(ANGULAR_STEP_RANGE[1], Math.max(ANGULAR_STEP_RANGE[0], Number(set.coveringAngle.toFixed(2))));
 
   const dir = path.resolve(flags.output);
   const target = readVolume(flags.target);
@@ -174,13 +192,51 @@ export async function setupMatch(flags: MatchFlags, options: { createDir?: boole
     templateMask: flags.templateMask === undefined ? null : path.resolve(flags.templateMask),
     targetMask: flags.targetMask === undefined ? null : path.resolve(flags.targetMask),
     angularStep, symmetry: set.symmetry, rotationCount: set.count, coveringBound: set.coveringBound, rotationMethod: set.method,
+    ...(flags.rotations === undefined ? {} : {
+      rotations: path.resolve(flags.rotations), rotationsConvention: convention ?? 'quaternions', coveringAngle: set.coveringAngle,
+    }),
     filters: describeFilters(flags),
     // What `tme export` takes from the job when no flag says otherwise.
     microscope: { ...search.filters.microscope.microscope, source: search.filters.microscope.source },
     tiltRange: search.filters.tiltRange ?? null,
     tomoName: flags.tomoName ?? search.filters.tomoName ?? null,
   };
-  return { dir, job, target, template: search.template, filters: search.filters, rotationCount: set.count, inputs, createdDir };
+  return { dir, job, target, template: search.template, filters: search.filters, rotationCount: set.count, angularStep, inputs, createdDir };
+}
+
+const CONVENTIONS: readonly RotationListConvention[] = ['relion', 'pytme', 'matrix'];
+
+/** The convention of a text rotation list (default relion); none for a .npy, which holds quaternions. */
+function parseConvention(flags: MatchFlags): RotationListConvention | undefined {
+  const npy = flags.rotations !== undefined && flags.rotations.toLowerCase().endsWith('.npy');
+  if (flags.rotationsConvention === undefined) return npy ? undefined : 'relion';
+  if (flags.rotations === undefined) throw invalidOption('--rotations-convention', 'it only with --rotations <file>', flags.rotationsConvention);
+  if (npy) throw invalidOption('--rotations-convention', 'no convention for a .npy rotation list (it holds quaternions x, y, z, w as pyTME\'s sets do)', flags.rotationsConvention);
+  if (!(CONVENTIONS as readonly string[]).includes(flags.rotationsConvention)) {
+    throw invalidOption('--rotations-convention', CONVENTIONS.join(', '), flags.rotationsConvention);
+  }
+  return flags.rotationsConvention as RotationListConvention;
+}
+
+/** A user's rotation list as a set: searched as given (so only C1), its covering measured. */
+function rotationsFromFile(file: string, convention: RotationListConvention | undefined, symmetry: string): {
+  matrices: Float64Array; count: number; symmetry: string; coveringBound: number | null; coveringAngle: number; method: string;
+} {
+  if (symmetry !== 'C1') throw invalidOption('--symmetry', 'C1 with --rotations (a rotation list is searched as given; list only the asymmetric unit)', symmetry);
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(file);
+  } catch (err) {
+    throw new TmeError('ERR_TME_IO', `cannot read the rotation list: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { file });
+  }
+  const list = convention === undefined
+    ? (() => { const a = parseNpy(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), file); return rotationsFromQuaternionArray(a.shape, a.data, file); })()
+    : readRotationList(bytes.toString('utf8'), convention, file);
+  const coveringAngle = measureCovering(list.matrices, { probes: 20_000 }).coveringAngle;
+  return {
+    matrices: list.matrices, count: list.count, symmetry: 'C1', coveringBound: null, coveringAngle,
+    method: `list ${path.basename(file)} (${list.count} rotations${convention ? `, ${convention} convention` : ', quaternions x, y, z, w'}; measured covering ${coveringAngle.toFixed(2)}°)`,
+  };
 }
 
 /**
@@ -277,7 +333,9 @@ export function addMatchOptions(cmd: Command): Command {
     .option('--template-mask <file>', 'template mask (MRC, template box); default: a sphere (see --mask-radius)')
     .option('--mask-radius <Å>', 'radius of a spherical template mask in Å; default: the largest sphere inside the box')
     .option('--target-mask <file>', 'target mask (MRC, target shape, values 0 or 1): required by mcc, restricts score statistics')
-    .requiredOption('--angular-step <deg>', 'largest angle from any orientation to the nearest searched rotation, degrees')
+    .option('--angular-step <deg>', 'largest angle from any orientation to the nearest searched rotation, degrees (required unless --rotations; with it, the scale of the orientation refinement)')
+    .option('--rotations <file>', 'search exactly these rotations instead of a sampled set: a text list (one rotation per line; see --rotations-convention) or pyTME\'s rotation set (.npy of quaternions x, y, z, w[, weight])')
+    .option('--rotations-convention <name>', 'columns of a text --rotations list: relion (rot tilt psi), pytme (euler_x euler_y euler_z of its orientations TSV) or matrix (9 entries, row-major, active template→tomogram); default relion')
     .option('--symmetry <group>', 'template symmetry (C1, Cn, Dn, T, O, I): only an asymmetric unit is searched', 'C1')
     .option('--score <name>', `${SCORE_NAMES.join(', ')} (pyTME names accepted)`, 'flc-sphere')
     .option('--device <device>', 'auto, gpu, cpu, vulkan-cpu or a device index (see tme devices)', 'auto')
