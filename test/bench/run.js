@@ -22,6 +22,8 @@ const SUITES = [
   { name: 'match', script: 'match-bench.js', what: 'per-rotation time for each score, size and device' },
   { name: 'peaks', script: 'peaks-bench.js', what: 'peak calling on a 512³ map vs one pass over it' },
   { name: 'example', script: 'example-bench.js', what: 'end-to-end wall time of tme run on the bundled example' },
+  // Not in a plain `pnpm bench`: pyTME side by side takes ~20 min; `pnpm bench peer` runs it.
+  { name: 'peer', script: 'peer-bench.js', what: 'tme and pyTME side by side: wall, CPU, peak memory of the process tree', explicit: true },
 ];
 
 function machine() {
@@ -70,7 +72,7 @@ function main() {
   const previous = only.length && fs.existsSync(outFile) ? JSON.parse(fs.readFileSync(outFile, 'utf8')) : undefined;
   const results = { machine: m, date: new Date().toISOString(), large, suites: previous ? previous.suites : {} };
   for (const suite of SUITES) {
-    if (only.length && !only.includes(suite.name)) continue;
+    if (only.length ? !only.includes(suite.name) : suite.explicit) continue;
     process.stderr.write(`bench: ${suite.name} (${suite.what})\n`);
     results.suites[suite.name] = runSuite(suite);
   }
