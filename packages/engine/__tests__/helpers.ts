@@ -98,3 +98,14 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs((a[i] as number) - (b[i] as number)));
   return d;
 }
+
+/** A real filter on the half spectrum of `shape` (fz, fy, fx in cycles per voxel, signed; fx ≥ 0). */
+export function halfSpectrumFilter(shape: Zyx, value: (fz: number, fy: number, fx: number) => number): Float32Array {
+  const [nz, ny, nx] = shape;
+  const hx = Math.floor(nx / 2) + 1;
+  const out = new Float32Array(nz * ny * hx);
+  for (let z = 0; z < nz; z++) for (let y = 0; y < ny; y++) for (let x = 0; x < hx; x++) {
+    out[(z * ny + y) * hx + x] = value((z <= nz / 2 ? z : z - nz) / nz, (y <= ny / 2 ? y : y - ny) / ny, x / nx);
+  }
+  return out;
+}

@@ -10,7 +10,7 @@ import { sphereMask } from '../src/masks';
 import { laplacian } from '../src/laplace';
 import { CHECKPOINT_FILE } from '../src/checkpoint';
 import { rotateBox } from '../src/rotate';
-import { blobTemplate, bruteForceScores, gaussianNoise, maxAbsDiff, noiseVolume, rotationSet } from './helpers';
+import { blobTemplate, bruteForceScores, gaussianNoise, halfSpectrumFilter, maxAbsDiff, noiseVolume, rotationSet } from './helpers';
 
 // Small volumes, but the machine is shared: generous time per test.
 jest.setTimeout(60_000);
@@ -241,17 +241,7 @@ describe('the target filter', () => {
   it('is applied once to the whole target, continued by the padding mode a template box beyond each face', async () => {
     const { nextFastShape } = await import('@tme/native');
     const { applyHalfSpectrumFilter } = await import('../src/dft');
-    const lowPass = (shape: Zyx): Float32Array => {
-      const [nz, ny, nx] = shape;
-      const hx = Math.floor(nx / 2) + 1;
-      const f = new Float32Array(nz * ny * hx);
-      for (let z = 0; z < nz; z++) for (let y = 0; y < ny; y++) for (let x = 0; x < hx; x++) {
-        const fz = (z <= nz / 2 ? z : z - nz) / nz;
-        const fy = (y <= ny / 2 ? y : y - ny) / ny;
-        f[(z * ny + y) * hx + x] = Math.exp(-(fz * fz + fy * fy + (x / nx) ** 2) / (2 * 0.15 ** 2));
-      }
-      return f;
-    };
+    const lowPass = (shape: Zyx): Float32Array => halfSpectrumFilter(shape, (fz, fy, fx) => Math.exp(-(fz * fz + fy * fy + fx * fx) / (2 * 0.15 ** 2)));
     const filtered = await match({ targetFilter: lowPass, padTarget: 'mirror' });
     // By hand: the target mirrored 5 voxels (the box) past every face, on the fast grid, filtered, cut back.
     const grid = nextFastShape([targetShape[0] + 10, targetShape[1] + 10, targetShape[2] + 10]);

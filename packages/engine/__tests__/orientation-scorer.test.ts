@@ -4,7 +4,7 @@ import { matchTemplate } from '../src/match';
 import { nativeAddonBuilt } from '../src/native-backend';
 import { createOrientationScorer } from '../src/orientation-scorer';
 import { ReferenceBackend } from '../src/reference-backend';
-import { blobTemplate, noiseVolume } from './helpers';
+import { blobTemplate, halfSpectrumFilter, noiseVolume } from './helpers';
 
 // The scorer must give, at any voxel, exactly the score the search's map holds there for that single rotation.
 const target = noiseVolume([14, 15, 16], 11);
@@ -35,17 +35,7 @@ describe('createOrientationScorer', () => {
   }
 
   (nativeAddonBuilt() ? it : it.skip)('with an even Fourier filter (a Gaussian low-pass), too', async () => {
-    const lowpass = (shape: Zyx): Float32Array => {
-      const hx = Math.floor(shape[2] / 2) + 1;
-      const out = new Float32Array(shape[0] * shape[1] * hx);
-      for (let z = 0; z < shape[0]; z++) for (let y = 0; y < shape[1]; y++) for (let x = 0; x < hx; x++) {
-        const fz = (z <= shape[0] / 2 ? z : z - shape[0]) / shape[0];
-        const fy = (y <= shape[1] / 2 ? y : y - shape[1]) / shape[1];
-        const fx = x / shape[2];
-        out[(z * shape[1] + y) * hx + x] = Math.exp(-(fz * fz + fy * fy + fx * fx) / (2 * 0.15 ** 2));
-      }
-      return out;
-    };
+    const lowpass = (shape: Zyx): Float32Array => halfSpectrumFilter(shape, (fz, fy, fx) => Math.exp(-(fz * fz + fy * fy + fx * fx) / (2 * 0.15 ** 2)));
     const map = await mapFor('flc-sphere', lowpass);
     const scorer = createOrientationScorer({ target, template, rotations: rotation, score: 'flc-sphere', filter: lowpass });
     const got = await scorer(positions.map((position) => ({ position, rotations: rotation })));

@@ -10,7 +10,7 @@ import { filterGridFor, prepareJob } from '../src/prepare';
 import { boxCentre } from '../src/rotate';
 import { sphereMask } from '../src/masks';
 import { templateSupport } from '../src/support';
-import { gaussianNoise, maxAbsDiff, noiseVolume, rotationSet } from './helpers';
+import { gaussianNoise, halfSpectrumFilter, maxAbsDiff, noiseVolume, rotationSet } from './helpers';
 
 jest.setTimeout(120_000);
 
@@ -69,15 +69,9 @@ describeNative('a tile padded by the support gives the maps of one padded by the
   const template = gaussianNoise(box[0] * box[1] * box[2], 6);
   const mask = sphereMask(box, 4, [1, 1, 1]);
   const filterShape = filterGridFor(box);
-  const hx = Math.floor(filterShape[2] / 2) + 1;
-  const filter = new Float32Array(filterShape[0] * filterShape[1] * hx);
-  for (let kz = 0; kz < filterShape[0]; kz++) for (let ky = 0; ky < filterShape[1]; ky++) for (let kx = 0; kx < hx; kx++) {
-    const fz = (kz <= filterShape[0] / 2 ? kz : kz - filterShape[0]) / filterShape[0];
-    const fy = (ky <= filterShape[1] / 2 ? ky : ky - filterShape[1]) / filterShape[1];
-    const fx = kx / filterShape[2];
-    const wedge = kz + ky + kx === 0 || Math.abs(fz) <= 1.7 * fx ? 1 : 0;  // ±60° missing wedge
-    filter[(kz * filterShape[1] + ky) * hx + kx] = wedge * Math.exp(-(fz * fz + fy * fy + fx * fx) / 0.08);
-  }
+  // A ±60° missing wedge (DC kept) times a Gaussian low-pass.
+  const filter = halfSpectrumFilter(filterShape, (fz, fy, fx) =>
+    (fz === 0 && fy === 0 && fx === 0) || Math.abs(fz) <= 1.7 * fx ? Math.exp(-(fz * fz + fy * fy + fx * fx) / 0.08) : 0);
   const rotations = rotationSet([['z', 0], ['x', 33], ['y', 71], ['z', -140]]);
   const targetMask = new Float32Array(target.length).fill(1);
 
