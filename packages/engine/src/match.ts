@@ -260,12 +260,14 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
         }
       });
 
+      // The maps each call continues from: outside the core they stay −∞/−1; the core is refreshed every batch (the
+      // backend copies them when called, so one pair per tile serves every batch).
+      const initialScores = new Float32Array(fastVoxels).fill(-Infinity);
+      const initialIndices = new Int32Array(fastVoxels).fill(-1);
       while (state.rotation < nRot) {
         if (options.signal?.aborted) throw cancelled();
         const start = state.rotation;
         const end = Math.min(nRot, start + batch);
-        const initialScores = new Float32Array(fastVoxels).fill(-Infinity);
-        const initialIndices = new Int32Array(fastVoxels).fill(-1);
         forCoreRows(tile, fast, p.targetShape, offset, (full, local, n) => {
           initialScores.set(state.scores.subarray(full, full + n), local);
           initialIndices.set(state.indices.subarray(full, full + n), local);
