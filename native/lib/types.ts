@@ -35,6 +35,10 @@ export type DeviceSelector = 'auto' | 'gpu' | 'cpu' | 'vulkan-cpu' | number;
 /** The scores the native loop computes ('corr', 'cam', 'lcc' are mapped onto these by the engine). */
 export type NativeScore = 'cc' | 'flc-sphere' | 'flc' | 'mcc';
 
+/**
+ * One matching job. The tile-sized typed arrays (target, targetMask, statsMask, initialScores, initialIndices) are
+ * read in place while the job runs: do not modify them until runMatch's promise settles.
+ */
 export interface NativeMatchJob {
   device: DeviceId;
   /** CPU path: worker threads, each evaluating whole rotations (default: hardware concurrency). */

@@ -66,6 +66,9 @@ Shape3 readTriple(const Napi::Value& v, const char* name, int64_t lowest) {
 
 Shape3 readShape(const Napi::Value& v, const char* name) { return readTriple(v, name, 1); }
 
+// JS typed arrays a job reads in place, referenced until the job settles so they cannot be collected under it.
+using Pins = std::vector<Napi::ObjectReference>;
+
 template <typename T>
 std::vector<T> readTyped(const Napi::Object& o, const char* name, napi_typedarray_type type, bool required) {
   Napi::Value v = o.Get(name);
@@ -79,6 +82,21 @@ std::vector<T> readTyped(const Napi::Object& o, const char* name, napi_typedarra
                                        " for " + name);
   Napi::TypedArrayOf<T> a = v.As<Napi::TypedArrayOf<T>>();
   return std::vector<T>(a.Data(), a.Data() + a.ElementLength());
+}
+
+template <typename T>
+InputArray<T> viewTyped(const Napi::Object& o, const char* name, napi_typedarray_type type, bool required, Pins* pins) {
+  Napi::Value v = o.Get(name);
+  if (v.IsUndefined() || v.IsNull()) {
+    if (required) fail(ErrorCode::InvalidOption, std::string("Expected a typed array for ") + name);
+    return {};
+  }
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type) {
+    readTyped<T>(o, name, type, required);  // throws the same message as a copied input would
+  }
+  Napi::TypedArrayOf<T> a = v.As<Napi::TypedArrayOf<T>>();
+  pins->push_back(Napi::Persistent(v.As<Napi::Object>()));
+  return InputArray<T>::view(a.Data(), a.ElementLength());
 }
 
 std::string readDevice(const Napi::Value& v) {
@@ -138,7 +156,7 @@ Interpolation readInterpolation(const Napi::Value& v) {
   fail(ErrorCode::InvalidOption, "Expected 'linear' | 'cubic' for interpolation but received \"" + s + "\"");
 }
 
-MatchJob readJob(const Napi::Object& o) {
+MatchJob readJob(const Napi::Object& o, Pins* pins) {
   MatchJob job;
   job.device = readDevice(o.Get("device"));
   job.threads = readInt(o, "threads", 0);
@@ -154,16 +172,13 @@ MatchJob readJob(const Napi::Object& o) {
   job.fourierOversampling = readInt(o, "fourierOversampling", 2);
   job.fullTransforms = readFullTransforms(o.Get("cpuTransforms"));
   job.rotationsPerSubmit = readInt(o, "rotationsPerSubmit", 0);
-  job.target = readTyped<float>(o, "target", napi_float32_array, true);
+  // The tile-sized inputs are read in place (runMatch pins the job object until it settles); the small ones copied.
+  job.target = viewTyped<float>(o, "target", napi_float32_array, true, pins);
   job.templ = readTyped<float>(o, "template", napi_float32_array, true);
   job.mask = readTyped<float>(o, "mask", napi_float32_array, true);
-  job.targetMask = readTyped<float>(o, "targetMask", napi_float32_array, false);
-  {
-    // Given as bytes (0/1) from JS; the kernels weight with floats so the statistics loop stays branch-free.
-    const std::vector<uint8_t> m = readTyped<uint8_t>(o, "statsMask", napi_uint8_array, false);
-    job.statsMask.assign(m.begin(), m.end());
-    for (float& v : job.statsMask) v = v != 0.0f ? 1.0f : 0.0f;
-  }
+  job.targetMask = viewTyped<float>(o, "targetMask", napi_float32_array, false, pins);
+  // Bytes (0/1) from JS; the run turns them into float weights so the statistics loop stays branch-free.
+  job.statsMask = viewTyped<uint8_t>(o, "statsMask", napi_uint8_array, false, pins);
   job.filter = readTyped<float>(o, "filter", napi_float32_array, false);
   if (!job.filter.empty()) {
     Napi::Value shape = o.Get("filterShape");
@@ -175,8 +190,8 @@ MatchJob readJob(const Napi::Object& o) {
   const int64_t count = static_cast<int64_t>(job.rotations.size() / 9);
   job.rotationStart = readInt(o, "rotationStart", 0);
   job.rotationEnd = o.Get("rotationEnd").IsUndefined() ? count : readInt(o, "rotationEnd", 0);
-  job.initialScores = readTyped<float>(o, "initialScores", napi_float32_array, false);
-  job.initialIndices = readTyped<int32_t>(o, "initialIndices", napi_int32_array, false);
+  job.initialScores = viewTyped<float>(o, "initialScores", napi_float32_array, false, pins);
+  job.initialIndices = viewTyped<int32_t>(o, "initialIndices", napi_int32_array, false, pins);
   Napi::Value region = o.Get("outputRegion");
   if (!region.IsUndefined() && !region.IsNull()) {
     if (!region.IsObject()) fail(ErrorCode::InvalidOption, "Expected { start, shape } for outputRegion");
@@ -226,12 +241,28 @@ struct Progress {
   int64_t done, total;
 };
 
+// A vector's memory as a JS typed array that owns it (freed when the array is collected).
+template <typename T>
+Napi::TypedArrayOf<T> handOver(Napi::Env env, std::vector<T>&& values) {
+  auto* held = new std::vector<T>(std::move(values));
+  const size_t n = held->size();
+  if (n == 0) {
+    delete held;
+    return Napi::TypedArrayOf<T>::New(env, 0);
+  }
+  Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, held->data(), n * sizeof(T),
+                                                    [](Napi::Env, void*, std::vector<T>* h) { delete h; }, held);
+  return Napi::TypedArrayOf<T>::New(env, n, buffer, 0);
+}
+
 class MatchWorker : public Napi::AsyncProgressWorker<Progress> {
  public:
-  MatchWorker(Napi::Env env, MatchJob job, Napi::Value onProgress, std::shared_ptr<std::atomic<bool>> cancelled)
+  MatchWorker(Napi::Env env, MatchJob job, Pins pins, Napi::Value onProgress,
+              std::shared_ptr<std::atomic<bool>> cancelled)
       : Napi::AsyncProgressWorker<Progress>(env, "tme.runMatch"),
         deferred_(Napi::Promise::Deferred::New(env)),
         job_(std::move(job)),
+        pins_(std::move(pins)),
         cancelled_(std::move(cancelled)) {
     if (onProgress.IsFunction()) progress_ = Napi::Persistent(onProgress.As<Napi::Function>());
   }
@@ -262,10 +293,9 @@ class MatchWorker : public Napi::AsyncProgressWorker<Progress> {
     Napi::Env env = Env();
     const MatchResult& r = result_;
     Napi::Object out = Napi::Object::New(env);
-    auto scores = Napi::Float32Array::New(env, r.scores.size());
-    std::copy(r.scores.begin(), r.scores.end(), scores.Data());
-    auto indices = Napi::Int32Array::New(env, r.indices.size());
-    std::copy(r.indices.begin(), r.indices.end(), indices.Data());
+    // The maps are handed over, not copied: a tile's two maps are 8 bytes a voxel.
+    auto scores = handOver(env, std::move(result_.scores));
+    auto indices = handOver(env, std::move(result_.indices));
     auto rmax = Napi::Float32Array::New(env, r.perRotationMax.size());
     std::copy(r.perRotationMax.begin(), r.perRotationMax.end(), rmax.Data());
     Napi::Object stats = Napi::Object::New(env);
@@ -303,6 +333,7 @@ class MatchWorker : public Napi::AsyncProgressWorker<Progress> {
  private:
   Napi::Promise::Deferred deferred_;
   MatchJob job_;
+  Pins pins_;  // the typed arrays job_ reads in place
   std::shared_ptr<std::atomic<bool>> cancelled_;
   Napi::FunctionReference progress_;
   MatchResult result_;
@@ -313,9 +344,10 @@ Napi::Value RunMatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
     if (!info[0].IsObject()) fail(ErrorCode::InvalidOption, "Expected a job object for runMatch");
-    MatchJob job = readJob(info[0].As<Napi::Object>());
+    Pins pins;
+    MatchJob job = readJob(info[0].As<Napi::Object>(), &pins);
     auto cancelled = std::make_shared<std::atomic<bool>>(false);
-    return queueCancellable(env, new MatchWorker(env, std::move(job), info[1], cancelled), cancelled);
+    return queueCancellable(env, new MatchWorker(env, std::move(job), std::move(pins), info[1], cancelled), cancelled);
   });
 }
 

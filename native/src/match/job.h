@@ -24,11 +24,39 @@ inline const char* scoreName(Score s) {
   return "?";
 }
 
+// A read-only input array: the job's own copy, or a view of memory the caller keeps unchanged and alive until the
+// job has finished (runMatch pins the JS typed arrays so a 512x512x200 tile and its maps are not copied).
+template <class T>
+class InputArray {
+ public:
+  InputArray() = default;
+  InputArray(std::vector<T> owned) : owned_(std::move(owned)) {}  // NOLINT: implicit, like the vector it holds
+  static InputArray view(const T* data, size_t size) {
+    InputArray a;
+    a.view_ = data;
+    a.viewSize_ = size;
+    a.viewing_ = true;
+    return a;
+  }
+  const T* data() const { return viewing_ ? view_ : owned_.data(); }
+  size_t size() const { return viewing_ ? viewSize_ : owned_.size(); }
+  bool empty() const { return size() == 0; }
+  const T* begin() const { return data(); }
+  const T* end() const { return data() + size(); }
+  const T& operator[](size_t i) const { return data()[i]; }
+
+ private:
+  std::vector<T> owned_;
+  const T* view_ = nullptr;
+  size_t viewSize_ = 0;
+  bool viewing_ = false;
+};
+
 struct MatchJob {
   std::string device = "cpu";  // "cpu" or a Vulkan device index as a string
   int threads = 0;             // CPU worker threads; 0 = hardware concurrency
   Shape3 targetShape;          // tile, already a fast FFT shape; correlation is circular on it
-  std::vector<float> target;
+  InputArray<float> target;
   Shape3 templateShape;        // box, centre c = box // 2
   std::vector<float> templ;
   std::vector<float> mask;                // templateShape, 0..1
@@ -36,10 +64,10 @@ struct MatchJob {
   // after rotation (the template is rotated and filtered in the whole box, then normalised and multiplied by the
   // mask). The tile then needs support - 1 voxels of padding, not box - 1. Zero = the box.
   Shape3 supportShape;
-  std::vector<float> targetMask;          // targetShape (mcc), empty = all ones
+  InputArray<float> targetMask;           // targetShape (mcc), empty = all ones
   // targetShape, 1 where a voxel counts in the score statistics (sum, sumSq, count, per-rotation max), 0 where
   // not (padding, tile overlap, outside the target mask); empty = every voxel counts.
-  std::vector<float> statsMask;
+  InputArray<uint8_t> statsMask;
   // The template's Fourier filter (wedge, CTF, band-pass, whitening): real, half-spectrum layout of filterShape.
   // Every rotated template is filtered on that grid (its box placed with the centre at index 0) BEFORE it is
   // normalised under its mask, so the kernel that is correlated is the same for every tile and has the box's support.
@@ -57,8 +85,8 @@ struct MatchJob {
   // slab correlator skips those planes, rows and voxels). regionShape zero = the whole tile. Voxels outside count in
   // no statistic, so statsMask should be zero there.
   Shape3 regionStart, regionShape;
-  std::vector<float> initialScores;       // targetShape or empty
-  std::vector<int32_t> initialIndices;    // targetShape or empty
+  InputArray<float> initialScores;        // targetShape or empty
+  InputArray<int32_t> initialIndices;     // targetShape or empty
   Score score = Score::FlcSphere;
   Interpolation interpolation = Interpolation::Linear;
   RotationMode rotationMode = RotationMode::Real;

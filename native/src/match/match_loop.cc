@@ -308,27 +308,24 @@ TileSetup prepareTile(const MatchJob& job, const Shape3& grid, int threads, doub
   s.flatVariance = targetVariance > 0 ? kFlatVariance * targetVariance : std::numeric_limits<double>::infinity();
   // Normalised scores do not change when a constant is subtracted from the target; their local variances
   // (E f^2 - (E f)^2 from float FFT sums) lose far less to cancellation on centred data.
-  std::vector<float> centred;
-  const float* f = job.target.data();
-  if (normalisedScore(job.score)) {
-    centred.resize(job.target.size());
-    for (size_t i = 0; i < centred.size(); ++i) centred[i] = static_cast<float>(job.target[i] - targetMean);
-    f = centred.data();
-  }
+  // Centred on the fly (a centred copy of a 512x512x200 tile would be another 240 MB).
+  const double shift = normalisedScore(job.score) ? targetMean : 0.0;
+  const float* target = job.target.data();
+  auto fv = [&](int64_t i) { return static_cast<float>(target[i] - shift); };
   const float* mf = job.targetMask.empty() ? nullptr : job.targetMask.data();
   switch (job.score) {
-    case Score::Cc: s.spectra[0] = forward([&](int64_t i) { return f[i]; }); break;
+    case Score::Cc: s.spectra[0] = forward([&](int64_t i) { return fv(i); }); break;
     case Score::Flc:
-      s.spectra[0] = forward([&](int64_t i) { return f[i]; });
-      s.spectra[1] = forward([&](int64_t i) { return f[i] * f[i]; });
+      s.spectra[0] = forward([&](int64_t i) { return fv(i); });
+      s.spectra[1] = forward([&](int64_t i) { const float v = fv(i); return v * v; });
       break;
     case Score::Mcc:
-      s.spectra[0] = forward([&](int64_t i) { return mf ? f[i] * mf[i] : f[i]; });
-      s.spectra[1] = forward([&](int64_t i) { return mf ? f[i] * f[i] * mf[i] : f[i] * f[i]; });
+      s.spectra[0] = forward([&](int64_t i) { return mf ? fv(i) * mf[i] : fv(i); });
+      s.spectra[1] = forward([&](int64_t i) { const float v = fv(i); return mf ? v * v * mf[i] : v * v; });
       s.spectra[2] = forward([&](int64_t i) { return mf ? mf[i] : 1.0f; });
       break;
     case Score::FlcSphere: {
-      s.spectra[0] = forward([&](int64_t i) { return f[i]; });
+      s.spectra[0] = forward([&](int64_t i) { return fv(i); });
       // Local mean and variance of f under the (unrotated) mask: two FFT convolutions, once per tile.
       std::fill(real.get(), real.get() + n, 0.0f);
       placeBox(real.get(), shape, job.templateShape, job.supportShape.voxels() > 0 ? job.supportShape : job.templateShape,
@@ -343,7 +340,7 @@ TileSetup prepareTile(const MatchJob& job, const Shape3& grid, int threads, doub
         for (int64_t i = 0; i < nc; ++i) work[i] = s.spectra[0][i] * std::conj(maskSpec[i]);
         fftwC2R(plans, work.get(), s.scale.get());
       }
-      auto f2Spec = forward([&](int64_t i) { return f[i] * f[i]; });
+      auto f2Spec = forward([&](int64_t i) { const float v = fv(i); return v * v; });
       for (int64_t i = 0; i < nc; ++i) f2Spec[i] *= std::conj(maskSpec[i]);
       maskSpec.reset();
       fftwC2R(plans, f2Spec.get(), real.get());  // E[f^2 m]
@@ -516,7 +513,8 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
 
   // Statistics count the voxels of statsMask inside outputRegion, on every path (the slab correlator never
   // evaluates the voxels outside).
-  std::vector<float> statsWeights = job.statsMask;
+  std::vector<float> statsWeights(job.statsMask.size());
+  for (size_t i = 0; i < statsWeights.size(); ++i) statsWeights[i] = job.statsMask[i] != 0 ? 1.0f : 0.0f;
   if (job.regionShape.voxels() > 0) {
     const Shape3& t = job.targetShape;
     if (statsWeights.empty()) statsWeights.assign(t.voxels(), 1.0f);
@@ -670,13 +668,18 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
   result.perRotationMax.assign(total, -std::numeric_limits<float>::infinity());
   result.perRotationSum.assign(total, 0.0);
   result.perRotationSumSq.assign(total, 0.0);
-  std::vector<float> scores(n), rmax(total);
+  std::vector<float> scores, rmax(total);
   std::vector<double> rsum(total), rsumSq(total);
-  std::vector<int32_t> indices(n);
+  std::vector<int32_t> indices;
   for (int wi = 0; wi < workers; ++wi) {
+    if (wi == 1) {  // after worker 0's maps are freed
+      scores.resize(n);
+      indices.resize(n);
+    }
     auto& target = wi == 0 ? result.scores : scores;
     auto& targetIdx = wi == 0 ? result.indices : indices;
     states[wi].kernels->readMaps(target.data(), targetIdx.data(), rsum.data(), rsumSq.data(), rmax.data());
+    states[wi].kernels.reset();  // its maps and work buffers are not needed any more
     for (int64_t r = 0; r < total; ++r) {
       result.perRotationMax[r] = std::max(result.perRotationMax[r], rmax[r]);
       result.perRotationSum[r] += rsum[r];
