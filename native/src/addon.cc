@@ -250,8 +250,16 @@ Napi::TypedArrayOf<T> handOver(Napi::Env env, std::vector<T>&& values) {
     delete held;
     return Napi::TypedArrayOf<T>::New(env, 0);
   }
-  Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, held->data(), n * sizeof(T),
-                                                    [](Napi::Env, void*, std::vector<T>* h) { delete h; }, held);
+  // V8 is told about the memory so that a discarded map is collected as soon as a JS array of its size would be.
+  const int64_t bytes = static_cast<int64_t>(n * sizeof(T));
+  Napi::MemoryManagement::AdjustExternalMemory(env, bytes);
+  Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(
+      env, held->data(), n * sizeof(T),
+      [](Napi::Env e, void*, std::vector<T>* h) {
+        Napi::MemoryManagement::AdjustExternalMemory(e, -static_cast<int64_t>(h->size() * sizeof(T)));
+        delete h;
+      },
+      held);
   return Napi::TypedArrayOf<T>::New(env, n, buffer, 0);
 }
 

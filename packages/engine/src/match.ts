@@ -260,18 +260,18 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
         }
       });
 
-      // The maps each call continues from: outside the core they stay −∞/−1; the core is refreshed every batch (the
-      // backend copies them when called, so one pair per tile serves every batch).
-      const initialScores = new Float32Array(fastVoxels).fill(-Infinity);
-      const initialIndices = new Int32Array(fastVoxels).fill(-1);
+      // The maps each call continues from: the state's core (a resumed run's too) with −∞/−1 around it, then each
+      // call's own result, passed on as it is (no tile-sized copy per batch; outside the core nothing is read back).
+      let initialScores: Float32Array = new Float32Array(fastVoxels).fill(-Infinity);
+      let initialIndices: Int32Array = new Int32Array(fastVoxels).fill(-1);
+      forCoreRows(tile, fast, p.targetShape, offset, (full, local, n) => {
+        initialScores.set(state.scores.subarray(full, full + n), local);
+        initialIndices.set(state.indices.subarray(full, full + n), local);
+      });
       while (state.rotation < nRot) {
         if (options.signal?.aborted) throw cancelled();
         const start = state.rotation;
         const end = Math.min(nRot, start + batch);
-        forCoreRows(tile, fast, p.targetShape, offset, (full, local, n) => {
-          initialScores.set(state.scores.subarray(full, full + n), local);
-          initialIndices.set(state.indices.subarray(full, full + n), local);
-        });
         const callStarted = Date.now();
         const result: BackendMatchResult = await backend.runMatch({
           ...sharedBackendInputs(p), device: device.index, target, targetShape: fast,
@@ -290,6 +290,8 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
           state.scores.set(result.scores.subarray(local, local + n), full);
           state.indices.set(result.indices.subarray(local, local + n), full);
         });
+        initialScores = result.scores;
+        initialIndices = result.indices;
         const s = result.stats;
         for (let k = 0; k < end - start; k++) {
           const r = start + k;
