@@ -8,6 +8,6 @@ it('exports exactly the public names', () => {
     'matrixToRelionEuler', 'measureCovering', 'multiply', 'multiplyQuaternions', 'orthogonalityError', 'parseAnglesTsv',
     'parseSymmetry', 'priorCone', 'pytmeEulerToMatrix', 'pytmeToRelionEuler', 'quaternionToMatrix', 'randomQuaternion',
     'readRotationList', 'relionEulerToMatrix', 'rotationAngle', 'rotationAt', 'rotationFromZ', 'rotationX', 'rotationY',
-    'rotationZ', 'sampleRotations', 'seededRandom', 'symmetryGroup', 'toArrayOrder', 'transpose', 'wrapDegrees',
+    'rotationZ', 'rotationsFromQuaternionArray', 'sampleRotations', 'seededRandom', 'symmetryGroup', 'toArrayOrder', 'transpose', 'wrapDegrees',
   ]);
 });
