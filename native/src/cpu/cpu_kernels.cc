@@ -206,10 +206,18 @@ class CpuKernels final : public Kernels {
     rotationSumSq_.assign(config_.rotationCount, 0.0);
   }
 
+  bool takeMaps(std::vector<float>* scores, std::vector<int32_t>* indices) override {
+    scores->swap(best_);
+    indices->swap(arg_);
+    best_ = {};
+    arg_ = {};
+    return true;
+  }
+
   void readMaps(float* scores, int32_t* indices, double* perRotationSum, double* perRotationSumSq,
                 float* perRotationMax) override {
-    std::copy(best_.begin(), best_.end(), scores);
-    std::copy(arg_.begin(), arg_.end(), indices);
+    if (scores) std::copy(best_.begin(), best_.end(), scores);
+    if (indices) std::copy(arg_.begin(), arg_.end(), indices);
     std::copy(rotationSum_.begin(), rotationSum_.end(), perRotationSum);
     std::copy(rotationSumSq_.begin(), rotationSumSq_.end(), perRotationSumSq);
     std::copy(rotationMax_.begin(), rotationMax_.end(), perRotationMax);

@@ -663,8 +663,6 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
 
   // Merge workers in order: higher score wins, equal scores keep the lower rotation index.
   const int64_t n = job.targetShape.voxels();
-  result.scores.resize(n);
-  result.indices.resize(n);
   result.perRotationMax.assign(total, -std::numeric_limits<float>::infinity());
   result.perRotationSum.assign(total, 0.0);
   result.perRotationSumSq.assign(total, 0.0);
@@ -672,13 +670,18 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
   std::vector<double> rsum(total), rsumSq(total);
   std::vector<int32_t> indices;
   for (int wi = 0; wi < workers; ++wi) {
-    if (wi == 1) {  // after worker 0's maps are freed
-      scores.resize(n);
-      indices.resize(n);
-    }
+    // Worker 0's maps become the result and the others' are merged into it, moved out of the workers where the path
+    // allows (the CPU's host vectors), else copied.
+    Kernels& k = *states[wi].kernels;
     auto& target = wi == 0 ? result.scores : scores;
     auto& targetIdx = wi == 0 ? result.indices : indices;
-    states[wi].kernels->readMaps(target.data(), targetIdx.data(), rsum.data(), rsumSq.data(), rmax.data());
+    if (k.takeMaps(&target, &targetIdx)) {
+      k.readMaps(nullptr, nullptr, rsum.data(), rsumSq.data(), rmax.data());
+    } else {
+      target.resize(n);
+      targetIdx.resize(n);
+      k.readMaps(target.data(), targetIdx.data(), rsum.data(), rsumSq.data(), rmax.data());
+    }
     states[wi].kernels.reset();  // its maps and work buffers are not needed any more
     for (int64_t r = 0; r < total; ++r) {
       result.perRotationMax[r] = std::max(result.perRotationMax[r], rmax[r]);
