@@ -69,33 +69,35 @@ Shape3 readShape(const Napi::Value& v, const char* name) { return readTriple(v, 
 // JS typed arrays a job reads in place, referenced until the job settles so they cannot be collected under it.
 using Pins = std::vector<Napi::ObjectReference>;
 
+// The typed array `name` of `o`, checked; false when absent and not required.
 template <typename T>
-std::vector<T> readTyped(const Napi::Object& o, const char* name, napi_typedarray_type type, bool required) {
+bool typedArg(const Napi::Object& o, const char* name, napi_typedarray_type type, bool required,
+              Napi::TypedArrayOf<T>* out) {
   Napi::Value v = o.Get(name);
   if (v.IsUndefined() || v.IsNull()) {
     if (required) fail(ErrorCode::InvalidOption, std::string("Expected a typed array for ") + name);
-    return {};
+    return false;
   }
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type)
     fail(ErrorCode::InvalidOption, std::string("Expected ") +
                                        (type == napi_float32_array ? "Float32Array" : type == napi_float64_array ? "Float64Array" : type == napi_uint8_array ? "Uint8Array" : "Int32Array") +
                                        " for " + name);
-  Napi::TypedArrayOf<T> a = v.As<Napi::TypedArrayOf<T>>();
+  *out = v.As<Napi::TypedArrayOf<T>>();
+  return true;
+}
+
+template <typename T>
+std::vector<T> readTyped(const Napi::Object& o, const char* name, napi_typedarray_type type, bool required) {
+  Napi::TypedArrayOf<T> a;
+  if (!typedArg(o, name, type, required, &a)) return {};
   return std::vector<T>(a.Data(), a.Data() + a.ElementLength());
 }
 
 template <typename T>
 InputArray<T> viewTyped(const Napi::Object& o, const char* name, napi_typedarray_type type, bool required, Pins* pins) {
-  Napi::Value v = o.Get(name);
-  if (v.IsUndefined() || v.IsNull()) {
-    if (required) fail(ErrorCode::InvalidOption, std::string("Expected a typed array for ") + name);
-    return {};
-  }
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type) {
-    readTyped<T>(o, name, type, required);  // throws the same message as a copied input would
-  }
-  Napi::TypedArrayOf<T> a = v.As<Napi::TypedArrayOf<T>>();
-  pins->push_back(Napi::Persistent(v.As<Napi::Object>()));
+  Napi::TypedArrayOf<T> a;
+  if (!typedArg(o, name, type, required, &a)) return {};
+  pins->push_back(Napi::Persistent(static_cast<Napi::Object>(a)));
   return InputArray<T>::view(a.Data(), a.ElementLength());
 }
 

@@ -126,6 +126,17 @@ void accumulateBlock(const float* v, int64_t n, const float* w, float* best, int
   *rmax = top;
 }
 
+// The value place() writes for one box voxel (template t, mask m), which the fused path correlates too.
+inline float placedValue(PlaceMode mode, float t, float m, float mu, float inv) {
+  switch (mode) {
+    case PlaceMode::Raw: return t;
+    case PlaceMode::Normalised: return (t - mu) * inv * m;
+    case PlaceMode::TimesMask: return t * m;
+    case PlaceMode::SquaredTimesMask: return t * t * m;
+    default: return m;
+  }
+}
+
 class CpuKernels final : public Kernels {
  public:
   CpuKernels(const KernelConfig& config, int fftThreads, std::shared_ptr<const SlabSpectrum> slab)
@@ -265,14 +276,7 @@ class CpuKernels final : public Kernels {
         float* row = out + wrappedIndex(config_.tile, b, z, y, b.x / 2);  // the row's qx = 0
         for (int64_t x = o.x; x < o.x + sup.x; ++x) {
           const int64_t i = (z * b.y + y) * b.x + x;
-          float v;
-          switch (mode) {
-            case PlaceMode::Raw: v = tv[i]; break;
-            case PlaceMode::Normalised: v = (tv[i] - mu) * inv * mv[i]; break;
-            case PlaceMode::TimesMask: v = tv[i] * mv[i]; break;
-            case PlaceMode::SquaredTimesMask: v = tv[i] * tv[i] * mv[i]; break;
-            default: v = mv[i]; break;
-          }
+          const float v = placedValue(mode, tv ? tv[i] : 0.0f, mv ? mv[i] : 0.0f, mu, inv);
           int64_t qx = x - b.x / 2;
           row[qx < 0 ? qx + config_.tile.x : qx] = v;
         }
@@ -409,7 +413,7 @@ class CpuKernels final : public Kernels {
           const int64_t row = (z * b.y + y) * b.x + o.x;
           for (int64_t x = 0; x < sup.x; ++x, ++j) {
             const int64_t i = row + x;
-            out[j] = mode == PlaceMode::Normalised ? (tv[i] - mu) * inv * mv[i] : tv[i];
+            out[j] = placedValue(mode, tv[i], mv ? mv[i] : 0.0f, mu, inv);
             if (outMask) outMask[j] = mv[i];
           }
         }

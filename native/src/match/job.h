@@ -95,6 +95,9 @@ struct MatchJob {
   int rotationsPerSubmit = 0;             // Vulkan: rotations per command buffer, 0 = adapted to ~20 ms
 };
 
+// The job's support, zero meaning the whole template box.
+inline Shape3 supportOf(const Shape3& support, const Shape3& box) { return support.voxels() > 0 ? support : box; }
+
 // A local standard deviation below 1 % of the target's counts as flat (zero-filled borders, masked or empty
 // regions): there the normalised scores are 0/0 and float error alone would make them anything. 1 % because the
 // local variance comes from FFT sums whose float32 error is ~1e-6 of the target's variance.

@@ -73,11 +73,11 @@ class Kernels {
   virtual BufId slotO(int k) const = 0;
   // Running maps and statistics of this worker.
   virtual void initMaps(const float* scores, const int32_t* indices) = 0;
-  // The maps, and per rotation of the batch (rotationCount entries each): Σ score and Σ score² over the counted
-  // voxels (0 for rotations another worker evaluated) and the maximum.
   // Hands the maps over (the kernels keep none) where the path holds them in host vectors; false elsewhere. After
   // it, readMaps takes null maps and fills only the per-rotation values.
   virtual bool takeMaps(std::vector<float>* scores, std::vector<int32_t>* indices) { return false; }
+  // The maps, and per rotation of the batch (rotationCount entries each): Σ score and Σ score² over the counted
+  // voxels (0 for rotations another worker evaluated) and the maximum.
   virtual void readMaps(float* scores, int32_t* indices, double* perRotationSum, double* perRotationSumSq,
                         float* perRotationMax) = 0;
 

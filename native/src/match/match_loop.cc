@@ -122,7 +122,7 @@ MemoryVerdict estimateMatchMemory(const MemoryQuery& q) {
   const bool slab = isCpu(q.device) && usesSlabCorrelator(q.score, q.rotationMode, q.fullTransforms);
   const int factors = q.score == Score::Flc ? 3 : 1;
   const double perWorker =
-      (slab ? slabWorkerBytes(q.targetShape, q.supportShape.voxels() > 0 ? q.supportShape : q.templateShape, factors == 3 ? 2 : 1, factors) + 4 * box
+      (slab ? slabWorkerBytes(q.targetShape, supportOf(q.supportShape, q.templateShape), factors == 3 ? 2 : 1, factors) + 4 * box
             : sp.slots * (8 * nc + 4 * n) + sp.forward * 4 * n +
                   (isCpu(q.device) ? sp.forward * 16 * nc : 0)) +  // CPU: pruned-R2C scratch (upper bound)
       8 * n + 2 * 4 * box + 4 * filterGrid + 8 * filterSpectrum + 256;
@@ -187,7 +187,7 @@ void validateJob(const MatchJob& job) {
   auto positive = [](const Shape3& s) { return s.z >= 1 && s.y >= 1 && s.x >= 1; };
   if (!positive(t)) fail(ErrorCode::UnsupportedSize, "target shape " + t.str() + " has an axis below 1");
   if (!positive(b)) fail(ErrorCode::UnsupportedSize, "template shape " + b.str() + " has an axis below 1");
-  const Shape3 sup = job.supportShape.voxels() > 0 ? job.supportShape : b;
+  const Shape3 sup = supportOf(job.supportShape, b);
   if (!isCentredSubBox(b, sup))
     fail(ErrorCode::InvalidOption, "supportShape " + sup.str() + " is not a sub-box of the template box " + b.str() +
                                        " with the same centre (index size // 2)");
@@ -314,9 +314,9 @@ TileSetup prepareTile(const MatchJob& job, const Shape3& grid, int threads, doub
   auto fv = [&](int64_t i) { return static_cast<float>(target[i] - shift); };
   const float* mf = job.targetMask.empty() ? nullptr : job.targetMask.data();
   switch (job.score) {
-    case Score::Cc: s.spectra[0] = forward([&](int64_t i) { return fv(i); }); break;
+    case Score::Cc: s.spectra[0] = forward(fv); break;
     case Score::Flc:
-      s.spectra[0] = forward([&](int64_t i) { return fv(i); });
+      s.spectra[0] = forward(fv);
       s.spectra[1] = forward([&](int64_t i) { const float v = fv(i); return v * v; });
       break;
     case Score::Mcc:
@@ -325,11 +325,10 @@ TileSetup prepareTile(const MatchJob& job, const Shape3& grid, int threads, doub
       s.spectra[2] = forward([&](int64_t i) { return mf ? mf[i] : 1.0f; });
       break;
     case Score::FlcSphere: {
-      s.spectra[0] = forward([&](int64_t i) { return fv(i); });
+      s.spectra[0] = forward(fv);
       // Local mean and variance of f under the (unrotated) mask: two FFT convolutions, once per tile.
       std::fill(real.get(), real.get() + n, 0.0f);
-      placeBox(real.get(), shape, job.templateShape, job.supportShape.voxels() > 0 ? job.supportShape : job.templateShape,
-               job.mask.data());
+      placeBox(real.get(), shape, job.templateShape, supportOf(job.supportShape, job.templateShape), job.mask.data());
       auto maskSpec = fftwAlloc<cfloat>(nc);
       fftwR2C(plans, real.get(), maskSpec.get());
       // Peak memory: three half spectra and three tile arrays (the products overwrite their inputs, and the scale
@@ -538,7 +537,7 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
   KernelConfig config;
   config.tile = job.targetShape;
   config.box = job.templateShape;
-  config.support = job.supportShape.voxels() > 0 ? job.supportShape : job.templateShape;
+  config.support = supportOf(job.supportShape, job.templateShape);
   config.fourierGrid = grid;
   config.filterGrid = job.filter.empty() ? Shape3{} : job.filterShape;
   config.interpolation = job.interpolation;
