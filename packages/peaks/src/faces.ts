@@ -38,45 +38,28 @@ export function faceDistances(shape: Zyx, scores: Float32Array, rot: Int32Array 
   if (!holes) return out;
   // Regions without data are faces too: a two-pass chamfer with unit weights over the 26 neighbours is the exact
   // chessboard distance (first pass: the 13 neighbours before a voxel in raster order, second: the 13 after).
-  const sy = nx;
-  const sz = nx * ny;
-  for (const forward of [true, false]) {
-    const sign = forward ? -1 : 1;
+  const before: Array<[number, number, number]> = [];
+  for (let dz = -1; dz <= 0; dz++) {
+    for (let dy = -1; dy <= 1; dy++) {
+      for (let dx = -1; dx <= 1; dx++) if (dz < 0 || dy < 0 || (dy === 0 && dx < 0)) before.push([dz, dy, dx]);
+    }
+  }
+  for (const sign of [1, -1]) {
     for (let zi = 0; zi < nz; zi++) {
-      const z = forward ? zi : nz - 1 - zi;
+      const z = sign > 0 ? zi : nz - 1 - zi;
       for (let yi = 0; yi < ny; yi++) {
-        const y = forward ? yi : ny - 1 - yi;
+        const y = sign > 0 ? yi : ny - 1 - yi;
         for (let xi = 0; xi < nx; xi++) {
-          const x = forward ? xi : nx - 1 - xi;
+          const x = sign > 0 ? xi : nx - 1 - xi;
           const i = (z * ny + y) * nx + x;
           let d = out[i]!;
           if (d === 0) continue;
-          // The neighbours already visited: the previous plane (9), the previous row (3), the previous voxel (1).
-          const zz = z + sign;
-          if (zz >= 0 && zz < nz) {
-            for (let dy = -1; dy <= 1; dy++) {
-              const yy = y + dy;
-              if (yy < 0 || yy >= ny) continue;
-              for (let dx = -1; dx <= 1; dx++) {
-                const xx = x + dx;
-                if (xx < 0 || xx >= nx) continue;
-                const v = out[zz * sz + yy * sy + xx]! + 1;
-                if (v < d) d = v;
-              }
-            }
-          }
-          const yy = y + sign;
-          if (yy >= 0 && yy < ny) {
-            for (let dx = -1; dx <= 1; dx++) {
-              const xx = x + dx;
-              if (xx < 0 || xx >= nx) continue;
-              const v = out[z * sz + yy * sy + xx]! + 1;
-              if (v < d) d = v;
-            }
-          }
-          const xx = x + sign;
-          if (xx >= 0 && xx < nx) {
-            const v = out[i + sign]! + 1;
+          for (const [dz, dy, dx] of before) {
+            const zz = z + sign * dz;
+            const yy = y + sign * dy;
+            const xx = x + sign * dx;
+            if (zz < 0 || zz >= nz || yy < 0 || yy >= ny || xx < 0 || xx >= nx) continue;
+            const v = out[(zz * ny + yy) * nx + xx]! + 1;
             if (v < d) d = v;
           }
           out[i] = d;
