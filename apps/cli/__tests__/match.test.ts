@@ -99,6 +99,7 @@ const errorCases: Array<[string[], number, RegExp]> = [
   [['--rotations-convention', 'pytme'], 2, /only with --rotations <file> for --rotations-convention/],
   [['--rotations', 'list.tsv', '--symmetry', 'C2'], 2, /C1 with --rotations .* for --symmetry but received "C2"/],
   [['--rotations', 'set.npy', '--rotations-convention', 'relion'], 2, /no convention for a .npy rotation list/],
+  [['--mask-radius', '0'], 2, /Expected a radius > 0 \(Å\) for --mask-radius but received "0"/],
 ];
 
 /** A .npy (version 1, little-endian float64, C order) as NumPy writes it. */

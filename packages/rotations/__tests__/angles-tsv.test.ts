@@ -97,3 +97,14 @@ describe('rotationsFromQuaternionArray (pyTME rotation sets: scipy x, y, z, w, w
     expect(() => rotationsFromQuaternionArray([1, 4], Float64Array.of(1, 1, 0, 0))).toThrow(/norm 1.41421/);
   });
 });
+
+describe('readRotationList on the wrong file', () => {
+  it('says a binary file is not a rotation list, and quotes at most 60 characters of a bad line', () => {
+    expect(() => readRotationList('MAP \u0000\u0001\u0002 rest', 'relion', 'map.mrc')).toThrow(expect.objectContaining({ code: 'ERR_TME_FORMAT', file: 'map.mrc', message: expect.stringMatching(/^is binary, not a text rotation list/) }));
+    const long = `words ${'x'.repeat(500)}`;
+    let message = '';
+    try { readRotationList(`${long}\n`, 'relion'); } catch (err) { message = (err as Error).message; }
+    expect(message).toMatch(/header "words x+…" does not name relion columns/);
+    expect(message.length).toBeLessThan(160);
+  });
+});

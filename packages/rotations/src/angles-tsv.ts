@@ -74,7 +74,12 @@ export function readRotationList(text: string, convention: RotationListConventio
   const width = convention === 'matrix' ? 9 : 3;
   const rows: number[][] = [];
   let hasIndex: boolean | undefined;
+  // A binary file (an MRC given by mistake) would otherwise be quoted whole as its "header".
+  if (/[\u0000-\u0008\u000e-\u001f]/.test(text.slice(0, 4096))) {
+    throw new TmeError('ERR_TME_FORMAT', 'is binary, not a text rotation list (one rotation per line; a .npy for quaternions)', { file });
+  }
   const lines = text.split(/\r?\n/);
+  const quote = (line: string): string => (line.length > 60 ? `${line.slice(0, 57)}…` : line);
   lines.forEach((raw, k) => {
     const line = raw.replace(/#.*$/, '').trim();
     if (line === '') return;
@@ -82,12 +87,12 @@ export function readRotationList(text: string, convention: RotationListConventio
     const values = cells.map(Number);
     if (!values.every(Number.isFinite)) {
       if (rows.length > 0 || hasIndex !== undefined) {
-        throw new TmeError('ERR_TME_FORMAT', `line ${k + 1}: expected ${width} numbers but found "${line}"`, { file });
+        throw new TmeError('ERR_TME_FORMAT', `line ${k + 1}: expected ${width} numbers but found "${quote(line)}"`, { file });
       }
       const words = cells.map((c) => c.toLowerCase());
       const body = words[0] === 'index' || words[0] === 'idx' ? words.slice(1) : words;
       if (!HEADER_WORDS[convention].some((h) => h.length === body.length && h.every((w, i) => w === body[i]))) {
-        throw new TmeError('ERR_TME_FORMAT', `line ${k + 1}: header "${line}" does not name ${convention} columns`
+        throw new TmeError('ERR_TME_FORMAT', `line ${k + 1}: header "${quote(line)}" does not name ${convention} columns`
           + ` (expected e.g. "${HEADER_WORDS[convention][0]!.join(' ')}")`, { file });
       }
       hasIndex = body.length !== words.length;

@@ -159,6 +159,7 @@ export async function setupMatch(flags: MatchFlags, options: { createDir?: boole
     throw invalidOption('--template-mask/--mask-radius', 'only one of --template-mask and --mask-radius', 'both');
   }
   const maskRadius = flags.maskRadius === undefined ? undefined : parseNumber('--mask-radius', flags.maskRadius, 0);
+  if (maskRadius === 0) throw invalidOption('--mask-radius', 'a radius > 0 (Å)', flags.maskRadius);
   if (flags.force && flags.resume) throw invalidOption('--force/--resume', 'only one of --force and --resume', 'both');
   // Rotations first: a bad --symmetry or rotation list is a usage error and must not leave a folder behind.
   const set = flags.rotations === undefined
