@@ -6,6 +6,9 @@ export type { Zyx };
 export type DeviceType = 'discrete-gpu' | 'integrated-gpu' | 'virtual-gpu' | 'cpu' | 'other';
 
 /** A device that can run a job: a Vulkan physical device or the FFTW3f CPU path (`id: 'cpu'`). */
+/** How the CPU path transforms (see NativeMatchJob.cpuTransforms). */
+export type CpuTransforms = 'pruned' | 'pruned-spectral-z' | 'pruned-direct-z' | 'full';
+
 export interface DeviceInfo {
   /** 'cpu' for the FFTW path, else the Vulkan device index as a string. */
   id: string;
@@ -99,8 +102,10 @@ export interface NativeMatchJob {
   fourierOversampling?: number;
   /** CPU path: 'pruned' (default) skips the work the placed template's zeros, the output region and a band limit
    *  allow (the slab correlator for cc, flc-sphere and flc; a pruned R2C for mcc with a small box); 'full' runs
-   *  FFTW's whole 3D transforms for every score. The maps agree to ~1e-6; 'full' is for comparisons. */
-  cpuTransforms?: 'pruned' | 'full';
+   *  FFTW's whole 3D transforms for every score. The maps agree to ~1e-6; 'full' is for comparisons. In the slab
+   *  correlator the z products run as transforms or as direct sums over the box's z rows, whichever the cost model
+   *  says is faster; 'pruned-spectral-z' / 'pruned-direct-z' force one (comparisons, benchmarks). */
+  cpuTransforms?: CpuTransforms;
   /** Vulkan path: rotations recorded per command buffer (1..32); default: adapted so one holds ~20 ms of work. */
   rotationsPerSubmit?: number;
 }
@@ -194,7 +199,7 @@ export interface MatchMemoryQuery {
   targetMask?: boolean;
   initialMaps?: boolean;
   statsMask?: boolean;
-  cpuTransforms?: 'pruned' | 'full';
+  cpuTransforms?: CpuTransforms;
 }
 
 export interface MatchMemoryEstimate {

@@ -144,11 +144,14 @@ RotationMode readRotationMode(const Napi::Value& v) {
   fail(ErrorCode::InvalidOption, "Expected 'real' | 'fourier' for rotationMode but received \"" + s + "\"");
 }
 
-bool readFullTransforms(const Napi::Value& v) {
+// cpuTransforms: whether the CPU path runs whole 3D transforms, and how the slab correlator forms its z products.
+void readCpuTransforms(const Napi::Value& v, bool* full, ZSums* zSums) {
   std::string s = v.IsString() ? v.As<Napi::String>().Utf8Value() : "pruned";
-  if (s == "pruned") return false;
-  if (s == "full") return true;
-  fail(ErrorCode::InvalidOption, "Expected 'pruned' | 'full' for cpuTransforms but received \"" + s + "\"");
+  *full = s == "full";
+  *zSums = s == "pruned-direct-z" ? ZSums::Direct : s == "pruned-spectral-z" ? ZSums::Spectral : ZSums::Auto;
+  if (s == "pruned" || s == "full" || *zSums != ZSums::Auto) return;
+  fail(ErrorCode::InvalidOption,
+       "Expected 'pruned' | 'pruned-spectral-z' | 'pruned-direct-z' | 'full' for cpuTransforms but received \"" + s + "\"");
 }
 
 Interpolation readInterpolation(const Napi::Value& v) {
@@ -172,7 +175,7 @@ MatchJob readJob(const Napi::Object& o, Pins* pins) {
   job.rotationMode = readRotationMode(o.Get("rotationMode"));
   job.interpolation = readInterpolation(o.Get("interpolation"));
   job.fourierOversampling = readInt(o, "fourierOversampling", 2);
-  job.fullTransforms = readFullTransforms(o.Get("cpuTransforms"));
+  readCpuTransforms(o.Get("cpuTransforms"), &job.fullTransforms, &job.zSums);
   job.rotationsPerSubmit = readInt(o, "rotationsPerSubmit", 0);
   // The tile-sized inputs are read in place (runMatch pins the job object until it settles); the small ones copied.
   job.target = viewTyped<float>(o, "target", napi_float32_array, true, pins);
@@ -483,7 +486,7 @@ Napi::Value EstimateMatchMemory(const Napi::CallbackInfo& info) {
     q.targetMask = o.Get("targetMask").ToBoolean();
     q.initialMaps = o.Get("initialMaps").ToBoolean();
     q.statsMask = o.Get("statsMask").ToBoolean();
-    q.fullTransforms = readFullTransforms(o.Get("cpuTransforms"));
+    readCpuTransforms(o.Get("cpuTransforms"), &q.fullTransforms, &q.zSums);
     MemoryVerdict v = estimateMatchMemory(q);
     int forward = 0, inverse = 0;
     fftCountsPerRotation(q.score, q.rotationMode, &forward, &inverse);

@@ -206,13 +206,17 @@ describe('slab correlator (cc, flc-sphere, flc on the CPU)', () => {
     ['flc-sphere', 'fourier', false], ['flc', 'real', false], ['flc', 'real', true],
   ];
   describe.each(shapes)('%s', (_name, t, b) => {
-    it.each(cases)('%s, %s rotation, low-pass %s: maps and statistics of the 3D path to 1e-5', async (score, mode, lp) => {
+    // Real-space rotation: the z products both ways (transforms, direct sums over the box's z rows).
+    const runs = cases.flatMap(([score, mode, lp]) => (mode === 'real'
+      ? (['pruned-spectral-z', 'pruned-direct-z'] as const).map((z) => [score, mode, lp, z] as const)
+      : [[score, mode, lp, 'pruned'] as const]));
+    it.each(runs)('%s, %s rotation, low-pass %s, %s: maps and statistics of the 3D path to 1e-5', async (score, mode, lp, z) => {
       const job = {
         device: 'cpu' as const, target: randomVolume(t, 51), targetShape: t, template: randomVolume(b, 52),
         templateShape: b, mask: sphereMask(b, 2.5), rotations: rots, score, rotationMode: mode,
         ...(lp ? { filter: lowPass(b, 0.22), filterShape: b } : {}), threads: 2,
       };
-      const slab = await runMatch(job);
+      const slab = await runMatch({ ...job, cpuTransforms: z });
       const full = await runMatch({ ...job, cpuTransforms: 'full' });
       let scale = 0;
       for (const v of full.scores) scale = Math.max(scale, Math.abs(v));

@@ -67,6 +67,36 @@ class Timed {
 typedef float Float8 __attribute__((vector_size(32)));
 typedef int32_t Int8 __attribute__((vector_size(32)));
 
+// One 8-lane step of the running max/argmax and the statistics (x: the scores, b: the best scores so far).
+#define TME_ACCUMULATE8(x, wp, best, arg)                                     \
+  {                                                                          \
+    Float8 b;                                                                \
+    std::memcpy(&b, best, sizeof b);                                         \
+    if (wp) {                                                                \
+      Float8 wv;                                                             \
+      std::memcpy(&wv, wp, sizeof wv);                                       \
+      const Float8 wx = wv * x;                                              \
+      s += wx;                                                               \
+      q += wx * x;                                                           \
+      const Float8 mx = wv == 0.0f ? none : x;                               \
+      m = mx > m ? mx : m;                                                   \
+    } else {                                                                 \
+      s += x;                                                                \
+      q += x * x;                                                            \
+      m = x > m ? x : m;                                                     \
+    }                                                                        \
+    /* Maps are read and written only where a lane has a new maximum: after the first rotations, rarely. */ \
+    const Int8 up = x > b;                                                   \
+    if ((up[0] | up[1] | up[2] | up[3] | up[4] | up[5] | up[6] | up[7]) != 0) { \
+      Int8 a;                                                                \
+      std::memcpy(&a, arg, sizeof a);                                        \
+      b = up ? x : b;                                                        \
+      a = up ? rv : a;                                                       \
+      std::memcpy(best, &b, sizeof b);                                       \
+      std::memcpy(arg, &a, sizeof a);                                        \
+    }                                                                        \
+  }
+
 TME_SIMD_CLONES
 void accumulateBlock(const float* v, int64_t n, const float* w, float* best, int32_t* arg, int32_t r, double* sum,
                      double* sumSq, float* rmax) {
@@ -77,32 +107,9 @@ void accumulateBlock(const float* v, int64_t n, const float* w, float* best, int
   const Int8 rv = {r, r, r, r, r, r, r, r};
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
-    Float8 x, b;
+    Float8 x;
     std::memcpy(&x, v + i, sizeof x);
-    std::memcpy(&b, best + i, sizeof b);
-    if (w) {
-      Float8 wv;
-      std::memcpy(&wv, w + i, sizeof wv);
-      const Float8 wx = wv * x;
-      s += wx;
-      q += wx * x;
-      const Float8 mx = wv == 0.0f ? none : x;
-      m = mx > m ? mx : m;
-    } else {
-      s += x;
-      q += x * x;
-      m = x > m ? x : m;
-    }
-    // Maps are read and written only where a lane has a new maximum: after the first rotations, rarely.
-    const Int8 up = x > b;
-    if ((up[0] | up[1] | up[2] | up[3] | up[4] | up[5] | up[6] | up[7]) != 0) {
-      Int8 a;
-      std::memcpy(&a, arg + i, sizeof a);
-      b = up ? x : b;
-      a = up ? rv : a;
-      std::memcpy(best + i, &b, sizeof b);
-      std::memcpy(arg + i, &a, sizeof a);
-    }
+    TME_ACCUMULATE8(x, w ? w + i : nullptr, best + i, arg + i)
   }
   double total = 0, totalSq = 0;
   float top = *rmax;
@@ -125,6 +132,60 @@ void accumulateBlock(const float* v, int64_t n, const float* w, float* best, int
   *sumSq += totalSq;
   *rmax = top;
 }
+
+// cc and flc-sphere, scored in the accumulating pass itself (one read of the correlation, the scale and the maps):
+// the score of row y, column x is o[y * oStride + x] * (scale ? scale[y * mapStride + x] : scalar), clamped to
+// [-limit, limit]; the maps, weights and scale are `mapStride` apart per row. Rows at a time: a row of a tile's core
+// is ~100 voxels, and a call per row cost more than the arithmetic.
+TME_SIMD_CLONES
+void accumulateScored(const float* o, int64_t oStride, const float* scale, float scalar, float limit, int64_t rows,
+                      int64_t width, int64_t mapStride, const float* w, float* best, int32_t* arg, int32_t r,
+                      double* sum, double* sumSq, float* rmax) {
+  constexpr float kNone = -std::numeric_limits<float>::infinity();
+  Float8 s = {0, 0, 0, 0, 0, 0, 0, 0}, q = s;
+  Float8 m = {kNone, kNone, kNone, kNone, kNone, kNone, kNone, kNone};
+  const Float8 none = m;
+  const Float8 one = {1, 1, 1, 1, 1, 1, 1, 1}, hi = one * limit, lo = -hi, scalars = one * scalar;
+  const Int8 rv = {r, r, r, r, r, r, r, r};
+  double total = 0, totalSq = 0;
+  float top = *rmax;
+  for (int64_t y = 0; y < rows; ++y) {
+    const float* oy = o + y * oStride;
+    const int64_t at = y * mapStride;
+    const float* sy = scale ? scale + at : nullptr;
+    const float* wy = w ? w + at : nullptr;
+    int64_t i = 0;
+    for (; i + 8 <= width; i += 8) {
+      Float8 x, k = scalars;
+      std::memcpy(&x, oy + i, sizeof x);
+      if (sy) std::memcpy(&k, sy + i, sizeof k);
+      x *= k;
+      x = x > hi ? hi : x;
+      x = x < lo ? lo : x;
+      TME_ACCUMULATE8(x, wy ? wy + i : nullptr, best + at + i, arg + at + i)
+    }
+    for (; i < width; ++i) {
+      const float x = std::min(limit, std::max(-limit, oy[i] * (sy ? sy[i] : scalar)));
+      const float wx = wy ? wy[i] * x : x;
+      total += wx;
+      totalSq += wx * x;
+      if (!(wy && wy[i] == 0.0f)) top = x > top ? x : top;
+      if (x > best[at + i]) {
+        best[at + i] = x;
+        arg[at + i] = r;
+      }
+    }
+  }
+  for (int j = 0; j < 8; ++j) {
+    total += s[j];
+    totalSq += q[j];
+    top = m[j] > top ? m[j] : top;
+  }
+  *sum += total;
+  *sumSq += totalSq;
+  *rmax = top;
+}
+#undef TME_ACCUMULATE8
 
 // The value place() writes for one box voxel (template t, mask m), which the fused path correlates too.
 inline float placedValue(PlaceMode mode, float t, float m, float mu, float inv) {
@@ -366,7 +427,7 @@ class CpuKernels final : public Kernels {
     const float* o[6] = {nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
     for (int j = 0; j < 6; ++j) o[j] = p.outs[j] == kNoBuffer ? nullptr : f32(p.outs[j]);
     Accumulator acc;
-    finaliseRange(p, o, 0, config_.tile.voxels(), acc);
+    finaliseRange(p, o, 0, 0, 1, config_.tile.voxels(), acc);
     commit(p, acc);
   }
 
@@ -379,15 +440,8 @@ class CpuKernels final : public Kernels {
     const int outputs = static_cast<int>(slab_->factors.size());
     auto sink = [&](int64_t z, int64_t y0, int64_t count, const float* const* rows) {
       const float* o[6] = {nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
-      if (width == tx) {  // whole rows: one range
-        for (int j = 0; j < outputs; ++j) o[j] = rows[j];
-        finaliseRange(p, o, (z * ty + y0) * tx, count * tx, acc);
-        return;
-      }
-      for (int64_t r = 0; r < count; ++r) {
-        for (int j = 0; j < outputs; ++j) o[j] = rows[j] + r * tx + x0;
-        finaliseRange(p, o, (z * ty + y0 + r) * tx + x0, width, acc);
-      }
+      for (int j = 0; j < outputs; ++j) o[j] = rows[j] + x0;
+      finaliseRange(p, o, tx, (z * ty + y0) * tx + x0, count, width, acc);
     };
     if (fourier) {
       correlator_->correlateSpectrum(c32(spectrum), config_.fourierGrid, *fourier, sink);
@@ -435,16 +489,22 @@ class CpuKernels final : public Kernels {
     rotationMax_[p.rotationLocal] = acc.rmax;
   }
 
-  // Scores of voxels [start, start + len) into the running maps and statistics; o[j][i] is output j at voxel
-  // start + i. Scores are computed into a small block, then the max/argmax update and the statistics run over the
-  // block in loops the compiler vectorises (float partial sums per block, added into float64).
-  void finaliseRange(const FinaliseParams& p, const float* const* o, int64_t start, int64_t len, Accumulator& acc) {
-    constexpr int64_t kBlock = 2048;
-    float block[kBlock];
-    double sum = 0, sumSq = 0;
-    float rmax = acc.rmax;
+  // Scores of `rows` rows of `width` voxels into the running maps and statistics: output j of row y, column x is
+  // o[j][y * oStride + x], its voxel start + y * tile.x + x. Scores are computed into a small block, then the
+  // max/argmax update and the statistics run over the block in loops the compiler vectorises (float partial sums
+  // per block, added into float64); cc and flc-sphere in one pass.
+  void finaliseRange(const FinaliseParams& p, const float* const* o, int64_t oStride, int64_t start, int64_t rows,
+                     int64_t width, Accumulator& acc) {
+    const int64_t mapStride = config_.tile.x;
     const float* scale = p.score == Score::FlcSphere ? f32(p.scaleMap) + start : nullptr;
     const float* weights = p.statsWeights == kNoBuffer ? nullptr : f32(p.statsWeights) + start;
+    if (p.score == Score::Cc || p.score == Score::FlcSphere) {
+      // flc-sphere is within [-1, 1] by Cauchy-Schwarz (the clamp only removes float error); cc is not normalised.
+      const float limit = p.score == Score::FlcSphere ? 1.0f : std::numeric_limits<float>::infinity();
+      accumulateScored(o[0], oStride, scale, p.scalar, limit, rows, width, mapStride, weights, best_.data() + start,
+                       arg_.data() + start, p.rotationGlobal, &acc.sum, &acc.sumSq, &acc.rmax);
+      return;
+    }
     float k = 0, maxOverlap = 0;
     if (p.score == Score::Flc) {
       const float count = f32(p.stats)[0];
@@ -452,28 +512,27 @@ class CpuKernels final : public Kernels {
     } else if (p.score == Score::Mcc) {
       maxOverlap = f32(p.stats)[4 * 1 + 3] * p.invN;
     }
-    for (int64_t b0 = 0; b0 < len; b0 += kBlock) {
-      const int64_t n = std::min(kBlock, len - b0);
-      switch (p.score) {
-        case Score::Cc:
-          for (int64_t i = 0; i < n; ++i) block[i] = o[0][b0 + i] * p.scalar;
-          break;
-        case Score::FlcSphere:
-          // Within [-1, 1] by Cauchy-Schwarz; the clamp only removes float error.
-          for (int64_t i = 0; i < n; ++i) block[i] = std::min(1.0f, std::max(-1.0f, o[0][b0 + i] * scale[b0 + i]));
-          break;
-        case Score::Flc:
+    constexpr int64_t kBlock = 2048;
+    float block[kBlock];
+    double sum = 0, sumSq = 0;
+    float rmax = acc.rmax;
+    for (int64_t y = 0; y < rows; ++y) {
+      const float* oy[6];
+      for (int j = 0; j < 6; ++j) oy[j] = o[j] ? o[j] + y * oStride : nullptr;
+      const int64_t at = y * mapStride;
+      for (int64_t b0 = 0; b0 < width; b0 += kBlock) {
+        const int64_t n = std::min(kBlock, width - b0);
+        if (p.score == Score::Flc) {
           for (int64_t i = 0; i < n; ++i)
-            block[i] = flcScore(o[0][b0 + i], o[1][b0 + i], o[2][b0 + i], k, p.flatVariance);
-          break;
-        case Score::Mcc:
+            block[i] = flcScore(oy[0][b0 + i], oy[1][b0 + i], oy[2][b0 + i], k, p.flatVariance);
+        } else {
           for (int64_t i = 0; i < n; ++i)
-            block[i] = mccScore(o[0][b0 + i], o[1][b0 + i], o[2][b0 + i], o[3][b0 + i], o[4][b0 + i], o[5][b0 + i],
-                                p.invN, maxOverlap, p.flatVariance);
-          break;
+            block[i] = mccScore(oy[0][b0 + i], oy[1][b0 + i], oy[2][b0 + i], oy[3][b0 + i], oy[4][b0 + i],
+                                oy[5][b0 + i], p.invN, maxOverlap, p.flatVariance);
+        }
+        accumulateBlock(block, n, weights ? weights + at + b0 : nullptr, best_.data() + start + at + b0,
+                        arg_.data() + start + at + b0, p.rotationGlobal, &sum, &sumSq, &rmax);
       }
-      accumulateBlock(block, n, weights ? weights + b0 : nullptr, best_.data() + start + b0, arg_.data() + start + b0,
-                      p.rotationGlobal, &sum, &sumSq, &rmax);
     }
     acc.sum += sum;
     acc.sumSq += sumSq;

@@ -127,6 +127,24 @@ void fftwForwardFullComplex(const Shape3& shape, const float* in, cfloat* out) {
   fftwf_destroy_plan(plan);
 }
 
+void fftwInverseColumns(int64_t n, int64_t columns, int64_t stride, cfloat* data) {
+  fftwf_plan plan;
+  {
+    std::lock_guard<std::mutex> lock(plannerMutex);
+    initialiseLocked();
+    fftwf_plan_with_nthreads(1);
+    fftwf_iodim64 dim{n, stride, stride};
+    fftwf_iodim64 many{columns, 1, 1};
+    auto c = reinterpret_cast<fftwf_complex*>(data);
+    plan = fftwf_plan_guru64_dft(1, &dim, 1, &many, c, c, FFTW_BACKWARD, FFTW_ESTIMATE);
+  }
+  if (plan == nullptr) fail(ErrorCode::FftPlan, "FFTW could not plan " + std::to_string(columns) + " columns of " +
+                                                    std::to_string(n));
+  fftwf_execute(plan);
+  std::lock_guard<std::mutex> lock(plannerMutex);
+  fftwf_destroy_plan(plan);
+}
+
 namespace {
 std::map<std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t>, PrunedR2C> prunedCache;
 

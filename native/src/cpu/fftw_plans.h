@@ -32,6 +32,10 @@ void fftwC2R(const FftwPlanPair& plan, cfloat* in, float* out);
 // A full complex 3D FFT of real data (template spectra for Fourier-space rotation); planned with FFTW_ESTIMATE.
 void fftwForwardFullComplex(const Shape3& shape, const float* in, cfloat* out);
 
+// Unnormalised inverse transforms of length n along `columns` neighbouring columns, in place (`stride` complex
+// elements between a column's entries); planned with FFTW_ESTIMATE, for once-per-tile work.
+void fftwInverseColumns(int64_t n, int64_t columns, int64_t stride, cfloat* data);
+
 // 64-byte aligned float storage (fftwf_malloc) with ownership.
 struct FftwFree {
   void operator()(void* p) const { fftwf_free(p); }

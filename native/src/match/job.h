@@ -13,6 +13,8 @@ namespace tme {
 enum class Score { Cc, FlcSphere, Flc, Mcc };
 enum class Interpolation { Linear, Cubic };
 enum class RotationMode { Real, Fourier };
+// The CPU slab correlator's z products: chosen by the cost model, or forced (comparisons, benchmarks).
+enum class ZSums { Auto, Spectral, Direct };
 
 inline const char* scoreName(Score s) {
   switch (s) {
@@ -92,6 +94,7 @@ struct MatchJob {
   RotationMode rotationMode = RotationMode::Real;
   int fourierOversampling = 2;            // template spectrum grid = nextFast(oversampling * box)
   bool fullTransforms = false;            // CPU: FFTW's whole 3D transforms, no pruning (comparisons)
+  ZSums zSums = ZSums::Auto;              // CPU slab correlator: z products by transforms or direct sums
   int rotationsPerSubmit = 0;             // Vulkan: rotations per command buffer, 0 = adapted to ~20 ms
 };
 

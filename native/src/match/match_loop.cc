@@ -128,7 +128,9 @@ MemoryVerdict estimateMatchMemory(const MemoryQuery& q) {
       8 * n + 2 * 4 * box + 4 * filterGrid + 8 * filterSpectrum + 256;
   // Job constants: target spectra, flc-sphere's scale map, filter, template spectrum (Fourier mode).
   // (The slab correlator's factors replace the spectra: one more for flc, each a little larger, its rows padded.)
-  const double constants = (slab ? slabSpectrumBytes(q.targetShape, factors) : constantSpectra(q.score) * 8 * nc) +
+  const int64_t window = q.rotationMode == RotationMode::Real && q.zSums != ZSums::Spectral
+                             ? supportOf(q.supportShape, q.templateShape).z : 0;  // upper bound: the region is not known here
+  const double constants = (slab ? slabSpectrumBytes(q.targetShape, factors, window) : constantSpectra(q.score) * 8 * nc) +
                            (q.score == Score::FlcSphere ? 4 * n : 0) + 4 * filterSpectrum + 8 * grid +
                            2 * 4 * box + (q.statsMask ? 4 * n : 0);
   // Host side: inputs copied once, setup temporaries (a few tile-sized arrays), the two output maps.
@@ -505,6 +507,7 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
   q.initialMaps = !job.initialScores.empty();
   q.statsMask = !job.statsMask.empty() || job.regionShape.voxels() > 0;
   q.fullTransforms = job.fullTransforms;
+  q.zSums = job.zSums;
   const MemoryVerdict verdict = estimateMatchMemory(q);
   if (!verdict.fits) fail(ErrorCode::DeviceMemory, verdict.reason);
   checkLengths(job);
@@ -558,7 +561,10 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
       factors.push_back({setup.spectra[1].get()});
       factors.push_back({setup.spectra[0].get()});
     }
-    slab = makeSlabSpectrum(job.targetShape, factors);
+    const bool direct = job.rotationMode == RotationMode::Real &&
+                        (job.zSums == ZSums::Auto ? directZPays(job.targetShape, config.support, config.regionShape.z)
+                                                  : job.zSums == ZSums::Direct);
+    slab = makeSlabSpectrum(job.targetShape, factors, direct ? config.support.z : 0);
     setup.spectra[0].reset();
     setup.spectra[1].reset();
   }

@@ -26,6 +26,7 @@ struct MemoryQuery {
   bool initialMaps = false;
   bool statsMask = false;
   bool fullTransforms = false;
+  ZSums zSums = ZSums::Auto;
 };
 
 struct MemoryVerdict {
