@@ -54,6 +54,7 @@ export interface Binding {
   fftForward(device: DeviceId, data: Float32Array, shape: Zyx, options?: { threads?: number }): Float32Array;
   fftInverse(device: DeviceId, spectrum: Float32Array, shape: Zyx, options?: { threads?: number }): Float32Array;
   benchFftPair(device: DeviceId, shape: Zyx, repeats: number, threads?: number): FftBench;
+  releaseKeptSetup(): void;
   versions(): NativeVersions;
 }
 
@@ -196,6 +197,11 @@ export function fftInverse(device: DeviceId, spectrum: Float32Array, shape: Zyx,
 }
 
 /** Times R2C + C2R pairs on a device (host wall of submit + wait, min and median over `repeats`). */
+/** Frees the tile set-up a call with keepSetup kept (a run that ended before its last batch). */
+export function releaseKeptSetup(): void {
+  callNative((b) => b.releaseKeptSetup());
+}
+
 export function benchFftPair(device: DeviceId, shape: Zyx, repeats = 5, threads = 1): FftBench {
   return callNative((b) => b.benchFftPair(device, shape, repeats, threads));
 }

@@ -108,6 +108,10 @@ export interface NativeMatchJob {
   cpuTransforms?: CpuTransforms;
   /** Vulkan path: rotations recorded per command buffer (1..32); default: adapted so one holds ~20 ms of work. */
   rotationsPerSubmit?: number;
+  /** Keep this tile's set-up (its transforms and local statistics) for the next call on the same inputs: a run in
+   *  batches of rotations then pays it once. Inputs are compared by content; the next call that does not ask to keep
+   *  it, or that has other inputs, frees it. Default false. */
+  keepSetup?: boolean;
 }
 
 /**
@@ -170,6 +174,8 @@ export interface NativeMatchResult {
   };
   /** Human-readable name of the device that ran the job. */
   device: string;
+  /** Whether the tile's set-up was the one the previous call kept (keepSetup). */
+  setupReused: boolean;
 }
 
 export interface MatchProgress {

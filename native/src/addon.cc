@@ -177,6 +177,7 @@ MatchJob readJob(const Napi::Object& o, Pins* pins) {
   job.fourierOversampling = readInt(o, "fourierOversampling", 2);
   readCpuTransforms(o.Get("cpuTransforms"), &job.fullTransforms, &job.zSums);
   job.rotationsPerSubmit = readInt(o, "rotationsPerSubmit", 0);
+  job.keepSetup = o.Get("keepSetup").ToBoolean();
   // The tile-sized inputs are read in place (runMatch pins the job object until it settles); the small ones copied.
   job.target = viewTyped<float>(o, "target", napi_float32_array, true, pins);
   job.templ = readTyped<float>(o, "template", napi_float32_array, true);
@@ -335,6 +336,7 @@ class MatchWorker : public Napi::AsyncProgressWorker<Progress> {
     out.Set("stats", stats);
     out.Set("timings", timings);
     out.Set("device", r.device);
+    out.Set("setupReused", r.setupReused);
     deferred_.Resolve(out);
   }
 
@@ -518,7 +520,7 @@ Napi::Value FftForward(const Napi::CallbackInfo& info) {
                                          std::to_string(data.ElementLength()));
     auto out = Napi::Float32Array::New(env, 2 * shape.spectrumCount());
     if (device == "cpu") {
-      const FftwPlanPair& plans = fftwPlans(shape, readInt(info[3].IsObject() ? info[3].As<Napi::Object>() : Napi::Object::New(env), "threads", 1), nullptr);
+      const FftwPlanPair& plans = fftwPlans(shape, readInt(info[3].IsObject() ? info[3].As<Napi::Object>() : Napi::Object::New(env), "threads", 1), nullptr, PlanEffort::OneShot);
       auto in = fftwAlloc<float>(shape.voxels());
       auto spec = fftwAlloc<cfloat>(shape.spectrumCount());
       std::copy(data.Data(), data.Data() + shape.voxels(), in.get());
@@ -546,7 +548,7 @@ Napi::Value FftInverse(const Napi::CallbackInfo& info) {
     auto out = Napi::Float32Array::New(env, shape.voxels());
     const float scale = 1.0f / static_cast<float>(shape.voxels());
     if (device == "cpu") {
-      const FftwPlanPair& plans = fftwPlans(shape, readInt(info[3].IsObject() ? info[3].As<Napi::Object>() : Napi::Object::New(env), "threads", 1), nullptr);
+      const FftwPlanPair& plans = fftwPlans(shape, readInt(info[3].IsObject() ? info[3].As<Napi::Object>() : Napi::Object::New(env), "threads", 1), nullptr, PlanEffort::OneShot);
       auto spec = fftwAlloc<cfloat>(shape.spectrumCount());
       auto real = fftwAlloc<float>(shape.voxels());
       std::copy(data.Data(), data.Data() + 2 * shape.spectrumCount(), reinterpret_cast<float*>(spec.get()));
@@ -620,6 +622,7 @@ void Shutdown(void*) { vkShutdown(); }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("runMatch", Napi::Function::New(env, RunMatch, "runMatch"));
+  exports.Set("releaseKeptSetup", Napi::Function::New(env, [](const Napi::CallbackInfo&) { releaseKeptSetup(); }, "releaseKeptSetup"));
   exports.Set("scoreOrientations", Napi::Function::New(env, ScoreOrientations, "scoreOrientations"));
   exports.Set("listDevices", Napi::Function::New(env, ListDevices, "listDevices"));
   exports.Set("estimateMatchMemory", Napi::Function::New(env, EstimateMatchMemory, "estimateMatchMemory"));

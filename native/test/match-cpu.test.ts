@@ -297,3 +297,42 @@ describe('outputRegion (the voxels the caller reads)', () => {
     });
   });
 });
+
+describe('keepSetup (a tile run in batches of rotations)', () => {
+  const t: Shape = [24, 20, 22];
+  const b: Shape = [7, 7, 7];
+  const rots = Float64Array.from(randomRotations(6, 71).flat());
+  const base = {
+    device: 'cpu' as const, targetShape: t, template: randomVolume(b, 72), templateShape: b, mask: sphereMask(b, 3),
+    rotations: rots, score: 'flc-sphere' as const, threads: 2,
+    outputRegion: { start: [3, 3, 3] as Shape, shape: [18, 14, 16] as Shape },
+  };
+
+  it.each(['cpu', 'vulkan'] as const)('on %s: batches reuse the set-up and give the maps of one call; a changed target is not matched against the old set-up', async (kind) => {
+    const device = kind === 'cpu' ? 'cpu' : 0;
+    if (kind === 'vulkan' && !(await import('../index')).listDevices().some((d) => d.api === 'vulkan')) return;
+    const target = randomVolume(t, 73);
+    const whole = await runMatch({ ...base, device, target });
+    const first = await runMatch({ ...base, device, target, rotationEnd: 3, keepSetup: true });
+    expect(first.setupReused).toBe(false);
+    const second = await runMatch({
+      ...base, device, target, rotationStart: 3, initialScores: first.scores, initialIndices: first.indices,
+    });
+    expect(second.setupReused).toBe(true);
+    const differing = (a: Float32Array, c: Float32Array) => a.filter((v, i) => v !== c[i]).length;
+    expect(differing(second.scores, whole.scores)).toBe(0);
+    expect(second.indices).toEqual(whole.indices);
+    expect(second.stats.count + first.stats.count).toBe(whole.stats.count);
+    // Not kept by the last call: the next one prepares again.
+    expect((await runMatch({ ...base, device, target, rotationEnd: 1 })).setupReused).toBe(false);
+
+    // The same buffer, other contents: prepared again, and the maps are those of the new target.
+    const old = await runMatch({ ...base, device, target, rotationEnd: 1, keepSetup: true });
+    target[100] = (target[100] as number) + 5;
+    const changed = await runMatch({ ...base, device, target, rotationEnd: 1 });
+    expect(changed.setupReused).toBe(false);
+    const fresh = await runMatch({ ...base, device, target: Float32Array.from(target), rotationEnd: 1 });
+    expect(differing(changed.scores, fresh.scores)).toBe(0);
+    expect(differing(changed.scores, old.scores)).toBeGreaterThan(0);
+  });
+});

@@ -67,56 +67,62 @@ class Timed {
 typedef float Float8 __attribute__((vector_size(32)));
 typedef int32_t Int8 __attribute__((vector_size(32)));
 
-// One 8-lane step of the running max/argmax and the statistics (x: the scores, b: the best scores so far).
-#define TME_ACCUMULATE8(x, wp, best, arg)                                     \
-  {                                                                          \
-    Float8 b;                                                                \
-    std::memcpy(&b, best, sizeof b);                                         \
-    if (wp) {                                                                \
-      Float8 wv;                                                             \
-      std::memcpy(&wv, wp, sizeof wv);                                       \
-      const Float8 wx = wv * x;                                              \
-      s += wx;                                                               \
-      q += wx * x;                                                           \
-      const Float8 mx = wv == 0.0f ? none : x;                               \
-      m = mx > m ? mx : m;                                                   \
-    } else {                                                                 \
-      s += x;                                                                \
-      q += x * x;                                                            \
-      m = x > m ? x : m;                                                     \
-    }                                                                        \
-    /* Maps are read and written only where a lane has a new maximum: after the first rotations, rarely. */ \
-    const Int8 up = x > b;                                                   \
-    if ((up[0] | up[1] | up[2] | up[3] | up[4] | up[5] | up[6] | up[7]) != 0) { \
-      Int8 a;                                                                \
-      std::memcpy(&a, arg, sizeof a);                                        \
-      b = up ? x : b;                                                        \
-      a = up ? rv : a;                                                       \
-      std::memcpy(best, &b, sizeof b);                                       \
-      std::memcpy(arg, &a, sizeof a);                                        \
-    }                                                                        \
+// One 8-lane step of the running max/argmax and the statistics (s, q: sums of w x and w x^2; m: max over counted
+// lanes). Inlined into each clone (arguments by reference: vectors passed by value would change the ABI).
+struct Lanes {
+  Float8 s = {0, 0, 0, 0, 0, 0, 0, 0}, q = s;
+  Float8 m = {kNoScore, kNoScore, kNoScore, kNoScore, kNoScore, kNoScore, kNoScore, kNoScore};
+  Int8 rv;
+  static constexpr float kNoScore = -std::numeric_limits<float>::infinity();
+};
+__attribute__((always_inline)) inline void accumulate8(Lanes& l, const Float8& x, const float* w, float* best,
+                                                       int32_t* arg) {
+  Float8 b;
+  std::memcpy(&b, best, sizeof b);
+  if (w) {
+    Float8 wv;
+    std::memcpy(&wv, w, sizeof wv);
+    const Float8 wx = wv * x;
+    l.s += wx;
+    l.q += wx * x;
+    const Float8 none = {Lanes::kNoScore, Lanes::kNoScore, Lanes::kNoScore, Lanes::kNoScore, Lanes::kNoScore,
+                         Lanes::kNoScore, Lanes::kNoScore, Lanes::kNoScore};
+    const Float8 mx = wv == 0.0f ? none : x;
+    l.m = mx > l.m ? mx : l.m;
+  } else {
+    l.s += x;
+    l.q += x * x;
+    l.m = x > l.m ? x : l.m;
   }
+  // Maps are read and written only where a lane has a new maximum: after the first rotations, rarely.
+  const Int8 up = x > b;
+  if ((up[0] | up[1] | up[2] | up[3] | up[4] | up[5] | up[6] | up[7]) != 0) {
+    Int8 a;
+    std::memcpy(&a, arg, sizeof a);
+    b = up ? x : b;
+    a = up ? l.rv : a;
+    std::memcpy(best, &b, sizeof b);
+    std::memcpy(arg, &a, sizeof a);
+  }
+}
 
 TME_SIMD_CLONES
 void accumulateBlock(const float* v, int64_t n, const float* w, float* best, int32_t* arg, int32_t r, double* sum,
                      double* sumSq, float* rmax) {
-  constexpr float kNone = -std::numeric_limits<float>::infinity();
-  Float8 s = {0, 0, 0, 0, 0, 0, 0, 0}, q = s;
-  Float8 m = {kNone, kNone, kNone, kNone, kNone, kNone, kNone, kNone};
-  const Float8 none = m;
-  const Int8 rv = {r, r, r, r, r, r, r, r};
+  Lanes l;
+  l.rv = Int8{r, r, r, r, r, r, r, r};
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
     Float8 x;
     std::memcpy(&x, v + i, sizeof x);
-    TME_ACCUMULATE8(x, w ? w + i : nullptr, best + i, arg + i)
+    accumulate8(l, x, w ? w + i : nullptr, best + i, arg + i);
   }
   double total = 0, totalSq = 0;
   float top = *rmax;
   for (int j = 0; j < 8; ++j) {
-    total += s[j];
-    totalSq += q[j];
-    top = m[j] > top ? m[j] : top;
+    total += l.s[j];
+    totalSq += l.q[j];
+    top = l.m[j] > top ? l.m[j] : top;
   }
   for (; i < n; ++i) {
     const float x = v[i], wx = w ? w[i] * x : x;
@@ -141,12 +147,9 @@ TME_SIMD_CLONES
 void accumulateScored(const float* o, int64_t oStride, const float* scale, float scalar, float limit, int64_t rows,
                       int64_t width, int64_t mapStride, const float* w, float* best, int32_t* arg, int32_t r,
                       double* sum, double* sumSq, float* rmax) {
-  constexpr float kNone = -std::numeric_limits<float>::infinity();
-  Float8 s = {0, 0, 0, 0, 0, 0, 0, 0}, q = s;
-  Float8 m = {kNone, kNone, kNone, kNone, kNone, kNone, kNone, kNone};
-  const Float8 none = m;
+  Lanes l;
+  l.rv = Int8{r, r, r, r, r, r, r, r};
   const Float8 one = {1, 1, 1, 1, 1, 1, 1, 1}, hi = one * limit, lo = -hi, scalars = one * scalar;
-  const Int8 rv = {r, r, r, r, r, r, r, r};
   double total = 0, totalSq = 0;
   float top = *rmax;
   for (int64_t y = 0; y < rows; ++y) {
@@ -162,7 +165,7 @@ void accumulateScored(const float* o, int64_t oStride, const float* scale, float
       x *= k;
       x = x > hi ? hi : x;
       x = x < lo ? lo : x;
-      TME_ACCUMULATE8(x, wy ? wy + i : nullptr, best + at + i, arg + at + i)
+      accumulate8(l, x, wy ? wy + i : nullptr, best + at + i, arg + at + i);
     }
     for (; i < width; ++i) {
       const float x = std::min(limit, std::max(-limit, oy[i] * (sy ? sy[i] : scalar)));
@@ -177,15 +180,14 @@ void accumulateScored(const float* o, int64_t oStride, const float* scale, float
     }
   }
   for (int j = 0; j < 8; ++j) {
-    total += s[j];
-    totalSq += q[j];
-    top = m[j] > top ? m[j] : top;
+    total += l.s[j];
+    totalSq += l.q[j];
+    top = l.m[j] > top ? l.m[j] : top;
   }
   *sum += total;
   *sumSq += totalSq;
   *rmax = top;
 }
-#undef TME_ACCUMULATE8
 
 // The value place() writes for one box voxel (template t, mask m), which the fused path correlates too.
 inline float placedValue(PlaceMode mode, float t, float m, float mu, float inv) {

@@ -17,7 +17,7 @@ namespace tme {
 namespace {
 
 std::mutex plannerMutex;  // guards every FFTW planner call and the cache
-std::map<std::tuple<int64_t, int64_t, int64_t, int>, FftwPlanPair> planCache;
+std::map<std::tuple<int64_t, int64_t, int64_t, int, int>, FftwPlanPair> planCache;
 bool initialised = false;
 std::string wisdomPath;
 
@@ -70,11 +70,11 @@ const char* fftwWisdomPath() {
   return wisdomPath.c_str();
 }
 
-const FftwPlanPair& fftwPlans(const Shape3& shape, int threads, double* planMs) {
+const FftwPlanPair& fftwPlans(const Shape3& shape, int threads, double* planMs, PlanEffort effort) {
   std::lock_guard<std::mutex> lock(plannerMutex);
   initialiseLocked();
   if (threads < 1) threads = 1;
-  auto key = std::make_tuple(shape.z, shape.y, shape.x, threads);
+  auto key = std::make_tuple(shape.z, shape.y, shape.x, threads, static_cast<int>(effort));
   auto found = planCache.find(key);
   if (found != planCache.end()) {
     if (planMs) *planMs = 0;
@@ -89,8 +89,16 @@ const FftwPlanPair& fftwPlans(const Shape3& shape, int threads, double* planMs) 
   FftwPlanPair pair;
   pair.shape = shape;
   pair.threads = threads;
-  pair.r2c = fftwf_plan_dft_r2c(3, n, real.get(), reinterpret_cast<fftwf_complex*>(spec.get()), FFTW_MEASURE);
-  pair.c2r = fftwf_plan_dft_c2r(3, n, reinterpret_cast<fftwf_complex*>(spec.get()), real.get(), FFTW_MEASURE);
+  auto cspec = reinterpret_cast<fftwf_complex*>(spec.get());
+  if (effort == PlanEffort::OneShot) {
+    pair.r2c = fftwf_plan_dft_r2c(3, n, real.get(), cspec, FFTW_MEASURE | FFTW_WISDOM_ONLY);
+    pair.c2r = fftwf_plan_dft_c2r(3, n, cspec, real.get(), FFTW_MEASURE | FFTW_WISDOM_ONLY);
+    if (pair.r2c == nullptr) pair.r2c = fftwf_plan_dft_r2c(3, n, real.get(), cspec, FFTW_ESTIMATE);
+    if (pair.c2r == nullptr) pair.c2r = fftwf_plan_dft_c2r(3, n, cspec, real.get(), FFTW_ESTIMATE);
+  } else {
+    pair.r2c = fftwf_plan_dft_r2c(3, n, real.get(), cspec, FFTW_MEASURE);
+    pair.c2r = fftwf_plan_dft_c2r(3, n, cspec, real.get(), FFTW_MEASURE);
+  }
   if (pair.r2c == nullptr || pair.c2r == nullptr) {
     if (pair.r2c) fftwf_destroy_plan(pair.r2c);
     if (pair.c2r) fftwf_destroy_plan(pair.c2r);

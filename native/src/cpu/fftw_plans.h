@@ -22,8 +22,13 @@ struct FftwPlanPair {
   int threads = 1;
 };
 
+// How hard FFTW plans: Measure times candidate plans (seconds to minutes for a large new shape, then kept as
+// wisdom) and pays for transforms run once per rotation; OneShot, for transforms run a few times per job (a tile's
+// set-up, whole-volume filters), takes measured wisdom where it exists and FFTW's estimate otherwise.
+enum class PlanEffort { Measure, OneShot };
+
 // Plans for `shape` with `threads` FFTW threads; `planMs` receives the time spent planning (0 when cached).
-const FftwPlanPair& fftwPlans(const Shape3& shape, int threads, double* planMs);
+const FftwPlanPair& fftwPlans(const Shape3& shape, int threads, double* planMs, PlanEffort effort = PlanEffort::Measure);
 
 // Unnormalised transforms on fftwf_malloc'ed (SIMD-aligned) arrays.
 void fftwR2C(const FftwPlanPair& plan, float* in, cfloat* out);

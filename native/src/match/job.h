@@ -96,6 +96,7 @@ struct MatchJob {
   bool fullTransforms = false;            // CPU: FFTW's whole 3D transforms, no pruning (comparisons)
   ZSums zSums = ZSums::Auto;              // CPU slab correlator: z products by transforms or direct sums
   int rotationsPerSubmit = 0;             // Vulkan: rotations per command buffer, 0 = adapted to ~20 ms
+  bool keepSetup = false;                 // keep the tile's set-up for the next call on the same inputs
 };
 
 // The job's support, zero meaning the whole template box.
@@ -113,6 +114,7 @@ struct MatchResult {
   std::vector<float> perRotationMax;
   std::vector<double> perRotationSum, perRotationSumSq;  // over the counted voxels, per rotation of the batch
   double setupMs = 0, planMs = 0, loopMs = 0;
+  bool setupReused = false;  // the tile's set-up came from the previous call (MatchJob::keepSetup)
   double rotationMinMs = 0, rotationMedianMs = 0;  // one rotation on one worker (robust to a busy machine)
   std::string device;
 };

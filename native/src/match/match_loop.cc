@@ -296,7 +296,7 @@ TileSetup prepareTile(const MatchJob& job, const Shape3& grid, int threads, doub
   const Shape3& shape = job.targetShape;
   const int64_t n = shape.voxels(), nc = shape.spectrumCount();
   s.invN = 1.0f / static_cast<float>(n);
-  const FftwPlanPair& plans = fftwPlans(shape, threads, planMs);
+  const FftwPlanPair& plans = fftwPlans(shape, threads, planMs, PlanEffort::OneShot);
   auto real = fftwAlloc<float>(n);
   auto forward = [&](const std::function<float(int64_t)>& value) {
     for (int64_t i = 0; i < n; ++i) real[i] = value(i);
@@ -489,7 +489,113 @@ void evaluateRotation(const MatchJob& job, WorkerState& w, const TileSetup& setu
   k.finalise(fp);
 }
 
+// A tile's set-up kept between calls on the same inputs (MatchJob::keepSetup): a run in batches of rotations pays
+// the tile's transforms and local statistics once. Keyed by a hash of every input the set-up reads, contents
+// included, so a changed target is never matched against a stale set-up. One entry; a call takes it out while it
+// runs, so concurrent calls never share one.
+struct PreparedTile {
+  uint64_t key = 0;
+  TileSetup setup;
+  std::shared_ptr<const SlabSpectrum> slab;
+  std::vector<float> statsWeights;  // empty: every voxel the path evaluates counts
+  double counted = 0;               // voxels counted per rotation
+};
+std::mutex preparedMutex;
+std::unique_ptr<PreparedTile> preparedCache;
+
+std::unique_ptr<PreparedTile> takePrepared(uint64_t key) {
+  std::lock_guard<std::mutex> lock(preparedMutex);
+  std::unique_ptr<PreparedTile> p = std::move(preparedCache);
+  if (p && p->key == key) return p;
+  return nullptr;  // a different job's set-up is dropped: only the latest is worth keeping
+}
+
+void keepPrepared(std::unique_ptr<PreparedTile> p) {
+  std::lock_guard<std::mutex> lock(preparedMutex);
+  preparedCache = std::move(p);
+}
+
+// 64-bit hash of byte ranges: four independent multiply-xorshift lanes (~0.1 ns per byte, so a 250 MB tile adds
+// ~25 ms to a call whose set-up takes seconds).
+class Hasher {
+ public:
+  void bytes(const void* data, size_t n) {
+    const unsigned char* p = static_cast<const unsigned char*>(data);
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32)
+      for (int l = 0; l < 4; ++l) {
+        uint64_t w;
+        std::memcpy(&w, p + i + 8 * l, 8);
+        lane_[l] = mix(lane_[l] ^ w);
+      }
+    for (; i < n; ++i) lane_[0] = mix(lane_[0] ^ p[i]);
+    lane_[1] = mix(lane_[1] ^ n);
+  }
+  template <typename T>
+  void value(const T& v) { bytes(&v, sizeof v); }
+  uint64_t digest() const { return mix(lane_[0] ^ mix(lane_[1] ^ mix(lane_[2] ^ mix(lane_[3])))); }
+
+ private:
+  static uint64_t mix(uint64_t h) {
+    h *= 0xff51afd7ed558ccdull;
+    return h ^ (h >> 29);
+  }
+  uint64_t lane_[4] = {0x9e3779b97f4a7c15ull, 0xbf58476d1ce4e5b9ull, 0x94d049bb133111ebull, 0x2545f4914f6cdd1dull};
+};
+
+uint64_t setupKey(const MatchJob& job, int threads) {
+  Hasher h;
+  h.bytes(job.device.data(), job.device.size());
+  for (const Shape3* s : {&job.targetShape, &job.templateShape, &job.supportShape, &job.regionStart, &job.regionShape})
+    for (int64_t v : {s->z, s->y, s->x}) h.value(v);
+  for (int v : {static_cast<int>(job.score), static_cast<int>(job.rotationMode), job.fourierOversampling,
+                static_cast<int>(job.fullTransforms), static_cast<int>(job.zSums), threads})
+    h.value(v);
+  h.value(job.targetMean);
+  h.value(job.targetVariance);
+  h.bytes(job.target.data(), sizeof(float) * job.target.size());
+  h.bytes(job.targetMask.data(), sizeof(float) * job.targetMask.size());
+  h.bytes(job.statsMask.data(), job.statsMask.size());
+  h.bytes(job.templ.data(), sizeof(float) * job.templ.size());
+  h.bytes(job.mask.data(), sizeof(float) * job.mask.size());
+  return h.digest();
+}
+
+// Statistics count the voxels of statsMask inside outputRegion, on every path. The slab correlator evaluates only
+// the region's voxels: where all of them count, it needs no weights (one stream less per rotation).
+void countedVoxels(const MatchJob& job, bool regionOnly, std::vector<float>* weights, double* counted) {
+  const Shape3& t = job.targetShape;
+  const bool region = job.regionShape.voxels() > 0;
+  const Shape3 a = region ? job.regionStart : Shape3{0, 0, 0}, r = region ? job.regionShape : t;
+  auto inside = [&](int64_t z, int64_t y, int64_t x) {
+    return z >= a.z && z < a.z + r.z && y >= a.y && y < a.y + r.y && x >= a.x && x < a.x + r.x;
+  };
+  bool allCount = true;
+  double n = 0;
+  for (int64_t z = 0; z < t.z; ++z)
+    for (int64_t y = 0; y < t.y; ++y)
+      for (int64_t x = 0; x < t.x; ++x) {
+        const int64_t i = (z * t.y + y) * t.x + x;
+        const bool in = inside(z, y, x);
+        const bool counts = in && (job.statsMask.empty() || job.statsMask[i] != 0);
+        if (in && !counts) allCount = false;
+        n += counts ? 1.0 : 0.0;
+      }
+  *counted = n;
+  weights->clear();
+  if ((regionOnly || !region) && allCount) return;
+  weights->assign(t.voxels(), 0.0f);
+  for (int64_t z = a.z; z < a.z + r.z; ++z)
+    for (int64_t y = a.y; y < a.y + r.y; ++y)
+      for (int64_t x = a.x; x < a.x + r.x; ++x) {
+        const int64_t i = (z * t.y + y) * t.x + x;
+        (*weights)[i] = job.statsMask.empty() || job.statsMask[i] != 0 ? 1.0f : 0.0f;
+      }
+}
+
 }  // namespace
+
+void releaseKeptSetup() { keepPrepared(nullptr); }
 
 MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const std::atomic<bool>& cancelled) {
   const auto setupStart = Clock::now();
@@ -513,29 +619,14 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
   checkLengths(job);
   if (cancelled) fail(ErrorCode::Cancelled, "cancelled before the first rotation");
 
-  // Statistics count the voxels of statsMask inside outputRegion, on every path (the slab correlator never
-  // evaluates the voxels outside).
-  std::vector<float> statsWeights(job.statsMask.size());
-  for (size_t i = 0; i < statsWeights.size(); ++i) statsWeights[i] = job.statsMask[i] != 0 ? 1.0f : 0.0f;
-  if (job.regionShape.voxels() > 0) {
-    const Shape3& t = job.targetShape;
-    if (statsWeights.empty()) statsWeights.assign(t.voxels(), 1.0f);
-    const Shape3 &a = job.regionStart, &r = job.regionShape;
-    for (int64_t z = 0; z < t.z; ++z)
-      for (int64_t y = 0; y < t.y; ++y)
-        for (int64_t x = 0; x < t.x; ++x)
-          if (z < a.z || z >= a.z + r.z || y < a.y || y >= a.y + r.y || x < a.x || x >= a.x + r.x)
-            statsWeights[(z * t.y + y) * t.x + x] = 0.0f;
-  }
-
   const int64_t total = job.rotationEnd - job.rotationStart;
   const int workers = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(verdict.workers, total)));
   const Shape3 grid = job.rotationMode == RotationMode::Fourier ? fourierGrid(job.targetShape, job.templateShape, job.fourierOversampling)
                                                                  : Shape3{};
   const bool onCpu = isCpu(job.device);
+  MatchResult result;
   const int hostThreads = job.threads > 0 ? job.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   double setupPlanMs = 0;
-  TileSetup setup = prepareTile(job, grid, onCpu ? 1 : hostThreads, &setupPlanMs);
 
   KernelConfig config;
   config.tile = job.targetShape;
@@ -551,23 +642,38 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
   const SlotPlan sp = slotPlan(job.score, job.rotationMode);
   const bool cpu = onCpu;
   const int64_t nc = job.targetShape.spectrumCount();
+  const bool slabPath = cpu && usesSlabCorrelator(job.score, job.rotationMode, job.fullTransforms);
 
-  // On the CPU the slab correlator's factors replace the spectra: cc / flc-sphere G = F; flc the same plus
-  // F2 (sum f^2 m) and F (sum f m).
-  std::shared_ptr<const SlabSpectrum> slab;
-  if (cpu && usesSlabCorrelator(job.score, job.rotationMode, job.fullTransforms)) {
-    std::vector<SlabFactorSource> factors{{setup.spectra[0].get()}};
-    if (job.score == Score::Flc) {
-      factors.push_back({setup.spectra[1].get()});
-      factors.push_back({setup.spectra[0].get()});
+  // The tile's set-up: kept from the last call on the same inputs, or made now. The whole machine's threads do
+  // the set-up's transforms (the workers have not started).
+  const uint64_t key = setupKey(job, hostThreads);
+  std::unique_ptr<PreparedTile> prepared = takePrepared(key);
+  result.setupReused = prepared != nullptr;
+  if (!prepared) {
+    prepared = std::make_unique<PreparedTile>();
+    prepared->key = key;
+    prepared->setup = prepareTile(job, grid, hostThreads, &setupPlanMs);
+    TileSetup& setup = prepared->setup;
+    // On the CPU the slab correlator's factors replace the spectra: cc / flc-sphere G = F; flc the same plus
+    // F2 (sum f^2 m) and F (sum f m).
+    if (slabPath) {
+      std::vector<SlabFactorSource> factors{{setup.spectra[0].get()}};
+      if (job.score == Score::Flc) {
+        factors.push_back({setup.spectra[1].get()});
+        factors.push_back({setup.spectra[0].get()});
+      }
+      const bool direct = job.rotationMode == RotationMode::Real &&
+                          (job.zSums == ZSums::Auto ? directZPays(job.targetShape, config.support, config.regionShape.z)
+                                                    : job.zSums == ZSums::Direct);
+      prepared->slab = makeSlabSpectrum(job.targetShape, factors, direct ? config.support.z : 0);
+      setup.spectra[0].reset();
+      setup.spectra[1].reset();
     }
-    const bool direct = job.rotationMode == RotationMode::Real &&
-                        (job.zSums == ZSums::Auto ? directZPays(job.targetShape, config.support, config.regionShape.z)
-                                                  : job.zSums == ZSums::Direct);
-    slab = makeSlabSpectrum(job.targetShape, factors, direct ? config.support.z : 0);
-    setup.spectra[0].reset();
-    setup.spectra[1].reset();
+    countedVoxels(job, slabPath, &prepared->statsWeights, &prepared->counted);
   }
+  const TileSetup& setup = prepared->setup;
+  const std::shared_ptr<const SlabSpectrum>& slab = prepared->slab;
+  const std::vector<float>& statsWeights = prepared->statsWeights;
 
   // The filter with the grid's 1/N folded in: the FFTs are unnormalised.
   std::vector<float> boxFilter(job.filter);
@@ -576,7 +682,6 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
     for (float& v : boxFilter) v *= scale;
   }
 
-  MatchResult result;
   result.planMs = setupPlanMs;
   std::vector<WorkerState> states(workers);
   for (int wi = 0; wi < workers; ++wi) {
@@ -705,12 +810,8 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
       }
     }
   }
-  double counted = static_cast<double>(n);
-  if (!statsWeights.empty()) {
-    counted = 0;
-    for (const float v : statsWeights) counted += v;
-  }
-  result.count = counted * static_cast<double>(total);
+  result.count = prepared->counted * static_cast<double>(total);
+  if (job.keepSetup) keepPrepared(std::move(prepared));
   return result;
 }
 

@@ -11,6 +11,9 @@ namespace tme {
 using ProgressFn = std::function<void(int64_t done, int64_t total)>;
 
 // Runs on a worker thread; throws TmeNativeError (ERR_TME_CANCELLED when `cancelled` becomes true).
+// Frees a set-up kept by a call with keepSetup (a run that stopped before its last batch).
+void releaseKeptSetup();
+
 MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const std::atomic<bool>& cancelled);
 
 struct MemoryQuery {

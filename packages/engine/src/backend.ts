@@ -111,4 +111,6 @@ export interface MatchBackend {
    *  run there at all (e.g. a buffer larger than the device addresses). */
   estimateMemory(query: MemoryQuery): number;
   runMatch(job: BackendMatchJob, options?: BackendRunOptions): Promise<BackendMatchResult>;
+  /** Frees what a call with keepSetup kept, when the run ends before the call that would not keep it. */
+  releaseKeptSetup?(): void;
 }

@@ -278,6 +278,8 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
           targetMask: p.plan.backendScore === 'mcc' ? targetMask : undefined, statsMask,
           outputRegion: { start: offset, shape: tile.coreShape },
           rotationStart: start, rotationEnd: end, initialScores, initialIndices,
+          // The next batch of this tile reuses the set-up (its transforms and local statistics).
+          keepSetup: end < nRot,
         }, {
           signal: options.signal,
           onProgress: options.onProgress && ((b) => options.onProgress?.({
@@ -328,6 +330,7 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
       state.rotation = 0;
     }
   } catch (err) {
+    backend.releaseKeptSetup?.();
     // Keep the work of every finished batch: a resumed run continues from there.
     if (dirty && checkpointDir !== undefined) {
       try { saveCheckpoint(); } catch { /* the original error matters more */ }

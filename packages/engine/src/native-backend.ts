@@ -58,6 +58,10 @@ export class NativeBackend implements MatchBackend {
     return query.device === 'cpu' ? e.hostBytes : e.deviceBytes;
   }
 
+  releaseKeptSetup(): void {
+    native.releaseKeptSetup();
+  }
+
   async runMatch(job: BackendMatchJob, options: BackendRunOptions = {}): Promise<BackendMatchResult> {
     try {
       const result = await native.runMatch(job, options);

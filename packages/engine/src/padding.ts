@@ -47,14 +47,15 @@ export function extractRegion(
         iy = reflect(iy, ny);
       }
       const srcRow = (iz * ny + iy) * nx;
-      for (let x = 0; x < sx; x++) {
-        let ix = start[2] + x;
-        if (ix < 0 || ix >= nx) {
-          if (mode !== 'mirror') { out[row + x] = outside; continue; }
-          ix = reflect(ix, nx);
-        }
-        out[row + x] = data[srcRow + ix] as number;
-      }
+      // The part of the row inside the volume in one copy; the edges voxel by voxel.
+      const x0 = Math.min(sx, Math.max(0, -start[2])), x1 = Math.max(x0, Math.min(sx, nx - start[2]));
+      if (x1 > x0) out.set(data.subarray(srcRow + start[2] + x0, srcRow + start[2] + x1), row + x0);
+      const edge = (x: number): void => {
+        if (mode !== 'mirror') out[row + x] = outside;
+        else out[row + x] = data[srcRow + reflect(start[2] + x, nx)] as number;
+      };
+      for (let x = 0; x < x0; x++) edge(x);
+      for (let x = x1; x < sx; x++) edge(x);
     }
   }
   return out;

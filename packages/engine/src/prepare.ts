@@ -1,3 +1,4 @@
+import * as os from 'node:os';
 import { TmeError, invalidOption, type Volume, type Zyx } from '@tme/formats';
 import * as native from '@tme/native';
 import type { DeviceSpec, Interpolation, RotationMode } from './backend';
@@ -109,6 +110,14 @@ function checkFinite(data: Float32Array, what: string): void {
 
 /** Mean and variance of the voxels not flagged in `skip` (all of them without it). */
 function moments(data: Float32Array, skip?: Uint8Array): { mean: number; variance: number } {
+  if (!skip) {
+    let s = 0;
+    for (let i = 0; i < data.length; i++) s += data[i] as number;
+    const mean = data.length > 0 ? s / data.length : 0;
+    let q = 0;
+    for (let i = 0; i < data.length; i++) { const d = (data[i] as number) - mean; q += d * d; }
+    return { mean, variance: data.length > 0 ? q / data.length : 0 };
+  }
   let s = 0;
   let n = 0;
   for (let i = 0; i < data.length; i++) if (!skip?.[i]) { s += data[i] as number; n++; }
@@ -150,12 +159,14 @@ function filterTarget(data: Float32Array, shape: Zyx, voxelSize: Zyx, box: Zyx, 
   const start: Zyx = [-box[0], -box[1], -box[2]];
   const padded = extractRegion(data, shape, start, grid, mode, moments(data).mean);
   const h = filterOn(filter, grid, voxelSize);
-  const spectrum = native.fftForward('cpu', padded, grid);
+  // Every core: nothing else runs yet.
+  const threads = os.availableParallelism();
+  const spectrum = native.fftForward('cpu', padded, grid, { threads });
   for (let k = 0; k < h.length; k++) {
     spectrum[2 * k] = (spectrum[2 * k] as number) * (h[k] as number);
     spectrum[2 * k + 1] = (spectrum[2 * k + 1] as number) * (h[k] as number);
   }
-  const filtered = native.fftInverse('cpu', spectrum, grid);
+  const filtered = native.fftInverse('cpu', spectrum, grid, { threads });
   return extractRegion(filtered, grid, box, shape, 'zero');
 }
 
