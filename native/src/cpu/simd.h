@@ -5,6 +5,9 @@
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 #define TME_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+// A few loops also have a 16-lane AVX-512 version, chosen at run time (__builtin_cpu_supports).
+#define TME_HAS_AVX512_PATH 1
 #else
 #define TME_SIMD_CLONES
+#define TME_HAS_AVX512_PATH 0
 #endif

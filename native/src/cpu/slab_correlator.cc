@@ -43,34 +43,52 @@ void multiplyConjugate(float* out, const float* g, const float* t, int64_t count
   }
 }
 
-// out (interleaved complex, zCount rows `outStride` complex apart) <- for each z < zCount and kx < span (a multiple
-// of 8): sum over dz < boxZ of G(z + dz) . conj(T(dz)). g: split rows [re][im] `rowStride` floats apart, each part
-// `pitch` floats; t: split rows [boxZ][re, im][pitch]. Four output rows at a time share each T load.
+// out (interleaved complex, zCount rows `outStride` complex apart) <- for each z < zCount and kx < span: sum over
+// dz < boxZ of G(z + dz) . conj(T(dz)). g: split rows [re][im] `rowStride` floats apart, each part `pitch` floats;
+// t: split rows [boxZ][re, im][pitch]. Four output rows at a time share each T load. Columns [kx0, span) in steps
+// of the vector's L lanes (span - kx0 a multiple of L).
 typedef float Float8 __attribute__((vector_size(32)));
-TME_SIMD_CLONES
-void sumAlongZ(const float* g, int64_t rowStride, int64_t pitch, const float* t, int64_t boxZ, int64_t span,
-               int64_t zCount, float* out, int64_t outStride) {
+typedef float Float16 __attribute__((vector_size(64)));
+typedef int32_t Int16i __attribute__((vector_size(64)));
+template <typename V>
+struct Lanes;
+template <>
+struct Lanes<Float8> {
+  static constexpr int L = 8;
+  static constexpr Int8i lo = {0, 8, 1, 9, 2, 10, 3, 11}, hi = {4, 12, 5, 13, 6, 14, 7, 15};
+};
+template <>
+struct Lanes<Float16> {
+  static constexpr int L = 16;
+  static constexpr Int16i lo = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23},
+                          hi = {8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+};
+
+template <typename V>
+__attribute__((always_inline)) inline void sumAlongZColumns(const float* g, int64_t rowStride, int64_t pitch,
+                                                            const float* t, int64_t boxZ, int64_t kx0, int64_t span,
+                                                            int64_t zCount, float* out, int64_t outStride) {
+  constexpr int L = Lanes<V>::L;
   // By reference: a vector returned by value would change the ABI between the clones.
-  auto load = [](Float8& v, const float* p) { std::memcpy(&v, p, sizeof v); };
-  auto store = [](float* p, const Float8& re, const Float8& im) {
-    const Float8 lo = __builtin_shuffle(re, im, (Int8i){0, 8, 1, 9, 2, 10, 3, 11});
-    const Float8 hi = __builtin_shuffle(re, im, (Int8i){4, 12, 5, 13, 6, 14, 7, 15});
+  auto store = [](float* p, const V& re, const V& im) {
+    const V lo = __builtin_shuffle(re, im, Lanes<V>::lo);
+    const V hi = __builtin_shuffle(re, im, Lanes<V>::hi);
     std::memcpy(p, &lo, sizeof lo);
-    std::memcpy(p + 8, &hi, sizeof hi);
+    std::memcpy(p + L, &hi, sizeof hi);
   };
   int64_t z = 0;
   for (; z + 4 <= zCount; z += 4)
-    for (int64_t kx = 0; kx < span; kx += 8) {
-      Float8 ar[4] = {}, ai[4] = {};
+    for (int64_t kx = kx0; kx < span; kx += L) {
+      V ar[4] = {}, ai[4] = {};
       for (int64_t d = 0; d < boxZ; ++d) {
-        Float8 tr, ti;
-        load(tr, t + d * 2 * pitch + kx);
-        load(ti, t + d * 2 * pitch + pitch + kx);
+        V tr, ti;
+        std::memcpy(&tr, t + d * 2 * pitch + kx, sizeof tr);
+        std::memcpy(&ti, t + d * 2 * pitch + pitch + kx, sizeof ti);
         for (int q = 0; q < 4; ++q) {
           const float* row = g + (z + q + d) * rowStride + kx;
-          Float8 gr, gi;
-          load(gr, row);
-          load(gi, row + pitch);
+          V gr, gi;
+          std::memcpy(&gr, row, sizeof gr);
+          std::memcpy(&gi, row + pitch, sizeof gi);
           // One fused multiply-add each (written apart: a + (b + c) would not contract).
           ar[q] += gr * tr;
           ar[q] += gi * ti;
@@ -81,16 +99,15 @@ void sumAlongZ(const float* g, int64_t rowStride, int64_t pitch, const float* t,
       for (int q = 0; q < 4; ++q) store(out + 2 * ((z + q) * outStride + kx), ar[q], ai[q]);
     }
   for (; z < zCount; ++z)
-    for (int64_t kx = 0; kx < span; kx += 8) {
-      Float8 ar = {}, ai = {};
+    for (int64_t kx = kx0; kx < span; kx += L) {
+      V ar = {}, ai = {};
       for (int64_t d = 0; d < boxZ; ++d) {
-        Float8 tr, ti;
-        load(tr, t + d * 2 * pitch + kx);
-        load(ti, t + d * 2 * pitch + pitch + kx);
+        V tr, ti, gr, gi;
+        std::memcpy(&tr, t + d * 2 * pitch + kx, sizeof tr);
+        std::memcpy(&ti, t + d * 2 * pitch + pitch + kx, sizeof ti);
         const float* row = g + (z + d) * rowStride + kx;
-        Float8 gr, gi;
-        load(gr, row);
-        load(gi, row + pitch);
+        std::memcpy(&gr, row, sizeof gr);
+        std::memcpy(&gi, row + pitch, sizeof gi);
         ar += gr * tr;
         ar += gi * ti;
         ai += gi * tr;
@@ -98,6 +115,35 @@ void sumAlongZ(const float* g, int64_t rowStride, int64_t pitch, const float* t,
       }
       store(out + 2 * (z * outStride + kx), ar, ai);
     }
+}
+
+// span a multiple of 8.
+TME_SIMD_CLONES
+void sumAlongZ(const float* g, int64_t rowStride, int64_t pitch, const float* t, int64_t boxZ, int64_t span,
+               int64_t zCount, float* out, int64_t outStride) {
+  sumAlongZColumns<Float8>(g, rowStride, pitch, t, boxZ, 0, span, zCount, out, outStride);
+}
+
+#if TME_HAS_AVX512_PATH
+// The same on 16 lanes where the CPU has AVX-512 (2-core Xeon, 144^3 tile, 15-voxel box, median of three alternated
+// runs: the z stage 3.6 ms per rotation against 4.9 ms on 8 lanes). TME_NO_AVX512=1 keeps 8 lanes (comparisons).
+__attribute__((target("arch=x86-64-v4"))) void sumAlongZ16(const float* g, int64_t rowStride, int64_t pitch,
+                                                           const float* t, int64_t boxZ, int64_t span, int64_t zCount,
+                                                           float* out, int64_t outStride) {
+  const int64_t wide = span / 16 * 16;
+  sumAlongZColumns<Float16>(g, rowStride, pitch, t, boxZ, 0, wide, zCount, out, outStride);
+  if (wide < span) sumAlongZColumns<Float8>(g, rowStride, pitch, t, boxZ, wide, span, zCount, out, outStride);
+}
+#endif
+
+void sumAlongZDispatch(const float* g, int64_t rowStride, int64_t pitch, const float* t, int64_t boxZ, int64_t span,
+                       int64_t zCount, float* out, int64_t outStride) {
+#if TME_HAS_AVX512_PATH
+  static const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+                             std::getenv("TME_NO_AVX512") == nullptr;
+  if (avx512) return sumAlongZ16(g, rowStride, pitch, t, boxZ, span, zCount, out, outStride);
+#endif
+  sumAlongZ(g, rowStride, pitch, t, boxZ, span, zCount, out, outStride);
 }
 
 const char* kStageNames[5] = {"slab x+y", "slab z", "slab planes", "slab finalise", "slab gather+z"};
@@ -364,7 +410,7 @@ void SlabCorrelator::sumSlabs() {
       if (span > 0) {
         // Output plane z reads rows z + dz + window / 2 for dz = -box.z / 2 ...: rows z ... z + box.z - 1.
         const float* g = sp.factors[j].mixed.get() + (ky * slabRows + regionStart_.z) * rowStride;
-        sumAlongZ(g, rowStride, pitch, boxSplit_.get() + inputOf_[j] * bz * 2 * pitch, bz, span, regionShape_.z,
+        sumAlongZDispatch(g, rowStride, pitch, boxSplit_.get() + inputOf_[j] * bz * 2 * pitch, bz, span, regionShape_.z,
                   reinterpret_cast<float*>(first), planeStride_);
       }
       // The x pass reads every column below halfX: the ones past the sums must be zero.
