@@ -149,6 +149,11 @@ async function main() {
       const pyArgv = [python, path.join(pytme, 'scripts', 'match_template.py'), '-m', target, '-i', path.join(work, 'template.mrc'),
         '-I', path.join(work, 'mask.mrc'), '-s', 'FLCSphericalMask', '-a', String(c.angle), '-n', String(threads),
         '--tilt-angles=-60,60', '--wedge-axes', '2,0', '-o', path.join(work, 'pytme.pickle')];
+      // tme's own forecast of its peak (whole process), to set against the measured one.
+      const est = spawnSync(process.execPath, [cli, 'estimate', ...tmeArgv.slice(3).filter((a) => a !== '--quiet' && a !== '--force'), '--calibration', '0', '--json'],
+        { encoding: 'utf8', env });
+      const estimate = est.status === 0 ? JSON.parse(est.stdout) : undefined;
+      const picked = estimate?.devices.find((d) => d.device.index === estimate.picked);
       const runs = { tme: [], pytme: [] };
       for (let k = 0; k < REPEATS; k++) {
         for (const [name, argv] of [['tme', tmeArgv], ['pytme', pyArgv]]) {
@@ -163,10 +168,12 @@ async function main() {
         pytme: { wallSeconds: round(best(runs.pytme, 'wallSeconds')), cpuSeconds: round(best(runs.pytme, 'cpuSeconds')), peakMiB: round(best(runs.pytme, 'peakMiB'), 0) },
         runs,
       };
+      row.tme.estimatedPeakMiB = picked?.processBytes !== undefined ? round(picked.processBytes / 2 ** 20, 0) : null;
       row.ratios = {
         wall: round(row.tme.wallSeconds / row.pytme.wallSeconds, 3),
         cpu: round(row.tme.cpuSeconds / row.pytme.cpuSeconds, 3),
         memory: round(row.tme.peakMiB / row.pytme.peakMiB, 3),
+        estimateOverPeak: row.tme.estimatedPeakMiB ? round(row.tme.estimatedPeakMiB / row.tme.peakMiB, 3) : null,
       };
       log(`${c.id}: tme ${row.tme.wallSeconds} s / ${row.tme.peakMiB} MiB, pyTME ${row.pytme.wallSeconds} s / ${row.pytme.peakMiB} MiB → wall ×${row.ratios.wall}, memory ×${row.ratios.memory}`);
       cases.push(row);

@@ -51,10 +51,10 @@ function render(r) {
   const peer = r.suites.peer;
   if (peer && Array.isArray(peer.cases)) {
     lines.push(`Side by side with pyTME ${peer.pytme.version}${peer.pytme.commit ? ` (${peer.pytme.commit})` : ''}, whole processes run alternately (best of ${peer.repeats}), the same rotations (pyTME's own set, given to tme with \`--rotations\`), ${peer.pytme.workers} workers each; flc-sphere / FLCSphericalMask, ±60° wedge. Memory: peak RSS summed over the process tree.`, '');
-    lines.push('| target | template | rotations | tme wall s | pyTME wall s | tme ÷ pyTME wall | tme CPU s | pyTME CPU s | tme MiB | pyTME MiB | tme ÷ pyTME memory |');
-    lines.push('|---|---|---|---|---|---|---|---|---|---|---|');
+    lines.push('| target | template | rotations | tme wall s | pyTME wall s | tme ÷ pyTME wall | tme CPU s | pyTME CPU s | tme MiB | pyTME MiB | tme ÷ pyTME memory | `tme estimate` MiB (÷ tme peak) |');
+    lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
     for (const c of peer.cases) {
-      lines.push(`| ${c.target} | ${c.template} | ${c.rotations} (${c.rotationSet}) | ${fmt(c.tme.wallSeconds, 1)} | ${fmt(c.pytme.wallSeconds, 1)} | ${fmt(c.ratios.wall)} | ${fmt(c.tme.cpuSeconds, 1)} | ${fmt(c.pytme.cpuSeconds, 1)} | ${fmt(c.tme.peakMiB, 0)} | ${fmt(c.pytme.peakMiB, 0)} | ${fmt(c.ratios.memory)} |`);
+      lines.push(`| ${c.target} | ${c.template} | ${c.rotations} (${c.rotationSet}) | ${fmt(c.tme.wallSeconds, 1)} | ${fmt(c.pytme.wallSeconds, 1)} | ${fmt(c.ratios.wall)} | ${fmt(c.tme.cpuSeconds, 1)} | ${fmt(c.pytme.cpuSeconds, 1)} | ${fmt(c.tme.peakMiB, 0)} | ${fmt(c.pytme.peakMiB, 0)} | ${fmt(c.ratios.memory)} | ${c.tme.estimatedPeakMiB ? `${fmt(c.tme.estimatedPeakMiB, 0)} (${fmt(c.ratios.estimateOverPeak)})` : '—'} |`);
     }
     lines.push('');
   } else if (peer && peer.skipped) {

@@ -130,12 +130,13 @@ MemoryVerdict estimateMatchMemory(const MemoryQuery& q) {
   // (The slab correlator's factors replace the spectra: one more for flc, each a little larger, its rows padded.)
   const int64_t window = q.rotationMode == RotationMode::Real && q.zSums != ZSums::Spectral
                              ? supportOf(q.supportShape, q.templateShape).z : 0;  // upper bound: the region is not known here
+  // Per-voxel statistics weights: the slab correlator needs none where every voxel of the core counts (usual).
   const double constants = (slab ? slabSpectrumBytes(q.targetShape, factors, window) : constantSpectra(q.score) * 8 * nc) +
                            (q.score == Score::FlcSphere ? 4 * n : 0) + 4 * filterSpectrum + 8 * grid +
-                           2 * 4 * box + (q.statsMask ? 4 * n : 0);
-  // Host side: inputs copied once, setup temporaries (a few tile-sized arrays), the two output maps.
+                           2 * 4 * box + (q.statsMask && !slab ? 4 * n : 0);
+  // Host side: the caller's arrays (read in place), the set-up's temporaries, the two output maps.
   const double inputs = 4 * n + 2 * 4 * box + (q.targetMask ? 4 * n : 0) + 4 * filterSpectrum +
-                        (q.initialMaps ? 8 * n : 0) + (q.statsMask ? 5 * n : 0);
+                        (q.initialMaps ? 8 * n : 0) + (q.statsMask ? 1 * n : 0);
   const double setup = 2 * 8 * nc + 2 * 4 * n + 8 * grid;
   const double outputs = 8 * n;
 
@@ -145,10 +146,14 @@ MemoryVerdict estimateMatchMemory(const MemoryQuery& q) {
     int workers = q.threads > 0 ? q.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     v.deviceLimitBytes = 0.9 * availableHostBytes();
     // Fewer workers when the tile is big: each worker holds its own slots and maps.
-    while (workers > 1 && inputs + setup + outputs + constants + workers * perWorker > v.deviceLimitBytes) --workers;
+    while (workers > 1 && inputs + constants + workers * perWorker > v.deviceLimitBytes) --workers;
     v.workers = workers;
     v.estimate.deviceBytes = 0;
-    v.estimate.hostBytes = inputs + setup + outputs + constants + workers * perWorker;
+    // Two phases that do not overlap: the set-up (its temporaries, and the 3D spectra the slab layout is made
+    // from, freed before the workers start) and the loop (each worker's maps and buffers; worker 0's maps become
+    // the outputs, moved, not copied).
+    const double setupPeak = (slab ? constantSpectra(q.score) * 8 * nc : 0) + setup;
+    v.estimate.hostBytes = inputs + constants + std::max(setupPeak, workers * perWorker);
     if (v.estimate.hostBytes > v.deviceLimitBytes) {
       v.fits = false;
       v.reason = "a " + q.targetShape.str() + " tile with score '" + scoreName(q.score) + "' needs " +

@@ -3,7 +3,8 @@ import type { DeviceId, DeviceInfo, MatchBackend } from './backend';
 import { planJobTiles, sharedBackendInputs, tileTargetMask } from './match';
 import { defaultBackend } from './native-backend';
 import { extractRegion } from './padding';
-import { prepareJob, type MatchJob } from './prepare';
+import * as native from '@tme/native';
+import { prepareJob, type MatchJob, type PreparedJob } from './prepare';
 import type { TilePlan } from './tiling';
 
 export interface DeviceEstimate {
@@ -15,6 +16,9 @@ export interface DeviceEstimate {
   budgetBytes: number;
   fits: boolean;
   error?: string;
+  /** The whole process's peak resident memory for the job on this device (processPeakBytes): what `tme match`
+   *  should show as its peak RSS. */
+  processBytes?: number;
   /** From a calibration run: seconds per rotation per tile, and for the whole job. */
   secondsPerRotation?: number;
   seconds?: number;
@@ -38,6 +42,40 @@ export interface JobEstimate {
   supportShape: Zyx;
 }
 
+/** Resident memory of a `tme match` process beyond its arrays: Node with tme, its addon and the Vulkan drivers loaded
+ *  is 116 MiB; the run's JS heap, FFTW's plans and the worker threads bring even a 48³ target's job to 168 MiB. */
+export const PROCESS_BASE_BYTES = 160 * 2 ** 20;
+/** The allocator's and the page cache's share on top of the arrays (fitted: 3.5 % on 128³ to 512×512×200 jobs). */
+const ARRAY_OVERHEAD = 1.04;
+
+/**
+ * The peak resident memory of a whole `tme match` process for a job, from what it holds at its two peaks:
+ * - preparing, with a target filter: the target as read, the filter's grid (the target continued a box beyond every
+ *   face, at a fast size) as a real array, its half spectrum, the filtered grid and the filtered target;
+ * - matching: the target as read and (when preprocessing changed it) as matched, the running best-score and
+ *   best-rotation maps of the whole target, the no-data and target masks, and one tile: its arrays and what the
+ *   backend holds for it (the native estimate, which counts the tile's arrays the engine passes in; for a GPU the
+ *   host side of a tile is its arrays, its maps and the set-up's transforms).
+ * Checked against measured peaks in test/bench/results (`pnpm bench peer` records both).
+ */
+export function processPeakBytes(job: MatchJob, p: PreparedJob, plan: TilePlan, hostTile: boolean): number {
+  const volume = p.targetShape[0] * p.targetShape[1] * p.targetShape[2];
+  const tile = plan.fastShape[0] * plan.fastShape[1] * plan.fastShape[2];
+  const changed = p.target !== job.target.data;
+  const matching = 4 * volume + (changed ? 4 * volume : 0) + 8 * volume + (p.noData ? volume : 0) +
+    (p.targetMask ? 4 * volume : 0) + (hostTile ? plan.bytesPerTile : (4 + 1 + 8 + 8 + 24) * tile);
+  let preparing = 0;
+  if (job.targetFilter) {
+    const [vz, vy, vx] = p.targetShape;
+    const [bz, by, bx] = p.templateShape;
+    const grid = native.nextFastShape([vz + 2 * bz, vy + 2 * by, vx + 2 * bx]);
+    const g = grid[0] * grid[1] * grid[2];
+    const half = grid[0] * grid[1] * (Math.floor(grid[2] / 2) + 1);
+    preparing = 4 * volume * (p.noData ? 2 : 1) + 4 * g + 8 * half + 4 * g + 4 * volume;
+  }
+  return PROCESS_BASE_BYTES + ARRAY_OVERHEAD * Math.max(matching, preparing);
+}
+
 /**
  * Per device: the tile plan and the bytes one tile needs; with `calibrationRotations`, a time estimate from a
  * short run on the picked device. Nothing is written.
@@ -51,7 +89,8 @@ export async function estimateJob(job: MatchJob, options: EstimateOptions = {}):
     const budgetBytes = device.memoryBytes * p.memoryFraction;
     try {
       const plan = planJobTiles(p, backend, device);
-      devices.push({ device, tilePlan: plan, bytesPerTile: plan.bytesPerTile, budgetBytes, fits: true });
+      const processBytes = processPeakBytes(job, p, plan, device.index === 'cpu');
+      devices.push({ device, tilePlan: plan, bytesPerTile: plan.bytesPerTile, budgetBytes, fits: true, processBytes });
     } catch (err) {
       if (!isTmeError(err, 'ERR_TME_DEVICE_MEMORY')) throw err;
       devices.push({ device, budgetBytes, fits: false, error: err.message });

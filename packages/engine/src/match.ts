@@ -260,14 +260,22 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
         }
       });
 
-      // The maps each call continues from: the state's core (a resumed run's too) with −∞/−1 around it, then each
-      // call's own result, passed on as it is (no tile-sized copy per batch; outside the core nothing is read back).
-      let initialScores: Float32Array = new Float32Array(fastVoxels).fill(-Infinity);
-      let initialIndices: Int32Array = new Int32Array(fastVoxels).fill(-1);
-      forCoreRows(tile, fast, p.targetShape, offset, (full, local, n) => {
-        initialScores.set(state.scores.subarray(full, full + n), local);
-        initialIndices.set(state.indices.subarray(full, full + n), local);
-      });
+      // The maps each call continues from: none on a tile's first rotation (the backend starts at −∞/−1: tile cores
+      // are disjoint, so the state's core is untouched), the state's core with −∞/−1 around it when a resumed run
+      // continues a tile, then each call's own result, passed on as it is (no tile-sized copy per batch; outside the
+      // core nothing is read back). Two tile-sized maps fewer at the first call, and no garbage of that size at the
+      // second (measured: 480 MiB of a 512×512×200 job's peak).
+      let initialScores: Float32Array | undefined;
+      let initialIndices: Int32Array | undefined;
+      if (state.rotation > 0) {
+        initialScores = new Float32Array(fastVoxels).fill(-Infinity);
+        initialIndices = new Int32Array(fastVoxels).fill(-1);
+        const [s, i] = [initialScores, initialIndices];
+        forCoreRows(tile, fast, p.targetShape, offset, (full, local, n) => {
+          s.set(state.scores.subarray(full, full + n), local);
+          i.set(state.indices.subarray(full, full + n), local);
+        });
+      }
       while (state.rotation < nRot) {
         if (options.signal?.aborted) throw cancelled();
         const start = state.rotation;

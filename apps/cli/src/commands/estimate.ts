@@ -36,8 +36,9 @@ export async function runEstimate(flags: MatchFlags & { calibration: string; jso
     }
     const plan = d.tilePlan;
     const time = d.seconds !== undefined ? `, ≈ ${duration(d.seconds)} (${((d.secondsPerRotation ?? 0) * 1000).toFixed(1)} ms per rotation per tile)` : '';
+    const peak = d.processBytes !== undefined ? `; this process's peak ≈ ${gib(d.processBytes)}` : '';
     lines.push(`${mark} ${d.device.name}: ${plan.tiles.length} tile${plan.tiles.length === 1 ? '' : 's'} of ${[...plan.fastShape].reverse().join('×')}, `
-      + `${gib(d.bytesPerTile ?? 0)} per tile of ${gib(d.budgetBytes)} allowed${time}`);
+      + `${gib(d.bytesPerTile ?? 0)} per tile of ${gib(d.budgetBytes)} allowed${peak}${time}`);
   }
   lines.push('(* = the device --device picks)');
   process.stdout.write(`${lines.join('\n')}\n`);
