@@ -51,14 +51,14 @@ typedef float Float8 __attribute__((vector_size(32)));
 typedef float Float16 __attribute__((vector_size(64)));
 typedef int32_t Int16i __attribute__((vector_size(64)));
 template <typename V>
-struct Lanes;
+struct VectorLanes;
 template <>
-struct Lanes<Float8> {
+struct VectorLanes<Float8> {
   static constexpr int L = 8;
   static constexpr Int8i lo = {0, 8, 1, 9, 2, 10, 3, 11}, hi = {4, 12, 5, 13, 6, 14, 7, 15};
 };
 template <>
-struct Lanes<Float16> {
+struct VectorLanes<Float16> {
   static constexpr int L = 16;
   static constexpr Int16i lo = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23},
                           hi = {8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
@@ -68,11 +68,11 @@ template <typename V>
 __attribute__((always_inline)) inline void sumAlongZColumns(const float* g, int64_t rowStride, int64_t pitch,
                                                             const float* t, int64_t boxZ, int64_t kx0, int64_t span,
                                                             int64_t zCount, float* out, int64_t outStride) {
-  constexpr int L = Lanes<V>::L;
+  constexpr int L = VectorLanes<V>::L;
   // By reference: a vector returned by value would change the ABI between the clones.
   auto store = [](float* p, const V& re, const V& im) {
-    const V lo = __builtin_shuffle(re, im, Lanes<V>::lo);
-    const V hi = __builtin_shuffle(re, im, Lanes<V>::hi);
+    const V lo = __builtin_shuffle(re, im, VectorLanes<V>::lo);
+    const V hi = __builtin_shuffle(re, im, VectorLanes<V>::hi);
     std::memcpy(p, &lo, sizeof lo);
     std::memcpy(p + L, &hi, sizeof hi);
   };
