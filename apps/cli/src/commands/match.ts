@@ -288,6 +288,7 @@ export async function executeMatch(
   const intervalSeconds = flags.checkpointInterval === undefined ? undefined : parseNumber('--checkpoint-interval', flags.checkpointInterval, 0);
   const controller = new AbortController();
   const onSigint = (): void => controller.abort();
+  const onLateSigint = (): void => { process.stderr.write(`tme: ${dir}: the search had finished; its results are written whole\n`); };
   process.once('SIGINT', onSigint);
   const progress = createProgressRenderer({ quiet: flags.quiet, force: flags.progress });
   let result: MatchResult;
@@ -309,9 +310,16 @@ export async function executeMatch(
     throw err;
   } finally {
     progress.stop();
+    // From here on the job is written whole: a Ctrl-C now is answered, not obeyed (without a listener the default
+    // action would kill the process between two files and leave a temporary file behind).
+    process.on('SIGINT', onLateSigint);
     process.removeListener('SIGINT', onSigint);
   }
   writeJob(dir, result, { tmeVersion: VERSION, inputs: { ...setup.inputs, command } });
+  // A signal that came during the (synchronous) write is delivered on the next turn; after it, Ctrl-C stops what
+  // follows (tme run's peaks and export) the default way again.
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  process.removeListener('SIGINT', onLateSigint);
   if (!flags.quiet) {
     let best = -Infinity;
     for (const v of result.scores.data) if (v > best) best = v;
