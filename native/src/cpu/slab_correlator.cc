@@ -306,9 +306,7 @@ void SlabCorrelator::correlateBoxes(const float* const* boxes, const PlaneSink& 
   // then per product: times its factor, z inverse.
   std::vector<int64_t> spans(inputs_);
   for (int64_t ky = 0; ky < ty; ++ky) {
-    std::fill(spans.begin(), spans.end(), 0);
-    for (int j = 0; j < products; ++j)
-      spans[inputOf_[j]] = std::max(spans[inputOf_[j]], chunkSpan(sp.factors[j].activeColumns[ky]));
+    inputSpans(ky, &spans);
     for (int i = 0; i < inputs_; ++i) {
       if (spans[i] == 0) continue;
       for (int64_t z = 0; z < box_.z; ++z)
@@ -381,6 +379,14 @@ void SlabCorrelator::correlateSpectrum(const cfloat* grid, const Shape3& g, cons
   finishPlanes(sink);
 }
 
+void SlabCorrelator::inputSpans(int64_t ky, std::vector<int64_t>* spans) const {
+  std::fill(spans->begin(), spans->end(), 0);
+  for (size_t j = 0; j < inputOf_.size(); ++j) {
+    int64_t& span = (*spans)[inputOf_[j]];
+    span = std::max(span, chunkSpan(spectrum_->factors[j].activeColumns[ky]));
+  }
+}
+
 void SlabCorrelator::sumSlabs() {
   const SlabSpectrum& sp = *spectrum_;
   const int64_t ty = tile_.y, pitch = pitch_, bz = box_.z;
@@ -388,9 +394,7 @@ void SlabCorrelator::sumSlabs() {
   const int64_t rowStride = 2 * pitch, slabRows = tile_.z + sp.window;
   std::vector<int64_t> spans(inputs_);
   for (int64_t ky = 0; ky < ty; ++ky) {
-    std::fill(spans.begin(), spans.end(), 0);
-    for (int j = 0; j < products; ++j)
-      spans[inputOf_[j]] = std::max(spans[inputOf_[j]], chunkSpan(sp.factors[j].activeColumns[ky]));
+    inputSpans(ky, &spans);
     // Each input's box planes on this ky, split into real and imaginary rows.
     for (int i = 0; i < inputs_; ++i) {
       float* split = boxSplit_.get() + i * bz * 2 * pitch;

@@ -87,6 +87,8 @@ class SlabCorrelator {
   void invertSlab(int j, int64_t ky, int64_t count);
   // Stage 2 by direct z sums from the box planes of every input (planes_).
   void sumSlabs();
+  // Per input: the columns of slab ky any of its products needs, in whole chunks.
+  void inputSpans(int64_t ky, std::vector<int64_t>* spans) const;
   void finishPlanes(const PlaneSink& sink);
 
   std::shared_ptr<const SlabSpectrum> spectrum_;

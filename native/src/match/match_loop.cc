@@ -508,10 +508,15 @@ struct PreparedTile {
 std::mutex preparedMutex;
 std::unique_ptr<PreparedTile> preparedCache;
 
-std::unique_ptr<PreparedTile> takePrepared(uint64_t key) {
+uint64_t setupKey(const MatchJob& job, int threads);
+
+// The kept set-up when it was made from these inputs. *key: their hash, computed only when a set-up is kept or is
+// to be kept (hashing a large tile costs tens of milliseconds); else 0.
+std::unique_ptr<PreparedTile> takePrepared(const MatchJob& job, int threads, uint64_t* key) {
   std::lock_guard<std::mutex> lock(preparedMutex);
   std::unique_ptr<PreparedTile> p = std::move(preparedCache);
-  if (p && p->key == key) return p;
+  *key = p || job.keepSetup ? setupKey(job, threads) : 0;
+  if (p && p->key == *key) return p;
   return nullptr;  // a different job's set-up is dropped: only the latest is worth keeping
 }
 
@@ -572,30 +577,19 @@ void countedVoxels(const MatchJob& job, bool regionOnly, std::vector<float>* wei
   const Shape3& t = job.targetShape;
   const bool region = job.regionShape.voxels() > 0;
   const Shape3 a = region ? job.regionStart : Shape3{0, 0, 0}, r = region ? job.regionShape : t;
-  auto inside = [&](int64_t z, int64_t y, int64_t x) {
-    return z >= a.z && z < a.z + r.z && y >= a.y && y < a.y + r.y && x >= a.x && x < a.x + r.x;
+  auto forRegion = [&](const std::function<void(int64_t)>& visit) {
+    for (int64_t z = a.z; z < a.z + r.z; ++z)
+      for (int64_t y = a.y; y < a.y + r.y; ++y)
+        for (int64_t x = a.x; x < a.x + r.x; ++x) visit((z * t.y + y) * t.x + x);
   };
-  bool allCount = true;
   double n = 0;
-  for (int64_t z = 0; z < t.z; ++z)
-    for (int64_t y = 0; y < t.y; ++y)
-      for (int64_t x = 0; x < t.x; ++x) {
-        const int64_t i = (z * t.y + y) * t.x + x;
-        const bool in = inside(z, y, x);
-        const bool counts = in && (job.statsMask.empty() || job.statsMask[i] != 0);
-        if (in && !counts) allCount = false;
-        n += counts ? 1.0 : 0.0;
-      }
+  if (job.statsMask.empty()) n = static_cast<double>(r.voxels());
+  else forRegion([&](int64_t i) { n += job.statsMask[i] != 0 ? 1.0 : 0.0; });
   *counted = n;
   weights->clear();
-  if ((regionOnly || !region) && allCount) return;
+  if ((regionOnly || !region) && n == static_cast<double>(r.voxels())) return;
   weights->assign(t.voxels(), 0.0f);
-  for (int64_t z = a.z; z < a.z + r.z; ++z)
-    for (int64_t y = a.y; y < a.y + r.y; ++y)
-      for (int64_t x = a.x; x < a.x + r.x; ++x) {
-        const int64_t i = (z * t.y + y) * t.x + x;
-        (*weights)[i] = job.statsMask.empty() || job.statsMask[i] != 0 ? 1.0f : 0.0f;
-      }
+  forRegion([&](int64_t i) { (*weights)[i] = job.statsMask.empty() || job.statsMask[i] != 0 ? 1.0f : 0.0f; });
 }
 
 }  // namespace
@@ -651,8 +645,8 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
 
   // The tile's set-up: kept from the last call on the same inputs, or made now. The whole machine's threads do
   // the set-up's transforms (the workers have not started).
-  const uint64_t key = setupKey(job, hostThreads);
-  std::unique_ptr<PreparedTile> prepared = takePrepared(key);
+  uint64_t key = 0;
+  std::unique_ptr<PreparedTile> prepared = takePrepared(job, hostThreads, &key);
   result.setupReused = prepared != nullptr;
   if (!prepared) {
     prepared = std::make_unique<PreparedTile>();
