@@ -23,6 +23,7 @@ import type {
   NativeScore,
   NativeVersions,
   RunMatchOptions,
+  VulkanRuntime,
 } from './lib/types';
 
 export { nextFastShape, nextFastSize, isFastSize, chooseDevice };
@@ -38,8 +39,13 @@ interface NativeListing {
     maxStorageBufferRange: number;
     apiVersion: string;
     driverVersion: number;
+    driverName: string;
+    driverInfo: string;
   }>;
   vulkanError: string | null;
+  vulkanLoader: string | null;
+  vulkanLoaderBundled: boolean;
+  vulkanDrivers: string[];
   hardwareConcurrency: number;
   hostAvailableBytes: number;
   hostTotalBytes: number;
@@ -67,6 +73,7 @@ function candidates(): string[] {
   return [
     path.join(__dirname, 'build', 'Release', 'tme.node'), // running from source (jest)
     path.join(__dirname, '..', 'build', 'Release', 'tme.node'), // running from dist/
+    path.join(__dirname, 'tme.node'), // the portable bundle (pnpm bundle): beside the one-file CLI
   ];
 }
 
@@ -143,6 +150,7 @@ export function listDevices(): DeviceInfo[] {
       maxStorageBufferRange: d.maxStorageBufferRange,
       apiVersion: d.apiVersion,
       driverVersion: d.driverVersion,
+      driver: d.driverName === '' ? null : { name: d.driverName, info: d.driverInfo },
       threads: null,
     }));
     devices.push({
@@ -155,6 +163,7 @@ export function listDevices(): DeviceInfo[] {
       maxStorageBufferRange: null,
       apiVersion: b.versions().fftw,
       driverVersion: null,
+      driver: null,
       threads: listing.hardwareConcurrency,
     });
     return devices;
@@ -164,6 +173,14 @@ export function listDevices(): DeviceInfo[] {
 /** Why no Vulkan device is listed (loader or ICD missing), or null. */
 export function vulkanError(): string | null {
   return callNative((b) => b.listDevices().vulkanError);
+}
+
+/** Which Vulkan loader and drivers (ICD libraries) this process runs on: what a GPU node's support asks first. */
+export function vulkanRuntime(): VulkanRuntime {
+  return callNative((b) => {
+    const l = b.listDevices();
+    return { loader: l.vulkanLoader, loaderBundled: l.vulkanLoaderBundled, drivers: l.vulkanDrivers, error: l.vulkanError };
+  });
 }
 
 /**

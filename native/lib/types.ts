@@ -25,8 +25,22 @@ export interface DeviceInfo {
   apiVersion: string;
   /** Vendor-specific driver version (Vulkan), null for the CPU path. */
   driverVersion: number | null;
+  /** The Vulkan driver's own name and version string (VK_KHR_driver_properties), null where it has none and for
+   *  the CPU path. */
+  driver: { name: string; info: string } | null;
   /** Worker threads (CPU path: hardware concurrency), null for Vulkan. */
   threads: number | null;
+}
+
+/** The Vulkan loader and drivers this process runs on. */
+export interface VulkanRuntime {
+  /** The loader's file (null when none loaded), and whether it is a portable bundle's fallback copy. */
+  loader: string | null;
+  loaderBundled: boolean;
+  /** The driver libraries (ICDs) the loader opened, by file. */
+  drivers: string[];
+  /** Why no Vulkan device is listed, or null. */
+  error: string | null;
 }
 
 /** What `runMatch` and the FFT helpers take: a Vulkan device index or 'cpu'. */

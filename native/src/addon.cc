@@ -22,6 +22,7 @@
 #include "match/match_loop.h"
 #include "match/orientations.h"
 #include "vk/vk_context.h"
+#include "vk/vk_loader.h"
 
 namespace tme {
 namespace {
@@ -456,10 +457,19 @@ Napi::Value ListDevices(const Napi::CallbackInfo& info) {
       o.Set("apiVersion", std::to_string(d.apiVersion >> 22) + "." + std::to_string((d.apiVersion >> 12) & 0x3ff) +
                               "." + std::to_string(d.apiVersion & 0xfff));
       o.Set("driverVersion", static_cast<double>(d.driverVersion));
+      o.Set("driverName", d.driverName);
+      o.Set("driverInfo", d.driverInfo);
       list.Set(static_cast<uint32_t>(i), o);
     }
     out.Set("vulkan", list);
     out.Set("vulkanError", error.empty() ? env.Null() : Napi::String::New(env, error));
+    const std::string loader = vulkanLoaderPath();
+    out.Set("vulkanLoader", loader.empty() ? env.Null() : Napi::String::New(env, loader));
+    out.Set("vulkanLoaderBundled", vulkanLoaderIsBundled());
+    Napi::Array drivers = Napi::Array::New(env);
+    const std::vector<std::string> files = loadedVulkanDrivers();
+    for (size_t i = 0; i < files.size(); ++i) drivers.Set(static_cast<uint32_t>(i), files[i]);
+    out.Set("vulkanDrivers", drivers);
     out.Set("hardwareConcurrency", static_cast<double>(std::max(1u, std::thread::hardware_concurrency())));
     MemoryQuery q;  // host RAM via the CPU estimate's limit
     q.targetShape = {1, 1, 2};

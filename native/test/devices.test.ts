@@ -1,14 +1,14 @@
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { TmeError } from '@tme/formats';
-import { chooseDevice, isFastSize, listDevices, nextFastShape, nextFastSize, pickDevice, type DeviceInfo } from '../index';
+import { chooseDevice, isFastSize, listDevices, nextFastShape, nextFastSize, pickDevice, vulkanRuntime, type DeviceInfo } from '../index';
 
 function fake(id: string, type: DeviceInfo['type'], memoryBytes = 1e9): DeviceInfo {
   const vulkan = id !== 'cpu';
   return {
     id, index: vulkan ? Number(id) : 'cpu', api: vulkan ? 'vulkan' : 'fftw', name: `${type} ${id}`, type, memoryBytes,
     maxStorageBufferRange: vulkan ? 2 ** 31 : null, apiVersion: '1.3.0', driverVersion: vulkan ? 1 : null,
-    threads: vulkan ? null : 2,
+    driver: null, threads: vulkan ? null : 2,
   };
 }
 
@@ -26,6 +26,19 @@ describe('listDevices', () => {
     expect(lvp.type).toBe('cpu');
     expect(lvp.maxStorageBufferRange).toBe(134217728);
     expect(lvp.apiVersion).toMatch(/^1\.\d+\.\d+$/);
+    // The driver's own name, from VK_KHR_driver_properties: what tells a support ticket which driver served it.
+    expect(lvp.driver?.name).toBe('llvmpipe');
+    expect(lvp.driver?.info).toMatch(/Mesa/);
+  });
+  it('names the Vulkan loader it opened (the system\'s here) and the driver libraries (ICDs) it loaded', () => {
+    const runtime = vulkanRuntime();
+    if (!devices.some((d) => d.name.startsWith('llvmpipe'))) return;
+    expect(runtime.loader).toMatch(/\/libvulkan\.so\.1$/);
+    expect(runtime.loaderBundled).toBe(false);
+    expect(runtime.drivers.some((f) => /\/libvulkan_lvp\.so$/.test(f))).toBe(true);
+    // The loader itself is not a driver.
+    expect(runtime.drivers.some((f) => /libvulkan\.so/.test(f))).toBe(false);
+    expect(runtime.error).toBeNull();
   });
 });
 

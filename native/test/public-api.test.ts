@@ -5,7 +5,7 @@ it('exports exactly these names', () => {
   expect(Object.keys(native).sort()).toEqual([
     'benchFftPair', 'chooseDevice', 'estimateMatchMemory', 'fftForward', 'fftInverse', 'isFastSize',
     'isNativeAvailable', 'listDevices', 'loadBinding', 'nativeVersions', 'nextFastShape', 'nextFastSize',
-    'pickDevice', 'releaseKeptSetup', 'runMatch', 'scoreOrientations', 'vulkanError',
+    'pickDevice', 'releaseKeptSetup', 'runMatch', 'scoreOrientations', 'vulkanError', 'vulkanRuntime',
   ]);
   expect(native.isNativeAvailable()).toBe(true);
   expect(native.nativeVersions()).toMatchObject({ napi: 8, fftw: expect.stringMatching(/^fftw-3\./) });

@@ -6,13 +6,12 @@
 // Usage: node test/bench/match-bench.js [--large] [--quick]
 'use strict';
 const os = require('node:os');
-const path = require('node:path');
 
-process.env.VK_ICD_FILENAMES ??= '/usr/share/vulkan/icd.d/lvp_icd.x86_64.json';
+// (No VK_ICD_FILENAMES default: on a GPU node it would hide the GPU; the loader finds lavapipe by itself.)
 // FFTW plans measured in this run, as the floor they are compared with: a wisdom file measured on a busy machine was
 // seen to keep a 256³ single-thread C2R 2.4× slower than a fresh plan.
 process.env.TME_FFTW_WISDOM ??= 'off';
-const native = require(path.join(__dirname, '..', '..', 'native', 'dist', 'index.js'));
+const native = require('@tme/native');
 const { uniformNoise: noise } = require('./inputs.js');
 
 const large = process.argv.includes('--large');
@@ -87,23 +86,35 @@ async function timeCase({ device, threads, target, box, score, rotationCount, mo
   return { shape, voxels, setupMs, wallMs, timings: result.timings, memory };
 }
 
-async function main() {
+/** The benchmark's paths on this machine: the CPU, and the first GPU, else lavapipe (small sizes only). `only`: one
+ *  Vulkan device by index, alone (the GPU check). */
+function benchPaths(only) {
   const devices = native.listDevices();
+  if (only !== undefined) {
+    const d = devices.find((x) => x.index === only);
+    if (!d) throw new Error(`no device ${only}`);
+    return [{ name: d.api === 'vulkan' ? `vulkan (${d.name})` : 'cpu (FFTW3f)', device: d.index, threads: d.api === 'vulkan' ? undefined : os.cpus().length, gpu: d.type !== 'cpu' }];
+  }
   const lavapipe = devices.find((d) => d.api === 'vulkan' && d.type === 'cpu');
   const gpu = devices.find((d) => d.api === 'vulkan' && d.type !== 'cpu');
-  const threads = os.cpus().length;
-  const paths = [{ name: 'cpu (FFTW3f)', device: 'cpu', threads }];
-  if (gpu) paths.push({ name: `vulkan (${gpu.name})`, device: gpu.index });
+  const paths = [{ name: 'cpu (FFTW3f)', device: 'cpu', threads: os.cpus().length }];
+  if (gpu) paths.push({ name: `vulkan (${gpu.name})`, device: gpu.index, gpu: true });
   else if (lavapipe) paths.push({ name: 'vulkan (lavapipe)', device: lavapipe.index, smallOnly: true });
-  const targets = [[128, 128, 128], [256, 256, 256]];
-  if (large || gpu) targets.push([256, 512, 512]);
+  return paths;
+}
+
+/** Every case on `paths`; `targets` default to 128³ and 256³ (and 512×512×256 with a GPU or --large). */
+async function benchMatch({ paths, targets, boxes = [32, 64], quick = false, scaling = true, deadline = Infinity }) {
+  const devices = native.listDevices();
+  const gpu = paths.some((p) => p.gpu);
+  targets ??= [[128, 128, 128], [256, 256, 256], ...(large || gpu ? [[256, 512, 512]] : [])];
   const scores = ['cc', 'flc-sphere', 'flc', 'mcc'];
   const out = { machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, devices: devices.map((d) => d.name) }, cases: [], scaling: {} };
   const floors = new Map();
   for (const p of paths) {
     for (const target of targets) {
       if (p.smallOnly && target[0] > 128) continue;
-      for (const box of [32, 64]) {
+      for (const box of boxes) {
         const shape = paddedShape(target, box);
         const key = `${p.name}|${shape.join('x')}`;
         if (!floors.has(key)) {
@@ -116,9 +127,10 @@ async function main() {
           { score: 'flc-sphere', label: 'flc-sphere, wedge + low-pass ½ Nyquist', lowPassed: true },
           { score: 'flc-sphere', label: 'flc-sphere, Fourier rotation', mode: 'fourier' }];
         for (const { score, label, lowPassed, mode } of variants) {
+          if (Date.now() > deadline) { log(`deadline reached: ${p.name} ${target.join('x')} tmpl ${box} ${label} and later cases skipped`); out.truncated = true; continue; }
           const big = shape[0] * shape[1] * shape[2] > 5e6;
           // Enough rotations that the first ones (which update the maps nearly everywhere) do not dominate.
-          const rotationCount = quick ? 2 : p.smallOnly ? 3 : big ? (gpu ? 64 : 16) : (gpu ? 256 : 24);
+          const rotationCount = quick ? 2 : p.smallOnly ? 3 : big ? (p.gpu ? 64 : 16) : (p.gpu ? 256 : 24);
           const r = await timeCase({ device: p.device, threads: p.threads, target, box, score, rotationCount, lowPassed, mode });
           const perRotationMs = r.timings.perRotationMs;
           const row = {
@@ -136,8 +148,9 @@ async function main() {
       }
     }
   }
+  if (!scaling) return out;
   // Scaling on the default path: linear in rotations, and in target volume (per voxel constant up to FFT log N).
-  const p = paths[paths.length > 1 && gpu ? 1 : 0];
+  const p = paths.find((x) => x.gpu) ?? paths[0];
   out.scaling.path = p.name;
   out.scaling.rotations = [];
   for (const n of quick ? [2, 4] : [8, 16, 32]) {
@@ -151,10 +164,16 @@ async function main() {
     out.scaling.volume.push({ target: n, padded: r.shape.join('x'), perRotationMs: round(r.timings.perRotationMs), nsPerPaddedVoxel: round((r.timings.perRotationMs * 1e6) / r.voxels, 3) });
     log(`scaling volume ${n}^3: ${round(r.timings.perRotationMs)} ms/rotation`);
   }
-  process.stdout.write(`${JSON.stringify(out)}\n`);
+  return out;
 }
 
-main().catch((err) => {
-  process.stderr.write(`match-bench: ${err.stack || err}\n`);
-  process.exit(1);
-});
+module.exports = { benchMatch, benchPaths };
+
+if (require.main === module) {
+  benchMatch({ paths: benchPaths(), quick })
+    .then((out) => process.stdout.write(`${JSON.stringify(out)}\n`))
+    .catch((err) => {
+      process.stderr.write(`match-bench: ${err.stack || err}\n`);
+      process.exit(1);
+    });
+}

@@ -7,7 +7,6 @@
 const os = require('node:os');
 const path = require('node:path');
 
-process.env.VK_ICD_FILENAMES ??= '/usr/share/vulkan/icd.d/lvp_icd.x86_64.json';
 // FFTW plans measured in this run, like the FFT pairs they are compared with (see match-bench.js).
 process.env.TME_FFTW_WISDOM ??= 'off';
 const native = require(path.join(__dirname, '..', '..', 'native', 'dist', 'index.js'));

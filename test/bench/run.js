@@ -6,8 +6,8 @@
 'use strict';
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
+const { machine } = require('./machine.js');
 
 const here = __dirname;
 const root = path.resolve(here, '..', '..');
@@ -25,29 +25,6 @@ const SUITES = [
   // Not in a plain `pnpm bench`: pyTME side by side takes ~20 min; `pnpm bench peer` runs it.
   { name: 'peer', script: 'peer-bench.js', what: 'tme and pyTME side by side: wall, CPU, peak memory of the process tree', explicit: true },
 ];
-
-function machine() {
-  const cpus = os.cpus();
-  let devices = [];
-  try {
-    // eslint-disable-next-line global-require
-    devices = require(path.join(root, 'native', 'dist', 'index.js')).listDevices();
-  } catch { /* the native bench reports why it cannot run */ }
-  const gpu = devices.find((d) => d.type === 'discrete-gpu' || d.type === 'integrated-gpu');
-  const cpuModel = (cpus[0] && cpus[0].model || 'unknown-cpu').trim();
-  const slug = `${cpuModel}-${cpus.length}core${gpu ? `-${gpu.name}` : ''}`
-    .toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
-  return {
-    slug,
-    cpu: cpuModel,
-    cores: cpus.length,
-    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
-    os: `${os.type()} ${os.release()}`,
-    node: process.version,
-    devices: devices.map((d) => ({ name: d.name, type: d.type, memoryBytes: d.memoryBytes })),
-    loadAverage: os.loadavg(),
-  };
-}
 
 function runSuite(suite) {
   const script = path.join(here, suite.script);

@@ -91,6 +91,24 @@ uint64_t deviceLocalBytes(const VkPhysicalDeviceMemoryProperties& m) {
   return best;
 }
 
+// The driver's own name and version string, which say which driver (ICD) serves a device.
+void driverNames(VkPhysicalDevice physical, VkDeviceInfo* d) {
+  if (vkGetPhysicalDeviceProperties2 == nullptr) return;
+  uint32_t count = 0;
+  vkEnumerateDeviceExtensionProperties(physical, nullptr, &count, nullptr);
+  std::vector<VkExtensionProperties> extensions(count);
+  if (count > 0) vkEnumerateDeviceExtensionProperties(physical, nullptr, &count, extensions.data());
+  bool has = false;
+  for (const VkExtensionProperties& e : extensions) has = has || std::strcmp(e.extensionName, "VK_KHR_driver_properties") == 0;
+  if (!has) return;
+  VkPhysicalDeviceDriverPropertiesKHR driver{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES_KHR};
+  VkPhysicalDeviceProperties2 props{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2};
+  props.pNext = &driver;
+  vkGetPhysicalDeviceProperties2(physical, &props);
+  d->driverName = driver.driverName;
+  d->driverInfo = driver.driverInfo;
+}
+
 }  // namespace
 
 std::vector<VkDeviceInfo> vkListDevices(std::string* error) {
@@ -115,6 +133,7 @@ std::vector<VkDeviceInfo> vkListDevices(std::string* error) {
     d.driverVersion = p.driverVersion;
     d.vendorId = p.vendorID;
     d.deviceId = p.deviceID;
+    driverNames(physicals[i], &d);
     out.push_back(d);
   }
   return out;

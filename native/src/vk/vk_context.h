@@ -17,6 +17,7 @@ struct VkDeviceInfo {
   uint64_t memoryBytes = 0;  // largest device-local heap
   uint64_t maxStorageBufferRange = 0;
   uint32_t apiVersion = 0, driverVersion = 0, vendorId = 0, deviceId = 0;
+  std::string driverName, driverInfo;  // VK_KHR_driver_properties ("NVIDIA", "550.54.14"); empty without it
 };
 
 // All physical devices; `error` receives why there are none (no loader, no ICD) when that is the case.

@@ -33,7 +33,9 @@ export class NativeBackend implements MatchBackend {
       name: d.name,
       kind: kindOf(d),
       memoryBytes: d.memoryBytes,
-      detail: d.api === 'vulkan' ? `Vulkan ${d.apiVersion}, ${d.type}` : `FFTW ${d.apiVersion}, ${d.threads ?? '?'} threads`,
+      detail: d.api === 'vulkan'
+        ? `Vulkan ${d.apiVersion}, ${d.type}${d.driver ? `, ${d.driver.name} ${d.driver.info}`.trimEnd() : ''}`
+        : `FFTW ${d.apiVersion}, ${d.threads ?? '?'} threads`,
     }));
   }
 

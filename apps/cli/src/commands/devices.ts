@@ -9,7 +9,7 @@ export function register(program: Command): void {
   program
     .command('devices')
     .description('List the compute devices tme can use and the one --device auto picks')
-    .option('--json', 'print JSON: { backend, devices, auto }')
+    .option('--json', 'print JSON: { backend, devices, auto, vulkan }')
     .action((flags: { json?: boolean }) => {
       const listing = listDevices();
       if (flags.json) {
@@ -24,5 +24,19 @@ export function register(program: Command): void {
       const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i] as number)).join('  ').trimEnd();
       process.stdout.write(`${[line(header), ...rows.map(line)].join('\n')}\n`);
       process.stdout.write(listing.auto === null ? 'auto: no usable device\n' : `auto: ${String(listing.auto)} (marked *)\n`);
+      const vulkan = listing.vulkan;
+      if (vulkan) {
+        // What a cluster's support asks first: which loader and which driver (ICD) the devices came from.
+        const lines = [vulkan.loader === null
+          ? `Vulkan loader: none (${vulkan.error ?? 'not loaded'})`
+          : `Vulkan loader: ${vulkan.loader} (${vulkan.loaderBundled ? "tme's bundled copy: the system has none" : 'the system\'s'})`];
+        for (const d of vulkan.drivers) {
+          lines.push(`Vulkan driver: ${d.library} (${d.manifest === null ? 'no manifest found in the loader\'s search path' : `manifest ${d.manifest}`})`);
+        }
+        if (vulkan.loader !== null && vulkan.drivers.length === 0) {
+          lines.push(`Vulkan driver: none loaded (${vulkan.error ?? 'no ICD'}); set VK_DRIVER_FILES to the driver's manifest, e.g. /usr/share/vulkan/icd.d/nvidia_icd.json`);
+        }
+        process.stdout.write(`${lines.join('\n')}\n`);
+      }
     });
 }

@@ -1,0 +1,236 @@
+#!/usr/bin/env node
+// The GPU check, bundled into the portable build as lib/gpu-check.js and run by test/gpu/check.sh on a machine that
+// has nothing but the unpacked bundle. In one go, on one Vulkan device:
+//   1. agreement with the CPU path (FFTW3f) for every score and every template filter, real- and Fourier-space
+//      rotation, on small synthetic cases: best-score maps within 1e-4 of the best score; where the best rotation
+//      differs, the two rotations must score alike when both are scored directly at that voxel (a tie);
+//   2. `tme example --device D` through the bundle's own launcher: recall, precision, angular error;
+//   3. the match benchmark on the device (128³, 256³, a 512×512×256 tile; --quick: small and few), as the CPU
+//      benchmark reports it (÷ one C2R of the padded tile on the same device, ns per rotation·voxel);
+// and writes <out>/<machine slug>.json in the layout of test/bench/results/. Exit status 1 when a check fails.
+// Usage: node gpu-check.js --device <index|gpu> [--quick] [--out DIR] [--minutes M]
+'use strict';
+const { spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { createOrientationScorer, listDevices, matchTemplate, rotateBox } = require('@tme/engine');
+const { createVolume } = require('@tme/formats');
+const { quaternionToMatrix, randomQuaternion, seededRandom } = require('@tme/rotations');
+const { buildTargetFilter, buildTemplateFilter, whiteningProfile } = require('@tme/template');
+const { benchMatch, benchPaths } = require('../bench/match-bench.js');
+const { machine } = require('../bench/machine.js');
+
+const started = Date.now();
+const say = (line) => process.stdout.write(`gpu-check: ${line}\n`);
+
+function parseArgs(argv) {
+  const a = { device: 'gpu', quick: false, out: process.cwd(), minutes: 7.5 };
+  for (let i = 0; i < argv.length; i++) {
+    const k = argv[i];
+    const v = argv[i + 1];
+    if (k === '--device' && v !== undefined) { a.device = v; i++; }
+    else if (k === '--out' && v !== undefined) { a.out = path.resolve(v); i++; }
+    else if (k === '--minutes' && v !== undefined && Number(v) > 0) { a.minutes = Number(v); i++; }
+    else if (k === '--quick') a.quick = true;
+    else throw new Error(`Expected --device <index|gpu>, --out DIR, --minutes M or --quick but received ${k}`);
+  }
+  return a;
+}
+
+/** The Vulkan device to check: an index, or the first GPU for 'gpu'. */
+function chooseDevice(spec, devices) {
+  const vulkan = devices.filter((d) => d.index !== 'cpu');
+  const d = spec === 'gpu' ? vulkan.find((x) => x.kind === 'gpu') : vulkan.find((x) => String(x.index) === spec);
+  if (!d) throw new Error(`no Vulkan device ${spec} (devices: ${devices.map((x) => `${x.index} ${x.name}`).join('; ')})`);
+  return d;
+}
+
+// ---- 1. agreement ------------------------------------------------------------------------------------------------
+
+const VOXEL = 10;
+const SHAPE = [30, 44, 40];
+const BOX = [10, 10, 10];
+
+function normal(random) {
+  let u = 0;
+  while (u === 0) u = random();
+  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * random());
+}
+
+/** An asymmetric blob template, three rotated copies of it in noise, 8 random rotations, and an ellipsoid mask
+ *  (flc's rotated mask must differ from a sphere's). */
+function makeCase() {
+  const random = seededRandom(11);
+  const n = BOX[0] * BOX[1] * BOX[2];
+  const t = new Float32Array(n);
+  const mask = new Float32Array(n);
+  const blobs = [[5, 5, 5, 2.2, 1], [3, 6, 4, 1.5, 0.8], [6, 3, 7, 1.2, 0.6]];
+  for (let z = 0, i = 0; z < BOX[0]; z++) for (let y = 0; y < BOX[1]; y++) for (let x = 0; x < BOX[2]; x++, i++) {
+    for (const [bz, by, bx, s, a] of blobs) t[i] += a * Math.exp(-((z - bz) ** 2 + (y - by) ** 2 + (x - bx) ** 2) / (2 * s * s));
+    mask[i] = ((z - 5) / 4.5) ** 2 + ((y - 5) / 3.5) ** 2 + ((x - 5) / 4) ** 2 <= 1 ? 1 : 0;
+  }
+  const target = new Float32Array(SHAPE[0] * SHAPE[1] * SHAPE[2]);
+  for (let i = 0; i < target.length; i++) target[i] = 0.3 * normal(random);
+  for (const [cz, cy, cx] of [[15, 22, 20], [6, 9, 31], [24, 35, 8]]) {
+    const r = rotateBox(t, BOX, quaternionToMatrix(randomQuaternion(random)), 'linear');
+    for (let z = 0; z < BOX[0]; z++) for (let y = 0; y < BOX[1]; y++) for (let x = 0; x < BOX[2]; x++) {
+      const [pz, py, px] = [cz + z - 5, cy + y - 5, cx + x - 5];
+      if (pz < 0 || py < 0 || px < 0 || pz >= SHAPE[0] || py >= SHAPE[1] || px >= SHAPE[2]) continue;
+      target[(pz * SHAPE[1] + py) * SHAPE[2] + px] += r[(z * BOX[1] + y) * BOX[2] + x];
+    }
+  }
+  const rotations = new Float64Array(9 * 8);
+  for (let k = 0; k < 8; k++) rotations.set(quaternionToMatrix(randomQuaternion(random)), 9 * k);
+  const v = [VOXEL, VOXEL, VOXEL];
+  return { target: createVolume(target, SHAPE, v), template: createVolume(t, BOX, v), templateMask: createVolume(mask, BOX, v), rotations };
+}
+
+function filterSet(made) {
+  const tilts = [];
+  for (let a = -60, k = 0; a <= 60; a += 3, k++) {
+    tilts.push({ angle: a, dose: 3 * Math.abs(a / 3), ctf: { defocus: 30000 + 40 * k, voltage: 300, sphericalAberration: 2.7, amplitudeContrast: 0.07 } });
+  }
+  return [
+    ['no filter', {}],
+    ['continuous ±60° wedge', { wedge: { tiltRange: [-60, 60] } }],
+    ['per-tilt wedge with dose', { tiltWeighting: { tilts: tilts.map(({ angle, dose }) => ({ angle, dose })), slabWidth: 'spacing', cosineWeighting: true } }],
+    ['per-tilt CTF', { tiltWeighting: { tilts, slabWidth: 'spacing', flipPhase: false } }],
+    ['band-pass', { bandPass: { lowpassAngstrom: 35, highpassAngstrom: 200 } }],
+    ['whitening', { whitening: whiteningProfile(made.target) }],
+    ['all together', { wedge: { tiltRange: [-50, 60] }, ctf: { ctf: { defocus: 25000 }, flipPhase: true }, bandPass: { lowpassAngstrom: 30 }, whitening: whiteningProfile(made.target) }],
+  ];
+}
+
+async function agreementCase(made, device, { score, filterName, options, mode }) {
+  const targetMask = score === 'mcc' ? createVolume(new Float32Array(made.target.data.length).fill(1), SHAPE, made.target.voxelSize) : undefined;
+  const job = {
+    target: made.target, template: made.template, rotations: made.rotations, score, rotationMode: mode, targetMask,
+    ...(score === 'flc' ? { templateMask: made.templateMask } : {}),
+    ...(Object.keys(options).length === 0 ? {} : { filter: buildTemplateFilter(options), targetFilter: buildTargetFilter({ ...options, applyWedgeToTarget: true }) }),
+  };
+  const cpu = await matchTemplate({ ...job, device: 'cpu', threads: os.cpus().length });
+  const dev = await matchTemplate({ ...job, device: device.index });
+  let best = 0;
+  for (const v of cpu.scores.data) best = Math.max(best, Math.abs(v));
+  let diff = 0;
+  for (let i = 0; i < cpu.scores.data.length; i++) diff = Math.max(diff, Math.abs(cpu.scores.data[i] - dev.scores.data[i]));
+  // Where the best rotation differs: score both rotations directly on the CPU at that voxel; a tie passes.
+  // (The orientation scorer has no mcc: there a differing rotation passes on the score maps' agreement alone.)
+  const scorer = score === 'mcc' ? null : createOrientationScorer({ ...job, device: 'cpu' });
+  let differ = 0;
+  let worstTie = 0;
+  for (let i = 0; i < cpu.indices.length; i++) {
+    const a = cpu.indices[i];
+    const b = dev.indices[i];
+    if (a === b) continue;
+    differ++;
+    if (differ > 200) continue; // counted; the fraction below decides
+    const z = Math.floor(i / (SHAPE[1] * SHAPE[2]));
+    const y = Math.floor(i / SHAPE[2]) % SHAPE[1];
+    const x = i % SHAPE[2];
+    if (a < 0 || b < 0) { worstTie = Infinity; continue; }
+    if (scorer === null) continue;
+    const pair = new Float64Array(18);
+    pair.set(made.rotations.subarray(9 * a, 9 * a + 9), 0);
+    pair.set(made.rotations.subarray(9 * b, 9 * b + 9), 9);
+    const [s] = await scorer([{ position: [z, y, x], rotations: pair }]);
+    worstTie = Math.max(worstTie, Math.abs(s[0] - s[1]) / best);
+  }
+  const row = {
+    score, filter: filterName, rotationMode: mode, best: Number(best.toFixed(4)),
+    maxScoreDiffOverBest: Number((diff / best).toExponential(2)), rotationsDiffer: differ,
+    worstTieOverBest: Number.isFinite(worstTie) ? Number(worstTie.toExponential(2)) : null,
+  };
+  row.pass = best > 0.1 && diff / best <= 1e-4 && Number.isFinite(worstTie) && worstTie <= 1e-4 && differ <= 1e-3 * cpu.indices.length;
+  return row;
+}
+
+async function agreement(device, quick) {
+  const made = makeCase();
+  const filters = filterSet(made);
+  const cases = [];
+  // The default score under every filter; every score without and with all filters; Fourier-space rotation (which
+  // takes no filter) for each score that offers it.
+  for (const [filterName, options] of filters) cases.push({ score: 'flc-sphere', filterName, options, mode: 'real' });
+  const [none, combined] = [filters[0], filters[filters.length - 1]];
+  for (const score of ['cc', 'lcc', 'corr', 'cam', 'flc', 'mcc']) {
+    for (const [filterName, options] of quick ? [combined] : [none, combined]) cases.push({ score, filterName, options, mode: 'real' });
+  }
+  for (const score of ['flc-sphere', 'cc', 'lcc', 'cam']) cases.push({ score, filterName: none[0], options: none[1], mode: 'fourier' });
+  const rows = [];
+  for (const c of cases) {
+    const row = await agreementCase(made, device, c);
+    rows.push(row);
+    say(`${row.pass ? 'ok  ' : 'FAIL'} ${c.score}, ${c.filterName}, ${c.mode}-space rotation: max |Δscore| ${row.maxScoreDiffOverBest} of the best ${row.best}; `
+      + `rotation differs at ${row.rotationsDiffer} voxels (worst tie ${row.worstTieOverBest})`);
+  }
+  return rows;
+}
+
+// ---- 2. the example through the bundle's launcher ---------------------------------------------------------------
+
+function example(device, dir, quick) {
+  // In the bundle: its own launcher (lib/../bin/tme); from a checkout: the built CLI.
+  const launcher = path.join(__dirname, '..', 'bin', 'tme');
+  const cli = fs.existsSync(launcher) ? [launcher] : [process.execPath, path.join(__dirname, '..', '..', 'apps', 'cli', 'dist', 'main.js')];
+  const t0 = Date.now();
+  const r = spawnSync(cli[0], [...cli.slice(1), 'example', dir, '--device', String(device.index), '--force', ...(quick ? ['--angular-step', '30'] : [])], {
+    encoding: 'utf8', env: { ...process.env, CI: '1' }, timeout: 300_000,
+  });
+  const m = /found (\d+) of (\d+) particles \(recall ([\d.]+)\), precision ([\d.]+) \((\d+) picks\), median angular error ([\d.]+|NaN)° at a ([\d.]+)° step/.exec(r.stdout);
+  const run = /(\d+) rotations × (\d+) tiles? on (.+) in ([\d.]+) s/.exec(r.stdout);
+  const row = {
+    exitCode: r.status, wallSeconds: (Date.now() - t0) / 1000, device: run ? run[3] : null, matchSeconds: run ? Number(run[4]) : null,
+    found: m ? Number(m[1]) : null, particles: m ? Number(m[2]) : null, recall: m ? Number(m[3]) : null,
+    precision: m ? Number(m[4]) : null, medianAngularErrorDegrees: m ? Number(m[6]) : null, stepDegrees: m ? Number(m[7]) : null,
+  };
+  row.pass = r.status === 0 && row.recall !== null && row.recall >= 0.9 && row.precision >= 0.8 && row.medianAngularErrorDegrees <= row.stepDegrees;
+  if (!row.pass) process.stdout.write(r.stdout + r.stderr);
+  say(`${row.pass ? 'ok  ' : 'FAIL'} tme example --device ${device.index}: found ${row.found} of ${row.particles}, precision ${row.precision}, median angular error ${row.medianAngularErrorDegrees}° (match ${row.matchSeconds} s on ${row.device})`);
+  return row;
+}
+
+// ---- main ---------------------------------------------------------------------------------------------------------
+
+async function main() {
+  const args = parseArgs(process.argv.slice(2));
+  const deadline = started + args.minutes * 60_000;
+  const listing = listDevices();
+  const device = chooseDevice(args.device, listing.devices);
+  say(`device ${device.index}: ${device.name} (${device.detail ?? ''})`);
+  if (listing.vulkan) {
+    say(`Vulkan loader ${listing.vulkan.loader}${listing.vulkan.loaderBundled ? ' (the bundle\'s)' : ''}; drivers ${listing.vulkan.drivers.map((d) => `${d.library} (${d.manifest ?? 'no manifest'})`).join(', ')}`);
+  }
+  const m = machine();
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'tme-gpu-check-'));
+  try {
+    const rows = await agreement(device, args.quick);
+    // --quick (lavapipe in CI): a 30° search, a few hundred rotations instead of 2,440.
+    const ex = example(device, path.join(work, 'example'), args.quick);
+    const paths = benchPaths(device.index);
+    const targets = args.quick ? [[64, 64, 64]] : undefined;
+    const match = await benchMatch({ paths, targets, boxes: args.quick ? [32] : undefined, quick: args.quick, scaling: !args.quick, deadline });
+    const failed = rows.filter((r) => !r.pass).length + (ex.pass ? 0 : 1);
+    const results = {
+      machine: m, date: new Date().toISOString(), large: false,
+      suites: {
+        gpuCheck: { device: { index: device.index, name: device.name, detail: device.detail ?? null }, vulkan: listing.vulkan, agreement: rows, example: ex, failed, wallSeconds: (Date.now() - started) / 1000 },
+        match,
+      },
+    };
+    fs.mkdirSync(args.out, { recursive: true });
+    const file = path.join(args.out, `${m.slug}.json`);
+    fs.writeFileSync(`${file}.tmp`, `${JSON.stringify(results, null, 2)}\n`);
+    fs.renameSync(`${file}.tmp`, file);
+    say(`${failed === 0 ? 'all checks passed' : `${failed} check(s) FAILED`} in ${((Date.now() - started) / 1000).toFixed(0)} s; results in ${file}`);
+    process.exitCode = failed === 0 ? 0 : 1;
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`gpu-check: ${err && err.stack ? err.stack : err}\n`);
+  process.exit(2);
+});
