@@ -42,5 +42,26 @@ if command -v nvidia-smi >/dev/null 2>&1; then
 fi
 echo "== tme devices"
 "$root/bin/tme" devices
+# A GPU node whose NVIDIA driver has no Vulkan manifest where the loader looks (a container given only the compute
+# capability, a driver in a non-standard prefix): find the driver's Vulkan library and name it in a manifest of
+# our own, unless the caller chose the drivers (VK_DRIVER_FILES / VK_ICD_FILENAMES).
+if [ -z "${VK_DRIVER_FILES:-}${VK_ICD_FILENAMES:-}" ] && ! "$root/bin/tme" devices --json | grep -q '"kind": "gpu"'; then
+  echo "== no Vulkan GPU listed: looking for the NVIDIA driver's Vulkan library"
+  lib=""
+  for cand in $(ldconfig -p 2>/dev/null | sed -n 's/.*lib\(GLX\|EGL\)_nvidia\.so\.0 .*=> //p') \
+      /usr/lib/x86_64-linux-gnu/libGLX_nvidia.so.0 /usr/lib64/libGLX_nvidia.so.0 /usr/local/nvidia/lib64/libGLX_nvidia.so.0 \
+      /usr/lib/x86_64-linux-gnu/libEGL_nvidia.so.0 /usr/lib64/libEGL_nvidia.so.0; do
+    if [ -f "$cand" ]; then lib=$cand; break; fi
+  done
+  echo "NVIDIA manifests: $(find /usr/share/vulkan /etc/vulkan /usr/local/share/vulkan -name '*nvidia*.json' 2>/dev/null | tr '\n' ' ')"
+  echo "NVIDIA Vulkan library: ${lib:-none found}"
+  if [ -n "$lib" ]; then
+    icd_dir=$(mktemp -d "${TMPDIR:-/tmp}/tme-icd.XXXXXX")
+    printf '{"file_format_version": "1.0.0", "ICD": {"library_path": "%s", "api_version": "1.3.0"}}\n' "$lib" >"$icd_dir/nvidia_icd.json"
+    export VK_DRIVER_FILES="$icd_dir/nvidia_icd.json"
+    echo "== tme devices with VK_DRIVER_FILES=$VK_DRIVER_FILES"
+    "$root/bin/tme" devices
+  fi
+fi
 echo "== checks"
 exec "$root/lib/node" "$root/lib/gpu-check.js" "$@"
