@@ -60,7 +60,7 @@ export interface Binding {
   fftForward(device: DeviceId, data: Float32Array, shape: Zyx, options?: { threads?: number }): Float32Array;
   fftInverse(device: DeviceId, spectrum: Float32Array, shape: Zyx, options?: { threads?: number }): Float32Array;
   benchFftPair(device: DeviceId, shape: Zyx, repeats: number, threads?: number): FftBench;
-  releaseKeptSetup(): void;
+  releaseKeptSetup(device?: DeviceId): void;
   versions(): NativeVersions;
 }
 
@@ -213,12 +213,13 @@ export function fftInverse(device: DeviceId, spectrum: Float32Array, shape: Zyx,
   return callNative((b) => b.fftInverse(device, spectrum, shape, options));
 }
 
-/** Times R2C + C2R pairs on a device (host wall of submit + wait, min and median over `repeats`). */
-/** Frees the tile set-up a call with keepSetup kept (a run that ended before its last batch). */
-export function releaseKeptSetup(): void {
-  callNative((b) => b.releaseKeptSetup());
+/** Frees the tile set-up a call with keepSetup kept on `device` (default: on every device), e.g. after a run that
+ *  ended before its last batch. Each device keeps its own, so runs on several devices at once do not evict each other. */
+export function releaseKeptSetup(device?: DeviceId): void {
+  callNative((b) => (device === undefined ? b.releaseKeptSetup() : b.releaseKeptSetup(device)));
 }
 
+/** Times R2C + C2R pairs on a device (host wall of submit + wait, min and median over `repeats`). */
 export function benchFftPair(device: DeviceId, shape: Zyx, repeats = 5, threads = 1): FftBench {
   return callNative((b) => b.benchFftPair(device, shape, repeats, threads));
 }

@@ -123,8 +123,9 @@ export interface NativeMatchJob {
   /** Vulkan path: rotations recorded per command buffer (1..32); default: adapted so one holds ~20 ms of work. */
   rotationsPerSubmit?: number;
   /** Keep this tile's set-up (its transforms and local statistics) for the next call on the same inputs: a run in
-   *  batches of rotations then pays it once. Inputs are compared by content; the next call that does not ask to keep
-   *  it, or that has other inputs, frees it. Default false. */
+   *  batches of rotations then pays it once. Inputs are compared by content; the next call on the same device that does
+   *  not ask to keep it, or that has other inputs, frees it. Each device keeps one (calls on several devices at once
+   *  keep theirs); concurrent calls on one device share it. Default false. */
   keepSetup?: boolean;
 }
 

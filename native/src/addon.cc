@@ -641,7 +641,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   mallopt(M_MMAP_THRESHOLD, 1 << 20);
 #endif
   exports.Set("runMatch", Napi::Function::New(env, RunMatch, "runMatch"));
-  exports.Set("releaseKeptSetup", Napi::Function::New(env, [](const Napi::CallbackInfo&) { releaseKeptSetup(); }, "releaseKeptSetup"));
+  exports.Set("releaseKeptSetup", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    return guarded(info.Env(), [&]() -> Napi::Value {
+      releaseKeptSetup(info[0].IsUndefined() ? std::string() : readDevice(info[0]));
+      return info.Env().Undefined();
+    });
+  }, "releaseKeptSetup"));
   exports.Set("scoreOrientations", Napi::Function::New(env, ScoreOrientations, "scoreOrientations"));
   exports.Set("listDevices", Napi::Function::New(env, ListDevices, "listDevices"));
   exports.Set("estimateMatchMemory", Napi::Function::New(env, EstimateMatchMemory, "estimateMatchMemory"));

@@ -335,4 +335,42 @@ describe('keepSetup (a tile run in batches of rotations)', () => {
     expect(differing(changed.scores, fresh.scores)).toBe(0);
     expect(differing(changed.scores, old.scores)).toBeGreaterThan(0);
   });
+
+  it('concurrent batches on two devices (a CPU job and a lavapipe job at once, or two CPU chains) each keep their set-up and give the sequential maps', async () => {
+    const { listDevices, releaseKeptSetup } = await import('../index');
+    const vk = listDevices().find((d) => d.api === 'vulkan')?.index;
+    const target = randomVolume(t, 74);
+    // A chain of two batches of one tile on a device, the first keeping its set-up.
+    const chain = async (device: 'cpu' | number) => {
+      const first = await runMatch({ ...base, device, target, rotationEnd: 3, keepSetup: true });
+      const second = await runMatch({
+        ...base, device, target, rotationStart: 3, initialScores: first.scores, initialIndices: first.indices, keepSetup: true,
+      });
+      return { first, second };
+    };
+    const devices: Array<'cpu' | number> = vk === undefined ? ['cpu', 'cpu'] : ['cpu', vk];
+    const sequential = [];
+    for (const d of devices) {
+      sequential.push(await chain(d));
+      releaseKeptSetup();
+    }
+    const concurrent = await Promise.all(devices.map(chain));
+    for (let k = 0; k < devices.length; k++) {
+      const c = concurrent[k]!;
+      const s = sequential[k]!;
+      // Each device's second batch found its own set-up: neither evicted the other's.
+      expect(c.second.setupReused).toBe(true);
+      expect(Buffer.from(c.second.scores.buffer).equals(Buffer.from(s.second.scores.buffer))).toBe(true);
+      expect(Buffer.from(c.second.indices.buffer).equals(Buffer.from(s.second.indices.buffer))).toBe(true);
+      expect(Array.from(c.second.stats.perRotationSum)).toEqual(Array.from(s.second.stats.perRotationSum));
+    }
+    // Freeing one device's set-up leaves the other's.
+    if (vk !== undefined) {
+      releaseKeptSetup('cpu');
+      const [cpuNext, vkNext] = await Promise.all(['cpu' as const, vk].map((device) => runMatch({ ...base, device, target, rotationEnd: 1 })));
+      expect(cpuNext!.setupReused).toBe(false);
+      expect(vkNext!.setupReused).toBe(true);
+    }
+    releaseKeptSetup();
+  });
 });

@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { createVolume, writeMrc } from '@tme/formats';
 import { angleBetween, matrixToPytmeEuler, matrixToQuaternion, sampleRotations } from '@tme/rotations';
-import { nativeAddonBuilt, readJob, rotateBox } from '@tme/engine';
+import { listDevices, nativeAddonBuilt, readJob, rotateBox } from '@tme/engine';
 import { progressWanted } from '../src/progress';
 
 // One CLI process runs every invocation (see below); loading it alone takes seconds on a busy machine.
@@ -100,7 +100,21 @@ const errorCases: Array<[string[], number, RegExp]> = [
   [['--rotations', 'list.tsv', '--symmetry', 'C2'], 2, /C1 with --rotations .* for --symmetry but received "C2"/],
   [['--rotations', 'set.npy', '--rotations-convention', 'relion'], 2, /no convention for a .npy rotation list/],
   [['--mask-radius', '0'], 2, /Expected a radius > 0 \(Å\) for --mask-radius but received "0"/],
+  [['--device', '0,,1'], 2, /Expected .*comma-separated list .* for --device but received "0,,1"/],
+  [['--device', 'gpu:all,cpu'], 2, /for --device but received "gpu:all,cpu"/],
 ];
+
+// Devices this machine lacks: refused in one line naming --device, before any input is read (needs the addon).
+const listed = built ? listDevices().devices : [];
+const deviceErrorCases: Array<[string[], number, RegExp]> = built ? [
+  [['--device', '7'], 1, /^tme: --device 7: no device matches 7; available: [^\n]*cpu: CPU \(FFTW3f\) \(cpu\); see tme devices\n$/],
+  [['--device', 'cpu,7'], 1, /^tme: --device cpu,7: no device matches 7; available: /],
+  ...(listed.some((d) => d.kind === 'gpu') ? [] : [
+    [['--device', 'gpu:all'], 1, /^tme: --device gpu:all: no GPU is listed \(the native backend lists [^\n]*\); see tme devices\n$/],
+  ] as Array<[string[], number, RegExp]>),
+] : [];
+// Two devices at once: a Vulkan device (lavapipe on CI) and the CPU path, else the CPU path twice.
+const multiDevice = listed.some((d) => d.index === 0) ? '0,cpu' : 'cpu,cpu';
 
 /** A .npy (version 1, little-endian float64, C order) as NumPy writes it. */
 function npy(shape: number[], values: number[]): Buffer {
@@ -161,6 +175,9 @@ beforeAll(() => {
     ['noStep', [...lists, '-o', job('never')]],
     ['notNpy', [...lists, '--rotations', path.join(dir, 'not.npy'), '-o', job('never')]],
     ...(built ? [
+      ...deviceErrorCases.map(([extra], k): [string, string[]] => [`deviceError${k}`, [...base(), '-o', job('never'), ...extra]]),
+      ['multi', [...base(), '--device', multiDevice, '--tile', '20,30,34', '-o', job('job-multi')]],
+      ['estimateMulti', ['estimate', ...base().slice(1), '--device', multiDevice, '--calibration', '0']],
       ['job1', [...base(), '-o', job('job1')]],
       ['npyList', [...lists, '--rotations', path.join(dir, 'set.npy'), '-o', job('job-npy')]],
       ['pytmeList', [...lists, '--rotations', path.join(dir, 'set-pytme.tsv'), '--rotations-convention', 'pytme', '--angular-step', '60', '-o', job('job-pytme')]],
@@ -285,6 +302,40 @@ withNative('tme match (native CPU path)', () => {
     expect(run('devices').code).toBe(0);
     expect(run('devices').out).toMatch(/^\s+DEVICE\s+KIND\s+MEMORY\s+NAME/);
     expect(run('devices').out).toMatch(/\nauto: /);
+  });
+});
+
+withNative('tme match on several devices', () => {
+  it(`--device ${multiDevice} splits the rotations across both, records them, and gives the one-device maps`, () => {
+    const r = run('multi');
+    expect(r.code).toBe(0);
+    const names = multiDevice.split(',').map((d) => listed.find((e) => String(e.index) === d)?.name ?? '');
+    expect(r.out).toContain(`48 rotations × 2 tiles on ${names[0] === names[1] ? `${names[0]} ×2` : names.join(' + ')} in `);
+    const multi = readJob(job('job-multi'));
+    expect(multi.record.parameters.device).toEqual(multiDevice.split(',').map((d) => (d === 'cpu' ? 'cpu' : Number(d))));
+    expect(multi.record.devices?.map((d) => String(d.index))).toEqual(multiDevice.split(','));
+    const one = readJob(job('job1'));
+    let diff = 0;
+    let same = 0;
+    multi.scores.data.forEach((v, i) => { diff = Math.max(diff, Math.abs(v - one.scores.data[i]!)); if (multi.indices[i] === one.indices[i]) same++; });
+    expect(diff).toBeLessThan(1e-4);
+    expect(same / multi.indices.length).toBeGreaterThan(0.995);
+  });
+
+  it('tme estimate names the devices used and the plan they share', () => {
+    const r = run('estimateMulti');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/\ndevices used: [^\n]+, one worker each, splitting every tile's rotations: 1 tile of /);
+    expect(r.out).toMatch(/\(\* = the devices --device picks\)\n$/);
+    expect(r.out.split('\n').filter((l) => l.startsWith('* ')).length).toBe(new Set(multiDevice.split(',')).size);
+  });
+
+  it.each(deviceErrorCases.map((c, k) => [k, ...c] as const))('device case %i: %j → exit %i, one line', (k, _extra, code, message) => {
+    const r = run(`deviceError${k}`);
+    expect(r.code).toBe(code);
+    expect(r.err).toMatch(message);
+    expect(r.err.split('\n').filter(Boolean)).toHaveLength(1);
+    expect(fs.existsSync(job('never'))).toBe(false);
   });
 });
 

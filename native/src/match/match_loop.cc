@@ -10,6 +10,7 @@
 #include <exception>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -496,8 +497,9 @@ void evaluateRotation(const MatchJob& job, WorkerState& w, const TileSetup& setu
 
 // A tile's set-up kept between calls on the same inputs (MatchJob::keepSetup): a run in batches of rotations pays
 // the tile's transforms and local statistics once. Keyed by a hash of every input the set-up reads, contents
-// included, so a changed target is never matched against a stale set-up. One entry; a call takes it out while it
-// runs, so concurrent calls never share one.
+// included, so a changed target is never matched against a stale set-up. One entry per device, so that runs on
+// several devices at once (a tile's rotations split across them) do not evict each other; an entry is immutable
+// once made, so concurrent calls on one device share it.
 struct PreparedTile {
   uint64_t key = 0;
   TileSetup setup;
@@ -506,23 +508,39 @@ struct PreparedTile {
   double counted = 0;               // voxels counted per rotation
 };
 std::mutex preparedMutex;
-std::unique_ptr<PreparedTile> preparedCache;
+std::map<std::string, std::shared_ptr<const PreparedTile>> preparedCache;  // by MatchJob::device
 
 uint64_t setupKey(const MatchJob& job, int threads);
 
-// The kept set-up when it was made from these inputs. *key: their hash, computed only when a set-up is kept or is
-// to be kept (hashing a large tile costs tens of milliseconds); else 0.
-std::unique_ptr<PreparedTile> takePrepared(const MatchJob& job, int threads, uint64_t* key) {
-  std::lock_guard<std::mutex> lock(preparedMutex);
-  std::unique_ptr<PreparedTile> p = std::move(preparedCache);
+// The device's kept set-up when it was made from these inputs. *key: their hash, computed only when a set-up is kept
+// or is to be kept (hashing a large tile costs tens of milliseconds, so not under the lock); else 0.
+std::shared_ptr<const PreparedTile> takePrepared(const MatchJob& job, int threads, uint64_t* key) {
+  std::shared_ptr<const PreparedTile> p;
+  {
+    std::lock_guard<std::mutex> lock(preparedMutex);
+    auto found = preparedCache.find(job.device);
+    if (found != preparedCache.end()) p = found->second;
+  }
   *key = p || job.keepSetup ? setupKey(job, threads) : 0;
   if (p && p->key == *key) return p;
-  return nullptr;  // a different job's set-up is dropped: only the latest is worth keeping
+  if (p) {
+    // Another tile's set-up is dropped before this one is made: only the latest is worth keeping.
+    std::lock_guard<std::mutex> lock(preparedMutex);
+    auto found = preparedCache.find(job.device);
+    if (found != preparedCache.end() && found->second == p) preparedCache.erase(found);
+  }
+  return nullptr;
 }
 
-void keepPrepared(std::unique_ptr<PreparedTile> p) {
+// After a call: keep its set-up for the device's next call, or (its last batch) let it go.
+void settlePrepared(const MatchJob& job, std::shared_ptr<const PreparedTile> p) {
   std::lock_guard<std::mutex> lock(preparedMutex);
-  preparedCache = std::move(p);
+  if (job.keepSetup) {
+    preparedCache[job.device] = std::move(p);
+    return;
+  }
+  auto found = preparedCache.find(job.device);
+  if (found != preparedCache.end() && found->second == p) preparedCache.erase(found);
 }
 
 // 64-bit hash of byte ranges: four independent multiply-xorshift lanes (~0.1 ns per byte, so a 250 MB tile adds
@@ -594,7 +612,11 @@ void countedVoxels(const MatchJob& job, bool regionOnly, std::vector<float>* wei
 
 }  // namespace
 
-void releaseKeptSetup() { keepPrepared(nullptr); }
+void releaseKeptSetup(const std::string& device) {
+  std::lock_guard<std::mutex> lock(preparedMutex);
+  if (device.empty()) preparedCache.clear();
+  else preparedCache.erase(device);
+}
 
 MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const std::atomic<bool>& cancelled) {
   const auto setupStart = Clock::now();
@@ -646,13 +668,13 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
   // The tile's set-up: kept from the last call on the same inputs, or made now. The whole machine's threads do
   // the set-up's transforms (the workers have not started).
   uint64_t key = 0;
-  std::unique_ptr<PreparedTile> prepared = takePrepared(job, hostThreads, &key);
+  std::shared_ptr<const PreparedTile> prepared = takePrepared(job, hostThreads, &key);
   result.setupReused = prepared != nullptr;
   if (!prepared) {
-    prepared = std::make_unique<PreparedTile>();
-    prepared->key = key;
-    prepared->setup = prepareTile(job, grid, hostThreads, &setupPlanMs);
-    TileSetup& setup = prepared->setup;
+    auto made = std::make_shared<PreparedTile>();
+    made->key = key;
+    made->setup = prepareTile(job, grid, hostThreads, &setupPlanMs);
+    TileSetup& setup = made->setup;
     // On the CPU the slab correlator's factors replace the spectra: cc / flc-sphere G = F; flc the same plus
     // F2 (sum f^2 m) and F (sum f m).
     if (slabPath) {
@@ -664,11 +686,12 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
       const bool direct = job.rotationMode == RotationMode::Real &&
                           (job.zSums == ZSums::Auto ? directZPays(job.targetShape, config.support, config.regionShape.z)
                                                     : job.zSums == ZSums::Direct);
-      prepared->slab = makeSlabSpectrum(job.targetShape, factors, direct ? config.support.z : 0);
+      made->slab = makeSlabSpectrum(job.targetShape, factors, direct ? config.support.z : 0);
       setup.spectra[0].reset();
       setup.spectra[1].reset();
     }
-    countedVoxels(job, slabPath, &prepared->statsWeights, &prepared->counted);
+    countedVoxels(job, slabPath, &made->statsWeights, &made->counted);
+    prepared = std::move(made);
   }
   const TileSetup& setup = prepared->setup;
   const std::shared_ptr<const SlabSpectrum>& slab = prepared->slab;
@@ -810,7 +833,7 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
     }
   }
   result.count = prepared->counted * static_cast<double>(total);
-  if (job.keepSetup) keepPrepared(std::move(prepared));
+  settlePrepared(job, std::move(prepared));
   return result;
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 #include <atomic>
 #include <functional>
+#include <string>
 
 #include "match/job.h"
 
@@ -11,8 +12,8 @@ namespace tme {
 using ProgressFn = std::function<void(int64_t done, int64_t total)>;
 
 // Runs on a worker thread; throws TmeNativeError (ERR_TME_CANCELLED when `cancelled` becomes true).
-// Frees a set-up kept by a call with keepSetup (a run that stopped before its last batch).
-void releaseKeptSetup();
+// Frees the set-up a call with keepSetup kept on `device` (MatchJob::device; empty: on every device).
+void releaseKeptSetup(const std::string& device);
 
 MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const std::atomic<bool>& cancelled);
 

@@ -5,9 +5,9 @@ describe('public API', () => {
     expect(Object.keys(engine).sort()).toEqual([
       'ANGLES_HEADER', 'CHECKPOINT_FILE', 'DEFAULT_PAD_MODE', 'DEFAULT_SCORE', 'ENGINE_VERSION', 'JOB_FILES',
       'NATIVE_ADDON_PATH', 'NativeBackend', 'PAD_MODES', 'ReferenceBackend', 'SCORE_NAMES', 'boxCentre',
-      'createOrientationScorer', 'defaultBackend', 'defaultMemoryEstimate', 'driverManifests', 'estimateJob', 'extractRegion', 'filterGridFor', 'formatRotationTable',
-      'inscribedRadius', 'laplacian', 'listDevices', 'matchTemplate', 'nativeAddonBuilt', 'nextSmoothSize',
-      'parseRotationTable', 'planScore', 'planTiles', 'prepareJob', 'readJob', 'resolvePadMode', 'resolveScore',
+      'createOrientationScorer', 'defaultBackend', 'defaultMemoryEstimate', 'devicesLabel', 'driverManifests', 'estimateJob', 'extractRegion', 'filterGridFor', 'formatRotationTable',
+      'inscribedRadius', 'isDeviceList', 'laplacian', 'listDevices', 'matchTemplate', 'nativeAddonBuilt', 'nextSmoothSize',
+      'parseRotationTable', 'planScore', 'planTiles', 'prepareJob', 'readJob', 'resolveDevices', 'resolvePadMode', 'resolveScore',
       'rotateBox', 'sphereMask', 'standardise', 'templateSupport', 'toArrayOrder', 'writeJob',
     ]);
   });

@@ -85,7 +85,7 @@ jest.setTimeout(60_000);
 
 describe('checkpoint file', () => {
   const state = (key: string) => ({
-    key, tile: 1, rotation: 3, elapsedMs: 12, scores: Float32Array.from([1, -Infinity, 3]), indices: Int32Array.from([0, -1, 2]),
+    key, tile: 1, done: [[0, 1]] as Array<[number, number]>, elapsedMs: 12, scores: Float32Array.from([1, -Infinity, 3]), indices: Int32Array.from([0, -1, 2]),
     rotationSum: Float64Array.from([1.5, 2]), rotationSumSq: Float64Array.from([3, 4]), rotationCount: Float64Array.from([3, 3]),
     rotationMax: Float32Array.from([0.5, -Infinity]), looseSum: 0.25, looseSumSq: 0.5, looseCount: 7,
   });
@@ -94,6 +94,21 @@ describe('checkpoint file', () => {
     writeCheckpoint(dir, state('abc'));
     expect(readCheckpoint(dir, 'abc', 3, 2)).toEqual(state('abc'));
     expect(readCheckpoint(path.join(dir, 'none'), 'abc', 3, 2)).toBeUndefined();
+  });
+
+  it('writes a prefix of done rotations as version 1 (older tme resumes it), other ranges as version 2', () => {
+    writeCheckpoint(dir, state('abc'));
+    const file = path.join(dir, CHECKPOINT_FILE);
+    expect(fs.readFileSync(file).toString('ascii', 0, 8)).toBe('TMECKPT1');
+    expect(fs.readFileSync(file).toString('utf8').includes('"rotation":1,')).toBe(true);
+    // A tile split across devices: rotation 1 of 2 merged, rotation 0 still running when it was written.
+    const split = { ...state('abc'), done: [[1, 2]] as Array<[number, number]> };
+    writeCheckpoint(dir, split);
+    expect(fs.readFileSync(file).toString('ascii', 0, 8)).toBe('TMECKPT2');
+    expect(readCheckpoint(dir, 'abc', 3, 2)).toEqual(split);
+    // Ranges past the rotation set are refused.
+    fs.writeFileSync(file, fs.readFileSync(file).toString('latin1').replace('[[1,2]]', '[[1,3]]'), 'latin1');
+    expect(() => readCheckpoint(dir, 'abc', 3, 2)).toThrow(/unreadable rotation ranges/);
   });
 
   it('rejects truncated files, other jobs and wrong sizes', () => {

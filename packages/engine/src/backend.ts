@@ -34,6 +34,15 @@ export interface DeviceInfo {
  *  ('vulkan-cpu'), or a device index. */
 export type DeviceSpec = 'auto' | 'gpu' | 'cpu' | 'vulkan-cpu' | number;
 
+/** What a job runs on: one device, or several — 'gpu:all' (every GPU the backend lists) or a list (one entry per
+ *  worker; a device listed twice runs two) — that split each tile's rotations between them. */
+export type DeviceSelection = DeviceSpec | 'gpu:all' | readonly DeviceSpec[];
+
+/** Whether a selection is a list of devices. */
+export function isDeviceList(selection: DeviceSelection): selection is readonly DeviceSpec[] {
+  return Array.isArray(selection);
+}
+
 /**
  * One backend call: the native addon's job (its fields are documented on NativeMatchJob), with the batch range, score,
  * interpolation and rotation mode always given, and without the native path's tuning options.
@@ -111,6 +120,7 @@ export interface MatchBackend {
    *  run there at all (e.g. a buffer larger than the device addresses). */
   estimateMemory(query: MemoryQuery): number;
   runMatch(job: BackendMatchJob, options?: BackendRunOptions): Promise<BackendMatchResult>;
-  /** Frees what a call with keepSetup kept, when the run ends before the call that would not keep it. */
-  releaseKeptSetup?(): void;
+  /** Frees what a call with keepSetup kept on `device` (default: on every device), when the run ends before the call
+   *  that would not keep it. */
+  releaseKeptSetup?(device?: DeviceId): void;
 }

@@ -4,17 +4,24 @@ import { AtomicFileWriter, TmeError } from '@tme/formats';
 
 /** The checkpoint's file name inside the job directory (removed when the job completes). */
 export const CHECKPOINT_FILE = 'checkpoint.bin';
-const MAGIC = 'TMECKPT1';
+// Version 1 records the current tile's finished rotations as a prefix (`rotation`); version 2, written only when they
+// are not one (a tile split across devices), as ranges. A prefix keeps version 1, which older tme versions resume.
+const MAGIC_PREFIX = 'TMECKPT1';
+const MAGIC_RANGES = 'TMECKPT2';
+
+/** Rotation ranges [start, end), sorted and disjoint. */
+export type RotationRanges = Array<[start: number, end: number]>;
 
 /**
  * The state of a job between two batches of rotations: everything a resumed run needs to continue as if it had
- * never stopped. Maps are full target size; tiles before `tile` are done, tile `tile` is done up to `rotation`.
+ * never stopped. Maps are full target size; tiles before `tile` are done, of tile `tile` the rotations in `done`.
  */
 export interface CheckpointState {
   /** Identifies the inputs and parameters; a checkpoint is only resumed by the same job. */
   key: string;
   tile: number;
-  rotation: number;
+  /** The rotations of tile `tile` merged into the maps and statistics. */
+  done: RotationRanges;
   elapsedMs: number;
   scores: Float32Array;
   indices: Int32Array;
@@ -31,7 +38,10 @@ export interface CheckpointState {
 interface Header {
   key: string;
   tile: number;
-  rotation: number;
+  /** Version 1: the current tile's rotations [0, rotation) are done. */
+  rotation?: number;
+  /** Version 2: its done ranges. */
+  done?: RotationRanges;
   elapsedMs: number;
   voxels: number;
   rotations: number;
@@ -46,20 +56,23 @@ function bytesOf(a: ArrayBufferView): Uint8Array {
 
 /** Writes the checkpoint in one atomic rename: a reader sees the previous checkpoint or this one, whole. */
 export function writeCheckpoint(dir: string, state: CheckpointState): void {
+  const first = state.done[0];
+  const prefix = state.done.length === 0 || (state.done.length === 1 && first !== undefined && first[0] === 0);
+  const magic = prefix ? MAGIC_PREFIX : MAGIC_RANGES;
   const header: Header = {
-    key: state.key, tile: state.tile, rotation: state.rotation, elapsedMs: state.elapsedMs,
+    key: state.key, tile: state.tile, ...(prefix ? { rotation: first?.[1] ?? 0 } : { done: state.done }), elapsedMs: state.elapsedMs,
     voxels: state.scores.length, rotations: state.rotationSum.length,
     looseSum: state.looseSum, looseSumSq: state.looseSumSq, looseCount: state.looseCount,
   };
   let json = Buffer.from(JSON.stringify(header), 'utf8');
   // Pad the header so every array starts 8-byte aligned.
-  const pad = (8 - ((MAGIC.length + 4 + json.length) % 8)) % 8;
+  const pad = (8 - ((magic.length + 4 + json.length) % 8)) % 8;
   json = Buffer.concat([json, Buffer.alloc(pad, 0x20)]);
   const length = Buffer.alloc(4);
   length.writeUInt32LE(json.length);
   const writer = new AtomicFileWriter(path.join(dir, CHECKPOINT_FILE));
   try {
-    writer.write(Buffer.from(MAGIC, 'ascii'));
+    writer.write(Buffer.from(magic, 'ascii'));
     writer.write(length);
     writer.write(json);
     for (const a of [state.rotationSum, state.rotationSumSq, state.rotationCount, state.scores, state.indices, state.rotationMax]) {
@@ -78,7 +91,8 @@ export function readCheckpoint(dir: string, key: string, voxels: number, rotatio
   if (!fs.existsSync(file)) return undefined;
   const buf = fs.readFileSync(file);
   const bad = (why: string): TmeError => new TmeError('ERR_TME_FORMAT', `not a tme checkpoint: ${why}`, { file });
-  if (buf.length < 12 || buf.toString('ascii', 0, 8) !== MAGIC) throw bad('wrong magic');
+  const magic = buf.length < 12 ? '' : buf.toString('ascii', 0, 8);
+  if (magic !== MAGIC_PREFIX && magic !== MAGIC_RANGES) throw bad('wrong magic');
   const headerLength = buf.readUInt32LE(8);
   let header: Header;
   try {
@@ -90,6 +104,8 @@ export function readCheckpoint(dir: string, key: string, voxels: number, rotatio
     throw new TmeError('ERR_TME_MISMATCH', 'the checkpoint was written by a job with other inputs or parameters; use --force to start over', { file });
   }
   if (header.voxels !== voxels || header.rotations !== rotations) throw bad('sizes do not match the job');
+  const done = magic === MAGIC_PREFIX ? ((header.rotation ?? 0) > 0 ? [[0, header.rotation ?? 0]] as RotationRanges : []) : header.done;
+  if (!validRanges(done, rotations)) throw bad('unreadable rotation ranges');
   const expected = 12 + headerLength + 8 * 3 * rotations + 4 * 2 * voxels + 4 * rotations;
   if (buf.length !== expected) throw bad(`${buf.length} bytes, expected ${expected}`);
   // Copy into fresh, aligned arrays.
@@ -107,10 +123,22 @@ export function readCheckpoint(dir: string, key: string, voxels: number, rotatio
   const indices = new Int32Array(take(4 * voxels));
   const rotationMax = new Float32Array(take(4 * rotations));
   return {
-    key, tile: header.tile, rotation: header.rotation, elapsedMs: header.elapsedMs, scores, indices,
+    key, tile: header.tile, done, elapsedMs: header.elapsedMs, scores, indices,
     rotationSum, rotationSumSq, rotationCount, rotationMax,
     looseSum: header.looseSum, looseSumSq: header.looseSumSq, looseCount: header.looseCount,
   };
+}
+
+function validRanges(done: unknown, rotations: number): done is RotationRanges {
+  if (!Array.isArray(done)) return false;
+  let last = 0;
+  for (const r of done as unknown[]) {
+    if (!Array.isArray(r) || r.length !== 2) return false;
+    const [a, b] = r as unknown[];
+    if (!(Number.isInteger(a) && Number.isInteger(b) && (a as number) >= last && (b as number) > (a as number) && (b as number) <= rotations)) return false;
+    last = b as number;
+  }
+  return true;
 }
 
 export function removeCheckpoint(dir: string): void {

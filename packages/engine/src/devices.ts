@@ -1,9 +1,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { isTmeError } from '@tme/formats';
+import { TmeError, isTmeError } from '@tme/formats';
 import * as native from '@tme/native';
-import type { DeviceId, DeviceInfo, MatchBackend } from './backend';
+import { isDeviceList, type DeviceId, type DeviceInfo, type DeviceSelection, type MatchBackend } from './backend';
 import { NativeBackend, defaultBackend } from './native-backend';
 
 /** A Vulkan driver (ICD) the loader opened, and the manifest that names it (null when none of the loader's search
@@ -41,6 +41,34 @@ export function listDevices(backend: MatchBackend = defaultBackend()): DeviceLis
     if (!isTmeError(err, 'ERR_TME_NO_DEVICE')) throw err;
   }
   return { backend: backend.name, devices, auto, vulkan: backend instanceof NativeBackend ? vulkanSetup() : null };
+}
+
+/**
+ * The devices a selection names, in its order (a device listed twice runs two workers); 'gpu:all' is every GPU the
+ * backend lists. Throws ERR_TME_NO_DEVICE when one is missing or, for 'gpu:all', when there is no GPU.
+ */
+export function resolveDevices(selection: DeviceSelection, backend: MatchBackend = defaultBackend()): DeviceInfo[] {
+  const listed = backend.listDevices();
+  if (selection === 'gpu:all') {
+    const gpus = listed.filter((d) => d.kind === 'gpu');
+    if (gpus.length === 0) {
+      throw new TmeError('ERR_TME_NO_DEVICE', `no GPU is listed (the ${backend.name} backend lists ${listed.map((d) => `${String(d.index)}: ${d.name} (${d.kind})`).join(', ')})`);
+    }
+    return gpus;
+  }
+  return (isDeviceList(selection) ? selection : [selection]).map((spec) => {
+    const index = backend.pickDevice(spec);
+    const device = listed.find((d) => d.index === index);
+    if (!device) throw new TmeError('ERR_TME_NO_DEVICE', `device ${index} is not in the backend's device list`);
+    return device;
+  });
+}
+
+/** The devices of a run in a few words: their names, a device listed n times as "name ×n". */
+export function devicesLabel(devices: readonly DeviceInfo[]): string {
+  const counts = new Map<string, number>();
+  for (const d of devices) counts.set(d.name, (counts.get(d.name) ?? 0) + 1);
+  return [...counts].map(([name, n]) => (n > 1 ? `${name} ×${n}` : name)).join(' + ');
 }
 
 function vulkanSetup(): VulkanSetup {

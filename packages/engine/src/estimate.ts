@@ -1,5 +1,6 @@
 import { isTmeError, type Zyx } from '@tme/formats';
 import type { DeviceId, DeviceInfo, MatchBackend } from './backend';
+import { resolveDevices } from './devices';
 import { planJobTiles, sharedBackendInputs, tileTargetMask } from './match';
 import { defaultBackend } from './native-backend';
 import { extractRegion } from './padding';
@@ -32,8 +33,13 @@ export interface EstimateOptions {
 }
 
 export interface JobEstimate {
-  /** The device the job's `device` spec picks. */
+  /** The device the job's `device` spec picks (the first, with several). */
   picked: DeviceId;
+  /** Every device the job runs on, one entry per worker (several split each tile's rotations). */
+  used: DeviceId[];
+  /** With several devices, the plan they share (each worker holds a tile; it fits the tightest), and a time from the
+   *  first device's calibration as if every worker ran as fast. */
+  shared?: { tilePlan?: TilePlan; error?: string; seconds?: number };
   devices: DeviceEstimate[];
   rotationCount: number;
   targetShape: Zyx;
@@ -83,17 +89,27 @@ export function processPeakBytes(job: MatchJob, p: PreparedJob, plan: TilePlan, 
 export async function estimateJob(job: MatchJob, options: EstimateOptions = {}): Promise<JobEstimate> {
   const p = prepareJob(job);
   const backend = options.backend ?? defaultBackend();
-  const picked = backend.pickDevice(p.device);
+  const workers = resolveDevices(p.device, backend);
+  const picked = (workers[0] as DeviceInfo).index;
   const devices: DeviceEstimate[] = [];
   for (const device of backend.listDevices()) {
     const budgetBytes = device.memoryBytes * p.memoryFraction;
     try {
-      const plan = planJobTiles(p, backend, device);
+      const plan = planJobTiles(p, backend, [device]);
       const processBytes = processPeakBytes(job, p, plan, device.index === 'cpu');
       devices.push({ device, tilePlan: plan, bytesPerTile: plan.bytesPerTile, budgetBytes, fits: true, processBytes });
     } catch (err) {
       if (!isTmeError(err, 'ERR_TME_DEVICE_MEMORY')) throw err;
       devices.push({ device, budgetBytes, fits: false, error: err.message });
+    }
+  }
+  let shared: JobEstimate['shared'];
+  if (workers.length > 1) {
+    try {
+      shared = { tilePlan: planJobTiles(p, backend, workers) };
+    } catch (err) {
+      if (!isTmeError(err, 'ERR_TME_DEVICE_MEMORY')) throw err;
+      shared = { error: err.message };
     }
   }
   const chosen = devices.find((d) => d.device.index === picked);
@@ -120,7 +136,8 @@ export async function estimateJob(job: MatchJob, options: EstimateOptions = {}):
       const perRotation = extra > 0 ? Math.max(0, (t2 - t1) - (t1 - t0)) / 1000 / extra : (t1 - t0) / 1000;
       chosen.secondsPerRotation = perRotation > 0 ? perRotation : (t2 - t1) / 1000 / Math.max(1, extra + 1);
       chosen.seconds = chosen.secondsPerRotation * p.rotationCount * plan.tiles.length;
+      if (shared?.tilePlan) shared.seconds = (chosen.secondsPerRotation * p.rotationCount * shared.tilePlan.tiles.length) / workers.length;
     }
   }
-  return { picked, devices, rotationCount: p.rotationCount, targetShape: p.targetShape, templateShape: p.templateShape, supportShape: p.supportShape };
+  return { picked, used: workers.map((d) => d.index), ...(shared ? { shared } : {}), devices, rotationCount: p.rotationCount, targetShape: p.targetShape, templateShape: p.templateShape, supportShape: p.supportShape };
 }

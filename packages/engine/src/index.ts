@@ -17,7 +17,7 @@ export { defaultMemoryEstimate } from './memory-model';
 export { toArrayOrder, rotateBox, boxCentre } from './rotate';
 export { laplacian, standardise } from './laplace';
 export { nextSmoothSize } from './fast-size';
-export { listDevices, driverManifests, type DeviceListing, type VulkanDriver, type VulkanSetup } from './devices';
+export { listDevices, resolveDevices, devicesLabel, driverManifests, type DeviceListing, type VulkanDriver, type VulkanSetup } from './devices';
 export { filterGridFor, prepareJob, type PreparedJob } from './prepare';
 export { templateSupport } from './support';
 export { createOrientationScorer, type OrientationQuery, type OrientationScorer } from './orientation-scorer';

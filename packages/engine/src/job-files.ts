@@ -27,6 +27,8 @@ export interface JobRecord {
   /** The files the job read (as the caller named them) and anything else the caller adds. */
   inputs: Record<string, unknown>;
   device: { index: number | 'cpu'; name: string; kind: string; backend: string };
+  /** Every device the rotations were split across, one entry per worker (absent in jobs of older versions). */
+  devices?: Array<{ index: number | 'cpu'; name: string; kind: string }>;
   timings: MatchResult['timings'];
   statistics: Omit<ScoreStatistics, 'perRotationMax' | 'perRotationMean' | 'perRotationStd'> & {
     perRotationMax: number[];
@@ -66,6 +68,7 @@ export function writeJob(dir: string, result: MatchResult, options: WriteJobOpti
     parameters: result.parameters,
     inputs: options.inputs ?? {},
     device: { index: result.device.index, name: result.device.name, kind: result.device.kind, backend: result.device.backend },
+    devices: result.devices.map((d) => ({ index: d.index, name: d.name, kind: d.kind })),
     timings: result.timings,
     statistics: {
       mean: result.stats.mean, std: result.stats.std, count: result.stats.count, voxelCount: result.stats.voxelCount,

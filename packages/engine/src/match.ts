@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { TmeError, isTmeError, type Volume, type Zyx } from '@tme/formats';
-import type { BackendMatchJob, BackendMatchResult, DeviceInfo, MatchBackend } from './backend';
-import { readCheckpoint, writeCheckpoint, type CheckpointState } from './checkpoint';
+import { isDeviceList, type BackendMatchJob, type BackendMatchResult, type DeviceId, type DeviceInfo, type MatchBackend } from './backend';
+import { readCheckpoint, writeCheckpoint, type CheckpointState, type RotationRanges } from './checkpoint';
+import { devicesLabel, resolveDevices } from './devices';
 import { defaultBackend } from './native-backend';
 import { extractRegion } from './padding';
 import { prepareJob, type MatchJob, type PreparedJob } from './prepare';
@@ -18,6 +19,7 @@ export interface MatchProgress {
   /** Rotations done on the current tile, and rotations in the set. */
   rotationsDone: number;
   rotationsTotal: number;
+  /** The device's name; with several, their names joined (devicesLabel). */
   device: string;
 }
 
@@ -61,7 +63,9 @@ export interface MatchResult {
   rotations: Float64Array;
   stats: ScoreStatistics;
   tilePlan: TilePlan;
+  /** The (first) device; `devices` lists every device the rotations were split across, one entry per worker. */
   device: DeviceInfo & { backend: string };
+  devices: DeviceInfo[];
   timings: { totalMs: number; prepareMs: number; matchMs: number; checkpointMs: number; rotationsPerSecond: number };
   /** The resolved parameters, as job.json records them. */
   parameters: MatchParameters;
@@ -75,7 +79,8 @@ export interface MatchParameters {
   padTarget: string;
   interpolation: string;
   rotationMode: string;
-  device: string | number;
+  /** The device selection as given: one device, 'gpu:all', or a list. */
+  device: string | number | Array<string | number>;
   threads: number | null;
   tile: 'auto' | Zyx;
   memoryFraction: number;
@@ -94,33 +99,39 @@ export interface MatchParameters {
 export function parametersOf(p: PreparedJob): MatchParameters {
   return {
     score: p.score, backendScore: p.plan.backendScore, padTarget: p.padTarget, interpolation: p.interpolation,
-    rotationMode: p.rotationMode, device: p.device, threads: p.threads ?? null, tile: p.tile, memoryFraction: p.memoryFraction,
+    rotationMode: p.rotationMode, device: isDeviceList(p.device) ? [...p.device] : p.device, threads: p.threads ?? null, tile: p.tile, memoryFraction: p.memoryFraction,
     maskRadius: p.maskRadius ?? null, templateMask: p.maskRadius === undefined, targetMask: p.targetMask !== undefined,
     filter: p.filter !== undefined, targetShape: p.targetShape, templateShape: p.templateShape, supportShape: p.supportShape, voxelSize: p.voxelSize,
     rotationCount: p.rotationCount,
   };
 }
 
-/** The tile plan for a prepared job on a device: what estimateJob reports and matchTemplate runs. */
-export function planJobTiles(p: PreparedJob, backend: MatchBackend, device: DeviceInfo): TilePlan {
+/**
+ * The tile plan for a prepared job on its devices (one worker each): what estimateJob reports and matchTemplate runs.
+ * Every worker holds a tile at once, so a device listed n times offers each of its workers 1/n of its memory; the
+ * plan fits the tightest share, and its bytesPerTile are on that share's scale (a device's own bytes for one device).
+ */
+export function planJobTiles(p: PreparedJob, backend: MatchBackend, devices: readonly DeviceInfo[]): TilePlan {
+  const shares = new Map<DeviceId, { device: DeviceInfo; budget: number }>();
+  for (const d of devices) {
+    const workers = devices.filter((e) => e.index === d.index).length;
+    shares.set(d.index, { device: d, budget: (d.memoryBytes * p.memoryFraction) / workers });
+  }
+  const budgetBytes = Math.min(...[...shares.values()].map((s) => s.budget));
   return planTiles({
     targetShape: p.targetShape,
     templateShape: p.supportShape,
     tileShape: p.tile === 'auto' ? undefined : p.tile,
-    budgetBytes: device.memoryBytes * p.memoryFraction,
+    budgetBytes,
     nextFastShape: (s) => backend.nextFastShape(s),
-    bytesFor: (fastShape) => backend.estimateMemory({
-      tileShape: fastShape, templateShape: p.templateShape, supportShape: p.supportShape, score: p.plan.backendScore,
-      rotationMode: p.rotationMode, filter: p.filter !== undefined, device: device.index, threads: p.threads,
-    }),
+    bytesFor: (fastShape) => Math.max(...[...shares.values()].map(({ device, budget }) => {
+      const bytes = backend.estimateMemory({
+        tileShape: fastShape, templateShape: p.templateShape, supportShape: p.supportShape, score: p.plan.backendScore,
+        rotationMode: p.rotationMode, filter: p.filter !== undefined, device: device.index, threads: p.threads,
+      });
+      return budget === budgetBytes ? bytes : budget > 0 ? (bytes * budgetBytes) / budget : Infinity;
+    })),
   });
-}
-
-export function resolveDevice(p: PreparedJob, backend: MatchBackend): DeviceInfo {
-  const index = backend.pickDevice(p.device);
-  const device = backend.listDevices().find((d) => d.index === index);
-  if (!device) throw new TmeError('ERR_TME_NO_DEVICE', `device ${index} is not in the backend's device list`);
-  return device;
 }
 
 /**
@@ -176,9 +187,68 @@ function forCoreRows(
   }
 }
 
+/**
+ * Merges rows of a worker's maps into the state's: the higher score wins, an equal one keeps the lower rotation
+ * index (as within one backend call), so the merged maps do not depend on which worker ran which rotations.
+ */
+function mergeBest(
+  scores: Float32Array, indices: Int32Array, at: number, fromScores: Float32Array, fromIndices: Int32Array, from: number, n: number,
+): void {
+  for (let x = 0; x < n; x++) {
+    const s = fromScores[from + x] as number;
+    const a = fromIndices[from + x] as number;
+    const best = scores[at + x] as number;
+    const b = indices[at + x] as number;
+    if (s > best || (s === best && a >= 0 && (b < 0 || a < b))) {
+      scores[at + x] = s;
+      indices[at + x] = a;
+    }
+  }
+}
+
+/** Marks [start, end) done in sorted, disjoint ranges, joining neighbours. */
+function addRange(ranges: RotationRanges, start: number, end: number): void {
+  ranges.push([start, end]);
+  ranges.sort((a, b) => a[0] - b[0]);
+  let k = 0;
+  for (const r of ranges) {
+    const last = ranges[k - 1];
+    if (last !== undefined && r[0] <= last[1]) last[1] = Math.max(last[1], r[1]);
+    else ranges[k++] = [r[0], r[1]];
+  }
+  ranges.length = k;
+}
+
+/** The rotations of a tile that are not done, handed out in increasing order as ranges of at most n. */
+class RotationQueue {
+  private readonly gaps: Array<[number, number]> = [];
+  private gap = 0;
+  remaining = 0;
+
+  constructor(done: RotationRanges, total: number) {
+    let at = 0;
+    for (const [a, b] of done) {
+      if (a > at) this.gaps.push([at, a]);
+      at = b;
+    }
+    if (at < total) this.gaps.push([at, total]);
+    for (const [a, b] of this.gaps) this.remaining += b - a;
+  }
+
+  take(n: number): [number, number] | undefined {
+    const g = this.gaps[this.gap];
+    if (g === undefined || n < 1) return undefined;
+    const range: [number, number] = [g[0], Math.min(g[1], g[0] + n)];
+    g[0] = range[1];
+    if (g[0] === g[1]) this.gap++;
+    this.remaining -= range[1] - range[0];
+    return range;
+  }
+}
+
 function freshState(key: string, voxels: number, rotations: number): CheckpointState {
   return {
-    key, tile: 0, rotation: 0, elapsedMs: 0,
+    key, tile: 0, done: [], elapsedMs: 0,
     scores: new Float32Array(voxels).fill(-Infinity), indices: new Int32Array(voxels).fill(-1),
     rotationSum: new Float64Array(rotations), rotationSumSq: new Float64Array(rotations),
     rotationCount: new Float64Array(rotations), rotationMax: new Float32Array(rotations).fill(-Infinity),
@@ -194,14 +264,19 @@ function cancelled(): TmeError {
  * Matches a template against a target over a set of rotations: tile by tile, in batches of rotations, keeping
  * per voxel the best score and the lowest index of the rotation that reached it. Deterministic: the maps do not
  * depend on batch sizes, checkpoints or resumes (and, on the reference backend, not on the tiling either).
+ *
+ * With several devices (`device: [0, 1]`, 'gpu:all') one worker per device takes each tile's rotations a batch at a
+ * time, all at once, and its maps are merged into the run's by the same rule, so they equal one device's bit for bit
+ * where the devices compute alike. Tiles run one after another: each rotation's statistics then add up over the
+ * tiles in the same order however the work was split.
  */
 export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): Promise<MatchResult> {
   const started = Date.now();
   if (options.signal?.aborted) throw cancelled();
   const p = prepareJob(job);
   const backend = options.backend ?? defaultBackend();
-  const device = resolveDevice(p, backend);
-  const plan = planJobTiles(p, backend, device);
+  const devices = resolveDevices(p.device, backend);
+  const plan = planJobTiles(p, backend, devices);
   const fast = plan.fastShape;
   const [nz, ny, nx] = p.targetShape;
   const voxels = nz * ny * nx;
@@ -235,10 +310,18 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
   const offset = boxCentre(p.supportShape);
   const fastVoxels = fast[0] * fast[1] * fast[2];
   const total = nRot * plan.tiles.length;
-  // A first batch of a few rotations measures the cost of one; later batches follow from it.
-  let batch = options.batchRotations ?? 4;
-  if (!(Number.isInteger(batch) && batch >= 1)) throw new TmeError('ERR_TME_INVALID_OPTION', `Expected integer ≥ 1 for batchRotations but received ${batch}`);
+  // A first batch of a few rotations measures the cost of one; later batches follow from it (per worker: devices differ).
+  const firstBatch = options.batchRotations ?? 4;
+  if (!(Number.isInteger(firstBatch) && firstBatch >= 1)) throw new TmeError('ERR_TME_INVALID_OPTION', `Expected integer ≥ 1 for batchRotations but received ${firstBatch}`);
+  const batches = devices.map(() => firstBatch);
   const batchMs = 1000 * (options.batchSeconds ?? 10);
+  const label = devicesLabel(devices);
+  const distinctDevices = [...new Set(devices.map((d) => d.index))];
+  const releaseKept = (): void => { for (const d of distinctDevices) backend.releaseKeptSetup?.(d); };
+  // The workers stop together: when the caller cancels, and when one of them fails.
+  const stop = new AbortController();
+  const onAbort = (): void => stop.abort();
+  options.signal?.addEventListener('abort', onAbort, { once: true });
   const matchStarted = Date.now();
   let rotationsRun = 0;
 
@@ -260,91 +343,117 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
         }
       });
 
-      // The maps each call continues from: none on a tile's first rotation (the backend starts at −∞/−1: tile cores
-      // are disjoint, so the state's core is untouched), the state's core with −∞/−1 around it when a resumed run
-      // continues a tile, then each call's own result, passed on as it is (no tile-sized copy per batch; outside the
-      // core nothing is read back). Two tile-sized maps fewer at the first call, and no garbage of that size at the
-      // second (measured: 480 MiB of a 512×512×200 job's peak).
-      let initialScores: Float32Array | undefined;
-      let initialIndices: Int32Array | undefined;
-      if (state.rotation > 0) {
-        initialScores = new Float32Array(fastVoxels).fill(-Infinity);
-        initialIndices = new Int32Array(fastVoxels).fill(-1);
-        const [s, i] = [initialScores, initialIndices];
-        forCoreRows(tile, fast, p.targetShape, offset, (full, local, n) => {
-          s.set(state.scores.subarray(full, full + n), local);
-          i.set(state.indices.subarray(full, full + n), local);
+      // The tile's rotations not yet done go out in increasing order, a batch at a time, to whichever worker is free.
+      const queue = new RotationQueue(state.done, nRot);
+      let doneInTile = nRot - queue.remaining;
+      const inFlight = new Array<number>(devices.length).fill(0);
+      const report = (): void => {
+        const rotationsDone = doneInTile + inFlight.reduce((a, b) => a + b, 0);
+        options.onProgress?.({
+          done: t * nRot + rotationsDone, total, tile: t, tiles: plan.tiles.length, rotationsDone, rotationsTotal: nRot, device: label,
         });
-      }
-      while (state.rotation < nRot) {
-        if (options.signal?.aborted) throw cancelled();
-        const start = state.rotation;
-        const end = Math.min(nRot, start + batch);
-        const callStarted = Date.now();
-        const result: BackendMatchResult = await backend.runMatch({
-          ...sharedBackendInputs(p), device: device.index, target, targetShape: fast,
-          targetMask: p.plan.backendScore === 'mcc' ? targetMask : undefined, statsMask,
-          outputRegion: { start: offset, shape: tile.coreShape },
-          rotationStart: start, rotationEnd: end, initialScores, initialIndices,
-          // The next batch of this tile reuses the set-up (its transforms and local statistics).
-          keepSetup: end < nRot,
-        }, {
-          signal: options.signal,
-          onProgress: options.onProgress && ((b) => options.onProgress?.({
-            done: t * nRot + start + b.done, total, tile: t, tiles: plan.tiles.length,
-            rotationsDone: start + b.done, rotationsTotal: nRot, device: device.name,
-          })),
-        });
-        const callMs = Date.now() - callStarted;
-        forCoreRows(tile, fast, p.targetShape, offset, (full, local, n) => {
-          state.scores.set(result.scores.subarray(local, local + n), full);
-          state.indices.set(result.indices.subarray(local, local + n), full);
-        });
-        initialScores = result.scores;
-        initialIndices = result.indices;
-        const s = result.stats;
-        for (let k = 0; k < end - start; k++) {
-          const r = start + k;
-          const m = s.perRotationMax[k] as number;
-          if (m > (state.rotationMax[r] as number)) state.rotationMax[r] = m;
-          if (s.perRotationSum && s.perRotationSumSq) {
-            state.rotationSum[r] = (state.rotationSum[r] as number) + (s.perRotationSum[k] as number);
-            state.rotationSumSq[r] = (state.rotationSumSq[r] as number) + (s.perRotationSumSq[k] as number);
-            state.rotationCount[r] = (state.rotationCount[r] as number) + s.count / (end - start);
+      };
+
+      const work = async (w: number): Promise<void> => {
+        const device = devices[w] as DeviceInfo;
+        // The maps each call continues from: this worker's previous call on the tile, passed on as it is (no
+        // tile-sized copy per batch; outside the core nothing is read back); none on its first (the backend starts at
+        // −∞/−1). A worker's calls see increasing rotations, so its maps keep the lowest index of equal scores.
+        let initialScores: Float32Array | undefined;
+        let initialIndices: Int32Array | undefined;
+        let chainRotations = 0;
+        for (;;) {
+          if (stop.signal.aborted) throw cancelled();
+          const range = queue.take(Math.min(batches[w] as number, Math.ceil(queue.remaining / devices.length)));
+          if (range === undefined) return;
+          const [start, end] = range;
+          const callStarted = Date.now();
+          let live = true;
+          const result: BackendMatchResult = await backend.runMatch({
+            ...sharedBackendInputs(p), device: device.index, target, targetShape: fast,
+            targetMask: p.plan.backendScore === 'mcc' ? targetMask : undefined, statsMask,
+            outputRegion: { start: offset, shape: tile.coreShape },
+            rotationStart: start, rotationEnd: end, initialScores, initialIndices,
+            // The next batch of this tile on the device reuses the set-up (its transforms and local statistics).
+            keepSetup: queue.remaining > 0,
+          }, {
+            signal: stop.signal,
+            onProgress: options.onProgress && ((b) => { if (live) { inFlight[w] = b.done; report(); } }),
+          });
+          live = false;
+          inFlight[w] = 0;
+          const callMs = Date.now() - callStarted;
+          const n = end - start;
+          // While this worker has made every finished rotation of the tile, its maps are the state's: copy them.
+          const sole = chainRotations === doneInTile;
+          forCoreRows(tile, fast, p.targetShape, offset, sole
+            ? (full, local, len) => {
+              state.scores.set(result.scores.subarray(local, local + len), full);
+              state.indices.set(result.indices.subarray(local, local + len), full);
+            }
+            : (full, local, len) => mergeBest(state.scores, state.indices, full, result.scores, result.indices, local, len));
+          chainRotations += n;
+          initialScores = result.scores;
+          initialIndices = result.indices;
+          const s = result.stats;
+          for (let k = 0; k < n; k++) {
+            const r = start + k;
+            const m = s.perRotationMax[k] as number;
+            if (m > (state.rotationMax[r] as number)) state.rotationMax[r] = m;
+            if (s.perRotationSum && s.perRotationSumSq) {
+              state.rotationSum[r] = (state.rotationSum[r] as number) + (s.perRotationSum[k] as number);
+              state.rotationSumSq[r] = (state.rotationSumSq[r] as number) + (s.perRotationSumSq[k] as number);
+              state.rotationCount[r] = (state.rotationCount[r] as number) + s.count / n;
+            }
+          }
+          if (!(s.perRotationSum && s.perRotationSumSq)) {
+            state.looseSum += s.sum;
+            state.looseSumSq += s.sumSq;
+            state.looseCount += s.count;
+          }
+          addRange(state.done, start, end);
+          doneInTile += n;
+          rotationsRun += n;
+          dirty = true;
+          // Large maps take a while to write: keep checkpointing under a tenth of the run time.
+          if (intervalMs === 0 || Date.now() - lastCheckpoint >= Math.max(intervalMs, 10 * lastWriteMs)) saveCheckpoint();
+          // Adapt the batch unless the caller fixed it (results do not depend on it): about batchMs per call, and long
+          // enough that the per-call set-up (the tile's FFT and local statistics) stays under a tenth of the call.
+          if (options.batchRotations === undefined) {
+            const timings = result.timings;
+            const perRotation = Math.max(0.01, timings['perRotationMs'] ?? (timings['loopMs'] !== undefined ? timings['loopMs'] / n : callMs / n));
+            const setup = Math.max(0, callMs - perRotation * n);
+            const wanted = Math.max(batchMs, 10 * setup) / perRotation;
+            batches[w] = Math.max(1, Math.min(4096, Math.round(wanted)));
           }
         }
-        if (!(s.perRotationSum && s.perRotationSumSq)) {
-          state.looseSum += s.sum;
-          state.looseSumSq += s.sumSq;
-          state.looseCount += s.count;
+      };
+      // Every worker has settled before the run goes on or fails: none is left running.
+      let failure: unknown;
+      await Promise.all(devices.map(async (_d, w) => {
+        try {
+          await work(w);
+        } catch (err) {
+          failure ??= err;
+          stop.abort();
         }
-        state.rotation = end;
-        rotationsRun += end - start;
-        dirty = true;
-        // Large maps take a while to write: keep checkpointing under a tenth of the run time.
-        if (intervalMs === 0 || Date.now() - lastCheckpoint >= Math.max(intervalMs, 10 * lastWriteMs)) saveCheckpoint();
-        // Adapt the batch unless the caller fixed it (results do not depend on it): about batchMs per call, and long
-        // enough that the per-call set-up (the tile's FFT and local statistics) stays under a tenth of the call.
-        if (options.batchRotations === undefined) {
-          const n = end - start;
-          const timings = result.timings;
-          const perRotation = Math.max(0.01, timings['perRotationMs'] ?? (timings['loopMs'] !== undefined ? timings['loopMs'] / n : callMs / n));
-          const setup = Math.max(0, callMs - perRotation * n);
-          const wanted = Math.max(batchMs, 10 * setup) / perRotation;
-          batch = Math.max(1, Math.min(4096, Math.round(wanted)));
-        }
-      }
+      }));
+      if (failure !== undefined) throw failure;
       state.tile = t + 1;
-      state.rotation = 0;
+      state.done = [];
+      // The next tile's set-ups differ: free this one's on every device.
+      releaseKept();
     }
   } catch (err) {
-    backend.releaseKeptSetup?.();
+    releaseKept();
     // Keep the work of every finished batch: a resumed run continues from there.
     if (dirty && checkpointDir !== undefined) {
       try { saveCheckpoint(); } catch { /* the original error matters more */ }
     }
     if (isTmeError(err) || !(err instanceof Error) || options.signal?.aborted !== true) throw err;
     throw cancelled();
+  } finally {
+    options.signal?.removeEventListener('abort', onAbort);
   }
 
   const matchMs = Date.now() - matchStarted;
@@ -390,7 +499,8 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
       ...(perRotationMean && perRotationStd ? { perRotationMean, perRotationStd } : {}),
     },
     tilePlan: plan,
-    device: { ...device, backend: backend.name },
+    device: { ...(devices[0] as DeviceInfo), backend: backend.name },
+    devices,
     timings: {
       totalMs: priorMs + (Date.now() - started), prepareMs, matchMs, checkpointMs,
       rotationsPerSecond: matchMs > 0 ? (1000 * rotationsRun) / matchMs / plan.tiles.length : 0,

@@ -60,8 +60,8 @@ export class NativeBackend implements MatchBackend {
     return query.device === 'cpu' ? e.hostBytes : e.deviceBytes;
   }
 
-  releaseKeptSetup(): void {
-    native.releaseKeptSetup();
+  releaseKeptSetup(device?: DeviceId): void {
+    native.releaseKeptSetup(device);
   }
 
   async runMatch(job: BackendMatchJob, options: BackendRunOptions = {}): Promise<BackendMatchResult> {

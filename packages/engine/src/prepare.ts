@@ -1,7 +1,7 @@
 import * as os from 'node:os';
 import { TmeError, invalidOption, type Volume, type Zyx } from '@tme/formats';
 import * as native from '@tme/native';
-import type { DeviceSpec, Interpolation, RotationMode } from './backend';
+import { isDeviceList, type DeviceSelection, type Interpolation, type RotationMode } from './backend';
 import { templateSupport } from './support';
 import { laplacian, standardise } from './laplace';
 import { findNoData } from './no-data';
@@ -37,8 +37,9 @@ export interface MatchJob {
   rotations: Float64Array;
   /** Score name or pyTME alias. Default 'flc-sphere'. */
   score?: ScoreName | string;
-  /** Device: 'auto' (a GPU, else the CPU path), 'gpu', 'cpu', 'vulkan-cpu' or a device index. Default 'auto'. */
-  device?: DeviceSpec;
+  /** Device: 'auto' (a GPU, else the CPU path), 'gpu', 'cpu', 'vulkan-cpu' or a device index; or several, which
+   *  split each tile's rotations: 'gpu:all' or a list of those. Default 'auto'. */
+  device?: DeviceSelection;
   /** CPU threads for the CPU path. Default: the backend's choice (all cores). */
   threads?: number;
   /** 'auto' (split only to fit the device's memory) or the tile each device call reads, (z, y, x) voxels,
@@ -62,7 +63,7 @@ export interface PreparedJob {
   padTarget: PadMode;
   interpolation: Interpolation;
   rotationMode: RotationMode;
-  device: DeviceSpec;
+  device: DeviceSelection;
   threads: number | undefined;
   tile: 'auto' | Zyx;
   memoryFraction: number;
@@ -189,8 +190,9 @@ export function prepareJob(job: MatchJob): PreparedJob {
     throw invalidOption('rotationMode', `'real' when a Fourier filter (wedge, CTF, band-pass, whitening) is given`, rotationMode);
   }
   const device = job.device ?? 'auto';
-  if (!(device === 'auto' || device === 'gpu' || device === 'cpu' || device === 'vulkan-cpu' || (Number.isInteger(device) && device >= 0))) {
-    throw invalidOption('device', 'auto, gpu, cpu, vulkan-cpu or a device index ≥ 0', device);
+  const isSpec = (d: unknown): boolean => d === 'auto' || d === 'gpu' || d === 'cpu' || d === 'vulkan-cpu' || (Number.isInteger(d) && (d as number) >= 0);
+  if (!(isSpec(device) || device === 'gpu:all' || (isDeviceList(device) && device.length > 0 && device.every(isSpec)))) {
+    throw invalidOption('device', 'auto, gpu, cpu, vulkan-cpu, a device index ≥ 0, gpu:all, or a non-empty list of devices', device);
   }
   if (job.threads !== undefined && !(Number.isInteger(job.threads) && job.threads >= 1)) throw invalidOption('threads', 'integer ≥ 1', job.threads);
   const tile = job.tile ?? 'auto';

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { estimateJob } from '@tme/engine';
+import { devicesLabel, estimateJob, type DeviceInfo } from '@tme/engine';
 import { addMatchOptions, setupMatch, type MatchFlags } from './match';
 
 function gib(bytes: number): string {
@@ -29,7 +29,7 @@ export async function runEstimate(flags: MatchFlags & { calibration: string; jso
       ? 'the whole box, as the score correlates it'
       : 'where the mask lets the template reach after rotation')];
   for (const d of estimate.devices) {
-    const mark = d.device.index === estimate.picked ? '*' : ' ';
+    const mark = estimate.used.includes(d.device.index) ? '*' : ' ';
     if (!d.fits || !d.tilePlan) {
       lines.push(`${mark} ${d.device.name}: does not fit: ${d.error ?? 'no plan'}`);
       continue;
@@ -40,7 +40,19 @@ export async function runEstimate(flags: MatchFlags & { calibration: string; jso
     lines.push(`${mark} ${d.device.name}: ${plan.tiles.length} tile${plan.tiles.length === 1 ? '' : 's'} of ${[...plan.fastShape].reverse().join('×')}, `
       + `${gib(d.bytesPerTile ?? 0)} per tile of ${gib(d.budgetBytes)} allowed${peak}${time}`);
   }
-  lines.push('(* = the device --device picks)');
+  const used = estimate.used.map((index) => estimate.devices.find((d) => d.device.index === index)?.device)
+    .filter((d): d is DeviceInfo => d !== undefined);
+  if (estimate.shared) {
+    const { tilePlan: plan, error, seconds } = estimate.shared;
+    lines.push(plan
+      ? `devices used: ${devicesLabel(used)}, one worker each, splitting every tile's rotations: ${plan.tiles.length} tile${plan.tiles.length === 1 ? '' : 's'} of `
+        + `${xyz(plan.fastShape)} (each worker holds one; planned for the smallest share of memory)`
+        + `${seconds !== undefined ? `, ≈ ${duration(seconds)} if every worker is as fast as the first` : ''}`
+      : `devices used: ${devicesLabel(used)}: does not fit: ${error ?? 'no plan'}`);
+  } else {
+    lines.push(`device used: ${devicesLabel(used)}`);
+  }
+  lines.push(`(* = the device${estimate.used.length > 1 ? 's' : ''} --device picks)`);
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 

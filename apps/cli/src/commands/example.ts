@@ -6,7 +6,7 @@ import { generateSyntheticTomogram, scorePicks } from '@tme/example';
 import { matrixToPytmeEuler } from '@tme/rotations';
 import { bundledModelPath, prepareTemplate, simulateDensity } from '@tme/template';
 import { pickAndExport, toExportPicks } from '../pipeline';
-import { createFolder, executeMatch, setupMatch, type MatchFlags } from './match';
+import { DEVICE_CHOICES, createFolder, executeMatch, setupMatch, type MatchFlags } from './match';
 
 interface ExampleFlags {
   device: string;
@@ -99,7 +99,7 @@ export function register(program: Command): void {
     .command('example')
     .description('Write the bundled example (a synthetic tomogram of a real protein, with its ground truth), run the whole job on it, and report how well the picks match the truth')
     .argument('[dir]', 'folder to write into', 'tme-example')
-    .option('--device <device>', 'auto, gpu, cpu, vulkan-cpu or a device index', 'auto')
+    .option('--device <device>', DEVICE_CHOICES, 'auto')
     .option('--angular-step <deg>', 'angular step of the search, degrees', '15')
     .option('--snr <ratio>', 'signal-to-noise ratio of the tomogram (signal variance over noise variance)', '0.05')
     .option('--particles <n>', 'particles in the tomogram', '12')

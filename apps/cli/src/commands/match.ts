@@ -7,8 +7,8 @@ import {
   type RotationListConvention,
 } from '@tme/rotations';
 import {
-  CHECKPOINT_FILE, JOB_FILES, PAD_MODES, SCORE_NAMES, matchTemplate, resolvePadMode, resolveScore, writeJob,
-  type DeviceSpec, type Interpolation, type MatchJob, type MatchResult, type RotationMode,
+  CHECKPOINT_FILE, JOB_FILES, PAD_MODES, SCORE_NAMES, devicesLabel, matchTemplate, resolveDevices, resolvePadMode, resolveScore,
+  writeJob, type DeviceSelection, type DeviceSpec, type Interpolation, type MatchJob, type MatchResult, type RotationMode,
 } from '@tme/engine';
 import { createProgressRenderer } from '../progress';
 import { addSearchOptions, isDefocusFile, prepareSearch, type SearchFilters, type SearchFlags } from '../search-options';
@@ -53,10 +53,30 @@ function parseNumber(name: string, text: string, min: number, max = Infinity): n
   return v;
 }
 
-export function parseDevice(text: string): DeviceSpec {
-  if (text === 'auto' || text === 'gpu' || text === 'cpu' || text === 'vulkan-cpu') return text;
-  if (/^\d+$/.test(text)) return Number(text);
-  throw invalidOption('--device', 'auto, gpu, cpu, vulkan-cpu or a device index', text);
+/** What --device takes, for its help and its errors. */
+export const DEVICE_CHOICES = 'auto, gpu, cpu, vulkan-cpu, a device index, gpu:all (every GPU), or a comma-separated list (e.g. 0,1 or 0,cpu) that splits the rotations across the devices';
+
+export function parseDevice(text: string): DeviceSelection {
+  if (text === 'gpu:all') return text;
+  const specs: DeviceSpec[] = [];
+  for (const part of text.split(',').map((s) => s.trim())) {
+    if (part === 'auto' || part === 'gpu' || part === 'cpu' || part === 'vulkan-cpu') specs.push(part);
+    else if (/^\d+$/.test(part)) specs.push(Number(part));
+    else throw invalidOption('--device', DEVICE_CHOICES, text);
+  }
+  return specs.length === 1 ? specs[0] as DeviceSpec : specs;
+}
+
+/** Refuses a --device this machine does not have, in one line, before any input is read. */
+export function checkDevices(selection: DeviceSelection, text: string): void {
+  // 'auto' and 'cpu' always resolve (the CPU path is always listed): no need to enumerate devices for them.
+  if (selection === 'auto' || selection === 'cpu') return;
+  try {
+    resolveDevices(selection);
+  } catch (err) {
+    if (!isTmeError(err, 'ERR_TME_NO_DEVICE')) throw err;
+    throw new TmeError('ERR_TME_NO_DEVICE', `--device ${text}: ${err.message}; see tme devices`);
+  }
 }
 
 export function parseTile(text: string): 'auto' | Zyx {
@@ -149,6 +169,7 @@ export async function setupMatch(flags: MatchFlags, options: { createDir?: boole
     ? undefined : parseNumber('--angular-step', flags.angularStep, ANGULAR_STEP_RANGE[0], ANGULAR_STEP_RANGE[1]);
   const convention = parseConvention(flags);
   const device = parseDevice(flags.device);
+  checkDevices(device, flags.device);
   const tile = parseTile(flags.tile);
   const threads = flags.threads === undefined ? undefined : parseNumber('--threads', flags.threads, 1);
   if (flags.checkpointInterval !== undefined) parseNumber('--checkpoint-interval', flags.checkpointInterval, 0);
@@ -325,7 +346,7 @@ export async function executeMatch(
     for (const v of result.scores.data) if (v > best) best = v;
     const tiles = result.tilePlan.tiles.length;
     process.stdout.write(
-      `${dir}: ${setup.rotationCount} rotations × ${tiles} tile${tiles === 1 ? '' : 's'} on ${result.device.name} in ` +
+      `${dir}: ${setup.rotationCount} rotations × ${tiles} tile${tiles === 1 ? '' : 's'} on ${devicesLabel(result.devices)} in ` +
       `${(result.timings.totalMs / 1000).toFixed(1)} s${result.resumed ? ' (resumed)' : ''}; best score ${best.toFixed(4)}, ` +
       `mean ${result.stats.mean.toFixed(4)} ± ${result.stats.std.toFixed(4)}` +
       `${result.stats.scope === 'tile' ? ' (statistics over whole tiles, padding included)' : ''}\n`,
@@ -347,7 +368,7 @@ export function addMatchOptions(cmd: Command): Command {
     .option('--rotations-convention <name>', 'columns of a text --rotations list: relion (rot tilt psi), pytme (euler_x euler_y euler_z of its orientations TSV) or matrix (9 entries, row-major, active template→tomogram); default relion')
     .option('--symmetry <group>', 'template symmetry (C1, Cn, Dn, T, O, I): only an asymmetric unit is searched', 'C1')
     .option('--score <name>', `${SCORE_NAMES.join(', ')} (pyTME names accepted)`, 'flc-sphere')
-    .option('--device <device>', 'auto, gpu, cpu, vulkan-cpu or a device index (see tme devices)', 'auto')
+    .option('--device <device>', `${DEVICE_CHOICES} (see tme devices)`, 'auto')
     .option('--threads <n>', 'CPU threads for the CPU path (default: all cores)')
     .option('--tile <auto|Z,Y,X>', 'split the target into tiles of Z,Y,X voxels (core + template support − 1; the support is the box or, with a mask, less: tme estimate shows it); auto: only to fit memory', 'auto')
     .option('--pad-target <mode>', `how the target continues beyond its edges: ${PAD_MODES.join(', ')}`, 'mean')
