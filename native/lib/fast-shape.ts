@@ -20,6 +20,8 @@ export function isFastSize(n: number, maxPrime = 7): boolean {
 
 /** The smallest size ≥ n with prime factors ≤ maxPrime (and even when `even`). */
 export function nextFastSize(n: number, maxPrime = 7, even = false): number {
+  // Bounded: past 2⁵³ m++ stops changing m and the loop would never end.
+  if (!(Number.isFinite(n) && n <= 2 ** 31)) throw new RangeError(`nextFastSize: expected a size up to ${2 ** 31} but received ${n}`);
   for (let m = Math.max(1, Math.ceil(n)); ; m++) {
     if (even && m % 2 !== 0) continue;
     if (largestPrimeFactor(m) <= maxPrime) return m;

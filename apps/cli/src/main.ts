@@ -42,6 +42,9 @@ export async function main(argv: readonly string[]): Promise<number> {
 }
 
 if (require.main === module) {
+  // Each device's search occupies one of libuv's pool threads for its whole run (4 by default): a node with 8 GPUs
+  // needs 8, plus room for file I/O. Read once, at the pool's first use, which is after this line.
+  process.env['UV_THREADPOOL_SIZE'] ??= '16';
   main(process.argv.slice(2)).then(
     (code) => { process.exitCode = code; },
     (err: unknown) => { process.stderr.write(`tme: internal error: ${String(err)}\n`); process.exitCode = 1; },

@@ -342,8 +342,9 @@ export async function prepareSearch(flags: SearchFlags, target: Volume, mask?: V
   const filters = searchFiltersFrom(flags);
   const filterOptions = filters.options;
   const voxel = target.voxelSize[2];
+  const largest = Math.max(...target.shape);
   const box = flags.templateBox === undefined ? undefined
-    : num('--template-box', flags.templateBox, (v) => Number.isInteger(v) && v >= 4 && v % 2 === 0, 'an even integer ≥ 4');
+    : num('--template-box', flags.templateBox, (v) => Number.isInteger(v) && v >= 4 && v % 2 === 0 && v <= largest, `an even integer from 4 to the target's largest edge (${largest})`);
   let template: Volume;
   let templateMask: Volume | undefined;
   let templateSource: PreparedSearch['templateSource'];
@@ -353,7 +354,11 @@ export async function prepareSearch(flags: SearchFlags, target: Volume, mask?: V
     const resolution = flags.modelResolution === undefined || flags.modelResolution === '' ? undefined
       : num('--model-resolution', flags.modelResolution, (v) => v > 0, 'a resolution > 0 Å');
     const bfactor = num('--model-bfactor', flags.modelBfactor ?? '0', (v) => v >= 0, 'a B-factor ≥ 0 Å²');
-    const simulated = simulateDensity(model, { voxelSize: voxel, lowpassAngstrom: resolution, extraBFactor: bfactor, unknownElements: 'carbon' });
+    // The template must fit in the target: a model that needs a larger box is refused before it is simulated.
+    const simulated = simulateDensity(model, {
+      voxelSize: voxel, lowpassAngstrom: resolution, extraBFactor: bfactor, unknownElements: 'carbon',
+      maxEdge: Math.max(...target.shape), file: flags.template,
+    });
     if (mask) throw invalidOption('--template-mask', 'no mask with an atomic model (its box is made here; use --mask-radius)', flags.template);
     template = prepareTemplate(simulated.volume, { invertContrast: flags.invertContrast === true, boxSize: box, center: false });
     templateSource = { kind: 'model', file: flags.template, atoms: simulated.atomCount };

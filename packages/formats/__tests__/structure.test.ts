@@ -122,3 +122,16 @@ describe('readStructure (Mol* parsers)', () => {
     await expect(readStructure(path.join(dir, 'nope.pdb'))).rejects.toMatchObject({ code: 'ERR_TME_IO' });
   });
 });
+
+describe('readStructure bounds', () => {
+  it('refuses an mmCIF loop of thousands of columns at once (Mol* parses one quadratically: 40,000 took 1.6 s)', async () => {
+    const columns = Array.from({ length: 40_000 }, (_, i) => `_atom_site.c${i}`).join('\n');
+    {
+      const file = path.join(dir, 'wide.cif');
+      fs.writeFileSync(file, `data_x\nloop_\n${columns}\n${'1 '.repeat(40_001)}\n`);
+      const t0 = Date.now();
+      await expect(readStructure(file)).rejects.toMatchObject({ code: 'ERR_TME_FORMAT', file, message: expect.stringMatching(/^mmCIF line 2: a loop of 40000 columns/) });
+      expect(Date.now() - t0).toBeLessThan(500);
+    }
+  });
+});

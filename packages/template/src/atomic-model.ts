@@ -37,6 +37,11 @@ export interface SimulateOptions {
   lowpassAngstrom?: number;
   /** Atoms with an element missing from the table: 'error' (default), 'skip', or 'carbon' (treat as C). */
   unknownElements?: 'error' | 'skip' | 'carbon';
+  /** The largest box edge (voxels) the caller can use, e.g. the target's largest edge: a model whose default box
+   *  would be larger is refused before anything is allocated (one stray atom far away). Default 1024. */
+  maxEdge?: number;
+  /** The model's file, for error messages. */
+  file?: string;
 }
 
 export interface SimulatedDensity {
@@ -101,12 +106,23 @@ export function simulateDensity(model: AtomicModel, options: SimulateOptions): S
     for (let j = 0; j < n; j++) {
       extent = Math.max(extent, Math.abs((model.z[j] as number) - center[0]), Math.abs((model.y[j] as number) - center[1]), Math.abs((model.x[j] as number) - center[2]));
     }
-    const edge = nextFastEvenSize((2 * (extent + margin)) / v + 1);
+    const wanted = (2 * (extent + margin)) / v + 1;
+    const maxEdge = options.maxEdge ?? 1024;
+    if (!(wanted <= maxEdge)) {
+      throw new TmeError(
+        'ERR_TME_MISMATCH',
+        `atoms up to ${extent.toPrecision(4)} Å from the model's centre need a ${Math.ceil(wanted)}-voxel box at ${v} Å; ` +
+          `at most ${maxEdge} fits (a stray atom? check the model's coordinates)`,
+        options.file === undefined ? undefined : { file: options.file },
+      );
+    }
+    const edge = nextFastEvenSize(wanted);
     shape = [edge, edge, edge];
   } else {
     const b = options.boxSize;
     shape = typeof b === 'number' ? [b, b, b] : [b[0], b[1], b[2]];
-    if (!shape.every((s) => Number.isInteger(s) && s > 0)) throw invalidOption('boxSize', 'positive integer voxels', String(b));
+    const maxEdge = options.maxEdge ?? 1024;
+    if (!shape.every((s) => Number.isInteger(s) && s > 0 && s <= maxEdge)) throw invalidOption('boxSize', `integer voxels from 1 to ${maxEdge}`, String(b), options.file);
   }
   const [nz, ny, nx] = shape;
   const c: Zyx = [Math.floor(nz / 2), Math.floor(ny / 2), Math.floor(nx / 2)];

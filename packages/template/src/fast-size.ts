@@ -8,9 +8,13 @@ export function isFastSize(n: number): boolean {
   return m === 1;
 }
 
+/** Larger than any axis a volume can have (typed arrays end at 2³² elements); beyond 2⁵³ `m += 2` would not even
+ *  change m, and the search below would never end. */
+const MAX_FFT_AXIS = 2 ** 31;
+
 /** The smallest even n' ≥ n whose prime factors are all ≤ 7. */
 export function nextFastEvenSize(n: number): number {
-  if (!(Number.isFinite(n) && n >= 0)) throw invalidOption('size', 'a size ≥ 0', n);
+  if (!(Number.isFinite(n) && n >= 0 && n <= MAX_FFT_AXIS)) throw invalidOption('size', `a size from 0 to ${MAX_FFT_AXIS}`, n);
   let m = Math.max(2, Math.ceil(n));
   if (m % 2) m++;
   while (!isFastSize(m)) m += 2;

@@ -63,7 +63,10 @@ export function parseImodDefocus(text: string, options: ParseOptions = {}): Imod
 /** Defocus per view (1-based views → 0-based array of `viewCount`), from entries covering a view range. */
 export function imodDefocusPerView(file: ImodDefocusFile, viewCount: number): ImodDefocusEntry[] {
   const out: (ImodDefocusEntry | undefined)[] = new Array(viewCount).fill(undefined);
-  for (const e of file.entries) for (let v = e.startView; v <= e.endView; v++) if (v >= 1 && v <= viewCount) out[v - 1] = e;
+  // Only the views that exist: a range read from the file may span 1e12 views.
+  for (const e of file.entries) {
+    for (let v = Math.max(1, e.startView); v <= Math.min(viewCount, e.endView); v++) out[v - 1] = e;
+  }
   const missing = out.findIndex((e) => e === undefined);
   if (missing >= 0) throw new TmeError('ERR_TME_MISMATCH', `IMOD defocus file has no estimate for view ${missing + 1} of ${viewCount}`);
   return out as ImodDefocusEntry[];
