@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { TmeError, createVolume, invalidOption, readStructure, readVolume, type Volume } from '@tme/formats';
+import { inFile } from './in-file';
 import {
   DEFAULT_MICROSCOPE, buildTemplateFilter, buildTargetFilter, buildTilts, ctffindMicroscope, isIdentityFilter,
   mdocMicroscope, parseCtffind, parseDoseFile, parseImodDefocus, imodDefocusPerView, parseMdoc, parseRelionTiltSeries,
@@ -17,6 +18,8 @@ import {
  */
 export interface SearchFlags {
   template: string;
+  /** The template mask's file (--template-mask), for messages. */
+  templateMask?: string;
   /** The tomogram: chooses the row of a RELION tomograms.star given as --tilt-angles. */
   target?: string;
   tomoName?: string;
@@ -185,6 +188,11 @@ function findTiltSeriesStar(recorded: string, tomogramsStar: string): string {
 /** Per-tilt angles (and whatever else the file carries) from .tlt/.rawtlt, .mdoc, Warp .xml or a RELION 5 .star. */
 function readTiltFile(flags: SearchFlags): TiltFile {
   const file = flags.tiltAngles as string;
+  // Values a file carries are checked after parsing (an angle of 1e300): those errors name the file too.
+  return inFile(file, () => readTiltFileOf(file, flags));
+}
+
+function readTiltFileOf(file: string, flags: SearchFlags): TiltFile {
   const text = readText(file);
   const ext = path.extname(file).toLowerCase();
   if (ext === '.mdoc') {
@@ -338,7 +346,9 @@ function looksLikeModel(file: string): boolean {
 }
 
 /** Reads and shapes the template (a map or an atomic model) for this target, and builds the filters. */
-export async function prepareSearch(flags: SearchFlags, target: Volume, mask?: Volume): Promise<PreparedSearch> {
+export async function prepareSearch(
+  flags: SearchFlags, target: Volume, mask?: Volume, options: { targetVoxelUnknown?: boolean } = {},
+): Promise<PreparedSearch> {
   const filters = searchFiltersFrom(flags);
   const filterOptions = filters.options;
   const voxel = target.voxelSize[2];
@@ -360,13 +370,17 @@ export async function prepareSearch(flags: SearchFlags, target: Volume, mask?: V
       maxEdge: Math.max(...target.shape), file: flags.template,
     });
     if (mask) throw invalidOption('--template-mask', 'no mask with an atomic model (its box is made here; use --mask-radius)', flags.template);
-    template = prepareTemplate(simulated.volume, { invertContrast: flags.invertContrast === true, boxSize: box, center: false });
+    template = inFile(flags.template, () => prepareTemplate(simulated.volume, { invertContrast: flags.invertContrast === true, boxSize: box, center: false }));
     templateSource = { kind: 'model', file: flags.template, atoms: simulated.atomCount };
   } else {
     const map = readVolume(flags.template);
     const mapVoxel = map.voxelSize[2];
     const differs = Math.abs(mapVoxel - voxel) > 0.01 * voxel;
     if (differs && !flags.resample) {
+      // When the target's header gives no voxel size, that is the problem to name, not the template's.
+      if (options.targetVoxelUnknown) {
+        throw new TmeError('ERR_TME_FORMAT', `its header gives no voxel size (taken as 1 Å), and the template's is ${mapVoxel.toFixed(2)} Å: set the target's voxel size in its header (CELLA / MX)`, { file: flags.target });
+      }
       throw new TmeError(
         'ERR_TME_MISMATCH',
         `voxel size ${mapVoxel.toFixed(2)} Å differs from target ${voxel.toFixed(2)} Å — pass --resample or resample the template`,
@@ -381,12 +395,12 @@ export async function prepareSearch(flags: SearchFlags, target: Volume, mask?: V
     const [mz, my, mx] = map.shape;
     const keep = mz === my && my === mx && !differs ? mz : undefined;
     const shaping = { voxelSize: differs ? voxel : undefined, boxSize: box ?? keep, center: false };
-    template = prepareTemplate(map, { ...shaping, invertContrast: flags.invertContrast === true });
+    template = inFile(flags.template, () => prepareTemplate(map, { ...shaping, invertContrast: flags.invertContrast === true }));
     if (mask) {
       if (mask.shape.some((n, i) => n !== map.shape[i])) {
-        throw new TmeError('ERR_TME_MISMATCH', `template mask box (${[...mask.shape].reverse().join('×')}) differs from the template's (${[...map.shape].reverse().join('×')})`);
+        throw new TmeError('ERR_TME_MISMATCH', `template mask box (${[...mask.shape].reverse().join('×')}) differs from the template's (${[...map.shape].reverse().join('×')})`, { file: flags.templateMask });
       }
-      const shaped = prepareTemplate(mask, { ...shaping, normalize: false });
+      const shaped = inFile(flags.templateMask, () => prepareTemplate(mask, { ...shaping, normalize: false }));
       templateMask = createVolume(shaped.data.map((v) => Math.min(1, Math.max(0, v))), shaped.shape, shaped.voxelSize, shaped.origin);
     }
     templateSource = { kind: 'map', file: flags.template, resampledFrom: differs ? mapVoxel : undefined };

@@ -18,6 +18,13 @@ describe('planTiles', () => {
     expect(plan.fastShape).toEqual([120, 80, 90]);
   });
 
+  it('refuses user tiles that would be nearly all overlap (16³ tiles of a 16³ support: 262,144 tiles)', () => {
+    expect(() => planTiles(input([64, 64, 64], [16, 16, 16], 1e12, [16, 16, 16]))).toThrow(/Expected tiles of at least 32,32,32 or auto \(cores of 1,1,1 voxels make 262144 tiles/);
+    expect(() => planTiles(input([64, 64, 64], [16, 16, 16], 1e12, [20, 20, 20]))).toThrow(/transforming \d+× the voxels of one whole tile/);
+    // Twice the support is fine: 8 tiles of 32³ cores + overlap.
+    expect(planTiles(input([64, 64, 64], [16, 16, 16], 1e12, [47, 47, 47])).tiles).toHaveLength(8);
+  });
+
   it('splits the longest axis first until a tile fits', () => {
     const plan = planTiles(input([200, 100, 100], [11, 11, 11], bytes([128, 112, 112])));
     expect(plan.reason).toBe('memory');

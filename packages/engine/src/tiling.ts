@@ -101,6 +101,15 @@ export function planTiles(input: PlanTilesInput): TilePlan {
     });
     const splits: Zyx = [0, 1, 2].map((a) => Math.ceil((s[a] as number) / (core[a] as number))) as unknown as Zyx;
     const size = sizeOf(input, splits);
+    // Tiles barely larger than the support spend nearly all their work on overlap (16³ tiles of a 16³ template:
+    // 262,144 tiles, 18 hours): refuse a plan with more than 8× the transform volume of one whole tile.
+    const tiles = splits[0] * splits[1] * splits[2];
+    const whole = input.nextFastShape([0, 1, 2].map((a) => (s[a] as number) + (b[a] as number) - 1) as unknown as Zyx);
+    const waste = (tiles * size.fastShape[0] * size.fastShape[1] * size.fastShape[2]) / (whole[0] * whole[1] * whole[2]);
+    if (tiles > 1 && waste > 8) {
+      throw invalidOption('--tile', `tiles of at least ${b.map((n) => 2 * n).join(',')} or auto (cores of ${core.join(',')} voxels `
+        + `make ${tiles} tiles transforming ${waste.toFixed(0)}× the voxels of one whole tile)`, t.join(','));
+    }
     if (!(size.bytesPerTile <= input.budgetBytes)) {
       throw new TmeError('ERR_TME_DEVICE_MEMORY',
         `a tile of ${t.join(',')} (FFT shape ${size.fastShape.join(',')}) needs ${gib(size.bytesPerTile)} but the device has ${gib(input.budgetBytes)}; use a smaller --tile or --tile auto`);

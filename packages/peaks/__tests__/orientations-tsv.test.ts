@@ -86,7 +86,10 @@ describe('formatOrientationsTsv', () => {
   it('rejects malformed files with the line number', () => {
     expect(() => parseOrientationsTsv('a\tb\n1\t2\n', 'f.tsv')).toThrow(/no x, y and z/);
     expect(() => parseOrientationsTsv(`${ORIENTATIONS_HEADER}\n1\t2\t3\n`, 'f.tsv')).toThrow('line 2 has 3 columns but the header has 8');
-    expect(() => parseOrientationsTsv(`${ORIENTATIONS_HEADER}\n1\t2\tz\t0\t0\t0\t1\t0\n`)).toThrow(/line 2: z "z" is not a number/);
+    expect(() => parseOrientationsTsv(`${ORIENTATIONS_HEADER}\n1\t2\tz\t0\t0\t0\t1\t0\n`)).toThrow(/line 2: z "z" is not a finite number/);
+    // Infinity (or 1e400) was read, then written back by `tme export --format tsv` as 0.0.
+    expect(() => parseOrientationsTsv(`${ORIENTATIONS_HEADER}\nInfinity\t2\t3\t0\t0\t0\t1\t0\n`, 'p.tsv')).toThrow(/line 2: x "Infinity" is not a finite number/);
+    expect(() => parseOrientationsTsv(`${ORIENTATIONS_HEADER}\n1\t2\t3\t0\t1e400\t0\t1\t0\n`)).toThrow(/euler_y "1e400" is not a finite number/);
   });
 
   it('reads files without angle columns and takes the last two as score and detail when unnamed', () => {

@@ -100,7 +100,8 @@ export function parseOrientationsTsv(text: string, file?: string): OrientationRe
     const num = (i: number, what: string): number => {
       const s = cells[i]!.trim();
       const v = Number(s);
-      if (s === '' || Number.isNaN(v)) throw new TmeError('ERR_TME_FORMAT', `line ${l + 1}: ${what} "${s}" is not a number`, { file });
+      // Infinity would be written back as 0.0 and land a pick at the origin: positions, angles and scores are finite.
+      if (s === '' || !Number.isFinite(v)) throw new TmeError('ERR_TME_FORMAT', `line ${l + 1}: ${what} "${s}" is not a finite number`, { file });
       return v;
     };
     const position: Zyx = [num(iz, 'z'), num(iy, 'y'), num(ix, 'x')];

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import {
-  defaultBoxSize, exportDynamo, exportImod, exportRelion, exportRelion5, parseDynamoTable, prepareOutputs, readStarPicks,
+  defaultBoxSize, exportDynamo, exportImod, exportRelion, exportRelion5, parseDynamoTable, prepareOutputs, readStarPicks, validatePicks,
   type CentreConvention, type EdgeMode, type ExportPick, type ExportSummary, type StarPicksConvention, type TomogramGeometry,
 } from '@tme/export';
 import { invalidOption, readMrc, readMrcHeader, readStar, TmeError, writeFileAtomic, type Zyx } from '@tme/formats';
@@ -10,6 +10,7 @@ import { formatOrientationsTsv, parseOrientationsTsv, type Pick } from '@tme/pea
 import { matrixToPytmeEuler, matrixToRelionEuler } from '@tme/rotations';
 import { DEFAULT_MICROSCOPE, type Microscope } from '@tme/template';
 import { describeFaceBoxes } from '../pipeline';
+import { inFile } from '../in-file';
 
 const FORMATS = ['relion', 'relion5', 'imod', 'dynamo', 'tsv'] as const;
 type ExportFormat = (typeof FORMATS)[number];
@@ -96,6 +97,12 @@ function stem(file: string): string {
 interface Inputs { picks: ExportPick[]; tomoName?: string }
 
 function readPicks(file: string, shape: Zyx | undefined, voxelSize: number | undefined, o: ExportCliOptions): Inputs {
+  const inputs = readPicksOf(file, shape, voxelSize, o);
+  inFile(file, () => validatePicks(inputs.picks));
+  return inputs;
+}
+
+function readPicksOf(file: string, shape: Zyx | undefined, voxelSize: number | undefined, o: ExportCliOptions): Inputs {
   if (!fs.existsSync(file)) throw new TmeError('ERR_TME_IO', 'cannot read: no such file', { file });
   const ext = path.extname(file).toLowerCase();
   if (ext === '.star') {

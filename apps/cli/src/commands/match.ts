@@ -192,8 +192,10 @@ export async function setupMatch(flags: MatchFlags, options: { createDir?: boole
   const dir = path.resolve(flags.output);
   const target = readVolume(flags.target);
   checkFinite(target.data, flags.target);
+  // A header's doubts are said once, before anything is matched (a voxel size taken as 1 Å decides every Å below).
+  if (!flags.quiet) for (const w of target.header.warnings) process.stderr.write(`tme: warning: ${flags.target}: ${w}\n`);
   const userMask = flags.templateMask === undefined ? undefined : readVolume(flags.templateMask);
-  const search = await prepareSearch(flags, target, userMask);
+  const search = await prepareSearch(flags, target, userMask, { targetVoxelUnknown: target.header.warnings.some((w) => w.startsWith('voxel size')) });
   // The filter acts on each rotated template on its own grid before it is normalised; a spectrum sampled on the
   // tile's grid cannot do that.
   if (flags.rotationMode === 'fourier' && search.filter !== undefined) {
@@ -201,7 +203,12 @@ export async function setupMatch(flags: MatchFlags, options: { createDir?: boole
   }
   const templateMask = search.templateMask;
   const targetMask = flags.targetMask === undefined ? undefined : readVolume(flags.targetMask);
-  if (targetMask !== undefined) checkBinary(targetMask, flags.targetMask as string);
+  if (targetMask !== undefined) {
+    if (targetMask.shape.some((n, i) => n !== target.shape[i])) {
+      throw new TmeError('ERR_TME_MISMATCH', `target mask is ${[...targetMask.shape].reverse().join('×')} voxels; the target (${flags.target}) is ${[...target.shape].reverse().join('×')}`, { file: flags.targetMask });
+    }
+    checkBinary(targetMask, flags.targetMask as string);
+  }
   const createdDir = (options.createDir ?? true) && !fs.existsSync(dir);
   if (options.createDir ?? true) prepareJobDir(dir, flags);
   const job: MatchJob = {

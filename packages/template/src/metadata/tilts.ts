@@ -34,7 +34,10 @@ export function buildTilts(meta: TiltSeriesMetadata): Tilt[] {
   const tilts: Tilt[] = [];
   for (let i = 0; i < n; i++) {
     if (meta.use && !meta.use[i]) continue;
-    const t: Tilt = { angle: meta.angles[i] as number };
+    const angle = meta.angles[i] as number;
+    // Checked here, where the tilt is known, not later as a wedge's range (which names no file or tilt).
+    if (!(Math.abs(angle) <= 90)) throw new TmeError('ERR_TME_FORMAT', `tilt ${i + 1}: angle ${angle}° is outside −90…90°`);
+    const t: Tilt = { angle };
     if (meta.doses) t.dose = meta.doses[i] as number;
     if (meta.defocus) {
       const ctf: CtfParameters = { defocus: meta.defocus[i] as number, ...meta.microscope };
