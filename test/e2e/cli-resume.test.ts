@@ -106,8 +106,9 @@ test('SIGKILL mid-match leaves no corrupt output, and the checkpoint resumes to 
   running.child.kill('SIGKILL');
   const r = await running.done;
   expect(r.signal).toBe('SIGKILL');
-  const left = listTree(f('killed'));
-  // Only whole files under their final names: a result is either absent or complete and readable.
+  // Besides the killed run's lock (and a temporary file, had the kill landed mid-write), only whole files under their
+  // final names: a result is either absent or complete and readable.
+  const left = listTree(f('killed')).filter((n) => n !== '.tme.lock' && !/^\..*\.\d+\.\d+\.tmp$/.test(n));
   for (const name of left) expect(['checkpoint.bin', 'angles.tsv', 'job.json', 'rotations.mrc', 'scores.mrc']).toContain(name);
   for (const name of ['scores.mrc', 'rotations.mrc']) {
     if (left.includes(name)) expect(readMrc(f(`killed/${name}`)).shape).toEqual([48, 64, 64]);
@@ -121,7 +122,46 @@ test('SIGKILL mid-match leaves no corrupt output, and the checkpoint resumes to 
   expect(resumed.stdout).toContain('(resumed)');
   expect(mrcData(f('killed/scores.mrc')).equals(reference.scores)).toBe(true);
   expect(mrcData(f('killed/rotations.mrc')).equals(reference.rotations)).toBe(true);
+  expect(listTree(f('killed'))).toEqual(['angles.tsv', 'job.json', 'rotations.mrc', 'scores.mrc']);
 }, 240_000);
+
+/** A pid no process of this machine has (a killed run's). */
+function deadPid(): number {
+  for (let pid = 4_000_000; ; pid--) {
+    try {
+      process.kill(pid, 0);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ESRCH') return pid;
+    }
+  }
+}
+
+test('one run per job folder: a second --resume is refused while the first works; a killed run\'s lock and half-written files are cleaned', async () => {
+  const running = await startMidMatch('locked', 'checkpoint');
+  const second = await runTme(matchArgs('locked', '--resume'), { timeoutMs: 60_000 });
+  expect(second.code).toBe(1);
+  expect(second.stderr).toMatch(new RegExp(`^tme: ${f('locked')}: another tme \\(pid ${running.child.pid} on [^)]+\\) is working in this job folder; wait for it, or remove \\S+\\.tme\\.lock if that run is gone\n$`));
+  running.child.kill('SIGKILL');
+  await running.done;
+  expect(listTree(f('locked'))).toContain('.tme.lock');
+  // What a kill during a checkpoint write leaves.
+  const temporary = `.checkpoint.bin.${deadPid()}.1.tmp`;
+  fs.writeFileSync(path.join(f('locked'), temporary), 'half a checkpoint');
+  const resumed = await runTme(matchArgs('locked', '--resume'), { timeoutMs: 120_000 });
+  expect(resumed.stderr).toBe('');
+  expect(resumed.code).toBe(0);
+  expect(resumed.stdout).toContain('(resumed)');
+  expect(listTree(f('locked'))).toEqual(['angles.tsv', 'job.json', 'rotations.mrc', 'scores.mrc']);
+  expect(mrcData(f('locked/scores.mrc')).equals(reference.scores)).toBe(true);
+}, 240_000);
+
+test('--resume of a folder with no checkpoint says it starts over', async () => {
+  fs.mkdirSync(f('empty-resume'));
+  const r = await runTme(matchArgs('empty-resume', '--resume', '--quiet'), { timeoutMs: 120_000 });
+  expect(r.code).toBe(0);
+  expect(r.stderr).toBe(`tme: warning: ${f('empty-resume')}: no checkpoint to resume (the earlier run stopped before writing one); starting from the first rotation\n`);
+  expect(mrcData(f('empty-resume/scores.mrc')).equals(reference.scores)).toBe(true);
+}, 130_000);
 
 test('SIGINT as matching starts: either a checkpoint to resume, or no job folder at all', async () => {
   const out = f('early');

@@ -3,10 +3,10 @@ import * as engine from '../src/index';
 describe('public API', () => {
   it('exports exactly these values', () => {
     expect(Object.keys(engine).sort()).toEqual([
-      'ANGLES_HEADER', 'CHECKPOINT_FILE', 'DEFAULT_PAD_MODE', 'DEFAULT_SCORE', 'ENGINE_VERSION', 'JOB_FILES',
+      'ANGLES_HEADER', 'CHECKPOINT_FILE', 'DEFAULT_PAD_MODE', 'DEFAULT_SCORE', 'ENGINE_VERSION', 'JOB_FILES', 'JOB_LOCK_FILE',
       'NATIVE_ADDON_PATH', 'NativeBackend', 'PAD_MODES', 'ReferenceBackend', 'SCORE_NAMES', 'boxCentre',
       'createOrientationScorer', 'defaultBackend', 'defaultMemoryEstimate', 'devicesLabel', 'driverManifests', 'estimateJob', 'extractRegion', 'filterGridFor', 'formatRotationTable',
-      'inscribedRadius', 'isDeviceList', 'laplacian', 'listDevices', 'matchTemplate', 'nativeAddonBuilt', 'nextSmoothSize',
+      'inscribedRadius', 'isDeviceList', 'laplacian', 'listDevices', 'lockJobFolder', 'matchTemplate', 'nativeAddonBuilt', 'nextSmoothSize',
       'parseRotationTable', 'planScore', 'planTiles', 'prepareJob', 'readJob', 'resolveDevices', 'resolvePadMode', 'resolveScore',
       'rotateBox', 'sphereMask', 'standardise', 'templateSupport', 'toArrayOrder', 'writeJob',
     ]);

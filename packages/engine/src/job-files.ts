@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
-import { TmeError, readMrc, writeFileAtomic, writeMrc, type Volume } from '@tme/formats';
+import { TmeError, processAlive, readMrc, writeFileAtomic, writeMrc, type Volume } from '@tme/formats';
 import { formatRotationTable, parseRotationTable } from './angles';
 import { removeCheckpoint } from './checkpoint';
 import type { MatchParameters, MatchResult, ScoreStatistics } from './match';
@@ -13,6 +14,47 @@ export const JOB_FILES = {
   angles: 'angles.tsv',
   job: 'job.json',
 } as const;
+
+/** The lock a running job holds in its folder (removed when the process ends). */
+export const JOB_LOCK_FILE = '.tme.lock';
+
+interface LockRecord { pid: number; host: string; started: string }
+
+/**
+ * Keeps other tme processes off a job folder while this one works in it: two runs resuming one checkpoint would
+ * write over each other's maps. The lock is a file made with O_EXCL naming this process; a lock whose process is
+ * gone (killed on this machine) is taken over. Released when the process exits.
+ */
+export function lockJobFolder(dir: string): void {
+  const file = path.join(dir, JOB_LOCK_FILE);
+  const mine: LockRecord = { pid: process.pid, host: os.hostname(), started: new Date().toISOString() };
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.writeFileSync(file, `${JSON.stringify(mine)}\n`, { flag: 'wx' });
+      process.once('exit', () => {
+        try {
+          const held = JSON.parse(fs.readFileSync(file, 'utf8')) as LockRecord;
+          if (held.pid === mine.pid && held.host === mine.host) fs.rmSync(file, { force: true });
+        } catch { /* gone already */ }
+      });
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new TmeError('ERR_TME_IO', `cannot lock the job folder (${(err as NodeJS.ErrnoException).code ?? String(err)})`, { file: dir, cause: err });
+    }
+    let held: LockRecord | undefined;
+    try {
+      held = JSON.parse(fs.readFileSync(file, 'utf8')) as LockRecord;
+    } catch { /* unreadable: a lock cut short by a kill mid-write */ }
+    const stale = held === undefined || (held.host === os.hostname() && held.pid !== process.pid && !processAlive(held.pid));
+    if (!stale) {
+      throw new TmeError('ERR_TME_EXISTS',
+        `another tme (pid ${held?.pid} on ${held?.host}, since ${held?.started}) is working in this job folder; wait for it, or remove ${file} if that run is gone`,
+        { file: dir });
+    }
+    fs.rmSync(file, { force: true });
+  }
+  throw new TmeError('ERR_TME_EXISTS', 'another tme took the job folder\'s lock at the same moment', { file: dir });
+}
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 export const ENGINE_VERSION: string = (require('../package.json') as { version: string }).version;

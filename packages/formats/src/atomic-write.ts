@@ -9,6 +9,40 @@ function tempPathFor(target: string): string {
   return path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.${counter}.tmp`);
 }
 
+/** Whether a process of this machine still runs (a temporary file or lock it left is in use). */
+export function processAlive(pid: number): boolean {
+  if (!(Number.isInteger(pid) && pid > 0)) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes the temporary files that atomic writes of processes no longer running left in `dir` (a kill mid-write
+ * leaves `.name.<pid>.<n>.tmp`); returns their names. Files of live processes are left alone.
+ */
+export function removeStaleTemporaries(dir: string): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const m = /^\..+\.(\d+)\.\d+\.tmp$/.exec(name);
+    if (!m || processAlive(Number(m[1]))) continue;
+    try {
+      fs.rmSync(path.join(dir, name), { force: true });
+      removed.push(name);
+    } catch { /* another run cleaned it */ }
+  }
+  return removed;
+}
+
 function ioError(file: string, err: unknown): TmeError {
   const e = err as NodeJS.ErrnoException;
   const why = e.code === 'ENOENT' ? 'folder does not exist'

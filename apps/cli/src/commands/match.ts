@@ -1,13 +1,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Option, type Command } from 'commander';
-import { TmeError, invalidOption, isTmeError, parseNpy, readVolume, type Volume, type Zyx } from '@tme/formats';
+import { TmeError, invalidOption, isTmeError, parseNpy, readVolume, removeStaleTemporaries, type Volume, type Zyx } from '@tme/formats';
 import {
   ANGULAR_STEP_RANGE, measureCovering, readRotationList, rotationsFromQuaternionArray, sampleRotations,
   type RotationListConvention,
 } from '@tme/rotations';
 import {
-  CHECKPOINT_FILE, JOB_FILES, PAD_MODES, SCORE_NAMES, devicesLabel, matchTemplate, resolveDevices, resolvePadMode, resolveScore,
+  CHECKPOINT_FILE, JOB_FILES, JOB_LOCK_FILE, PAD_MODES, SCORE_NAMES, devicesLabel, lockJobFolder, matchTemplate, resolveDevices, resolvePadMode, resolveScore,
   writeJob, type DeviceSelection, type DeviceSpec, type Interpolation, type MatchJob, type MatchResult, type RotationMode,
 } from '@tme/engine';
 import { createProgressRenderer } from '../progress';
@@ -91,19 +91,28 @@ export function parseTile(text: string): 'auto' | Zyx {
 /** Refuses to overwrite a job unless --force (clears tme's files) or --resume (continues from the checkpoint). */
 export function prepareJobDir(dir: string, flags: Pick<MatchFlags, 'force' | 'resume'>): void {
   if (flags.force && flags.resume) throw invalidOption('--force/--resume', 'only one of --force and --resume', 'both');
-  if (fs.existsSync(dir)) {
+  const existed = fs.existsSync(dir);
+  if (existed) {
     if (!fs.statSync(dir).isDirectory()) throw new TmeError('ERR_TME_EXISTS', 'exists and is not a folder', { file: dir });
     if (flags.resume) {
       if (fs.existsSync(path.join(dir, JOB_FILES.job))) {
         throw new TmeError('ERR_TME_EXISTS', 'holds a finished job; use --force to run it again', { file: dir });
       }
-    } else if (flags.force) {
-      for (const name of [...Object.values(JOB_FILES), CHECKPOINT_FILE]) fs.rmSync(path.join(dir, name), { force: true });
-    } else {
+    } else if (!flags.force) {
       throw new TmeError('ERR_TME_EXISTS', 'output folder exists; use --force to overwrite it or --resume to continue its job', { file: dir });
     }
   }
   createFolder(dir);
+  // One run per job folder (before --force removes anything another run may be writing); then what killed runs
+  // left half-written goes.
+  lockJobFolder(dir);
+  removeStaleTemporaries(dir);
+  if (existed && flags.force) {
+    for (const name of [...Object.values(JOB_FILES), CHECKPOINT_FILE]) fs.rmSync(path.join(dir, name), { force: true });
+  }
+  if (existed && flags.resume && !fs.existsSync(path.join(dir, CHECKPOINT_FILE))) {
+    process.stderr.write(`tme: warning: ${dir}: no checkpoint to resume (the earlier run stopped before writing one); starting from the first rotation\n`);
+  }
 }
 
 /**
@@ -329,7 +338,7 @@ export async function executeMatch(
   } catch (err) {
     const kept = fs.existsSync(path.join(dir, CHECKPOINT_FILE));
     // Nothing to resume and a folder this run made: leave no empty job folder behind.
-    if (!kept && setup.createdDir && fs.existsSync(dir) && fs.readdirSync(dir).length === 0) fs.rmdirSync(dir);
+    if (!kept && setup.createdDir && fs.existsSync(dir) && fs.readdirSync(dir).every((n) => n === JOB_LOCK_FILE)) fs.rmSync(dir, { recursive: true });
     if (isTmeError(err, 'ERR_TME_CANCELLED')) {
       throw new TmeError('ERR_TME_CANCELLED', kept
         ? 'cancelled; the last checkpoint is kept: continue with the same command and --resume'
