@@ -159,7 +159,8 @@ export function listDevices(): DeviceInfo[] {
       api: 'fftw',
       name: 'CPU (FFTW3f)',
       type: 'cpu',
-      memoryBytes: listing.hostTotalBytes,
+      // What is free now (MemAvailable), not the total: tiles are planned against it.
+      memoryBytes: listing.hostAvailableBytes,
       maxStorageBufferRange: null,
       apiVersion: b.versions().fftw,
       driverVersion: null,

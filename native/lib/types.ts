@@ -17,7 +17,7 @@ export interface DeviceInfo {
   api: 'vulkan' | 'fftw';
   name: string;
   type: DeviceType;
-  /** Device-local memory (largest heap) for Vulkan; total host RAM for the CPU path. Bytes. */
+  /** Device-local memory (largest heap) for Vulkan; host RAM free now (MemAvailable) for the CPU path. Bytes. */
   memoryBytes: number;
   /** Largest storage buffer one binding may address (Vulkan; lavapipe: 128 MiB). null for the CPU path. */
   maxStorageBufferRange: number | null;

@@ -38,6 +38,16 @@ beforeAll(() => {
   soft[(1 * 32 + 2) * 32 + 3] = 0.5; // (z, y, x) = (1, 2, 3)
   writeVolume(f('soft-mask.mrc'), createVolume(soft, target.shape, target.voxelSize, target.origin));
   writeVolume(f('small-mask.mrc'), createVolume(new Float32Array(8).fill(1), [2, 2, 2], target.voxelSize));
+  // A 2048×2048×1000 float32 tomogram (16 GiB) as a sparse file: only its header is ever read.
+  const header = Buffer.alloc(1024);
+  [2048, 2048, 1000, 2].forEach((v, i) => header.writeInt32LE(v, 4 * i));
+  [2048, 2048, 1000].forEach((v, i) => header.writeInt32LE(v, 28 + 4 * i));
+  [2048 * 5, 2048 * 5, 1000 * 5].forEach((v, i) => header.writeFloatLE(v, 40 + 4 * i));
+  [1, 2, 3].forEach((v, i) => header.writeInt32LE(v, 64 + 4 * i));
+  header.write('MAP ', 208, 'ascii');
+  header.writeUInt32LE(0x4444, 212);
+  fs.writeFileSync(f('huge.mrc'), header);
+  fs.truncateSync(f('huge.mrc'), 1024 + 2048 * 2048 * 1000 * 4);
   fs.copyFileSync(path.join(FIXTURES, 'truncated_data.mrc'), f('truncated_data.mrc'));
   fs.copyFileSync(path.join(FIXTURES, 'truncated_header.mrc'), f('truncated_header.mrc'));
 });
@@ -116,6 +126,13 @@ const cases: Case[] = [
   { name: 'convert from a missing file', args: () => ['convert', f('missing.mrc'), f('o14.em')], code: 1, message: /missing\.mrc: .*no such file/i, output: () => f('o14.em') },
   { name: 'convert to an unknown format', args: () => ['convert', f('target.mrc'), f('o15.xyz')], code: 2, message: /"[^"]*o15\.xyz"/, output: () => f('o15.xyz') },
   { name: 'unknown command', args: () => ['frobnicate'], code: 2, message: /^tme: unknown command 'frobnicate' \(run with --help for usage\)$/, output: () => f('none') },
+  {
+    name: 'a 16 GiB tomogram on a smaller --memory', code: 1, output: () => f('o22'),
+    args: () => match('huge.mrc', 'template.mrc', 'o22', '--memory', '8G'),
+    message: /huge\.mrc: 2048×2048×1000 voxels need 46\.9 GiB \(the tomogram as float32 and its best-score and rotation maps\) but --memory allows 8\.0 GiB; bin or crop it/,
+  },
+  { name: 'tiles that are nearly all overlap', args: () => match('target.mrc', 'template.mrc', 'o23', '--tile', '8,8,8'), code: 2, message: /Expected tiles of at least .* or auto \(cores of .* voxels make \d+ tiles transforming \d+× the voxels of one whole tile\) for --tile but received "8,8,8"/, output: () => f('o23') },
+  { name: 'a bad --memory', args: () => match('target.mrc', 'template.mrc', 'o24', '--memory', 'lots'), code: 2, message: /Expected a memory size of at least 1M, like 8G, 512M or 16GiB for --memory but received "lots"/, output: () => f('o24') },
   { name: 'missing required option', args: () => ['match', '--target', f('target.mrc')], code: 2, message: /^tme: required option '--template <file>' not specified/, output: () => f('none') },
 ];
 

@@ -232,8 +232,18 @@ describe('validation', () => {
   });
 
   it('a job that cannot fit the device fails with the numbers', async () => {
-    await expect(matchTemplate(job(), { backend: new ReferenceBackend({ memoryBytes: 1000 }) }))
+    // The maps (8 bytes a voxel, 17.5 kB here) fit in 85 % of 22 kB; a tile does not.
+    await expect(matchTemplate(job(), { backend: new ReferenceBackend({ memoryBytes: 22_000 }) }))
       .rejects.toThrow(/needs .* GiB but the device has/);
+  });
+
+  it('maps larger than the host memory free (or memoryLimitBytes) are refused before anything is allocated', async () => {
+    await expect(matchTemplate(job(), { backend: new ReferenceBackend({ memoryBytes: 1000 }) }))
+      .rejects.toMatchObject({ code: 'ERR_TME_DEVICE_MEMORY', message: expect.stringMatching(/^the search of a 13×12×14 target holds 1 MiB \(its best-score and rotation maps\) before any tile, but 1 MiB of host memory is free/) });
+    await expect(matchTemplate({ ...job(), memoryLimitBytes: 10_000 }, { backend: new ReferenceBackend() }))
+      .rejects.toThrow(/holds 161 MiB \(the target, its best-score and rotation maps and tme itself\) before any tile, but --memory allows 1 MiB/);
+    const limited = await matchTemplate({ ...job(), memoryLimitBytes: 2 ** 30 }, { backend: new ReferenceBackend() });
+    expect(limited.parameters.memoryLimitBytes).toBe(2 ** 30);
   });
 });
 

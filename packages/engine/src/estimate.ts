@@ -1,10 +1,11 @@
 import { isTmeError, type Zyx } from '@tme/formats';
 import type { DeviceId, DeviceInfo, MatchBackend } from './backend';
 import { resolveDevices } from './devices';
-import { planJobTiles, sharedBackendInputs, tileTargetMask } from './match';
+import { deviceBudgetBytes, planJobTiles, sharedBackendInputs, tileTargetMask } from './match';
 import { defaultBackend } from './native-backend';
 import { extractRegion } from './padding';
 import * as native from '@tme/native';
+import { ARRAY_OVERHEAD, PROCESS_BASE_BYTES } from './memory-model';
 import { prepareJob, type MatchJob, type PreparedJob } from './prepare';
 import type { TilePlan } from './tiling';
 
@@ -48,11 +49,6 @@ export interface JobEstimate {
   supportShape: Zyx;
 }
 
-/** Resident memory of a `tme match` process beyond its arrays: Node with tme, its addon and the Vulkan drivers loaded
- *  is 116 MiB; the run's JS heap, FFTW's plans and the worker threads bring even a 48³ target's job to 168 MiB. */
-export const PROCESS_BASE_BYTES = 160 * 2 ** 20;
-/** The allocator's and the page cache's share on top of the arrays (fitted: 3.5 % on 128³ to 512×512×200 jobs). */
-const ARRAY_OVERHEAD = 1.04;
 
 /**
  * The peak resident memory of a whole `tme match` process for a job, from what it holds at its two peaks:
@@ -93,8 +89,9 @@ export async function estimateJob(job: MatchJob, options: EstimateOptions = {}):
   const picked = (workers[0] as DeviceInfo).index;
   const devices: DeviceEstimate[] = [];
   for (const device of backend.listDevices()) {
-    const budgetBytes = device.memoryBytes * p.memoryFraction;
+    let budgetBytes = 0;
     try {
+      budgetBytes = deviceBudgetBytes(p, backend, device);
       const plan = planJobTiles(p, backend, [device]);
       const processBytes = processPeakBytes(job, p, plan, device.index === 'cpu');
       devices.push({ device, tilePlan: plan, bytesPerTile: plan.bytesPerTile, budgetBytes, fits: true, processBytes });

@@ -3,6 +3,7 @@ import { TmeError, isTmeError, type Volume, type Zyx } from '@tme/formats';
 import { isDeviceList, type BackendMatchJob, type BackendMatchResult, type DeviceId, type DeviceInfo, type MatchBackend } from './backend';
 import { readCheckpoint, writeCheckpoint, type CheckpointState, type RotationRanges } from './checkpoint';
 import { devicesLabel, resolveDevices } from './devices';
+import { ARRAY_OVERHEAD, PROCESS_BASE_BYTES } from './memory-model';
 import { defaultBackend } from './native-backend';
 import { extractRegion } from './padding';
 import { prepareJob, type MatchJob, type PreparedJob } from './prepare';
@@ -84,6 +85,7 @@ export interface MatchParameters {
   threads: number | null;
   tile: 'auto' | Zyx;
   memoryFraction: number;
+  memoryLimitBytes: number | null;
   maskRadius: number | null;
   templateMask: boolean;
   targetMask: boolean;
@@ -100,6 +102,7 @@ export function parametersOf(p: PreparedJob): MatchParameters {
   return {
     score: p.score, backendScore: p.plan.backendScore, padTarget: p.padTarget, interpolation: p.interpolation,
     rotationMode: p.rotationMode, device: isDeviceList(p.device) ? [...p.device] : p.device, threads: p.threads ?? null, tile: p.tile, memoryFraction: p.memoryFraction,
+    memoryLimitBytes: p.memoryLimitBytes ?? null,
     maskRadius: p.maskRadius ?? null, templateMask: p.maskRadius === undefined, targetMask: p.targetMask !== undefined,
     filter: p.filter !== undefined, targetShape: p.targetShape, templateShape: p.templateShape, supportShape: p.supportShape, voxelSize: p.voxelSize,
     rotationCount: p.rotationCount,
@@ -111,11 +114,38 @@ export function parametersOf(p: PreparedJob): MatchParameters {
  * Every worker holds a tile at once, so a device listed n times offers each of its workers 1/n of its memory; the
  * plan fits the tightest share, and its bytesPerTile are on that share's scale (a device's own bytes for one device).
  */
+/**
+ * What one device may hold of a job's tiles, in bytes. Host memory comes first: the run's best-score and rotation
+ * maps (8 bytes a voxel) live there whatever the device, and CPU tiles share what is left. The host's figure is what
+ * is free now (or the job's memoryLimitBytes), never a share of the total: planning against 85 % of a 24 GiB
+ * machine's total got a 1024×1024×511 job killed by the kernel. Throws ERR_TME_DEVICE_MEMORY when the maps alone
+ * do not fit.
+ */
+export function deviceBudgetBytes(p: PreparedJob, backend: MatchBackend, device: DeviceInfo): number {
+  const host = backend.listDevices().find((d) => d.index === 'cpu');
+  const voxels = p.targetShape[0] * p.targetShape[1] * p.targetShape[2];
+  const mapBytes = 8 * voxels;
+  // Free memory does not count what the process holds already (the target, its masks); a limit counts everything.
+  const free = host ? host.memoryBytes * p.memoryFraction - mapBytes : Infinity;
+  const held = 4 * voxels * 2 + mapBytes + (p.noData ? voxels : 0) + (p.targetMask ? 4 * voxels : 0);
+  const limited = p.memoryLimitBytes === undefined ? Infinity : (p.memoryLimitBytes - PROCESS_BASE_BYTES) / ARRAY_OVERHEAD - held;
+  const tiles = Math.min(free, limited);
+  if (!(tiles > 0)) {
+    const limit = limited <= free;
+    throw new TmeError('ERR_TME_DEVICE_MEMORY',
+      `the search of a ${[...p.targetShape].reverse().join('×')} target holds ${bytesText(limit ? held + PROCESS_BASE_BYTES : mapBytes)} `
+      + `(${limit ? 'the target, its best-score and rotation maps and tme itself' : 'its best-score and rotation maps'}) before any tile, but `
+      + `${limit ? `--memory allows ${bytesText(p.memoryLimitBytes as number)}` : `${bytesText((host as DeviceInfo).memoryBytes)} of host memory is free`}; `
+      + 'bin or crop the tomogram (tme does not yet match tomograms larger than memory)');
+  }
+  return device.index === 'cpu' ? tiles : device.memoryBytes * p.memoryFraction;
+}
+
 export function planJobTiles(p: PreparedJob, backend: MatchBackend, devices: readonly DeviceInfo[]): TilePlan {
   const shares = new Map<DeviceId, { device: DeviceInfo; budget: number }>();
   for (const d of devices) {
     const workers = devices.filter((e) => e.index === d.index).length;
-    shares.set(d.index, { device: d, budget: (d.memoryBytes * p.memoryFraction) / workers });
+    shares.set(d.index, { device: d, budget: deviceBudgetBytes(p, backend, d) / workers });
   }
   const budgetBytes = Math.min(...[...shares.values()].map((s) => s.budget));
   return planTiles({
@@ -160,11 +190,17 @@ export function tileTargetMask(p: PreparedJob, readStart: Zyx, shape: Zyx): Floa
   return p.targetMask ? extractRegion(p.targetMask, p.targetShape, readStart, shape, 'mirror') : undefined;
 }
 
+function bytesText(bytes: number): string {
+  return bytes >= 2 ** 30 ? `${(bytes / 2 ** 30).toFixed(1)} GiB` : `${Math.ceil(bytes / 2 ** 20)} MiB`;
+}
+
 function hashJob(p: PreparedJob, plan: TilePlan): string {
   const h = createHash('sha256');
-  h.update(JSON.stringify({ ...parametersOf(p), device: null, threads: null, memoryFraction: null, plan: { splits: plan.splits, fastShape: plan.fastShape }, filterShape: p.filterShape }));
+  h.update(JSON.stringify({ ...parametersOf(p), device: null, threads: null, memoryFraction: null, memoryLimitBytes: null, plan: { splits: plan.splits, fastShape: plan.fastShape }, filterShape: p.filterShape }));
   for (const a of [p.target, p.template, p.mask, p.targetMask, p.rotations, p.templateFilter]) {
-    h.update(a ? new Uint8Array(a.buffer, a.byteOffset, a.byteLength) : new Uint8Array(0));
+    // In pieces: one update of more than 2 GiB fails ("data is too long").
+    const bytes = a ? new Uint8Array(a.buffer, a.byteOffset, a.byteLength) : new Uint8Array(0);
+    for (let at = 0; at < bytes.length; at += 2 ** 28) h.update(bytes.subarray(at, Math.min(bytes.length, at + 2 ** 28)));
     h.update('|');
   }
   return h.digest('hex');

@@ -24,3 +24,9 @@ export function defaultMemoryEstimate(query: MemoryQuery): number {
   if (query.rotationMode === 'fourier') bytes += 8 * 8 * tz * ty * tx;
   return bytes;
 }
+
+/** Resident memory of a `tme match` process beyond its arrays: Node with tme, its addon and the Vulkan drivers loaded
+ *  is 116 MiB; the run's JS heap, FFTW's plans and the worker threads bring even a 48³ target's job to 168 MiB. */
+export const PROCESS_BASE_BYTES = 160 * 2 ** 20;
+/** The allocator's and the page cache's share on top of the arrays (fitted: 3.5 % on 128³ to 512×512×200 jobs). */
+export const ARRAY_OVERHEAD = 1.04;

@@ -54,6 +54,9 @@ export interface MatchJob {
   rotationMode?: RotationMode;
   /** Fraction of a device's memory a job may plan for. Default 0.85. */
   memoryFraction?: number;
+  /** At most this many bytes of host memory for the whole job (a cluster allocation: SLURM --mem); default: what
+   *  the machine has free when the job is planned. */
+  memoryLimitBytes?: number;
 }
 
 /** Everything after validation and preprocessing: what the loop and job.json use. */
@@ -67,6 +70,7 @@ export interface PreparedJob {
   threads: number | undefined;
   tile: 'auto' | Zyx;
   memoryFraction: number;
+  memoryLimitBytes: number | undefined;
   rotationCount: number;
   target: Float32Array;
   targetShape: Zyx;
@@ -201,6 +205,10 @@ export function prepareJob(job: MatchJob): PreparedJob {
   }
   const memoryFraction = job.memoryFraction ?? 0.85;
   if (!(memoryFraction > 0 && memoryFraction <= 1)) throw invalidOption('memoryFraction', 'a number in (0, 1]', memoryFraction);
+  const memoryLimitBytes = job.memoryLimitBytes;
+  if (memoryLimitBytes !== undefined && !(Number.isFinite(memoryLimitBytes) && memoryLimitBytes > 0)) {
+    throw invalidOption('memoryLimitBytes', 'a number of bytes > 0', memoryLimitBytes);
+  }
 
   const rotations = job.rotations;
   if (!(rotations instanceof Float64Array) || rotations.length === 0 || rotations.length % 9 !== 0) {
@@ -271,7 +279,7 @@ export function prepareJob(job: MatchJob): PreparedJob {
   const templateFilter = job.filter ? filterOn(job.filter, filterShape, template.voxelSize) : undefined;
   const { mean, variance } = moments(targetData, noData);
   return {
-    score, plan, padTarget, interpolation, rotationMode, device, threads: job.threads, tile, memoryFraction,
+    score, plan, padTarget, interpolation, rotationMode, device, threads: job.threads, tile, memoryFraction, memoryLimitBytes,
     rotationCount: rotations.length / 9,
     target: targetData, targetShape: target.shape, voxelSize: target.voxelSize, origin: target.origin,
     template: templateData, templateShape: template.shape, mask,

@@ -1,13 +1,15 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Option, type Command } from 'commander';
-import { TmeError, invalidOption, isTmeError, parseNpy, readVolume, removeStaleTemporaries, type Volume, type Zyx } from '@tme/formats';
+import {
+  TmeError, invalidOption, isTmeError, parseNpy, readEmHeader, readMrcHeader, readVolume, removeStaleTemporaries, volumeFormatOf, type Volume, type Zyx,
+} from '@tme/formats';
 import {
   ANGULAR_STEP_RANGE, measureCovering, readRotationList, rotationsFromQuaternionArray, sampleRotations,
   type RotationListConvention,
 } from '@tme/rotations';
 import {
-  CHECKPOINT_FILE, JOB_FILES, JOB_LOCK_FILE, PAD_MODES, SCORE_NAMES, devicesLabel, lockJobFolder, matchTemplate, resolveDevices, resolvePadMode, resolveScore,
+  CHECKPOINT_FILE, JOB_FILES, JOB_LOCK_FILE, PAD_MODES, SCORE_NAMES, devicesLabel, listDevices, lockJobFolder, matchTemplate, resolveDevices, resolvePadMode, resolveScore,
   writeJob, type DeviceSelection, type DeviceSpec, type Interpolation, type MatchJob, type MatchResult, type RotationMode,
 } from '@tme/engine';
 import { createProgressRenderer } from '../progress';
@@ -30,6 +32,8 @@ export interface MatchFlags extends SearchFlags {
   device: string;
   threads?: string;
   tile: string;
+  /** Host memory the job may use ("8G", "512M", bytes); default: what is free. */
+  memory?: string;
   padTarget: string;
   interpolation: string;
   rotationMode: string;
@@ -51,6 +55,38 @@ function parseNumber(name: string, text: string, min: number, max = Infinity): n
     throw invalidOption(name, max === Infinity ? `a number ≥ ${min}` : `a number in [${min}, ${max}]`, text);
   }
   return v;
+}
+
+/** A memory size as SLURM's --mem writes it: a number with K, M, G or T (binary units; "GiB", "GB" alike) or bytes. */
+export function parseMemorySize(flag: string, text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*$/i.exec(text);
+  const bytes = m ? Number(m[1]) * 1024 ** ' KMGT'.indexOf((m[2] || ' ').toUpperCase()) : NaN;
+  if (!(bytes >= 2 ** 20 && Number.isFinite(bytes))) throw invalidOption(flag, 'a memory size of at least 1M, like 8G, 512M or 16GiB', text);
+  return Math.floor(bytes);
+}
+
+/**
+ * Refuses, from its header alone, a target whose float32 copy and best-score and rotation maps (12 bytes a voxel)
+ * cannot be held: reading a 16 GiB tomogram on a 24 GiB machine was killed by the kernel 47 s in, with no message.
+ */
+function checkTargetFits(file: string, limit: number | undefined): void {
+  let shape: Zyx;
+  try {
+    shape = volumeFormatOf(file) === 'em' ? readEmHeader(file).shape : readMrcHeader(file).shape;
+  } catch {
+    return; // unreadable headers are reported by the read itself, in its words
+  }
+  const voxels = shape[0] * shape[1] * shape[2];
+  const needed = 12 * voxels;
+  const cpu = listDevices().devices.find((d) => d.index === 'cpu');
+  const available = Math.min(limit ?? Infinity, cpu ? cpu.memoryBytes : Infinity);
+  if (needed > available) {
+    const gib = (b: number): string => `${(b / 2 ** 30).toFixed(1)} GiB`;
+    throw new TmeError('ERR_TME_DEVICE_MEMORY',
+      `${[...shape].reverse().join('×')} voxels need ${gib(needed)} (the tomogram as float32 and its best-score and rotation maps) but `
+      + `${limit !== undefined && limit <= (cpu?.memoryBytes ?? Infinity) ? `--memory allows ${gib(limit)}` : `${gib(available)} of memory is free`}; `
+      + 'bin or crop it (tme does not yet match tomograms larger than memory)', { file });
+  }
 }
 
 /** What --device takes, for its help and its errors. */
@@ -199,6 +235,7 @@ export async function setupMatch(flags: MatchFlags, options: { createDir?: boole
   const angularStep = typedStep ?? Math.min(ANGULAR_STEP_RANGE[1], Math.max(ANGULAR_STEP_RANGE[0], Number(set.coveringAngle.toFixed(2))));
 
   const dir = path.resolve(flags.output);
+  checkTargetFits(flags.target, flags.memory === undefined ? undefined : parseMemorySize('--memory', flags.memory));
   const target = readVolume(flags.target);
   checkFinite(target.data, flags.target);
   // A header's doubts are said once, before anything is matched (a voxel size taken as 1 Å decides every Å below).
@@ -224,6 +261,7 @@ export async function setupMatch(flags: MatchFlags, options: { createDir?: boole
     target, template: search.template, templateMask, maskRadius, targetMask, filter: search.filter, targetFilter: search.targetFilter,
     rotations: set.matrices, score, device, threads, tile, padTarget, interpolation: flags.interpolation as Interpolation,
     rotationMode: flags.rotationMode as RotationMode,
+    ...(flags.memory === undefined ? {} : { memoryLimitBytes: parseMemorySize('--memory', flags.memory) }),
   };
   const inputs = {
     target: path.resolve(flags.target), template: path.resolve(flags.template), templateSource: search.templateSource,
@@ -386,6 +424,7 @@ export function addMatchOptions(cmd: Command): Command {
     .option('--score <name>', `${SCORE_NAMES.join(', ')} (pyTME names accepted)`, 'flc-sphere')
     .option('--device <device>', `${DEVICE_CHOICES} (see tme devices)`, 'auto')
     .option('--threads <n>', 'CPU threads for the CPU path (default: all cores)')
+    .option('--memory <size>', 'host memory the job may use, e.g. 8G (a cluster allocation); default: what is free when it starts')
     .option('--tile <auto|Z,Y,X>', 'split the target into tiles of Z,Y,X voxels (core + template support − 1; the support is the box or, with a mask, less: tme estimate shows it); auto: only to fit memory', 'auto')
     .option('--pad-target <mode>', `how the target continues beyond its edges: ${PAD_MODES.join(', ')}`, 'mean')
     .option('--interpolation <kind>', 'template rotation: linear or cubic', 'linear')
