@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
+import { releaseJobLocks } from '@tme/engine';
 import { registerCommands } from './commands';
 import { exitCodeFor, formatError } from './format-error';
 import { VERSION } from './version';
@@ -29,8 +30,10 @@ export async function main(argv: readonly string[]): Promise<number> {
   const debug = argv.includes('--debug');
   try {
     await program.parseAsync([...argv], { from: 'user' });
+    releaseJobLocks();
     return 0;
   } catch (err) {
+    releaseJobLocks();
     if (err instanceof CommanderError) {
       // Help and version are not errors; commander has already printed its message.
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;

@@ -24,7 +24,7 @@ describe('estimateJob', () => {
   it('reports a device the job cannot fit instead of throwing', async () => {
     const estimate = await estimateJob(job, { backend: new ReferenceBackend({ memoryBytes: 2000 }) });
     expect(estimate.devices[0]?.fits).toBe(false);
-    expect(estimate.devices[0]?.error).toMatch(/GiB/);
+    expect(estimate.devices[0]?.error).toMatch(/holds \d+ MiB \(its best-score and rotation maps\) before any tile, but \d+ MiB of host memory is free/);
   });
 
   it('counts float32 and complex64 arrays per score (flc-sphere at 64³: 5 R + 2 C)', () => {

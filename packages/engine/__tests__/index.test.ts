@@ -7,7 +7,7 @@ describe('public API', () => {
       'NATIVE_ADDON_PATH', 'NativeBackend', 'PAD_MODES', 'ReferenceBackend', 'SCORE_NAMES', 'boxCentre',
       'createOrientationScorer', 'defaultBackend', 'defaultMemoryEstimate', 'devicesLabel', 'driverManifests', 'estimateJob', 'extractRegion', 'filterGridFor', 'formatRotationTable',
       'inscribedRadius', 'isDeviceList', 'laplacian', 'listDevices', 'lockJobFolder', 'matchTemplate', 'nativeAddonBuilt', 'nextSmoothSize',
-      'parseRotationTable', 'planScore', 'planTiles', 'prepareJob', 'readJob', 'resolveDevices', 'resolvePadMode', 'resolveScore',
+      'parseRotationTable', 'planScore', 'planTiles', 'prepareJob', 'readJob', 'releaseJobLocks', 'resolveDevices', 'resolvePadMode', 'resolveScore',
       'rotateBox', 'sphereMask', 'standardise', 'templateSupport', 'toArrayOrder', 'writeJob',
     ]);
   });

@@ -8,7 +8,7 @@ export {
   matchTemplate, type MatchOptions, type MatchProgress, type MatchResult, type MatchParameters, type ScoreStatistics,
 } from './match';
 export { estimateJob, type DeviceEstimate, type EstimateOptions, type JobEstimate } from './estimate';
-export { writeJob, readJob, lockJobFolder, JOB_FILES, JOB_LOCK_FILE, ENGINE_VERSION, type JobRecord, type JobData, type WriteJobOptions } from './job-files';
+export { writeJob, readJob, lockJobFolder, releaseJobLocks, JOB_FILES, JOB_LOCK_FILE, ENGINE_VERSION, type JobRecord, type JobData, type WriteJobOptions } from './job-files';
 export { CHECKPOINT_FILE } from './checkpoint';
 export { formatRotationTable, parseRotationTable, ANGLES_HEADER } from './angles';
 export { NativeBackend, defaultBackend, nativeAddonBuilt, NATIVE_ADDON_PATH } from './native-backend';

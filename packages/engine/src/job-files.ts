@@ -15,7 +15,21 @@ export const JOB_FILES = {
   job: 'job.json',
 } as const;
 
-/** The lock a running job holds in its folder (removed when the process ends). */
+const heldLocks = new Set<string>();
+let exitHooked = false;
+
+/** Removes the job-folder locks this process holds (a command's end; at the latest, the process's exit). */
+export function releaseJobLocks(): void {
+  for (const file of heldLocks) {
+    try {
+      const held = JSON.parse(fs.readFileSync(file, 'utf8')) as LockRecord;
+      if (held.pid === process.pid && held.host === os.hostname()) fs.rmSync(file, { force: true });
+    } catch { /* gone already */ }
+  }
+  heldLocks.clear();
+}
+
+/** The lock a running job holds in its folder (removed when the command or the process ends). */
 export const JOB_LOCK_FILE = '.tme.lock';
 
 interface LockRecord { pid: number; host: string; started: string }
@@ -31,12 +45,11 @@ export function lockJobFolder(dir: string): void {
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       fs.writeFileSync(file, `${JSON.stringify(mine)}\n`, { flag: 'wx' });
-      process.once('exit', () => {
-        try {
-          const held = JSON.parse(fs.readFileSync(file, 'utf8')) as LockRecord;
-          if (held.pid === mine.pid && held.host === mine.host) fs.rmSync(file, { force: true });
-        } catch { /* gone already */ }
-      });
+      heldLocks.add(file);
+      if (!exitHooked) {
+        process.once('exit', releaseJobLocks);
+        exitHooked = true;
+      }
       return;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new TmeError('ERR_TME_IO', `cannot lock the job folder (${(err as NodeJS.ErrnoException).code ?? String(err)})`, { file: dir, cause: err });
