@@ -81,7 +81,9 @@ describe('errors cross as TmeError with a code', () => {
 });
 
 describe('cancellation', () => {
-  const tile: Shape = [64, 64, 64];
+  // Rotations long against the event loop's latency (at 64³ the pruned CPU path takes ~1 ms each, and a progress
+  // message reached JS 7 rotations late on a loaded CI machine).
+  const tile: Shape = [128, 128, 128];
   const box: Shape = [16, 16, 16];
   const rotations = Float64Array.from(Array.from({ length: 400 }, (_, i) => axisAngle([1, 1, i + 1], i)).flat());
   const base = { target: randomVolume(tile, 5), targetShape: tile, template: randomVolume(box, 6), templateShape: box, mask: sphereMask(box, 6), rotations };
