@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { releaseJobLocks } from '@tme/engine';
 import { registerCommands } from './commands';
 import { exitCodeFor, formatError } from './format-error';
+import { translatePytmeFlags } from './pytme-flags';
 import { VERSION } from './version';
 
 export function buildProgram(): Command {
@@ -29,7 +30,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const program = buildProgram();
   const debug = argv.includes('--debug');
   try {
-    await program.parseAsync([...argv], { from: 'user' });
+    await program.parseAsync(translatePytmeFlags(argv), { from: 'user' });
     releaseJobLocks();
     return 0;
   } catch (err) {
