@@ -5,7 +5,7 @@
  * them as TmeError with the caller's stack.
  */
 import * as path from 'node:path';
-import { TmeError, TME_ERROR_CODES, type TmeErrorCode } from '@tme/formats';
+import { TmeError, TME_ERROR_CODES, type TmeErrorCode } from '@tme/errors';
 import { chooseDevice } from './lib/device-choice';
 import { nextFastShape, nextFastSize, isFastSize, type Zyx } from './lib/fast-shape';
 import type {

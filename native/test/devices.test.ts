@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
-import { TmeError } from '@tme/formats';
+import { TmeError } from '@tme/errors';
 import { chooseDevice, isFastSize, listDevices, nextFastShape, nextFastSize, pickDevice, vulkanRuntime, type DeviceInfo } from '../index';
 
 function fake(id: string, type: DeviceInfo['type'], memoryBytes = 1e9): DeviceInfo {

@@ -1,4 +1,4 @@
-import { TmeError } from '@tme/formats';
+import { TmeError } from '@tme/errors';
 import { estimateMatchMemory, fftForward, runMatch, type NativeMatchJob } from '../index';
 import { lavapipeIndex } from './helpers/devices';
 import { axisAngle, randomVolume, sphereMask, type Shape } from './helpers/reference';

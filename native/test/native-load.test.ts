@@ -1,4 +1,4 @@
-import { TmeError } from '@tme/formats';
+import { TmeError } from '@tme/errors';
 
 // Each jest test file gets a fresh module registry, so this file's copy of the facade has not loaded the addon.
 describe('loading the addon', () => {
