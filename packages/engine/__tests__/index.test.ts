@@ -6,9 +6,9 @@ describe('public API', () => {
       'ANGLES_HEADER', 'CHECKPOINT_FILE', 'DEFAULT_PAD_MODE', 'DEFAULT_SCORE', 'ENGINE_VERSION', 'JOB_FILES', 'JOB_LOCK_FILE',
       'NATIVE_ADDON_PATH', 'NativeBackend', 'PAD_MODES', 'ReferenceBackend', 'SCORE_NAMES', 'boxCentre',
       'createOrientationScorer', 'defaultBackend', 'defaultMemoryEstimate', 'devicesLabel', 'driverManifests', 'estimateJob', 'extractRegion', 'filterGridFor', 'formatRotationTable',
-      'inscribedRadius', 'isDeviceList', 'laplacian', 'listDevices', 'lockJobFolder', 'matchTemplate', 'nativeAddonBuilt', 'nextSmoothSize',
+      'inscribedRadius', 'isDeviceList', 'laplacian', 'listDevices', 'lockJobFolder', 'matchTemplate', 'mergeShards', 'nativeAddonBuilt', 'nextSmoothSize',
       'parseRotationTable', 'planScore', 'planTiles', 'prepareJob', 'readJob', 'releaseJobLocks', 'resolveDevices', 'resolvePadMode', 'resolveScore',
-      'rotateBox', 'sphereMask', 'standardise', 'templateSupport', 'toArrayOrder', 'writeJob',
+      'rotateBox', 'scoreStatistics', 'sphereMask', 'standardise', 'templateSupport', 'toArrayOrder', 'writeJob',
     ]);
   });
 });

@@ -5,11 +5,12 @@ export * from './tiling';
 export * from './masks';
 export type { FilterFunction, MatchJob } from './prepare';
 export {
-  matchTemplate, type MatchOptions, type MatchProgress, type MatchResult, type MatchParameters, type ScoreStatistics,
+  matchTemplate, scoreStatistics, type MatchOptions, type MatchProgress, type MatchResult, type MatchParameters, type ScoreStatistics,
 } from './match';
 export { estimateJob, type DeviceEstimate, type EstimateOptions, type JobEstimate } from './estimate';
 export { writeJob, readJob, lockJobFolder, releaseJobLocks, JOB_FILES, JOB_LOCK_FILE, ENGINE_VERSION, type JobRecord, type JobData, type WriteJobOptions } from './job-files';
 export { CHECKPOINT_FILE } from './checkpoint';
+export { mergeShards, type MergedShards } from './merge';
 export { formatRotationTable, parseRotationTable, ANGLES_HEADER } from './angles';
 export { NativeBackend, defaultBackend, nativeAddonBuilt, NATIVE_ADDON_PATH } from './native-backend';
 export { ReferenceBackend, type ReferenceBackendOptions } from './reference-backend';

@@ -85,10 +85,12 @@ export interface JobRecord {
   /** Every device the rotations were split across, one entry per worker (absent in jobs of older versions). */
   devices?: Array<{ index: number | 'cpu'; name: string; kind: string }>;
   timings: MatchResult['timings'];
-  statistics: Omit<ScoreStatistics, 'perRotationMax' | 'perRotationMean' | 'perRotationStd'> & {
+  statistics: Omit<ScoreStatistics, 'perRotationMax' | 'perRotationMean' | 'perRotationStd' | 'perRotationSums'> & {
     perRotationMax: number[];
     perRotationMean?: number[];
     perRotationStd?: number[];
+    /** A shard's per-rotation sums at full precision (what `tme merge` adds); absent for a whole search. */
+    perRotationSums?: { sum: number[]; sumSq: number[]; count: number[] };
   };
   tilePlan: TilePlan;
   resumed: boolean;
@@ -100,6 +102,8 @@ export interface WriteJobOptions {
   inputs?: Record<string, unknown>;
   /** The version of tme (the CLI's); default the engine's. */
   tmeVersion?: string;
+  /** angles.tsv as it is to be written (a merge keeps its shards' table verbatim); default: from result.rotations. */
+  anglesTsv?: string;
 }
 
 /**
@@ -114,7 +118,7 @@ export function writeJob(dir: string, result: MatchResult, options: WriteJobOpti
   const indices = new Float32Array(result.indices.length);
   for (let i = 0; i < indices.length; i++) indices[i] = result.indices[i] as number;
   writeMrc(path.join(dir, JOB_FILES.rotations), { data: indices, shape: scores.shape, voxelSize: scores.voxelSize, origin: scores.origin });
-  writeFileAtomic(path.join(dir, JOB_FILES.angles), formatRotationTable(result.rotations));
+  writeFileAtomic(path.join(dir, JOB_FILES.angles), options.anglesTsv ?? formatRotationTable(result.rotations));
   const record: JobRecord = {
     format: 'tme-job/1',
     tmeVersion: options.tmeVersion ?? ENGINE_VERSION,
@@ -133,6 +137,13 @@ export function writeJob(dir: string, result: MatchResult, options: WriteJobOpti
       ...(result.stats.perRotationMean && result.stats.perRotationStd ? {
         perRotationMean: Array.from(result.stats.perRotationMean, (v) => Number(v.toPrecision(7))),
         perRotationStd: Array.from(result.stats.perRotationStd, (v) => Number(v.toPrecision(7))),
+      } : {}),
+      // JSON keeps a double exactly (shortest round-trip form): a merge adds the very sums the shard counted.
+      ...(result.parameters.rotationRange !== null && result.stats.perRotationSums ? {
+        perRotationSums: {
+          sum: Array.from(result.stats.perRotationSums.sum), sumSq: Array.from(result.stats.perRotationSums.sumSq),
+          count: Array.from(result.stats.perRotationSums.count),
+        },
       } : {}),
     },
     tilePlan: result.tilePlan,

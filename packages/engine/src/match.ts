@@ -52,8 +52,42 @@ export interface ScoreStatistics {
    *  per-rotation sums (both tme backends do): the false-alarm model per rotation (@tme/peaks). */
   perRotationMean?: Float64Array;
   perRotationStd?: Float64Array;
+  /** The sums they come from (Σ score, Σ score², scores counted, per rotation): what merging shards adds exactly. */
+  perRotationSums?: { sum: Float64Array; sumSq: Float64Array; count: Float64Array };
   /** 'core': exactly the target voxels; 'tile': the backend counted whole tiles (padding and overlap included). */
   scope: 'core' | 'tile';
+}
+
+/**
+ * The score statistics from per-rotation sums (and sums a backend only pooled): one function for a run and for a
+ * merge of its shards, so that both give the same numbers to the last bit.
+ */
+export function scoreStatistics(
+  sums: { sum: Float64Array; sumSq: Float64Array; count: Float64Array }, perRotationMax: Float32Array,
+  loose: { sum: number; sumSq: number; count: number }, voxelCount: number, scope: ScoreStatistics['scope'],
+): ScoreStatistics {
+  const nRot = perRotationMax.length;
+  let sum = loose.sum;
+  let sumSq = loose.sumSq;
+  let count = loose.count;
+  for (let r = 0; r < nRot; r++) {
+    sum += sums.sum[r] as number;
+    sumSq += sums.sumSq[r] as number;
+    count += sums.count[r] as number;
+  }
+  const mean = count > 0 ? sum / count : 0;
+  const std = count > 0 ? Math.sqrt(Math.max(0, sumSq / count - mean * mean)) : 0;
+  // Per rotation, where every rotation's sums are known (not after a backend that pooled them).
+  if (loose.count !== 0 || nRot === 0) return { mean, std, count, voxelCount, rotationCount: nRot, perRotationMax, scope };
+  const perRotationMean = new Float64Array(nRot);
+  const perRotationStd = new Float64Array(nRot);
+  for (let r = 0; r < nRot; r++) {
+    const n = sums.count[r] as number;
+    const m = n > 0 ? (sums.sum[r] as number) / n : 0;
+    perRotationMean[r] = m;
+    perRotationStd[r] = n > 0 ? Math.sqrt(Math.max(0, (sums.sumSq[r] as number) / n - m * m)) : 0;
+  }
+  return { mean, std, count, voxelCount, rotationCount: nRot, perRotationMax, scope, perRotationMean, perRotationStd, perRotationSums: sums };
 }
 
 export interface MatchResult {
@@ -86,6 +120,8 @@ export interface MatchParameters {
   tile: 'auto' | Zyx;
   memoryFraction: number;
   memoryLimitBytes: number | null;
+  /** A shard's rotations [start, end); null for the whole set. */
+  rotationRange: [number, number] | null;
   maskRadius: number | null;
   templateMask: boolean;
   targetMask: boolean;
@@ -103,6 +139,7 @@ export function parametersOf(p: PreparedJob): MatchParameters {
     score: p.score, backendScore: p.plan.backendScore, padTarget: p.padTarget, interpolation: p.interpolation,
     rotationMode: p.rotationMode, device: isDeviceList(p.device) ? [...p.device] : p.device, threads: p.threads ?? null, tile: p.tile, memoryFraction: p.memoryFraction,
     memoryLimitBytes: p.memoryLimitBytes ?? null,
+    rotationRange: p.rotationRange[0] === 0 && p.rotationRange[1] === p.rotationCount ? null : [p.rotationRange[0], p.rotationRange[1]],
     maskRadius: p.maskRadius ?? null, templateMask: p.maskRadius === undefined, targetMask: p.targetMask !== undefined,
     filter: p.filter !== undefined, targetShape: p.targetShape, templateShape: p.templateShape, supportShape: p.supportShape, voxelSize: p.voxelSize,
     rotationCount: p.rotationCount,
@@ -227,7 +264,7 @@ function forCoreRows(
  * Merges rows of a worker's maps into the state's: the higher score wins, an equal one keeps the lower rotation
  * index (as within one backend call), so the merged maps do not depend on which worker ran which rotations.
  */
-function mergeBest(
+export function mergeBest(
   scores: Float32Array, indices: Int32Array, at: number, fromScores: Float32Array, fromIndices: Int32Array, from: number, n: number,
 ): void {
   for (let x = 0; x < n; x++) {
@@ -345,7 +382,10 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
   // A tile's core starts c = floor(support/2) voxels into the box it reads.
   const offset = boxCentre(p.supportShape);
   const fastVoxels = fast[0] * fast[1] * fast[2];
-  const total = nRot * plan.tiles.length;
+  // A shard searches [rangeStart, rangeEnd) of the set: the rest counts as done from the start.
+  const [rangeStart, rangeEnd] = p.rotationRange;
+  const inRange = rangeEnd - rangeStart;
+  const total = inRange * plan.tiles.length;
   // A first batch of a few rotations measures the cost of one; later batches follow from it (per worker: devices differ).
   const firstBatch = options.batchRotations ?? 4;
   if (!(Number.isInteger(firstBatch) && firstBatch >= 1)) throw new TmeError('ERR_TME_INVALID_OPTION', `Expected integer ≥ 1 for batchRotations but received ${firstBatch}`);
@@ -380,13 +420,16 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
       });
 
       // The tile's rotations not yet done go out in increasing order, a batch at a time, to whichever worker is free.
-      const queue = new RotationQueue(state.done, nRot);
-      let doneInTile = nRot - queue.remaining;
+      const outside: RotationRanges = state.done.map(([a, b]) => [a, b]);
+      if (rangeStart > 0) addRange(outside, 0, rangeStart);
+      if (rangeEnd < nRot) addRange(outside, rangeEnd, nRot);
+      const queue = new RotationQueue(outside, nRot);
+      let doneInTile = inRange - queue.remaining;
       const inFlight = new Array<number>(devices.length).fill(0);
       const report = (): void => {
         const rotationsDone = doneInTile + inFlight.reduce((a, b) => a + b, 0);
         options.onProgress?.({
-          done: t * nRot + rotationsDone, total, tile: t, tiles: plan.tiles.length, rotationsDone, rotationsTotal: nRot, device: label,
+          done: t * inRange + rotationsDone, total, tile: t, tiles: plan.tiles.length, rotationsDone, rotationsTotal: inRange, device: label,
         });
       };
 
@@ -493,29 +536,6 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
   }
 
   const matchMs = Date.now() - matchStarted;
-  let sum = state.looseSum;
-  let sumSq = state.looseSumSq;
-  let count = state.looseCount;
-  for (let r = 0; r < nRot; r++) {
-    sum += state.rotationSum[r] as number;
-    sumSq += state.rotationSumSq[r] as number;
-    count += state.rotationCount[r] as number;
-  }
-  const mean = count > 0 ? sum / count : 0;
-  const std = count > 0 ? Math.sqrt(Math.max(0, sumSq / count - mean * mean)) : 0;
-  // Per rotation, where every rotation's sums are known (not after a backend that pooled them).
-  let perRotationMean: Float64Array | undefined;
-  let perRotationStd: Float64Array | undefined;
-  if (state.looseCount === 0 && nRot > 0) {
-    perRotationMean = new Float64Array(nRot);
-    perRotationStd = new Float64Array(nRot);
-    for (let r = 0; r < nRot; r++) {
-      const n = state.rotationCount[r] as number;
-      const m = n > 0 ? (state.rotationSum[r] as number) / n : 0;
-      perRotationMean[r] = m;
-      perRotationStd[r] = n > 0 ? Math.sqrt(Math.max(0, (state.rotationSumSq[r] as number) / n - m * m)) : 0;
-    }
-  }
   let voxelCount = 0;
   for (let i = 0; i < voxels; i++) {
     if ((!p.targetMask || (p.targetMask[i] as number) > 0) && !p.noData?.[i]) voxelCount++;
@@ -530,10 +550,10 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
     scores: { data: state.scores, shape: p.targetShape, voxelSize: p.voxelSize, origin: p.origin },
     indices: state.indices,
     rotations: p.rotations,
-    stats: {
-      mean, std, count, voxelCount, rotationCount: nRot, perRotationMax: state.rotationMax, scope: statsScope,
-      ...(perRotationMean && perRotationStd ? { perRotationMean, perRotationStd } : {}),
-    },
+    stats: scoreStatistics(
+      { sum: state.rotationSum, sumSq: state.rotationSumSq, count: state.rotationCount }, state.rotationMax,
+      { sum: state.looseSum, sumSq: state.looseSumSq, count: state.looseCount }, voxelCount, statsScope,
+    ),
     tilePlan: plan,
     device: { ...(devices[0] as DeviceInfo), backend: backend.name },
     devices,

@@ -57,6 +57,9 @@ export interface MatchJob {
   /** At most this many bytes of host memory for the whole job (a cluster allocation: SLURM --mem); default: what
    *  the machine has free when the job is planned. */
   memoryLimitBytes?: number;
+  /** Search only the rotations [start, end) of the set (a shard of a search split over jobs; merged exactly by
+   *  mergeShards). Default: all. */
+  rotationRange?: readonly [number, number];
 }
 
 /** Everything after validation and preprocessing: what the loop and job.json use. */
@@ -72,6 +75,8 @@ export interface PreparedJob {
   memoryFraction: number;
   memoryLimitBytes: number | undefined;
   rotationCount: number;
+  /** The rotations searched, [start, end): the whole set unless the job is a shard. */
+  rotationRange: readonly [number, number];
   target: Float32Array;
   targetShape: Zyx;
   voxelSize: Zyx;
@@ -217,6 +222,11 @@ export function prepareJob(job: MatchJob): PreparedJob {
   for (let i = 0; i < rotations.length; i++) {
     if (!Number.isFinite(rotations[i] as number)) throw invalidOption('rotations', 'finite matrix entries', rotations[i]);
   }
+  const rotationRange: readonly [number, number] = job.rotationRange ?? [0, rotations.length / 9];
+  const [rangeStart, rangeEnd] = rotationRange;
+  if (!(Number.isInteger(rangeStart) && Number.isInteger(rangeEnd) && rangeStart >= 0 && rangeStart < rangeEnd && rangeEnd <= rotations.length / 9)) {
+    throw invalidOption('rotationRange', `[start, end) with 0 ≤ start < end ≤ ${rotations.length / 9}`, rotationRange.join(','));
+  }
   const { target, template } = job;
   if (!sameVoxelSize(target.voxelSize, template.voxelSize)) {
     throw new TmeError('ERR_TME_MISMATCH',
@@ -280,7 +290,7 @@ export function prepareJob(job: MatchJob): PreparedJob {
   const { mean, variance } = moments(targetData, noData);
   return {
     score, plan, padTarget, interpolation, rotationMode, device, threads: job.threads, tile, memoryFraction, memoryLimitBytes,
-    rotationCount: rotations.length / 9,
+    rotationCount: rotations.length / 9, rotationRange,
     target: targetData, targetShape: target.shape, voxelSize: target.voxelSize, origin: target.origin,
     template: templateData, templateShape: template.shape, mask,
     supportShape: templateSupport(mask, template.shape, plan.backendScore, interpolation, rotationMode), maskRadius, targetMask,

@@ -3,6 +3,7 @@ import { register as registerInfo } from './info';
 import { register as registerConvert } from './convert';
 import { register as registerExport } from './export';
 import { register as registerMatch } from './match';
+import { register as registerMerge } from './merge';
 import { register as registerDevices } from './devices';
 import { register as registerAngles } from './angles';
 import { register as registerPeaks } from './peaks';
@@ -15,6 +16,7 @@ export function registerCommands(program: Command): void {
   registerInfo(program);
   registerConvert(program);
   registerMatch(program);
+  registerMerge(program);
   registerDevices(program);
   registerPeaks(program);
   registerExport(program);

@@ -34,6 +34,8 @@ export interface MatchFlags extends SearchFlags {
   tile: string;
   /** Host memory the job may use ("8G", "512M", bytes); default: what is free. */
   memory?: string;
+  /** `i/n`: the i-th (from 0) of n contiguous parts of the rotation set (tme match only; `tme merge` joins them). */
+  shard?: string;
   padTarget: string;
   interpolation: string;
   rotationMode: string;
@@ -87,6 +89,15 @@ function checkTargetFits(file: string, limit: number | undefined): void {
       + `${limit !== undefined && limit <= (cpu?.memoryBytes ?? Infinity) ? `--memory allows ${gib(limit)}` : `${gib(available)} of memory is free`}; `
       + 'bin or crop it (tme does not yet match tomograms larger than memory)', { file });
   }
+}
+
+/** `--shard i/n`: the rotations [⌊i·N/n⌋, ⌊(i+1)·N/n⌋) of N, i from 0 (a SLURM array task's index). */
+export function shardRange(text: string, rotations: number): [number, number] {
+  const m = /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(text);
+  const [i, n] = m ? [Number(m[1]), Number(m[2])] : [NaN, NaN];
+  if (!(n >= 1 && i >= 0 && i < n)) throw invalidOption('--shard', 'i/n with 0 ≤ i < n (the i-th of n parts of the rotations, from 0)', text);
+  if (n > rotations) throw invalidOption('--shard', `at most as many parts as rotations (${rotations})`, text);
+  return [Math.floor((i * rotations) / n), Math.floor(((i + 1) * rotations) / n)];
 }
 
 /** What --device takes, for its help and its errors. */
@@ -231,6 +242,7 @@ export async function setupMatch(flags: MatchFlags, options: { createDir?: boole
   const set = flags.rotations === undefined
     ? sampleRotations({ angularStep: typedStep as number, symmetry: flags.symmetry, measure: false })
     : rotationsFromFile(flags.rotations, convention, flags.symmetry);
+  const rotationRange = flags.shard === undefined ? undefined : shardRange(flags.shard, set.count);
   // With a list, the refinement's scale: the typed step, else the list's measured covering angle.
   const angularStep = typedStep ?? Math.min(ANGULAR_STEP_RANGE[1], Math.max(ANGULAR_STEP_RANGE[0], Number(set.coveringAngle.toFixed(2))));
 
@@ -262,12 +274,14 @@ export async function setupMatch(flags: MatchFlags, options: { createDir?: boole
     rotations: set.matrices, score, device, threads, tile, padTarget, interpolation: flags.interpolation as Interpolation,
     rotationMode: flags.rotationMode as RotationMode,
     ...(flags.memory === undefined ? {} : { memoryLimitBytes: parseMemorySize('--memory', flags.memory) }),
+    ...(rotationRange === undefined ? {} : { rotationRange }),
   };
   const inputs = {
     target: path.resolve(flags.target), template: path.resolve(flags.template), templateSource: search.templateSource,
     templateMask: flags.templateMask === undefined ? null : path.resolve(flags.templateMask),
     targetMask: flags.targetMask === undefined ? null : path.resolve(flags.targetMask),
     angularStep, symmetry: set.symmetry, rotationCount: set.count, coveringBound: set.coveringBound, rotationMethod: set.method,
+    ...(flags.shard === undefined ? {} : { shard: flags.shard }),
     ...(flags.rotations === undefined ? {} : {
       rotations: path.resolve(flags.rotations), rotationsConvention: convention ?? 'quaternions', coveringAngle: set.coveringAngle,
     }),
@@ -447,6 +461,7 @@ export function register(program: Command): void {
     .option('--force', 'overwrite the job in the output folder')
     .option('--quiet', 'print nothing but errors')
     .option('--progress', 'draw progress even when stderr is not a terminal or CI is set')
+    .option('--shard <i/n>', 'search only the i-th (from 0) of n equal parts of the rotations, e.g. a SLURM array task\'s; tme merge joins the n job folders into the one a whole search writes')
     .requiredOption('-o, --output <dir>', 'job folder to create')
     .action(async (flags: MatchFlags) => runMatch(flags));
 }

@@ -1,0 +1,74 @@
+/**
+ * A search split over jobs (`tme match --shard i/n`, e.g. SLURM array tasks) and joined by `tme merge` is the search
+ * one uninterrupted run does: scores.mrc, rotations.mrc and angles.tsv byte for byte, the score statistics (which
+ * set the false-alarm threshold) to the last bit, and so the same picks. Shards of other searches, and sets that
+ * miss rotations, are refused in one line.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { blobTemplate, noisyTarget, runTme, tempDir, writeVolume } from './helpers';
+
+let dir: string;
+const f = (name: string): string => path.resolve(dir, name);
+const matchArgs = (out: string, ...extra: string[]): string[] => [
+  'match', '--target', f('target.mrc'), '--template', f('template.mrc'), '--angular-step', '25', '--tilt-range', '-60,60',
+  '--device', 'cpu', '--quiet', '-o', f(out), ...extra,
+];
+
+beforeAll(async () => {
+  dir = tempDir('shards');
+  const template = blobTemplate(10);
+  writeVolume(f('template.mrc'), template);
+  writeVolume(f('target.mrc'), noisyTarget([40, 48, 48], template, 11));
+  for (const args of [matchArgs('whole'), ...[0, 1, 2].map((i) => matchArgs(`shard${i}`, '--shard', `${i}/3`)), matchArgs('other2', '--shard', '2/3', '--score', 'cc')]) {
+    const r = await runTme(args, { timeoutMs: 120_000 });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+  }
+}, 300_000);
+
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+interface Statistics { mean: number; std: number; count: number; perRotationMax: number[]; perRotationMean: number[]; perRotationStd: number[] }
+const statistics = (job: string): Statistics => (JSON.parse(fs.readFileSync(f(`${job}/job.json`), 'utf8')) as { statistics: Statistics }).statistics;
+
+test('three shards merged in any order equal the whole search, file for file and bit for bit', async () => {
+  const r = await runTme(['merge', f('shard2'), f('shard0'), f('shard1'), '-o', f('merged')]);
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  expect(r.stdout).toMatch(/3 shards merged \(\d+ rotations\)/);
+  for (const file of ['scores.mrc', 'rotations.mrc', 'angles.tsv']) {
+    expect(fs.readFileSync(f(`merged/${file}`)).equals(fs.readFileSync(f(`whole/${file}`)))).toBe(true);
+  }
+  // Each shard searched a third of the rotations: its maps alone differ from the whole.
+  expect(fs.readFileSync(f('shard0/scores.mrc')).equals(fs.readFileSync(f('whole/scores.mrc')))).toBe(false);
+  const [whole, merged] = [statistics('whole'), statistics('merged')];
+  for (const k of ['mean', 'std', 'count', 'perRotationMax', 'perRotationMean', 'perRotationStd'] as const) expect(merged[k]).toEqual(whole[k]);
+
+  // The same picks, thresholded by the same statistics.
+  for (const job of ['whole', 'merged']) {
+    const p = await runTme(['peaks', f(job), '--false-alarms', '1', '-o', f(`${job}-picks.tsv`)]);
+    expect(p.code).toBe(0);
+  }
+  expect(fs.readFileSync(f('merged-picks.tsv'), 'utf8')).toBe(fs.readFileSync(f('whole-picks.tsv'), 'utf8'));
+}, 120_000);
+
+test.each([
+  ['a missing shard', ['shard0', 'shard2'], /shard2: rotations \d+–\d+ of \d+ are in no shard given|rotations \d+–\d+ of \d+ are in no shard given/],
+  ['a shard repeated', ['shard0', 'shard1', 'shard1', 'shard2'], /shard1: its rotations \d+–\d+ overlap another shard's/],
+  ['a shard of another search', ['shard0', 'shard1', 'other2'], /other2: is a shard of another search than .*shard0: parameters\.score, parameters\.backendScore(, parameters\.supportShape)? differ/],
+  ['a whole search among shards', ['shard0', 'whole'], /whole: is a whole search, not a shard/],
+])('refuses %s in one line and writes nothing', async (_name, shards, message) => {
+  const out = f(`refused-${shards.join('-')}`);
+  const r = await runTme(['merge', ...shards.map(f), '-o', out]);
+  expect(r.code).toBe(1);
+  expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  expect(r.stderr).toMatch(message);
+  expect(fs.existsSync(out)).toBe(false);
+});
+
+test('--shard outside 0 ≤ i < n is a usage error', async () => {
+  const r = await runTme(matchArgs('bad', '--shard', '3/3'));
+  expect(r.code).toBe(2);
+  expect(r.stderr).toMatch(/Expected i\/n with 0 ≤ i < n .* for --shard but received "3\/3"/);
+});
