@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { releaseJobLocks } from '@tme/engine';
 import { registerCommands } from './commands';
 import { exitCodeFor, formatError } from './format-error';
+import { setCommandLine } from './command-line';
 import { translatePytmeFlags } from './pytme-flags';
 import { VERSION } from './version';
 
@@ -30,7 +31,9 @@ export async function main(argv: readonly string[]): Promise<number> {
   const program = buildProgram();
   const debug = argv.includes('--debug');
   try {
-    await program.parseAsync(translatePytmeFlags(argv), { from: 'user' });
+    const translated = translatePytmeFlags(argv);
+    setCommandLine(translated);
+    await program.parseAsync(translated, { from: 'user' });
     releaseJobLocks();
     return 0;
   } catch (err) {
