@@ -8,6 +8,7 @@ import { register as registerDevices } from './devices';
 import { register as registerAngles } from './angles';
 import { register as registerPeaks } from './peaks';
 import { register as registerRun } from './run';
+import { register as registerBatch } from './batch';
 import { register as registerSlurm } from './slurm';
 import { register as registerExample } from './example';
 import { register as registerEstimate } from './estimate';
@@ -23,6 +24,7 @@ export function registerCommands(program: Command): void {
   registerExport(program);
   registerAngles(program);
   registerRun(program);
+  registerBatch(program);
   registerSlurm(program);
   registerEstimate(program);
   registerExample(program);

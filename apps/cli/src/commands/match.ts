@@ -424,9 +424,10 @@ export async function executeMatch(
 }
 
 /** The options every command that matches shares (match, run, estimate), with one spelling per concept. */
-export function addMatchOptions(cmd: Command): Command {
+export function addMatchOptions(cmd: Command, options: { target?: boolean } = {}): Command {
+  // tme batch takes its tomograms from a manifest.
+  if (options.target !== false) cmd.requiredOption('--target <file>', 'tomogram (MRC or EM)');
   cmd
-    .requiredOption('--target <file>', 'tomogram (MRC or EM)')
     .requiredOption('--template <file>', 'template: a map (MRC/EM; same voxel size as the target unless --resample) or an atomic model (PDB/mmCIF, simulated at the target voxel size)')
     .option('--template-mask <file>', 'template mask (MRC, template box); default: a sphere (see --mask-radius)')
     .option('--mask-radius <Å>', 'radius of a spherical template mask in Å; default: the largest sphere inside the box')

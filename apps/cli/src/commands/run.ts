@@ -8,7 +8,7 @@ import {
   PEAK_MASK_HELP, addPeakOptions, callOptionsFrom, describeEdge, describeThreshold, readPeakMask, type PeaksCliOptions,
 } from './peaks';
 
-interface RunFlags extends MatchFlags, Omit<PeaksCliOptions, 'output' | 'force'> {
+export interface RunFlags extends MatchFlags, Omit<PeaksCliOptions, 'output' | 'force'> {
   formats: string;
   box?: string;
 }
@@ -58,16 +58,22 @@ export async function runAll(flags: RunFlags): Promise<void> {
   }
 }
 
+/** What tme run (and tme batch, per tomogram) does after the match: the picks' mask and refinement, the outputs. */
+export function addRunOutputOptions(cmd: Command): Command {
+  return cmd
+    .option('--mask <mrc>', PEAK_MASK_HELP)
+    .option('--no-refine', 'keep the global search\'s orientations (default: refine each pick\'s orientation by a local search at half and a quarter of the angular step, re-scored with the search\'s own score and filters; not for mcc)')
+    .option('--formats <list>', `outputs after the match: ${RUN_FORMATS.join(', ')}`, RUN_FORMATS.join(','))
+    .option('--box <voxels>', 'RELION subtomogram box (even); default: an even fast size ≥ 1.5× the template box. A box that crosses a tomogram face is kept: its outside is filled with the mean of its voxels inside the tomogram (0 after normalisation) and it is marked (tmeBoxOutsideFraction)');
+}
+
 export function register(program: Command): void {
   const cmd = program
     .command('run')
     .description('The whole job in one go: match, call peaks, and export (orientations TSV, RELION particles with subtomograms, IMOD model)');
   addMatchOptions(cmd);
-  addPeakOptions(cmd)
-    .option('--mask <mrc>', PEAK_MASK_HELP)
-    .option('--no-refine', 'keep the global search\'s orientations (default: refine each pick\'s orientation by a local search at half and a quarter of the angular step, re-scored with the search\'s own score and filters; not for mcc)')
-    .option('--formats <list>', `outputs after the match: ${RUN_FORMATS.join(', ')}`, RUN_FORMATS.join(','))
-    .option('--box <voxels>', 'RELION subtomogram box (even); default: an even fast size ≥ 1.5× the template box. A box that crosses a tomogram face is kept: its outside is filled with the mean of its voxels inside the tomogram (0 after normalisation) and it is marked (tmeBoxOutsideFraction)')
+  addPeakOptions(cmd);
+  addRunOutputOptions(cmd)
     .option('--resume', 'continue the match in the output folder from its checkpoint')
     .option('--force', 'overwrite the job in the output folder')
     .option('--quiet', 'print nothing but errors')
