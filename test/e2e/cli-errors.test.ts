@@ -166,6 +166,22 @@ describe('tme on bad input: one line, the right exit code, nothing left behind',
   }, 90_000);
 });
 
+test('header doubts of every input reach stderr once per file (here a template without a voxel size), then the one error', async () => {
+  const bytes = fs.readFileSync(f('template.mrc'));
+  bytes.fill(0, 40, 52); // CELLA: the voxel size unknown
+  fs.writeFileSync(f('novoxel.mrc'), bytes);
+  const r = await runTme(match('target.mrc', 'novoxel.mrc', 'o25'));
+  expect(r.code).toBe(1);
+  const lines = r.stderr.trim().split('\n');
+  expect(lines.slice(0, 3)).toEqual(['x', 'y', 'z'].map((a) => `tme: warning: ${f('novoxel.mrc')}: voxel size along ${a} unknown (CELLA 0, M${a.toUpperCase()} 8); using 1 Å`));
+  expect(lines[3]).toMatch(/novoxel\.mrc: voxel size 1\.00 Å differs from target 10\.00 Å/);
+  expect(lines).toHaveLength(4);
+  expect(fs.existsSync(f('o25'))).toBe(false);
+  // --quiet keeps the error, drops the warnings.
+  const quiet = await runTme([...match('target.mrc', 'novoxel.mrc', 'o25'), '--quiet']);
+  expect(quiet.stderr.trim().split('\n')).toHaveLength(1);
+});
+
 test('convert refuses to replace an existing file unless --force', async () => {
   const before = fs.readFileSync(f('template.mrc'));
   const r = await runTme(['convert', f('target.mrc'), f('template.mrc')], { timeoutMs: 30_000 });

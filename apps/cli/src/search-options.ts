@@ -347,7 +347,8 @@ function looksLikeModel(file: string): boolean {
 
 /** Reads and shapes the template (a map or an atomic model) for this target, and builds the filters. */
 export async function prepareSearch(
-  flags: SearchFlags, target: Volume, mask?: Volume, options: { targetVoxelUnknown?: boolean } = {},
+  flags: SearchFlags, target: Volume, mask?: Volume,
+  options: { targetVoxelUnknown?: boolean; read?: (file: string) => ReturnType<typeof readVolume> } = {},
 ): Promise<PreparedSearch> {
   const filters = searchFiltersFrom(flags);
   const filterOptions = filters.options;
@@ -373,7 +374,7 @@ export async function prepareSearch(
     template = inFile(flags.template, () => prepareTemplate(simulated.volume, { invertContrast: flags.invertContrast === true, boxSize: box, center: false }));
     templateSource = { kind: 'model', file: flags.template, atoms: simulated.atomCount };
   } else {
-    const map = readVolume(flags.template);
+    const map = (options.read ?? readVolume)(flags.template);
     const mapVoxel = map.voxelSize[2];
     const differs = Math.abs(mapVoxel - voxel) > 0.01 * voxel;
     if (differs && !flags.resample) {

@@ -46,7 +46,8 @@ export function readMrcExtendedHeader(path: string): Uint8Array {
 }
 
 function close(a: number, b: number): boolean {
-  return Math.abs(a - b) <= 1e-8 + 0.01 * Math.abs(b);
+  // Equal infinities agree (Infinity − Infinity is NaN: a header that says Infinity for data holding it is right).
+  return a === b || Math.abs(a - b) <= 1e-8 + 0.01 * Math.abs(b);
 }
 
 /** Header statistics that disagree with the data (mrcfile's tolerance: 1 %); undetermined ones are skipped. */

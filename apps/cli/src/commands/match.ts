@@ -248,19 +248,24 @@ export async function setupMatch(flags: MatchFlags, options: { createDir?: boole
 
   const dir = path.resolve(flags.output);
   checkTargetFits(flags.target, flags.memory === undefined ? undefined : parseMemorySize('--memory', flags.memory));
-  const target = readVolume(flags.target);
+  // A header's doubts (a voxel size taken as 1 Å, statistics that do not match the data) are said once per file,
+  // before anything is matched, on the run's one warning channel: stderr, unless --quiet.
+  const read = (file: string): ReturnType<typeof readVolume> => {
+    const volume = readVolume(file);
+    if (!flags.quiet) for (const w of volume.header.warnings) process.stderr.write(`tme: warning: ${file}: ${w}\n`);
+    return volume;
+  };
+  const target = read(flags.target);
   checkFinite(target.data, flags.target);
-  // A header's doubts are said once, before anything is matched (a voxel size taken as 1 Å decides every Å below).
-  if (!flags.quiet) for (const w of target.header.warnings) process.stderr.write(`tme: warning: ${flags.target}: ${w}\n`);
-  const userMask = flags.templateMask === undefined ? undefined : readVolume(flags.templateMask);
-  const search = await prepareSearch(flags, target, userMask, { targetVoxelUnknown: target.header.warnings.some((w) => w.startsWith('voxel size')) });
+  const userMask = flags.templateMask === undefined ? undefined : read(flags.templateMask);
+  const search = await prepareSearch(flags, target, userMask, { targetVoxelUnknown: target.header.warnings.some((w) => w.startsWith('voxel size')), read });
   // The filter acts on each rotated template on its own grid before it is normalised; a spectrum sampled on the
   // tile's grid cannot do that.
   if (flags.rotationMode === 'fourier' && search.filter !== undefined) {
     throw invalidOption('--rotation-mode', 'real when the template is filtered (--tilt-range, --tilt-angles, --defocus, --lowpass, --highpass, --whiten)', flags.rotationMode);
   }
   const templateMask = search.templateMask;
-  const targetMask = flags.targetMask === undefined ? undefined : readVolume(flags.targetMask);
+  const targetMask = flags.targetMask === undefined ? undefined : read(flags.targetMask);
   if (targetMask !== undefined) {
     if (targetMask.shape.some((n, i) => n !== target.shape[i])) {
       throw new TmeError('ERR_TME_MISMATCH', `target mask is ${[...targetMask.shape].reverse().join('×')} voxels; the target (${flags.target}) is ${[...target.shape].reverse().join('×')}`, { file: flags.targetMask });
