@@ -1,11 +1,6 @@
+import { nextFastEvenSize } from '@tme/fft-size';
 import { invalidOption } from '@tme/formats';
 
-/** True when n has no prime factor above 7 (sizes FFT libraries, RELION's included, handle fastest). */
-function isFastSize(n: number): boolean {
-  let m = n;
-  for (const p of [2, 3, 5, 7]) while (m % p === 0) m /= p;
-  return m === 1;
-}
 
 /**
  * The default subtomogram box: the smallest even size with prime factors ≤ 7 that is at least 1.5× the particle
@@ -15,10 +10,9 @@ export function defaultBoxSize(diameterVoxels: number): number {
   if (!(Number.isFinite(diameterVoxels) && diameterVoxels > 0)) {
     throw invalidOption('diameter', 'number > 0 (voxels)', diameterVoxels);
   }
-  let n = Math.max(2, Math.ceil(1.5 * diameterVoxels - 1e-9));
-  if (n % 2 === 1) n += 1;
-  while (!isFastSize(n)) n += 2;
-  return n;
+  // Even, prime factors ≤ 7 (sizes FFT libraries, RELION's included, handle fastest); bounded (a diameter of 1e300
+  // once meant a search that never ended).
+  return nextFastEvenSize(1.5 * diameterVoxels - 1e-9);
 }
 
 /**
