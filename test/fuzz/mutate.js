@@ -3,17 +3,8 @@
 // values that break size arithmetic (1e30, 2^53+1, NaN, −0, huge counts), structure characters inserted, chunks
 // deleted, repeated (inputs grow to at most 1 MiB) or cut off.
 'use strict';
-
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// mulberry32, as everywhere in tme.
+const { seededRandom: rng } = require('@tme/rotations');
 
 function hash(...parts) {
   let h = 2166136261;
@@ -84,4 +75,4 @@ function mutate(seed, bytes, isText) {
   return b;
 }
 
-module.exports = { mutate, hash, rng };
+module.exports = { mutate, hash };
