@@ -73,6 +73,14 @@ test('a rerun skips what is finished and redoes only what is missing', async () 
   expect(fs.existsSync(f('out/TS_02/picks.tsv'))).toBe(true);
 }, 300_000);
 
+test('finished means every output asked for: with --formats relion alone (no picks.tsv) a rerun skips too', async () => {
+  expect((await run('list.txt', 'relion-only', '--formats', 'relion', '--quiet')).code).toBe(0);
+  expect(fs.existsSync(f('relion-only/TS_01/picks.tsv'))).toBe(false);
+  const again = await run('list.txt', 'relion-only', '--formats', 'relion');
+  expect(again.code).toBe(0);
+  for (const [k, n] of names.entries()) expect(again.stdout).toContain(`${k + 1}/3 ${n}: done earlier, skipped`);
+}, 300_000);
+
 test('a glob names the same tomograms', async () => {
   const r = await run('tomos/TS_0?.mrc', 'globbed', '--quiet');
   expect(r.code).toBe(0);

@@ -4,9 +4,10 @@ import type { Command } from 'commander';
 import { CHECKPOINT_FILE, JOB_FILES } from '@tme/engine';
 import { TmeError, formatStar, invalidOption, readStar, starBlock, writeFileAtomic, type StarBlock, type StarFile } from '@tme/formats';
 import { parseRelionTomograms } from '@tme/template';
+import type { RunFormat } from '../pipeline';
 import { addMatchOptions, createFolder } from './match';
 import { addPeakOptions } from './peaks';
-import { addRunOutputOptions, runAll, type RunFlags } from './run';
+import { addRunOutputOptions, parseFormats, runAll, type RunFlags } from './run';
 
 /** One tomogram of a batch: its name (the job folder and rlnTomoName), the file matched, and its tilt metadata. */
 interface BatchEntry { name: string; target: string; tiltAngles?: string; tomoName?: string }
@@ -66,9 +67,12 @@ export function readManifest(manifest: string): BatchEntry[] {
   return entries;
 }
 
-/** A tomogram's job is done when its job and its exports are written (tme run writes the picks after the job). */
-function finished(dir: string): boolean {
-  return fs.existsSync(path.join(dir, JOB_FILES.job)) && fs.existsSync(path.join(dir, 'picks.tsv'));
+/** The file each of tme run's outputs ends with. */
+const OUTPUT_FILE: Record<RunFormat, string> = { tsv: 'picks.tsv', relion: path.join('relion', 'particles.star'), imod: path.join('imod', 'picks.mod') };
+
+/** A tomogram's job is done when its job and every output asked for are written (tme run exports after the job). */
+function finished(dir: string, formats: readonly RunFormat[]): boolean {
+  return [JOB_FILES.job, ...formats.map((f) => OUTPUT_FILE[f])].every((file) => fs.existsSync(path.join(dir, file)));
 }
 
 /**
@@ -138,6 +142,7 @@ async function runBatch(manifest: string, flags: BatchFlags): Promise<void> {
       if (value !== undefined) throw invalidOption(flag, `nothing: a tomograms.star gives each tomogram's tilts and name`, value, manifest);
     }
   }
+  const formats = parseFormats(flags.formats);
   const out = path.resolve(flags.output);
   createFolder(out);
   const say = (line: string): void => { if (!flags.quiet) process.stdout.write(`${line}\n`); };
@@ -145,7 +150,7 @@ async function runBatch(manifest: string, flags: BatchFlags): Promise<void> {
   for (const [k, e] of entries.entries()) {
     const dir = path.join(out, e.name);
     const label = `tme batch: ${k + 1}/${entries.length} ${e.name}`;
-    if (finished(dir) && !flags.force) {
+    if (finished(dir, formats) && !flags.force) {
       say(`${label}: done earlier, skipped`);
       continue;
     }

@@ -247,7 +247,8 @@ export async function setupMatch(flags: MatchFlags, options: { createDir?: boole
   const angularStep = typedStep ?? Math.min(ANGULAR_STEP_RANGE[1], Math.max(ANGULAR_STEP_RANGE[0], Number(set.coveringAngle.toFixed(2))));
 
   const dir = path.resolve(flags.output);
-  checkTargetFits(flags.target, flags.memory === undefined ? undefined : parseMemorySize('--memory', flags.memory));
+  const memoryLimit = flags.memory === undefined ? undefined : parseMemorySize('--memory', flags.memory);
+  checkTargetFits(flags.target, memoryLimit);
   // A header's doubts (a voxel size taken as 1 Å, statistics that do not match the data) are said once per file,
   // before anything is matched, on the run's one warning channel: stderr, unless --quiet.
   const read = (file: string): ReturnType<typeof readVolume> => {
@@ -278,7 +279,7 @@ export async function setupMatch(flags: MatchFlags, options: { createDir?: boole
     target, template: search.template, templateMask, maskRadius, targetMask, filter: search.filter, targetFilter: search.targetFilter,
     rotations: set.matrices, score, device, threads, tile, padTarget, interpolation: flags.interpolation as Interpolation,
     rotationMode: flags.rotationMode as RotationMode,
-    ...(flags.memory === undefined ? {} : { memoryLimitBytes: parseMemorySize('--memory', flags.memory) }),
+    ...(memoryLimit === undefined ? {} : { memoryLimitBytes: memoryLimit }),
     ...(rotationRange === undefined ? {} : { rotationRange }),
   };
   const inputs = {
