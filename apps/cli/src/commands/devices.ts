@@ -1,9 +1,7 @@
 import type { Command } from 'commander';
 import { listDevices } from '@tme/engine';
+import { gib } from '../units';
 
-function gib(bytes: number): string {
-  return `${(bytes / 2 ** 30).toFixed(1)} GiB`;
-}
 
 export function register(program: Command): void {
   program

@@ -13,6 +13,7 @@ import {
   writeJob, type DeviceSelection, type DeviceSpec, type Interpolation, type MatchJob, type MatchResult, type RotationMode,
 } from '@tme/engine';
 import { createProgressRenderer } from '../progress';
+import { gib } from '../units';
 import { addSearchOptions, isDefocusFile, prepareSearch, type SearchFilters, type SearchFlags } from '../search-options';
 import { VERSION } from '../version';
 
@@ -83,7 +84,6 @@ function checkTargetFits(file: string, limit: number | undefined): void {
   const cpu = listDevices().devices.find((d) => d.index === 'cpu');
   const available = Math.min(limit ?? Infinity, cpu ? cpu.memoryBytes : Infinity);
   if (needed > available) {
-    const gib = (b: number): string => `${(b / 2 ** 30).toFixed(1)} GiB`;
     throw new TmeError('ERR_TME_DEVICE_MEMORY',
       `${[...shape].reverse().join('×')} voxels need ${gib(needed)} (the tomogram as float32 and its best-score and rotation maps) but `
       + `${limit !== undefined && limit <= (cpu?.memoryBytes ?? Infinity) ? `--memory allows ${gib(limit)}` : `${gib(available)} of memory is free`}; `
