@@ -94,11 +94,11 @@ const cases: Case[] = [
   { name: 'mismatched voxel sizes', args: () => match('target.mrc', 'template-5A.mrc', 'o8'), code: 1, message: /template-5A\.mrc: .*5\.00 Å.*10\.00 Å.*--resample/, output: () => f('o8') },
   { name: 'empty PDB as template', args: () => match('target.mrc', 'empty.pdb', 'o9'), code: 1, message: /empty\.pdb: .*no atoms/i, output: () => f('o9') },
   {
-    name: 'negative --angular-step', code: 2, message: /--angular-step.*"-5"/, output: () => f('o10'),
+    name: 'negative --angular-step', code: 2, message: /--angular-step but received -5\b/, output: () => f('o10'),
     args: () => [...match('target.mrc', 'template.mrc', 'o10').filter((a) => a !== '45' && a !== '--angular-step'), '--angular-step', '-5'],
   },
   {
-    name: 'zero --angular-step', code: 2, message: /--angular-step.*"0"/, output: () => f('o11'),
+    name: 'zero --angular-step', code: 2, message: /--angular-step but received 0\b/, output: () => f('o11'),
     args: () => [...match('target.mrc', 'template.mrc', 'o11').filter((a) => a !== '45' && a !== '--angular-step'), '--angular-step', '0'],
   },
   { name: 'unknown --score', args: () => match('target.mrc', 'template.mrc', 'o12', '--score', 'bogus'), code: 2, message: /score.*"bogus"/, output: () => f('o12') },

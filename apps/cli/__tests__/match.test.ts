@@ -6,6 +6,7 @@ import { createVolume, writeMrc } from '@tme/formats';
 import { angleBetween, matrixToPytmeEuler, matrixToQuaternion, sampleRotations } from '@tme/rotations';
 import { listDevices, nativeAddonBuilt, readJob, rotateBox } from '@tme/engine';
 import { progressWanted } from '../src/progress';
+import { runPeaks, type PeaksCliOptions } from '../src/commands/peaks';
 
 // One CLI process runs every invocation (see below); loading it alone takes seconds on a busy machine.
 jest.setTimeout(180_000);
@@ -90,16 +91,16 @@ const base = (): string[] => ['match', '--target', path.join(dir, 'target.mrc'),
 const job = (name: string): string => path.join(dir, name);
 
 const errorCases: Array<[string[], number, RegExp]> = [
-  [['--score', 'ncc'], 2, /Expected one of cc, lcc, corr, cam, flc, flc-sphere, mcc .* for score but received "ncc"/],
+  [['--score', 'ncc'], 2, /Expected one of cc, lcc, corr, cam, flc, flc-sphere, mcc .* for --score but received "ncc"/],
   [['--tile', '16,16'], 2, /Expected auto or Z,Y,X .* for --tile/],
   [['--device', 'tpu'], 2, /for --device but received "tpu"/],
-  [['--pad-target', 'wrap'], 2, /for padTarget but received "wrap"/],
+  [['--pad-target', 'wrap'], 2, /for --pad-target but received "wrap"/],
   [['--angular-step', '0'], 2, /for --angular-step/],
   [['--force', '--resume'], 2, /only one of --force and --resume/],
   [['--rotations-convention', 'pytme'], 2, /only with --rotations <file> for --rotations-convention/],
   [['--rotations', 'list.tsv', '--symmetry', 'C2'], 2, /C1 with --rotations .* for --symmetry but received "C2"/],
   [['--rotations', 'set.npy', '--rotations-convention', 'relion'], 2, /no convention for a .npy rotation list/],
-  [['--mask-radius', '0'], 2, /Expected a radius > 0 \(Å\) for --mask-radius but received "0"/],
+  [['--mask-radius', '0'], 2, /Expected a radius > 0 Å for --mask-radius but received 0 of type number/],
   [['--device', '0,,1'], 2, /Expected .*comma-separated list .* for --device but received "0,,1"/],
   [['--device', 'gpu:all,cpu'], 2, /for --device but received "gpu:all,cpu"/],
 ];
@@ -286,12 +287,40 @@ withNative('tme match (native CPU path)', () => {
     expect(run('relativeFiles').err).toBe('');
     const inputs = readJob(job('job-relative')).record.inputs;
     expect(inputs['filters']).toMatchObject({
-      tiltAngles: path.join(FIXTURES, 'ts01.rawtlt'), dose: path.join(FIXTURES, 'ts01_dose.txt'), defocus: path.join(FIXTURES, 'ts01_v3.defocus'), voltage: '200',
+      tiltAngles: path.join(FIXTURES, 'ts01.rawtlt'), dose: path.join(FIXTURES, 'ts01_dose.txt'), defocus: path.join(FIXTURES, 'ts01_v3.defocus'), voltage: 200,
     });
     expect(inputs['microscope']).toEqual({
       voltage: 200, sphericalAberration: 2.7, amplitudeContrast: 0.07, source: { voltage: 'flag', sphericalAberration: 'default', amplitudeContrast: 'default' },
     });
     expect(inputs['tiltRange']).toEqual([-60, 60]);
+  });
+
+  it('job.json stores the search as typed values; tme peaks --refine rebuilds it from there, from any folder', async () => {
+    const { record } = readJob(job('job-relative'));
+    expect(record.search).toMatchObject({
+      target: path.join(dir, 'target.mrc'), angularStep: 60, score: 'flc-sphere', symmetry: 'C1', tiltAxis: 'y', voltage: 200,
+      tiltAngles: path.join(FIXTURES, 'ts01.rawtlt'), dose: path.join(FIXTURES, 'ts01_dose.txt'), defocus: path.join(FIXTURES, 'ts01_v3.defocus'),
+    });
+    let said = '';
+    const peaks = async (refine: boolean, cwd: string): Promise<number[]> => {
+      const here = process.cwd();
+      process.chdir(cwd);
+      const out = path.join(dir, `picks-${refine}.tsv`);
+      const spy = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => { said += String(chunk); return true; });
+      try {
+        await runPeaks(job('job-relative'), { output: out, number: '1', refine, force: true } satisfies PeaksCliOptions);
+      } finally {
+        spy.mockRestore();
+        process.chdir(here);
+      }
+      return fs.readFileSync(out, 'utf8').split('\n')[1]!.split('\t').slice(0, 7).map(Number);
+    };
+    const global = await peaks(false, process.cwd());
+    const refined = await peaks(true, os.tmpdir());
+    // The same pick, re-scored at orientations near the global one: at least as good, found from another folder.
+    expect(refined.slice(0, 3)).toEqual(global.slice(0, 3));
+    expect(refined[6]).toBeGreaterThanOrEqual(global[6]! - 1e-6);
+    expect(said).toMatch(/refined 1 orientations: median change [\d.]+°/);
   });
 
   it('tme devices lists the CPU path and what auto picks', () => {

@@ -169,7 +169,7 @@ describe('tme peaks', () => {
     expect((await tme(job, { output: path.join(dir, 'x.tsv'), minDistance: '3 nm' })).code).toBe(2);
     const refine = await tme(job, { output: path.join(dir, 'x.tsv'), refine: true });
     expect(refine.code).toBe(1);
-    expect(refine.err).toMatch(/job.json does not name its target, template and angular step/);
+    expect(refine.err).toMatch(/job.json does not name its target and template/);
     expect(fs.existsSync(path.join(dir, 'x.tsv'))).toBe(false);
     expect((await tme(path.join(dir, 'nope'), { output: path.join(dir, 'y.tsv') })).err).toMatch(/no such job directory/);
   });

@@ -3,6 +3,8 @@ import * as path from 'node:path';
 import { TmeError } from '@tme/formats';
 import { buildProgram } from '../src/main';
 import { PYTME_ALIASES, PYTME_POINTERS, translatePytmeFlags } from '../src/pytme-flags';
+import { searchInput, type SearchFlags } from '../src/search-flags';
+import { resolveSearchOptions } from '@tme/search';
 
 describe("pyTME's flags", () => {
   it('are read as the tme flag of the same meaning', () => {
@@ -45,5 +47,23 @@ describe("pyTME's flags", () => {
     const tmeFlags = new Set(buildProgram().commands.flatMap((c) => c.options.flatMap((o) => [o.long, o.short].filter((f): f is string => f !== undefined))));
     const known = (f: string): boolean => tmeFlags.has(f) || PYTME_ALIASES.some((a) => a.pytme.includes(f)) || f in PYTME_POINTERS;
     expect([...flags].filter((f) => !known(f))).toEqual([]);
+  });
+});
+
+describe('the CLI holds no science', () => {
+  it('depends on no science package at run time (template, rotations): it reaches them through @tme/search and @tme/export', () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+    expect(Object.keys(pkg.dependencies).filter((d) => d === '@tme/template' || d === '@tme/rotations')).toEqual([]);
+  });
+
+  it('turns flags into a typed search and checks only their spelling: values are the search layer\'s to check', () => {
+    const flags: SearchFlags = {
+      target: 't.mrc', template: 'x.mrc', angularStep: '500', symmetry: 'C1', score: 'FLC', device: 'auto', tile: 'auto',
+      padTarget: 'mean', interpolation: 'linear', rotationMode: 'real', tiltAxis: 'y', tiltRange: '60,-60', defocus: '3um',
+    };
+    const input = searchInput(flags);
+    expect(input).toMatchObject({ angularStep: 500, score: 'FLC', tiltRange: [60, -60], defocus: 30000 });
+    expect(() => resolveSearchOptions(input)).toThrow('for --angular-step but received 500');
+    expect(() => searchInput({ ...flags, angularStep: 'ten' })).toThrow('Expected a number for --angular-step but received "ten"');
   });
 });

@@ -5,7 +5,7 @@ import {
   callPeaks, formatOrientationsTsv, formatPicksDetailsTsv, type CallPeaksOptions, type PeakSet, type Pick, type RefinedOrientation,
 } from '@tme/peaks';
 import { RELION_OUTSIDE_LABEL, exportImod, exportRelion, defaultBoxSize, type ExportPick, type ExportSummary } from '@tme/export';
-import type { Microscope } from '@tme/template';
+import type { Microscope } from '@tme/export';
 import { refinePicks } from './refine';
 
 /** The outputs `tme run` writes after the match, each in its own place inside OUTDIR. */

@@ -1,7 +1,7 @@
 import { TmeError, type Zyx } from '@tme/formats';
 import { createOrientationScorer, type JobRecord, type MatchJob } from '@tme/engine';
 import { refineOrientations, type PeakSet, type Pick, type RefinedOrientation } from '@tme/peaks';
-import { setupMatch, type MatchFlags } from './commands/match';
+import { planSearch, searchFromRecord } from '@tme/search';
 
 /**
  * Local orientation refinement of every pick with the job's own score and filters (a cone and in-plane search at
@@ -40,34 +40,19 @@ export function refinable(job: MatchJob): boolean {
   return (job.score ?? 'flc-sphere').toString().toLowerCase() !== 'mcc';
 }
 
-const text = (v: unknown): string | undefined => (v === null || v === undefined ? undefined : String(v));
-
-/** Rebuilds a finished job's search (inputs, template, filters) from its job.json, for `tme peaks --refine`. */
+/**
+ * Rebuilds a finished job's search from its job.json (the stored search, not flags), for `tme peaks --refine`: the
+ * template, filters and score to re-score orientations with, on the CPU. No rotation set is sampled.
+ */
 export async function jobFromRecord(record: JobRecord, dir: string): Promise<{ job: MatchJob; angularStep: number }> {
-  const inputs = (record.inputs ?? {}) as Record<string, unknown>;
-  const params = record.parameters;
-  if (typeof inputs['target'] !== 'string' || typeof inputs['template'] !== 'string' || typeof inputs['angularStep'] !== 'number') {
-    throw new TmeError('ERR_TME_FORMAT', 'job.json does not name its target, template and angular step (was it written by tme match?)', { file: dir });
+  const search = searchFromRecord(record, dir);
+  const plan = await planSearch({ ...search, device: 'cpu', tile: 'auto', rotationMode: 'real', shard: undefined }, { purpose: 'rescore' });
+  const shape: Zyx = plan.job.target.shape;
+  const searched = record.parameters.targetShape;
+  if (shape.some((n, i) => n !== (searched[i] as number))) {
+    throw new TmeError('ERR_TME_MISMATCH', `the target now has shape (${shape.join(', ')}), the job searched (${searched.join(', ')})`, { file: search.target });
   }
-  const filters = (inputs['filters'] ?? {}) as Record<string, unknown>;
-  const flags: MatchFlags = {
-    target: inputs['target'], template: inputs['template'], templateMask: text(inputs['templateMask']),
-    maskRadius: inputs['templateMask'] ? undefined : text(params.maskRadius), targetMask: text(inputs['targetMask']),
-    angularStep: String(inputs['angularStep']), symmetry: 'C1', score: params.score, device: 'cpu', tile: 'auto',
-    padTarget: params.padTarget, interpolation: params.interpolation, rotationMode: 'real',
-    tiltAxis: text(filters['tiltAxis']) ?? 'y', voltage: text(filters['voltage']), cs: text(filters['cs']),
-    amplitudeContrast: text(filters['amplitudeContrast']), phaseShift: text(filters['phaseShift']), tomoName: text(inputs['tomoName']),
-    tiltRange: text(filters['tiltRange']), tiltAngles: text(filters['tiltAngles']), dose: text(filters['dose']),
-    defocus: text(filters['defocus']), phaseFlip: filters['phaseFlip'] === true, cosineWeighting: filters['cosineWeighting'] === true,
-    lowpass: text(filters['lowpass']), highpass: text(filters['highpass']), whiten: filters['whiten'] === true,
-    invertContrast: filters['invertContrast'] === true, resample: filters['resample'] === true,
-    modelResolution: text(filters['modelResolution']), modelBfactor: text(filters['modelBfactor']) ?? '0',
-    templateBox: text(filters['templateBox']), output: dir,
-  };
-  const setup = await setupMatch(flags, { createDir: false });
-  const shape: Zyx = setup.job.target.shape;
-  if (shape.some((n, i) => n !== (params.targetShape[i] as number))) {
-    throw new TmeError('ERR_TME_MISMATCH', `the target now has shape (${shape.join(', ')}), the job searched (${params.targetShape.join(', ')})`, { file: flags.target });
-  }
-  return { job: setup.job, angularStep: inputs['angularStep'] };
+  // A rotation list's scale is its measured covering angle, which the job recorded.
+  const recorded = record.inputs['angularStep'];
+  return { job: plan.job, angularStep: search.angularStep ?? (typeof recorded === 'number' ? recorded : plan.angularStep) };
 }

@@ -5,7 +5,7 @@ describe('public API', () => {
     expect(Object.keys(engine).sort()).toEqual([
       'ANGLES_HEADER', 'CHECKPOINT_FILE', 'DEFAULT_PAD_MODE', 'DEFAULT_SCORE', 'ENGINE_VERSION', 'JOB_FILES', 'JOB_LOCK_FILE',
       'NATIVE_ADDON_PATH', 'NativeBackend', 'PAD_MODES', 'ReferenceBackend', 'SCORE_NAMES', 'boxCentre',
-      'createOrientationScorer', 'defaultBackend', 'defaultMemoryEstimate', 'devicesLabel', 'driverManifests', 'estimateJob', 'extractRegion', 'filterGridFor', 'formatRotationTable',
+      'checkJobOptions', 'createOrientationScorer', 'defaultBackend', 'defaultMemoryEstimate', 'devicesLabel', 'driverManifests', 'estimateJob', 'extractRegion', 'filterGridFor', 'formatRotationTable',
       'inscribedRadius', 'isDeviceList', 'laplacian', 'listDevices', 'lockJobFolder', 'matchTemplate', 'mergeShards', 'nativeAddonBuilt', 'nextSmoothSize',
       'parseRotationTable', 'planScore', 'planTiles', 'prepareJob', 'readJob', 'releaseJobLocks', 'resolveDevices', 'resolvePadMode', 'resolveScore',
       'rotateBox', 'scoreStatistics', 'sphereMask', 'standardise', 'templateSupport', 'toArrayOrder', 'writeJob',

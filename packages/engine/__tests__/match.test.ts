@@ -223,7 +223,7 @@ describe('validation', () => {
     ['a filter of the wrong length', { filter: () => new Float32Array(3) }, 'ERR_TME_MISMATCH', /half-spectrum needs/],
     ['a one-voxel sphere', { maskRadius: 0.5 }, 'ERR_TME_INVALID_OPTION', /covers fewer than 2 voxels/],
     ['an empty mask', { maskRadius: undefined, templateMask: createVolume(new Float32Array(125), [5, 5, 5], 2) }, 'ERR_TME_INVALID_OPTION', /covers fewer than 2 voxels/],
-    ['fourier rotation with flc', { score: 'flc', rotationMode: 'fourier' }, 'ERR_TME_INVALID_OPTION', /'real' for the flc score/],
+    ['fourier rotation with flc', { score: 'flc', rotationMode: 'fourier' }, 'ERR_TME_INVALID_OPTION', /real for the flc score/],
     ['a mask and a radius', { templateMask: createVolume(new Float32Array(125), [5, 5, 5], 2) }, 'ERR_TME_INVALID_OPTION', /no radius when a template mask is given/],
   ] as const)('rejects %s', async (_label, extra, code, message) => {
     const promise = match(extra as Partial<MatchJob>);

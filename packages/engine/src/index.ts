@@ -19,6 +19,8 @@ export { toArrayOrder, rotateBox, boxCentre } from './rotate';
 export { laplacian, standardise } from './laplace';
 export { nextSmoothSize } from './fast-size';
 export { listDevices, resolveDevices, devicesLabel, driverManifests, type DeviceListing, type VulkanDriver, type VulkanSetup } from './devices';
-export { filterGridFor, prepareJob, type PreparedJob } from './prepare';
+export {
+  checkJobOptions, filterGridFor, prepareJob, type CheckedJobOptions, type JobOptions, type OptionNames, type PreparedJob,
+} from './prepare';
 export { templateSupport } from './support';
 export { createOrientationScorer, type OrientationQuery, type OrientationScorer } from './orientation-scorer';

@@ -81,6 +81,8 @@ export interface JobRecord {
   parameters: MatchParameters;
   /** The files the job read (as the caller named them) and anything else the caller adds. */
   inputs: Record<string, unknown>;
+  /** The whole search as its caller described it (tme's SearchOptions, stored verbatim), when the caller gave one. */
+  search?: Record<string, unknown>;
   device: { index: number | 'cpu'; name: string; kind: string; backend: string };
   /** Every device the rotations were split across, one entry per worker (absent in jobs of older versions). */
   devices?: Array<{ index: number | 'cpu'; name: string; kind: string }>;
@@ -100,6 +102,8 @@ export interface JobRecord {
 export interface WriteJobOptions {
   /** Input file names and extra parameters to record in job.json (e.g. the CLI's angular step). */
   inputs?: Record<string, unknown>;
+  /** The search's description, stored verbatim so that later steps rebuild the search without reparsing flags. */
+  search?: Record<string, unknown>;
   /** The version of tme (the CLI's); default the engine's. */
   tmeVersion?: string;
   /** angles.tsv as it is to be written (a merge keeps its shards' table verbatim); default: from result.rotations. */
@@ -126,6 +130,7 @@ export function writeJob(dir: string, result: MatchResult, options: WriteJobOpti
     createdAt: new Date().toISOString(),
     parameters: result.parameters,
     inputs: options.inputs ?? {},
+    ...(options.search === undefined ? {} : { search: options.search }),
     device: { index: result.device.index, name: result.device.name, kind: result.device.kind, backend: result.device.backend },
     devices: result.devices.map((d) => ({ index: d.index, name: d.name, kind: d.kind })),
     timings: result.timings,

@@ -10,6 +10,8 @@ export interface MergedShards {
   /** The shards' angles.tsv, verbatim (they are checked to be one table). */
   anglesTsv: string;
   inputs: Record<string, unknown>;
+  /** The whole search the shards are parts of (job.json's `search`), when they stored one. */
+  search?: Record<string, unknown>;
   tmeVersion: string;
 }
 
@@ -30,6 +32,7 @@ export function mergeShards(dirs: readonly string[]): MergedShards {
     tmeVersion: j.record.tmeVersion,
     parameters: { ...j.record.parameters, rotationRange: null, device: null, threads: null, memoryFraction: null, memoryLimitBytes: null },
     inputs: { ...j.record.inputs, command: null, shard: null },
+    search: j.record.search === undefined ? null : wholeSearch(j.record.search),
     tilePlan: { splits: j.record.tilePlan.splits, fastShape: j.record.tilePlan.fastShape },
     scope: j.record.statistics.scope, voxelCount: j.record.statistics.voxelCount,
   });
@@ -107,6 +110,13 @@ export function mergeShards(dirs: readonly string[]): MergedShards {
     },
     anglesTsv: first.angles,
     inputs: { ...r.inputs, shard: null, shards: jobs.map(({ dir }) => path.resolve(dir)) },
+    ...(r.search === undefined ? {} : { search: wholeSearch(r.search) }),
     tmeVersion: r.tmeVersion,
   };
+}
+
+/** A shard's search as the whole search it is part of: no shard, and none of what each task may set for itself. */
+function wholeSearch(search: Record<string, unknown>): Record<string, unknown> {
+  const { shard: _shard, device: _device, threads: _threads, memoryLimitBytes: _memory, ...whole } = search;
+  return whole;
 }

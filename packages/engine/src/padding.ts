@@ -9,9 +9,9 @@ export type PadMode = 'mirror' | 'zero' | 'mean';
 export const PAD_MODES: readonly PadMode[] = ['mean', 'zero', 'mirror'];
 export const DEFAULT_PAD_MODE: PadMode = 'mean';
 
-export function resolvePadMode(value: string): PadMode {
+export function resolvePadMode(value: string, option = 'padTarget'): PadMode {
   if ((PAD_MODES as readonly string[]).includes(value)) return value as PadMode;
-  throw invalidOption('padTarget', `one of ${PAD_MODES.join(', ')}`, value);
+  throw invalidOption(option, `one of ${PAD_MODES.join(', ')}`, value);
 }
 
 function reflect(i: number, n: number): number {

@@ -180,40 +180,76 @@ function filterTarget(data: Float32Array, shape: Zyx, voxelSize: Zyx, box: Zyx, 
   return extractRegion(filtered, grid, box, shape, 'zero');
 }
 
-/** Validates a job and applies the score's preprocessing (Laplacian for lcc, standardisation for cam). */
-export function prepareJob(job: MatchJob): PreparedJob {
-  const score = resolveScore(job.score ?? DEFAULT_SCORE);
+/** The options of a job that are plain values (no arrays), checked before any data is looked at. */
+export type JobOptions = Pick<MatchJob,
+  'score' | 'device' | 'threads' | 'tile' | 'padTarget' | 'interpolation' | 'rotationMode' | 'memoryFraction' | 'memoryLimitBytes' | 'maskRadius'>
+  & { /** Whether the template has a Fourier filter (job.filter). */ filtered?: boolean };
+
+/** How a caller's user spells each option in messages (a CLI's flags); default the field's own name. */
+export type OptionNames = Partial<Record<keyof JobOptions, string>>;
+
+/** The job's options with defaults filled in, checked. */
+export interface CheckedJobOptions {
+  score: ScoreName;
+  plan: ScorePlan;
+  padTarget: PadMode;
+  interpolation: Interpolation;
+  rotationMode: RotationMode;
+  device: DeviceSelection;
+  threads: number | undefined;
+  tile: 'auto' | Zyx;
+  memoryFraction: number;
+  memoryLimitBytes: number | undefined;
+}
+
+/**
+ * The one check of a job's plain options: prepareJob runs it, and a layer above (a search description) runs it
+ * first with its user's names for the options, so that its messages name the flag the user typed.
+ */
+export function checkJobOptions(job: JobOptions, names: OptionNames = {}): CheckedJobOptions {
+  const name = (field: keyof JobOptions): string => names[field] ?? field;
+  const score = resolveScore(job.score ?? DEFAULT_SCORE, name('score'));
   const plan = planScore(score);
-  const padTarget = resolvePadMode(job.padTarget ?? DEFAULT_PAD_MODE);
+  const padTarget = resolvePadMode(job.padTarget ?? DEFAULT_PAD_MODE, name('padTarget'));
   const interpolation = job.interpolation ?? 'linear';
-  if (!INTERPOLATIONS.includes(interpolation)) throw invalidOption('interpolation', 'linear or cubic', interpolation);
+  if (!INTERPOLATIONS.includes(interpolation)) throw invalidOption(name('interpolation'), 'linear or cubic', interpolation);
   const rotationMode = job.rotationMode ?? 'real';
-  if (!ROTATION_MODES.includes(rotationMode)) throw invalidOption('rotationMode', 'real or fourier', rotationMode);
+  if (!ROTATION_MODES.includes(rotationMode)) throw invalidOption(name('rotationMode'), 'real or fourier', rotationMode);
   // Sampling a rotated spectrum needs one template term; flc and mcc rotate the mask as well.
   if (rotationMode === 'fourier' && (plan.backendScore === 'flc' || plan.backendScore === 'mcc')) {
-    throw invalidOption('rotationMode', `'real' for the ${score} score ('fourier' serves cc, lcc, corr, cam and flc-sphere)`, rotationMode);
+    throw invalidOption(name('rotationMode'), `real for the ${score} score (fourier serves cc, lcc, corr, cam and flc-sphere)`, rotationMode);
   }
   // A filter acts on each rotated template on its own grid before it is normalised: a spectrum sampled on the tile's
   // grid cannot do that.
-  if (rotationMode === 'fourier' && job.filter !== undefined) {
-    throw invalidOption('rotationMode', `'real' when a Fourier filter (wedge, CTF, band-pass, whitening) is given`, rotationMode);
+  if (rotationMode === 'fourier' && job.filtered) {
+    throw invalidOption(name('rotationMode'), `real when the template is filtered (${names.filtered ?? 'a wedge, tilts, CTF, band-pass or whitening'})`, rotationMode);
   }
   const device = job.device ?? 'auto';
   const isSpec = (d: unknown): boolean => d === 'auto' || d === 'gpu' || d === 'cpu' || d === 'vulkan-cpu' || (Number.isInteger(d) && (d as number) >= 0);
   if (!(isSpec(device) || device === 'gpu:all' || (isDeviceList(device) && device.length > 0 && device.every(isSpec)))) {
-    throw invalidOption('device', 'auto, gpu, cpu, vulkan-cpu, a device index ≥ 0, gpu:all, or a non-empty list of devices', device);
+    throw invalidOption(name('device'), 'auto, gpu, cpu, vulkan-cpu, a device index ≥ 0, gpu:all, or a non-empty list of devices', device);
   }
-  if (job.threads !== undefined && !(Number.isInteger(job.threads) && job.threads >= 1)) throw invalidOption('threads', 'integer ≥ 1', job.threads);
+  if (job.threads !== undefined && !(Number.isInteger(job.threads) && job.threads >= 1)) throw invalidOption(name('threads'), 'an integer ≥ 1', job.threads);
   const tile = job.tile ?? 'auto';
-  if (tile !== 'auto' && !(tile.length === 3 && tile.every((n) => Number.isInteger(n) && n >= 1))) {
-    throw invalidOption('tile', 'auto or three integers ≥ 1 (z, y, x)', tile);
+  if (tile !== 'auto' && !(Array.isArray(tile) && tile.length === 3 && tile.every((n) => Number.isInteger(n) && n >= 1))) {
+    throw invalidOption(name('tile'), 'auto or three integers ≥ 1 (z, y, x)', tile);
   }
   const memoryFraction = job.memoryFraction ?? 0.85;
-  if (!(memoryFraction > 0 && memoryFraction <= 1)) throw invalidOption('memoryFraction', 'a number in (0, 1]', memoryFraction);
+  if (!(memoryFraction > 0 && memoryFraction <= 1)) throw invalidOption(name('memoryFraction'), 'a number in (0, 1]', memoryFraction);
   const memoryLimitBytes = job.memoryLimitBytes;
   if (memoryLimitBytes !== undefined && !(Number.isFinite(memoryLimitBytes) && memoryLimitBytes > 0)) {
-    throw invalidOption('memoryLimitBytes', 'a number of bytes > 0', memoryLimitBytes);
+    throw invalidOption(name('memoryLimitBytes'), 'a number of bytes > 0', memoryLimitBytes);
   }
+  if (job.maskRadius !== undefined && !(Number.isFinite(job.maskRadius) && job.maskRadius > 0)) {
+    throw invalidOption(name('maskRadius'), 'a radius > 0 Å', job.maskRadius);
+  }
+  return { score, plan, padTarget, interpolation, rotationMode, device, threads: job.threads, tile, memoryFraction, memoryLimitBytes };
+}
+
+/** Validates a job and applies the score's preprocessing (Laplacian for lcc, standardisation for cam). */
+export function prepareJob(job: MatchJob): PreparedJob {
+  const checked = checkJobOptions({ ...job, filtered: job.filter !== undefined });
+  const { score, plan, padTarget, interpolation, rotationMode, device, tile, memoryFraction, memoryLimitBytes } = checked;
 
   const rotations = job.rotations;
   if (!(rotations instanceof Float64Array) || rotations.length === 0 || rotations.length % 9 !== 0) {

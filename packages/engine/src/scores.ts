@@ -19,10 +19,10 @@ const ALIASES: Record<string, ScoreName> = {
 };
 
 /** A score name or pyTME alias (case-insensitive: CC, LCC, CORR, CAM, FLC, FLCSphericalMask, MCC) → tme's name. */
-export function resolveScore(name: string): ScoreName {
+export function resolveScore(name: string, option = 'score'): ScoreName {
   const score = ALIASES[name.toLowerCase()];
   if (score === undefined) {
-    throw invalidOption('score', `one of ${SCORE_NAMES.join(', ')} (or pyTME's CC, LCC, CORR, CAM, FLC, FLCSphericalMask, MCC)`, name);
+    throw invalidOption(option, `one of ${SCORE_NAMES.join(', ')} (or pyTME's CC, LCC, CORR, CAM, FLC, FLCSphericalMask, MCC)`, name);
   }
   return score;
 }

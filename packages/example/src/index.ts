@@ -1,2 +1,3 @@
 export * from './score-picks';
 export * from './synthetic-tomogram';
+export * from './bundled-example';

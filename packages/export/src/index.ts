@@ -14,3 +14,6 @@ export * from './export-relion';
 export * from './export-relion5';
 export * from './export-imod';
 export * from './export-dynamo';
+// What a caller of the exports needs of the layers below (picks' angles, optics defaults), so it depends on this alone.
+export { matrixToPytmeEuler, matrixToRelionEuler } from '@tme/rotations';
+export { DEFAULT_MICROSCOPE, type Microscope } from '@tme/template';

@@ -22,19 +22,19 @@ const PHI = (1 + M.sqrt(5)) / 2;
 interface ParsedSymmetry { kind: 'C' | 'D' | 'T' | 'O' | 'I'; n: number; name: string }
 
 /** 'c5' → { kind: 'C', n: 5, name: 'C5' }; throws ERR_TME_INVALID_OPTION for anything else. */
-export function parseSymmetry(name: string): ParsedSymmetry {
+export function parseSymmetry(name: string, option = 'symmetry'): ParsedSymmetry {
   const m = /^\s*([CcDdTtOoIi])(\d*)\s*$/.exec(String(name));
   const kind = m?.[1]?.toUpperCase() as ParsedSymmetry['kind'] | undefined;
   const digits = m?.[2] ?? '';
-  if (kind === undefined) throw invalidOption('symmetry', "'C1', 'Cn', 'Dn', 'T', 'O' or 'I'", name);
+  if (kind === undefined) throw invalidOption(option, "'C1', 'Cn', 'Dn', 'T', 'O' or 'I'", name);
   if (kind === 'C' || kind === 'D') {
     const n = Number(digits);
     if (digits === '' || !Number.isInteger(n) || n < 1 || n > 360) {
-      throw invalidOption('symmetry', `'${kind}n' with n an integer from 1 to 360`, name);
+      throw invalidOption(option, `'${kind}n' with n an integer from 1 to 360`, name);
     }
     return { kind, n, name: `${kind}${n}` };
   }
-  if (digits !== '') throw invalidOption('symmetry', "'C1', 'Cn', 'Dn', 'T', 'O' or 'I'", name);
+  if (digits !== '') throw invalidOption(option, "'C1', 'Cn', 'Dn', 'T', 'O' or 'I'", name);
   return { kind, n: 0, name: kind };
 }
 

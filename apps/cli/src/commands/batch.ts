@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import type { Command } from 'commander';
 import { CHECKPOINT_FILE, JOB_FILES } from '@tme/engine';
 import { TmeError, formatStar, invalidOption, readStar, starBlock, writeFileAtomic, type StarBlock, type StarFile } from '@tme/formats';
-import { parseRelionTomograms } from '@tme/template';
+import { parseRelionTomograms } from '@tme/search';
 import type { RunFormat } from '../pipeline';
 import { addMatchOptions, createFolder } from './match';
 import { addPeakOptions } from './peaks';

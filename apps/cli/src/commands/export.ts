@@ -2,15 +2,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import {
-  defaultBoxSize, exportDynamo, exportImod, exportRelion, exportRelion5, parseDynamoTable, prepareOutputs, readStarPicks, validatePicks,
-  type CentreConvention, type EdgeMode, type ExportPick, type ExportSummary, type StarPicksConvention, type TomogramGeometry,
+  DEFAULT_MICROSCOPE, defaultBoxSize, matrixToPytmeEuler, matrixToRelionEuler, exportDynamo, exportImod, exportRelion, exportRelion5, parseDynamoTable, prepareOutputs, readStarPicks, validatePicks,
+  type CentreConvention, type Microscope, type EdgeMode, type ExportPick, type ExportSummary, type StarPicksConvention, type TomogramGeometry,
 } from '@tme/export';
-import { invalidOption, readMrc, readMrcHeader, readStar, TmeError, writeFileAtomic, type Zyx } from '@tme/formats';
+import { inFile, invalidOption, readMrc, readMrcHeader, readStar, TmeError, writeFileAtomic, type Zyx } from '@tme/formats';
 import { formatOrientationsTsv, parseOrientationsTsv, type Pick } from '@tme/peaks';
-import { matrixToPytmeEuler, matrixToRelionEuler } from '@tme/rotations';
-import { DEFAULT_MICROSCOPE, type Microscope } from '@tme/template';
 import { describeFaceBoxes } from '../pipeline';
-import { inFile } from '../in-file';
+
 
 const FORMATS = ['relion', 'relion5', 'imod', 'dynamo', 'tsv'] as const;
 type ExportFormat = (typeof FORMATS)[number];

@@ -10,7 +10,9 @@ async function runMerge(shards: string[], flags: MergeFlags): Promise<void> {
   const merged = mergeShards(shards);
   const dir = path.resolve(flags.output);
   prepareJobDir(dir, { force: flags.force });
-  writeJob(dir, merged.result, { tmeVersion: merged.tmeVersion, inputs: { ...merged.inputs, command: 'tme merge' }, anglesTsv: merged.anglesTsv });
+  writeJob(dir, merged.result, {
+    tmeVersion: merged.tmeVersion, inputs: { ...merged.inputs, command: 'tme merge' }, search: merged.search, anglesTsv: merged.anglesTsv,
+  });
   if (!flags.quiet) {
     let best = -Infinity;
     for (const v of merged.result.scores.data) if (v > best) best = v;

@@ -40,10 +40,10 @@ export async function runAll(flags: RunFlags): Promise<void> {
     ?? path.basename(flags.target).replace(/\.[^.]+$/, '').replace(/[^A-Za-z0-9._+-]/g, '_');
   const summary = await pickAndExport({
     dir: setup.dir, result, target: setup.target, templateShape: setup.template.shape, tomoName, peaks, peakMask, formats,
-    tiltRange: setup.filters.tiltRange, tiltAxis: flags.tiltAxis === 'x' ? 'x' : 'y',
-    microscope: setup.filters.microscope.microscope, micrographName: path.resolve(flags.target),
+    tiltRange: setup.filters.tiltRange, tiltAxis: setup.options.tiltAxis,
+    microscope: setup.filters.microscope.microscope, micrographName: setup.options.target,
     // Dark protein in the tomogram (the template was inverted to match it): RELION must average bright protein.
-    invertSubtomograms: flags.invertContrast === true,
+    invertSubtomograms: setup.options.invertContrast,
     box, force: flags.force === true || flags.resume === true,
     refine: refine ? { job: setup.job, angularStep: setup.angularStep } : undefined,
   });

@@ -5,7 +5,8 @@ import type { Command } from 'commander';
 import { TmeError, invalidOption, writeFileAtomic } from '@tme/formats';
 import { estimateJob } from '@tme/engine';
 import { commandLine } from '../command-line';
-import { addMatchOptions, createFolder, parseMemorySize, setupMatch, type MatchFlags } from './match';
+import { addMatchOptions, createFolder, setupMatch, type MatchFlags } from './match';
+import { parseMemorySize } from '../search-flags';
 
 interface SlurmFlags extends MatchFlags {
   shards: string;

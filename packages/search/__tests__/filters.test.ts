@@ -1,16 +1,18 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { TmeError } from '@tme/formats';
 import { buildTemplateFilter, DEFAULT_MICROSCOPE } from '@tme/template';
-import { parseDefocusValue, searchFiltersFrom, type SearchFlags } from '../src/search-options';
-import { formatError } from '../src/format-error';
+import { parseDefocusValue, resolveSearchOptions, searchFilters, type SearchInput } from '../src';
 
 const FIXTURES = path.join(__dirname, '..', '..', '..', 'packages', 'template', '__tests__', 'fixtures');
 const fixture = (name: string): string => path.join(FIXTURES, name);
-const flags = (extra: Partial<SearchFlags>): SearchFlags => ({ template: 't.mrc', tiltAxis: 'y', ...extra });
+const flags = (extra: Partial<SearchInput>): SearchInput => ({ target: 't.mrc', template: 't.mrc', angularStep: 30, ...extra });
+/** The filters of a search: its options resolved (the one check), then its metadata read. */
+const searchFiltersFrom = (input: SearchInput): ReturnType<typeof searchFilters> => searchFilters(resolveSearchOptions(input));
 /** The one line the CLI prints for what `fn` throws. */
 function refusal(fn: () => unknown): string {
-  try { fn(); } catch (e) { return formatError(e, false); }
+  try { fn(); } catch (e) { if (e instanceof TmeError) return `tme: ${e.oneLine}`; throw e; }
   throw new Error('expected a refusal');
 }
 
@@ -29,13 +31,13 @@ describe('--defocus values', () => {
   });
 
   it('a defocus with a unit reaches the CTF in Å', () => {
-    expect(searchFiltersFrom(flags({ defocus: '3.5um' })).options.ctf?.ctf.defocus).toBe(35000);
+    expect(searchFiltersFrom(flags({ defocus: 35000 })).options.ctf?.ctf.defocus).toBe(35000);
   });
 });
 
 describe('no flag that silently does nothing', () => {
   it('--cosine-weighting with --tilt-range weights the continuous wedge by cos of each voxel’s tilt', () => {
-    const f = searchFiltersFrom(flags({ tiltRange: '-60,60', cosineWeighting: true }));
+    const f = searchFiltersFrom(flags({ tiltRange: [-60, 60], cosineWeighting: true }));
     expect(f.options.wedge).toEqual({ tiltRange: [-60, 60], tiltAxis: 'y', cosineWeighting: true });
     const n = 32;
     const filter = buildTemplateFilter(f.options)([n, 1, n], [1, 1, 1]);
@@ -43,20 +45,20 @@ describe('no flag that silently does nothing', () => {
     expect(at(5, 5)).toBeCloseTo(Math.SQRT1_2, 6); // 45°
     expect(at(0, 7)).toBe(1);
     expect(at(12, 5)).toBe(0); // 67°: missing
-    expect(searchFiltersFrom(flags({ tiltRange: '-60,60' })).options.wedge?.cosineWeighting).toBe(false);
+    expect(searchFiltersFrom(flags({ tiltRange: [-60, 60] })).options.wedge?.cosineWeighting).toBe(false);
   });
 
   it('refuses --cosine-weighting without tilts, --tilt-range with --tilt-angles, --phase-flip or --phase-shift without a defocus', () => {
     expect(refusal(() => searchFiltersFrom(flags({ cosineWeighting: true }))))
       .toBe('tme: Expected a tilt range or angles to weight (--tilt-range or --tilt-angles) for --cosine-weighting but received "neither" of type string');
-    expect(refusal(() => searchFiltersFrom(flags({ tiltRange: '-60,60', tiltAngles: fixture('ts01.rawtlt') }))))
+    expect(refusal(() => searchFiltersFrom(flags({ tiltRange: [-60, 60], tiltAngles: fixture('ts01.rawtlt') }))))
       .toMatch(/^tme: Expected only one of --tilt-range and --tilt-angles/);
-    expect(refusal(() => searchFiltersFrom(flags({ tiltRange: '-60,60', phaseFlip: true }))))
+    expect(refusal(() => searchFiltersFrom(flags({ tiltRange: [-60, 60], phaseFlip: true }))))
       .toBe('tme: Expected a defocus with --phase-flip (--defocus, or per-tilt defocus in --tilt-angles) for --phase-flip/--defocus but received "no defocus" of type string');
-    expect(refusal(() => searchFiltersFrom(flags({ tiltAngles: fixture('ts01.rawtlt'), phaseShift: '90' })))).toMatch(/for --phase-shift\/--defocus/);
+    expect(refusal(() => searchFiltersFrom(flags({ tiltAngles: fixture('ts01.rawtlt'), phaseShift: 90 })))).toMatch(/for --phase-shift\/--defocus/);
     // With a defocus (typed, or per tilt in the metadata) both act.
-    expect(searchFiltersFrom(flags({ defocus: '3um', phaseFlip: true })).options.ctf?.flipPhase).toBe(true);
-    const mdoc = searchFiltersFrom(flags({ tiltAngles: fixture('ts01.mrc.mdoc'), phaseFlip: true, phaseShift: '90' })).options.tiltWeighting!;
+    expect(searchFiltersFrom(flags({ defocus: 30000, phaseFlip: true })).options.ctf?.flipPhase).toBe(true);
+    const mdoc = searchFiltersFrom(flags({ tiltAngles: fixture('ts01.mrc.mdoc'), phaseFlip: true, phaseShift: 90 })).options.tiltWeighting!;
     expect(mdoc.flipPhase).toBe(true);
     expect(mdoc.tilts.map((t) => t.ctf?.phaseShift)).toEqual([90, 90, 90]);
   });
@@ -68,11 +70,11 @@ describe('microscope values: a typed flag wins over the metadata file, the file 
     expect(fromFile.microscope.microscope).toEqual({ ...DEFAULT_MICROSCOPE, voltage: 200 });
     expect(fromFile.microscope.source).toEqual({ voltage: 'file', sphericalAberration: 'default', amplitudeContrast: 'default' });
     expect(fromFile.options.tiltWeighting!.tilts.map((t) => t.ctf?.voltage)).toEqual([200, 200, 200]);
-    const typed = searchFiltersFrom(flags({ tiltAngles: fixture('ts01_200kV.mrc.mdoc'), voltage: '300', cs: '0.01' }));
+    const typed = searchFiltersFrom(flags({ tiltAngles: fixture('ts01_200kV.mrc.mdoc'), voltage: 300, sphericalAberration: 0.01 }));
     expect(typed.microscope.source).toEqual({ voltage: 'flag', sphericalAberration: 'flag', amplitudeContrast: 'default' });
     expect(typed.options.tiltWeighting!.tilts[1]!.ctf).toEqual({ voltage: 300, sphericalAberration: 0.01, amplitudeContrast: 0.07, defocus: 39500, phaseShift: 0 });
     // No file value: the default; a single defocus gets the same values.
-    expect(searchFiltersFrom(flags({ defocus: '3um' })).options.ctf!.ctf).toEqual({ ...DEFAULT_MICROSCOPE, defocus: 30000, phaseShift: 0 });
+    expect(searchFiltersFrom(flags({ defocus: 30000 })).options.ctf!.ctf).toEqual({ ...DEFAULT_MICROSCOPE, defocus: 30000, phaseShift: 0 });
   });
 
   it('a CTFFIND header is a file too; the tilt file comes first', () => {
@@ -122,7 +124,7 @@ describe('RELION 5 tomograms.star as --tilt-angles', () => {
     expect(tilts.map((t) => t.dose)).toEqual([0, 3, 6]);
     expect(tilts[2]!.ctf).toEqual({ voltage: 300, sphericalAberration: 2.7, amplitudeContrast: 0.1, defocus: (39433 + 39120.5) / 2, phaseShift: 0 });
     // A typed value still wins.
-    expect(searchFiltersFrom(flags({ tiltAngles: star(), tomoName: 'TS_01', amplitudeContrast: '0.07' })).options.tiltWeighting!.tilts[0]!.ctf!.amplitudeContrast).toBe(0.07);
+    expect(searchFiltersFrom(flags({ tiltAngles: star(), tomoName: 'TS_01', amplitudeContrast: 0.07 })).options.tiltWeighting!.tilts[0]!.ctf!.amplitudeContrast).toBe(0.07);
     // A tilt-series STAR alone: its tilts, no optics.
     const series = searchFiltersFrom(flags({ tiltAngles: fixture('TS_01.star') }));
     expect(series.options.tiltWeighting!.tilts.map((t) => t.dose)).toEqual([0, 3, 6]);

@@ -1,0 +1,223 @@
+import * as path from 'node:path';
+import { invalidOption, type Zyx } from '@tme/formats';
+import { ANGULAR_STEP_RANGE, parseSymmetry, type RotationListConvention } from '@tme/rotations';
+import {
+  checkJobOptions, type DeviceSelection, type Interpolation, type OptionNames, type PadMode, type RotationMode, type ScoreName,
+} from '@tme/engine';
+
+/**
+ * One search, as a user describes it: what is matched (template and masks), against what (target), over which
+ * rotations, with which filters and score, on which device. Every value is typed (numbers in their units, files as
+ * absolute paths once resolved), so a search is stored in job.json as it is and rebuilt from it without a string
+ * round trip. Units: Å, degrees, e⁻/Å², kV, mm.
+ */
+export interface SearchOptions {
+  target: string;
+  /** A map (MRC/EM; the target's voxel size unless `resample`) or an atomic model (PDB/mmCIF, simulated). */
+  template: string;
+  /** A mask on the template's box; default a sphere of `maskRadius`. */
+  templateMask?: string;
+  /** Å; default the largest sphere inside the box. */
+  maskRadius?: number;
+  /** 0/1, the target's shape: needed by mcc, restricts the score statistics. */
+  targetMask?: string;
+  /** Degrees: the largest angle from any orientation to the nearest searched rotation. Required unless `rotations`;
+   *  with it, the orientation refinement's scale (default: the list's measured covering angle). */
+  angularStep?: number;
+  /** A rotation list searched as given instead of a sampled set (text list or pyTME's quaternion .npy). */
+  rotations?: string;
+  /** Columns of a text `rotations` list; default relion (none for a .npy). */
+  rotationsConvention?: RotationListConvention;
+  symmetry: string;
+  /** The `index`-th (from 0) of `count` contiguous parts of the rotations (a SLURM array task's). */
+  shard?: { index: number; count: number };
+  score: ScoreName;
+  device: DeviceSelection;
+  threads?: number;
+  tile: 'auto' | Zyx;
+  /** Bytes of host memory the job may use; default what is free. */
+  memoryLimitBytes?: number;
+  padTarget: PadMode;
+  interpolation: Interpolation;
+  rotationMode: RotationMode;
+
+  /** A continuous missing wedge, degrees [min, max]. */
+  tiltRange?: [number, number];
+  tiltAxis: 'y' | 'x';
+  /** Per-tilt angles: IMOD .tlt/.rawtlt, SerialEM .mdoc, Warp .xml, RELION 5 tomograms.star / tilt-series .star. */
+  tiltAngles?: string;
+  /** The row of a RELION tomograms.star; also the name of the exports. */
+  tomoName?: string;
+  /** e⁻/Å² per tilt (accumulated from 0° outwards), or a file of accumulated doses. */
+  dose?: number | string;
+  /** Å (positive = underfocus), or an IMOD .defocus / CTFFIND file. */
+  defocus?: number | string;
+  /** kV; default the metadata's, else DEFAULT_MICROSCOPE's. */
+  voltage?: number;
+  /** mm. */
+  sphericalAberration?: number;
+  amplitudeContrast?: number;
+  /** Degrees. */
+  phaseShift?: number;
+  phaseFlip: boolean;
+  cosineWeighting: boolean;
+  /** Å. */
+  lowpass?: number;
+  highpass?: number;
+  whiten: boolean;
+  invertContrast: boolean;
+  resample: boolean;
+  /** Å, for an atomic model. */
+  modelResolution?: number;
+  /** Å², for an atomic model. */
+  modelBfactor: number;
+  /** Voxels (even). */
+  templateBox?: number;
+}
+
+/** What a caller must give; everything else has a default. */
+export type SearchInput = Partial<Omit<SearchOptions, 'score'>> & Pick<SearchOptions, 'target' | 'template'> & {
+  /** A score name or pyTME's (CC, LCC, CORR, CAM, FLC, FLCSphericalMask, MCC). */
+  score?: ScoreName | string;
+};
+
+/** Every default of a search, stated once (the CLI shows these in its help). */
+export const SEARCH_DEFAULTS = Object.freeze({
+  symmetry: 'C1',
+  score: 'flc-sphere' as ScoreName,
+  device: 'auto' as DeviceSelection,
+  tile: 'auto' as const,
+  padTarget: 'mean' as PadMode,
+  interpolation: 'linear' as Interpolation,
+  rotationMode: 'real' as RotationMode,
+  tiltAxis: 'y' as const,
+  phaseFlip: false,
+  cosineWeighting: false,
+  whiten: false,
+  invertContrast: false,
+  resample: false,
+  modelBfactor: 0,
+});
+
+/** How each option is spelled on tme's command line: messages name the flag the user typed. */
+export const SEARCH_FLAGS: Readonly<Record<keyof SearchOptions, string>> = Object.freeze({
+  target: '--target', template: '--template', templateMask: '--template-mask', maskRadius: '--mask-radius',
+  targetMask: '--target-mask', angularStep: '--angular-step', rotations: '--rotations', rotationsConvention: '--rotations-convention',
+  symmetry: '--symmetry', shard: '--shard', score: '--score', device: '--device', threads: '--threads', tile: '--tile',
+  memoryLimitBytes: '--memory', padTarget: '--pad-target', interpolation: '--interpolation', rotationMode: '--rotation-mode',
+  tiltRange: '--tilt-range', tiltAxis: '--tilt-axis', tiltAngles: '--tilt-angles', tomoName: '--tomo-name', dose: '--dose',
+  defocus: '--defocus', voltage: '--voltage', sphericalAberration: '--cs', amplitudeContrast: '--amplitude-contrast',
+  phaseShift: '--phase-shift', phaseFlip: '--phase-flip', cosineWeighting: '--cosine-weighting', lowpass: '--lowpass',
+  highpass: '--highpass', whiten: '--whiten', invertContrast: '--invert-contrast', resample: '--resample',
+  modelResolution: '--model-resolution', modelBfactor: '--model-bfactor', templateBox: '--template-box',
+});
+
+const ENGINE_NAMES: OptionNames = {
+  score: SEARCH_FLAGS.score, device: SEARCH_FLAGS.device, threads: SEARCH_FLAGS.threads, tile: SEARCH_FLAGS.tile,
+  padTarget: SEARCH_FLAGS.padTarget, interpolation: SEARCH_FLAGS.interpolation, rotationMode: SEARCH_FLAGS.rotationMode,
+  memoryLimitBytes: SEARCH_FLAGS.memoryLimitBytes, maskRadius: SEARCH_FLAGS.maskRadius,
+  filtered: ['tiltRange', 'tiltAngles', 'defocus', 'lowpass', 'highpass', 'whiten'].map((k) => SEARCH_FLAGS[k as keyof SearchOptions]).join(', '),
+};
+
+const CONVENTIONS: readonly RotationListConvention[] = ['relion', 'pytme', 'matrix'];
+
+/** Whether the options ask for a Fourier filter of the template. */
+export function isFiltered(o: Pick<SearchOptions, 'tiltRange' | 'tiltAngles' | 'defocus' | 'lowpass' | 'highpass' | 'whiten'>): boolean {
+  return o.tiltRange !== undefined || o.tiltAngles !== undefined || o.defocus !== undefined
+    || o.lowpass !== undefined || o.highpass !== undefined || o.whiten;
+}
+
+function check(ok: boolean, field: keyof SearchOptions, expected: string, value: unknown): void {
+  if (!ok) throw invalidOption(SEARCH_FLAGS[field], expected, value);
+}
+
+const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+const isFile = (v: unknown): v is string => typeof v === 'string' && v.trim() !== '';
+
+/**
+ * The search's defaults filled in, every value checked, files made absolute (against `cwd`): the one place a
+ * search's options are validated. Messages name tme's flags ("Expected … for --angular-step but received …").
+ * Checks that need the inputs themselves (a template box against the target's size, a rotation list's length
+ * against --shard) are the plan's.
+ */
+export function resolveSearchOptions(input: SearchInput, cwd = process.cwd()): SearchOptions {
+  const o: SearchOptions = { ...SEARCH_DEFAULTS, ...stripUndefined(input) } as SearchOptions;
+  const file = (field: 'target' | 'template' | 'templateMask' | 'targetMask' | 'rotations' | 'tiltAngles'): void => {
+    const v = o[field];
+    if (v === undefined && field !== 'target' && field !== 'template') return;
+    check(isFile(v), field, 'a file name', v);
+    o[field] = path.resolve(cwd, v as string);
+  };
+  for (const f of ['target', 'template', 'templateMask', 'targetMask', 'rotations', 'tiltAngles'] as const) file(f);
+  for (const f of ['dose', 'defocus'] as const) if (typeof o[f] === 'string') o[f] = path.resolve(cwd, o[f] as string);
+
+  check(!(o.templateMask !== undefined && o.maskRadius !== undefined), 'maskRadius', 'only one of --template-mask and --mask-radius', o.maskRadius);
+  const engine = checkJobOptions({ ...o, filtered: isFiltered(o) }, ENGINE_NAMES);
+  o.score = engine.score;
+
+  // Rotations: a sampled set, or a list searched as given.
+  const [minStep, maxStep] = ANGULAR_STEP_RANGE;
+  if (o.rotations === undefined) {
+    check(o.angularStep !== undefined, 'angularStep', `a number of degrees from ${minStep} to ${maxStep} (or a rotation list, --rotations <file>)`, 'nothing');
+  }
+  if (o.angularStep !== undefined) {
+    check(finite(o.angularStep) && o.angularStep >= minStep && o.angularStep <= maxStep, 'angularStep', `a number of degrees from ${minStep} to ${maxStep}`, o.angularStep);
+  }
+  o.symmetry = parseSymmetry(o.symmetry, SEARCH_FLAGS.symmetry).name;
+  if (o.rotations !== undefined) {
+    check(o.symmetry === 'C1', 'symmetry', 'C1 with --rotations (a rotation list is searched as given; list only the asymmetric unit)', o.symmetry);
+    const npy = o.rotations.toLowerCase().endsWith('.npy');
+    if (npy) {
+      check(o.rotationsConvention === undefined, 'rotationsConvention', 'no convention for a .npy rotation list (it holds quaternions x, y, z, w as pyTME\'s sets do)', o.rotationsConvention);
+    } else {
+      o.rotationsConvention ??= 'relion';
+      check(CONVENTIONS.includes(o.rotationsConvention), 'rotationsConvention', CONVENTIONS.join(', '), o.rotationsConvention);
+    }
+  } else {
+    check(o.rotationsConvention === undefined, 'rotationsConvention', 'it only with --rotations <file>', o.rotationsConvention);
+  }
+  if (o.shard !== undefined) {
+    const { index, count } = o.shard;
+    check(Number.isInteger(index) && Number.isInteger(count) && count >= 1 && index >= 0 && index < count, 'shard',
+      'i/n with 0 ≤ i < n (the i-th of n parts of the rotations, from 0)', `${index}/${count}`);
+  }
+
+  // Filters: every flag acts or is refused; none is silently dropped.
+  check(o.tiltAxis === 'y' || o.tiltAxis === 'x', 'tiltAxis', 'y or x', o.tiltAxis);
+  if (o.tiltRange !== undefined) {
+    const [lo, hi] = o.tiltRange;
+    check(o.tiltRange.length === 2 && finite(lo) && finite(hi) && Math.abs(lo) <= 90 && Math.abs(hi) <= 90 && lo < hi, 'tiltRange',
+      'MIN,MAX in degrees with −90 ≤ MIN < MAX ≤ 90', o.tiltRange.join(','));
+    check(o.tiltAngles === undefined, 'tiltRange', 'only one of --tilt-range and --tilt-angles (the angles give the range)', 'both');
+  }
+  check(!(o.cosineWeighting && o.tiltRange === undefined && o.tiltAngles === undefined), 'cosineWeighting',
+    'a tilt range or angles to weight (--tilt-range or --tilt-angles)', 'neither');
+  if (o.dose !== undefined) {
+    check(o.tiltAngles !== undefined, 'dose', 'per-tilt angles as well (--tilt-angles)', o.dose);
+    if (typeof o.dose === 'number') check(finite(o.dose) && o.dose >= 0, 'dose', 'a dose ≥ 0 e⁻/Å² per tilt or a file', o.dose);
+  }
+  if (typeof o.defocus === 'number') check(finite(o.defocus) && o.defocus > 0, 'defocus', 'a defocus > 0 (underfocus), e.g. 3um or 30000A', o.defocus);
+  if (o.voltage !== undefined) check(finite(o.voltage) && o.voltage > 0, 'voltage', 'a voltage > 0 kV', o.voltage);
+  if (o.sphericalAberration !== undefined) {
+    check(finite(o.sphericalAberration) && o.sphericalAberration >= 0, 'sphericalAberration', 'a spherical aberration ≥ 0 mm', o.sphericalAberration);
+  }
+  if (o.amplitudeContrast !== undefined) {
+    check(finite(o.amplitudeContrast) && o.amplitudeContrast >= 0 && o.amplitudeContrast < 1, 'amplitudeContrast', 'a fraction in [0, 1)', o.amplitudeContrast);
+  }
+  if (o.phaseShift !== undefined) check(finite(o.phaseShift), 'phaseShift', 'a phase shift in degrees', o.phaseShift);
+  if (o.lowpass !== undefined) check(finite(o.lowpass) && o.lowpass > 0, 'lowpass', 'a resolution > 0 Å', o.lowpass);
+  if (o.highpass !== undefined) {
+    check(finite(o.highpass) && o.highpass > 0, 'highpass', 'a resolution > 0 Å', o.highpass);
+    if (o.lowpass !== undefined) check(o.highpass > o.lowpass, 'highpass', `a resolution coarser (larger) than --lowpass ${o.lowpass} Å`, o.highpass);
+  }
+  if (o.modelResolution !== undefined) check(finite(o.modelResolution) && o.modelResolution > 0, 'modelResolution', 'a resolution > 0 Å', o.modelResolution);
+  check(finite(o.modelBfactor) && o.modelBfactor >= 0, 'modelBfactor', 'a B-factor ≥ 0 Å²', o.modelBfactor);
+  if (o.templateBox !== undefined) {
+    check(Number.isInteger(o.templateBox) && o.templateBox >= 4 && o.templateBox % 2 === 0, 'templateBox', 'an even integer ≥ 4', o.templateBox);
+  }
+  return o;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,228 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {
+  TmeError, isTmeError, parseNpy, readEmHeader, readMrcHeader, readVolume, volumeFormatOf, type Volume, type Zyx,
+} from '@tme/formats';
+import {
+  ANGULAR_STEP_RANGE, measureCovering, readRotationList, rotationsFromQuaternionArray, sampleRotations,
+  type RotationListConvention,
+} from '@tme/rotations';
+import { buildTargetFilter, buildTemplateFilter, isIdentityFilter, whiteningProfile } from '@tme/template';
+import { listDevices, resolveDevices, type DeviceSelection, type MatchJob } from '@tme/engine';
+import { resolveSearchOptions, SEARCH_FLAGS, type SearchInput, type SearchOptions } from './options';
+import { searchFilters, type SearchFilters } from './filters';
+import { shapeTemplate, type TemplateSource } from './template';
+
+/** A search made ready to run: the engine's job, and what the outputs and job.json need to know of it. */
+export interface SearchPlan {
+  /** The options with defaults filled in and files absolute: what job.json stores, verbatim. */
+  options: SearchOptions;
+  job: MatchJob;
+  /** The target as read (before its filters): subtomograms are cut from it. */
+  target: Volume;
+  template: Volume;
+  filters: SearchFilters;
+  templateSource: TemplateSource;
+  rotationCount: number;
+  /** The typed angular step, or a rotation list's measured covering angle: the orientation refinement's scale. */
+  angularStep: number;
+  /** The search in the words job.json's readers (tme export, tme batch) use; see `options` for the whole search. */
+  inputs: Record<string, unknown>;
+}
+
+export interface PlanOptions {
+  /** Notes about the inputs (a header's doubts, such as a voxel size taken as 1 Å), one call per note. */
+  onWarning?: (message: string, file: string) => void;
+  /**
+   * 'search' (default) samples or reads the rotations; 'rescore' plans the job's template, filters and score for
+   * scoring chosen orientations (the refinement of picks), with no rotation set: it neither samples one nor can
+   * fail on one.
+   */
+  purpose?: 'search' | 'rescore';
+}
+
+/**
+ * Checks the options, reads and prepares every input (the template shaped and filtered for the target, the masks,
+ * the rotations), and returns the engine's job. Nothing is written.
+ */
+export async function planSearch(input: SearchInput | SearchOptions, plan: PlanOptions = {}): Promise<SearchPlan> {
+  const o = resolveSearchOptions(input);
+  const rescore = plan.purpose === 'rescore';
+  checkDevices(o.device);
+  // Rotations first: a bad rotation list or --shard is a usage error found before any volume is read.
+  const set = rescore ? undefined : rotationSet(o);
+  const rotationRange = set && o.shard ? shardRange(o.shard, set.count) : undefined;
+  const angularStep = o.angularStep
+    ?? Math.min(ANGULAR_STEP_RANGE[1], Math.max(ANGULAR_STEP_RANGE[0], Number((set?.coveringAngle ?? ANGULAR_STEP_RANGE[1]).toFixed(2))));
+
+  checkTargetFits(o.target, o.memoryLimitBytes);
+  const read = (file: string): Volume & { header: { warnings: string[] } } => {
+    const volume = readVolume(file);
+    for (const w of volume.header.warnings) plan.onWarning?.(w, file);
+    return volume;
+  };
+  const target = read(o.target);
+  checkFinite(target.data, o.target);
+  const filters = searchFilters(o);
+  const targetVoxelUnknown = target.header.warnings.some((w) => w.startsWith('voxel size'));
+  const prepared = await shapeTemplate(o, target, read, targetVoxelUnknown);
+  const targetMask = o.targetMask === undefined ? undefined : read(o.targetMask);
+  if (targetMask !== undefined) {
+    if (targetMask.shape.some((n, i) => n !== target.shape[i])) {
+      throw new TmeError('ERR_TME_MISMATCH', `target mask is ${[...targetMask.shape].reverse().join('×')} voxels; the target (${o.target}) is ${[...target.shape].reverse().join('×')}`, { file: o.targetMask });
+    }
+    checkBinary(targetMask, o.targetMask as string);
+  }
+  const filterOptions = filters.options;
+  if (o.whiten) filterOptions.whitening = whiteningProfile(target);
+  const filter = isIdentityFilter(filterOptions) ? undefined : buildTemplateFilter(filterOptions);
+  // The target gets the band-pass and whitening too, and the binary wedge of its tilt range (as pyTME does): noise
+  // where the template has no signal would only lower every score.
+  const targeted = filterOptions.bandPass || filterOptions.whitening || filterOptions.wedge || filterOptions.tiltWeighting;
+  const targetFilter = targeted ? buildTargetFilter({ ...filterOptions, applyWedgeToTarget: true }) : undefined;
+
+  const job: MatchJob = {
+    target, template: prepared.template, templateMask: prepared.templateMask, maskRadius: o.maskRadius, targetMask,
+    filter, targetFilter, rotations: set?.matrices ?? IDENTITY, score: o.score, device: o.device, threads: o.threads, tile: o.tile,
+    padTarget: o.padTarget, interpolation: o.interpolation, rotationMode: o.rotationMode,
+    ...(o.memoryLimitBytes === undefined ? {} : { memoryLimitBytes: o.memoryLimitBytes }),
+    ...(rotationRange === undefined ? {} : { rotationRange }),
+  };
+  const rotationCount = set?.count ?? 0;
+  const inputs = {
+    target: o.target, template: o.template, templateSource: prepared.source,
+    templateMask: o.templateMask ?? null, targetMask: o.targetMask ?? null,
+    angularStep, symmetry: o.symmetry, rotationCount, coveringBound: set?.coveringBound ?? null, rotationMethod: set?.method ?? null,
+    ...(o.shard === undefined ? {} : { shard: `${o.shard.index}/${o.shard.count}` }),
+    ...(o.rotations === undefined ? {} : {
+      rotations: o.rotations, rotationsConvention: o.rotationsConvention ?? 'quaternions', coveringAngle: set?.coveringAngle,
+    }),
+    filters: filterRecord(o),
+    // What `tme export` takes from the job when no flag says otherwise.
+    microscope: { ...filters.microscope.microscope, source: filters.microscope.source },
+    tiltRange: filters.tiltRange ?? null,
+    tomoName: o.tomoName ?? filters.tomoName ?? null,
+  };
+  return {
+    options: o, job, target, template: prepared.template, filters, templateSource: prepared.source, rotationCount, angularStep, inputs,
+  };
+}
+
+const IDENTITY = new Float64Array([1, 0, 0, 0, 1, 0, 0, 0, 1]);
+
+/** The filter options of a search, as job.json's readers find them (`inputs.filters`). */
+function filterRecord(o: SearchOptions): Record<string, unknown> {
+  const keys = [
+    'tiltRange', 'tiltAxis', 'tiltAngles', 'dose', 'defocus', 'voltage', 'sphericalAberration', 'amplitudeContrast', 'phaseShift',
+    'phaseFlip', 'cosineWeighting', 'lowpass', 'highpass', 'whiten', 'invertContrast', 'resample', 'modelResolution', 'modelBfactor',
+    'templateBox',
+  ] as const;
+  const out: Record<string, unknown> = {};
+  for (const k of keys) if (o[k] !== undefined) out[k] = o[k];
+  return out;
+}
+
+interface RotationSetOf {
+  matrices: Float64Array; count: number; coveringBound: number | null; coveringAngle: number; method: string;
+}
+
+function rotationSet(o: SearchOptions): RotationSetOf {
+  if (o.rotations === undefined) {
+    const set = sampleRotations({ angularStep: o.angularStep as number, symmetry: o.symmetry, measure: false });
+    return { matrices: set.matrices, count: set.count, coveringBound: set.coveringBound, coveringAngle: set.coveringAngle, method: set.method };
+  }
+  return rotationsFromFile(o.rotations, o.rotationsConvention);
+}
+
+/** A user's rotation list: searched as given (so only C1), its covering measured. */
+function rotationsFromFile(file: string, convention: RotationListConvention | undefined): RotationSetOf {
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(file);
+  } catch (err) {
+    throw new TmeError('ERR_TME_IO', `cannot read the rotation list: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { file });
+  }
+  const list = convention === undefined
+    ? (() => { const a = parseNpy(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), file); return rotationsFromQuaternionArray(a.shape, a.data, file); })()
+    : readRotationList(bytes.toString('utf8'), convention, file);
+  const coveringAngle = measureCovering(list.matrices, { probes: 20_000 }).coveringAngle;
+  return {
+    matrices: list.matrices, count: list.count, coveringBound: null, coveringAngle,
+    method: `list ${path.basename(file)} (${list.count} rotations${convention ? `, ${convention} convention` : ', quaternions x, y, z, w'}; measured covering ${coveringAngle.toFixed(2)}°)`,
+  };
+}
+
+/** A shard's rotations [⌊i·N/n⌋, ⌊(i+1)·N/n⌋) of N. */
+function shardRange(shard: { index: number; count: number }, rotations: number): [number, number] {
+  const { index, count } = shard;
+  if (count > rotations) {
+    throw new TmeError('ERR_TME_INVALID_OPTION', `Expected at most as many parts as rotations (${rotations}) for ${SEARCH_FLAGS.shard} but received "${index}/${count}"`);
+  }
+  return [Math.floor((index * rotations) / count), Math.floor(((index + 1) * rotations) / count)];
+}
+
+/** Refuses, in one line and before any input is read, a device this machine does not have. */
+function checkDevices(selection: DeviceSelection): void {
+  // 'auto' and 'cpu' always resolve (the CPU path is always listed): no need to enumerate devices for them.
+  if (selection === 'auto' || selection === 'cpu') return;
+  try {
+    resolveDevices(selection);
+  } catch (err) {
+    if (!isTmeError(err, 'ERR_TME_NO_DEVICE')) throw err;
+    const typed = Array.isArray(selection) ? selection.join(',') : String(selection);
+    throw new TmeError('ERR_TME_NO_DEVICE', `${SEARCH_FLAGS.device} ${typed}: ${err.message}; see tme devices`);
+  }
+}
+
+function gib(bytes: number): string {
+  return `${(bytes / 2 ** 30).toFixed(1)} GiB`;
+}
+
+/**
+ * Refuses, from its header alone, a target whose float32 copy and best-score and rotation maps (12 bytes a voxel)
+ * cannot be held: reading a 16 GiB tomogram on a 24 GiB machine was killed by the kernel 47 s in, with no message.
+ */
+function checkTargetFits(file: string, limit: number | undefined): void {
+  let shape: Zyx;
+  try {
+    shape = volumeFormatOf(file) === 'em' ? readEmHeader(file).shape : readMrcHeader(file).shape;
+  } catch {
+    return; // unreadable headers are reported by the read itself, in its words
+  }
+  const needed = 12 * shape[0] * shape[1] * shape[2];
+  const cpu = listDevices().devices.find((d) => d.index === 'cpu');
+  const free = cpu ? cpu.memoryBytes : Infinity;
+  const available = Math.min(limit ?? Infinity, free);
+  if (needed > available) {
+    throw new TmeError('ERR_TME_DEVICE_MEMORY',
+      `${[...shape].reverse().join('×')} voxels need ${gib(needed)} (the tomogram as float32 and its best-score and rotation maps) but `
+      + `${limit !== undefined && limit <= free ? `${SEARCH_FLAGS.memoryLimitBytes} allows ${gib(limit)}` : `${gib(available)} of memory is free`}; `
+      + 'bin or crop it (tme does not yet match tomograms larger than memory)', { file });
+  }
+}
+
+/**
+ * A target mask must say in or out: mcc and the score statistics use it as weights, so 0.5 would count a voxel
+ * half. Refuse any other value with the first voxel that has one.
+ */
+function checkBinary(mask: Volume, file: string): void {
+  const [, ny, nx] = mask.shape;
+  for (let i = 0; i < mask.data.length; i++) {
+    const v = mask.data[i] as number;
+    if (v !== 0 && v !== 1) {
+      const x = i % nx;
+      const y = Math.floor(i / nx) % ny;
+      const z = Math.floor(i / (nx * ny));
+      throw new TmeError('ERR_TME_FORMAT', `holds ${String(v)} at voxel (x, y, z) = (${x}, ${y}, ${z}); a target mask must be 0 or 1 everywhere: threshold it (e.g. 1 where it is ≥ 0.5, else 0)`, { file });
+    }
+  }
+}
+
+/** NaN or Inf in a tomogram would silently poison every score: refuse it with the first bad voxel. */
+function checkFinite(data: Float32Array, file: string): void {
+  for (let i = 0; i < data.length; i++) {
+    if (!Number.isFinite(data[i] as number)) {
+      throw new TmeError('ERR_TME_FORMAT', `holds ${String(data[i])} at voxel ${i} (NaN or infinite values cannot be matched)`, { file });
+    }
+  }
+}
