@@ -11,12 +11,12 @@ import { nextFastShape, nextFastSize, isFastSize, type Zyx } from './lib/fast-sh
 import type {
   DeviceId,
   DeviceInfo,
-  DeviceSelector,
+  DeviceSpec,
   DeviceType,
   FftBench,
   MatchMemoryEstimate,
   MatchMemoryQuery,
-  MatchProgress,
+  BatchProgress,
   NativeMatchJob,
   NativeOrientationJob,
   NativeMatchResult,
@@ -53,7 +53,7 @@ interface NativeListing {
 
 /** The raw binding exported by tme.node (C++ in src/addon.cc). */
 export interface Binding {
-  runMatch(job: NativeMatchJob, onProgress?: (p: MatchProgress) => void): { promise: Promise<NativeMatchResult>; cancel(): void };
+  runMatch(job: NativeMatchJob, onProgress?: (p: BatchProgress) => void): { promise: Promise<NativeMatchResult>; cancel(): void };
   scoreOrientations(job: NativeOrientationJob): { promise: Promise<Float32Array>; cancel(): void };
   listDevices(): NativeListing;
   estimateMatchMemory(query: MatchMemoryQuery): MatchMemoryEstimate;
@@ -188,7 +188,7 @@ export function vulkanRuntime(): VulkanRuntime {
  * Picks the device for a selector (default 'auto': a discrete GPU, else an integrated/virtual GPU, else the FFTW
  * CPU path; lavapipe only by index or 'vulkan-cpu'). Throws ERR_TME_NO_DEVICE when nothing matches.
  */
-export function pickDevice(selector: DeviceSelector = 'auto'): DeviceInfo {
+export function pickDevice(selector: DeviceSpec = 'auto'): DeviceInfo {
   const devices = listDevices();
   const chosen = chooseDevice(devices, selector);
   if (chosen) return chosen;

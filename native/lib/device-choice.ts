@@ -1,4 +1,4 @@
-import type { DeviceInfo, DeviceSelector } from './types';
+import type { DeviceInfo, DeviceSpec } from './types';
 
 /** Preference of `pickDevice('auto')`: discrete GPU, then integrated or virtual GPU; never lavapipe. */
 const GPU_RANK: Record<string, number> = { 'discrete-gpu': 0, 'integrated-gpu': 1, 'virtual-gpu': 2 };
@@ -9,7 +9,7 @@ const GPU_RANK: Record<string, number> = { 'discrete-gpu': 0, 'integrated-gpu': 
  * slower than FFTW, so it is only used when asked for by index or as 'vulkan-cpu'. Returns undefined when the
  * selector matches nothing; the facade turns that into ERR_TME_NO_DEVICE.
  */
-export function chooseDevice(devices: readonly DeviceInfo[], selector: DeviceSelector): DeviceInfo | undefined {
+export function chooseDevice(devices: readonly DeviceInfo[], selector: DeviceSpec): DeviceInfo | undefined {
   const cpu = devices.find((d) => d.id === 'cpu');
   const gpus = devices
     .filter((d) => d.api === 'vulkan' && d.type in GPU_RANK)

@@ -47,10 +47,17 @@ export interface VulkanRuntime {
 export type DeviceId = number | 'cpu';
 
 /** 'auto' (GPU if any, else FFTW), 'gpu' (any GPU or ERR_TME_NO_DEVICE), 'cpu' (FFTW), 'vulkan-cpu' (lavapipe), or an index. */
-export type DeviceSelector = 'auto' | 'gpu' | 'cpu' | 'vulkan-cpu' | number;
+export type DeviceSpec = 'auto' | 'gpu' | 'cpu' | 'vulkan-cpu' | number;
 
 /** The scores the native loop computes ('corr', 'cam', 'lcc' are mapped onto these by the engine). */
 export type NativeScore = 'cc' | 'flc-sphere' | 'flc' | 'mcc';
+
+/** Template rotation: trilinear or Catmull-Rom. */
+export type Interpolation = 'linear' | 'cubic';
+
+/** 'real': rotate the template box in real space and FFT it (2 FFTs per rotation); 'fourier': sample an
+ *  oversampled template spectrum at Rᵀk (1 FFT per rotation, plus interpolation error at high frequency). */
+export type RotationMode = 'real' | 'fourier';
 
 /**
  * One matching job. The tile-sized typed arrays (target, targetMask, statsMask, initialScores, initialIndices) are
@@ -109,9 +116,9 @@ export interface NativeMatchJob {
   /** Default 'flc-sphere'. */
   score?: NativeScore;
   /** Default 'linear' (trilinear); 'cubic' is Catmull-Rom. */
-  interpolation?: 'linear' | 'cubic';
+  interpolation?: Interpolation;
   /** Default 'real': rotate the box in real space; 'fourier' samples the template's oversampled spectrum (cc, flc-sphere). */
-  rotationMode?: 'real' | 'fourier';
+  rotationMode?: RotationMode;
   /** Fourier mode: the template spectrum grid is nextFast(oversampling × box) per axis. Default 2. */
   fourierOversampling?: number;
   /** CPU path: 'pruned' (default) skips the work the placed template's zeros, the output region and a band limit
@@ -144,7 +151,7 @@ export interface NativeOrientationJob {
   filterShape?: Zyx;
   /** 'cc', 'flc-sphere' or 'flc'. */
   score: NativeScore;
-  interpolation?: 'linear' | 'cubic';
+  interpolation?: Interpolation;
   targetMean?: number;
   targetVariance?: number;
   /** queries × templateShape voxels. */
@@ -193,14 +200,15 @@ export interface NativeMatchResult {
   setupReused: boolean;
 }
 
-export interface MatchProgress {
+/** A native call's progress: rotations done of those in the call. */
+export interface BatchProgress {
   done: number;
   total: number;
 }
 
 export interface RunMatchOptions {
   /** Called on the JS thread with the latest progress (coalesced: not once per rotation when the loop is fast). */
-  onProgress?: (progress: MatchProgress) => void;
+  onProgress?: (progress: BatchProgress) => void;
   /** Aborting rejects with ERR_TME_CANCELLED within one rotation. */
   signal?: AbortSignal;
 }
@@ -212,7 +220,7 @@ export interface MatchMemoryQuery {
   /** As in the job; default the box. */
   supportShape?: Zyx;
   score?: NativeScore;
-  rotationMode?: 'real' | 'fourier';
+  rotationMode?: RotationMode;
   threads?: number;
   fourierOversampling?: number;
   /** Whether a filter / target mask / initial maps will be passed (they take memory). Default true/false/false. */

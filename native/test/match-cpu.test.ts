@@ -1,4 +1,4 @@
-import { fftForward, fftInverse, runMatch, type NativeScore } from '../index';
+import { fftForward, fftInverse, runMatch, type CpuTransforms, type NativeScore } from '../index';
 import { axisAngle, randomVolume, referenceMatch, rotateBox, sphereMask, voxels, type Shape } from './helpers/reference';
 import { argmax, plant, randomRotations, smoothVolume, wedgeLowPass } from './helpers/volumes';
 
@@ -207,7 +207,7 @@ describe('slab correlator (cc, flc-sphere, flc on the CPU)', () => {
   ];
   describe.each(shapes)('%s', (_name, t, b) => {
     // Real-space rotation: the z products both ways (transforms, direct sums over the box's z rows).
-    const runs = cases.flatMap(([score, mode, lp]) => (mode === 'real'
+    const runs = cases.flatMap(([score, mode, lp]): Array<readonly [NativeScore, 'real' | 'fourier', boolean, CpuTransforms]> => (mode === 'real'
       ? (['pruned-spectral-z', 'pruned-direct-z'] as const).map((z) => [score, mode, lp, z] as const)
       : [[score, mode, lp, 'pruned'] as const]));
     it.each(runs)('%s, %s rotation, low-pass %s, %s: maps and statistics of the 3D path to 1e-5', async (score, mode, lp, z) => {

@@ -16,7 +16,7 @@ const FIXTURES = path.join(__dirname, '..', '..', '..', 'packages', 'export', '_
 async function tme(...args: string[]): Promise<{ code: number; out: string; err: string }> {
   const [command, picks, ...rest] = args;
   expect(command).toBe('export');
-  const options: Record<string, string | boolean> = { edge: 'pad', normalise: true, centreConvention: 'relion' };
+  const options: Record<string, string | boolean> = { faceBoxes: 'pad', normalise: true, centreConvention: 'relion' };
   for (let i = 0; i < rest.length; i += 1) {
     const flag = rest[i]!;
     if (flag.startsWith('--no-')) { options[flag.slice(5).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())] = false; continue; }
@@ -184,9 +184,9 @@ describe('tme export', () => {
       expect(gone.err).toBe(`tme: ${target}: no such file (the target ${path.join(jobDir, 'job.json')} records; give --target)`);
     });
 
-    it('relion: --edge skip drops the edge pick; an odd --box is refused with exit code 2', async () => {
+    it('relion: --face-boxes skip drops the edge pick; an odd --box is refused with exit code 2', async () => {
       const out = path.join(dir, 'skip');
-      const r = await tme('export', star, '--format', 'relion', '--target', target, '--box', '20', '--edge', 'skip', '-o', out);
+      const r = await tme('export', star, '--format', 'relion', '--target', target, '--box', '20', '--face-boxes', 'skip', '-o', out);
       expect(r.out).toMatch(/2 picks \(0 boxes cross a face; 1 skipped\)/);
       const odd = await tme('export', star, '--format', 'relion', '--target', target, '--box', '21', '-o', path.join(dir, 'odd'));
       expect(odd.code).toBe(2);

@@ -15,6 +15,10 @@ export interface SearchFlags {
   template: string;
   templateMask?: string;
   maskRadius?: string;
+  maskEllipsoid?: string;
+  maskThreshold?: string;
+  maskDilation?: string;
+  maskEdge?: string;
   targetMask?: string;
   angularStep?: string;
   rotations?: string;
@@ -69,6 +73,15 @@ function pair(flag: string, text: string | undefined, what: string): [number, nu
   return [values[0] as number, values[1] as number];
 }
 
+/** "z,y,x" → [z, y, x]. */
+function triple(flag: string, text: string | undefined, what: string): [number, number, number] | undefined {
+  if (text === undefined) return undefined;
+  const parts = text.split(',').map((s) => s.trim());
+  const values = parts.map(Number);
+  if (parts.length !== 3 || parts.some((s) => s === '') || values.some((v) => !Number.isFinite(v))) throw invalidOption(flag, what, text);
+  return [values[0] as number, values[1] as number, values[2] as number];
+}
+
 /** A number (in the flag's unit) or a file name. */
 function numberOrFile(text: string | undefined, asNumber: (t: string) => number | undefined): number | string | undefined {
   if (text === undefined) return undefined;
@@ -115,7 +128,9 @@ export function parseShard(text: string): { index: number; count: number } {
 export function searchInput(flags: SearchFlags): SearchInput {
   return {
     target: flags.target, template: flags.template, templateMask: flags.templateMask,
-    maskRadius: number('--mask-radius', flags.maskRadius), targetMask: flags.targetMask,
+    maskRadius: number('--mask-radius', flags.maskRadius), maskEllipsoid: triple('--mask-ellipsoid', flags.maskEllipsoid, 'Z,Y,X semi-axes > 0 Å'),
+    maskThreshold: number('--mask-threshold', flags.maskThreshold), maskDilation: number('--mask-dilation', flags.maskDilation),
+    maskEdge: number('--mask-edge', flags.maskEdge), targetMask: flags.targetMask,
     angularStep: number('--angular-step', flags.angularStep), rotations: flags.rotations,
     rotationsConvention: flags.rotationsConvention as SearchInput['rotationsConvention'],
     symmetry: flags.symmetry, shard: flags.shard === undefined ? undefined : parseShard(flags.shard),
@@ -170,7 +185,11 @@ export function addTemplateOptions(cmd: Command): Command {
   return cmd
     .requiredOption('--template <file>', 'template: a map (MRC/EM; same voxel size as the target unless --resample) or an atomic model (PDB/mmCIF, simulated at the target voxel size)')
     .option('--template-mask <file>', 'template mask (MRC, template box); default: a sphere (see --mask-radius)')
-    .option('--mask-radius <Å>', 'radius of a spherical template mask in Å; default: the largest sphere inside the box');
+    .option('--mask-radius <Å>', 'radius of a spherical template mask in Å; default: the largest sphere inside the box')
+    .option('--mask-ellipsoid <Z,Y,X>', 'an ellipsoidal template mask about the box centre: semi-axes in Å (z, y, x)')
+    .option('--mask-threshold <fraction>', 'a template mask from the template itself: voxels above this fraction of its maximum density (e.g. 0.2)')
+    .option('--mask-dilation <Å>', 'grow the --mask-threshold mask by this distance')
+    .option('--mask-edge <Å>', 'soft (raised-cosine) fall-off of a --mask-radius, --mask-ellipsoid or --mask-threshold mask, outside it');
 }
 
 /** The options every command that matches shares (match, run, estimate, slurm, batch), with one spelling per concept. */

@@ -8,7 +8,7 @@ describe('public API', () => {
       'checkJobOptions', 'createOrientationScorer', 'defaultBackend', 'defaultMemoryEstimate', 'devicesLabel', 'driverManifests', 'estimateJob', 'extractRegion', 'filterGridFor', 'formatRotationTable',
       'inscribedRadius', 'isDeviceList', 'laplacian', 'listDevices', 'lockJobFolder', 'matchTemplate', 'mergeShards', 'nativeAddonBuilt', 'nextSmoothSize',
       'parseRotationTable', 'planScore', 'planTiles', 'prepareJob', 'readJob', 'releaseJobLocks', 'resolveDevices', 'resolvePadMode', 'resolveScore',
-      'rotateBox', 'scoreStatistics', 'sphereMask', 'standardise', 'templateSupport', 'toArrayOrder', 'writeJob',
+      'rotateBox', 'scoreStatistics', 'sphereMask', 'standardise', 'templateSupport', 'templateView', 'toArrayOrder', 'writeJob',
     ]);
   });
 });

@@ -1,5 +1,8 @@
 import type { Zyx } from '@tme/formats';
-import type { NativeMatchJob } from '@tme/native';
+import type { DeviceId, DeviceSpec, Interpolation, NativeMatchJob, NativeScore, RotationMode } from '@tme/native';
+
+// Defined once, in @tme/native (the loop's own contract), and re-exported here under the engine's names.
+export type { DeviceId, DeviceSpec, Interpolation, RotationMode };
 
 /**
  * The contract between the engine and whatever runs the correlation loop: the native addon (@tme/native) or the
@@ -7,16 +10,7 @@ import type { NativeMatchJob } from '@tme/native';
  */
 
 /** The scores a backend computes; the engine maps the user-facing names (lcc, corr, cam) onto these. */
-export type BackendScore = 'cc' | 'flc-sphere' | 'flc' | 'mcc';
-
-export type Interpolation = 'linear' | 'cubic';
-
-/** 'real': rotate the template box in real space and FFT it (2 FFTs per rotation); 'fourier': sample an
- *  oversampled template spectrum at Rᵀk (1 FFT per rotation, plus interpolation error at high frequency). */
-export type RotationMode = 'real' | 'fourier';
-
-/** What a backend call takes: a (Vulkan) device index, or 'cpu' for the CPU path. */
-export type DeviceId = number | 'cpu';
+export type BackendScore = NativeScore;
 
 /** A device as the backend lists it. A numeric `index` is what `--device N` selects. */
 export interface DeviceInfo {
@@ -29,10 +23,6 @@ export interface DeviceInfo {
   /** Free-form backend detail (driver, Vulkan API version, FFT library). */
   detail?: string;
 }
-
-/** What `--device` accepts: pick automatically (a GPU, else the CPU path), any GPU, the CPU path, lavapipe
- *  ('vulkan-cpu'), or a device index. */
-export type DeviceSpec = 'auto' | 'gpu' | 'cpu' | 'vulkan-cpu' | number;
 
 /** What a job runs on: one device, or several — 'gpu:all' (every GPU the backend lists) or a list (one entry per
  *  worker; a device listed twice runs two) — that split each tile's rotations between them. */

@@ -24,3 +24,4 @@ export {
 } from './prepare';
 export { templateSupport } from './support';
 export { createOrientationScorer, type OrientationQuery, type OrientationScorer } from './orientation-scorer';
+export { templateView, type TemplateView } from './template-view';

@@ -24,7 +24,6 @@ function refusal(input: Partial<SearchInput>): string {
 describe('resolveSearchOptions: the one check of a search, in the words of its flags', () => {
   it.each([
     [{ angularStep: 500 }, 'Expected a number of degrees from 2 to 180 for --angular-step but received 500 of type number'],
-    [{ angularStep: undefined }, 'Expected a number of degrees from 2 to 180 (or a rotation list, --rotations <file>) for --angular-step but received "nothing" of type string'],
     [{ score: 'ncc' }, 'for --score but received "ncc"'],
     [{ padTarget: 'wrap' as never }, 'Expected one of mean, zero, mirror for --pad-target but received "wrap"'],
     [{ rotationMode: 'fourier', lowpass: 20 }, 'Expected real when the template is filtered (--tilt-range, --tilt-angles, --defocus, --lowpass, --highpass, --whiten) for --rotation-mode'],
@@ -51,6 +50,12 @@ describe('resolveSearchOptions: the one check of a search, in the words of its f
     [{ cosineWeighting: true }, 'for --cosine-weighting'],
   ] as Array<[Partial<SearchInput>, string]>)('refuses %j', (input, message) => {
     expect(refusal(input)).toContain(message);
+  });
+
+  it('a search needs rotations; a look at its template does not', async () => {
+    await expect(planSearch({ target: 't.mrc', template: 'x.mrc' })).rejects
+      .toThrow('Expected a number of degrees from 2 to 180 (or a rotation list, --rotations <file>) for --angular-step but received "nothing" of type string');
+    expect(resolveSearchOptions({ target: 't.mrc', template: 'x.mrc' }).angularStep).toBeUndefined();
   });
 
   it('fills every default once, resolves files against the working folder, canonicalises names', () => {

@@ -19,6 +19,15 @@ export interface SearchOptions {
   templateMask?: string;
   /** Å; default the largest sphere inside the box. */
   maskRadius?: number;
+  /** Semi-axes (Å, z, y, x) of an ellipsoidal mask about the box centre. */
+  maskEllipsoid?: [number, number, number];
+  /** A mask from the template itself: voxels above this fraction of its maximum (of the protein's density: its
+   *  minimum with invertContrast), grown by maskDilation. */
+  maskThreshold?: number;
+  /** Å the threshold mask is grown by. */
+  maskDilation?: number;
+  /** Å of raised-cosine fall-off outside a radius, ellipsoid or threshold mask (default a hard edge). */
+  maskEdge?: number;
   /** 0/1, the target's shape: needed by mcc, restricts the score statistics. */
   targetMask?: string;
   /** Degrees: the largest angle from any orientation to the nearest searched rotation. Required unless `rotations`;
@@ -102,6 +111,7 @@ export const SEARCH_DEFAULTS = Object.freeze({
 /** How each option is spelled on tme's command line: messages name the flag the user typed. */
 export const SEARCH_FLAGS: Readonly<Record<keyof SearchOptions, string>> = Object.freeze({
   target: '--target', template: '--template', templateMask: '--template-mask', maskRadius: '--mask-radius',
+  maskEllipsoid: '--mask-ellipsoid', maskThreshold: '--mask-threshold', maskDilation: '--mask-dilation', maskEdge: '--mask-edge',
   targetMask: '--target-mask', angularStep: '--angular-step', rotations: '--rotations', rotationsConvention: '--rotations-convention',
   symmetry: '--symmetry', shard: '--shard', score: '--score', device: '--device', threads: '--threads', tile: '--tile',
   memoryLimitBytes: '--memory', padTarget: '--pad-target', interpolation: '--interpolation', rotationMode: '--rotation-mode',
@@ -151,15 +161,27 @@ export function resolveSearchOptions(input: SearchInput, cwd = process.cwd()): S
   for (const f of ['target', 'template', 'templateMask', 'targetMask', 'rotations', 'tiltAngles'] as const) file(f);
   for (const f of ['dose', 'defocus'] as const) if (typeof o[f] === 'string') o[f] = path.resolve(cwd, o[f] as string);
 
-  check(!(o.templateMask !== undefined && o.maskRadius !== undefined), 'maskRadius', 'only one of --template-mask and --mask-radius', o.maskRadius);
+  const masks = (['templateMask', 'maskRadius', 'maskEllipsoid', 'maskThreshold'] as const).filter((k) => o[k] !== undefined);
+  check(masks.length <= 1, masks[1] ?? 'maskRadius', `only one of ${masks.map((k) => SEARCH_FLAGS[k]).join(' and ')}`, 'both');
+  if (o.maskEllipsoid !== undefined) {
+    check(Array.isArray(o.maskEllipsoid) && o.maskEllipsoid.length === 3 && o.maskEllipsoid.every((r) => finite(r) && r > 0), 'maskEllipsoid',
+      'Z,Y,X semi-axes > 0 Å', String(o.maskEllipsoid));
+  }
+  if (o.maskThreshold !== undefined) check(finite(o.maskThreshold) && o.maskThreshold > 0 && o.maskThreshold < 1, 'maskThreshold', 'a fraction of the template\'s maximum in (0, 1)', o.maskThreshold);
+  if (o.maskDilation !== undefined) {
+    check(o.maskThreshold !== undefined, 'maskDilation', 'a threshold mask to grow (--mask-threshold)', o.maskDilation);
+    check(finite(o.maskDilation) && o.maskDilation >= 0, 'maskDilation', 'a distance ≥ 0 Å', o.maskDilation);
+  }
+  if (o.maskEdge !== undefined) {
+    check(o.maskRadius !== undefined || o.maskEllipsoid !== undefined || o.maskThreshold !== undefined, 'maskEdge',
+      'a mask tme makes to soften (--mask-radius, --mask-ellipsoid or --mask-threshold)', o.maskEdge);
+    check(finite(o.maskEdge) && o.maskEdge >= 0, 'maskEdge', 'a width ≥ 0 Å', o.maskEdge);
+  }
   const engine = checkJobOptions({ ...o, filtered: isFiltered(o) }, ENGINE_NAMES);
   o.score = engine.score;
 
   // Rotations: a sampled set, or a list searched as given.
   const [minStep, maxStep] = ANGULAR_STEP_RANGE;
-  if (o.rotations === undefined) {
-    check(o.angularStep !== undefined, 'angularStep', `a number of degrees from ${minStep} to ${maxStep} (or a rotation list, --rotations <file>)`, 'nothing');
-  }
   if (o.angularStep !== undefined) {
     check(finite(o.angularStep) && o.angularStep >= minStep && o.angularStep <= maxStep, 'angularStep', `a number of degrees from ${minStep} to ${maxStep}`, o.angularStep);
   }
@@ -216,6 +238,14 @@ export function resolveSearchOptions(input: SearchInput, cwd = process.cwd()): S
     check(Number.isInteger(o.templateBox) && o.templateBox >= 4 && o.templateBox % 2 === 0, 'templateBox', 'an even integer ≥ 4', o.templateBox);
   }
   return o;
+}
+
+/** A search (not a look at its template) needs rotations: a step to sample, or a list. */
+export function checkRotationsGiven(o: SearchOptions): void {
+  const [minStep, maxStep] = ANGULAR_STEP_RANGE;
+  if (o.rotations === undefined) {
+    check(o.angularStep !== undefined, 'angularStep', `a number of degrees from ${minStep} to ${maxStep} (or a rotation list, --rotations <file>)`, 'nothing');
+  }
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

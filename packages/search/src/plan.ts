@@ -1,15 +1,17 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  TmeError, isTmeError, parseNpy, readEmHeader, readMrcHeader, readVolume, volumeFormatOf, type Volume, type Zyx,
+  TmeError, createVolume, inFile, isTmeError, parseNpy, readEmHeader, readMrcHeader, readVolume, volumeFormatOf, type Volume, type Zyx,
 } from '@tme/formats';
 import {
   ANGULAR_STEP_RANGE, measureCovering, readRotationList, rotationsFromQuaternionArray, sampleRotations,
   type RotationListConvention,
 } from '@tme/rotations';
-import { buildTargetFilter, buildTemplateFilter, isIdentityFilter, whiteningProfile } from '@tme/template';
+import {
+  buildTargetFilter, buildTemplateFilter, ellipsoidMask, isIdentityFilter, sphereMask, thresholdMask, whiteningProfile,
+} from '@tme/template';
 import { listDevices, resolveDevices, type DeviceSelection, type MatchJob } from '@tme/engine';
-import { resolveSearchOptions, SEARCH_FLAGS, type SearchInput, type SearchOptions } from './options';
+import { checkRotationsGiven, resolveSearchOptions, SEARCH_FLAGS, type SearchInput, type SearchOptions } from './options';
 import { searchFilters, type SearchFilters } from './filters';
 import { shapeTemplate, type TemplateSource } from './template';
 
@@ -35,8 +37,8 @@ export interface PlanOptions {
   onWarning?: (message: string, file: string) => void;
   /**
    * 'search' (default) samples or reads the rotations; 'rescore' plans the job's template, filters and score for
-   * scoring chosen orientations (the refinement of picks), with no rotation set: it neither samples one nor can
-   * fail on one.
+   * scoring chosen orientations (the refinement of picks, a look at the template), with no rotation set: it neither
+   * needs one, samples one, nor can fail on one.
    */
   purpose?: 'search' | 'rescore';
 }
@@ -48,6 +50,7 @@ export interface PlanOptions {
 export async function planSearch(input: SearchInput | SearchOptions, plan: PlanOptions = {}): Promise<SearchPlan> {
   const o = resolveSearchOptions(input);
   const rescore = plan.purpose === 'rescore';
+  if (!rescore) checkRotationsGiven(o);
   checkDevices(o.device);
   // Rotations first: a bad rotation list or --shard is a usage error found before any volume is read.
   const set = rescore ? undefined : rotationSet(o);
@@ -66,6 +69,7 @@ export async function planSearch(input: SearchInput | SearchOptions, plan: PlanO
   const filters = searchFilters(o);
   const targetVoxelUnknown = target.header.warnings.some((w) => w.startsWith('voxel size'));
   const prepared = await shapeTemplate(o, target, read, targetVoxelUnknown);
+  const madeMask = maskFor(o, prepared.template);
   const targetMask = o.targetMask === undefined ? undefined : read(o.targetMask);
   if (targetMask !== undefined) {
     if (targetMask.shape.some((n, i) => n !== target.shape[i])) {
@@ -82,7 +86,7 @@ export async function planSearch(input: SearchInput | SearchOptions, plan: PlanO
   const targetFilter = targeted ? buildTargetFilter({ ...filterOptions, applyWedgeToTarget: true }) : undefined;
 
   const job: MatchJob = {
-    target, template: prepared.template, templateMask: prepared.templateMask, maskRadius: o.maskRadius, targetMask,
+    target, template: prepared.template, templateMask: madeMask ?? prepared.templateMask, maskRadius: madeMask ? undefined : o.maskRadius, targetMask,
     filter, targetFilter, rotations: set?.matrices ?? IDENTITY, score: o.score, device: o.device, threads: o.threads, tile: o.tile,
     padTarget: o.padTarget, interpolation: o.interpolation, rotationMode: o.rotationMode,
     ...(o.memoryLimitBytes === undefined ? {} : { memoryLimitBytes: o.memoryLimitBytes }),
@@ -109,6 +113,27 @@ export async function planSearch(input: SearchInput | SearchOptions, plan: PlanO
 }
 
 const IDENTITY = new Float64Array([1, 0, 0, 0, 1, 0, 0, 0, 1]);
+
+/**
+ * The mask the options ask tme to make on the template's box: an ellipsoid, a threshold of the template, or a
+ * sphere with a soft edge. Undefined where the engine's own hard sphere (maskRadius, or the inscribed one) or the
+ * user's file serves.
+ */
+function maskFor(o: SearchOptions, template: Volume): Volume | undefined {
+  const shape = template.shape;
+  const edgeAngstrom = o.maskEdge;
+  if (o.maskEllipsoid !== undefined) return ellipsoidMask(shape, template.voxelSize, { radiiAngstrom: o.maskEllipsoid, edgeAngstrom }).mask;
+  if (o.maskRadius !== undefined && edgeAngstrom !== undefined) {
+    return sphereMask(shape, template.voxelSize, { radiusAngstrom: o.maskRadius, edgeAngstrom }).mask;
+  }
+  if (o.maskThreshold === undefined) return undefined;
+  // The protein's density: with inverted contrast the template's protein is negative.
+  const sign = o.invertContrast ? -1 : 1;
+  const density = createVolume(template.data.map((v) => sign * v), shape, template.voxelSize, template.origin);
+  let max = -Infinity;
+  for (const v of density.data) if (v > max) max = v;
+  return inFile(o.template, () => thresholdMask(density, { threshold: o.maskThreshold as number * max, dilationAngstrom: o.maskDilation, edgeAngstrom }).mask);
+}
 
 /** The filter options of a search, as job.json's readers find them (`inputs.filters`). */
 function filterRecord(o: SearchOptions): Record<string, unknown> {

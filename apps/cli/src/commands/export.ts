@@ -26,7 +26,7 @@ interface ExportCliOptions {
   voltage?: string;
   cs?: string;
   amplitudeContrast?: string;
-  edge: string;
+  faceBoxes: string;
   /** --invert / --no-invert; undefined: the job's --invert-contrast when the picks sit in a job folder. */
   invert?: boolean;
   normalise: boolean;
@@ -228,7 +228,7 @@ export async function runExport(picksFile: string, o: ExportCliOptions): Promise
       }
       const tomogram = readMrc(targetFile);
       summary = exportRelion(inputs.picks, tomogram, geometry, {
-        outDir, force, box, ...optics, edge: oneOf<EdgeMode>('--edge', o.edge, ['pad', 'skip']), micrographName: path.resolve(targetFile),
+        outDir, force, box, ...optics, edge: oneOf<EdgeMode>('--face-boxes', o.faceBoxes, ['pad', 'skip']), micrographName: path.resolve(targetFile),
         invert: o.invert ?? job?.invertContrast ?? false, normalise, binning: positive('--binning', o.binning),
         ...(tilt ? { tiltRange: tilt, tiltAxis: job?.tiltAxis ?? 'y' } : {}),
       });
@@ -274,7 +274,7 @@ export function register(program: Command): void {
     .option('--voltage <kV>', `acceleration voltage, kV (default: the job's, else ${DEFAULT_MICROSCOPE.voltage})`)
     .option('--cs <mm>', `spherical aberration, mm (default: the job's, else ${DEFAULT_MICROSCOPE.sphericalAberration})`)
     .option('--amplitude-contrast <A>', `amplitude contrast, 0–1 (default: the job's, else ${DEFAULT_MICROSCOPE.amplitudeContrast})`)
-    .option('--edge <mode>', 'relion: boxes that cross a tomogram face: pad (keep: the outside filled with the mean of the box\'s voxels inside the tomogram, 0 after normalisation; marked in tmeBoxOutsideFraction) or skip', 'pad')
+    .option('--face-boxes <mode>', 'relion: boxes that cross a tomogram face: pad (keep: the outside filled with the mean of the box\'s voxels inside the tomogram, 0 after normalisation; marked in tmeBoxOutsideFraction) or skip', 'pad')
     .option('--invert', 'relion: multiply subtomograms by −1 (dark protein → bright); default: the job\'s --invert-contrast')
     .option('--no-invert', 'relion: do not invert, whatever the job did')
     .option('--no-normalise', 'relion: keep raw values (default: mean 0, std 1 per subtomogram over its voxels inside the tomogram)')

@@ -12,6 +12,7 @@ import { register as registerBatch } from './batch';
 import { register as registerSlurm } from './slurm';
 import { register as registerExample } from './example';
 import { register as registerEstimate } from './estimate';
+import { register as registerTemplate } from './template';
 
 /** Each command lives in its own module and adds itself to the program; this list is the only registry. */
 export function registerCommands(program: Command): void {
@@ -27,5 +28,6 @@ export function registerCommands(program: Command): void {
   registerBatch(program);
   registerSlurm(program);
   registerEstimate(program);
+  registerTemplate(program);
   registerExample(program);
 }
