@@ -54,7 +54,7 @@ export async function jobFromRecord(record: JobRecord, dir: string): Promise<{ j
     target: inputs['target'], template: inputs['template'], templateMask: text(inputs['templateMask']),
     maskRadius: inputs['templateMask'] ? undefined : text(params.maskRadius), targetMask: text(inputs['targetMask']),
     angularStep: String(inputs['angularStep']), symmetry: 'C1', score: params.score, device: 'cpu', tile: 'auto',
-    padTarget: params.padTarget, interpolation: params.interpolation, rotationMode: 'real',
+    padTarget: params.padTarget, interpolation: params.interpolation, rotationMode: 'real', background: 'none',
     tiltAxis: text(filters['tiltAxis']) ?? 'y', voltage: text(filters['voltage']), cs: text(filters['cs']),
     amplitudeContrast: text(filters['amplitudeContrast']), phaseShift: text(filters['phaseShift']), tomoName: text(inputs['tomoName']),
     tiltRange: text(filters['tiltRange']), tiltAngles: text(filters['tiltAngles']), dose: text(filters['dose']),

@@ -1,6 +1,7 @@
 import * as os from 'node:os';
 import { TmeError, invalidOption, type Volume, type Zyx } from '@tme/formats';
 import * as native from '@tme/native';
+import { BACKGROUNDS, type Background } from './background';
 import { isDeviceList, type DeviceSelection, type Interpolation, type RotationMode } from './backend';
 import { templateSupport } from './support';
 import { laplacian, standardise } from './laplace';
@@ -60,6 +61,12 @@ export interface MatchJob {
   /** Search only the rotations [start, end) of the set (a shard of a search split over jobs; merged exactly by
    *  mergeShards). Default: all. */
   rotationRange?: readonly [number, number];
+  /** What to do about features that score high for every rotation (background.ts): 'none', 'rotation-stats' (mean
+   *  and σ per voxel over rotations, and (best − mean) / σ) or 'random-phase' (a second search with a phase-randomised
+   *  template, subtracted). Default 'none'. */
+  background?: Background;
+  /** The random-phase template's seed. Default 1. */
+  randomPhaseSeed?: number;
 }
 
 /** Everything after validation and preprocessing: what the loop and job.json use. */
@@ -77,6 +84,8 @@ export interface PreparedJob {
   rotationCount: number;
   /** The rotations searched, [start, end): the whole set unless the job is a shard. */
   rotationRange: readonly [number, number];
+  background: Background;
+  randomPhaseSeed: number;
   target: Float32Array;
   targetShape: Zyx;
   voxelSize: Zyx;
@@ -222,6 +231,13 @@ export function prepareJob(job: MatchJob): PreparedJob {
   for (let i = 0; i < rotations.length; i++) {
     if (!Number.isFinite(rotations[i] as number)) throw invalidOption('rotations', 'finite matrix entries', rotations[i]);
   }
+  const background = job.background ?? 'none';
+  if (!BACKGROUNDS.includes(background)) throw invalidOption('background', BACKGROUNDS.join(', '), background);
+  const randomPhaseSeed = job.randomPhaseSeed ?? 1;
+  if (!Number.isInteger(randomPhaseSeed)) throw invalidOption('randomPhaseSeed', 'an integer', randomPhaseSeed);
+  if (background === 'random-phase' && job.rotationRange !== undefined) {
+    throw invalidOption('background', "'none' or 'rotation-stats' for a shard (random-phase runs its second search within one job)", background);
+  }
   const rotationRange: readonly [number, number] = job.rotationRange ?? [0, rotations.length / 9];
   const [rangeStart, rangeEnd] = rotationRange;
   if (!(Number.isInteger(rangeStart) && Number.isInteger(rangeEnd) && rangeStart >= 0 && rangeStart < rangeEnd && rangeEnd <= rotations.length / 9)) {
@@ -290,7 +306,7 @@ export function prepareJob(job: MatchJob): PreparedJob {
   const { mean, variance } = moments(targetData, noData);
   return {
     score, plan, padTarget, interpolation, rotationMode, device, threads: job.threads, tile, memoryFraction, memoryLimitBytes,
-    rotationCount: rotations.length / 9, rotationRange,
+    rotationCount: rotations.length / 9, rotationRange, background, randomPhaseSeed,
     target: targetData, targetShape: target.shape, voxelSize: target.voxelSize, origin: target.origin,
     template: templateData, templateShape: template.shape, mask,
     supportShape: templateSupport(mask, template.shape, plan.backendScore, interpolation, rotationMode), maskRadius, targetMask,

@@ -74,7 +74,7 @@ export async function runExample(dirArg: string | undefined, flags: ExampleFlags
 
   const matchFlags: MatchFlags = {
     target: files.tomogram, template: files.template, angularStep: flags.angularStep, symmetry: 'C1', score: 'flc-sphere',
-    device: flags.device, tile: 'auto', padTarget: 'mean', interpolation: 'linear', rotationMode: 'real',
+    device: flags.device, tile: 'auto', padTarget: 'mean', interpolation: 'linear', rotationMode: 'real', background: 'none',
     tiltRange: EXAMPLE.tiltRange.join(','), tiltAxis: 'y',
     modelBfactor: '0', force: true, quiet: flags.quiet, progress: flags.progress, output: files.run,
   };

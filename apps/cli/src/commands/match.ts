@@ -9,8 +9,8 @@ import {
   type RotationListConvention,
 } from '@tme/rotations';
 import {
-  CHECKPOINT_FILE, JOB_FILES, JOB_LOCK_FILE, PAD_MODES, SCORE_NAMES, devicesLabel, listDevices, lockJobFolder, matchTemplate, resolveDevices, resolvePadMode, resolveScore,
-  writeJob, type DeviceSelection, type DeviceSpec, type Interpolation, type MatchJob, type MatchResult, type RotationMode,
+  BACKGROUNDS, CHECKPOINT_FILE, JOB_FILES, JOB_LOCK_FILE, PAD_MODES, SCORE_NAMES, devicesLabel, listDevices, lockJobFolder, matchTemplate, resolveDevices, resolvePadMode, resolveScore,
+  writeJob, type Background, type DeviceSelection, type DeviceSpec, type Interpolation, type MatchJob, type MatchResult, type RotationMode,
 } from '@tme/engine';
 import { createProgressRenderer } from '../progress';
 import { gib } from '../units';
@@ -40,6 +40,8 @@ export interface MatchFlags extends SearchFlags {
   padTarget: string;
   interpolation: string;
   rotationMode: string;
+  /** none, rotation-stats or random-phase (the engine's MatchJob.background). */
+  background: string;
   resume?: boolean;
   force?: boolean;
   quiet?: boolean;
@@ -232,6 +234,14 @@ export async function setupMatch(flags: MatchFlags, options: { createDir?: boole
   if (threads !== undefined && !Number.isInteger(threads)) throw invalidOption('--threads', 'integer ≥ 1', flags.threads);
   if (flags.interpolation !== 'linear' && flags.interpolation !== 'cubic') throw invalidOption('--interpolation', 'linear or cubic', flags.interpolation);
   if (flags.rotationMode !== 'real' && flags.rotationMode !== 'fourier') throw invalidOption('--rotation-mode', 'real or fourier', flags.rotationMode);
+  const background = flags.background as Background;
+  if (!BACKGROUNDS.includes(background)) throw invalidOption('--background', BACKGROUNDS.join(', '), flags.background);
+  if (background === 'random-phase' && flags.shard !== undefined) {
+    throw invalidOption('--background', "none or rotation-stats with --shard (random-phase runs its second search within one job)", flags.background);
+  }
+  if (background === 'random-phase' && flags.resume) {
+    throw invalidOption('--background', 'none or rotation-stats with --resume (random-phase runs two searches and keeps no checkpoint)', flags.background);
+  }
   if (flags.templateMask !== undefined && flags.maskRadius !== undefined) {
     throw invalidOption('--template-mask/--mask-radius', 'only one of --template-mask and --mask-radius', 'both');
   }
@@ -279,6 +289,7 @@ export async function setupMatch(flags: MatchFlags, options: { createDir?: boole
     target, template: search.template, templateMask, maskRadius, targetMask, filter: search.filter, targetFilter: search.targetFilter,
     rotations: set.matrices, score, device, threads, tile, padTarget, interpolation: flags.interpolation as Interpolation,
     rotationMode: flags.rotationMode as RotationMode,
+    ...(background === 'none' ? {} : { background }),
     ...(memoryLimit === undefined ? {} : { memoryLimitBytes: memoryLimit }),
     ...(rotationRange === undefined ? {} : { rotationRange }),
   };
@@ -391,7 +402,8 @@ export async function executeMatch(
     result = await matchTemplate(job, {
       signal: controller.signal,
       onProgress: (p) => progress.update(p),
-      checkpoint: { dir, resume: flags.resume === true, intervalSeconds },
+      // random-phase's two searches keep no checkpoint (the engine refuses one rather than ignore it).
+      ...(job.background === 'random-phase' ? {} : { checkpoint: { dir, resume: flags.resume === true, intervalSeconds } }),
     });
   } catch (err) {
     const kept = fs.existsSync(path.join(dir, CHECKPOINT_FILE));
@@ -450,6 +462,7 @@ export function addMatchOptions(cmd: Command, options: { target?: boolean } = {}
     .option('--pad-target <mode>', `how the target continues beyond its edges: ${PAD_MODES.join(', ')}`, 'mean')
     .option('--interpolation <kind>', 'template rotation: linear or cubic', 'linear')
     .option('--rotation-mode <mode>', 'real (rotate in real space) or fourier (sample the spectrum)', 'real')
+    .option('--background <kind>', 'features that score high for every rotation (membranes, gold): none; rotation-stats (per voxel mean and σ over rotations, writes scores-normalised.mrc = (best − mean)/σ); random-phase (a second search with a phase-randomised template, writes scores-corrected.mrc)', 'none')
     .addOption(new Option('--checkpoint-interval <s>', 'seconds between checkpoints (0: after every batch); default 30').hideHelp());
   return addSearchOptions(cmd);
 }
