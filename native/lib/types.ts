@@ -134,6 +134,9 @@ export interface NativeMatchJob {
    *  not ask to keep it, or that has other inputs, frees it. Each device keeps one (calls on several devices at once
    *  keep theirs); concurrent calls on one device share it. Default false. */
   keepSetup?: boolean;
+  /** Also return, per voxel, Σ score and Σ score² over this call's rotations (voxelSum, voxelSumSq): the voxel's mean
+   *  and σ over rotations, for background normalisation. Two more float maps of targetShape. Default false. */
+  voxelStats?: boolean;
 }
 
 /**
@@ -181,6 +184,10 @@ export interface NativeMatchResult {
   /** Index into `rotations` of the best rotation; -1 where nothing was evaluated; ties → lowest index. */
   indices: Int32Array;
   stats: NativeMatchStats;
+  /** With voxelStats: Σ score and Σ score² per voxel over the call's rotations (targetShape, float32). Inside
+   *  outputRegion only: outside it they are 0 or partial sums, depending on the path. */
+  voxelSum?: Float32Array;
+  voxelSumSq?: Float32Array;
   /**
    * Milliseconds: setup (inputs, target spectra, local statistics), FFT planning (0 when cached), the rotation
    * loop, loop / rotations (throughput with all workers), and the fastest and median single rotation on one
@@ -228,6 +235,8 @@ export interface MatchMemoryQuery {
   targetMask?: boolean;
   initialMaps?: boolean;
   statsMask?: boolean;
+  /** Whether the job keeps per-voxel sums over rotations (NativeMatchJob.voxelStats). Default false. */
+  voxelStats?: boolean;
   cpuTransforms?: CpuTransforms;
 }
 

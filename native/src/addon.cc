@@ -182,6 +182,7 @@ MatchJob readJob(const Napi::Object& o, Pins* pins) {
   readCpuTransforms(o.Get("cpuTransforms"), &job.fullTransforms, &job.zSums);
   job.rotationsPerSubmit = readInt(o, "rotationsPerSubmit", 0);
   job.keepSetup = o.Get("keepSetup").ToBoolean();
+  job.voxelStats = o.Get("voxelStats").ToBoolean();
   // The tile-sized inputs are read in place (runMatch pins the job object until it settles); the small ones copied.
   job.target = viewTyped<float>(o, "target", napi_float32_array, true, pins);
   job.templ = readTyped<float>(o, "template", napi_float32_array, true);
@@ -327,6 +328,10 @@ class MatchWorker : public Napi::AsyncProgressWorker<Progress> {
     std::copy(r.perRotationSumSq.begin(), r.perRotationSumSq.end(), rsumSq.Data());
     stats.Set("perRotationSum", rsum);
     stats.Set("perRotationSumSq", rsumSq);
+    if (job_.voxelStats) {
+      out.Set("voxelSum", handOver(env, std::move(result_.voxelSum)));
+      out.Set("voxelSumSq", handOver(env, std::move(result_.voxelSumSq)));
+    }
     Napi::Object timings = Napi::Object::New(env);
     const double rotations = static_cast<double>(r.perRotationMax.size());
     timings.Set("setupMs", r.setupMs);
@@ -501,6 +506,7 @@ Napi::Value EstimateMatchMemory(const Napi::CallbackInfo& info) {
     q.targetMask = o.Get("targetMask").ToBoolean();
     q.initialMaps = o.Get("initialMaps").ToBoolean();
     q.statsMask = o.Get("statsMask").ToBoolean();
+    q.voxelStats = o.Get("voxelStats").ToBoolean();
     readCpuTransforms(o.Get("cpuTransforms"), &q.fullTransforms, &q.zSums);
     MemoryVerdict v = estimateMatchMemory(q);
     int forward = 0, inverse = 0;

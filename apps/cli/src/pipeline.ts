@@ -1,8 +1,8 @@
 import * as path from 'node:path';
 import { writeFileAtomic, type Volume, type Zyx } from '@tme/formats';
-import type { MatchJob, MatchResult } from '@tme/engine';
+import { backgroundStatistics, type MatchJob, type MatchResult } from '@tme/engine';
 import {
-  callPeaks, formatOrientationsTsv, formatPicksDetailsTsv, type CallPeaksOptions, type PeakSet, type Pick, type RefinedOrientation,
+  callPeaks, formatOrientationsTsv, type ScoreMaps, formatPicksDetailsTsv, type CallPeaksOptions, type PeakSet, type Pick, type RefinedOrientation,
 } from '@tme/peaks';
 import { RELION_OUTSIDE_LABEL, exportImod, exportRelion, defaultBoxSize, type ExportPick, type ExportSummary } from '@tme/export';
 import type { Microscope } from '@tme/export';
@@ -56,20 +56,33 @@ export function toExportPicks(picks: readonly Pick[]): ExportPick[] {
   }));
 }
 
-/** Peaks on the best-score map, then every requested export. */
+/** The map peaks are called on: the --background map when the search made one (with its noise model), else scores. */
+function peakMapOf(result: MatchResult): { map: Volume; statistics: ScoreMaps['statistics'] } {
+  const s = result.stats;
+  const b = result.background;
+  if (b) {
+    const statistics = backgroundStatistics(b.kind, s.rotationCount, s.voxelCount);
+    return { map: b.kind === 'rotation-stats' ? b.normalised : b.corrected, statistics };
+  }
+  return {
+    map: result.scores,
+    statistics: {
+      mean: s.mean, std: s.std, count: s.count, voxels: s.voxelCount, rotations: s.rotationCount,
+      ...(s.perRotationMean && s.perRotationStd ? { perRotation: { mean: s.perRotationMean, std: s.perRotationStd } } : {}),
+    },
+  };
+}
+
+/** Peaks on the best-score map (or the --background map), then every requested export. */
 export async function pickAndExport(o: PickAndExportOptions): Promise<PickAndExportSummary> {
+  const { map, statistics } = peakMapOf(o.result);
   const peaks = callPeaks(
     {
-      scores: o.result.scores.data,
+      scores: map.data,
       rotationIndices: o.result.indices,
       shape: o.result.scores.shape,
       rotations: o.result.rotations,
-      statistics: {
-        mean: o.result.stats.mean, std: o.result.stats.std, count: o.result.stats.count,
-        voxels: o.result.stats.voxelCount, rotations: o.result.stats.rotationCount,
-        ...(o.result.stats.perRotationMean && o.result.stats.perRotationStd
-          ? { perRotation: { mean: o.result.stats.perRotationMean, std: o.result.stats.perRotationStd } } : {}),
-      },
+      ...(statistics ? { statistics } : {}),
       voxelSize: o.result.scores.voxelSize,
       origin: o.result.scores.origin,
       templateShape: o.templateShape,

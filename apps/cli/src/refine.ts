@@ -46,7 +46,7 @@ export function refinable(job: MatchJob): boolean {
  */
 export async function jobFromRecord(record: JobRecord, dir: string): Promise<{ job: MatchJob; angularStep: number }> {
   const search = searchFromRecord(record, dir);
-  const plan = await planSearch({ ...search, device: 'cpu', tile: 'auto', rotationMode: 'real', shard: undefined }, { purpose: 'rescore' });
+  const plan = await planSearch({ ...search, device: 'cpu', tile: 'auto', rotationMode: 'real', shard: undefined, background: 'none' }, { purpose: 'rescore' });
   const shape: Zyx = plan.job.target.shape;
   const searched = record.parameters.targetShape;
   if (shape.some((n, i) => n !== (searched[i] as number))) {

@@ -33,6 +33,7 @@ export interface SearchFlags {
   padTarget: string;
   interpolation: string;
   rotationMode: string;
+  background: string;
   tomoName?: string;
   tiltRange?: string;
   tiltAxis: string;
@@ -137,7 +138,7 @@ export function searchInput(flags: SearchFlags): SearchInput {
     score: flags.score, device: parseDevice(flags.device), threads: number('--threads', flags.threads), tile: parseTile(flags.tile),
     memoryLimitBytes: flags.memory === undefined ? undefined : parseMemorySize('--memory', flags.memory),
     padTarget: flags.padTarget as SearchInput['padTarget'], interpolation: flags.interpolation as SearchInput['interpolation'],
-    rotationMode: flags.rotationMode as SearchInput['rotationMode'],
+    rotationMode: flags.rotationMode as SearchInput['rotationMode'], background: flags.background as SearchInput['background'],
     tiltRange: pair('--tilt-range', flags.tiltRange, 'MIN,MAX in degrees with −90 ≤ MIN < MAX ≤ 90'),
     tiltAxis: flags.tiltAxis as SearchInput['tiltAxis'], tiltAngles: flags.tiltAngles, tomoName: flags.tomoName,
     dose: numberOrFile(flags.dose, (t) => (t.trim() !== '' && Number.isFinite(Number(t)) ? Number(t) : undefined)),
@@ -210,6 +211,7 @@ export function addSearchFlags(cmd: Command, options: { target?: boolean } = {})
     .option('--pad-target <mode>', `how the target continues beyond its edges: ${PAD_MODES.join(', ')}`, D.padTarget)
     .option('--interpolation <kind>', 'template rotation: linear or cubic', D.interpolation)
     .option('--rotation-mode <mode>', 'real (rotate in real space) or fourier (sample the spectrum)', D.rotationMode)
+    .option('--background <kind>', 'features that score high for every rotation (membranes, gold): none; rotation-stats (per voxel mean and σ over rotations, writes scores-normalised.mrc = (best − mean)/σ); random-phase (a second search with a phase-randomised template, writes scores-corrected.mrc)', D.background)
     .addOption(new Option('--checkpoint-interval <s>', 'seconds between checkpoints (0: after every batch); default 30').hideHelp());
   return addFilterOptions(cmd);
 }

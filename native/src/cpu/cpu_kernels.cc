@@ -83,8 +83,19 @@ __attribute__((always_inline)) inline bool anyLane(const Int8& v) {
   return (u[0] | u[1] | u[2] | u[3]) != 0;
 }
 
+// vs, vq (null = not asked for): the per-voxel Σ score and Σ score² over rotations (background normalisation),
+// updated in the same pass while the block is in cache.
 __attribute__((always_inline)) inline void accumulate8(Lanes& l, const Float8& x, const float* w, float* best,
-                                                       int32_t* arg) {
+                                                       int32_t* arg, float* vs, float* vq) {
+  if (vs) {
+    Float8 a, c;
+    std::memcpy(&a, vs, sizeof a);
+    std::memcpy(&c, vq, sizeof c);
+    a += x;
+    c += x * x;
+    std::memcpy(vs, &a, sizeof a);
+    std::memcpy(vq, &c, sizeof c);
+  }
   Float8 b;
   std::memcpy(&b, best, sizeof b);
   if (w) {
@@ -116,14 +127,14 @@ __attribute__((always_inline)) inline void accumulate8(Lanes& l, const Float8& x
 
 TME_SIMD_CLONES
 void accumulateBlock(const float* v, int64_t n, const float* w, float* best, int32_t* arg, int32_t r, double* sum,
-                     double* sumSq, float* rmax) {
+                     double* sumSq, float* rmax, float* vs, float* vq) {
   Lanes l;
   l.rv = Int8{r, r, r, r, r, r, r, r};
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
     Float8 x;
     std::memcpy(&x, v + i, sizeof x);
-    accumulate8(l, x, w ? w + i : nullptr, best + i, arg + i);
+    accumulate8(l, x, w ? w + i : nullptr, best + i, arg + i, vs ? vs + i : nullptr, vs ? vq + i : nullptr);
   }
   double total = 0, totalSq = 0;
   float top = *rmax;
@@ -137,6 +148,10 @@ void accumulateBlock(const float* v, int64_t n, const float* w, float* best, int
     total += wx;
     totalSq += wx * x;
     if (!(w && w[i] == 0.0f)) top = x > top ? x : top;
+    if (vs) {
+      vs[i] += x;
+      vq[i] += x * x;
+    }
     if (x > best[i]) {
       best[i] = x;
       arg[i] = r;
@@ -154,7 +169,7 @@ void accumulateBlock(const float* v, int64_t n, const float* w, float* best, int
 TME_SIMD_CLONES
 void accumulateScored(const float* o, int64_t oStride, const float* scale, float scalar, float limit, int64_t rows,
                       int64_t width, int64_t mapStride, const float* w, float* best, int32_t* arg, int32_t r,
-                      double* sum, double* sumSq, float* rmax) {
+                      double* sum, double* sumSq, float* rmax, float* vs, float* vq) {
   Lanes l;
   l.rv = Int8{r, r, r, r, r, r, r, r};
   const Float8 one = {1, 1, 1, 1, 1, 1, 1, 1}, hi = one * limit, lo = -hi, scalars = one * scalar;
@@ -173,7 +188,8 @@ void accumulateScored(const float* o, int64_t oStride, const float* scale, float
       x *= k;
       x = x > hi ? hi : x;
       x = x < lo ? lo : x;
-      accumulate8(l, x, wy ? wy + i : nullptr, best + at + i, arg + at + i);
+      accumulate8(l, x, wy ? wy + i : nullptr, best + at + i, arg + at + i, vs ? vs + at + i : nullptr,
+                  vs ? vq + at + i : nullptr);
     }
     for (; i < width; ++i) {
       const float x = std::min(limit, std::max(-limit, oy[i] * (sy ? sy[i] : scalar)));
@@ -181,6 +197,10 @@ void accumulateScored(const float* o, int64_t oStride, const float* scale, float
       total += wx;
       totalSq += wx * x;
       if (!(wy && wy[i] == 0.0f)) top = x > top ? x : top;
+      if (vs) {
+        vs[at + i] += x;
+        vq[at + i] += x * x;
+      }
       if (x > best[at + i]) {
         best[at + i] = x;
         arg[at + i] = r;
@@ -286,6 +306,18 @@ class CpuKernels final : public Kernels {
     rotationMax_.assign(config_.rotationCount, -std::numeric_limits<float>::infinity());
     rotationSum_.assign(config_.rotationCount, 0.0);
     rotationSumSq_.assign(config_.rotationCount, 0.0);
+    if (config_.voxelStats) {
+      voxelSum_.assign(n, 0.0f);
+      voxelSumSq_.assign(n, 0.0f);
+    }
+  }
+
+  bool takeVoxelStats(std::vector<float>* sum, std::vector<float>* sumSq) override {
+    sum->swap(voxelSum_);
+    sumSq->swap(voxelSumSq_);
+    voxelSum_ = {};
+    voxelSumSq_ = {};
+    return true;
   }
 
   bool takeMaps(std::vector<float>* scores, std::vector<int32_t>* indices) override {
@@ -508,11 +540,14 @@ class CpuKernels final : public Kernels {
     const int64_t mapStride = config_.tile.x;
     const float* scale = p.score == Score::FlcSphere ? f32(p.scaleMap) + start : nullptr;
     const float* weights = p.statsWeights == kNoBuffer ? nullptr : f32(p.statsWeights) + start;
+    float* vs = voxelSum_.empty() ? nullptr : voxelSum_.data();
+    float* vq = voxelSumSq_.empty() ? nullptr : voxelSumSq_.data();
     if (p.score == Score::Cc || p.score == Score::FlcSphere) {
       // flc-sphere is within [-1, 1] by Cauchy-Schwarz (the clamp only removes float error); cc is not normalised.
       const float limit = p.score == Score::FlcSphere ? 1.0f : std::numeric_limits<float>::infinity();
       accumulateScored(o[0], oStride, scale, p.scalar, limit, rows, width, mapStride, weights, best_.data() + start,
-                       arg_.data() + start, p.rotationGlobal, &acc.sum, &acc.sumSq, &acc.rmax);
+                       arg_.data() + start, p.rotationGlobal, &acc.sum, &acc.sumSq, &acc.rmax,
+                       vs ? vs + start : nullptr, vs ? vq + start : nullptr);
       return;
     }
     float k = 0, maxOverlap = 0;
@@ -541,7 +576,8 @@ class CpuKernels final : public Kernels {
                                 oy[5][b0 + i], p.invN, maxOverlap, p.flatVariance);
         }
         accumulateBlock(block, n, weights ? weights + at + b0 : nullptr, best_.data() + start + at + b0,
-                        arg_.data() + start + at + b0, p.rotationGlobal, &sum, &sumSq, &rmax);
+                        arg_.data() + start + at + b0, p.rotationGlobal, &sum, &sumSq, &rmax,
+                        vs ? vs + start + at + b0 : nullptr, vs ? vq + start + at + b0 : nullptr);
       }
     }
     acc.sum += sum;
@@ -599,6 +635,7 @@ class CpuKernels final : public Kernels {
   std::vector<int32_t> arg_;
   std::vector<float> rotationMax_;
   std::vector<double> rotationSum_, rotationSumSq_;
+  std::vector<float> voxelSum_, voxelSumSq_;  // config_.voxelStats: Σ score, Σ score² per voxel over rotations
 };
 
 }  // namespace

@@ -38,6 +38,7 @@ struct KernelConfig {
   int64_t rotationCount = 0;  // of the batch (perRotationMax length)
   Shape3 regionStart, regionShape;  // the voxels the caller reads (MatchJob); a path may skip the rest
   bool fullTransforms = false;      // CPU: no pruned transforms (MatchJob)
+  bool voxelStats = false;          // keep Σ score and Σ score² per voxel over rotations (MatchJob::voxelStats)
 };
 
 // Statistics slots written by boxStats (4 floats each): [n = sum m, mu, 1/sigma (0 if sigma ~ 0), reserved].
@@ -80,6 +81,10 @@ class Kernels {
   // voxels (0 for rotations another worker evaluated) and the maximum.
   virtual void readMaps(float* scores, int32_t* indices, double* perRotationSum, double* perRotationSumSq,
                         float* perRotationMax) = 0;
+
+  // config.voxelStats: the per-voxel Σ score and Σ score² over this worker's rotations (zero outside the region),
+  // handed over (moved where the path holds them on the host, else downloaded). Only after the last rotation.
+  virtual bool takeVoxelStats(std::vector<float>* sum, std::vector<float>* sumSq) = 0;
 
   // A submission: every kernel call between begin and end is recorded together (Vulkan: one command buffer,
   // submitted and waited for at end). Several rotations may share one submission, up to maxRotationsPerSubmit().

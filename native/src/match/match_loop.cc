@@ -126,7 +126,7 @@ MemoryVerdict estimateMatchMemory(const MemoryQuery& q) {
       (slab ? slabWorkerBytes(q.targetShape, supportOf(q.supportShape, q.templateShape), factors == 3 ? 2 : 1, factors) + 4 * box
             : sp.slots * (8 * nc + 4 * n) + sp.forward * 4 * n +
                   (isCpu(q.device) ? sp.forward * 16 * nc : 0)) +  // CPU: pruned-R2C scratch (upper bound)
-      8 * n + 2 * 4 * box + 4 * filterGrid + 8 * filterSpectrum + 256;
+      8 * n + (q.voxelStats ? 8 * n : 0) + 2 * 4 * box + 4 * filterGrid + 8 * filterSpectrum + 256;
   // Job constants: target spectra, flc-sphere's scale map, filter, template spectrum (Fourier mode).
   // (The slab correlator's factors replace the spectra: one more for flc, each a little larger, its rows padded.)
   const int64_t window = q.rotationMode == RotationMode::Real && q.zSums != ZSums::Spectral
@@ -139,7 +139,7 @@ MemoryVerdict estimateMatchMemory(const MemoryQuery& q) {
   const double inputs = 4 * n + 2 * 4 * box + (q.targetMask ? 4 * n : 0) + 4 * filterSpectrum +
                         (q.initialMaps ? 8 * n : 0) + (q.statsMask ? 1 * n : 0);
   const double setup = 2 * 8 * nc + 2 * 4 * n + 8 * grid;
-  const double outputs = 8 * n;
+  const double outputs = 8 * n + (q.voxelStats ? 8 * n : 0);
 
   MemoryVerdict v;
   v.estimate.largestBufferBytes = std::max(8 * nc, 8 * grid);
@@ -635,6 +635,7 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
   q.statsMask = !job.statsMask.empty() || job.regionShape.voxels() > 0;
   q.fullTransforms = job.fullTransforms;
   q.zSums = job.zSums;
+  q.voxelStats = job.voxelStats;
   const MemoryVerdict verdict = estimateMatchMemory(q);
   if (!verdict.fits) fail(ErrorCode::DeviceMemory, verdict.reason);
   checkLengths(job);
@@ -658,6 +659,7 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
   config.interpolation = job.interpolation;
   config.rotationCount = total;
   config.fullTransforms = job.fullTransforms;
+  config.voxelStats = job.voxelStats;
   config.regionStart = job.regionShape.voxels() > 0 ? job.regionStart : Shape3{0, 0, 0};
   config.regionShape = job.regionShape.voxels() > 0 ? job.regionShape : job.targetShape;
   const SlotPlan sp = slotPlan(job.score, job.rotationMode);
@@ -813,6 +815,17 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
       target.resize(n);
       targetIdx.resize(n);
       k.readMaps(target.data(), targetIdx.data(), rsum.data(), rsumSq.data(), rmax.data());
+    }
+    if (job.voxelStats) {
+      // Sums over disjoint sets of rotations: the workers' add up.
+      std::vector<float> vs, vq;
+      k.takeVoxelStats(wi == 0 ? &result.voxelSum : &vs, wi == 0 ? &result.voxelSumSq : &vq);
+      if (wi > 0) {
+        for (int64_t i = 0; i < n; ++i) {
+          result.voxelSum[i] += vs[i];
+          result.voxelSumSq[i] += vq[i];
+        }
+      }
     }
     states[wi].kernels.reset();  // its maps and work buffers are not needed any more
     for (int64_t r = 0; r < total; ++r) {

@@ -29,6 +29,7 @@ struct MemoryQuery {
   bool targetMask = false;
   bool initialMaps = false;
   bool statsMask = false;
+  bool voxelStats = false;  // two more float maps per worker (and on the host for the result)
   bool fullTransforms = false;
   ZSums zSums = ZSums::Auto;
 };

@@ -445,6 +445,7 @@ struct FinalisePush {
   int32_t weighted;
   float flat;
   uint32_t z0, y0, x0, ry, rx, ty, tx;
+  int32_t voxelStats;
 };
 
 uint32_t groupsFor(int64_t count, uint32_t local) {
@@ -468,7 +469,7 @@ struct VkProfile {
 class VkKernels final : public Kernels {
  public:
   VkKernels(DeviceContext& ctx, const KernelConfig& config) : ctx_(ctx), lock_(ctx.mutex), config_(config) {
-    VkDescriptorPoolSize size{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 128 * 14};
+    VkDescriptorPoolSize size{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 128 * 16};
     VkDescriptorPoolCreateInfo info{VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
     info.maxSets = 128;
     info.poolSizeCount = 1;
@@ -571,6 +572,21 @@ class VkKernels final : public Kernels {
     ctx_.fillZero(buffers_[rotationSums_]);
     ctx_.fillZero(buffers_[rotMax_]);
     ctx_.fillZero(buffers_[keys_]);
+    if (config_.voxelStats) {
+      voxelSum_ = add(ctx_.createBuffer(4 * n, "the per-voxel score sums over rotations"));
+      voxelSumSq_ = add(ctx_.createBuffer(4 * n, "the per-voxel squared-score sums over rotations"));
+      ctx_.fillZero(buffers_[voxelSum_]);
+      ctx_.fillZero(buffers_[voxelSumSq_]);
+    }
+  }
+
+  bool takeVoxelStats(std::vector<float>* sum, std::vector<float>* sumSq) override {
+    const int64_t n = config_.tile.voxels();
+    sum->resize(n);
+    sumSq->resize(n);
+    ctx_.download(buffers_[voxelSum_], sum->data(), 4 * n);
+    ctx_.download(buffers_[voxelSumSq_], sumSq->data(), 4 * n);
+    return true;
   }
 
   void readMaps(float* scores, int32_t* indices, double* perRotationSum, double* perRotationSumSq,
@@ -720,9 +736,10 @@ class VkKernels final : public Kernels {
     p.rotationGlobal = fp.rotationGlobal;
     p.weighted = fp.statsWeights == kNoBuffer ? 0 : 1;
     p.flat = fp.flatVariance;
+    p.voxelStats = config_.voxelStats ? 1 : 0;
     std::vector<BufId> b = {fp.outs[0], fp.outs[1], fp.outs[2], fp.outs[3], fp.outs[4], fp.outs[5],
                             fp.score == Score::FlcSphere ? fp.scaleMap : kNoBuffer,
-                            fp.stats, best_, arg_, accum_, rotMax_, keys_, fp.statsWeights};
+                            fp.stats, best_, arg_, accum_, rotMax_, keys_, fp.statsWeights, voxelSum_, voxelSumSq_};
     dispatch("finalise", finalise_spv, sizeof(finalise_spv), b, &p, sizeof(p), finaliseGroups_);
     ReducePush sums{finaliseGroups_, fp.rotationLocal};
     dispatch("reduce_stats", reduce_stats_spv, sizeof(reduce_stats_spv), {accum_, rotationSums_}, &sums, sizeof(sums), 1);
@@ -810,7 +827,7 @@ class VkKernels final : public Kernels {
   FftPair* filterPair_ = nullptr;  // filterBox's grid transforms (the device's cached pair for that shape)
   BufId filterReal_ = kNoBuffer, filterSpectrum_ = kNoBuffer;
   BufId dummy_ = kNoBuffer, best_ = kNoBuffer, arg_ = kNoBuffer, accum_ = kNoBuffer, rotMax_ = kNoBuffer,
-        keys_ = kNoBuffer, rotationSums_ = kNoBuffer;
+        keys_ = kNoBuffer, rotationSums_ = kNoBuffer, voxelSum_ = kNoBuffer, voxelSumSq_ = kNoBuffer;
   uint32_t finaliseGroups_ = 1;
   uint32_t reduceGroups_ = 1024;
 };

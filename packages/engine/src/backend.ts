@@ -67,6 +67,9 @@ export interface BackendMatchResult {
   /** Index of the best rotation; −1 where no rotation has been evaluated; ties: the lowest index. */
   indices: Int32Array;
   stats: BackendMatchStats;
+  /** With job.voxelStats: Σ score and Σ score² per voxel over the call's rotations (inside outputRegion). */
+  voxelSum?: Float32Array;
+  voxelSumSq?: Float32Array;
   timings: Record<string, number>;
   device: string;
 }
@@ -94,13 +97,15 @@ export interface MemoryQuery {
   device: DeviceId;
   /** CPU worker threads (each holds its own work buffers); default: all cores. */
   threads?: number;
+  /** Whether the calls keep per-voxel sums over rotations (two more float maps per tile and worker). */
+  voxelStats?: boolean;
 }
 
 /** Everything the engine needs from a correlation backend. */
 export interface MatchBackend {
   readonly name: string;
   /** What the backend honours beyond the core contract; absent fields mean supported. */
-  readonly capabilities?: { statsMask?: boolean; perRotationSums?: boolean };
+  readonly capabilities?: { statsMask?: boolean; perRotationSums?: boolean; voxelStats?: boolean };
   listDevices(): DeviceInfo[];
   /** The device for a spec; throws ERR_TME_NO_DEVICE when none fits. */
   pickDevice(spec: DeviceSpec): DeviceId;

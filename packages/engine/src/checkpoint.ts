@@ -29,6 +29,9 @@ export interface CheckpointState {
   rotationSumSq: Float64Array;
   rotationCount: Float64Array;
   rotationMax: Float32Array;
+  /** background 'rotation-stats': Σ score and Σ score² per voxel over the rotations done (full target size). */
+  voxelSum?: Float32Array;
+  voxelSumSq?: Float32Array;
   /** Statistics a backend reported only per batch (not per rotation). */
   looseSum: number;
   looseSumSq: number;
@@ -48,6 +51,8 @@ interface Header {
   looseSum: number;
   looseSumSq: number;
   looseCount: number;
+  /** Whether the per-voxel sums follow the maps (absent: no). */
+  voxelStats?: boolean;
 }
 
 function bytesOf(a: ArrayBufferView): Uint8Array {
@@ -63,6 +68,7 @@ export function writeCheckpoint(dir: string, state: CheckpointState): void {
     key: state.key, tile: state.tile, ...(prefix ? { rotation: first?.[1] ?? 0 } : { done: state.done }), elapsedMs: state.elapsedMs,
     voxels: state.scores.length, rotations: state.rotationSum.length,
     looseSum: state.looseSum, looseSumSq: state.looseSumSq, looseCount: state.looseCount,
+    ...(state.voxelSum ? { voxelStats: true } : {}),
   };
   let json = Buffer.from(JSON.stringify(header), 'utf8');
   // Pad the header so every array starts 8-byte aligned.
@@ -75,7 +81,8 @@ export function writeCheckpoint(dir: string, state: CheckpointState): void {
     writer.write(Buffer.from(magic, 'ascii'));
     writer.write(length);
     writer.write(json);
-    for (const a of [state.rotationSum, state.rotationSumSq, state.rotationCount, state.scores, state.indices, state.rotationMax]) {
+    const sums = state.voxelSum && state.voxelSumSq ? [state.voxelSum, state.voxelSumSq] : [];
+    for (const a of [state.rotationSum, state.rotationSumSq, state.rotationCount, state.scores, state.indices, state.rotationMax, ...sums]) {
       writer.write(bytesOf(a));
     }
     writer.commit();
@@ -106,7 +113,7 @@ export function readCheckpoint(dir: string, key: string, voxels: number, rotatio
   if (header.voxels !== voxels || header.rotations !== rotations) throw bad('sizes do not match the job');
   const done = magic === MAGIC_PREFIX ? ((header.rotation ?? 0) > 0 ? [[0, header.rotation ?? 0]] as RotationRanges : []) : header.done;
   if (!validRanges(done, rotations)) throw bad('unreadable rotation ranges');
-  const expected = 12 + headerLength + 8 * 3 * rotations + 4 * 2 * voxels + 4 * rotations;
+  const expected = 12 + headerLength + 8 * 3 * rotations + 4 * 2 * voxels + 4 * rotations + (header.voxelStats ? 8 * voxels : 0);
   if (buf.length !== expected) throw bad(`${buf.length} bytes, expected ${expected}`);
   // Copy into fresh, aligned arrays.
   let offset = 12 + headerLength;
@@ -122,7 +129,9 @@ export function readCheckpoint(dir: string, key: string, voxels: number, rotatio
   const scores = new Float32Array(take(4 * voxels));
   const indices = new Int32Array(take(4 * voxels));
   const rotationMax = new Float32Array(take(4 * rotations));
+  const voxelSums = header.voxelStats ? { voxelSum: new Float32Array(take(4 * voxels)), voxelSumSq: new Float32Array(take(4 * voxels)) } : {};
   return {
+    ...voxelSums,
     key, tile: header.tile, done, elapsedMs: header.elapsedMs, scores, indices,
     rotationSum, rotationSumSq, rotationCount, rotationMax,
     looseSum: header.looseSum, looseSumSq: header.looseSumSq, looseCount: header.looseCount,

@@ -65,7 +65,7 @@ export function processPeakBytes(job: MatchJob, p: PreparedJob, plan: TilePlan, 
   const tile = plan.fastShape[0] * plan.fastShape[1] * plan.fastShape[2];
   const changed = p.target !== job.target.data;
   const matching = 4 * volume + (changed ? 4 * volume : 0) + 8 * volume + (p.noData ? volume : 0) +
-    (p.targetMask ? 4 * volume : 0) + (hostTile ? plan.bytesPerTile : (4 + 1 + 8 + 8 + 24) * tile);
+    (p.targetMask ? 4 * volume : 0) + (p.background === 'rotation-stats' ? 12 * volume : 0) + (hostTile ? plan.bytesPerTile : (4 + 1 + 8 + 8 + 24) * tile);
   let preparing = 0;
   if (job.targetFilter) {
     const [vz, vy, vx] = p.targetShape;

@@ -8,7 +8,8 @@ export {
   matchTemplate, scoreStatistics, type MatchOptions, type MatchProgress, type MatchResult, type MatchParameters, type ScoreStatistics,
 } from './match';
 export { estimateJob, type DeviceEstimate, type EstimateOptions, type JobEstimate } from './estimate';
-export { writeJob, readJob, lockJobFolder, releaseJobLocks, JOB_FILES, JOB_LOCK_FILE, ENGINE_VERSION, type JobRecord, type JobData, type WriteJobOptions } from './job-files';
+export { BACKGROUNDS, backgroundStatistics, phaseRandomised, rotationStatsMaps, type Background, type BackgroundMaps } from './background';
+export { writeJob, readJob, readBackgroundMap, lockJobFolder, BACKGROUND_FILES, type BackgroundRecord, releaseJobLocks, JOB_FILES, JOB_LOCK_FILE, ENGINE_VERSION, type JobRecord, type JobData, type WriteJobOptions } from './job-files';
 export { CHECKPOINT_FILE } from './checkpoint';
 export { mergeShards, type MergedShards } from './merge';
 export { formatRotationTable, parseRotationTable, ANGLES_HEADER } from './angles';

@@ -15,6 +15,24 @@ export const JOB_FILES = {
   job: 'job.json',
 } as const;
 
+/** The maps a background option adds to a job folder (background.ts); job.json's `background` names them. */
+export const BACKGROUND_FILES = {
+  rotationMean: 'rotation-mean.mrc',
+  rotationStd: 'rotation-std.mrc',
+  normalised: 'scores-normalised.mrc',
+  randomPhaseScores: 'random-phase-scores.mrc',
+  corrected: 'scores-corrected.mrc',
+} as const;
+
+/** job.json's record of a background option: its kind, its files, and the map `tme peaks` calls peaks on. */
+export interface BackgroundRecord {
+  kind: 'rotation-stats' | 'random-phase';
+  files: Partial<Record<keyof typeof BACKGROUND_FILES, string>>;
+  peakMap: string;
+  /** random-phase: the template's seed. */
+  seed?: number;
+}
+
 const heldLocks = new Set<string>();
 let exitHooked = false;
 
@@ -97,6 +115,8 @@ export interface JobRecord {
   tilePlan: TilePlan;
   resumed: boolean;
   files: typeof JOB_FILES;
+  /** The background option's maps (absent: none). */
+  background?: BackgroundRecord;
 }
 
 export interface WriteJobOptions {
@@ -123,6 +143,24 @@ export function writeJob(dir: string, result: MatchResult, options: WriteJobOpti
   for (let i = 0; i < indices.length; i++) indices[i] = result.indices[i] as number;
   writeMrc(path.join(dir, JOB_FILES.rotations), { data: indices, shape: scores.shape, voxelSize: scores.voxelSize, origin: scores.origin });
   writeFileAtomic(path.join(dir, JOB_FILES.angles), options.anglesTsv ?? formatRotationTable(result.rotations));
+  let background: BackgroundRecord | undefined;
+  const b = result.background;
+  if (b?.kind === 'rotation-stats') {
+    writeMrc(path.join(dir, BACKGROUND_FILES.rotationMean), b.rotationMean);
+    writeMrc(path.join(dir, BACKGROUND_FILES.rotationStd), b.rotationStd);
+    writeMrc(path.join(dir, BACKGROUND_FILES.normalised), b.normalised);
+    background = {
+      kind: b.kind, peakMap: BACKGROUND_FILES.normalised,
+      files: { rotationMean: BACKGROUND_FILES.rotationMean, rotationStd: BACKGROUND_FILES.rotationStd, normalised: BACKGROUND_FILES.normalised },
+    };
+  } else if (b?.kind === 'random-phase') {
+    writeMrc(path.join(dir, BACKGROUND_FILES.randomPhaseScores), b.randomPhaseScores);
+    writeMrc(path.join(dir, BACKGROUND_FILES.corrected), b.corrected);
+    background = {
+      kind: b.kind, peakMap: BACKGROUND_FILES.corrected, seed: b.seed,
+      files: { randomPhaseScores: BACKGROUND_FILES.randomPhaseScores, corrected: BACKGROUND_FILES.corrected },
+    };
+  }
   const record: JobRecord = {
     format: 'tme-job/1',
     tmeVersion: options.tmeVersion ?? ENGINE_VERSION,
@@ -154,6 +192,7 @@ export function writeJob(dir: string, result: MatchResult, options: WriteJobOpti
     tilePlan: result.tilePlan,
     resumed: result.resumed,
     files: JOB_FILES,
+    ...(background ? { background } : {}),
   };
   writeFileAtomic(path.join(dir, JOB_FILES.job), `${JSON.stringify(record, null, 2)}\n`);
   removeCheckpoint(dir);
@@ -170,6 +209,18 @@ export interface JobData {
   /** RELION (rot, tilt, psi) per rotation, degrees. */
   angles: Float64Array;
   record: JobRecord;
+  /** The map the job's background option made for peak calling (job.json's background.peakMap), when it has one. */
+  background?: { kind: BackgroundRecord['kind']; peakMap: Volume; file: string };
+}
+
+/** One of a job's background maps, checked against scores.mrc's geometry. */
+export function readBackgroundMap(dir: string, name: string, like: Volume): Volume {
+  const file = path.join(dir, name);
+  const v = readMrc(file);
+  if (!v.shape.every((n, i) => n === like.shape[i])) {
+    throw new TmeError('ERR_TME_MISMATCH', `shape (${v.shape.join(', ')}) differs from scores.mrc (${like.shape.join(', ')})`, { file });
+  }
+  return { data: v.data, shape: v.shape, voxelSize: v.voxelSize, origin: v.origin };
 }
 
 /** Reads a finished job directory back (for peak calling and export). */
@@ -203,8 +254,10 @@ export function readJob(dir: string): JobData {
     }
     indices[i] = v;
   }
+  const best: Volume = { data: scores.data, shape: scores.shape, voxelSize: scores.voxelSize, origin: scores.origin };
+  const b = record.background;
   return {
-    scores: { data: scores.data, shape: scores.shape, voxelSize: scores.voxelSize, origin: scores.origin },
-    indices, rotations: table.matrices, angles: table.angles, record,
+    scores: best, indices, rotations: table.matrices, angles: table.angles, record,
+    ...(b ? { background: { kind: b.kind, peakMap: readBackgroundMap(dir, b.peakMap, best), file: b.peakMap } } : {}),
   };
 }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { TmeError, isTmeError, type Volume, type Zyx } from '@tme/formats';
+import { phaseRandomised, rotationStatsMaps, type BackgroundMaps } from './background';
 import { isDeviceList, type BackendMatchJob, type BackendMatchResult, type DeviceId, type DeviceInfo, type MatchBackend } from './backend';
 import { readCheckpoint, writeCheckpoint, type CheckpointState, type RotationRanges } from './checkpoint';
 import { devicesLabel, resolveDevices } from './devices';
@@ -106,6 +107,8 @@ export interface MatchResult {
   parameters: MatchParameters;
   /** True when this run continued from a checkpoint. */
   resumed: boolean;
+  /** The background option's maps (job.background other than 'none'). */
+  background?: BackgroundMaps;
 }
 
 export interface MatchParameters {
@@ -132,6 +135,10 @@ export interface MatchParameters {
   supportShape: Zyx;
   voxelSize: Zyx;
   rotationCount: number;
+  /** 'none', 'rotation-stats' or 'random-phase' (background.ts). */
+  background: string;
+  /** The random-phase template's seed; null unless background is 'random-phase'. */
+  randomPhaseSeed: number | null;
 }
 
 export function parametersOf(p: PreparedJob): MatchParameters {
@@ -142,7 +149,7 @@ export function parametersOf(p: PreparedJob): MatchParameters {
     rotationRange: p.rotationRange[0] === 0 && p.rotationRange[1] === p.rotationCount ? null : [p.rotationRange[0], p.rotationRange[1]],
     maskRadius: p.maskRadius ?? null, templateMask: p.maskRadius === undefined, targetMask: p.targetMask !== undefined,
     filter: p.filter !== undefined, targetShape: p.targetShape, templateShape: p.templateShape, supportShape: p.supportShape, voxelSize: p.voxelSize,
-    rotationCount: p.rotationCount,
+    rotationCount: p.rotationCount, background: p.background, randomPhaseSeed: p.background === 'random-phase' ? p.randomPhaseSeed : null,
   };
 }
 
@@ -161,7 +168,8 @@ export function parametersOf(p: PreparedJob): MatchParameters {
 export function deviceBudgetBytes(p: PreparedJob, backend: MatchBackend, device: DeviceInfo): number {
   const host = backend.listDevices().find((d) => d.index === 'cpu');
   const voxels = p.targetShape[0] * p.targetShape[1] * p.targetShape[2];
-  const mapBytes = 8 * voxels;
+  // The best-score and rotation maps; with rotation-stats the per-voxel sums, and at the end the normalised map.
+  const mapBytes = (p.background === 'rotation-stats' ? 20 : 8) * voxels;
   // Free memory does not count what the process holds already (the target, its masks); a limit counts everything.
   const free = host ? host.memoryBytes * p.memoryFraction - mapBytes : Infinity;
   const held = 4 * voxels * 2 + mapBytes + (p.noData ? voxels : 0) + (p.targetMask ? 4 * voxels : 0);
@@ -195,6 +203,7 @@ export function planJobTiles(p: PreparedJob, backend: MatchBackend, devices: rea
       const bytes = backend.estimateMemory({
         tileShape: fastShape, templateShape: p.templateShape, supportShape: p.supportShape, score: p.plan.backendScore,
         rotationMode: p.rotationMode, filter: p.filter !== undefined, device: device.index, threads: p.threads,
+        voxelStats: p.background === 'rotation-stats',
       });
       return budget === budgetBytes ? bytes : budget > 0 ? (bytes * budgetBytes) / budget : Infinity;
     })),
@@ -233,7 +242,9 @@ function bytesText(bytes: number): string {
 
 function hashJob(p: PreparedJob, plan: TilePlan): string {
   const h = createHash('sha256');
-  h.update(JSON.stringify({ ...parametersOf(p), device: null, threads: null, memoryFraction: null, memoryLimitBytes: null, plan: { splits: plan.splits, fastShape: plan.fastShape }, filterShape: p.filterShape }));
+  // background 'none' hashes as before the option existed: older checkpoints still resume.
+  const background = p.background === 'none' ? { background: undefined, randomPhaseSeed: undefined } : {};
+  h.update(JSON.stringify({ ...parametersOf(p), ...background, device: null, threads: null, memoryFraction: null, memoryLimitBytes: null, plan: { splits: plan.splits, fastShape: plan.fastShape }, filterShape: p.filterShape }));
   for (const a of [p.target, p.template, p.mask, p.targetMask, p.rotations, p.templateFilter]) {
     // In pieces: one update of more than 2 GiB fails ("data is too long").
     const bytes = a ? new Uint8Array(a.buffer, a.byteOffset, a.byteLength) : new Uint8Array(0);
@@ -319,9 +330,10 @@ class RotationQueue {
   }
 }
 
-function freshState(key: string, voxels: number, rotations: number): CheckpointState {
+function freshState(key: string, voxels: number, rotations: number, voxelStats: boolean): CheckpointState {
   return {
     key, tile: 0, done: [], elapsedMs: 0,
+    ...(voxelStats ? { voxelSum: new Float32Array(voxels), voxelSumSq: new Float32Array(voxels) } : {}),
     scores: new Float32Array(voxels).fill(-Infinity), indices: new Int32Array(voxels).fill(-1),
     rotationSum: new Float64Array(rotations), rotationSumSq: new Float64Array(rotations),
     rotationCount: new Float64Array(rotations), rotationMax: new Float32Array(rotations).fill(-Infinity),
@@ -344,10 +356,15 @@ function cancelled(): TmeError {
  * tiles in the same order however the work was split.
  */
 export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): Promise<MatchResult> {
+  if (job.background === 'random-phase') return matchRandomPhase(job, options);
   const started = Date.now();
   if (options.signal?.aborted) throw cancelled();
   const p = prepareJob(job);
   const backend = options.backend ?? defaultBackend();
+  const voxelStats = p.background === 'rotation-stats';
+  if (voxelStats && backend.capabilities?.voxelStats !== true) {
+    throw new TmeError('ERR_TME_INVALID_OPTION', `background 'rotation-stats' needs a backend that keeps per-voxel sums over rotations (the native addon); the ${backend.name} backend does not`);
+  }
   const devices = resolveDevices(p.device, backend);
   const plan = planJobTiles(p, backend, devices);
   const fast = plan.fastShape;
@@ -360,7 +377,7 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
   const checkpointDir = options.checkpoint?.dir;
   const resumed = checkpointDir !== undefined && options.checkpoint?.resume === true
     ? readCheckpoint(checkpointDir, key, voxels, nRot) : undefined;
-  const state = resumed ?? freshState(key, voxels, nRot);
+  const state = resumed ?? freshState(key, voxels, nRot, voxelStats);
   const intervalMs = 1000 * (options.checkpoint?.intervalSeconds ?? 30);
   const prepareMs = Date.now() - started;
   const priorMs = state.elapsedMs;
@@ -455,6 +472,7 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
             rotationStart: start, rotationEnd: end, initialScores, initialIndices,
             // The next batch of this tile on the device reuses the set-up (its transforms and local statistics).
             keepSetup: queue.remaining > 0,
+            ...(voxelStats ? { voxelStats: true } : {}),
           }, {
             signal: stop.signal,
             onProgress: options.onProgress && ((b) => { if (live) { inFlight[w] = b.done; report(); } }),
@@ -471,6 +489,19 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
               state.indices.set(result.indices.subarray(local, local + len), full);
             }
             : (full, local, len) => mergeBest(state.scores, state.indices, full, result.scores, result.indices, local, len));
+          // The call's per-voxel sums (its rotations only: never chained) add into the run's.
+          const { voxelSum, voxelSumSq } = state;
+          if (voxelSum && voxelSumSq) {
+            const rs = result.voxelSum;
+            const rq = result.voxelSumSq;
+            if (!rs || !rq) throw new TmeError('ERR_TME_INTERNAL', `the ${backend.name} backend returned no per-voxel sums`);
+            forCoreRows(tile, fast, p.targetShape, offset, (full, local, len) => {
+              for (let x = 0; x < len; x++) {
+                voxelSum[full + x] = (voxelSum[full + x] as number) + (rs[local + x] as number);
+                voxelSumSq[full + x] = (voxelSumSq[full + x] as number) + (rq[local + x] as number);
+              }
+            });
+          }
           chainRotations += n;
           initialScores = result.scores;
           initialIndices = result.indices;
@@ -546,9 +577,12 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
       if (p.noData[i]) { state.scores[i] = 0; state.indices[i] = -1; }
     }
   }
+  const scores: Volume = { data: state.scores, shape: p.targetShape, voxelSize: p.voxelSize, origin: p.origin };
   return {
-    scores: { data: state.scores, shape: p.targetShape, voxelSize: p.voxelSize, origin: p.origin },
+    scores,
     indices: state.indices,
+    ...(state.voxelSum && state.voxelSumSq
+      ? { background: rotationStatsMaps(scores, state.voxelSum, state.voxelSumSq, rangeEnd - rangeStart, p.noData) } : {}),
     rotations: p.rotations,
     stats: scoreStatistics(
       { sum: state.rotationSum, sumSq: state.rotationSumSq, count: state.rotationCount }, state.rotationMax,
@@ -563,5 +597,42 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
     },
     parameters: parametersOf(p),
     resumed: resumed !== undefined,
+  };
+}
+
+/**
+ * background 'random-phase': the search, then the same search with the template's phases randomised (seeded); the
+ * corrected score is the difference of the two best-score maps. Two whole searches in one call, so neither checkpoints
+ * nor shards are built for it (refused, not ignored).
+ */
+async function matchRandomPhase(job: MatchJob, options: MatchOptions): Promise<MatchResult> {
+  const p = prepareJob(job);
+  if (options.checkpoint !== undefined) {
+    throw new TmeError('ERR_TME_INVALID_OPTION', "background 'random-phase' runs two searches in one job and does not checkpoint them; run without checkpoints (tme: without --resume), or use 'rotation-stats'");
+  }
+  const seed = p.randomPhaseSeed;
+  const total = { done: 0 };
+  const pass = (second: boolean): MatchOptions => ({
+    ...options,
+    onProgress: options.onProgress && ((q) => {
+      total.done = q.done + (second ? q.total : 0);
+      options.onProgress?.({ ...q, done: total.done, total: 2 * q.total });
+    }),
+  });
+  const real = await matchTemplate({ ...job, background: 'none' }, pass(false));
+  const noiseTemplate: Volume = { ...job.template, data: phaseRandomised(job.template.data, job.template.shape, seed) };
+  const noise = await matchTemplate({ ...job, template: noiseTemplate, background: 'none' }, pass(true));
+  const corrected = new Float32Array(real.scores.data.length);
+  for (let i = 0; i < corrected.length; i++) corrected[i] = (real.scores.data[i] as number) - (noise.scores.data[i] as number);
+  const t = real.timings;
+  const matchMs = t.matchMs + noise.timings.matchMs;
+  return {
+    ...real,
+    timings: {
+      totalMs: t.totalMs + noise.timings.totalMs, prepareMs: t.prepareMs + noise.timings.prepareMs, matchMs,
+      checkpointMs: 0, rotationsPerSecond: matchMs > 0 ? (1000 * 2 * p.rotationCount) / matchMs / real.tilePlan.tiles.length : 0,
+    },
+    parameters: parametersOf(p),
+    background: { kind: 'random-phase', seed, randomPhaseScores: noise.scores, corrected: { ...real.scores, data: corrected } },
   };
 }

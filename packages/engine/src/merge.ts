@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { TmeError } from '@tme/formats';
-import { JOB_FILES, readJob, type JobData } from './job-files';
+import { rotationStatsMaps } from './background';
+import { BACKGROUND_FILES, JOB_FILES, readBackgroundMap, readJob, type JobData } from './job-files';
 import { mergeBest, scoreStatistics, type MatchResult } from './match';
 
 /** A search merged from the job folders of its shards, and what writeJob needs to write it as one job. */
@@ -72,6 +73,10 @@ export function mergeShards(dirs: readonly string[]): MergedShards {
   const indices = Int32Array.from(first.job.indices);
   const sums = { sum: new Float64Array(nRot), sumSq: new Float64Array(nRot), count: new Float64Array(nRot) };
   const perRotationMax = new Float32Array(nRot).fill(-Infinity);
+  // rotation-stats: each shard's mean and σ over its R rotations give back its sums (R m, R (σ² + m²)), added in float64.
+  const stats = first.job.record.background?.kind === 'rotation-stats';
+  const voxelSum = stats ? new Float64Array(scores.length) : undefined;
+  const voxelSumSq = stats ? new Float64Array(scores.length) : undefined;
   let totalMs = 0;
   let matchMs = 0;
   let prepareMs = 0;
@@ -79,6 +84,18 @@ export function mergeShards(dirs: readonly string[]): MergedShards {
   for (const { job } of jobs) {
     if (job !== first.job) mergeBest(scores, indices, 0, job.scores.data, job.indices, 0, scores.length);
     const [start, end] = job.record.parameters.rotationRange as [number, number];
+    if (voxelSum && voxelSumSq) {
+      const dir = jobs.find((j) => j.job === job)?.dir as string;
+      const mean = readBackgroundMap(dir, BACKGROUND_FILES.rotationMean, job.scores).data;
+      const std = readBackgroundMap(dir, BACKGROUND_FILES.rotationStd, job.scores).data;
+      const n = end - start;
+      for (let i = 0; i < voxelSum.length; i++) {
+        const m = mean[i] as number;
+        const d = std[i] as number;
+        voxelSum[i] = (voxelSum[i] as number) + n * m;
+        voxelSumSq[i] = (voxelSumSq[i] as number) + n * (d * d + m * m);
+      }
+    }
     const s = job.record.statistics;
     const shardSums = s.perRotationSums as { sum: number[]; sumSq: number[]; count: number[] };
     for (let r = start; r < end; r++) {
@@ -93,14 +110,18 @@ export function mergeShards(dirs: readonly string[]): MergedShards {
     checkpointMs += job.record.timings.checkpointMs;
   }
   const r = first.job.record;
-  const stats = scoreStatistics(sums, perRotationMax, { sum: 0, sumSq: 0, count: 0 }, r.statistics.voxelCount, r.statistics.scope);
+  const best = { ...first.job.scores, data: scores };
+  const background = voxelSum && voxelSumSq
+    ? rotationStatsMaps(best, Float32Array.from(voxelSum), Float32Array.from(voxelSumSq), nRot) : undefined;
+  const statistics = scoreStatistics(sums, perRotationMax, { sum: 0, sumSq: 0, count: 0 }, r.statistics.voxelCount, r.statistics.scope);
   const devices = jobs.flatMap(({ job }) => job.record.devices ?? [job.record.device]).map((d) => ({ index: d.index, name: d.name, kind: d.kind as 'gpu' | 'cpu', memoryBytes: 0 }));
   return {
     result: {
-      scores: { ...first.job.scores, data: scores },
+      scores: best,
       indices,
       rotations: first.job.rotations,
-      stats,
+      stats: statistics,
+      ...(background ? { background } : {}),
       tilePlan: r.tilePlan,
       device: { ...r.device, kind: r.device.kind as 'gpu' | 'cpu', memoryBytes: 0 },
       devices,

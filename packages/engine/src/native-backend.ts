@@ -25,7 +25,7 @@ function kindOf(d: native.DeviceInfo): DeviceInfo['kind'] {
 export class NativeBackend implements MatchBackend {
   readonly name = 'native';
   // The addon counts statistics only where statsMask is set (each tile's core, inside the target mask), per rotation.
-  readonly capabilities = { statsMask: true, perRotationSums: true };
+  readonly capabilities = { statsMask: true, perRotationSums: true, voxelStats: true };
 
   listDevices(): DeviceInfo[] {
     return native.listDevices().map((d) => ({
@@ -53,7 +53,7 @@ export class NativeBackend implements MatchBackend {
       device: query.device, targetShape: query.tileShape, templateShape: query.templateShape,
       ...(query.supportShape ? { supportShape: query.supportShape } : {}), score: query.score,
       rotationMode: query.rotationMode, filter: query.filter, targetMask: query.score === 'mcc', initialMaps: true, statsMask: true,
-      threads: query.threads,
+      threads: query.threads, voxelStats: query.voxelStats === true,
     });
     // A tile whose largest buffer exceeds what one binding addresses cannot run however much memory is free.
     if (e.bufferLimitBytes > 0 && e.largestBufferBytes > e.bufferLimitBytes) return Infinity;
@@ -67,7 +67,10 @@ export class NativeBackend implements MatchBackend {
   async runMatch(job: BackendMatchJob, options: BackendRunOptions = {}): Promise<BackendMatchResult> {
     try {
       const result = await native.runMatch(job, options);
-      return { scores: result.scores, indices: result.indices, stats: result.stats, timings: result.timings, device: result.device };
+      return {
+        scores: result.scores, indices: result.indices, stats: result.stats, timings: result.timings, device: result.device,
+        ...(result.voxelSum && result.voxelSumSq ? { voxelSum: result.voxelSum, voxelSumSq: result.voxelSumSq } : {}),
+      };
     } catch (err) {
       if (isTmeError(err)) throw err;
       throw new TmeError('ERR_TME_DEVICE', err instanceof Error ? err.message : String(err), { cause: err });

@@ -1,6 +1,7 @@
 import * as os from 'node:os';
 import { TmeError, invalidOption, type Volume, type Zyx } from '@tme/formats';
 import * as native from '@tme/native';
+import { BACKGROUNDS, type Background } from './background';
 import { isDeviceList, type DeviceSelection, type Interpolation, type RotationMode } from './backend';
 import { templateSupport } from './support';
 import { laplacian, standardise } from './laplace';
@@ -60,6 +61,12 @@ export interface MatchJob {
   /** Search only the rotations [start, end) of the set (a shard of a search split over jobs; merged exactly by
    *  mergeShards). Default: all. */
   rotationRange?: readonly [number, number];
+  /** What to do about features that score high for every rotation (background.ts): 'none', 'rotation-stats' (mean
+   *  and σ per voxel over rotations, and (best − mean) / σ) or 'random-phase' (a second search with a phase-randomised
+   *  template, subtracted). Default 'none'. */
+  background?: Background;
+  /** The random-phase template's seed. Default 1. */
+  randomPhaseSeed?: number;
 }
 
 /** Everything after validation and preprocessing: what the loop and job.json use. */
@@ -77,6 +84,8 @@ export interface PreparedJob {
   rotationCount: number;
   /** The rotations searched, [start, end): the whole set unless the job is a shard. */
   rotationRange: readonly [number, number];
+  background: Background;
+  randomPhaseSeed: number;
   target: Float32Array;
   targetShape: Zyx;
   voxelSize: Zyx;
@@ -182,8 +191,12 @@ function filterTarget(data: Float32Array, shape: Zyx, voxelSize: Zyx, box: Zyx, 
 
 /** The options of a job that are plain values (no arrays), checked before any data is looked at. */
 export type JobOptions = Pick<MatchJob,
-  'score' | 'device' | 'threads' | 'tile' | 'padTarget' | 'interpolation' | 'rotationMode' | 'memoryFraction' | 'memoryLimitBytes' | 'maskRadius'>
-  & { /** Whether the template has a Fourier filter (job.filter). */ filtered?: boolean };
+  'score' | 'device' | 'threads' | 'tile' | 'padTarget' | 'interpolation' | 'rotationMode' | 'memoryFraction' | 'memoryLimitBytes' | 'maskRadius'
+  | 'background' | 'randomPhaseSeed'>
+  & {
+    /** Whether the template has a Fourier filter (job.filter). */ filtered?: boolean;
+    /** Whether only part of the rotations is searched (job.rotationRange: a shard). */ sharded?: boolean;
+  };
 
 /** How a caller's user spells each option in messages (a CLI's flags); default the field's own name. */
 export type OptionNames = Partial<Record<keyof JobOptions, string>>;
@@ -200,6 +213,8 @@ export interface CheckedJobOptions {
   tile: 'auto' | Zyx;
   memoryFraction: number;
   memoryLimitBytes: number | undefined;
+  background: Background;
+  randomPhaseSeed: number;
 }
 
 /**
@@ -243,13 +258,22 @@ export function checkJobOptions(job: JobOptions, names: OptionNames = {}): Check
   if (job.maskRadius !== undefined && !(Number.isFinite(job.maskRadius) && job.maskRadius > 0)) {
     throw invalidOption(name('maskRadius'), 'a radius > 0 Å', job.maskRadius);
   }
-  return { score, plan, padTarget, interpolation, rotationMode, device, threads: job.threads, tile, memoryFraction, memoryLimitBytes };
+  const background = job.background ?? 'none';
+  if (!BACKGROUNDS.includes(background)) throw invalidOption(name('background'), BACKGROUNDS.join(', '), background);
+  const randomPhaseSeed = job.randomPhaseSeed ?? 1;
+  if (!Number.isInteger(randomPhaseSeed)) throw invalidOption(name('randomPhaseSeed'), 'an integer', randomPhaseSeed);
+  if (background === 'random-phase' && job.sharded) {
+    throw invalidOption(name('background'), `none or rotation-stats with ${names.sharded ?? 'a shard'} (random-phase runs its second search within one job)`, background);
+  }
+  return {
+    score, plan, padTarget, interpolation, rotationMode, device, threads: job.threads, tile, memoryFraction, memoryLimitBytes, background, randomPhaseSeed,
+  };
 }
 
 /** Validates a job and applies the score's preprocessing (Laplacian for lcc, standardisation for cam). */
 export function prepareJob(job: MatchJob): PreparedJob {
-  const checked = checkJobOptions({ ...job, filtered: job.filter !== undefined });
-  const { score, plan, padTarget, interpolation, rotationMode, device, tile, memoryFraction, memoryLimitBytes } = checked;
+  const checked = checkJobOptions({ ...job, filtered: job.filter !== undefined, sharded: job.rotationRange !== undefined });
+  const { score, plan, padTarget, interpolation, rotationMode, device, tile, memoryFraction, memoryLimitBytes, background, randomPhaseSeed } = checked;
 
   const rotations = job.rotations;
   if (!(rotations instanceof Float64Array) || rotations.length === 0 || rotations.length % 9 !== 0) {
@@ -326,7 +350,7 @@ export function prepareJob(job: MatchJob): PreparedJob {
   const { mean, variance } = moments(targetData, noData);
   return {
     score, plan, padTarget, interpolation, rotationMode, device, threads: job.threads, tile, memoryFraction, memoryLimitBytes,
-    rotationCount: rotations.length / 9, rotationRange,
+    rotationCount: rotations.length / 9, rotationRange, background, randomPhaseSeed,
     target: targetData, targetShape: target.shape, voxelSize: target.voxelSize, origin: target.origin,
     template: templateData, templateShape: template.shape, mask,
     supportShape: templateSupport(mask, template.shape, plan.backendScore, interpolation, rotationMode), maskRadius, targetMask,

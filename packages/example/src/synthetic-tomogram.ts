@@ -20,6 +20,42 @@ export interface SyntheticTomogramOptions {
   tiltRange?: readonly [number, number] | null;
   /** Minimum distance between particle centres, in template boxes. Default 0.8. */
   minSeparation?: number;
+  /** Features that are not the template but score high for many rotations (background normalisation's test case);
+   *  default none. Drawn from their own random sequence, so the particles, rotations and noise stay as without. */
+  decoys?: DecoyOptions;
+}
+
+/**
+ * A membrane-like sheet and gold-like beads. The sheet is a curved bilayer: two dense leaflets (Gaussian profile,
+ * σ 1 voxel) `membraneSpacing` voxels apart across a paraboloid z = z0 + curvature·((x − xc)² + (y − yc)²) that spans
+ * the whole tomogram in x and y; the beads are small spheres of very dense material. Contrasts are in units of the
+ * largest |value| of the template, so the decoys scale with the particles.
+ */
+export interface DecoyOptions {
+  /** Put the membrane in. Default true. */
+  membrane?: boolean;
+  /** Peak density of each leaflet, × the template's largest |value|. Default 0.6. */
+  membraneContrast?: number;
+  /** Distance between the leaflets' centres, voxels. Default 4. */
+  membraneSpacing?: number;
+  /** The paraboloid's curvature, 1/voxel. Default 0.004. */
+  curvature?: number;
+  /** How many of the particles sit next to the membrane (their centre half a box + 1 voxel off its mid-plane).
+   *  Default a third. */
+  nearMembrane?: number;
+  /** Gold-like beads. Default 6. */
+  beads?: number;
+  /** Bead radius, voxels. Default 2.5. */
+  beadRadius?: number;
+  /** Bead density, × the template's largest |value|. Default 4. */
+  beadContrast?: number;
+}
+
+/** Where the decoys went (truth for scoring: a pick within a bead's radius + a box/2 is a pick of the bead). */
+export interface DecoyTruth {
+  beads: Zyx[];
+  /** The membrane's mid-plane height at (y, x); undefined without a membrane. */
+  membraneZ?: (y: number, x: number) => number;
 }
 
 export interface SyntheticTomogram {
@@ -28,6 +64,8 @@ export interface SyntheticTomogram {
   truth: OrientedPosition[];
   /** The noise standard deviation that was added. */
   noiseStd: number;
+  /** Where the decoys went, when options.decoys was given. */
+  decoys?: DecoyTruth;
 }
 
 /**
@@ -57,9 +95,27 @@ export function generateSyntheticTomogram(template: Volume, options: SyntheticTo
   const [nz, ny, nx] = shape;
   const half: Zyx = [t[0] >> 1, t[1] >> 1, t[2] >> 1];
   const minDistance = (options.minSeparation ?? 0.8) * Math.max(...t);
+  const d = options.decoys;
+  const decoyRandom = seededRandom((options.seed ?? 20261125) + 7919);
+  const membrane = d && d.membrane !== false;
+  const curvature = d?.curvature ?? 0.004;
+  const z0 = nz / 2 + (decoyRandom() - 0.5) * nz * 0.2;
+  const membraneZ = (y: number, x: number): number => z0 + curvature * ((x - nx / 2) ** 2 + (y - ny / 2) ** 2);
+  const fits = (p: Zyx): boolean => p.every((v, i) => v >= (half[i] as number) && v - (half[i] as number) + (t[i] as number) <= (shape[i] as number));
 
   // Positions keep the whole template box inside the tomogram, so every particle is fully visible.
   const truth: OrientedPosition[] = [];
+  // Particles next to the membrane first (decoy sequence): half a box + 1 voxel off its mid-plane, either side.
+  const near = membrane ? Math.min(count, d?.nearMembrane ?? Math.floor(count / 3)) : 0;
+  for (let attempt = 0; truth.length < near && attempt < 10000 * near; attempt++) {
+    const y = half[1] + Math.floor(decoyRandom() * (ny - t[1] + 1));
+    const x = half[2] + Math.floor(decoyRandom() * (nx - t[2] + 1));
+    const side = decoyRandom() < 0.5 ? -1 : 1;
+    const p: Zyx = [Math.round(membraneZ(y, x) + side * (half[0] + 1 + (d?.membraneSpacing ?? 4) / 2)), y, x];
+    if (fits(p) && truth.every((q) => Math.hypot(q.position[0] - p[0], q.position[1] - p[1], q.position[2] - p[2]) >= minDistance)) {
+      truth.push({ position: p, rotation: quaternionToMatrix(randomQuaternion(decoyRandom)) });
+    }
+  }
   for (let attempt = 0; truth.length < count && attempt < 10000 * Math.max(1, count); attempt++) {
     const p: Zyx = [
       half[0] + Math.floor(random() * (nz - t[0] + 1)),
@@ -90,6 +146,45 @@ export function generateSyntheticTomogram(template: Volume, options: SyntheticTo
     }
   }
 
+  let decoyTruth: DecoyTruth | undefined;
+  if (d) {
+    let templateMax = 0;
+    for (const v of template.data) templateMax = Math.max(templateMax, Math.abs(v));
+    const beads: Zyx[] = [];
+    const radius = d.beadRadius ?? 2.5;
+    // Beads stay a box away from particles (a pick near a bead is the bead's) and a box from each other.
+    for (let attempt = 0; beads.length < (d.beads ?? 6) && attempt < 100000; attempt++) {
+      const b: Zyx = [
+        Math.ceil(radius) + decoyRandom() * (nz - 2 * Math.ceil(radius) - 1), Math.ceil(radius) + decoyRandom() * (ny - 2 * Math.ceil(radius) - 1),
+        Math.ceil(radius) + decoyRandom() * (nx - 2 * Math.ceil(radius) - 1),
+      ];
+      const far = (q: Zyx): boolean => Math.hypot(q[0] - b[0], q[1] - b[1], q[2] - b[2]) >= Math.max(...t);
+      if (truth.every((q) => far(q.position)) && beads.every(far) && (!membrane || Math.abs(b[0] - membraneZ(b[1], b[2])) > Math.max(...t))) beads.push(b);
+    }
+    const leaflet = (d.membraneContrast ?? 0.6) * templateMax;
+    const spacing = d.membraneSpacing ?? 4;
+    const dense = (d.beadContrast ?? 4) * templateMax;
+    for (let z = 0; z < nz; z++) {
+      for (let y = 0; y < ny; y++) {
+        for (let x = 0; x < nx; x++) {
+          const i = (z * ny + y) * nx + x;
+          let v = 0;
+          if (membrane) {
+            const off = z - membraneZ(y, x);
+            v += leaflet * (Math.exp(-0.5 * (off - spacing / 2) ** 2) + Math.exp(-0.5 * (off + spacing / 2) ** 2));
+          }
+          for (const b of beads) {
+            // A sphere with a one-voxel soft edge.
+            const r = Math.hypot(z - b[0], y - b[1], x - b[2]);
+            if (r < radius + 1) v += dense * Math.min(1, Math.max(0, radius + 0.5 - r));
+          }
+          signal[i] = (signal[i] as number) + v;
+        }
+      }
+    }
+    decoyTruth = { beads, ...(membrane ? { membraneZ } : {}) };
+  }
+
   let filtered: ArrayLike<number> = signal;
   if (tiltRange) {
     const spectrum = rfftn(signal, shape);
@@ -113,5 +208,5 @@ export function generateSyntheticTomogram(template: Volume, options: SyntheticTo
 
   const data = new Float32Array(nz * ny * nx);
   for (let i = 0; i < data.length; i++) data[i] = (filtered[i] as number) + (noiseStd > 0 ? noiseStd * normal() : 0);
-  return { tomogram: createVolume(data, shape, template.voxelSize), truth, noiseStd };
+  return { tomogram: createVolume(data, shape, template.voxelSize), truth, noiseStd, ...(decoyTruth ? { decoys: decoyTruth } : {}) };
 }

@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { invalidOption, type Zyx } from '@tme/formats';
 import { ANGULAR_STEP_RANGE, parseSymmetry, type RotationListConvention } from '@tme/rotations';
 import {
-  checkJobOptions, type DeviceSelection, type Interpolation, type OptionNames, type PadMode, type RotationMode, type ScoreName,
+  checkJobOptions, type Background, type DeviceSelection, type Interpolation, type OptionNames, type PadMode, type RotationMode, type ScoreName,
 } from '@tme/engine';
 
 /**
@@ -49,6 +49,9 @@ export interface SearchOptions {
   padTarget: PadMode;
   interpolation: Interpolation;
   rotationMode: RotationMode;
+  /** Features that score high for every rotation (membranes, gold): 'none', 'rotation-stats' (per voxel mean and σ
+   *  over rotations, and (best − mean)/σ) or 'random-phase' (a second search with a phase-randomised template). */
+  background: Background;
 
   /** A continuous missing wedge, degrees [min, max]. */
   tiltRange?: [number, number];
@@ -99,6 +102,7 @@ export const SEARCH_DEFAULTS = Object.freeze({
   padTarget: 'mean' as PadMode,
   interpolation: 'linear' as Interpolation,
   rotationMode: 'real' as RotationMode,
+  background: 'none' as Background,
   tiltAxis: 'y' as const,
   phaseFlip: false,
   cosineWeighting: false,
@@ -115,6 +119,7 @@ export const SEARCH_FLAGS: Readonly<Record<keyof SearchOptions, string>> = Objec
   targetMask: '--target-mask', angularStep: '--angular-step', rotations: '--rotations', rotationsConvention: '--rotations-convention',
   symmetry: '--symmetry', shard: '--shard', score: '--score', device: '--device', threads: '--threads', tile: '--tile',
   memoryLimitBytes: '--memory', padTarget: '--pad-target', interpolation: '--interpolation', rotationMode: '--rotation-mode',
+  background: '--background',
   tiltRange: '--tilt-range', tiltAxis: '--tilt-axis', tiltAngles: '--tilt-angles', tomoName: '--tomo-name', dose: '--dose',
   defocus: '--defocus', voltage: '--voltage', sphericalAberration: '--cs', amplitudeContrast: '--amplitude-contrast',
   phaseShift: '--phase-shift', phaseFlip: '--phase-flip', cosineWeighting: '--cosine-weighting', lowpass: '--lowpass',
@@ -125,7 +130,8 @@ export const SEARCH_FLAGS: Readonly<Record<keyof SearchOptions, string>> = Objec
 const ENGINE_NAMES: OptionNames = {
   score: SEARCH_FLAGS.score, device: SEARCH_FLAGS.device, threads: SEARCH_FLAGS.threads, tile: SEARCH_FLAGS.tile,
   padTarget: SEARCH_FLAGS.padTarget, interpolation: SEARCH_FLAGS.interpolation, rotationMode: SEARCH_FLAGS.rotationMode,
-  memoryLimitBytes: SEARCH_FLAGS.memoryLimitBytes, maskRadius: SEARCH_FLAGS.maskRadius,
+  memoryLimitBytes: SEARCH_FLAGS.memoryLimitBytes, maskRadius: SEARCH_FLAGS.maskRadius, background: SEARCH_FLAGS.background,
+  sharded: SEARCH_FLAGS.shard,
   filtered: ['tiltRange', 'tiltAngles', 'defocus', 'lowpass', 'highpass', 'whiten'].map((k) => SEARCH_FLAGS[k as keyof SearchOptions]).join(', '),
 };
 
@@ -177,7 +183,7 @@ export function resolveSearchOptions(input: SearchInput, cwd = process.cwd()): S
       'a mask tme makes to soften (--mask-radius, --mask-ellipsoid or --mask-threshold)', o.maskEdge);
     check(finite(o.maskEdge) && o.maskEdge >= 0, 'maskEdge', 'a width ≥ 0 Å', o.maskEdge);
   }
-  const engine = checkJobOptions({ ...o, filtered: isFiltered(o) }, ENGINE_NAMES);
+  const engine = checkJobOptions({ ...o, filtered: isFiltered(o), sharded: o.shard !== undefined }, ENGINE_NAMES);
   o.score = engine.score;
 
   // Rotations: a sampled set, or a list searched as given.

@@ -89,6 +89,7 @@ export async function planSearch(input: SearchInput | SearchOptions, plan: PlanO
     target, template: prepared.template, templateMask: madeMask ?? prepared.templateMask, maskRadius: madeMask ? undefined : o.maskRadius, targetMask,
     filter, targetFilter, rotations: set?.matrices ?? IDENTITY, score: o.score, device: o.device, threads: o.threads, tile: o.tile,
     padTarget: o.padTarget, interpolation: o.interpolation, rotationMode: o.rotationMode,
+    ...(o.background === 'none' ? {} : { background: o.background }),
     ...(o.memoryLimitBytes === undefined ? {} : { memoryLimitBytes: o.memoryLimitBytes }),
     ...(rotationRange === undefined ? {} : { rotationRange }),
   };

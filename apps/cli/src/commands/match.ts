@@ -103,6 +103,9 @@ export interface MatchSetup extends SearchPlan {
  */
 export async function setupMatch(flags: MatchFlags, options: { createDir?: boolean } = {}): Promise<MatchSetup> {
   if (flags.checkpointInterval !== undefined) parseSeconds('--checkpoint-interval', flags.checkpointInterval);
+  if (flags.background === 'random-phase' && flags.resume) {
+    throw invalidOption('--background', 'none or rotation-stats with --resume (random-phase runs two searches and keeps no checkpoint)', flags.background);
+  }
   return setupSearch(searchInput(flags), flags.output, { ...flags, ...options });
 }
 
@@ -137,7 +140,8 @@ export async function executeMatch(
     result = await matchTemplate(job, {
       signal: controller.signal,
       onProgress: (p) => progress.update(p),
-      checkpoint: { dir, resume: flags.resume === true, intervalSeconds },
+      // random-phase's two searches keep no checkpoint (the engine refuses one rather than ignore it).
+      ...(job.background === 'random-phase' ? {} : { checkpoint: { dir, resume: flags.resume === true, intervalSeconds } }),
     });
   } catch (err) {
     const kept = fs.existsSync(path.join(dir, CHECKPOINT_FILE));

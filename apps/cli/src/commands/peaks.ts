@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
-import { readJob } from '@tme/engine';
+import { backgroundStatistics, readJob } from '@tme/engine';
 import { TmeError, invalidOption, readMrc, writeFileAtomic, type Zyx } from '@tme/formats';
 import {
   callPeaks, formatOrientationsTsv, formatPicksDetailsTsv, peakSetSummary, scoreHistogram,
@@ -22,6 +22,8 @@ export interface PeaksCliOptions {
   subvoxel?: boolean;
   refine?: boolean;
   force?: boolean;
+  /** Call peaks on scores.mrc even when the job has a background map (--background). */
+  plainScores?: boolean;
 }
 
 export interface PeaksCliResult {
@@ -159,15 +161,22 @@ export async function runPeaks(jobDir: string, o: PeaksCliOptions): Promise<Peak
   }
 
   const job = readJob(jobDir);
-  const statistics = statisticsOf(job.record.statistics);
+  // A job searched with --background calls peaks on its background map (scores-normalised.mrc or scores-corrected.mrc),
+  // with that map's own noise model.
+  const background = o.plainScores === true ? undefined : job.background;
+  const map = background ? background.peakMap : job.scores;
+  const plainStatistics = statisticsOf(job.record.statistics);
+  const statistics = background
+    ? (plainStatistics ? backgroundStatistics(background.kind, plainStatistics.rotations, plainStatistics.voxels) : undefined)
+    : plainStatistics;
   const templateShape = zyxOf(job.record.parameters?.templateShape);
   const mask = o.mask === undefined ? undefined : readPeakMask(o.mask, job.scores.shape);
   const set = callPeaks({
-    scores: job.scores.data, rotationIndices: job.indices, shape: job.scores.shape, rotations: job.rotations,
+    scores: map.data, rotationIndices: job.indices, shape: job.scores.shape, rotations: job.rotations,
     voxelSize: job.scores.voxelSize, origin: job.scores.origin,
     ...(statistics ? { statistics } : {}), ...(mask ? { mask } : {}), ...(templateShape ? { templateShape } : {}),
   }, options);
-  const histogram = scoreHistogram(job.scores.data, {
+  const histogram = scoreHistogram(map.data, {
     rotationIndices: job.indices, ...(mask ? { mask } : {}), bins: 100,
     ...(Number.isFinite(set.threshold.value) ? { threshold: set.threshold.value } : {}),
   });
@@ -181,7 +190,7 @@ export async function runPeaks(jobDir: string, o: PeaksCliOptions): Promise<Peak
   writeFileAtomic(files.orientations, formatOrientationsTsv(picks));
   writeFileAtomic(files.details, formatPicksDetailsTsv(picks, refined));
   const report = {
-    job: path.resolve(jobDir), ...peakSetSummary(set),
+    job: path.resolve(jobDir), scores: background ? background.file : 'scores.mrc', ...peakSetSummary(set),
     searchStatistics: statistics ?? null,
     histogram: {
       edges: Array.from(histogram.edges), counts: Array.from(histogram.counts), fitted: Array.from(histogram.fitted),
@@ -191,7 +200,8 @@ export async function runPeaks(jobDir: string, o: PeaksCliOptions): Promise<Peak
   writeFileAtomic(files.report, `${JSON.stringify(report, null, 2)}\n`);
 
   process.stdout.write(
-    describeThreshold(set, 'tme peaks')
+    (background ? `tme peaks: on ${background.file} (the job's --background ${background.kind} map; --plain-scores for scores.mrc)\n` : '')
+    + describeThreshold(set, 'tme peaks')
     + (o.edge !== undefined ? describeEdge(set, 'tme peaks') : '')
     + (refined ? describeRefinement(refined, 'tme peaks') : '')
     + `tme peaks: ${set.picks.length} picks from ${set.candidates} candidates (min distance ${Number(set.minDistance.toPrecision(4))} voxels, edge ${set.edge.join('/')} voxels) → ${files.orientations}, ${files.details}, ${files.report}\n`,
@@ -209,5 +219,6 @@ export function register(program: Command): void {
     .option('--mask <mrc>', PEAK_MASK_HELP)
     .option('--refine', 'refine each pick\'s orientation by a local search at half and a quarter of the global step, re-scored with the job\'s score and filters')
     .option('--force', 'replace existing outputs')
+    .option('--plain-scores', 'call peaks on scores.mrc even when the job has a --background map')
     .action(async (job: string, options: PeaksCliOptions) => { await runPeaks(job, options); });
 }

@@ -8,7 +8,7 @@ import { addFilterOptions, addTemplateOptions, searchInput, type SearchFlags } f
 import { createFolder } from './match';
 
 /** The template's and the filters' flags (what `addTemplateOptions` and `addFilterOptions` define), and the score. */
-type TemplateFlags = Omit<SearchFlags, 'symmetry' | 'device' | 'tile' | 'padTarget' | 'interpolation' | 'rotationMode'> & {
+type TemplateFlags = Omit<SearchFlags, 'symmetry' | 'device' | 'tile' | 'padTarget' | 'interpolation' | 'rotationMode' | 'background'> & {
   output: string;
   force?: boolean;
   quiet?: boolean;
@@ -27,6 +27,7 @@ export async function runTemplate(flags: TemplateFlags): Promise<void> {
   const D = SEARCH_DEFAULTS;
   const search: SearchFlags = {
     symmetry: D.symmetry, device: 'cpu', tile: D.tile, padTarget: D.padTarget, interpolation: D.interpolation, rotationMode: D.rotationMode,
+    background: D.background,
     ...flags,
   };
   const plan = await planSearch(searchInput(search), {

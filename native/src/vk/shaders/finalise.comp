@@ -21,6 +21,9 @@ layout(std430, binding = 10) buffer Partials { float partials[]; };  // 2 per wo
 layout(std430, binding = 11) buffer RotMax { uint rotMax[]; };
 layout(std430, binding = 12) readonly buffer Keys { uint keys[]; };
 layout(std430, binding = 13) readonly buffer Weights { float weights[]; };  // 1: counts in the statistics
+// voxelStats: per voxel Σ score and Σ score² over rotations (background normalisation), in the same pass.
+layout(std430, binding = 14) buffer VoxelSum { float voxelSum[]; };
+layout(std430, binding = 15) buffer VoxelSumSq { float voxelSumSq[]; };
 layout(push_constant) uniform P {
   uint count;
   int score;
@@ -32,6 +35,7 @@ layout(push_constant) uniform P {
   float flatVariance;  // flc / mcc: a local variance of the target at most this scores 0
   // The region the caller reads (outputRegion; the whole tile by default): count = rz * ry * rx voxels.
   uint z0, y0, x0, ry, rx, ty, tx;
+  int voxelStats;
 } pc;
 shared float ss[256];
 shared float sq[256];
@@ -78,6 +82,10 @@ void main() {
     sum += w * s;
     sumSq += w * s * s;
     if (w != 0.0) key = max(key, floatKey(s));
+    if (pc.voxelStats != 0) {
+      voxelSum[i] += s;
+      voxelSumSq[i] += s * s;
+    }
     if (s > best[i]) {
       best[i] = s;
       arg[i] = pc.rotationGlobal;
