@@ -1,0 +1,37 @@
+// VkFFT applications kept per device (see vk_fft.cc). Callers hold the device's mutex.
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "vk/vk_device.h"
+
+namespace tme {
+
+// The matching kernels' FFT buffers and applications for one tile shape: kept between jobs on the device.
+struct FftSlot {
+  VkBuf p, s, o;
+  VkFftAppPtr forward, inverse;
+};
+
+struct SlotSet {
+  Shape3 shape;
+  std::vector<FftSlot> slots;
+  int forwardCount = 0;
+};
+
+// The set the last job on device `deviceIndex` left (empty at first).
+std::unique_ptr<SlotSet>& cachedSlotSet(int deviceIndex);
+void destroySlotSet(DeviceContext& ctx, std::unique_ptr<SlotSet>& set);
+
+// One R2C/C2R application pair on one real and one spectrum buffer, per (device, shape): the standalone transforms,
+// and the template filter's grid in the kernels.
+struct FftPair {
+  VkBuf real, spec;
+  VkFftAppPtr forward, inverse;
+};
+FftPair& fftPair(DeviceContext& ctx, const Shape3& shape, double* planMs);
+
+// Every FFT application and buffer kept for the device (shutdown).
+void releaseDeviceFfts(DeviceContext& ctx);
+
+}  // namespace tme

@@ -1,0 +1,518 @@
+// The Vulkan implementation of the matching kernels: the shaders of shaders/, their push constants (held to the
+// shaders' blocks at compile time), and the FFT slots, recorded into command buffers of a few rotations each.
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cmath>
+#include <cstddef>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <map>
+#include <mutex>
+
+#include "box_stats_push.h"
+#include "box_stats_spv.h"
+#include "crop_box_push.h"
+#include "crop_box_spv.h"
+#include "finalise_push.h"
+#include "finalise_spv.h"
+#include "gather_push.h"
+#include "gather_spv.h"
+#include "mul_conj_push.h"
+#include "mul_conj_spv.h"
+#include "place_push.h"
+#include "place_spv.h"
+#include "reduce_max_push.h"
+#include "reduce_max_spv.h"
+#include "reduce_stats_push.h"
+#include "reduce_stats_spv.h"
+#include "rotate_push.h"
+#include "rotate_spv.h"
+#include "scale_spectrum_push.h"
+#include "scale_spectrum_spv.h"
+#include "match/geometry.h"
+#include "vk/vk_context.h"
+#include "vk/vk_device.h"
+#include "vk/vk_fft.h"
+
+namespace tme {
+
+namespace {
+
+// ---- the kernels ----
+
+struct RotatePush {
+  float m[9];
+  int32_t bz, by, bx, cubic;
+};
+struct PlacePush {
+  int32_t tz, ty, tx, bz, by, bx, mode, slot;
+  int32_t oz, oy, ox, sz, sy, sx;  // the window of the box written (the support; the whole box for the filter)
+};
+struct MulPush {
+  uint32_t count;
+};
+struct GatherPush {
+  float m[9];
+  int32_t tz, ty, tx, gz, gy, gx;
+};
+struct CropPush {
+  int32_t gz, gy, gx, bz, by, bx;
+};
+struct StatsPush {
+  int32_t count, slot;
+};
+struct ReducePush {
+  uint32_t count;
+  int32_t slot;
+};
+struct FinalisePush {
+  uint32_t count;
+  int32_t score;
+  float scalar, invN;
+  int32_t rotationLocal, rotationGlobal;
+  int32_t weighted;
+  float flat;
+  uint32_t z0, y0, x0, ry, rx, ty, tx;
+  int32_t voxelStats;
+};
+
+// Each struct is the block of the shader(s) it is pushed to, as glslangValidator lays it out (generated *_push.h):
+// a member added, dropped or reordered on one side only fails here, at compile time, not as garbage on a GPU.
+#define TME_PUSH_AT(Struct, member, shader, field) static_assert(offsetof(Struct, member) == push::shader::field, #Struct "." #member)
+static_assert(sizeof(RotatePush) == push::rotate::bytes);
+TME_PUSH_AT(RotatePush, m, rotate, m0);
+TME_PUSH_AT(RotatePush, bz, rotate, bz);
+TME_PUSH_AT(RotatePush, bx, rotate, bx);
+TME_PUSH_AT(RotatePush, cubic, rotate, cubic);
+static_assert(sizeof(PlacePush) == push::place::bytes);
+TME_PUSH_AT(PlacePush, tz, place, tz);
+TME_PUSH_AT(PlacePush, mode, place, mode);
+TME_PUSH_AT(PlacePush, slot, place, slot);
+TME_PUSH_AT(PlacePush, oz, place, oz);
+TME_PUSH_AT(PlacePush, sx, place, sx);
+static_assert(sizeof(MulPush) == push::mul_conj::bytes && sizeof(MulPush) == push::scale_spectrum::bytes);
+TME_PUSH_AT(MulPush, count, mul_conj, count);
+TME_PUSH_AT(MulPush, count, scale_spectrum, count);
+static_assert(sizeof(GatherPush) == push::gather::bytes);
+TME_PUSH_AT(GatherPush, m, gather, m0);
+TME_PUSH_AT(GatherPush, tz, gather, tz);
+TME_PUSH_AT(GatherPush, gx, gather, gx);
+static_assert(sizeof(CropPush) == push::crop_box::bytes);
+TME_PUSH_AT(CropPush, gz, crop_box, gz);
+TME_PUSH_AT(CropPush, bx, crop_box, bx);
+static_assert(sizeof(StatsPush) == push::box_stats::bytes);
+TME_PUSH_AT(StatsPush, count, box_stats, count);
+TME_PUSH_AT(StatsPush, slot, box_stats, slot);
+static_assert(sizeof(ReducePush) == push::reduce_max::bytes && sizeof(ReducePush) == push::reduce_stats::bytes);
+TME_PUSH_AT(ReducePush, count, reduce_max, count);
+TME_PUSH_AT(ReducePush, slot, reduce_max, slot);
+TME_PUSH_AT(ReducePush, count, reduce_stats, groups);
+TME_PUSH_AT(ReducePush, slot, reduce_stats, rotationLocal);
+static_assert(sizeof(FinalisePush) == push::finalise::bytes);
+TME_PUSH_AT(FinalisePush, count, finalise, count);
+TME_PUSH_AT(FinalisePush, score, finalise, score);
+TME_PUSH_AT(FinalisePush, scalar, finalise, scalar);
+TME_PUSH_AT(FinalisePush, invN, finalise, invN);
+TME_PUSH_AT(FinalisePush, rotationLocal, finalise, rotationLocal);
+TME_PUSH_AT(FinalisePush, rotationGlobal, finalise, rotationGlobal);
+TME_PUSH_AT(FinalisePush, weighted, finalise, weighted);
+TME_PUSH_AT(FinalisePush, flat, finalise, flatVariance);
+TME_PUSH_AT(FinalisePush, z0, finalise, z0);
+TME_PUSH_AT(FinalisePush, tx, finalise, tx);
+TME_PUSH_AT(FinalisePush, voxelStats, finalise, voxelStats);
+#undef TME_PUSH_AT
+
+uint32_t groupsFor(int64_t count, uint32_t local) {
+  return static_cast<uint32_t>(std::max<int64_t>(1, std::min<int64_t>((count + local - 1) / local, 65535)));
+}
+
+// TME_PROFILE=1: every kernel is submitted and waited for on its own and timed (stderr at the end of a job).
+// Slower, for tuning only.
+struct VkProfile {
+  bool on = std::getenv("TME_PROFILE") != nullptr;
+  std::map<std::string, double> ms, fastest;
+  std::map<std::string, int64_t> calls;
+  void report() {
+    if (!on) return;
+    for (auto& [name, t] : ms)
+      std::fprintf(stderr, "tme vk profile %-12s %9.2f ms total %8.3f ms/call %8.3f ms min\n", name.c_str(), t,
+                   t / calls[name], fastest[name]);
+  }
+};
+
+class VkKernels final : public Kernels {
+ public:
+  VkKernels(DeviceContext& ctx, const KernelConfig& config) : ctx_(ctx), lock_(ctx.mutex), config_(config) {
+    VkDescriptorPoolSize size{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 128 * 16};
+    VkDescriptorPoolCreateInfo info{VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
+    info.maxSets = 128;
+    info.poolSizeCount = 1;
+    info.pPoolSizes = &size;
+    checkVk(vkCreateDescriptorPool(ctx_.device, &info, nullptr, &pool_), "vkCreateDescriptorPool");
+    dummy_ = add(ctx_.createBuffer(16, "a placeholder"));
+    // Workgroup reductions cost barriers, which a CPU driver (lavapipe) runs slowly: there, few groups that each
+    // loop over many voxels (measured at 64^3: 1024 groups 71 ms, 16 groups see README); on GPUs enough groups
+    // to fill the device.
+    const bool cpuDevice = ctx_.properties.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU;
+    finaliseGroups_ = std::min<uint32_t>(groupsFor(config_.tile.voxels(), 256), cpuDevice ? 16 : 4096);
+    reduceGroups_ = cpuDevice ? 16 : 1024;
+  }
+
+  ~VkKernels() override {
+    profile_.report();
+    // Keep the FFT slots (and their plans) for the next job of the same shape.
+    if (slots_) {
+      auto& cache = cachedSlotSet(ctx_.index);
+      if (cache && cache.get() != slots_.get()) destroySlotSet(ctx_, cache);
+      cache = std::move(slots_);
+    }
+    for (VkBuf& b : owned_) ctx_.destroyBuffer(b);
+    if (pool_) vkDestroyDescriptorPool(ctx_.device, pool_, nullptr);
+  }
+
+  std::string deviceName() const override { return ctx_.name + " (Vulkan, VkFFT)"; }
+
+  BufId constant(const void* host, size_t bytes) override {
+    VkBuf b = ctx_.createBuffer(bytes, "a job constant");
+    BufId id = add(b);
+    ctx_.upload(buffers_[id], host, bytes);
+    return id;
+  }
+
+  BufId allocate(size_t bytes) override {
+    BufId id = add(ctx_.createBuffer(bytes, "a work buffer"));
+    ctx_.fillZero(buffers_[id]);
+    return id;
+  }
+
+  void createFftSlots(int count, int forwardCount, double* planMs) override {
+    if (config_.filterGrid.voxels() > 0) {
+      // The template filter's transforms (planned here, not while a rotation is being recorded).
+      double filterPlanMs = 0;
+      filterPair_ = &fftPair(ctx_, config_.filterGrid, &filterPlanMs);
+      if (planMs) *planMs += filterPlanMs;
+      filterReal_ = borrow(filterPair_->real);
+      filterSpectrum_ = borrow(filterPair_->spec);
+    }
+    auto& cached = cachedSlotSet(ctx_.index);
+    if (cached && cached->shape == config_.tile && static_cast<int>(cached->slots.size()) >= count &&
+        cached->forwardCount >= forwardCount) {
+      slots_ = std::move(cached);
+    } else {
+      destroySlotSet(ctx_, cached);
+      slots_ = std::make_unique<SlotSet>();
+      slots_->shape = config_.tile;
+      slots_->forwardCount = forwardCount;
+      slots_->slots.resize(count);
+      const int64_t n = config_.tile.voxels(), nc = config_.tile.spectrumCount();
+      for (int k = 0; k < count; ++k) {
+        FftSlot& s = slots_->slots[k];
+        s.s = ctx_.createBuffer(8 * nc, "a spectrum");
+        s.o = ctx_.createBuffer(4 * n, "a correlation map");
+        if (k < forwardCount) {
+          s.p = ctx_.createBuffer(4 * n, "a template placement grid");
+          s.forward = createVkFftApp(ctx_, config_.tile, s.p, s.s, true, planMs);
+        }
+        s.inverse = createVkFftApp(ctx_, config_.tile, s.o, s.s, false, planMs);
+      }
+    }
+    slotIds_.clear();
+    for (int k = 0; k < static_cast<int>(slots_->slots.size()); ++k) {
+      FftSlot& s = slots_->slots[k];
+      // The placement grids must be zero outside the box (the box may differ from the previous job's).
+      if (s.p.buffer) ctx_.fillZero(s.p);
+      slotIds_.push_back({s.p.buffer ? borrow(s.p) : kNoBuffer, borrow(s.s), borrow(s.o)});
+    }
+  }
+  BufId slotP(int k) const override { return slotIds_.at(k)[0]; }
+  BufId slotS(int k) const override { return slotIds_.at(k)[1]; }
+  BufId slotO(int k) const override { return slotIds_.at(k)[2]; }
+
+  void initMaps(const float* scores, const int32_t* indices) override {
+    const int64_t n = config_.tile.voxels();
+    best_ = add(ctx_.createBuffer(4 * n, "the best-score map"));
+    arg_ = add(ctx_.createBuffer(4 * n, "the best-rotation map"));
+    accum_ = add(ctx_.createBuffer(8 * finaliseGroups_, "score statistics (one rotation's workgroup sums)"));
+    rotationSums_ = add(ctx_.createBuffer(8 * std::max<int64_t>(1, config_.rotationCount), "per-rotation score sums"));
+    rotMax_ = add(ctx_.createBuffer(4 * std::max<int64_t>(1, config_.rotationCount), "per-rotation maxima"));
+    keys_ = add(ctx_.createBuffer(64, "reduction keys"));
+    std::vector<float> s(n, -std::numeric_limits<float>::infinity());
+    std::vector<int32_t> a(n, -1);
+    if (scores) std::copy(scores, scores + n, s.begin());
+    if (indices) std::copy(indices, indices + n, a.begin());
+    ctx_.upload(buffers_[best_], s.data(), 4 * n);
+    ctx_.upload(buffers_[arg_], a.data(), 4 * n);
+    ctx_.fillZero(buffers_[accum_]);
+    ctx_.fillZero(buffers_[rotationSums_]);
+    ctx_.fillZero(buffers_[rotMax_]);
+    ctx_.fillZero(buffers_[keys_]);
+    if (config_.voxelStats) {
+      voxelSum_ = add(ctx_.createBuffer(4 * n, "the per-voxel score sums over rotations"));
+      voxelSumSq_ = add(ctx_.createBuffer(4 * n, "the per-voxel squared-score sums over rotations"));
+      ctx_.fillZero(buffers_[voxelSum_]);
+      ctx_.fillZero(buffers_[voxelSumSq_]);
+    }
+  }
+
+  bool takeVoxelStats(std::vector<float>* sum, std::vector<float>* sumSq) override {
+    const int64_t n = config_.tile.voxels();
+    sum->resize(n);
+    sumSq->resize(n);
+    ctx_.download(buffers_[voxelSum_], sum->data(), 4 * n);
+    ctx_.download(buffers_[voxelSumSq_], sumSq->data(), 4 * n);
+    return true;
+  }
+
+  void readMaps(float* scores, int32_t* indices, double* perRotationSum, double* perRotationSumSq,
+                float* perRotationMax) override {
+    const int64_t n = config_.tile.voxels();
+    ctx_.download(buffers_[best_], scores, 4 * n);
+    ctx_.download(buffers_[arg_], indices, 4 * n);
+    std::vector<float> sums(2 * std::max<int64_t>(1, config_.rotationCount));
+    ctx_.download(buffers_[rotationSums_], sums.data(), 4 * sums.size());
+    for (int64_t r = 0; r < config_.rotationCount; ++r) {
+      perRotationSum[r] = sums[2 * r];
+      perRotationSumSq[r] = sums[2 * r + 1];
+    }
+    std::vector<uint32_t> keys(config_.rotationCount);
+    if (config_.rotationCount > 0) ctx_.download(buffers_[rotMax_], keys.data(), 4 * config_.rotationCount);
+    for (int64_t r = 0; r < config_.rotationCount; ++r) {
+      uint32_t k = keys[r];
+      if (k == 0) {
+        perRotationMax[r] = -std::numeric_limits<float>::infinity();
+        continue;
+      }
+      uint32_t u = (k & 0x80000000u) ? (k & 0x7fffffffu) : ~k;
+      std::memcpy(&perRotationMax[r], &u, 4);
+    }
+  }
+
+  void beginRotation() override { ctx_.begin(); }
+  void endRotation() override { ctx_.submitWait(); }
+  // On a GPU one rotation can take well under a millisecond: the loop then records several per command buffer
+  // (VkFFT re-records on the same buffers, which is safe; only different buffers in one command buffer are not).
+  int maxRotationsPerSubmit() const override { return 32; }
+
+  void rotateBox(BufId dst, BufId src, const RotationParams& r) override {
+    RotatePush p{};
+    std::copy(r.inverse, r.inverse + 9, p.m);
+    p.bz = static_cast<int32_t>(config_.box.z);
+    p.by = static_cast<int32_t>(config_.box.y);
+    p.bx = static_cast<int32_t>(config_.box.x);
+    p.cubic = config_.interpolation == Interpolation::Cubic ? 1 : 0;
+    dispatch("rotate", rotate_spv, sizeof(rotate_spv), {dst, src}, &p, sizeof(p), groupsFor(config_.box.voxels(), 64));
+  }
+
+  void filterBox(BufId box, BufId filter) override {
+    const Shape3& g = config_.filterGrid;
+    const Shape3& b = config_.box;
+    // The C2R of the previous rotation left values all over the grid: clear it, place the box, filter, read back.
+    vkCmdFillBuffer(ctx_.cmd, buffers_[filterReal_].buffer, 0, VK_WHOLE_SIZE, 0);
+    ctx_.barrier();
+    PlacePush place{static_cast<int32_t>(g.z), static_cast<int32_t>(g.y), static_cast<int32_t>(g.x),
+                    static_cast<int32_t>(b.z), static_cast<int32_t>(b.y), static_cast<int32_t>(b.x),
+                    static_cast<int32_t>(PlaceMode::Raw), 0, 0, 0, 0,
+                    static_cast<int32_t>(b.z), static_cast<int32_t>(b.y), static_cast<int32_t>(b.x)};
+    dispatch("place", place_spv, sizeof(place_spv), {filterReal_, box, kNoBuffer, kNoBuffer}, &place, sizeof(place),
+             groupsFor(b.voxels(), 64));
+    timed("filter r2c", [&] {
+      appendVkFft(*filterPair_->forward, ctx_.cmd);
+      ctx_.barrier();
+    });
+    MulPush scale{static_cast<uint32_t>(g.spectrumCount())};
+    dispatch("scale_spectrum", scale_spectrum_spv, sizeof(scale_spectrum_spv), {filterSpectrum_, filter}, &scale,
+             sizeof(scale), groupsFor(g.spectrumCount(), 256));
+    timed("filter c2r", [&] {
+      appendVkFft(*filterPair_->inverse, ctx_.cmd);
+      ctx_.barrier();
+    });
+    CropPush crop{static_cast<int32_t>(g.z), static_cast<int32_t>(g.y), static_cast<int32_t>(g.x),
+                  static_cast<int32_t>(b.z), static_cast<int32_t>(b.y), static_cast<int32_t>(b.x)};
+    dispatch("crop_box", crop_box_spv, sizeof(crop_box_spv), {box, filterReal_}, &crop, sizeof(crop),
+             groupsFor(b.voxels(), 64));
+  }
+
+  void boxStats(BufId stats, int slot, BufId t, BufId m) override {
+    StatsPush p{static_cast<int32_t>(config_.box.voxels()), slot};
+    dispatch("box_stats", box_stats_spv, sizeof(box_stats_spv), {stats, t, m}, &p, sizeof(p), 1);
+  }
+
+  void place(BufId dstTile, BufId t, BufId m, BufId stats, int statsSlot, PlaceMode mode) override {
+    const Shape3& sup = config_.support;
+    const Shape3 o = supportOffset(config_.box, sup);
+    PlacePush p{static_cast<int32_t>(config_.tile.z), static_cast<int32_t>(config_.tile.y),
+                static_cast<int32_t>(config_.tile.x), static_cast<int32_t>(config_.box.z),
+                static_cast<int32_t>(config_.box.y),  static_cast<int32_t>(config_.box.x),
+                static_cast<int32_t>(mode),           statsSlot,
+                static_cast<int32_t>(o.z),            static_cast<int32_t>(o.y),
+                static_cast<int32_t>(o.x),            static_cast<int32_t>(sup.z),
+                static_cast<int32_t>(sup.y),          static_cast<int32_t>(sup.x)};
+    dispatch("place", place_spv, sizeof(place_spv), {dstTile, t, m, stats}, &p, sizeof(p),
+             groupsFor(sup.voxels(), 64));
+  }
+
+  void r2c(int slot) override {
+    timed("r2c", [&] {
+      appendVkFft(*slots_->slots.at(slot).forward, ctx_.cmd);
+      ctx_.barrier();
+    });
+  }
+  void c2r(int slot) override {
+    timed("c2r", [&] {
+      appendVkFft(*slots_->slots.at(slot).inverse, ctx_.cmd);
+      ctx_.barrier();
+    });
+  }
+
+  void mulConj(BufId dst, BufId a, BufId b) override {
+    MulPush p{static_cast<uint32_t>(config_.tile.spectrumCount())};
+    dispatch("mul_conj", mul_conj_spv, sizeof(mul_conj_spv), {dst, a, b}, &p, sizeof(p),
+             groupsFor(config_.tile.spectrumCount(), 256));
+  }
+
+  void gatherFourier(BufId dst, BufId F, BufId spectrum, const RotationParams& r) override {
+    GatherPush p{};
+    std::copy(r.inverse, r.inverse + 9, p.m);
+    p.tz = static_cast<int32_t>(config_.tile.z);
+    p.ty = static_cast<int32_t>(config_.tile.y);
+    p.tx = static_cast<int32_t>(config_.tile.x);
+    p.gz = static_cast<int32_t>(config_.fourierGrid.z);
+    p.gy = static_cast<int32_t>(config_.fourierGrid.y);
+    p.gx = static_cast<int32_t>(config_.fourierGrid.x);
+    dispatch("gather", gather_spv, sizeof(gather_spv), {dst, F, spectrum}, &p, sizeof(p),
+             groupsFor(config_.tile.spectrumCount(), 256));
+  }
+
+  void reduceMax(BufId src, BufId /*stats*/, int /*statsSlot*/) override {
+    // The maximum stays on the device as an ordered key (keys_[0]); finalise reads it there.
+    vkCmdFillBuffer(ctx_.cmd, buffers_[keys_].buffer, 0, VK_WHOLE_SIZE, 0);
+    ctx_.barrier();
+    ReducePush p{static_cast<uint32_t>(config_.tile.voxels()), 0};
+    dispatch("reduce_max", reduce_max_spv, sizeof(reduce_max_spv), {src, keys_}, &p, sizeof(p),
+             std::min<uint32_t>(groupsFor(config_.tile.voxels(), 256), reduceGroups_));
+  }
+
+  void finalise(const FinaliseParams& fp) override {
+    FinalisePush p{};
+    const Shape3 &a = config_.regionStart, &r = config_.regionShape;
+    p.count = static_cast<uint32_t>(r.voxels());
+    p.z0 = static_cast<uint32_t>(a.z);
+    p.y0 = static_cast<uint32_t>(a.y);
+    p.x0 = static_cast<uint32_t>(a.x);
+    p.ry = static_cast<uint32_t>(r.y);
+    p.rx = static_cast<uint32_t>(r.x);
+    p.ty = static_cast<uint32_t>(config_.tile.y);
+    p.tx = static_cast<uint32_t>(config_.tile.x);
+    p.score = static_cast<int32_t>(fp.score);
+    p.scalar = fp.scalar;
+    p.invN = fp.invN;
+    p.rotationLocal = fp.rotationLocal;
+    p.rotationGlobal = fp.rotationGlobal;
+    p.weighted = fp.statsWeights == kNoBuffer ? 0 : 1;
+    p.flat = fp.flatVariance;
+    p.voxelStats = config_.voxelStats ? 1 : 0;
+    std::vector<BufId> b = {fp.outs[0], fp.outs[1], fp.outs[2], fp.outs[3], fp.outs[4], fp.outs[5],
+                            fp.score == Score::FlcSphere ? fp.scaleMap : kNoBuffer,
+                            fp.stats, best_, arg_, accum_, rotMax_, keys_, fp.statsWeights, voxelSum_, voxelSumSq_};
+    dispatch("finalise", finalise_spv, sizeof(finalise_spv), b, &p, sizeof(p), finaliseGroups_);
+    ReducePush sums{finaliseGroups_, fp.rotationLocal};
+    dispatch("reduce_stats", reduce_stats_spv, sizeof(reduce_stats_spv), {accum_, rotationSums_}, &sums, sizeof(sums), 1);
+  }
+
+ private:
+  template <typename F>
+  void timed(const char* name, F&& record) {
+    if (!profile_.on) {
+      record();
+      return;
+    }
+    ctx_.submitWait();
+    ctx_.begin();
+    auto start = std::chrono::steady_clock::now();
+    record();
+    ctx_.submitWait();
+    const double t = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    ctx_.begin();
+    profile_.ms[name] += t;
+    profile_.calls[name]++;
+    auto f = profile_.fastest.find(name);
+    if (f == profile_.fastest.end() || t < f->second) profile_.fastest[name] = t;
+  }
+
+  BufId add(const VkBuf& b) {
+    buffers_.push_back(b);
+    owned_.push_back(b);
+    return static_cast<BufId>(buffers_.size() - 1);
+  }
+  BufId borrow(const VkBuf& b) {
+    buffers_.push_back(b);
+    return static_cast<BufId>(buffers_.size() - 1);
+  }
+
+  void dispatch(const char* name, const uint32_t* spirv, size_t bytes, const std::vector<BufId>& bufs,
+                const void* push, uint32_t pushBytes, uint32_t groups) {
+    const Pipeline& p = ctx_.pipeline(name, spirv, bytes, static_cast<int>(bufs.size()), pushBytes);
+    std::vector<VkBuffer> handles;
+    for (BufId id : bufs) handles.push_back(buffers_.at(id == kNoBuffer ? dummy_ : id).buffer);
+    auto key = std::make_pair(std::string(name), handles);
+    auto found = sets_.find(key);
+    VkDescriptorSet set;
+    if (found != sets_.end()) {
+      set = found->second;
+    } else {
+      VkDescriptorSetAllocateInfo alloc{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
+      alloc.descriptorPool = pool_;
+      alloc.descriptorSetCount = 1;
+      alloc.pSetLayouts = &p.setLayout;
+      checkVk(vkAllocateDescriptorSets(ctx_.device, &alloc, &set), "vkAllocateDescriptorSets");
+      std::vector<VkDescriptorBufferInfo> infos(handles.size());
+      std::vector<VkWriteDescriptorSet> writes(handles.size());
+      for (size_t i = 0; i < handles.size(); ++i) {
+        infos[i] = {handles[i], 0, VK_WHOLE_SIZE};
+        writes[i] = {VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
+        writes[i].dstSet = set;
+        writes[i].dstBinding = static_cast<uint32_t>(i);
+        writes[i].descriptorCount = 1;
+        writes[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+        writes[i].pBufferInfo = &infos[i];
+      }
+      vkUpdateDescriptorSets(ctx_.device, static_cast<uint32_t>(writes.size()), writes.data(), 0, nullptr);
+      sets_.emplace(key, set);
+    }
+    timed(name, [&] {
+      vkCmdBindPipeline(ctx_.cmd, VK_PIPELINE_BIND_POINT_COMPUTE, p.pipeline);
+      vkCmdBindDescriptorSets(ctx_.cmd, VK_PIPELINE_BIND_POINT_COMPUTE, p.layout, 0, 1, &set, 0, nullptr);
+      vkCmdPushConstants(ctx_.cmd, p.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, pushBytes, push);
+      vkCmdDispatch(ctx_.cmd, groups, 1, 1);
+      ctx_.barrier();
+    });
+  }
+
+  VkProfile profile_;
+  DeviceContext& ctx_;
+  std::unique_lock<std::mutex> lock_;
+  KernelConfig config_;
+  VkDescriptorPool pool_ = VK_NULL_HANDLE;
+  std::vector<VkBuf> buffers_;  // by BufId (owned and borrowed)
+  std::vector<VkBuf> owned_;
+  std::unique_ptr<SlotSet> slots_;
+  std::vector<std::array<BufId, 3>> slotIds_;
+  std::map<std::pair<std::string, std::vector<VkBuffer>>, VkDescriptorSet> sets_;
+  FftPair* filterPair_ = nullptr;  // filterBox's grid transforms (the device's cached pair for that shape)
+  BufId filterReal_ = kNoBuffer, filterSpectrum_ = kNoBuffer;
+  BufId dummy_ = kNoBuffer, best_ = kNoBuffer, arg_ = kNoBuffer, accum_ = kNoBuffer, rotMax_ = kNoBuffer,
+        keys_ = kNoBuffer, rotationSums_ = kNoBuffer, voxelSum_ = kNoBuffer, voxelSumSq_ = kNoBuffer;
+  uint32_t finaliseGroups_ = 1;
+  uint32_t reduceGroups_ = 1024;
+};
+
+}  // namespace
+
+std::unique_ptr<Kernels> makeVkKernels(int index, const KernelConfig& config) {
+  return std::make_unique<VkKernels>(deviceContext(index), config);
+}
+
+}  // namespace tme
