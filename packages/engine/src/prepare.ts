@@ -70,22 +70,10 @@ export interface MatchJob {
 }
 
 /** Everything after validation and preprocessing: what the loop and job.json use. */
-export interface PreparedJob {
-  score: ScoreName;
-  plan: ScorePlan;
-  padTarget: PadMode;
-  interpolation: Interpolation;
-  rotationMode: RotationMode;
-  device: DeviceSelection;
-  threads: number | undefined;
-  tile: 'auto' | Zyx;
-  memoryFraction: number;
-  memoryLimitBytes: number | undefined;
+export interface PreparedJob extends CheckedJobOptions {
   rotationCount: number;
   /** The rotations searched, [start, end): the whole set unless the job is a shard. */
   rotationRange: readonly [number, number];
-  background: Background;
-  randomPhaseSeed: number;
   target: Float32Array;
   targetShape: Zyx;
   voxelSize: Zyx;
@@ -177,16 +165,19 @@ function filterTarget(data: Float32Array, shape: Zyx, voxelSize: Zyx, box: Zyx, 
   const grid = native.nextFastShape([shape[0] + 2 * box[0], shape[1] + 2 * box[1], shape[2] + 2 * box[2]]);
   const start: Zyx = [-box[0], -box[1], -box[2]];
   const padded = extractRegion(data, shape, start, grid, mode, moments(data).mean);
-  const h = filterOn(filter, grid, voxelSize);
-  // Every core: nothing else runs yet.
+  const filtered = filterOnGrid(padded, grid, filterOn(filter, grid, voxelSize));
+  return extractRegion(filtered, grid, box, shape, 'zero');
+}
+
+/** `data` on `grid` times the half-spectrum filter `h`, by the native CPU FFT on every core (nothing else runs yet). */
+export function filterOnGrid(data: Float32Array, grid: Zyx, h: Float32Array): Float32Array {
   const threads = os.availableParallelism();
-  const spectrum = native.fftForward('cpu', padded, grid, { threads });
+  const spectrum = native.fftForward('cpu', data, grid, { threads });
   for (let k = 0; k < h.length; k++) {
     spectrum[2 * k] = (spectrum[2 * k] as number) * (h[k] as number);
     spectrum[2 * k + 1] = (spectrum[2 * k + 1] as number) * (h[k] as number);
   }
-  const filtered = native.fftInverse('cpu', spectrum, grid, { threads });
-  return extractRegion(filtered, grid, box, shape, 'zero');
+  return native.fftInverse('cpu', spectrum, grid, { threads });
 }
 
 /** The options of a job that are plain values (no arrays), checked before any data is looked at. */

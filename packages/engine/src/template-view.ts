@@ -1,7 +1,5 @@
-import * as os from 'node:os';
 import { createVolume, type Volume, type Zyx } from '@tme/formats';
-import * as native from '@tme/native';
-import { filterGridFor, type MatchJob } from './prepare';
+import { filterGridFor, filterOnGrid, type MatchJob } from './prepare';
 import { inscribedRadius, sphereMask } from './masks';
 import { planScore, resolveScore } from './scores';
 import { laplacian, standardise } from './laplace';
@@ -68,13 +66,7 @@ function filterAtOrigin(data: Float32Array, shape: Zyx, grid: Zyx, h: Float32Arr
     ((((z - cz) % gz) + gz) % gz * gy + ((((y - cy) % gy) + gy) % gy)) * gx + ((((x - cx) % gx) + gx) % gx);
   const placed = new Float32Array(gz * gy * gx);
   for (let z = 0; z < nz; z++) for (let y = 0; y < ny; y++) for (let x = 0; x < nx; x++) placed[at(z, y, x)] = data[(z * ny + y) * nx + x] as number;
-  const threads = os.availableParallelism();
-  const spectrum = native.fftForward('cpu', placed, grid, { threads });
-  for (let k = 0; k < h.length; k++) {
-    spectrum[2 * k] = (spectrum[2 * k] as number) * (h[k] as number);
-    spectrum[2 * k + 1] = (spectrum[2 * k + 1] as number) * (h[k] as number);
-  }
-  const filtered = native.fftInverse('cpu', spectrum, grid, { threads });
+  const filtered = filterOnGrid(placed, grid, h);
   const out = new Float32Array(data.length);
   for (let z = 0; z < nz; z++) for (let y = 0; y < ny; y++) for (let x = 0; x < nx; x++) out[(z * ny + y) * nx + x] = filtered[at(z, y, x)] as number;
   return out;
