@@ -3,58 +3,22 @@
 // FFT grid and a ±60° wedge made a tiled run differ from the untiled one by 0.023 on a best score of 0.249, with
 // the best rotation changed at ~22 % of the voxels.
 import { createVolume, type Volume, type Zyx } from '@tme/formats';
-import { createOrientationScorer, listDevices, matchTemplate, nativeAddonBuilt, rotateBox, type MatchJob } from '@tme/engine';
-import { quaternionToMatrix, randomQuaternion, seededRandom } from '@tme/rotations';
-import { buildTargetFilter, buildTemplateFilter, whiteningProfile, type FilterOptions, type Tilt } from '@tme/template';
+import { createOrientationScorer, listDevices, matchTemplate, nativeAddonBuilt, type MatchJob } from '@tme/engine';
+import { buildTargetFilter, buildTemplateFilter, type FilterOptions } from '@tme/template';
 
 jest.setTimeout(600_000);
 
-const VOXEL = 10;
-const SHAPE: Zyx = [30, 44, 40];
-const BOX: Zyx = [10, 10, 10];
-
-function normal(random: () => number): number {
-  let u = 0;
-  while (u === 0) u = random();
-  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * random());
-}
-
-/** A smooth asymmetric blob template, a few rotated copies of it in correlated noise, and random rotations. */
-function makeCase(): { target: Volume; template: Volume; rotations: Float64Array } {
-  const random = seededRandom(7);
-  const t = new Float32Array(BOX[0] * BOX[1] * BOX[2]);
-  const blobs = [[5, 5, 5, 2.2, 1], [3, 6, 4, 1.5, 0.8], [6, 3, 7, 1.2, 0.6]] as const;
-  for (let z = 0, i = 0; z < BOX[0]; z++) for (let y = 0; y < BOX[1]; y++) for (let x = 0; x < BOX[2]; x++, i++) {
-    for (const [bz, by, bx, s, a] of blobs) t[i]! += a * Math.exp(-((z - bz) ** 2 + (y - by) ** 2 + (x - bx) ** 2) / (2 * s * s));
-  }
-  const target = new Float32Array(SHAPE[0] * SHAPE[1] * SHAPE[2]);
-  for (let i = 0; i < target.length; i++) target[i] = 0.3 * normal(random);
-  // Copies, one of them across a tile boundary of every split below.
-  for (const [cz, cy, cx] of [[15, 22, 20], [6, 9, 31], [24, 35, 8]] as const) {
-    const r = rotateBox(t, BOX, quaternionToMatrix(randomQuaternion(random)), 'linear');
-    for (let z = 0; z < BOX[0]; z++) for (let y = 0; y < BOX[1]; y++) for (let x = 0; x < BOX[2]; x++) {
-      const [pz, py, px] = [cz + z - 5, cy + y - 5, cx + x - 5];
-      if (pz < 0 || py < 0 || px < 0 || pz >= SHAPE[0] || py >= SHAPE[1] || px >= SHAPE[2]) continue;
-      target[(pz * SHAPE[1] + py) * SHAPE[2] + px]! += r[(z * BOX[1] + y) * BOX[2] + x]!;
-    }
-  }
-  const rotations = new Float64Array(9 * 6);
-  for (let k = 0; k < 6; k++) rotations.set(quaternionToMatrix(randomQuaternion(random)), 9 * k);
-  const v: Zyx = [VOXEL, VOXEL, VOXEL];
-  return { target: createVolume(target, SHAPE, v), template: createVolume(t, BOX, v), rotations };
-}
-
-const made = makeCase();
-const tilts: Tilt[] = [];
-for (let a = -60, k = 0; a <= 60; a += 3, k++) tilts.push({ angle: a, dose: 3 * Math.abs(a / 3), ctf: { defocus: 30000 + 40 * k, voltage: 300, sphericalAberration: 2.7, amplitudeContrast: 0.07 } });
-const FILTERS: Array<[string, FilterOptions]> = [
-  ['continuous ±60° wedge', { wedge: { tiltRange: [-60, 60] } }],
-  ['per-tilt wedge with dose', { tiltWeighting: { tilts: tilts.map(({ angle, dose }) => ({ angle, dose })), slabWidth: 'spacing', cosineWeighting: true } }],
-  ['per-tilt CTF', { tiltWeighting: { tilts, slabWidth: 'spacing', flipPhase: false } }],
-  ['band-pass', { bandPass: { lowpassAngstrom: 35, highpassAngstrom: 200 } }],
-  ['whitening', { whitening: whiteningProfile(made.target) }],
-  ['all together', { wedge: { tiltRange: [-50, 60] }, ctf: { ctf: { defocus: 25000 }, flipPhase: true }, bandPass: { lowpassAngstrom: 30 }, whitening: whiteningProfile(made.target) }],
-];
+// The case and filters the GPU check uses too (test/gpu/cases.js): 6 rotations here.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const cases = require('../gpu/cases.js') as {
+  SHAPE: Zyx;
+  makeCase(o: { seed: number; rotations: number }): { target: Volume; template: Volume; templateMask: Volume; rotations: Float64Array };
+  filterSet(made: { target: Volume }): Array<[string, FilterOptions]>;
+};
+const { SHAPE } = cases;
+// The default sphere mask here (the GPU check's flc uses the case's ellipsoid).
+const { templateMask: _ellipsoid, ...made } = cases.makeCase({ seed: 7, rotations: 6 });
+const FILTERS = cases.filterSet(made).filter(([name]) => name !== 'no filter');
 // Tile shapes (what each call reads: core + box − 1): uneven splits along every axis.
 const TILES: Zyx[] = [[18, 30, 26], [25, 19, 31]];
 
