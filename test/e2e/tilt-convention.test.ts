@@ -192,4 +192,24 @@ describe('an asymmetric-tilt search', () => {
     expect(right.score).toBeGreaterThan(1.05 * flipped.score);
     expect(right.recall).toBeGreaterThanOrEqual(flipped.recall);
   });
+
+  test('tme estimate says how many CTF zones the defocus gradient needs, and --defocus-handedness 0 turns them off', async () => {
+    // 2 Å voxels, 512 Å across x: a ±60° series spans 443 Å of defocus across x, 200 Å along z; a zone may hold 406 Å.
+    const target = path.join(dir, 'thick.mrc');
+    writeMrc(target, createVolume(new Float32Array(100 * 64 * 256).map((_, i) => Math.sin(i)), [100, 64, 256], [2, 2, 2]));
+    const template = path.join(dir, 'small.mrc');
+    writeMrc(template, createVolume(new Float32Array(16 ** 3).map((_, i) => Math.cos(i)), [16, 16, 16], [2, 2, 2]));
+    const tlt = path.join(dir, 'sixty.tlt');
+    fs.writeFileSync(tlt, Array.from({ length: 41 }, (_, i) => `${-60 + 3 * i}\n`).join(''));
+    const args = ['estimate', '--target', target, '--template', template, '--angular-step', '30', '--tilt-angles', tlt, '--defocus', '3um', '--calibration', '0', '--device', 'cpu'];
+    const on = await runTme(args);
+    expect(on.stderr).toBe('');
+    expect(on.stdout).toMatch(/CTF zones: 3 \(3×1×1, x×y×z\): the defocus changes by up to 643 Å over the tomogram, a zone may hold 406 Å/);
+    expect(on.stdout).toMatch(/3 tiles of/);
+    const off = await runTme([...args, '--defocus-handedness', '0']);
+    expect(off.stdout).toMatch(/CTF zones: 1 /);
+    const wrong = await runTme([...args.slice(0, 7), '--calibration', '0', '--device', 'cpu', '--tilt-range', '-60,60', '--defocus-handedness', '1']);
+    expect(wrong.code).not.toBe(0);
+    expect(wrong.stderr).toMatch(/--defocus-handedness/);
+  });
 });

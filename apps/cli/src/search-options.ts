@@ -4,11 +4,11 @@ import type { Command } from 'commander';
 import { TmeError, createVolume, invalidOption, readStructure, readVolume, type Volume } from '@tme/formats';
 import { inFile } from './in-file';
 import {
-  DEFAULT_MICROSCOPE, buildTemplateFilter, buildTargetFilter, buildTilts, ctffindMicroscope, isIdentityFilter,
+  DEFAULT_MICROSCOPE, buildTemplateFilter, buildTargetFilter, buildTilts, ctffindMicroscope, defocusZones, isIdentityFilter,
   mdocMicroscope, parseCtffind, parseDoseFile, parseImodDefocus, imodDefocusPerView, parseMdoc, parseRelionTiltSeries,
   parseRelionTomograms, parseTiltAngles, parseWarpXml, prepareTemplate, relionMicroscope, resolveMicroscope,
   selectRelionTomogram, simulateDensity, tiltsFromMdoc, tiltsFromRelion, tiltsFromWarp, warpMicroscope, whiteningProfile,
-  type FilterFunction, type FilterOptions, type Microscope, type ResolvedMicroscope, type Tilt,
+  type DefocusHandedness, type DefocusZones, type FilterFunction, type FilterOptions, type Microscope, type ResolvedMicroscope, type Tilt,
 } from '@tme/template';
 
 /**
@@ -28,6 +28,8 @@ export interface SearchFlags {
   tiltAngles?: string;
   dose?: string;
   defocus?: string;
+  /** --defocus-handedness: 1, -1, 0 or undefined (the default: 1 with per-tilt defocus, else off). */
+  defocusHandedness?: string;
   /** Microscope flags: no commander defaults, so a typed value is told apart from a metadata file's. */
   voltage?: string;
   cs?: string;
@@ -57,6 +59,7 @@ export function addSearchOptions(cmd: Command): Command {
     .option('--tomo-name <name>', 'tomogram name: the row of a RELION tomograms.star (default: the one matching --target); also rlnTomoName and file names of the exports')
     .option('--dose <file|e>', 'accumulated dose per tilt: a one-column file (e⁻/Å², tilt order) or the dose of each tilt (e⁻/Å²)')
     .option('--defocus <value|file>', 'defocus (positive = underfocus): 3um, 3µm, 30000A, 30000Å, 3e4 (a bare number is Å, ≥ 1000), or a file: IMOD .defocus or CTFFIND output')
+    .option('--defocus-handedness <1|-1|0>', 'defocus gradient: each CTF zone of the tomogram gets the defocus at its height (and, per tilt, its distance from the tilt axis); 1 = IMOD/Dynamo\'s sign (the right side of a positive tilt is more underfocused), -1 the other, 0 one defocus everywhere (default: 1 with per-tilt defocus, else 0)')
     .option('--voltage <kV>', `acceleration voltage, kV (default: the metadata file's, else ${d.voltage}; ${MICROSCOPE_RULE})`)
     .option('--cs <mm>', `spherical aberration, mm (default: the metadata file's, else ${d.sphericalAberration})`)
     .option('--amplitude-contrast <fraction>', `amplitude contrast (default: the metadata file's, else ${d.amplitudeContrast})`)
@@ -339,6 +342,10 @@ export interface PreparedSearch {
   filters: SearchFilters;
   /** What was done to the template, for job.json. */
   templateSource: { kind: 'map' | 'model'; file: string; atoms?: number; resampledFrom?: number };
+  /** CTF zones along the defocus gradient (one zone: none of them differs, or the gradient is off). */
+  zones: DefocusZones;
+  /** The handedness the zones were made with (0: off). */
+  defocusHandedness: DefocusHandedness;
 }
 
 function looksLikeModel(file: string): boolean {
@@ -411,9 +418,22 @@ export async function prepareSearch(
   }
   if (flags.whiten) filterOptions.whitening = whiteningProfile(target);
   const filter = isIdentityFilter(filterOptions) ? undefined : buildTemplateFilter(filterOptions);
+  const hasDefocus = filterOptions.ctf !== undefined || (filterOptions.tiltWeighting?.tilts.some((t) => t.ctf !== undefined) ?? false);
+  let defocusHandedness: DefocusHandedness;
+  if (flags.defocusHandedness === undefined) {
+    defocusHandedness = filterOptions.tiltWeighting && hasDefocus ? 1 : 0;
+  } else {
+    const h = flags.defocusHandedness.trim();
+    if (h !== '1' && h !== '-1' && h !== '0' && h !== '+1') throw invalidOption('--defocus-handedness', '1, -1 or 0', flags.defocusHandedness);
+    defocusHandedness = Number(h) as DefocusHandedness;
+    if (defocusHandedness !== 0 && !hasDefocus) {
+      throw invalidOption('--defocus-handedness', 'a defocus to follow (--defocus, or per-tilt defocus in --tilt-angles)', flags.defocusHandedness);
+    }
+  }
+  const zones = defocusZones({ options: filterOptions, shape: target.shape, voxelSize: target.voxelSize, handedness: defocusHandedness });
   // The target gets the band-pass and whitening too, and the binary wedge of its tilt range (as pyTME does): noise
   // where the template has no signal would only lower every score.
   const targeted = filterOptions.bandPass || filterOptions.whitening || filterOptions.wedge || filterOptions.tiltWeighting;
   const targetFilter = targeted ? buildTargetFilter({ ...filterOptions, applyWedgeToTarget: true }) : undefined;
-  return { template, templateMask, filter, targetFilter, filterOptions, filters, templateSource };
+  return { template, templateMask, filter, targetFilter, filterOptions, filters, templateSource, zones, defocusHandedness };
 }

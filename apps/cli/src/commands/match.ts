@@ -14,6 +14,7 @@ import {
 } from '@tme/engine';
 import { createProgressRenderer } from '../progress';
 import { gib } from '../units';
+import { buildTemplateFilter } from '@tme/template';
 import { addSearchOptions, isDefocusFile, prepareSearch, type SearchFilters, type SearchFlags } from '../search-options';
 import { VERSION } from '../version';
 
@@ -205,6 +206,9 @@ export interface MatchSetup {
   template: Volume;
   /** The microscope, tilt range and tomograms.star row the filters were made with. */
   filters: SearchFilters;
+  /** The CTF zones along the defocus gradient: how many, per axis (z, y, x), the defocus change a zone may hold and
+   *  the whole tomogram's (Å), and the handedness (0: off). */
+  zones: { count: number; splits: readonly [number, number, number]; boundAngstrom: number; spanAngstrom: number; handedness: number };
   rotationCount: number;
   /** The typed --angular-step, or a rotation list's measured covering angle: the refinement's scale. */
   angularStep: number;
@@ -277,6 +281,7 @@ export async function setupMatch(flags: MatchFlags, options: { createDir?: boole
   if (options.createDir ?? true) prepareJobDir(dir, flags);
   const job: MatchJob = {
     target, template: search.template, templateMask, maskRadius, targetMask, filter: search.filter, targetFilter: search.targetFilter,
+    ...(search.zones.options.length > 1 ? { zones: { splits: search.zones.splits, filters: search.zones.options.map((o) => buildTemplateFilter(o)) } } : {}),
     rotations: set.matrices, score, device, threads, tile, padTarget, interpolation: flags.interpolation as Interpolation,
     rotationMode: flags.rotationMode as RotationMode,
     ...(memoryLimit === undefined ? {} : { memoryLimitBytes: memoryLimit }),
@@ -297,7 +302,8 @@ export async function setupMatch(flags: MatchFlags, options: { createDir?: boole
     tiltRange: search.filters.tiltRange ?? null,
     tomoName: flags.tomoName ?? search.filters.tomoName ?? null,
   };
-  return { dir, job, target, template: search.template, filters: search.filters, rotationCount: set.count, angularStep, inputs, createdDir };
+  const zones = { count: search.zones.options.length, splits: search.zones.splits, boundAngstrom: search.zones.boundAngstrom, spanAngstrom: search.zones.spanAngstrom, handedness: search.defocusHandedness };
+  return { dir, job, target, template: search.template, filters: search.filters, zones, rotationCount: set.count, angularStep, inputs, createdDir };
 }
 
 const CONVENTIONS: readonly RotationListConvention[] = ['relion', 'pytme', 'matrix'];
@@ -364,7 +370,7 @@ function checkFinite(data: Float32Array, file: string): void {
 /** The filter flags as typed, file names made absolute (a job is read again from other folders: peaks --refine, export). */
 function describeFilters(flags: MatchFlags): Record<string, unknown> {
   const keys: Array<keyof MatchFlags> = [
-    'tiltRange', 'tiltAxis', 'tiltAngles', 'dose', 'defocus', 'voltage', 'cs', 'amplitudeContrast', 'phaseShift', 'phaseFlip',
+    'tiltRange', 'tiltAxis', 'tiltAngles', 'dose', 'defocus', 'defocusHandedness', 'voltage', 'cs', 'amplitudeContrast', 'phaseShift', 'phaseFlip',
     'cosineWeighting', 'lowpass', 'highpass', 'whiten', 'invertContrast', 'resample', 'modelResolution', 'modelBfactor', 'templateBox',
   ];
   const out: Record<string, unknown> = {};
