@@ -4,7 +4,7 @@
 // the best rotation changed at ~22 % of the voxels.
 import { createVolume, type Volume, type Zyx } from '@tme/formats';
 import { createOrientationScorer, listDevices, matchTemplate, nativeAddonBuilt, type MatchJob } from '@tme/engine';
-import { buildTargetFilter, buildTemplateFilter, type FilterOptions } from '@tme/template';
+import { buildTargetFilter, buildTemplateFilter, zoneRanges, type FilterOptions } from '@tme/template';
 
 jest.setTimeout(600_000);
 
@@ -81,5 +81,45 @@ const DEVICES: Array<'cpu' | 'vulkan-cpu'> = lavapipe ? ['cpu', 'vulkan-cpu'] : 
     let differ = 0;
     for (let i = 0; i < tiled.indices.length; i++) if (tiled.indices[i] !== untiled.indices[i]) differ++;
     expect(differ).toBeLessThanOrEqual(tiled.indices.length * 1e-3);
+  });
+
+  // CTF zones (issue 21.3): a zone boundary splits the tiles, each tile uses its zone's filter. Per zone, the maps
+  // must be those of an untiled run with that zone's filter everywhere, however the zones are tiled.
+  it('CTF zones: each zone\'s voxels score as an untiled run with that zone\'s CTF, at any tiling', async () => {
+    // Two zones along z and two along x, each with the per-tilt CTFs a few thousand Å off the centre (this small
+    // target would need none: the zones' geometry is tested in @tme/template, their plumbing here).
+    const tilts = FILTERS.find(([name]) => name === 'per-tilt CTF')![1].tiltWeighting!.tilts;
+    const tw = { tilts, slabWidth: 'spacing' as const, flipPhase: false };
+    const splits: Zyx = [2, 1, 2];
+    const filters = [[-1500, -3000], [-1500, 3000], [1500, -3000], [1500, 3000]].map(([z, x]) =>
+      buildTemplateFilter({ tiltWeighting: { ...tw, positionAngstrom: { x: x!, z: z! }, defocusHandedness: 1 } }));
+    const zones = { splits };
+    const base: MatchJob = { ...made, device: 'cpu', score: 'flc-sphere', threads: 1 };
+    const zoned = await matchTemplate({ ...base, zones: { splits: zones.splits, filters } });
+    expect(zoned.tilePlan.tiles.length).toBe(filters.length);
+    const zonedTiled = await matchTemplate({ ...base, zones: { splits: zones.splits, filters }, tile: TILES[1] });
+    expect(zonedTiled.tilePlan.tiles.length).toBeGreaterThan(filters.length);
+    let best = 0;
+    for (const v of zoned.scores.data) best = Math.max(best, Math.abs(v));
+    const zr = zoneRanges(SHAPE[0], splits[0]);
+    const xr = zoneRanges(SHAPE[2], splits[2]);
+    let differs = 0;
+    for (let k = 0; k < filters.length; k++) {
+      const plain = await matchTemplate({ ...base, filter: filters[k] });
+      const [z0, zn] = zr[Math.floor(k / 2)]!;
+      const [x0, xn] = xr[k % 2]!;
+      let diff = 0;
+      let diffTiled = 0;
+      for (let z = z0; z < z0 + zn; z++) for (let y = 0; y < SHAPE[1]; y++) for (let x = x0; x < x0 + xn; x++) {
+        const i = (z * SHAPE[1] + y) * SHAPE[2] + x;
+        diff = Math.max(diff, Math.abs(zoned.scores.data[i]! - plain.scores.data[i]!));
+        diffTiled = Math.max(diffTiled, Math.abs(zonedTiled.scores.data[i]! - plain.scores.data[i]!));
+      }
+      expect(diff / best).toBeLessThan(1e-5);
+      expect(diffTiled / best).toBeLessThan(1e-5);
+      // The zones' filters really differ: zone k's run is not zone 0's.
+      if (k > 0) for (let i = 0; i < plain.scores.data.length; i++) differs = Math.max(differs, Math.abs(plain.scores.data[i]! - zoned.scores.data[i]!));
+    }
+    expect(differs / best).toBeGreaterThan(1e-3);
   });
 });

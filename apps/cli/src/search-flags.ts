@@ -40,6 +40,7 @@ export interface SearchFlags {
   tiltAngles?: string;
   dose?: string;
   defocus?: string;
+  defocusHandedness?: string;
   /** Microscope flags: no commander defaults, so a typed value is told apart from a metadata file's. */
   voltage?: string;
   cs?: string;
@@ -143,6 +144,7 @@ export function searchInput(flags: SearchFlags): SearchInput {
     tiltAxis: flags.tiltAxis as SearchInput['tiltAxis'], tiltAngles: flags.tiltAngles, tomoName: flags.tomoName,
     dose: numberOrFile(flags.dose, (t) => (t.trim() !== '' && Number.isFinite(Number(t)) ? Number(t) : undefined)),
     defocus: numberOrFile(flags.defocus, parseDefocusValue),
+    defocusHandedness: number('--defocus-handedness', flags.defocusHandedness) as SearchInput['defocusHandedness'],
     voltage: number('--voltage', flags.voltage), sphericalAberration: number('--cs', flags.cs),
     amplitudeContrast: number('--amplitude-contrast', flags.amplitudeContrast), phaseShift: number('--phase-shift', flags.phaseShift),
     phaseFlip: flags.phaseFlip === true, cosineWeighting: flags.cosineWeighting === true,
@@ -165,6 +167,7 @@ export function addFilterOptions(cmd: Command): Command {
     .option('--tomo-name <name>', 'tomogram name: the row of a RELION tomograms.star (default: the one matching --target); also rlnTomoName and file names of the exports')
     .option('--dose <file|e>', 'accumulated dose per tilt: a one-column file (e⁻/Å², tilt order) or the dose of each tilt (e⁻/Å²)')
     .option('--defocus <value|file>', 'defocus (positive = underfocus): 3um, 3µm, 30000A, 30000Å, 3e4 (a bare number is Å, ≥ 1000), or a file: IMOD .defocus or CTFFIND output')
+    .option('--defocus-handedness <1|-1|0>', 'defocus gradient: each CTF zone of the tomogram gets the defocus at its height (and, per tilt, its distance from the tilt axis); 1 = IMOD/Dynamo\'s sign (the right side of a positive tilt is more underfocused), -1 the other, 0 one defocus everywhere (default: 1 with per-tilt defocus, else 0)')
     .option('--voltage <kV>', `acceleration voltage, kV (default: the metadata file's, else ${m.voltage}; ${MICROSCOPE_RULE})`)
     .option('--cs <mm>', `spherical aberration, mm (default: the metadata file's, else ${m.sphericalAberration})`)
     .option('--amplitude-contrast <fraction>', `amplitude contrast (default: the metadata file's, else ${m.amplitudeContrast})`)

@@ -14,7 +14,7 @@ describe('planTiles', () => {
   it('keeps a target that fits as one tile padded by the template half-box', () => {
     const plan = planTiles(input([100, 60, 70], [21, 21, 21], 1e12));
     expect(plan.reason).toBe('single');
-    expect(plan.tiles).toEqual([{ index: 0, coreStart: [0, 0, 0], coreShape: [100, 60, 70], readStart: [-10, -10, -10] }]);
+    expect(plan.tiles).toEqual([{ index: 0, coreStart: [0, 0, 0], coreShape: [100, 60, 70], readStart: [-10, -10, -10], zone: 0 }]);
     expect(plan.fastShape).toEqual([120, 80, 90]);
   });
 
@@ -63,6 +63,27 @@ describe('planTiles', () => {
     expect(plan.reason).toBe('user');
     expect(plan.splits).toEqual([2, 1, 4]);
     expect(plan.tiles[1]?.coreStart).toEqual([0, 0, 16]);
+  });
+
+  it('CTF zones split the tiles: every tile lies in one zone, whatever splits memory or --tile add', () => {
+    const zoneSplits: Zyx = [3, 1, 2];
+    for (const plan of [
+      planTiles({ ...input([100, 60, 70], [21, 21, 21], 1e12), zoneSplits }),
+      planTiles({ ...input([100, 60, 70], [21, 21, 21], bytes([60, 60, 60])), zoneSplits }),
+      planTiles({ ...input([100, 60, 70], [21, 21, 21], 1e12, [40, 50, 60]), zoneSplits }),
+    ]) {
+      expect(plan.splits[0] % 3).toBe(0);
+      expect(plan.splits[2] % 2).toBe(0);
+      for (const t of plan.tiles) {
+        // Zone boundaries: floor(i·100/3) along z, floor(i·70/2) along x.
+        const zz = [0, 33, 66, 100].findIndex((b, i, a) => t.coreStart[0] >= b && t.coreStart[0] + t.coreShape[0] <= (a[i + 1] ?? 0));
+        const zx = [0, 35, 70].findIndex((b, i, a) => t.coreStart[2] >= b && t.coreStart[2] + t.coreShape[2] <= (a[i + 1] ?? 0));
+        expect(zz).toBeGreaterThanOrEqual(0);
+        expect(zx).toBeGreaterThanOrEqual(0);
+        expect(t.zone).toBe(zz * 2 + zx);
+      }
+    }
+    expect(planTiles({ ...input([100, 60, 70], [21, 21, 21], 1e12), zoneSplits }).tiles).toHaveLength(6);
   });
 
   it('says why a job cannot fit', () => {

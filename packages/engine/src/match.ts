@@ -197,12 +197,13 @@ export function planJobTiles(p: PreparedJob, backend: MatchBackend, devices: rea
     targetShape: p.targetShape,
     templateShape: p.supportShape,
     tileShape: p.tile === 'auto' ? undefined : p.tile,
+    zoneSplits: p.zoneSplits,
     budgetBytes,
     nextFastShape: (s) => backend.nextFastShape(s),
     bytesFor: (fastShape) => Math.max(...[...shares.values()].map(({ device, budget }) => {
       const bytes = backend.estimateMemory({
         tileShape: fastShape, templateShape: p.templateShape, supportShape: p.supportShape, score: p.plan.backendScore,
-        rotationMode: p.rotationMode, filter: p.filter !== undefined, device: device.index, threads: p.threads,
+        rotationMode: p.rotationMode, filter: p.filter !== undefined || p.zoneFilters !== undefined, device: device.index, threads: p.threads,
         voxelStats: p.background === 'rotation-stats',
       });
       return budget === budgetBytes ? bytes : budget > 0 ? (bytes * budgetBytes) / budget : Infinity;
@@ -245,7 +246,7 @@ function hashJob(p: PreparedJob, plan: TilePlan): string {
   // background 'none' hashes as before the option existed: older checkpoints still resume.
   const background = p.background === 'none' ? { background: undefined, randomPhaseSeed: undefined } : {};
   h.update(JSON.stringify({ ...parametersOf(p), ...background, device: null, threads: null, memoryFraction: null, memoryLimitBytes: null, plan: { splits: plan.splits, fastShape: plan.fastShape }, filterShape: p.filterShape }));
-  for (const a of [p.target, p.template, p.mask, p.targetMask, p.rotations, p.templateFilter]) {
+  for (const a of [p.target, p.template, p.mask, p.targetMask, p.rotations, p.templateFilter, ...(p.zoneFilters ?? [])]) {
     // In pieces: one update of more than 2 GiB fails ("data is too long").
     const bytes = a ? new Uint8Array(a.buffer, a.byteOffset, a.byteLength) : new Uint8Array(0);
     for (let at = 0; at < bytes.length; at += 2 ** 28) h.update(bytes.subarray(at, Math.min(bytes.length, at + 2 ** 28)));
@@ -466,7 +467,7 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
           const callStarted = Date.now();
           let live = true;
           const result: BackendMatchResult = await backend.runMatch({
-            ...sharedBackendInputs(p), device: device.index, target, targetShape: fast,
+            ...sharedBackendInputs(p), ...(p.zoneFilters ? { filter: p.zoneFilters[tile.zone], filterShape: p.filterShape } : {}), device: device.index, target, targetShape: fast,
             targetMask: p.plan.backendScore === 'mcc' ? targetMask : undefined, statsMask,
             outputRegion: { start: offset, shape: tile.coreShape },
             rotationStart: start, rotationEnd: end, initialScores, initialIndices,

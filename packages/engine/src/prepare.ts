@@ -30,6 +30,10 @@ export interface MatchJob {
    *  normalised under its mask.
    *  Default: none. */
   filter?: FilterFunction;
+  /** Per-zone template filters (the CTFs at each zone's defocus, @tme/template's defocusZones): `splits` zones per
+   *  axis with the tiles' rounding, `filters` z-major. A zone boundary splits the tiles; every tile uses its zone's
+   *  filter in place of `filter`. Default: one zone. */
+  zones?: { splits: Zyx; filters: readonly FilterFunction[] };
   /** Fourier filter of the target (band-pass, whitening, the sampled tilt range's binary wedge): applied once to the
    *  whole target, continued by `padTarget` by a template box on every side so the faces do not wrap into each
    *  other. Default: none. */
@@ -90,6 +94,9 @@ export interface PreparedJob extends CheckedJobOptions {
   /** The value 'mean' padding fills with: the mean of the (preprocessed) target. */
   fillValue: number;
   filter: FilterFunction | undefined;
+  /** CTF zones per axis ([1, 1, 1]: one) and each zone's filter on `filterShape` (undefined with one zone). */
+  zoneSplits: Zyx;
+  zoneFilters: Float32Array[] | undefined;
   /** The filter on `filterShape` (`filterGridFor` the template box), checked; undefined without a filter. */
   templateFilter: Float32Array | undefined;
   filterShape: Zyx;
@@ -338,6 +345,15 @@ export function prepareJob(job: MatchJob): PreparedJob {
   }
   const filterShape = filterGridFor(template.shape);
   const templateFilter = job.filter ? filterOn(job.filter, filterShape, template.voxelSize) : undefined;
+  const zones = job.zones;
+  if (zones !== undefined) {
+    const n = zones.splits[0] * zones.splits[1] * zones.splits[2];
+    if (!(zones.splits.every((v, a) => Number.isInteger(v) && v >= 1 && v <= (target.shape[a] as number)) && zones.filters.length === n)) {
+      throw invalidOption('zones', 'zone counts of 1 … the target\'s size per axis and one filter per zone', `${zones.splits.join(',')} with ${zones.filters.length} filters`);
+    }
+  }
+  const zoneSplits: Zyx = zones ? [zones.splits[0], zones.splits[1], zones.splits[2]] : [1, 1, 1];
+  const zoneFilters = zones && zones.filters.length > 1 ? zones.filters.map((f) => filterOn(f, filterShape, template.voxelSize)) : undefined;
   const { mean, variance } = moments(targetData, noData);
   return {
     score, plan, padTarget, interpolation, rotationMode, device, threads: job.threads, tile, memoryFraction, memoryLimitBytes,
@@ -345,6 +361,6 @@ export function prepareJob(job: MatchJob): PreparedJob {
     target: targetData, targetShape: target.shape, voxelSize: target.voxelSize, origin: target.origin,
     template: templateData, templateShape: template.shape, mask,
     supportShape: templateSupport(mask, template.shape, plan.backendScore, interpolation, rotationMode), maskRadius, targetMask,
-    fillValue: mean, filter: job.filter, templateFilter, filterShape, targetMean: mean, targetVariance: variance, noData, rotations,
+    fillValue: mean, filter: job.filter, zoneSplits, zoneFilters, templateFilter, filterShape, targetMean: mean, targetVariance: variance, noData, rotations,
   };
 }

@@ -13,6 +13,8 @@ export interface Tile {
   coreShape: Zyx;
   /** First voxel read, in target coordinates (negative: before the target's edge). */
   readStart: Zyx;
+  /** The CTF zone the core lies in (z-major index; 0 with one zone). */
+  zone: number;
 }
 
 export interface TilePlan {
@@ -23,7 +25,7 @@ export interface TilePlan {
   tiles: Tile[];
   /** Device bytes to match one tile. */
   bytesPerTile: number;
-  /** Why this plan: 'single' (fits whole), 'memory' (split to fit the device), 'user' (--tile). */
+  /** Why this plan: 'single' (fits whole; one tile per CTF zone), 'memory' (split to fit the device), 'user' (--tile). */
   reason: 'single' | 'memory' | 'user';
 }
 
@@ -37,6 +39,8 @@ export interface PlanTilesInput {
   budgetBytes: number;
   nextFastShape: (shape: Zyx) => Zyx;
   bytesFor: (fastShape: Zyx) => number;
+  /** CTF zones per axis: the splits are multiples of these, so no tile straddles a zone boundary. Default [1, 1, 1]. */
+  zoneSplits?: Zyx;
 }
 
 function splitAxis(length: number, parts: number): Array<[start: number, size: number]> {
@@ -65,18 +69,22 @@ function build(input: PlanTilesInput, splits: Zyx, reason: TilePlan['reason']): 
   const az = splitAxis(s[0], splits[0]);
   const ay = splitAxis(s[1], splits[1]);
   const ax = splitAxis(s[2], splits[2]);
-  for (const [z0, zn] of az) {
-    for (const [y0, yn] of ay) {
-      for (const [x0, xn] of ax) {
+  const zs = input.zoneSplits ?? [1, 1, 1];
+  // Splits are multiples of the zones, and splitAxis rounds alike: tile i of n lies in zone floor(i·zones/n).
+  const zoneOf = (i: number, a: number): number => Math.floor((i * (zs[a] as number)) / (splits[a] as number));
+  az.forEach(([z0, zn], iz) => {
+    ay.forEach(([y0, yn], iy) => {
+      ax.forEach(([x0, xn], ix) => {
         tiles.push({
           index: tiles.length,
           coreStart: [z0, y0, x0],
           coreShape: [zn, yn, xn],
           readStart: [z0 - c[0], y0 - c[1], x0 - c[2]],
+          zone: (zoneOf(iz, 0) * zs[1] + zoneOf(iy, 1)) * zs[2] + zoneOf(ix, 2),
         });
-      }
-    }
-  }
+      });
+    });
+  });
   return { splits, fastShape, tiles, bytesPerTile, reason };
 }
 
@@ -99,7 +107,11 @@ export function planTiles(input: PlanTilesInput): TilePlan {
         throw invalidOption('tile', `a tile larger than the template's support (${b.join(',')}) on every axis`, t.join(','));
       }
     });
-    const splits: Zyx = [0, 1, 2].map((a) => Math.ceil((s[a] as number) / (core[a] as number))) as unknown as Zyx;
+    const zs = input.zoneSplits ?? [1, 1, 1];
+    const splits: Zyx = [0, 1, 2].map((a) => {
+      const z = zs[a] as number;
+      return Math.ceil(Math.ceil((s[a] as number) / (core[a] as number)) / z) * z;
+    }) as unknown as Zyx;
     const size = sizeOf(input, splits);
     // Tiles barely larger than the support spend nearly all their work on overlap (16³ tiles of a 16³ template:
     // 262,144 tiles, 18 hours): refuse a plan with more than 8× the transform volume of one whole tile.
@@ -114,12 +126,13 @@ export function planTiles(input: PlanTilesInput): TilePlan {
       throw new TmeError('ERR_TME_DEVICE_MEMORY',
         `a tile of ${t.join(',')} (FFT shape ${size.fastShape.join(',')}) needs ${gib(size.bytesPerTile)} but the device has ${gib(input.budgetBytes)}; use a smaller --tile or --tile auto`);
     }
-    return build(input, splits, splits.every((n) => n === 1) ? 'single' : 'user');
+    return build(input, splits, splits.every((n, a) => n === zs[a]) ? 'single' : 'user');
   }
-  const splits: [number, number, number] = [1, 1, 1];
+  const zs = input.zoneSplits ?? [1, 1, 1];
+  const splits: [number, number, number] = [zs[0], zs[1], zs[2]];
   for (;;) {
     const size = sizeOf(input, splits);
-    if (size.bytesPerTile <= input.budgetBytes) return build(input, splits, splits.every((n) => n === 1) ? 'single' : 'memory');
+    if (size.bytesPerTile <= input.budgetBytes) return build(input, splits, splits.every((n, a) => n === zs[a]) ? 'single' : 'memory');
     const cores = [0, 1, 2].map((a) => Math.ceil((s[a] as number) / (splits[a] as number)));
     let axis = -1;
     for (let a = 0; a < 3; a++) if ((cores[a] as number) > 1 && (axis < 0 || (cores[a] as number) > (cores[axis] as number))) axis = a;
@@ -129,6 +142,6 @@ export function planTiles(input: PlanTilesInput): TilePlan {
     }
     // Grow the split until the core actually shrinks.
     const before = cores[axis] as number;
-    while (Math.ceil((s[axis] as number) / (splits[axis] as number)) === before) splits[axis] = (splits[axis] as number) + 1;
+    while (Math.ceil((s[axis] as number) / (splits[axis] as number)) === before) splits[axis] = (splits[axis] as number) + (zs[axis] as number);
   }
 }

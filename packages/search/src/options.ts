@@ -64,6 +64,9 @@ export interface SearchOptions {
   dose?: number | string;
   /** Å (positive = underfocus), or an IMOD .defocus / CTFFIND file. */
   defocus?: number | string;
+  /** The defocus gradient: each CTF zone gets the defocus at its height (and, per tilt, its distance from the tilt
+   *  axis); 1 = IMOD/Dynamo's sign, −1 the other, 0 one defocus everywhere. Default: 1 with per-tilt defocus, else 0. */
+  defocusHandedness?: -1 | 0 | 1;
   /** kV; default the metadata's, else DEFAULT_MICROSCOPE's. */
   voltage?: number;
   /** mm. */
@@ -121,7 +124,7 @@ export const SEARCH_FLAGS: Readonly<Record<keyof SearchOptions, string>> = Objec
   memoryLimitBytes: '--memory', padTarget: '--pad-target', interpolation: '--interpolation', rotationMode: '--rotation-mode',
   background: '--background',
   tiltRange: '--tilt-range', tiltAxis: '--tilt-axis', tiltAngles: '--tilt-angles', tomoName: '--tomo-name', dose: '--dose',
-  defocus: '--defocus', voltage: '--voltage', sphericalAberration: '--cs', amplitudeContrast: '--amplitude-contrast',
+  defocus: '--defocus', defocusHandedness: '--defocus-handedness', voltage: '--voltage', sphericalAberration: '--cs', amplitudeContrast: '--amplitude-contrast',
   phaseShift: '--phase-shift', phaseFlip: '--phase-flip', cosineWeighting: '--cosine-weighting', lowpass: '--lowpass',
   highpass: '--highpass', whiten: '--whiten', invertContrast: '--invert-contrast', resample: '--resample',
   modelResolution: '--model-resolution', modelBfactor: '--model-bfactor', templateBox: '--template-box',
@@ -225,6 +228,9 @@ export function resolveSearchOptions(input: SearchInput, cwd = process.cwd()): S
     if (typeof o.dose === 'number') check(finite(o.dose) && o.dose >= 0, 'dose', 'a dose ≥ 0 e⁻/Å² per tilt or a file', o.dose);
   }
   if (typeof o.defocus === 'number') check(finite(o.defocus) && o.defocus > 0, 'defocus', 'a defocus > 0 (underfocus), e.g. 3um or 30000A', o.defocus);
+  if (o.defocusHandedness !== undefined) {
+    check(([-1, 0, 1] as unknown[]).includes(o.defocusHandedness), 'defocusHandedness', '1, -1 or 0', o.defocusHandedness);
+  }
   if (o.voltage !== undefined) check(finite(o.voltage) && o.voltage > 0, 'voltage', 'a voltage > 0 kV', o.voltage);
   if (o.sphericalAberration !== undefined) {
     check(finite(o.sphericalAberration) && o.sphericalAberration >= 0, 'sphericalAberration', 'a spherical aberration ≥ 0 mm', o.sphericalAberration);

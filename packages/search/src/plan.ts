@@ -1,14 +1,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  TmeError, createVolume, inFile, isTmeError, parseNpy, readEmHeader, readMrcHeader, readVolume, volumeFormatOf, type Volume, type Zyx,
+  TmeError, createVolume, inFile, invalidOption, isTmeError, parseNpy, readEmHeader, readMrcHeader, readVolume, volumeFormatOf, type Volume, type Zyx,
 } from '@tme/formats';
 import {
   ANGULAR_STEP_RANGE, measureCovering, readRotationList, rotationsFromQuaternionArray, sampleRotations,
   type RotationListConvention,
 } from '@tme/rotations';
 import {
-  buildTargetFilter, buildTemplateFilter, ellipsoidMask, isIdentityFilter, sphereMask, thresholdMask, whiteningProfile,
+  buildTargetFilter, buildTemplateFilter, defocusZones, ellipsoidMask, isIdentityFilter, sphereMask, thresholdMask, whiteningProfile, type DefocusHandedness,
 } from '@tme/template';
 import { listDevices, resolveDevices, type DeviceSelection, type MatchJob } from '@tme/engine';
 import { checkRotationsGiven, resolveSearchOptions, SEARCH_FLAGS, type SearchInput, type SearchOptions } from './options';
@@ -25,6 +25,9 @@ export interface SearchPlan {
   template: Volume;
   filters: SearchFilters;
   templateSource: TemplateSource;
+  /** The CTF zones along the defocus gradient: how many, per axis (z, y, x), the defocus change a zone may hold and
+   *  the whole tomogram's (Å), and the handedness (0: off). */
+  zones: { count: number; splits: readonly [number, number, number]; boundAngstrom: number; spanAngstrom: number; handedness: DefocusHandedness };
   rotationCount: number;
   /** The typed angular step, or a rotation list's measured covering angle: the orientation refinement's scale. */
   angularStep: number;
@@ -80,6 +83,12 @@ export async function planSearch(input: SearchInput | SearchOptions, plan: PlanO
   const filterOptions = filters.options;
   if (o.whiten) filterOptions.whitening = whiteningProfile(target);
   const filter = isIdentityFilter(filterOptions) ? undefined : buildTemplateFilter(filterOptions);
+  const hasDefocus = filterOptions.ctf !== undefined || (filterOptions.tiltWeighting?.tilts.some((t) => t.ctf !== undefined) ?? false);
+  const handedness: DefocusHandedness = o.defocusHandedness ?? (filterOptions.tiltWeighting && hasDefocus ? 1 : 0);
+  if (handedness !== 0 && !hasDefocus) {
+    throw invalidOption(SEARCH_FLAGS.defocusHandedness, 'a defocus to follow (--defocus, or per-tilt defocus in --tilt-angles)', handedness);
+  }
+  const zones = defocusZones({ options: filterOptions, shape: target.shape, voxelSize: target.voxelSize, handedness });
   // The target gets the band-pass and whitening too, and the binary wedge of its tilt range (as pyTME does): noise
   // where the template has no signal would only lower every score.
   const targeted = filterOptions.bandPass || filterOptions.whitening || filterOptions.wedge || filterOptions.tiltWeighting;
@@ -87,7 +96,8 @@ export async function planSearch(input: SearchInput | SearchOptions, plan: PlanO
 
   const job: MatchJob = {
     target, template: prepared.template, templateMask: madeMask ?? prepared.templateMask, maskRadius: madeMask ? undefined : o.maskRadius, targetMask,
-    filter, targetFilter, rotations: set?.matrices ?? IDENTITY, score: o.score, device: o.device, threads: o.threads, tile: o.tile,
+    filter, targetFilter, rotations: set?.matrices ?? IDENTITY,
+    ...(zones.options.length > 1 ? { zones: { splits: zones.splits, filters: zones.options.map((z) => buildTemplateFilter(z)) } } : {}), score: o.score, device: o.device, threads: o.threads, tile: o.tile,
     padTarget: o.padTarget, interpolation: o.interpolation, rotationMode: o.rotationMode,
     ...(o.background === 'none' ? {} : { background: o.background }),
     ...(o.memoryLimitBytes === undefined ? {} : { memoryLimitBytes: o.memoryLimitBytes }),
@@ -110,6 +120,7 @@ export async function planSearch(input: SearchInput | SearchOptions, plan: PlanO
   };
   return {
     options: o, job, target, template: prepared.template, filters, templateSource: prepared.source, rotationCount, angularStep, inputs,
+    zones: { count: zones.options.length, splits: zones.splits, boundAngstrom: zones.boundAngstrom, spanAngstrom: zones.spanAngstrom, handedness },
   };
 }
 
@@ -139,7 +150,7 @@ function maskFor(o: SearchOptions, template: Volume): Volume | undefined {
 /** The filter options of a search, as job.json's readers find them (`inputs.filters`). */
 function filterRecord(o: SearchOptions): Record<string, unknown> {
   const keys = [
-    'tiltRange', 'tiltAxis', 'tiltAngles', 'dose', 'defocus', 'voltage', 'sphericalAberration', 'amplitudeContrast', 'phaseShift',
+    'tiltRange', 'tiltAxis', 'tiltAngles', 'dose', 'defocus', 'defocusHandedness', 'voltage', 'sphericalAberration', 'amplitudeContrast', 'phaseShift',
     'phaseFlip', 'cosineWeighting', 'lowpass', 'highpass', 'whiten', 'invertContrast', 'resample', 'modelResolution', 'modelBfactor',
     'templateBox',
   ] as const;

@@ -25,3 +25,4 @@ export * from './metadata/relion';
 export * from './metadata/warp-xml';
 export * from './metadata/tilts';
 export * from './template-from-model';
+export * from './defocus-zones';

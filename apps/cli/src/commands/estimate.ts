@@ -28,6 +28,11 @@ export async function runEstimate(flags: MatchFlags & { calibration: string; jso
     + (estimate.supportShape.every((n, a) => n === estimate.templateShape[a])
       ? 'the whole box, as the score correlates it'
       : 'where the mask lets the template reach after rotation')];
+  const z = setup.zones;
+  lines.push(z.handedness === 0
+    ? 'CTF zones: 1 (one defocus for the whole tomogram: no defocus, or --defocus-handedness 0)'
+    : `CTF zones: ${z.count} (${xyz(z.splits)}, x×y×z): the defocus changes by up to ${Math.round(z.spanAngstrom)} Å over the tomogram, `
+      + `a zone may hold ${Number.isFinite(z.boundAngstrom) ? Math.round(z.boundAngstrom) : '∞'} Å (phase error ≤ π/4 at the filter's highest frequency); handedness ${z.handedness}`);
   for (const d of estimate.devices) {
     const mark = estimate.used.includes(d.device.index) ? '*' : ' ';
     if (!d.fits || !d.tilePlan) {
