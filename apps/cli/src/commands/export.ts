@@ -40,7 +40,7 @@ interface ExportCliOptions {
 }
 
 // The orientations TSV (pyTME's layout) is @tme/peaks' format; these two hand over to it.
-function readPicksTsv(file: string): ExportPick[] {
+export function readPicksTsv(file: string): ExportPick[] {
   const records = parseOrientationsTsv(fs.readFileSync(file, 'utf8'), file);
   return records.map((r) => {
     if (r.rotation === undefined) throw new TmeError('ERR_TME_FORMAT', 'no euler_x, euler_y, euler_z columns: rotations are needed to export', { file });
