@@ -53,6 +53,23 @@ test('a list: one job per tomogram and one particles STAR of all their particles
     expect(row[image]).toMatch(new RegExp(`^${row[tomo]}/relion/Subtomograms/`));
     expect(fs.existsSync(f(`out/${row[image]}`))).toBe(true);
   }
+  // STOPGAP's motive list and Warp's table hold every tomogram's picks.tsv: tomo_num = place in the manifest.
+  expect(r.stdout).toMatch(/\d+ picks of picks\.tsv in stopgap\.star \(STOPGAP\) and warp\.star \(Warp\)/);
+  const tsvRows = names.map((n) => fs.readFileSync(f(`out/${n}/picks.tsv`), 'utf8').trim().split('\n').slice(1).map((l) => l.split('\t').map(Number)));
+  const motlLines = fs.readFileSync(f('out/stopgap.star'), 'utf8').split('\n');
+  const motl = motlLines.slice(motlLines.indexOf('_class') + 2).filter((l) => l !== '').map((l) => l.split(' '));
+  expect(motl.length).toBe(tsvRows.flat().length);
+  let k = 0;
+  tsvRows.forEach((rows, t) => rows.forEach((xyz) => {
+    const m = motl[k]!;
+    expect([Number(m[0]), Number(m[1])]).toEqual([k + 1, t + 1]); // motl_idx over the set, tomo_num per tomogram
+    for (const a of [0, 1, 2]) expect(Math.abs(Number(m[5 + a]) + Number(m[9 + a]) - 1 - xyz[a]!)).toBeLessThan(1e-3); // 1-based
+    k += 1;
+  }));
+  const warp = starBlock(parseStar(fs.readFileSync(f('out/warp.star'), 'utf8')), '')!.loops[0]!;
+  expect(warp.rows.length).toBe(motl.length);
+  expect([...new Set(warp.rows.map((row) => row[6]))]).toEqual(names.map((n) => `${n}.tomostar`));
+  warp.rows.forEach((row, i) => expect(Math.abs(Number(row[0]) * 48 - tsvRows.flat()[i]![0]!)).toBeLessThan(1e-3)); // x / 48 voxels
   // RELION reads the combined STAR (subtomogram paths relative to the batch folder).
   if (spawnSync('which', ['relion_reconstruct']).status === 0) {
     const rec = spawnSync('relion_reconstruct', ['--i', 'particles.star', '--o', 'rec.mrc', '--3d_rot'], { cwd: f('out'), encoding: 'utf8', timeout: 120_000 });

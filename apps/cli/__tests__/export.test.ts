@@ -217,10 +217,28 @@ describe('tme export', () => {
       expect(row.slice(23, 26)).toEqual(['31', '29', '25']);
     });
 
+    it('stopgap and warp: 1-based motive list; normalised Warp coordinates named after --tomo-name; warp needs the size', async () => {
+      const out = path.join(dir, 'sw');
+      const a = await tme('export', star, '--format', 'stopgap', '-o', out);
+      expect(a.code).toBe(0);
+      expect(a.out).toMatch(/3 picks → .*stopgap\.star/);
+      const lines = fs.readFileSync(path.join(out, 'stopgap.star'), 'utf8').split('\n');
+      const first = lines[lines.indexOf('_class') + 2]!.split(' ');
+      expect(first.slice(0, 8)).toEqual(['1', '1', '1', '1', 'A', '31', '29', '25']);
+      const b = await tme('export', star, '--format', 'warp', '--target', target, '--tomo-name', 'TS_1', '-o', out);
+      expect(b.code).toBe(0);
+      const w = loop(path.join(out, 'warp.star'), '');
+      expect(w.rows[0]!.slice(0, 3).map(Number)).toEqual([30 / 64, 0.5, 0.5]);
+      expect(w.rows[0]![6]).toBe('TS_1.tomostar');
+      const c = await tme('export', star, '--format', 'warp', '-o', path.join(dir, 'w2'));
+      expect(c.code).toBe(2);
+      expect(c.err).toMatch(/--format warp needs the tomogram size: give --target/);
+    });
+
     it('unknown formats are refused', async () => {
-      const r = await tme('export', star, '--format', 'warp', '-o', dir);
+      const r = await tme('export', star, '--format', 'emclarity', '-o', dir);
       expect(r.code).toBe(2);
-      expect((r.err as string)).toMatch(/one of relion, relion5, imod, dynamo, tsv/);
+      expect((r.err as string)).toMatch(/one of relion, relion5, imod, dynamo, stopgap, warp, tsv/);
     });
   });
 });

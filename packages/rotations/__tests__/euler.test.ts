@@ -1,5 +1,5 @@
 import {
-  dynamoEulerToMatrix, matrixToDynamoEuler, matrixToPytmeEuler, matrixToRelionEuler, pytmeEulerToMatrix,
+  dynamoEulerToMatrix, matrixToDynamoEuler, stopgapEulerToMatrix, matrixToStopgapEuler, matrixToPytmeEuler, matrixToRelionEuler, pytmeEulerToMatrix,
   pytmeToRelionEuler, relionEulerToMatrix, rotationZ, identity, orthogonalityError, wrapDegrees, angleBetween,
   type EulerTriple,
 } from '../src';
@@ -108,5 +108,30 @@ describe('Dynamo zxz (tdrot, tilt, narot)', () => {
     const e = matrixToDynamoEuler(dynamoEulerToMatrix(20, 180, 30));
     expect(e[1]).toBe(180);
     expect(angleBetween(dynamoEulerToMatrix(...e), dynamoEulerToMatrix(20, 180, 30))).toBeLessThan(1e-12);
+  });
+});
+
+describe('STOPGAP ZXZ (phi, psi, the)', () => {
+  // sg_euler2matrix written out: Rz(psi)·Rx(the)·Rz(phi), built here from elementary rotations.
+  const rz = (a: number): number[][] => { const c = Math.cos(a * Math.PI / 180); const s = Math.sin(a * Math.PI / 180); return [[c, -s, 0], [s, c, 0], [0, 0, 1]]; };
+  const rx = (a: number): number[][] => { const c = Math.cos(a * Math.PI / 180); const s = Math.sin(a * Math.PI / 180); return [[1, 0, 0], [0, c, -s], [0, s, c]]; };
+  const mul = (a: number[][], b: number[][]): number[][] => a.map((row) => [0, 1, 2].map((j) => row.reduce((t, v, k) => t + v * b[k]![j]!, 0)));
+  it('stopgapEulerToMatrix is Rz(psi)·Rx(the)·Rz(phi) to 1e-12', () => {
+    angles.forEach(([phi, psi, the]) => expect(maxDiff(stopgapEulerToMatrix(phi, psi, the), mul(rz(psi), mul(rx(the), rz(phi))))).toBeLessThan(1e-12));
+  });
+  it('round-trips every matrix, the ∈ [0, 180]', () => {
+    angles.forEach((a) => {
+      const r = pytmeEulerToMatrix(...a);
+      const [phi, psi, the] = matrixToStopgapEuler(r);
+      expect(angleBetween(stopgapEulerToMatrix(phi, psi, the), r)).toBeLessThan(1e-9);
+      expect(the >= 0 && the <= 180).toBe(true);
+    });
+  });
+  it('hand-computed cases', () => {
+    // 90° about z: Rz(psi)·Rx(0)·Rz(phi) = Rz(phi + psi), gimbal lock puts it all in phi: (90, 0, 0).
+    matrixToStopgapEuler(rotationZ(90)).forEach((x, k) => expect(x).toBeCloseTo([90, 0, 0][k]!, 9));
+    // 90° about y: Ry(t) = Rz(90)·Rx(t)·Rz(−90) (a turn about Rz(90)·x = y), so psi = 90, the = 90, phi = −90.
+    const ry90 = Float64Array.from([0, 0, 1, 0, 1, 0, -1, 0, 0]);
+    matrixToStopgapEuler(ry90).forEach((x, k) => expect(x).toBeCloseTo([-90, 90, 90][k]!, 9));
   });
 });

@@ -16,6 +16,10 @@
  *   R = Rz(narot)·Rx(tilt)·Rz(tdrot), scipy: `from_euler('zxz', [tdrot, tilt, narot], degrees=True)`.
  *   (Dynamo's matrix rotates the template onto the particle, the same sense as RELION's matrix.)
  *   Output: tilt ∈ [0, 180], tdrot, narot ∈ (−180, 180]; at tilt 0 or 180 narot = 0.
+ * - STOPGAP (phi, psi, the) of a motive list: `sg_euler2matrix(phi, psi, the)` = Rz(psi)·Rx(the)·Rz(phi) equals R.
+ *   STOPGAP rotates the reference by this matrix onto the particle (`sg_rotate_vol(ref, [phi, psi, the])` in its
+ *   alignment; tom_rotatec samples out(p) = in(Mᵀp), an active rotation by M), the sense of R. Same product as
+ *   Dynamo's with phi = tdrot, the = tilt, psi = narot, so the same ranges; at the = 0 or 180 psi = 0.
  */
 import type { Matrix3 } from './matrix';
 import { rotationY, rotationZ, rotationX, multiply, transpose } from './matrix';
@@ -96,6 +100,17 @@ export function matrixToDynamoEuler(r: Matrix3): EulerTriple {
     return b < 90 ? [wrapDegrees(total), 0, 0] : [wrapDegrees(total - 180), 180, 0];
   }
   return [wrapDegrees(c - 90), b, wrapDegrees(a + 90)];
+}
+
+/** STOPGAP's sg_euler2matrix(phi, psi, the) = Rz(psi)·Rx(the)·Rz(phi) (arguments in STOPGAP's column order). */
+export function stopgapEulerToMatrix(phi: number, psi: number, the: number): Matrix3 {
+  return dynamoEulerToMatrix(phi, the, psi);
+}
+
+/** STOPGAP angles [phi, psi, the] (degrees, its motive-list column order) of R. */
+export function matrixToStopgapEuler(r: Matrix3): EulerTriple {
+  const [phi, the, psi] = matrixToDynamoEuler(r);
+  return [phi, psi, the];
 }
 
 /** RELION angles from pyTME angles: (180 − ex, ey, 180 − ez) mod 360 (same rotation). */

@@ -2,11 +2,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { CHECKPOINT_FILE, JOB_FILES } from '@tme/engine';
-import { TmeError, formatStar, invalidOption, readStar, starBlock, writeFileAtomic, type StarBlock, type StarFile } from '@tme/formats';
+import {
+  STOPGAP_FILE, WARP_FILE, formatStopgapMotl, stopgapMotlRows, warpMatchingTable, warpStarFile, type StarLoopTable,
+} from '@tme/export';
+import { TmeError, formatStar, invalidOption, readStar, starBlock, writeFileAtomic, writeStar, type StarBlock, type StarFile } from '@tme/formats';
 import { parseRelionTomograms } from '@tme/search';
 import type { RunFormat } from '../pipeline';
 import { addMatchOptions, createFolder } from './match';
 import { addPeakOptions } from './peaks';
+import { readJobDefaults, readPicksTsv } from './export';
 import { addRunOutputOptions, parseFormats, runAll, type RunFlags } from './run';
 
 /** One tomogram of a batch: its name (the job folder and rlnTomoName), the file matched, and its tilt metadata. */
@@ -132,6 +136,32 @@ function combineParticles(out: string, names: readonly string[]): number {
   return rows;
 }
 
+/**
+ * STOPGAP's motive list and Warp's template-matching table for the whole set, from each tomogram's picks.tsv and
+ * job.json (geometry, name): tomo_num is the tomogram's place in the manifest (1-based, stable across reruns),
+ * motl_idx runs over the set; Warp reads one table with many tilt series (it groups by rlnMicrographName). Both are
+ * rebuilt from the per-tomogram outputs on every run, so they are not part of a tomogram's "finished" check.
+ */
+function combineTables(out: string, entries: readonly BatchEntry[]): number {
+  const motl: string[][] = [];
+  const warp: StarLoopTable[] = [];
+  entries.forEach((e, k) => {
+    const tsv = path.join(out, e.name, 'picks.tsv');
+    if (!fs.existsSync(tsv)) return;
+    const job = readJobDefaults(tsv);
+    if (job?.targetShape === undefined || job.voxelSize === undefined) {
+      throw new TmeError('ERR_TME_FORMAT', `records no target shape and voxel size (${WARP_FILE} needs them)`, { file: job?.file ?? path.join(out, e.name, 'job.json') });
+    }
+    const picks = readPicksTsv(tsv);
+    motl.push(...stopgapMotlRows(picks, { tomogramNumber: k + 1, firstIndex: motl.length + 1 }));
+    warp.push(warpMatchingTable(picks, { shape: job.targetShape, voxelSize: job.voxelSize, name: e.tomoName ?? job.tomoName ?? e.name }));
+  });
+  if (warp.length === 0) return 0;
+  writeFileAtomic(path.join(out, STOPGAP_FILE), formatStopgapMotl(motl));
+  writeStar(path.join(out, WARP_FILE), warpStarFile(warp));
+  return motl.length;
+}
+
 interface BatchFlags extends RunFlags { resume?: boolean }
 
 /** `tme batch MANIFEST -o OUT`: tme run on every tomogram into OUT/<name>, resumable, and one particles STAR. */
@@ -169,14 +199,16 @@ async function runBatch(manifest: string, flags: BatchFlags): Promise<void> {
     }
   }
   const rows = combineParticles(out, entries.map((e) => e.name));
-  say(`tme batch: ${entries.length - failed.length} of ${entries.length} tomograms finished; ${rows} particles in ${path.join(out, 'particles.star')}`);
+  const listed = combineTables(out, entries);
+  const tables = listed > 0 ? `; ${listed} picks of picks.tsv in ${STOPGAP_FILE} (STOPGAP) and ${WARP_FILE} (Warp)` : '';
+  say(`tme batch: ${entries.length - failed.length} of ${entries.length} tomograms finished; ${rows} particles in ${path.join(out, 'particles.star')}${tables}`);
   if (failed.length > 0) throw new TmeError('ERR_TME_IO', `${failed.length} tomogram${failed.length === 1 ? '' : 's'} failed (rerun the same command to retry them): ${failed.join('; ')}`, { file: out });
 }
 
 export function register(program: Command): void {
   const cmd = program
     .command('batch')
-    .description('tme run on every tomogram of a manifest (RELION 5 tomograms.star, a list of files, or a glob) into OUT/<name>, resumable, and one particles STAR for the set')
+    .description('tme run on every tomogram of a manifest (RELION 5 tomograms.star, a list of files, or a glob) into OUT/<name>, resumable, and one particles STAR, STOPGAP motive list and Warp table for the set')
     .argument('<manifest>', 'tomograms.star (each row\'s rlnTomoReconstructedTomogram, its tilt series as metadata), a text list (one tomogram a line), or a glob such as "tomos/*.mrc" (quoted)');
   addMatchOptions(cmd, { target: false });
   addPeakOptions(cmd);
@@ -184,6 +216,6 @@ export function register(program: Command): void {
     .option('--force', 'run every tomogram again, finished ones too')
     .option('--quiet', 'print nothing but errors')
     .option('--progress', 'draw progress even when stderr is not a terminal or CI is set')
-    .requiredOption('-o, --output <dir>', 'batch folder: one job folder per tomogram and particles.star')
+    .requiredOption('-o, --output <dir>', 'batch folder: one job folder per tomogram, particles.star, stopgap.star and warp.star')
     .action(async (manifest: string, flags: BatchFlags) => runBatch(manifest, flags));
 }

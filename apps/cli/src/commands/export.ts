@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import {
-  DEFAULT_MICROSCOPE, defaultBoxSize, matrixToPytmeEuler, matrixToRelionEuler, exportDynamo, exportImod, exportRelion, exportRelion5, parseDynamoTable, prepareOutputs, readStarPicks, validatePicks,
+  DEFAULT_MICROSCOPE, defaultBoxSize, matrixToPytmeEuler, matrixToRelionEuler, exportDynamo, exportImod, exportRelion, exportRelion5, exportStopgap, exportWarp, parseDynamoTable, prepareOutputs, readStarPicks, validatePicks,
   type CentreConvention, type Microscope, type EdgeMode, type ExportPick, type ExportSummary, type StarPicksConvention, type TomogramGeometry,
 } from '@tme/export';
 import { inFile, invalidOption, readMrc, readMrcHeader, readStar, TmeError, writeFileAtomic, type Zyx } from '@tme/formats';
@@ -10,7 +10,7 @@ import { formatOrientationsTsv, parseOrientationsTsv, type Pick } from '@tme/pea
 import { describeFaceBoxes } from '../pipeline';
 
 
-const FORMATS = ['relion', 'relion5', 'imod', 'dynamo', 'tsv'] as const;
+const FORMATS = ['relion', 'relion5', 'imod', 'dynamo', 'stopgap', 'warp', 'tsv'] as const;
 type ExportFormat = (typeof FORMATS)[number];
 
 interface ExportCliOptions {
@@ -40,7 +40,7 @@ interface ExportCliOptions {
 }
 
 // The orientations TSV (pyTME's layout) is @tme/peaks' format; these two hand over to it.
-function readPicksTsv(file: string): ExportPick[] {
+export function readPicksTsv(file: string): ExportPick[] {
   const records = parseOrientationsTsv(fs.readFileSync(file, 'utf8'), file);
   return records.map((r) => {
     if (r.rotation === undefined) throw new TmeError('ERR_TME_FORMAT', 'no euler_x, euler_y, euler_z columns: rotations are needed to export', { file });
@@ -177,7 +177,7 @@ export function readJobDefaults(picksFile: string): JobDefaults | undefined {
   };
 }
 
-/** `tme export`: picks (TSV, STAR, Dynamo table) → RELION 3.1/4, RELION 5, IMOD, Dynamo or pyTME TSV. */
+/** `tme export`: picks (TSV, STAR, Dynamo table) → RELION 3.1/4, RELION 5, IMOD, Dynamo, STOPGAP, Warp or pyTME TSV. */
 export async function runExport(picksFile: string, o: ExportCliOptions): Promise<ExportSummary> {
   const format = oneOf<ExportFormat>('--format', o.format, FORMATS)!;
   // A picks file in a job folder: the job says what the flags would (flags win).
@@ -249,6 +249,12 @@ export async function runExport(picksFile: string, o: ExportCliOptions): Promise
     case 'dynamo':
       summary = exportDynamo(inputs.picks, { outDir, force, ...(tilt ? { tiltRange: tilt } : {}) });
       break;
+    case 'stopgap':
+      summary = exportStopgap(inputs.picks, { outDir, force });
+      break;
+    case 'warp':
+      summary = exportWarp(inputs.picks, needGeometry(), { outDir, force });
+      break;
     case 'tsv':
       summary = writePicksTsv(inputs.picks, outDir, force);
       break;
@@ -260,14 +266,14 @@ export async function runExport(picksFile: string, o: ExportCliOptions): Promise
 export function register(program: Command): void {
   program
     .command('export')
-    .description('Write picks for RELION 3.1/4 (subtomograms + STAR), RELION 5, IMOD, Dynamo or as a pyTME orientations TSV')
+    .description('Write picks for RELION 3.1/4 (subtomograms + STAR), RELION 5, IMOD, Dynamo, STOPGAP (motive list), Warp (its template-matching STAR) or as a pyTME orientations TSV')
     .argument('<picks>', 'picks: tme/pyTME orientations .tsv, a particles .star (tme, RELION, pyTME relion4/relion5) or a Dynamo .tbl')
     .requiredOption('--format <format>', `output format: ${FORMATS.join(', ')}`)
     .requiredOption('-o, --output <dir>', 'output folder (created if missing)')
     .option('--target <mrc>', 'the matched tomogram (shape, voxel size; relion: subtomograms are cut from it); default: the job\'s, when the picks sit in a job folder')
     .option('--box <n>', 'relion: cubic subtomogram box, voxels, EVEN (default: even fast size ≥ 1.5× --diameter, else the job\'s template box as tme run chooses it)')
     .option('--diameter <A>', 'particle diameter, Å (default box, IMOD sphere size)')
-    .option('--tomo-name <name>', 'tomogram name (rlnTomoName, file names; default from the input, the job or --target)')
+    .option('--tomo-name <name>', 'tomogram name (rlnTomoName, file names, warp: <name>.tomostar, the Warp tilt-series name; default from the input, the job or --target)')
     .option('--voxel-size <A>', 'voxel size of the matched tomogram, Å (default: from --target, else the job)')
     .option('--tomo-size <x,y,z>', 'size of the matched tomogram, voxels, when there is no --target')
     .option('--tilt-range <min,max>', 'tilt range, degrees: relion writes a missing-wedge volume (rlnCtfImage); dynamo ftype 1 (default: the job\'s)')
