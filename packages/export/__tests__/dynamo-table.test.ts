@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import { relionEulerToMatrix } from '@tme/rotations';
 import { DYNAMO_COLUMN_COUNT, formatDynamoTable, parseDynamoTable } from '../src/dynamo-table';
 import { makePicks, maxAbsDiff } from './helpers/picks';
 
@@ -44,7 +45,7 @@ describe('formatDynamoTable', () => {
     });
   });
 
-  (hasScipy ? it : it.skip)('angles satisfy scipy from_euler("zxz", [tdrot, tilt, narot]) == R (Dynamo’s dynamo_euler2matrix)', () => {
+  (hasScipy ? it : it.skip)('angles satisfy scipy from_euler("zxz", [tdrot, tilt, narot]) == Rᵀ (Dynamo’s dynamo_euler2matrix takes the particle onto the reference)', () => {
     const angles = rows.map((r) => [Number(r[6]), Number(r[7]), Number(r[8])]);
     const out = execFileSync(PYTHON, ['-c', [
       'import json,sys',
@@ -53,7 +54,19 @@ describe('formatDynamoTable', () => {
       'print(json.dumps([Rotation.from_euler("zxz",x,degrees=True).as_matrix().ravel().tolist() for x in a]))',
     ].join('\n')], { input: JSON.stringify(angles) }).toString();
     const mats = JSON.parse(out) as number[][];
-    mats.forEach((m, i) => expect(maxAbsDiff(m, picks[i]!.rotation)).toBeLessThan(1e-6));
+    const transposed = (r: ArrayLike<number>): number[] => [0, 3, 6, 1, 4, 7, 2, 5, 8].map((k) => r[k] as number);
+    mats.forEach((m, i) => expect(maxAbsDiff(m, transposed(picks[i]!.rotation))).toBeLessThan(1e-6));
+  });
+
+  it('gives the Dynamo angles of a published pair that reconstruct alike in Dynamo and RELION', () => {
+    // Dynamo (tdrot, tilt, narot) = (−47.273, 1.1777, −132.3) ≡ RELION (rot, tilt, psi) = (137.7, 1.1777, 42.727): an
+    // empirically equivalent pair (the eulerangles package's test data). tme's RELION angles are checked with the
+    // real relion_reconstruct, so a pick with those RELION angles must get these Dynamo angles.
+    const rotation = relionEulerToMatrix(137.7, 1.1777, 42.727);
+    const row = formatDynamoTable([{ position: [10, 10, 10], rotation, score: 1 }]).split(' ').map(Number);
+    expect(row[6]).toBeCloseTo(-47.273, 3);
+    expect(row[7]).toBeCloseTo(1.1777, 4);
+    expect(row[8]).toBeCloseTo(-132.3, 3);
   });
 
   it('rejects short rows when reading', () => {

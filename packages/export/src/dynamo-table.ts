@@ -1,5 +1,5 @@
 import { TmeError } from '@tme/formats';
-import { dynamoEulerToMatrix, matrixToDynamoEuler } from '@tme/rotations';
+import { dynamoEulerToMatrix, matrixToDynamoEuler, transpose } from '@tme/rotations';
 import { boxCentreOf } from './subtomogram';
 import { fixed, integerOrFixed } from './number-format';
 import type { ExportPick } from './pick';
@@ -26,8 +26,12 @@ export interface DynamoTableOptions {
 /**
  * A Dynamo .tbl: one row per pick, space-separated. Positions (24–26) are 1-based (MATLAB) voxel indices of the
  * pick's integer voxel, and its sub-voxel remainder goes to the shifts dx, dy, dz (4–6), so x + dx is the 1-based
- * position. Angles (7–9) are Dynamo's zxz (tdrot, tilt, narot) of R: Dynamo's matrix rotates the template onto the
- * particle, the sense of tme's R. cc and cc2 (10–11) hold the score, class (22) and ref (34) are detail + 1.
+ * position. Angles (7–9) are Dynamo's zxz (tdrot, tilt, narot) of Rᵀ: Dynamo's matrix (dynamo_euler2matrix) takes the
+ * aligned particle onto the reference, the inverse of tme's R. Two independent sources agree: a published pair of
+ * Dynamo and RELION angles that give the same reconstruction (Dynamo (−47.273, 1.1777, −132.3) = RELION (137.7,
+ * 1.1777, 42.727), the eulerangles package's test data) and STOPGAP's and cryoCAT's Dynamo converters
+ * (phi = −narot, psi = −tdrot, the = −tilt, with STOPGAP's matrix = R). cc and cc2 (10–11) hold the score, class (22)
+ * and ref (34) are detail + 1.
  */
 export function formatDynamoTable(picks: readonly ExportPick[], options: DynamoTableOptions = {}): string {
   const tomo = options.tomogramNumber ?? 1;
@@ -35,7 +39,7 @@ export function formatDynamoTable(picks: readonly ExportPick[], options: DynamoT
     const row = new Array<string>(DYNAMO_COLUMN_COUNT).fill('0');
     const set = (col: number, value: string): void => { row[col - 1] = value; };
     const c = boxCentreOf(pick.position);
-    const [tdrot, tilt, narot] = matrixToDynamoEuler(pick.rotation);
+    const [tdrot, tilt, narot] = matrixToDynamoEuler(transpose(pick.rotation));
     set(DYNAMO_COLUMNS.tag, String(i + 1));
     set(DYNAMO_COLUMNS.aligned, '1');
     set(DYNAMO_COLUMNS.averaged, '1');
@@ -78,7 +82,7 @@ export function parseDynamoTable(text: string, file?: string): ExportPick[] {
     const col = (c: number): number => v[c - 1] as number;
     picks.push({
       position: [col(26) + col(6) - 1, col(25) + col(5) - 1, col(24) + col(4) - 1],
-      rotation: dynamoEulerToMatrix(col(7), col(8), col(9)),
+      rotation: transpose(dynamoEulerToMatrix(col(7), col(8), col(9))),
       score: col(10),
       detail: v.length >= 22 ? col(22) - 1 : undefined,
     });
