@@ -193,7 +193,7 @@ describe('an asymmetric-tilt search', () => {
     expect(right.recall).toBeGreaterThanOrEqual(flipped.recall);
   });
 
-  test('tme estimate says how many CTF zones the defocus gradient needs, and --defocus-handedness 0 turns them off', async () => {
+  test('tme estimate says how many CTF zones the defocus gradient needs: off by default, --defocus-handedness 1 follows it', async () => {
     // 2 Å voxels, 512 Å across x: a ±60° series spans 443 Å of defocus across x, 200 Å along z; a zone may hold 406 Å.
     const target = path.join(dir, 'thick.mrc');
     writeMrc(target, createVolume(new Float32Array(100 * 64 * 256).map((_, i) => Math.sin(i)), [100, 64, 256], [2, 2, 2]));
@@ -202,12 +202,14 @@ describe('an asymmetric-tilt search', () => {
     const tlt = path.join(dir, 'sixty.tlt');
     fs.writeFileSync(tlt, Array.from({ length: 41 }, (_, i) => `${-60 + 3 * i}\n`).join(''));
     const args = ['estimate', '--target', target, '--template', template, '--angular-step', '30', '--tilt-angles', tlt, '--defocus', '3um', '--calibration', '0', '--device', 'cpu'];
-    const on = await runTme(args);
+    const on = await runTme([...args, '--defocus-handedness', '1']);
     expect(on.stderr).toBe('');
     expect(on.stdout).toMatch(/CTF zones: 3 \(3×1×1, x×y×z\): the defocus changes by up to 643 Å over the tomogram, a zone may hold 406 Å/);
     expect(on.stdout).toMatch(/3 tiles of/);
-    const off = await runTme([...args, '--defocus-handedness', '0']);
-    expect(off.stdout).toMatch(/CTF zones: 1 /);
+    const off = await runTme(args);
+    expect(off.stderr).toBe('');
+    expect(off.stdout).toMatch(/CTF zones: 1 \(one defocus for the whole tomogram, the default; --defocus-handedness 1 or -1 would make 3 \(3×1×1, x×y×z\): the defocus changes by up to 643 Å/);
+    expect(off.stdout).toMatch(/1 tile of/);
     const wrong = await runTme([...args.slice(0, 7), '--calibration', '0', '--device', 'cpu', '--tilt-range', '-60,60', '--defocus-handedness', '1']);
     expect(wrong.code).not.toBe(0);
     expect(wrong.stderr).toMatch(/--defocus-handedness/);

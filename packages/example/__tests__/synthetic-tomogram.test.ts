@@ -82,4 +82,40 @@ describe('generateSyntheticTomogram', () => {
     const spread = Math.max(...planeMeans) - Math.min(...planeMeans);
     expect(spread).toBeLessThan(1e-4 * Math.max(...tomogram.data.map(Math.abs)));
   });
+
+  describe('tiltSeries: each particle at its own defocus per tilt', () => {
+    const tilts = [-60, -30, 0, 30, 60].map((angle, i) => ({ angle, dose: 3 * i, ctf: { defocus: 20000 } }));
+    const odd = blobTemplate(13);
+
+    test('a particle at the tomogram\'s centre sees the tilts\' own defocus: the same lamella for either hand or none', () => {
+      // The only place a 13³ box fits a 13³ tomogram is its centre, (n − 1)/2: every gradient term is 0 there.
+      const make = (h: -1 | 0 | 1) => generateSyntheticTomogram(odd, { shape: [13, 13, 13], particles: 1, snr: 0, seed: 4, tiltRange: null, tiltSeries: { tilts, defocusHandedness: h } });
+      const [right, none, wrong] = [make(1), make(0), make(-1)];
+      expect(right.truth[0]?.position).toEqual([6, 6, 6]);
+      expect(Array.from(right.tomogram.data)).toEqual(Array.from(none.tomogram.data));
+      expect(Array.from(wrong.tomogram.data)).toEqual(Array.from(none.tomogram.data));
+      // And the series did filter it: the CTF makes the copy unlike the plain rotated template.
+      const plain = generateSyntheticTomogram(odd, { shape: [13, 13, 13], particles: 1, snr: 0, seed: 4, tiltRange: null });
+      expect(correlation(right.tomogram.data, plain.tomogram.data)).toBeLessThan(0.9);
+    });
+
+    test('off the centre the hands differ, the noise has the requested SNR, and a wedge or decoys besides are refused', () => {
+      const make = (h: -1 | 1, snr: number) => generateSyntheticTomogram(odd, {
+        shape: [13, 16, 64], particles: 2, snr, seed: 9, tiltRange: null, tiltSeries: { tilts, defocusHandedness: h },
+      });
+      const [right, wrong, noisy] = [make(1, 0), make(-1, 0), make(1, 0.5)];
+      expect(right.truth.map((t) => t.position)).toEqual(wrong.truth.map((t) => t.position));
+      expect(Buffer.from(right.tomogram.data.buffer).equals(Buffer.from(wrong.tomogram.data.buffer))).toBe(false);
+      let s = 0; let s2 = 0;
+      for (let i = 0; i < noisy.tomogram.data.length; i++) {
+        const d = noisy.tomogram.data[i]! - right.tomogram.data[i]!;
+        s += d; s2 += d * d;
+      }
+      const n = noisy.tomogram.data.length;
+      expect(Math.sqrt(s2 / n - (s / n) ** 2) / noisy.noiseStd).toBeGreaterThan(0.97);
+      expect(Math.sqrt(s2 / n - (s / n) ** 2) / noisy.noiseStd).toBeLessThan(1.03);
+      expect(() => generateSyntheticTomogram(odd, { shape: [13, 16, 64], particles: 1, tiltSeries: { tilts }, tiltRange: [-60, 60] })).toThrow(/tiltRange/);
+      expect(() => generateSyntheticTomogram(odd, { shape: [13, 16, 64], particles: 1, tiltSeries: { tilts }, tiltRange: null, decoys: {} })).toThrow(/decoys/);
+    });
+  });
 });

@@ -1,6 +1,6 @@
 import { createVolume, invalidOption, type Volume, type Zyx } from '@tme/formats';
 import { rotateBox } from '@tme/engine';
-import { continuousWedgeFilter, irfftn, rfftn } from '@tme/template';
+import { continuousWedgeFilter, electronWavelength, irfftn, rfftn, tiltWeightingFilter, DEFAULT_MICROSCOPE, type DefocusHandedness, type Tilt } from '@tme/template';
 import { quaternionToMatrix, randomQuaternion, seededRandom } from '@tme/rotations';
 import type { OrientedPosition } from './score-picks';
 
@@ -23,6 +23,27 @@ export interface SyntheticTomogramOptions {
   /** Features that are not the template but score high for many rotations (background normalisation's test case);
    *  default none. Drawn from their own random sequence, so the particles, rotations and noise stay as without. */
   decoys?: DecoyOptions;
+  /** Image each particle through a tilt series with the CTF at its own defocus in each tilt, instead of imposing
+   *  `tiltRange`'s wedge on the whole volume (then `tiltRange` must be left out or null). Default none. */
+  tiltSeries?: TiltSeriesImaging;
+}
+
+/**
+ * A tilt series that sees the defocus gradient (tilt axis y, IMOD's angles: a view at θ projects onto
+ * x' = x·cos θ + z·sin θ). A particle at (x, z) Å from the tomogram's centre is seen in the tilt at θ with defocus
+ * Δf + h·(x·sin θ − z·cos θ), Δf the tilt's defocus. Each particle's copy is multiplied in 3D Fourier space by the
+ * sum of its tilts' central slabs, each slab weighted by that tilt's exposure filter and by the CTF at the particle's
+ * defocus in that tilt (`tiltWeightingFilter` with `slabWidth: 'spacing'`, given per-tilt defocus values computed
+ * here): by the central-slice theorem this is the reconstruction of its CTF-modulated projections. The copy is
+ * filtered in a box padded by the CTF's delocalisation (λ·Δf·k at Nyquist) and added, cut at the tomogram's faces.
+ */
+export interface TiltSeriesImaging {
+  /** The tilts: angle (degrees), accumulated dose (e⁻/Å²) and the CTF (defocus at the tomogram's centre, Å). */
+  tilts: readonly Tilt[];
+  /** h, the sign of the gradient: 1 IMOD/Dynamo's, −1 the other, 0 every particle at its tilt's Δf. Default 1. */
+  defocusHandedness?: DefocusHandedness;
+  /** |CTF| (a phase-flipped tomogram) instead of the signed CTF. Default false. */
+  flipPhase?: boolean;
 }
 
 /**
@@ -77,7 +98,10 @@ export function generateSyntheticTomogram(template: Volume, options: SyntheticTo
   const shape: Zyx = options.shape ?? [64, 128, 128];
   const count = options.particles ?? 12;
   const snr = options.snr ?? 0.1;
-  const tiltRange = options.tiltRange === undefined ? ([-60, 60] as const) : options.tiltRange;
+  const series = options.tiltSeries;
+  if (series && options.tiltRange) throw invalidOption('tiltRange', 'none with tiltSeries (the series is the wedge)', options.tiltRange);
+  if (series && options.decoys) throw invalidOption('decoys', 'none with tiltSeries', 'decoys');
+  const tiltRange = options.tiltRange === undefined && !series ? ([-60, 60] as const) : options.tiltRange ?? null;
   if (!shape.every((n) => Number.isInteger(n) && n > 0)) throw invalidOption('shape', 'three positive integers', shape);
   if (!(Number.isInteger(count) && count >= 0)) throw invalidOption('particles', 'an integer ≥ 0', count);
   if (!(snr >= 0)) throw invalidOption('snr', 'a number ≥ 0', snr);
@@ -132,8 +156,13 @@ export function generateSyntheticTomogram(template: Volume, options: SyntheticTo
 
   const signal = new Float64Array(nz * ny * nx);
   const occupied = new Uint8Array(nz * ny * nx);
+  const imaging = series ? tiltSeriesImager(series, template.voxelSize, shape, t) : undefined;
   for (const { position, rotation } of truth) {
     const rotated = rotateBox(template.data, t, rotation, 'cubic');
+    if (imaging) {
+      imaging(rotated, position, signal, occupied);
+      continue;
+    }
     for (let z = 0; z < t[0]; z++) {
       for (let y = 0; y < t[1]; y++) {
         for (let x = 0; x < t[2]; x++) {
@@ -209,4 +238,73 @@ export function generateSyntheticTomogram(template: Volume, options: SyntheticTo
   const data = new Float32Array(nz * ny * nx);
   for (let i = 0; i < data.length; i++) data[i] = (filtered[i] as number) + (noiseStd > 0 ? noiseStd * normal() : 0);
   return { tomogram: createVolume(data, shape, template.voxelSize), truth, noiseStd, ...(decoyTruth ? { decoys: decoyTruth } : {}) };
+}
+
+/**
+ * The imaging of one particle through `series`: filters the rotated copy (box `t`, centre box//2 at `position`) with
+ * its own per-tilt CTFs and adds it into `signal`, marking the copy's voxels in `occupied`.
+ */
+function tiltSeriesImager(series: TiltSeriesImaging, voxelSize: Zyx, shape: Zyx, t: Zyx): (rotated: ArrayLike<number>, position: Zyx, signal: Float64Array, occupied: Uint8Array) => void {
+  const hand = series.defocusHandedness ?? 1;
+  if (hand !== 1 && hand !== -1 && hand !== 0) throw invalidOption('defocusHandedness', '1, −1 or 0', hand);
+  if (series.tilts.length === 0) throw invalidOption('tiltSeries.tilts', 'at least one tilt', 'none');
+  const [nz, ny, nx] = shape;
+  // The padding holds the CTF's delocalisation of the finest detail, λ·Δf·k at Nyquist, so little of it wraps.
+  let reach = 0;
+  for (const tilt of series.tilts) {
+    if (!tilt.ctf) continue;
+    const lambda = electronWavelength(tilt.ctf.voltage ?? DEFAULT_MICROSCOPE.voltage);
+    const extent = Math.hypot(nx * voxelSize[2], nz * voxelSize[0]) / 2;
+    reach = Math.max(reach, (lambda * (Math.abs(tilt.ctf.defocus) + extent)) / (2 * Math.min(...voxelSize)));
+  }
+  const pad = Math.ceil(reach / Math.min(...voxelSize));
+  // Powers of two: @tme/template's FFT is radix-2 there (Bluestein, ~4× slower, elsewhere).
+  const side = (n: number): number => 2 ** Math.ceil(Math.log2(n + 2 * pad));
+  const box: Zyx = [side(t[0]), side(t[1]), side(t[2])];
+  const off: Zyx = [(box[0] - t[0]) >> 1, (box[1] - t[1]) >> 1, (box[2] - t[2]) >> 1];
+  const centre = (i: number, n: number, voxel: number): number => (i - (n - 1) / 2) * voxel;
+  return (rotated: ArrayLike<number>, position: Zyx, signal: Float64Array, occupied: Uint8Array): void => {
+    const [bz, by, bx] = box;
+    const padded = new Float64Array(bz * by * bx);
+    for (let z = 0; z < t[0]; z++) {
+      for (let y = 0; y < t[1]; y++) {
+        for (let x = 0; x < t[2]; x++) {
+          padded[((z + off[0]) * by + y + off[1]) * bx + x + off[2]] = rotated[(z * t[1] + y) * t[2] + x] as number;
+        }
+      }
+    }
+    // The particle's place in Å from the tomogram's centre (the same origin as the matcher's zones).
+    const px = centre(position[2], nx, voxelSize[2]);
+    const pz = centre(position[0], nz, voxelSize[0]);
+    const tilts = series.tilts.map((tilt) => {
+      if (!tilt.ctf) return tilt;
+      const theta = (tilt.angle * Math.PI) / 180;
+      return { ...tilt, ctf: { ...tilt.ctf, defocus: tilt.ctf.defocus + hand * (px * Math.sin(theta) - pz * Math.cos(theta)) } };
+    });
+    const filter = tiltWeightingFilter(box, voxelSize, { tilts, tiltAxis: 'y', flipPhase: series.flipPhase ?? false, slabWidth: 'spacing' });
+    const spectrum = rfftn(padded, box);
+    for (let k = 0; k < filter.length; k++) {
+      const w = filter[k] as number;
+      spectrum.re[k] = (spectrum.re[k] as number) * w;
+      spectrum.im[k] = (spectrum.im[k] as number) * w;
+    }
+    const imaged = irfftn(spectrum);
+    // Box voxel (z, y, x) lands at position − (off + t//2) + (z, y, x); what falls outside the tomogram is cut.
+    const o0 = position[0] - off[0] - (t[0] >> 1);
+    const o1 = position[1] - off[1] - (t[1] >> 1);
+    const o2 = position[2] - off[2] - (t[2] >> 1);
+    for (let z = Math.max(0, -o0); z < Math.min(bz, nz - o0); z++) {
+      for (let y = Math.max(0, -o1); y < Math.min(by, ny - o1); y++) {
+        const row = ((z + o0) * ny + y + o1) * nx + o2;
+        for (let x = Math.max(0, -o2); x < Math.min(bx, nx - o2); x++) signal[row + x] = (signal[row + x] as number) + (imaged[(z * by + y) * bx + x] as number);
+      }
+    }
+    for (let z = 0; z < t[0]; z++) {
+      for (let y = 0; y < t[1]; y++) {
+        for (let x = 0; x < t[2]; x++) {
+          if (rotated[(z * t[1] + y) * t[2] + x] !== 0) occupied[((o0 + off[0] + z) * ny + o1 + off[1] + y) * nx + o2 + off[2] + x] = 1;
+        }
+      }
+    }
+  };
 }

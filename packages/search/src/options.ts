@@ -65,7 +65,7 @@ export interface SearchOptions {
   /** Å (positive = underfocus), or an IMOD .defocus / CTFFIND file. */
   defocus?: number | string;
   /** The defocus gradient: each CTF zone gets the defocus at its height (and, per tilt, its distance from the tilt
-   *  axis); 1 = IMOD/Dynamo's sign, −1 the other, 0 one defocus everywhere. Default: 1 with per-tilt defocus, else 0. */
+   *  axis); 1 = IMOD/Dynamo's sign, −1 the other, 0 one defocus everywhere. Default 0 (measured: README, "Defocus gradient"). */
   defocusHandedness?: -1 | 0 | 1;
   /** kV; default the metadata's, else DEFAULT_MICROSCOPE's. */
   voltage?: number;

@@ -29,10 +29,16 @@ export async function runEstimate(flags: MatchFlags & { calibration: string; jso
       ? 'the whole box, as the score correlates it'
       : 'where the mask lets the template reach after rotation')];
   const z = setup.zones;
-  lines.push(z.handedness === 0
-    ? 'CTF zones: 1 (one defocus for the whole tomogram: no defocus, or --defocus-handedness 0)'
-    : `CTF zones: ${z.count} (${xyz(z.splits)}, x×y×z): the defocus changes by up to ${Math.round(z.spanAngstrom)} Å over the tomogram, `
-      + `a zone may hold ${Number.isFinite(z.boundAngstrom) ? Math.round(z.boundAngstrom) : '∞'} Å (phase error ≤ π/4 at the filter's highest frequency); handedness ${z.handedness}`);
+  const span = (f: { spanAngstrom: number; boundAngstrom: number }): string => `the defocus changes by up to ${Math.round(f.spanAngstrom)} Å over the tomogram, `
+    + `a zone may hold ${Number.isFinite(f.boundAngstrom) ? Math.round(f.boundAngstrom) : '∞'} Å (phase error ≤ π/4 at the filter's highest frequency)`;
+  const f = z.followed;
+  lines.push(z.handedness !== 0
+    ? `CTF zones: ${z.count} (${xyz(z.splits)}, x×y×z): ${span(z)}; handedness ${z.handedness}`
+    : f.spanAngstrom === 0
+      ? 'CTF zones: 1 (one defocus for the whole tomogram: no defocus to follow)'
+      // Off by default: measured, the zones' gain is nil at common settings (README, "Defocus gradient").
+      : `CTF zones: 1 (one defocus for the whole tomogram, the default; --defocus-handedness 1 or -1 would make ${f.count}`
+        + `${f.count > 1 ? ` (${xyz(f.splits)}, x×y×z)` : ''}: ${span(f)})`);
   for (const d of estimate.devices) {
     const mark = estimate.used.includes(d.device.index) ? '*' : ' ';
     if (!d.fits || !d.tilePlan) {
