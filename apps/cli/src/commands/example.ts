@@ -59,7 +59,7 @@ export async function runExample(dirArg: string | undefined, flags: ExampleFlags
     dir: setup.dir, result, target: setup.target, templateShape: setup.template.shape, tomoName: 'example',
     peaks: { falseAlarms: 1 }, formats: ['tsv', 'relion', 'imod'], tiltRange: EXAMPLE.tiltRange, force: true,
     microscope: setup.filters.microscope.microscope, micrographName: files.tomogram,
-    refine: flags.refine !== false ? { job: setup.job, angularStep: setup.angularStep } : undefined,
+    refine: flags.refine !== false ? { job: setup.job, angularStep: setup.angularStep } : undefined, warnings: setup.warnings,
   });
   const picks = toExportPicks(summary.picks).map((p) => ({ position: p.position, rotation: p.rotation }));
   const score = scorePicks(picks, made.truth, 2);

@@ -45,7 +45,7 @@ export async function runAll(flags: RunFlags): Promise<void> {
     // Dark protein in the tomogram (the template was inverted to match it): RELION must average bright protein.
     invertSubtomograms: setup.options.invertContrast,
     box, force: flags.force === true || flags.resume === true,
-    refine: refine ? { job: setup.job, angularStep: setup.angularStep } : undefined,
+    refine: refine ? { job: setup.job, angularStep: setup.angularStep } : undefined, warnings: setup.warnings,
   });
   if (!flags.quiet) {
     process.stdout.write(describeThreshold(summary.peaks, 'tme run'));
