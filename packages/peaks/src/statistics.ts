@@ -26,9 +26,9 @@ export interface ScoreStatistics {
 }
 
 /**
- * The search statistics of a job record (job.json's `statistics`) as the noise model wants them; undefined when
- * absent or unusable. Tolerant of key spellings (voxelCount or voxels, rotationCount or rotations), and the
- * per-rotation lists are taken only when they have one entry per rotation.
+ * The search statistics of a job record (job.json's `statistics`) or of a call report (its `searchStatistics`) as the
+ * noise model wants them; undefined when absent or unusable. Tolerant of key spellings (voxelCount or voxels,
+ * rotationCount or rotations, flat or nested per-rotation lists), which are taken only with one entry per rotation.
  */
 export function statisticsFromJob(raw: unknown): ScoreStatistics | undefined {
   if (typeof raw !== 'object' || raw === null) return undefined;
@@ -43,12 +43,12 @@ export function statisticsFromJob(raw: unknown): ScoreStatistics | undefined {
   const voxels = num('voxelCount', 'voxels');
   if (mean === undefined || std === undefined || rotations === undefined || voxels === undefined || !(std > 0)) return undefined;
   const count = num('count');
-  const list = (key: string): number[] | undefined => {
-    const v = s[key];
-    return Array.isArray(v) && v.length === rotations && v.every((x) => typeof x === 'number' && Number.isFinite(x)) ? v as number[] : undefined;
-  };
-  const perMean = list('perRotationMean');
-  const perStd = list('perRotationStd');
+  const list = (v: unknown): number[] | undefined =>
+    (Array.isArray(v) && v.length === rotations && v.every((x) => typeof x === 'number' && Number.isFinite(x)) ? v as number[] : undefined);
+  // job.json spells the per-rotation lists flat; a call report (PeakCallReport.searchStatistics) nests them.
+  const nested = typeof s['perRotation'] === 'object' && s['perRotation'] !== null ? s['perRotation'] as Record<string, unknown> : {};
+  const perMean = list(s['perRotationMean']) ?? list(nested['mean']);
+  const perStd = list(s['perRotationStd']) ?? list(nested['std']);
   return {
     mean, std, rotations, voxels, ...(count !== undefined ? { count } : {}),
     ...(perMean && perStd ? { perRotation: { mean: perMean, std: perStd } } : {}),
