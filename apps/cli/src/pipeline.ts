@@ -10,8 +10,8 @@ import type { Microscope } from '@tme/export';
 import { refinePicks } from './refine';
 
 /** The outputs `tme run` writes after the match, each in its own place inside OUTDIR. */
-export type RunFormat = 'tsv' | 'relion' | 'imod';
-export const RUN_FORMATS: readonly RunFormat[] = ['tsv', 'relion', 'imod'];
+export type RunFormat = 'tsv' | 'relion' | 'imod' | 'report';
+export const RUN_FORMATS: readonly RunFormat[] = ['tsv', 'relion', 'imod', 'report'];
 
 /** The peak call's report next to the picks (`tme report` rebuilds its page from it). */
 export const CALL_REPORT_FILE = 'picks.report.json';
