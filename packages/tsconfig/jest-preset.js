@@ -13,6 +13,6 @@ module.exports = {
   testPathIgnorePatterns: ['/node_modules/', '/dist/', '/build/'],
   moduleNameMapper: {
     '^@tme/native$': path.join(root, 'native', 'index.ts'),
-    '^@tme/(formats|rotations|template|engine|search|peaks|export|example)$': path.join(root, 'packages', '$1', 'src', 'index.ts'),
+    '^@tme/(formats|rotations|template|engine|search|peaks|export|example|report)$': path.join(root, 'packages', '$1', 'src', 'index.ts'),
   },
 };

@@ -2,8 +2,8 @@
  * The portable bundle (`pnpm bundle`), as a cluster user gets it: built from this checkout, unpacked into an empty
  * folder, and run with no Node.js, pnpm or apt on PATH (a PATH of sh, readlink and dirname only), LD_LIBRARY_PATH
  * unset and a fresh HOME. It must list the devices and say which Vulkan loader and driver it uses, run the example
- * to recall 1.0, run a small `tme run`, load FFTW3f from the bundle, fall back to its own Vulkan loader where the
- * system has none, and stay under 60 MiB. And test/gpu/check.sh, the one-shot GPU check, runs from the archive alone
+ * to recall 1.0, run a small `tme run`, make a report (its browser libraries inside the bundle), load FFTW3f from
+ * the bundle, fall back to its own Vulkan loader where the system has none, and stay under 60 MiB. And test/gpu/check.sh, the one-shot GPU check, runs from the archive alone
  * on lavapipe in its CI-sized form (--quick).
  */
 import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
@@ -158,6 +158,17 @@ function runBundle(args: string[], extraEnv: NodeJS.ProcessEnv = {}): SpawnSyncR
     expect(run.status).toBe(0);
     const picks = fs.readFileSync(path.join(job, 'picks.tsv'), 'utf8').trim().split('\n');
     expect(picks.length).toBeGreaterThan(1);
-    for (const f of ['scores.mrc', 'rotations.mrc', 'job.json', 'relion/particles.star']) expect(fs.existsSync(path.join(job, f))).toBe(true);
+    for (const f of ['scores.mrc', 'rotations.mrc', 'job.json', 'relion/particles.star', 'report.html']) expect(fs.existsSync(path.join(job, f))).toBe(true);
+
+    // The report's browser libraries travel inside lib/tme.js (there is no node_modules to read them from).
+    const page = path.join(work, 'example-report.html');
+    const report = runBundle(['report', path.join(ex, 'run'), '--truth', path.join(ex, 'truth.tsv'), '-o', page]);
+    expect(report.stderr).toBe('');
+    expect(report.status).toBe(0);
+    expect(report.stdout).toMatch(/^tme report: \S+example-report\.html \([\d.]+ MiB\)\n$/);
+    const html = fs.readFileSync(page, 'utf8');
+    expect(html).toMatch(/<script data-library="d3@7\.\d+\.\d+">[\s\S]{200000,}?<\/script>/);
+    expect(html).toMatch(/<script data-library="@observablehq\/plot@0\.6\.\d+">[\s\S]{100000,}?<\/script>/);
+    expect(html).toMatch(/"truth":\{"file":/); // scored against truth.tsv (without it the page's data has "truth":null)
   });
 });

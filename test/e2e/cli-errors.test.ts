@@ -201,10 +201,11 @@ describe('--help and --version', () => {
     angles: ['Usage: tme angles [options]', 'degrees', '(default: "C1")'],
     peaks: ['Usage: tme peaks [options] <job>', '(default 1000)', 'Å'],
     export: ['Usage: tme export [options] <picks>', 'Å', 'kV', 'else 300', 'else 0.07', '0 after normalisation', 'tmeBoxOutsideFraction'],
-    run: ['Usage: tme run [options]', 'degrees', '(default: "flc-sphere")', '(default 1000)', '(default: "tsv,relion,imod")', 'Å', '--mask <mrc>',
+    run: ['Usage: tme run [options]', 'degrees', '(default: "flc-sphere")', '(default 1000)', '(default: "tsv,relion,imod,report")', 'Å', '--mask <mrc>',
       'default: 0 (call everywhere the score is defined', '0 after normalisation'],
     estimate: ['Usage: tme estimate [options]', 'degrees', '(default: "8")', 'Å'],
     example: ['Usage: tme example [options] [dir]', 'degrees', '(default: "15")', '(default: "tme-example")'],
+    report: ['Usage: tme report [options] <job>', '<job>/report.html', '--truth <tsv>', '(default 2)', '--png'],
   };
   test.each(Object.keys(HELP))('tme %s --help', async (command) => {
     const r = await runTme([command, '--help'], { timeoutMs: 30_000 });

@@ -3,7 +3,8 @@
 // Node.js. It packs the built workspace (run `pnpm build` first):
 //   bin/tme                      a POSIX sh launcher: the bundled Node.js runs the bundled CLI
 //   lib/node                     the Node.js runtime this machine runs (stripped)
-//   lib/tme.js                   the CLI and every workspace package and npm dependency in one file (esbuild)
+//   lib/tme.js                   the CLI and every workspace package and npm dependency in one file (esbuild), the
+//                                report's browser libraries (d3, Observable Plot) inlined as text
 //   lib/gpu-check.js, bin/tme-gpu-check   the GPU check (test/gpu/check.js, check.sh): agreement, example, benchmark
 //   lib/tme.node                 the native addon; RUNPATH $ORIGIN finds the FFTW3f beside it
 //   lib/libfftw3f*.so.3          the CPU path's FFT library (a GPU node rarely has it)
@@ -57,10 +58,27 @@ function copyStripped(from, to, mode) {
   }
 }
 
+/**
+ * The report's browser libraries (d3, Observable Plot) are read from node_modules at run time, and the bundle has no
+ * node_modules: its copy of @tme/report's libraries module holds their text instead.
+ */
+const inlineReportLibraries = {
+  name: 'inline-report-libraries',
+  setup(build) {
+    const file = path.join(root, 'packages', 'report', 'dist', 'libraries.js');
+    build.onLoad({ filter: /[\\/]libraries\.js$/ }, (args) => {
+      if (path.resolve(args.path) !== file) return undefined;
+      const libraries = require(file).browserLibraries();
+      return { contents: `"use strict";\nconst libraries = ${JSON.stringify(libraries)};\nexports.browserLibraries = () => libraries;\n`, loader: 'js' };
+    });
+  },
+};
+
 /** A program and everything it requires, as one CommonJS file for the bundled Node.js. */
 function oneFile(entry, outfile) {
   return require('esbuild').build({
     entryPoints: [entry], bundle: true, platform: 'node', target: 'node20', format: 'cjs', outfile, legalComments: 'none', logLevel: 'error',
+    plugins: [inlineReportLibraries],
   });
 }
 

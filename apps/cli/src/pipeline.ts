@@ -1,16 +1,35 @@
 import * as path from 'node:path';
 import { writeFileAtomic, type Volume, type Zyx } from '@tme/formats';
-import { backgroundStatistics, type MatchJob, type MatchResult } from '@tme/engine';
+import { BACKGROUND_FILES, backgroundStatistics, type MatchJob, type MatchResult } from '@tme/engine';
 import {
-  callPeaks, formatOrientationsTsv, type ScoreMaps, formatPicksDetailsTsv, type CallPeaksOptions, type PeakSet, type Pick, type RefinedOrientation,
+  callPeaks, formatOrientationsTsv, formatPicksDetailsTsv, peakCallReport, scoreHistogram,
+  type CallPeaksOptions, type PeakCallReport, type PeakSet, type Pick, type RefinedOrientation, type ScoreMaps, type ScoreStatistics,
 } from '@tme/peaks';
 import { RELION_OUTSIDE_LABEL, exportImod, exportRelion, defaultBoxSize, type ExportPick, type ExportSummary } from '@tme/export';
 import type { Microscope } from '@tme/export';
 import { refinePicks } from './refine';
 
 /** The outputs `tme run` writes after the match, each in its own place inside OUTDIR. */
-export type RunFormat = 'tsv' | 'relion' | 'imod';
-export const RUN_FORMATS: readonly RunFormat[] = ['tsv', 'relion', 'imod'];
+export type RunFormat = 'tsv' | 'relion' | 'imod' | 'report';
+export const RUN_FORMATS: readonly RunFormat[] = ['tsv', 'relion', 'imod', 'report'];
+
+/** The peak call's report next to the picks (`tme report` rebuilds its page from it). */
+export const CALL_REPORT_FILE = 'picks.report.json';
+
+/**
+ * The call's report: its summary, the noise model it used, and the histogram (with the fitted Gaussian) of `map`, the
+ * map of the job folder named `mapFile` that the peaks were called on.
+ */
+export function callReport(
+  jobDir: string, mapFile: string, set: PeakSet, map: Float32Array, indices: Int32Array, mask: Float32Array | undefined,
+  statistics: ScoreStatistics | undefined, extra: { warnings?: string[]; timings?: PeakCallReport['timings'] } = {},
+): PeakCallReport {
+  const histogram = scoreHistogram(map, {
+    rotationIndices: indices, ...(mask ? { mask } : {}), bins: 100,
+    ...(Number.isFinite(set.threshold.value) ? { threshold: set.threshold.value } : {}),
+  });
+  return peakCallReport(path.resolve(jobDir), mapFile, set, histogram, statistics, extra);
+}
 
 export interface PickAndExportOptions {
   dir: string;
@@ -36,6 +55,8 @@ export interface PickAndExportOptions {
   force?: boolean;
   /** Refine each pick's orientation locally with the search's own score and filters. */
   refine?: { job: MatchJob; angularStep: number };
+  /** What the run printed as warnings, kept in the call's report. */
+  warnings?: readonly string[];
 }
 
 export interface PickAndExportSummary {
@@ -57,15 +78,17 @@ export function toExportPicks(picks: readonly Pick[]): ExportPick[] {
 }
 
 /** The map peaks are called on: the --background map when the search made one (with its noise model), else scores. */
-function peakMapOf(result: MatchResult): { map: Volume; statistics: ScoreMaps['statistics'] } {
+function peakMapOf(result: MatchResult): { map: Volume; file: string; statistics: ScoreMaps['statistics'] } {
   const s = result.stats;
   const b = result.background;
   if (b) {
     const statistics = backgroundStatistics(b.kind, s.rotationCount, s.voxelCount);
-    return { map: b.kind === 'rotation-stats' ? b.normalised : b.corrected, statistics };
+    return b.kind === 'rotation-stats'
+      ? { map: b.normalised, file: BACKGROUND_FILES.normalised, statistics }
+      : { map: b.corrected, file: BACKGROUND_FILES.corrected, statistics };
   }
   return {
-    map: result.scores,
+    map: result.scores, file: 'scores.mrc',
     statistics: {
       mean: s.mean, std: s.std, count: s.count, voxels: s.voxelCount, rotations: s.rotationCount,
       ...(s.perRotationMean && s.perRotationStd ? { perRotation: { mean: s.perRotationMean, std: s.perRotationStd } } : {}),
@@ -73,9 +96,13 @@ function peakMapOf(result: MatchResult): { map: Volume; statistics: ScoreMaps['s
   };
 }
 
-/** Peaks on the best-score map (or the --background map), then every requested export. */
+/**
+ * Peaks on the best-score map (or the --background map), then every requested export, then the call's report
+ * (picks.report.json).
+ */
 export async function pickAndExport(o: PickAndExportOptions): Promise<PickAndExportSummary> {
-  const { map, statistics } = peakMapOf(o.result);
+  const started = performance.now();
+  const { map, file, statistics } = peakMapOf(o.result);
   const peaks = callPeaks(
     {
       scores: map.data,
@@ -92,11 +119,13 @@ export async function pickAndExport(o: PickAndExportOptions): Promise<PickAndExp
   );
   const files: string[] = [];
   const summary: PickAndExportSummary = { peaks, picks: peaks.picks, files };
+  const called = performance.now();
   if (o.refine) {
     const r = await refinePicks(peaks, o.refine.job, o.refine.angularStep);
     summary.picks = r.picks;
     summary.refined = r.refined;
   }
+  const refined = performance.now();
   const picks = toExportPicks(summary.picks);
   const geometry = { shape: o.target.shape, voxelSize: o.target.voxelSize[2], name: o.tomoName };
   if (o.formats.includes('relion')) {
@@ -118,6 +147,14 @@ export async function pickAndExport(o: PickAndExportOptions): Promise<PickAndExp
     const r = exportImod(picks, geometry, { outDir: path.join(o.dir, 'imod'), force: o.force, sphereRadius: Math.max(1, Math.round(Math.min(...o.templateShape) / 4)) });
     files.push(...r.files);
   }
+  const timings = {
+    peaksMs: Math.round(called - started), ...(o.refine ? { refineMs: Math.round(refined - called) } : {}),
+    exportMs: Math.round(performance.now() - refined),
+  };
+  const report = callReport(o.dir, file, peaks, map.data, o.result.indices, o.peakMask, statistics, { warnings: [...(o.warnings ?? [])], timings });
+  const reportFile = path.join(o.dir, CALL_REPORT_FILE);
+  writeFileAtomic(reportFile, `${JSON.stringify(report, null, 2)}\n`);
+  files.push(reportFile);
   return summary;
 }
 

@@ -1,6 +1,8 @@
 import type { Pick, PeakSet } from './call-peaks';
+import type { ScoreHistogram } from './histogram';
 import { formatFloat32 } from './orientations-tsv';
 import type { RefinedOrientation } from './refine';
+import type { MapMoments, ScoreStatistics, ThresholdReport } from './statistics';
 
 /** Columns of the details table (one row per pick, same order as the orientations TSV). */
 export const DETAILS_HEADER = [
@@ -45,7 +47,7 @@ export function formatPicksDetailsTsv(
 }
 
 /** The call's summary as plain JSON (the CLI writes it as `<name>.report.json`): threshold, map, settings. */
-export function peakSetSummary(set: PeakSet): Record<string, unknown> {
+export function peakSetSummary(set: PeakSet): PeakSetSummary {
   const finite = (v: number): number | null => (Number.isFinite(v) ? v : null);
   return {
     threshold: { ...set.threshold, value: finite(set.threshold.value) },
@@ -57,5 +59,58 @@ export function peakSetSummary(set: PeakSet): Record<string, unknown> {
       numPeaks: set.numPeaks, minDistanceVoxels: set.minDistance, edgeVoxels: set.edge,
       maxScore: finite(set.maxScore), snrShellVoxels: set.snrShell, voxelSize: set.voxelSize,
     },
+  };
+}
+
+/** peakSetSummary's shape: JSON has no ±Infinity, so an absent threshold or score cap is null. */
+export interface PeakSetSummary {
+  threshold: Omit<ThresholdReport, 'value'> & { value: number | null };
+  bestScoreMap: MapMoments;
+  candidates: number;
+  edgeDropped: number;
+  picks: number;
+  settings: {
+    numPeaks: number; minDistanceVoxels: number; edgeVoxels: PeakSet['edge']; maxScore: number | null;
+    snrShellVoxels: PeakSet['snrShell']; voxelSize: PeakSet['voxelSize'];
+  };
+}
+
+/**
+ * `<name>.report.json`, written next to the picks by `tme peaks` and `tme run`: the call's summary, the noise model
+ * it used, the best-score histogram with its fitted noise model, and (tme run) the warnings the run
+ * printed and the seconds each step after the match took. `tme report` rebuilds its page from it.
+ */
+export interface PeakCallReport extends PeakSetSummary {
+  /** The job folder, absolute. */
+  job: string;
+  /** The map the peaks were called on, in the job folder: scores.mrc, or the map of the job's --background option. */
+  scores: string;
+  searchStatistics: ScoreStatistics | null;
+  histogram: {
+    edges: number[]; counts: number[]; fitted: number[]; mean: number; std: number;
+    fit: ScoreHistogram['fit']; threshold: number | null;
+  };
+  /** What the run said on its warning channel (input header doubts, a resume without checkpoint). */
+  warnings?: string[];
+  /** Milliseconds of the steps after the match: peak calling, orientation refinement, exports. */
+  timings?: { peaksMs: number; refineMs?: number; exportMs: number };
+}
+
+/** The report of one call on `scores` (a map of the job folder `job`), ready for JSON.stringify. */
+export function peakCallReport(
+  job: string, scores: string, set: PeakSet, histogram: ScoreHistogram, statistics: ScoreStatistics | undefined,
+  extra: { warnings?: string[]; timings?: PeakCallReport['timings'] } = {},
+): PeakCallReport {
+  // Typed arrays would stringify as objects: the per-rotation lists go out as plain arrays.
+  const per = statistics?.perRotation;
+  return {
+    job, scores, ...peakSetSummary(set),
+    searchStatistics: statistics
+      ? { ...statistics, ...(per ? { perRotation: { mean: Array.from(per.mean), std: Array.from(per.std) } } : {}) } : null,
+    histogram: {
+      edges: Array.from(histogram.edges), counts: Array.from(histogram.counts), fitted: Array.from(histogram.fitted),
+      mean: histogram.mean, std: histogram.std, fit: histogram.fit, threshold: histogram.threshold,
+    },
+    ...extra,
   };
 }

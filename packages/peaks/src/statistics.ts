@@ -25,6 +25,36 @@ export interface ScoreStatistics {
   perRotation?: { mean: ArrayLike<number>; std: ArrayLike<number> };
 }
 
+/**
+ * The search statistics of a job record (job.json's `statistics`) or of a call report (its `searchStatistics`) as the
+ * noise model wants them; undefined when absent or unusable. Tolerant of key spellings (voxelCount or voxels,
+ * rotationCount or rotations, flat or nested per-rotation lists), which are taken only with one entry per rotation.
+ */
+export function statisticsFromJob(raw: unknown): ScoreStatistics | undefined {
+  if (typeof raw !== 'object' || raw === null) return undefined;
+  const s = raw as Record<string, unknown>;
+  const num = (...keys: string[]): number | undefined => {
+    for (const k of keys) if (typeof s[k] === 'number' && Number.isFinite(s[k])) return s[k] as number;
+    return undefined;
+  };
+  const mean = num('mean');
+  const std = num('std');
+  const rotations = num('rotationCount', 'rotations');
+  const voxels = num('voxelCount', 'voxels');
+  if (mean === undefined || std === undefined || rotations === undefined || voxels === undefined || !(std > 0)) return undefined;
+  const count = num('count');
+  const list = (v: unknown): number[] | undefined =>
+    (Array.isArray(v) && v.length === rotations && v.every((x) => typeof x === 'number' && Number.isFinite(x)) ? v as number[] : undefined);
+  // job.json spells the per-rotation lists flat; a call report (PeakCallReport.searchStatistics) nests them.
+  const nested = typeof s['perRotation'] === 'object' && s['perRotation'] !== null ? s['perRotation'] as Record<string, unknown> : {};
+  const perMean = list(s['perRotationMean']) ?? list(nested['mean']);
+  const perStd = list(s['perRotationStd']) ?? list(nested['std']);
+  return {
+    mean, std, rotations, voxels, ...(count !== undefined ? { count } : {}),
+    ...(perMean && perStd ? { perRotation: { mean: perMean, std: perStd } } : {}),
+  };
+}
+
 /** How the score threshold of a call was chosen, for the report and the picks table. */
 export interface ThresholdReport {
   /** 'false-alarm': from the expected number of false positives; 'z-score': mean + z·σ of the best-score map;

@@ -72,7 +72,9 @@ export function readManifest(manifest: string): BatchEntry[] {
 }
 
 /** The file each of tme run's outputs ends with. */
-const OUTPUT_FILE: Record<RunFormat, string> = { tsv: 'picks.tsv', relion: path.join('relion', 'particles.star'), imod: path.join('imod', 'picks.mod') };
+const OUTPUT_FILE: Record<RunFormat, string> = {
+  tsv: 'picks.tsv', relion: path.join('relion', 'particles.star'), imod: path.join('imod', 'picks.mod'), report: 'report.html',
+};
 
 /** A tomogram's job is done when its job and every output asked for are written (tme run exports after the job). */
 function finished(dir: string, formats: readonly RunFormat[]): boolean {

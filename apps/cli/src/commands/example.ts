@@ -6,6 +6,7 @@ import { EXAMPLE, makeBundledExample, scorePicks } from '@tme/example';
 import { pickAndExport, toExportPicks } from '../pipeline';
 import { createFolder, executeMatch, setupSearch } from './match';
 import { DEVICE_CHOICES, parseDevice } from '../search-flags';
+import { REPORT_FILE, writeReport } from './report';
 
 interface ExampleFlags {
   device: string;
@@ -59,7 +60,7 @@ export async function runExample(dirArg: string | undefined, flags: ExampleFlags
     dir: setup.dir, result, target: setup.target, templateShape: setup.template.shape, tomoName: 'example',
     peaks: { falseAlarms: 1 }, formats: ['tsv', 'relion', 'imod'], tiltRange: EXAMPLE.tiltRange, force: true,
     microscope: setup.filters.microscope.microscope, micrographName: files.tomogram,
-    refine: flags.refine !== false ? { job: setup.job, angularStep: setup.angularStep } : undefined,
+    refine: flags.refine !== false ? { job: setup.job, angularStep: setup.angularStep } : undefined, warnings: setup.warnings,
   });
   const picks = toExportPicks(summary.picks).map((p) => ({ position: p.position, rotation: p.rotation }));
   const score = scorePicks(picks, made.truth, 2);
@@ -67,6 +68,8 @@ export async function runExample(dirArg: string | undefined, flags: ExampleFlags
   say(`tme example: found ${score.matched} of ${score.truthCount} particles (recall ${score.recall.toFixed(2)}), `
     + `precision ${score.precision.toFixed(2)} (${score.pickCount} picks), median angular error ${score.medianAngularError.toFixed(1)}° `
     + `at a ${flags.angularStep}° step → ${outputs}`);
+  // The page scores the picks against the truth the same way (@tme/example's scorePicks, 2 voxels).
+  say(`tme example: report ${writeReport(files.run, path.join(files.run, REPORT_FILE), { truth: files.truth, truthDistance: 2 })}`);
 }
 
 export function register(program: Command): void {

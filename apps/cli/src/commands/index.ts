@@ -13,6 +13,7 @@ import { register as registerSlurm } from './slurm';
 import { register as registerExample } from './example';
 import { register as registerEstimate } from './estimate';
 import { register as registerTemplate } from './template';
+import { register as registerReport } from './report';
 
 /** Each command lives in its own module and adds itself to the program; this list is the only registry. */
 export function registerCommands(program: Command): void {
@@ -29,5 +30,6 @@ export function registerCommands(program: Command): void {
   registerSlurm(program);
   registerEstimate(program);
   registerTemplate(program);
+  registerReport(program);
   registerExample(program);
 }

@@ -29,8 +29,11 @@ function parseSeconds(name: string, text: string): number {
   return v;
 }
 
-/** Refuses to overwrite a job unless --force (clears tme's files) or --resume (continues from the checkpoint). */
-export function prepareJobDir(dir: string, flags: Pick<MatchFlags, 'force' | 'resume'>): void {
+/**
+ * Refuses to overwrite a job unless --force (clears tme's files) or --resume (continues from the checkpoint). Returns
+ * the warning it printed, if any.
+ */
+export function prepareJobDir(dir: string, flags: Pick<MatchFlags, 'force' | 'resume'>): string[] {
   if (flags.force && flags.resume) throw invalidOption('--force/--resume', 'only one of --force and --resume', 'both');
   const existed = fs.existsSync(dir);
   if (existed) {
@@ -52,8 +55,11 @@ export function prepareJobDir(dir: string, flags: Pick<MatchFlags, 'force' | 're
     for (const name of [...Object.values(JOB_FILES), CHECKPOINT_FILE]) fs.rmSync(path.join(dir, name), { force: true });
   }
   if (existed && flags.resume && !fs.existsSync(path.join(dir, CHECKPOINT_FILE))) {
-    process.stderr.write(`tme: warning: ${dir}: no checkpoint to resume (the earlier run stopped before writing one); starting from the first rotation\n`);
+    const warning = `${dir}: no checkpoint to resume (the earlier run stopped before writing one); starting from the first rotation`;
+    process.stderr.write(`tme: warning: ${warning}\n`);
+    return [warning];
   }
+  return [];
 }
 
 /**
@@ -95,6 +101,8 @@ export interface MatchSetup extends SearchPlan {
   dir: string;
   /** Whether this run made the job folder (so a run that leaves nothing in it may remove it again). */
   createdDir: boolean;
+  /** The warnings the set-up gave (printed unless --quiet), for job.json and the job's report. */
+  warnings: string[];
 }
 
 /**
@@ -114,14 +122,18 @@ export async function setupSearch(
   input: SearchInput, output: string, o: { force?: boolean; resume?: boolean; quiet?: boolean; createDir?: boolean },
 ): Promise<MatchSetup> {
   if (o.force && o.resume) throw invalidOption('--force/--resume', 'only one of --force and --resume', 'both');
+  const warnings: string[] = [];
   const plan = await planSearch(input, {
-    onWarning: (message, file) => { if (!o.quiet) process.stderr.write(`tme: warning: ${file}: ${message}\n`); },
+    onWarning: (message, file) => {
+      warnings.push(`${file}: ${message}`);
+      if (!o.quiet) process.stderr.write(`tme: warning: ${file}: ${message}\n`);
+    },
   });
   const dir = path.resolve(output);
   const createDir = o.createDir ?? true;
   const createdDir = createDir && !fs.existsSync(dir);
-  if (createDir) prepareJobDir(dir, o);
-  return { ...plan, dir, createdDir };
+  if (createDir) warnings.push(...prepareJobDir(dir, o));
+  return { ...plan, dir, createdDir, warnings };
 }
 
 /** Runs a prepared match with progress, Ctrl-C → checkpoint, and writes the job folder. */
@@ -160,7 +172,7 @@ export async function executeMatch(
     process.on('SIGINT', onLateSigint);
     process.removeListener('SIGINT', onSigint);
   }
-  writeJob(dir, result, { tmeVersion: VERSION, inputs: { ...setup.inputs, command }, search: { ...setup.options } });
+  writeJob(dir, result, { tmeVersion: VERSION, inputs: { ...setup.inputs, command, warnings: setup.warnings }, search: { ...setup.options } });
   // A signal that came during the (synchronous) write is delivered on the next turn; after it, Ctrl-C stops what
   // follows (tme run's peaks and export) the default way again.
   await new Promise<void>((resolve) => setImmediate(resolve));

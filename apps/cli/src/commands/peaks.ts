@@ -4,9 +4,9 @@ import type { Command } from 'commander';
 import { backgroundStatistics, readJob } from '@tme/engine';
 import { TmeError, invalidOption, readMrc, writeFileAtomic, type Zyx } from '@tme/formats';
 import {
-  callPeaks, formatOrientationsTsv, formatPicksDetailsTsv, peakSetSummary, scoreHistogram,
-  type CallPeaksOptions, type PeakSet, type RefinedOrientation, type ScoreStatistics,
+  callPeaks, formatOrientationsTsv, formatPicksDetailsTsv, statisticsFromJob, type CallPeaksOptions, type PeakSet, type RefinedOrientation,
 } from '@tme/peaks';
+import { callReport } from '../pipeline';
 import { describeRefinement, jobFromRecord, refinePicks } from '../refine';
 
 export interface PeaksCliOptions {
@@ -44,32 +44,6 @@ export function parseDistance(text: string): { voxels: number } | { angstrom: nu
   if (!m) throw invalidOption('--min-distance', 'a number of voxels, or Å with a unit (e.g. 150A)', text);
   const v = Number(m[1]);
   return m[2] ? { angstrom: v } : { voxels: v };
-}
-
-/** The job's score statistics as @tme/peaks wants them; tolerant of key spellings. Undefined when absent. */
-function statisticsOf(raw: unknown): ScoreStatistics | undefined {
-  if (typeof raw !== 'object' || raw === null) return undefined;
-  const s = raw as Record<string, unknown>;
-  const num = (...keys: string[]): number | undefined => {
-    for (const k of keys) if (typeof s[k] === 'number' && Number.isFinite(s[k])) return s[k] as number;
-    return undefined;
-  };
-  const mean = num('mean');
-  const std = num('std');
-  const rotations = num('rotationCount', 'rotations');
-  const voxels = num('voxelCount', 'voxels');
-  if (mean === undefined || std === undefined || rotations === undefined || voxels === undefined || !(std > 0)) return undefined;
-  const count = num('count');
-  const list = (key: string): number[] | undefined => {
-    const v = s[key];
-    return Array.isArray(v) && v.length === rotations && v.every((x) => typeof x === 'number' && Number.isFinite(x)) ? v as number[] : undefined;
-  };
-  const perMean = list('perRotationMean');
-  const perStd = list('perRotationStd');
-  return {
-    mean, std, rotations, voxels, ...(count !== undefined ? { count } : {}),
-    ...(perMean && perStd ? { perRotation: { mean: perMean, std: perStd } } : {}),
-  };
 }
 
 function zyxOf(raw: unknown): Zyx | undefined {
@@ -165,7 +139,7 @@ export async function runPeaks(jobDir: string, o: PeaksCliOptions): Promise<Peak
   // with that map's own noise model.
   const background = o.plainScores === true ? undefined : job.background;
   const map = background ? background.peakMap : job.scores;
-  const plainStatistics = statisticsOf(job.record.statistics);
+  const plainStatistics = statisticsFromJob(job.record.statistics);
   const statistics = background
     ? (plainStatistics ? backgroundStatistics(background.kind, plainStatistics.rotations, plainStatistics.voxels) : undefined)
     : plainStatistics;
@@ -176,11 +150,6 @@ export async function runPeaks(jobDir: string, o: PeaksCliOptions): Promise<Peak
     voxelSize: job.scores.voxelSize, origin: job.scores.origin,
     ...(statistics ? { statistics } : {}), ...(mask ? { mask } : {}), ...(templateShape ? { templateShape } : {}),
   }, options);
-  const histogram = scoreHistogram(map.data, {
-    rotationIndices: job.indices, ...(mask ? { mask } : {}), bins: 100,
-    ...(Number.isFinite(set.threshold.value) ? { threshold: set.threshold.value } : {}),
-  });
-
   let picks = set.picks;
   let refined: RefinedOrientation[] | undefined;
   if (o.refine) {
@@ -189,14 +158,7 @@ export async function runPeaks(jobDir: string, o: PeaksCliOptions): Promise<Peak
   }
   writeFileAtomic(files.orientations, formatOrientationsTsv(picks));
   writeFileAtomic(files.details, formatPicksDetailsTsv(picks, refined));
-  const report = {
-    job: path.resolve(jobDir), scores: background ? background.file : 'scores.mrc', ...peakSetSummary(set),
-    searchStatistics: statistics ?? null,
-    histogram: {
-      edges: Array.from(histogram.edges), counts: Array.from(histogram.counts), fitted: Array.from(histogram.fitted),
-      mean: histogram.mean, std: histogram.std, fit: histogram.fit, threshold: histogram.threshold,
-    },
-  };
+  const report = callReport(jobDir, background ? background.file : 'scores.mrc', set, map.data, job.indices, mask, statistics);
   writeFileAtomic(files.report, `${JSON.stringify(report, null, 2)}\n`);
 
   process.stdout.write(

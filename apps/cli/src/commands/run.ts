@@ -4,6 +4,7 @@ import { invalidOption, readMrcHeader } from '@tme/formats';
 import { RUN_FORMATS, describeFaceBoxes, pickAndExport, type RunFormat } from '../pipeline';
 import { describeRefinement, refinable } from '../refine';
 import { addMatchOptions, executeMatch, setupMatch, type MatchFlags } from './match';
+import { REPORT_FILE, writeReport } from './report';
 import {
   PEAK_MASK_HELP, addPeakOptions, callOptionsFrom, describeEdge, describeThreshold, readPeakMask, type PeaksCliOptions,
 } from './peaks';
@@ -45,8 +46,10 @@ export async function runAll(flags: RunFlags): Promise<void> {
     // Dark protein in the tomogram (the template was inverted to match it): RELION must average bright protein.
     invertSubtomograms: setup.options.invertContrast,
     box, force: flags.force === true || flags.resume === true,
-    refine: refine ? { job: setup.job, angularStep: setup.angularStep } : undefined,
+    refine: refine ? { job: setup.job, angularStep: setup.angularStep } : undefined, warnings: setup.warnings,
   });
+  // Last: the page shows everything the run wrote.
+  const report = formats.includes('report') ? writeReport(setup.dir, path.join(setup.dir, REPORT_FILE), {}) : undefined;
   if (!flags.quiet) {
     process.stdout.write(describeThreshold(summary.peaks, 'tme run'));
     if (flags.edge !== undefined) process.stdout.write(describeEdge(summary.peaks, 'tme run'));
@@ -55,6 +58,7 @@ export async function runAll(flags: RunFlags): Promise<void> {
     const r = summary.relion;
     const relion = r ? `; RELION: ${r.written} subtomograms${flags.invertContrast ? ' (inverted: bright protein)' : ''}, ${describeFaceBoxes(r)}` : '';
     process.stdout.write(`tme run: ${summary.peaks.picks.length} picks → ${formats.join(', ')} in ${setup.dir}${relion}\n`);
+    if (report !== undefined) process.stdout.write(`tme run: report ${report}\n`);
   }
 }
 
@@ -70,7 +74,7 @@ export function addRunOutputOptions(cmd: Command): Command {
 export function register(program: Command): void {
   const cmd = program
     .command('run')
-    .description('The whole job in one go: match, call peaks, and export (orientations TSV, RELION particles with subtomograms, IMOD model)');
+    .description('The whole job in one go: match, call peaks, and export (orientations TSV, RELION particles with subtomograms, IMOD model, HTML report)');
   addMatchOptions(cmd);
   addPeakOptions(cmd);
   addRunOutputOptions(cmd)
@@ -78,6 +82,6 @@ export function register(program: Command): void {
     .option('--force', 'overwrite the job in the output folder')
     .option('--quiet', 'print nothing but errors')
     .option('--progress', 'draw progress even when stderr is not a terminal or CI is set')
-    .requiredOption('-o, --output <dir>', 'output folder: the job files, picks.tsv, relion/, imod/')
+    .requiredOption('-o, --output <dir>', 'output folder: the job files, picks.tsv, relion/, imod/, report.html')
     .action(async (flags: RunFlags) => runAll(flags));
 }

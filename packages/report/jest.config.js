@@ -1,0 +1,1 @@
+module.exports = { ...require('@tme/tsconfig/jest-preset.js') };
