@@ -262,15 +262,19 @@ class CpuKernels final : public Kernels {
       filterSpectrum_ = fftwAlloc<cfloat>(config_.filterGrid.spectrumCount());
     }
     if (slab_) {
-      // cc / flc-sphere: the slab correlator replaces the slots (correlateFused).
-      // cc / flc-sphere: one product of the template; flc: the normalised template and the rotated mask, three
-      // products (cc with F, sum f^2 m with F2, sum f m with F; the order finalise reads them in).
-      const bool flc = slab_->factors.size() == 3;
-      correlator_ = std::make_unique<SlabCorrelator>(slab_, config_.support, flc ? std::vector<int>{0, 1, 1}
-                                                                             : std::vector<int>{0},
-                                                     config_.regionStart, config_.regionShape, planMs);
-      boxValues_ = allocate(sizeof(float) * config_.support.voxels());
-      if (flc) maskValues_ = allocate(sizeof(float) * config_.support.voxels());
+      // The slab correlator replaces the slots (correlateFused). Its products, in the order finalise reads them:
+      // cc / flc-sphere: the template with F. flc: inputs (normalised template, rotated mask), factors (F, F2): cc,
+      // sum f^2 m, sum f m. mcc: inputs (m, t m, t^2 m), factors (F1 = f mf, F2 = f^2 mf, Mf): overlap, S_f, S_ff,
+      // S_t, S_tt, S_ft.
+      std::vector<SlabProduct> products{{0, 0}};
+      if (config_.score == Score::Flc) products = {{0, 0}, {1, 1}, {0, 1}};
+      if (config_.score == Score::Mcc) products = {{2, 0}, {0, 0}, {1, 0}, {2, 1}, {2, 2}, {0, 1}};
+      correlatorProducts_ = static_cast<int>(products.size());
+      correlator_ = std::make_unique<SlabCorrelator>(slab_, config_.support, products, config_.regionStart,
+                                                     config_.regionShape, planMs);
+      int inputs = 0;
+      for (const SlabProduct& p : products) inputs = std::max(inputs, p.input + 1);
+      for (int i = 0; i < inputs; ++i) inputValues_.push_back(allocate(sizeof(float) * config_.support.voxels()));
       return;
     }
     plans_ = &fftwPlans(config_.tile, fftThreads_, planMs);
@@ -479,41 +483,53 @@ class CpuKernels final : public Kernels {
     const int64_t ty = config_.tile.y, tx = config_.tile.x;
     const int64_t x0 = config_.regionStart.x, width = config_.regionShape.x;
     Accumulator acc;
-    const int outputs = static_cast<int>(slab_->factors.size());
     auto sink = [&](int64_t z, int64_t y0, int64_t count, const float* const* rows) {
       const float* o[6] = {nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
-      for (int j = 0; j < outputs; ++j) o[j] = rows[j] + x0;
+      for (int j = 0; j < correlatorProducts_; ++j) o[j] = rows[j] + x0;
       finaliseRange(p, o, tx, (z * ty + y0) * tx + x0, count, width, acc);
     };
     if (fourier) {
       correlator_->correlateSpectrum(c32(spectrum), config_.fourierGrid, *fourier, sink);
     } else {
       // The placed values, as place() writes them into the tile (the support of the box); flc also places the
-      // rotated mask.
+      // rotated mask, mcc the rotated mask, t m and t^2 m.
       const Shape3& b = config_.box;
       const Shape3& sup = config_.support;
       const Shape3 o = supportOffset(b, sup);
       const float* tv = f32(t);
       const float* mv = m == kNoBuffer ? nullptr : f32(m);
-      float* out = f32(boxValues_);
-      float* outMask = maskValues_ == kNoBuffer ? nullptr : f32(maskValues_);
+      float* values[3] = {nullptr, nullptr, nullptr};
+      for (size_t i = 0; i < inputValues_.size() && i < 3; ++i) values[i] = f32(inputValues_[i]);
       float mu = 0, inv = 1;
       if (mode == PlaceMode::Normalised) {
         const float* st = f32(stats);
         mu = st[1];
         inv = st[2];
       }
+      const bool mcc = config_.score == Score::Mcc;
+      double maskSum = 0;
       int64_t j = 0;
       for (int64_t z = o.z; z < o.z + sup.z; ++z)
         for (int64_t y = o.y; y < o.y + sup.y; ++y) {
           const int64_t row = (z * b.y + y) * b.x + o.x;
           for (int64_t x = 0; x < sup.x; ++x, ++j) {
             const int64_t i = row + x;
-            out[j] = placedValue(mode, tv[i], mv ? mv[i] : 0.0f, mu, inv);
-            if (outMask) outMask[j] = mv[i];
+            if (mcc) {
+              values[0][j] = mv[i];
+              values[1][j] = tv[i] * mv[i];
+              values[2][j] = tv[i] * tv[i] * mv[i];
+              maskSum += mv[i];
+            } else {
+              values[0][j] = placedValue(mode, tv[i], mv ? mv[i] : 0.0f, mu, inv);
+              if (values[1]) values[1][j] = mv[i];
+            }
           }
         }
-      const float* boxes[2] = {out, outMask};
+      // mcc's maximum overlap, max over the tile of sum_p mf(x + p) m_R(p): the job takes this path only where the
+      // target mask is in [0, 1] and 1 on a whole support-sized window somewhere, and m_R >= 0, so the maximum is the
+      // mask's sum (the 3D path reads it off the whole tile's overlap map).
+      if (mcc) f32(stats)[4 * 1 + 3] = static_cast<float>(maskSum * static_cast<double>(config_.tile.voxels()));
+      const float* boxes[3] = {values[0], values[1], values[2]};
       correlator_->correlateBoxes(boxes, sink);
     }
     commit(p, acc);
@@ -627,8 +643,8 @@ class CpuKernels final : public Kernels {
   FftwArray<cfloat> filterSpectrum_;
   std::shared_ptr<const SlabSpectrum> slab_;
   std::unique_ptr<SlabCorrelator> correlator_;
-  BufId maskValues_ = kNoBuffer;  // flc: the rotated mask's support, for the slab correlator
-  BufId boxValues_ = kNoBuffer;
+  int correlatorProducts_ = 0;
+  std::vector<BufId> inputValues_;  // the slab correlator's inputs, the support's values each
   std::vector<CpuBuffer> buffers_;
   std::vector<Slot> slots_;
   std::vector<float> best_;
