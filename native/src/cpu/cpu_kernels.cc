@@ -11,6 +11,10 @@
 #include <limits>
 #include <vector>
 
+#if defined(__SSE__)
+#include <immintrin.h>
+#endif
+
 #include "cpu/box_ops.h"
 #include "cpu/fftw_plans.h"
 #include "cpu/simd.h"
@@ -215,6 +219,96 @@ void accumulateScored(const float* o, int64_t oStride, const float* scale, float
   *sum += total;
   *sumSq += totalSq;
   *rmax = top;
+}
+
+// flc and mcc scores of n voxels from their N-scaled correlations (the shaders' rules), 8 lanes at a time: lanes that
+// fail a test score 0, and the clamp maps NaN to -1 as std::max / std::min do (the scalar tails). flc from (cc,
+// sum f^2 m, sum f m), k = 1 / (N n): a local variance at most `flat` scores 0. mcc (Padfield's masked NCC) from
+// (overlap, S_f, S_ff, S_t, S_tt, S_ft): an overlap below 0.3 x the maximum scores 0, so do a target flat over the
+// overlap (varF / o at most `flat`) and a template flat over it. The clamps only remove float error (Cauchy-Schwarz).
+// The scalar loop with a branch and a square root per voxel cost about half a C2R per rotation (160^3, flc).
+// Lane-wise square root (the plain loop keeps a scalar sqrtf per lane for errno).
+__attribute__((always_inline)) inline void sqrt8(const Float8& v, Float8& out) {
+#if defined(__SSE__)
+  __m128 lo, hi;
+  std::memcpy(&lo, &v, sizeof lo);
+  std::memcpy(&hi, reinterpret_cast<const char*>(&v) + sizeof lo, sizeof hi);
+  lo = _mm_sqrt_ps(lo);
+  hi = _mm_sqrt_ps(hi);
+  std::memcpy(&out, &lo, sizeof lo);
+  std::memcpy(reinterpret_cast<char*>(&out) + sizeof lo, &hi, sizeof hi);
+#else
+  for (int l = 0; l < 8; ++l) out[l] = std::sqrt(v[l]);
+#endif
+}
+
+__attribute__((always_inline)) inline Float8 clampUnit(const Float8& x) {
+  const Float8 one = {1, 1, 1, 1, 1, 1, 1, 1}, lo = -one;
+  const Float8 m = lo < x ? x : lo;
+  return m < one ? m : one;
+}
+
+TME_SIMD_CLONES
+void flcScores(const float* cc, const float* f2, const float* f1, float k, float flat, int64_t n, float* out) {
+  const Float8 one = {1, 1, 1, 1, 1, 1, 1, 1}, zero = one - one, kv = one * k, flatv = one * flat;
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    Float8 c, a, b;
+    std::memcpy(&c, cc + i, sizeof c);
+    std::memcpy(&a, f2 + i, sizeof a);
+    std::memcpy(&b, f1 + i, sizeof b);
+    const Float8 e1 = b * kv, e2 = a * kv;
+    const Float8 var = e2 - e1 * e1;
+    const Int8 ok = (var > flatv) & (var > zero);
+    const Float8 safe = ok ? var : one;
+    Float8 root;
+    sqrt8(safe, root);
+    const Float8 s = clampUnit(c * kv / root);
+    const Float8 r = ok ? s : zero;
+    std::memcpy(out + i, &r, sizeof r);
+  }
+  for (; i < n; ++i) {
+    const float e1 = f1[i] * k, e2 = f2[i] * k, var = e2 - e1 * e1;
+    out[i] = !(var > flat) || !(var > 0) ? 0.0f : std::min(1.0f, std::max(-1.0f, cc[i] * k / std::sqrt(var)));
+  }
+}
+
+TME_SIMD_CLONES
+void mccScores(const float* const* o, float invN, float maxOverlap, float flat, int64_t n, float* out) {
+  const Float8 one = {1, 1, 1, 1, 1, 1, 1, 1}, zero = one - one, inv = one * invN;
+  const Float8 least = one * (0.3f * maxOverlap), flatv = one * flat, tiny = one * 1e-5f;
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    Float8 v[6];
+    for (int j = 0; j < 6; ++j) std::memcpy(&v[j], o[j] + i, sizeof v[j]);
+    const Float8 ov = v[0] * inv;
+    const Int8 big = (ov >= least) & (ov > zero);
+    const Float8 w = big ? ov : one;
+    const Float8 sf = v[1] * inv, sff = v[2] * inv, st = v[3] * inv, stt = v[4] * inv, sft = v[5] * inv;
+    const Float8 varF = sff - sf * sf / w;
+    const Float8 varT = stt - st * st / w;
+    const Int8 ok = big & (varF > flatv * w) & (varT > tiny * stt) & (varF > zero) & (varT > zero);
+    const Float8 product = varF * varT;
+    const Float8 safe = ok ? product : one;
+    Float8 root;
+    sqrt8(safe, root);
+    const Float8 s = clampUnit((sft - sf * st / w) / root);
+    const Float8 r = ok ? s : zero;
+    std::memcpy(out + i, &r, sizeof r);
+  }
+  for (; i < n; ++i) {
+    float ov = o[0][i] * invN;
+    if (!(ov >= 0.3f * maxOverlap) || !(ov > 0)) {
+      out[i] = 0.0f;
+      continue;
+    }
+    const float sf = o[1][i] * invN, sff = o[2][i] * invN, st = o[3][i] * invN, stt = o[4][i] * invN,
+                sft = o[5][i] * invN;
+    const float varF = sff - sf * sf / ov, varT = stt - st * st / ov;
+    out[i] = !(varF > flat * ov) || !(varT > 1e-5f * stt) || !(varF > 0) || !(varT > 0)
+                 ? 0.0f
+                 : std::min(1.0f, std::max(-1.0f, (sft - sf * st / ov) / std::sqrt(varF * varT)));
+  }
 }
 
 // The value place() writes for one box voxel (template t, mask m), which the fused path correlates too.
@@ -584,12 +678,11 @@ class CpuKernels final : public Kernels {
       for (int64_t b0 = 0; b0 < width; b0 += kBlock) {
         const int64_t n = std::min(kBlock, width - b0);
         if (p.score == Score::Flc) {
-          for (int64_t i = 0; i < n; ++i)
-            block[i] = flcScore(oy[0][b0 + i], oy[1][b0 + i], oy[2][b0 + i], k, p.flatVariance);
+          flcScores(oy[0] + b0, oy[1] + b0, oy[2] + b0, k, p.flatVariance, n, block);
         } else {
-          for (int64_t i = 0; i < n; ++i)
-            block[i] = mccScore(oy[0][b0 + i], oy[1][b0 + i], oy[2][b0 + i], oy[3][b0 + i], oy[4][b0 + i],
-                                oy[5][b0 + i], p.invN, maxOverlap, p.flatVariance);
+          const float* ob[6];
+          for (int j = 0; j < 6; ++j) ob[j] = oy[j] + b0;
+          mccScores(ob, p.invN, maxOverlap, p.flatVariance, n, block);
         }
         accumulateBlock(block, n, weights ? weights + at + b0 : nullptr, best_.data() + start + at + b0,
                         arg_.data() + start + at + b0, p.rotationGlobal, &sum, &sumSq, &rmax,
@@ -599,29 +692,6 @@ class CpuKernels final : public Kernels {
     acc.sum += sum;
     acc.sumSq += sumSq;
     acc.rmax = rmax;
-  }
-
-  // Shared with the shaders: flc from N-scaled correlations (cc, sum f^2 m, sum f m), k = 1 / (N n); a local
-  // variance at most `flat` scores 0; the clamp only removes float error (the score is bounded by Cauchy-Schwarz).
-  static float flcScore(float cc, float f2, float f1, float k, float flat) {
-    float e1 = f1 * k, e2 = f2 * k;
-    float var = e2 - e1 * e1;
-    if (!(var > flat) || !(var > 0)) return 0.0f;
-    return std::min(1.0f, std::max(-1.0f, cc * k / std::sqrt(var)));
-  }
-
-  // Padfield's masked NCC; the target's local variance over the overlap (varF / o) at most `flat` scores 0, and a
-  // template flat over the overlap too.
-  static float mccScore(float overlap, float sf, float sff, float st, float stt, float sft, float invN,
-                        float maxOverlap, float flat) {
-    float o = overlap * invN;
-    if (!(o >= 0.3f * maxOverlap) || !(o > 0)) return 0.0f;
-    sf *= invN; sff *= invN; st *= invN; stt *= invN; sft *= invN;
-    float varF = sff - sf * sf / o;
-    float varT = stt - st * st / o;
-    if (!(varF > flat * o) || !(varT > 1e-5f * stt) || !(varF > 0) || !(varT > 0)) return 0.0f;
-    float s = (sft - sf * st / o) / std::sqrt(varF * varT);
-    return std::min(1.0f, std::max(-1.0f, s));
   }
 
  private:
