@@ -1,5 +1,6 @@
-// The CPU path's correlation for the single-spectrum scores (cc, flc-sphere) and flc: per rotation
-//   c_R = C2R( G . conj(T_R) ),   G = F (the tile's spectrum, once per tile)
+// The CPU path's correlations for every score: per rotation and product
+//   c_R = C2R( G . conj(T_R) ),   G a tile factor (cc, flc-sphere: F, the tile's spectrum; flc: F, F2; mcc: F1, F2, Mf;
+//                                 once per tile)
 // where T_R is the spectrum of the rotated template placed in the tile (real-space rotation) or the template's
 // spectrum sampled at the rotated frequencies (Fourier-space rotation). FFTW's 3D transforms are already bound
 // by arithmetic, so the gain is in work not done, and in passes fused while their data is in cache:
