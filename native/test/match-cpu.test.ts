@@ -178,9 +178,9 @@ describe('pruned R2C (box ≤ tile/8 in z and y)', () => {
   });
 });
 
-// cc, flc-sphere and flc run through the slab correlator (1D passes over the box's rows, per-ky slabs, per-z
-// planes); cpuTransforms 'full' runs the same job through FFTW's 3D transforms.
-describe('slab correlator (cc, flc-sphere, flc on the CPU)', () => {
+// Every score runs through the slab correlator (1D passes over the box's rows, per-ky slabs, per-z planes);
+// cpuTransforms 'full' runs the same job through FFTW's 3D transforms.
+describe('slab correlator (cc, flc-sphere, flc, mcc on the CPU)', () => {
   const shapes: Array<[string, Shape, Shape]> = [
     ['even tile', [32, 36, 40], [9, 8, 7]],
     ['odd tile', [27, 25, 21], [6, 7, 5]],
@@ -203,8 +203,15 @@ describe('slab correlator (cc, flc-sphere, flc on the CPU)', () => {
   }
   const cases: Array<[NativeScore, 'real' | 'fourier', boolean]> = [
     ['cc', 'real', false], ['flc-sphere', 'real', false], ['flc-sphere', 'real', true], ['cc', 'real', true],
-    ['flc-sphere', 'fourier', false], ['flc', 'real', false], ['flc', 'real', true],
+    ['flc-sphere', 'fourier', false], ['flc', 'real', false], ['flc', 'real', true], ['mcc', 'real', false],
+    ['mcc', 'real', true],
   ];
+  // mcc's target mask: 0 on three z planes and the last four x columns, 1 elsewhere (a box-sized window of ones
+  // exists, so the maximum overlap is the rotated mask's sum and the slab path runs).
+  const targetMaskOf = (s: Shape): Float32Array => Float32Array.from({ length: voxels(s) }, (_, i) => {
+    const z = Math.floor(i / (s[1] * s[2]));
+    return z < 3 || i % s[2] >= s[2] - 4 ? 0 : 1;
+  });
   describe.each(shapes)('%s', (_name, t, b) => {
     // Real-space rotation: the z products both ways (transforms, direct sums over the box's z rows).
     const runs = cases.flatMap(([score, mode, lp]): Array<readonly [NativeScore, 'real' | 'fourier', boolean, CpuTransforms]> => (mode === 'real'
@@ -215,6 +222,7 @@ describe('slab correlator (cc, flc-sphere, flc on the CPU)', () => {
         device: 'cpu' as const, target: randomVolume(t, 51), targetShape: t, template: randomVolume(b, 52),
         templateShape: b, mask: sphereMask(b, 2.5), rotations: rots, score, rotationMode: mode,
         ...(lp ? { filter: lowPass(b, 0.22), filterShape: b } : {}), threads: 2,
+        ...(score === 'mcc' ? { targetMask: targetMaskOf(t) } : {}),
       };
       const slab = await runMatch({ ...job, cpuTransforms: z });
       const full = await runMatch({ ...job, cpuTransforms: 'full' });
@@ -247,6 +255,40 @@ describe('slab correlator (cc, flc-sphere, flc on the CPU)', () => {
   });
 });
 
+// mcc's threshold (overlap ≥ 0.3 × its maximum over the tile) needs that maximum before any voxel is scored. The
+// slab path takes it to be the rotated mask's sum, which holds only where the target mask is 1 on a whole
+// support-sized window and the rotated mask is ≥ 0; elsewhere the job keeps the 3D transforms, and its maps are
+// bitwise the full path's (the slab path's differ in the last bits, as above).
+describe('mcc where the maximum overlap is not the mask sum', () => {
+  const t: Shape = [24, 20, 18];
+  const b: Shape = [7, 6, 5];
+  const base = {
+    device: 'cpu' as const, target: randomVolume(t, 81), targetShape: t, template: randomVolume(b, 82), templateShape: b,
+    mask: sphereMask(b, 2.5), rotations: Float64Array.from(randomRotations(3, 83).flat()), score: 'mcc' as const, threads: 2,
+  };
+  const stripes = Float32Array.from({ length: voxels(t) }, (_, i) => (i % 3 === 0 ? 0 : 1)); // no window of ones
+  const ones = new Float32Array(voxels(t)).fill(1);
+  it.each([
+    ['a target mask with no box-sized window of ones', { targetMask: stripes }],
+    ['Catmull-Rom interpolation (the rotated mask overshoots below 0)', { targetMask: ones, interpolation: 'cubic' as const }],
+  ])('%s: the maps of the 3D path, bitwise', async (_name, extra) => {
+    const pruned = await runMatch({ ...base, ...extra });
+    const full = await runMatch({ ...base, ...extra, cpuTransforms: 'full' });
+    expect(Math.max(...pruned.scores)).toBeGreaterThan(0);
+    expect(maxAbsDiff(pruned.scores, full.scores)).toBe(0);
+    expect(maxAbsDiff(pruned.indices, full.indices)).toBe(0);
+  });
+  it('with linear interpolation and the ones mask it runs the slab path (the maps differ in the last bits)', async () => {
+    const pruned = await runMatch({ ...base, targetMask: ones });
+    const full = await runMatch({ ...base, targetMask: ones, cpuTransforms: 'full' });
+    let scale = 0;
+    for (const v of full.scores) scale = Math.max(scale, Math.abs(v));
+    const d = maxAbsDiff(pruned.scores, full.scores) / scale;
+    expect(d).toBeGreaterThan(0);
+    expect(d).toBeLessThan(1e-5);
+  });
+});
+
 describe('outputRegion (the voxels the caller reads)', () => {
   const t: Shape = [40, 36, 32];
   const b: Shape = [7, 7, 7];
@@ -263,7 +305,7 @@ describe('outputRegion (the voxels the caller reads)', () => {
     mask: sphereMask(b, 3), rotations: Float64Array.from(randomRotations(4, 73).flat()), threads: 2,
   };
 
-  it.each<NativeScore>(['flc-sphere', 'cc', 'flc'])(
+  it.each<NativeScore>(['flc-sphere', 'cc', 'flc', 'mcc'])(
     '%s: inside it the maps of the whole tile; statistics of the region alone; the slab path skips the rest',
     async (score) => {
       const whole = await runMatch({ ...job, score, statsMask: regionMask });
@@ -286,7 +328,7 @@ describe('outputRegion (the voxels the caller reads)', () => {
       expect(Math.abs(part.stats.sum - whole.stats.sum)).toBeLessThan(1e-6 * scale * whole.stats.count);
       expect(Math.abs(part.stats.sumSq - whole.stats.sumSq) / whole.stats.sumSq).toBeLessThan(1e-6);
       expect(maxAbsDiff(part.stats.perRotationMax, whole.stats.perRotationMax) / scale).toBeLessThan(1e-6);
-      // The slab correlator (cc, flc-sphere, flc) never evaluates the voxels outside.
+      // The slab correlator (every score) never evaluates the voxels outside.
       expect(outside).toBe(voxels(t) - 30 * 20 * 25);
     },
   );

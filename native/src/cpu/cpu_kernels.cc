@@ -11,6 +11,10 @@
 #include <limits>
 #include <vector>
 
+#if defined(__SSE__)
+#include <immintrin.h>
+#endif
+
 #include "cpu/box_ops.h"
 #include "cpu/fftw_plans.h"
 #include "cpu/simd.h"
@@ -217,6 +221,96 @@ void accumulateScored(const float* o, int64_t oStride, const float* scale, float
   *rmax = top;
 }
 
+// flc and mcc scores of n voxels from their N-scaled correlations (the shaders' rules), 8 lanes at a time: lanes that
+// fail a test score 0, and the clamp maps NaN to -1 as std::max / std::min do (the scalar tails). flc from (cc,
+// sum f^2 m, sum f m), k = 1 / (N n): a local variance at most `flat` scores 0. mcc (Padfield's masked NCC) from
+// (overlap, S_f, S_ff, S_t, S_tt, S_ft): an overlap below 0.3 x the maximum scores 0, so do a target flat over the
+// overlap (varF / o at most `flat`) and a template flat over it. The clamps only remove float error (Cauchy-Schwarz).
+// The scalar loop with a branch and a square root per voxel cost about half a C2R per rotation (160^3, flc).
+// Lane-wise square root (the plain loop keeps a scalar sqrtf per lane for errno).
+__attribute__((always_inline)) inline void sqrt8(const Float8& v, Float8& out) {
+#if defined(__SSE__)
+  __m128 lo, hi;
+  std::memcpy(&lo, &v, sizeof lo);
+  std::memcpy(&hi, reinterpret_cast<const char*>(&v) + sizeof lo, sizeof hi);
+  lo = _mm_sqrt_ps(lo);
+  hi = _mm_sqrt_ps(hi);
+  std::memcpy(&out, &lo, sizeof lo);
+  std::memcpy(reinterpret_cast<char*>(&out) + sizeof lo, &hi, sizeof hi);
+#else
+  for (int l = 0; l < 8; ++l) out[l] = std::sqrt(v[l]);
+#endif
+}
+
+__attribute__((always_inline)) inline Float8 clampUnit(const Float8& x) {
+  const Float8 one = {1, 1, 1, 1, 1, 1, 1, 1}, lo = -one;
+  const Float8 m = lo < x ? x : lo;
+  return m < one ? m : one;
+}
+
+TME_SIMD_CLONES
+void flcScores(const float* cc, const float* f2, const float* f1, float k, float flat, int64_t n, float* out) {
+  const Float8 one = {1, 1, 1, 1, 1, 1, 1, 1}, zero = one - one, kv = one * k, flatv = one * flat;
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    Float8 c, a, b;
+    std::memcpy(&c, cc + i, sizeof c);
+    std::memcpy(&a, f2 + i, sizeof a);
+    std::memcpy(&b, f1 + i, sizeof b);
+    const Float8 e1 = b * kv, e2 = a * kv;
+    const Float8 var = e2 - e1 * e1;
+    const Int8 ok = (var > flatv) & (var > zero);
+    const Float8 safe = ok ? var : one;
+    Float8 root;
+    sqrt8(safe, root);
+    const Float8 s = clampUnit(c * kv / root);
+    const Float8 r = ok ? s : zero;
+    std::memcpy(out + i, &r, sizeof r);
+  }
+  for (; i < n; ++i) {
+    const float e1 = f1[i] * k, e2 = f2[i] * k, var = e2 - e1 * e1;
+    out[i] = !(var > flat) || !(var > 0) ? 0.0f : std::min(1.0f, std::max(-1.0f, cc[i] * k / std::sqrt(var)));
+  }
+}
+
+TME_SIMD_CLONES
+void mccScores(const float* const* o, float invN, float maxOverlap, float flat, int64_t n, float* out) {
+  const Float8 one = {1, 1, 1, 1, 1, 1, 1, 1}, zero = one - one, inv = one * invN;
+  const Float8 least = one * (0.3f * maxOverlap), flatv = one * flat, tiny = one * 1e-5f;
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    Float8 v[6];
+    for (int j = 0; j < 6; ++j) std::memcpy(&v[j], o[j] + i, sizeof v[j]);
+    const Float8 ov = v[0] * inv;
+    const Int8 big = (ov >= least) & (ov > zero);
+    const Float8 w = big ? ov : one;
+    const Float8 sf = v[1] * inv, sff = v[2] * inv, st = v[3] * inv, stt = v[4] * inv, sft = v[5] * inv;
+    const Float8 varF = sff - sf * sf / w;
+    const Float8 varT = stt - st * st / w;
+    const Int8 ok = big & (varF > flatv * w) & (varT > tiny * stt) & (varF > zero) & (varT > zero);
+    const Float8 product = varF * varT;
+    const Float8 safe = ok ? product : one;
+    Float8 root;
+    sqrt8(safe, root);
+    const Float8 s = clampUnit((sft - sf * st / w) / root);
+    const Float8 r = ok ? s : zero;
+    std::memcpy(out + i, &r, sizeof r);
+  }
+  for (; i < n; ++i) {
+    float ov = o[0][i] * invN;
+    if (!(ov >= 0.3f * maxOverlap) || !(ov > 0)) {
+      out[i] = 0.0f;
+      continue;
+    }
+    const float sf = o[1][i] * invN, sff = o[2][i] * invN, st = o[3][i] * invN, stt = o[4][i] * invN,
+                sft = o[5][i] * invN;
+    const float varF = sff - sf * sf / ov, varT = stt - st * st / ov;
+    out[i] = !(varF > flat * ov) || !(varT > 1e-5f * stt) || !(varF > 0) || !(varT > 0)
+                 ? 0.0f
+                 : std::min(1.0f, std::max(-1.0f, (sft - sf * st / ov) / std::sqrt(varF * varT)));
+  }
+}
+
 // The value place() writes for one box voxel (template t, mask m), which the fused path correlates too.
 inline float placedValue(PlaceMode mode, float t, float m, float mu, float inv) {
   switch (mode) {
@@ -262,15 +356,19 @@ class CpuKernels final : public Kernels {
       filterSpectrum_ = fftwAlloc<cfloat>(config_.filterGrid.spectrumCount());
     }
     if (slab_) {
-      // cc / flc-sphere: the slab correlator replaces the slots (correlateFused).
-      // cc / flc-sphere: one product of the template; flc: the normalised template and the rotated mask, three
-      // products (cc with F, sum f^2 m with F2, sum f m with F; the order finalise reads them in).
-      const bool flc = slab_->factors.size() == 3;
-      correlator_ = std::make_unique<SlabCorrelator>(slab_, config_.support, flc ? std::vector<int>{0, 1, 1}
-                                                                             : std::vector<int>{0},
-                                                     config_.regionStart, config_.regionShape, planMs);
-      boxValues_ = allocate(sizeof(float) * config_.support.voxels());
-      if (flc) maskValues_ = allocate(sizeof(float) * config_.support.voxels());
+      // The slab correlator replaces the slots (correlateFused). Its products, in the order finalise reads them:
+      // cc / flc-sphere: the template with F. flc: inputs (normalised template, rotated mask), factors (F, F2): cc,
+      // sum f^2 m, sum f m. mcc: inputs (m, t m, t^2 m), factors (F1 = f mf, F2 = f^2 mf, Mf): overlap, S_f, S_ff,
+      // S_t, S_tt, S_ft.
+      std::vector<SlabProduct> products{{0, 0}};
+      if (config_.score == Score::Flc) products = {{0, 0}, {1, 1}, {0, 1}};
+      if (config_.score == Score::Mcc) products = {{2, 0}, {0, 0}, {1, 0}, {2, 1}, {2, 2}, {0, 1}};
+      correlatorProducts_ = static_cast<int>(products.size());
+      correlator_ = std::make_unique<SlabCorrelator>(slab_, config_.support, products, config_.regionStart,
+                                                     config_.regionShape, planMs);
+      int inputs = 0;
+      for (const SlabProduct& p : products) inputs = std::max(inputs, p.input + 1);
+      for (int i = 0; i < inputs; ++i) inputValues_.push_back(allocate(sizeof(float) * config_.support.voxels()));
       return;
     }
     plans_ = &fftwPlans(config_.tile, fftThreads_, planMs);
@@ -479,41 +577,53 @@ class CpuKernels final : public Kernels {
     const int64_t ty = config_.tile.y, tx = config_.tile.x;
     const int64_t x0 = config_.regionStart.x, width = config_.regionShape.x;
     Accumulator acc;
-    const int outputs = static_cast<int>(slab_->factors.size());
     auto sink = [&](int64_t z, int64_t y0, int64_t count, const float* const* rows) {
       const float* o[6] = {nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
-      for (int j = 0; j < outputs; ++j) o[j] = rows[j] + x0;
+      for (int j = 0; j < correlatorProducts_; ++j) o[j] = rows[j] + x0;
       finaliseRange(p, o, tx, (z * ty + y0) * tx + x0, count, width, acc);
     };
     if (fourier) {
       correlator_->correlateSpectrum(c32(spectrum), config_.fourierGrid, *fourier, sink);
     } else {
       // The placed values, as place() writes them into the tile (the support of the box); flc also places the
-      // rotated mask.
+      // rotated mask, mcc the rotated mask, t m and t^2 m.
       const Shape3& b = config_.box;
       const Shape3& sup = config_.support;
       const Shape3 o = supportOffset(b, sup);
       const float* tv = f32(t);
       const float* mv = m == kNoBuffer ? nullptr : f32(m);
-      float* out = f32(boxValues_);
-      float* outMask = maskValues_ == kNoBuffer ? nullptr : f32(maskValues_);
+      float* values[3] = {nullptr, nullptr, nullptr};
+      for (size_t i = 0; i < inputValues_.size() && i < 3; ++i) values[i] = f32(inputValues_[i]);
       float mu = 0, inv = 1;
       if (mode == PlaceMode::Normalised) {
         const float* st = f32(stats);
         mu = st[1];
         inv = st[2];
       }
+      const bool mcc = config_.score == Score::Mcc;
+      double maskSum = 0;
       int64_t j = 0;
       for (int64_t z = o.z; z < o.z + sup.z; ++z)
         for (int64_t y = o.y; y < o.y + sup.y; ++y) {
           const int64_t row = (z * b.y + y) * b.x + o.x;
           for (int64_t x = 0; x < sup.x; ++x, ++j) {
             const int64_t i = row + x;
-            out[j] = placedValue(mode, tv[i], mv ? mv[i] : 0.0f, mu, inv);
-            if (outMask) outMask[j] = mv[i];
+            if (mcc) {
+              values[0][j] = mv[i];
+              values[1][j] = tv[i] * mv[i];
+              values[2][j] = tv[i] * tv[i] * mv[i];
+              maskSum += mv[i];
+            } else {
+              values[0][j] = placedValue(mode, tv[i], mv ? mv[i] : 0.0f, mu, inv);
+              if (values[1]) values[1][j] = mv[i];
+            }
           }
         }
-      const float* boxes[2] = {out, outMask};
+      // mcc's maximum overlap, max over the tile of sum_p mf(x + p) m_R(p): the job takes this path only where the
+      // target mask is in [0, 1] and 1 on a whole support-sized window somewhere, and m_R >= 0, so the maximum is the
+      // mask's sum (the 3D path reads it off the whole tile's overlap map).
+      if (mcc) f32(stats)[4 * 1 + 3] = static_cast<float>(maskSum * static_cast<double>(config_.tile.voxels()));
+      const float* boxes[3] = {values[0], values[1], values[2]};
       correlator_->correlateBoxes(boxes, sink);
     }
     commit(p, acc);
@@ -568,12 +678,11 @@ class CpuKernels final : public Kernels {
       for (int64_t b0 = 0; b0 < width; b0 += kBlock) {
         const int64_t n = std::min(kBlock, width - b0);
         if (p.score == Score::Flc) {
-          for (int64_t i = 0; i < n; ++i)
-            block[i] = flcScore(oy[0][b0 + i], oy[1][b0 + i], oy[2][b0 + i], k, p.flatVariance);
+          flcScores(oy[0] + b0, oy[1] + b0, oy[2] + b0, k, p.flatVariance, n, block);
         } else {
-          for (int64_t i = 0; i < n; ++i)
-            block[i] = mccScore(oy[0][b0 + i], oy[1][b0 + i], oy[2][b0 + i], oy[3][b0 + i], oy[4][b0 + i],
-                                oy[5][b0 + i], p.invN, maxOverlap, p.flatVariance);
+          const float* ob[6];
+          for (int j = 0; j < 6; ++j) ob[j] = oy[j] + b0;
+          mccScores(ob, p.invN, maxOverlap, p.flatVariance, n, block);
         }
         accumulateBlock(block, n, weights ? weights + at + b0 : nullptr, best_.data() + start + at + b0,
                         arg_.data() + start + at + b0, p.rotationGlobal, &sum, &sumSq, &rmax,
@@ -583,29 +692,6 @@ class CpuKernels final : public Kernels {
     acc.sum += sum;
     acc.sumSq += sumSq;
     acc.rmax = rmax;
-  }
-
-  // Shared with the shaders: flc from N-scaled correlations (cc, sum f^2 m, sum f m), k = 1 / (N n); a local
-  // variance at most `flat` scores 0; the clamp only removes float error (the score is bounded by Cauchy-Schwarz).
-  static float flcScore(float cc, float f2, float f1, float k, float flat) {
-    float e1 = f1 * k, e2 = f2 * k;
-    float var = e2 - e1 * e1;
-    if (!(var > flat) || !(var > 0)) return 0.0f;
-    return std::min(1.0f, std::max(-1.0f, cc * k / std::sqrt(var)));
-  }
-
-  // Padfield's masked NCC; the target's local variance over the overlap (varF / o) at most `flat` scores 0, and a
-  // template flat over the overlap too.
-  static float mccScore(float overlap, float sf, float sff, float st, float stt, float sft, float invN,
-                        float maxOverlap, float flat) {
-    float o = overlap * invN;
-    if (!(o >= 0.3f * maxOverlap) || !(o > 0)) return 0.0f;
-    sf *= invN; sff *= invN; st *= invN; stt *= invN; sft *= invN;
-    float varF = sff - sf * sf / o;
-    float varT = stt - st * st / o;
-    if (!(varF > flat * o) || !(varT > 1e-5f * stt) || !(varF > 0) || !(varT > 0)) return 0.0f;
-    float s = (sft - sf * st / o) / std::sqrt(varF * varT);
-    return std::min(1.0f, std::max(-1.0f, s));
   }
 
  private:
@@ -627,8 +713,8 @@ class CpuKernels final : public Kernels {
   FftwArray<cfloat> filterSpectrum_;
   std::shared_ptr<const SlabSpectrum> slab_;
   std::unique_ptr<SlabCorrelator> correlator_;
-  BufId maskValues_ = kNoBuffer;  // flc: the rotated mask's support, for the slab correlator
-  BufId boxValues_ = kNoBuffer;
+  int correlatorProducts_ = 0;
+  std::vector<BufId> inputValues_;  // the slab correlator's inputs, the support's values each
   std::vector<CpuBuffer> buffers_;
   std::vector<Slot> slots_;
   std::vector<float> best_;

@@ -228,13 +228,15 @@ void SlabCorrelator::StageTimes::lap(int stage) {
 }
 
 SlabCorrelator::SlabCorrelator(std::shared_ptr<const SlabSpectrum> spectrum, const Shape3& box,
-                               std::vector<int> inputOf, const Shape3& regionStart, const Shape3& regionShape,
+                               std::vector<SlabProduct> products, const Shape3& regionStart, const Shape3& regionShape,
                                double* planMs)
     : spectrum_(std::move(spectrum)), tile_(spectrum_->tile), box_(box), regionStart_(regionStart),
-      regionShape_(regionShape), inputOf_(std::move(inputOf)) {
-  if (inputOf_.size() != spectrum_->factors.size())
-    fail(ErrorCode::Internal, "slab correlator: one input per factor expected");
-  for (int i : inputOf_) inputs_ = std::max(inputs_, i + 1);
+      regionShape_(regionShape), products_(std::move(products)) {
+  for (const SlabProduct& p : products_) {
+    if (p.factor < 0 || p.factor >= static_cast<int>(spectrum_->factors.size()) || p.input < 0)
+      fail(ErrorCode::Internal, "slab correlator: a product names a factor the spectrum does not hold");
+    inputs_ = std::max(inputs_, p.input + 1);
+  }
   hx_ = tile_.halfX();
   pitch_ = spectrum_->pitch;
   planeStride_ = planeStrideFor(tile_);
@@ -251,7 +253,7 @@ SlabCorrelator::SlabCorrelator(std::shared_ptr<const SlabSpectrum> spectrum, con
   }
   slabIn_ = zeroed<cfloat>(tile_.z * pitch_);
   slabOut_ = zeroed<cfloat>(tile_.z * pitch_);
-  for (size_t j = 0; j < inputOf_.size(); ++j) {
+  for (size_t j = 0; j < products_.size(); ++j) {
     s_.push_back(zeroed<cfloat>(tile_.z * planeStride_));
     plane_.push_back(zeroed<float>(regionShape_.y * tile_.x));
     planePointers_.push_back(plane_.back().get());
@@ -277,7 +279,7 @@ void SlabCorrelator::correlateBoxes(const float* const* boxes, const PlaneSink& 
   const SlabSpectrum& sp = *spectrum_;
   const int64_t tx = tile_.x, ty = tile_.y, pitch = pitch_;
   const int64_t active = sp.activeX;
-  const int products = static_cast<int>(inputOf_.size());
+  const int products = static_cast<int>(products_.size());
   auto c = [](cfloat* p) { return reinterpret_cast<fftwf_complex*>(p); };
   // 1. Per input: x on the box's rows (placed at their wrapped x; the rest of rows_ stays zero), then y on the
   // box's planes.
@@ -316,11 +318,12 @@ void SlabCorrelator::correlateBoxes(const float* const* boxes, const PlaneSink& 
         fftwf_execute_dft(plans_->chunkForward, c(slabIn_.get() + k), c(slabFwd_[i].get() + k));
     }
     for (int j = 0; j < products; ++j) {
-      const int64_t count = sp.factors[j].activeColumns[ky];
+      const SlabSpectrum::Factor& factor = sp.factors[products_[j].factor];
+      const int64_t count = factor.activeColumns[ky];
       if (count > 0) {
         const int64_t span = chunkSpan(count);
-        const cfloat* g = sp.factors[j].g.get() + ky * tile_.z * pitch;
-        const cfloat* t = slabFwd_[inputOf_[j]].get();
+        const cfloat* g = factor.g.get() + ky * tile_.z * pitch;
+        const cfloat* t = slabFwd_[products_[j].input].get();
         for (int64_t z = 0; z < tile_.z; ++z)
           multiplyConjugate(reinterpret_cast<float*>(slabOut_.get() + z * pitch),
                             reinterpret_cast<const float*>(g + z * pitch),
@@ -381,16 +384,16 @@ void SlabCorrelator::correlateSpectrum(const cfloat* grid, const Shape3& g, cons
 
 void SlabCorrelator::inputSpans(int64_t ky, std::vector<int64_t>* spans) const {
   std::fill(spans->begin(), spans->end(), 0);
-  for (size_t j = 0; j < inputOf_.size(); ++j) {
-    int64_t& span = (*spans)[inputOf_[j]];
-    span = std::max(span, chunkSpan(spectrum_->factors[j].activeColumns[ky]));
+  for (const SlabProduct& p : products_) {
+    int64_t& span = (*spans)[p.input];
+    span = std::max(span, chunkSpan(spectrum_->factors[p.factor].activeColumns[ky]));
   }
 }
 
 void SlabCorrelator::sumSlabs() {
   const SlabSpectrum& sp = *spectrum_;
   const int64_t ty = tile_.y, pitch = pitch_, bz = box_.z;
-  const int products = static_cast<int>(inputOf_.size());
+  const int products = static_cast<int>(products_.size());
   const int64_t rowStride = 2 * pitch, slabRows = tile_.z + sp.window;
   std::vector<int64_t> spans(inputs_);
   for (int64_t ky = 0; ky < ty; ++ky) {
@@ -408,13 +411,14 @@ void SlabCorrelator::sumSlabs() {
       }
     }
     for (int j = 0; j < products; ++j) {
-      const int64_t count = sp.factors[j].activeColumns[ky];
+      const SlabSpectrum::Factor& factor = sp.factors[products_[j].factor];
+      const int64_t count = factor.activeColumns[ky];
       const int64_t span = count > 0 ? chunkSpan(count) : 0;
       cfloat* first = s_[j].get() + regionStart_.z * planeStride_ + ky * pitch;
       if (span > 0) {
         // Output plane z reads rows z + dz + window / 2 for dz = -box.z / 2 ...: rows z ... z + box.z - 1.
-        const float* g = sp.factors[j].mixed.get() + (ky * slabRows + regionStart_.z) * rowStride;
-        sumAlongZDispatch(g, rowStride, pitch, boxSplit_.get() + inputOf_[j] * bz * 2 * pitch, bz, span, regionShape_.z,
+        const float* g = factor.mixed.get() + (ky * slabRows + regionStart_.z) * rowStride;
+        sumAlongZDispatch(g, rowStride, pitch, boxSplit_.get() + products_[j].input * bz * 2 * pitch, bz, span, regionShape_.z,
                   reinterpret_cast<float*>(first), planeStride_);
       }
       // The x pass reads every column below halfX: the ones past the sums must be zero.

@@ -1,5 +1,6 @@
-// The CPU path's correlation for the single-spectrum scores (cc, flc-sphere) and flc: per rotation
-//   c_R = C2R( G . conj(T_R) ),   G = F (the tile's spectrum, once per tile)
+// The CPU path's correlations for every score: per rotation and product
+//   c_R = C2R( G . conj(T_R) ),   G a tile factor (cc, flc-sphere: F, the tile's spectrum; flc: F, F2; mcc: F1, F2, Mf;
+//                                 once per tile)
 // where T_R is the spectrum of the rotated template placed in the tile (real-space rotation) or the template's
 // spectrum sampled at the rotated frequencies (Fourier-space rotation). FFTW's 3D transforms are already bound
 // by arithmetic, so the gain is in work not done, and in passes fused while their data is in cache:
@@ -26,8 +27,8 @@
 
 namespace tme {
 
-// Once per tile, read-only and shared by the workers: one factor G_j per product the score needs (cc, flc-sphere:
-// F; flc: F, F2 = R2C(f^2), F).
+// Once per tile, read-only and shared by the workers: the tile-side factors G the score's products need, each once
+// (cc, flc-sphere: F; flc: F, F2 = R2C(f^2); mcc: F1 = R2C(f mf), F2 = R2C(f^2 mf), Mf = R2C(mf)).
 struct SlabSpectrum {
   Shape3 tile;
   int64_t pitch = 0;  // complex elements per ky row (>= halfX, a multiple of kSlabChunk)
@@ -59,15 +60,22 @@ bool directZPays(const Shape3& tile, const Shape3& box, int64_t regionZ);
 double slabSpectrumBytes(const Shape3& tile, int factors, int64_t window);
 double slabWorkerBytes(const Shape3& tile, const Shape3& box, int inputs, int products);
 
+// One product of a correlator: factor `factor` of the spectrum times conj(the spectrum of input `input`).
+struct SlabProduct {
+  int factor;
+  int input;
+};
+
 class SlabCorrelator {
  public:
   // rows[j]: product j's unnormalised correlation on rows [y0, y0 + count) of z plane `z`, [count][tile.x], valid
   // until the sink returns.
   using PlaneSink = std::function<void(int64_t z, int64_t y0, int64_t count, const float* const* rows)>;
 
-  // Product j correlates factor j of the spectrum with input inputOf[j] (a box placed in the tile). Only planes z in
-  // [regionStart.z, + regionShape.z) and rows y in [regionStart.y, + regionShape.y) reach the sink.
-  SlabCorrelator(std::shared_ptr<const SlabSpectrum> spectrum, const Shape3& box, std::vector<int> inputOf,
+  // Product j correlates factor products[j].factor of the spectrum with input products[j].input (a box placed in the
+  // tile). Only planes z in [regionStart.z, + regionShape.z) and rows y in [regionStart.y, + regionShape.y) reach the
+  // sink.
+  SlabCorrelator(std::shared_ptr<const SlabSpectrum> spectrum, const Shape3& box, std::vector<SlabProduct> products,
                  const Shape3& regionStart, const Shape3& regionShape, double* planMs);
   ~SlabCorrelator();
   SlabCorrelator(const SlabCorrelator&) = delete;
@@ -93,7 +101,7 @@ class SlabCorrelator {
 
   std::shared_ptr<const SlabSpectrum> spectrum_;
   Shape3 tile_, box_, regionStart_, regionShape_;
-  std::vector<int> inputOf_;
+  std::vector<SlabProduct> products_;
   int inputs_ = 1;
   int64_t hx_, pitch_, planeStride_;
   const SlabPlans* plans_ = nullptr;

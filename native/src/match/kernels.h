@@ -29,6 +29,7 @@ struct RotationParams {
 };
 
 struct KernelConfig {
+  Score score = Score::FlcSphere;
   Shape3 tile;
   Shape3 box;
   Shape3 support;      // MatchJob::supportShape: what place() writes into the tile (the rest of the box is zero)
@@ -105,9 +106,10 @@ class Kernels {
   // dst = F * conj(T(A^T k)): T the oversampled template spectrum (full complex, fourierGrid).
   virtual void gatherFourier(BufId dst, BufId F, BufId spectrum, const RotationParams& rotation) = 0;
   virtual void reduceMax(BufId src, BufId stats, int statsSlot) = 0;
-  // cc / flc-sphere in one call, where a path fuses them (the CPU's slab correlator): the template placed as
-  // place() would with `mode` (or, with `fourier`, its spectrum `spectrum` sampled at that rotation), correlated
-  // with the tile and finalised. False where the path does not fuse; the caller then runs the separate kernels.
+  // A rotation's correlations and finalise in one call, where a path fuses them (the CPU's slab correlator): cc /
+  // flc-sphere the template placed as place() would with `mode` (or, with `fourier`, its spectrum `spectrum` sampled
+  // at that rotation); flc the normalised template (t, m rotated) and the rotated mask; mcc (t, m rotated) the
+  // rotated mask, t m and t^2 m. False where the path does not fuse; the caller then runs the separate kernels.
   virtual bool correlateFused(BufId t, BufId m, BufId stats, PlaceMode mode, BufId spectrum,
                               const RotationParams* fourier, const FinaliseParams& params) {
     return false;

@@ -70,11 +70,22 @@ SlotPlan slotPlan(Score score, RotationMode mode) {
   return {1, 1};
 }
 
-// The CPU path runs cc, flc-sphere and flc (real-space rotation) through the slab correlator unless the job asks
-// for full transforms. mcc keeps the 3D transforms (six products and a target mask).
+// The CPU path runs every score with real-space rotation, and cc / flc-sphere with Fourier-space rotation, through
+// the slab correlator unless the job asks for full transforms. mcc also needs its maximum overlap known without the
+// whole tile's overlap map (mccOverlapIsMaskSum), else it keeps the 3D transforms.
 bool usesSlabCorrelator(Score score, RotationMode mode, bool fullTransforms) {
   if (fullTransforms) return false;
-  return score == Score::Cc || score == Score::FlcSphere || (score == Score::Flc && mode == RotationMode::Real);
+  return score == Score::Cc || score == Score::FlcSphere || mode == RotationMode::Real;
+}
+
+// The slab correlator's shape per score: distinct tile-side factors, inputs (boxes placed per rotation), products.
+struct SlabCounts {
+  int factors = 1, inputs = 1, products = 1;
+};
+SlabCounts slabCounts(Score score) {
+  if (score == Score::Flc) return {2, 2, 3};
+  if (score == Score::Mcc) return {3, 3, 6};
+  return {1, 1, 1};
 }
 
 int constantSpectra(Score score) {
@@ -118,27 +129,37 @@ MemoryVerdict estimateMatchMemory(const MemoryQuery& q) {
   const double grid = q.rotationMode == RotationMode::Fourier
                           ? static_cast<double>(fourierGrid(q.targetShape, q.templateShape, q.fourierOversampling).voxels())
                           : 0.0;
-  // Per worker: slots (spectrum + output, placement grid for forward slots), maps, two boxes; on the CPU for cc /
-  // flc-sphere the slab correlator's buffers instead of the slots.
-  const bool slab = isCpu(q.device) && usesSlabCorrelator(q.score, q.rotationMode, q.fullTransforms);
-  const int factors = q.score == Score::Flc ? 3 : 1;
-  const double perWorker =
-      (slab ? slabWorkerBytes(q.targetShape, supportOf(q.supportShape, q.templateShape), factors == 3 ? 2 : 1, factors) + 4 * box
-            : sp.slots * (8 * nc + 4 * n) + sp.forward * 4 * n +
-                  (isCpu(q.device) ? sp.forward * 16 * nc : 0)) +  // CPU: pruned-R2C scratch (upper bound)
-      8 * n + (q.voxelStats ? 8 * n : 0) + 2 * 4 * box + 4 * filterGrid + 8 * filterSpectrum + 256;
+  // Per worker: slots (spectrum + output, placement grid for forward slots), maps, two boxes; on the CPU the slab
+  // correlator's buffers and its inputs' support values instead of the slots.
+  const bool slabPossible = isCpu(q.device) && usesSlabCorrelator(q.score, q.rotationMode, q.fullTransforms);
+  const SlabCounts sc = slabCounts(q.score);
+  const double common = 8 * n + (q.voxelStats ? 8 * n : 0) + 2 * 4 * box + 4 * filterGrid + 8 * filterSpectrum + 256;
+  const double slabWorker =
+      slabWorkerBytes(q.targetShape, supportOf(q.supportShape, q.templateShape), sc.inputs, sc.products) +
+      sc.inputs * 4 * box + common;
+  const double fullWorker = sp.slots * (8 * nc + 4 * n) + sp.forward * 4 * n +
+                            (isCpu(q.device) ? sp.forward * 16 * nc : 0) +  // CPU: pruned-R2C scratch (upper bound)
+                            common;
   // Job constants: target spectra, flc-sphere's scale map, filter, template spectrum (Fourier mode).
-  // (The slab correlator's factors replace the spectra: one more for flc, each a little larger, its rows padded.)
+  // (The slab correlator's factors replace the spectra, each a little larger, its rows padded.)
   const int64_t window = q.rotationMode == RotationMode::Real && q.zSums != ZSums::Spectral
                              ? supportOf(q.supportShape, q.templateShape).z : 0;  // upper bound: the region is not known here
-  // Per-voxel statistics weights: the slab correlator needs none where every voxel of the core counts (usual).
-  const double constants = (slab ? slabSpectrumBytes(q.targetShape, factors, window) : constantSpectra(q.score) * 8 * nc) +
-                           (q.score == Score::FlcSphere ? 4 * n : 0) + 4 * filterSpectrum + 8 * grid +
-                           2 * 4 * box + (q.statsMask && !slab ? 4 * n : 0);
+  // Per-voxel statistics weights: the slab correlator needs none where every voxel of the core counts (usual; not
+  // with mcc's target mask).
+  const double shared = (q.score == Score::FlcSphere ? 4 * n : 0) + 4 * filterSpectrum + 8 * grid + 2 * 4 * box;
+  const double slabConstants = slabSpectrumBytes(q.targetShape, sc.factors, window) + shared +
+                               (q.statsMask && q.score == Score::Mcc ? 4 * n : 0);
+  const double fullConstants = constantSpectra(q.score) * 8 * nc + shared + (q.statsMask ? 4 * n : 0);
+  // mcc takes the slab path or the 3D one depending on the target mask (mccOverlapIsMaskSum): the larger of each.
+  const bool slab = slabPossible && q.score != Score::Mcc;
+  const bool either = slabPossible && q.score == Score::Mcc;
+  const double perWorker = either ? std::max(slabWorker, fullWorker) : slab ? slabWorker : fullWorker;
+  const double constants = either ? std::max(slabConstants, fullConstants) : slab ? slabConstants : fullConstants;
   // Host side: the caller's arrays (read in place), the set-up's temporaries, the two output maps.
   const double inputs = 4 * n + 2 * 4 * box + (q.targetMask ? 4 * n : 0) + 4 * filterSpectrum +
                         (q.initialMaps ? 8 * n : 0) + (q.statsMask ? 1 * n : 0);
-  const double setup = 2 * 8 * nc + 2 * 4 * n + 8 * grid;
+  // (mcc on the CPU: one byte per voxel while the target mask is checked.)
+  const double setup = 2 * 8 * nc + 2 * 4 * n + 8 * grid + (slabPossible && q.score == Score::Mcc ? n : 0);
   const double outputs = 8 * n + (q.voxelStats ? 8 * n : 0);
 
   MemoryVerdict v;
@@ -153,7 +174,7 @@ MemoryVerdict estimateMatchMemory(const MemoryQuery& q) {
     // Two phases that do not overlap: the set-up (its temporaries, and the 3D spectra the slab layout is made
     // from, freed before the workers start) and the loop (each worker's maps and buffers; worker 0's maps become
     // the outputs, moved, not copied).
-    const double setupPeak = (slab ? constantSpectra(q.score) * 8 * nc : 0) + setup;
+    const double setupPeak = (slab || either ? constantSpectra(q.score) * 8 * nc : 0) + setup;
     v.estimate.hostBytes = inputs + constants + std::max(setupPeak, workers * perWorker);
     if (v.estimate.hostBytes > v.deviceLimitBytes) {
       v.fits = false;
@@ -474,6 +495,7 @@ void evaluateRotation(const MatchJob& job, WorkerState& w, const TileSetup& setu
         k.rotateBox(w.boxT, w.templ, rot);
         if (w.filter != kNoBuffer) k.filterBox(w.boxT, w.filter);
         k.rotateBox(w.boxM, w.mask, rot);
+        if (k.correlateFused(w.boxT, w.boxM, w.stats, PlaceMode::TimesMask, kNoBuffer, nullptr, fp)) return;
         k.place(k.slotP(0), kNoBuffer, w.boxM, kNoBuffer, 0, PlaceMode::Mask);
         k.place(k.slotP(1), w.boxT, w.boxM, kNoBuffer, 0, PlaceMode::TimesMask);
         k.place(k.slotP(2), w.boxT, w.boxM, kNoBuffer, 0, PlaceMode::SquaredTimesMask);
@@ -576,7 +598,8 @@ uint64_t setupKey(const MatchJob& job, int threads) {
   h.bytes(job.device.data(), job.device.size());
   for (const Shape3* s : {&job.targetShape, &job.templateShape, &job.supportShape, &job.regionStart, &job.regionShape})
     for (int64_t v : {s->z, s->y, s->x}) h.value(v);
-  for (int v : {static_cast<int>(job.score), static_cast<int>(job.rotationMode), job.fourierOversampling,
+  for (int v : {static_cast<int>(job.score), static_cast<int>(job.rotationMode), static_cast<int>(job.interpolation),
+                job.fourierOversampling,
                 static_cast<int>(job.fullTransforms), static_cast<int>(job.zSums), threads})
     h.value(v);
   h.value(job.targetMean);
@@ -608,6 +631,46 @@ void countedVoxels(const MatchJob& job, bool regionOnly, std::vector<float>* wei
   if ((regionOnly || !region) && n == static_cast<double>(r.voxels())) return;
   weights->assign(t.voxels(), 0.0f);
   forRegion([&](int64_t i) { (*weights)[i] = job.statsMask.empty() || job.statsMask[i] != 0 ? 1.0f : 0.0f; });
+}
+
+// mcc scores 0 where the overlap of the rotated mask with the target mask is below 0.3 x its maximum over the tile.
+// That maximum is the rotated mask's sum (known per rotation without the overlap map, so the slab correlator can
+// skip the tile's margins) when 0 <= mf <= 1 everywhere, mf = 1 on a whole support-sized window somewhere (then
+// the overlap there is the sum, and nowhere more), and m_R >= 0 (a mask >= 0 rotated with trilinear weights;
+// Catmull-Rom overshoots). Circular windows, as the correlation is. Checked with run lengths, one byte per voxel.
+bool mccOverlapIsMaskSum(const MatchJob& job, const Shape3& support) {
+  if (job.interpolation != Interpolation::Linear) return false;
+  for (float m : job.mask)
+    if (!(m >= 0.0f)) return false;
+  if (job.targetMask.empty()) return true;  // all ones
+  const Shape3& t = job.targetShape;
+  std::vector<uint8_t> ones(t.voxels());
+  for (int64_t i = 0; i < t.voxels(); ++i) {
+    const float v = job.targetMask[i];
+    if (!(v >= 0.0f && v <= 1.0f)) return false;
+    ones[i] = v == 1.0f;
+  }
+  // In place along one axis of an [outer][length][inner] array: 1 where the `window` values starting there (wrapped)
+  // are all 1. Two laps backwards count the run of ones ahead of each position; each value is read in the first
+  // lap before the second lap overwrites it.
+  std::vector<int32_t> run;
+  auto along = [&](int64_t outer, int64_t length, int64_t inner, int64_t window) {
+    for (int64_t o = 0; o < outer; ++o) {
+      uint8_t* base = ones.data() + o * length * inner;
+      run.assign(inner, 0);
+      for (int64_t i = 2 * length - 1; i >= 0; --i) {
+        uint8_t* row = base + (i % length) * inner;
+        for (int64_t j = 0; j < inner; ++j) {
+          run[j] = row[j] ? std::min<int32_t>(run[j] + 1, static_cast<int32_t>(length)) : 0;
+          if (i < length) row[j] = run[j] >= window;
+        }
+      }
+    }
+  };
+  along(t.z * t.y, t.x, 1, support.x);
+  along(t.z, t.y, t.x, support.y);
+  along(1, t.z, t.y * t.x, support.z);
+  return std::find(ones.begin(), ones.end(), uint8_t{1}) != ones.end();
 }
 
 }  // namespace
@@ -651,6 +714,7 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
   double setupPlanMs = 0;
 
   KernelConfig config;
+  config.score = job.score;
   config.tile = job.targetShape;
   config.box = job.templateShape;
   config.support = supportOf(job.supportShape, job.templateShape);
@@ -665,7 +729,7 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
   const SlotPlan sp = slotPlan(job.score, job.rotationMode);
   const bool cpu = onCpu;
   const int64_t nc = job.targetShape.spectrumCount();
-  const bool slabPath = cpu && usesSlabCorrelator(job.score, job.rotationMode, job.fullTransforms);
+  const bool slabPossible = cpu && usesSlabCorrelator(job.score, job.rotationMode, job.fullTransforms);
 
   // The tile's set-up: kept from the last call on the same inputs, or made now. The whole machine's threads do
   // the set-up's transforms (the workers have not started).
@@ -677,20 +741,17 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
     made->key = key;
     made->setup = prepareTile(job, grid, hostThreads, &setupPlanMs);
     TileSetup& setup = made->setup;
-    // On the CPU the slab correlator's factors replace the spectra: cc / flc-sphere G = F; flc the same plus
-    // F2 (sum f^2 m) and F (sum f m).
+    const bool slabPath = slabPossible && (job.score != Score::Mcc || mccOverlapIsMaskSum(job, config.support));
+    // On the CPU the slab correlator's factors replace the spectra: cc / flc-sphere G = F; flc F and F2 (sum f^2 m);
+    // mcc F1, F2 and Mf.
     if (slabPath) {
-      std::vector<SlabFactorSource> factors{{setup.spectra[0].get()}};
-      if (job.score == Score::Flc) {
-        factors.push_back({setup.spectra[1].get()});
-        factors.push_back({setup.spectra[0].get()});
-      }
+      std::vector<SlabFactorSource> factors;
+      for (int j = 0; j < slabCounts(job.score).factors; ++j) factors.push_back({setup.spectra[j].get()});
       const bool direct = job.rotationMode == RotationMode::Real &&
                           (job.zSums == ZSums::Auto ? directZPays(job.targetShape, config.support, config.regionShape.z)
                                                     : job.zSums == ZSums::Direct);
       made->slab = makeSlabSpectrum(job.targetShape, factors, direct ? config.support.z : 0);
-      setup.spectra[0].reset();
-      setup.spectra[1].reset();
+      for (auto& spectrum : setup.spectra) spectrum.reset();
     }
     countedVoxels(job, slabPath, &made->statsWeights, &made->counted);
     prepared = std::move(made);
