@@ -8,10 +8,9 @@ describe('defaultBoxSize', () => {
     expect(defaultBoxSize(d)).toBe(box);
   });
 
+  // A regression (the endless search) hangs here until jest's timeout fails the test.
   it('refuses a diameter no box can hold at once (1e300 once meant a search that never ended)', () => {
-    const t0 = Date.now();
     expect(() => defaultBoxSize(1e300)).toThrow(/for size/);
-    expect(Date.now() - t0).toBeLessThan(50);
   });
 
   it('is always even and at least 1.5× the diameter', () => {

@@ -14,12 +14,9 @@ it('next sizes: the smallest fast one at or above, even where asked', () => {
   expect(nextFastShape([15, 15, 15])).toEqual([15, 15, 16]);
 });
 
+// Before the bound, a size ≥ 2⁵⁴ searched for ever: a regression hangs here until jest's timeout fails the test.
 it('refuses sizes no volume can have at once (at ≥ 2⁵⁴ the search never ended)', () => {
-  for (const n of [2 ** 54, 1e30, Infinity, NaN]) {
-    const t0 = Date.now();
-    expect(() => nextFastSize(n)).toThrow(TmeError);
-    expect(Date.now() - t0).toBeLessThan(50);
-  }
+  for (const n of [2 ** 54, 1e30, Infinity, NaN]) expect(() => nextFastSize(n)).toThrow(TmeError);
   expect(() => nextFastEvenSize(-1)).toThrow(TmeError);
   expect(nextFastSize(MAX_FFT_SIZE - 5)).toBe(MAX_FFT_SIZE);
 });
