@@ -92,7 +92,9 @@ function render(r) {
 function updateReadme(dir) {
   const resultsDir = path.join(dir, 'results');
   const files = fs.existsSync(resultsDir) ? fs.readdirSync(resultsDir).filter((f) => f.endsWith('.json')).sort() : [];
-  const results = files.map((f) => JSON.parse(fs.readFileSync(path.join(resultsDir, f), 'utf8')));
+  // The suite's own results only: results/ also holds the background and zones scripts' tables.
+  const results = files.map((f) => JSON.parse(fs.readFileSync(path.join(resultsDir, f), 'utf8')))
+    .filter((r) => r && r.machine && typeof r.date === 'string' && Array.isArray(r.cases));
   const readme = path.join(dir, 'README.md');
   if (!fs.existsSync(readme)) return;
   const text = fs.readFileSync(readme, 'utf8');
