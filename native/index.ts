@@ -20,7 +20,6 @@ import type {
   NativeMatchJob,
   NativeOrientationJob,
   NativeMatchResult,
-  NativeScore,
   NativeVersions,
   RunMatchOptions,
   VulkanRuntime,

@@ -1,5 +1,4 @@
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import type { Command } from 'commander';
 import { backgroundStatistics, readJob } from '@tme/engine';
 import { TmeError, invalidOption, readMrc, writeFileAtomic, type Zyx } from '@tme/formats';
