@@ -103,6 +103,11 @@ export interface MatchSetup extends SearchPlan {
   createdDir: boolean;
   /** The warnings the set-up gave (printed unless --quiet), for job.json and the job's report. */
   warnings: string[];
+  /**
+   * Aborted by a Ctrl-C from the moment the job folder is made: a signal between making it and matching must cancel
+   * the way one during matching does (without a listener the default action kills the process mid-set-up).
+   */
+  cancel: { controller: AbortController; onSigint: () => void };
 }
 
 /**
@@ -132,8 +137,18 @@ export async function setupSearch(
   const dir = path.resolve(output);
   const createDir = o.createDir ?? true;
   const createdDir = createDir && !fs.existsSync(dir);
-  if (createDir) warnings.push(...prepareJobDir(dir, o));
-  return { ...plan, dir, createdDir, warnings };
+  const controller = new AbortController();
+  const cancel = { controller, onSigint: (): void => controller.abort() };
+  if (createDir) {
+    process.once('SIGINT', cancel.onSigint);
+    try {
+      warnings.push(...prepareJobDir(dir, o));
+    } catch (err) {
+      process.removeListener('SIGINT', cancel.onSigint);
+      throw err;
+    }
+  }
+  return { ...plan, dir, createdDir, warnings, cancel };
 }
 
 /** Runs a prepared match with progress, Ctrl-C → checkpoint, and writes the job folder. */
@@ -142,9 +157,9 @@ export async function executeMatch(
 ): Promise<MatchResult> {
   const { dir, job } = setup;
   const intervalSeconds = flags.checkpointInterval === undefined ? undefined : parseSeconds('--checkpoint-interval', flags.checkpointInterval);
-  const controller = new AbortController();
-  const onSigint = (): void => controller.abort();
+  const { controller, onSigint } = setup.cancel;
   const onLateSigint = (): void => { process.stderr.write(`tme: ${dir}: the search had finished; its results are written whole\n`); };
+  process.removeListener('SIGINT', onSigint);
   process.once('SIGINT', onSigint);
   const progress = createProgressRenderer({ quiet: flags.quiet, force: flags.progress });
   let result: MatchResult;
