@@ -1,7 +1,7 @@
 import { isTmeError, type Zyx } from '@tme/formats';
 import type { DeviceId, DeviceInfo, MatchBackend } from './backend';
 import { resolveDevices } from './devices';
-import { deviceBudgetBytes, planJobTiles, sharedBackendInputs, tileTargetMask } from './match';
+import { deviceBudgetBytes, outOfCoreTileBytes, readDiskTile, planJobTiles, sharedBackendInputs, tileTargetMask } from './match';
 import { defaultBackend } from './native-backend';
 import { extractRegion } from './padding';
 import * as native from '@tme/native';
@@ -63,7 +63,8 @@ export interface JobEstimate {
 export function processPeakBytes(job: MatchJob, p: PreparedJob, plan: TilePlan, hostTile: boolean): number {
   const volume = p.targetShape[0] * p.targetShape[1] * p.targetShape[2];
   const tile = plan.fastShape[0] * plan.fastShape[1] * plan.fastShape[2];
-  const changed = p.target !== job.target.data;
+  if (p.source) return PROCESS_BASE_BYTES + ARRAY_OVERHEAD * (hostTile ? plan.bytesPerTile : outOfCoreTileBytes(plan.fastShape) + (4 + 1 + 8 + 8 + 24) * tile);
+  const changed = p.target !== (job.target as { data: Float32Array }).data;
   const matching = 4 * volume + (changed ? 4 * volume : 0) + 8 * volume + (p.noData ? volume : 0) +
     (p.targetMask ? 4 * volume : 0) + (p.background === 'rotation-stats' ? 12 * volume : 0) + (hostTile ? plan.bytesPerTile : (4 + 1 + 8 + 8 + 24) * tile);
   let preparing = 0;
@@ -83,7 +84,8 @@ export function processPeakBytes(job: MatchJob, p: PreparedJob, plan: TilePlan, 
  * short run on the picked device. Nothing is written.
  */
 export async function estimateJob(job: MatchJob, options: EstimateOptions = {}): Promise<JobEstimate> {
-  const p = prepareJob(job);
+  // Out of core the target's moments cost two passes over the file: only a calibration run needs them.
+  const p = prepareJob(job, { targetMoments: (options.calibrationRotations ?? 0) > 0 });
   const backend = options.backend ?? defaultBackend();
   const workers = resolveDevices(p.device, backend);
   const picked = (workers[0] as DeviceInfo).index;
@@ -119,7 +121,7 @@ export async function estimateJob(job: MatchJob, options: EstimateOptions = {}):
       const fast = plan.fastShape;
       const run = (end: number): ReturnType<MatchBackend['runMatch']> => backend.runMatch({
         ...sharedBackendInputs(p), device: picked,
-        target: extractRegion(p.target, p.targetShape, tile.readStart, fast, p.padTarget, p.fillValue), targetShape: fast,
+        target: p.source ? readDiskTile(p, p.source, tile, fast).target : extractRegion(p.target, p.targetShape, tile.readStart, fast, p.padTarget, p.fillValue), targetShape: fast,
         targetMask: p.plan.backendScore === 'mcc' && p.targetMask ? tileTargetMask(p, tile.readStart, fast) : undefined,
         rotationStart: 0, rotationEnd: end,
       }, { signal: options.signal });

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { TmeError, isTmeError, type Volume, type Zyx } from '@tme/formats';
+import { MrcRegionWriter, TmeError, isTmeError, type Volume, type VolumeRegionSource, type Zyx } from '@tme/formats';
 import { phaseRandomised, rotationStatsMaps, type BackgroundMaps } from './background';
 import { isDeviceList, type BackendMatchJob, type BackendMatchResult, type DeviceId, type DeviceInfo, type MatchBackend } from './backend';
 import { readCheckpoint, writeCheckpoint, type CheckpointState, type RotationRanges } from './checkpoint';
@@ -7,7 +7,7 @@ import { devicesLabel, resolveDevices } from './devices';
 import { ARRAY_OVERHEAD, PROCESS_BASE_BYTES } from './memory-model';
 import { defaultBackend } from './native-backend';
 import { extractRegion } from './padding';
-import { prepareJob, type MatchJob, type PreparedJob } from './prepare';
+import { isRegionSource, prepareJob, readWithNoData, type MatchJob, type PreparedJob } from './prepare';
 import { boxCentre } from './rotate';
 import { planTiles, type Tile, type TilePlan } from './tiling';
 
@@ -169,10 +169,11 @@ export function deviceBudgetBytes(p: PreparedJob, backend: MatchBackend, device:
   const host = backend.listDevices().find((d) => d.index === 'cpu');
   const voxels = p.targetShape[0] * p.targetShape[1] * p.targetShape[2];
   // The best-score and rotation maps; with rotation-stats the per-voxel sums, and at the end the normalised map.
-  const mapBytes = (p.background === 'rotation-stats' ? 20 : 8) * voxels;
+  // Out of core nothing is held whole: a tile's own arrays count with the tile (outOfCoreTileBytes).
+  const mapBytes = p.source ? 0 : (p.background === 'rotation-stats' ? 20 : 8) * voxels;
   // Free memory does not count what the process holds already (the target, its masks); a limit counts everything.
   const free = host ? host.memoryBytes * p.memoryFraction - mapBytes : Infinity;
-  const held = 4 * voxels * 2 + mapBytes + (p.noData ? voxels : 0) + (p.targetMask ? 4 * voxels : 0);
+  const held = p.source ? 0 : 4 * voxels * 2 + mapBytes + (p.noData ? voxels : 0) + (p.targetMask ? 4 * voxels : 0);
   const limited = p.memoryLimitBytes === undefined ? Infinity : (p.memoryLimitBytes - PROCESS_BASE_BYTES) / ARRAY_OVERHEAD - held;
   const tiles = Math.min(free, limited);
   if (!(tiles > 0)) {
@@ -206,7 +207,8 @@ export function planJobTiles(p: PreparedJob, backend: MatchBackend, devices: rea
         rotationMode: p.rotationMode, filter: p.filter !== undefined || p.zoneFilters !== undefined, device: device.index, threads: p.threads,
         voxelStats: p.background === 'rotation-stats',
       });
-      return budget === budgetBytes ? bytes : budget > 0 ? (bytes * budgetBytes) / budget : Infinity;
+      const all = bytes + (p.source ? outOfCoreTileBytes(fastShape) : 0);
+      return budget === budgetBytes ? all : budget > 0 ? (all * budgetBytes) / budget : Infinity;
     })),
   });
 }
@@ -237,6 +239,14 @@ export function tileTargetMask(p: PreparedJob, readStart: Zyx, shape: Zyx): Floa
   return p.targetMask ? extractRegion(p.targetMask, p.targetShape, readStart, shape, 'mirror') : undefined;
 }
 
+/**
+ * What the host holds for each tile out of core besides the backend's arrays: the box read with its no-data halo
+ * (float32 and its flags), the padded tile, the statistics mask, and the core's best-score and rotation maps.
+ */
+export function outOfCoreTileBytes(fastShape: Zyx): number {
+  return (4 + 1 + 4 + 1 + 8) * fastShape[0] * fastShape[1] * fastShape[2];
+}
+
 function bytesText(bytes: number): string {
   return bytes >= 2 ** 30 ? `${(bytes / 2 ** 30).toFixed(1)} GiB` : `${Math.ceil(bytes / 2 ** 20)} MiB`;
 }
@@ -255,17 +265,21 @@ function hashJob(p: PreparedJob, plan: TilePlan): string {
   return h.digest('hex');
 }
 
-/** Visits the core of a tile row by row: the row's start in the full target and in the tile, and its length. */
+/** Where the run's maps live: the whole target in memory, or out of core the current tile's core. */
+interface MapFrame { start: Zyx; shape: Zyx }
+
+/** Visits the core of a tile row by row: the row's start in the maps' frame and in the tile, and its length. */
 function forCoreRows(
-  tile: Tile, fast: Zyx, targetShape: Zyx, offset: Zyx,
+  tile: Tile, fast: Zyx, frame: MapFrame, offset: Zyx,
   visit: (fullStart: number, tileStart: number, length: number) => void,
 ): void {
   const [, ty, tx] = fast;
-  const [, ny, nx] = targetShape;
+  const [, ny, nx] = frame.shape;
   const [cz, cy, cx] = tile.coreShape;
+  const [sz, sy, sx] = frame.start;
   for (let z = 0; z < cz; z++) {
     for (let y = 0; y < cy; y++) {
-      const full = ((tile.coreStart[0] + z) * ny + tile.coreStart[1] + y) * nx + tile.coreStart[2];
+      const full = ((tile.coreStart[0] - sz + z) * ny + tile.coreStart[1] - sy + y) * nx + tile.coreStart[2] - sx;
       const local = ((offset[0] + z) * ty + offset[1] + y) * tx + offset[2];
       visit(full, local, cx);
     }
@@ -357,10 +371,125 @@ function cancelled(): TmeError {
  * tiles in the same order however the work was split.
  */
 export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): Promise<MatchResult> {
+  if (isRegionSource(job.target)) {
+    throw new TmeError('ERR_TME_INVALID_OPTION', `${job.target.file} is a target on disk: match it with matchTemplateOutOfCore, which writes its maps by region`);
+  }
   if (job.background === 'random-phase') return matchRandomPhase(job, options);
   const started = Date.now();
   if (options.signal?.aborted) throw cancelled();
   const p = prepareJob(job);
+  const run = await searchTiles(p, started, options);
+  const { state, voxels, rangeEnd, rangeStart } = run;
+  let voxelCount = 0;
+  for (let i = 0; i < voxels; i++) {
+    if ((!p.targetMask || (p.targetMask[i] as number) > 0) && !p.noData?.[i]) voxelCount++;
+  }
+  // Voxels without data were not scored: 0 in the map, no rotation (peak calling leaves them out).
+  if (p.noData) {
+    for (let i = 0; i < voxels; i++) {
+      if (p.noData[i]) { state.scores[i] = 0; state.indices[i] = -1; }
+    }
+  }
+  const scores: Volume = { data: state.scores, shape: p.targetShape, voxelSize: p.voxelSize, origin: p.origin };
+  return {
+    scores,
+    indices: state.indices,
+    ...(state.voxelSum && state.voxelSumSq
+      ? { background: rotationStatsMaps(scores, state.voxelSum, state.voxelSumSq, rangeEnd - rangeStart, p.noData) } : {}),
+    ...run.summary(voxelCount),
+  };
+}
+
+/** The maps an out-of-core run writes, tile core by tile core (MRC files, committed when the search finishes). */
+export interface OutOfCoreOutputs {
+  scores: string;
+  rotations: string;
+}
+
+/** An out-of-core run's result: its maps are files (OutOfCoreOutputs), never held whole. */
+export interface OutOfCoreMatchResult extends Omit<MatchResult, 'scores' | 'indices' | 'background'> {
+  outOfCore: OutOfCoreOutputs & { bestScore: number; shape: Zyx; voxelSize: Zyx; origin: Zyx };
+}
+
+/**
+ * Matches a target on disk (job.target a VolumeRegionSource): each tile is read with its overlap, matched, and its
+ * core written into the score and rotation MRCs by region, so memory holds tiles, never the tomogram or its maps.
+ * The maps and statistics equal matchTemplate's on the same tiles bit for bit (the same tiles, rotations and order;
+ * moments and statistics summed in the same order). Runs without checkpoints: `options.checkpoint` with resume is
+ * refused.
+ */
+export async function matchTemplateOutOfCore(job: MatchJob, outputs: OutOfCoreOutputs, options: MatchOptions = {}): Promise<OutOfCoreMatchResult> {
+  const started = Date.now();
+  if (!isRegionSource(job.target)) throw new TmeError('ERR_TME_INVALID_OPTION', 'matchTemplateOutOfCore reads its target by region: give a VolumeRegionSource (MrcRegionReader)');
+  if (options.checkpoint?.resume === true) {
+    throw new TmeError('ERR_TME_INVALID_OPTION', 'Expected no --resume for a tomogram matched out of core (larger than memory; it keeps no checkpoint) but received --resume');
+  }
+  if (options.signal?.aborted) throw cancelled();
+  const p = prepareJob(job);
+  const source = p.source as VolumeRegionSource;
+  const geometry = { shape: p.targetShape, voxelSize: p.voxelSize, origin: p.origin };
+  const scoresOut = new MrcRegionWriter(outputs.scores, geometry);
+  const rotationsOut = new MrcRegionWriter(outputs.rotations, geometry);
+  let bestScore = -Infinity;
+  let voxelCount = 0;
+  try {
+    const run = await searchTiles(p, started, { ...options, checkpoint: undefined }, {
+      source,
+      finishTile: (tile, scores, indices, counted, noData) => {
+        voxelCount += counted;
+        if (noData) {
+          for (let i = 0; i < scores.length; i++) if (noData[i]) { scores[i] = 0; indices[i] = -1; }
+        }
+        for (let i = 0; i < scores.length; i++) if ((scores[i] as number) > bestScore) bestScore = scores[i] as number;
+        scoresOut.writeRegion(tile.coreStart, tile.coreShape, scores);
+        rotationsOut.writeRegion(tile.coreStart, tile.coreShape, indices);
+      },
+    });
+    scoresOut.commit();
+    rotationsOut.commit();
+    return { ...run.summary(voxelCount), outOfCore: { ...outputs, bestScore, ...geometry } };
+  } catch (err) {
+    scoresOut.abort();
+    rotationsOut.abort();
+    throw err;
+  }
+}
+
+/** Out of core: where tiles come from, and what takes each finished tile's core maps. */
+interface DiskTarget {
+  source: VolumeRegionSource;
+  /** The core's maps (core shape), the voxels counted in the statistics, and the core's no-data flags. */
+  finishTile: (tile: Tile, scores: Float32Array, indices: Int32Array, counted: number, noData: Uint8Array | undefined) => void;
+}
+
+/** A tile's box of the target read from disk with its no-data voxels filled, padded as in memory; the core's flags. */
+export function readDiskTile(p: PreparedJob, source: VolumeRegionSource, tile: Tile, fast: Zyx): { target: Float32Array; noData: Uint8Array | undefined } {
+  const n = p.targetShape;
+  // The part of the box inside the target: padding reads only there ('mirror' reflects within the box read, since
+  // a tile reaches at most half its support beyond a face and holds more than that inside).
+  const start: Zyx = [0, 1, 2].map((a) => Math.max(0, tile.readStart[a] as number)) as unknown as Zyx;
+  const end: Zyx = [0, 1, 2].map((a) => Math.min(n[a] as number, (tile.readStart[a] as number) + (fast[a] as number))) as unknown as Zyx;
+  const read = readWithNoData(source, start, [end[0] - start[0], end[1] - start[1], end[2] - start[2]]);
+  const data = read.data;
+  if (read.noData) {
+    const fill = p.padTarget === 'zero' ? 0 : p.fillValue;
+    for (let i = 0; i < data.length; i++) if (read.noData[i]) data[i] = fill;
+  }
+  // Padding reflects about the target's faces: where the read box stops inside the target, no padding reads.
+  const relative: Zyx = [0, 1, 2].map((a) => (tile.readStart[a] as number) - (read.start[a] as number)) as unknown as Zyx;
+  const target = extractRegion(data, read.shape, relative, fast, p.padTarget, p.fillValue);
+  const noData = read.noData
+    ? Uint8Array.from(extractRegion(Float32Array.from(read.noData), read.shape,
+      [0, 1, 2].map((a) => (tile.coreStart[a] as number) - (read.start[a] as number)) as unknown as Zyx, tile.coreShape, 'zero'))
+    : undefined;
+  return { target, noData: noData?.some((v) => v !== 0) ? noData : undefined };
+}
+
+/** The tile loop both paths share; out of core (`disk`) the maps are a tile core's, handed to disk.finishTile. */
+async function searchTiles(p: PreparedJob, started: number, options: MatchOptions, disk?: DiskTarget): Promise<{
+  state: CheckpointState; voxels: number; rangeStart: number; rangeEnd: number;
+  summary: (voxelCount: number) => Omit<MatchResult, 'scores' | 'indices' | 'background'>;
+}> {
   const backend = options.backend ?? defaultBackend();
   const voxelStats = p.background === 'rotation-stats';
   if (voxelStats && backend.capabilities?.voxelStats !== true) {
@@ -372,13 +501,15 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
   const [nz, ny, nx] = p.targetShape;
   const voxels = nz * ny * nx;
   const nRot = p.rotationCount;
-  const key = hashJob(p, plan);
+  // Out of core nothing checkpoints: the target is not hashed (a pass over the file for nothing).
+  const key = disk ? '' : hashJob(p, plan);
   const statsScope: ScoreStatistics['scope'] = backend.capabilities?.statsMask === false ? 'tile' : 'core';
 
   const checkpointDir = options.checkpoint?.dir;
   const resumed = checkpointDir !== undefined && options.checkpoint?.resume === true
     ? readCheckpoint(checkpointDir, key, voxels, nRot) : undefined;
-  const state = resumed ?? freshState(key, voxels, nRot, voxelStats);
+  const state = resumed ?? freshState(key, disk ? 0 : voxels, nRot, voxelStats);
+  const wholeFrame: MapFrame = { start: [0, 0, 0], shape: p.targetShape };
   const intervalMs = 1000 * (options.checkpoint?.intervalSeconds ?? 30);
   const prepareMs = Date.now() - started;
   const priorMs = state.elapsedMs;
@@ -422,12 +553,20 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
   try {
     for (let t = state.tile; t < plan.tiles.length; t++) {
       const tile = plan.tiles[t] as Tile;
-      const target = extractRegion(p.target, p.targetShape, tile.readStart, fast, p.padTarget, p.fillValue);
+      const fromDisk = disk ? readDiskTile(p, disk.source, tile, fast) : undefined;
+      const target = fromDisk ? fromDisk.target : extractRegion(p.target, p.targetShape, tile.readStart, fast, p.padTarget, p.fillValue);
       const targetMask = p.targetMask ? tileTargetMask(p, tile.readStart, fast) : undefined;
       const statsMask = new Uint8Array(fastVoxels);
       const targetMaskFull = p.targetMask;
-      const noData = p.noData;
-      forCoreRows(tile, fast, p.targetShape, offset, (full, local, n) => {
+      const noData = fromDisk ? fromDisk.noData : p.noData;
+      // Out of core the maps are this tile's core, fresh for each tile.
+      const frame: MapFrame = disk ? { start: tile.coreStart, shape: tile.coreShape } : wholeFrame;
+      if (disk) {
+        const coreVoxels = tile.coreShape[0] * tile.coreShape[1] * tile.coreShape[2];
+        state.scores = new Float32Array(coreVoxels).fill(-Infinity);
+        state.indices = new Int32Array(coreVoxels).fill(-1);
+      }
+      forCoreRows(tile, fast, frame, offset, (full, local, n) => {
         if (!targetMaskFull && !noData) statsMask.fill(1, local, local + n);
         else {
           for (let x = 0; x < n; x++) {
@@ -484,7 +623,7 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
           const n = end - start;
           // While this worker has made every finished rotation of the tile, its maps are the state's: copy them.
           const sole = chainRotations === doneInTile;
-          forCoreRows(tile, fast, p.targetShape, offset, sole
+          forCoreRows(tile, fast, frame, offset, sole
             ? (full, local, len) => {
               state.scores.set(result.scores.subarray(local, local + len), full);
               state.indices.set(result.indices.subarray(local, local + len), full);
@@ -496,7 +635,7 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
             const rs = result.voxelSum;
             const rq = result.voxelSumSq;
             if (!rs || !rq) throw new TmeError('ERR_TME_INTERNAL', `the ${backend.name} backend returned no per-voxel sums`);
-            forCoreRows(tile, fast, p.targetShape, offset, (full, local, len) => {
+            forCoreRows(tile, fast, frame, offset, (full, local, len) => {
               for (let x = 0; x < len; x++) {
                 voxelSum[full + x] = (voxelSum[full + x] as number) + (rs[local + x] as number);
                 voxelSumSq[full + x] = (voxelSumSq[full + x] as number) + (rq[local + x] as number);
@@ -550,6 +689,11 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
         }
       }));
       if (failure !== undefined) throw failure;
+      if (disk) {
+        let counted = 0;
+        for (let i = 0; i < statsMask.length; i++) counted += statsMask[i] as number;
+        disk.finishTile(tile, state.scores, state.indices, counted, noData);
+      }
       state.tile = t + 1;
       state.done = [];
       // The next tile's set-ups differ: free this one's on every device.
@@ -568,36 +712,24 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
   }
 
   const matchMs = Date.now() - matchStarted;
-  let voxelCount = 0;
-  for (let i = 0; i < voxels; i++) {
-    if ((!p.targetMask || (p.targetMask[i] as number) > 0) && !p.noData?.[i]) voxelCount++;
-  }
-  // Voxels without data were not scored: 0 in the map, no rotation (peak calling leaves them out).
-  if (p.noData) {
-    for (let i = 0; i < voxels; i++) {
-      if (p.noData[i]) { state.scores[i] = 0; state.indices[i] = -1; }
-    }
-  }
-  const scores: Volume = { data: state.scores, shape: p.targetShape, voxelSize: p.voxelSize, origin: p.origin };
   return {
-    scores,
-    indices: state.indices,
-    ...(state.voxelSum && state.voxelSumSq
-      ? { background: rotationStatsMaps(scores, state.voxelSum, state.voxelSumSq, rangeEnd - rangeStart, p.noData) } : {}),
-    rotations: p.rotations,
-    stats: scoreStatistics(
-      { sum: state.rotationSum, sumSq: state.rotationSumSq, count: state.rotationCount }, state.rotationMax,
-      { sum: state.looseSum, sumSq: state.looseSumSq, count: state.looseCount }, voxelCount, statsScope,
-    ),
-    tilePlan: plan,
-    device: { ...(devices[0] as DeviceInfo), backend: backend.name },
-    devices,
-    timings: {
-      totalMs: priorMs + (Date.now() - started), prepareMs, matchMs, checkpointMs,
-      rotationsPerSecond: matchMs > 0 ? (1000 * rotationsRun) / matchMs / plan.tiles.length : 0,
-    },
-    parameters: parametersOf(p),
-    resumed: resumed !== undefined,
+    state, voxels, rangeStart, rangeEnd,
+    summary: (voxelCount) => ({
+      rotations: p.rotations,
+      stats: scoreStatistics(
+        { sum: state.rotationSum, sumSq: state.rotationSumSq, count: state.rotationCount }, state.rotationMax,
+        { sum: state.looseSum, sumSq: state.looseSumSq, count: state.looseCount }, voxelCount, statsScope,
+      ),
+      tilePlan: plan,
+      device: { ...(devices[0] as DeviceInfo), backend: backend.name },
+      devices,
+      timings: {
+        totalMs: priorMs + (Date.now() - started), prepareMs, matchMs, checkpointMs,
+        rotationsPerSecond: matchMs > 0 ? (1000 * rotationsRun) / matchMs / plan.tiles.length : 0,
+      },
+      parameters: parametersOf(p),
+      resumed: resumed !== undefined,
+    }),
   };
 }
 

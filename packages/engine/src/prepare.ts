@@ -1,5 +1,5 @@
 import * as os from 'node:os';
-import { TmeError, invalidOption, type Volume, type Zyx } from '@tme/formats';
+import { TmeError, invalidOption, type Volume, type VolumeRegionSource, type Zyx } from '@tme/formats';
 import * as native from '@tme/native';
 import { BACKGROUNDS, type Background } from './background';
 import { isDeviceList, type DeviceSelection, type Interpolation, type RotationMode } from './backend';
@@ -15,8 +15,9 @@ export type FilterFunction = (shape: Zyx, voxelSize: Zyx) => Float32Array;
 
 /** One template search: the inputs, given once per job. */
 export interface MatchJob {
-  /** The tomogram. Voxel size in Å (z, y, x). */
-  target: Volume;
+  /** The tomogram. Voxel size in Å (z, y, x). A region source (an MRC on disk, MrcRegionReader) is matched out of
+   *  core: read tile by tile, its maps written by region (matchTemplateOutOfCore). */
+  target: Volume | VolumeRegionSource;
   /** The template on its box; centre floor(shape/2). Same voxel size as the target (±1 %). */
   template: Volume;
   /** Template mask on the template box (values 0..1). Default: a sphere of `maskRadius`. */
@@ -76,8 +77,11 @@ export interface MatchJob {
 /** Everything after validation and preprocessing: what the loop and job.json use. */
 export interface PreparedJob extends CheckedJobOptions {
   rotationCount: number;
+  /** Out of core: the target on disk, read tile by tile (out-of-core.ts); `target` is then empty. */
+  source: VolumeRegionSource | undefined;
   /** The rotations searched, [start, end): the whole set unless the job is a shard. */
   rotationRange: readonly [number, number];
+  /** The preprocessed target; empty out of core (`source`). */
   target: Float32Array;
   targetShape: Zyx;
   voxelSize: Zyx;
@@ -268,8 +272,14 @@ export function checkJobOptions(job: JobOptions, names: OptionNames = {}): Check
   };
 }
 
+export interface PrepareOptions {
+  /** Out of core: read the target through to find its moments (two passes over the file). Default true; an estimate
+   *  that times nothing skips them (targetMean 0, targetVariance 1 then). */
+  targetMoments?: boolean;
+}
+
 /** Validates a job and applies the score's preprocessing (Laplacian for lcc, standardisation for cam). */
-export function prepareJob(job: MatchJob): PreparedJob {
+export function prepareJob(job: MatchJob, options: PrepareOptions = {}): PreparedJob {
   const checked = checkJobOptions({ ...job, filtered: job.filter !== undefined, sharded: job.rotationRange !== undefined });
   const { score, plan, padTarget, interpolation, rotationMode, device, tile, memoryFraction, memoryLimitBytes, background, randomPhaseSeed } = checked;
 
@@ -286,6 +296,7 @@ export function prepareJob(job: MatchJob): PreparedJob {
     throw invalidOption('rotationRange', `[start, end) with 0 ≤ start < end ≤ ${rotations.length / 9}`, rotationRange.join(','));
   }
   const { target, template } = job;
+  if (isRegionSource(target)) return prepareOutOfCore(job, checked, target, options.targetMoments ?? true);
   if (!sameVoxelSize(target.voxelSize, template.voxelSize)) {
     throw new TmeError('ERR_TME_MISMATCH',
       `template voxel size (${template.voxelSize.join(', ')}) Å differs from the target's (${target.voxelSize.join(', ')}) Å; resample the template first`);
@@ -357,10 +368,173 @@ export function prepareJob(job: MatchJob): PreparedJob {
   const { mean, variance } = moments(targetData, noData);
   return {
     score, plan, padTarget, interpolation, rotationMode, device, threads: job.threads, tile, memoryFraction, memoryLimitBytes,
-    rotationCount: rotations.length / 9, rotationRange, background, randomPhaseSeed,
+    rotationCount: rotations.length / 9, rotationRange, background, randomPhaseSeed, source: undefined,
     target: targetData, targetShape: target.shape, voxelSize: target.voxelSize, origin: target.origin,
     template: templateData, templateShape: template.shape, mask,
     supportShape: templateSupport(mask, template.shape, plan.backendScore, interpolation, rotationMode), maskRadius, targetMask,
     fillValue: mean, filter: job.filter, zoneSplits, zoneFilters, templateFilter, filterShape, targetMean: mean, targetVariance: variance, noData, rotations,
+  };
+}
+
+/** Whether a job's target is read from disk by region (out of core) rather than held whole. */
+export function isRegionSource(target: Volume | VolumeRegionSource): target is VolumeRegionSource {
+  return typeof (target as VolumeRegionSource).readRegion === 'function';
+}
+
+/**
+ * What the out-of-core path supports: the target is read tile by tile, so every step that needs the whole target at
+ * once is refused with the flag that asks for it (the message names `names`' spelling).
+ */
+export function checkOutOfCore(job: Pick<MatchJob, 'targetFilter' | 'targetMask'> & { score?: string; background?: string }, names: {
+  targetFilter?: string; targetMask?: string; score?: string; background?: string;
+} = {}): void {
+  const refuse = (what: string, why: string): never => {
+    throw new TmeError('ERR_TME_UNSUPPORTED', `${what} is not available for a tomogram matched out of core (larger than memory): ${why}; bin or crop the tomogram, or give more --memory`);
+  };
+  // A Fourier filter of the whole target cannot be applied tile by tile without changing the scores (measured in the
+  // README: per tile with a halo it differs from the whole-volume filter at every voxel).
+  if (job.targetFilter) refuse(names.targetFilter ?? 'targetFilter', 'the target\'s band-pass, whitening and wedge filter the whole tomogram at once');
+  if (job.targetMask) refuse(names.targetMask ?? 'targetMask', 'the target mask is read whole');
+  const checked = checkJobOptions({ score: job.score });
+  if (checked.plan.laplace || checked.plan.standardise) refuse(`${names.score ?? 'score'} ${checked.score}`, 'its preprocessing acts on the whole tomogram');
+  if ((job.background ?? 'none') !== 'none') refuse(`${names.background ?? 'background'} ${job.background ?? ''}`, 'its per-voxel maps are held whole');
+}
+
+/** Sections read at once by the out-of-core passes over the target (and the halo findNoData needs about them). */
+const SLAB_BYTES = 64 * 2 ** 20;
+export const NO_DATA_HALO = 2;
+
+/**
+ * The target's no-data voxels of the box [start, start + shape) (inside the target), from the box read with a halo
+ * of NO_DATA_HALO voxels: findNoData looks one voxel around and grows one voxel, so that halo gives the same answer
+ * as the whole volume. Returns the box read (with its halo) and its flags, or undefined flags when there are none.
+ */
+export function readWithNoData(source: VolumeRegionSource, start: Zyx, shape: Zyx): {
+  data: Float32Array; start: Zyx; shape: Zyx; noData: Uint8Array | undefined;
+} {
+  const lo: Zyx = [0, 1, 2].map((a) => Math.max(0, (start[a] as number) - NO_DATA_HALO)) as unknown as Zyx;
+  const hi: Zyx = [0, 1, 2].map((a) => Math.min(source.shape[a] as number, (start[a] as number) + (shape[a] as number) + NO_DATA_HALO)) as unknown as Zyx;
+  const boxShape: Zyx = [hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2]];
+  const data = source.readRegion(lo, boxShape);
+  return { data, start: lo, shape: boxShape, noData: findNoData(data, boxShape) };
+}
+
+/**
+ * Prepares a job whose target is on disk: the template side as in memory, and the target's moments (the numbers
+ * every tile normalises by) from two passes over it in z-slabs, in voxel order, so that they equal the in-memory
+ * run's to the last bit; no-data regions are found per slab with a halo (same flags as the whole volume's).
+ */
+function prepareOutOfCore(job: MatchJob, checked: CheckedJobOptions, source: VolumeRegionSource, targetMoments: boolean): PreparedJob {
+  checkOutOfCore({ targetFilter: job.targetFilter, targetMask: job.targetMask, score: checked.score, background: checked.background });
+  const side = prepareTemplateSide(job, checked, source);
+  const [nz, ny, nx] = source.shape;
+  const section = ny * nx;
+  const slab = Math.max(1, Math.min(nz, Math.floor(SLAB_BYTES / (4 * section))));
+  // Pass 1: finite values, the no-data voxels and the sum over the others; pass 2 the squared deviations.
+  let s = 0;
+  let n = 0;
+  let anyNoData = false;
+  if (!targetMoments) { s = 0; n = 1; }
+  const eachSlab = (visit: (data: Float32Array, skip: Uint8Array | undefined, from: number, to: number, first: number) => void): void => {
+    for (let z0 = 0; z0 < nz; z0 += slab) {
+      const zn = Math.min(slab, nz - z0);
+      const read = readWithNoData(source, [z0, 0, 0], [zn, ny, nx]);
+      const from = (z0 - read.start[0]) * section;
+      visit(read.data, read.noData, from, from + zn * section, z0 * section);
+    }
+  };
+  if (targetMoments) eachSlab((data, skip, from, to, first) => {
+    for (let i = from; i < to; i++) {
+      const v = data[i] as number;
+      if (!Number.isFinite(v)) {
+        throw new TmeError('ERR_TME_FORMAT', `holds ${String(v)} at voxel ${first + i - from} (NaN or infinite values cannot be matched)`, { file: source.file });
+      }
+      if (skip?.[i]) { anyNoData = true; continue; }
+      s += v;
+      n++;
+    }
+  });
+  const mean = n > 0 ? s / n : 0;
+  let q = targetMoments ? 0 : 1;
+  // The in-memory moments square in two spellings (with and without no-data voxels); the same here, bit for bit.
+  if (targetMoments) eachSlab((data, skip, from, to) => {
+    if (!anyNoData) {
+      for (let i = from; i < to; i++) { const d = (data[i] as number) - mean; q += d * d; }
+    } else {
+      for (let i = from; i < to; i++) if (!skip?.[i]) q += ((data[i] as number) - mean) ** 2;
+    }
+  });
+  const variance = n > 0 ? q / n : 0;
+  const { score, plan, padTarget, interpolation, rotationMode, device, tile, memoryFraction, memoryLimitBytes, background, randomPhaseSeed } = checked;
+  return {
+    score, plan, padTarget, interpolation, rotationMode, device, threads: job.threads, tile, memoryFraction, memoryLimitBytes,
+    rotationCount: side.rotations.length / 9, rotationRange: side.rotationRange, background, randomPhaseSeed, source,
+    target: new Float32Array(0), targetShape: source.shape, voxelSize: source.voxelSize, origin: source.origin,
+    template: side.template, templateShape: job.template.shape, mask: side.mask, supportShape: side.supportShape, maskRadius: side.maskRadius,
+    targetMask: undefined, fillValue: mean, filter: job.filter, zoneSplits: side.zoneSplits, zoneFilters: side.zoneFilters,
+    templateFilter: side.templateFilter, filterShape: side.filterShape, targetMean: mean, targetVariance: variance,
+    // Found per tile (readWithNoData); the whole volume's flags are never held.
+    noData: undefined, rotations: side.rotations,
+  };
+}
+
+/** The template side of a job (mask, support, filters, rotations): what prepareJob makes whatever holds the target. */
+export function prepareTemplateSide(job: MatchJob, checked: CheckedJobOptions, geometry: { shape: Zyx; voxelSize: Zyx }): {
+  rotations: Float64Array; rotationRange: readonly [number, number]; template: Float32Array; mask: Float32Array; maskRadius: number | undefined;
+  supportShape: Zyx; filterShape: Zyx; templateFilter: Float32Array | undefined; zoneSplits: Zyx; zoneFilters: Float32Array[] | undefined;
+} {
+  const { plan, interpolation, rotationMode } = checked;
+  const rotations = job.rotations;
+  if (!(rotations instanceof Float64Array) || rotations.length === 0 || rotations.length % 9 !== 0) {
+    throw invalidOption('rotations', 'a Float64Array of 9 values per rotation (at least one)', rotations);
+  }
+  for (let i = 0; i < rotations.length; i++) {
+    if (!Number.isFinite(rotations[i] as number)) throw invalidOption('rotations', 'finite matrix entries', rotations[i]);
+  }
+  const rotationRange: readonly [number, number] = job.rotationRange ?? [0, rotations.length / 9];
+  const [rangeStart, rangeEnd] = rotationRange;
+  if (!(Number.isInteger(rangeStart) && Number.isInteger(rangeEnd) && rangeStart >= 0 && rangeStart < rangeEnd && rangeEnd <= rotations.length / 9)) {
+    throw invalidOption('rotationRange', `[start, end) with 0 ≤ start < end ≤ ${rotations.length / 9}`, rotationRange.join(','));
+  }
+  const { template } = job;
+  if (!sameVoxelSize(geometry.voxelSize, template.voxelSize)) {
+    throw new TmeError('ERR_TME_MISMATCH',
+      `template voxel size (${template.voxelSize.join(', ')}) Å differs from the target's (${geometry.voxelSize.join(', ')}) Å; resample the template first`);
+  }
+  checkFinite(template.data, 'the template');
+  let mask: Float32Array;
+  let maskRadius: number | undefined;
+  if (job.templateMask) {
+    if (job.maskRadius !== undefined) throw invalidOption('maskRadius', 'no radius when a template mask is given', job.maskRadius);
+    if (!job.templateMask.shape.every((n, i) => n === template.shape[i])) {
+      throw new TmeError('ERR_TME_MISMATCH', `template mask shape (${job.templateMask.shape.join(', ')}) differs from the template's (${template.shape.join(', ')})`);
+    }
+    mask = Float32Array.from(job.templateMask.data);
+    checkFinite(mask, 'the template mask');
+  } else {
+    maskRadius = job.maskRadius ?? inscribedRadius(template.shape, template.voxelSize);
+    mask = sphereMask(template.shape, maskRadius, template.voxelSize);
+  }
+  let maskSum = 0;
+  for (let i = 0; i < mask.length; i++) maskSum += mask[i] as number;
+  if (!(maskSum >= 2)) throw new TmeError('ERR_TME_INVALID_OPTION', `the template mask covers fewer than 2 voxels (sum ${maskSum})`);
+  let templateData = template.data;
+  if (plan.laplace) templateData = laplacian(templateData, template.shape, 'zero');
+  if (plan.standardise) templateData = standardise(templateData);
+  const filterShape = filterGridFor(template.shape);
+  const templateFilter = job.filter ? filterOn(job.filter, filterShape, template.voxelSize) : undefined;
+  const zones = job.zones;
+  if (zones !== undefined) {
+    const n = zones.splits[0] * zones.splits[1] * zones.splits[2];
+    if (!(zones.splits.every((v, a) => Number.isInteger(v) && v >= 1 && v <= (geometry.shape[a] as number)) && zones.filters.length === n)) {
+      throw invalidOption('zones', 'zone counts of 1 … the target\'s size per axis and one filter per zone', `${zones.splits.join(',')} with ${zones.filters.length} filters`);
+    }
+  }
+  const zoneSplits: Zyx = zones ? [zones.splits[0], zones.splits[1], zones.splits[2]] : [1, 1, 1];
+  const zoneFilters = zones && zones.filters.length > 1 ? zones.filters.map((f) => filterOn(f, filterShape, template.voxelSize)) : undefined;
+  return {
+    rotations, rotationRange, template: templateData, mask, maskRadius,
+    supportShape: templateSupport(mask, template.shape, plan.backendScore, interpolation, rotationMode),
+    filterShape, templateFilter, zoneSplits, zoneFilters,
   };
 }
