@@ -15,7 +15,7 @@ export { mergeShards, type MergedShards } from './merge';
 export { formatRotationTable, parseRotationTable, ANGLES_HEADER } from './angles';
 export { NativeBackend, defaultBackend, nativeAddonBuilt, NATIVE_ADDON_PATH } from './native-backend';
 export { ReferenceBackend, type ReferenceBackendOptions } from './reference-backend';
-export { defaultMemoryEstimate } from './memory-model';
+export { defaultMemoryEstimate, inMemoryBytes, peakCallingBytes } from './memory-model';
 export { toArrayOrder, rotateBox, boxCentre } from './rotate';
 export { laplacian, standardise } from './laplace';
 export { nextSmoothSize } from './fast-size';

@@ -385,7 +385,7 @@ export function isRegionSource(target: Volume | VolumeRegionSource): target is V
  * What the out-of-core path supports: the target is read tile by tile, so every step that needs the whole target at
  * once is refused with the flag that asks for it (the message names `names`' spelling).
  */
-export function checkOutOfCore(job: Pick<MatchJob, 'targetFilter' | 'targetMask'> & { score?: string; background?: string }, names: {
+export function checkOutOfCore(job: { targetFilter?: boolean; targetMask?: boolean; score?: string; background?: string }, names: {
   targetFilter?: string; targetMask?: string; score?: string; background?: string;
 } = {}): void {
   const refuse = (what: string, why: string): never => {
@@ -425,7 +425,7 @@ export function readWithNoData(source: VolumeRegionSource, start: Zyx, shape: Zy
  * run's to the last bit; no-data regions are found per slab with a halo (same flags as the whole volume's).
  */
 function prepareOutOfCore(job: MatchJob, checked: CheckedJobOptions, source: VolumeRegionSource, targetMoments: boolean): PreparedJob {
-  checkOutOfCore({ targetFilter: job.targetFilter, targetMask: job.targetMask, score: checked.score, background: checked.background });
+  checkOutOfCore({ targetFilter: job.targetFilter !== undefined, targetMask: job.targetMask !== undefined, score: checked.score, background: checked.background });
   const side = prepareTemplateSide(job, checked, source);
   const [nz, ny, nx] = source.shape;
   const section = ny * nx;

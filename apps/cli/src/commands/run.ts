@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { invalidOption, readMrcHeader } from '@tme/formats';
 import { RUN_FORMATS, describeFaceBoxes, pickAndExport, type RunFormat } from '../pipeline';
 import { describeRefinement, refinable } from '../refine';
-import { addMatchOptions, executeMatch, setupMatch, type MatchFlags } from './match';
+import { addMatchOptions, executeMatch, inMemoryResult, inMemoryTarget, setupMatch, type MatchFlags } from './match';
 import { REPORT_FILE, writeReport } from './report';
 import {
   PEAK_MASK_HELP, addPeakOptions, callOptionsFrom, describeEdge, describeThreshold, readPeakMask, type PeaksCliOptions,
@@ -31,16 +31,17 @@ export async function runAll(flags: RunFlags): Promise<void> {
   }
   // The peak mask is checked before the match: a wrong file must not cost a search.
   const peakMask = flags.mask === undefined ? undefined : readPeakMask(flags.mask, readMrcHeader(flags.target).shape);
-  const setup = await setupMatch(flags);
+  const setup = await setupMatch(flags, { holdsTarget: 'tme run' });
+  const target = inMemoryTarget(setup, 'tme run');
   if (flags.mask !== undefined) setup.inputs['peakMask'] = path.resolve(flags.mask);
-  const result = await executeMatch(setup, flags, 'tme run');
+  const result = inMemoryResult(await executeMatch(setup, flags, 'tme run'));
   // Refinement is on by default (measured: the median angular error drops below half the step, for ~0.1 s a pick);
   // mcc cannot be re-scored per voxel, so its angles stay those of the global search, and the run says so.
   const refine = flags.refine !== false && refinable(setup.job);
   const tomoName = flags.tomoName ?? setup.filters.tomoName
     ?? path.basename(flags.target).replace(/\.[^.]+$/, '').replace(/[^A-Za-z0-9._+-]/g, '_');
   const summary = await pickAndExport({
-    dir: setup.dir, result, target: setup.target, templateShape: setup.template.shape, tomoName, peaks, peakMask, formats,
+    dir: setup.dir, result, target, templateShape: setup.template.shape, tomoName, peaks, peakMask, formats,
     tiltRange: setup.filters.tiltRange, tiltAxis: setup.options.tiltAxis,
     microscope: setup.filters.microscope.microscope, micrographName: setup.options.target,
     // Dark protein in the tomogram (the template was inverted to match it): RELION must average bright protein.
