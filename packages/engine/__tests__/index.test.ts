@@ -6,8 +6,8 @@ describe('public API', () => {
       'ANGLES_HEADER', 'BACKGROUNDS', 'BACKGROUND_FILES', 'CHECKPOINT_FILE', 'DEFAULT_PAD_MODE', 'DEFAULT_SCORE', 'ENGINE_VERSION', 'JOB_FILES', 'JOB_LOCK_FILE',
       'NATIVE_ADDON_PATH', 'NativeBackend', 'PAD_MODES', 'ReferenceBackend', 'SCORE_NAMES', 'backgroundStatistics', 'boxCentre',
       'checkJobOptions', 'checkOutOfCore', 'createOrientationScorer', 'defaultBackend', 'defaultMemoryEstimate', 'devicesLabel', 'driverManifests', 'estimateJob', 'extractRegion', 'filterGridFor', 'formatRotationTable',
-      'inMemoryBytes', 'inscribedRadius', 'isDeviceList', 'isRegionSource', 'laplacian', 'listDevices', 'lockJobFolder', 'matchTemplate', 'matchTemplateOutOfCore', 'mergeShards', 'nativeAddonBuilt', 'nextSmoothSize', 'peakCallingBytes',
-      'parseRotationTable', 'phaseRandomised', 'planScore', 'planTiles', 'prepareJob', 'readBackgroundMap', 'readJob', 'releaseJobLocks', 'resolveDevices', 'resolvePadMode', 'resolveScore',
+      'inMemoryBytes', 'inscribedRadius', 'isDeviceList', 'isRegionSource', 'laplacian', 'listDevices', 'lockJobFolder', 'matchTemplate', 'matchTemplateOutOfCore', 'mergeShards', 'nativeAddonBuilt', 'nextSmoothSize',
+      'parseRotationTable', 'peakCallingBytes', 'phaseRandomised', 'planScore', 'planTiles', 'prepareJob', 'readBackgroundMap', 'readJob', 'releaseJobLocks', 'resolveDevices', 'resolvePadMode', 'resolveScore',
       'rotateBox', 'rotationStatsMaps', 'scoreStatistics', 'sphereMask', 'standardise', 'templateSupport', 'templateView', 'toArrayOrder', 'writeJob',
     ]);
   });

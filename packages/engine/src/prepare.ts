@@ -282,45 +282,10 @@ export interface PrepareOptions {
 export function prepareJob(job: MatchJob, options: PrepareOptions = {}): PreparedJob {
   const checked = checkJobOptions({ ...job, filtered: job.filter !== undefined, sharded: job.rotationRange !== undefined });
   const { score, plan, padTarget, interpolation, rotationMode, device, tile, memoryFraction, memoryLimitBytes, background, randomPhaseSeed } = checked;
-
-  const rotations = job.rotations;
-  if (!(rotations instanceof Float64Array) || rotations.length === 0 || rotations.length % 9 !== 0) {
-    throw invalidOption('rotations', 'a Float64Array of 9 values per rotation (at least one)', rotations);
-  }
-  for (let i = 0; i < rotations.length; i++) {
-    if (!Number.isFinite(rotations[i] as number)) throw invalidOption('rotations', 'finite matrix entries', rotations[i]);
-  }
-  const rotationRange: readonly [number, number] = job.rotationRange ?? [0, rotations.length / 9];
-  const [rangeStart, rangeEnd] = rotationRange;
-  if (!(Number.isInteger(rangeStart) && Number.isInteger(rangeEnd) && rangeStart >= 0 && rangeStart < rangeEnd && rangeEnd <= rotations.length / 9)) {
-    throw invalidOption('rotationRange', `[start, end) with 0 ≤ start < end ≤ ${rotations.length / 9}`, rotationRange.join(','));
-  }
-  const { target, template } = job;
+  const { target } = job;
   if (isRegionSource(target)) return prepareOutOfCore(job, checked, target, options.targetMoments ?? true);
-  if (!sameVoxelSize(target.voxelSize, template.voxelSize)) {
-    throw new TmeError('ERR_TME_MISMATCH',
-      `template voxel size (${template.voxelSize.join(', ')}) Å differs from the target's (${target.voxelSize.join(', ')}) Å; resample the template first`);
-  }
+  const side = prepareTemplateSide(job, checked, target);
   checkFinite(target.data, 'the target');
-  checkFinite(template.data, 'the template');
-
-  let mask: Float32Array;
-  let maskRadius: number | undefined;
-  if (job.templateMask) {
-    if (job.maskRadius !== undefined) throw invalidOption('maskRadius', 'no radius when a template mask is given', job.maskRadius);
-    if (!job.templateMask.shape.every((n, i) => n === template.shape[i])) {
-      throw new TmeError('ERR_TME_MISMATCH', `template mask shape (${job.templateMask.shape.join(', ')}) differs from the template's (${template.shape.join(', ')})`);
-    }
-    mask = Float32Array.from(job.templateMask.data);
-    checkFinite(mask, 'the template mask');
-  } else {
-    maskRadius = job.maskRadius ?? inscribedRadius(template.shape, template.voxelSize);
-    mask = sphereMask(template.shape, maskRadius, template.voxelSize);
-  }
-  let maskSum = 0;
-  for (let i = 0; i < mask.length; i++) maskSum += mask[i] as number;
-  // Normalised scores need a variance under the mask: at least two voxels.
-  if (!(maskSum >= 2)) throw new TmeError('ERR_TME_INVALID_OPTION', `the template mask covers fewer than 2 voxels (sum ${maskSum})`);
 
   let targetMask: Float32Array | undefined;
   if (job.targetMask) {
@@ -343,36 +308,18 @@ export function prepareJob(job: MatchJob, options: PrepareOptions = {}): Prepare
     for (let i = 0; i < raw.length; i++) if (noData[i]) raw[i] = fill;
   }
   let targetData = job.targetFilter
-    ? filterTarget(raw, target.shape, target.voxelSize, template.shape, job.targetFilter, padTarget)
+    ? filterTarget(raw, target.shape, target.voxelSize, job.template.shape, job.targetFilter, padTarget)
     : raw;
-  let templateData = template.data;
-  if (plan.laplace) {
-    targetData = laplacian(targetData, target.shape, 'nearest');
-    templateData = laplacian(templateData, template.shape, 'zero');
-  }
-  if (plan.standardise) {
-    targetData = standardise(targetData);
-    templateData = standardise(templateData);
-  }
-  const filterShape = filterGridFor(template.shape);
-  const templateFilter = job.filter ? filterOn(job.filter, filterShape, template.voxelSize) : undefined;
-  const zones = job.zones;
-  if (zones !== undefined) {
-    const n = zones.splits[0] * zones.splits[1] * zones.splits[2];
-    if (!(zones.splits.every((v, a) => Number.isInteger(v) && v >= 1 && v <= (target.shape[a] as number)) && zones.filters.length === n)) {
-      throw invalidOption('zones', 'zone counts of 1 … the target\'s size per axis and one filter per zone', `${zones.splits.join(',')} with ${zones.filters.length} filters`);
-    }
-  }
-  const zoneSplits: Zyx = zones ? [zones.splits[0], zones.splits[1], zones.splits[2]] : [1, 1, 1];
-  const zoneFilters = zones && zones.filters.length > 1 ? zones.filters.map((f) => filterOn(f, filterShape, template.voxelSize)) : undefined;
+  if (plan.laplace) targetData = laplacian(targetData, target.shape, 'nearest');
+  if (plan.standardise) targetData = standardise(targetData);
   const { mean, variance } = moments(targetData, noData);
   return {
     score, plan, padTarget, interpolation, rotationMode, device, threads: job.threads, tile, memoryFraction, memoryLimitBytes,
-    rotationCount: rotations.length / 9, rotationRange, background, randomPhaseSeed, source: undefined,
+    rotationCount: side.rotations.length / 9, rotationRange: side.rotationRange, background, randomPhaseSeed, source: undefined,
     target: targetData, targetShape: target.shape, voxelSize: target.voxelSize, origin: target.origin,
-    template: templateData, templateShape: template.shape, mask,
-    supportShape: templateSupport(mask, template.shape, plan.backendScore, interpolation, rotationMode), maskRadius, targetMask,
-    fillValue: mean, filter: job.filter, zoneSplits, zoneFilters, templateFilter, filterShape, targetMean: mean, targetVariance: variance, noData, rotations,
+    template: side.template, templateShape: job.template.shape, mask: side.mask, supportShape: side.supportShape, maskRadius: side.maskRadius,
+    targetMask, fillValue: mean, filter: job.filter, zoneSplits: side.zoneSplits, zoneFilters: side.zoneFilters, templateFilter: side.templateFilter,
+    filterShape: side.filterShape, targetMean: mean, targetVariance: variance, noData, rotations: side.rotations,
   };
 }
 
@@ -391,8 +338,9 @@ export function checkOutOfCore(job: { targetFilter?: boolean; targetMask?: boole
   const refuse = (what: string, why: string): never => {
     throw new TmeError('ERR_TME_UNSUPPORTED', `${what} is not available for a tomogram matched out of core (larger than memory): ${why}; bin or crop the tomogram, or give more --memory`);
   };
-  // A Fourier filter of the whole target cannot be applied tile by tile without changing the scores (measured in the
-  // README: per tile with a halo it differs from the whole-volume filter at every voxel).
+  // The target's filter multiplies the whole volume's spectrum: its real-space kernel (a band-pass's ringing, the
+  // binary wedge's planes) reaches across the volume, so a tile filtered with any finite halo would not give the
+  // in-memory scores. Refused rather than approximated until a halo is measured to be close enough.
   if (job.targetFilter) refuse(names.targetFilter ?? 'targetFilter', 'the target\'s band-pass, whitening and wedge filter the whole tomogram at once');
   if (job.targetMask) refuse(names.targetMask ?? 'targetMask', 'the target mask is read whole');
   const checked = checkJobOptions({ score: job.score });
@@ -478,7 +426,7 @@ function prepareOutOfCore(job: MatchJob, checked: CheckedJobOptions, source: Vol
   };
 }
 
-/** The template side of a job (mask, support, filters, rotations): what prepareJob makes whatever holds the target. */
+/** The template side of a job (rotations, mask, support, filters): the same whether the target is held or on disk. */
 export function prepareTemplateSide(job: MatchJob, checked: CheckedJobOptions, geometry: { shape: Zyx; voxelSize: Zyx }): {
   rotations: Float64Array; rotationRange: readonly [number, number]; template: Float32Array; mask: Float32Array; maskRadius: number | undefined;
   supportShape: Zyx; filterShape: Zyx; templateFilter: Float32Array | undefined; zoneSplits: Zyx; zoneFilters: Float32Array[] | undefined;
