@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { readMrc } from '@tme/formats';
+import { createVolume, readMrc, writeMrc } from '@tme/formats';
 import { nativeAddonBuilt } from '@tme/engine';
 import { blobTemplate, noisyTarget, runTme, tempDir, writeVolume } from './helpers';
 
@@ -82,4 +82,22 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
     expect(resume.stderr).toMatch(/Expected no --resume for a tomogram matched out of core .*\n$/);
     for (const out of ['filtered', 'lcc', 'run']) expect(fs.existsSync(f(out))).toBe(false);
   });
+});
+
+test('tme peaks refuses, from the header, maps it cannot hold (a sparse 4096×4096×2000 scores.mrc: 520 GiB to hold)', async () => {
+  const job = path.join(dir, 'huge-job');
+  fs.mkdirSync(job);
+  const [nx, ny, nz] = [4096, 4096, 2000];
+  const small = path.join(dir, 'one.mrc');
+  writeMrc(small, createVolume(new Float32Array(1), [1, 1, 1], 10));
+  const header = Buffer.from(fs.readFileSync(small).subarray(0, 1024));
+  for (const [at, v] of [[0, nx], [4, ny], [8, nz], [28, nx], [32, ny], [36, nz]] as const) header.writeInt32LE(v, at);
+  const file = path.join(job, 'scores.mrc');
+  fs.writeFileSync(file, header);
+  fs.truncateSync(file, 1024 + 4 * nx * ny * nz);
+  const r = await runTme(['peaks', job, '-o', path.join(job, 'picks.tsv')]);
+  expect(r.code).not.toBe(0);
+  expect(r.stderr).toMatch(/^tme: .*scores\.mrc: 4096×4096×2000 voxels: calling peaks holds the score and rotation maps whole \(≈ 520\.\d GiB\) but [\d.]+ GiB is free; tme does not call peaks slab by slab.*\n$/);
+  expect(fs.existsSync(path.join(job, 'picks.tsv'))).toBe(false);
+  fs.rmSync(job, { recursive: true });
 });

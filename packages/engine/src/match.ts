@@ -182,7 +182,7 @@ export function deviceBudgetBytes(p: PreparedJob, backend: MatchBackend, device:
       `the search of a ${[...p.targetShape].reverse().join('×')} target holds ${bytesText(limit ? held + PROCESS_BASE_BYTES : mapBytes)} `
       + `(${limit ? 'the target, its best-score and rotation maps and tme itself' : 'its best-score and rotation maps'}) before any tile, but `
       + `${limit ? `--memory allows ${bytesText(p.memoryLimitBytes as number)}` : `${bytesText((host as DeviceInfo).memoryBytes)} of host memory is free`}; `
-      + 'bin or crop the tomogram (tme does not yet match tomograms larger than memory)');
+      + 'match it out of core from its MRC file (matchTemplateOutOfCore; tme match does so when memory is short), or bin or crop it');
   }
   return device.index === 'cpu' ? tiles : device.memoryBytes * p.memoryFraction;
 }
