@@ -348,8 +348,10 @@ export function checkOutOfCore(job: { targetFilter?: boolean; targetMask?: boole
   if ((job.background ?? 'none') !== 'none') refuse(`${names.background ?? 'background'} ${job.background ?? ''}`, 'its per-voxel maps are held whole');
 }
 
-/** Sections read at once by the out-of-core passes over the target (and the halo findNoData needs about them). */
-const SLAB_BYTES = 64 * 2 ** 20;
+/** Bytes read at once by the out-of-core passes over the target: at least 16 sections, so that the halo findNoData
+ *  reads about them (2 sections each side) costs at most a quarter more. */
+const SLAB_BYTES = 256 * 2 ** 20;
+const SLAB_SECTIONS = 16;
 export const NO_DATA_HALO = 2;
 
 /**
@@ -377,21 +379,21 @@ function prepareOutOfCore(job: MatchJob, checked: CheckedJobOptions, source: Vol
   const side = prepareTemplateSide(job, checked, source);
   const [nz, ny, nx] = source.shape;
   const section = ny * nx;
-  const slab = Math.max(1, Math.min(nz, Math.floor(SLAB_BYTES / (4 * section))));
+  const slab = Math.max(SLAB_SECTIONS, Math.min(nz, Math.floor(SLAB_BYTES / (4 * section))));
   // Pass 1: finite values, the no-data voxels and the sum over the others; pass 2 the squared deviations.
   let s = 0;
   let n = 0;
   let anyNoData = false;
   if (!targetMoments) { s = 0; n = 1; }
-  const eachSlab = (visit: (data: Float32Array, skip: Uint8Array | undefined, from: number, to: number, first: number) => void): void => {
+  const eachSlab = (noData: boolean, visit: (data: Float32Array, skip: Uint8Array | undefined, from: number, to: number, first: number) => void): void => {
     for (let z0 = 0; z0 < nz; z0 += slab) {
       const zn = Math.min(slab, nz - z0);
-      const read = readWithNoData(source, [z0, 0, 0], [zn, ny, nx]);
+      const read = noData ? readWithNoData(source, [z0, 0, 0], [zn, ny, nx]) : { data: source.readRegion([z0, 0, 0], [zn, ny, nx]), start: [z0, 0, 0], noData: undefined };
       const from = (z0 - read.start[0]) * section;
       visit(read.data, read.noData, from, from + zn * section, z0 * section);
     }
   };
-  if (targetMoments) eachSlab((data, skip, from, to, first) => {
+  if (targetMoments) eachSlab(true, (data, skip, from, to, first) => {
     for (let i = from; i < to; i++) {
       const v = data[i] as number;
       if (!Number.isFinite(v)) {
@@ -405,7 +407,8 @@ function prepareOutOfCore(job: MatchJob, checked: CheckedJobOptions, source: Vol
   const mean = n > 0 ? s / n : 0;
   let q = targetMoments ? 0 : 1;
   // The in-memory moments square in two spellings (with and without no-data voxels); the same here, bit for bit.
-  if (targetMoments) eachSlab((data, skip, from, to) => {
+  // The no-data flags again only where pass 1 found some (the usual tomogram has none: one plain read).
+  if (targetMoments) eachSlab(anyNoData, (data, skip, from, to) => {
     if (!anyNoData) {
       for (let i = from; i < to; i++) { const d = (data[i] as number) - mean; q += d * d; }
     } else {
