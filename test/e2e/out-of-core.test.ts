@@ -69,10 +69,19 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
   });
 
   test('what needs the whole tomogram is refused in one line naming the flag or command', async () => {
-    const filtered = await runTme(['match', ...base('flc-sphere'), ...OUT_OF_CORE, '--tilt-range', '-60,60', '-o', f('filtered')]);
+    // Beyond the tomogram and its maps (12 bytes a voxel: 264 MiB here, a sparse file) a search that needs the whole
+    // tomogram is refused; below that it stays in memory.
+    const big = f('big.mrc');
+    const header = Buffer.from(fs.readFileSync(f('target.mrc')).subarray(0, 1024));
+    for (const [at, v] of [[0, 160], [4, 160], [8, 900], [28, 160], [32, 160], [36, 900]] as const) header.writeInt32LE(v, at);
+    for (const [at, v] of [[40, 1600], [44, 1600], [48, 9000]] as const) header.writeFloatLE(v, at);
+    fs.writeFileSync(big, header);
+    fs.truncateSync(big, 1024 + 4 * 160 * 160 * 900);
+    const onBig = (score: string): string[] => base(score).map((a) => (a === f('target.mrc') ? big : a));
+    const filtered = await runTme(['match', ...onBig('flc-sphere'), ...OUT_OF_CORE, '--tilt-range', '-60,60', '-o', f('filtered')]);
     expect(filtered.code).not.toBe(0);
     expect(filtered.stderr).toMatch(/^tme: --tilt-range is not available for a tomogram matched out of core \(larger than memory\): .*\n$/);
-    const lcc = await runTme(['match', ...base('lcc'), ...OUT_OF_CORE, '-o', f('lcc')]);
+    const lcc = await runTme(['match', ...onBig('lcc'), ...OUT_OF_CORE, '-o', f('lcc')]);
     expect(lcc.stderr).toMatch(/^tme: --score lcc is not available for a tomogram matched out of core/);
     const run = await runTme(['run', ...base('flc-sphere'), ...OUT_OF_CORE, '-o', f('run')]);
     expect(run.code).not.toBe(0);
@@ -81,6 +90,9 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
     expect(resume.code).not.toBe(0);
     expect(resume.stderr).toMatch(/Expected no --resume for a tomogram matched out of core .*\n$/);
     for (const out of ['filtered', 'lcc', 'run']) expect(fs.existsSync(f(out))).toBe(false);
+    // The small tomogram with --tilt-range: in memory (its maps fit), not refused.
+    const small = await runTme(['estimate', ...base('flc-sphere'), ...OUT_OF_CORE, '--tilt-range', '-60,60', '--calibration', '0']);
+    expect(small.stdout).toMatch(/^path: in memory /m);
   });
 });
 

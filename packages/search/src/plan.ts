@@ -50,6 +50,9 @@ export interface TargetMemory {
   inMemoryBytes: number;
   availableBytes: number;
   limit: boolean;
+  /** Whether the tomogram as float32 and its two maps (12 bytes a voxel) fit at all: a search that cannot go out of
+   *  core then still runs in memory, with whatever room is left for tiles. */
+  wholeFits: boolean;
 }
 
 export interface PlanOptions {
@@ -84,10 +87,26 @@ export async function planSearch(input: SearchInput | SearchOptions, plan: PlanO
     for (const w of volume.header.warnings) plan.onWarning?.(w, file);
     return volume;
   };
+  const filters = searchFilters(o);
+  const filterOptions = filters.options;
+  if (memory.path === 'out-of-core') {
+    // What needs the whole target cannot go out of core: such a search stays in memory (with smaller tiles) while the
+    // tomogram and its maps fit at all, as before out of core existed; beyond that the refusal names the flag.
+    try {
+      checkOutOfCore({ score: o.score, background: o.background, targetMask: o.targetMask !== undefined }, {
+        score: SEARCH_FLAGS.score, background: SEARCH_FLAGS.background, targetMask: SEARCH_FLAGS.targetMask,
+      });
+      // The same filters as targetFilter below.
+      if (filterOptions.bandPass || o.whiten || filterOptions.wedge || filterOptions.tiltWeighting) {
+        const given = (['lowpass', 'highpass', 'whiten', 'tiltRange', 'tiltAngles'] as const).filter((k) => o[k] !== undefined && o[k] !== false).map((k) => SEARCH_FLAGS[k]);
+        checkOutOfCore({ targetFilter: true }, { targetFilter: given.length > 0 ? given.join(', ') : 'the target filter' });
+      }
+    } catch (err) {
+      if (!memory.wholeFits) throw err;
+      memory.path = 'in-memory';
+    }
+  }
   const outOfCore = memory.path === 'out-of-core';
-  // What needs the whole target is refused before anything is read (the target filter once the filters are known).
-  if (outOfCore) checkOutOfCore({ score: o.score, background: o.background }, { score: SEARCH_FLAGS.score, background: SEARCH_FLAGS.background });
-  if (outOfCore) checkOutOfCore({ targetMask: o.targetMask !== undefined }, { targetMask: SEARCH_FLAGS.targetMask });
   let target: (Volume | MrcRegionReader) & { header: { warnings: string[] } };
   if (outOfCore) {
     target = new MrcRegionReader(o.target);
@@ -97,7 +116,6 @@ export async function planSearch(input: SearchInput | SearchOptions, plan: PlanO
     checkFinite(volume.data, o.target);
     target = volume;
   }
-  const filters = searchFilters(o);
   const targetVoxelUnknown = target.header.warnings.some((w) => w.startsWith('voxel size'));
   const prepared = await shapeTemplate(o, target, read, targetVoxelUnknown);
   const madeMask = maskFor(o, prepared.template);
@@ -107,12 +125,6 @@ export async function planSearch(input: SearchInput | SearchOptions, plan: PlanO
       throw new TmeError('ERR_TME_MISMATCH', `target mask is ${[...targetMask.shape].reverse().join('×')} voxels; the target (${o.target}) is ${[...target.shape].reverse().join('×')}`, { file: o.targetMask });
     }
     checkBinary(targetMask, o.targetMask as string);
-  }
-  const filterOptions = filters.options;
-  // The same filters as targetFilter below (whitening's profile needs the whole target, so it is not made first).
-  if (outOfCore && (filterOptions.bandPass || o.whiten || filterOptions.wedge || filterOptions.tiltWeighting)) {
-    const given = (['lowpass', 'highpass', 'whiten', 'tiltRange', 'tiltAngles'] as const).filter((k) => o[k] !== undefined && o[k] !== false).map((k) => SEARCH_FLAGS[k]);
-    checkOutOfCore({ targetFilter: true }, { targetFilter: given.length > 0 ? given.join(', ') : 'the target filter' });
   }
   if (o.whiten) filterOptions.whitening = whiteningProfile(target as Volume);
   const filter = isIdentityFilter(filterOptions) ? undefined : buildTemplateFilter(filterOptions);
@@ -272,14 +284,18 @@ function targetMemory(o: SearchOptions): TargetMemory {
     // An EM file past one typed array is refused by its header reader in its words; any other unreadable header is
     // reported by the read itself.
     if (volumeFormatOf(file) === 'em' && isTmeError(err, 'ERR_TME_UNSUPPORTED')) throw err;
-    return { path: 'in-memory', inMemoryBytes: 0, availableBytes: Infinity, limit: false };
+    return { path: 'in-memory', inMemoryBytes: 0, availableBytes: Infinity, limit: false, wholeFits: true };
   }
   const needed = inMemoryBytes(shape, { targetMask: o.targetMask !== undefined, background: o.background });
   const cpu = listDevices().devices.find((d) => d.index === 'cpu');
   const free = cpu ? cpu.memoryBytes : Infinity;
   const available = Math.min(limit ?? Infinity, free);
-  const memory: TargetMemory = { path: needed > available ? 'out-of-core' : 'in-memory', inMemoryBytes: needed, availableBytes: available, limit: limit !== undefined && limit <= free };
+  const memory: TargetMemory = {
+    path: needed > available ? 'out-of-core' : 'in-memory', inMemoryBytes: needed, availableBytes: available, limit: limit !== undefined && limit <= free,
+    wholeFits: 12 * shape[0] * shape[1] * shape[2] <= available,
+  };
   if (memory.path === 'out-of-core' && volumeFormatOf(file) === 'em') {
+    if (memory.wholeFits) return { ...memory, path: 'in-memory' };
     throw new TmeError('ERR_TME_DEVICE_MEMORY',
       `${[...shape].reverse().join('×')} voxels need ${gib(needed)} in memory but `
       + `${memory.limit ? `${SEARCH_FLAGS.memoryLimitBytes} allows ${gib(available)}` : `${gib(available)} of memory is free`}; `
