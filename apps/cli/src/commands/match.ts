@@ -211,7 +211,9 @@ export async function executeMatch(
     if (isTmeError(err, 'ERR_TME_CANCELLED')) {
       throw new TmeError('ERR_TME_CANCELLED', kept
         ? 'cancelled; the last checkpoint is kept: continue with the same command and --resume'
-        : 'cancelled before the first batch of rotations finished; nothing was kept', { file: dir });
+        : isRegionSource(job.target)
+          ? 'cancelled; a search out of core keeps no checkpoint: nothing was kept'
+          : 'cancelled before the first batch of rotations finished; nothing was kept', { file: dir });
     }
     throw err;
   } finally {
