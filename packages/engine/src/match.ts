@@ -7,7 +7,7 @@ import { devicesLabel, resolveDevices } from './devices';
 import { ARRAY_OVERHEAD, PROCESS_BASE_BYTES } from './memory-model';
 import { defaultBackend } from './native-backend';
 import { extractRegion } from './padding';
-import { isRegionSource, prepareJob, readWithNoData, type MatchJob, type PreparedJob } from './prepare';
+import { isRegionSource, perAxis, prepareJob, readWithNoData, type MatchJob, type PreparedJob } from './prepare';
 import { boxCentre } from './rotate';
 import { planTiles, type Tile, type TilePlan } from './tiling';
 
@@ -467,8 +467,8 @@ export function readDiskTile(p: PreparedJob, source: VolumeRegionSource, tile: T
   const n = p.targetShape;
   // The part of the box inside the target: padding reads only there ('mirror' reflects within the box read, since
   // a tile reaches at most half its support beyond a face and holds more than that inside).
-  const start: Zyx = [0, 1, 2].map((a) => Math.max(0, tile.readStart[a] as number)) as unknown as Zyx;
-  const end: Zyx = [0, 1, 2].map((a) => Math.min(n[a] as number, (tile.readStart[a] as number) + (fast[a] as number))) as unknown as Zyx;
+  const start = perAxis((a) => Math.max(0, tile.readStart[a]));
+  const end = perAxis((a) => Math.min(n[a], tile.readStart[a] + fast[a]));
   const read = readWithNoData(source, start, [end[0] - start[0], end[1] - start[1], end[2] - start[2]]);
   const data = read.data;
   if (read.noData) {
@@ -476,13 +476,24 @@ export function readDiskTile(p: PreparedJob, source: VolumeRegionSource, tile: T
     for (let i = 0; i < data.length; i++) if (read.noData[i]) data[i] = fill;
   }
   // Padding reflects about the target's faces: where the read box stops inside the target, no padding reads.
-  const relative: Zyx = [0, 1, 2].map((a) => (tile.readStart[a] as number) - (read.start[a] as number)) as unknown as Zyx;
+  const relative = perAxis((a) => tile.readStart[a] - read.start[a]);
   const target = extractRegion(data, read.shape, relative, fast, p.padTarget, p.fillValue);
-  const noData = read.noData
-    ? Uint8Array.from(extractRegion(Float32Array.from(read.noData), read.shape,
-      [0, 1, 2].map((a) => (tile.coreStart[a] as number) - (read.start[a] as number)) as unknown as Zyx, tile.coreShape, 'zero'))
-    : undefined;
-  return { target, noData: noData?.some((v) => v !== 0) ? noData : undefined };
+  // The core's flags (the maps' frame out of core), where the box read has any.
+  if (!read.noData) return { target, noData: undefined };
+  const [cz, cy, cx] = tile.coreShape;
+  const [, ry, rx] = read.shape;
+  const [oz, oy, ox] = perAxis((a) => tile.coreStart[a] - read.start[a]);
+  const noData = new Uint8Array(cz * cy * cx);
+  let any = false;
+  for (let z = 0; z < cz; z++) {
+    for (let y = 0; y < cy; y++) {
+      const from = ((oz + z) * ry + oy + y) * rx + ox;
+      const row = read.noData.subarray(from, from + cx);
+      noData.set(row, (z * cy + y) * cx);
+      any ||= row.includes(1);
+    }
+  }
+  return { target, noData: any ? noData : undefined };
 }
 
 /** The tile loop both paths share; out of core (`disk`) the maps are a tile core's, handed to disk.finishTile. */

@@ -348,6 +348,11 @@ export function checkOutOfCore(job: { targetFilter?: boolean; targetMask?: boole
   if ((job.background ?? 'none') !== 'none') refuse(`${names.background ?? 'background'} ${job.background ?? ''}`, 'its per-voxel maps are held whole');
 }
 
+/** A (z, y, x) tuple from one value per axis. */
+export function perAxis(f: (axis: 0 | 1 | 2) => number): Zyx {
+  return [f(0), f(1), f(2)];
+}
+
 /** Bytes read at once by the out-of-core passes over the target: at least 16 sections, so that the halo findNoData
  *  reads about them (2 sections each side) costs at most a quarter more. */
 const SLAB_BYTES = 256 * 2 ** 20;
@@ -362,8 +367,8 @@ export const NO_DATA_HALO = 2;
 export function readWithNoData(source: VolumeRegionSource, start: Zyx, shape: Zyx): {
   data: Float32Array; start: Zyx; shape: Zyx; noData: Uint8Array | undefined;
 } {
-  const lo: Zyx = [0, 1, 2].map((a) => Math.max(0, (start[a] as number) - NO_DATA_HALO)) as unknown as Zyx;
-  const hi: Zyx = [0, 1, 2].map((a) => Math.min(source.shape[a] as number, (start[a] as number) + (shape[a] as number) + NO_DATA_HALO)) as unknown as Zyx;
+  const lo = perAxis((a) => Math.max(0, start[a] - NO_DATA_HALO));
+  const hi = perAxis((a) => Math.min(source.shape[a], start[a] + shape[a] + NO_DATA_HALO));
   const boxShape: Zyx = [hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2]];
   const data = source.readRegion(lo, boxShape);
   return { data, start: lo, shape: boxShape, noData: findNoData(data, boxShape) };
