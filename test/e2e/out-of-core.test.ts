@@ -88,8 +88,8 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
     expect(run.stderr).toMatch(/^tme: .*target\.mrc: matching in memory needs 167 MiB but --memory allows 165 MiB; tme run holds the tomogram and its maps whole: run tme match .*\n$/);
     const resume = await runTme(['match', ...base('flc-sphere'), ...OUT_OF_CORE, '--resume', '-o', f('resume')]);
     expect(resume.code).not.toBe(0);
-    expect(resume.stderr).toMatch(/Expected no --resume for a tomogram matched out of core .*\n$/);
-    for (const out of ['filtered', 'lcc', 'run']) expect(fs.existsSync(f(out))).toBe(false);
+    expect(resume.stderr).toMatch(/^tme: Expected no --resume for a tomogram matched out of core .*\n$/);
+    for (const out of ['filtered', 'lcc', 'run', 'resume']) expect(fs.existsSync(f(out))).toBe(false);
     // The small tomogram with --tilt-range: in memory (its maps fit), not refused.
     const small = await runTme(['estimate', ...base('flc-sphere'), ...OUT_OF_CORE, '--tilt-range', '-60,60', '--calibration', '0']);
     expect(small.stdout).toMatch(/^path: in memory /m);

@@ -140,6 +140,10 @@ export async function setupSearch(
     },
   });
   if (o.holdsTarget !== undefined) inMemoryTarget(plan, o.holdsTarget);
+  // Before the job folder is touched (the engine refuses it too).
+  if (o.resume && isRegionSource(plan.job.target)) {
+    throw new TmeError('ERR_TME_INVALID_OPTION', 'Expected no --resume for a tomogram matched out of core (larger than memory; it keeps no checkpoint) but received --resume');
+  }
   const dir = path.resolve(output);
   const createDir = o.createDir ?? true;
   const createdDir = createDir && !fs.existsSync(dir);
