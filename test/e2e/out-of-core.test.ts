@@ -89,7 +89,9 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
     const resume = await runTme(['match', ...base('flc-sphere'), ...OUT_OF_CORE, '--resume', '-o', f('resume')]);
     expect(resume.code).not.toBe(0);
     expect(resume.stderr).toMatch(/^tme: Expected no --resume for a tomogram matched out of core .*\n$/);
-    for (const out of ['filtered', 'lcc', 'run', 'resume']) expect(fs.existsSync(f(out))).toBe(false);
+    const interval = await runTme(['match', ...base('flc-sphere'), ...OUT_OF_CORE, '--checkpoint-interval', '5', '-o', f('interval')]);
+    expect(interval.stderr).toMatch(/^tme: Expected no --checkpoint-interval for a tomogram matched out of core \(it keeps no checkpoint\) but received 5\n$/);
+    for (const out of ['filtered', 'lcc', 'run', 'resume', 'interval']) expect(fs.existsSync(f(out))).toBe(false);
     // The small tomogram with --tilt-range: in memory (its maps fit), not refused.
     const small = await runTme(['estimate', ...base('flc-sphere'), ...OUT_OF_CORE, '--tilt-range', '-60,60', '--calibration', '0']);
     expect(small.stdout).toMatch(/^path: in memory /m);

@@ -197,6 +197,9 @@ export async function executeMatch(
   const progress = createProgressRenderer({ quiet: flags.quiet, force: flags.progress });
   let result: MatchResult | OutOfCoreMatchResult;
   try {
+    if (isRegionSource(job.target) && flags.checkpointInterval !== undefined) {
+      throw new TmeError('ERR_TME_INVALID_OPTION', `Expected no --checkpoint-interval for a tomogram matched out of core (it keeps no checkpoint) but received ${flags.checkpointInterval}`);
+    }
     result = isRegionSource(job.target)
       // Out of core the maps are written into the job folder tile by tile; no checkpoint (the engine refuses --resume).
       ? await matchTemplateOutOfCore(job, { scores: path.join(dir, JOB_FILES.scores), rotations: path.join(dir, JOB_FILES.rotations) }, {
