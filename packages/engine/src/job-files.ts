@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { TmeError, processAlive, readMrc, writeFileAtomic, writeMrc, type Volume } from '@tme/formats';
 import { formatRotationTable, parseRotationTable } from './angles';
-import { removeCheckpoint } from './checkpoint';
+import { CHECKPOINT_FILE, removeCheckpoint } from './checkpoint';
 import type { MatchParameters, MatchResult, ScoreStatistics } from './match';
 import type { TilePlan } from './tiling';
 
@@ -223,11 +223,21 @@ export function readBackgroundMap(dir: string, name: string, like: Volume): Volu
   return { data: v.data, shape: v.shape, voxelSize: v.voxelSize, origin: v.origin };
 }
 
+/** Why `dir` holds no finished job, in the words that tell the user what to do. */
+function whyNoJob(dir: string): string {
+  if (!fs.existsSync(dir)) return 'no such job folder';
+  if (!fs.statSync(dir).isDirectory()) return 'is a file, not a job folder';
+  if (fs.existsSync(path.join(dir, CHECKPOINT_FILE))) {
+    return 'the job is not finished (no job.json, a checkpoint): continue it with the same command and --resume';
+  }
+  return 'holds no tme job (no job.json): name a folder that tme match or tme run wrote';
+}
+
 /** Reads a finished job directory back (for peak calling and export). */
 export function readJob(dir: string): JobData {
   const jobFile = path.join(dir, JOB_FILES.job);
   if (!fs.existsSync(jobFile)) {
-    throw new TmeError('ERR_TME_IO', fs.existsSync(dir) ? 'no job.json: the job is not finished (resume it with --resume)' : 'no such job directory', { file: dir });
+    throw new TmeError('ERR_TME_IO', whyNoJob(dir), { file: dir });
   }
   let record: JobRecord;
   try {
