@@ -24,7 +24,7 @@ const OWN = new Set(['--shards', '-o', '--output', '--threads', '--cpus-per-task
 const OWN_FLAGS = new Set(['--submit', '--force']);
 
 /** A word for a POSIX shell, quoted when it needs to be. */
-function sh(word: string): string {
+export function sh(word: string): string {
   return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
