@@ -6,7 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { blobTemplate, noisyTarget, runTme, tempDir, writeVolume } from './helpers';
+import { blobTemplate, noisyTarget, runTme, startTme, tempDir, writeVolume } from './helpers';
 
 let dir: string;
 const f = (name: string): string => path.resolve(dir, name);
@@ -118,6 +118,30 @@ test('refuses tile and rotation shards together, and a missing tile shard, in on
     expect(fs.existsSync(out)).toBe(false);
   }
 });
+
+test('a tile shard killed after some of its tiles resumes from its checkpoint, and the merge is still the whole search', async () => {
+  // A checkpoint after every batch; killed once one holds a finished tile's sums (kept per tile in its header).
+  const args = matchArgs('flc-sphere-killed1', '--score', 'flc-sphere', ...TILE, '--shard', '1/3', '--shard-by', 'tiles', '--checkpoint-interval', '0');
+  const running = startTme(args, { timeoutMs: 120_000 });
+  const checkpoint = f('flc-sphere-killed1/checkpoint.bin');
+  const header = (): string => { try { return fs.readFileSync(checkpoint).subarray(0, 4096).toString('latin1'); } catch { return ''; } };
+  const end = Date.now() + 100_000;
+  while (!header().includes('"tileSums":[{"tile"') && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+  running.child.kill('SIGKILL');
+  expect((await running.done).signal).toBe('SIGKILL');
+  expect(fs.existsSync(f('flc-sphere-killed1/job.json'))).toBe(false);
+  const resumed = await runTme([...args.filter((a) => a !== '--quiet'), '--resume', '--quiet'], { timeoutMs: 120_000 });
+  expect(resumed.stderr).toBe('');
+  expect(resumed.code).toBe(0);
+  expect((JSON.parse(fs.readFileSync(f('flc-sphere-killed1/job.json'), 'utf8')) as { resumed: boolean }).resumed).toBe(true);
+  const r = await runTme(['merge', f('flc-sphere-tiles0'), f('flc-sphere-killed1'), f('flc-sphere-tiles2'), '-o', f('flc-sphere-killed-merged')]);
+  expect(r.code).toBe(0);
+  for (const file of ['scores.mrc', 'rotations.mrc']) {
+    expect(fs.readFileSync(f(`flc-sphere-killed-merged/${file}`)).equals(fs.readFileSync(f(`flc-sphere-whole/${file}`)))).toBe(true);
+  }
+  const [whole, merged] = [statistics('flc-sphere-whole'), statistics('flc-sphere-killed-merged')];
+  for (const k of ['mean', 'std', 'count', 'perRotationMax', 'perRotationMean', 'perRotationStd'] as const) expect(merged[k]).toEqual(whole[k]);
+}, 240_000);
 
 test('tile shards of two different jobs are refused in one line, nothing written', async () => {
   // The same split of another search (lcc instead of flc-sphere).

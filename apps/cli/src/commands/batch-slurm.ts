@@ -139,12 +139,16 @@ export async function writeBatchSlurm(manifest: string, out: string, entries: re
     // Particle diameter for RELION: the template's mask (its radius, else the box's inscribed sphere).
     diameter = Math.max(diameter, 2 * (setup.options.maskRadius ?? (Math.max(...setup.template.shape) / 2) * setup.template.voxelSize[2]));
     const memText = one('mem', flags.mem);
-    if (memText !== undefined) {
-      memMiB = Math.ceil(parseMemorySize('--mem', memText) / 2 ** 20);
-      continue;
-    }
+    const tiles = flags.shardBy === 'tiles';
+    if (memText !== undefined) memMiB = Math.ceil(parseMemorySize('--mem', memText) / 2 ** 20);
+    if (memText !== undefined && !tiles) continue;
     const estimate = await estimateJob(setup.job);
     const used = estimate.devices.find((d) => d.device.index === estimate.used[0]);
+    const tileCount = used?.tilePlan?.tiles.length;
+    if (tiles && tileCount !== undefined && shards > tileCount) {
+      throw invalidOption('--shards', `at most as many shards as tiles (${tileCount} for ${e.name}; --tile sets them) with --shard-by tiles`, flags.shards);
+    }
+    if (memText !== undefined) continue;
     if (!used?.processBytes) throw new TmeError('ERR_TME_DEVICE_MEMORY', `the search does not fit this machine (${used?.error ?? 'no plan'}); give --mem`, { file: e.target });
     // This machine's forecast of one task's whole process, plus a quarter for the cluster's nodes.
     memMiB = Math.max(memMiB, Math.ceil((1.25 * used.processBytes) / 2 ** 20));

@@ -170,7 +170,7 @@ interface BatchFlags extends RunFlags, BatchSlurmFlags { resume?: boolean }
 
 /** The flags that only mean something with --slurm: refused without it rather than ignored. */
 const SLURM_ONLY = {
-  shards: '--shards', slurmConfig: '--slurm-config', partition: '--partition', account: '--account', time: '--time', module: '--module',
+  shards: '--shards', shardBy: '--shard-by', slurmConfig: '--slurm-config', partition: '--partition', account: '--account', time: '--time', module: '--module',
   cpusPerTask: '--cpus-per-task', mem: '--mem', gpusPerTask: '--gpus-per-task', relionRefine: '--relion-refine', relionRanks: '--relion-ranks', submit: '--submit',
 } as const;
 
@@ -242,6 +242,7 @@ export function register(program: Command): void {
     .option('--progress', 'draw progress even when stderr is not a terminal or CI is set')
     .option('--slurm', 'write SLURM scripts instead of running here: an array of one task per (tomogram, shard), a job after it (afterok) that merges, calls the picks, exports and runs relion_reconstruct, and RELION\'s auto-refine after that; --submit submits them')
     .option('--shards <n>', 'with --slurm: array tasks per tomogram, each a part of its rotations (default 1)')
+    .option('--shard-by <what>', 'with --slurm: what the shards split, rotations (default) or tiles (a tomogram too large for one device; give --tile)')
     .option('--slurm-config <file>', 'with --slurm: key = value lines for partition, account, time, module (repeatable), cpus-per-task, mem, gpus-per-task; flags win')
     .option('--partition <name>', 'with --slurm: SLURM partition')
     .option('--account <name>', 'with --slurm: SLURM account')
