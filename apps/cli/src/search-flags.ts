@@ -30,6 +30,7 @@ export interface SearchFlags {
   tile: string;
   memory?: string;
   shard?: string;
+  shardBy?: string;
   padTarget: string;
   interpolation: string;
   rotationMode: string;
@@ -136,6 +137,7 @@ export function searchInput(flags: SearchFlags): SearchInput {
     angularStep: number('--angular-step', flags.angularStep), rotations: flags.rotations,
     rotationsConvention: flags.rotationsConvention as SearchInput['rotationsConvention'],
     symmetry: flags.symmetry, shard: flags.shard === undefined ? undefined : parseShard(flags.shard),
+    shardBy: flags.shardBy as SearchInput['shardBy'],
     score: flags.score, device: parseDevice(flags.device), threads: number('--threads', flags.threads), tile: parseTile(flags.tile),
     memoryLimitBytes: flags.memory === undefined ? undefined : parseMemorySize('--memory', flags.memory),
     padTarget: flags.padTarget as SearchInput['padTarget'], interpolation: flags.interpolation as SearchInput['interpolation'],

@@ -5,7 +5,7 @@ export * from './tiling';
 export * from './masks';
 export type { FilterFunction, MatchJob } from './prepare';
 export {
-  matchTemplate, scoreStatistics, type MatchOptions, type MatchProgress, type MatchResult, type MatchParameters, type ScoreStatistics,
+  matchTemplate, scoreStatistics, type MatchOptions, type MatchProgress, type MatchResult, type MatchParameters, type ScoreStatistics, type TileSums,
 } from './match';
 export { estimateJob, type DeviceEstimate, type EstimateOptions, type JobEstimate } from './estimate';
 export { BACKGROUNDS, backgroundStatistics, phaseRandomised, rotationStatsMaps, type Background, type BackgroundMaps } from './background';

@@ -111,6 +111,8 @@ export interface JobRecord {
     perRotationStd?: number[];
     /** A shard's per-rotation sums at full precision (what `tme merge` adds); absent for a whole search. */
     perRotationSums?: { sum: number[]; sumSq: number[]; count: number[] };
+    /** A tile shard's per-rotation sums of each of its tiles (what `tme merge` adds in tile order); absent otherwise. */
+    perTileRotationSums?: Array<{ tile: number; sum: number[]; sumSq: number[]; count: number[] }>;
   };
   tilePlan: TilePlan;
   resumed: boolean;
@@ -187,6 +189,9 @@ export function writeJob(dir: string, result: MatchResult, options: WriteJobOpti
           sum: Array.from(result.stats.perRotationSums.sum), sumSq: Array.from(result.stats.perRotationSums.sumSq),
           count: Array.from(result.stats.perRotationSums.count),
         },
+      } : {}),
+      ...(result.tileSums ? {
+        perTileRotationSums: result.tileSums.map((t) => ({ tile: t.tile, sum: Array.from(t.sum), sumSq: Array.from(t.sumSq), count: Array.from(t.count) })),
       } : {}),
     },
     tilePlan: result.tilePlan,

@@ -109,7 +109,13 @@ export interface MatchResult {
   resumed: boolean;
   /** The background option's maps (job.background other than 'none'). */
   background?: BackgroundMaps;
+  /** A tile shard's per-rotation sums of each of its tiles, in tile order: merging tile shards adds them in the
+   *  order one whole run does, so its statistics come out to the last bit. */
+  tileSums?: TileSums[];
 }
+
+/** One tile's Σ score, Σ score² and scores counted, per rotation. */
+export interface TileSums { tile: number; sum: Float64Array; sumSq: Float64Array; count: Float64Array }
 
 export interface MatchParameters {
   score: string;
@@ -125,6 +131,9 @@ export interface MatchParameters {
   memoryLimitBytes: number | null;
   /** A shard's rotations [start, end); null for the whole set. */
   rotationRange: [number, number] | null;
+  /** A tile shard: [index, count] as asked, and the tiles [start, end) of the plan it matched; absent otherwise. */
+  tileShard?: [number, number];
+  tileRange?: [number, number];
   maskRadius: number | null;
   templateMask: boolean;
   targetMask: boolean;
@@ -147,6 +156,8 @@ export function parametersOf(p: PreparedJob): MatchParameters {
     rotationMode: p.rotationMode, device: isDeviceList(p.device) ? [...p.device] : p.device, threads: p.threads ?? null, tile: p.tile, memoryFraction: p.memoryFraction,
     memoryLimitBytes: p.memoryLimitBytes ?? null,
     rotationRange: p.rotationRange[0] === 0 && p.rotationRange[1] === p.rotationCount ? null : [p.rotationRange[0], p.rotationRange[1]],
+    // Only when set: a whole job's parameters (and so its checkpoint key) stay what they were before tile shards.
+    ...(p.tileShard ? { tileShard: [p.tileShard.index, p.tileShard.count] as [number, number] } : {}),
     maskRadius: p.maskRadius ?? null, templateMask: p.maskRadius === undefined, targetMask: p.targetMask !== undefined,
     filter: p.filter !== undefined, targetShape: p.targetShape, templateShape: p.templateShape, supportShape: p.supportShape, voxelSize: p.voxelSize,
     rotationCount: p.rotationCount, background: p.background, randomPhaseSeed: p.background === 'random-phase' ? p.randomPhaseSeed : null,
@@ -331,9 +342,9 @@ class RotationQueue {
   }
 }
 
-function freshState(key: string, voxels: number, rotations: number, voxelStats: boolean): CheckpointState {
+function freshState(key: string, voxels: number, rotations: number, voxelStats: boolean, perTile: boolean): CheckpointState {
   return {
-    key, tile: 0, done: [], elapsedMs: 0,
+    key, tile: 0, done: [], elapsedMs: 0, ...(perTile ? { tileSums: [] } : {}),
     ...(voxelStats ? { voxelSum: new Float32Array(voxels), voxelSumSq: new Float32Array(voxels) } : {}),
     scores: new Float32Array(voxels).fill(-Infinity), indices: new Int32Array(voxels).fill(-1),
     rotationSum: new Float64Array(rotations), rotationSumSq: new Float64Array(rotations),
@@ -344,6 +355,29 @@ function freshState(key: string, voxels: number, rotations: number, voxelStats: 
 
 function cancelled(): TmeError {
   return new TmeError('ERR_TME_CANCELLED', 'matching was cancelled');
+}
+
+/** A tile shard's tiles [⌊i·T/n⌋, ⌊(i+1)·T/n⌋) of the plan's T; every tile for a whole job. */
+function tileShardRange(p: PreparedJob, tiles: number): [number, number] {
+  if (p.tileShard === undefined) return [0, tiles];
+  const { index, count } = p.tileShard;
+  if (count > tiles) {
+    throw new TmeError('ERR_TME_INVALID_OPTION', `Expected at most as many parts as the search has tiles (${tiles}; --tile sets them) for --shard with --shard-by tiles but received "${index}/${count}"`);
+  }
+  return [Math.floor((index * tiles) / count), Math.floor(((index + 1) * tiles) / count)];
+}
+
+/** Tiles' per-rotation sums added in tile order from zero: what one whole run's running sums are. */
+export function addTileSums(tiles: readonly TileSums[], rotations: number): { sum: Float64Array; sumSq: Float64Array; count: Float64Array } {
+  const out = { sum: new Float64Array(rotations), sumSq: new Float64Array(rotations), count: new Float64Array(rotations) };
+  for (const t of [...tiles].sort((a, b) => a.tile - b.tile)) {
+    for (let r = 0; r < rotations; r++) {
+      out.sum[r] = (out.sum[r] as number) + (t.sum[r] as number);
+      out.sumSq[r] = (out.sumSq[r] as number) + (t.sumSq[r] as number);
+      out.count[r] = (out.count[r] as number) + (t.count[r] as number);
+    }
+  }
+  return out;
 }
 
 /**
@@ -378,7 +412,8 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
   const checkpointDir = options.checkpoint?.dir;
   const resumed = checkpointDir !== undefined && options.checkpoint?.resume === true
     ? readCheckpoint(checkpointDir, key, voxels, nRot) : undefined;
-  const state = resumed ?? freshState(key, voxels, nRot, voxelStats);
+  const [tileStart, tileEnd] = tileShardRange(p, plan.tiles.length);
+  const state = resumed ?? freshState(key, voxels, nRot, voxelStats, p.tileShard !== undefined);
   const intervalMs = 1000 * (options.checkpoint?.intervalSeconds ?? 30);
   const prepareMs = Date.now() - started;
   const priorMs = state.elapsedMs;
@@ -403,7 +438,7 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
   // A shard searches [rangeStart, rangeEnd) of the set: the rest counts as done from the start.
   const [rangeStart, rangeEnd] = p.rotationRange;
   const inRange = rangeEnd - rangeStart;
-  const total = inRange * plan.tiles.length;
+  const total = inRange * (tileEnd - tileStart);
   // A first batch of a few rotations measures the cost of one; later batches follow from it (per worker: devices differ).
   const firstBatch = options.batchRotations ?? 4;
   if (!(Number.isInteger(firstBatch) && firstBatch >= 1)) throw new TmeError('ERR_TME_INVALID_OPTION', `Expected integer ≥ 1 for batchRotations but received ${firstBatch}`);
@@ -420,7 +455,7 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
   let rotationsRun = 0;
 
   try {
-    for (let t = state.tile; t < plan.tiles.length; t++) {
+    for (let t = Math.max(state.tile, tileStart); t < tileEnd; t++) {
       const tile = plan.tiles[t] as Tile;
       const target = extractRegion(p.target, p.targetShape, tile.readStart, fast, p.padTarget, p.fillValue);
       const targetMask = p.targetMask ? tileTargetMask(p, tile.readStart, fast) : undefined;
@@ -447,7 +482,7 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
       const report = (): void => {
         const rotationsDone = doneInTile + inFlight.reduce((a, b) => a + b, 0);
         options.onProgress?.({
-          done: t * inRange + rotationsDone, total, tile: t, tiles: plan.tiles.length, rotationsDone, rotationsTotal: inRange, device: label,
+          done: (t - tileStart) * inRange + rotationsDone, total, tile: t, tiles: plan.tiles.length, rotationsDone, rotationsTotal: inRange, device: label,
         });
       };
 
@@ -552,6 +587,13 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
       if (failure !== undefined) throw failure;
       state.tile = t + 1;
       state.done = [];
+      // A tile shard keeps each tile's sums apart (the rotation sums then hold the tile being matched only).
+      if (state.tileSums) {
+        state.tileSums.push({ tile: t, sum: Array.from(state.rotationSum), sumSq: Array.from(state.rotationSumSq), count: Array.from(state.rotationCount) });
+        state.rotationSum.fill(0);
+        state.rotationSumSq.fill(0);
+        state.rotationCount.fill(0);
+      }
       // The next tile's set-ups differ: free this one's on every device.
       releaseKept();
     }
@@ -579,6 +621,8 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
     }
   }
   const scores: Volume = { data: state.scores, shape: p.targetShape, voxelSize: p.voxelSize, origin: p.origin };
+  const tileSums = state.tileSums?.map((t) => ({ tile: t.tile, sum: Float64Array.from(t.sum), sumSq: Float64Array.from(t.sumSq), count: Float64Array.from(t.count) }));
+  const rotationSums = tileSums ? addTileSums(tileSums, nRot) : { sum: state.rotationSum, sumSq: state.rotationSumSq, count: state.rotationCount };
   return {
     scores,
     indices: state.indices,
@@ -586,7 +630,7 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
       ? { background: rotationStatsMaps(scores, state.voxelSum, state.voxelSumSq, rangeEnd - rangeStart, p.noData) } : {}),
     rotations: p.rotations,
     stats: scoreStatistics(
-      { sum: state.rotationSum, sumSq: state.rotationSumSq, count: state.rotationCount }, state.rotationMax,
+      rotationSums, state.rotationMax,
       { sum: state.looseSum, sumSq: state.looseSumSq, count: state.looseCount }, voxelCount, statsScope,
     ),
     tilePlan: plan,
@@ -594,9 +638,10 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
     devices,
     timings: {
       totalMs: priorMs + (Date.now() - started), prepareMs, matchMs, checkpointMs,
-      rotationsPerSecond: matchMs > 0 ? (1000 * rotationsRun) / matchMs / plan.tiles.length : 0,
+      rotationsPerSecond: matchMs > 0 ? (1000 * rotationsRun) / matchMs / (tileEnd - tileStart) : 0,
     },
-    parameters: parametersOf(p),
+    parameters: { ...parametersOf(p), ...(p.tileShard ? { tileRange: [tileStart, tileEnd] as [number, number] } : {}) },
+    ...(tileSums ? { tileSums } : {}),
     resumed: resumed !== undefined,
   };
 }

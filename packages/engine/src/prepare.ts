@@ -65,6 +65,9 @@ export interface MatchJob {
   /** Search only the rotations [start, end) of the set (a shard of a search split over jobs; merged exactly by
    *  mergeShards). Default: all. */
   rotationRange?: readonly [number, number];
+  /** Search only the `index`-th (from 0) of `count` contiguous parts of the tile plan's tiles (a shard of a target
+   *  too large for one device; merged exactly by mergeShards). Default: every tile. */
+  tileShard?: { index: number; count: number };
   /** What to do about features that score high for every rotation (background.ts): 'none', 'rotation-stats' (mean
    *  and σ per voxel over rotations, and (best − mean) / σ) or 'random-phase' (a second search with a phase-randomised
    *  template, subtracted). Default 'none'. */
@@ -78,6 +81,7 @@ export interface PreparedJob extends CheckedJobOptions {
   rotationCount: number;
   /** The rotations searched, [start, end): the whole set unless the job is a shard. */
   rotationRange: readonly [number, number];
+  tileShard?: { index: number; count: number };
   target: Float32Array;
   targetShape: Zyx;
   voxelSize: Zyx;
@@ -270,7 +274,7 @@ export function checkJobOptions(job: JobOptions, names: OptionNames = {}): Check
 
 /** Validates a job and applies the score's preprocessing (Laplacian for lcc, standardisation for cam). */
 export function prepareJob(job: MatchJob): PreparedJob {
-  const checked = checkJobOptions({ ...job, filtered: job.filter !== undefined, sharded: job.rotationRange !== undefined });
+  const checked = checkJobOptions({ ...job, filtered: job.filter !== undefined, sharded: job.rotationRange !== undefined || job.tileShard !== undefined });
   const { score, plan, padTarget, interpolation, rotationMode, device, tile, memoryFraction, memoryLimitBytes, background, randomPhaseSeed } = checked;
 
   const rotations = job.rotations;
@@ -284,6 +288,15 @@ export function prepareJob(job: MatchJob): PreparedJob {
   const [rangeStart, rangeEnd] = rotationRange;
   if (!(Number.isInteger(rangeStart) && Number.isInteger(rangeEnd) && rangeStart >= 0 && rangeStart < rangeEnd && rangeEnd <= rotations.length / 9)) {
     throw invalidOption('rotationRange', `[start, end) with 0 ≤ start < end ≤ ${rotations.length / 9}`, rotationRange.join(','));
+  }
+  const { tileShard } = job;
+  if (tileShard !== undefined) {
+    const { index, count } = tileShard;
+    if (!(Number.isInteger(index) && Number.isInteger(count) && index >= 0 && index < count)) {
+      throw invalidOption('tileShard', 'i/n with 0 ≤ i < n', `${index}/${count}`);
+    }
+    // One kind of shard at a time: mergeShards joins either rotation ranges or tile ranges of one whole search.
+    if (job.rotationRange !== undefined) throw invalidOption('tileShard', 'no rotationRange as well (shard by rotations or by tiles)', `${index}/${count}`);
   }
   const { target, template } = job;
   if (!sameVoxelSize(target.voxelSize, template.voxelSize)) {
@@ -357,7 +370,7 @@ export function prepareJob(job: MatchJob): PreparedJob {
   const { mean, variance } = moments(targetData, noData);
   return {
     score, plan, padTarget, interpolation, rotationMode, device, threads: job.threads, tile, memoryFraction, memoryLimitBytes,
-    rotationCount: rotations.length / 9, rotationRange, background, randomPhaseSeed,
+    rotationCount: rotations.length / 9, rotationRange, ...(tileShard ? { tileShard: { index: tileShard.index, count: tileShard.count } } : {}), background, randomPhaseSeed,
     target: targetData, targetShape: target.shape, voxelSize: target.voxelSize, origin: target.origin,
     template: templateData, templateShape: template.shape, mask,
     supportShape: templateSupport(mask, template.shape, plan.backendScore, interpolation, rotationMode), maskRadius, targetMask,

@@ -40,6 +40,9 @@ export interface SearchOptions {
   symmetry: string;
   /** The `index`-th (from 0) of `count` contiguous parts of the rotations (a SLURM array task's). */
   shard?: { index: number; count: number };
+  /** What a shard splits: the rotations (each shard searches the whole target) or the tile plan's tiles (each
+   *  shard searches every rotation on its part of the target: a tomogram too large for one device). */
+  shardBy?: 'rotations' | 'tiles';
   score: ScoreName;
   device: DeviceSelection;
   threads?: number;
@@ -99,6 +102,7 @@ export type SearchInput = Partial<Omit<SearchOptions, 'score'>> & Pick<SearchOpt
 /** Every default of a search, stated once (the CLI shows these in its help). */
 export const SEARCH_DEFAULTS = Object.freeze({
   symmetry: 'C1',
+  shardBy: 'rotations' as 'rotations' | 'tiles',
   score: 'flc-sphere' as ScoreName,
   device: 'auto' as DeviceSelection,
   tile: 'auto' as const,
@@ -120,7 +124,7 @@ export const SEARCH_FLAGS: Readonly<Record<keyof SearchOptions, string>> = Objec
   target: '--target', template: '--template', templateMask: '--template-mask', maskRadius: '--mask-radius',
   maskEllipsoid: '--mask-ellipsoid', maskThreshold: '--mask-threshold', maskDilation: '--mask-dilation', maskEdge: '--mask-edge',
   targetMask: '--target-mask', angularStep: '--angular-step', rotations: '--rotations', rotationsConvention: '--rotations-convention',
-  symmetry: '--symmetry', shard: '--shard', score: '--score', device: '--device', threads: '--threads', tile: '--tile',
+  symmetry: '--symmetry', shard: '--shard', shardBy: '--shard-by', score: '--score', device: '--device', threads: '--threads', tile: '--tile',
   memoryLimitBytes: '--memory', padTarget: '--pad-target', interpolation: '--interpolation', rotationMode: '--rotation-mode',
   background: '--background',
   tiltRange: '--tilt-range', tiltAxis: '--tilt-axis', tiltAngles: '--tilt-angles', tomoName: '--tomo-name', dose: '--dose',
@@ -207,6 +211,9 @@ export function resolveSearchOptions(input: SearchInput, cwd = process.cwd()): S
   } else {
     check(o.rotationsConvention === undefined, 'rotationsConvention', 'it only with --rotations <file>', o.rotationsConvention);
   }
+  // A split by tiles without a shard would be accepted and ignored: refused (rotations is every search's default).
+  check(input.shardBy !== 'tiles' || input.shard !== undefined, 'shardBy', 'a shard to split by (--shard i/n)', input.shardBy);
+  check(o.shardBy === 'rotations' || o.shardBy === 'tiles', 'shardBy', 'rotations or tiles', o.shardBy);
   if (o.shard !== undefined) {
     const { index, count } = o.shard;
     check(Number.isInteger(index) && Number.isInteger(count) && count >= 1 && index >= 0 && index < count, 'shard',

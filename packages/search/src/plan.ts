@@ -61,7 +61,9 @@ export async function planSearch(input: SearchInput | SearchOptions, plan: PlanO
   checkDevices(o.device);
   // Rotations first: a bad rotation list or --shard is a usage error found before any volume is read.
   const set = rescore ? undefined : rotationSet(o);
-  const rotationRange = set && o.shard ? shardRange(o.shard, set.count) : undefined;
+  const rotationRange = set && o.shard && o.shardBy !== 'tiles' ? shardRange(o.shard, set.count) : undefined;
+  // Tiles are counted by the engine's tile plan (it depends on the device): it checks the shard against them.
+  const tileShard = set && o.shard && o.shardBy === 'tiles' ? o.shard : undefined;
   const angularStep = o.angularStep
     ?? Math.min(ANGULAR_STEP_RANGE[1], Math.max(ANGULAR_STEP_RANGE[0], Number((set?.coveringAngle ?? ANGULAR_STEP_RANGE[1]).toFixed(2))));
 
@@ -110,6 +112,7 @@ export async function planSearch(input: SearchInput | SearchOptions, plan: PlanO
     ...(o.background === 'none' ? {} : { background: o.background }),
     ...(o.memoryLimitBytes === undefined ? {} : { memoryLimitBytes: o.memoryLimitBytes }),
     ...(rotationRange === undefined ? {} : { rotationRange }),
+    ...(tileShard === undefined ? {} : { tileShard }),
   };
   const rotationCount = set?.count ?? 0;
   const inputs = {

@@ -5,7 +5,7 @@ import { TmeError, invalidOption, isTmeError, removeStaleTemporaries } from '@tm
 import {
   CHECKPOINT_FILE, JOB_FILES, JOB_LOCK_FILE, devicesLabel, lockJobFolder, matchTemplate, writeJob, type MatchResult,
 } from '@tme/engine';
-import { planSearch, type SearchInput, type SearchPlan } from '@tme/search';
+import { SEARCH_DEFAULTS, planSearch, type SearchInput, type SearchPlan } from '@tme/search';
 import { createProgressRenderer } from '../progress';
 import { addSearchFlags, searchInput, type SearchFlags } from '../search-flags';
 import { VERSION } from '../version';
@@ -225,7 +225,8 @@ export function register(program: Command): void {
     .option('--force', 'overwrite the job in the output folder')
     .option('--quiet', 'print nothing but errors')
     .option('--progress', 'draw progress even when stderr is not a terminal or CI is set')
-    .option('--shard <i/n>', 'search only the i-th (from 0) of n equal parts of the rotations, e.g. a SLURM array task\'s; tme merge joins the n job folders into the one a whole search writes')
+    .option('--shard <i/n>', 'search only the i-th (from 0) of n equal parts of the rotations (or tiles: --shard-by), e.g. a SLURM array task\'s; tme merge joins the n job folders into the one a whole search writes')
+    .option('--shard-by <what>', `what --shard splits: rotations (each shard searches the whole target) or tiles (each searches every rotation on its part of the tile plan: a tomogram too large for one device; give --tile so every node plans the same tiles) (default: ${SEARCH_DEFAULTS.shardBy})`)
     .requiredOption('-o, --output <dir>', 'job folder to create')
     .action(async (flags: MatchFlags) => runMatch(flags));
 }
