@@ -397,11 +397,18 @@ export function prepareTemplates(job: MatchJob): PreparedJob[] {
   // Shards and background maps are per rotation set and per template; neither is built for several templates.
   if (job.rotationRange !== undefined) throw invalidOption('rotationRange', 'no shard with several templates (moreTemplates)', job.rotationRange.join(','));
   if (first.background !== 'none') throw invalidOption('background', 'none with several templates (moreTemplates)', first.background);
-  return [first, ...more.map((t) => {
-    const { templateMask: _m, maskRadius: _r, moreTemplates: _more, ...options } = job;
-    return prepareJob({
-      ...options, template: t.template, rotations: t.rotations,
-      ...(t.templateMask ? { templateMask: t.templateMask } : {}), ...(t.maskRadius !== undefined ? { maskRadius: t.maskRadius } : {}),
-    }, first);
-  })];
+  return [first, ...more.map((_t, k) => prepareJob(templateJob(job, k + 1), first))];
+}
+
+/** Template k of a job (0: the job's own; k ≥ 1: moreTemplates[k − 1]) as a job of its own, with the job's options. */
+export function templateJob(job: MatchJob, k: number): MatchJob {
+  const { moreTemplates, ...options } = job;
+  if (k === 0) return options;
+  const t = moreTemplates?.[k - 1];
+  if (t === undefined) throw invalidOption('template', `an index from 0 to ${moreTemplates?.length ?? 0}`, k);
+  const { templateMask: _m, maskRadius: _r, ...rest } = options;
+  return {
+    ...rest, template: t.template, rotations: t.rotations,
+    ...(t.templateMask ? { templateMask: t.templateMask } : {}), ...(t.maskRadius !== undefined ? { maskRadius: t.maskRadius } : {}),
+  };
 }
