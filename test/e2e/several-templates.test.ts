@@ -4,6 +4,7 @@
  * 1e-5, the same winning template and rotation), each template's picks land on its own particles, the template-index
  * map and job.json say which template won, and `tme peaks --template-index` picks one template's particles.
  */
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createVolume, readMrc, type Volume } from '@tme/formats';
@@ -102,6 +103,15 @@ test('two templates in one pass: the maps of two runs merged by max, and each te
   const rows = star.split('\n').filter((l) => l.startsWith('Subtomograms/')).map((l) => l.trim().split(/\s+/));
   expect(rows.map((r) => Number(r[column]))).toEqual(picks.map((p) => p.detail + 1));
   expect(Number(/_rlnImageSize[^\n]*\n(?:_[^\n]*\n)*\S+\s+\S+\s+\S+\s+(\d+)/.exec(fs.readFileSync(path.join(both, 'relion', 'particles.star'), 'utf8'))?.[1])).toBeGreaterThanOrEqual(21);
+
+  // RELION itself separates the templates' particles by that column.
+  if (spawnSync('which', ['relion_star_handler']).status === 0) {
+    const r = spawnSync('relion_star_handler', ['--i', 'particles.star', '--o', 'class2.star', '--select', 'rlnClassNumber', '--minval', '2', '--maxval', '2'],
+      { cwd: path.join(both, 'relion'), encoding: 'utf8', timeout: 120_000 });
+    expect(r.status).toBe(0);
+    const selected = fs.readFileSync(path.join(both, 'relion', 'class2.star'), 'utf8').split('\n').filter((l) => l.startsWith('Subtomograms/'));
+    expect(selected).toHaveLength(picks.filter((p) => p.detail === 1).length);
+  }
 
   // Per template: only B's voxels are called, and B's particles are all found.
   const onlyB = path.join(dir, 'b-picks.tsv');
