@@ -154,7 +154,8 @@ function perTemplate(flags: SearchFlags): Array<{ template: string; templateMask
     counts('--mask-radius', radii, true);
     counts('--symmetry', symmetries, true);
   }
-  const at = (values: string[], k: number): string | undefined => (values.length === 1 ? values[0] : values[k]);
+  // One template: a flag given twice means its last value, as for every other flag.
+  const at = (values: string[], k: number): string | undefined => (n === 1 ? values[values.length - 1] : values.length === 1 ? values[0] : values[k]);
   return templates.map((template, k) => ({
     template, templateMask: at(masks, k), maskRadius: at(radii, k), symmetry: at(symmetries, k) ?? SEARCH_DEFAULTS.symmetry,
   }));
