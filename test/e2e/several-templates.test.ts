@@ -138,4 +138,7 @@ test('per-template flags must match --template by position, in one line naming t
   expect(shard.stderr).toMatch(/no shard with several templates .* for --shard/);
   const background = await runTme([...base, '--background', 'rotation-stats']);
   expect(background.stderr).toMatch(/for --background/);
+  const slurm = await runTme(['slurm', '--shards', '2', ...base.slice(1)]);
+  expect(slurm.code).not.toBe(0);
+  expect(slurm.stderr).toMatch(/^tme: Expected one template .* for --template but received "2 templates"/);
 });

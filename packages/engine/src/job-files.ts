@@ -20,7 +20,7 @@ export const JOB_FILES = {
 export const TEMPLATE_INDEX_FILE = 'templates.mrc';
 
 /** The template-index map of a several-template search: each voxel's best rotation's template (parameters.templates). */
-export function templateIndexMap(indices: Int32Array, templates: NonNullable<MatchParameters['templates']>): Float32Array {
+function templateIndexMap(indices: Int32Array, templates: NonNullable<MatchParameters['templates']>): Float32Array {
   const out = new Float32Array(indices.length);
   for (let i = 0; i < indices.length; i++) {
     const r = indices[i] as number;

@@ -69,6 +69,10 @@ async function runSlurm(flags: SlurmFlags, raw: readonly string[]): Promise<void
   }
   // Everything is checked here, once, before anything is queued: the inputs, the flags, that it fits.
   const setup = await setupMatch({ ...flags, threads: String(cpus), output: dir }, { createDir: false });
+  // Shards split one template's rotations (tme match --shard refuses several templates): refused here, before queueing.
+  if (setup.moreTemplates) {
+    throw invalidOption('--template', 'one template (each shard splits one rotation set; run one tme slurm per template, or tme match with every --template on one node)', `${setup.moreTemplates.length + 1} templates`);
+  }
   if (shards > setup.rotationCount) throw invalidOption('--shards', `at most as many shards as rotations (${setup.rotationCount})`, flags.shards);
   // Memory per task: this machine's forecast of one shard's whole process, plus a quarter for the cluster's nodes.
   let memMiB: number;
