@@ -15,6 +15,25 @@ export const JOB_FILES = {
   job: 'job.json',
 } as const;
 
+/** With several templates in one pass: the template that won each voxel (0-based in the search's order, −1 where
+ *  none), next to rotations.mrc. Not written for one template. */
+export const TEMPLATE_INDEX_FILE = 'templates.mrc';
+
+/** The template-index map of a several-template search: each voxel's best rotation's template (parameters.templates). */
+function templateIndexMap(indices: Int32Array, templates: NonNullable<MatchParameters['templates']>): Float32Array {
+  const out = new Float32Array(indices.length);
+  for (let i = 0; i < indices.length; i++) {
+    const r = indices[i] as number;
+    let k = -1;
+    if (r >= 0) {
+      k = 0;
+      while (k + 1 < templates.length && (templates[k + 1] as { rotationStart: number }).rotationStart <= r) k++;
+    }
+    out[i] = k;
+  }
+  return out;
+}
+
 /** The maps a background option adds to a job folder (background.ts); job.json's `background` names them. */
 export const BACKGROUND_FILES = {
   rotationMean: 'rotation-mean.mrc',
@@ -119,6 +138,8 @@ export interface JobRecord {
   files: typeof JOB_FILES;
   /** The background option's maps (absent: none). */
   background?: BackgroundRecord;
+  /** Several templates in one pass: the template-index map's file (TEMPLATE_INDEX_FILE); absent with one template. */
+  templateIndexMap?: string;
 }
 
 export interface WriteJobOptions {
@@ -145,6 +166,10 @@ export function writeJob(dir: string, result: MatchResult, options: WriteJobOpti
   for (let i = 0; i < indices.length; i++) indices[i] = result.indices[i] as number;
   writeMrc(path.join(dir, JOB_FILES.rotations), { data: indices, shape: scores.shape, voxelSize: scores.voxelSize, origin: scores.origin });
   writeFileAtomic(path.join(dir, JOB_FILES.angles), options.anglesTsv ?? formatRotationTable(result.rotations));
+  const templates = result.parameters.templates;
+  if (templates !== undefined && templates.length > 1) {
+    writeMrc(path.join(dir, TEMPLATE_INDEX_FILE), { data: templateIndexMap(result.indices, templates), shape: scores.shape, voxelSize: scores.voxelSize, origin: scores.origin });
+  }
   let background: BackgroundRecord | undefined;
   const b = result.background;
   if (b?.kind === 'rotation-stats') {
@@ -198,6 +223,7 @@ export function writeJob(dir: string, result: MatchResult, options: WriteJobOpti
     resumed: result.resumed,
     files: JOB_FILES,
     ...(background ? { background } : {}),
+    ...(templates !== undefined && templates.length > 1 ? { templateIndexMap: TEMPLATE_INDEX_FILE } : {}),
   };
   writeFileAtomic(path.join(dir, JOB_FILES.job), `${JSON.stringify(record, null, 2)}\n`);
   removeCheckpoint(dir);

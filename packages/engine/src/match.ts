@@ -7,7 +7,7 @@ import { devicesLabel, resolveDevices } from './devices';
 import { ARRAY_OVERHEAD, PROCESS_BASE_BYTES } from './memory-model';
 import { defaultBackend } from './native-backend';
 import { extractRegion } from './padding';
-import { prepareJob, type MatchJob, type PreparedJob } from './prepare';
+import { prepareTemplates, type MatchJob, type PreparedJob } from './prepare';
 import { boxCentre } from './rotate';
 import { planTiles, type Tile, type TilePlan } from './tiling';
 
@@ -148,10 +148,35 @@ export interface MatchParameters {
   background: string;
   /** The random-phase template's seed; null unless background is 'random-phase'. */
   randomPhaseSeed: number | null;
+  /** With several templates (MatchJob.moreTemplates) each one's box, support, mask and rotations, in order; its
+   *  rotations are the table's [rotationStart, rotationStart + rotationCount). templateShape and supportShape above
+   *  are then the largest per axis (what the tiles pad by). Absent with one template. */
+  templates?: TemplateParameters[];
 }
 
-export function parametersOf(p: PreparedJob): MatchParameters {
+export interface TemplateParameters {
+  templateShape: Zyx;
+  supportShape: Zyx;
+  maskRadius: number | null;
+  templateMask: boolean;
+  rotationStart: number;
+  rotationCount: number;
+}
+
+export function parametersOf(p: PreparedJob, templates?: readonly PreparedJob[]): MatchParameters {
+  const several = templates !== undefined && templates.length > 1;
+  let start = 0;
   return {
+    ...(several ? {
+      templates: templates.map((t) => {
+        const entry: TemplateParameters = {
+          templateShape: t.templateShape, supportShape: t.supportShape, maskRadius: t.maskRadius ?? null, templateMask: t.maskRadius === undefined,
+          rotationStart: start, rotationCount: t.rotationCount,
+        };
+        start += t.rotationCount;
+        return entry;
+      }),
+    } : {}),
     score: p.score, backendScore: p.plan.backendScore, padTarget: p.padTarget, interpolation: p.interpolation,
     rotationMode: p.rotationMode, device: isDeviceList(p.device) ? [...p.device] : p.device, threads: p.threads ?? null, tile: p.tile, memoryFraction: p.memoryFraction,
     memoryLimitBytes: p.memoryLimitBytes ?? null,
@@ -252,18 +277,38 @@ function bytesText(bytes: number): string {
   return bytes >= 2 ** 30 ? `${(bytes / 2 ** 30).toFixed(1)} GiB` : `${Math.ceil(bytes / 2 ** 20)} MiB`;
 }
 
-function hashJob(p: PreparedJob, plan: TilePlan): string {
+function hashJob(p: PreparedJob, plan: TilePlan, more: readonly PreparedJob[] = []): string {
   const h = createHash('sha256');
   // background 'none' hashes as before the option existed: older checkpoints still resume.
   const background = p.background === 'none' ? { background: undefined, randomPhaseSeed: undefined } : {};
   h.update(JSON.stringify({ ...parametersOf(p), ...background, device: null, threads: null, memoryFraction: null, memoryLimitBytes: null, plan: { splits: plan.splits, fastShape: plan.fastShape }, filterShape: p.filterShape }));
-  for (const a of [p.target, p.template, p.mask, p.targetMask, p.rotations, p.templateFilter, ...(p.zoneFilters ?? [])]) {
+  const templates = more.flatMap((t) => [t.target === p.target ? undefined : t.target, t.template, t.mask, t.templateFilter, ...(t.zoneFilters ?? [])]);
+  for (const a of [p.target, p.template, p.mask, p.targetMask, p.rotations, p.templateFilter, ...(p.zoneFilters ?? []), ...templates]) {
     // In pieces: one update of more than 2 GiB fails ("data is too long").
     const bytes = a ? new Uint8Array(a.buffer, a.byteOffset, a.byteLength) : new Uint8Array(0);
     for (let at = 0; at < bytes.length; at += 2 ** 28) h.update(bytes.subarray(at, Math.min(bytes.length, at + 2 ** 28)));
     h.update('|');
   }
   return h.digest('hex');
+}
+
+/**
+ * What a job of several templates plans its tiles and records by: template 0's options and target with the largest box
+ * and support per axis (every template's correlation is then whole in each tile's core), and every template's
+ * rotations one after another.
+ */
+export function severalTemplates(templates: readonly PreparedJob[]): PreparedJob {
+  const largest = (of: (t: PreparedJob) => Zyx): Zyx => {
+    const m = (a: number): number => Math.max(...templates.map((t) => of(t)[a] as number));
+    return [m(0), m(1), m(2)];
+  };
+  const count = templates.reduce((n, t) => n + t.rotationCount, 0);
+  const rotations = new Float64Array(9 * count);
+  templates.reduce((at, t) => { rotations.set(t.rotations, at); return at + t.rotations.length; }, 0);
+  return {
+    ...(templates[0] as PreparedJob), templateShape: largest((t) => t.templateShape), supportShape: largest((t) => t.supportShape),
+    rotations, rotationCount: count, rotationRange: [0, count],
+  };
 }
 
 /** Visits the core of a tile row by row: the row's start in the full target and in the tile, and its length. */
@@ -321,7 +366,8 @@ class RotationQueue {
   private gap = 0;
   remaining = 0;
 
-  constructor(done: RotationRanges, total: number) {
+  /** `bounds`: starts of the templates' rotations (ascending); no range crosses one, since a call matches one template. */
+  constructor(done: RotationRanges, total: number, private readonly bounds: readonly number[] = []) {
     let at = 0;
     for (const [a, b] of done) {
       if (a > at) this.gaps.push([at, a]);
@@ -334,7 +380,8 @@ class RotationQueue {
   take(n: number): [number, number] | undefined {
     const g = this.gaps[this.gap];
     if (g === undefined || n < 1) return undefined;
-    const range: [number, number] = [g[0], Math.min(g[1], g[0] + n)];
+    const bound = this.bounds.find((b) => b > (g[0] as number)) ?? Infinity;
+    const range: [number, number] = [g[0], Math.min(g[1], g[0] + n, bound)];
     g[0] = range[1];
     if (g[0] === g[1]) this.gap++;
     this.remaining -= range[1] - range[0];
@@ -394,7 +441,16 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
   if (job.background === 'random-phase') return matchRandomPhase(job, options);
   const started = Date.now();
   if (options.signal?.aborted) throw cancelled();
-  const p = prepareJob(job);
+  const templates = prepareTemplates(job);
+  const p = templates.length === 1 ? templates[0] as PreparedJob : severalTemplates(templates);
+  // Where each template's rotations start in the run's table (p.rotations).
+  const starts: number[] = [];
+  templates.reduce((at, t) => { starts.push(at); return at + t.rotationCount; }, 0);
+  const templateOf = (r: number): PreparedJob => {
+    let k = 0;
+    while (k + 1 < starts.length && (starts[k + 1] as number) <= r) k++;
+    return templates[k] as PreparedJob;
+  };
   const backend = options.backend ?? defaultBackend();
   const voxelStats = p.background === 'rotation-stats';
   if (voxelStats && backend.capabilities?.voxelStats !== true) {
@@ -406,7 +462,7 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
   const [nz, ny, nx] = p.targetShape;
   const voxels = nz * ny * nx;
   const nRot = p.rotationCount;
-  const key = hashJob(p, plan);
+  const key = hashJob(p, plan, templates.slice(1));
   const statsScope: ScoreStatistics['scope'] = backend.capabilities?.statsMask === false ? 'tile' : 'core';
 
   const checkpointDir = options.checkpoint?.dir;
@@ -458,6 +514,14 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
     for (let t = Math.max(state.tile, tileStart); t < tileEnd; t++) {
       const tile = plan.tiles[t] as Tile;
       const target = extractRegion(p.target, p.targetShape, tile.readStart, fast, p.padTarget, p.fillValue);
+      // A template whose target differs (a target filter padded by another box) reads its own tile of it.
+      const ownTargets = new Map<Float32Array, Float32Array>();
+      const targetOf = (t: PreparedJob): Float32Array => {
+        if (t.target === p.target) return target;
+        const own = ownTargets.get(t.target) ?? extractRegion(t.target, t.targetShape, tile.readStart, fast, t.padTarget, t.fillValue);
+        ownTargets.set(t.target, own);
+        return own;
+      };
       const targetMask = p.targetMask ? tileTargetMask(p, tile.readStart, fast) : undefined;
       const statsMask = new Uint8Array(fastVoxels);
       const targetMaskFull = p.targetMask;
@@ -476,7 +540,7 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
       const outside: RotationRanges = state.done.map(([a, b]) => [a, b]);
       if (rangeStart > 0) addRange(outside, 0, rangeStart);
       if (rangeEnd < nRot) addRange(outside, rangeEnd, nRot);
-      const queue = new RotationQueue(outside, nRot);
+      const queue = new RotationQueue(outside, nRot, starts.slice(1));
       let doneInTile = inRange - queue.remaining;
       const inFlight = new Array<number>(devices.length).fill(0);
       const report = (): void => {
@@ -501,8 +565,11 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
           const [start, end] = range;
           const callStarted = Date.now();
           let live = true;
+          // A call matches one template (the queue's ranges stop at each template's first rotation) against the run's table.
+          const t = templateOf(start);
           const result: BackendMatchResult = await backend.runMatch({
-            ...sharedBackendInputs(p), ...(p.zoneFilters ? { filter: p.zoneFilters[tile.zone], filterShape: p.filterShape } : {}), device: device.index, target, targetShape: fast,
+            ...sharedBackendInputs(t), rotations: p.rotations, ...(t.zoneFilters ? { filter: t.zoneFilters[tile.zone], filterShape: t.filterShape } : {}),
+            device: device.index, target: targetOf(t), targetShape: fast,
             targetMask: p.plan.backendScore === 'mcc' ? targetMask : undefined, statsMask,
             outputRegion: { start: offset, shape: tile.coreShape },
             rotationStart: start, rotationEnd: end, initialScores, initialIndices,
@@ -640,7 +707,7 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
       totalMs: priorMs + (Date.now() - started), prepareMs, matchMs, checkpointMs,
       rotationsPerSecond: matchMs > 0 ? (1000 * rotationsRun) / matchMs / (tileEnd - tileStart) : 0,
     },
-    parameters: { ...parametersOf(p), ...(p.tileShard ? { tileRange: [tileStart, tileEnd] as [number, number] } : {}) },
+    parameters: { ...parametersOf(p, templates), ...(p.tileShard ? { tileRange: [tileStart, tileEnd] as [number, number] } : {}) },
     ...(tileSums ? { tileSums } : {}),
     resumed: resumed !== undefined,
   };
@@ -652,7 +719,7 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
  * nor shards are built for it (refused, not ignored).
  */
 async function matchRandomPhase(job: MatchJob, options: MatchOptions): Promise<MatchResult> {
-  const p = prepareJob(job);
+  const p = prepareTemplates(job)[0] as PreparedJob;
   if (options.checkpoint !== undefined) {
     throw new TmeError('ERR_TME_INVALID_OPTION', "background 'random-phase' runs two searches in one job and does not checkpoint them; run without checkpoints (tme: without --resume), or use 'rotation-stats'");
   }

@@ -74,6 +74,20 @@ export interface MatchJob {
   background?: Background;
   /** The random-phase template's seed. Default 1. */
   randomPhaseSeed?: number;
+  /** Templates 1, 2, … searched in the same pass as `template` (template 0), each with its own mask and rotations
+   *  (its symmetry's asymmetric unit) and the job's filter on its own box. Every tile is read and set up once and
+   *  then matched against each template in turn; per voxel the best score over all templates wins. The result's
+   *  rotation table is the templates' rotations one after another (template k's from `templateRotationStarts[k]`),
+   *  so the rotation-index map also says which template won. Not with `rotationRange` or a background option. */
+  moreTemplates?: readonly TemplateInput[];
+}
+
+/** One more template of a job (MatchJob.moreTemplates): the fields of MatchJob that belong to a template. */
+export interface TemplateInput {
+  template: Volume;
+  templateMask?: Volume;
+  maskRadius?: number;
+  rotations: Float64Array;
 }
 
 /** Everything after validation and preprocessing: what the loop and job.json use. */
@@ -272,8 +286,12 @@ export function checkJobOptions(job: JobOptions, names: OptionNames = {}): Check
   };
 }
 
-/** Validates a job and applies the score's preprocessing (Laplacian for lcc, standardisation for cam). */
-export function prepareJob(job: MatchJob): PreparedJob {
+/**
+ * Validates a job and applies the score's preprocessing (Laplacian for lcc, standardisation for cam). `sameTarget`:
+ * a job prepared from the same target and options (template 0 of a multi-template job), whose preprocessed target is
+ * taken as it is where this template's would be the same (no target filter, or one padded by the same box).
+ */
+export function prepareJob(job: MatchJob, sameTarget?: PreparedJob): PreparedJob {
   const checked = checkJobOptions({ ...job, filtered: job.filter !== undefined, sharded: job.rotationRange !== undefined || job.tileShard !== undefined });
   const { score, plan, padTarget, interpolation, rotationMode, device, tile, memoryFraction, memoryLimitBytes, background, randomPhaseSeed } = checked;
 
@@ -329,31 +347,34 @@ export function prepareJob(job: MatchJob): PreparedJob {
     if (!job.targetMask.shape.every((n, i) => n === target.shape[i])) {
       throw new TmeError('ERR_TME_MISMATCH', `target mask shape (${job.targetMask.shape.join(', ')}) differs from the target's (${target.shape.join(', ')})`);
     }
-    targetMask = Float32Array.from(job.targetMask.data);
-    checkFinite(targetMask, 'the target mask');
+    // Every template of a job reads the same target mask: one copy.
+    targetMask = sameTarget?.targetMask ?? Float32Array.from(job.targetMask.data);
+    if (targetMask !== sameTarget?.targetMask) checkFinite(targetMask, 'the target mask');
   } else if (plan.needsTargetMask) {
     throw new TmeError('ERR_TME_INVALID_OPTION', `the ${score} score needs a target mask (--target-mask)`);
   }
 
+  // The target filter is padded by the template's box: only with the same box is another template's target this one's.
+  const reuse = sameTarget !== undefined && (!job.targetFilter || sameTarget.templateShape.every((n, i) => n === template.shape[i]));
   // Regions without data take the padding's value, so that their edges look like the target's faces (a 0-filled
   // band beside a mean-padded face would otherwise be a step the template matches), and they score nothing.
-  const noData = findNoData(target.data, target.shape);
+  const noData = reuse ? sameTarget.noData : findNoData(target.data, target.shape);
   let raw = target.data;
-  if (noData) {
+  if (noData && !reuse) {
     const fill = padTarget === 'zero' ? 0 : moments(target.data, noData).mean;
     raw = Float32Array.from(target.data);
     for (let i = 0; i < raw.length; i++) if (noData[i]) raw[i] = fill;
   }
-  let targetData = job.targetFilter
+  let targetData = reuse ? sameTarget.target : job.targetFilter
     ? filterTarget(raw, target.shape, target.voxelSize, template.shape, job.targetFilter, padTarget)
     : raw;
   let templateData = template.data;
   if (plan.laplace) {
-    targetData = laplacian(targetData, target.shape, 'nearest');
+    if (!reuse) targetData = laplacian(targetData, target.shape, 'nearest');
     templateData = laplacian(templateData, template.shape, 'zero');
   }
   if (plan.standardise) {
-    targetData = standardise(targetData);
+    if (!reuse) targetData = standardise(targetData);
     templateData = standardise(templateData);
   }
   const filterShape = filterGridFor(template.shape);
@@ -367,7 +388,7 @@ export function prepareJob(job: MatchJob): PreparedJob {
   }
   const zoneSplits: Zyx = zones ? [zones.splits[0], zones.splits[1], zones.splits[2]] : [1, 1, 1];
   const zoneFilters = zones && zones.filters.length > 1 ? zones.filters.map((f) => filterOn(f, filterShape, template.voxelSize)) : undefined;
-  const { mean, variance } = moments(targetData, noData);
+  const { mean, variance } = reuse ? { mean: sameTarget.targetMean, variance: sameTarget.targetVariance } : moments(targetData, noData);
   return {
     score, plan, padTarget, interpolation, rotationMode, device, threads: job.threads, tile, memoryFraction, memoryLimitBytes,
     rotationCount: rotations.length / 9, rotationRange, ...(tileShard ? { tileShard: { index: tileShard.index, count: tileShard.count } } : {}), background, randomPhaseSeed,
@@ -375,5 +396,32 @@ export function prepareJob(job: MatchJob): PreparedJob {
     template: templateData, templateShape: template.shape, mask,
     supportShape: templateSupport(mask, template.shape, plan.backendScore, interpolation, rotationMode), maskRadius, targetMask,
     fillValue: mean, filter: job.filter, zoneSplits, zoneFilters, templateFilter, filterShape, targetMean: mean, targetVariance: variance, noData, rotations,
+  };
+}
+
+/**
+ * Every template of a job prepared (MatchJob.moreTemplates): template 0 from the job itself, the others with their own
+ * template, mask and rotations and the job's options, sharing template 0's preprocessed target where it is theirs.
+ */
+export function prepareTemplates(job: MatchJob): PreparedJob[] {
+  const first = prepareJob(job);
+  const more = job.moreTemplates ?? [];
+  if (more.length === 0) return [first];
+  // Shards and background maps are per rotation set and per template; neither is built for several templates.
+  if (job.rotationRange !== undefined) throw invalidOption('rotationRange', 'no shard with several templates (moreTemplates)', job.rotationRange.join(','));
+  if (first.background !== 'none') throw invalidOption('background', 'none with several templates (moreTemplates)', first.background);
+  return [first, ...more.map((_t, k) => prepareJob(templateJob(job, k + 1), first))];
+}
+
+/** Template k of a job (0: the job's own; k ≥ 1: moreTemplates[k − 1]) as a job of its own, with the job's options. */
+export function templateJob(job: MatchJob, k: number): MatchJob {
+  const { moreTemplates, ...options } = job;
+  if (k === 0) return options;
+  const t = moreTemplates?.[k - 1];
+  if (t === undefined) throw invalidOption('template', `an index from 0 to ${moreTemplates?.length ?? 0}`, k);
+  const { templateMask: _m, maskRadius: _r, ...rest } = options;
+  return {
+    ...rest, template: t.template, rotations: t.rotations,
+    ...(t.templateMask ? { templateMask: t.templateMask } : {}), ...(t.maskRadius !== undefined ? { maskRadius: t.maskRadius } : {}),
   };
 }

@@ -91,6 +91,19 @@ export interface SearchOptions {
   modelBfactor: number;
   /** Voxels (even). */
   templateBox?: number;
+  /** Templates 1, 2, … searched in the same pass as `template` (template 0), each with its own mask, radius and
+   *  symmetry; the mask shape flags (ellipsoid, threshold, edge), filters and template box apply to every template.
+   *  Absent: one template. */
+  moreTemplates?: MoreTemplate[];
+}
+
+/** A further template of a search (tme's --template given again), with what belongs to it alone. */
+export interface MoreTemplate {
+  template: string;
+  templateMask?: string;
+  /** Å; default the largest sphere inside its box. */
+  maskRadius?: number;
+  symmetry: string;
 }
 
 /** What a caller must give; everything else has a default. */
@@ -132,6 +145,7 @@ export const SEARCH_FLAGS: Readonly<Record<keyof SearchOptions, string>> = Objec
   phaseShift: '--phase-shift', phaseFlip: '--phase-flip', cosineWeighting: '--cosine-weighting', lowpass: '--lowpass',
   highpass: '--highpass', whiten: '--whiten', invertContrast: '--invert-contrast', resample: '--resample',
   modelResolution: '--model-resolution', modelBfactor: '--model-bfactor', templateBox: '--template-box',
+  moreTemplates: '--template',
 });
 
 const ENGINE_NAMES: OptionNames = {
@@ -256,7 +270,39 @@ export function resolveSearchOptions(input: SearchInput, cwd = process.cwd()): S
   if (o.templateBox !== undefined) {
     check(Number.isInteger(o.templateBox) && o.templateBox >= 4 && o.templateBox % 2 === 0, 'templateBox', 'an even integer ≥ 4', o.templateBox);
   }
+  if (o.moreTemplates !== undefined) resolveMoreTemplates(o, cwd);
   return o;
+}
+
+/** Each further template checked as template 0's fields are, with its own mask, radius and symmetry. */
+function resolveMoreTemplates(o: SearchOptions, cwd: string): void {
+  const more = o.moreTemplates as MoreTemplate[];
+  check(Array.isArray(more), 'moreTemplates', 'a list of templates', more);
+  if (more.length === 0) {
+    delete o.moreTemplates;
+    return;
+  }
+  // Shards split one rotation set and background maps are per template: neither is built for several templates.
+  check(o.shard === undefined, 'shard', `no shard with several templates (${SEARCH_FLAGS.template} given ${more.length + 1} times)`, `${o.shard?.index}/${o.shard?.count}`);
+  check(o.background === 'none', 'background', `none with several templates (${SEARCH_FLAGS.template} given ${more.length + 1} times)`, o.background);
+  o.moreTemplates = more.map((t) => {
+    check(isFile(t.template), 'template', 'a file name', t.template);
+    const entry: MoreTemplate = { template: path.resolve(cwd, t.template), symmetry: parseSymmetry(t.symmetry ?? SEARCH_DEFAULTS.symmetry, SEARCH_FLAGS.symmetry).name };
+    if (t.templateMask !== undefined) {
+      check(isFile(t.templateMask), 'templateMask', 'a file name', t.templateMask);
+      const made = (['maskEllipsoid', 'maskThreshold'] as const).filter((k) => o[k] !== undefined);
+      check(made.length === 0 && t.maskRadius === undefined, 'templateMask', `only one of ${SEARCH_FLAGS.templateMask} and ${[...made.map((k) => SEARCH_FLAGS[k]), ...(t.maskRadius === undefined ? [] : [SEARCH_FLAGS.maskRadius])].join(', ')}`, 'both');
+      entry.templateMask = path.resolve(cwd, t.templateMask);
+    }
+    if (t.maskRadius !== undefined) {
+      check(finite(t.maskRadius) && t.maskRadius > 0, 'maskRadius', 'a radius > 0 Å', t.maskRadius);
+      entry.maskRadius = t.maskRadius;
+    }
+    if (o.rotations !== undefined) {
+      check(entry.symmetry === 'C1', 'symmetry', 'C1 with --rotations (a rotation list is searched as given; list only the asymmetric unit)', entry.symmetry);
+    }
+    return entry;
+  });
 }
 
 /** A search (not a look at its template) needs rotations: a step to sample, or a list. */

@@ -32,7 +32,10 @@ export interface SearchPlan {
     count: number; splits: readonly [number, number, number]; boundAngstrom: number; spanAngstrom: number; handedness: DefocusHandedness;
     followed: { count: number; splits: readonly [number, number, number]; boundAngstrom: number; spanAngstrom: number };
   };
+  /** Every template's rotations (all of them with several templates). */
   rotationCount: number;
+  /** Templates 1, 2, … as shaped for the target (the options' moreTemplates), when there are several. */
+  moreTemplates?: Volume[];
   /** The typed angular step, or a rotation list's measured covering angle: the orientation refinement's scale. */
   angularStep: number;
   /** The search in the words job.json's readers (tme export, tme batch) use; see `options` for the whole search. */
@@ -64,6 +67,8 @@ export async function planSearch(input: SearchInput | SearchOptions, plan: PlanO
   const rotationRange = set && o.shard && o.shardBy !== 'tiles' ? shardRange(o.shard, set.count) : undefined;
   // Tiles are counted by the engine's tile plan (it depends on the device): it checks the shard against them.
   const tileShard = set && o.shard && o.shardBy === 'tiles' ? o.shard : undefined;
+  // The further templates' rotations: their own symmetry's asymmetric unit (the same list with --rotations).
+  const moreSets = rescore ? [] : (o.moreTemplates ?? []).map((t) => rotationSet({ ...o, symmetry: t.symmetry }));
   const angularStep = o.angularStep
     ?? Math.min(ANGULAR_STEP_RANGE[1], Math.max(ANGULAR_STEP_RANGE[0], Number((set?.coveringAngle ?? ANGULAR_STEP_RANGE[1]).toFixed(2))));
 
@@ -79,6 +84,13 @@ export async function planSearch(input: SearchInput | SearchOptions, plan: PlanO
   const targetVoxelUnknown = target.header.warnings.some((w) => w.startsWith('voxel size'));
   const prepared = await shapeTemplate(o, target, read, targetVoxelUnknown);
   const madeMask = maskFor(o, prepared.template);
+  // Further templates: each shaped and masked as template 0 is, with its own mask file, radius and symmetry.
+  const more: Array<{ prepared: Awaited<ReturnType<typeof shapeTemplate>>; madeMask: Volume | undefined }> = [];
+  for (const t of o.moreTemplates ?? []) {
+    const own = { ...o, template: t.template, templateMask: t.templateMask, maskRadius: t.maskRadius };
+    const shaped = await shapeTemplate(own, target, read, targetVoxelUnknown);
+    more.push({ prepared: shaped, madeMask: maskFor(own, shaped.template) });
+  }
   const targetMask = o.targetMask === undefined ? undefined : read(o.targetMask);
   if (targetMask !== undefined) {
     if (targetMask.shape.some((n, i) => n !== target.shape[i])) {
@@ -113,8 +125,15 @@ export async function planSearch(input: SearchInput | SearchOptions, plan: PlanO
     ...(o.memoryLimitBytes === undefined ? {} : { memoryLimitBytes: o.memoryLimitBytes }),
     ...(rotationRange === undefined ? {} : { rotationRange }),
     ...(tileShard === undefined ? {} : { tileShard }),
+    ...(more.length > 0 ? {
+      moreTemplates: more.map((m, k) => ({
+        template: m.prepared.template, rotations: (moreSets[k] as RotationSetOf | undefined)?.matrices ?? IDENTITY,
+        ...(m.madeMask ?? m.prepared.templateMask ? { templateMask: m.madeMask ?? m.prepared.templateMask } : {}),
+        ...(m.madeMask === undefined && o.moreTemplates?.[k]?.maskRadius !== undefined ? { maskRadius: o.moreTemplates[k]?.maskRadius } : {}),
+      })),
+    } : {}),
   };
-  const rotationCount = set?.count ?? 0;
+  const rotationCount = (set?.count ?? 0) + moreSets.reduce((n, m) => n + m.count, 0);
   const inputs = {
     target: o.target, template: o.template, templateSource: prepared.source,
     templateMask: o.templateMask ?? null, targetMask: o.targetMask ?? null,
@@ -123,6 +142,15 @@ export async function planSearch(input: SearchInput | SearchOptions, plan: PlanO
     ...(o.rotations === undefined ? {} : {
       rotations: o.rotations, rotationsConvention: o.rotationsConvention ?? 'quaternions', coveringAngle: set?.coveringAngle,
     }),
+    ...(more.length > 0 ? {
+      templates: [
+        { template: o.template, templateSource: prepared.source, templateMask: o.templateMask ?? null, symmetry: o.symmetry, rotationCount: set?.count ?? 0 },
+        ...more.map((m, k) => ({
+          template: o.moreTemplates?.[k]?.template, templateSource: m.prepared.source, templateMask: o.moreTemplates?.[k]?.templateMask ?? null,
+          symmetry: o.moreTemplates?.[k]?.symmetry, rotationCount: moreSets[k]?.count ?? 0,
+        })),
+      ],
+    } : {}),
     filters: filterRecord(o),
     // What `tme export` takes from the job when no flag says otherwise.
     microscope: { ...filters.microscope.microscope, source: filters.microscope.source },
@@ -131,6 +159,7 @@ export async function planSearch(input: SearchInput | SearchOptions, plan: PlanO
   };
   return {
     options: o, job, target, template: prepared.template, filters, templateSource: prepared.source, rotationCount, angularStep, inputs,
+    ...(more.length > 0 ? { moreTemplates: more.map((m) => m.prepared.template) } : {}),
     zones: {
       count: zones.options.length, splits: zones.splits, boundAngstrom: zones.boundAngstrom, spanAngstrom: zones.spanAngstrom, handedness,
       followed: { count: followed.options.length, splits: followed.splits, boundAngstrom: followed.boundAngstrom, spanAngstrom: followed.spanAngstrom },

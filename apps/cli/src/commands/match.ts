@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import type { Command } from 'commander';
 import { TmeError, invalidOption, isTmeError, removeStaleTemporaries } from '@tme/formats';
 import {
-  CHECKPOINT_FILE, JOB_FILES, JOB_LOCK_FILE, devicesLabel, lockJobFolder, matchTemplate, writeJob, type MatchResult,
+  CHECKPOINT_FILE, JOB_FILES, JOB_LOCK_FILE, TEMPLATE_INDEX_FILE, devicesLabel, lockJobFolder, matchTemplate, writeJob, type MatchResult,
 } from '@tme/engine';
 import { SEARCH_DEFAULTS, planSearch, type SearchInput, type SearchPlan } from '@tme/search';
 import { createProgressRenderer } from '../progress';
@@ -52,7 +52,7 @@ export function prepareJobDir(dir: string, flags: Pick<MatchFlags, 'force' | 're
   lockJobFolder(dir);
   removeStaleTemporaries(dir);
   if (existed && flags.force) {
-    for (const name of [...Object.values(JOB_FILES), CHECKPOINT_FILE]) fs.rmSync(path.join(dir, name), { force: true });
+    for (const name of [...Object.values(JOB_FILES), TEMPLATE_INDEX_FILE, CHECKPOINT_FILE]) fs.rmSync(path.join(dir, name), { force: true });
   }
   if (existed && flags.resume && !fs.existsSync(path.join(dir, CHECKPOINT_FILE))) {
     const warning = `${dir}: no checkpoint to resume (the earlier run stopped before writing one); starting from the first rotation`;
@@ -197,7 +197,7 @@ export async function executeMatch(
     for (const v of result.scores.data) if (v > best) best = v;
     const tiles = result.tilePlan.tiles.length;
     process.stdout.write(
-      `${dir}: ${setup.rotationCount} rotations × ${tiles} tile${tiles === 1 ? '' : 's'} on ${devicesLabel(result.devices)} in ` +
+      `${dir}: ${setup.rotationCount} rotations${setup.moreTemplates ? ` of ${setup.moreTemplates.length + 1} templates` : ''} × ${tiles} tile${tiles === 1 ? '' : 's'} on ${devicesLabel(result.devices)} in ` +
       `${(result.timings.totalMs / 1000).toFixed(1)} s${result.resumed ? ' (resumed)' : ''}; best score ${best.toFixed(4)}, ` +
       `mean ${result.stats.mean.toFixed(4)} ± ${result.stats.std.toFixed(4)}` +
       `${result.stats.scope === 'tile' ? ' (statistics over whole tiles, padding included)' : ''}\n`,

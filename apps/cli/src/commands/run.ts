@@ -66,8 +66,9 @@ export async function runAll(flags: RunFlags): Promise<void> {
   const refine = flags.refine !== false && refinable(setup.job);
   const tomoName = flags.tomoName ?? setup.filters.tomoName
     ?? path.basename(flags.target).replace(/\.[^.]+$/, '').replace(/[^A-Za-z0-9._+-]/g, '_');
+  // With several templates the box is the largest one's (job.json's templateShape): picks' distance and RELION's box.
   const summary = await pickAndExport({
-    dir: setup.dir, result, target: setup.target, templateShape: setup.template.shape, tomoName, peaks, peakMask, formats,
+    dir: setup.dir, result, target: setup.target, templateShape: result.parameters.templateShape, tomoName, peaks, peakMask, formats,
     tiltRange: setup.filters.tiltRange, tiltAxis: setup.options.tiltAxis,
     microscope: setup.filters.microscope.microscope, micrographName: setup.options.target,
     // Dark protein in the tomogram (the template was inverted to match it): RELION must average bright protein.

@@ -70,6 +70,10 @@ async function runSlurm(flags: SlurmFlags, raw: readonly string[]): Promise<void
   // Everything is checked here, once, before anything is queued: the inputs, the flags, that it fits.
   const tiles = flags.shardBy === 'tiles';
   const setup = await setupMatch({ ...flags, threads: String(cpus), output: dir, ...(tiles ? { shard: `0/${shards}` } : {}) }, { createDir: false });
+  // Shards split one template's rotations (tme match --shard refuses several templates): refused here, before queueing.
+  if (setup.moreTemplates) {
+    throw invalidOption('--template', 'one template (each shard splits one rotation set; run one tme slurm per template, or tme match with every --template on one node)', `${setup.moreTemplates.length + 1} templates`);
+  }
   if (!tiles && shards > setup.rotationCount) throw invalidOption('--shards', `at most as many shards as rotations (${setup.rotationCount})`, flags.shards);
   // Tile shards: as many as this machine's tile plan has tiles at most (--tile makes every node plan the same).
   const estimate = tiles || flags.mem === undefined ? await estimateJob(setup.job) : undefined;
