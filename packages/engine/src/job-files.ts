@@ -117,6 +117,8 @@ export interface JobRecord {
   files: typeof JOB_FILES;
   /** The background option's maps (absent: none). */
   background?: BackgroundRecord;
+  /** What priors per position saved: rotation·tile steps matched and without them, voxels searched (absent: none). */
+  priors?: MatchResult['priors'];
 }
 
 export interface WriteJobOptions {
@@ -193,6 +195,7 @@ export function writeJob(dir: string, result: MatchResult, options: WriteJobOpti
     resumed: result.resumed,
     files: JOB_FILES,
     ...(background ? { background } : {}),
+    ...(result.priors ? { priors: result.priors } : {}),
   };
   writeFileAtomic(path.join(dir, JOB_FILES.job), `${JSON.stringify(record, null, 2)}\n`);
   removeCheckpoint(dir);

@@ -8,6 +8,7 @@ import { laplacian, standardise } from './laplace';
 import { findNoData } from './no-data';
 import { inscribedRadius, sphereMask } from './masks';
 import { DEFAULT_PAD_MODE, extractRegion, resolvePadMode, type PadMode } from './padding';
+import { checkPriors, type PositionPriors } from './priors';
 import { DEFAULT_SCORE, planScore, resolveScore, type ScoreName, type ScorePlan } from './scores';
 
 /** A Fourier filter for one FFT shape: a real half-spectrum (nz, ny, nx/2+1), unshifted (see the contract). */
@@ -71,6 +72,10 @@ export interface MatchJob {
   background?: Background;
   /** The random-phase template's seed. Default 1. */
   randomPhaseSeed?: number;
+  /** Cones of allowed orientations around positions (priors.ts): rotations outside every cone of a tile are not
+   *  matched there, each voxel's best is over its nearest prior's cone, and voxels near no prior are not searched.
+   *  Default none. */
+  priors?: PositionPriors;
 }
 
 /** Everything after validation and preprocessing: what the loop and job.json use. */
@@ -107,6 +112,8 @@ export interface PreparedJob extends CheckedJobOptions {
    *  masked or cropped volume); those voxels were set to the padding's value and score nothing. Undefined: none. */
   noData: Uint8Array | undefined;
   rotations: Float64Array;
+  /** Checked priors (unit directions), or undefined. */
+  priors: Required<PositionPriors> | undefined;
 }
 
 const INTERPOLATIONS: readonly Interpolation[] = ['linear', 'cubic'];
@@ -273,6 +280,9 @@ export function prepareJob(job: MatchJob): PreparedJob {
   const checked = checkJobOptions({ ...job, filtered: job.filter !== undefined, sharded: job.rotationRange !== undefined });
   const { score, plan, padTarget, interpolation, rotationMode, device, tile, memoryFraction, memoryLimitBytes, background, randomPhaseSeed } = checked;
 
+  const priors = job.priors === undefined ? undefined : checkPriors(job.priors);
+  // Per-voxel statistics over rotations would mix each voxel's allowed rotations with the others of its tile.
+  if (priors !== undefined && background !== 'none') throw invalidOption('background', "'none' with priors", background);
   const rotations = job.rotations;
   if (!(rotations instanceof Float64Array) || rotations.length === 0 || rotations.length % 9 !== 0) {
     throw invalidOption('rotations', 'a Float64Array of 9 values per rotation (at least one)', rotations);
@@ -362,5 +372,6 @@ export function prepareJob(job: MatchJob): PreparedJob {
     template: templateData, templateShape: template.shape, mask,
     supportShape: templateSupport(mask, template.shape, plan.backendScore, interpolation, rotationMode), maskRadius, targetMask,
     fillValue: mean, filter: job.filter, zoneSplits, zoneFilters, templateFilter, filterShape, targetMean: mean, targetVariance: variance, noData, rotations,
+    priors,
   };
 }
