@@ -1,5 +1,5 @@
 import { TmeError, type Zyx } from '@tme/formats';
-import { createOrientationScorer, type JobRecord, type MatchJob } from '@tme/engine';
+import { checkPriors, createOrientationScorer, priorConeAt, withinCone, type JobRecord, type MatchJob } from '@tme/engine';
 import { refineOrientations, type PeakSet, type Pick, type RefinedOrientation } from '@tme/peaks';
 import { planSearch, searchFromRecord } from '@tme/search';
 
@@ -12,10 +12,19 @@ export async function refinePicks(
   set: PeakSet, job: MatchJob, angularStep: number, signal?: AbortSignal,
 ): Promise<{ picks: Pick[]; refined: RefinedOrientation[] }> {
   const scorer = createOrientationScorer(job);
+  // Under priors each pick keeps to the cone of its nearest prior (the one the search used at its voxel).
+  const priors = job.priors === undefined ? undefined : checkPriors(job.priors);
+  const cones = priors && set.picks.map((p) => priorConeAt(priors, p.position, job.target.voxelSize)?.index);
+  const allowed = priors && cones
+    ? (pick: number, matrices: Float64Array, k: number): boolean => {
+      const cone = cones[pick];
+      return cone !== undefined && withinCone(priors, cone, matrices, k);
+    }
+    : undefined;
   const refined = await refineOrientations(
     set.picks.map((p) => ({ position: p.position, rotation: p.rotation })),
     scorer,
-    { range: angularStep, step: angularStep / 2, levels: 2, signal },
+    { range: angularStep, step: angularStep / 2, levels: 2, signal, ...(allowed ? { allowed } : {}) },
   );
   const picks = set.picks.map((p, i) => {
     const r = refined[i] as RefinedOrientation;
