@@ -36,6 +36,11 @@ export interface SearchFlags {
   interpolation: string;
   rotationMode: string;
   background: string;
+  priors?: string;
+  priorCone?: string;
+  priorRadius?: string;
+  /** No commander default: a typed axis without --priors is refused, not ignored. */
+  priorAxis?: string;
   tomoName?: string;
   tiltRange?: string;
   tiltAxis: string;
@@ -185,6 +190,8 @@ export function searchInput(flags: SearchFlags): SearchInput {
     memoryLimitBytes: flags.memory === undefined ? undefined : parseMemorySize('--memory', flags.memory),
     padTarget: flags.padTarget as SearchInput['padTarget'], interpolation: flags.interpolation as SearchInput['interpolation'],
     rotationMode: flags.rotationMode as SearchInput['rotationMode'], background: flags.background as SearchInput['background'],
+    priors: flags.priors, priorCone: number('--prior-cone', flags.priorCone), priorRadius: number('--prior-radius', flags.priorRadius),
+    priorAxis: flags.priorAxis as SearchInput['priorAxis'],
     tiltRange: pair('--tilt-range', flags.tiltRange, 'MIN,MAX in degrees with −90 ≤ MIN < MAX ≤ 90'),
     tiltAxis: flags.tiltAxis as SearchInput['tiltAxis'], tiltAngles: flags.tiltAngles, tomoName: flags.tomoName,
     dose: numberOrFile(flags.dose, (t) => (t.trim() !== '' && Number.isFinite(Number(t)) ? Number(t) : undefined)),
@@ -260,6 +267,10 @@ export function addSearchFlags(cmd: Command, options: { target?: boolean } = {})
     .option('--interpolation <kind>', 'template rotation: linear or cubic', D.interpolation)
     .option('--rotation-mode <mode>', 'real (rotate in real space) or fourier (sample the spectrum)', D.rotationMode)
     .option('--background <kind>', 'features that score high for every rotation (membranes, gold): none; rotation-stats (per voxel mean and σ over rotations, writes scores-normalised.mrc = (best − mean)/σ); random-phase (a second search with a phase-randomised template, writes scores-corrected.mrc)', D.background)
+    .option('--priors <file>', 'cones of allowed orientations per position: a STAR (rlnCoordinateX/Y/Z in voxels or rlnCenteredCoordinateX/Y/ZAngst; the vector: where rlnAngleTilt/rlnAnglePsi turn the template z axis, or tmeVectorX/Y/Z) or a table with columns x y z (voxels) vx vy vz; voxels farther than --prior-radius from every prior are not searched')
+    .option('--prior-cone <deg>', 'with --priors: half-angle of each cone, degrees (the template axis may lie this far from the vector)')
+    .option('--prior-radius <A>', 'with --priors: how far from each prior position its cone holds, Å')
+    .option('--prior-axis <axis>', `with --priors: the template axis the vectors give, z, y or x (default ${D.priorAxis})`)
     .addOption(new Option('--checkpoint-interval <s>', 'seconds between checkpoints (0: after every batch); default 30').hideHelp());
   return addFilterOptions(cmd);
 }

@@ -26,3 +26,6 @@ export {
 export { templateSupport } from './support';
 export { createOrientationScorer, type OrientationQuery, type OrientationScorer } from './orientation-scorer';
 export { templateView, type TemplateView } from './template-view';
+export {
+  checkPriors, priorConeAt, withinCone, TEMPLATE_AXES, type PositionPriors, type PriorNames, type TemplateAxis,
+} from './priors';

@@ -140,6 +140,8 @@ export interface JobRecord {
   background?: BackgroundRecord;
   /** Several templates in one pass: the template-index map's file (TEMPLATE_INDEX_FILE); absent with one template. */
   templateIndexMap?: string;
+  /** What priors per position saved: rotation·tile steps matched and without them, voxels searched (absent: none). */
+  priors?: MatchResult['priors'];
 }
 
 export interface WriteJobOptions {
@@ -224,6 +226,7 @@ export function writeJob(dir: string, result: MatchResult, options: WriteJobOpti
     files: JOB_FILES,
     ...(background ? { background } : {}),
     ...(templates !== undefined && templates.length > 1 ? { templateIndexMap: TEMPLATE_INDEX_FILE } : {}),
+    ...(result.priors ? { priors: result.priors } : {}),
   };
   writeFileAtomic(path.join(dir, JOB_FILES.job), `${JSON.stringify(record, null, 2)}\n`);
   removeCheckpoint(dir);

@@ -8,6 +8,7 @@ import { ARRAY_OVERHEAD, PROCESS_BASE_BYTES } from './memory-model';
 import { defaultBackend } from './native-backend';
 import { extractRegion } from './padding';
 import { prepareTemplates, type MatchJob, type PreparedJob } from './prepare';
+import { presentPriors, priorField, rotationGroups, type RotationGroup } from './priors';
 import { boxCentre } from './rotate';
 import { planTiles, type Tile, type TilePlan } from './tiling';
 
@@ -112,6 +113,9 @@ export interface MatchResult {
   /** A tile shard's per-rotation sums of each of its tiles, in tile order: merging tile shards adds them in the
    *  order one whole run does, so its statistics come out to the last bit. */
   tileSums?: TileSums[];
+  /** With priors: rotation·tile steps matched, and without the priors; voxels searched (within a prior's radius);
+   *  backend passes (one per group of rotations that the same priors allow, per tile). */
+  priors?: { rotationsMatched: number; rotationsWithout: number; voxelsSearched: number; passes: number };
 }
 
 /** One tile's Σ score, Σ score² and scores counted, per rotation. */
@@ -152,6 +156,8 @@ export interface MatchParameters {
    *  rotations are the table's [rotationStart, rotationStart + rotationCount). templateShape and supportShape above
    *  are then the largest per axis (what the tiles pad by). Absent with one template. */
   templates?: TemplateParameters[];
+  /** Priors per position (their count, cone half-angle in degrees, radius in Å, template axis); absent without. */
+  priors?: { count: number; coneAngle: number; radius: number; axis: string };
 }
 
 export interface TemplateParameters {
@@ -186,6 +192,7 @@ export function parametersOf(p: PreparedJob, templates?: readonly PreparedJob[])
     maskRadius: p.maskRadius ?? null, templateMask: p.maskRadius === undefined, targetMask: p.targetMask !== undefined,
     filter: p.filter !== undefined, targetShape: p.targetShape, templateShape: p.templateShape, supportShape: p.supportShape, voxelSize: p.voxelSize,
     rotationCount: p.rotationCount, background: p.background, randomPhaseSeed: p.background === 'random-phase' ? p.randomPhaseSeed : null,
+    ...(p.priors ? { priors: { count: p.priors.positions.length / 3, coneAngle: p.priors.coneAngle, radius: p.priors.radius, axis: p.priors.axis } } : {}),
   };
 }
 
@@ -208,7 +215,8 @@ export function deviceBudgetBytes(p: PreparedJob, backend: MatchBackend, device:
   const mapBytes = (p.background === 'rotation-stats' ? 20 : 8) * voxels;
   // Free memory does not count what the process holds already (the target, its masks); a limit counts everything.
   const free = host ? host.memoryBytes * p.memoryFraction - mapBytes : Infinity;
-  const held = 4 * voxels * 2 + mapBytes + (p.noData ? voxels : 0) + (p.targetMask ? 4 * voxels : 0);
+  // Priors add the map of each voxel's nearest prior (int32).
+  const held = 4 * voxels * 2 + mapBytes + (p.noData ? voxels : 0) + (p.targetMask ? 4 * voxels : 0) + (p.priors ? 4 * voxels : 0);
   const limited = p.memoryLimitBytes === undefined ? Infinity : (p.memoryLimitBytes - PROCESS_BASE_BYTES) / ARRAY_OVERHEAD - held;
   const tiles = Math.min(free, limited);
   if (!(tiles > 0)) {
@@ -283,7 +291,9 @@ function hashJob(p: PreparedJob, plan: TilePlan, more: readonly PreparedJob[] = 
   const background = p.background === 'none' ? { background: undefined, randomPhaseSeed: undefined } : {};
   h.update(JSON.stringify({ ...parametersOf(p), ...background, device: null, threads: null, memoryFraction: null, memoryLimitBytes: null, plan: { splits: plan.splits, fastShape: plan.fastShape }, filterShape: p.filterShape }));
   const templates = more.flatMap((t) => [t.target === p.target ? undefined : t.target, t.template, t.mask, t.templateFilter, ...(t.zoneFilters ?? [])]);
-  for (const a of [p.target, p.template, p.mask, p.targetMask, p.rotations, p.templateFilter, ...(p.zoneFilters ?? []), ...templates]) {
+  // Priors hash only when given: jobs without keep their keys (and older checkpoints resume).
+  const priorArrays = p.priors ? [p.priors.positions, p.priors.directions] : [];
+  for (const a of [p.target, p.template, p.mask, p.targetMask, p.rotations, p.templateFilter, ...(p.zoneFilters ?? []), ...templates, ...priorArrays]) {
     // In pieces: one update of more than 2 GiB fails ("data is too long").
     const bytes = a ? new Uint8Array(a.buffer, a.byteOffset, a.byteLength) : new Uint8Array(0);
     for (let at = 0; at < bytes.length; at += 2 ** 28) h.update(bytes.subarray(at, Math.min(bytes.length, at + 2 ** 28)));
@@ -345,6 +355,13 @@ export function mergeBest(
       indices[at + x] = a;
     }
   }
+}
+
+/** The matrices of the rotations `indices` of a set (9 values each), in that order. */
+function rotationSubset(rotations: Float64Array, indices: Int32Array): Float64Array {
+  const out = new Float64Array(9 * indices.length);
+  indices.forEach((r, i) => out.set(rotations.subarray(9 * r, 9 * r + 9), 9 * i));
+  return out;
 }
 
 /** Marks [start, end) done in sorted, disjoint ranges, joining neighbours. */
@@ -494,7 +511,18 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
   // A shard searches [rangeStart, rangeEnd) of the set: the rest counts as done from the start.
   const [rangeStart, rangeEnd] = p.rotationRange;
   const inRange = rangeEnd - rangeStart;
-  const total = inRange * (tileEnd - tileStart);
+  // Each tile's passes over the rotations: one over the whole range, or under priors one per group of rotations that
+  // the same priors of the tile allow (none where no prior reaches the tile).
+  const field = p.priors ? priorField(p.priors, p.targetShape, p.voxelSize) : undefined;
+  const tilePasses: Array<Array<RotationGroup | undefined>> = plan.tiles.map((tile) => {
+    if (!field || !p.priors) return [undefined];
+    const present = presentPriors(field, (visit) => forCoreRows(tile, fast, p.targetShape, offset, (full, _local, n) => visit(full, n)));
+    return rotationGroups(p.priors, present, p.rotations, rangeStart, rangeEnd);
+  });
+  const tileWork = tilePasses.map((passes) => passes.reduce((n, g) => n + (g ? g.rotations.length : inRange), 0));
+  // A tile shard's work is its own tiles'.
+  const workBefore = tileWork.map((_w, t) => tileWork.slice(tileStart, Math.max(tileStart, t)).reduce((a, b) => a + b, 0));
+  const total = tileWork.slice(tileStart, tileEnd).reduce((a, b) => a + b, 0);
   // A first batch of a few rotations measures the cost of one; later batches follow from it (per worker: devices differ).
   const firstBatch = options.batchRotations ?? 4;
   if (!(Number.isInteger(firstBatch) && firstBatch >= 1)) throw new TmeError('ERR_TME_INVALID_OPTION', `Expected integer ≥ 1 for batchRotations but received ${firstBatch}`);
@@ -526,6 +554,8 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
       const statsMask = new Uint8Array(fastVoxels);
       const targetMaskFull = p.targetMask;
       const noData = p.noData;
+      // Under priors too every rotation matched on a tile counts at every voxel of its core: the false-alarm model
+      // wants the scores of noise, and the voxels near priors are where the particles are.
       forCoreRows(tile, fast, p.targetShape, offset, (full, local, n) => {
         if (!targetMaskFull && !noData) statsMask.fill(1, local, local + n);
         else {
@@ -536,122 +566,169 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
         }
       });
 
-      // The tile's rotations not yet done go out in increasing order, a batch at a time, to whichever worker is free.
-      const outside: RotationRanges = state.done.map(([a, b]) => [a, b]);
-      if (rangeStart > 0) addRange(outside, 0, rangeStart);
-      if (rangeEnd < nRot) addRange(outside, rangeEnd, nRot);
-      const queue = new RotationQueue(outside, nRot, starts.slice(1));
-      let doneInTile = inRange - queue.remaining;
+      const passes = tilePasses[t] as Array<RotationGroup | undefined>;
+      let doneInTile = 0;
       const inFlight = new Array<number>(devices.length).fill(0);
       const report = (): void => {
         const rotationsDone = doneInTile + inFlight.reduce((a, b) => a + b, 0);
         options.onProgress?.({
-          done: (t - tileStart) * inRange + rotationsDone, total, tile: t, tiles: plan.tiles.length, rotationsDone, rotationsTotal: inRange, device: label,
+          done: (workBefore[t] as number) + rotationsDone, total, tile: t, tiles: plan.tiles.length, rotationsDone, rotationsTotal: tileWork[t] as number, device: label,
         });
       };
+      const queues = passes.map((group) => {
+        if (!group) {
+          // The tile's rotations not yet done go out in increasing order, a batch at a time, to whichever worker is free.
+          const outside: RotationRanges = state.done.map(([a, b]) => [a, b]);
+          if (rangeStart > 0) addRange(outside, 0, rangeStart);
+          if (rangeEnd < nRot) addRange(outside, rangeEnd, nRot);
+          const queue = new RotationQueue(outside, nRot, starts.slice(1));
+          doneInTile += inRange - queue.remaining;
+          return queue;
+        }
+        // A group's rotations by their place in it; those a resumed run finished count as done.
+        const finished: RotationRanges = [];
+        group.rotations.forEach((r, i) => { if (state.done.some(([a, b]) => r >= a && r < b)) addRange(finished, i, i + 1); });
+        const queue = new RotationQueue(finished, group.rotations.length);
+        doneInTile += group.rotations.length - queue.remaining;
+        return queue;
+      });
 
-      const work = async (w: number): Promise<void> => {
-        const device = devices[w] as DeviceInfo;
-        // The maps each call continues from: this worker's previous call on the tile, passed on as it is (no
-        // tile-sized copy per batch; outside the core nothing is read back); none on its first (the backend starts at
-        // −∞/−1). A worker's calls see increasing rotations, so its maps keep the lowest index of equal scores.
-        let initialScores: Float32Array | undefined;
-        let initialIndices: Int32Array | undefined;
-        let chainRotations = 0;
-        for (;;) {
-          if (stop.signal.aborted) throw cancelled();
-          const range = queue.take(Math.min(batches[w] as number, Math.ceil(queue.remaining / devices.length)));
-          if (range === undefined) return;
-          const [start, end] = range;
-          const callStarted = Date.now();
-          let live = true;
-          // A call matches one template (the queue's ranges stop at each template's first rotation) against the run's table.
-          const t = templateOf(start);
-          const result: BackendMatchResult = await backend.runMatch({
-            ...sharedBackendInputs(t), rotations: p.rotations, ...(t.zoneFilters ? { filter: t.zoneFilters[tile.zone], filterShape: t.filterShape } : {}),
-            device: device.index, target: targetOf(t), targetShape: fast,
-            targetMask: p.plan.backendScore === 'mcc' ? targetMask : undefined, statsMask,
-            outputRegion: { start: offset, shape: tile.coreShape },
-            rotationStart: start, rotationEnd: end, initialScores, initialIndices,
-            // The next batch of this tile on the device reuses the set-up (its transforms and local statistics).
-            keepSetup: queue.remaining > 0,
-            ...(voxelStats ? { voxelStats: true } : {}),
-          }, {
-            signal: stop.signal,
-            onProgress: options.onProgress && ((b) => { if (live) { inFlight[w] = b.done; report(); } }),
-          });
-          live = false;
-          inFlight[w] = 0;
-          const callMs = Date.now() - callStarted;
-          const n = end - start;
-          // While this worker has made every finished rotation of the tile, its maps are the state's: copy them.
-          const sole = chainRotations === doneInTile;
-          forCoreRows(tile, fast, p.targetShape, offset, sole
-            ? (full, local, len) => {
-              state.scores.set(result.scores.subarray(local, local + len), full);
-              state.indices.set(result.indices.subarray(local, local + len), full);
-            }
-            : (full, local, len) => mergeBest(state.scores, state.indices, full, result.scores, result.indices, local, len));
-          // The call's per-voxel sums (its rotations only: never chained) add into the run's.
-          const { voxelSum, voxelSumSq } = state;
-          if (voxelSum && voxelSumSq) {
-            const rs = result.voxelSum;
-            const rq = result.voxelSumSq;
-            if (!rs || !rq) throw new TmeError('ERR_TME_INTERNAL', `the ${backend.name} backend returned no per-voxel sums`);
-            forCoreRows(tile, fast, p.targetShape, offset, (full, local, len) => {
-              for (let x = 0; x < len; x++) {
-                voxelSum[full + x] = (voxelSum[full + x] as number) + (rs[local + x] as number);
-                voxelSumSq[full + x] = (voxelSumSq[full + x] as number) + (rq[local + x] as number);
-              }
+      for (const [g, group] of passes.entries()) {
+        const queue = queues[g] as RotationQueue;
+        const lastPass = g === passes.length - 1;
+        const passRotations = group ? rotationSubset(p.rotations, group.rotations) : p.rotations;
+        // A rotation of the pass by its index in the set.
+        const globalOf = (k: number): number => (group ? (group.rotations[k] as number) : k);
+        const work = async (w: number): Promise<void> => {
+          const device = devices[w] as DeviceInfo;
+          // The maps each call continues from: this worker's previous call on the pass, passed on as it is (no
+          // tile-sized copy per batch; outside the core nothing is read back); none on its first (the backend starts at
+          // −∞/−1). A worker's calls see increasing rotations, so its maps keep the lowest index of equal scores.
+          let initialScores: Float32Array | undefined;
+          let initialIndices: Int32Array | undefined;
+          let chainRotations = 0;
+          for (;;) {
+            if (stop.signal.aborted) throw cancelled();
+            const range = queue.take(Math.min(batches[w] as number, Math.ceil(queue.remaining / devices.length)));
+            if (range === undefined) return;
+            const [start, end] = range;
+            const callStarted = Date.now();
+            let live = true;
+            // A call matches one template (the queue's ranges stop at each template's first rotation; priors take
+            // one template) against the pass's table.
+            const own = templateOf(globalOf(start));
+            const result: BackendMatchResult = await backend.runMatch({
+              ...sharedBackendInputs(own), ...(own.zoneFilters ? { filter: own.zoneFilters[tile.zone], filterShape: own.filterShape } : {}),
+              device: device.index, target: targetOf(own), targetShape: fast, rotations: passRotations,
+              targetMask: p.plan.backendScore === 'mcc' ? targetMask : undefined, statsMask,
+              outputRegion: { start: offset, shape: tile.coreShape },
+              rotationStart: start, rotationEnd: end, initialScores, initialIndices,
+              // The next batch of this tile on the device (of this pass or the next) reuses the set-up (its transforms
+              // and local statistics: they do not depend on the rotations).
+              keepSetup: queue.remaining > 0 || !lastPass,
+              ...(voxelStats ? { voxelStats: true } : {}),
+            }, {
+              signal: stop.signal,
+              onProgress: options.onProgress && ((b) => { if (live) { inFlight[w] = b.done; report(); } }),
             });
-          }
-          chainRotations += n;
-          initialScores = result.scores;
-          initialIndices = result.indices;
-          const s = result.stats;
-          for (let k = 0; k < n; k++) {
-            const r = start + k;
-            const m = s.perRotationMax[k] as number;
-            if (m > (state.rotationMax[r] as number)) state.rotationMax[r] = m;
-            if (s.perRotationSum && s.perRotationSumSq) {
-              state.rotationSum[r] = (state.rotationSum[r] as number) + (s.perRotationSum[k] as number);
-              state.rotationSumSq[r] = (state.rotationSumSq[r] as number) + (s.perRotationSumSq[k] as number);
-              state.rotationCount[r] = (state.rotationCount[r] as number) + s.count / n;
+            live = false;
+            inFlight[w] = 0;
+            const callMs = Date.now() - callStarted;
+            const n = end - start;
+            if (group && field) {
+              // Under priors a voxel takes the pass's scores only where its own prior allows the pass's rotations.
+              const { member } = group;
+              forCoreRows(tile, fast, p.targetShape, offset, (full, local, len) => {
+                for (let x = 0; x < len; x++) {
+                  const q = field[full + x] as number;
+                  const k = result.indices[local + x] as number;
+                  if (q < 0 || !member[q] || k < 0) continue;
+                  const sc = result.scores[local + x] as number;
+                  const a = group.rotations[k] as number;
+                  const best = state.scores[full + x] as number;
+                  const b = state.indices[full + x] as number;
+                  if (sc > best || (sc === best && (b < 0 || a < b))) { state.scores[full + x] = sc; state.indices[full + x] = a; }
+                }
+              });
+            } else {
+              // While this worker has made every finished rotation of the tile, its maps are the state's: copy them.
+              const sole = chainRotations === doneInTile;
+              forCoreRows(tile, fast, p.targetShape, offset, sole
+                ? (full, local, len) => {
+                  state.scores.set(result.scores.subarray(local, local + len), full);
+                  state.indices.set(result.indices.subarray(local, local + len), full);
+                }
+                : (full, local, len) => mergeBest(state.scores, state.indices, full, result.scores, result.indices, local, len));
+            }
+            // The call's per-voxel sums (its rotations only: never chained) add into the run's.
+            const { voxelSum, voxelSumSq } = state;
+            if (voxelSum && voxelSumSq) {
+              const rs = result.voxelSum;
+              const rq = result.voxelSumSq;
+              if (!rs || !rq) throw new TmeError('ERR_TME_INTERNAL', `the ${backend.name} backend returned no per-voxel sums`);
+              forCoreRows(tile, fast, p.targetShape, offset, (full, local, len) => {
+                for (let x = 0; x < len; x++) {
+                  voxelSum[full + x] = (voxelSum[full + x] as number) + (rs[local + x] as number);
+                  voxelSumSq[full + x] = (voxelSumSq[full + x] as number) + (rq[local + x] as number);
+                }
+              });
+            }
+            chainRotations += n;
+            initialScores = result.scores;
+            initialIndices = result.indices;
+            const s = result.stats;
+            for (let k = 0; k < n; k++) {
+              const r = globalOf(start + k);
+              const m = s.perRotationMax[k] as number;
+              if (m > (state.rotationMax[r] as number)) state.rotationMax[r] = m;
+              if (s.perRotationSum && s.perRotationSumSq) {
+                state.rotationSum[r] = (state.rotationSum[r] as number) + (s.perRotationSum[k] as number);
+                state.rotationSumSq[r] = (state.rotationSumSq[r] as number) + (s.perRotationSumSq[k] as number);
+                state.rotationCount[r] = (state.rotationCount[r] as number) + s.count / n;
+              }
+            }
+            if (!(s.perRotationSum && s.perRotationSumSq)) {
+              state.looseSum += s.sum;
+              state.looseSumSq += s.sumSq;
+              state.looseCount += s.count;
+            }
+            if (group) {
+              // The set's indices of the call, in runs of consecutive ones.
+              for (let k = start; k < end;) {
+                let e = k + 1;
+                while (e < end && (group.rotations[e] as number) === (group.rotations[e - 1] as number) + 1) e++;
+                addRange(state.done, group.rotations[k] as number, (group.rotations[e - 1] as number) + 1);
+                k = e;
+              }
+            } else addRange(state.done, start, end);
+            doneInTile += n;
+            rotationsRun += n;
+            dirty = true;
+            // Large maps take a while to write: keep checkpointing under a tenth of the run time.
+            if (intervalMs === 0 || Date.now() - lastCheckpoint >= Math.max(intervalMs, 10 * lastWriteMs)) saveCheckpoint();
+            // Adapt the batch unless the caller fixed it (results do not depend on it): about batchMs per call, and long
+            // enough that the per-call set-up (the tile's FFT and local statistics) stays under a tenth of the call.
+            if (options.batchRotations === undefined) {
+              const timings = result.timings;
+              const perRotation = Math.max(0.01, timings['perRotationMs'] ?? (timings['loopMs'] !== undefined ? timings['loopMs'] / n : callMs / n));
+              const setup = Math.max(0, callMs - perRotation * n);
+              const wanted = Math.max(batchMs, 10 * setup) / perRotation;
+              batches[w] = Math.max(1, Math.min(4096, Math.round(wanted)));
             }
           }
-          if (!(s.perRotationSum && s.perRotationSumSq)) {
-            state.looseSum += s.sum;
-            state.looseSumSq += s.sumSq;
-            state.looseCount += s.count;
+        };
+        // Every worker has settled before the run goes on or fails: none is left running.
+        let failure: unknown;
+        await Promise.all(devices.map(async (_d, w) => {
+          try {
+            await work(w);
+          } catch (err) {
+            failure ??= err;
+            stop.abort();
           }
-          addRange(state.done, start, end);
-          doneInTile += n;
-          rotationsRun += n;
-          dirty = true;
-          // Large maps take a while to write: keep checkpointing under a tenth of the run time.
-          if (intervalMs === 0 || Date.now() - lastCheckpoint >= Math.max(intervalMs, 10 * lastWriteMs)) saveCheckpoint();
-          // Adapt the batch unless the caller fixed it (results do not depend on it): about batchMs per call, and long
-          // enough that the per-call set-up (the tile's FFT and local statistics) stays under a tenth of the call.
-          if (options.batchRotations === undefined) {
-            const timings = result.timings;
-            const perRotation = Math.max(0.01, timings['perRotationMs'] ?? (timings['loopMs'] !== undefined ? timings['loopMs'] / n : callMs / n));
-            const setup = Math.max(0, callMs - perRotation * n);
-            const wanted = Math.max(batchMs, 10 * setup) / perRotation;
-            batches[w] = Math.max(1, Math.min(4096, Math.round(wanted)));
-          }
-        }
-      };
-      // Every worker has settled before the run goes on or fails: none is left running.
-      let failure: unknown;
-      await Promise.all(devices.map(async (_d, w) => {
-        try {
-          await work(w);
-        } catch (err) {
-          failure ??= err;
-          stop.abort();
-        }
-      }));
-      if (failure !== undefined) throw failure;
+        }));
+        if (failure !== undefined) throw failure;
+      }
       state.tile = t + 1;
       state.done = [];
       // A tile shard keeps each tile's sums apart (the rotation sums then hold the tile being matched only).
@@ -680,6 +757,15 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
   let voxelCount = 0;
   for (let i = 0; i < voxels; i++) {
     if ((!p.targetMask || (p.targetMask[i] as number) > 0) && !p.noData?.[i]) voxelCount++;
+  }
+  // Under priors, voxels near no prior (and any whose cone holds no rotation of the set) were not searched: as
+  // voxels without data, 0 in the map and no rotation.
+  let voxelsSearched = 0;
+  if (field) {
+    for (let i = 0; i < voxels; i++) {
+      if ((state.indices[i] as number) < 0) { state.scores[i] = 0; state.indices[i] = -1; }
+      if ((field[i] as number) >= 0) voxelsSearched++;
+    }
   }
   // Voxels without data were not scored: 0 in the map, no rotation (peak calling leaves them out).
   if (p.noData) {
@@ -710,6 +796,12 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
     parameters: { ...parametersOf(p, templates), ...(p.tileShard ? { tileRange: [tileStart, tileEnd] as [number, number] } : {}) },
     ...(tileSums ? { tileSums } : {}),
     resumed: resumed !== undefined,
+    ...(field ? {
+      priors: {
+        rotationsMatched: total, rotationsWithout: inRange * (tileEnd - tileStart), voxelsSearched,
+        passes: tilePasses.reduce((n, passes) => n + passes.length, 0),
+      },
+    } : {}),
   };
 }
 

@@ -8,6 +8,7 @@ import { laplacian, standardise } from './laplace';
 import { findNoData } from './no-data';
 import { inscribedRadius, sphereMask } from './masks';
 import { DEFAULT_PAD_MODE, extractRegion, resolvePadMode, type PadMode } from './padding';
+import { checkPriors, type PositionPriors } from './priors';
 import { DEFAULT_SCORE, planScore, resolveScore, type ScoreName, type ScorePlan } from './scores';
 
 /** A Fourier filter for one FFT shape: a real half-spectrum (nz, ny, nx/2+1), unshifted (see the contract). */
@@ -80,6 +81,10 @@ export interface MatchJob {
    *  rotation table is the templates' rotations one after another (template k's from `templateRotationStarts[k]`),
    *  so the rotation-index map also says which template won. Not with `rotationRange` or a background option. */
   moreTemplates?: readonly TemplateInput[];
+  /** Cones of allowed orientations around positions (priors.ts): rotations outside every cone of a tile are not
+   *  matched there, each voxel's best is over its nearest prior's cone, and voxels near no prior are not searched.
+   *  Default none. */
+  priors?: PositionPriors;
 }
 
 /** One more template of a job (MatchJob.moreTemplates): the fields of MatchJob that belong to a template. */
@@ -125,6 +130,8 @@ export interface PreparedJob extends CheckedJobOptions {
    *  masked or cropped volume); those voxels were set to the padding's value and score nothing. Undefined: none. */
   noData: Uint8Array | undefined;
   rotations: Float64Array;
+  /** Checked priors (unit directions), or undefined. */
+  priors: Required<PositionPriors> | undefined;
 }
 
 const INTERPOLATIONS: readonly Interpolation[] = ['linear', 'cubic'];
@@ -295,6 +302,9 @@ export function prepareJob(job: MatchJob, sameTarget?: PreparedJob): PreparedJob
   const checked = checkJobOptions({ ...job, filtered: job.filter !== undefined, sharded: job.rotationRange !== undefined || job.tileShard !== undefined });
   const { score, plan, padTarget, interpolation, rotationMode, device, tile, memoryFraction, memoryLimitBytes, background, randomPhaseSeed } = checked;
 
+  const priors = job.priors === undefined ? undefined : checkPriors(job.priors);
+  // Per-voxel statistics over rotations would mix each voxel's allowed rotations with the others of its tile.
+  if (priors !== undefined && background !== 'none') throw invalidOption('background', "'none' with priors", background);
   const rotations = job.rotations;
   if (!(rotations instanceof Float64Array) || rotations.length === 0 || rotations.length % 9 !== 0) {
     throw invalidOption('rotations', 'a Float64Array of 9 values per rotation (at least one)', rotations);
@@ -396,6 +406,7 @@ export function prepareJob(job: MatchJob, sameTarget?: PreparedJob): PreparedJob
     template: templateData, templateShape: template.shape, mask,
     supportShape: templateSupport(mask, template.shape, plan.backendScore, interpolation, rotationMode), maskRadius, targetMask,
     fillValue: mean, filter: job.filter, zoneSplits, zoneFilters, templateFilter, filterShape, targetMean: mean, targetVariance: variance, noData, rotations,
+    priors,
   };
 }
 
@@ -410,6 +421,7 @@ export function prepareTemplates(job: MatchJob): PreparedJob[] {
   // Shards and background maps are per rotation set and per template; neither is built for several templates.
   if (job.rotationRange !== undefined) throw invalidOption('rotationRange', 'no shard with several templates (moreTemplates)', job.rotationRange.join(','));
   if (first.background !== 'none') throw invalidOption('background', 'none with several templates (moreTemplates)', first.background);
+  if (job.priors !== undefined) throw invalidOption('priors', 'no priors with several templates (moreTemplates)', `${job.priors.positions.length / 3} priors`);
   return [first, ...more.map((_t, k) => prepareJob(templateJob(job, k + 1), first))];
 }
 

@@ -18,6 +18,9 @@ export interface SyntheticTomogramOptions {
   snr?: number;
   /** Sampled tilt range (degrees) whose missing wedge is imposed; null for none. Default [-60, 60]. */
   tiltRange?: readonly [number, number] | null;
+  /** Each particle's rotation (active, xyz frame), drawn with the generator's random numbers: e.g. a filament's,
+   *  whose axes share a direction. Default uniform over all rotations. */
+  orient?: (random: () => number) => Float64Array;
   /** Minimum distance between particle centres, in template boxes. Default 0.8. */
   minSeparation?: number;
   /** Features that are not the template but score high for many rotations (background normalisation's test case);
@@ -147,7 +150,7 @@ export function generateSyntheticTomogram(template: Volume, options: SyntheticTo
       half[2] + Math.floor(random() * (nx - t[2] + 1)),
     ];
     if (truth.every((q) => Math.hypot(q.position[0] - p[0], q.position[1] - p[1], q.position[2] - p[2]) >= minDistance)) {
-      truth.push({ position: p, rotation: quaternionToMatrix(randomQuaternion(random)) });
+      truth.push({ position: p, rotation: options.orient ? options.orient(random) : quaternionToMatrix(randomQuaternion(random)) });
     }
   }
   if (truth.length < count) {

@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { invalidOption, type Zyx } from '@tme/formats';
 import { ANGULAR_STEP_RANGE, parseSymmetry, type RotationListConvention } from '@tme/rotations';
 import {
-  checkJobOptions, type Background, type DeviceSelection, type Interpolation, type OptionNames, type PadMode, type RotationMode, type ScoreName,
+  TEMPLATE_AXES, checkJobOptions, type Background, type TemplateAxis, type DeviceSelection, type Interpolation, type OptionNames, type PadMode, type RotationMode, type ScoreName,
 } from '@tme/engine';
 
 /**
@@ -55,6 +55,16 @@ export interface SearchOptions {
   /** Features that score high for every rotation (membranes, gold): 'none', 'rotation-stats' (per voxel mean and σ
    *  over rotations, and (best − mean)/σ) or 'random-phase' (a second search with a phase-randomised template). */
   background: Background;
+  /** Priors per position: a STAR or table of positions and vectors (priors.ts); around each, only rotations that turn
+   *  the template's `priorAxis` to within `priorCone` of the vector are searched, within `priorRadius`. */
+  priors?: string;
+  /** Degrees: the half-angle of each prior's cone (required with `priors`). */
+  priorCone?: number;
+  /** Å: how far from each prior position its cone holds (required with `priors`); voxels farther from every prior
+   *  are not searched. */
+  priorRadius?: number;
+  /** The template axis a prior's vector gives: 'z' (default), 'y' or 'x'. */
+  priorAxis: TemplateAxis;
 
   /** A continuous missing wedge, degrees [min, max]. */
   tiltRange?: [number, number];
@@ -123,6 +133,7 @@ export const SEARCH_DEFAULTS = Object.freeze({
   interpolation: 'linear' as Interpolation,
   rotationMode: 'real' as RotationMode,
   background: 'none' as Background,
+  priorAxis: 'z' as TemplateAxis,
   tiltAxis: 'y' as const,
   phaseFlip: false,
   cosineWeighting: false,
@@ -139,7 +150,7 @@ export const SEARCH_FLAGS: Readonly<Record<keyof SearchOptions, string>> = Objec
   targetMask: '--target-mask', angularStep: '--angular-step', rotations: '--rotations', rotationsConvention: '--rotations-convention',
   symmetry: '--symmetry', shard: '--shard', shardBy: '--shard-by', score: '--score', device: '--device', threads: '--threads', tile: '--tile',
   memoryLimitBytes: '--memory', padTarget: '--pad-target', interpolation: '--interpolation', rotationMode: '--rotation-mode',
-  background: '--background',
+  background: '--background', priors: '--priors', priorCone: '--prior-cone', priorRadius: '--prior-radius', priorAxis: '--prior-axis',
   tiltRange: '--tilt-range', tiltAxis: '--tilt-axis', tiltAngles: '--tilt-angles', tomoName: '--tomo-name', dose: '--dose',
   defocus: '--defocus', defocusHandedness: '--defocus-handedness', voltage: '--voltage', sphericalAberration: '--cs', amplitudeContrast: '--amplitude-contrast',
   phaseShift: '--phase-shift', phaseFlip: '--phase-flip', cosineWeighting: '--cosine-weighting', lowpass: '--lowpass',
@@ -179,13 +190,13 @@ const isFile = (v: unknown): v is string => typeof v === 'string' && v.trim() !=
  */
 export function resolveSearchOptions(input: SearchInput, cwd = process.cwd()): SearchOptions {
   const o: SearchOptions = { ...SEARCH_DEFAULTS, ...stripUndefined(input) } as SearchOptions;
-  const file = (field: 'target' | 'template' | 'templateMask' | 'targetMask' | 'rotations' | 'tiltAngles'): void => {
+  const file = (field: 'target' | 'template' | 'templateMask' | 'targetMask' | 'rotations' | 'tiltAngles' | 'priors'): void => {
     const v = o[field];
     if (v === undefined && field !== 'target' && field !== 'template') return;
     check(isFile(v), field, 'a file name', v);
     o[field] = path.resolve(cwd, v as string);
   };
-  for (const f of ['target', 'template', 'templateMask', 'targetMask', 'rotations', 'tiltAngles'] as const) file(f);
+  for (const f of ['target', 'template', 'templateMask', 'targetMask', 'rotations', 'tiltAngles', 'priors'] as const) file(f);
   for (const f of ['dose', 'defocus'] as const) if (typeof o[f] === 'string') o[f] = path.resolve(cwd, o[f] as string);
 
   const masks = (['templateMask', 'maskRadius', 'maskEllipsoid', 'maskThreshold'] as const).filter((k) => o[k] !== undefined);
@@ -203,6 +214,18 @@ export function resolveSearchOptions(input: SearchInput, cwd = process.cwd()): S
     check(o.maskRadius !== undefined || o.maskEllipsoid !== undefined || o.maskThreshold !== undefined, 'maskEdge',
       'a mask tme makes to soften (--mask-radius, --mask-ellipsoid or --mask-threshold)', o.maskEdge);
     check(finite(o.maskEdge) && o.maskEdge >= 0, 'maskEdge', 'a width ≥ 0 Å', o.maskEdge);
+  }
+  // Priors: the cone and radius are the user's to state (how far the vectors may be off, how far a prior reaches);
+  // none of the three acts without a prior file, so none is taken without one.
+  if (o.priors === undefined) {
+    for (const k of ['priorCone', 'priorRadius'] as const) check(input[k] === undefined, k, `it only with ${SEARCH_FLAGS.priors} <file>`, input[k]);
+    // The default axis passes (a resolved search is resolved again as it is); another one would act on nothing.
+    check(o.priorAxis === SEARCH_DEFAULTS.priorAxis, 'priorAxis', `it only with ${SEARCH_FLAGS.priors} <file>`, o.priorAxis);
+  } else {
+    check(finite(o.priorCone) && o.priorCone > 0 && o.priorCone <= 180, 'priorCone', 'a cone half-angle in (0, 180] degrees', o.priorCone ?? 'nothing');
+    check(finite(o.priorRadius) && o.priorRadius > 0, 'priorRadius', 'a radius > 0 Å around each prior', o.priorRadius ?? 'nothing');
+    check(TEMPLATE_AXES.includes(o.priorAxis), 'priorAxis', 'z, y or x (the template axis the vectors give)', o.priorAxis);
+    check(o.background === 'none', 'background', `none with ${SEARCH_FLAGS.priors} (a voxel's statistics over rotations would mix its cone's rotations with others)`, o.background);
   }
   const engine = checkJobOptions({ ...o, filtered: isFiltered(o), sharded: o.shard !== undefined }, ENGINE_NAMES);
   o.score = engine.score;
@@ -285,6 +308,8 @@ function resolveMoreTemplates(o: SearchOptions, cwd: string): void {
   // Shards split one rotation set and background maps are per template: neither is built for several templates.
   check(o.shard === undefined, 'shard', `no shard with several templates (${SEARCH_FLAGS.template} given ${more.length + 1} times)`, `${o.shard?.index}/${o.shard?.count}`);
   check(o.background === 'none', 'background', `none with several templates (${SEARCH_FLAGS.template} given ${more.length + 1} times)`, o.background);
+  // Priors restrict one template's axis: with several, which axis of which template would be meant is not defined.
+  check(o.priors === undefined, 'priors', `no priors with several templates (${SEARCH_FLAGS.template} given ${more.length + 1} times)`, o.priors);
   o.moreTemplates = more.map((t) => {
     check(isFile(t.template), 'template', 'a file name', t.template);
     const entry: MoreTemplate = { template: path.resolve(cwd, t.template), symmetry: parseSymmetry(t.symmetry ?? SEARCH_DEFAULTS.symmetry, SEARCH_FLAGS.symmetry).name };

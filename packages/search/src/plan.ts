@@ -14,6 +14,7 @@ import { listDevices, resolveDevices, type DeviceSelection, type MatchJob } from
 import { checkRotationsGiven, resolveSearchOptions, SEARCH_FLAGS, type SearchInput, type SearchOptions } from './options';
 import { searchFilters, type SearchFilters } from './filters';
 import { shapeTemplate, type TemplateSource } from './template';
+import { readPriorFile } from './priors';
 
 /** A search made ready to run: the engine's job, and what the outputs and job.json need to know of it. */
 export interface SearchPlan {
@@ -81,6 +82,15 @@ export async function planSearch(input: SearchInput | SearchOptions, plan: PlanO
   const target = read(o.target);
   checkFinite(target.data, o.target);
   const filters = searchFilters(o);
+  const priors = o.priors === undefined ? undefined : readPriorFile(o.priors, target);
+  if (priors !== undefined) {
+    // Coordinates in Å where voxels are expected (or another tomogram's) put the priors outside: say so.
+    let outside = 0;
+    for (let i = 0; i < priors.positions.length / 3; i++) {
+      if ([0, 1, 2].some((a) => { const v = priors.positions[3 * i + a] as number; return v < 0 || v > (target.shape[a] as number) - 1; })) outside++;
+    }
+    if (outside > 0) plan.onWarning?.(`${outside} of ${priors.positions.length / 3} priors lie outside the target (${[...target.shape].reverse().join('×')} voxels; positions are voxels of the target)`, o.priors as string);
+  }
   const targetVoxelUnknown = target.header.warnings.some((w) => w.startsWith('voxel size'));
   const prepared = await shapeTemplate(o, target, read, targetVoxelUnknown);
   const madeMask = maskFor(o, prepared.template);
@@ -122,6 +132,7 @@ export async function planSearch(input: SearchInput | SearchOptions, plan: PlanO
     ...(zones.options.length > 1 ? { zones: { splits: zones.splits, filters: zones.options.map((z) => buildTemplateFilter(z)) } } : {}), score: o.score, device: o.device, threads: o.threads, tile: o.tile,
     padTarget: o.padTarget, interpolation: o.interpolation, rotationMode: o.rotationMode,
     ...(o.background === 'none' ? {} : { background: o.background }),
+    ...(priors === undefined ? {} : { priors: { ...priors, coneAngle: o.priorCone as number, radius: o.priorRadius as number, axis: o.priorAxis } }),
     ...(o.memoryLimitBytes === undefined ? {} : { memoryLimitBytes: o.memoryLimitBytes }),
     ...(rotationRange === undefined ? {} : { rotationRange }),
     ...(tileShard === undefined ? {} : { tileShard }),
@@ -152,6 +163,9 @@ export async function planSearch(input: SearchInput | SearchOptions, plan: PlanO
       ],
     } : {}),
     filters: filterRecord(o),
+    ...(priors === undefined ? {} : {
+      priors: { file: o.priors, count: priors.positions.length / 3, coneAngle: o.priorCone, radius: o.priorRadius, axis: o.priorAxis },
+    }),
     // What `tme export` takes from the job when no flag says otherwise.
     microscope: { ...filters.microscope.microscope, source: filters.microscope.source },
     tiltRange: filters.tiltRange ?? null,

@@ -200,7 +200,8 @@ export async function executeMatch(
       `${dir}: ${setup.rotationCount} rotations${setup.moreTemplates ? ` of ${setup.moreTemplates.length + 1} templates` : ''} × ${tiles} tile${tiles === 1 ? '' : 's'} on ${devicesLabel(result.devices)} in ` +
       `${(result.timings.totalMs / 1000).toFixed(1)} s${result.resumed ? ' (resumed)' : ''}; best score ${best.toFixed(4)}, ` +
       `mean ${result.stats.mean.toFixed(4)} ± ${result.stats.std.toFixed(4)}` +
-      `${result.stats.scope === 'tile' ? ' (statistics over whole tiles, padding included)' : ''}\n`,
+      `${result.stats.scope === 'tile' ? ' (statistics over whole tiles, padding included)' : ''}` +
+      `${result.priors ? `; priors: ${result.priors.rotationsMatched} of ${result.priors.rotationsWithout} rotation·tile steps matched, ${result.priors.voxelsSearched} voxels searched` : ''}\n`,
     );
   }
   return result;
