@@ -378,6 +378,23 @@ describe('keepSetup (a tile run in batches of rotations)', () => {
     expect(differing(changed.scores, old.scores)).toBeGreaterThan(0);
   });
 
+  it.each(['cpu', 'vulkan'] as const)('on %s: another template of the same box and mask (one pass of several templates) reuses the set-up and gives its own maps; another mask prepares again', async (kind) => {
+    const device = kind === 'cpu' ? 'cpu' : 0;
+    const { listDevices, releaseKeptSetup } = await import('../index');
+    if (kind === 'vulkan' && !listDevices().some((d) => d.api === 'vulkan')) return;
+    const target = randomVolume(t, 75);
+    const other = randomVolume(b, 76);
+    const alone = await runMatch({ ...base, device, target, template: other });
+    await runMatch({ ...base, device, target, keepSetup: true });
+    const shared = await runMatch({ ...base, device, target, template: other, keepSetup: true });
+    expect(shared.setupReused).toBe(true);
+    expect(Buffer.from(shared.scores.buffer).equals(Buffer.from(alone.scores.buffer))).toBe(true);
+    expect(shared.indices).toEqual(alone.indices);
+    const masked = await runMatch({ ...base, device, target, template: other, mask: sphereMask(b, 2) });
+    expect(masked.setupReused).toBe(false);
+    releaseKeptSetup();
+  });
+
   it('concurrent batches on two devices (a CPU job and a lavapipe job at once, or two CPU chains) each keep their set-up and give the sequential maps', async () => {
     const { listDevices, releaseKeptSetup } = await import('../index');
     const vk = listDevices().find((d) => d.api === 'vulkan')?.index;

@@ -1,7 +1,8 @@
 /**
  * A tomogram larger than memory (forced with --memory on a small one): `tme match` reads it tile by tile from the MRC
  * and writes the maps tile by tile, and gives the maps and picks of the in-memory run; what needs the whole tomogram
- * (the target filter, tme run, --resume) is refused in one line.
+ * (the target filter, tme run, --resume) and what is not built out of core (several templates, priors, tile shards)
+ * is refused in one line.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -91,7 +92,18 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
     expect(resume.stderr).toMatch(/^tme: Expected no --resume for a tomogram matched out of core .*\n$/);
     const interval = await runTme(['match', ...base('flc-sphere'), ...OUT_OF_CORE, '--checkpoint-interval', '5', '-o', f('interval')]);
     expect(interval.stderr).toMatch(/^tme: Expected no --checkpoint-interval for a tomogram matched out of core \(it keeps no checkpoint\) but received 5\n$/);
-    for (const out of ['filtered', 'lcc', 'run', 'resume', 'interval']) expect(fs.existsSync(f(out))).toBe(false);
+    // Not built out of core: several templates in one pass, priors per position, tile shards.
+    const several = await runTme(['match', ...onBig('flc-sphere'), ...OUT_OF_CORE, '--template', f('template.mrc'), '-o', f('several')]);
+    expect(several.code).not.toBe(0);
+    expect(several.stderr).toMatch(/^tme: --template given 2 times is not available for a tomogram matched out of core \(larger than memory\): .*\n$/);
+    fs.writeFileSync(f('priors.tsv'), 'x\ty\tz\tvx\tvy\tvz\n40\t40\t24\t0\t0\t1\n');
+    const priors = await runTme(['match', ...onBig('flc-sphere'), ...OUT_OF_CORE, '--priors', f('priors.tsv'), '--prior-cone', '20', '--prior-radius', '25', '-o', f('priors')]);
+    expect(priors.code).not.toBe(0);
+    expect(priors.stderr).toMatch(/^tme: --priors is not available for a tomogram matched out of core \(larger than memory\): .*\n$/);
+    const shard = await runTme(['match', ...onBig('flc-sphere'), ...OUT_OF_CORE, '--shard', '0/2', '--shard-by', 'tiles', '-o', f('shard')]);
+    expect(shard.code).not.toBe(0);
+    expect(shard.stderr).toMatch(/^tme: --shard-by tiles is not available for a tomogram matched out of core \(larger than memory\): .*\n$/);
+    for (const out of ['filtered', 'lcc', 'run', 'resume', 'interval', 'several', 'priors', 'shard']) expect(fs.existsSync(f(out))).toBe(false);
     // The small tomogram with --tilt-range: in memory (its maps fit), not refused.
     const small = await runTme(['estimate', ...base('flc-sphere'), ...OUT_OF_CORE, '--tilt-range', '-60,60', '--calibration', '0']);
     expect(small.stdout).toMatch(/^path: in memory /m);

@@ -156,7 +156,7 @@ describe('tme report errors', () => {
   afterAll(() => fs.rmSync(job, { recursive: true, force: true }));
 
   it.each([
-    [['report', '/nonexistent/job'], /^tme: \/nonexistent\/job: no such job directory\n$/],
+    [['report', '/nonexistent/job'], /^tme: \/nonexistent\/job: no such job folder\n$/],
     [['report', '/nonexistent/job', '--truth-distance', '3'], /^tme: Expected it only with --truth <tsv> for --truth-distance but received "3" of type string\n$/],
     [['report', '/nonexistent/job', '--truth', 'x.tsv', '--truth-distance', '-1'], /^tme: Expected a number of voxels > 0 for --truth-distance but received "-1" of type string\n$/],
   ])('tme %j fails in one line', async (args, message) => {
@@ -166,9 +166,9 @@ describe('tme report errors', () => {
     expect(r.stderr).toMatch(message);
   }, 40_000);
 
-  it('names a folder without job.json', async () => {
+  it('names a folder that holds no job', async () => {
     const r = await runTme(['report', job], { timeoutMs: 30_000 });
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe(`tme: ${job}: no job.json: the job is not finished (resume it with --resume)\n`);
+    expect(r.stderr).toBe(`tme: ${job}: holds no tme job (no job.json): name a folder that tme match or tme run wrote\n`);
   }, 40_000);
 });

@@ -41,7 +41,8 @@ afterAll(() => {
     spawnSync('bash', [CLUSTER, 'stop', ownCluster]);
     delete process.env['SLURM_CONF'];
   }
-  fs.rmSync(dir, { recursive: true, force: true });
+  // slurmctld may still be saving its state as it stops: retry until the folder is empty.
+  fs.rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
 });
 
 const search = ['--target', 'target.mrc', '--template', 'template.mrc', '--angular-step', '25', '--tilt-range', '-60,60', '--device', 'cpu'];
@@ -91,4 +92,19 @@ test('without --submit it writes the scripts and says how to submit them', async
   const again = await runTme(['slurm', ...search, '--shards', '2', '-o', f('dry')], { cwd: dir });
   expect(again.code).toBe(1);
   expect(again.stderr).toMatch(/dry: holds SLURM scripts already; use --force/);
+});
+
+test('--shard-by tiles: the array splits the tile plan, each task matches its tiles; more shards than tiles is refused', async () => {
+  const tiles = ['--tile', '20,24,24', '--shard-by', 'tiles', '--mem', '2G'];
+  const r = await runTme(['slurm', ...search, ...tiles, '--shards', '3', '-o', f('tiles')], { cwd: dir });
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  const count = Number(/: (\d+) tiles in 3 shards/.exec(r.stdout)?.[1]);
+  expect(count).toBeGreaterThanOrEqual(3);
+  expect(fs.readFileSync(f('tiles/slurm/match.sbatch'), 'utf8')).toMatch(/ match .*--shard-by tiles .*--shard "\$SLURM_ARRAY_TASK_ID\/3"/);
+  const over = await runTme(['slurm', ...search, ...tiles, '--shards', String(count + 1), '-o', f('tiles-over')], { cwd: dir });
+  expect(over.code).toBe(2);
+  expect(over.stderr.trim().split('\n')).toHaveLength(1);
+  expect(over.stderr).toMatch(new RegExp(`Expected at most as many shards as tiles \\(${count}; --tile sets them\\) with --shard-by tiles for --shards but received "?${count + 1}"?`));
+  expect(fs.existsSync(f('tiles-over'))).toBe(false);
 });

@@ -57,8 +57,17 @@ CONF
   exit 1
   ;;
 stop)
+  pids=()
   for f in "$D/slurmd.pid" "$D/slurmctld.pid" "$D/munge/munged.pid"; do
-    if [ -s "$f" ]; then kill "$(cat "$f")" 2>/dev/null || true; fi
+    if [ -s "$f" ]; then pid=$(cat "$f"); kill "$pid" 2>/dev/null || true; pids+=("$pid"); fi
+  done
+  # They save state, logs and seeds as they stop: wait (at most 10 s each) until they are gone, so DIR can go.
+  for pid in "${pids[@]}"; do
+    for _ in $(seq 100); do
+      st=$(awk '/^State:/{print $2}' "/proc/$pid/status" 2>/dev/null || true)
+      if [ -z "$st" ] || [ "$st" = Z ]; then break; fi
+      sleep 0.1
+    done
   done
   ;;
 *)

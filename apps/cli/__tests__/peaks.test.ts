@@ -171,7 +171,7 @@ describe('tme peaks', () => {
     expect(refine.code).toBe(1);
     expect(refine.err).toMatch(/job.json does not name its target and template/);
     expect(fs.existsSync(path.join(dir, 'x.tsv'))).toBe(false);
-    expect((await tme(path.join(dir, 'nope'), { output: path.join(dir, 'y.tsv') })).err).toMatch(/no such job directory/);
+    expect((await tme(path.join(dir, 'nope'), { output: path.join(dir, 'y.tsv') })).err).toMatch(/no such job folder/);
   });
 
   it('parses distances', async () => {

@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { writeFileAtomic, type Volume, type Zyx } from '@tme/formats';
-import { BACKGROUND_FILES, backgroundStatistics, type MatchJob, type MatchResult } from '@tme/engine';
+import { BACKGROUND_FILES, backgroundStatistics, type MatchJob, type MatchParameters, type MatchResult } from '@tme/engine';
 import {
   callPeaks, formatOrientationsTsv, formatPicksDetailsTsv, peakCallReport, scoreHistogram,
   type CallPeaksOptions, type PeakCallReport, type PeakSet, type Pick, type RefinedOrientation, type ScoreMaps, type ScoreStatistics,
@@ -77,6 +77,15 @@ export function toExportPicks(picks: readonly Pick[]): ExportPick[] {
   }));
 }
 
+/**
+ * Several templates in one pass: where each template's rotations start in the job's table, for the peak call (each
+ * pick's template, the TSV's detail). Undefined with one template.
+ */
+export function templateStarts(parameters: { templates?: MatchParameters['templates'] } | undefined): number[] | undefined {
+  const t = parameters?.templates;
+  return t !== undefined && t.length > 1 ? t.map((e) => e.rotationStart) : undefined;
+}
+
 /** The map peaks are called on: the --background map when the search made one (with its noise model), else scores. */
 function peakMapOf(result: MatchResult): { map: Volume; file: string; statistics: ScoreMaps['statistics'] } {
   const s = result.stats;
@@ -103,6 +112,7 @@ function peakMapOf(result: MatchResult): { map: Volume; file: string; statistics
 export async function pickAndExport(o: PickAndExportOptions): Promise<PickAndExportSummary> {
   const started = performance.now();
   const { map, file, statistics } = peakMapOf(o.result);
+  const starts = templateStarts(o.result.parameters);
   const peaks = callPeaks(
     {
       scores: map.data,
@@ -115,7 +125,7 @@ export async function pickAndExport(o: PickAndExportOptions): Promise<PickAndExp
       templateShape: o.templateShape,
       ...(o.peakMask ? { mask: o.peakMask } : {}),
     },
-    o.peaks,
+    { ...o.peaks, ...(starts ? { templateStarts: starts } : {}) },
   );
   const files: string[] = [];
   const summary: PickAndExportSummary = { peaks, picks: peaks.picks, files };

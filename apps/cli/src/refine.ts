@@ -1,5 +1,5 @@
 import { TmeError, type Zyx } from '@tme/formats';
-import { createOrientationScorer, type JobRecord, type MatchJob } from '@tme/engine';
+import { checkPriors, createOrientationScorer, priorConeAt, templateJob, withinCone, type JobRecord, type MatchJob } from '@tme/engine';
 import { refineOrientations, type PeakSet, type Pick, type RefinedOrientation } from '@tme/peaks';
 import { planSearch, searchFromRecord } from '@tme/search';
 
@@ -11,12 +11,28 @@ import { planSearch, searchFromRecord } from '@tme/search';
 export async function refinePicks(
   set: PeakSet, job: MatchJob, angularStep: number, signal?: AbortSignal,
 ): Promise<{ picks: Pick[]; refined: RefinedOrientation[] }> {
-  const scorer = createOrientationScorer(job);
-  const refined = await refineOrientations(
-    set.picks.map((p) => ({ position: p.position, rotation: p.rotation })),
-    scorer,
-    { range: angularStep, step: angularStep / 2, levels: 2, signal },
-  );
+  // Under priors each pick keeps to the cone of its nearest prior (the one the search used at its voxel).
+  const priors = job.priors === undefined ? undefined : checkPriors(job.priors);
+  const cones = priors && set.picks.map((p) => priorConeAt(priors, p.position, job.target.voxelSize)?.index);
+  // Each pick is re-scored with the template it matched (several templates in one pass: its `template`).
+  const refined = new Array<RefinedOrientation>(set.picks.length);
+  const templates = [...new Set(set.picks.map((p) => p.template))];
+  for (const k of templates) {
+    const which = set.picks.flatMap((p, i) => (p.template === k ? [i] : []));
+    const allowed = priors && cones
+      ? (pick: number, matrices: Float64Array, r: number): boolean => {
+        const cone = cones[which[pick] as number];
+        return cone !== undefined && withinCone(priors, cone, matrices, r);
+      }
+      : undefined;
+    const scorer = createOrientationScorer(templateJob(job, k));
+    const out = await refineOrientations(
+      which.map((i) => ({ position: (set.picks[i] as Pick).position, rotation: (set.picks[i] as Pick).rotation })),
+      scorer,
+      { range: angularStep, step: angularStep / 2, levels: 2, signal, ...(allowed ? { allowed } : {}) },
+    );
+    which.forEach((i, j) => { refined[i] = out[j] as RefinedOrientation; });
+  }
   const picks = set.picks.map((p, i) => {
     const r = refined[i] as RefinedOrientation;
     return { ...p, rotation: r.rotation, pytmeEuler: r.pytmeEuler, relionEuler: r.relionEuler };

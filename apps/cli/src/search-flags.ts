@@ -12,9 +12,10 @@ import {
  */
 export interface SearchFlags {
   target: string;
-  template: string;
-  templateMask?: string;
-  maskRadius?: string;
+  /** The per-template flags are repeatable (several templates in one pass): one value, or one per --template. */
+  template: string | string[];
+  templateMask?: string | string[];
+  maskRadius?: string | string[];
   maskEllipsoid?: string;
   maskThreshold?: string;
   maskDilation?: string;
@@ -23,17 +24,23 @@ export interface SearchFlags {
   angularStep?: string;
   rotations?: string;
   rotationsConvention?: string;
-  symmetry: string;
+  symmetry: string | string[];
   score: string;
   device: string;
   threads?: string;
   tile: string;
   memory?: string;
   shard?: string;
+  shardBy?: string;
   padTarget: string;
   interpolation: string;
   rotationMode: string;
   background: string;
+  priors?: string;
+  priorCone?: string;
+  priorRadius?: string;
+  /** No commander default: a typed axis without --priors is refused, not ignored. */
+  priorAxis?: string;
   tomoName?: string;
   tiltRange?: string;
   tiltAxis: string;
@@ -126,20 +133,65 @@ export function parseShard(text: string): { index: number; count: number } {
   return { index: Number(m[1]), count: Number(m[2]) };
 }
 
+/** commander's collector for a flag that may be given once per template: every value, in order. */
+export function repeated(value: string, previous: string | string[] | undefined): string[] {
+  // The first value replaces the flag's default (a string); later ones add to the list.
+  return Array.isArray(previous) ? [...previous, value] : [value];
+}
+
+const listOf = (v: string | string[] | undefined): string[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+
+/**
+ * The per-template flags matched to the templates by position: --template-mask once per --template (a mask fits one
+ * box), --mask-radius and --symmetry once for every template or once per --template.
+ */
+function perTemplate(flags: SearchFlags): Array<{ template: string; templateMask?: string; maskRadius?: string; symmetry: string }> {
+  const templates = listOf(flags.template);
+  const masks = listOf(flags.templateMask);
+  const radii = listOf(flags.maskRadius);
+  const symmetries = listOf(flags.symmetry);
+  const n = templates.length;
+  const counts = (flag: string, values: string[], once: boolean): void => {
+    if (values.length === 0 || values.length === n || (once && values.length === 1)) return;
+    throw invalidOption(flag, `${once ? 'one value for every template or ' : ''}one per --template (${n})`, `${values.length} value${values.length === 1 ? '' : 's'}: ${values.join(' ')}`);
+  };
+  if (n > 1) {
+    counts('--template-mask', masks, false);
+    counts('--mask-radius', radii, true);
+    counts('--symmetry', symmetries, true);
+  }
+  // One template: a flag given twice means its last value, as for every other flag.
+  const at = (values: string[], k: number): string | undefined => (n === 1 ? values[values.length - 1] : values.length === 1 ? values[0] : values[k]);
+  return templates.map((template, k) => ({
+    template, templateMask: at(masks, k), maskRadius: at(radii, k), symmetry: at(symmetries, k) ?? SEARCH_DEFAULTS.symmetry,
+  }));
+}
+
 /** The flags as a typed search; values are checked by @tme/search. */
 export function searchInput(flags: SearchFlags): SearchInput {
+  const [first, ...more] = perTemplate(flags);
   return {
-    target: flags.target, template: flags.template, templateMask: flags.templateMask,
-    maskRadius: number('--mask-radius', flags.maskRadius), maskEllipsoid: triple('--mask-ellipsoid', flags.maskEllipsoid, 'Z,Y,X semi-axes > 0 Å'),
+    target: flags.target, template: first?.template as string, templateMask: first?.templateMask,
+    ...(more.length > 0 ? {
+      moreTemplates: more.map((t) => ({
+        template: t.template, symmetry: t.symmetry,
+        ...(t.templateMask === undefined ? {} : { templateMask: t.templateMask }),
+        ...(t.maskRadius === undefined ? {} : { maskRadius: number('--mask-radius', t.maskRadius) as number }),
+      })),
+    } : {}),
+    maskRadius: number('--mask-radius', first?.maskRadius), maskEllipsoid: triple('--mask-ellipsoid', flags.maskEllipsoid, 'Z,Y,X semi-axes > 0 Å'),
     maskThreshold: number('--mask-threshold', flags.maskThreshold), maskDilation: number('--mask-dilation', flags.maskDilation),
     maskEdge: number('--mask-edge', flags.maskEdge), targetMask: flags.targetMask,
     angularStep: number('--angular-step', flags.angularStep), rotations: flags.rotations,
     rotationsConvention: flags.rotationsConvention as SearchInput['rotationsConvention'],
-    symmetry: flags.symmetry, shard: flags.shard === undefined ? undefined : parseShard(flags.shard),
+    symmetry: first?.symmetry, shard: flags.shard === undefined ? undefined : parseShard(flags.shard),
+    shardBy: flags.shardBy as SearchInput['shardBy'],
     score: flags.score, device: parseDevice(flags.device), threads: number('--threads', flags.threads), tile: parseTile(flags.tile),
     memoryLimitBytes: flags.memory === undefined ? undefined : parseMemorySize('--memory', flags.memory),
     padTarget: flags.padTarget as SearchInput['padTarget'], interpolation: flags.interpolation as SearchInput['interpolation'],
     rotationMode: flags.rotationMode as SearchInput['rotationMode'], background: flags.background as SearchInput['background'],
+    priors: flags.priors, priorCone: number('--prior-cone', flags.priorCone), priorRadius: number('--prior-radius', flags.priorRadius),
+    priorAxis: flags.priorAxis as SearchInput['priorAxis'],
     tiltRange: pair('--tilt-range', flags.tiltRange, 'MIN,MAX in degrees with −90 ≤ MIN < MAX ≤ 90'),
     tiltAxis: flags.tiltAxis as SearchInput['tiltAxis'], tiltAngles: flags.tiltAngles, tomoName: flags.tomoName,
     dose: numberOrFile(flags.dose, (t) => (t.trim() !== '' && Number.isFinite(Number(t)) ? Number(t) : undefined)),
@@ -187,9 +239,9 @@ export function addFilterOptions(cmd: Command): Command {
 /** The template's flags: what is matched. */
 export function addTemplateOptions(cmd: Command): Command {
   return cmd
-    .requiredOption('--template <file>', 'template: a map (MRC/EM; same voxel size as the target unless --resample) or an atomic model (PDB/mmCIF, simulated at the target voxel size)')
-    .option('--template-mask <file>', 'template mask (MRC, template box); default: a sphere (see --mask-radius)')
-    .option('--mask-radius <Å>', 'radius of a spherical template mask in Å; default: the largest sphere inside the box')
+    .requiredOption('--template <file>', 'template: a map (MRC/EM; same voxel size as the target unless --resample) or an atomic model (PDB/mmCIF, simulated at the target voxel size); give it again for several templates in one pass (per voxel the best)', repeated)
+    .option('--template-mask <file>', 'template mask (MRC, template box); default: a sphere (see --mask-radius); with several templates, one per --template', repeated)
+    .option('--mask-radius <Å>', 'radius of a spherical template mask in Å; default: the largest sphere inside the box; with several templates, one for all or one per --template', repeated)
     .option('--mask-ellipsoid <Z,Y,X>', 'an ellipsoidal template mask about the box centre: semi-axes in Å (z, y, x)')
     .option('--mask-threshold <fraction>', 'a template mask from the template itself: voxels above this fraction of its maximum density (e.g. 0.2)')
     .option('--mask-dilation <Å>', 'grow the --mask-threshold mask by this distance')
@@ -205,7 +257,7 @@ export function addSearchFlags(cmd: Command, options: { target?: boolean } = {})
     .option('--angular-step <deg>', 'largest angle from any orientation to the nearest searched rotation, degrees (required unless --rotations; with it, the scale of the orientation refinement)')
     .option('--rotations <file>', 'search exactly these rotations instead of a sampled set: a text list (one rotation per line; see --rotations-convention) or pyTME\'s rotation set (.npy of quaternions x, y, z, w[, weight])')
     .option('--rotations-convention <name>', 'columns of a text --rotations list: relion (rot tilt psi), pytme (euler_x euler_y euler_z of its orientations TSV) or matrix (9 entries, row-major, active template→tomogram); default relion')
-    .option('--symmetry <group>', 'template symmetry (C1, Cn, Dn, T, O, I): only an asymmetric unit is searched', D.symmetry)
+    .option('--symmetry <group>', 'template symmetry (C1, Cn, Dn, T, O, I): only an asymmetric unit is searched; with several templates, one for all or one per --template', repeated, D.symmetry)
     .option('--score <name>', `${SCORE_NAMES.join(', ')} (pyTME names accepted)`, D.score)
     .option('--device <device>', `${DEVICE_CHOICES} (see tme devices)`, String(D.device))
     .option('--threads <n>', 'CPU threads for the CPU path (default: all cores)')
@@ -215,6 +267,10 @@ export function addSearchFlags(cmd: Command, options: { target?: boolean } = {})
     .option('--interpolation <kind>', 'template rotation: linear or cubic', D.interpolation)
     .option('--rotation-mode <mode>', 'real (rotate in real space) or fourier (sample the spectrum)', D.rotationMode)
     .option('--background <kind>', 'features that score high for every rotation (membranes, gold): none; rotation-stats (per voxel mean and σ over rotations, writes scores-normalised.mrc = (best − mean)/σ); random-phase (a second search with a phase-randomised template, writes scores-corrected.mrc)', D.background)
+    .option('--priors <file>', 'cones of allowed orientations per position: a STAR (rlnCoordinateX/Y/Z in voxels or rlnCenteredCoordinateX/Y/ZAngst; the vector: where rlnAngleTilt/rlnAnglePsi turn the template z axis, or tmeVectorX/Y/Z) or a table with columns x y z (voxels) vx vy vz; voxels farther than --prior-radius from every prior are not searched')
+    .option('--prior-cone <deg>', 'with --priors: half-angle of each cone, degrees (the template axis may lie this far from the vector)')
+    .option('--prior-radius <A>', 'with --priors: how far from each prior position its cone holds, Å')
+    .option('--prior-axis <axis>', `with --priors: the template axis the vectors give, z, y or x (default ${D.priorAxis})`)
     .addOption(new Option('--checkpoint-interval <s>', 'seconds between checkpoints (0: after every batch); default 30').hideHelp());
   return addFilterOptions(cmd);
 }

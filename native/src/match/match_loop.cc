@@ -607,8 +607,12 @@ uint64_t setupKey(const MatchJob& job, int threads) {
   h.bytes(job.target.data(), sizeof(float) * job.target.size());
   h.bytes(job.targetMask.data(), sizeof(float) * job.targetMask.size());
   h.bytes(job.statsMask.data(), job.statsMask.size());
-  h.bytes(job.templ.data(), sizeof(float) * job.templ.size());
-  h.bytes(job.mask.data(), sizeof(float) * job.mask.size());
+  // Only what the set-up reads: the template through its spectrum (Fourier mode), the mask through flc-sphere's local
+  // σ map (and its Fourier-mode template) and mcc's overlap test. So the templates of one pass that share a box and a
+  // mask share each tile's target spectra and σ map (kept between their calls), on every path.
+  const bool fourier = job.rotationMode == RotationMode::Fourier;
+  if (fourier) h.bytes(job.templ.data(), sizeof(float) * job.templ.size());
+  if (fourier || job.score == Score::FlcSphere || job.score == Score::Mcc) h.bytes(job.mask.data(), sizeof(float) * job.mask.size());
   return h.digest();
 }
 

@@ -75,8 +75,14 @@ jest.setTimeout(60_000);
   });
 
   it('readJob explains an unfinished or missing job', () => {
-    expect(() => readJob(dir)).toThrow(/not finished/);
-    expect(() => readJob(path.join(dir, 'nope'))).toThrow(/no such job directory/);
+    expect(() => readJob(dir)).toThrow(/holds no tme job \(no job.json\)/);
+    fs.writeFileSync(path.join(dir, 'checkpoint.bin'), '');
+    expect(() => readJob(dir)).toThrow(/the job is not finished \(no job.json, a checkpoint\): continue it with the same command and --resume/);
+    fs.rmSync(path.join(dir, 'checkpoint.bin'));
+    expect(() => readJob(path.join(dir, 'nope'))).toThrow(/no such job folder/);
+    fs.writeFileSync(path.join(dir, 'a-file'), '');
+    expect(() => readJob(path.join(dir, 'a-file'))).toThrow(/is a file, not a job folder/);
+    fs.rmSync(path.join(dir, 'a-file'));
     writeJob(dir, result);
     fs.writeFileSync(path.join(dir, 'angles.tsv'), 'index\trot\n');
     expect(() => readJob(dir)).toThrow(/expected the header/);

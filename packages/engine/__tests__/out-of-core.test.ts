@@ -72,6 +72,12 @@ test('out of core refuses what needs the whole target, and --resume, in one line
   await expect(matchTemplateOutOfCore({ ...job, targetFilter: (s) => new Float32Array(s[0] * s[1] * (Math.floor(s[2] / 2) + 1)).fill(1) }, outputs))
     .rejects.toThrow(/targetFilter is not available/);
   await expect(matchTemplateOutOfCore(job, outputs, { checkpoint: { dir, resume: true } })).rejects.toThrow(/Expected no --resume for a tomogram matched out of core/);
+  // Not built out of core: several templates in one pass, priors per position, tile shards.
+  await expect(matchTemplateOutOfCore({ ...job, moreTemplates: [{ template: blobTemplate(10), rotations: ROTATIONS }] }, outputs))
+    .rejects.toThrow(/^moreTemplates is not available for a tomogram matched out of core/);
+  const priors = { positions: Float64Array.from([20, 22, 24]), directions: Float64Array.from([1, 0, 0]), coneAngle: 20, radius: 10 };
+  await expect(matchTemplateOutOfCore({ ...job, priors }, outputs)).rejects.toThrow(/^priors is not available for a tomogram matched out of core/);
+  await expect(matchTemplateOutOfCore({ ...job, tileShard: { index: 0, count: 2 } }, outputs)).rejects.toThrow(/^tileShard is not available for a tomogram matched out of core/);
   await expect(matchTemplate(job)).rejects.toThrow(/is a target on disk: match it with matchTemplateOutOfCore/);
   reader.close();
   // Nothing was written.

@@ -36,6 +36,8 @@ export interface CheckpointState {
   looseSum: number;
   looseSumSq: number;
   looseCount: number;
+  /** A tile shard's finished tiles' per-rotation sums (the rotation sums above then hold the current tile only). */
+  tileSums?: Array<{ tile: number; sum: number[]; sumSq: number[]; count: number[] }>;
 }
 
 interface Header {
@@ -53,6 +55,8 @@ interface Header {
   looseCount: number;
   /** Whether the per-voxel sums follow the maps (absent: no). */
   voxelStats?: boolean;
+  /** A tile shard's finished tiles (JSON keeps each double exactly). */
+  tileSums?: CheckpointState['tileSums'];
 }
 
 function bytesOf(a: ArrayBufferView): Uint8Array {
@@ -69,6 +73,7 @@ export function writeCheckpoint(dir: string, state: CheckpointState): void {
     voxels: state.scores.length, rotations: state.rotationSum.length,
     looseSum: state.looseSum, looseSumSq: state.looseSumSq, looseCount: state.looseCount,
     ...(state.voxelSum ? { voxelStats: true } : {}),
+    ...(state.tileSums ? { tileSums: state.tileSums } : {}),
   };
   let json = Buffer.from(JSON.stringify(header), 'utf8');
   // Pad the header so every array starts 8-byte aligned.
@@ -135,6 +140,7 @@ export function readCheckpoint(dir: string, key: string, voxels: number, rotatio
     key, tile: header.tile, done, elapsedMs: header.elapsedMs, scores, indices,
     rotationSum, rotationSumSq, rotationCount, rotationMax,
     looseSum: header.looseSum, looseSumSq: header.looseSumSq, looseCount: header.looseCount,
+    ...(header.tileSums ? { tileSums: header.tileSums } : {}),
   };
 }
 

@@ -1,12 +1,12 @@
 import { isTmeError, type Zyx } from '@tme/formats';
 import type { DeviceId, DeviceInfo, MatchBackend } from './backend';
 import { resolveDevices } from './devices';
-import { deviceBudgetBytes, outOfCoreTileBytes, readDiskTile, planJobTiles, sharedBackendInputs, tileTargetMask } from './match';
+import { deviceBudgetBytes, outOfCoreTileBytes, readDiskTile, planJobTiles, severalTemplates, sharedBackendInputs, tileTargetMask } from './match';
 import { defaultBackend } from './native-backend';
 import { extractRegion } from './padding';
 import * as native from '@tme/native';
 import { ARRAY_OVERHEAD, PROCESS_BASE_BYTES } from './memory-model';
-import { prepareJob, type MatchJob, type PreparedJob } from './prepare';
+import { prepareTemplates, type MatchJob, type PreparedJob } from './prepare';
 import type { TilePlan } from './tiling';
 
 export interface DeviceEstimate {
@@ -45,8 +45,10 @@ export interface JobEstimate {
   rotationCount: number;
   targetShape: Zyx;
   templateShape: Zyx;
-  /** What the tiles pad and overlap by: the template's support (support.ts). */
+  /** What the tiles pad and overlap by: the template's support (support.ts); with several templates the largest. */
   supportShape: Zyx;
+  /** Templates searched in the pass (MatchJob.moreTemplates + 1); rotationCount counts all of theirs. */
+  templateCount: number;
 }
 
 
@@ -60,12 +62,14 @@ export interface JobEstimate {
  *   host side of a tile is its arrays, its maps and the set-up's transforms).
  * Checked against measured peaks in test/bench/results (`pnpm bench peer` records both).
  */
-export function processPeakBytes(job: MatchJob, p: PreparedJob, plan: TilePlan, hostTile: boolean): number {
+export function processPeakBytes(job: MatchJob, p: PreparedJob, plan: TilePlan, hostTile: boolean, templates: readonly PreparedJob[] = [p]): number {
   const volume = p.targetShape[0] * p.targetShape[1] * p.targetShape[2];
   const tile = plan.fastShape[0] * plan.fastShape[1] * plan.fastShape[2];
   if (p.source) return PROCESS_BASE_BYTES + ARRAY_OVERHEAD * (hostTile ? plan.bytesPerTile : outOfCoreTileBytes(plan.fastShape) + (4 + 1 + 8 + 8 + 24) * tile);
   const changed = p.target !== (job.target as { data: Float32Array }).data;
-  const matching = 4 * volume + (changed ? 4 * volume : 0) + 8 * volume + (p.noData ? volume : 0) +
+  // A template whose target filter is padded by another box holds its own filtered target (and reads its own tiles).
+  const ownTargets = new Set(templates.map((t) => t.target)).size - 1;
+  const matching = 4 * volume + (changed ? 4 * volume : 0) + 4 * ownTargets * (volume + tile) + 8 * volume + (p.noData ? volume : 0) +
     (p.targetMask ? 4 * volume : 0) + (p.background === 'rotation-stats' ? 12 * volume : 0) + (hostTile ? plan.bytesPerTile : (4 + 1 + 8 + 8 + 24) * tile);
   let preparing = 0;
   if (job.targetFilter) {
@@ -85,7 +89,9 @@ export function processPeakBytes(job: MatchJob, p: PreparedJob, plan: TilePlan, 
  */
 export async function estimateJob(job: MatchJob, options: EstimateOptions = {}): Promise<JobEstimate> {
   // Out of core the target's moments cost two passes over the file: only a calibration run needs them.
-  const p = prepareJob(job, { targetMoments: (options.calibrationRotations ?? 0) > 0 });
+  const templates = prepareTemplates(job, { targetMoments: (options.calibrationRotations ?? 0) > 0 });
+  const first = templates[0] as PreparedJob;
+  const p = templates.length === 1 ? first : severalTemplates(templates);
   const backend = options.backend ?? defaultBackend();
   const workers = resolveDevices(p.device, backend);
   const picked = (workers[0] as DeviceInfo).index;
@@ -95,7 +101,7 @@ export async function estimateJob(job: MatchJob, options: EstimateOptions = {}):
     try {
       budgetBytes = deviceBudgetBytes(p, backend, device);
       const plan = planJobTiles(p, backend, [device]);
-      const processBytes = processPeakBytes(job, p, plan, device.index === 'cpu');
+      const processBytes = processPeakBytes(job, p, plan, device.index === 'cpu', templates);
       devices.push({ device, tilePlan: plan, bytesPerTile: plan.bytesPerTile, budgetBytes, fits: true, processBytes });
     } catch (err) {
       if (!isTmeError(err, 'ERR_TME_DEVICE_MEMORY')) throw err;
@@ -117,10 +123,11 @@ export async function estimateJob(job: MatchJob, options: EstimateOptions = {}):
     const plan = chosen.tilePlan;
     const tile = plan.tiles[0];
     if (tile) {
-      const n = Math.min(calibration, p.rotationCount);
+      // Template 0's rotations stand for every template's: each call matches one template on the same tile.
+      const n = Math.min(calibration, first.rotationCount);
       const fast = plan.fastShape;
       const run = (end: number): ReturnType<MatchBackend['runMatch']> => backend.runMatch({
-        ...sharedBackendInputs(p), device: picked,
+        ...sharedBackendInputs(first), device: picked,
         target: p.source ? readDiskTile(p, p.source, tile, fast).target : extractRegion(p.target, p.targetShape, tile.readStart, fast, p.padTarget, p.fillValue), targetShape: fast,
         targetMask: p.plan.backendScore === 'mcc' && p.targetMask ? tileTargetMask(p, tile.readStart, fast) : undefined,
         rotationStart: 0, rotationEnd: end,
@@ -129,14 +136,14 @@ export async function estimateJob(job: MatchJob, options: EstimateOptions = {}):
       const t0 = Date.now();
       await run(1);
       const t1 = Date.now();
-      await run(n + 1 <= p.rotationCount ? n + 1 : n);
+      await run(n + 1 <= first.rotationCount ? n + 1 : n);
       const t2 = Date.now();
-      const extra = (n + 1 <= p.rotationCount ? n + 1 : n) - 1;
+      const extra = (n + 1 <= first.rotationCount ? n + 1 : n) - 1;
       const perRotation = extra > 0 ? Math.max(0, (t2 - t1) - (t1 - t0)) / 1000 / extra : (t1 - t0) / 1000;
       chosen.secondsPerRotation = perRotation > 0 ? perRotation : (t2 - t1) / 1000 / Math.max(1, extra + 1);
       chosen.seconds = chosen.secondsPerRotation * p.rotationCount * plan.tiles.length;
       if (shared?.tilePlan) shared.seconds = (chosen.secondsPerRotation * p.rotationCount * shared.tilePlan.tiles.length) / workers.length;
     }
   }
-  return { picked, used: workers.map((d) => d.index), ...(shared ? { shared } : {}), devices, rotationCount: p.rotationCount, targetShape: p.targetShape, templateShape: p.templateShape, supportShape: p.supportShape };
+  return { picked, used: workers.map((d) => d.index), ...(shared ? { shared } : {}), devices, rotationCount: p.rotationCount, targetShape: p.targetShape, templateShape: p.templateShape, supportShape: p.supportShape, templateCount: templates.length };
 }

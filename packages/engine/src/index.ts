@@ -3,13 +3,13 @@ export * from './scores';
 export * from './padding';
 export * from './tiling';
 export * from './masks';
-export type { FilterFunction, MatchJob } from './prepare';
+export type { FilterFunction, MatchJob, TemplateInput } from './prepare';
 export {
-  matchTemplate, matchTemplateOutOfCore, scoreStatistics, type OutOfCoreMatchResult, type OutOfCoreOutputs, type MatchOptions, type MatchProgress, type MatchResult, type MatchParameters, type ScoreStatistics,
+  matchTemplate, matchTemplateOutOfCore, scoreStatistics, type OutOfCoreMatchResult, type OutOfCoreOutputs, type MatchOptions, type MatchProgress, type MatchResult, type MatchParameters, type ScoreStatistics, type TileSums, type TemplateParameters,
 } from './match';
 export { estimateJob, type DeviceEstimate, type EstimateOptions, type JobEstimate } from './estimate';
 export { BACKGROUNDS, backgroundStatistics, phaseRandomised, rotationStatsMaps, type Background, type BackgroundMaps } from './background';
-export { writeJob, readJob, readBackgroundMap, lockJobFolder, BACKGROUND_FILES, type BackgroundRecord, releaseJobLocks, JOB_FILES, JOB_LOCK_FILE, ENGINE_VERSION, type JobRecord, type JobData, type WriteJobOptions } from './job-files';
+export { writeJob, readJob, readBackgroundMap, TEMPLATE_INDEX_FILE, lockJobFolder, BACKGROUND_FILES, type BackgroundRecord, releaseJobLocks, JOB_FILES, JOB_LOCK_FILE, ENGINE_VERSION, type JobRecord, type JobData, type WriteJobOptions } from './job-files';
 export { CHECKPOINT_FILE } from './checkpoint';
 export { mergeShards, type MergedShards } from './merge';
 export { formatRotationTable, parseRotationTable, ANGLES_HEADER } from './angles';
@@ -21,8 +21,11 @@ export { laplacian, standardise } from './laplace';
 export { nextSmoothSize } from './fast-size';
 export { listDevices, resolveDevices, devicesLabel, driverManifests, type DeviceListing, type VulkanDriver, type VulkanSetup } from './devices';
 export {
-  checkJobOptions, checkOutOfCore, filterGridFor, isRegionSource, prepareJob, type CheckedJobOptions, type JobOptions, type OptionNames, type PreparedJob,
+  checkJobOptions, checkOutOfCore, filterGridFor, isRegionSource, prepareJob, templateJob, type CheckedJobOptions, type JobOptions, type OptionNames, type PreparedJob,
 } from './prepare';
 export { templateSupport } from './support';
 export { createOrientationScorer, type OrientationQuery, type OrientationScorer } from './orientation-scorer';
 export { templateView, type TemplateView } from './template-view';
+export {
+  checkPriors, priorConeAt, withinCone, TEMPLATE_AXES, type PositionPriors, type PriorNames, type TemplateAxis,
+} from './priors';

@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { TmeError, processAlive, readMrc, writeFileAtomic, writeMrc, type Volume } from '@tme/formats';
 import { formatRotationTable, parseRotationTable } from './angles';
-import { removeCheckpoint } from './checkpoint';
+import { CHECKPOINT_FILE, removeCheckpoint } from './checkpoint';
 import type { MatchParameters, MatchResult, OutOfCoreMatchResult, ScoreStatistics } from './match';
 import type { TilePlan } from './tiling';
 
@@ -14,6 +14,25 @@ export const JOB_FILES = {
   angles: 'angles.tsv',
   job: 'job.json',
 } as const;
+
+/** With several templates in one pass: the template that won each voxel (0-based in the search's order, −1 where
+ *  none), next to rotations.mrc. Not written for one template. */
+export const TEMPLATE_INDEX_FILE = 'templates.mrc';
+
+/** The template-index map of a several-template search: each voxel's best rotation's template (parameters.templates). */
+function templateIndexMap(indices: Int32Array, templates: NonNullable<MatchParameters['templates']>): Float32Array {
+  const out = new Float32Array(indices.length);
+  for (let i = 0; i < indices.length; i++) {
+    const r = indices[i] as number;
+    let k = -1;
+    if (r >= 0) {
+      k = 0;
+      while (k + 1 < templates.length && (templates[k + 1] as { rotationStart: number }).rotationStart <= r) k++;
+    }
+    out[i] = k;
+  }
+  return out;
+}
 
 /** The maps a background option adds to a job folder (background.ts); job.json's `background` names them. */
 export const BACKGROUND_FILES = {
@@ -111,6 +130,8 @@ export interface JobRecord {
     perRotationStd?: number[];
     /** A shard's per-rotation sums at full precision (what `tme merge` adds); absent for a whole search. */
     perRotationSums?: { sum: number[]; sumSq: number[]; count: number[] };
+    /** A tile shard's per-rotation sums of each of its tiles (what `tme merge` adds in tile order); absent otherwise. */
+    perTileRotationSums?: Array<{ tile: number; sum: number[]; sumSq: number[]; count: number[] }>;
   };
   tilePlan: TilePlan;
   resumed: boolean;
@@ -119,6 +140,10 @@ export interface JobRecord {
   background?: BackgroundRecord;
   /** True when the target was matched out of core (read tile by tile, maps written by region). */
   outOfCore?: boolean;
+  /** Several templates in one pass: the template-index map's file (TEMPLATE_INDEX_FILE); absent with one template. */
+  templateIndexMap?: string;
+  /** What priors per position saved: rotation·tile steps matched and without them, voxels searched (absent: none). */
+  priors?: MatchResult['priors'];
 }
 
 export interface WriteJobOptions {
@@ -151,8 +176,14 @@ export function writeJob(dir: string, result: MatchResult | OutOfCoreMatchResult
     const indices = new Float32Array(result.indices.length);
     for (let i = 0; i < indices.length; i++) indices[i] = result.indices[i] as number;
     writeMrc(path.join(dir, JOB_FILES.rotations), { data: indices, shape: scores.shape, voxelSize: scores.voxelSize, origin: scores.origin });
+    // Several templates are matched in memory only (prepareJob refuses them out of core).
+    const templates = result.parameters.templates;
+    if (templates !== undefined && templates.length > 1) {
+      writeMrc(path.join(dir, TEMPLATE_INDEX_FILE), { data: templateIndexMap(result.indices, templates), shape: scores.shape, voxelSize: scores.voxelSize, origin: scores.origin });
+    }
   }
   writeFileAtomic(path.join(dir, JOB_FILES.angles), options.anglesTsv ?? formatRotationTable(result.rotations));
+  const templates = result.parameters.templates;
   let background: BackgroundRecord | undefined;
   const b = 'outOfCore' in result ? undefined : result.background;
   if (b?.kind === 'rotation-stats') {
@@ -198,12 +229,17 @@ export function writeJob(dir: string, result: MatchResult | OutOfCoreMatchResult
           count: Array.from(result.stats.perRotationSums.count),
         },
       } : {}),
+      ...(result.tileSums ? {
+        perTileRotationSums: result.tileSums.map((t) => ({ tile: t.tile, sum: Array.from(t.sum), sumSq: Array.from(t.sumSq), count: Array.from(t.count) })),
+      } : {}),
     },
     tilePlan: result.tilePlan,
     resumed: result.resumed,
     ...('outOfCore' in result ? { outOfCore: true } : {}),
     files: JOB_FILES,
     ...(background ? { background } : {}),
+    ...(templates !== undefined && templates.length > 1 ? { templateIndexMap: TEMPLATE_INDEX_FILE } : {}),
+    ...(result.priors ? { priors: result.priors } : {}),
   };
   writeFileAtomic(path.join(dir, JOB_FILES.job), `${JSON.stringify(record, null, 2)}\n`);
   removeCheckpoint(dir);
@@ -234,11 +270,21 @@ export function readBackgroundMap(dir: string, name: string, like: Volume): Volu
   return { data: v.data, shape: v.shape, voxelSize: v.voxelSize, origin: v.origin };
 }
 
+/** Why `dir` holds no finished job, in the words that tell the user what to do. */
+function whyNoJob(dir: string): string {
+  if (!fs.existsSync(dir)) return 'no such job folder';
+  if (!fs.statSync(dir).isDirectory()) return 'is a file, not a job folder';
+  if (fs.existsSync(path.join(dir, CHECKPOINT_FILE))) {
+    return 'the job is not finished (no job.json, a checkpoint): continue it with the same command and --resume';
+  }
+  return 'holds no tme job (no job.json): name a folder that tme match or tme run wrote';
+}
+
 /** Reads a finished job directory back (for peak calling and export). */
 export function readJob(dir: string): JobData {
   const jobFile = path.join(dir, JOB_FILES.job);
   if (!fs.existsSync(jobFile)) {
-    throw new TmeError('ERR_TME_IO', fs.existsSync(dir) ? 'no job.json: the job is not finished (resume it with --resume)' : 'no such job directory', { file: dir });
+    throw new TmeError('ERR_TME_IO', whyNoJob(dir), { file: dir });
   }
   let record: JobRecord;
   try {

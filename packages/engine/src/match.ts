@@ -7,7 +7,8 @@ import { devicesLabel, resolveDevices } from './devices';
 import { ARRAY_OVERHEAD, PROCESS_BASE_BYTES } from './memory-model';
 import { defaultBackend } from './native-backend';
 import { extractRegion } from './padding';
-import { isRegionSource, perAxis, prepareJob, readWithNoData, type MatchJob, type PreparedJob } from './prepare';
+import { isRegionSource, perAxis, prepareTemplates, readWithNoData, type MatchJob, type PreparedJob } from './prepare';
+import { presentPriors, priorField, rotationGroups, type RotationGroup } from './priors';
 import { boxCentre } from './rotate';
 import { planTiles, type Tile, type TilePlan } from './tiling';
 
@@ -109,7 +110,16 @@ export interface MatchResult {
   resumed: boolean;
   /** The background option's maps (job.background other than 'none'). */
   background?: BackgroundMaps;
+  /** A tile shard's per-rotation sums of each of its tiles, in tile order: merging tile shards adds them in the
+   *  order one whole run does, so its statistics come out to the last bit. */
+  tileSums?: TileSums[];
+  /** With priors: rotation·tile steps matched, and without the priors; voxels searched (within a prior's radius);
+   *  backend passes (one per group of rotations that the same priors allow, per tile). */
+  priors?: { rotationsMatched: number; rotationsWithout: number; voxelsSearched: number; passes: number };
 }
+
+/** One tile's Σ score, Σ score² and scores counted, per rotation. */
+export interface TileSums { tile: number; sum: Float64Array; sumSq: Float64Array; count: Float64Array }
 
 export interface MatchParameters {
   score: string;
@@ -125,6 +135,9 @@ export interface MatchParameters {
   memoryLimitBytes: number | null;
   /** A shard's rotations [start, end); null for the whole set. */
   rotationRange: [number, number] | null;
+  /** A tile shard: [index, count] as asked, and the tiles [start, end) of the plan it matched; absent otherwise. */
+  tileShard?: [number, number];
+  tileRange?: [number, number];
   maskRadius: number | null;
   templateMask: boolean;
   targetMask: boolean;
@@ -139,17 +152,47 @@ export interface MatchParameters {
   background: string;
   /** The random-phase template's seed; null unless background is 'random-phase'. */
   randomPhaseSeed: number | null;
+  /** With several templates (MatchJob.moreTemplates) each one's box, support, mask and rotations, in order; its
+   *  rotations are the table's [rotationStart, rotationStart + rotationCount). templateShape and supportShape above
+   *  are then the largest per axis (what the tiles pad by). Absent with one template. */
+  templates?: TemplateParameters[];
+  /** Priors per position (their count, cone half-angle in degrees, radius in Å, template axis); absent without. */
+  priors?: { count: number; coneAngle: number; radius: number; axis: string };
 }
 
-export function parametersOf(p: PreparedJob): MatchParameters {
+export interface TemplateParameters {
+  templateShape: Zyx;
+  supportShape: Zyx;
+  maskRadius: number | null;
+  templateMask: boolean;
+  rotationStart: number;
+  rotationCount: number;
+}
+
+export function parametersOf(p: PreparedJob, templates?: readonly PreparedJob[]): MatchParameters {
+  const several = templates !== undefined && templates.length > 1;
+  let start = 0;
   return {
+    ...(several ? {
+      templates: templates.map((t) => {
+        const entry: TemplateParameters = {
+          templateShape: t.templateShape, supportShape: t.supportShape, maskRadius: t.maskRadius ?? null, templateMask: t.maskRadius === undefined,
+          rotationStart: start, rotationCount: t.rotationCount,
+        };
+        start += t.rotationCount;
+        return entry;
+      }),
+    } : {}),
     score: p.score, backendScore: p.plan.backendScore, padTarget: p.padTarget, interpolation: p.interpolation,
     rotationMode: p.rotationMode, device: isDeviceList(p.device) ? [...p.device] : p.device, threads: p.threads ?? null, tile: p.tile, memoryFraction: p.memoryFraction,
     memoryLimitBytes: p.memoryLimitBytes ?? null,
     rotationRange: p.rotationRange[0] === 0 && p.rotationRange[1] === p.rotationCount ? null : [p.rotationRange[0], p.rotationRange[1]],
+    // Only when set: a whole job's parameters (and so its checkpoint key) stay what they were before tile shards.
+    ...(p.tileShard ? { tileShard: [p.tileShard.index, p.tileShard.count] as [number, number] } : {}),
     maskRadius: p.maskRadius ?? null, templateMask: p.maskRadius === undefined, targetMask: p.targetMask !== undefined,
     filter: p.filter !== undefined, targetShape: p.targetShape, templateShape: p.templateShape, supportShape: p.supportShape, voxelSize: p.voxelSize,
     rotationCount: p.rotationCount, background: p.background, randomPhaseSeed: p.background === 'random-phase' ? p.randomPhaseSeed : null,
+    ...(p.priors ? { priors: { count: p.priors.positions.length / 3, coneAngle: p.priors.coneAngle, radius: p.priors.radius, axis: p.priors.axis } } : {}),
   };
 }
 
@@ -173,7 +216,8 @@ export function deviceBudgetBytes(p: PreparedJob, backend: MatchBackend, device:
   const mapBytes = p.source ? 0 : (p.background === 'rotation-stats' ? 20 : 8) * voxels;
   // Free memory does not count what the process holds already (the target, its masks); a limit counts everything.
   const free = host ? host.memoryBytes * p.memoryFraction - mapBytes : Infinity;
-  const held = p.source ? 0 : 4 * voxels * 2 + mapBytes + (p.noData ? voxels : 0) + (p.targetMask ? 4 * voxels : 0);
+  // Priors add the map of each voxel's nearest prior (int32).
+  const held = p.source ? 0 : 4 * voxels * 2 + mapBytes + (p.noData ? voxels : 0) + (p.targetMask ? 4 * voxels : 0) + (p.priors ? 4 * voxels : 0);
   const limited = p.memoryLimitBytes === undefined ? Infinity : (p.memoryLimitBytes - PROCESS_BASE_BYTES) / ARRAY_OVERHEAD - held;
   const tiles = Math.min(free, limited);
   if (!(tiles > 0)) {
@@ -251,18 +295,40 @@ function bytesText(bytes: number): string {
   return bytes >= 2 ** 30 ? `${(bytes / 2 ** 30).toFixed(1)} GiB` : `${Math.ceil(bytes / 2 ** 20)} MiB`;
 }
 
-function hashJob(p: PreparedJob, plan: TilePlan): string {
+function hashJob(p: PreparedJob, plan: TilePlan, more: readonly PreparedJob[] = []): string {
   const h = createHash('sha256');
   // background 'none' hashes as before the option existed: older checkpoints still resume.
   const background = p.background === 'none' ? { background: undefined, randomPhaseSeed: undefined } : {};
   h.update(JSON.stringify({ ...parametersOf(p), ...background, device: null, threads: null, memoryFraction: null, memoryLimitBytes: null, plan: { splits: plan.splits, fastShape: plan.fastShape }, filterShape: p.filterShape }));
-  for (const a of [p.target, p.template, p.mask, p.targetMask, p.rotations, p.templateFilter, ...(p.zoneFilters ?? [])]) {
+  const templates = more.flatMap((t) => [t.target === p.target ? undefined : t.target, t.template, t.mask, t.templateFilter, ...(t.zoneFilters ?? [])]);
+  // Priors hash only when given: jobs without keep their keys (and older checkpoints resume).
+  const priorArrays = p.priors ? [p.priors.positions, p.priors.directions] : [];
+  for (const a of [p.target, p.template, p.mask, p.targetMask, p.rotations, p.templateFilter, ...(p.zoneFilters ?? []), ...templates, ...priorArrays]) {
     // In pieces: one update of more than 2 GiB fails ("data is too long").
     const bytes = a ? new Uint8Array(a.buffer, a.byteOffset, a.byteLength) : new Uint8Array(0);
     for (let at = 0; at < bytes.length; at += 2 ** 28) h.update(bytes.subarray(at, Math.min(bytes.length, at + 2 ** 28)));
     h.update('|');
   }
   return h.digest('hex');
+}
+
+/**
+ * What a job of several templates plans its tiles and records by: template 0's options and target with the largest box
+ * and support per axis (every template's correlation is then whole in each tile's core), and every template's
+ * rotations one after another.
+ */
+export function severalTemplates(templates: readonly PreparedJob[]): PreparedJob {
+  const largest = (of: (t: PreparedJob) => Zyx): Zyx => {
+    const m = (a: number): number => Math.max(...templates.map((t) => of(t)[a] as number));
+    return [m(0), m(1), m(2)];
+  };
+  const count = templates.reduce((n, t) => n + t.rotationCount, 0);
+  const rotations = new Float64Array(9 * count);
+  templates.reduce((at, t) => { rotations.set(t.rotations, at); return at + t.rotations.length; }, 0);
+  return {
+    ...(templates[0] as PreparedJob), templateShape: largest((t) => t.templateShape), supportShape: largest((t) => t.supportShape),
+    rotations, rotationCount: count, rotationRange: [0, count],
+  };
 }
 
 /** Where the run's maps live: the whole target in memory, or out of core the current tile's core. */
@@ -305,6 +371,13 @@ export function mergeBest(
   }
 }
 
+/** The matrices of the rotations `indices` of a set (9 values each), in that order. */
+function rotationSubset(rotations: Float64Array, indices: Int32Array): Float64Array {
+  const out = new Float64Array(9 * indices.length);
+  indices.forEach((r, i) => out.set(rotations.subarray(9 * r, 9 * r + 9), 9 * i));
+  return out;
+}
+
 /** Marks [start, end) done in sorted, disjoint ranges, joining neighbours. */
 function addRange(ranges: RotationRanges, start: number, end: number): void {
   ranges.push([start, end]);
@@ -324,7 +397,8 @@ class RotationQueue {
   private gap = 0;
   remaining = 0;
 
-  constructor(done: RotationRanges, total: number) {
+  /** `bounds`: starts of the templates' rotations (ascending); no range crosses one, since a call matches one template. */
+  constructor(done: RotationRanges, total: number, private readonly bounds: readonly number[] = []) {
     let at = 0;
     for (const [a, b] of done) {
       if (a > at) this.gaps.push([at, a]);
@@ -337,7 +411,8 @@ class RotationQueue {
   take(n: number): [number, number] | undefined {
     const g = this.gaps[this.gap];
     if (g === undefined || n < 1) return undefined;
-    const range: [number, number] = [g[0], Math.min(g[1], g[0] + n)];
+    const bound = this.bounds.find((b) => b > (g[0] as number)) ?? Infinity;
+    const range: [number, number] = [g[0], Math.min(g[1], g[0] + n, bound)];
     g[0] = range[1];
     if (g[0] === g[1]) this.gap++;
     this.remaining -= range[1] - range[0];
@@ -345,9 +420,9 @@ class RotationQueue {
   }
 }
 
-function freshState(key: string, voxels: number, rotations: number, voxelStats: boolean): CheckpointState {
+function freshState(key: string, voxels: number, rotations: number, voxelStats: boolean, perTile: boolean): CheckpointState {
   return {
-    key, tile: 0, done: [], elapsedMs: 0,
+    key, tile: 0, done: [], elapsedMs: 0, ...(perTile ? { tileSums: [] } : {}),
     ...(voxelStats ? { voxelSum: new Float32Array(voxels), voxelSumSq: new Float32Array(voxels) } : {}),
     scores: new Float32Array(voxels).fill(-Infinity), indices: new Int32Array(voxels).fill(-1),
     rotationSum: new Float64Array(rotations), rotationSumSq: new Float64Array(rotations),
@@ -358,6 +433,29 @@ function freshState(key: string, voxels: number, rotations: number, voxelStats: 
 
 function cancelled(): TmeError {
   return new TmeError('ERR_TME_CANCELLED', 'matching was cancelled');
+}
+
+/** A tile shard's tiles [⌊i·T/n⌋, ⌊(i+1)·T/n⌋) of the plan's T; every tile for a whole job. */
+function tileShardRange(p: PreparedJob, tiles: number): [number, number] {
+  if (p.tileShard === undefined) return [0, tiles];
+  const { index, count } = p.tileShard;
+  if (count > tiles) {
+    throw new TmeError('ERR_TME_INVALID_OPTION', `Expected at most as many parts as the search has tiles (${tiles}; --tile sets them) for --shard with --shard-by tiles but received "${index}/${count}"`);
+  }
+  return [Math.floor((index * tiles) / count), Math.floor(((index + 1) * tiles) / count)];
+}
+
+/** Tiles' per-rotation sums added in tile order from zero: what one whole run's running sums are. */
+export function addTileSums(tiles: readonly TileSums[], rotations: number): { sum: Float64Array; sumSq: Float64Array; count: Float64Array } {
+  const out = { sum: new Float64Array(rotations), sumSq: new Float64Array(rotations), count: new Float64Array(rotations) };
+  for (const t of [...tiles].sort((a, b) => a.tile - b.tile)) {
+    for (let r = 0; r < rotations; r++) {
+      out.sum[r] = (out.sum[r] as number) + (t.sum[r] as number);
+      out.sumSq[r] = (out.sumSq[r] as number) + (t.sumSq[r] as number);
+      out.count[r] = (out.count[r] as number) + (t.count[r] as number);
+    }
+  }
+  return out;
 }
 
 /**
@@ -377,12 +475,20 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
   if (job.background === 'random-phase') return matchRandomPhase(job, options);
   const started = Date.now();
   if (options.signal?.aborted) throw cancelled();
-  const p = prepareJob(job);
-  const run = await searchTiles(p, started, options);
-  const { state, voxels, rangeEnd, rangeStart } = run;
+  const run = await searchTiles(prepareTemplates(job), started, options);
+  const { p, state, voxels, rangeEnd, rangeStart, field } = run;
   let voxelCount = 0;
   for (let i = 0; i < voxels; i++) {
     if ((!p.targetMask || (p.targetMask[i] as number) > 0) && !p.noData?.[i]) voxelCount++;
+  }
+  // Under priors, voxels near no prior (and any whose cone holds no rotation of the set) were not searched: as
+  // voxels without data, 0 in the map and no rotation.
+  let voxelsSearched = 0;
+  if (field) {
+    for (let i = 0; i < voxels; i++) {
+      if ((state.indices[i] as number) < 0) { state.scores[i] = 0; state.indices[i] = -1; }
+      if ((field[i] as number) >= 0) voxelsSearched++;
+    }
   }
   // Voxels without data were not scored: 0 in the map, no rotation (peak calling leaves them out).
   if (p.noData) {
@@ -396,7 +502,7 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
     indices: state.indices,
     ...(state.voxelSum && state.voxelSumSq
       ? { background: rotationStatsMaps(scores, state.voxelSum, state.voxelSumSq, rangeEnd - rangeStart, p.noData) } : {}),
-    ...run.summary(voxelCount),
+    ...run.summary(voxelCount, voxelsSearched),
   };
 }
 
@@ -416,7 +522,7 @@ export interface OutOfCoreMatchResult extends Omit<MatchResult, 'scores' | 'indi
  * core written into the score and rotation MRCs by region, so memory holds tiles, never the tomogram or its maps.
  * The maps and statistics equal matchTemplate's on the same tiles bit for bit (the same tiles, rotations and order;
  * moments and statistics summed in the same order). Runs without checkpoints: `options.checkpoint` with resume is
- * refused.
+ * refused. One template, no priors, no tile shard (prepareJob refuses them out of core).
  */
 export async function matchTemplateOutOfCore(job: MatchJob, outputs: OutOfCoreOutputs, options: MatchOptions = {}): Promise<OutOfCoreMatchResult> {
   const started = Date.now();
@@ -425,7 +531,8 @@ export async function matchTemplateOutOfCore(job: MatchJob, outputs: OutOfCoreOu
     throw new TmeError('ERR_TME_INVALID_OPTION', 'Expected no --resume for a tomogram matched out of core (larger than memory; it keeps no checkpoint) but received --resume');
   }
   if (options.signal?.aborted) throw cancelled();
-  const p = prepareJob(job);
+  const templates = prepareTemplates(job);
+  const p = templates[0] as PreparedJob;
   const source = p.source as VolumeRegionSource;
   const geometry = { shape: p.targetShape, voxelSize: p.voxelSize, origin: p.origin };
   const scoresOut = new MrcRegionWriter(outputs.scores, geometry);
@@ -433,7 +540,7 @@ export async function matchTemplateOutOfCore(job: MatchJob, outputs: OutOfCoreOu
   let bestScore = -Infinity;
   let voxelCount = 0;
   try {
-    const run = await searchTiles(p, started, { ...options, checkpoint: undefined }, {
+    const run = await searchTiles(templates, started, { ...options, checkpoint: undefined }, {
       source,
       finishTile: (tile, scores, indices, counted, noData) => {
         voxelCount += counted;
@@ -447,7 +554,7 @@ export async function matchTemplateOutOfCore(job: MatchJob, outputs: OutOfCoreOu
     });
     scoresOut.commit();
     rotationsOut.commit();
-    return { ...run.summary(voxelCount), outOfCore: { ...outputs, bestScore, ...geometry } };
+    return { ...run.summary(voxelCount, 0), outOfCore: { ...outputs, bestScore, ...geometry } };
   } catch (err) {
     scoresOut.abort();
     rotationsOut.abort();
@@ -496,11 +603,23 @@ export function readDiskTile(p: PreparedJob, source: VolumeRegionSource, tile: T
   return { target, noData: any ? noData : undefined };
 }
 
-/** The tile loop both paths share; out of core (`disk`) the maps are a tile core's, handed to disk.finishTile. */
-async function searchTiles(p: PreparedJob, started: number, options: MatchOptions, disk?: DiskTarget): Promise<{
-  state: CheckpointState; voxels: number; rangeStart: number; rangeEnd: number;
-  summary: (voxelCount: number) => Omit<MatchResult, 'scores' | 'indices' | 'background'>;
+/**
+ * The tile loop both paths share (every template, pass and tile shard); out of core (`disk`) the maps are a tile
+ * core's, handed to disk.finishTile.
+ */
+async function searchTiles(templates: readonly PreparedJob[], started: number, options: MatchOptions, disk?: DiskTarget): Promise<{
+  p: PreparedJob; state: CheckpointState; voxels: number; rangeStart: number; rangeEnd: number; field: Int32Array | undefined;
+  summary: (voxelCount: number, voxelsSearched: number) => Omit<MatchResult, 'scores' | 'indices' | 'background'>;
 }> {
+  const p = templates.length === 1 ? templates[0] as PreparedJob : severalTemplates(templates);
+  // Where each template's rotations start in the run's table (p.rotations).
+  const starts: number[] = [];
+  templates.reduce((at, t) => { starts.push(at); return at + t.rotationCount; }, 0);
+  const templateOf = (r: number): PreparedJob => {
+    let k = 0;
+    while (k + 1 < starts.length && (starts[k + 1] as number) <= r) k++;
+    return templates[k] as PreparedJob;
+  };
   const backend = options.backend ?? defaultBackend();
   const voxelStats = p.background === 'rotation-stats';
   if (voxelStats && backend.capabilities?.voxelStats !== true) {
@@ -513,13 +632,14 @@ async function searchTiles(p: PreparedJob, started: number, options: MatchOption
   const voxels = nz * ny * nx;
   const nRot = p.rotationCount;
   // Out of core nothing checkpoints: the target is not hashed (a pass over the file for nothing).
-  const key = disk ? '' : hashJob(p, plan);
+  const key = disk ? '' : hashJob(p, plan, templates.slice(1));
   const statsScope: ScoreStatistics['scope'] = backend.capabilities?.statsMask === false ? 'tile' : 'core';
 
   const checkpointDir = options.checkpoint?.dir;
   const resumed = checkpointDir !== undefined && options.checkpoint?.resume === true
     ? readCheckpoint(checkpointDir, key, voxels, nRot) : undefined;
-  const state = resumed ?? freshState(key, disk ? 0 : voxels, nRot, voxelStats);
+  const [tileStart, tileEnd] = tileShardRange(p, plan.tiles.length);
+  const state = resumed ?? freshState(key, disk ? 0 : voxels, nRot, voxelStats, p.tileShard !== undefined);
   const wholeFrame: MapFrame = { start: [0, 0, 0], shape: p.targetShape };
   const intervalMs = 1000 * (options.checkpoint?.intervalSeconds ?? 30);
   const prepareMs = Date.now() - started;
@@ -545,7 +665,18 @@ async function searchTiles(p: PreparedJob, started: number, options: MatchOption
   // A shard searches [rangeStart, rangeEnd) of the set: the rest counts as done from the start.
   const [rangeStart, rangeEnd] = p.rotationRange;
   const inRange = rangeEnd - rangeStart;
-  const total = inRange * plan.tiles.length;
+  // Each tile's passes over the rotations: one over the whole range, or under priors one per group of rotations that
+  // the same priors of the tile allow (none where no prior reaches the tile).
+  const field = p.priors ? priorField(p.priors, p.targetShape, p.voxelSize) : undefined;
+  const tilePasses: Array<Array<RotationGroup | undefined>> = plan.tiles.map((tile) => {
+    if (!field || !p.priors) return [undefined];
+    const present = presentPriors(field, (visit) => forCoreRows(tile, fast, wholeFrame, offset, (full, _local, n) => visit(full, n)));
+    return rotationGroups(p.priors, present, p.rotations, rangeStart, rangeEnd);
+  });
+  const tileWork = tilePasses.map((passes) => passes.reduce((n, g) => n + (g ? g.rotations.length : inRange), 0));
+  // A tile shard's work is its own tiles'.
+  const workBefore = tileWork.map((_w, t) => tileWork.slice(tileStart, Math.max(tileStart, t)).reduce((a, b) => a + b, 0));
+  const total = tileWork.slice(tileStart, tileEnd).reduce((a, b) => a + b, 0);
   // A first batch of a few rotations measures the cost of one; later batches follow from it (per worker: devices differ).
   const firstBatch = options.batchRotations ?? 4;
   if (!(Number.isInteger(firstBatch) && firstBatch >= 1)) throw new TmeError('ERR_TME_INVALID_OPTION', `Expected integer ≥ 1 for batchRotations but received ${firstBatch}`);
@@ -562,10 +693,18 @@ async function searchTiles(p: PreparedJob, started: number, options: MatchOption
   let rotationsRun = 0;
 
   try {
-    for (let t = state.tile; t < plan.tiles.length; t++) {
+    for (let t = Math.max(state.tile, tileStart); t < tileEnd; t++) {
       const tile = plan.tiles[t] as Tile;
       const fromDisk = disk ? readDiskTile(p, disk.source, tile, fast) : undefined;
       const target = fromDisk ? fromDisk.target : extractRegion(p.target, p.targetShape, tile.readStart, fast, p.padTarget, p.fillValue);
+      // A template whose target differs (a target filter padded by another box) reads its own tile of it.
+      const ownTargets = new Map<Float32Array, Float32Array>();
+      const targetOf = (t: PreparedJob): Float32Array => {
+        if (t.target === p.target) return target;
+        const own = ownTargets.get(t.target) ?? extractRegion(t.target, t.targetShape, tile.readStart, fast, t.padTarget, t.fillValue);
+        ownTargets.set(t.target, own);
+        return own;
+      };
       const targetMask = p.targetMask ? tileTargetMask(p, tile.readStart, fast) : undefined;
       const statsMask = new Uint8Array(fastVoxels);
       const targetMaskFull = p.targetMask;
@@ -577,6 +716,8 @@ async function searchTiles(p: PreparedJob, started: number, options: MatchOption
         state.scores = new Float32Array(coreVoxels).fill(-Infinity);
         state.indices = new Int32Array(coreVoxels).fill(-1);
       }
+      // Under priors too every rotation matched on a tile counts at every voxel of its core: the false-alarm model
+      // wants the scores of noise, and the voxels near priors are where the particles are.
       forCoreRows(tile, fast, frame, offset, (full, local, n) => {
         if (!targetMaskFull && !noData) statsMask.fill(1, local, local + n);
         else {
@@ -587,119 +728,169 @@ async function searchTiles(p: PreparedJob, started: number, options: MatchOption
         }
       });
 
-      // The tile's rotations not yet done go out in increasing order, a batch at a time, to whichever worker is free.
-      const outside: RotationRanges = state.done.map(([a, b]) => [a, b]);
-      if (rangeStart > 0) addRange(outside, 0, rangeStart);
-      if (rangeEnd < nRot) addRange(outside, rangeEnd, nRot);
-      const queue = new RotationQueue(outside, nRot);
-      let doneInTile = inRange - queue.remaining;
+      const passes = tilePasses[t] as Array<RotationGroup | undefined>;
+      let doneInTile = 0;
       const inFlight = new Array<number>(devices.length).fill(0);
       const report = (): void => {
         const rotationsDone = doneInTile + inFlight.reduce((a, b) => a + b, 0);
         options.onProgress?.({
-          done: t * inRange + rotationsDone, total, tile: t, tiles: plan.tiles.length, rotationsDone, rotationsTotal: inRange, device: label,
+          done: (workBefore[t] as number) + rotationsDone, total, tile: t, tiles: plan.tiles.length, rotationsDone, rotationsTotal: tileWork[t] as number, device: label,
         });
       };
+      const queues = passes.map((group) => {
+        if (!group) {
+          // The tile's rotations not yet done go out in increasing order, a batch at a time, to whichever worker is free.
+          const outside: RotationRanges = state.done.map(([a, b]) => [a, b]);
+          if (rangeStart > 0) addRange(outside, 0, rangeStart);
+          if (rangeEnd < nRot) addRange(outside, rangeEnd, nRot);
+          const queue = new RotationQueue(outside, nRot, starts.slice(1));
+          doneInTile += inRange - queue.remaining;
+          return queue;
+        }
+        // A group's rotations by their place in it; those a resumed run finished count as done.
+        const finished: RotationRanges = [];
+        group.rotations.forEach((r, i) => { if (state.done.some(([a, b]) => r >= a && r < b)) addRange(finished, i, i + 1); });
+        const queue = new RotationQueue(finished, group.rotations.length);
+        doneInTile += group.rotations.length - queue.remaining;
+        return queue;
+      });
 
-      const work = async (w: number): Promise<void> => {
-        const device = devices[w] as DeviceInfo;
-        // The maps each call continues from: this worker's previous call on the tile, passed on as it is (no
-        // tile-sized copy per batch; outside the core nothing is read back); none on its first (the backend starts at
-        // −∞/−1). A worker's calls see increasing rotations, so its maps keep the lowest index of equal scores.
-        let initialScores: Float32Array | undefined;
-        let initialIndices: Int32Array | undefined;
-        let chainRotations = 0;
-        for (;;) {
-          if (stop.signal.aborted) throw cancelled();
-          const range = queue.take(Math.min(batches[w] as number, Math.ceil(queue.remaining / devices.length)));
-          if (range === undefined) return;
-          const [start, end] = range;
-          const callStarted = Date.now();
-          let live = true;
-          const result: BackendMatchResult = await backend.runMatch({
-            ...sharedBackendInputs(p), ...(p.zoneFilters ? { filter: p.zoneFilters[tile.zone], filterShape: p.filterShape } : {}), device: device.index, target, targetShape: fast,
-            targetMask: p.plan.backendScore === 'mcc' ? targetMask : undefined, statsMask,
-            outputRegion: { start: offset, shape: tile.coreShape },
-            rotationStart: start, rotationEnd: end, initialScores, initialIndices,
-            // The next batch of this tile on the device reuses the set-up (its transforms and local statistics).
-            keepSetup: queue.remaining > 0,
-            ...(voxelStats ? { voxelStats: true } : {}),
-          }, {
-            signal: stop.signal,
-            onProgress: options.onProgress && ((b) => { if (live) { inFlight[w] = b.done; report(); } }),
-          });
-          live = false;
-          inFlight[w] = 0;
-          const callMs = Date.now() - callStarted;
-          const n = end - start;
-          // While this worker has made every finished rotation of the tile, its maps are the state's: copy them.
-          const sole = chainRotations === doneInTile;
-          forCoreRows(tile, fast, frame, offset, sole
-            ? (full, local, len) => {
-              state.scores.set(result.scores.subarray(local, local + len), full);
-              state.indices.set(result.indices.subarray(local, local + len), full);
-            }
-            : (full, local, len) => mergeBest(state.scores, state.indices, full, result.scores, result.indices, local, len));
-          // The call's per-voxel sums (its rotations only: never chained) add into the run's.
-          const { voxelSum, voxelSumSq } = state;
-          if (voxelSum && voxelSumSq) {
-            const rs = result.voxelSum;
-            const rq = result.voxelSumSq;
-            if (!rs || !rq) throw new TmeError('ERR_TME_INTERNAL', `the ${backend.name} backend returned no per-voxel sums`);
-            forCoreRows(tile, fast, frame, offset, (full, local, len) => {
-              for (let x = 0; x < len; x++) {
-                voxelSum[full + x] = (voxelSum[full + x] as number) + (rs[local + x] as number);
-                voxelSumSq[full + x] = (voxelSumSq[full + x] as number) + (rq[local + x] as number);
-              }
+      for (const [g, group] of passes.entries()) {
+        const queue = queues[g] as RotationQueue;
+        const lastPass = g === passes.length - 1;
+        const passRotations = group ? rotationSubset(p.rotations, group.rotations) : p.rotations;
+        // A rotation of the pass by its index in the set.
+        const globalOf = (k: number): number => (group ? (group.rotations[k] as number) : k);
+        const work = async (w: number): Promise<void> => {
+          const device = devices[w] as DeviceInfo;
+          // The maps each call continues from: this worker's previous call on the pass, passed on as it is (no
+          // tile-sized copy per batch; outside the core nothing is read back); none on its first (the backend starts at
+          // −∞/−1). A worker's calls see increasing rotations, so its maps keep the lowest index of equal scores.
+          let initialScores: Float32Array | undefined;
+          let initialIndices: Int32Array | undefined;
+          let chainRotations = 0;
+          for (;;) {
+            if (stop.signal.aborted) throw cancelled();
+            const range = queue.take(Math.min(batches[w] as number, Math.ceil(queue.remaining / devices.length)));
+            if (range === undefined) return;
+            const [start, end] = range;
+            const callStarted = Date.now();
+            let live = true;
+            // A call matches one template (the queue's ranges stop at each template's first rotation; priors take
+            // one template) against the pass's table.
+            const own = templateOf(globalOf(start));
+            const result: BackendMatchResult = await backend.runMatch({
+              ...sharedBackendInputs(own), ...(own.zoneFilters ? { filter: own.zoneFilters[tile.zone], filterShape: own.filterShape } : {}),
+              device: device.index, target: targetOf(own), targetShape: fast, rotations: passRotations,
+              targetMask: p.plan.backendScore === 'mcc' ? targetMask : undefined, statsMask,
+              outputRegion: { start: offset, shape: tile.coreShape },
+              rotationStart: start, rotationEnd: end, initialScores, initialIndices,
+              // The next batch of this tile on the device (of this pass or the next) reuses the set-up (its transforms
+              // and local statistics: they do not depend on the rotations).
+              keepSetup: queue.remaining > 0 || !lastPass,
+              ...(voxelStats ? { voxelStats: true } : {}),
+            }, {
+              signal: stop.signal,
+              onProgress: options.onProgress && ((b) => { if (live) { inFlight[w] = b.done; report(); } }),
             });
-          }
-          chainRotations += n;
-          initialScores = result.scores;
-          initialIndices = result.indices;
-          const s = result.stats;
-          for (let k = 0; k < n; k++) {
-            const r = start + k;
-            const m = s.perRotationMax[k] as number;
-            if (m > (state.rotationMax[r] as number)) state.rotationMax[r] = m;
-            if (s.perRotationSum && s.perRotationSumSq) {
-              state.rotationSum[r] = (state.rotationSum[r] as number) + (s.perRotationSum[k] as number);
-              state.rotationSumSq[r] = (state.rotationSumSq[r] as number) + (s.perRotationSumSq[k] as number);
-              state.rotationCount[r] = (state.rotationCount[r] as number) + s.count / n;
+            live = false;
+            inFlight[w] = 0;
+            const callMs = Date.now() - callStarted;
+            const n = end - start;
+            if (group && field) {
+              // Under priors a voxel takes the pass's scores only where its own prior allows the pass's rotations.
+              const { member } = group;
+              forCoreRows(tile, fast, frame, offset, (full, local, len) => {
+                for (let x = 0; x < len; x++) {
+                  const q = field[full + x] as number;
+                  const k = result.indices[local + x] as number;
+                  if (q < 0 || !member[q] || k < 0) continue;
+                  const sc = result.scores[local + x] as number;
+                  const a = group.rotations[k] as number;
+                  const best = state.scores[full + x] as number;
+                  const b = state.indices[full + x] as number;
+                  if (sc > best || (sc === best && (b < 0 || a < b))) { state.scores[full + x] = sc; state.indices[full + x] = a; }
+                }
+              });
+            } else {
+              // While this worker has made every finished rotation of the tile, its maps are the state's: copy them.
+              const sole = chainRotations === doneInTile;
+              forCoreRows(tile, fast, frame, offset, sole
+                ? (full, local, len) => {
+                  state.scores.set(result.scores.subarray(local, local + len), full);
+                  state.indices.set(result.indices.subarray(local, local + len), full);
+                }
+                : (full, local, len) => mergeBest(state.scores, state.indices, full, result.scores, result.indices, local, len));
+            }
+            // The call's per-voxel sums (its rotations only: never chained) add into the run's.
+            const { voxelSum, voxelSumSq } = state;
+            if (voxelSum && voxelSumSq) {
+              const rs = result.voxelSum;
+              const rq = result.voxelSumSq;
+              if (!rs || !rq) throw new TmeError('ERR_TME_INTERNAL', `the ${backend.name} backend returned no per-voxel sums`);
+              forCoreRows(tile, fast, frame, offset, (full, local, len) => {
+                for (let x = 0; x < len; x++) {
+                  voxelSum[full + x] = (voxelSum[full + x] as number) + (rs[local + x] as number);
+                  voxelSumSq[full + x] = (voxelSumSq[full + x] as number) + (rq[local + x] as number);
+                }
+              });
+            }
+            chainRotations += n;
+            initialScores = result.scores;
+            initialIndices = result.indices;
+            const s = result.stats;
+            for (let k = 0; k < n; k++) {
+              const r = globalOf(start + k);
+              const m = s.perRotationMax[k] as number;
+              if (m > (state.rotationMax[r] as number)) state.rotationMax[r] = m;
+              if (s.perRotationSum && s.perRotationSumSq) {
+                state.rotationSum[r] = (state.rotationSum[r] as number) + (s.perRotationSum[k] as number);
+                state.rotationSumSq[r] = (state.rotationSumSq[r] as number) + (s.perRotationSumSq[k] as number);
+                state.rotationCount[r] = (state.rotationCount[r] as number) + s.count / n;
+              }
+            }
+            if (!(s.perRotationSum && s.perRotationSumSq)) {
+              state.looseSum += s.sum;
+              state.looseSumSq += s.sumSq;
+              state.looseCount += s.count;
+            }
+            if (group) {
+              // The set's indices of the call, in runs of consecutive ones.
+              for (let k = start; k < end;) {
+                let e = k + 1;
+                while (e < end && (group.rotations[e] as number) === (group.rotations[e - 1] as number) + 1) e++;
+                addRange(state.done, group.rotations[k] as number, (group.rotations[e - 1] as number) + 1);
+                k = e;
+              }
+            } else addRange(state.done, start, end);
+            doneInTile += n;
+            rotationsRun += n;
+            dirty = true;
+            // Large maps take a while to write: keep checkpointing under a tenth of the run time.
+            if (intervalMs === 0 || Date.now() - lastCheckpoint >= Math.max(intervalMs, 10 * lastWriteMs)) saveCheckpoint();
+            // Adapt the batch unless the caller fixed it (results do not depend on it): about batchMs per call, and long
+            // enough that the per-call set-up (the tile's FFT and local statistics) stays under a tenth of the call.
+            if (options.batchRotations === undefined) {
+              const timings = result.timings;
+              const perRotation = Math.max(0.01, timings['perRotationMs'] ?? (timings['loopMs'] !== undefined ? timings['loopMs'] / n : callMs / n));
+              const setup = Math.max(0, callMs - perRotation * n);
+              const wanted = Math.max(batchMs, 10 * setup) / perRotation;
+              batches[w] = Math.max(1, Math.min(4096, Math.round(wanted)));
             }
           }
-          if (!(s.perRotationSum && s.perRotationSumSq)) {
-            state.looseSum += s.sum;
-            state.looseSumSq += s.sumSq;
-            state.looseCount += s.count;
+        };
+        // Every worker has settled before the run goes on or fails: none is left running.
+        let failure: unknown;
+        await Promise.all(devices.map(async (_d, w) => {
+          try {
+            await work(w);
+          } catch (err) {
+            failure ??= err;
+            stop.abort();
           }
-          addRange(state.done, start, end);
-          doneInTile += n;
-          rotationsRun += n;
-          dirty = true;
-          // Large maps take a while to write: keep checkpointing under a tenth of the run time.
-          if (intervalMs === 0 || Date.now() - lastCheckpoint >= Math.max(intervalMs, 10 * lastWriteMs)) saveCheckpoint();
-          // Adapt the batch unless the caller fixed it (results do not depend on it): about batchMs per call, and long
-          // enough that the per-call set-up (the tile's FFT and local statistics) stays under a tenth of the call.
-          if (options.batchRotations === undefined) {
-            const timings = result.timings;
-            const perRotation = Math.max(0.01, timings['perRotationMs'] ?? (timings['loopMs'] !== undefined ? timings['loopMs'] / n : callMs / n));
-            const setup = Math.max(0, callMs - perRotation * n);
-            const wanted = Math.max(batchMs, 10 * setup) / perRotation;
-            batches[w] = Math.max(1, Math.min(4096, Math.round(wanted)));
-          }
-        }
-      };
-      // Every worker has settled before the run goes on or fails: none is left running.
-      let failure: unknown;
-      await Promise.all(devices.map(async (_d, w) => {
-        try {
-          await work(w);
-        } catch (err) {
-          failure ??= err;
-          stop.abort();
-        }
-      }));
-      if (failure !== undefined) throw failure;
+        }));
+        if (failure !== undefined) throw failure;
+      }
       if (disk) {
         let counted = 0;
         for (let i = 0; i < statsMask.length; i++) counted += statsMask[i] as number;
@@ -707,6 +898,13 @@ async function searchTiles(p: PreparedJob, started: number, options: MatchOption
       }
       state.tile = t + 1;
       state.done = [];
+      // A tile shard keeps each tile's sums apart (the rotation sums then hold the tile being matched only).
+      if (state.tileSums) {
+        state.tileSums.push({ tile: t, sum: Array.from(state.rotationSum), sumSq: Array.from(state.rotationSumSq), count: Array.from(state.rotationCount) });
+        state.rotationSum.fill(0);
+        state.rotationSumSq.fill(0);
+        state.rotationCount.fill(0);
+      }
       // The next tile's set-ups differ: free this one's on every device.
       releaseKept();
     }
@@ -723,12 +921,14 @@ async function searchTiles(p: PreparedJob, started: number, options: MatchOption
   }
 
   const matchMs = Date.now() - matchStarted;
+  const tileSums = state.tileSums?.map((t) => ({ tile: t.tile, sum: Float64Array.from(t.sum), sumSq: Float64Array.from(t.sumSq), count: Float64Array.from(t.count) }));
+  const rotationSums = tileSums ? addTileSums(tileSums, nRot) : { sum: state.rotationSum, sumSq: state.rotationSumSq, count: state.rotationCount };
   return {
-    state, voxels, rangeStart, rangeEnd,
-    summary: (voxelCount) => ({
+    p, state, voxels, rangeStart, rangeEnd, field,
+    summary: (voxelCount, voxelsSearched) => ({
       rotations: p.rotations,
       stats: scoreStatistics(
-        { sum: state.rotationSum, sumSq: state.rotationSumSq, count: state.rotationCount }, state.rotationMax,
+        rotationSums, state.rotationMax,
         { sum: state.looseSum, sumSq: state.looseSumSq, count: state.looseCount }, voxelCount, statsScope,
       ),
       tilePlan: plan,
@@ -736,10 +936,17 @@ async function searchTiles(p: PreparedJob, started: number, options: MatchOption
       devices,
       timings: {
         totalMs: priorMs + (Date.now() - started), prepareMs, matchMs, checkpointMs,
-        rotationsPerSecond: matchMs > 0 ? (1000 * rotationsRun) / matchMs / plan.tiles.length : 0,
+        rotationsPerSecond: matchMs > 0 ? (1000 * rotationsRun) / matchMs / (tileEnd - tileStart) : 0,
       },
-      parameters: parametersOf(p),
+      parameters: { ...parametersOf(p, templates), ...(p.tileShard ? { tileRange: [tileStart, tileEnd] as [number, number] } : {}) },
+      ...(tileSums ? { tileSums } : {}),
       resumed: resumed !== undefined,
+      ...(field ? {
+        priors: {
+          rotationsMatched: total, rotationsWithout: inRange * (tileEnd - tileStart), voxelsSearched,
+          passes: tilePasses.reduce((n, passes) => n + passes.length, 0),
+        },
+      } : {}),
     }),
   };
 }
@@ -750,7 +957,7 @@ async function searchTiles(p: PreparedJob, started: number, options: MatchOption
  * nor shards are built for it (refused, not ignored).
  */
 async function matchRandomPhase(job: MatchJob, options: MatchOptions): Promise<MatchResult> {
-  const p = prepareJob(job);
+  const p = prepareTemplates(job)[0] as PreparedJob;
   if (options.checkpoint !== undefined) {
     throw new TmeError('ERR_TME_INVALID_OPTION', "background 'random-phase' runs two searches in one job and does not checkpoint them; run without checkpoints (tme: without --resume), or use 'rotation-stats'");
   }

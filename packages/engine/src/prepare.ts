@@ -8,6 +8,7 @@ import { laplacian, standardise } from './laplace';
 import { findNoData } from './no-data';
 import { inscribedRadius, sphereMask } from './masks';
 import { DEFAULT_PAD_MODE, extractRegion, resolvePadMode, type PadMode } from './padding';
+import { checkPriors, type PositionPriors } from './priors';
 import { DEFAULT_SCORE, planScore, resolveScore, type ScoreName, type ScorePlan } from './scores';
 
 /** A Fourier filter for one FFT shape: a real half-spectrum (nz, ny, nx/2+1), unshifted (see the contract). */
@@ -66,12 +67,33 @@ export interface MatchJob {
   /** Search only the rotations [start, end) of the set (a shard of a search split over jobs; merged exactly by
    *  mergeShards). Default: all. */
   rotationRange?: readonly [number, number];
+  /** Search only the `index`-th (from 0) of `count` contiguous parts of the tile plan's tiles (a shard of a target
+   *  too large for one device; merged exactly by mergeShards). Default: every tile. */
+  tileShard?: { index: number; count: number };
   /** What to do about features that score high for every rotation (background.ts): 'none', 'rotation-stats' (mean
    *  and σ per voxel over rotations, and (best − mean) / σ) or 'random-phase' (a second search with a phase-randomised
    *  template, subtracted). Default 'none'. */
   background?: Background;
   /** The random-phase template's seed. Default 1. */
   randomPhaseSeed?: number;
+  /** Templates 1, 2, … searched in the same pass as `template` (template 0), each with its own mask and rotations
+   *  (its symmetry's asymmetric unit) and the job's filter on its own box. Every tile is read and set up once and
+   *  then matched against each template in turn; per voxel the best score over all templates wins. The result's
+   *  rotation table is the templates' rotations one after another (template k's from `templateRotationStarts[k]`),
+   *  so the rotation-index map also says which template won. Not with `rotationRange` or a background option. */
+  moreTemplates?: readonly TemplateInput[];
+  /** Cones of allowed orientations around positions (priors.ts): rotations outside every cone of a tile are not
+   *  matched there, each voxel's best is over its nearest prior's cone, and voxels near no prior are not searched.
+   *  Default none. */
+  priors?: PositionPriors;
+}
+
+/** One more template of a job (MatchJob.moreTemplates): the fields of MatchJob that belong to a template. */
+export interface TemplateInput {
+  template: Volume;
+  templateMask?: Volume;
+  maskRadius?: number;
+  rotations: Float64Array;
 }
 
 /** Everything after validation and preprocessing: what the loop and job.json use. */
@@ -82,6 +104,7 @@ export interface PreparedJob extends CheckedJobOptions {
   /** The rotations searched, [start, end): the whole set unless the job is a shard. */
   rotationRange: readonly [number, number];
   /** The preprocessed target; empty out of core (`source`). */
+  tileShard?: { index: number; count: number };
   target: Float32Array;
   targetShape: Zyx;
   voxelSize: Zyx;
@@ -111,6 +134,8 @@ export interface PreparedJob extends CheckedJobOptions {
    *  masked or cropped volume); those voxels were set to the padding's value and score nothing. Undefined: none. */
   noData: Uint8Array | undefined;
   rotations: Float64Array;
+  /** Checked priors (unit directions), or undefined. */
+  priors: Required<PositionPriors> | undefined;
 }
 
 const INTERPOLATIONS: readonly Interpolation[] = ['linear', 'cubic'];
@@ -272,54 +297,77 @@ export function checkJobOptions(job: JobOptions, names: OptionNames = {}): Check
   };
 }
 
+
 export interface PrepareOptions {
   /** Out of core: read the target through to find its moments (two passes over the file). Default true; an estimate
    *  that times nothing skips them (targetMean 0, targetVariance 1 then). */
   targetMoments?: boolean;
+  /** A job prepared from the same target and options (template 0 of a multi-template job), whose preprocessed target
+   *  is taken as it is where this template's would be the same (no target filter, or one padded by the same box). */
+  sameTarget?: PreparedJob;
 }
 
 /** Validates a job and applies the score's preprocessing (Laplacian for lcc, standardisation for cam). */
 export function prepareJob(job: MatchJob, options: PrepareOptions = {}): PreparedJob {
-  const checked = checkJobOptions({ ...job, filtered: job.filter !== undefined, sharded: job.rotationRange !== undefined });
+  const checked = checkJobOptions({ ...job, filtered: job.filter !== undefined, sharded: job.rotationRange !== undefined || job.tileShard !== undefined });
   const { score, plan, padTarget, interpolation, rotationMode, device, tile, memoryFraction, memoryLimitBytes, background, randomPhaseSeed } = checked;
+
+  const priors = job.priors === undefined ? undefined : checkPriors(job.priors);
+  // Per-voxel statistics over rotations would mix each voxel's allowed rotations with the others of its tile.
+  if (priors !== undefined && background !== 'none') throw invalidOption('background', "'none' with priors", background);
+  const { tileShard } = job;
+  if (tileShard !== undefined) {
+    const { index, count } = tileShard;
+    if (!(Number.isInteger(index) && Number.isInteger(count) && index >= 0 && index < count)) {
+      throw invalidOption('tileShard', 'i/n with 0 ≤ i < n', `${index}/${count}`);
+    }
+    // One kind of shard at a time: mergeShards joins either rotation ranges or tile ranges of one whole search.
+    if (job.rotationRange !== undefined) throw invalidOption('tileShard', 'no rotationRange as well (shard by rotations or by tiles)', `${index}/${count}`);
+  }
   const { target } = job;
   if (isRegionSource(target)) return prepareOutOfCore(job, checked, target, options.targetMoments ?? true);
   const side = prepareTemplateSide(job, checked, target);
   checkFinite(target.data, 'the target');
+  const { sameTarget } = options;
 
   let targetMask: Float32Array | undefined;
   if (job.targetMask) {
     if (!job.targetMask.shape.every((n, i) => n === target.shape[i])) {
       throw new TmeError('ERR_TME_MISMATCH', `target mask shape (${job.targetMask.shape.join(', ')}) differs from the target's (${target.shape.join(', ')})`);
     }
-    targetMask = Float32Array.from(job.targetMask.data);
-    checkFinite(targetMask, 'the target mask');
+    // Every template of a job reads the same target mask: one copy.
+    targetMask = sameTarget?.targetMask ?? Float32Array.from(job.targetMask.data);
+    if (targetMask !== sameTarget?.targetMask) checkFinite(targetMask, 'the target mask');
   } else if (plan.needsTargetMask) {
     throw new TmeError('ERR_TME_INVALID_OPTION', `the ${score} score needs a target mask (--target-mask)`);
   }
 
+  const { template } = job;
+  // The target filter is padded by the template's box: only with the same box is another template's target this one's.
+  const reuse = sameTarget !== undefined && (!job.targetFilter || sameTarget.templateShape.every((n, i) => n === template.shape[i]));
   // Regions without data take the padding's value, so that their edges look like the target's faces (a 0-filled
   // band beside a mean-padded face would otherwise be a step the template matches), and they score nothing.
-  const noData = findNoData(target.data, target.shape);
+  const noData = reuse ? sameTarget.noData : findNoData(target.data, target.shape);
   let raw = target.data;
-  if (noData) {
+  if (noData && !reuse) {
     const fill = padTarget === 'zero' ? 0 : moments(target.data, noData).mean;
     raw = Float32Array.from(target.data);
     for (let i = 0; i < raw.length; i++) if (noData[i]) raw[i] = fill;
   }
-  let targetData = job.targetFilter
-    ? filterTarget(raw, target.shape, target.voxelSize, job.template.shape, job.targetFilter, padTarget)
+  let targetData = reuse ? sameTarget.target : job.targetFilter
+    ? filterTarget(raw, target.shape, target.voxelSize, template.shape, job.targetFilter, padTarget)
     : raw;
-  if (plan.laplace) targetData = laplacian(targetData, target.shape, 'nearest');
-  if (plan.standardise) targetData = standardise(targetData);
-  const { mean, variance } = moments(targetData, noData);
+  if (plan.laplace && !reuse) targetData = laplacian(targetData, target.shape, 'nearest');
+  if (plan.standardise && !reuse) targetData = standardise(targetData);
+  const { mean, variance } = reuse ? { mean: sameTarget.targetMean, variance: sameTarget.targetVariance } : moments(targetData, noData);
   return {
     score, plan, padTarget, interpolation, rotationMode, device, threads: job.threads, tile, memoryFraction, memoryLimitBytes,
-    rotationCount: side.rotations.length / 9, rotationRange: side.rotationRange, background, randomPhaseSeed, source: undefined,
+    rotationCount: side.rotations.length / 9, rotationRange: side.rotationRange,
+    ...(tileShard ? { tileShard: { index: tileShard.index, count: tileShard.count } } : {}), background, randomPhaseSeed, source: undefined,
     target: targetData, targetShape: target.shape, voxelSize: target.voxelSize, origin: target.origin,
-    template: side.template, templateShape: job.template.shape, mask: side.mask, supportShape: side.supportShape, maskRadius: side.maskRadius,
+    template: side.template, templateShape: template.shape, mask: side.mask, supportShape: side.supportShape, maskRadius: side.maskRadius,
     targetMask, fillValue: mean, filter: job.filter, zoneSplits: side.zoneSplits, zoneFilters: side.zoneFilters, templateFilter: side.templateFilter,
-    filterShape: side.filterShape, targetMean: mean, targetVariance: variance, noData, rotations: side.rotations,
+    filterShape: side.filterShape, targetMean: mean, targetVariance: variance, noData, rotations: side.rotations, priors,
   };
 }
 
@@ -332,8 +380,10 @@ export function isRegionSource(target: Volume | VolumeRegionSource): target is V
  * What the out-of-core path supports: the target is read tile by tile, so every step that needs the whole target at
  * once is refused with the flag that asks for it (the message names `names`' spelling).
  */
-export function checkOutOfCore(job: { targetFilter?: boolean; targetMask?: boolean; score?: string; background?: string }, names: {
-  targetFilter?: string; targetMask?: string; score?: string; background?: string;
+export function checkOutOfCore(job: {
+  targetFilter?: boolean; targetMask?: boolean; score?: string; background?: string; moreTemplates?: boolean; priors?: boolean; tileShard?: boolean;
+}, names: {
+  targetFilter?: string; targetMask?: string; score?: string; background?: string; moreTemplates?: string; priors?: string; tileShard?: string;
 } = {}): void {
   const refuse = (what: string, why: string): never => {
     throw new TmeError('ERR_TME_UNSUPPORTED', `${what} is not available for a tomogram matched out of core (larger than memory): ${why}; bin or crop the tomogram, or give more --memory`);
@@ -346,6 +396,10 @@ export function checkOutOfCore(job: { targetFilter?: boolean; targetMask?: boole
   const checked = checkJobOptions({ score: job.score });
   if (checked.plan.laplace || checked.plan.standardise) refuse(`${names.score ?? 'score'} ${checked.score}`, 'its preprocessing acts on the whole tomogram');
   if ((job.background ?? 'none') !== 'none') refuse(`${names.background ?? 'background'} ${job.background ?? ''}`, 'its per-voxel maps are held whole');
+  // Not built out of core (the tile loop supports them in memory only): refused rather than run untested.
+  if (job.moreTemplates) refuse(names.moreTemplates ?? 'moreTemplates', 'several templates in one pass are matched in memory only; search one template at a time');
+  if (job.priors) refuse(names.priors ?? 'priors', 'priors per position are matched in memory only');
+  if (job.tileShard) refuse(names.tileShard ?? 'tileShard', 'tile shards are matched in memory only');
 }
 
 /** A (z, y, x) tuple from one value per axis. */
@@ -374,13 +428,17 @@ export function readWithNoData(source: VolumeRegionSource, start: Zyx, shape: Zy
   return { data, start: lo, shape: boxShape, noData: findNoData(data, boxShape) };
 }
 
+
 /**
  * Prepares a job whose target is on disk: the template side as in memory, and the target's moments (the numbers
  * every tile normalises by) from two passes over it in z-slabs, in voxel order, so that they equal the in-memory
  * run's to the last bit; no-data regions are found per slab with a halo (same flags as the whole volume's).
  */
 function prepareOutOfCore(job: MatchJob, checked: CheckedJobOptions, source: VolumeRegionSource, targetMoments: boolean): PreparedJob {
-  checkOutOfCore({ targetFilter: job.targetFilter !== undefined, targetMask: job.targetMask !== undefined, score: checked.score, background: checked.background });
+  checkOutOfCore({
+    targetFilter: job.targetFilter !== undefined, targetMask: job.targetMask !== undefined, score: checked.score, background: checked.background,
+    moreTemplates: (job.moreTemplates?.length ?? 0) > 0, priors: job.priors !== undefined, tileShard: job.tileShard !== undefined,
+  });
   const side = prepareTemplateSide(job, checked, source);
   const [nz, ny, nx] = source.shape;
   const section = ny * nx;
@@ -430,7 +488,7 @@ function prepareOutOfCore(job: MatchJob, checked: CheckedJobOptions, source: Vol
     targetMask: undefined, fillValue: mean, filter: job.filter, zoneSplits: side.zoneSplits, zoneFilters: side.zoneFilters,
     templateFilter: side.templateFilter, filterShape: side.filterShape, targetMean: mean, targetVariance: variance,
     // Found per tile (readWithNoData); the whole volume's flags are never held.
-    noData: undefined, rotations: side.rotations,
+    noData: undefined, rotations: side.rotations, priors: undefined,
   };
 }
 
@@ -492,5 +550,33 @@ export function prepareTemplateSide(job: MatchJob, checked: CheckedJobOptions, g
     rotations, rotationRange, template: templateData, mask, maskRadius,
     supportShape: templateSupport(mask, template.shape, plan.backendScore, interpolation, rotationMode),
     filterShape, templateFilter, zoneSplits, zoneFilters,
+  };
+}
+
+/**
+ * Every template of a job prepared (MatchJob.moreTemplates): template 0 from the job itself, the others with their own
+ * template, mask and rotations and the job's options, sharing template 0's preprocessed target where it is theirs.
+ */
+export function prepareTemplates(job: MatchJob, options: Pick<PrepareOptions, 'targetMoments'> = {}): PreparedJob[] {
+  const first = prepareJob(job, options);
+  const more = job.moreTemplates ?? [];
+  if (more.length === 0) return [first];
+  // Shards and background maps are per rotation set and per template; neither is built for several templates.
+  if (job.rotationRange !== undefined) throw invalidOption('rotationRange', 'no shard with several templates (moreTemplates)', job.rotationRange.join(','));
+  if (first.background !== 'none') throw invalidOption('background', 'none with several templates (moreTemplates)', first.background);
+  if (job.priors !== undefined) throw invalidOption('priors', 'no priors with several templates (moreTemplates)', `${job.priors.positions.length / 3} priors`);
+  return [first, ...more.map((_t, k) => prepareJob(templateJob(job, k + 1), { sameTarget: first }))];
+}
+
+/** Template k of a job (0: the job's own; k ≥ 1: moreTemplates[k − 1]) as a job of its own, with the job's options. */
+export function templateJob(job: MatchJob, k: number): MatchJob {
+  const { moreTemplates, ...options } = job;
+  if (k === 0) return options;
+  const t = moreTemplates?.[k - 1];
+  if (t === undefined) throw invalidOption('template', `an index from 0 to ${moreTemplates?.length ?? 0}`, k);
+  const { templateMask: _m, maskRadius: _r, ...rest } = options;
+  return {
+    ...rest, template: t.template, rotations: t.rotations,
+    ...(t.templateMask ? { templateMask: t.templateMask } : {}), ...(t.maskRadius !== undefined ? { maskRadius: t.maskRadius } : {}),
   };
 }

@@ -18,6 +18,9 @@ export interface SyntheticTomogramOptions {
   snr?: number;
   /** Sampled tilt range (degrees) whose missing wedge is imposed; null for none. Default [-60, 60]. */
   tiltRange?: readonly [number, number] | null;
+  /** Each particle's rotation (active, xyz frame), drawn with the generator's random numbers: e.g. a filament's,
+   *  whose axes share a direction. Default uniform over all rotations. */
+  orient?: (random: () => number) => Float64Array;
   /** Minimum distance between particle centres, in template boxes. Default 0.8. */
   minSeparation?: number;
   /** Features that are not the template but score high for many rotations (background normalisation's test case);
@@ -147,7 +150,7 @@ export function generateSyntheticTomogram(template: Volume, options: SyntheticTo
       half[2] + Math.floor(random() * (nx - t[2] + 1)),
     ];
     if (truth.every((q) => Math.hypot(q.position[0] - p[0], q.position[1] - p[1], q.position[2] - p[2]) >= minDistance)) {
-      truth.push({ position: p, rotation: quaternionToMatrix(randomQuaternion(random)) });
+      truth.push({ position: p, rotation: options.orient ? options.orient(random) : quaternionToMatrix(randomQuaternion(random)) });
     }
   }
   if (truth.length < count) {
@@ -307,4 +310,34 @@ function tiltSeriesImager(series: TiltSeriesImaging, voxelSize: Zyx, shape: Zyx,
       }
     }
   };
+}
+
+/** A tomogram of several templates' particles (MatchJob.moreTemplates' test case) and each template's truth. */
+export interface MixedTomogram {
+  tomogram: Volume;
+  /** truth[k]: template k's particles, positions in the whole tomogram. */
+  truth: OrientedPosition[][];
+}
+
+/**
+ * Several templates' particles in one tomogram: the x axis is cut into one slab per template (shape[2] split evenly;
+ * the last takes the rest), and each slab is a generateSyntheticTomogram of its template with `options` (the seed + k),
+ * so no two particles overlap and each template's truth is exact. All templates share the voxel size.
+ */
+export function generateMixedTomogram(templates: readonly Volume[], options: SyntheticTomogramOptions & { shape: Zyx }): MixedTomogram {
+  if (templates.length === 0) throw invalidOption('templates', 'at least one template', 0);
+  const [nz, ny, nx] = options.shape;
+  const width = Math.floor(nx / templates.length);
+  const data = new Float32Array(nz * ny * nx);
+  const truth: OrientedPosition[][] = [];
+  templates.forEach((template, k) => {
+    const x0 = k * width;
+    const w = k === templates.length - 1 ? nx - x0 : width;
+    const part = generateSyntheticTomogram(template, { ...options, shape: [nz, ny, w], seed: (options.seed ?? 20261125) + k });
+    for (let z = 0; z < nz; z++) for (let y = 0; y < ny; y++) {
+      data.set(part.tomogram.data.subarray((z * ny + y) * w, (z * ny + y + 1) * w), (z * ny + y) * nx + x0);
+    }
+    truth.push(part.truth.map((t) => ({ position: [t.position[0], t.position[1], t.position[2] + x0], rotation: t.rotation })));
+  });
+  return { tomogram: createVolume(data, options.shape, (templates[0] as Volume).voxelSize), truth };
 }

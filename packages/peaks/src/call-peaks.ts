@@ -42,6 +42,12 @@ export interface CallPeaksOptions {
   snrShell?: readonly [number, number];
   /** Template index written as `detail`. Default 0. */
   template?: number;
+  /** A search of several templates in one pass: where each template's rotations start in the rotation table
+   *  (ascending, from 0). A pick's template is then the one its rotation belongs to, and `template` is not given. */
+  templateStarts?: readonly number[];
+  /** With templateStarts: call only the voxels this template won (per-template picks). Default: every voxel, so
+   *  that one particle gives one pick whichever templates score high on it. */
+  onlyTemplate?: number;
   /** Raise a false-alarm or z-score threshold within half a template box of a face (of the volume or of a region
    * without data) where the best-score map is wider there than inside, so noise peaks are as rare at the faces as
    * inside (see faces.ts). Needs the template shape. Default true. */
@@ -139,13 +145,35 @@ export function callPeaks(maps: ScoreMaps, options: CallPeaksOptions = {}): Peak
   if (given.length > 1) throw invalidOption('threshold', 'at most one of minScore, falseAlarms, zScore', given.join(' and '));
   const template = options.template ?? 0;
   if (!(Number.isInteger(template) && template >= 0)) throw invalidOption('template', 'integer ≥ 0', template);
+  const starts = options.templateStarts;
+  if (starts !== undefined) {
+    if (options.template !== undefined) throw invalidOption('template', 'no single template with templateStarts', template);
+    if (!(starts.length >= 1 && starts[0] === 0 && starts.every((v, k) => Number.isInteger(v) && (k === 0 || v > (starts[k - 1] as number))))) {
+      throw invalidOption('templateStarts', 'ascending rotation indices from 0', starts.join(','));
+    }
+  }
+  const templateOf = (rotation: number): number => {
+    if (starts === undefined) return template;
+    let k = 0;
+    while (k + 1 < starts.length && (starts[k + 1] as number) <= rotation) k++;
+    return k;
+  };
+  const only = options.onlyTemplate;
+  if (only !== undefined && !(starts !== undefined && Number.isInteger(only) && only >= 0 && only < starts.length)) {
+    throw invalidOption('onlyTemplate', `a template index from 0 to ${starts === undefined ? 0 : starts.length - 1} of a several-template search`, only);
+  }
+  // Per-template picks: the calling region loses the voxels another template won.
+  const mask = only === undefined ? maps.mask : Float32Array.from({ length: scores.length }, (_, v) => {
+    const r = rot[v] as number;
+    return r >= 0 && templateOf(r) === only && (!maps.mask || (maps.mask[v] as number) >= 0.5) ? 1 : 0;
+  });
   const edge = resolveEdge(options.edge);
   const minDistance = resolveMinDistance(options, voxelSize, maps.templateShape);
   const inner = Math.max(2, Math.ceil(minDistance / 2));
   const snrShell: [number, number] = options.snrShell ? [options.snrShell[0], options.snrShell[1]] : [inner, Math.max(inner + 2, minDistance)];
   if (!(snrShell[0] >= 0 && snrShell[1] >= snrShell[0])) throw invalidOption('snrShell', '[inner, outer] with 0 ≤ inner ≤ outer', `[${snrShell.join(', ')}]`);
 
-  const region = regionFor(shape, edge, maps.mask);
+  const region = regionFor(shape, edge, mask);
   const map = regionMoments(scores, rot, region);
   const threshold = chooseThreshold(options, map, statistics);
   if (threshold.value > maxScore) throw invalidOption('maxScore', `number ≥ the threshold ${threshold.value}`, maxScore);
@@ -199,7 +227,7 @@ export function callPeaks(maps: ScoreMaps, options: CallPeaksOptions = {}): Peak
       zScore: (score - map.mean) / map.std,
       searchSigmas: statistics ? (score - statistics.mean) / statistics.std : NaN,
       localSnr: localSnr(scores, rot, shape, [z, y, x], score, snrShell[0], snrShell[1]),
-      template,
+      template: templateOf(rotationIndex),
     });
   }
   return { picks, threshold, map, candidates: cands.count, edgeDropped, minDistance, edge, numPeaks, maxScore, snrShell, voxelSize };

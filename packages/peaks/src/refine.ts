@@ -20,6 +20,9 @@ export interface RefineOptions {
   step?: number;
   /** Levels: each searches ± the previous step around the best so far with half the step. Default 2. */
   levels?: number;
+  /** Whether pick `pick` may take the rotation at `matrices[9k…9k+9)` (a search's priors: its cone); default every
+   *  rotation. A candidate it refuses is never kept, so refinement cannot wander out of the cone. */
+  allowed?: (pick: number, matrices: Float64Array, k: number) => boolean;
 }
 
 export interface RefinedOrientation {
@@ -75,7 +78,10 @@ export async function refineOrientations(
       s.evaluated += n;
       if (level === 0) s.originalScore = got[0]!; // index 0 is the centre itself
       let arg = -1;
-      for (let k = 0; k < n; k++) if (got[k]! > s.bestScore) { s.bestScore = got[k]!; arg = k; }
+      const allowed = options.allowed;
+      for (let k = 0; k < n; k++) {
+        if (got[k]! > s.bestScore && ((level === 0 && k === 0) || !allowed || allowed(i, sets[i]!.matrices, k))) { s.bestScore = got[k]!; arg = k; }
+      }
       if (arg >= 0) s.best = matrixFrom(sets[i]!.matrices, 9 * arg);
     });
   }

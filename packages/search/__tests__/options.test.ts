@@ -21,6 +21,27 @@ function refusal(input: Partial<SearchInput>): string {
   throw new Error(`expected ${JSON.stringify(input)} to be refused`);
 }
 
+describe('resolveSearchOptions: several templates (moreTemplates)', () => {
+  it('resolves each further template\'s file, mask and symmetry, and keeps one template as before', () => {
+    const o = resolveSearchOptions({ ...base, moreTemplates: [{ template: 'y.mrc', templateMask: 'ym.mrc', symmetry: 'c6' }, { template: 'z.pdb', maskRadius: 40, symmetry: 'C1' }] }, '/data');
+    expect(o.moreTemplates).toEqual([
+      { template: '/data/y.mrc', templateMask: '/data/ym.mrc', symmetry: 'C6' }, { template: '/data/z.pdb', maskRadius: 40, symmetry: 'C1' },
+    ]);
+    expect('moreTemplates' in resolveSearchOptions({ ...base, moreTemplates: [] })).toBe(false);
+  });
+
+  it.each([
+    [{ shard: { index: 0, count: 2 } }, 'Expected no shard with several templates (--template given 2 times) for --shard but received "0/2"'],
+    [{ background: 'rotation-stats' as const }, 'Expected none with several templates (--template given 2 times) for --background but received "rotation-stats"'],
+    [{ moreTemplates: [{ template: 'y.mrc', symmetry: 'X7' }] }, 'for --symmetry but received "X7"'],
+    [{ moreTemplates: [{ template: 'y.mrc', symmetry: 'C1', maskRadius: -1 }] }, 'Expected a radius > 0 Å for --mask-radius but received -1'],
+    [{ moreTemplates: [{ template: 'y.mrc', symmetry: 'C1', templateMask: 'm.mrc' }], maskEllipsoid: [10, 10, 10] as [number, number, number] }, 'Expected only one of --template-mask and --mask-ellipsoid for --template-mask'],
+    [{ moreTemplates: [{ template: 'y.mrc', symmetry: 'C2' }], rotations: 'list.tsv' }, 'Expected C1 with --rotations'],
+  ])('refuses %j', (input, message) => {
+    expect(refusal({ moreTemplates: [{ template: 'y.mrc', symmetry: 'C1' }], ...input })).toContain(message);
+  });
+});
+
 describe('resolveSearchOptions: the one check of a search, in the words of its flags', () => {
   it.each([
     [{ angularStep: 500 }, 'Expected a number of degrees from 2 to 180 for --angular-step but received 500 of type number'],
@@ -67,7 +88,9 @@ describe('resolveSearchOptions: the one check of a search, in the words of its f
   });
 
   it('every option has a flag, and every flag is distinct', () => {
-    const flags = Object.values(SEARCH_FLAGS);
+    // moreTemplates is --template given again (several templates in one pass): the one flag two options share.
+    const flags = Object.entries(SEARCH_FLAGS).filter(([k]) => k !== 'moreTemplates').map(([, f]) => f);
+    expect(SEARCH_FLAGS.moreTemplates).toBe(SEARCH_FLAGS.template);
     expect(new Set(flags).size).toBe(flags.length);
     expect(flags.every((f) => /^--[a-z-]+$/.test(f))).toBe(true);
   });

@@ -1,5 +1,5 @@
 export {
-  SEARCH_DEFAULTS, SEARCH_FLAGS, isFiltered, resolveSearchOptions, type SearchInput, type SearchOptions,
+  SEARCH_DEFAULTS, SEARCH_FLAGS, isFiltered, resolveSearchOptions, type MoreTemplate, type SearchInput, type SearchOptions,
 } from './options';
 export { MICROSCOPE_RULE, searchFilters, type FilterFlags, type SearchFilters } from './filters';
 export { looksLikeModel, shapeTemplate, type PreparedTemplate, type TemplateSource } from './template';

@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { invalidOption, type Zyx } from '@tme/formats';
 import { ANGULAR_STEP_RANGE, parseSymmetry, type RotationListConvention } from '@tme/rotations';
 import {
-  checkJobOptions, type Background, type DeviceSelection, type Interpolation, type OptionNames, type PadMode, type RotationMode, type ScoreName,
+  TEMPLATE_AXES, checkJobOptions, type Background, type TemplateAxis, type DeviceSelection, type Interpolation, type OptionNames, type PadMode, type RotationMode, type ScoreName,
 } from '@tme/engine';
 
 /**
@@ -40,6 +40,9 @@ export interface SearchOptions {
   symmetry: string;
   /** The `index`-th (from 0) of `count` contiguous parts of the rotations (a SLURM array task's). */
   shard?: { index: number; count: number };
+  /** What a shard splits: the rotations (each shard searches the whole target) or the tile plan's tiles (each
+   *  shard searches every rotation on its part of the target: a tomogram too large for one device). */
+  shardBy?: 'rotations' | 'tiles';
   score: ScoreName;
   device: DeviceSelection;
   threads?: number;
@@ -52,6 +55,16 @@ export interface SearchOptions {
   /** Features that score high for every rotation (membranes, gold): 'none', 'rotation-stats' (per voxel mean and σ
    *  over rotations, and (best − mean)/σ) or 'random-phase' (a second search with a phase-randomised template). */
   background: Background;
+  /** Priors per position: a STAR or table of positions and vectors (priors.ts); around each, only rotations that turn
+   *  the template's `priorAxis` to within `priorCone` of the vector are searched, within `priorRadius`. */
+  priors?: string;
+  /** Degrees: the half-angle of each prior's cone (required with `priors`). */
+  priorCone?: number;
+  /** Å: how far from each prior position its cone holds (required with `priors`); voxels farther from every prior
+   *  are not searched. */
+  priorRadius?: number;
+  /** The template axis a prior's vector gives: 'z' (default), 'y' or 'x'. */
+  priorAxis: TemplateAxis;
 
   /** A continuous missing wedge, degrees [min, max]. */
   tiltRange?: [number, number];
@@ -88,6 +101,19 @@ export interface SearchOptions {
   modelBfactor: number;
   /** Voxels (even). */
   templateBox?: number;
+  /** Templates 1, 2, … searched in the same pass as `template` (template 0), each with its own mask, radius and
+   *  symmetry; the mask shape flags (ellipsoid, threshold, edge), filters and template box apply to every template.
+   *  Absent: one template. */
+  moreTemplates?: MoreTemplate[];
+}
+
+/** A further template of a search (tme's --template given again), with what belongs to it alone. */
+export interface MoreTemplate {
+  template: string;
+  templateMask?: string;
+  /** Å; default the largest sphere inside its box. */
+  maskRadius?: number;
+  symmetry: string;
 }
 
 /** What a caller must give; everything else has a default. */
@@ -99,6 +125,7 @@ export type SearchInput = Partial<Omit<SearchOptions, 'score'>> & Pick<SearchOpt
 /** Every default of a search, stated once (the CLI shows these in its help). */
 export const SEARCH_DEFAULTS = Object.freeze({
   symmetry: 'C1',
+  shardBy: 'rotations' as 'rotations' | 'tiles',
   score: 'flc-sphere' as ScoreName,
   device: 'auto' as DeviceSelection,
   tile: 'auto' as const,
@@ -106,6 +133,7 @@ export const SEARCH_DEFAULTS = Object.freeze({
   interpolation: 'linear' as Interpolation,
   rotationMode: 'real' as RotationMode,
   background: 'none' as Background,
+  priorAxis: 'z' as TemplateAxis,
   tiltAxis: 'y' as const,
   phaseFlip: false,
   cosineWeighting: false,
@@ -120,14 +148,15 @@ export const SEARCH_FLAGS: Readonly<Record<keyof SearchOptions, string>> = Objec
   target: '--target', template: '--template', templateMask: '--template-mask', maskRadius: '--mask-radius',
   maskEllipsoid: '--mask-ellipsoid', maskThreshold: '--mask-threshold', maskDilation: '--mask-dilation', maskEdge: '--mask-edge',
   targetMask: '--target-mask', angularStep: '--angular-step', rotations: '--rotations', rotationsConvention: '--rotations-convention',
-  symmetry: '--symmetry', shard: '--shard', score: '--score', device: '--device', threads: '--threads', tile: '--tile',
+  symmetry: '--symmetry', shard: '--shard', shardBy: '--shard-by', score: '--score', device: '--device', threads: '--threads', tile: '--tile',
   memoryLimitBytes: '--memory', padTarget: '--pad-target', interpolation: '--interpolation', rotationMode: '--rotation-mode',
-  background: '--background',
+  background: '--background', priors: '--priors', priorCone: '--prior-cone', priorRadius: '--prior-radius', priorAxis: '--prior-axis',
   tiltRange: '--tilt-range', tiltAxis: '--tilt-axis', tiltAngles: '--tilt-angles', tomoName: '--tomo-name', dose: '--dose',
   defocus: '--defocus', defocusHandedness: '--defocus-handedness', voltage: '--voltage', sphericalAberration: '--cs', amplitudeContrast: '--amplitude-contrast',
   phaseShift: '--phase-shift', phaseFlip: '--phase-flip', cosineWeighting: '--cosine-weighting', lowpass: '--lowpass',
   highpass: '--highpass', whiten: '--whiten', invertContrast: '--invert-contrast', resample: '--resample',
   modelResolution: '--model-resolution', modelBfactor: '--model-bfactor', templateBox: '--template-box',
+  moreTemplates: '--template',
 });
 
 const ENGINE_NAMES: OptionNames = {
@@ -161,13 +190,13 @@ const isFile = (v: unknown): v is string => typeof v === 'string' && v.trim() !=
  */
 export function resolveSearchOptions(input: SearchInput, cwd = process.cwd()): SearchOptions {
   const o: SearchOptions = { ...SEARCH_DEFAULTS, ...stripUndefined(input) } as SearchOptions;
-  const file = (field: 'target' | 'template' | 'templateMask' | 'targetMask' | 'rotations' | 'tiltAngles'): void => {
+  const file = (field: 'target' | 'template' | 'templateMask' | 'targetMask' | 'rotations' | 'tiltAngles' | 'priors'): void => {
     const v = o[field];
     if (v === undefined && field !== 'target' && field !== 'template') return;
     check(isFile(v), field, 'a file name', v);
     o[field] = path.resolve(cwd, v as string);
   };
-  for (const f of ['target', 'template', 'templateMask', 'targetMask', 'rotations', 'tiltAngles'] as const) file(f);
+  for (const f of ['target', 'template', 'templateMask', 'targetMask', 'rotations', 'tiltAngles', 'priors'] as const) file(f);
   for (const f of ['dose', 'defocus'] as const) if (typeof o[f] === 'string') o[f] = path.resolve(cwd, o[f] as string);
 
   const masks = (['templateMask', 'maskRadius', 'maskEllipsoid', 'maskThreshold'] as const).filter((k) => o[k] !== undefined);
@@ -185,6 +214,18 @@ export function resolveSearchOptions(input: SearchInput, cwd = process.cwd()): S
     check(o.maskRadius !== undefined || o.maskEllipsoid !== undefined || o.maskThreshold !== undefined, 'maskEdge',
       'a mask tme makes to soften (--mask-radius, --mask-ellipsoid or --mask-threshold)', o.maskEdge);
     check(finite(o.maskEdge) && o.maskEdge >= 0, 'maskEdge', 'a width ≥ 0 Å', o.maskEdge);
+  }
+  // Priors: the cone and radius are the user's to state (how far the vectors may be off, how far a prior reaches);
+  // none of the three acts without a prior file, so none is taken without one.
+  if (o.priors === undefined) {
+    for (const k of ['priorCone', 'priorRadius'] as const) check(input[k] === undefined, k, `it only with ${SEARCH_FLAGS.priors} <file>`, input[k]);
+    // The default axis passes (a resolved search is resolved again as it is); another one would act on nothing.
+    check(o.priorAxis === SEARCH_DEFAULTS.priorAxis, 'priorAxis', `it only with ${SEARCH_FLAGS.priors} <file>`, o.priorAxis);
+  } else {
+    check(finite(o.priorCone) && o.priorCone > 0 && o.priorCone <= 180, 'priorCone', 'a cone half-angle in (0, 180] degrees', o.priorCone ?? 'nothing');
+    check(finite(o.priorRadius) && o.priorRadius > 0, 'priorRadius', 'a radius > 0 Å around each prior', o.priorRadius ?? 'nothing');
+    check(TEMPLATE_AXES.includes(o.priorAxis), 'priorAxis', 'z, y or x (the template axis the vectors give)', o.priorAxis);
+    check(o.background === 'none', 'background', `none with ${SEARCH_FLAGS.priors} (a voxel's statistics over rotations would mix its cone's rotations with others)`, o.background);
   }
   const engine = checkJobOptions({ ...o, filtered: isFiltered(o), sharded: o.shard !== undefined }, ENGINE_NAMES);
   o.score = engine.score;
@@ -207,6 +248,9 @@ export function resolveSearchOptions(input: SearchInput, cwd = process.cwd()): S
   } else {
     check(o.rotationsConvention === undefined, 'rotationsConvention', 'it only with --rotations <file>', o.rotationsConvention);
   }
+  // A split by tiles without a shard would be accepted and ignored: refused (rotations is every search's default).
+  check(input.shardBy !== 'tiles' || input.shard !== undefined, 'shardBy', 'a shard to split by (--shard i/n)', input.shardBy);
+  check(o.shardBy === 'rotations' || o.shardBy === 'tiles', 'shardBy', 'rotations or tiles', o.shardBy);
   if (o.shard !== undefined) {
     const { index, count } = o.shard;
     check(Number.isInteger(index) && Number.isInteger(count) && count >= 1 && index >= 0 && index < count, 'shard',
@@ -249,7 +293,41 @@ export function resolveSearchOptions(input: SearchInput, cwd = process.cwd()): S
   if (o.templateBox !== undefined) {
     check(Number.isInteger(o.templateBox) && o.templateBox >= 4 && o.templateBox % 2 === 0, 'templateBox', 'an even integer ≥ 4', o.templateBox);
   }
+  if (o.moreTemplates !== undefined) resolveMoreTemplates(o, cwd);
   return o;
+}
+
+/** Each further template checked as template 0's fields are, with its own mask, radius and symmetry. */
+function resolveMoreTemplates(o: SearchOptions, cwd: string): void {
+  const more = o.moreTemplates as MoreTemplate[];
+  check(Array.isArray(more), 'moreTemplates', 'a list of templates', more);
+  if (more.length === 0) {
+    delete o.moreTemplates;
+    return;
+  }
+  // Shards split one rotation set and background maps are per template: neither is built for several templates.
+  check(o.shard === undefined, 'shard', `no shard with several templates (${SEARCH_FLAGS.template} given ${more.length + 1} times)`, `${o.shard?.index}/${o.shard?.count}`);
+  check(o.background === 'none', 'background', `none with several templates (${SEARCH_FLAGS.template} given ${more.length + 1} times)`, o.background);
+  // Priors restrict one template's axis: with several, which axis of which template would be meant is not defined.
+  check(o.priors === undefined, 'priors', `no priors with several templates (${SEARCH_FLAGS.template} given ${more.length + 1} times)`, o.priors);
+  o.moreTemplates = more.map((t) => {
+    check(isFile(t.template), 'template', 'a file name', t.template);
+    const entry: MoreTemplate = { template: path.resolve(cwd, t.template), symmetry: parseSymmetry(t.symmetry ?? SEARCH_DEFAULTS.symmetry, SEARCH_FLAGS.symmetry).name };
+    if (t.templateMask !== undefined) {
+      check(isFile(t.templateMask), 'templateMask', 'a file name', t.templateMask);
+      const made = (['maskEllipsoid', 'maskThreshold'] as const).filter((k) => o[k] !== undefined);
+      check(made.length === 0 && t.maskRadius === undefined, 'templateMask', `only one of ${SEARCH_FLAGS.templateMask} and ${[...made.map((k) => SEARCH_FLAGS[k]), ...(t.maskRadius === undefined ? [] : [SEARCH_FLAGS.maskRadius])].join(', ')}`, 'both');
+      entry.templateMask = path.resolve(cwd, t.templateMask);
+    }
+    if (t.maskRadius !== undefined) {
+      check(finite(t.maskRadius) && t.maskRadius > 0, 'maskRadius', 'a radius > 0 Å', t.maskRadius);
+      entry.maskRadius = t.maskRadius;
+    }
+    if (o.rotations !== undefined) {
+      check(entry.symmetry === 'C1', 'symmetry', 'C1 with --rotations (a rotation list is searched as given; list only the asymmetric unit)', entry.symmetry);
+    }
+    return entry;
+  });
 }
 
 /** A search (not a look at its template) needs rotations: a step to sample, or a list. */

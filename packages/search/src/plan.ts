@@ -15,6 +15,7 @@ import { checkOutOfCore, inMemoryBytes, listDevices, resolveDevices, type Device
 import { checkRotationsGiven, resolveSearchOptions, SEARCH_FLAGS, type SearchInput, type SearchOptions } from './options';
 import { searchFilters, type SearchFilters } from './filters';
 import { shapeTemplate, type TemplateSource } from './template';
+import { readPriorFile } from './priors';
 
 /** A search made ready to run: the engine's job, and what the outputs and job.json need to know of it. */
 export interface SearchPlan {
@@ -37,7 +38,10 @@ export interface SearchPlan {
     count: number; splits: readonly [number, number, number]; boundAngstrom: number; spanAngstrom: number; handedness: DefocusHandedness;
     followed: { count: number; splits: readonly [number, number, number]; boundAngstrom: number; spanAngstrom: number };
   };
+  /** Every template's rotations (all of them with several templates). */
   rotationCount: number;
+  /** Templates 1, 2, … as shaped for the target (the options' moreTemplates), when there are several. */
+  moreTemplates?: Volume[];
   /** The typed angular step, or a rotation list's measured covering angle: the orientation refinement's scale. */
   angularStep: number;
   /** The search in the words job.json's readers (tme export, tme batch) use; see `options` for the whole search. */
@@ -77,7 +81,11 @@ export async function planSearch(input: SearchInput | SearchOptions, plan: PlanO
   checkDevices(o.device);
   // Rotations first: a bad rotation list or --shard is a usage error found before any volume is read.
   const set = rescore ? undefined : rotationSet(o);
-  const rotationRange = set && o.shard ? shardRange(o.shard, set.count) : undefined;
+  const rotationRange = set && o.shard && o.shardBy !== 'tiles' ? shardRange(o.shard, set.count) : undefined;
+  // Tiles are counted by the engine's tile plan (it depends on the device): it checks the shard against them.
+  const tileShard = set && o.shard && o.shardBy === 'tiles' ? o.shard : undefined;
+  // The further templates' rotations: their own symmetry's asymmetric unit (the same list with --rotations).
+  const moreSets = rescore ? [] : (o.moreTemplates ?? []).map((t) => rotationSet({ ...o, symmetry: t.symmetry }));
   const angularStep = o.angularStep
     ?? Math.min(ANGULAR_STEP_RANGE[1], Math.max(ANGULAR_STEP_RANGE[0], Number((set?.coveringAngle ?? ANGULAR_STEP_RANGE[1]).toFixed(2))));
 
@@ -93,8 +101,13 @@ export async function planSearch(input: SearchInput | SearchOptions, plan: PlanO
     // What needs the whole target cannot go out of core: such a search stays in memory (with smaller tiles) while the
     // tomogram and its maps fit at all, as before out of core existed; beyond that the refusal names the flag.
     try {
-      checkOutOfCore({ score: o.score, background: o.background, targetMask: o.targetMask !== undefined }, {
+      checkOutOfCore({
+        score: o.score, background: o.background, targetMask: o.targetMask !== undefined,
+        moreTemplates: (o.moreTemplates?.length ?? 0) > 0, priors: o.priors !== undefined, tileShard: tileShard !== undefined,
+      }, {
         score: SEARCH_FLAGS.score, background: SEARCH_FLAGS.background, targetMask: SEARCH_FLAGS.targetMask,
+        moreTemplates: `${SEARCH_FLAGS.template} given ${(o.moreTemplates?.length ?? 0) + 1} times`, priors: SEARCH_FLAGS.priors,
+        tileShard: `${SEARCH_FLAGS.shardBy} tiles`,
       });
       // The same filters as targetFilter below.
       if (filterOptions.bandPass || o.whiten || filterOptions.wedge || filterOptions.tiltWeighting) {
@@ -116,9 +129,25 @@ export async function planSearch(input: SearchInput | SearchOptions, plan: PlanO
     checkFinite(volume.data, o.target);
     target = volume;
   }
+  const priors = o.priors === undefined ? undefined : readPriorFile(o.priors, target);
+  if (priors !== undefined) {
+    // Coordinates in Å where voxels are expected (or another tomogram's) put the priors outside: say so.
+    let outside = 0;
+    for (let i = 0; i < priors.positions.length / 3; i++) {
+      if ([0, 1, 2].some((a) => { const v = priors.positions[3 * i + a] as number; return v < 0 || v > (target.shape[a] as number) - 1; })) outside++;
+    }
+    if (outside > 0) plan.onWarning?.(`${outside} of ${priors.positions.length / 3} priors lie outside the target (${[...target.shape].reverse().join('×')} voxels; positions are voxels of the target)`, o.priors as string);
+  }
   const targetVoxelUnknown = target.header.warnings.some((w) => w.startsWith('voxel size'));
   const prepared = await shapeTemplate(o, target, read, targetVoxelUnknown);
   const madeMask = maskFor(o, prepared.template);
+  // Further templates: each shaped and masked as template 0 is, with its own mask file, radius and symmetry.
+  const more: Array<{ prepared: Awaited<ReturnType<typeof shapeTemplate>>; madeMask: Volume | undefined }> = [];
+  for (const t of o.moreTemplates ?? []) {
+    const own = { ...o, template: t.template, templateMask: t.templateMask, maskRadius: t.maskRadius };
+    const shaped = await shapeTemplate(own, target, read, targetVoxelUnknown);
+    more.push({ prepared: shaped, madeMask: maskFor(own, shaped.template) });
+  }
   const targetMask = o.targetMask === undefined ? undefined : read(o.targetMask);
   if (targetMask !== undefined) {
     if (targetMask.shape.some((n, i) => n !== target.shape[i])) {
@@ -149,10 +178,19 @@ export async function planSearch(input: SearchInput | SearchOptions, plan: PlanO
     ...(zones.options.length > 1 ? { zones: { splits: zones.splits, filters: zones.options.map((z) => buildTemplateFilter(z)) } } : {}), score: o.score, device: o.device, threads: o.threads, tile: o.tile,
     padTarget: o.padTarget, interpolation: o.interpolation, rotationMode: o.rotationMode,
     ...(o.background === 'none' ? {} : { background: o.background }),
+    ...(priors === undefined ? {} : { priors: { ...priors, coneAngle: o.priorCone as number, radius: o.priorRadius as number, axis: o.priorAxis } }),
     ...(o.memoryLimitBytes === undefined ? {} : { memoryLimitBytes: o.memoryLimitBytes }),
     ...(rotationRange === undefined ? {} : { rotationRange }),
+    ...(tileShard === undefined ? {} : { tileShard }),
+    ...(more.length > 0 ? {
+      moreTemplates: more.map((m, k) => ({
+        template: m.prepared.template, rotations: (moreSets[k] as RotationSetOf | undefined)?.matrices ?? IDENTITY,
+        ...(m.madeMask ?? m.prepared.templateMask ? { templateMask: m.madeMask ?? m.prepared.templateMask } : {}),
+        ...(m.madeMask === undefined && o.moreTemplates?.[k]?.maskRadius !== undefined ? { maskRadius: o.moreTemplates[k]?.maskRadius } : {}),
+      })),
+    } : {}),
   };
-  const rotationCount = set?.count ?? 0;
+  const rotationCount = (set?.count ?? 0) + moreSets.reduce((n, m) => n + m.count, 0);
   const inputs = {
     target: o.target, template: o.template, templateSource: prepared.source,
     templateMask: o.templateMask ?? null, targetMask: o.targetMask ?? null,
@@ -161,7 +199,19 @@ export async function planSearch(input: SearchInput | SearchOptions, plan: PlanO
     ...(o.rotations === undefined ? {} : {
       rotations: o.rotations, rotationsConvention: o.rotationsConvention ?? 'quaternions', coveringAngle: set?.coveringAngle,
     }),
+    ...(more.length > 0 ? {
+      templates: [
+        { template: o.template, templateSource: prepared.source, templateMask: o.templateMask ?? null, symmetry: o.symmetry, rotationCount: set?.count ?? 0 },
+        ...more.map((m, k) => ({
+          template: o.moreTemplates?.[k]?.template, templateSource: m.prepared.source, templateMask: o.moreTemplates?.[k]?.templateMask ?? null,
+          symmetry: o.moreTemplates?.[k]?.symmetry, rotationCount: moreSets[k]?.count ?? 0,
+        })),
+      ],
+    } : {}),
     filters: filterRecord(o),
+    ...(priors === undefined ? {} : {
+      priors: { file: o.priors, count: priors.positions.length / 3, coneAngle: o.priorCone, radius: o.priorRadius, axis: o.priorAxis },
+    }),
     // What `tme export` takes from the job when no flag says otherwise.
     microscope: { ...filters.microscope.microscope, source: filters.microscope.source },
     tiltRange: filters.tiltRange ?? null,
@@ -169,6 +219,7 @@ export async function planSearch(input: SearchInput | SearchOptions, plan: PlanO
   };
   return {
     options: o, job, target, memory, template: prepared.template, filters, templateSource: prepared.source, rotationCount, angularStep, inputs,
+    ...(more.length > 0 ? { moreTemplates: more.map((m) => m.prepared.template) } : {}),
     zones: {
       count: zones.options.length, splits: zones.splits, boundAngstrom: zones.boundAngstrom, spanAngstrom: zones.spanAngstrom, handedness,
       followed: { count: followed.options.length, splits: followed.splits, boundAngstrom: followed.boundAngstrom, spanAngstrom: followed.spanAngstrom },

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { CHECKPOINT_FILE, JOB_FILES } from '@tme/engine';
 import {
   STOPGAP_FILE, WARP_FILE, formatStopgapMotl, stopgapMotlRows, warpMatchingTable, warpStarFile, type StarLoopTable,
@@ -12,6 +12,8 @@ import { addMatchOptions, createFolder } from './match';
 import { addPeakOptions } from './peaks';
 import { readJobDefaults, readPicksTsv } from './export';
 import { addRunOutputOptions, parseFormats, runAll, type RunFlags } from './run';
+import { mergeTomogramShards, runSlurmTask, writeBatchSlurm, type BatchSlurmFlags } from './batch-slurm';
+import { commandLine } from '../command-line';
 
 /** One tomogram of a batch: its name (the job folder and rlnTomoName), the file matched, and its tilt metadata. */
 interface BatchEntry { name: string; target: string; tiltAngles?: string; tomoName?: string }
@@ -164,7 +166,13 @@ function combineTables(out: string, entries: readonly BatchEntry[]): number {
   return motl.length;
 }
 
-interface BatchFlags extends RunFlags { resume?: boolean }
+interface BatchFlags extends RunFlags, BatchSlurmFlags { resume?: boolean }
+
+/** The flags that only mean something with --slurm: refused without it rather than ignored. */
+const SLURM_ONLY = {
+  shards: '--shards', shardBy: '--shard-by', slurmConfig: '--slurm-config', partition: '--partition', account: '--account', time: '--time', module: '--module',
+  cpusPerTask: '--cpus-per-task', mem: '--mem', gpusPerTask: '--gpus-per-task', relionRefine: '--relion-refine', relionRanks: '--relion-ranks', submit: '--submit',
+} as const;
 
 /** `tme batch MANIFEST -o OUT`: tme run on every tomogram into OUT/<name>, resumable, and one particles STAR. */
 async function runBatch(manifest: string, flags: BatchFlags): Promise<void> {
@@ -176,7 +184,18 @@ async function runBatch(manifest: string, flags: BatchFlags): Promise<void> {
   }
   const formats = parseFormats(flags.formats);
   const out = path.resolve(flags.output);
+  const slurmMode = flags.slurm === true || flags.slurmTask !== undefined || flags.slurmFinish === true;
+  if (!slurmMode) {
+    for (const [key, flag] of Object.entries(SLURM_ONLY)) {
+      const v = flags[key as keyof typeof SLURM_ONLY];
+      if (v !== undefined) throw invalidOption(flag, 'it only with --slurm', Array.isArray(v) ? v.join(',') : v);
+    }
+  }
   createFolder(out);
+  if (flags.slurmTask !== undefined) return runSlurmTask(out, entries, flags);
+  if (flags.slurm) return writeBatchSlurm(manifest, out, entries, flags, commandLine());
+  // The SLURM finish job: the array's shards become each tomogram's job; the loop below picks and exports from it.
+  if (flags.slurmFinish) mergeTomogramShards(out, entries, flags);
   const say = (line: string): void => { if (!flags.quiet) process.stdout.write(`${line}\n`); };
   const failed: string[] = [];
   for (const [k, e] of entries.entries()) {
@@ -188,9 +207,12 @@ async function runBatch(manifest: string, flags: BatchFlags): Promise<void> {
     }
     // An interrupted tomogram continues from its checkpoint; a folder without one starts over.
     const resume = !flags.force && fs.existsSync(path.join(dir, CHECKPOINT_FILE));
+    // After SLURM's array the search is there (merged): only its picks and exports are left to make.
+    const fromJob = flags.slurmFinish === true && fs.existsSync(path.join(dir, JOB_FILES.job));
     try {
       await runAll({
-        ...flags, target: e.target, output: dir, resume, force: flags.force === true || (!resume && fs.existsSync(dir)),
+        ...flags, target: e.target, output: dir, fromJob, resume: resume && !fromJob,
+        force: flags.force === true || fromJob || (!resume && fs.existsSync(dir)),
         ...(e.tiltAngles !== undefined ? { tiltAngles: e.tiltAngles, tomoName: e.tomoName } : {}),
       });
       say(`${label}: ${resume ? 'resumed and ' : ''}finished`);
@@ -218,6 +240,22 @@ export function register(program: Command): void {
     .option('--force', 'run every tomogram again, finished ones too')
     .option('--quiet', 'print nothing but errors')
     .option('--progress', 'draw progress even when stderr is not a terminal or CI is set')
+    .option('--slurm', 'write SLURM scripts instead of running here: an array of one task per (tomogram, shard), a job after it (afterok) that merges, calls the picks, exports and runs relion_reconstruct, and RELION\'s auto-refine after that; --submit submits them')
+    .option('--shards <n>', 'with --slurm: array tasks per tomogram, each a part of its rotations (default 1)')
+    .option('--shard-by <what>', 'with --slurm: what the shards split, rotations (default) or tiles (a tomogram too large for one device; give --tile)')
+    .option('--slurm-config <file>', 'with --slurm: key = value lines for partition, account, time, module (repeatable), cpus-per-task, mem, gpus-per-task; flags win')
+    .option('--partition <name>', 'with --slurm: SLURM partition')
+    .option('--account <name>', 'with --slurm: SLURM account')
+    .option('--time <limit>', 'with --slurm: SLURM time limit per job, e.g. 4:00:00')
+    .option('--module <name>', 'with --slurm: a `module load` line in every script (repeatable)', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
+    .option('--cpus-per-task <n>', 'with --slurm: CPUs per task, the threads of each (default: --threads, else 1)')
+    .option('--mem <size>', 'with --slurm: memory per task, e.g. 8G (default: tme estimate\'s forecast of the largest task on this machine, plus a quarter)')
+    .option('--gpus-per-task <n>', 'with --slurm: GPUs per task (with --device gpu)')
+    .option('--relion-refine <recipe>', 'with --slurm: refine.sbatch\'s relion_refine_mpi recipe: local (default; starts at healpix order 4 from the picked angles), global (healpix order 2), or none (no script)')
+    .option('--relion-ranks <n>', 'with --slurm: MPI ranks of relion_refine_mpi (≥ 3; default 3)')
+    .option('--submit', 'with --slurm: submit the scripts with sbatch (again after a failed or killed task: finished tasks are skipped, the rest resume)')
+    .addOption(new Option('--slurm-task <k>', 'run array task k (what match.sbatch runs)').hideHelp())
+    .addOption(new Option('--slurm-finish', 'merge, pick and export after the array (what finish.sbatch runs)').hideHelp())
     .requiredOption('-o, --output <dir>', 'batch folder: one job folder per tomogram, particles.star, stopgap.star and warp.star')
     .action(async (manifest: string, flags: BatchFlags) => runBatch(manifest, flags));
 }

@@ -23,8 +23,11 @@ export async function runEstimate(flags: MatchFlags & { calibration: string; jso
     return;
   }
   const xyz = (s: readonly number[]): string => [...s].reverse().join('×');
-  const lines = [`${setup.rotationCount} rotations, target ${xyz(estimate.targetShape)} voxels (x×y×z)`,
-    `tiles pad and overlap by the template's support ${xyz(estimate.supportShape)} (box ${xyz(estimate.templateShape)}): `
+  const several = estimate.templateCount > 1
+    // Each template's rotations run on every tile in turn: time adds up by rotations, memory holds one template's set-up.
+    ? ` of ${estimate.templateCount} templates in one pass (each tile read and set up once per template; time as for all their rotations, memory as for the largest box)` : '';
+  const lines = [`${setup.rotationCount} rotations${several}, target ${xyz(estimate.targetShape)} voxels (x×y×z)`,
+    `tiles pad and overlap by the ${estimate.templateCount > 1 ? 'templates\' largest' : 'template\'s'} support ${xyz(estimate.supportShape)} (box ${xyz(estimate.templateShape)}): `
     + (estimate.supportShape.every((n, a) => n === estimate.templateShape[a])
       ? 'the whole box, as the score correlates it'
       : 'where the mask lets the template reach after rotation')];

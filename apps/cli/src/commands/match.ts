@@ -3,10 +3,10 @@ import * as path from 'node:path';
 import type { Command } from 'commander';
 import { TmeError, invalidOption, isTmeError, removeStaleTemporaries, type Volume } from '@tme/formats';
 import {
-  CHECKPOINT_FILE, JOB_FILES, JOB_LOCK_FILE, devicesLabel, isRegionSource, lockJobFolder, matchTemplate, matchTemplateOutOfCore, writeJob,
+  CHECKPOINT_FILE, JOB_FILES, JOB_LOCK_FILE, TEMPLATE_INDEX_FILE, devicesLabel, isRegionSource, lockJobFolder, matchTemplate, matchTemplateOutOfCore, writeJob,
   type MatchResult, type OutOfCoreMatchResult,
 } from '@tme/engine';
-import { planSearch, type SearchInput, type SearchPlan } from '@tme/search';
+import { SEARCH_DEFAULTS, planSearch, type SearchInput, type SearchPlan } from '@tme/search';
 import { createProgressRenderer } from '../progress';
 import { addSearchFlags, searchInput, type SearchFlags } from '../search-flags';
 import { VERSION } from '../version';
@@ -53,7 +53,7 @@ export function prepareJobDir(dir: string, flags: Pick<MatchFlags, 'force' | 're
   lockJobFolder(dir);
   removeStaleTemporaries(dir);
   if (existed && flags.force) {
-    for (const name of [...Object.values(JOB_FILES), CHECKPOINT_FILE]) fs.rmSync(path.join(dir, name), { force: true });
+    for (const name of [...Object.values(JOB_FILES), TEMPLATE_INDEX_FILE, CHECKPOINT_FILE]) fs.rmSync(path.join(dir, name), { force: true });
   }
   if (existed && flags.resume && !fs.existsSync(path.join(dir, CHECKPOINT_FILE))) {
     const warning = `${dir}: no checkpoint to resume (the earlier run stopped before writing one); starting from the first rotation`;
@@ -241,10 +241,11 @@ export async function executeMatch(
     else for (const v of result.scores.data) if (v > best) best = v;
     const tiles = result.tilePlan.tiles.length;
     process.stdout.write(
-      `${dir}: ${setup.rotationCount} rotations × ${tiles} tile${tiles === 1 ? '' : 's'} on ${devicesLabel(result.devices)} in ` +
+      `${dir}: ${setup.rotationCount} rotations${setup.moreTemplates ? ` of ${setup.moreTemplates.length + 1} templates` : ''} × ${tiles} tile${tiles === 1 ? '' : 's'} on ${devicesLabel(result.devices)} in ` +
       `${(result.timings.totalMs / 1000).toFixed(1)} s${result.resumed ? ' (resumed)' : ''}${'outOfCore' in result ? ' (out of core)' : ''}; best score ${best.toFixed(4)}, ` +
       `mean ${result.stats.mean.toFixed(4)} ± ${result.stats.std.toFixed(4)}` +
-      `${result.stats.scope === 'tile' ? ' (statistics over whole tiles, padding included)' : ''}\n`,
+      `${result.stats.scope === 'tile' ? ' (statistics over whole tiles, padding included)' : ''}` +
+      `${result.priors ? `; priors: ${result.priors.rotationsMatched} of ${result.priors.rotationsWithout} rotation·tile steps matched, ${result.priors.voxelsSearched} voxels searched` : ''}\n`,
     );
   }
   return result;
@@ -269,7 +270,8 @@ export function register(program: Command): void {
     .option('--force', 'overwrite the job in the output folder')
     .option('--quiet', 'print nothing but errors')
     .option('--progress', 'draw progress even when stderr is not a terminal or CI is set')
-    .option('--shard <i/n>', 'search only the i-th (from 0) of n equal parts of the rotations, e.g. a SLURM array task\'s; tme merge joins the n job folders into the one a whole search writes')
+    .option('--shard <i/n>', 'search only the i-th (from 0) of n equal parts of the rotations (or tiles: --shard-by), e.g. a SLURM array task\'s; tme merge joins the n job folders into the one a whole search writes')
+    .option('--shard-by <what>', `what --shard splits: rotations (each shard searches the whole target) or tiles (each searches every rotation on its part of the tile plan: a tomogram too large for one device; give --tile so every node plans the same tiles) (default: ${SEARCH_DEFAULTS.shardBy})`)
     .requiredOption('-o, --output <dir>', 'job folder to create')
     .action(async (flags: MatchFlags) => runMatch(flags));
 }

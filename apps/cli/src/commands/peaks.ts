@@ -6,7 +6,7 @@ import { TmeError, invalidOption, readMrc, readMrcHeader, writeFileAtomic, type 
 import {
   callPeaks, formatOrientationsTsv, formatPicksDetailsTsv, statisticsFromJob, type CallPeaksOptions, type PeakSet, type RefinedOrientation,
 } from '@tme/peaks';
-import { callReport } from '../pipeline';
+import { callReport, templateStarts } from '../pipeline';
 import { describeRefinement, jobFromRecord, refinePicks } from '../refine';
 
 export interface PeaksCliOptions {
@@ -24,6 +24,8 @@ export interface PeaksCliOptions {
   force?: boolean;
   /** Call peaks on scores.mrc even when the job has a background map (--background). */
   plainScores?: boolean;
+  /** A job of several templates: only the voxels this template (0-based, --template order) won. */
+  templateIndex?: string;
 }
 
 export interface PeaksCliResult {
@@ -168,12 +170,19 @@ export async function runPeaks(jobDir: string, o: PeaksCliOptions): Promise<Peak
     ? (plainStatistics ? backgroundStatistics(background.kind, plainStatistics.rotations, plainStatistics.voxels) : undefined)
     : plainStatistics;
   const templateShape = zyxOf(job.record.parameters?.templateShape);
+  const starts = templateStarts(job.record.parameters);
+  let onlyTemplate: number | undefined;
+  if (o.templateIndex !== undefined) {
+    const n = starts?.length ?? 1;
+    onlyTemplate = numberOption('--template-index', o.templateIndex, `a template index from 0 to ${n - 1} (the job searched ${n} template${n === 1 ? '' : 's'})`,
+      (v) => starts !== undefined && Number.isInteger(v) && v >= 0 && v < n);
+  }
   const mask = o.mask === undefined ? undefined : readPeakMask(o.mask, job.scores.shape);
   const set = callPeaks({
     scores: map.data, rotationIndices: job.indices, shape: job.scores.shape, rotations: job.rotations,
     voxelSize: job.scores.voxelSize, origin: job.scores.origin,
     ...(statistics ? { statistics } : {}), ...(mask ? { mask } : {}), ...(templateShape ? { templateShape } : {}),
-  }, options);
+  }, { ...options, ...(starts ? { templateStarts: starts } : {}), ...(onlyTemplate !== undefined ? { onlyTemplate } : {}) });
   let picks = set.picks;
   let refined: RefinedOrientation[] | undefined;
   if (o.refine) {
@@ -206,5 +215,6 @@ export function register(program: Command): void {
     .option('--refine', 'refine each pick\'s orientation by a local search at half and a quarter of the global step, re-scored with the job\'s score and filters')
     .option('--force', 'replace existing outputs')
     .option('--plain-scores', 'call peaks on scores.mrc even when the job has a --background map')
+    .option('--template-index <k>', 'a job of several templates: pick only where template k (0-based, in --template order) scored best; default: every template at once, one pick per particle')
     .action(async (job: string, options: PeaksCliOptions) => { await runPeaks(job, options); });
 }

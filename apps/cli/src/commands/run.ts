@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { invalidOption, readMrcHeader } from '@tme/formats';
+import { BACKGROUND_FILES, readBackgroundMap, readJob, type MatchResult } from '@tme/engine';
 import { RUN_FORMATS, describeFaceBoxes, pickAndExport, type RunFormat } from '../pipeline';
 import { describeRefinement, refinable } from '../refine';
 import { addMatchOptions, executeMatch, inMemoryResult, inMemoryTarget, setupMatch, type MatchFlags } from './match';
@@ -12,6 +13,32 @@ import {
 export interface RunFlags extends MatchFlags, Omit<PeaksCliOptions, 'output' | 'force'> {
   formats: string;
   box?: string;
+  /** The search is already in the output folder (a merge of SLURM shards): pick and export from it, match nothing. */
+  fromJob?: boolean;
+}
+
+/** A finished job folder read back as the result its match returned: what the peaks and exports take. */
+function resultOfJob(dir: string): MatchResult {
+  const job = readJob(dir);
+  const r = job.record;
+  const s = r.statistics;
+  const background = r.background?.kind === 'rotation-stats' ? {
+    kind: 'rotation-stats' as const,
+    rotationMean: readBackgroundMap(dir, BACKGROUND_FILES.rotationMean, job.scores),
+    rotationStd: readBackgroundMap(dir, BACKGROUND_FILES.rotationStd, job.scores),
+    normalised: readBackgroundMap(dir, BACKGROUND_FILES.normalised, job.scores),
+  } : undefined;
+  const device = { index: r.device.index, name: r.device.name, kind: r.device.kind as 'gpu' | 'cpu', memoryBytes: 0 };
+  return {
+    scores: job.scores, indices: job.indices, rotations: job.rotations,
+    stats: {
+      mean: s.mean, std: s.std, count: s.count, voxelCount: s.voxelCount, rotationCount: s.rotationCount, scope: s.scope,
+      perRotationMax: Float32Array.from(s.perRotationMax),
+      ...(s.perRotationMean && s.perRotationStd ? { perRotationMean: Float64Array.from(s.perRotationMean), perRotationStd: Float64Array.from(s.perRotationStd) } : {}),
+    },
+    ...(background ? { background } : {}),
+    tilePlan: r.tilePlan, device: { ...device, backend: r.device.backend }, devices: [device], timings: r.timings, parameters: r.parameters, resumed: r.resumed,
+  };
 }
 
 export function parseFormats(text: string): RunFormat[] {
@@ -31,17 +58,18 @@ export async function runAll(flags: RunFlags): Promise<void> {
   }
   // The peak mask is checked before the match: a wrong file must not cost a search.
   const peakMask = flags.mask === undefined ? undefined : readPeakMask(flags.mask, readMrcHeader(flags.target).shape);
-  const setup = await setupMatch(flags, { holdsTarget: 'tme run' });
+  const setup = await setupMatch(flags, { holdsTarget: 'tme run', createDir: flags.fromJob !== true });
   const target = inMemoryTarget(setup, 'tme run');
   if (flags.mask !== undefined) setup.inputs['peakMask'] = path.resolve(flags.mask);
-  const result = inMemoryResult(await executeMatch(setup, flags, 'tme run'));
+  const result = flags.fromJob ? resultOfJob(setup.dir) : inMemoryResult(await executeMatch(setup, flags, 'tme run'));
   // Refinement is on by default (measured: the median angular error drops below half the step, for ~0.1 s a pick);
   // mcc cannot be re-scored per voxel, so its angles stay those of the global search, and the run says so.
   const refine = flags.refine !== false && refinable(setup.job);
   const tomoName = flags.tomoName ?? setup.filters.tomoName
     ?? path.basename(flags.target).replace(/\.[^.]+$/, '').replace(/[^A-Za-z0-9._+-]/g, '_');
+  // With several templates the box is the largest one's (job.json's templateShape): picks' distance and RELION's box.
   const summary = await pickAndExport({
-    dir: setup.dir, result, target, templateShape: setup.template.shape, tomoName, peaks, peakMask, formats,
+    dir: setup.dir, result, target, templateShape: result.parameters.templateShape, tomoName, peaks, peakMask, formats,
     tiltRange: setup.filters.tiltRange, tiltAxis: setup.options.tiltAxis,
     microscope: setup.filters.microscope.microscope, micrographName: setup.options.target,
     // Dark protein in the tomogram (the template was inverted to match it): RELION must average bright protein.

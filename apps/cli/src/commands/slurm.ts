@@ -24,7 +24,7 @@ const OWN = new Set(['--shards', '-o', '--output', '--threads', '--cpus-per-task
 const OWN_FLAGS = new Set(['--submit', '--force']);
 
 /** A word for a POSIX shell, quoted when it needs to be. */
-function sh(word: string): string {
+export function sh(word: string): string {
   return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
@@ -68,15 +68,23 @@ async function runSlurm(flags: SlurmFlags, raw: readonly string[]): Promise<void
     throw new TmeError('ERR_TME_EXISTS', 'holds SLURM scripts already; use --force to write them again', { file: dir });
   }
   // Everything is checked here, once, before anything is queued: the inputs, the flags, that it fits.
-  const setup = await setupMatch({ ...flags, threads: String(cpus), output: dir }, { createDir: false });
-  if (shards > setup.rotationCount) throw invalidOption('--shards', `at most as many shards as rotations (${setup.rotationCount})`, flags.shards);
+  const tiles = flags.shardBy === 'tiles';
+  const setup = await setupMatch({ ...flags, threads: String(cpus), output: dir, ...(tiles ? { shard: `0/${shards}` } : {}) }, { createDir: false });
+  // Shards split one template's rotations (tme match --shard refuses several templates): refused here, before queueing.
+  if (setup.moreTemplates) {
+    throw invalidOption('--template', 'one template (each shard splits one rotation set; run one tme slurm per template, or tme match with every --template on one node)', `${setup.moreTemplates.length + 1} templates`);
+  }
+  if (!tiles && shards > setup.rotationCount) throw invalidOption('--shards', `at most as many shards as rotations (${setup.rotationCount})`, flags.shards);
+  // Tile shards: as many as this machine's tile plan has tiles at most (--tile makes every node plan the same).
+  const estimate = tiles || flags.mem === undefined ? await estimateJob(setup.job) : undefined;
+  const used = estimate?.devices.find((d) => d.device.index === estimate.used[0]);
+  const tileCount = used?.tilePlan?.tiles.length;
+  if (tiles && tileCount !== undefined && shards > tileCount) throw invalidOption('--shards', `at most as many shards as tiles (${tileCount}; --tile sets them) with --shard-by tiles`, flags.shards);
   // Memory per task: this machine's forecast of one shard's whole process, plus a quarter for the cluster's nodes.
   let memMiB: number;
   if (flags.mem !== undefined) {
     memMiB = Math.ceil(parseMemorySize('--mem', flags.mem) / 2 ** 20);
   } else {
-    const estimate = await estimateJob(setup.job);
-    const used = estimate.devices.find((d) => d.device.index === estimate.used[0]);
     if (!used?.processBytes) throw new TmeError('ERR_TME_DEVICE_MEMORY', `the search does not fit this machine (${used?.error ?? 'no plan'}); give --mem`);
     memMiB = Math.ceil((1.25 * used.processBytes) / 2 ** 20);
   }
@@ -117,7 +125,7 @@ async function runSlurm(flags: SlurmFlags, raw: readonly string[]): Promise<void
   fs.chmodSync(path.join(slurmDir, 'merge.sbatch'), 0o755);
 
   const say = (line: string): void => { if (!flags.quiet) process.stdout.write(`${line}\n`); };
-  say(`${slurmDir}: ${setup.rotationCount} rotations in ${shards} shards (${cpus} CPU${cpus === 1 ? '' : 's'}${gpus ? `, ${gpus} GPU${gpus === 1 ? '' : 's'}` : ''}, ${memMiB} MiB each): match.sbatch, merge.sbatch`);
+  say(`${slurmDir}: ${tiles ? `${tileCount ?? '?'} tiles` : `${setup.rotationCount} rotations`} in ${shards} shards (${cpus} CPU${cpus === 1 ? '' : 's'}${gpus ? `, ${gpus} GPU${gpus === 1 ? '' : 's'}` : ''}, ${memMiB} MiB each): match.sbatch, merge.sbatch`);
   if (!flags.submit) {
     say(`submit: id=$(sbatch --parsable ${sh(path.join(slurmDir, 'match.sbatch'))}) && sbatch --dependency=afterok:$id ${sh(path.join(slurmDir, 'merge.sbatch'))}`);
     return;
@@ -139,7 +147,8 @@ export function register(program: Command): void {
     .command('slurm')
     .description('Run a search as a SLURM array of shards (tme match --shard i/n) and a job after them that merges them (tme merge) and calls the peaks: writes the batch scripts, and submits them with --submit');
   addMatchOptions(cmd)
-    .requiredOption('--shards <n>', 'array tasks: the search is split into n equal parts of its rotations')
+    .requiredOption('--shards <n>', 'array tasks: the search is split into n equal parts of its rotations (of its tiles with --shard-by tiles)')
+    .option('--shard-by <what>', 'what the shards split: rotations (default) or tiles (a tomogram too large for one device; give --tile so every node plans the same tiles)')
     .option('--cpus-per-task <n>', 'CPUs per task, the threads of each shard (default: --threads, else 1)')
     .option('--mem <size>', 'memory per task, e.g. 8G (default: this machine\'s forecast of one shard, plus a quarter)')
     .option('--gpus-per-task <n>', 'GPUs per task (with --device gpu)')

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
-import { TmeError, writeMrc } from '@tme/formats';
+import { TmeError, invalidOption, writeMrc } from '@tme/formats';
 import { templateView } from '@tme/engine';
 import { SEARCH_DEFAULTS, planSearch } from '@tme/search';
 import { addFilterOptions, addTemplateOptions, searchInput, type SearchFlags } from '../search-flags';
@@ -22,6 +22,10 @@ const FILES = { template: 'template.mrc', matched: 'matched.mrc', mask: 'mask.mr
  * loop correlates it (filtered, normalised under the mask). Nothing is matched.
  */
 export async function runTemplate(flags: TemplateFlags): Promise<void> {
+  // One template is looked at; several (a search's repeated --template) are looked at one command each.
+  if (Array.isArray(flags.template) && flags.template.length > 1) {
+    throw invalidOption('--template', 'one template (tme template writes one; run it once per template)', flags.template.join(' '));
+  }
   const dir = path.resolve(flags.output);
   // What only a search over rotations uses keeps its defaults; the template is looked at on the CPU.
   const D = SEARCH_DEFAULTS;
