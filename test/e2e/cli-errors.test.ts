@@ -127,9 +127,10 @@ const cases: Case[] = [
   { name: 'convert to an unknown format', args: () => ['convert', f('target.mrc'), f('o15.xyz')], code: 2, message: /"[^"]*o15\.xyz"/, output: () => f('o15.xyz') },
   { name: 'unknown command', args: () => ['frobnicate'], code: 2, message: /^tme: unknown command 'frobnicate' \(run with --help for usage\)$/, output: () => f('none') },
   {
-    name: 'a 16 GiB tomogram on a smaller --memory', code: 1, output: () => f('o22'),
-    args: () => match('huge.mrc', 'template.mrc', 'o22', '--memory', '8G'),
-    message: /huge\.mrc: 2048×2048×1000 voxels need 46\.9 GiB \(the tomogram as float32 and its best-score and rotation maps\) but --memory allows 8\.0 GiB; bin or crop it/,
+    // Out of core (tomograms larger than memory) but with a filter of the whole tomogram, which out of core cannot apply.
+    name: 'a 16 GiB tomogram on a smaller --memory, with --lowpass', code: 1, output: () => f('o22'),
+    args: () => match('huge.mrc', 'template.mrc', 'o22', '--memory', '8G', '--lowpass', '20'),
+    message: /^tme: --lowpass is not available for a tomogram matched out of core \(larger than memory\): the target's band-pass, whitening and wedge filter the whole tomogram at once; bin or crop the tomogram, or give more --memory$/,
   },
   { name: 'tiles that are nearly all overlap', args: () => match('target.mrc', 'template.mrc', 'o23', '--tile', '8,8,8'), code: 2, message: /Expected tiles of at least .* or auto \(cores of .* voxels make \d+ tiles transforming \d+× the voxels of one whole tile\) for --tile but received "8,8,8"/, output: () => f('o23') },
   { name: 'a bad --memory', args: () => match('target.mrc', 'template.mrc', 'o24', '--memory', 'lots'), code: 2, message: /Expected a memory size of at least 1M, like 8G, 512M or 16GiB for --memory but received "lots"/, output: () => f('o24') },

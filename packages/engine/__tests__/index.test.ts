@@ -5,10 +5,10 @@ describe('public API', () => {
     expect(Object.keys(engine).sort()).toEqual([
       'ANGLES_HEADER', 'BACKGROUNDS', 'BACKGROUND_FILES', 'CHECKPOINT_FILE', 'DEFAULT_PAD_MODE', 'DEFAULT_SCORE', 'ENGINE_VERSION', 'JOB_FILES', 'JOB_LOCK_FILE',
       'NATIVE_ADDON_PATH', 'NativeBackend', 'PAD_MODES', 'ReferenceBackend', 'SCORE_NAMES', 'TEMPLATE_AXES', 'TEMPLATE_INDEX_FILE',
-      'backgroundStatistics', 'boxCentre', 'checkJobOptions', 'checkPriors', 'createOrientationScorer', 'defaultBackend', 'defaultMemoryEstimate',
-      'devicesLabel', 'driverManifests', 'estimateJob', 'extractRegion', 'filterGridFor', 'formatRotationTable', 'inscribedRadius', 'isDeviceList',
-      'laplacian', 'listDevices', 'lockJobFolder', 'matchTemplate', 'mergeShards', 'nativeAddonBuilt', 'nextSmoothSize', 'parseRotationTable',
-      'phaseRandomised', 'planScore', 'planTiles', 'prepareJob', 'priorConeAt', 'readBackgroundMap', 'readJob', 'releaseJobLocks', 'resolveDevices',
+      'backgroundStatistics', 'boxCentre', 'checkJobOptions', 'checkOutOfCore', 'checkPriors', 'createOrientationScorer', 'defaultBackend', 'defaultMemoryEstimate',
+      'devicesLabel', 'driverManifests', 'estimateJob', 'extractRegion', 'filterGridFor', 'formatRotationTable', 'inMemoryBytes', 'inscribedRadius', 'isDeviceList',
+      'isRegionSource', 'laplacian', 'listDevices', 'lockJobFolder', 'matchTemplate', 'matchTemplateOutOfCore', 'mergeShards', 'nativeAddonBuilt', 'nextSmoothSize', 'parseRotationTable',
+      'peakCallingBytes', 'phaseRandomised', 'planScore', 'planTiles', 'prepareJob', 'priorConeAt', 'readBackgroundMap', 'readJob', 'releaseJobLocks', 'resolveDevices',
       'resolvePadMode', 'resolveScore', 'rotateBox', 'rotationStatsMaps', 'scoreStatistics', 'sphereMask', 'standardise', 'templateJob',
       'templateSupport', 'templateView', 'toArrayOrder', 'withinCone', 'writeJob',
     ]);

@@ -1,7 +1,7 @@
 import { isTmeError, type Zyx } from '@tme/formats';
 import type { DeviceId, DeviceInfo, MatchBackend } from './backend';
 import { resolveDevices } from './devices';
-import { deviceBudgetBytes, planJobTiles, severalTemplates, sharedBackendInputs, tileTargetMask } from './match';
+import { deviceBudgetBytes, outOfCoreTileBytes, readDiskTile, planJobTiles, severalTemplates, sharedBackendInputs, tileTargetMask } from './match';
 import { defaultBackend } from './native-backend';
 import { extractRegion } from './padding';
 import * as native from '@tme/native';
@@ -65,7 +65,8 @@ export interface JobEstimate {
 export function processPeakBytes(job: MatchJob, p: PreparedJob, plan: TilePlan, hostTile: boolean, templates: readonly PreparedJob[] = [p]): number {
   const volume = p.targetShape[0] * p.targetShape[1] * p.targetShape[2];
   const tile = plan.fastShape[0] * plan.fastShape[1] * plan.fastShape[2];
-  const changed = p.target !== job.target.data;
+  if (p.source) return PROCESS_BASE_BYTES + ARRAY_OVERHEAD * (hostTile ? plan.bytesPerTile : outOfCoreTileBytes(plan.fastShape) + (4 + 1 + 8 + 8 + 24) * tile);
+  const changed = p.target !== (job.target as { data: Float32Array }).data;
   // A template whose target filter is padded by another box holds its own filtered target (and reads its own tiles).
   const ownTargets = new Set(templates.map((t) => t.target)).size - 1;
   const matching = 4 * volume + (changed ? 4 * volume : 0) + 4 * ownTargets * (volume + tile) + 8 * volume + (p.noData ? volume : 0) +
@@ -87,7 +88,8 @@ export function processPeakBytes(job: MatchJob, p: PreparedJob, plan: TilePlan, 
  * short run on the picked device. Nothing is written.
  */
 export async function estimateJob(job: MatchJob, options: EstimateOptions = {}): Promise<JobEstimate> {
-  const templates = prepareTemplates(job);
+  // Out of core the target's moments cost two passes over the file: only a calibration run needs them.
+  const templates = prepareTemplates(job, { targetMoments: (options.calibrationRotations ?? 0) > 0 });
   const first = templates[0] as PreparedJob;
   const p = templates.length === 1 ? first : severalTemplates(templates);
   const backend = options.backend ?? defaultBackend();
@@ -126,7 +128,7 @@ export async function estimateJob(job: MatchJob, options: EstimateOptions = {}):
       const fast = plan.fastShape;
       const run = (end: number): ReturnType<MatchBackend['runMatch']> => backend.runMatch({
         ...sharedBackendInputs(first), device: picked,
-        target: extractRegion(p.target, p.targetShape, tile.readStart, fast, p.padTarget, p.fillValue), targetShape: fast,
+        target: p.source ? readDiskTile(p, p.source, tile, fast).target : extractRegion(p.target, p.targetShape, tile.readStart, fast, p.padTarget, p.fillValue), targetShape: fast,
         targetMask: p.plan.backendScore === 'mcc' && p.targetMask ? tileTargetMask(p, tile.readStart, fast) : undefined,
         rotationStart: 0, rotationEnd: end,
       }, { signal: options.signal });

@@ -5,7 +5,7 @@ export * from './tiling';
 export * from './masks';
 export type { FilterFunction, MatchJob, TemplateInput } from './prepare';
 export {
-  matchTemplate, scoreStatistics, type MatchOptions, type MatchProgress, type MatchResult, type MatchParameters, type ScoreStatistics, type TileSums, type TemplateParameters,
+  matchTemplate, matchTemplateOutOfCore, scoreStatistics, type OutOfCoreMatchResult, type OutOfCoreOutputs, type MatchOptions, type MatchProgress, type MatchResult, type MatchParameters, type ScoreStatistics, type TileSums, type TemplateParameters,
 } from './match';
 export { estimateJob, type DeviceEstimate, type EstimateOptions, type JobEstimate } from './estimate';
 export { BACKGROUNDS, backgroundStatistics, phaseRandomised, rotationStatsMaps, type Background, type BackgroundMaps } from './background';
@@ -15,13 +15,13 @@ export { mergeShards, type MergedShards } from './merge';
 export { formatRotationTable, parseRotationTable, ANGLES_HEADER } from './angles';
 export { NativeBackend, defaultBackend, nativeAddonBuilt, NATIVE_ADDON_PATH } from './native-backend';
 export { ReferenceBackend, type ReferenceBackendOptions } from './reference-backend';
-export { defaultMemoryEstimate } from './memory-model';
+export { defaultMemoryEstimate, inMemoryBytes, peakCallingBytes } from './memory-model';
 export { toArrayOrder, rotateBox, boxCentre } from './rotate';
 export { laplacian, standardise } from './laplace';
 export { nextSmoothSize } from './fast-size';
 export { listDevices, resolveDevices, devicesLabel, driverManifests, type DeviceListing, type VulkanDriver, type VulkanSetup } from './devices';
 export {
-  checkJobOptions, filterGridFor, prepareJob, templateJob, type CheckedJobOptions, type JobOptions, type OptionNames, type PreparedJob,
+  checkJobOptions, checkOutOfCore, filterGridFor, isRegionSource, prepareJob, templateJob, type CheckedJobOptions, type JobOptions, type OptionNames, type PreparedJob,
 } from './prepare';
 export { templateSupport } from './support';
 export { createOrientationScorer, type OrientationQuery, type OrientationScorer } from './orientation-scorer';

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { TmeError, processAlive, readMrc, writeFileAtomic, writeMrc, type Volume } from '@tme/formats';
 import { formatRotationTable, parseRotationTable } from './angles';
 import { CHECKPOINT_FILE, removeCheckpoint } from './checkpoint';
-import type { MatchParameters, MatchResult, ScoreStatistics } from './match';
+import type { MatchParameters, MatchResult, OutOfCoreMatchResult, ScoreStatistics } from './match';
 import type { TilePlan } from './tiling';
 
 /** The files of a job directory (the names are part of tme's contract). */
@@ -138,6 +138,8 @@ export interface JobRecord {
   files: typeof JOB_FILES;
   /** The background option's maps (absent: none). */
   background?: BackgroundRecord;
+  /** True when the target was matched out of core (read tile by tile, maps written by region). */
+  outOfCore?: boolean;
   /** Several templates in one pass: the template-index map's file (TEMPLATE_INDEX_FILE); absent with one template. */
   templateIndexMap?: string;
   /** What priors per position saved: rotation·tile steps matched and without them, voxels searched (absent: none). */
@@ -160,20 +162,30 @@ export interface WriteJobOptions {
  * −1 = none), angles.tsv, then job.json last (its presence marks a complete job), and removes the checkpoint.
  * Every file is written atomically.
  */
-export function writeJob(dir: string, result: MatchResult, options: WriteJobOptions = {}): JobRecord {
+export function writeJob(dir: string, result: MatchResult | OutOfCoreMatchResult, options: WriteJobOptions = {}): JobRecord {
   fs.mkdirSync(dir, { recursive: true });
-  const { scores } = result;
-  writeMrc(path.join(dir, JOB_FILES.scores), scores);
-  const indices = new Float32Array(result.indices.length);
-  for (let i = 0; i < indices.length; i++) indices[i] = result.indices[i] as number;
-  writeMrc(path.join(dir, JOB_FILES.rotations), { data: indices, shape: scores.shape, voxelSize: scores.voxelSize, origin: scores.origin });
+  if ('outOfCore' in result) {
+    // An out-of-core run wrote its maps by region (matchTemplateOutOfCore): they must be this job's files.
+    const wanted = [path.join(dir, JOB_FILES.scores), path.join(dir, JOB_FILES.rotations)];
+    if (path.resolve(result.outOfCore.scores) !== path.resolve(wanted[0] as string) || path.resolve(result.outOfCore.rotations) !== path.resolve(wanted[1] as string)) {
+      throw new TmeError('ERR_TME_INTERNAL', `the out-of-core maps were written to ${result.outOfCore.scores} and ${result.outOfCore.rotations}, not into the job folder`, { file: dir });
+    }
+  } else {
+    const { scores } = result;
+    writeMrc(path.join(dir, JOB_FILES.scores), scores);
+    const indices = new Float32Array(result.indices.length);
+    for (let i = 0; i < indices.length; i++) indices[i] = result.indices[i] as number;
+    writeMrc(path.join(dir, JOB_FILES.rotations), { data: indices, shape: scores.shape, voxelSize: scores.voxelSize, origin: scores.origin });
+    // Several templates are matched in memory only (prepareJob refuses them out of core).
+    const templates = result.parameters.templates;
+    if (templates !== undefined && templates.length > 1) {
+      writeMrc(path.join(dir, TEMPLATE_INDEX_FILE), { data: templateIndexMap(result.indices, templates), shape: scores.shape, voxelSize: scores.voxelSize, origin: scores.origin });
+    }
+  }
   writeFileAtomic(path.join(dir, JOB_FILES.angles), options.anglesTsv ?? formatRotationTable(result.rotations));
   const templates = result.parameters.templates;
-  if (templates !== undefined && templates.length > 1) {
-    writeMrc(path.join(dir, TEMPLATE_INDEX_FILE), { data: templateIndexMap(result.indices, templates), shape: scores.shape, voxelSize: scores.voxelSize, origin: scores.origin });
-  }
   let background: BackgroundRecord | undefined;
-  const b = result.background;
+  const b = 'outOfCore' in result ? undefined : result.background;
   if (b?.kind === 'rotation-stats') {
     writeMrc(path.join(dir, BACKGROUND_FILES.rotationMean), b.rotationMean);
     writeMrc(path.join(dir, BACKGROUND_FILES.rotationStd), b.rotationStd);
@@ -223,6 +235,7 @@ export function writeJob(dir: string, result: MatchResult, options: WriteJobOpti
     },
     tilePlan: result.tilePlan,
     resumed: result.resumed,
+    ...('outOfCore' in result ? { outOfCore: true } : {}),
     files: JOB_FILES,
     ...(background ? { background } : {}),
     ...(templates !== undefined && templates.length > 1 ? { templateIndexMap: TEMPLATE_INDEX_FILE } : {}),

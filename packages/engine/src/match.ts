@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { TmeError, isTmeError, type Volume, type Zyx } from '@tme/formats';
+import { MrcRegionWriter, TmeError, isTmeError, type Volume, type VolumeRegionSource, type Zyx } from '@tme/formats';
 import { phaseRandomised, rotationStatsMaps, type BackgroundMaps } from './background';
 import { isDeviceList, type BackendMatchJob, type BackendMatchResult, type DeviceId, type DeviceInfo, type MatchBackend } from './backend';
 import { readCheckpoint, writeCheckpoint, type CheckpointState, type RotationRanges } from './checkpoint';
@@ -7,7 +7,7 @@ import { devicesLabel, resolveDevices } from './devices';
 import { ARRAY_OVERHEAD, PROCESS_BASE_BYTES } from './memory-model';
 import { defaultBackend } from './native-backend';
 import { extractRegion } from './padding';
-import { prepareTemplates, type MatchJob, type PreparedJob } from './prepare';
+import { isRegionSource, perAxis, prepareTemplates, readWithNoData, type MatchJob, type PreparedJob } from './prepare';
 import { presentPriors, priorField, rotationGroups, type RotationGroup } from './priors';
 import { boxCentre } from './rotate';
 import { planTiles, type Tile, type TilePlan } from './tiling';
@@ -212,11 +212,12 @@ export function deviceBudgetBytes(p: PreparedJob, backend: MatchBackend, device:
   const host = backend.listDevices().find((d) => d.index === 'cpu');
   const voxels = p.targetShape[0] * p.targetShape[1] * p.targetShape[2];
   // The best-score and rotation maps; with rotation-stats the per-voxel sums, and at the end the normalised map.
-  const mapBytes = (p.background === 'rotation-stats' ? 20 : 8) * voxels;
+  // Out of core nothing is held whole: a tile's own arrays count with the tile (outOfCoreTileBytes).
+  const mapBytes = p.source ? 0 : (p.background === 'rotation-stats' ? 20 : 8) * voxels;
   // Free memory does not count what the process holds already (the target, its masks); a limit counts everything.
   const free = host ? host.memoryBytes * p.memoryFraction - mapBytes : Infinity;
   // Priors add the map of each voxel's nearest prior (int32).
-  const held = 4 * voxels * 2 + mapBytes + (p.noData ? voxels : 0) + (p.targetMask ? 4 * voxels : 0) + (p.priors ? 4 * voxels : 0);
+  const held = p.source ? 0 : 4 * voxels * 2 + mapBytes + (p.noData ? voxels : 0) + (p.targetMask ? 4 * voxels : 0) + (p.priors ? 4 * voxels : 0);
   const limited = p.memoryLimitBytes === undefined ? Infinity : (p.memoryLimitBytes - PROCESS_BASE_BYTES) / ARRAY_OVERHEAD - held;
   const tiles = Math.min(free, limited);
   if (!(tiles > 0)) {
@@ -225,7 +226,7 @@ export function deviceBudgetBytes(p: PreparedJob, backend: MatchBackend, device:
       `the search of a ${[...p.targetShape].reverse().join('×')} target holds ${bytesText(limit ? held + PROCESS_BASE_BYTES : mapBytes)} `
       + `(${limit ? 'the target, its best-score and rotation maps and tme itself' : 'its best-score and rotation maps'}) before any tile, but `
       + `${limit ? `--memory allows ${bytesText(p.memoryLimitBytes as number)}` : `${bytesText((host as DeviceInfo).memoryBytes)} of host memory is free`}; `
-      + 'bin or crop the tomogram (tme does not yet match tomograms larger than memory)');
+      + 'match it out of core from its MRC file (matchTemplateOutOfCore; tme match does so when memory is short), or bin or crop it');
   }
   return device.index === 'cpu' ? tiles : device.memoryBytes * p.memoryFraction;
 }
@@ -250,7 +251,8 @@ export function planJobTiles(p: PreparedJob, backend: MatchBackend, devices: rea
         rotationMode: p.rotationMode, filter: p.filter !== undefined || p.zoneFilters !== undefined, device: device.index, threads: p.threads,
         voxelStats: p.background === 'rotation-stats',
       });
-      return budget === budgetBytes ? bytes : budget > 0 ? (bytes * budgetBytes) / budget : Infinity;
+      const all = bytes + (p.source ? outOfCoreTileBytes(fastShape) : 0);
+      return budget === budgetBytes ? all : budget > 0 ? (all * budgetBytes) / budget : Infinity;
     })),
   });
 }
@@ -279,6 +281,14 @@ export function sharedBackendInputs(p: PreparedJob): Pick<BackendMatchJob,
  */
 export function tileTargetMask(p: PreparedJob, readStart: Zyx, shape: Zyx): Float32Array | undefined {
   return p.targetMask ? extractRegion(p.targetMask, p.targetShape, readStart, shape, 'mirror') : undefined;
+}
+
+/**
+ * What the host holds for each tile out of core besides the backend's arrays: the box read with its no-data halo
+ * (float32 and its flags), the padded tile, the statistics mask, and the core's best-score and rotation maps.
+ */
+export function outOfCoreTileBytes(fastShape: Zyx): number {
+  return (4 + 1 + 4 + 1 + 8) * fastShape[0] * fastShape[1] * fastShape[2];
 }
 
 function bytesText(bytes: number): string {
@@ -321,17 +331,21 @@ export function severalTemplates(templates: readonly PreparedJob[]): PreparedJob
   };
 }
 
-/** Visits the core of a tile row by row: the row's start in the full target and in the tile, and its length. */
+/** Where the run's maps live: the whole target in memory, or out of core the current tile's core. */
+interface MapFrame { start: Zyx; shape: Zyx }
+
+/** Visits the core of a tile row by row: the row's start in the maps' frame and in the tile, and its length. */
 function forCoreRows(
-  tile: Tile, fast: Zyx, targetShape: Zyx, offset: Zyx,
+  tile: Tile, fast: Zyx, frame: MapFrame, offset: Zyx,
   visit: (fullStart: number, tileStart: number, length: number) => void,
 ): void {
   const [, ty, tx] = fast;
-  const [, ny, nx] = targetShape;
+  const [, ny, nx] = frame.shape;
   const [cz, cy, cx] = tile.coreShape;
+  const [sz, sy, sx] = frame.start;
   for (let z = 0; z < cz; z++) {
     for (let y = 0; y < cy; y++) {
-      const full = ((tile.coreStart[0] + z) * ny + tile.coreStart[1] + y) * nx + tile.coreStart[2];
+      const full = ((tile.coreStart[0] - sz + z) * ny + tile.coreStart[1] - sy + y) * nx + tile.coreStart[2] - sx;
       const local = ((offset[0] + z) * ty + offset[1] + y) * tx + offset[2];
       visit(full, local, cx);
     }
@@ -455,10 +469,148 @@ export function addTileSums(tiles: readonly TileSums[], rotations: number): { su
  * tiles in the same order however the work was split.
  */
 export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): Promise<MatchResult> {
+  if (isRegionSource(job.target)) {
+    throw new TmeError('ERR_TME_INVALID_OPTION', `${job.target.file} is a target on disk: match it with matchTemplateOutOfCore, which writes its maps by region`);
+  }
   if (job.background === 'random-phase') return matchRandomPhase(job, options);
   const started = Date.now();
   if (options.signal?.aborted) throw cancelled();
+  const run = await searchTiles(prepareTemplates(job), started, options);
+  const { p, state, voxels, rangeEnd, rangeStart, field } = run;
+  let voxelCount = 0;
+  for (let i = 0; i < voxels; i++) {
+    if ((!p.targetMask || (p.targetMask[i] as number) > 0) && !p.noData?.[i]) voxelCount++;
+  }
+  // Under priors, voxels near no prior (and any whose cone holds no rotation of the set) were not searched: as
+  // voxels without data, 0 in the map and no rotation.
+  let voxelsSearched = 0;
+  if (field) {
+    for (let i = 0; i < voxels; i++) {
+      if ((state.indices[i] as number) < 0) { state.scores[i] = 0; state.indices[i] = -1; }
+      if ((field[i] as number) >= 0) voxelsSearched++;
+    }
+  }
+  // Voxels without data were not scored: 0 in the map, no rotation (peak calling leaves them out).
+  if (p.noData) {
+    for (let i = 0; i < voxels; i++) {
+      if (p.noData[i]) { state.scores[i] = 0; state.indices[i] = -1; }
+    }
+  }
+  const scores: Volume = { data: state.scores, shape: p.targetShape, voxelSize: p.voxelSize, origin: p.origin };
+  return {
+    scores,
+    indices: state.indices,
+    ...(state.voxelSum && state.voxelSumSq
+      ? { background: rotationStatsMaps(scores, state.voxelSum, state.voxelSumSq, rangeEnd - rangeStart, p.noData) } : {}),
+    ...run.summary(voxelCount, voxelsSearched),
+  };
+}
+
+/** The maps an out-of-core run writes, tile core by tile core (MRC files, committed when the search finishes). */
+export interface OutOfCoreOutputs {
+  scores: string;
+  rotations: string;
+}
+
+/** An out-of-core run's result: its maps are files (OutOfCoreOutputs), never held whole. */
+export interface OutOfCoreMatchResult extends Omit<MatchResult, 'scores' | 'indices' | 'background'> {
+  outOfCore: OutOfCoreOutputs & { bestScore: number; shape: Zyx; voxelSize: Zyx; origin: Zyx };
+}
+
+/**
+ * Matches a target on disk (job.target a VolumeRegionSource): each tile is read with its overlap, matched, and its
+ * core written into the score and rotation MRCs by region, so memory holds tiles, never the tomogram or its maps.
+ * The maps and statistics equal matchTemplate's on the same tiles bit for bit (the same tiles, rotations and order;
+ * moments and statistics summed in the same order). Runs without checkpoints: `options.checkpoint` with resume is
+ * refused. One template, no priors, no tile shard (prepareJob refuses them out of core).
+ */
+export async function matchTemplateOutOfCore(job: MatchJob, outputs: OutOfCoreOutputs, options: MatchOptions = {}): Promise<OutOfCoreMatchResult> {
+  const started = Date.now();
+  if (!isRegionSource(job.target)) throw new TmeError('ERR_TME_INVALID_OPTION', 'matchTemplateOutOfCore reads its target by region: give a VolumeRegionSource (MrcRegionReader)');
+  if (options.checkpoint?.resume === true) {
+    throw new TmeError('ERR_TME_INVALID_OPTION', 'Expected no --resume for a tomogram matched out of core (larger than memory; it keeps no checkpoint) but received --resume');
+  }
+  if (options.signal?.aborted) throw cancelled();
   const templates = prepareTemplates(job);
+  const p = templates[0] as PreparedJob;
+  const source = p.source as VolumeRegionSource;
+  const geometry = { shape: p.targetShape, voxelSize: p.voxelSize, origin: p.origin };
+  const scoresOut = new MrcRegionWriter(outputs.scores, geometry);
+  const rotationsOut = new MrcRegionWriter(outputs.rotations, geometry);
+  let bestScore = -Infinity;
+  let voxelCount = 0;
+  try {
+    const run = await searchTiles(templates, started, { ...options, checkpoint: undefined }, {
+      source,
+      finishTile: (tile, scores, indices, counted, noData) => {
+        voxelCount += counted;
+        if (noData) {
+          for (let i = 0; i < scores.length; i++) if (noData[i]) { scores[i] = 0; indices[i] = -1; }
+        }
+        for (let i = 0; i < scores.length; i++) if ((scores[i] as number) > bestScore) bestScore = scores[i] as number;
+        scoresOut.writeRegion(tile.coreStart, tile.coreShape, scores);
+        rotationsOut.writeRegion(tile.coreStart, tile.coreShape, indices);
+      },
+    });
+    scoresOut.commit();
+    rotationsOut.commit();
+    return { ...run.summary(voxelCount, 0), outOfCore: { ...outputs, bestScore, ...geometry } };
+  } catch (err) {
+    scoresOut.abort();
+    rotationsOut.abort();
+    throw err;
+  }
+}
+
+/** Out of core: where tiles come from, and what takes each finished tile's core maps. */
+interface DiskTarget {
+  source: VolumeRegionSource;
+  /** The core's maps (core shape), the voxels counted in the statistics, and the core's no-data flags. */
+  finishTile: (tile: Tile, scores: Float32Array, indices: Int32Array, counted: number, noData: Uint8Array | undefined) => void;
+}
+
+/** A tile's box of the target read from disk with its no-data voxels filled, padded as in memory; the core's flags. */
+export function readDiskTile(p: PreparedJob, source: VolumeRegionSource, tile: Tile, fast: Zyx): { target: Float32Array; noData: Uint8Array | undefined } {
+  const n = p.targetShape;
+  // The part of the box inside the target: padding reads only there ('mirror' reflects within the box read, since
+  // a tile reaches at most half its support beyond a face and holds more than that inside).
+  const start = perAxis((a) => Math.max(0, tile.readStart[a]));
+  const end = perAxis((a) => Math.min(n[a], tile.readStart[a] + fast[a]));
+  const read = readWithNoData(source, start, [end[0] - start[0], end[1] - start[1], end[2] - start[2]]);
+  const data = read.data;
+  if (read.noData) {
+    const fill = p.padTarget === 'zero' ? 0 : p.fillValue;
+    for (let i = 0; i < data.length; i++) if (read.noData[i]) data[i] = fill;
+  }
+  // Padding reflects about the target's faces: where the read box stops inside the target, no padding reads.
+  const relative = perAxis((a) => tile.readStart[a] - read.start[a]);
+  const target = extractRegion(data, read.shape, relative, fast, p.padTarget, p.fillValue);
+  // The core's flags (the maps' frame out of core), where the box read has any.
+  if (!read.noData) return { target, noData: undefined };
+  const [cz, cy, cx] = tile.coreShape;
+  const [, ry, rx] = read.shape;
+  const [oz, oy, ox] = perAxis((a) => tile.coreStart[a] - read.start[a]);
+  const noData = new Uint8Array(cz * cy * cx);
+  let any = false;
+  for (let z = 0; z < cz; z++) {
+    for (let y = 0; y < cy; y++) {
+      const from = ((oz + z) * ry + oy + y) * rx + ox;
+      const row = read.noData.subarray(from, from + cx);
+      noData.set(row, (z * cy + y) * cx);
+      any ||= row.includes(1);
+    }
+  }
+  return { target, noData: any ? noData : undefined };
+}
+
+/**
+ * The tile loop both paths share (every template, pass and tile shard); out of core (`disk`) the maps are a tile
+ * core's, handed to disk.finishTile.
+ */
+async function searchTiles(templates: readonly PreparedJob[], started: number, options: MatchOptions, disk?: DiskTarget): Promise<{
+  p: PreparedJob; state: CheckpointState; voxels: number; rangeStart: number; rangeEnd: number; field: Int32Array | undefined;
+  summary: (voxelCount: number, voxelsSearched: number) => Omit<MatchResult, 'scores' | 'indices' | 'background'>;
+}> {
   const p = templates.length === 1 ? templates[0] as PreparedJob : severalTemplates(templates);
   // Where each template's rotations start in the run's table (p.rotations).
   const starts: number[] = [];
@@ -479,14 +631,16 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
   const [nz, ny, nx] = p.targetShape;
   const voxels = nz * ny * nx;
   const nRot = p.rotationCount;
-  const key = hashJob(p, plan, templates.slice(1));
+  // Out of core nothing checkpoints: the target is not hashed (a pass over the file for nothing).
+  const key = disk ? '' : hashJob(p, plan, templates.slice(1));
   const statsScope: ScoreStatistics['scope'] = backend.capabilities?.statsMask === false ? 'tile' : 'core';
 
   const checkpointDir = options.checkpoint?.dir;
   const resumed = checkpointDir !== undefined && options.checkpoint?.resume === true
     ? readCheckpoint(checkpointDir, key, voxels, nRot) : undefined;
   const [tileStart, tileEnd] = tileShardRange(p, plan.tiles.length);
-  const state = resumed ?? freshState(key, voxels, nRot, voxelStats, p.tileShard !== undefined);
+  const state = resumed ?? freshState(key, disk ? 0 : voxels, nRot, voxelStats, p.tileShard !== undefined);
+  const wholeFrame: MapFrame = { start: [0, 0, 0], shape: p.targetShape };
   const intervalMs = 1000 * (options.checkpoint?.intervalSeconds ?? 30);
   const prepareMs = Date.now() - started;
   const priorMs = state.elapsedMs;
@@ -516,7 +670,7 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
   const field = p.priors ? priorField(p.priors, p.targetShape, p.voxelSize) : undefined;
   const tilePasses: Array<Array<RotationGroup | undefined>> = plan.tiles.map((tile) => {
     if (!field || !p.priors) return [undefined];
-    const present = presentPriors(field, (visit) => forCoreRows(tile, fast, p.targetShape, offset, (full, _local, n) => visit(full, n)));
+    const present = presentPriors(field, (visit) => forCoreRows(tile, fast, wholeFrame, offset, (full, _local, n) => visit(full, n)));
     return rotationGroups(p.priors, present, p.rotations, rangeStart, rangeEnd);
   });
   const tileWork = tilePasses.map((passes) => passes.reduce((n, g) => n + (g ? g.rotations.length : inRange), 0));
@@ -541,7 +695,8 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
   try {
     for (let t = Math.max(state.tile, tileStart); t < tileEnd; t++) {
       const tile = plan.tiles[t] as Tile;
-      const target = extractRegion(p.target, p.targetShape, tile.readStart, fast, p.padTarget, p.fillValue);
+      const fromDisk = disk ? readDiskTile(p, disk.source, tile, fast) : undefined;
+      const target = fromDisk ? fromDisk.target : extractRegion(p.target, p.targetShape, tile.readStart, fast, p.padTarget, p.fillValue);
       // A template whose target differs (a target filter padded by another box) reads its own tile of it.
       const ownTargets = new Map<Float32Array, Float32Array>();
       const targetOf = (t: PreparedJob): Float32Array => {
@@ -553,10 +708,17 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
       const targetMask = p.targetMask ? tileTargetMask(p, tile.readStart, fast) : undefined;
       const statsMask = new Uint8Array(fastVoxels);
       const targetMaskFull = p.targetMask;
-      const noData = p.noData;
+      const noData = fromDisk ? fromDisk.noData : p.noData;
+      // Out of core the maps are this tile's core, fresh for each tile.
+      const frame: MapFrame = disk ? { start: tile.coreStart, shape: tile.coreShape } : wholeFrame;
+      if (disk) {
+        const coreVoxels = tile.coreShape[0] * tile.coreShape[1] * tile.coreShape[2];
+        state.scores = new Float32Array(coreVoxels).fill(-Infinity);
+        state.indices = new Int32Array(coreVoxels).fill(-1);
+      }
       // Under priors too every rotation matched on a tile counts at every voxel of its core: the false-alarm model
       // wants the scores of noise, and the voxels near priors are where the particles are.
-      forCoreRows(tile, fast, p.targetShape, offset, (full, local, n) => {
+      forCoreRows(tile, fast, frame, offset, (full, local, n) => {
         if (!targetMaskFull && !noData) statsMask.fill(1, local, local + n);
         else {
           for (let x = 0; x < n; x++) {
@@ -638,7 +800,7 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
             if (group && field) {
               // Under priors a voxel takes the pass's scores only where its own prior allows the pass's rotations.
               const { member } = group;
-              forCoreRows(tile, fast, p.targetShape, offset, (full, local, len) => {
+              forCoreRows(tile, fast, frame, offset, (full, local, len) => {
                 for (let x = 0; x < len; x++) {
                   const q = field[full + x] as number;
                   const k = result.indices[local + x] as number;
@@ -653,7 +815,7 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
             } else {
               // While this worker has made every finished rotation of the tile, its maps are the state's: copy them.
               const sole = chainRotations === doneInTile;
-              forCoreRows(tile, fast, p.targetShape, offset, sole
+              forCoreRows(tile, fast, frame, offset, sole
                 ? (full, local, len) => {
                   state.scores.set(result.scores.subarray(local, local + len), full);
                   state.indices.set(result.indices.subarray(local, local + len), full);
@@ -666,7 +828,7 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
               const rs = result.voxelSum;
               const rq = result.voxelSumSq;
               if (!rs || !rq) throw new TmeError('ERR_TME_INTERNAL', `the ${backend.name} backend returned no per-voxel sums`);
-              forCoreRows(tile, fast, p.targetShape, offset, (full, local, len) => {
+              forCoreRows(tile, fast, frame, offset, (full, local, len) => {
                 for (let x = 0; x < len; x++) {
                   voxelSum[full + x] = (voxelSum[full + x] as number) + (rs[local + x] as number);
                   voxelSumSq[full + x] = (voxelSumSq[full + x] as number) + (rq[local + x] as number);
@@ -729,6 +891,11 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
         }));
         if (failure !== undefined) throw failure;
       }
+      if (disk) {
+        let counted = 0;
+        for (let i = 0; i < statsMask.length; i++) counted += statsMask[i] as number;
+        disk.finishTile(tile, state.scores, state.indices, counted, noData);
+      }
       state.tile = t + 1;
       state.done = [];
       // A tile shard keeps each tile's sums apart (the rotation sums then hold the tile being matched only).
@@ -754,54 +921,33 @@ export async function matchTemplate(job: MatchJob, options: MatchOptions = {}): 
   }
 
   const matchMs = Date.now() - matchStarted;
-  let voxelCount = 0;
-  for (let i = 0; i < voxels; i++) {
-    if ((!p.targetMask || (p.targetMask[i] as number) > 0) && !p.noData?.[i]) voxelCount++;
-  }
-  // Under priors, voxels near no prior (and any whose cone holds no rotation of the set) were not searched: as
-  // voxels without data, 0 in the map and no rotation.
-  let voxelsSearched = 0;
-  if (field) {
-    for (let i = 0; i < voxels; i++) {
-      if ((state.indices[i] as number) < 0) { state.scores[i] = 0; state.indices[i] = -1; }
-      if ((field[i] as number) >= 0) voxelsSearched++;
-    }
-  }
-  // Voxels without data were not scored: 0 in the map, no rotation (peak calling leaves them out).
-  if (p.noData) {
-    for (let i = 0; i < voxels; i++) {
-      if (p.noData[i]) { state.scores[i] = 0; state.indices[i] = -1; }
-    }
-  }
-  const scores: Volume = { data: state.scores, shape: p.targetShape, voxelSize: p.voxelSize, origin: p.origin };
   const tileSums = state.tileSums?.map((t) => ({ tile: t.tile, sum: Float64Array.from(t.sum), sumSq: Float64Array.from(t.sumSq), count: Float64Array.from(t.count) }));
   const rotationSums = tileSums ? addTileSums(tileSums, nRot) : { sum: state.rotationSum, sumSq: state.rotationSumSq, count: state.rotationCount };
   return {
-    scores,
-    indices: state.indices,
-    ...(state.voxelSum && state.voxelSumSq
-      ? { background: rotationStatsMaps(scores, state.voxelSum, state.voxelSumSq, rangeEnd - rangeStart, p.noData) } : {}),
-    rotations: p.rotations,
-    stats: scoreStatistics(
-      rotationSums, state.rotationMax,
-      { sum: state.looseSum, sumSq: state.looseSumSq, count: state.looseCount }, voxelCount, statsScope,
-    ),
-    tilePlan: plan,
-    device: { ...(devices[0] as DeviceInfo), backend: backend.name },
-    devices,
-    timings: {
-      totalMs: priorMs + (Date.now() - started), prepareMs, matchMs, checkpointMs,
-      rotationsPerSecond: matchMs > 0 ? (1000 * rotationsRun) / matchMs / (tileEnd - tileStart) : 0,
-    },
-    parameters: { ...parametersOf(p, templates), ...(p.tileShard ? { tileRange: [tileStart, tileEnd] as [number, number] } : {}) },
-    ...(tileSums ? { tileSums } : {}),
-    resumed: resumed !== undefined,
-    ...(field ? {
-      priors: {
-        rotationsMatched: total, rotationsWithout: inRange * (tileEnd - tileStart), voxelsSearched,
-        passes: tilePasses.reduce((n, passes) => n + passes.length, 0),
+    p, state, voxels, rangeStart, rangeEnd, field,
+    summary: (voxelCount, voxelsSearched) => ({
+      rotations: p.rotations,
+      stats: scoreStatistics(
+        rotationSums, state.rotationMax,
+        { sum: state.looseSum, sumSq: state.looseSumSq, count: state.looseCount }, voxelCount, statsScope,
+      ),
+      tilePlan: plan,
+      device: { ...(devices[0] as DeviceInfo), backend: backend.name },
+      devices,
+      timings: {
+        totalMs: priorMs + (Date.now() - started), prepareMs, matchMs, checkpointMs,
+        rotationsPerSecond: matchMs > 0 ? (1000 * rotationsRun) / matchMs / (tileEnd - tileStart) : 0,
       },
-    } : {}),
+      parameters: { ...parametersOf(p, templates), ...(p.tileShard ? { tileRange: [tileStart, tileEnd] as [number, number] } : {}) },
+      ...(tileSums ? { tileSums } : {}),
+      resumed: resumed !== undefined,
+      ...(field ? {
+        priors: {
+          rotationsMatched: total, rotationsWithout: inRange * (tileEnd - tileStart), voxelsSearched,
+          passes: tilePasses.reduce((n, passes) => n + passes.length, 0),
+        },
+      } : {}),
+    }),
   };
 }
 

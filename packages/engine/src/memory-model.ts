@@ -30,3 +30,22 @@ export function defaultMemoryEstimate(query: MemoryQuery): number {
 export const PROCESS_BASE_BYTES = 160 * 2 ** 20;
 /** The allocator's and the page cache's share on top of the arrays (fitted: 3.5 % on 128³ to 512×512×200 jobs). */
 export const ARRAY_OVERHEAD = 1.04;
+
+/**
+ * What matching a target in memory holds whole, in bytes: tme itself, the target as read and as matched, its
+ * best-score and rotation maps (16 bytes a voxel), a target mask (4) and rotation-stats' sums and maps (12), and room
+ * for tiles of 4 bytes a voxel (one float32 copy of the target: below that tiles get so small that their overlap
+ * costs more than reading them from disk). Above what is available the search goes out of core.
+ */
+export function inMemoryBytes(shape: readonly [number, number, number], o: { targetMask?: boolean; background?: string } = {}): number {
+  const voxels = shape[0] * shape[1] * shape[2];
+  return PROCESS_BASE_BYTES + ARRAY_OVERHEAD * voxels * (20 + (o.targetMask ? 4 : 0) + (o.background === 'rotation-stats' ? 12 : 0));
+}
+
+/**
+ * What calling peaks on a job holds: tme itself, the score map, the rotation map as read (float32) and as indices
+ * (int32), and the peak caller's own map of the same size (16 bytes a voxel). tme calls peaks on maps held whole.
+ */
+export function peakCallingBytes(shape: readonly [number, number, number]): number {
+  return PROCESS_BASE_BYTES + ARRAY_OVERHEAD * 16 * shape[0] * shape[1] * shape[2];
+}

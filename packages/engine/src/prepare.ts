@@ -1,5 +1,5 @@
 import * as os from 'node:os';
-import { TmeError, invalidOption, type Volume, type Zyx } from '@tme/formats';
+import { TmeError, invalidOption, type Volume, type VolumeRegionSource, type Zyx } from '@tme/formats';
 import * as native from '@tme/native';
 import { BACKGROUNDS, type Background } from './background';
 import { isDeviceList, type DeviceSelection, type Interpolation, type RotationMode } from './backend';
@@ -16,8 +16,9 @@ export type FilterFunction = (shape: Zyx, voxelSize: Zyx) => Float32Array;
 
 /** One template search: the inputs, given once per job. */
 export interface MatchJob {
-  /** The tomogram. Voxel size in Å (z, y, x). */
-  target: Volume;
+  /** The tomogram. Voxel size in Å (z, y, x). A region source (an MRC on disk, MrcRegionReader) is matched out of
+   *  core: read tile by tile, its maps written by region (matchTemplateOutOfCore). */
+  target: Volume | VolumeRegionSource;
   /** The template on its box; centre floor(shape/2). Same voxel size as the target (±1 %). */
   template: Volume;
   /** Template mask on the template box (values 0..1). Default: a sphere of `maskRadius`. */
@@ -98,8 +99,11 @@ export interface TemplateInput {
 /** Everything after validation and preprocessing: what the loop and job.json use. */
 export interface PreparedJob extends CheckedJobOptions {
   rotationCount: number;
+  /** Out of core: the target on disk, read tile by tile (out-of-core.ts); `target` is then empty. */
+  source: VolumeRegionSource | undefined;
   /** The rotations searched, [start, end): the whole set unless the job is a shard. */
   rotationRange: readonly [number, number];
+  /** The preprocessed target; empty out of core (`source`). */
   tileShard?: { index: number; count: number };
   target: Float32Array;
   targetShape: Zyx;
@@ -293,18 +297,207 @@ export function checkJobOptions(job: JobOptions, names: OptionNames = {}): Check
   };
 }
 
-/**
- * Validates a job and applies the score's preprocessing (Laplacian for lcc, standardisation for cam). `sameTarget`:
- * a job prepared from the same target and options (template 0 of a multi-template job), whose preprocessed target is
- * taken as it is where this template's would be the same (no target filter, or one padded by the same box).
- */
-export function prepareJob(job: MatchJob, sameTarget?: PreparedJob): PreparedJob {
+
+export interface PrepareOptions {
+  /** Out of core: read the target through to find its moments (two passes over the file). Default true; an estimate
+   *  that times nothing skips them (targetMean 0, targetVariance 1 then). */
+  targetMoments?: boolean;
+  /** A job prepared from the same target and options (template 0 of a multi-template job), whose preprocessed target
+   *  is taken as it is where this template's would be the same (no target filter, or one padded by the same box). */
+  sameTarget?: PreparedJob;
+}
+
+/** Validates a job and applies the score's preprocessing (Laplacian for lcc, standardisation for cam). */
+export function prepareJob(job: MatchJob, options: PrepareOptions = {}): PreparedJob {
   const checked = checkJobOptions({ ...job, filtered: job.filter !== undefined, sharded: job.rotationRange !== undefined || job.tileShard !== undefined });
   const { score, plan, padTarget, interpolation, rotationMode, device, tile, memoryFraction, memoryLimitBytes, background, randomPhaseSeed } = checked;
 
   const priors = job.priors === undefined ? undefined : checkPriors(job.priors);
   // Per-voxel statistics over rotations would mix each voxel's allowed rotations with the others of its tile.
   if (priors !== undefined && background !== 'none') throw invalidOption('background', "'none' with priors", background);
+  const { tileShard } = job;
+  if (tileShard !== undefined) {
+    const { index, count } = tileShard;
+    if (!(Number.isInteger(index) && Number.isInteger(count) && index >= 0 && index < count)) {
+      throw invalidOption('tileShard', 'i/n with 0 ≤ i < n', `${index}/${count}`);
+    }
+    // One kind of shard at a time: mergeShards joins either rotation ranges or tile ranges of one whole search.
+    if (job.rotationRange !== undefined) throw invalidOption('tileShard', 'no rotationRange as well (shard by rotations or by tiles)', `${index}/${count}`);
+  }
+  const { target } = job;
+  if (isRegionSource(target)) return prepareOutOfCore(job, checked, target, options.targetMoments ?? true);
+  const side = prepareTemplateSide(job, checked, target);
+  checkFinite(target.data, 'the target');
+  const { sameTarget } = options;
+
+  let targetMask: Float32Array | undefined;
+  if (job.targetMask) {
+    if (!job.targetMask.shape.every((n, i) => n === target.shape[i])) {
+      throw new TmeError('ERR_TME_MISMATCH', `target mask shape (${job.targetMask.shape.join(', ')}) differs from the target's (${target.shape.join(', ')})`);
+    }
+    // Every template of a job reads the same target mask: one copy.
+    targetMask = sameTarget?.targetMask ?? Float32Array.from(job.targetMask.data);
+    if (targetMask !== sameTarget?.targetMask) checkFinite(targetMask, 'the target mask');
+  } else if (plan.needsTargetMask) {
+    throw new TmeError('ERR_TME_INVALID_OPTION', `the ${score} score needs a target mask (--target-mask)`);
+  }
+
+  const { template } = job;
+  // The target filter is padded by the template's box: only with the same box is another template's target this one's.
+  const reuse = sameTarget !== undefined && (!job.targetFilter || sameTarget.templateShape.every((n, i) => n === template.shape[i]));
+  // Regions without data take the padding's value, so that their edges look like the target's faces (a 0-filled
+  // band beside a mean-padded face would otherwise be a step the template matches), and they score nothing.
+  const noData = reuse ? sameTarget.noData : findNoData(target.data, target.shape);
+  let raw = target.data;
+  if (noData && !reuse) {
+    const fill = padTarget === 'zero' ? 0 : moments(target.data, noData).mean;
+    raw = Float32Array.from(target.data);
+    for (let i = 0; i < raw.length; i++) if (noData[i]) raw[i] = fill;
+  }
+  let targetData = reuse ? sameTarget.target : job.targetFilter
+    ? filterTarget(raw, target.shape, target.voxelSize, template.shape, job.targetFilter, padTarget)
+    : raw;
+  if (plan.laplace && !reuse) targetData = laplacian(targetData, target.shape, 'nearest');
+  if (plan.standardise && !reuse) targetData = standardise(targetData);
+  const { mean, variance } = reuse ? { mean: sameTarget.targetMean, variance: sameTarget.targetVariance } : moments(targetData, noData);
+  return {
+    score, plan, padTarget, interpolation, rotationMode, device, threads: job.threads, tile, memoryFraction, memoryLimitBytes,
+    rotationCount: side.rotations.length / 9, rotationRange: side.rotationRange,
+    ...(tileShard ? { tileShard: { index: tileShard.index, count: tileShard.count } } : {}), background, randomPhaseSeed, source: undefined,
+    target: targetData, targetShape: target.shape, voxelSize: target.voxelSize, origin: target.origin,
+    template: side.template, templateShape: template.shape, mask: side.mask, supportShape: side.supportShape, maskRadius: side.maskRadius,
+    targetMask, fillValue: mean, filter: job.filter, zoneSplits: side.zoneSplits, zoneFilters: side.zoneFilters, templateFilter: side.templateFilter,
+    filterShape: side.filterShape, targetMean: mean, targetVariance: variance, noData, rotations: side.rotations, priors,
+  };
+}
+
+/** Whether a job's target is read from disk by region (out of core) rather than held whole. */
+export function isRegionSource(target: Volume | VolumeRegionSource): target is VolumeRegionSource {
+  return typeof (target as VolumeRegionSource).readRegion === 'function';
+}
+
+/**
+ * What the out-of-core path supports: the target is read tile by tile, so every step that needs the whole target at
+ * once is refused with the flag that asks for it (the message names `names`' spelling).
+ */
+export function checkOutOfCore(job: {
+  targetFilter?: boolean; targetMask?: boolean; score?: string; background?: string; moreTemplates?: boolean; priors?: boolean; tileShard?: boolean;
+}, names: {
+  targetFilter?: string; targetMask?: string; score?: string; background?: string; moreTemplates?: string; priors?: string; tileShard?: string;
+} = {}): void {
+  const refuse = (what: string, why: string): never => {
+    throw new TmeError('ERR_TME_UNSUPPORTED', `${what} is not available for a tomogram matched out of core (larger than memory): ${why}; bin or crop the tomogram, or give more --memory`);
+  };
+  // The target's filter multiplies the whole volume's spectrum: its real-space kernel (a band-pass's ringing, the
+  // binary wedge's planes) reaches across the volume. Measured (README, "Tomograms larger than memory"): a tile
+  // filtered with a halo of one template box differs from the whole-volume filter by 0.065 σ rms, up to 0.33 σ.
+  if (job.targetFilter) refuse(names.targetFilter ?? 'targetFilter', 'the target\'s band-pass, whitening and wedge filter the whole tomogram at once');
+  if (job.targetMask) refuse(names.targetMask ?? 'targetMask', 'the target mask is read whole');
+  const checked = checkJobOptions({ score: job.score });
+  if (checked.plan.laplace || checked.plan.standardise) refuse(`${names.score ?? 'score'} ${checked.score}`, 'its preprocessing acts on the whole tomogram');
+  if ((job.background ?? 'none') !== 'none') refuse(`${names.background ?? 'background'} ${job.background ?? ''}`, 'its per-voxel maps are held whole');
+  // Not built out of core (the tile loop supports them in memory only): refused rather than run untested.
+  if (job.moreTemplates) refuse(names.moreTemplates ?? 'moreTemplates', 'several templates in one pass are matched in memory only; search one template at a time');
+  if (job.priors) refuse(names.priors ?? 'priors', 'priors per position are matched in memory only');
+  if (job.tileShard) refuse(names.tileShard ?? 'tileShard', 'tile shards are matched in memory only');
+}
+
+/** A (z, y, x) tuple from one value per axis. */
+export function perAxis(f: (axis: 0 | 1 | 2) => number): Zyx {
+  return [f(0), f(1), f(2)];
+}
+
+/** Bytes read at once by the out-of-core passes over the target: at least 16 sections, so that the halo findNoData
+ *  reads about them (2 sections each side) costs at most a quarter more. */
+const SLAB_BYTES = 256 * 2 ** 20;
+const SLAB_SECTIONS = 16;
+export const NO_DATA_HALO = 2;
+
+/**
+ * The target's no-data voxels of the box [start, start + shape) (inside the target), from the box read with a halo
+ * of NO_DATA_HALO voxels: findNoData looks one voxel around and grows one voxel, so that halo gives the same answer
+ * as the whole volume. Returns the box read (with its halo) and its flags, or undefined flags when there are none.
+ */
+export function readWithNoData(source: VolumeRegionSource, start: Zyx, shape: Zyx): {
+  data: Float32Array; start: Zyx; shape: Zyx; noData: Uint8Array | undefined;
+} {
+  const lo = perAxis((a) => Math.max(0, start[a] - NO_DATA_HALO));
+  const hi = perAxis((a) => Math.min(source.shape[a], start[a] + shape[a] + NO_DATA_HALO));
+  const boxShape: Zyx = [hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2]];
+  const data = source.readRegion(lo, boxShape);
+  return { data, start: lo, shape: boxShape, noData: findNoData(data, boxShape) };
+}
+
+
+/**
+ * Prepares a job whose target is on disk: the template side as in memory, and the target's moments (the numbers
+ * every tile normalises by) from two passes over it in z-slabs, in voxel order, so that they equal the in-memory
+ * run's to the last bit; no-data regions are found per slab with a halo (same flags as the whole volume's).
+ */
+function prepareOutOfCore(job: MatchJob, checked: CheckedJobOptions, source: VolumeRegionSource, targetMoments: boolean): PreparedJob {
+  checkOutOfCore({
+    targetFilter: job.targetFilter !== undefined, targetMask: job.targetMask !== undefined, score: checked.score, background: checked.background,
+    moreTemplates: (job.moreTemplates?.length ?? 0) > 0, priors: job.priors !== undefined, tileShard: job.tileShard !== undefined,
+  });
+  const side = prepareTemplateSide(job, checked, source);
+  const [nz, ny, nx] = source.shape;
+  const section = ny * nx;
+  const slab = Math.max(SLAB_SECTIONS, Math.min(nz, Math.floor(SLAB_BYTES / (4 * section))));
+  // Pass 1: finite values, the no-data voxels and the sum over the others; pass 2 the squared deviations.
+  let s = 0;
+  let n = 0;
+  let anyNoData = false;
+  if (!targetMoments) { s = 0; n = 1; }
+  const eachSlab = (noData: boolean, visit: (data: Float32Array, skip: Uint8Array | undefined, from: number, to: number, first: number) => void): void => {
+    for (let z0 = 0; z0 < nz; z0 += slab) {
+      const zn = Math.min(slab, nz - z0);
+      const read = noData ? readWithNoData(source, [z0, 0, 0], [zn, ny, nx]) : { data: source.readRegion([z0, 0, 0], [zn, ny, nx]), start: [z0, 0, 0], noData: undefined };
+      const from = (z0 - read.start[0]) * section;
+      visit(read.data, read.noData, from, from + zn * section, z0 * section);
+    }
+  };
+  if (targetMoments) eachSlab(true, (data, skip, from, to, first) => {
+    for (let i = from; i < to; i++) {
+      const v = data[i] as number;
+      if (!Number.isFinite(v)) {
+        throw new TmeError('ERR_TME_FORMAT', `holds ${String(v)} at voxel ${first + i - from} (NaN or infinite values cannot be matched)`, { file: source.file });
+      }
+      if (skip?.[i]) { anyNoData = true; continue; }
+      s += v;
+      n++;
+    }
+  });
+  const mean = n > 0 ? s / n : 0;
+  let q = targetMoments ? 0 : 1;
+  // The in-memory moments square in two spellings (with and without no-data voxels); the same here, bit for bit.
+  // The no-data flags again only where pass 1 found some (the usual tomogram has none: one plain read).
+  if (targetMoments) eachSlab(anyNoData, (data, skip, from, to) => {
+    if (!anyNoData) {
+      for (let i = from; i < to; i++) { const d = (data[i] as number) - mean; q += d * d; }
+    } else {
+      for (let i = from; i < to; i++) if (!skip?.[i]) q += ((data[i] as number) - mean) ** 2;
+    }
+  });
+  const variance = n > 0 ? q / n : 0;
+  const { score, plan, padTarget, interpolation, rotationMode, device, tile, memoryFraction, memoryLimitBytes, background, randomPhaseSeed } = checked;
+  return {
+    score, plan, padTarget, interpolation, rotationMode, device, threads: job.threads, tile, memoryFraction, memoryLimitBytes,
+    rotationCount: side.rotations.length / 9, rotationRange: side.rotationRange, background, randomPhaseSeed, source,
+    target: new Float32Array(0), targetShape: source.shape, voxelSize: source.voxelSize, origin: source.origin,
+    template: side.template, templateShape: job.template.shape, mask: side.mask, supportShape: side.supportShape, maskRadius: side.maskRadius,
+    targetMask: undefined, fillValue: mean, filter: job.filter, zoneSplits: side.zoneSplits, zoneFilters: side.zoneFilters,
+    templateFilter: side.templateFilter, filterShape: side.filterShape, targetMean: mean, targetVariance: variance,
+    // Found per tile (readWithNoData); the whole volume's flags are never held.
+    noData: undefined, rotations: side.rotations, priors: undefined,
+  };
+}
+
+/** The template side of a job (rotations, mask, support, filters): the same whether the target is held or on disk. */
+export function prepareTemplateSide(job: MatchJob, checked: CheckedJobOptions, geometry: { shape: Zyx; voxelSize: Zyx }): {
+  rotations: Float64Array; rotationRange: readonly [number, number]; template: Float32Array; mask: Float32Array; maskRadius: number | undefined;
+  supportShape: Zyx; filterShape: Zyx; templateFilter: Float32Array | undefined; zoneSplits: Zyx; zoneFilters: Float32Array[] | undefined;
+} {
+  const { plan, interpolation, rotationMode } = checked;
   const rotations = job.rotations;
   if (!(rotations instanceof Float64Array) || rotations.length === 0 || rotations.length % 9 !== 0) {
     throw invalidOption('rotations', 'a Float64Array of 9 values per rotation (at least one)', rotations);
@@ -317,23 +510,12 @@ export function prepareJob(job: MatchJob, sameTarget?: PreparedJob): PreparedJob
   if (!(Number.isInteger(rangeStart) && Number.isInteger(rangeEnd) && rangeStart >= 0 && rangeStart < rangeEnd && rangeEnd <= rotations.length / 9)) {
     throw invalidOption('rotationRange', `[start, end) with 0 ≤ start < end ≤ ${rotations.length / 9}`, rotationRange.join(','));
   }
-  const { tileShard } = job;
-  if (tileShard !== undefined) {
-    const { index, count } = tileShard;
-    if (!(Number.isInteger(index) && Number.isInteger(count) && index >= 0 && index < count)) {
-      throw invalidOption('tileShard', 'i/n with 0 ≤ i < n', `${index}/${count}`);
-    }
-    // One kind of shard at a time: mergeShards joins either rotation ranges or tile ranges of one whole search.
-    if (job.rotationRange !== undefined) throw invalidOption('tileShard', 'no rotationRange as well (shard by rotations or by tiles)', `${index}/${count}`);
-  }
-  const { target, template } = job;
-  if (!sameVoxelSize(target.voxelSize, template.voxelSize)) {
+  const { template } = job;
+  if (!sameVoxelSize(geometry.voxelSize, template.voxelSize)) {
     throw new TmeError('ERR_TME_MISMATCH',
-      `template voxel size (${template.voxelSize.join(', ')}) Å differs from the target's (${target.voxelSize.join(', ')}) Å; resample the template first`);
+      `template voxel size (${template.voxelSize.join(', ')}) Å differs from the target's (${geometry.voxelSize.join(', ')}) Å; resample the template first`);
   }
-  checkFinite(target.data, 'the target');
   checkFinite(template.data, 'the template');
-
   let mask: Float32Array;
   let maskRadius: number | undefined;
   if (job.templateMask) {
@@ -349,64 +531,25 @@ export function prepareJob(job: MatchJob, sameTarget?: PreparedJob): PreparedJob
   }
   let maskSum = 0;
   for (let i = 0; i < mask.length; i++) maskSum += mask[i] as number;
-  // Normalised scores need a variance under the mask: at least two voxels.
   if (!(maskSum >= 2)) throw new TmeError('ERR_TME_INVALID_OPTION', `the template mask covers fewer than 2 voxels (sum ${maskSum})`);
-
-  let targetMask: Float32Array | undefined;
-  if (job.targetMask) {
-    if (!job.targetMask.shape.every((n, i) => n === target.shape[i])) {
-      throw new TmeError('ERR_TME_MISMATCH', `target mask shape (${job.targetMask.shape.join(', ')}) differs from the target's (${target.shape.join(', ')})`);
-    }
-    // Every template of a job reads the same target mask: one copy.
-    targetMask = sameTarget?.targetMask ?? Float32Array.from(job.targetMask.data);
-    if (targetMask !== sameTarget?.targetMask) checkFinite(targetMask, 'the target mask');
-  } else if (plan.needsTargetMask) {
-    throw new TmeError('ERR_TME_INVALID_OPTION', `the ${score} score needs a target mask (--target-mask)`);
-  }
-
-  // The target filter is padded by the template's box: only with the same box is another template's target this one's.
-  const reuse = sameTarget !== undefined && (!job.targetFilter || sameTarget.templateShape.every((n, i) => n === template.shape[i]));
-  // Regions without data take the padding's value, so that their edges look like the target's faces (a 0-filled
-  // band beside a mean-padded face would otherwise be a step the template matches), and they score nothing.
-  const noData = reuse ? sameTarget.noData : findNoData(target.data, target.shape);
-  let raw = target.data;
-  if (noData && !reuse) {
-    const fill = padTarget === 'zero' ? 0 : moments(target.data, noData).mean;
-    raw = Float32Array.from(target.data);
-    for (let i = 0; i < raw.length; i++) if (noData[i]) raw[i] = fill;
-  }
-  let targetData = reuse ? sameTarget.target : job.targetFilter
-    ? filterTarget(raw, target.shape, target.voxelSize, template.shape, job.targetFilter, padTarget)
-    : raw;
   let templateData = template.data;
-  if (plan.laplace) {
-    if (!reuse) targetData = laplacian(targetData, target.shape, 'nearest');
-    templateData = laplacian(templateData, template.shape, 'zero');
-  }
-  if (plan.standardise) {
-    if (!reuse) targetData = standardise(targetData);
-    templateData = standardise(templateData);
-  }
+  if (plan.laplace) templateData = laplacian(templateData, template.shape, 'zero');
+  if (plan.standardise) templateData = standardise(templateData);
   const filterShape = filterGridFor(template.shape);
   const templateFilter = job.filter ? filterOn(job.filter, filterShape, template.voxelSize) : undefined;
   const zones = job.zones;
   if (zones !== undefined) {
     const n = zones.splits[0] * zones.splits[1] * zones.splits[2];
-    if (!(zones.splits.every((v, a) => Number.isInteger(v) && v >= 1 && v <= (target.shape[a] as number)) && zones.filters.length === n)) {
+    if (!(zones.splits.every((v, a) => Number.isInteger(v) && v >= 1 && v <= (geometry.shape[a] as number)) && zones.filters.length === n)) {
       throw invalidOption('zones', 'zone counts of 1 … the target\'s size per axis and one filter per zone', `${zones.splits.join(',')} with ${zones.filters.length} filters`);
     }
   }
   const zoneSplits: Zyx = zones ? [zones.splits[0], zones.splits[1], zones.splits[2]] : [1, 1, 1];
   const zoneFilters = zones && zones.filters.length > 1 ? zones.filters.map((f) => filterOn(f, filterShape, template.voxelSize)) : undefined;
-  const { mean, variance } = reuse ? { mean: sameTarget.targetMean, variance: sameTarget.targetVariance } : moments(targetData, noData);
   return {
-    score, plan, padTarget, interpolation, rotationMode, device, threads: job.threads, tile, memoryFraction, memoryLimitBytes,
-    rotationCount: rotations.length / 9, rotationRange, ...(tileShard ? { tileShard: { index: tileShard.index, count: tileShard.count } } : {}), background, randomPhaseSeed,
-    target: targetData, targetShape: target.shape, voxelSize: target.voxelSize, origin: target.origin,
-    template: templateData, templateShape: template.shape, mask,
-    supportShape: templateSupport(mask, template.shape, plan.backendScore, interpolation, rotationMode), maskRadius, targetMask,
-    fillValue: mean, filter: job.filter, zoneSplits, zoneFilters, templateFilter, filterShape, targetMean: mean, targetVariance: variance, noData, rotations,
-    priors,
+    rotations, rotationRange, template: templateData, mask, maskRadius,
+    supportShape: templateSupport(mask, template.shape, plan.backendScore, interpolation, rotationMode),
+    filterShape, templateFilter, zoneSplits, zoneFilters,
   };
 }
 
@@ -414,15 +557,15 @@ export function prepareJob(job: MatchJob, sameTarget?: PreparedJob): PreparedJob
  * Every template of a job prepared (MatchJob.moreTemplates): template 0 from the job itself, the others with their own
  * template, mask and rotations and the job's options, sharing template 0's preprocessed target where it is theirs.
  */
-export function prepareTemplates(job: MatchJob): PreparedJob[] {
-  const first = prepareJob(job);
+export function prepareTemplates(job: MatchJob, options: Pick<PrepareOptions, 'targetMoments'> = {}): PreparedJob[] {
+  const first = prepareJob(job, options);
   const more = job.moreTemplates ?? [];
   if (more.length === 0) return [first];
   // Shards and background maps are per rotation set and per template; neither is built for several templates.
   if (job.rotationRange !== undefined) throw invalidOption('rotationRange', 'no shard with several templates (moreTemplates)', job.rotationRange.join(','));
   if (first.background !== 'none') throw invalidOption('background', 'none with several templates (moreTemplates)', first.background);
   if (job.priors !== undefined) throw invalidOption('priors', 'no priors with several templates (moreTemplates)', `${job.priors.positions.length / 3} priors`);
-  return [first, ...more.map((_t, k) => prepareJob(templateJob(job, k + 1), first))];
+  return [first, ...more.map((_t, k) => prepareJob(templateJob(job, k + 1), { sameTarget: first }))];
 }
 
 /** Template k of a job (0: the job's own; k ≥ 1: moreTemplates[k − 1]) as a job of its own, with the job's options. */

@@ -96,7 +96,8 @@ export class AtomicFileWriter {
     this.target = target;
     this.tmp = tempPathFor(target);
     try {
-      this.fd = fs.openSync(this.tmp, 'w', 0o644);
+      // 'w+': a file assembled by region (MrcRegionWriter) is read back before it is committed.
+      this.fd = fs.openSync(this.tmp, 'w+', 0o644);
     } catch (err) {
       throw ioError(target, err);
     }
@@ -107,6 +108,34 @@ export class AtomicFileWriter {
     try {
       let off = 0;
       while (off < chunk.byteLength) off += fs.writeSync(this.fd, chunk, off, chunk.byteLength - off);
+    } catch (err) {
+      this.abort();
+      throw ioError(this.target, err);
+    }
+  }
+
+  /** Writes `chunk` at byte `position` (a region of a file assembled out of order). */
+  writeAt(chunk: Uint8Array, position: number): void {
+    if (this.fd === undefined) throw new TmeError('ERR_TME_INTERNAL', 'write after commit or abort', { file: this.target });
+    try {
+      let off = 0;
+      while (off < chunk.byteLength) off += fs.writeSync(this.fd, chunk, off, chunk.byteLength - off, position + off);
+    } catch (err) {
+      this.abort();
+      throw ioError(this.target, err);
+    }
+  }
+
+  /** Reads back `target.byteLength` bytes written at `position` (unwritten bytes of a sparse file read as 0). */
+  readAt(target: Uint8Array, position: number): void {
+    if (this.fd === undefined) throw new TmeError('ERR_TME_INTERNAL', 'read after commit or abort', { file: this.target });
+    try {
+      let off = 0;
+      while (off < target.byteLength) {
+        const got = fs.readSync(this.fd, target, off, target.byteLength - off, position + off);
+        if (got === 0) { target.fill(0, off); break; }
+        off += got;
+      }
     } catch (err) {
       this.abort();
       throw ioError(this.target, err);

@@ -11,3 +11,4 @@ export type { SampleType } from './samples';
 export * from './star';
 export * from './structure';
 export * from './npy';
+export * from './mrc-region';

@@ -203,9 +203,6 @@ export function interpretMrcHeader(bytes: Uint8Array, fileSize: number, file: st
       `data block is ${Math.max(0, fileSize - dataOffset)} bytes but NX×NY×NZ = ${nx}×${ny}×${nz} in mode ${mode} needs ${needed} bytes`, { file });
   }
   if (dataOffset + needed < fileSize) warnings.push(`${fileSize - dataOffset - needed} bytes after the data block ignored`);
-  if (nx * ny * nz > 2 ** 32 - 1) {
-    throw new TmeError('ERR_TME_UNSUPPORTED', `${nx}×${ny}×${nz} voxels exceed the 2^32−1 that one typed array holds`, { file });
-  }
 
   let dataType: MrcHeader['dataType'];
   if (mode === 0) {

@@ -75,6 +75,10 @@ function readSections(path: string, zStart: number | undefined, zCount: number |
     if (!Number.isInteger(count) || count < 1 || z0 + count > nz) throw invalidOption('zCount', `integer in [1, ${nz - z0}]`, count, path);
     const section = nx * ny;
     const n = section * count;
+    // One typed array holds at most 2^32−1 elements; larger volumes are read by region (MrcRegionReader).
+    if (n > 2 ** 32 - 1) {
+      throw new TmeError('ERR_TME_UNSUPPORTED', `${nx}×${ny}×${count} voxels exceed the 2^32−1 that one typed array holds`, { file: path });
+    }
     const data = dtype === 'native' ? allocateNative(header.dataType, n) : new Float32Array(n);
     readSamples(file, header.dataOffset + z0 * section * header.bytesPerVoxel, n, header.dataType,
       header.byteOrder === 'little', data, 0);

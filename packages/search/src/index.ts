@@ -3,7 +3,7 @@ export {
 } from './options';
 export { MICROSCOPE_RULE, searchFilters, type FilterFlags, type SearchFilters } from './filters';
 export { looksLikeModel, shapeTemplate, type PreparedTemplate, type TemplateSource } from './template';
-export { planSearch, type PlanOptions, type SearchPlan } from './plan';
+export { planSearch, type PlanOptions, type SearchPlan, type TargetMemory } from './plan';
 export { searchFromRecord } from './record';
 export { parseDefocusValue } from './units';
 // What a caller of the search needs of the layers below, so that it depends on this package alone.

@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  TmeError, createVolume, inFile, invalidOption, isTmeError, parseNpy, readEmHeader, readMrcHeader, readVolume, volumeFormatOf, type Volume, type Zyx,
+  MrcRegionReader, TmeError, createVolume, inFile, invalidOption, isTmeError, parseNpy, readEmHeader, readMrcHeader, readVolume, volumeFormatOf,
+  type Volume, type VolumeRegionSource, type Zyx,
 } from '@tme/formats';
 import {
   ANGULAR_STEP_RANGE, measureCovering, readRotationList, rotationsFromQuaternionArray, sampleRotations,
@@ -10,7 +11,7 @@ import {
 import {
   buildTargetFilter, buildTemplateFilter, defocusZones, ellipsoidMask, isIdentityFilter, sphereMask, thresholdMask, whiteningProfile, type DefocusHandedness,
 } from '@tme/template';
-import { listDevices, resolveDevices, type DeviceSelection, type MatchJob } from '@tme/engine';
+import { checkOutOfCore, inMemoryBytes, listDevices, resolveDevices, type DeviceSelection, type MatchJob } from '@tme/engine';
 import { checkRotationsGiven, resolveSearchOptions, SEARCH_FLAGS, type SearchInput, type SearchOptions } from './options';
 import { searchFilters, type SearchFilters } from './filters';
 import { shapeTemplate, type TemplateSource } from './template';
@@ -21,8 +22,12 @@ export interface SearchPlan {
   /** The options with defaults filled in and files absolute: what job.json stores, verbatim. */
   options: SearchOptions;
   job: MatchJob;
-  /** The target as read (before its filters): subtomograms are cut from it. */
-  target: Volume;
+  /** The target as read (before its filters): subtomograms are cut from it. Out of core, its reader (the file on
+   *  disk, read by region). */
+  target: Volume | VolumeRegionSource;
+  /** How the target is matched: in memory, or out of core when the in-memory path needs more than is available
+   *  (what is free now, capped by --memory). */
+  memory: TargetMemory;
   template: Volume;
   filters: SearchFilters;
   templateSource: TemplateSource;
@@ -41,6 +46,17 @@ export interface SearchPlan {
   angularStep: number;
   /** The search in the words job.json's readers (tme export, tme batch) use; see `options` for the whole search. */
   inputs: Record<string, unknown>;
+}
+
+export interface TargetMemory {
+  path: 'in-memory' | 'out-of-core';
+  /** What the in-memory path would hold (@tme/engine's inMemoryBytes) and what is available; `limit`: --memory set it. */
+  inMemoryBytes: number;
+  availableBytes: number;
+  limit: boolean;
+  /** Whether the tomogram as float32 and its two maps (12 bytes a voxel) fit at all: a search that cannot go out of
+   *  core then still runs in memory, with whatever room is left for tiles. */
+  wholeFits: boolean;
 }
 
 export interface PlanOptions {
@@ -73,15 +89,46 @@ export async function planSearch(input: SearchInput | SearchOptions, plan: PlanO
   const angularStep = o.angularStep
     ?? Math.min(ANGULAR_STEP_RANGE[1], Math.max(ANGULAR_STEP_RANGE[0], Number((set?.coveringAngle ?? ANGULAR_STEP_RANGE[1]).toFixed(2))));
 
-  checkTargetFits(o.target, o.memoryLimitBytes);
+  const memory = targetMemory(o);
   const read = (file: string): Volume & { header: { warnings: string[] } } => {
     const volume = readVolume(file);
     for (const w of volume.header.warnings) plan.onWarning?.(w, file);
     return volume;
   };
-  const target = read(o.target);
-  checkFinite(target.data, o.target);
   const filters = searchFilters(o);
+  const filterOptions = filters.options;
+  if (memory.path === 'out-of-core') {
+    // What needs the whole target cannot go out of core: such a search stays in memory (with smaller tiles) while the
+    // tomogram and its maps fit at all, as before out of core existed; beyond that the refusal names the flag.
+    try {
+      checkOutOfCore({
+        score: o.score, background: o.background, targetMask: o.targetMask !== undefined,
+        moreTemplates: (o.moreTemplates?.length ?? 0) > 0, priors: o.priors !== undefined, tileShard: tileShard !== undefined,
+      }, {
+        score: SEARCH_FLAGS.score, background: SEARCH_FLAGS.background, targetMask: SEARCH_FLAGS.targetMask,
+        moreTemplates: `${SEARCH_FLAGS.template} given ${(o.moreTemplates?.length ?? 0) + 1} times`, priors: SEARCH_FLAGS.priors,
+        tileShard: `${SEARCH_FLAGS.shardBy} tiles`,
+      });
+      // The same filters as targetFilter below.
+      if (filterOptions.bandPass || o.whiten || filterOptions.wedge || filterOptions.tiltWeighting) {
+        const given = (['lowpass', 'highpass', 'whiten', 'tiltRange', 'tiltAngles'] as const).filter((k) => o[k] !== undefined && o[k] !== false).map((k) => SEARCH_FLAGS[k]);
+        checkOutOfCore({ targetFilter: true }, { targetFilter: given.length > 0 ? given.join(', ') : 'the target filter' });
+      }
+    } catch (err) {
+      if (!memory.wholeFits) throw err;
+      memory.path = 'in-memory';
+    }
+  }
+  const outOfCore = memory.path === 'out-of-core';
+  let target: (Volume | MrcRegionReader) & { header: { warnings: string[] } };
+  if (outOfCore) {
+    target = new MrcRegionReader(o.target);
+    for (const w of target.header.warnings) plan.onWarning?.(w, o.target);
+  } else {
+    const volume = read(o.target);
+    checkFinite(volume.data, o.target);
+    target = volume;
+  }
   const priors = o.priors === undefined ? undefined : readPriorFile(o.priors, target);
   if (priors !== undefined) {
     // Coordinates in Å where voxels are expected (or another tomogram's) put the priors outside: say so.
@@ -108,8 +155,7 @@ export async function planSearch(input: SearchInput | SearchOptions, plan: PlanO
     }
     checkBinary(targetMask, o.targetMask as string);
   }
-  const filterOptions = filters.options;
-  if (o.whiten) filterOptions.whitening = whiteningProfile(target);
+  if (o.whiten) filterOptions.whitening = whiteningProfile(target as Volume);
   const filter = isIdentityFilter(filterOptions) ? undefined : buildTemplateFilter(filterOptions);
   const hasDefocus = filterOptions.ctf !== undefined || (filterOptions.tiltWeighting?.tilts.some((t) => t.ctf !== undefined) ?? false);
   // Off unless asked: measured on thick tilted lamellae (README, "Defocus gradient"), the right hand raised the score at
@@ -172,7 +218,7 @@ export async function planSearch(input: SearchInput | SearchOptions, plan: PlanO
     tomoName: o.tomoName ?? filters.tomoName ?? null,
   };
   return {
-    options: o, job, target, template: prepared.template, filters, templateSource: prepared.source, rotationCount, angularStep, inputs,
+    options: o, job, target, memory, template: prepared.template, filters, templateSource: prepared.source, rotationCount, angularStep, inputs,
     ...(more.length > 0 ? { moreTemplates: more.map((m) => m.prepared.template) } : {}),
     zones: {
       count: zones.options.length, splits: zones.splits, boundAngstrom: zones.boundAngstrom, spanAngstrom: zones.spanAngstrom, handedness,
@@ -268,31 +314,45 @@ function checkDevices(selection: DeviceSelection): void {
   }
 }
 
+/** GiB to one decimal, below 1 GiB whole MiB (so that a small --memory reads as what it is). */
 function gib(bytes: number): string {
-  return `${(bytes / 2 ** 30).toFixed(1)} GiB`;
+  return bytes >= 2 ** 30 ? `${(bytes / 2 ** 30).toFixed(1)} GiB` : `${Math.ceil(bytes / 2 ** 20)} MiB`;
 }
 
 /**
- * Refuses, from its header alone, a target whose float32 copy and best-score and rotation maps (12 bytes a voxel)
- * cannot be held: reading a 16 GiB tomogram on a 24 GiB machine was killed by the kernel 47 s in, with no message.
+ * In memory or out of core, from the target's header alone: in memory when what that path holds (inMemoryBytes) fits
+ * the memory available now (the host's free memory, capped by --memory), else out of core. Reading a 16 GiB tomogram
+ * whole on a 24 GiB machine was killed by the kernel 47 s in, with no message. Only MRC files are read by region: an
+ * EM file that does not fit is refused in one line.
  */
-function checkTargetFits(file: string, limit: number | undefined): void {
+function targetMemory(o: SearchOptions): TargetMemory {
+  const file = o.target;
+  const limit = o.memoryLimitBytes;
   let shape: Zyx;
   try {
     shape = volumeFormatOf(file) === 'em' ? readEmHeader(file).shape : readMrcHeader(file).shape;
-  } catch {
-    return; // unreadable headers are reported by the read itself, in its words
+  } catch (err) {
+    // An EM file past one typed array is refused by its header reader in its words; any other unreadable header is
+    // reported by the read itself.
+    if (volumeFormatOf(file) === 'em' && isTmeError(err, 'ERR_TME_UNSUPPORTED')) throw err;
+    return { path: 'in-memory', inMemoryBytes: 0, availableBytes: Infinity, limit: false, wholeFits: true };
   }
-  const needed = 12 * shape[0] * shape[1] * shape[2];
+  const needed = inMemoryBytes(shape, { targetMask: o.targetMask !== undefined, background: o.background });
   const cpu = listDevices().devices.find((d) => d.index === 'cpu');
   const free = cpu ? cpu.memoryBytes : Infinity;
   const available = Math.min(limit ?? Infinity, free);
-  if (needed > available) {
+  const memory: TargetMemory = {
+    path: needed > available ? 'out-of-core' : 'in-memory', inMemoryBytes: needed, availableBytes: available, limit: limit !== undefined && limit <= free,
+    wholeFits: 12 * shape[0] * shape[1] * shape[2] <= available,
+  };
+  if (memory.path === 'out-of-core' && volumeFormatOf(file) === 'em') {
+    if (memory.wholeFits) return { ...memory, path: 'in-memory' };
     throw new TmeError('ERR_TME_DEVICE_MEMORY',
-      `${[...shape].reverse().join('×')} voxels need ${gib(needed)} (the tomogram as float32 and its best-score and rotation maps) but `
-      + `${limit !== undefined && limit <= free ? `${SEARCH_FLAGS.memoryLimitBytes} allows ${gib(limit)}` : `${gib(available)} of memory is free`}; `
-      + 'bin or crop it (tme does not yet match tomograms larger than memory)', { file });
+      `${[...shape].reverse().join('×')} voxels need ${gib(needed)} in memory but `
+      + `${memory.limit ? `${SEARCH_FLAGS.memoryLimitBytes} allows ${gib(available)}` : `${gib(available)} of memory is free`}; `
+      + 'tme matches tomograms larger than memory from MRC files only: convert it (tme convert) or bin or crop it', { file });
   }
+  return memory;
 }
 
 /**

@@ -24,7 +24,7 @@ export function looksLikeModel(file: string): boolean {
  * model simulated at the target's voxel size; and the user's mask put on the same box.
  */
 export async function shapeTemplate(
-  o: TemplateFlags, target: Volume, read: (file: string) => Volume, targetVoxelUnknown: boolean,
+  o: TemplateFlags, target: Pick<Volume, 'shape' | 'voxelSize'>, read: (file: string) => Volume, targetVoxelUnknown: boolean,
 ): Promise<PreparedTemplate> {
   const voxel = target.voxelSize[2];
   const largest = Math.max(...target.shape);
@@ -77,7 +77,7 @@ export async function shapeTemplate(
   return fitsTarget({ template, templateMask, source: { kind: 'map', file: o.template, resampledFrom: differs ? mapVoxel : undefined } }, target);
 }
 
-function fitsTarget(prepared: PreparedTemplate, target: Volume): PreparedTemplate {
+function fitsTarget(prepared: PreparedTemplate, target: Pick<Volume, 'shape'>): PreparedTemplate {
   const { template, source } = prepared;
   if (template.shape.some((n, i) => n > (target.shape[i] as number))) {
     throw new TmeError('ERR_TME_MISMATCH', `template box ${template.shape[2]} voxels is larger than the target`, { file: source.file });

@@ -31,6 +31,14 @@ export async function runEstimate(flags: MatchFlags & { calibration: string; jso
     + (estimate.supportShape.every((n, a) => n === estimate.templateShape[a])
       ? 'the whole box, as the score correlates it'
       : 'where the mask lets the template reach after rotation')];
+  const m = setup.memory;
+  const size = (b: number): string => (b >= 2 ** 30 ? gib(b) : `${Math.ceil(b / 2 ** 20)} MiB`);
+  const available = m.limit ? `--memory allows ${size(m.availableBytes)}` : `${size(m.availableBytes)} is free`;
+  lines.push(m.path === 'in-memory'
+    ? (m.inMemoryBytes <= m.availableBytes
+      ? `path: in memory (the tomogram, its maps and room for tiles ≈ ${size(m.inMemoryBytes)}; ${available})`
+      : `path: in memory with less room for tiles (≈ ${size(m.inMemoryBytes)} wanted but ${available}; out of core cannot take this search's options)`)
+    : `path: out of core (in memory would need ${size(m.inMemoryBytes)} but ${available}): tiles are read from the file and the maps written tile by tile; no checkpoints (--resume is refused)`);
   const z = setup.zones;
   const span = (f: { spanAngstrom: number; boundAngstrom: number }): string => `the defocus changes by up to ${Math.round(f.spanAngstrom)} Å over the tomogram, `
     + `a zone may hold ${Number.isFinite(f.boundAngstrom) ? Math.round(f.boundAngstrom) : '∞'} Å (phase error ≤ π/4 at the filter's highest frequency)`;

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { TmeError, invalidOption, writeFileAtomic, writeMrc } from '@tme/formats';
 import { EXAMPLE, makeBundledExample, scorePicks } from '@tme/example';
 import { pickAndExport, toExportPicks } from '../pipeline';
-import { createFolder, executeMatch, setupSearch } from './match';
+import { createFolder, executeMatch, inMemoryResult, inMemoryTarget, setupSearch } from './match';
 import { DEVICE_CHOICES, parseDevice } from '../search-flags';
 import { REPORT_FILE, writeReport } from './report';
 
@@ -54,10 +54,11 @@ export async function runExample(dirArg: string | undefined, flags: ExampleFlags
   const run = { force: true, quiet: flags.quiet, progress: flags.progress };
   const setup = await setupSearch({
     target: files.tomogram, template: files.template, angularStep, device: parseDevice(flags.device), tiltRange: [...EXAMPLE.tiltRange],
-  }, files.run, run);
-  const result = await executeMatch(setup, run, 'tme example');
+  }, files.run, { ...run, holdsTarget: 'tme example' });
+  const target = inMemoryTarget(setup, 'tme example');
+  const result = inMemoryResult(await executeMatch(setup, run, 'tme example'));
   const summary = await pickAndExport({
-    dir: setup.dir, result, target: setup.target, templateShape: setup.template.shape, tomoName: 'example',
+    dir: setup.dir, result, target, templateShape: setup.template.shape, tomoName: 'example',
     peaks: { falseAlarms: 1 }, formats: ['tsv', 'relion', 'imod'], tiltRange: EXAMPLE.tiltRange, force: true,
     microscope: setup.filters.microscope.microscope, micrographName: files.tomogram,
     refine: flags.refine !== false ? { job: setup.job, angularStep: setup.angularStep } : undefined, warnings: setup.warnings,

@@ -1,9 +1,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
-import { TmeError, invalidOption, isTmeError, removeStaleTemporaries } from '@tme/formats';
+import { TmeError, invalidOption, isTmeError, removeStaleTemporaries, type Volume } from '@tme/formats';
 import {
-  CHECKPOINT_FILE, JOB_FILES, JOB_LOCK_FILE, TEMPLATE_INDEX_FILE, devicesLabel, lockJobFolder, matchTemplate, writeJob, type MatchResult,
+  CHECKPOINT_FILE, JOB_FILES, JOB_LOCK_FILE, TEMPLATE_INDEX_FILE, devicesLabel, isRegionSource, lockJobFolder, matchTemplate, matchTemplateOutOfCore, writeJob,
+  type MatchResult, type OutOfCoreMatchResult,
 } from '@tme/engine';
 import { SEARCH_DEFAULTS, planSearch, type SearchInput, type SearchPlan } from '@tme/search';
 import { createProgressRenderer } from '../progress';
@@ -114,7 +115,7 @@ export interface MatchSetup extends SearchPlan {
  * Plans the search the flags describe (@tme/search checks every value and reads the inputs), then makes the job
  * folder. A header's doubts (a voxel size taken as 1 Å) are said once per file, on stderr, unless --quiet.
  */
-export async function setupMatch(flags: MatchFlags, options: { createDir?: boolean } = {}): Promise<MatchSetup> {
+export async function setupMatch(flags: MatchFlags, options: { createDir?: boolean; holdsTarget?: string } = {}): Promise<MatchSetup> {
   if (flags.checkpointInterval !== undefined) parseSeconds('--checkpoint-interval', flags.checkpointInterval);
   if (flags.background === 'random-phase' && flags.resume) {
     throw invalidOption('--background', 'none or rotation-stats with --resume (random-phase runs two searches and keeps no checkpoint)', flags.background);
@@ -124,7 +125,11 @@ export async function setupMatch(flags: MatchFlags, options: { createDir?: boole
 
 /** Plans a typed search (the example's, a job's stored one) into the job folder `output`. */
 export async function setupSearch(
-  input: SearchInput, output: string, o: { force?: boolean; resume?: boolean; quiet?: boolean; createDir?: boolean },
+  input: SearchInput, output: string, o: {
+    force?: boolean; resume?: boolean; quiet?: boolean; createDir?: boolean;
+    /** The command, when it holds the tomogram whole (inMemoryTarget): refused before the job folder is made. */
+    holdsTarget?: string;
+  },
 ): Promise<MatchSetup> {
   if (o.force && o.resume) throw invalidOption('--force/--resume', 'only one of --force and --resume', 'both');
   const warnings: string[] = [];
@@ -134,6 +139,11 @@ export async function setupSearch(
       if (!o.quiet) process.stderr.write(`tme: warning: ${file}: ${message}\n`);
     },
   });
+  if (o.holdsTarget !== undefined) inMemoryTarget(plan, o.holdsTarget);
+  // Before the job folder is touched (the engine refuses it too).
+  if (o.resume && isRegionSource(plan.job.target)) {
+    throw new TmeError('ERR_TME_INVALID_OPTION', 'Expected no --resume for a tomogram matched out of core (larger than memory; it keeps no checkpoint) but received --resume');
+  }
   const dir = path.resolve(output);
   const createDir = o.createDir ?? true;
   const createdDir = createDir && !fs.existsSync(dir);
@@ -151,10 +161,33 @@ export async function setupSearch(
   return { ...plan, dir, createdDir, warnings, cancel };
 }
 
+/**
+ * The target of a search that holds it whole (tme run and tme example cut subtomograms from it and call peaks on the
+ * maps in memory): one that only fits out of core is refused before anything runs, in one line.
+ */
+export function inMemoryTarget(setup: SearchPlan, command: string): Volume {
+  const { target, memory } = setup;
+  if (!isRegionSource(target)) return target;
+  throw new TmeError('ERR_TME_DEVICE_MEMORY',
+    `matching in memory needs ${gib(memory.inMemoryBytes)} but ${memory.limit ? `--memory allows ${gib(memory.availableBytes)}` : `${gib(memory.availableBytes)} is free`}; `
+    + `${command} holds the tomogram and its maps whole: run tme match (it matches out of core), then tme peaks and tme export on its job folder`, { file: target.file });
+}
+
+/** The result of a search inMemoryTarget let through: its maps are in memory. */
+export function inMemoryResult(result: MatchResult | OutOfCoreMatchResult): MatchResult {
+  if ('outOfCore' in result) throw new TmeError('ERR_TME_INTERNAL', 'a search matched out of core where its maps were to be held');
+  return result;
+}
+
+/** GiB to one decimal, below 1 GiB whole MiB (so that a small --memory reads as what it is). */
+function gib(bytes: number): string {
+  return bytes >= 2 ** 30 ? `${(bytes / 2 ** 30).toFixed(1)} GiB` : `${Math.ceil(bytes / 2 ** 20)} MiB`;
+}
+
 /** Runs a prepared match with progress, Ctrl-C → checkpoint, and writes the job folder. */
 export async function executeMatch(
   setup: MatchSetup, flags: Pick<MatchFlags, 'resume' | 'quiet' | 'progress' | 'checkpointInterval'>, command = 'tme match',
-): Promise<MatchResult> {
+): Promise<MatchResult | OutOfCoreMatchResult> {
   const { dir, job } = setup;
   const intervalSeconds = flags.checkpointInterval === undefined ? undefined : parseSeconds('--checkpoint-interval', flags.checkpointInterval);
   const { controller, onSigint } = setup.cancel;
@@ -162,14 +195,22 @@ export async function executeMatch(
   process.removeListener('SIGINT', onSigint);
   process.once('SIGINT', onSigint);
   const progress = createProgressRenderer({ quiet: flags.quiet, force: flags.progress });
-  let result: MatchResult;
+  let result: MatchResult | OutOfCoreMatchResult;
   try {
-    result = await matchTemplate(job, {
-      signal: controller.signal,
-      onProgress: (p) => progress.update(p),
-      // random-phase's two searches keep no checkpoint (the engine refuses one rather than ignore it).
-      ...(job.background === 'random-phase' ? {} : { checkpoint: { dir, resume: flags.resume === true, intervalSeconds } }),
-    });
+    if (isRegionSource(job.target) && flags.checkpointInterval !== undefined) {
+      throw new TmeError('ERR_TME_INVALID_OPTION', `Expected no --checkpoint-interval for a tomogram matched out of core (it keeps no checkpoint) but received ${flags.checkpointInterval}`);
+    }
+    result = isRegionSource(job.target)
+      // Out of core the maps are written into the job folder tile by tile; no checkpoint (the engine refuses --resume).
+      ? await matchTemplateOutOfCore(job, { scores: path.join(dir, JOB_FILES.scores), rotations: path.join(dir, JOB_FILES.rotations) }, {
+        signal: controller.signal, onProgress: (p) => progress.update(p), ...(flags.resume === true ? { checkpoint: { dir, resume: true } } : {}),
+      })
+      : await matchTemplate(job, {
+        signal: controller.signal,
+        onProgress: (p) => progress.update(p),
+        // random-phase's two searches keep no checkpoint (the engine refuses one rather than ignore it).
+        ...(job.background === 'random-phase' ? {} : { checkpoint: { dir, resume: flags.resume === true, intervalSeconds } }),
+      });
   } catch (err) {
     const kept = fs.existsSync(path.join(dir, CHECKPOINT_FILE));
     // Nothing to resume and a folder this run made: leave no empty job folder behind.
@@ -177,7 +218,9 @@ export async function executeMatch(
     if (isTmeError(err, 'ERR_TME_CANCELLED')) {
       throw new TmeError('ERR_TME_CANCELLED', kept
         ? 'cancelled; the last checkpoint is kept: continue with the same command and --resume'
-        : 'cancelled before the first batch of rotations finished; nothing was kept', { file: dir });
+        : isRegionSource(job.target)
+          ? 'cancelled; a search out of core keeps no checkpoint: nothing was kept'
+          : 'cancelled before the first batch of rotations finished; nothing was kept', { file: dir });
     }
     throw err;
   } finally {
@@ -194,11 +237,12 @@ export async function executeMatch(
   process.removeListener('SIGINT', onLateSigint);
   if (!flags.quiet) {
     let best = -Infinity;
-    for (const v of result.scores.data) if (v > best) best = v;
+    if ('outOfCore' in result) best = result.outOfCore.bestScore;
+    else for (const v of result.scores.data) if (v > best) best = v;
     const tiles = result.tilePlan.tiles.length;
     process.stdout.write(
       `${dir}: ${setup.rotationCount} rotations${setup.moreTemplates ? ` of ${setup.moreTemplates.length + 1} templates` : ''} × ${tiles} tile${tiles === 1 ? '' : 's'} on ${devicesLabel(result.devices)} in ` +
-      `${(result.timings.totalMs / 1000).toFixed(1)} s${result.resumed ? ' (resumed)' : ''}; best score ${best.toFixed(4)}, ` +
+      `${(result.timings.totalMs / 1000).toFixed(1)} s${result.resumed ? ' (resumed)' : ''}${'outOfCore' in result ? ' (out of core)' : ''}; best score ${best.toFixed(4)}, ` +
       `mean ${result.stats.mean.toFixed(4)} ± ${result.stats.std.toFixed(4)}` +
       `${result.stats.scope === 'tile' ? ' (statistics over whole tiles, padding included)' : ''}` +
       `${result.priors ? `; priors: ${result.priors.rotationsMatched} of ${result.priors.rotationsWithout} rotation·tile steps matched, ${result.priors.voxelsSearched} voxels searched` : ''}\n`,

@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { Command } from 'commander';
-import { backgroundStatistics, readJob } from '@tme/engine';
-import { TmeError, invalidOption, readMrc, writeFileAtomic, type Zyx } from '@tme/formats';
+import { JOB_FILES, backgroundStatistics, listDevices, peakCallingBytes, readJob } from '@tme/engine';
+import { TmeError, invalidOption, readMrc, readMrcHeader, writeFileAtomic, type Zyx } from '@tme/formats';
 import {
   callPeaks, formatOrientationsTsv, formatPicksDetailsTsv, statisticsFromJob, type CallPeaksOptions, type PeakSet, type RefinedOrientation,
 } from '@tme/peaks';
@@ -127,6 +128,29 @@ export function describeThreshold(set: PeakSet, prefix: string): string {
     + `${prefix}: expected false positives at this threshold: ${fp} over ${t.regionVoxels} voxels\n` + faces;
 }
 
+/**
+ * Refuses, from scores.mrc's header, maps that peak calling cannot hold whole in the memory free now: tme does
+ * not call peaks slab by slab, and a map read past memory is killed by the kernel without a message.
+ */
+function checkMapsFit(jobDir: string): void {
+  const file = path.join(jobDir, JOB_FILES.scores);
+  let shape: Zyx;
+  try {
+    shape = readMrcHeader(file).shape;
+  } catch {
+    return; // readJob says what is wrong with the job, in its words
+  }
+  const needed = peakCallingBytes(shape);
+  const free = listDevices().devices.find((d) => d.index === 'cpu')?.memoryBytes ?? Infinity;
+  if (needed > free) {
+    const gib = (b: number): string => `${(b / 2 ** 30).toFixed(1)} GiB`;
+    throw new TmeError('ERR_TME_DEVICE_MEMORY',
+      `${[...shape].reverse().join('×')} voxels: calling peaks holds the score and rotation maps whole (≈ ${gib(needed)}) but `
+      + `${gib(free)} is free; `
+      + 'tme does not call peaks slab by slab: run it where more memory is free', { file });
+  }
+}
+
 /** `tme peaks`: call peaks on a finished job and write the orientations TSV, the details table and a report. */
 export async function runPeaks(jobDir: string, o: PeaksCliOptions): Promise<PeaksCliResult> {
   const options = callOptionsFrom(o);
@@ -135,6 +159,7 @@ export async function runPeaks(jobDir: string, o: PeaksCliOptions): Promise<Peak
     for (const f of Object.values(files)) if (fs.existsSync(f)) throw new TmeError('ERR_TME_EXISTS', 'exists (use --force to replace it)', { file: f });
   }
 
+  checkMapsFit(jobDir);
   const job = readJob(jobDir);
   // A job searched with --background calls peaks on its background map (scores-normalised.mrc or scores-corrected.mrc),
   // with that map's own noise model.

@@ -4,7 +4,7 @@ import { invalidOption, readMrcHeader } from '@tme/formats';
 import { BACKGROUND_FILES, readBackgroundMap, readJob, type MatchResult } from '@tme/engine';
 import { RUN_FORMATS, describeFaceBoxes, pickAndExport, type RunFormat } from '../pipeline';
 import { describeRefinement, refinable } from '../refine';
-import { addMatchOptions, executeMatch, setupMatch, type MatchFlags } from './match';
+import { addMatchOptions, executeMatch, inMemoryResult, inMemoryTarget, setupMatch, type MatchFlags } from './match';
 import { REPORT_FILE, writeReport } from './report';
 import {
   PEAK_MASK_HELP, addPeakOptions, callOptionsFrom, describeEdge, describeThreshold, readPeakMask, type PeaksCliOptions,
@@ -58,9 +58,10 @@ export async function runAll(flags: RunFlags): Promise<void> {
   }
   // The peak mask is checked before the match: a wrong file must not cost a search.
   const peakMask = flags.mask === undefined ? undefined : readPeakMask(flags.mask, readMrcHeader(flags.target).shape);
-  const setup = await setupMatch(flags, { createDir: flags.fromJob !== true });
+  const setup = await setupMatch(flags, { holdsTarget: 'tme run', createDir: flags.fromJob !== true });
+  const target = inMemoryTarget(setup, 'tme run');
   if (flags.mask !== undefined) setup.inputs['peakMask'] = path.resolve(flags.mask);
-  const result = flags.fromJob ? resultOfJob(setup.dir) : await executeMatch(setup, flags, 'tme run');
+  const result = flags.fromJob ? resultOfJob(setup.dir) : inMemoryResult(await executeMatch(setup, flags, 'tme run'));
   // Refinement is on by default (measured: the median angular error drops below half the step, for ~0.1 s a pick);
   // mcc cannot be re-scored per voxel, so its angles stay those of the global search, and the run says so.
   const refine = flags.refine !== false && refinable(setup.job);
@@ -68,7 +69,7 @@ export async function runAll(flags: RunFlags): Promise<void> {
     ?? path.basename(flags.target).replace(/\.[^.]+$/, '').replace(/[^A-Za-z0-9._+-]/g, '_');
   // With several templates the box is the largest one's (job.json's templateShape): picks' distance and RELION's box.
   const summary = await pickAndExport({
-    dir: setup.dir, result, target: setup.target, templateShape: result.parameters.templateShape, tomoName, peaks, peakMask, formats,
+    dir: setup.dir, result, target, templateShape: result.parameters.templateShape, tomoName, peaks, peakMask, formats,
     tiltRange: setup.filters.tiltRange, tiltAxis: setup.options.tiltAxis,
     microscope: setup.filters.microscope.microscope, micrographName: setup.options.target,
     // Dark protein in the tomogram (the template was inverted to match it): RELION must average bright protein.

@@ -1,0 +1,86 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { MrcRegionReader, createVolume, readMrc, writeMrc, type Zyx } from '@tme/formats';
+import { matchTemplate, matchTemplateOutOfCore } from '../src/match';
+import { blobTemplate, gaussianNoise, rotationSet } from './helpers';
+
+const SHAPE: Zyx = [40, 44, 48];
+
+/** Noise with three copies of the template, and (optionally) a constant slab without data along one face. */
+function target(withNoData: boolean): Float32Array {
+  const [nz, ny, nx] = SHAPE;
+  const data = gaussianNoise(nz * ny * nx, 11, 0.5);
+  const t = blobTemplate(12);
+  for (const [cz, cy, cx] of [[10, 12, 14], [25, 30, 20], [30, 10, 36]] as const) {
+    for (let z = 0; z < 12; z++) for (let y = 0; y < 12; y++) for (let x = 0; x < 12; x++) {
+      const i = ((cz - 6 + z) * ny + cy - 6 + y) * nx + cx - 6 + x;
+      data[i] = (data[i] as number) + (t.data[(z * 12 + y) * 12 + x] as number);
+    }
+  }
+  if (withNoData) for (let z = 0; z < nz; z++) for (let y = 0; y < ny; y++) data.fill(0, (z * ny + y) * nx + 42, (z * ny + y) * nx + nx);
+  return data;
+}
+
+const ROTATIONS = rotationSet([['z', 0], ['x', 30], ['y', 60], ['z', 90]]);
+
+describe.each([
+  ['flc-sphere', 'mean', true],
+  ['flc', 'mirror', false],
+] as const)('out of core (%s, padding %s, no-data slab %s)', (score, padTarget, withNoData) => {
+  test('maps read and written tile by tile (tiled in z, y and x) equal the in-memory run bit for bit, header included; so do the statistics', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tme-ooc-'));
+    const volume = createVolume(target(withNoData), SHAPE, 2);
+    const file = path.join(dir, 'target.mrc');
+    writeMrc(file, volume);
+    // Tiles that split every axis: 3 × 2 × 2 cores.
+    const common = { template: blobTemplate(12), rotations: ROTATIONS, score, padTarget, device: 'cpu' as const, tile: [26, 33, 35] as Zyx, threads: 1 };
+    const inMemory = await matchTemplate({ ...common, target: readMrc(file) });
+    expect(inMemory.tilePlan.splits).toEqual([3, 2, 2]);
+    const reader = new MrcRegionReader(file);
+    const outputs = { scores: path.join(dir, 'scores.mrc'), rotations: path.join(dir, 'rotations.mrc') };
+    const ooc = await matchTemplateOutOfCore({ ...common, target: reader }, outputs);
+    reader.close();
+    expect(ooc.tilePlan.tiles).toEqual(inMemory.tilePlan.tiles);
+    const scores = readMrc(outputs.scores);
+    const rotations = readMrc(outputs.rotations);
+    expect(scores.data).toEqual(inMemory.scores.data);
+    expect(Array.from(rotations.data)).toEqual(Array.from(inMemory.indices));
+    // Whole files: what writeMrc writes for the in-memory maps, byte for byte.
+    writeMrc(path.join(dir, 'whole.mrc'), inMemory.scores);
+    expect(fs.readFileSync(outputs.scores).equals(fs.readFileSync(path.join(dir, 'whole.mrc')))).toBe(true);
+    if (withNoData) expect(Array.from(inMemory.indices).filter((i) => i === -1).length).toBeGreaterThan(0);
+    expect(ooc.stats.mean).toBe(inMemory.stats.mean);
+    expect(ooc.stats.std).toBe(inMemory.stats.std);
+    expect(ooc.stats.voxelCount).toBe(inMemory.stats.voxelCount);
+    expect(ooc.stats.perRotationMax).toEqual(inMemory.stats.perRotationMax);
+    expect(ooc.outOfCore.bestScore).toBe(Math.max(...inMemory.scores.data));
+    // The particles are found: the best rotation (identity) at each centre.
+    for (const [z, y, x] of [[10, 12, 14], [25, 30, 20], [30, 10, 36]] as const) expect(inMemory.indices[(z * SHAPE[1] + y) * SHAPE[2] + x]).toBe(0);
+    fs.rmSync(dir, { recursive: true });
+  }, 120_000);
+});
+
+test('out of core refuses what needs the whole target, and --resume, in one line each', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tme-ooc-'));
+  const file = path.join(dir, 'target.mrc');
+  writeMrc(file, createVolume(target(false), SHAPE, 2));
+  const reader = new MrcRegionReader(file);
+  const outputs = { scores: path.join(dir, 'scores.mrc'), rotations: path.join(dir, 'rotations.mrc') };
+  const job = { target: reader, template: blobTemplate(12), rotations: ROTATIONS, device: 'cpu' as const };
+  await expect(matchTemplateOutOfCore({ ...job, score: 'lcc' }, outputs)).rejects.toThrow(/^score lcc is not available for a tomogram matched out of core/);
+  await expect(matchTemplateOutOfCore({ ...job, targetFilter: (s) => new Float32Array(s[0] * s[1] * (Math.floor(s[2] / 2) + 1)).fill(1) }, outputs))
+    .rejects.toThrow(/targetFilter is not available/);
+  await expect(matchTemplateOutOfCore(job, outputs, { checkpoint: { dir, resume: true } })).rejects.toThrow(/Expected no --resume for a tomogram matched out of core/);
+  // Not built out of core: several templates in one pass, priors per position, tile shards.
+  await expect(matchTemplateOutOfCore({ ...job, moreTemplates: [{ template: blobTemplate(10), rotations: ROTATIONS }] }, outputs))
+    .rejects.toThrow(/^moreTemplates is not available for a tomogram matched out of core/);
+  const priors = { positions: Float64Array.from([20, 22, 24]), directions: Float64Array.from([1, 0, 0]), coneAngle: 20, radius: 10 };
+  await expect(matchTemplateOutOfCore({ ...job, priors }, outputs)).rejects.toThrow(/^priors is not available for a tomogram matched out of core/);
+  await expect(matchTemplateOutOfCore({ ...job, tileShard: { index: 0, count: 2 } }, outputs)).rejects.toThrow(/^tileShard is not available for a tomogram matched out of core/);
+  await expect(matchTemplate(job)).rejects.toThrow(/is a target on disk: match it with matchTemplateOutOfCore/);
+  reader.close();
+  // Nothing was written.
+  expect(fs.readdirSync(dir)).toEqual(['target.mrc']);
+  fs.rmSync(dir, { recursive: true });
+});

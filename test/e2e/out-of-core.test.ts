@@ -1,0 +1,129 @@
+/**
+ * A tomogram larger than memory (forced with --memory on a small one): `tme match` reads it tile by tile from the MRC
+ * and writes the maps tile by tile, and gives the maps and picks of the in-memory run; what needs the whole tomogram
+ * (the target filter, tme run, --resume) and what is not built out of core (several templates, priors, tile shards)
+ * is refused in one line.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createVolume, readMrc, writeMrc } from '@tme/formats';
+import { nativeAddonBuilt } from '@tme/engine';
+import { blobTemplate, noisyTarget, runTme, tempDir, writeVolume } from './helpers';
+
+jest.setTimeout(300_000);
+
+let dir: string;
+const f = (name: string): string => path.resolve(dir, name);
+// 48×80×80 voxels: in memory needs tme's 160 MiB and 20 bytes a voxel (166 MiB); 165 MiB forces out of core.
+const OUT_OF_CORE = ['--memory', '165M'];
+// Tiles that split z, y and x (cores of 21×33×33 voxels: 3 × 3 × 3 tiles).
+const base = (score: string): string[] => [
+  '--target', f('target.mrc'), '--template', f('template.mrc'), '--angular-step', '40', '--device', 'cpu', '--threads', '1',
+  '--tile', '32,44,44', '--score', score,
+];
+
+beforeAll(() => {
+  dir = tempDir('ooc');
+  const template = blobTemplate(12);
+  writeVolume(f('template.mrc'), template);
+  writeVolume(f('target.mrc'), noisyTarget([48, 80, 80], template, 5));
+});
+
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+(nativeAddonBuilt() ? describe : describe.skip)('out of core', () => {
+  test('tme estimate says which path, and why', async () => {
+    const ooc = await runTme(['estimate', ...base('flc-sphere'), ...OUT_OF_CORE, '--calibration', '0']);
+    expect(ooc.stderr).toBe('');
+    expect(ooc.stdout).toMatch(/^path: out of core \(in memory would need 167 MiB but --memory allows 165 MiB\)/m);
+    expect(ooc.stdout).toMatch(/CPU \(FFTW3f\): 27 tiles of 40×40×27/);
+    const inMemory = await runTme(['estimate', ...base('flc-sphere'), '--calibration', '0']);
+    expect(inMemory.stdout).toMatch(/^path: in memory /m);
+  });
+
+  test.each(['flc-sphere', 'flc'])('%s: maps equal the in-memory run (≤ 1e-6, rotations exact), picks identical', async (score) => {
+    const a = await runTme(['match', ...base(score), '-o', f(`${score}-memory`)]);
+    expect(a.code).toBe(0);
+    const b = await runTme(['match', ...base(score), ...OUT_OF_CORE, '-o', f(`${score}-disk`)]);
+    expect({ code: b.code, stderr: b.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(b.stdout).toMatch(/× 27 tiles on CPU \(FFTW3f\) in [\d.]+ s \(out of core\)/);
+    expect(JSON.parse(fs.readFileSync(path.join(f(`${score}-disk`), 'job.json'), 'utf8')).outOfCore).toBe(true);
+    const memory = readMrc(path.join(f(`${score}-memory`), 'scores.mrc'));
+    const disk = readMrc(path.join(f(`${score}-disk`), 'scores.mrc'));
+    let worst = 0;
+    for (let i = 0; i < memory.data.length; i++) worst = Math.max(worst, Math.abs((memory.data[i] as number) - (disk.data[i] as number)));
+    expect(worst).toBeLessThanOrEqual(1e-6);
+    expect(memory.data.reduce((m, v) => Math.max(m, v), -Infinity)).toBeGreaterThan(0.2);
+    expect(readMrc(path.join(f(`${score}-disk`), 'rotations.mrc')).data).toEqual(readMrc(path.join(f(`${score}-memory`), 'rotations.mrc')).data);
+    // Picks: the same voxels and angles (scores to 1e-6).
+    const picks = async (job: string): Promise<string[][]> => {
+      const out = path.join(f(job), 'picks.tsv');
+      const r = await runTme(['peaks', f(job), '-o', out, '--number', '20']);
+      expect(r.code).toBe(0);
+      return fs.readFileSync(out, 'utf8').trim().split('\n').slice(1).map((line) => line.split('\t'));
+    };
+    const pm = await picks(`${score}-memory`);
+    const pd = await picks(`${score}-disk`);
+    expect(pd.length).toBeGreaterThan(0);
+    expect(pd.map((row) => row.slice(0, 6))).toEqual(pm.map((row) => row.slice(0, 6)));
+    pd.forEach((row, k) => expect(Math.abs(Number(row[6]) - Number(pm[k]?.[6]))).toBeLessThanOrEqual(1e-6));
+  });
+
+  test('what needs the whole tomogram is refused in one line naming the flag or command', async () => {
+    // Beyond the tomogram and its maps (12 bytes a voxel: 264 MiB here, a sparse file) a search that needs the whole
+    // tomogram is refused; below that it stays in memory.
+    const big = f('big.mrc');
+    const header = Buffer.from(fs.readFileSync(f('target.mrc')).subarray(0, 1024));
+    for (const [at, v] of [[0, 160], [4, 160], [8, 900], [28, 160], [32, 160], [36, 900]] as const) header.writeInt32LE(v, at);
+    for (const [at, v] of [[40, 1600], [44, 1600], [48, 9000]] as const) header.writeFloatLE(v, at);
+    fs.writeFileSync(big, header);
+    fs.truncateSync(big, 1024 + 4 * 160 * 160 * 900);
+    const onBig = (score: string): string[] => base(score).map((a) => (a === f('target.mrc') ? big : a));
+    const filtered = await runTme(['match', ...onBig('flc-sphere'), ...OUT_OF_CORE, '--tilt-range', '-60,60', '-o', f('filtered')]);
+    expect(filtered.code).not.toBe(0);
+    expect(filtered.stderr).toMatch(/^tme: --tilt-range is not available for a tomogram matched out of core \(larger than memory\): .*\n$/);
+    const lcc = await runTme(['match', ...onBig('lcc'), ...OUT_OF_CORE, '-o', f('lcc')]);
+    expect(lcc.stderr).toMatch(/^tme: --score lcc is not available for a tomogram matched out of core/);
+    const run = await runTme(['run', ...base('flc-sphere'), ...OUT_OF_CORE, '-o', f('run')]);
+    expect(run.code).not.toBe(0);
+    expect(run.stderr).toMatch(/^tme: .*target\.mrc: matching in memory needs 167 MiB but --memory allows 165 MiB; tme run holds the tomogram and its maps whole: run tme match .*\n$/);
+    const resume = await runTme(['match', ...base('flc-sphere'), ...OUT_OF_CORE, '--resume', '-o', f('resume')]);
+    expect(resume.code).not.toBe(0);
+    expect(resume.stderr).toMatch(/^tme: Expected no --resume for a tomogram matched out of core .*\n$/);
+    const interval = await runTme(['match', ...base('flc-sphere'), ...OUT_OF_CORE, '--checkpoint-interval', '5', '-o', f('interval')]);
+    expect(interval.stderr).toMatch(/^tme: Expected no --checkpoint-interval for a tomogram matched out of core \(it keeps no checkpoint\) but received 5\n$/);
+    // Not built out of core: several templates in one pass, priors per position, tile shards.
+    const several = await runTme(['match', ...onBig('flc-sphere'), ...OUT_OF_CORE, '--template', f('template.mrc'), '-o', f('several')]);
+    expect(several.code).not.toBe(0);
+    expect(several.stderr).toMatch(/^tme: --template given 2 times is not available for a tomogram matched out of core \(larger than memory\): .*\n$/);
+    fs.writeFileSync(f('priors.tsv'), 'x\ty\tz\tvx\tvy\tvz\n40\t40\t24\t0\t0\t1\n');
+    const priors = await runTme(['match', ...onBig('flc-sphere'), ...OUT_OF_CORE, '--priors', f('priors.tsv'), '--prior-cone', '20', '--prior-radius', '25', '-o', f('priors')]);
+    expect(priors.code).not.toBe(0);
+    expect(priors.stderr).toMatch(/^tme: --priors is not available for a tomogram matched out of core \(larger than memory\): .*\n$/);
+    const shard = await runTme(['match', ...onBig('flc-sphere'), ...OUT_OF_CORE, '--shard', '0/2', '--shard-by', 'tiles', '-o', f('shard')]);
+    expect(shard.code).not.toBe(0);
+    expect(shard.stderr).toMatch(/^tme: --shard-by tiles is not available for a tomogram matched out of core \(larger than memory\): .*\n$/);
+    for (const out of ['filtered', 'lcc', 'run', 'resume', 'interval', 'several', 'priors', 'shard']) expect(fs.existsSync(f(out))).toBe(false);
+    // The small tomogram with --tilt-range: in memory (its maps fit), not refused.
+    const small = await runTme(['estimate', ...base('flc-sphere'), ...OUT_OF_CORE, '--tilt-range', '-60,60', '--calibration', '0']);
+    expect(small.stdout).toMatch(/^path: in memory /m);
+  });
+});
+
+test('tme peaks refuses, from the header, maps it cannot hold (a sparse 4096×4096×2000 scores.mrc: 520 GiB to hold)', async () => {
+  const job = path.join(dir, 'huge-job');
+  fs.mkdirSync(job);
+  const [nx, ny, nz] = [4096, 4096, 2000];
+  const small = path.join(dir, 'one.mrc');
+  writeMrc(small, createVolume(new Float32Array(1), [1, 1, 1], 10));
+  const header = Buffer.from(fs.readFileSync(small).subarray(0, 1024));
+  for (const [at, v] of [[0, nx], [4, ny], [8, nz], [28, nx], [32, ny], [36, nz]] as const) header.writeInt32LE(v, at);
+  const file = path.join(job, 'scores.mrc');
+  fs.writeFileSync(file, header);
+  fs.truncateSync(file, 1024 + 4 * nx * ny * nz);
+  const r = await runTme(['peaks', job, '-o', path.join(job, 'picks.tsv')]);
+  expect(r.code).not.toBe(0);
+  expect(r.stderr).toMatch(/^tme: .*scores\.mrc: 4096×4096×2000 voxels: calling peaks holds the score and rotation maps whole \(≈ 520\.\d GiB\) but [\d.]+ GiB is free; tme does not call peaks slab by slab.*\n$/);
+  expect(fs.existsSync(path.join(job, 'picks.tsv'))).toBe(false);
+  fs.rmSync(job, { recursive: true });
+});
