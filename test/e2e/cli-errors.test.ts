@@ -133,6 +133,8 @@ const cases: Case[] = [
     message: /^tme: --lowpass is not available for a tomogram matched out of core \(larger than memory\): the target's band-pass, whitening and wedge filter the whole tomogram at once; bin or crop the tomogram, or give more --memory$/,
   },
   { name: 'tiles that are nearly all overlap', args: () => match('target.mrc', 'template.mrc', 'o23', '--tile', '8,8,8'), code: 2, message: /Expected tiles of at least .* or auto \(cores of .* voxels make \d+ tiles transforming \d+× the voxels of one whole tile\) for --tile but received "8,8,8"/, output: () => f('o23') },
+  // tme itself is more than the limit: out of core cannot help, and the message must not say it would.
+  { name: 'a --memory below what tme itself holds', args: () => match('target.mrc', 'template.mrc', 'o25', '--memory', '1M'), code: 1, message: /^tme: a search out of core holds 160 MiB \(tme itself\) before any tile, but --memory allows 1 MiB; allow it more$/, output: () => f('o25') },
   { name: 'a bad --memory', args: () => match('target.mrc', 'template.mrc', 'o24', '--memory', 'lots'), code: 2, message: /Expected a memory size of at least 1M, like 8G, 512M or 16GiB for --memory but received "lots"/, output: () => f('o24') },
   { name: 'missing required option', args: () => ['match', '--target', f('target.mrc')], code: 2, message: /^tme: required option '--template <file>' not specified/, output: () => f('none') },
 ];

@@ -222,11 +222,18 @@ export function deviceBudgetBytes(p: PreparedJob, backend: MatchBackend, device:
   const tiles = Math.min(free, limited);
   if (!(tiles > 0)) {
     const limit = limited <= free;
+    // Out of core nothing of the target is held whole: only tme itself can be too much for the limit.
+    if (p.source) {
+      throw new TmeError('ERR_TME_DEVICE_MEMORY',
+        `a search out of core holds ${bytesText(PROCESS_BASE_BYTES)} (tme itself) before any tile, but `
+        + `${limit ? `--memory allows ${bytesText(p.memoryLimitBytes as number)}` : `${bytesText((host as DeviceInfo).memoryBytes)} of host memory is free`}; `
+        + 'allow it more');
+    }
     throw new TmeError('ERR_TME_DEVICE_MEMORY',
       `the search of a ${[...p.targetShape].reverse().join('×')} target holds ${bytesText(limit ? held + PROCESS_BASE_BYTES : mapBytes)} `
       + `(${limit ? 'the target, its best-score and rotation maps and tme itself' : 'its best-score and rotation maps'}) before any tile, but `
       + `${limit ? `--memory allows ${bytesText(p.memoryLimitBytes as number)}` : `${bytesText((host as DeviceInfo).memoryBytes)} of host memory is free`}; `
-      + 'match it out of core from its MRC file (matchTemplateOutOfCore; tme match does so when memory is short), or bin or crop it');
+      + 'match it out of core from its MRC file (tme match does so when memory is short; matchTemplateOutOfCore in @tme/engine), or bin or crop it');
   }
   return device.index === 'cpu' ? tiles : device.memoryBytes * p.memoryFraction;
 }
