@@ -4,15 +4,15 @@
  * running relion_reconstruct on the combined STAR, whose map must be the template (NCC reported and asserted). One
  * array task killed mid-run (scancel) and the batch resubmitted: the outputs equal an undisturbed batch's.
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readMrc } from '@tme/formats';
 import { blobTemplate, noisyTarget, runTme, tempDir, writeVolume } from './helpers';
+import { slurmUp, useCluster } from './slurm-cluster';
 
-const CLUSTER = path.join(__dirname, '..', 'slurm', 'cluster.sh');
 let dir: string;
-let ownCluster: string | undefined;
+let cluster: { stop: () => void } | undefined;
 let available = false;
 const f = (name: string): string => path.resolve(dir, name);
 const names = ['TS_01', 'TS_02', 'TS_03'];
@@ -20,13 +20,8 @@ const env = (): NodeJS.ProcessEnv => process.env;
 
 beforeAll(() => {
   dir = tempDir('batch-slurm');
-  if (!process.env['SLURM_CONF'] && spawnSync('sh', ['-c', 'command -v slurmctld']).status === 0 && process.getuid?.() === 0) {
-    ownCluster = f('cluster');
-    fs.mkdirSync(ownCluster);
-    execFileSync('bash', [CLUSTER, 'start', ownCluster]);
-    process.env['SLURM_CONF'] = path.join(ownCluster, 'slurm.conf');
-  }
-  available = spawnSync('sinfo', ['-h', '-o', '%t'], { encoding: 'utf8', env: env() }).stdout?.includes('idle') === true
+  cluster = useCluster(dir);
+  available = slurmUp()
     && spawnSync('sh', ['-c', 'command -v relion_reconstruct']).status === 0;
   // eslint-disable-next-line no-console
   if (!available) console.warn('skipped: no SLURM or RELION here (CI starts SLURM; locally: apt-get install slurm-wlm munge relion, as root)');
@@ -37,14 +32,7 @@ beforeAll(() => {
   fs.writeFileSync(f('list.txt'), `${names.map((n) => `tomos/${n}.mrc`).join('\n')}\n`);
 }, 60_000);
 
-afterAll(() => {
-  if (ownCluster) {
-    spawnSync('bash', [CLUSTER, 'stop', ownCluster]);
-    delete process.env['SLURM_CONF'];
-  }
-  // slurmctld may still be saving its state as it stops: retry until the folder is empty.
-  fs.rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
-});
+afterAll(() => cluster?.stop());
 
 const batchArgs = (out: string, ...extra: string[]): string[] => [
   'batch', 'list.txt', '--template', 'template.mrc', '--angular-step', '25', '--tilt-range', '-60,60', '--device', 'cpu',

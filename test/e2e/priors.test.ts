@@ -49,7 +49,9 @@ beforeAll(async () => {
   const random = seededRandom(9);
   priors = truth.map((t, i) => {
     const v = tilted(zAxis(t.rotation), 10, random);
-    return { at: t.position.map((c) => c + 4 * (random() - 0.5)) as Zyx, v: (i === FLIPPED ? v.map((c) => -c) : v) as Zyx };
+    const [z, y, x] = t.position;
+    const jitter = (c: number): number => c + 4 * (random() - 0.5);
+    return { at: [jitter(z), jitter(y), jitter(x)] as Zyx, v: i === FLIPPED ? [-v[0], -v[1], -v[2]] as Zyx : v };
   });
   fs.writeFileSync(f('priors.tsv'), `x\ty\tz\tvx\tvy\tvz\n${priors.map((p) => [p.at[2], p.at[1], p.at[0], ...p.v].map((c) => c.toFixed(5)).join('\t')).join('\n')}\n`);
   const base = ['run', '--target', f('tomogram.mrc'), '--template', f('template.mrc'), '--angular-step', String(STEP), '--tilt-range', '-60,60',

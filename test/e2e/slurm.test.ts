@@ -4,30 +4,20 @@
  * (--dependency=afterok), submitted with sbatch, run by slurmd; the merged search must equal one whole `tme match`
  * with the same threads byte for byte, and its picks must be called.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { blobTemplate, noisyTarget, runTme, tempDir, writeVolume } from './helpers';
+import { slurmUp, useCluster } from './slurm-cluster';
 
-const CLUSTER = path.join(__dirname, '..', 'slurm', 'cluster.sh');
 let dir: string;
-let ownCluster: string | undefined;
+let cluster: { stop: () => void } | undefined;
 const f = (name: string): string => path.resolve(dir, name);
-
-function slurmUp(): boolean {
-  // jest gives each test file its own copy of process.env: children get it only when it is passed.
-  return spawnSync('sinfo', ['-h', '-o', '%t'], { encoding: 'utf8', env: process.env }).stdout?.includes('idle') === true;
-}
 
 let available = false;
 beforeAll(() => {
   dir = tempDir('slurm');
-  if (!process.env['SLURM_CONF'] && spawnSync('sh', ['-c', 'command -v slurmctld']).status === 0 && process.getuid?.() === 0) {
-    ownCluster = f('cluster');
-    fs.mkdirSync(ownCluster);
-    execFileSync('bash', [CLUSTER, 'start', ownCluster]);
-    process.env['SLURM_CONF'] = path.join(ownCluster, 'slurm.conf');
-  }
+  cluster = useCluster(dir);
   available = slurmUp();
   // eslint-disable-next-line no-console
   if (!available) console.warn('skipped: no SLURM here (CI starts one; locally: apt-get install slurm-wlm munge, as root)');
@@ -36,14 +26,7 @@ beforeAll(() => {
   writeVolume(f('target.mrc'), noisyTarget([40, 48, 48], template, 5));
 }, 60_000);
 
-afterAll(() => {
-  if (ownCluster) {
-    spawnSync('bash', [CLUSTER, 'stop', ownCluster]);
-    delete process.env['SLURM_CONF'];
-  }
-  // slurmctld may still be saving its state as it stops: retry until the folder is empty.
-  fs.rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
-});
+afterAll(() => cluster?.stop());
 
 const search = ['--target', 'target.mrc', '--template', 'template.mrc', '--angular-step', '25', '--tilt-range', '-60,60', '--device', 'cpu'];
 
