@@ -1,9 +1,9 @@
-import { createVolume } from '@tme/formats';
+import { createVolume, type Volume } from '@tme/formats';
 import { rotateBox } from '@tme/engine';
 import { generateSyntheticTomogram } from '../src/synthetic-tomogram';
 
 // An asymmetric blob template: three Gaussians of different sizes, so every rotation looks different.
-function blobTemplate(n = 12): ReturnType<typeof createVolume> {
+function blobTemplate(n = 12): Volume {
   const data = new Float32Array(n * n * n);
   const c = n >> 1;
   const blobs = [[0, 0, 0, 2.0, 1], [0, 0, 3, 1.2, 0.8], [2, -2, 0, 1.0, 0.6]];
