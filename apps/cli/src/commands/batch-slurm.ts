@@ -137,7 +137,7 @@ export async function writeBatchSlurm(manifest: string, out: string, entries: re
   for (const e of entries) {
     const setup = await setupMatch({ ...flags, ...entryFlags(e), threads: String(cpus), output: path.join(out, e.name), ...(shards > 1 ? { shard: `0/${shards}` } : {}) }, { createDir: false });
     // Particle diameter for RELION: the template's mask (its radius, else the box's inscribed sphere).
-    diameter = Math.max(diameter, 2 * (setup.options.maskRadius ?? (Math.max(...setup.template.shape) / 2) * setup.template.voxelSize[2]));
+    diameter = Math.max(diameter, 2 * (setup.options.maskRadius ?? (Math.min(...setup.template.shape) / 2) * setup.template.voxelSize[2]));
     const memText = one('mem', flags.mem);
     const tiles = flags.shardBy === 'tiles';
     if (memText !== undefined) memMiB = Math.ceil(parseMemorySize('--mem', memText) / 2 ** 20);
