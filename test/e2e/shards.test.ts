@@ -53,18 +53,23 @@ test('three shards merged in any order equal the whole search, file for file and
   expect(fs.readFileSync(f('merged-picks.tsv'), 'utf8')).toBe(fs.readFileSync(f('whole-picks.tsv'), 'utf8'));
 }, 120_000);
 
-test.each([
-  ['a missing shard', ['shard0', 'shard2'], /shard2: rotations \d+–\d+ of \d+ are in no shard given|rotations \d+–\d+ of \d+ are in no shard given/],
-  ['a shard repeated', ['shard0', 'shard1', 'shard1', 'shard2'], /shard1: its rotations \d+–\d+ overlap another shard's/],
-  ['a shard of another search', ['shard0', 'shard1', 'other2'], /other2: is a shard of another search than .*shard0: parameters\.score, parameters\.backendScore(, parameters\.supportShape)? differ/],
-  ['a whole search among shards', ['shard0', 'whole'], /whole: is a whole search, not a shard/],
-])('refuses %s in one line and writes nothing', async (_name, shards, message) => {
+/** `tme merge` of these shards fails with one line matching `message` and writes nothing. */
+async function expectMergeRefused(shards: string[], message: RegExp): Promise<void> {
   const out = f(`refused-${shards.join('-')}`);
   const r = await runTme(['merge', ...shards.map(f), '-o', out]);
   expect(r.code).toBe(1);
   expect(r.stderr.trim().split('\n')).toHaveLength(1);
   expect(r.stderr).toMatch(message);
   expect(fs.existsSync(out)).toBe(false);
+}
+
+test.each([
+  ['a missing shard', ['shard0', 'shard2'], /shard2: rotations \d+–\d+ of \d+ are in no shard given|rotations \d+–\d+ of \d+ are in no shard given/],
+  ['a shard repeated', ['shard0', 'shard1', 'shard1', 'shard2'], /shard1: its rotations \d+–\d+ overlap another shard's/],
+  ['a shard of another search', ['shard0', 'shard1', 'other2'], /other2: is a shard of another search than .*shard0: parameters\.score, parameters\.backendScore(, parameters\.supportShape)? differ/],
+  ['a whole search among shards', ['shard0', 'whole'], /whole: is a whole search, not a shard/],
+])('refuses %s in one line and writes nothing', async (_name, shards, message) => {
+  await expectMergeRefused(shards, message);
 });
 
 test('--shard outside 0 ≤ i < n is a usage error', async () => {
@@ -109,14 +114,7 @@ test('refuses tile and rotation shards together, and a missing tile shard, in on
   for (const [shards, message] of [
     [['flc-sphere-tiles0', 'shard1'], /shard1: is a shard of the rotations, .*flc-sphere-tiles0 one of the tiles: merge the shards of one split \(--shard-by\)/],
     [['flc-sphere-tiles0', 'flc-sphere-tiles2'], new RegExp(`tiles ${third(1, n)}–${third(2, n) - 1} of ${n} are in no shard given`)],
-  ] as Array<[string[], RegExp]>) {
-    const out = f(`refused-${shards.join('-')}`);
-    const r = await runTme(['merge', ...shards.map(f), '-o', out]);
-    expect(r.code).toBe(1);
-    expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toMatch(message);
-    expect(fs.existsSync(out)).toBe(false);
-  }
+  ] as Array<[string[], RegExp]>) await expectMergeRefused(shards, message);
 });
 
 test('a tile shard killed after some of its tiles resumes from its checkpoint, and the merge is still the whole search', async () => {
