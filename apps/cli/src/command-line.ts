@@ -9,3 +9,21 @@ export function setCommandLine(argv: readonly string[]): void {
 export function commandLine(): readonly string[] {
   return current;
 }
+
+/**
+ * `args` without the options in `drop`, as `--flag value` or `--flag=value` (`switches` take no value): what a
+ * command passes on to the scripts it writes, less its own options.
+ */
+export function withoutOptions(args: readonly string[], drop: ReadonlySet<string>, switches: ReadonlySet<string>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    const flag = arg.startsWith('--') && arg.includes('=') ? arg.slice(0, arg.indexOf('=')) : arg;
+    if (drop.has(flag)) {
+      if (!switches.has(flag) && !arg.includes('=')) i++;
+      continue;
+    }
+    out.push(arg);
+  }
+  return out;
+}

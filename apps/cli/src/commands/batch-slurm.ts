@@ -6,6 +6,7 @@ import { TmeError, invalidOption, writeFileAtomic } from '@tme/formats';
 import { createFolder, executeMatch, prepareJobDir, setupMatch, type MatchFlags } from './match';
 import { parseMemorySize } from '../search-flags';
 import { sh } from './slurm';
+import { withoutOptions } from '../command-line';
 
 /** One tomogram of a batch, as batch.ts reads it from the manifest. */
 export interface SlurmEntry { name: string; target: string; tiltAngles?: string; tomoName?: string }
@@ -155,17 +156,8 @@ export async function writeBatchSlurm(manifest: string, out: string, entries: re
   }
 
   const tme = [process.execPath, path.resolve(process.argv[1] as string)].map(sh).join(' ');
-  const again: string[] = [];
   // raw[0] is the command itself (batch): kept.
-  for (let i = 0; i < raw.length; i++) {
-    const arg = raw[i] as string;
-    const flag = arg.startsWith('--') && arg.includes('=') ? arg.slice(0, arg.indexOf('=')) : arg;
-    if (SUBMIT_ONLY.has(flag)) {
-      if (!SUBMIT_SWITCHES.has(flag) && !arg.includes('=')) i++;
-      continue;
-    }
-    again.push(arg);
-  }
+  const again = withoutOptions(raw, SUBMIT_ONLY, SUBMIT_SWITCHES);
   const batch = `${tme} ${again.map(sh).join(' ')}`;
   const modules = config['module'] ?? [];
   for (const m of flags.module ?? []) modules.push(m);

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import type { Command } from 'commander';
 import { TmeError, invalidOption, writeFileAtomic } from '@tme/formats';
 import { estimateJob } from '@tme/engine';
-import { commandLine } from '../command-line';
+import { commandLine, withoutOptions } from '../command-line';
 import { addMatchOptions, createFolder, setupMatch, type MatchFlags } from './match';
 import { parseMemorySize } from '../search-flags';
 
@@ -30,17 +30,7 @@ export function sh(word: string): string {
 
 /** The command line of the search, without tme slurm's own options (so each shard reruns exactly it). */
 function searchArgs(raw: readonly string[]): string[] {
-  const out: string[] = [];
-  for (let i = 1; i < raw.length; i++) {
-    const arg = raw[i] as string;
-    const flag = arg.startsWith('--') && arg.includes('=') ? arg.slice(0, arg.indexOf('=')) : arg;
-    if (OWN.has(flag)) {
-      if (!OWN_FLAGS.has(flag) && !arg.includes('=')) i++;
-      continue;
-    }
-    out.push(arg);
-  }
-  return out;
+  return withoutOptions(raw.slice(1), OWN, OWN_FLAGS);
 }
 
 function positiveInteger(flag: string, text: string | undefined, fallback: number): number {
