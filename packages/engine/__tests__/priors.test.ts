@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import type { Zyx } from '@tme/formats';
 import { sampleRotations } from '@tme/rotations';
 import { listDevices } from '../src/devices';
+import { estimateJob } from '../src/estimate';
 import { matchTemplate } from '../src/match';
 import { nativeAddonBuilt } from '../src/native-backend';
 import { checkPriors, priorConeAt, priorField, rotatedAxis, rotationGroups, withinCone, type PositionPriors } from '../src/priors';
@@ -128,6 +129,20 @@ describeNative('the search under priors (native CPU path)', () => {
     for (let v = 0; v < whole.scores.data.length; v++) worst = Math.max(worst, Math.abs((whole.scores.data[v] as number) - (tiled.scores.data[v] as number)));
     expect(worst).toBeLessThan(1e-5);
     expect(Array.from(tiled.indices)).toEqual(Array.from(whole.indices));
+  }, 60_000);
+
+  test('tme estimate counts the rotations a search under priors runs, tile by tile', async () => {
+    const tile: [number, number, number] = [14, 16, 16];
+    const run = await matchTemplate({ ...job, priors: raw, tile });
+    const estimate = await estimateJob({ ...job, priors: raw, tile });
+    const cpu = estimate.devices.find((d) => d.device.index === 'cpu')!;
+    expect(cpu.tilePlan!.tiles.length).toBe(run.tilePlan.tiles.length);
+    expect(cpu.rotationsToRun).toBe(run.priors!.rotationsMatched);
+    expect(cpu.rotationsToRun).toBeLessThan(run.priors!.rotationsWithout);
+    // Without priors every tile runs every rotation of the shard.
+    const shard = await estimateJob({ ...job, tile, rotationRange: [5, 40] });
+    const plain = shard.devices.find((d) => d.device.index === 'cpu')!;
+    expect(plain.rotationsToRun).toBe(35 * plain.tilePlan!.tiles.length);
   }, 60_000);
 
   test('a search under priors cancelled and resumed from its checkpoint gives the same maps', async () => {

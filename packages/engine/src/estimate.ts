@@ -1,7 +1,7 @@
 import { isTmeError, type Zyx } from '@tme/formats';
 import type { DeviceId, DeviceInfo, MatchBackend } from './backend';
 import { resolveDevices } from './devices';
-import { deviceBudgetBytes, outOfCoreTileBytes, readDiskTile, planJobTiles, severalTemplates, sharedBackendInputs, tileTargetMask } from './match';
+import { deviceBudgetBytes, outOfCoreTileBytes, readDiskTile, planJobTiles, rotationsToRun, severalTemplates, sharedBackendInputs, tileTargetMask } from './match';
 import { defaultBackend } from './native-backend';
 import { extractRegion } from './padding';
 import * as native from '@tme/native';
@@ -24,6 +24,9 @@ export interface DeviceEstimate {
   /** From a calibration run: seconds per rotation per tile, and for the whole job. */
   secondsPerRotation?: number;
   seconds?: number;
+  /** Rotations matched over every tile searched (rotationsToRun): the rotation count × tiles, less what priors or a
+   *  shard leave out. */
+  rotationsToRun?: number;
 }
 
 export interface EstimateOptions {
@@ -102,7 +105,7 @@ export async function estimateJob(job: MatchJob, options: EstimateOptions = {}):
       budgetBytes = deviceBudgetBytes(p, backend, device);
       const plan = planJobTiles(p, backend, [device]);
       const processBytes = processPeakBytes(job, p, plan, device.index === 'cpu', templates);
-      devices.push({ device, tilePlan: plan, bytesPerTile: plan.bytesPerTile, budgetBytes, fits: true, processBytes });
+      devices.push({ device, tilePlan: plan, bytesPerTile: plan.bytesPerTile, budgetBytes, fits: true, processBytes, rotationsToRun: rotationsToRun(p, plan) });
     } catch (err) {
       if (!isTmeError(err, 'ERR_TME_DEVICE_MEMORY')) throw err;
       devices.push({ device, budgetBytes, fits: false, error: err.message });
@@ -141,8 +144,8 @@ export async function estimateJob(job: MatchJob, options: EstimateOptions = {}):
       const extra = (n + 1 <= first.rotationCount ? n + 1 : n) - 1;
       const perRotation = extra > 0 ? Math.max(0, (t2 - t1) - (t1 - t0)) / 1000 / extra : (t1 - t0) / 1000;
       chosen.secondsPerRotation = perRotation > 0 ? perRotation : (t2 - t1) / 1000 / Math.max(1, extra + 1);
-      chosen.seconds = chosen.secondsPerRotation * p.rotationCount * plan.tiles.length;
-      if (shared?.tilePlan) shared.seconds = (chosen.secondsPerRotation * p.rotationCount * shared.tilePlan.tiles.length) / workers.length;
+      chosen.seconds = chosen.secondsPerRotation * (chosen.rotationsToRun ?? 0);
+      if (shared?.tilePlan) shared.seconds = (chosen.secondsPerRotation * rotationsToRun(p, shared.tilePlan)) / workers.length;
     }
   }
   return { picked, used: workers.map((d) => d.index), ...(shared ? { shared } : {}), devices, rotationCount: p.rotationCount, targetShape: p.targetShape, templateShape: p.templateShape, supportShape: p.supportShape, templateCount: templates.length };

@@ -443,7 +443,8 @@ function cancelled(): TmeError {
 }
 
 /** A tile shard's tiles [⌊i·T/n⌋, ⌊(i+1)·T/n⌋) of the plan's T; every tile for a whole job. */
-function tileShardRange(p: PreparedJob, tiles: number): [number, number] {
+/** The tiles [start, end) of the plan that the job searches: all, or a tile shard's (`--shard i/n --shard-by tiles`). */
+export function tileShardRange(p: PreparedJob, tiles: number): [number, number] {
   if (p.tileShard === undefined) return [0, tiles];
   const { index, count } = p.tileShard;
   if (count > tiles) {
@@ -611,6 +612,30 @@ export function readDiskTile(p: PreparedJob, source: VolumeRegionSource, tile: T
 }
 
 /**
+ * Each tile's passes over the rotations of the job's range: one over the whole range, or under priors (`field`, from
+ * priorField) one per group of rotations that the same priors of the tile allow (none where no prior reaches the
+ * tile). The tile loop runs these; tme estimate counts them.
+ */
+export function tileRotationPasses(p: PreparedJob, plan: TilePlan, field: Int32Array | undefined): Array<Array<RotationGroup | undefined>> {
+  const offset = boxCentre(p.supportShape);
+  const frame: MapFrame = { start: [0, 0, 0], shape: p.targetShape };
+  const [rangeStart, rangeEnd] = p.rotationRange;
+  return plan.tiles.map((tile) => {
+    if (!field || !p.priors) return [undefined];
+    const present = presentPriors(field, (visit) => forCoreRows(tile, plan.fastShape, frame, offset, (full, _local, n) => visit(full, n)));
+    return rotationGroups(p.priors, present, p.rotations, rangeStart, rangeEnd);
+  });
+}
+
+/** The rotations the tile loop runs over the tiles it searches (its passes' rotations, summed): what a job costs. */
+export function rotationsToRun(p: PreparedJob, plan: TilePlan): number {
+  const [start, end] = tileShardRange(p, plan.tiles.length);
+  const passes = tileRotationPasses(p, plan, p.priors ? priorField(p.priors, p.targetShape, p.voxelSize) : undefined).slice(start, end);
+  const inRange = p.rotationRange[1] - p.rotationRange[0];
+  return passes.reduce((sum, tile) => sum + tile.reduce((n, g) => n + (g ? g.rotations.length : inRange), 0), 0);
+}
+
+/**
  * The tile loop both paths share (every template, pass and tile shard); out of core (`disk`) the maps are a tile
  * core's, handed to disk.finishTile.
  */
@@ -672,14 +697,8 @@ async function searchTiles(templates: readonly PreparedJob[], started: number, o
   // A shard searches [rangeStart, rangeEnd) of the set: the rest counts as done from the start.
   const [rangeStart, rangeEnd] = p.rotationRange;
   const inRange = rangeEnd - rangeStart;
-  // Each tile's passes over the rotations: one over the whole range, or under priors one per group of rotations that
-  // the same priors of the tile allow (none where no prior reaches the tile).
   const field = p.priors ? priorField(p.priors, p.targetShape, p.voxelSize) : undefined;
-  const tilePasses: Array<Array<RotationGroup | undefined>> = plan.tiles.map((tile) => {
-    if (!field || !p.priors) return [undefined];
-    const present = presentPriors(field, (visit) => forCoreRows(tile, fast, wholeFrame, offset, (full, _local, n) => visit(full, n)));
-    return rotationGroups(p.priors, present, p.rotations, rangeStart, rangeEnd);
-  });
+  const tilePasses = tileRotationPasses(p, plan, field);
   const tileWork = tilePasses.map((passes) => passes.reduce((n, g) => n + (g ? g.rotations.length : inRange), 0));
   // A tile shard's work is its own tiles'.
   const workBefore = tileWork.map((_w, t) => tileWork.slice(tileStart, Math.max(tileStart, t)).reduce((a, b) => a + b, 0));

@@ -59,8 +59,12 @@ export async function runEstimate(flags: MatchFlags & { calibration: string; jso
     const plan = d.tilePlan;
     const time = d.seconds !== undefined ? `, ≈ ${duration(d.seconds)} (${((d.secondsPerRotation ?? 0) * 1000).toFixed(1)} ms per rotation per tile)` : '';
     const peak = d.processBytes !== undefined ? `; this process's peak ≈ ${gib(d.processBytes)}` : '';
+    // Priors and shards leave rotations out: the time counts only what runs.
+    const whole = estimate.rotationCount * plan.tiles.length;
+    const run = d.rotationsToRun !== undefined && d.rotationsToRun < whole
+      ? `; ${d.rotationsToRun} of ${whole} tile·rotations run (${(whole / Math.max(1, d.rotationsToRun)).toFixed(1)}× fewer)` : '';
     lines.push(`${mark} ${d.device.name}: ${plan.tiles.length} tile${plan.tiles.length === 1 ? '' : 's'} of ${[...plan.fastShape].reverse().join('×')}, `
-      + `${gib(d.bytesPerTile ?? 0)} per tile of ${gib(d.budgetBytes)} allowed${peak}${time}`);
+      + `${gib(d.bytesPerTile ?? 0)} per tile of ${gib(d.budgetBytes)} allowed${peak}${run}${time}`);
   }
   const used = estimate.used.map((index) => estimate.devices.find((d) => d.device.index === index)?.device)
     .filter((d): d is DeviceInfo => d !== undefined);
