@@ -73,7 +73,8 @@ function describe(value: unknown): string {
     return `${String(value)} of type ${typeof value}`;
   }
   if (value === null) return 'null';
-  if (value === undefined) return 'undefined';
+  // A flag that was not given (options hold undefined for it).
+  if (value === undefined) return 'nothing';
   if (Array.isArray(value)) return `an array of length ${value.length}`;
   return `a value of type ${typeof value}`;
 }

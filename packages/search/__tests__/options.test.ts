@@ -75,7 +75,7 @@ describe('resolveSearchOptions: the one check of a search, in the words of its f
 
   it('a search needs rotations; a look at its template does not', async () => {
     await expect(planSearch({ target: 't.mrc', template: 'x.mrc' })).rejects
-      .toThrow('Expected a number of degrees from 2 to 180 (or a rotation list, --rotations <file>) for --angular-step but received "nothing" of type string');
+      .toThrow('Expected a number of degrees from 2 to 180 (or a rotation list, --rotations <file>) for --angular-step but received nothing');
     expect(resolveSearchOptions({ target: 't.mrc', template: 'x.mrc' }).angularStep).toBeUndefined();
   });
 

@@ -92,7 +92,7 @@ describe('the prior flags', () => {
   it.each([
     [{ priorCone: 20 }, 'Expected it only with --priors <file> for --prior-cone but received 20'],
     [{ priorAxis: 'x' as const }, 'Expected it only with --priors <file> for --prior-axis'],
-    [{ priors: 'p.tsv', priorRadius: 30 }, 'Expected a cone half-angle in (0, 180] degrees for --prior-cone but received "nothing"'],
+    [{ priors: 'p.tsv', priorRadius: 30 }, 'Expected a cone half-angle in (0, 180] degrees for --prior-cone but received nothing'],
     [{ priors: 'p.tsv', priorCone: 200, priorRadius: 30 }, 'for --prior-cone but received 200'],
     [{ priors: 'p.tsv', priorCone: 20 }, 'Expected a radius > 0 Å around each prior for --prior-radius'],
     [{ priors: 'p.tsv', priorCone: 20, priorRadius: 30, priorAxis: 'w' as never }, 'Expected z, y or x (the template axis the vectors give) for --prior-axis but received "w"'],

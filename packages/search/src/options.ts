@@ -222,8 +222,8 @@ export function resolveSearchOptions(input: SearchInput, cwd = process.cwd()): S
     // The default axis passes (a resolved search is resolved again as it is); another one would act on nothing.
     check(o.priorAxis === SEARCH_DEFAULTS.priorAxis, 'priorAxis', `it only with ${SEARCH_FLAGS.priors} <file>`, o.priorAxis);
   } else {
-    check(finite(o.priorCone) && o.priorCone > 0 && o.priorCone <= 180, 'priorCone', 'a cone half-angle in (0, 180] degrees', o.priorCone ?? 'nothing');
-    check(finite(o.priorRadius) && o.priorRadius > 0, 'priorRadius', 'a radius > 0 Å around each prior', o.priorRadius ?? 'nothing');
+    check(finite(o.priorCone) && o.priorCone > 0 && o.priorCone <= 180, 'priorCone', 'a cone half-angle in (0, 180] degrees', o.priorCone);
+    check(finite(o.priorRadius) && o.priorRadius > 0, 'priorRadius', 'a radius > 0 Å around each prior', o.priorRadius);
     check(TEMPLATE_AXES.includes(o.priorAxis), 'priorAxis', 'z, y or x (the template axis the vectors give)', o.priorAxis);
     check(o.background === 'none', 'background', `none with ${SEARCH_FLAGS.priors} (a voxel's statistics over rotations would mix its cone's rotations with others)`, o.background);
   }
@@ -334,7 +334,7 @@ function resolveMoreTemplates(o: SearchOptions, cwd: string): void {
 export function checkRotationsGiven(o: SearchOptions): void {
   const [minStep, maxStep] = ANGULAR_STEP_RANGE;
   if (o.rotations === undefined) {
-    check(o.angularStep !== undefined, 'angularStep', `a number of degrees from ${minStep} to ${maxStep} (or a rotation list, --rotations <file>)`, 'nothing');
+    check(o.angularStep !== undefined, 'angularStep', `a number of degrees from ${minStep} to ${maxStep} (or a rotation list, --rotations <file>)`, undefined);
   }
 }
 
