@@ -111,6 +111,9 @@ describe('runMatch behaviour (CPU path)', () => {
     });
     expect(second.scores).toEqual(whole.scores);
     expect(second.indices).toEqual(whole.indices);
+    // Written back into the maps it continued from: a run in batches allocates no tile-sized pair per call.
+    expect(second.scores).toBe(first.scores);
+    expect(second.indices).toBe(first.indices);
     expect(Array.from(first.stats.perRotationMax).concat(Array.from(second.stats.perRotationMax))).toEqual(Array.from(whole.stats.perRotationMax));
     const one = await runMatch({ ...common, threads: 1 });
     expect(one.scores).toEqual(whole.scores);

@@ -105,6 +105,8 @@ maybe('runMatch on Vulkan (lavapipe)', () => {
     const b = await runMatch({ ...common, rotationStart: 1, initialScores: a.scores, initialIndices: a.indices });
     expect(b.scores).toEqual(whole.scores);
     expect(b.indices).toEqual(whole.indices);
+    expect(b.scores).toBe(a.scores);
+    expect(b.indices).toBe(a.indices);
   });
 });
 

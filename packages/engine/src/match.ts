@@ -790,8 +790,9 @@ async function searchTiles(templates: readonly PreparedJob[], started: number, o
         const work = async (w: number): Promise<void> => {
           const device = devices[w] as DeviceInfo;
           // The maps each call continues from: this worker's previous call on the pass, passed on as it is (no
-          // tile-sized copy per batch; outside the core nothing is read back); none on its first (the backend starts at
-          // −∞/−1). A worker's calls see increasing rotations, so its maps keep the lowest index of equal scores.
+          // tile-sized copy per batch; outside the core nothing is read back; the native addon writes the call's maps
+          // back into them); none on its first (the backend starts at −∞/−1). A worker's calls see increasing
+          // rotations, so its maps keep the lowest index of equal scores.
           let initialScores: Float32Array | undefined;
           let initialIndices: Int32Array | undefined;
           let chainRotations = 0;
