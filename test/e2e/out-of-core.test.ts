@@ -137,6 +137,30 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
     same('damaged');
   });
 
+  test('tme peaks --memory below the maps: slab by slab, the in-memory call\'s picks, details and report byte for byte (slabs thinner than the minimum distance too)', async () => {
+    const job = f('slabs');
+    const m = await runTme(['match', ...base('flc-sphere'), '--quiet', '-o', job]);
+    expect(m.code).toBe(0);
+    const call = async (name: string, ...extra: string[]): Promise<{ stdout: string; files: string[] }> => {
+      const r = await runTme(['peaks', job, '-o', path.join(job, `${name}.tsv`), '--subvoxel', '--z-score', '4', ...extra]);
+      expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+      const files = ['tsv', 'details.tsv', 'report.json'].map((e) => fs.readFileSync(path.join(job, `${name}.${e}`), 'utf8'));
+      return { stdout: r.stdout, files };
+    };
+    const whole = await call('whole');
+    expect(whole.files[0]?.trim().split('\n').length).toBeGreaterThan(3);
+    // 80×80 sections; a halo of 11 (the report's histogram blocks of 64 Ki voxels); 17 bytes a voxel of a slab read.
+    const section = 1.04 * 17 * 80 * 80;
+    for (const [sections, slabs] of [[1, 48], [4, 12], [7, 7], [20, 3]] as const) {
+      const memory = Math.ceil(160 * 2 ** 20 + section * (sections + 22)) + 16;
+      const slab = await call(`slab${sections}`, '--memory', String(memory));
+      expect(slab.stdout).toMatch(new RegExp(`called slab by slab: ${slabs} slabs of ${sections} sections? \\(and 11 each side\\)`));
+      expect(slab.files[0]).toBe(whole.files[0]);
+      expect(slab.files[1]).toBe(whole.files[1]);
+      expect(slab.files[2]?.replace(/"job": .*/, '')).toBe(whole.files[2]?.replace(/"job": .*/, ''));
+    }
+  });
+
   test('what needs the whole tomogram is refused in one line naming the flag or command', async () => {
     // Beyond the tomogram and its maps (12 bytes a voxel: 264 MiB here, a sparse file) a search that needs the whole
     // tomogram is refused; below that it stays in memory.
@@ -175,7 +199,7 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
   });
 });
 
-test('tme peaks refuses, from the header, maps it cannot hold (a sparse 4096×4096×2000 scores.mrc: 520 GiB to hold)', async () => {
+test('tme peaks on maps it cannot hold (a sparse 4096×4096×2000 job: 520 GiB to hold) calls them slab by slab, or refuses in one line what even one slab needs', async () => {
   const job = path.join(dir, 'huge-job');
   fs.mkdirSync(job);
   const [nx, ny, nz] = [4096, 4096, 2000];
@@ -183,12 +207,19 @@ test('tme peaks refuses, from the header, maps it cannot hold (a sparse 4096×40
   writeMrc(small, createVolume(new Float32Array(1), [1, 1, 1], 10));
   const header = Buffer.from(fs.readFileSync(small).subarray(0, 1024));
   for (const [at, v] of [[0, nx], [4, ny], [8, nz], [28, nx], [32, ny], [36, nz]] as const) header.writeInt32LE(v, at);
-  const file = path.join(job, 'scores.mrc');
-  fs.writeFileSync(file, header);
-  fs.truncateSync(file, 1024 + 4 * nx * ny * nz);
-  const r = await runTme(['peaks', job, '-o', path.join(job, 'picks.tsv')]);
+  for (const name of ['scores.mrc', 'rotations.mrc']) {
+    const file = path.join(job, name);
+    fs.writeFileSync(file, header);
+    fs.truncateSync(file, 1024 + 4 * nx * ny * nz);
+  }
+  fs.writeFileSync(path.join(job, 'angles.tsv'), 'index\trot\ttilt\tpsi\n0\t0\t0\t0\n');
+  fs.writeFileSync(path.join(job, 'job.json'), JSON.stringify({ format: 'tme-job/1', parameters: { templateShape: [24, 24, 24] } }));
+  // A halo of 12 sections (half the template box) each side: one slab needs 25 sections of 16 Mi voxels (7.1 GiB).
+  const r = await runTme(['peaks', job, '-o', path.join(job, 'picks.tsv'), '--memory', '4G']);
   expect(r.code).not.toBe(0);
-  expect(r.stderr).toMatch(/^tme: .*scores\.mrc: 4096×4096×2000 voxels: calling peaks holds the score and rotation maps whole \(≈ 520\.\d GiB\) but [\d.]+ GiB is free; tme does not call peaks slab by slab.*\n$/);
-  expect(fs.existsSync(path.join(job, 'picks.tsv'))).toBe(false);
+  expect(r.stderr).toMatch(/^tme: .*scores\.mrc: the score and rotation maps \(4096×4096×2000 voxels, ≈ 520\.\d GiB to hold\) do not fit the 4\.0 GiB --memory allows and are called slab by slab, but slabs of one section with their halo of 12 need 7\.1 GiB\n$/);
+  const refine = await runTme(['peaks', job, '-o', path.join(job, 'picks.tsv'), '--memory', '4G', '--refine']);
+  expect(refine.stderr).toMatch(/^tme: Expected no --refine \(it holds the tomogram whole; the score and rotation maps .* are called slab by slab\) for --refine but received "--refine".*\n$/);
+  expect(fs.readdirSync(job).sort()).toEqual(['angles.tsv', 'job.json', 'rotations.mrc', 'scores.mrc']);
   fs.rmSync(job, { recursive: true });
 });

@@ -7,8 +7,8 @@ describe('public API', () => {
       'NATIVE_ADDON_PATH', 'NativeBackend', 'OUT_OF_CORE_PARTIAL', 'PAD_MODES', 'ReferenceBackend', 'SCORE_NAMES', 'TEMPLATE_AXES', 'TEMPLATE_INDEX_FILE',
       'backgroundStatistics', 'boxCentre', 'checkJobOptions', 'checkOutOfCore', 'checkPriors', 'createOrientationScorer', 'defaultBackend', 'defaultMemoryEstimate',
       'devicesLabel', 'driverManifests', 'estimateJob', 'extractRegion', 'filterGridFor', 'formatRotationTable', 'inMemoryBytes', 'inscribedRadius', 'isDeviceList',
-      'isRegionSource', 'laplacian', 'listDevices', 'lockJobFolder', 'matchTemplate', 'matchTemplateOutOfCore', 'mergeShards', 'nativeAddonBuilt', 'nextSmoothSize', 'outOfCoreCheckpointBytes', 'parseRotationTable',
-      'peakCallingBytes', 'phaseRandomised', 'planScore', 'planTiles', 'prepareJob', 'priorConeAt', 'readBackgroundMap', 'readJob', 'releaseJobLocks', 'resolveDevices',
+      'isRegionSource', 'laplacian', 'listDevices', 'lockJobFolder', 'matchTemplate', 'matchTemplateOutOfCore', 'mergeShards', 'nativeAddonBuilt', 'nextSmoothSize', 'openJob', 'outOfCoreCheckpointBytes', 'parseRotationTable',
+      'peakCallingBytes', 'peakSlabMinimumBytes', 'peakSlabSections', 'phaseRandomised', 'planScore', 'planTiles', 'prepareJob', 'priorConeAt', 'readBackgroundMap', 'readJob', 'releaseJobLocks', 'resolveDevices',
       'resolvePadMode', 'resolveScore', 'rotateBox', 'rotationStatsMaps', 'scoreStatistics', 'sphereMask', 'standardise', 'templateJob',
       'templateSupport', 'templateView', 'toArrayOrder', 'withinCone', 'writeJob',
     ]);
