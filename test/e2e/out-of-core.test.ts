@@ -149,9 +149,9 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
     };
     const whole = await call('whole');
     expect(whole.files[0]?.trim().split('\n').length).toBeGreaterThan(3);
-    // 80×80 sections; a halo of 11 (the report's histogram blocks of 64 Ki voxels); 17 bytes a voxel of a slab read.
-    const section = 1.04 * 17 * 80 * 80;
-    for (const [sections, slabs] of [[1, 48], [4, 12], [7, 7], [20, 3]] as const) {
+    // 80×80 sections; a halo of 11 (the report's histogram blocks of 64 Ki voxels); 21 bytes a voxel of a slab read.
+    const section = 1.04 * 21 * 80 * 80;
+    for (const [sections, slabs] of [[1, 48], [4, 12], [7, 7], [12, 4]] as const) {
       const memory = Math.ceil(160 * 2 ** 20 + section * (sections + 22)) + 16;
       const slab = await call(`slab${sections}`, '--memory', String(memory));
       expect(slab.stdout).toMatch(new RegExp(`called slab by slab: ${slabs} slabs of ${sections} sections? \\(and 11 each side\\)`));
@@ -214,10 +214,10 @@ test('tme peaks on maps it cannot hold (a sparse 4096×4096×2000 job: 520 GiB t
   }
   fs.writeFileSync(path.join(job, 'angles.tsv'), 'index\trot\ttilt\tpsi\n0\t0\t0\t0\n');
   fs.writeFileSync(path.join(job, 'job.json'), JSON.stringify({ format: 'tme-job/1', parameters: { templateShape: [24, 24, 24] } }));
-  // A halo of 12 sections (half the template box) each side: one slab needs 25 sections of 16 Mi voxels (7.1 GiB).
+  // A halo of 12 sections (half the template box) each side: one slab needs 25 sections of 16 Mi voxels (8.7 GiB).
   const r = await runTme(['peaks', job, '-o', path.join(job, 'picks.tsv'), '--memory', '4G']);
   expect(r.code).not.toBe(0);
-  expect(r.stderr).toMatch(/^tme: .*scores\.mrc: the score and rotation maps \(4096×4096×2000 voxels, ≈ 520\.\d GiB to hold\) do not fit the 4\.0 GiB --memory allows and are called slab by slab, but slabs of one section with their halo of 12 need 7\.1 GiB\n$/);
+  expect(r.stderr).toMatch(/^tme: .*scores\.mrc: the score and rotation maps \(4096×4096×2000 voxels, ≈ 520\.\d GiB to hold\) do not fit the 4\.0 GiB --memory allows and are called slab by slab, but slabs of one section with their halo of 12 need 8\.7 GiB\n$/);
   const refine = await runTme(['peaks', job, '-o', path.join(job, 'picks.tsv'), '--memory', '4G', '--refine']);
   expect(refine.stderr).toMatch(/^tme: Expected no --refine \(it holds the tomogram whole; the score and rotation maps .* are called slab by slab\) for --refine but received "--refine".*\n$/);
   expect(fs.readdirSync(job).sort()).toEqual(['angles.tsv', 'job.json', 'rotations.mrc', 'scores.mrc']);
