@@ -1,14 +1,15 @@
 /**
  * A tomogram larger than memory (forced with --memory on a small one): `tme match` reads it tile by tile from the MRC
  * and writes the maps tile by tile, and gives the maps and picks of the in-memory run; what needs the whole tomogram
- * (the target filter, tme run, --resume) and what is not built out of core (several templates, priors, tile shards)
- * is refused in one line.
+ * (the target filter, tme run) and what is not built out of core (several templates, priors, tile shards) is
+ * refused in one line. A job killed between tiles (SIGKILL) resumes from its per-tile checkpoint to the maps of an
+ * uninterrupted run, byte for byte.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createVolume, readMrc, writeMrc } from '@tme/formats';
 import { nativeAddonBuilt } from '@tme/engine';
-import { blobTemplate, noisyTarget, runTme, tempDir, writeVolume } from './helpers';
+import { blobTemplate, listTree, noisyTarget, runTme, startTme, tempDir, writeVolume } from './helpers';
 
 jest.setTimeout(300_000);
 
@@ -69,6 +70,97 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
     pd.forEach((row, k) => expect(Math.abs(Number(row[6]) - Number(pm[k]?.[6]))).toBeLessThanOrEqual(1e-6));
   });
 
+  test('SIGKILLed after a tile and resumed: maps byte-identical, statistics and picks equal; a damaged checkpoint refused; --force starts over', async () => {
+    const args = (out: string, ...extra: string[]): string[] => ['match', ...base('flc-sphere'), ...OUT_OF_CORE, '--quiet', '-o', f(out), ...extra];
+    const whole = await runTme(args('whole'));
+    expect({ code: whole.code, stderr: whole.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(listTree(f('whole'))).toEqual(['angles.tsv', 'job.json', 'rotations.mrc', 'scores.mrc']);
+    // Killed as soon as its first tile's checkpoint is on the disk (1–2 of 27 tiles done).
+    const killAfterTile = async (out: string): Promise<number> => {
+      const running = startTme(args(out));
+      let exited = false;
+      void running.done.then(() => { exited = true; });
+      const checkpoint = path.join(f(out), 'checkpoint.bin');
+      const end = Date.now() + 60_000;
+      while (!exited && !fs.existsSync(checkpoint) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+      expect(exited).toBe(false); // still running, or this proves nothing
+      running.child.kill('SIGKILL');
+      expect((await running.done).signal).toBe('SIGKILL');
+      return running.child.pid as number;
+    };
+    const same = (out: string): void => {
+      for (const map of ['scores.mrc', 'rotations.mrc']) expect(fs.readFileSync(path.join(f(out), map)).equals(fs.readFileSync(path.join(f('whole'), map)))).toBe(true);
+      const stats = (job: string): unknown => JSON.parse(fs.readFileSync(path.join(f(job), 'job.json'), 'utf8')).statistics;
+      expect(stats(out)).toEqual(stats('whole'));
+    };
+    const pid = await killAfterTile('killed');
+    const left = listTree(f('killed'));
+    expect(left).toEqual(expect.arrayContaining(['checkpoint.bin', 'rotations.mrc.part', 'scores.mrc.part']));
+    expect(left).not.toContain('scores.mrc');
+    // A kill during the checkpoint's write leaves its temporary file (and the previous checkpoint): the next run
+    // removes the one and resumes from the other.
+    const torn = path.join(f('killed'), `.checkpoint.bin.${pid}.9.tmp`);
+    fs.writeFileSync(torn, fs.readFileSync(path.join(f('killed'), 'checkpoint.bin')).subarray(0, 100));
+    const resumed = await runTme(args('killed', '--resume').filter((a) => a !== '--quiet'));
+    expect({ code: resumed.code, stderr: resumed.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(resumed.stdout).toMatch(/ \(resumed\) \(out of core\)/);
+    expect(listTree(f('killed'))).toEqual(['angles.tsv', 'job.json', 'rotations.mrc', 'scores.mrc']);
+    same('killed');
+    expect(JSON.parse(fs.readFileSync(path.join(f('killed'), 'job.json'), 'utf8')).resumed).toBe(true);
+    // Picks from the resumed job: the uninterrupted job's, byte for byte.
+    const picks = async (job: string): Promise<string> => {
+      const r = await runTme(['peaks', f(job), '-o', path.join(f(job), 'picks.tsv'), '--number', '20']);
+      expect(r.code).toBe(0);
+      return fs.readFileSync(path.join(f(job), 'picks.tsv'), 'utf8');
+    };
+    expect(await picks('killed')).toBe(await picks('whole'));
+
+    // A checkpoint damaged on the disk (one byte of its sums) is refused in one line, and nothing is removed.
+    await killAfterTile('damaged');
+    const file = path.join(f('damaged'), 'checkpoint.bin');
+    const bytes = fs.readFileSync(file);
+    bytes[bytes.length - 5] = (bytes[bytes.length - 5] as number) ^ 0x40;
+    fs.writeFileSync(file, bytes);
+    const refused = await runTme(args('damaged', '--resume'));
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/^tme: .*checkpoint\.bin: not a tme checkpoint: its sums do not match their digest \(damaged\)\n$/);
+    // A partial map cut short is refused the same way.
+    fs.writeFileSync(file, bytes.map((b, i) => (i === bytes.length - 5 ? b ^ 0x40 : b)));
+    fs.truncateSync(path.join(f('damaged'), 'scores.mrc.part'), 4096);
+    const short = await runTme(args('damaged', '--resume'));
+    expect(short.stderr).toMatch(/^tme: .*scores\.mrc\.part: not this job's partial map: 4096 bytes, expected \d+\n$/);
+    expect(listTree(f('damaged'))).toEqual(expect.arrayContaining(['checkpoint.bin', 'rotations.mrc.part', 'scores.mrc.part']));
+    // --force starts over: the maps of an uninterrupted run, no partial map or checkpoint left.
+    const forced = await runTme(args('damaged', '--force'));
+    expect({ code: forced.code, stderr: forced.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(listTree(f('damaged'))).toEqual(['angles.tsv', 'job.json', 'rotations.mrc', 'scores.mrc']);
+    same('damaged');
+  });
+
+  test('tme peaks --memory below the maps: slab by slab, the in-memory call\'s picks, details and report byte for byte (slabs thinner than the minimum distance too)', async () => {
+    const job = f('slabs');
+    const m = await runTme(['match', ...base('flc-sphere'), '--quiet', '-o', job]);
+    expect(m.code).toBe(0);
+    const call = async (name: string, ...extra: string[]): Promise<{ stdout: string; files: string[] }> => {
+      const r = await runTme(['peaks', job, '-o', path.join(job, `${name}.tsv`), '--subvoxel', '--z-score', '4', ...extra]);
+      expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+      const files = ['tsv', 'details.tsv', 'report.json'].map((e) => fs.readFileSync(path.join(job, `${name}.${e}`), 'utf8'));
+      return { stdout: r.stdout, files };
+    };
+    const whole = await call('whole');
+    expect(whole.files[0]?.trim().split('\n').length).toBeGreaterThan(3);
+    // 80×80 sections; a halo of 11 (the report's histogram blocks of 64 Ki voxels); 21 bytes a voxel of a slab read.
+    const section = 1.04 * 21 * 80 * 80;
+    for (const [sections, slabs] of [[1, 48], [4, 12], [7, 7], [12, 4]] as const) {
+      const memory = Math.ceil(160 * 2 ** 20 + section * (sections + 22)) + 16;
+      const slab = await call(`slab${sections}`, '--memory', String(memory));
+      expect(slab.stdout).toMatch(new RegExp(`called slab by slab: ${slabs} slabs of ${sections} sections? \\(and 11 each side\\)`));
+      expect(slab.files[0]).toBe(whole.files[0]);
+      expect(slab.files[1]).toBe(whole.files[1]);
+      expect(slab.files[2]?.replace(/"job": .*/, '')).toBe(whole.files[2]?.replace(/"job": .*/, ''));
+    }
+  });
+
   test('what needs the whole tomogram is refused in one line naming the flag or command', async () => {
     // Beyond the tomogram and its maps (12 bytes a voxel: 264 MiB here, a sparse file) a search that needs the whole
     // tomogram is refused; below that it stays in memory.
@@ -87,11 +179,8 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
     const run = await runTme(['run', ...base('flc-sphere'), ...OUT_OF_CORE, '-o', f('run')]);
     expect(run.code).not.toBe(0);
     expect(run.stderr).toMatch(/^tme: .*target\.mrc: matching in memory needs 167 MiB but --memory allows 165 MiB; tme run holds the tomogram and its maps whole: run tme match .*\n$/);
-    const resume = await runTme(['match', ...base('flc-sphere'), ...OUT_OF_CORE, '--resume', '-o', f('resume')]);
-    expect(resume.code).not.toBe(0);
-    expect(resume.stderr).toMatch(/^tme: Expected no --resume for a tomogram matched out of core .*\n$/);
     const interval = await runTme(['match', ...base('flc-sphere'), ...OUT_OF_CORE, '--checkpoint-interval', '5', '-o', f('interval')]);
-    expect(interval.stderr).toMatch(/^tme: Expected no --checkpoint-interval for a tomogram matched out of core \(it keeps no checkpoint\) but received 5\n$/);
+    expect(interval.stderr).toMatch(/^tme: Expected no --checkpoint-interval for a tomogram matched out of core \(it checkpoints after each tile\) but received 5\n$/);
     // Not built out of core: several templates in one pass, priors per position, tile shards.
     const several = await runTme(['match', ...onBig('flc-sphere'), ...OUT_OF_CORE, '--template', f('template.mrc'), '-o', f('several')]);
     expect(several.code).not.toBe(0);
@@ -103,14 +192,14 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
     const shard = await runTme(['match', ...onBig('flc-sphere'), ...OUT_OF_CORE, '--shard', '0/2', '--shard-by', 'tiles', '-o', f('shard')]);
     expect(shard.code).not.toBe(0);
     expect(shard.stderr).toMatch(/^tme: --shard-by tiles is not available for a tomogram matched out of core \(larger than memory\): .*\n$/);
-    for (const out of ['filtered', 'lcc', 'run', 'resume', 'interval', 'several', 'priors', 'shard']) expect(fs.existsSync(f(out))).toBe(false);
+    for (const out of ['filtered', 'lcc', 'run', 'interval', 'several', 'priors', 'shard']) expect(fs.existsSync(f(out))).toBe(false);
     // The small tomogram with --tilt-range: in memory (its maps fit), not refused.
     const small = await runTme(['estimate', ...base('flc-sphere'), ...OUT_OF_CORE, '--tilt-range', '-60,60', '--calibration', '0']);
     expect(small.stdout).toMatch(/^path: in memory /m);
   });
 });
 
-test('tme peaks refuses, from the header, maps it cannot hold (a sparse 4096×4096×2000 scores.mrc: 520 GiB to hold)', async () => {
+test('tme peaks on maps it cannot hold (a sparse 4096×4096×2000 job: 520 GiB to hold) calls them slab by slab, or refuses in one line what even one slab needs', async () => {
   const job = path.join(dir, 'huge-job');
   fs.mkdirSync(job);
   const [nx, ny, nz] = [4096, 4096, 2000];
@@ -118,12 +207,19 @@ test('tme peaks refuses, from the header, maps it cannot hold (a sparse 4096×40
   writeMrc(small, createVolume(new Float32Array(1), [1, 1, 1], 10));
   const header = Buffer.from(fs.readFileSync(small).subarray(0, 1024));
   for (const [at, v] of [[0, nx], [4, ny], [8, nz], [28, nx], [32, ny], [36, nz]] as const) header.writeInt32LE(v, at);
-  const file = path.join(job, 'scores.mrc');
-  fs.writeFileSync(file, header);
-  fs.truncateSync(file, 1024 + 4 * nx * ny * nz);
-  const r = await runTme(['peaks', job, '-o', path.join(job, 'picks.tsv')]);
+  for (const name of ['scores.mrc', 'rotations.mrc']) {
+    const file = path.join(job, name);
+    fs.writeFileSync(file, header);
+    fs.truncateSync(file, 1024 + 4 * nx * ny * nz);
+  }
+  fs.writeFileSync(path.join(job, 'angles.tsv'), 'index\trot\ttilt\tpsi\n0\t0\t0\t0\n');
+  fs.writeFileSync(path.join(job, 'job.json'), JSON.stringify({ format: 'tme-job/1', parameters: { templateShape: [24, 24, 24] } }));
+  // A halo of 12 sections (half the template box) each side: one slab needs 25 sections of 16 Mi voxels (8.7 GiB).
+  const r = await runTme(['peaks', job, '-o', path.join(job, 'picks.tsv'), '--memory', '4G']);
   expect(r.code).not.toBe(0);
-  expect(r.stderr).toMatch(/^tme: .*scores\.mrc: 4096×4096×2000 voxels: calling peaks holds the score and rotation maps whole \(≈ 520\.\d GiB\) but [\d.]+ GiB is free; tme does not call peaks slab by slab.*\n$/);
-  expect(fs.existsSync(path.join(job, 'picks.tsv'))).toBe(false);
+  expect(r.stderr).toMatch(/^tme: .*scores\.mrc: the score and rotation maps \(4096×4096×2000 voxels, ≈ 520\.\d GiB to hold\) do not fit the 4\.0 GiB --memory allows and are called slab by slab, but slabs of one section with their halo of 12 need 8\.7 GiB\n$/);
+  const refine = await runTme(['peaks', job, '-o', path.join(job, 'picks.tsv'), '--memory', '4G', '--refine']);
+  expect(refine.stderr).toMatch(/^tme: Expected no --refine \(it holds the tomogram whole; the score and rotation maps .* are called slab by slab\) for --refine but received "--refine".*\n$/);
+  expect(fs.readdirSync(job).sort()).toEqual(['angles.tsv', 'job.json', 'rotations.mrc', 'scores.mrc']);
   fs.rmSync(job, { recursive: true });
 });

@@ -61,7 +61,7 @@ describe.each([
   }, 120_000);
 });
 
-test('out of core refuses what needs the whole target, and --resume, in one line each', async () => {
+test('out of core refuses what needs the whole target in one line each', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tme-ooc-'));
   const file = path.join(dir, 'target.mrc');
   writeMrc(file, createVolume(target(false), SHAPE, 2));
@@ -71,7 +71,6 @@ test('out of core refuses what needs the whole target, and --resume, in one line
   await expect(matchTemplateOutOfCore({ ...job, score: 'lcc' }, outputs)).rejects.toThrow(/^score lcc is not available for a tomogram matched out of core/);
   await expect(matchTemplateOutOfCore({ ...job, targetFilter: (s) => new Float32Array(s[0] * s[1] * (Math.floor(s[2] / 2) + 1)).fill(1) }, outputs))
     .rejects.toThrow(/targetFilter is not available/);
-  await expect(matchTemplateOutOfCore(job, outputs, { checkpoint: { dir, resume: true } })).rejects.toThrow(/Expected no --resume for a tomogram matched out of core/);
   // Not built out of core: several templates in one pass, priors per position, tile shards.
   await expect(matchTemplateOutOfCore({ ...job, moreTemplates: [{ template: blobTemplate(10), rotations: ROTATIONS }] }, outputs))
     .rejects.toThrow(/^moreTemplates is not available for a tomogram matched out of core/);
@@ -84,3 +83,45 @@ test('out of core refuses what needs the whole target, and --resume, in one line
   expect(fs.readdirSync(dir)).toEqual(['target.mrc']);
   fs.rmSync(dir, { recursive: true });
 });
+
+test('cancelled after two of twelve tiles: the checkpoint and partial maps are kept, and a resume gives the uninterrupted maps bit for bit', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tme-ooc-'));
+  const file = path.join(dir, 'target.mrc');
+  writeMrc(file, createVolume(target(true), SHAPE, 2));
+  const common = { template: blobTemplate(12), rotations: ROTATIONS, device: 'cpu' as const, tile: [26, 33, 35] as Zyx, threads: 1, batchRotations: 1 };
+  const run = async (out: string, options: Parameters<typeof matchTemplateOutOfCore>[2] = {}): Promise<Awaited<ReturnType<typeof matchTemplateOutOfCore>>> => {
+    fs.mkdirSync(path.join(dir, out), { recursive: true });
+    const reader = new MrcRegionReader(file);
+    try {
+      return await matchTemplateOutOfCore({ ...common, target: reader }, { scores: path.join(dir, out, 'scores.mrc'), rotations: path.join(dir, out, 'rotations.mrc') }, options);
+    } finally {
+      reader.close();
+    }
+  };
+  const whole = await run('whole');
+  const job = path.join(dir, 'job');
+  const stop = new AbortController();
+  await expect(run('job', {
+    checkpoint: { dir: job }, signal: stop.signal,
+    // Mid-way through the third tile: two tiles are on the disk and in the checkpoint.
+    onProgress: (p) => { if (p.tile === 2 && p.rotationsDone >= 2) stop.abort(); },
+  })).rejects.toThrow(/cancelled/);
+  expect(fs.readdirSync(job).sort()).toEqual(['checkpoint.bin', 'rotations.mrc.part', 'scores.mrc.part']);
+  // Another job's parameters, or the in-memory path, are refused by the checkpoint.
+  const reader = new MrcRegionReader(file);
+  await expect(matchTemplateOutOfCore({ ...common, rotations: ROTATIONS.subarray(0, 27), target: reader }, { scores: path.join(job, 'x.mrc'), rotations: path.join(job, 'y.mrc') }, { checkpoint: { dir: job, resume: true } }))
+    .rejects.toThrow(/the checkpoint was written by a job with other inputs or parameters/);
+  reader.close();
+  await expect(matchTemplate({ ...common, target: readMrc(file) }, { checkpoint: { dir: job, resume: true } })).rejects.toThrow(/the checkpoint is of a search out of core but this run matches in memory/);
+  expect(fs.readdirSync(job).sort()).toEqual(['checkpoint.bin', 'rotations.mrc.part', 'scores.mrc.part']);
+  const tiles: number[] = [];
+  const resumed = await run('job', { checkpoint: { dir: job, resume: true }, onProgress: (p) => { if (!tiles.includes(p.tile)) tiles.push(p.tile); } });
+  expect(resumed.resumed).toBe(true);
+  expect(tiles[0]).toBe(2);
+  for (const map of ['scores.mrc', 'rotations.mrc']) expect(fs.readFileSync(path.join(job, map)).equals(fs.readFileSync(path.join(dir, 'whole', map)))).toBe(true);
+  expect(resumed.stats).toEqual(whole.stats);
+  expect(resumed.outOfCore.bestScore).toBe(whole.outOfCore.bestScore);
+  // The checkpoint stays until the job is written (writeJob removes it); the partial maps are the maps now.
+  expect(fs.readdirSync(job).sort()).toEqual(['checkpoint.bin', 'rotations.mrc', 'scores.mrc']);
+  fs.rmSync(dir, { recursive: true });
+}, 120_000);

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { TmeError, processAlive, readMrc, writeFileAtomic, writeMrc, type Volume } from '@tme/formats';
+import { TmeError, processAlive, readMrc, readMrcHeader, writeFileAtomic, writeMrc, type Volume, type Zyx } from '@tme/formats';
 import { formatRotationTable, parseRotationTable } from './angles';
 import { CHECKPOINT_FILE, removeCheckpoint } from './checkpoint';
 import type { MatchParameters, MatchResult, OutOfCoreMatchResult, ScoreStatistics } from './match';
@@ -278,6 +278,57 @@ function whyNoJob(dir: string): string {
     return 'the job is not finished (no job.json, a checkpoint): continue it with the same command and --resume';
   }
   return 'holds no tme job (no job.json): name a folder that tme match or tme run wrote';
+}
+
+/** A finished job's record and rotation table, and where its maps are, without reading them (slab-wise peaks). */
+export interface JobOnDisk {
+  record: JobRecord;
+  rotations: Float64Array;
+  angles: Float64Array;
+  /** scores.mrc's geometry (rotations.mrc and a background map have its shape). */
+  shape: Zyx;
+  voxelSize: Zyx;
+  origin: Zyx;
+  files: { scores: string; rotations: string };
+  background?: { kind: BackgroundRecord['kind']; file: string; path: string };
+}
+
+/** Opens a finished job from job.json, angles.tsv and its maps' headers (the maps' shapes checked). */
+export function openJob(dir: string): JobOnDisk {
+  const jobFile = path.join(dir, JOB_FILES.job);
+  if (!fs.existsSync(jobFile)) {
+    throw new TmeError('ERR_TME_IO', whyNoJob(dir), { file: dir });
+  }
+  let record: JobRecord;
+  try {
+    record = JSON.parse(fs.readFileSync(jobFile, 'utf8')) as JobRecord;
+  } catch (err) {
+    throw new TmeError('ERR_TME_FORMAT', `not valid JSON: ${(err as Error).message}`, { file: jobFile, cause: err });
+  }
+  if (record.format !== 'tme-job/1') throw new TmeError('ERR_TME_FORMAT', `unknown job format ${String(record.format)}`, { file: jobFile });
+  const scoresFile = path.join(dir, JOB_FILES.scores);
+  const rotationsFile = path.join(dir, JOB_FILES.rotations);
+  const scores = readMrcHeader(scoresFile);
+  const rot = readMrcHeader(rotationsFile);
+  if (!rot.shape.every((n, i) => n === scores.shape[i])) {
+    throw new TmeError('ERR_TME_MISMATCH', `shape (${rot.shape.join(', ')}) differs from scores.mrc (${scores.shape.join(', ')})`, { file: rotationsFile });
+  }
+  const anglesFile = path.join(dir, JOB_FILES.angles);
+  const table = parseRotationTable(fs.readFileSync(anglesFile, 'utf8'), anglesFile);
+  const b = record.background;
+  let background: JobOnDisk['background'];
+  if (b) {
+    const file = path.join(dir, b.peakMap);
+    const shape = readMrcHeader(file).shape;
+    if (!shape.every((n, i) => n === scores.shape[i])) {
+      throw new TmeError('ERR_TME_MISMATCH', `shape (${shape.join(', ')}) differs from scores.mrc (${scores.shape.join(', ')})`, { file });
+    }
+    background = { kind: b.kind, file: b.peakMap, path: file };
+  }
+  return {
+    record, rotations: table.matrices, angles: table.angles, shape: scores.shape, voxelSize: scores.voxelSize, origin: scores.origin,
+    files: { scores: scoresFile, rotations: rotationsFile }, ...(background ? { background } : {}),
+  };
 }
 
 /** Reads a finished job directory back (for peak calling and export). */

@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
-import { MrcRegionWriter, TmeError, isTmeError, type Volume, type VolumeRegionSource, type Zyx } from '@tme/formats';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { MrcRegionWriter, type AtomicFileOptions, TmeError, isTmeError, type Volume, type VolumeRegionSource, type Zyx } from '@tme/formats';
 import { phaseRandomised, rotationStatsMaps, type BackgroundMaps } from './background';
 import { isDeviceList, type BackendMatchJob, type BackendMatchResult, type DeviceId, type DeviceInfo, type MatchBackend } from './backend';
-import { readCheckpoint, writeCheckpoint, type CheckpointState, type RotationRanges } from './checkpoint';
+import { CHECKPOINT_FILE, OUT_OF_CORE_PARTIAL, readCheckpoint, writeCheckpoint, type CheckpointState, type RotationRanges } from './checkpoint';
 import { devicesLabel, resolveDevices } from './devices';
 import { ARRAY_OVERHEAD, PROCESS_BASE_BYTES } from './memory-model';
 import { defaultBackend } from './native-backend';
@@ -302,8 +304,10 @@ function bytesText(bytes: number): string {
   return bytes >= 2 ** 30 ? `${(bytes / 2 ** 30).toFixed(1)} GiB` : `${Math.ceil(bytes / 2 ** 20)} MiB`;
 }
 
-function hashJob(p: PreparedJob, plan: TilePlan, more: readonly PreparedJob[] = []): string {
+function hashJob(p: PreparedJob, plan: TilePlan, more: readonly PreparedJob[] = [], outOfCore?: string): string {
   const h = createHash('sha256');
+  // A target on disk (out of core): what identifies it, since its voxels are not in p.target.
+  if (outOfCore !== undefined) h.update(`out-of-core ${outOfCore}|`);
   // background 'none' hashes as before the option existed: older checkpoints still resume.
   const background = p.background === 'none' ? { background: undefined, randomPhaseSeed: undefined } : {};
   h.update(JSON.stringify({ ...parametersOf(p), ...background, device: null, threads: null, memoryFraction: null, memoryLimitBytes: null, plan: { splits: plan.splits, fastShape: plan.fastShape }, filterShape: p.filterShape }));
@@ -529,52 +533,103 @@ export interface OutOfCoreMatchResult extends Omit<MatchResult, 'scores' | 'indi
  * Matches a target on disk (job.target a VolumeRegionSource): each tile is read with its overlap, matched, and its
  * core written into the score and rotation MRCs by region, so memory holds tiles, never the tomogram or its maps.
  * The maps and statistics equal matchTemplate's on the same tiles bit for bit (the same tiles, rotations and order;
- * moments and statistics summed in the same order). Runs without checkpoints: `options.checkpoint` with resume is
- * refused. One template, no priors, no tile shard (prepareJob refuses them out of core).
+ * moments and statistics summed in the same order). One template, no priors, no tile shard (prepareJob refuses them
+ * out of core).
+ *
+ * With `options.checkpoint` the maps are assembled in its folder under OUT_OF_CORE_PARTIAL's names and a small
+ * checkpoint (version 3: the finished tiles' per-rotation sums, no maps) is written after each tile, once its core is
+ * on the disk; `resume` reopens the partial maps and goes on at the next tile, so the statistics add in the order of
+ * an uninterrupted run. A tile cut short is matched again whole. A run that stops after a checkpoint keeps the
+ * partial maps (for --resume); one that stops before the first removes them.
  */
 export async function matchTemplateOutOfCore(job: MatchJob, outputs: OutOfCoreOutputs, options: MatchOptions = {}): Promise<OutOfCoreMatchResult> {
   const started = Date.now();
   if (!isRegionSource(job.target)) throw new TmeError('ERR_TME_INVALID_OPTION', 'matchTemplateOutOfCore reads its target by region: give a VolumeRegionSource (MrcRegionReader)');
-  if (options.checkpoint?.resume === true) {
-    throw new TmeError('ERR_TME_INVALID_OPTION', 'Expected no --resume for a tomogram matched out of core (larger than memory; it keeps no checkpoint) but received --resume');
-  }
   if (options.signal?.aborted) throw cancelled();
   const templates = prepareTemplates(job);
   const p = templates[0] as PreparedJob;
   const source = p.source as VolumeRegionSource;
   const geometry = { shape: p.targetShape, voxelSize: p.voxelSize, origin: p.origin };
-  const scoresOut = new MrcRegionWriter(outputs.scores, geometry);
-  const rotationsOut = new MrcRegionWriter(outputs.rotations, geometry);
-  let bestScore = -Infinity;
-  let voxelCount = 0;
+  const checkpointDir = options.checkpoint?.dir;
+  let maps: { scores: MrcRegionWriter; rotations: MrcRegionWriter } | undefined;
+  const opened = (): { scores: MrcRegionWriter; rotations: MrcRegionWriter } | undefined => maps;
   try {
-    const run = await searchTiles(templates, started, { ...options, checkpoint: undefined }, {
+    const run = await searchTiles(templates, started, options, {
       source,
-      finishTile: (tile, scores, indices, counted, noData) => {
-        voxelCount += counted;
+      identity: sourceIdentity(p, source),
+      begin: (resumed) => {
+        const partial = (name: string): AtomicFileOptions => {
+          if (checkpointDir === undefined) return {};
+          const file = path.join(checkpointDir, name);
+          if (resumed && !fs.existsSync(file)) {
+            throw new TmeError('ERR_TME_MISMATCH', 'the checkpoint\'s partial map is missing, so its finished tiles are lost: use --force to start over', { file });
+          }
+          return { temporary: file, reuse: resumed };
+        };
+        const scores = new MrcRegionWriter(outputs.scores, geometry, {}, partial(OUT_OF_CORE_PARTIAL.scores));
+        try {
+          maps = { scores, rotations: new MrcRegionWriter(outputs.rotations, geometry, {}, partial(OUT_OF_CORE_PARTIAL.rotations)) };
+        } catch (err) {
+          if (resumed) scores.close();
+          else scores.abort();
+          throw err;
+        }
+      },
+      finishTile: (tile, scores, indices, noData) => {
+        const m = opened();
+        if (!m) throw new TmeError('ERR_TME_INTERNAL', 'a tile finished before the maps were opened');
         if (noData) {
           for (let i = 0; i < scores.length; i++) if (noData[i]) { scores[i] = 0; indices[i] = -1; }
         }
-        for (let i = 0; i < scores.length; i++) if ((scores[i] as number) > bestScore) bestScore = scores[i] as number;
-        scoresOut.writeRegion(tile.coreStart, tile.coreShape, scores);
-        rotationsOut.writeRegion(tile.coreStart, tile.coreShape, indices);
+        let best = -Infinity;
+        for (let i = 0; i < scores.length; i++) if ((scores[i] as number) > best) best = scores[i] as number;
+        m.scores.writeRegion(tile.coreStart, tile.coreShape, scores);
+        m.rotations.writeRegion(tile.coreStart, tile.coreShape, indices);
+        // On the disk before a checkpoint says the tile is done.
+        if (checkpointDir !== undefined) {
+          m.scores.sync();
+          m.rotations.sync();
+        }
+        return best;
       },
     });
-    scoresOut.commit();
-    rotationsOut.commit();
-    return { ...run.summary(voxelCount, 0), outOfCore: { ...outputs, bestScore, ...geometry } };
+    const m = opened();
+    if (!m) throw new TmeError('ERR_TME_INTERNAL', 'the search finished without opening its maps');
+    m.scores.commit();
+    m.rotations.commit();
+    const ooc = run.state.outOfCore ?? { bestScore: null, voxelCount: 0 };
+    return { ...run.summary(ooc.voxelCount, 0), outOfCore: { ...outputs, bestScore: ooc.bestScore ?? -Infinity, ...geometry } };
   } catch (err) {
-    scoresOut.abort();
-    rotationsOut.abort();
+    // A checkpoint (of this run or of the one it resumed) names the partial maps: keep them for --resume.
+    const kept = checkpointDir !== undefined && fs.existsSync(path.join(checkpointDir, CHECKPOINT_FILE));
+    const m = opened();
+    for (const w of m ? [m.scores, m.rotations] : []) {
+      if (kept) w.close();
+      else w.abort();
+    }
     throw err;
   }
+}
+
+/**
+ * What identifies a target on disk in the checkpoint's key without another pass over it: its size and modification
+ * time, and the mean and variance the job's preparation read from every voxel.
+ */
+function sourceIdentity(p: PreparedJob, source: VolumeRegionSource): string {
+  let stat: { size: number; mtimeMs: number } = { size: -1, mtimeMs: -1 };
+  try { stat = fs.statSync(source.file); } catch { /* not a file (a test's source): its moments identify it */ }
+  return JSON.stringify({ size: stat.size, mtimeMs: stat.mtimeMs, mean: p.targetMean, variance: p.targetVariance });
 }
 
 /** Out of core: where tiles come from, and what takes each finished tile's core maps. */
 interface DiskTarget {
   source: VolumeRegionSource;
-  /** The core's maps (core shape), the voxels counted in the statistics, and the core's no-data flags. */
-  finishTile: (tile: Tile, scores: Float32Array, indices: Int32Array, counted: number, noData: Uint8Array | undefined) => void;
+  /** Hashed into the checkpoint's key in place of the target's voxels. */
+  identity: string;
+  /** Called once the checkpoint (if any) has been read: whether the run resumes one. */
+  begin: (resumed: boolean) => void;
+  /** The core's maps (core shape) and no-data flags; returns the core's best score as written. */
+  finishTile: (tile: Tile, scores: Float32Array, indices: Int32Array, noData: Uint8Array | undefined) => number;
 }
 
 /** A tile's box of the target read from disk with its no-data voxels filled, padded as in memory; the core's flags. */
@@ -663,15 +718,19 @@ async function searchTiles(templates: readonly PreparedJob[], started: number, o
   const [nz, ny, nx] = p.targetShape;
   const voxels = nz * ny * nx;
   const nRot = p.rotationCount;
-  // Out of core nothing checkpoints: the target is not hashed (a pass over the file for nothing).
-  const key = disk ? '' : hashJob(p, plan, templates.slice(1));
+  // Out of core the target is identified without a pass over the file (sourceIdentity).
+  const key = hashJob(p, plan, templates.slice(1), disk?.identity);
   const statsScope: ScoreStatistics['scope'] = backend.capabilities?.statsMask === false ? 'tile' : 'core';
 
   const checkpointDir = options.checkpoint?.dir;
   const resumed = checkpointDir !== undefined && options.checkpoint?.resume === true
-    ? readCheckpoint(checkpointDir, key, voxels, nRot) : undefined;
+    ? readCheckpoint(checkpointDir, key, disk ? 0 : voxels, nRot, disk !== undefined) : undefined;
   const [tileStart, tileEnd] = tileShardRange(p, plan.tiles.length);
   const state = resumed ?? freshState(key, disk ? 0 : voxels, nRot, voxelStats, p.tileShard !== undefined);
+  if (disk) {
+    state.outOfCore ??= { bestScore: null, voxelCount: 0 };
+    disk.begin(resumed !== undefined);
+  }
   const wholeFrame: MapFrame = { start: [0, 0, 0], shape: p.targetShape };
   const intervalMs = 1000 * (options.checkpoint?.intervalSeconds ?? 30);
   const prepareMs = Date.now() - started;
@@ -893,8 +952,9 @@ async function searchTiles(templates: readonly PreparedJob[], started: number, o
             doneInTile += n;
             rotationsRun += n;
             dirty = true;
-            // Large maps take a while to write: keep checkpointing under a tenth of the run time.
-            if (intervalMs === 0 || Date.now() - lastCheckpoint >= Math.max(intervalMs, 10 * lastWriteMs)) saveCheckpoint();
+            // Large maps take a while to write: keep checkpointing under a tenth of the run time. Out of core a
+            // checkpoint follows each finished tile instead (the maps of a tile in progress are not on the disk).
+            if (!disk && (intervalMs === 0 || Date.now() - lastCheckpoint >= Math.max(intervalMs, 10 * lastWriteMs))) saveCheckpoint();
             // Adapt the batch unless the caller fixed it (results do not depend on it): about batchMs per call, and long
             // enough that the per-call set-up (the tile's FFT and local statistics) stays under a tenth of the call.
             if (options.batchRotations === undefined) {
@@ -918,13 +978,20 @@ async function searchTiles(templates: readonly PreparedJob[], started: number, o
         }));
         if (failure !== undefined) throw failure;
       }
-      if (disk) {
+      let ooc: CheckpointState['outOfCore'];
+      if (disk && state.outOfCore) {
         let counted = 0;
         for (let i = 0; i < statsMask.length; i++) counted += statsMask[i] as number;
-        disk.finishTile(tile, state.scores, state.indices, counted, noData);
+        const best = disk.finishTile(tile, state.scores, state.indices, noData);
+        const before = state.outOfCore.bestScore;
+        ooc = { bestScore: before === null || best > before ? best : before, voxelCount: state.outOfCore.voxelCount + counted };
       }
       state.tile = t + 1;
       state.done = [];
+      if (ooc) {
+        state.outOfCore = ooc;
+        saveCheckpoint();
+      }
       // A tile shard keeps each tile's sums apart (the rotation sums then hold the tile being matched only).
       if (state.tileSums) {
         state.tileSums.push({ tile: t, sum: Array.from(state.rotationSum), sumSq: Array.from(state.rotationSumSq), count: Array.from(state.rotationCount) });
@@ -938,7 +1005,7 @@ async function searchTiles(templates: readonly PreparedJob[], started: number, o
   } catch (err) {
     releaseKept();
     // Keep the work of every finished batch: a resumed run continues from there.
-    if (dirty && checkpointDir !== undefined) {
+    if (dirty && checkpointDir !== undefined && !disk) {
       try { saveCheckpoint(); } catch { /* the original error matters more */ }
     }
     if (isTmeError(err) || !(err instanceof Error) || options.signal?.aborted !== true) throw err;

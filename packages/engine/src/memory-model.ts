@@ -49,3 +49,17 @@ export function inMemoryBytes(shape: readonly [number, number, number], o: { tar
 export function peakCallingBytes(shape: readonly [number, number, number]): number {
   return PROCESS_BASE_BYTES + ARRAY_OVERHEAD * 16 * shape[0] * shape[1] * shape[2];
 }
+
+/**
+ * Slab-wise peak calling: the sections a slab may hold besides its halo (`halo` sections at each end) when a voxel
+ * read costs `bytesPerVoxel`, within `availableBytes`; below 1 the maps cannot be called in that memory.
+ */
+export function peakSlabSections(shape: readonly [number, number, number], availableBytes: number, bytesPerVoxel: number, halo: number): number {
+  const section = ARRAY_OVERHEAD * bytesPerVoxel * shape[1] * shape[2];
+  return Math.min(shape[0], Math.floor((availableBytes - PROCESS_BASE_BYTES) / section) - 2 * halo);
+}
+
+/** The memory slab-wise peak calling needs for slabs of one section with their halo. */
+export function peakSlabMinimumBytes(shape: readonly [number, number, number], bytesPerVoxel: number, halo: number): number {
+  return PROCESS_BASE_BYTES + ARRAY_OVERHEAD * bytesPerVoxel * shape[1] * shape[2] * (1 + 2 * halo);
+}

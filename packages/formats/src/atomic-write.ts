@@ -83,23 +83,55 @@ export function writeFileAtomic(target: string, chunks: Uint8Array | string | re
   }
 }
 
+/** Where an AtomicFileWriter assembles its file: a temporary name of its own (default), or a named one that
+ *  outlives the process (`temporary`), opened again without truncating it when `reuse` (a resumed job's maps). */
+export interface AtomicFileOptions {
+  temporary?: string;
+  reuse?: boolean;
+}
+
 /**
  * An atomic writer for large outputs written piece by piece: `write` appends to a temporary file, `commit`
- * renames it into place, `abort` removes it. Nothing appears at `target` before `commit`.
+ * renames it into place, `abort` removes it, `close` keeps it (for a later run to reuse). Nothing appears at
+ * `target` before `commit`.
  */
 export class AtomicFileWriter {
   readonly target: string;
   private readonly tmp: string;
   private fd: number | undefined;
 
-  constructor(target: string) {
+  constructor(target: string, options: AtomicFileOptions = {}) {
     this.target = target;
-    this.tmp = tempPathFor(target);
+    this.tmp = options.temporary ?? tempPathFor(target);
     try {
-      // 'w+': a file assembled by region (MrcRegionWriter) is read back before it is committed.
-      this.fd = fs.openSync(this.tmp, 'w+', 0o644);
+      // 'w+': a file assembled by region (MrcRegionWriter) is read back before it is committed; 'r+' keeps its bytes.
+      this.fd = fs.openSync(this.tmp, options.reuse === true ? 'r+' : 'w+', 0o644);
     } catch (err) {
-      throw ioError(target, err);
+      throw ioError(options.reuse === true ? this.tmp : target, err);
+    }
+  }
+
+  /** The file's size now, bytes. */
+  size(): number {
+    if (this.fd === undefined) throw new TmeError('ERR_TME_INTERNAL', 'size after commit or abort', { file: this.target });
+    return fs.fstatSync(this.fd).size;
+  }
+
+  /** Flushes what was written to the disk (before a checkpoint says it is there). */
+  sync(): void {
+    if (this.fd === undefined) throw new TmeError('ERR_TME_INTERNAL', 'sync after commit or abort', { file: this.target });
+    try {
+      fs.fsyncSync(this.fd);
+    } catch (err) {
+      throw ioError(this.target, err);
+    }
+  }
+
+  /** Closes the temporary file and keeps it (a named `temporary` that a later run reopens). */
+  close(): void {
+    if (this.fd !== undefined) {
+      try { fs.closeSync(this.fd); } catch { /* ignore */ }
+      this.fd = undefined;
     }
   }
 

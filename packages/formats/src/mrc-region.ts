@@ -1,4 +1,4 @@
-import { AtomicFileWriter } from './atomic-write';
+import { AtomicFileWriter, type AtomicFileOptions } from './atomic-write';
 import { BinaryFile, WRITE_CHUNK, float32LittleEndian } from './binary-file';
 import { TmeError, invalidOption } from './errors';
 import { MRC_HEADER_BYTES, encodeMrcHeaderFields, interpretMrcHeader, type MrcHeader } from './mrc-header';
@@ -88,6 +88,8 @@ export class MrcRegionReader implements VolumeRegionSource {
  * An MRC2014 file (mode 2, little-endian) assembled box by box: the data block is written region by region into a
  * temporary file, and `commit` reads it back once to put the exact statistics in the header (the same numbers
  * writeMrc gives for the whole volume), then renames it into place. Nothing appears at `path` before `commit`.
+ * `file.temporary` names the file it is assembled in (one a resumed job reopens with `file.reuse`, keeping every box
+ * written before; it must then have the size this volume needs).
  */
 export class MrcRegionWriter {
   readonly file: string;
@@ -97,16 +99,37 @@ export class MrcRegionWriter {
   private readonly writer: AtomicFileWriter;
   private scratch = new Float32Array(0);
 
-  constructor(path: string, geometry: { shape: Zyx; voxelSize: Zyx; origin: Zyx }, options: Omit<WriteMrcOptions, 'mode'> = {}) {
+  constructor(
+    path: string, geometry: { shape: Zyx; voxelSize: Zyx; origin: Zyx }, options: Omit<WriteMrcOptions, 'mode'> = {}, file: AtomicFileOptions = {},
+  ) {
     this.file = path;
     this.shape = geometry.shape;
     this.geometry = geometry;
     this.options = options;
     if (!geometry.shape.every((n) => Number.isInteger(n) && n > 0)) throw invalidOption('shape', 'three integers ≥ 1', geometry.shape, path);
-    this.writer = new AtomicFileWriter(path);
+    this.writer = new AtomicFileWriter(path, file);
+    const bytes = MRC_HEADER_BYTES + 4 * this.voxels();
+    if (file.reuse === true) {
+      const size = this.writer.size();
+      if (size !== bytes) {
+        this.writer.close();
+        throw new TmeError('ERR_TME_FORMAT', `not this job's partial map: ${size} bytes, expected ${bytes}`, { file: file.temporary ?? path });
+      }
+      return;
+    }
     // The header's place, and the data block's last voxel: the file has its full size from the start.
     this.writer.writeAt(new Uint8Array(MRC_HEADER_BYTES), 0);
-    this.writer.writeAt(new Uint8Array(4), MRC_HEADER_BYTES + 4 * (this.voxels() - 1));
+    this.writer.writeAt(new Uint8Array(4), bytes - 4);
+  }
+
+  /** Flushes the boxes written so far to the disk. */
+  sync(): void {
+    this.writer.sync();
+  }
+
+  /** Closes the file and keeps it, for a resumed run to reopen (`file.reuse`). */
+  close(): void {
+    this.writer.close();
   }
 
   private voxels(): number {

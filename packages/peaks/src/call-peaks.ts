@@ -3,9 +3,10 @@ import { TmeError, invalidOption } from '@tme/formats';
 import { matrixFrom, matrixToPytmeEuler, matrixToRelionEuler } from '@tme/rotations';
 import type { EulerTriple } from '@tme/rotations';
 import { collectCandidates } from './candidates';
-import { faceThresholds, type FaceThresholds } from './faces';
+import { FaceSamples, faceDistances, faceThresholds, type FaceThresholds } from './faces';
+import { HISTOGRAM_BLOCK, scoreHistogramOfBlocks, type ScoreHistogram } from './histogram';
 import { localSnr } from './local-snr';
-import { marginSlabs, regionFor, regionMoments } from './region';
+import { addRegionMoments, finishMoments, marginSlabs, newMoments, regionFor, regionMoments, type Region } from './region';
 import type { ScoreMaps } from './score-map';
 import { checkScoreMaps } from './score-map';
 import { selectPeaks } from './select';
@@ -127,14 +128,20 @@ function resolveMinDistance(options: CallPeaksOptions, voxelSize: Zyx, templateS
   return templateShape ? Math.floor(Math.min(...templateShape) / 2) : 5;
 }
 
-/**
- * Calls peaks on a best-score map: the threshold first (it filters BEFORE the top-N cut, unlike pyTME's
- * postprocess), then local maxima in the calling region (edge margin, mask, scored voxels), then exact greedy
- * non-maximum suppression with minDistance, then the top numPeaks. Memory: typed arrays for the candidates only.
- */
-export function callPeaks(maps: ScoreMaps, options: CallPeaksOptions = {}): PeakSet {
-  checkScoreMaps(maps);
-  const { scores, rotationIndices: rot, shape, statistics } = maps;
+/** The checked options of a call, shared by callPeaks and callPeaksBySlabs. */
+interface CallSettings {
+  numPeaks: number;
+  maxScore: number;
+  templateOf: (rotation: number) => number;
+  only: number | undefined;
+  edge: Zyx;
+  minDistance: number;
+  snrShell: [number, number];
+  voxelSize: Zyx;
+  origin: Zyx;
+}
+
+function callSettings(maps: { voxelSize?: Zyx; origin?: Zyx; templateShape?: Zyx }, options: CallPeaksOptions): CallSettings {
   const voxelSize: Zyx = maps.voxelSize ?? [1, 1, 1];
   const origin: Zyx = maps.origin ?? [0, 0, 0];
   const numPeaks = options.numPeaks ?? 1000;
@@ -162,75 +169,285 @@ export function callPeaks(maps: ScoreMaps, options: CallPeaksOptions = {}): Peak
   if (only !== undefined && !(starts !== undefined && Number.isInteger(only) && only >= 0 && only < starts.length)) {
     throw invalidOption('onlyTemplate', `a template index from 0 to ${starts === undefined ? 0 : starts.length - 1} of a several-template search`, only);
   }
-  // Per-template picks: the calling region loses the voxels another template won.
-  const mask = only === undefined ? maps.mask : Float32Array.from({ length: scores.length }, (_, v) => {
-    const r = rot[v] as number;
-    return r >= 0 && templateOf(r) === only && (!maps.mask || (maps.mask[v] as number) >= 0.5) ? 1 : 0;
-  });
   const edge = resolveEdge(options.edge);
   const minDistance = resolveMinDistance(options, voxelSize, maps.templateShape);
   const inner = Math.max(2, Math.ceil(minDistance / 2));
   const snrShell: [number, number] = options.snrShell ? [options.snrShell[0], options.snrShell[1]] : [inner, Math.max(inner + 2, minDistance)];
   if (!(snrShell[0] >= 0 && snrShell[1] >= snrShell[0])) throw invalidOption('snrShell', '[inner, outer] with 0 ≤ inner ≤ outer', `[${snrShell.join(', ')}]`);
+  return { numPeaks, maxScore, templateOf, only, edge, minDistance, snrShell, voxelSize, origin };
+}
 
-  const region = regionFor(shape, edge, mask);
+/** Per-template picks: the calling mask of `only` (the voxels its template won, inside the mask). */
+function templateMask(s: CallSettings, rot: Int32Array | Float32Array, mask: ScoreMaps['mask'] | undefined): ScoreMaps['mask'] | undefined {
+  const only = s.only;
+  if (only === undefined) return mask;
+  return Float32Array.from({ length: rot.length }, (_, v) => {
+    const r = rot[v] as number;
+    return r >= 0 && s.templateOf(r) === only && (!mask || (mask[v] as number) >= 0.5) ? 1 : 0;
+  });
+}
+
+/** The kind of threshold chooseThreshold will take (known before the map's moments are). */
+function thresholdKind(options: CallPeaksOptions, statistics: ScoreMaps['statistics']): ThresholdReport['kind'] {
+  if (options.minScore !== undefined) return 'min-score';
+  if (options.zScore !== undefined) return 'z-score';
+  return (options.falseAlarms ?? (statistics ? 1 : undefined)) === undefined ? 'none' : 'false-alarm';
+}
+
+/** Whether the threshold is raised near faces (faceThresholds), and over how many distances. */
+function faceBins(options: CallPeaksOptions, templateShape: Zyx | undefined, kind: ThresholdReport['kind']): number | undefined {
+  if (!((options.faceThresholds ?? true) && templateShape && (kind === 'false-alarm' || kind === 'z-score'))) return undefined;
+  return Math.floor(Math.max(...templateShape) / 2);
+}
+
+/** Reports a raise of the threshold near the faces in `threshold.faces`. */
+function reportFaces(threshold: ThresholdReport, faces: { thresholds: Float64Array; spreadRatio: Float64Array; bins: number }): void {
+  let raised = 0;
+  let at = 0;
+  for (let d = 0; d < faces.bins; d++) if (faces.thresholds[d]! - threshold.value > raised) { raised = faces.thresholds[d]! - threshold.value; at = d; }
+  if (raised > 0) {
+    threshold.faces = {
+      within: faces.bins, highest: faces.thresholds[at]!, atDistance: at, spreadRatio: faces.spreadRatio[at]!,
+      thresholds: Array.from(faces.thresholds.subarray(0, faces.bins)),
+    };
+  }
+}
+
+/**
+ * The pick at `position` (global, voxels) from maps of `shape` holding it at `local` (the whole map, or a slab with
+ * room around it for the sub-voxel fit and the local SNR's shell).
+ */
+function pickAt(
+  s: CallSettings, options: CallPeaksOptions, maps: { scores: Float32Array; rot: Int32Array | Float32Array; shape: Zyx; rotations: Float64Array },
+  local: Zyx, position: Zyx, map: MapMoments, statistics: ScoreMaps['statistics'],
+): Pick {
+  const { scores, rot, shape } = maps;
+  const [z, y, x] = local;
+  const v = (z * shape[1] + y) * shape[2] + x;
+  const nRotations = maps.rotations.length / 9;
+  const rotationIndex = rot[v]!;
+  if (!Number.isInteger(rotationIndex) || rotationIndex >= nRotations) {
+    throw new TmeError('ERR_TME_MISMATCH', `the rotation-index map holds ${rotationIndex} at (z, y, x) = (${position.join(', ')}) but the rotation table has ${nRotations} rotations`);
+  }
+  const rotation = matrixFrom(maps.rotations, rotationIndex * 9);
+  const shift: Zyx = options.subvoxel ? subvoxelShift(scores, shape, z, y, x) : [0, 0, 0];
+  const score = scores[v]!;
+  const { origin, voxelSize } = s;
+  return {
+    position,
+    shift,
+    positionAngstrom: [
+      origin[0] + (position[0] + shift[0]) * voxelSize[0],
+      origin[1] + (position[1] + shift[1]) * voxelSize[1],
+      origin[2] + (position[2] + shift[2]) * voxelSize[2],
+    ],
+    score,
+    rotationIndex,
+    rotation,
+    pytmeEuler: matrixToPytmeEuler(rotation),
+    relionEuler: matrixToRelionEuler(rotation),
+    zScore: (score - map.mean) / map.std,
+    searchSigmas: statistics ? (score - statistics.mean) / statistics.std : NaN,
+    localSnr: localSnr(scores, rot, shape, local, score, s.snrShell[0], s.snrShell[1]),
+    template: s.templateOf(rotationIndex),
+  };
+}
+
+/**
+ * Calls peaks on a best-score map: the threshold first (it filters BEFORE the top-N cut, unlike pyTME's
+ * postprocess), then local maxima in the calling region (edge margin, mask, scored voxels), then exact greedy
+ * non-maximum suppression with minDistance, then the top numPeaks. Memory: typed arrays for the candidates only.
+ */
+export function callPeaks(maps: ScoreMaps, options: CallPeaksOptions = {}): PeakSet {
+  checkScoreMaps(maps);
+  const { scores, rotationIndices: rot, shape, statistics } = maps;
+  const s = callSettings(maps, options);
+  const mask = templateMask(s, rot, maps.mask);
+  const region = regionFor(shape, s.edge, mask);
   const map = regionMoments(scores, rot, region);
   const threshold = chooseThreshold(options, map, statistics);
-  if (threshold.value > maxScore) throw invalidOption('maxScore', `number ≥ the threshold ${threshold.value}`, maxScore);
+  if (threshold.value > s.maxScore) throw invalidOption('maxScore', `number ≥ the threshold ${threshold.value}`, s.maxScore);
 
   const localMaxima = options.localMaxima ?? true;
+  const bins = faceBins(options, maps.templateShape, threshold.kind);
   let faces: FaceThresholds | undefined;
-  if ((options.faceThresholds ?? true) && maps.templateShape && (threshold.kind === 'false-alarm' || threshold.kind === 'z-score')) {
-    faces = faceThresholds(scores, rot, region, threshold.value, Math.floor(Math.max(...maps.templateShape) / 2));
-    let raised = 0;
-    let at = 0;
-    for (let d = 0; d < faces.bins; d++) if (faces.thresholds[d]! - threshold.value > raised) { raised = faces.thresholds[d]! - threshold.value; at = d; }
-    if (raised > 0) {
-      threshold.faces = {
-        within: faces.bins, highest: faces.thresholds[at]!, atDistance: at, spreadRatio: faces.spreadRatio[at]!,
-        thresholds: Array.from(faces.thresholds.subarray(0, faces.bins)),
-      };
-    }
+  if (bins !== undefined) {
+    faces = faceThresholds(scores, rot, region, threshold.value, bins);
+    reportFaces(threshold, faces);
   }
-  const cands = collectCandidates(scores, rot, region, threshold.value, maxScore, localMaxima, faces);
+  const cands = collectCandidates(scores, rot, region, threshold.value, s.maxScore, localMaxima, faces);
   let edgeDropped = 0;
-  for (const slab of marginSlabs(region)) edgeDropped += collectCandidates(scores, rot, slab, threshold.value, maxScore, localMaxima, faces).count;
-  const accepted = selectPeaks(cands, shape, minDistance, numPeaks);
+  for (const slab of marginSlabs(region)) edgeDropped += collectCandidates(scores, rot, slab, threshold.value, s.maxScore, localMaxima, faces).count;
+  const accepted = selectPeaks(cands, shape, s.minDistance, s.numPeaks);
 
-  const nRotations = maps.rotations.length / 9;
   const [, ny, nx] = shape;
   const picks: Pick[] = [];
   for (const v of accepted) {
     const z = Math.floor(v / (ny * nx));
     const y = Math.floor((v - z * ny * nx) / nx);
     const x = v - (z * ny + y) * nx;
-    const rotationIndex = rot[v]!;
-    if (!Number.isInteger(rotationIndex) || rotationIndex >= nRotations) {
-      throw new TmeError('ERR_TME_MISMATCH', `the rotation-index map holds ${rotationIndex} at (z, y, x) = (${z}, ${y}, ${x}) but the rotation table has ${nRotations} rotations`);
-    }
-    const rotation = matrixFrom(maps.rotations, rotationIndex * 9);
-    const shift: Zyx = options.subvoxel ? subvoxelShift(scores, shape, z, y, x) : [0, 0, 0];
-    const score = scores[v]!;
-    picks.push({
-      position: [z, y, x],
-      shift,
-      positionAngstrom: [
-        origin[0] + (z + shift[0]) * voxelSize[0],
-        origin[1] + (y + shift[1]) * voxelSize[1],
-        origin[2] + (x + shift[2]) * voxelSize[2],
-      ],
-      score,
-      rotationIndex,
-      rotation,
-      pytmeEuler: matrixToPytmeEuler(rotation),
-      relionEuler: matrixToRelionEuler(rotation),
-      zScore: (score - map.mean) / map.std,
-      searchSigmas: statistics ? (score - statistics.mean) / statistics.std : NaN,
-      localSnr: localSnr(scores, rot, shape, [z, y, x], score, snrShell[0], snrShell[1]),
-      template: templateOf(rotationIndex),
-    });
+    picks.push(pickAt(s, options, { scores, rot, shape, rotations: maps.rotations }, [z, y, x], [z, y, x], map, statistics));
   }
+  const { numPeaks, maxScore, minDistance, edge, snrShell, voxelSize } = s;
   return { picks, threshold, map, candidates: cands.count, edgeDropped, minDistance, edge, numPeaks, maxScore, snrShell, voxelSize };
+}
+
+/** Score maps on disk, read a z-slab of whole sections at a time (slab-wise peak calling). */
+export interface ScoreSlabSource {
+  readonly shape: Zyx;
+  /** Sections [z0, z0 + n): the best scores, the rotation indices, and the calling mask when the call has one. */
+  read(z0: number, n: number): { scores: Float32Array; rot: Int32Array | Float32Array; mask?: Float32Array };
+}
+
+/** What callPeaksBySlabs holds per voxel of a slab read (with its halo): scores, rotations, a mask, the per-template
+ *  mask and the face distances (17 bytes), and room for the slab before it that the garbage collector has not freed
+ *  yet: measured on a 1024×1024×256 job, peak RSS came to 18–20 bytes a voxel read beyond tme's base. */
+export const SLAB_BYTES_PER_VOXEL = 4 + 4 + 4 + 4 + 1 + 4;
+
+/** The sections a slab reads beyond its own at each end: the face distances', the local maxima's, the picks' shell,
+ *  and the histogram's blocks (with `histogram`). */
+export function slabHalo(shape: Zyx, options: CallPeaksOptions & { voxelSize?: Zyx; templateShape?: Zyx }, histogram = false): number {
+  const s = callSettings(options, options);
+  const faces = options.templateShape ? Math.floor(Math.max(...options.templateShape) / 2) : 0;
+  const plane = shape[1] * shape[2];
+  return Math.max(1, faces, Math.floor(s.snrShell[1]), histogram ? Math.ceil(HISTOGRAM_BLOCK / plane) : 0);
+}
+
+/**
+ * callPeaks on maps too large to hold: read `slabSections` sections at a time, with a halo (slabHalo) wide enough
+ * for everything calling reads around a voxel, in z order. The same picks (positions, scores, angles, order), the
+ * same threshold and report: every sum adds in the order of the whole-map call (moments row by row, the faces'
+ * samples in raster order, candidates in raster order, one suppression over all of them), to the last bit.
+ * `histogram`: also the report's histogram of the calling region (scoreHistogram's numbers).
+ */
+export function callPeaksBySlabs(
+  source: ScoreSlabSource, maps: Omit<ScoreMaps, 'scores' | 'rotationIndices' | 'mask' | 'shape'>, options: CallPeaksOptions,
+  slabSections: number, histogram?: { bins: number },
+): PeakSet & { histogram?: ScoreHistogram } {
+  const shape = source.shape;
+  const [nz, ny, nx] = shape;
+  const plane = ny * nx;
+  if (!(Number.isInteger(slabSections) && slabSections >= 1)) throw invalidOption('slabSections', 'integer ≥ 1', slabSections);
+  if (nz * plane > 2 ** 32 - 1) {
+    throw new TmeError('ERR_TME_UNSUPPORTED', `${[...shape].reverse().join('×')} voxels: peak calling indexes voxels with 32 bits (at most 2³²−1 voxels)`);
+  }
+  const { statistics } = maps;
+  const s = callSettings(maps, options);
+  const region = regionFor(shape, s.edge, undefined);
+  const halo = slabHalo(shape, { ...options, ...maps }, histogram !== undefined);
+  // Each slab in z order: its arrays (sections [z0, z1) read), its own sections [c0, c1), and the calling region
+  // (and a part of it) in the slab's frame.
+  type Slab = {
+    z0: number; c0: number; c1: number; shape: Zyx; scores: Float32Array; rot: Int32Array | Float32Array; mask: ScoreMaps['mask']; userMask: ScoreMaps['mask'];
+    within: (r: Region) => Region | undefined;
+  };
+  const eachSlab = (visit: (slab: Slab) => void): void => {
+    for (let c0 = 0; c0 < nz; c0 += slabSections) {
+      const c1 = Math.min(nz, c0 + slabSections);
+      const z0 = Math.max(0, c0 - halo);
+      const z1 = Math.min(nz, c1 + halo);
+      const read = source.read(z0, z1 - z0);
+      const mask = templateMask(s, read.rot, read.mask);
+      const slabShape: Zyx = [z1 - z0, ny, nx];
+      const within = (r: Region): Region | undefined => {
+        const from = Math.max(r.start[0], c0);
+        const to = Math.min(r.end[0], c1);
+        if (from >= to || r.start[1] >= r.end[1] || r.start[2] >= r.end[2]) return undefined;
+        return { shape: slabShape, start: [from - z0, r.start[1], r.start[2]], end: [to - z0, r.end[1], r.end[2]], mask };
+      };
+      visit({ z0, c0, c1, shape: slabShape, scores: read.scores, rot: read.rot, mask, userMask: read.mask, within });
+    }
+  };
+
+  const moments = newMoments();
+  const bins = faceBins(options, maps.templateShape, thresholdKind(options, statistics));
+  const samples = bins !== undefined ? new FaceSamples(bins) : undefined;
+  const distances = (slab: Slab): Uint8Array | undefined => (bins !== undefined
+    ? faceDistances(slab.shape, slab.scores, slab.rot, bins, { start: slab.z0, sections: nz }) : undefined);
+  eachSlab((slab) => {
+    const r = slab.within(region);
+    if (!r) return;
+    addRegionMoments(moments, slab.scores, slab.rot, r);
+    const d = distances(slab);
+    if (samples && d) samples.count(d, slab.scores, slab.rot, r);
+  });
+  const map = finishMoments(moments);
+  const threshold = chooseThreshold(options, map, statistics);
+  if (threshold.value > s.maxScore) throw invalidOption('maxScore', `number ≥ the threshold ${threshold.value}`, s.maxScore);
+  let faceTable: { thresholds: Float64Array; spreadRatio: Float64Array; bins: number } | undefined;
+  if (samples && bins !== undefined) {
+    eachSlab((slab) => {
+      const r = slab.within(region);
+      const d = distances(slab);
+      if (r && d) samples.sample(d, slab.scores, slab.rot, r);
+    });
+    faceTable = { ...samples.thresholds(threshold.value), bins };
+    reportFaces(threshold, faceTable);
+  }
+
+  const localMaxima = options.localMaxima ?? true;
+  let index = new Uint32Array(1024);
+  let score = new Float32Array(1024);
+  let count = 0;
+  let edgeDropped = 0;
+  eachSlab((slab) => {
+    const d = distances(slab);
+    const faces = faceTable && d ? { ...faceTable, distance: d } : undefined;
+    const r = slab.within(region);
+    if (r) {
+      const c = collectCandidates(slab.scores, slab.rot, r, threshold.value, s.maxScore, localMaxima, faces);
+      if (count + c.count > index.length) {
+        const cap = Math.max(2 * index.length, count + c.count);
+        const ni = new Uint32Array(cap);
+        ni.set(index.subarray(0, count));
+        index = ni;
+        const ns = new Float32Array(cap);
+        ns.set(score.subarray(0, count));
+        score = ns;
+      }
+      const offset = slab.z0 * plane;
+      for (let k = 0; k < c.count; k++) index[count + k] = c.index[k]! + offset;
+      score.set(c.score.subarray(0, c.count), count);
+      count += c.count;
+    }
+    for (const margin of marginSlabs(region)) {
+      const m = slab.within(margin);
+      if (m) edgeDropped += collectCandidates(slab.scores, slab.rot, m, threshold.value, s.maxScore, localMaxima, faces).count;
+    }
+  });
+  const accepted = selectPeaks({ index, score, count }, shape, s.minDistance, s.numPeaks);
+
+  // The picks, each from the slab that holds its section (the halo holds its shell).
+  const picks = new Array<Pick>(accepted.length);
+  const order = Array.from(accepted.keys()).sort((a, b) => accepted[a]! - accepted[b]!);
+  let next = 0;
+  eachSlab((slab) => {
+    for (; next < order.length; next++) {
+      const k = order[next]!;
+      const v = accepted[k]!;
+      const z = Math.floor(v / plane);
+      if (z >= slab.c1) break;
+      const y = Math.floor((v - z * plane) / nx);
+      const x = v - z * plane - y * nx;
+      picks[k] = pickAt(s, options, { scores: slab.scores, rot: slab.rot, shape: slab.shape, rotations: maps.rotations }, [z - slab.z0, y, x], [z, y, x], map, statistics);
+    }
+  });
+
+  let hist: ScoreHistogram | undefined;
+  if (histogram) {
+    // Every scored voxel inside the mask (as the report's scoreHistogram of the whole map), in its blocks.
+    hist = scoreHistogramOfBlocks((visit) => eachSlab((slab) => {
+      const first = Math.ceil((slab.c0 * plane) / HISTOGRAM_BLOCK) * HISTOGRAM_BLOCK;
+      const offset = slab.z0 * plane;
+      for (let g = first; g < slab.c1 * plane; g += HISTOGRAM_BLOCK) {
+        visit(slab.scores, g - offset, Math.min(nz * plane, g + HISTOGRAM_BLOCK) - offset, slab.userMask, slab.rot);
+      }
+    }), { bins: histogram.bins, ...(Number.isFinite(threshold.value) ? { threshold: threshold.value } : {}) });
+  }
+  const { numPeaks, maxScore, minDistance, edge, snrShell, voxelSize } = s;
+  return {
+    picks, threshold, map, candidates: count, edgeDropped, minDistance, edge, numPeaks, maxScore, snrShell, voxelSize, ...(hist ? { histogram: hist } : {}),
+  };
 }
 
 function chooseThreshold(options: CallPeaksOptions, map: MapMoments, statistics: ScoreMaps['statistics']): ThresholdReport {

@@ -19,13 +19,19 @@ export interface FaceThresholds {
   bins: number;
 }
 
-/** Chessboard distance from the volume's faces and from voxels without a score (rotation index < 0), capped. */
-export function faceDistances(shape: Zyx, scores: Float32Array, rot: Int32Array | Float32Array, cap: number): Uint8Array {
+/**
+ * Chessboard distance from the volume's faces and from voxels without a score (rotation index < 0), capped. `slab`:
+ * the arrays are sections [start, start + shape[0]) of a volume of `sections` (its faces are the volume's); exact in
+ * the sections at least `cap` from the slab's own ends (a hole further away is beyond the cap).
+ */
+export function faceDistances(shape: Zyx, scores: Float32Array, rot: Int32Array | Float32Array, cap: number, slab?: { start: number; sections: number }): Uint8Array {
   const [nz, ny, nx] = shape;
+  const z0 = slab?.start ?? 0;
+  const total = slab?.sections ?? nz;
   const out = new Uint8Array(nz * ny * nx);
   let holes = false;
   for (let z = 0, i = 0; z < nz; z++) {
-    const dz = Math.min(z, nz - 1 - z);
+    const dz = Math.min(z0 + z, total - 1 - (z0 + z));
     for (let y = 0; y < ny; y++) {
       const dzy = Math.min(dz, y, ny - 1 - y);
       for (let x = 0; x < nx; x++, i++) {
@@ -70,6 +76,11 @@ export function faceDistances(shape: Zyx, scores: Float32Array, rot: Int32Array 
   return out;
 }
 
+/** Every how many values of a distance's (in raster order) the spread is measured on: up to ~100,000 of them. */
+function sampleStep(count: number): number {
+  return Math.max(1, Math.floor(count / 100_000));
+}
+
 /**
  * Median and upper spread (95th percentile − median) of up to ~100,000 evenly spaced samples. The upper side, not
  * the body: a false alarm is a tail event, and near a face the tail widens more than the body (measured on white
@@ -78,14 +89,74 @@ export function faceDistances(shape: Zyx, scores: Float32Array, rot: Int32Array 
  * lamella's voxels sit on their peaks — would set it (matching 50–99 % cost 6 % of the face particles of a crowded
  * lamella; 50–95 % matches noise as well and leaves them).
  */
-function centreAndSpread(values: Float32Array, count: number): [number, number] {
-  const step = Math.max(1, Math.floor(count / 100_000));
-  const sample = new Float32Array(Math.ceil(count / step));
-  let n = 0;
-  for (let i = 0; i < count; i += step) sample[n++] = values[i]!;
-  const sorted = sample.subarray(0, n).sort();
+function centreAndSpread(sample: Float32Array): [number, number] {
+  const n = sample.length;
+  const sorted = sample.sort();
   const at = (q: number): number => sorted[Math.min(n - 1, Math.max(0, Math.round(q * (n - 1))))]!;
   return [at(0.5), at(0.95) - at(0.5)];
+}
+
+/**
+ * The samples faceThresholds measures, gathered a part of the map at a time: `count` each part's voxels per distance
+ * (a first pass over the map), then `sample` them (a second; parts in raster order, as one pass over the whole map
+ * would visit them). `distance` and `region` are the part's (its own frame).
+ */
+export class FaceSamples {
+  readonly counts: Float64Array;
+  private readonly seen: Float64Array;
+  private samples: Float32Array[] | undefined;
+  private readonly filled: Int32Array;
+
+  constructor(readonly bins: number) {
+    this.counts = new Float64Array(bins + 1);
+    this.seen = new Float64Array(bins + 1);
+    this.filled = new Int32Array(bins + 1);
+  }
+
+  count(distance: Uint8Array, scores: Float32Array, rot: Int32Array | Float32Array, region: Region): void {
+    forEachInRegion(scores, rot, region, (i) => { this.counts[distance[i]!]!++; });
+  }
+
+  sample(distance: Uint8Array, scores: Float32Array, rot: Int32Array | Float32Array, region: Region): void {
+    const samples = this.samples ??= Array.from(this.counts, (c) => new Float32Array(Math.ceil(c / sampleStep(c))));
+    forEachInRegion(scores, rot, region, (i) => {
+      const d = distance[i]!;
+      const k = this.seen[d]!;
+      this.seen[d] = k + 1;
+      if (k % sampleStep(this.counts[d]!) === 0) samples[d]![this.filled[d]!++] = scores[i]!;
+    });
+  }
+
+  /** The thresholds per distance for an interior threshold `t` (FaceThresholds' `thresholds` and `spreadRatio`). */
+  thresholds(t: number): { thresholds: Float64Array; spreadRatio: Float64Array } {
+    const { bins, counts } = this;
+    const thresholds = new Float64Array(bins + 1).fill(t);
+    const spreadRatio = new Float64Array(bins + 1).fill(1);
+    // Too few voxels to measure a spread (a tiny map, a mask with no interior): keep the one threshold.
+    const enough = 5000;
+    if (counts[bins]! < enough || !Number.isFinite(t) || !this.samples) return { thresholds, spreadRatio };
+    const [m0, s0] = centreAndSpread(Float32Array.from(this.samples[bins]!));
+    if (!(s0 > 0)) return { thresholds, spreadRatio };
+    for (let d = 0; d < bins; d++) {
+      if (counts[d]! < enough) continue;
+      const [m, s] = centreAndSpread(Float32Array.from(this.samples[d]!));
+      spreadRatio[d] = s / s0;
+      thresholds[d] = Math.max(t, m + (s / s0) * (t - m0));
+    }
+    return { thresholds, spreadRatio };
+  }
+}
+
+function forEachInRegion(scores: Float32Array, rot: Int32Array | Float32Array, region: Region, visit: (i: number) => void): void {
+  const [, ny, nx] = region.shape;
+  for (let z = region.start[0]; z < region.end[0]; z++) {
+    for (let y = region.start[1]; y < region.end[1]; y++) {
+      const row = (z * ny + y) * nx;
+      for (let i = row + region.start[2]; i < row + region.end[2]; i++) {
+        if (!(region.mask !== undefined && !(region.mask[i]! >= 0.5)) && rot[i]! >= 0 && scores[i] === scores[i]) visit(i);
+      }
+    }
+  }
 }
 
 /**
@@ -94,33 +165,8 @@ function centreAndSpread(values: Float32Array, count: number): [number, number] 
  */
 export function faceThresholds(scores: Float32Array, rot: Int32Array | Float32Array, region: Region, t: number, bins: number): FaceThresholds {
   const distance = faceDistances(region.shape, scores, rot, bins);
-  const [, ny, nx] = region.shape;
-  const counts = new Int32Array(bins + 1);
-  const inRegion = (i: number): boolean => !(region.mask !== undefined && !(region.mask[i]! >= 0.5)) && rot[i]! >= 0 && scores[i] === scores[i];
-  const forEach = (visit: (i: number) => void): void => {
-    for (let z = region.start[0]; z < region.end[0]; z++) {
-      for (let y = region.start[1]; y < region.end[1]; y++) {
-        const row = (z * ny + y) * nx;
-        for (let i = row + region.start[2]; i < row + region.end[2]; i++) if (inRegion(i)) visit(i);
-      }
-    }
-  };
-  forEach((i) => { counts[distance[i]!]!++; });
-  const values = Array.from(counts, (c) => new Float32Array(c));
-  const filled = new Int32Array(bins + 1);
-  forEach((i) => { const d = distance[i]!; values[d]![filled[d]!++] = scores[i]!; });
-  const thresholds = new Float64Array(bins + 1).fill(t);
-  const spreadRatio = new Float64Array(bins + 1).fill(1);
-  // Too few voxels to measure a spread (a tiny map, a mask with no interior): keep the one threshold.
-  const enough = 5000;
-  if (counts[bins]! < enough || !Number.isFinite(t)) return { distance, thresholds, spreadRatio, bins };
-  const [m0, s0] = centreAndSpread(values[bins]!, counts[bins]!);
-  if (!(s0 > 0)) return { distance, thresholds, spreadRatio, bins };
-  for (let d = 0; d < bins; d++) {
-    if (counts[d]! < enough) continue;
-    const [m, s] = centreAndSpread(values[d]!, counts[d]!);
-    spreadRatio[d] = s / s0;
-    thresholds[d] = Math.max(t, m + (s / s0) * (t - m0));
-  }
-  return { distance, thresholds, spreadRatio, bins };
+  const samples = new FaceSamples(bins);
+  samples.count(distance, scores, rot, region);
+  samples.sample(distance, scores, rot, region);
+  return { distance, ...samples.thresholds(t), bins };
 }

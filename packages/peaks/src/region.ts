@@ -39,18 +39,27 @@ export function marginSlabs(region: Region): Region[] {
   return boxes.filter(([s, e]) => s.every((v, a) => v < (e[a] as number))).map(([s, e]) => ({ shape, start: s, end: e, mask }));
 }
 
+/** Running sums of regionMoments, carried from one slab of a map to the next (slab-wise peak calling). */
+export interface MomentsAccumulator { count: number; shift: number; sum: number; sumSq: number; min: number; max: number }
+
+export function newMoments(): MomentsAccumulator {
+  return { count: 0, shift: NaN, sum: 0, sumSq: 0, min: Infinity, max: -Infinity };
+}
+
 /** Voxel count, mean, std, min and max of the best-score map inside the region: one pass, float64 sums. */
 export function regionMoments(scores: Float32Array, rot: Int32Array | Float32Array, region: Region): MapMoments {
+  const acc = newMoments();
+  addRegionMoments(acc, scores, rot, region);
+  return finishMoments(acc);
+}
+
+/** Adds the region's voxels in raster order: slabs added in z order give regionMoments' numbers to the last bit. */
+export function addRegionMoments(acc: MomentsAccumulator, scores: Float32Array, rot: Int32Array | Float32Array, region: Region): void {
   const [, ny, nx] = region.shape;
   const [z0, y0, x0] = region.start;
   const [z1, y1, x1] = region.end;
   const mask = region.mask;
-  let count = 0;
-  let shift = NaN;
-  let sum = 0;
-  let sumSq = 0;
-  let min = Infinity;
-  let max = -Infinity;
+  let { count, shift, sum, sumSq, min, max } = acc;
   for (let z = z0; z < z1; z++) {
     for (let y = y0; y < y1; y++) {
       const row = (z * ny + y) * nx;
@@ -75,6 +84,11 @@ export function regionMoments(scores: Float32Array, rot: Int32Array | Float32Arr
       count += rc;
     }
   }
+  Object.assign(acc, { count, shift, sum, sumSq, min, max });
+}
+
+export function finishMoments(acc: MomentsAccumulator): MapMoments {
+  const { count, shift, sum, sumSq, min, max } = acc;
   const m = combineMoments(count, sum, sumSq, min, max);
   return { ...m, mean: m.mean + (count > 0 ? shift : 0) };
 }

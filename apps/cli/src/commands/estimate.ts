@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { devicesLabel, estimateJob, type DeviceInfo } from '@tme/engine';
+import { devicesLabel, estimateJob, outOfCoreCheckpointBytes, type DeviceInfo } from '@tme/engine';
 import { addMatchOptions, setupMatch, type MatchFlags } from './match';
 
 function gib(bytes: number): string {
@@ -38,7 +38,8 @@ export async function runEstimate(flags: MatchFlags & { calibration: string; jso
     ? (m.inMemoryBytes <= m.availableBytes
       ? `path: in memory (the tomogram, its maps and room for tiles ≈ ${size(m.inMemoryBytes)}; ${available})`
       : `path: in memory with less room for tiles (≈ ${size(m.inMemoryBytes)} wanted but ${available}; out of core cannot take this search's options)`)
-    : `path: out of core (in memory would need ${size(m.inMemoryBytes)} but ${available}): tiles are read from the file and the maps written tile by tile; no checkpoints (--resume is refused)`);
+    : `path: out of core (in memory would need ${size(m.inMemoryBytes)} but ${available}): tiles are read from the file and the maps written tile by tile; `
+      + `a checkpoint of ≤ ${Math.ceil(outOfCoreCheckpointBytes(setup.rotationCount) / 1024)} KiB after each tile (--resume continues at the next tile)`);
   const z = setup.zones;
   const span = (f: { spanAngstrom: number; boundAngstrom: number }): string => `the defocus changes by up to ${Math.round(f.spanAngstrom)} Å over the tomogram, `
     + `a zone may hold ${Number.isFinite(f.boundAngstrom) ? Math.round(f.boundAngstrom) : '∞'} Å (phase error ≤ π/4 at the filter's highest frequency)`;

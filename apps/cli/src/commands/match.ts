@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import type { Command } from 'commander';
 import { TmeError, invalidOption, isTmeError, removeStaleTemporaries, type Volume } from '@tme/formats';
 import {
-  CHECKPOINT_FILE, JOB_FILES, JOB_LOCK_FILE, TEMPLATE_INDEX_FILE, devicesLabel, isRegionSource, lockJobFolder, matchTemplate, matchTemplateOutOfCore, writeJob,
+  CHECKPOINT_FILE, JOB_FILES, JOB_LOCK_FILE, OUT_OF_CORE_PARTIAL, TEMPLATE_INDEX_FILE, devicesLabel, isRegionSource, lockJobFolder, matchTemplate, matchTemplateOutOfCore, writeJob,
   type MatchResult, type OutOfCoreMatchResult,
 } from '@tme/engine';
 import { SEARCH_DEFAULTS, planSearch, type SearchInput, type SearchPlan } from '@tme/search';
@@ -53,7 +53,7 @@ export function prepareJobDir(dir: string, flags: Pick<MatchFlags, 'force' | 're
   lockJobFolder(dir);
   removeStaleTemporaries(dir);
   if (existed && flags.force) {
-    for (const name of [...Object.values(JOB_FILES), TEMPLATE_INDEX_FILE, CHECKPOINT_FILE]) fs.rmSync(path.join(dir, name), { force: true });
+    for (const name of [...Object.values(JOB_FILES), TEMPLATE_INDEX_FILE, CHECKPOINT_FILE, ...Object.values(OUT_OF_CORE_PARTIAL)]) fs.rmSync(path.join(dir, name), { force: true });
   }
   if (existed && flags.resume && !fs.existsSync(path.join(dir, CHECKPOINT_FILE))) {
     const warning = `${dir}: no checkpoint to resume (the earlier run stopped before writing one); starting from the first rotation`;
@@ -140,10 +140,6 @@ export async function setupSearch(
     },
   });
   if (o.holdsTarget !== undefined) inMemoryTarget(plan, o.holdsTarget);
-  // Before the job folder is touched (the engine refuses it too).
-  if (o.resume && isRegionSource(plan.job.target)) {
-    throw new TmeError('ERR_TME_INVALID_OPTION', 'Expected no --resume for a tomogram matched out of core (larger than memory; it keeps no checkpoint) but received --resume');
-  }
   const dir = path.resolve(output);
   const createDir = o.createDir ?? true;
   const createdDir = createDir && !fs.existsSync(dir);
@@ -198,12 +194,12 @@ export async function executeMatch(
   let result: MatchResult | OutOfCoreMatchResult;
   try {
     if (isRegionSource(job.target) && flags.checkpointInterval !== undefined) {
-      throw new TmeError('ERR_TME_INVALID_OPTION', `Expected no --checkpoint-interval for a tomogram matched out of core (it keeps no checkpoint) but received ${flags.checkpointInterval}`);
+      throw new TmeError('ERR_TME_INVALID_OPTION', `Expected no --checkpoint-interval for a tomogram matched out of core (it checkpoints after each tile) but received ${flags.checkpointInterval}`);
     }
     result = isRegionSource(job.target)
-      // Out of core the maps are written into the job folder tile by tile; no checkpoint (the engine refuses --resume).
+      // Out of core the maps are assembled in the job folder tile by tile, with a checkpoint after each tile.
       ? await matchTemplateOutOfCore(job, { scores: path.join(dir, JOB_FILES.scores), rotations: path.join(dir, JOB_FILES.rotations) }, {
-        signal: controller.signal, onProgress: (p) => progress.update(p), ...(flags.resume === true ? { checkpoint: { dir, resume: true } } : {}),
+        signal: controller.signal, onProgress: (p) => progress.update(p), checkpoint: { dir, resume: flags.resume === true },
       })
       : await matchTemplate(job, {
         signal: controller.signal,
@@ -219,7 +215,7 @@ export async function executeMatch(
       throw new TmeError('ERR_TME_CANCELLED', kept
         ? 'cancelled; the last checkpoint is kept: continue with the same command and --resume'
         : isRegionSource(job.target)
-          ? 'cancelled; a search out of core keeps no checkpoint: nothing was kept'
+          ? 'cancelled before the first tile finished (out of core a checkpoint follows each tile); nothing was kept'
           : 'cancelled before the first batch of rotations finished; nothing was kept', { file: dir });
     }
     throw err;

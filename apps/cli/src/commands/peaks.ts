@@ -1,13 +1,17 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
-import { JOB_FILES, backgroundStatistics, listDevices, peakCallingBytes, readJob } from '@tme/engine';
-import { TmeError, invalidOption, readMrc, readMrcHeader, writeFileAtomic, type Zyx } from '@tme/formats';
 import {
-  callPeaks, formatOrientationsTsv, formatPicksDetailsTsv, statisticsFromJob, type CallPeaksOptions, type PeakSet, type RefinedOrientation,
+  JOB_FILES, backgroundStatistics, listDevices, openJob, peakCallingBytes, peakSlabMinimumBytes, peakSlabSections, readJob, type JobOnDisk,
+} from '@tme/engine';
+import { MrcRegionReader, TmeError, invalidOption, readMrc, readMrcHeader, writeFileAtomic, type Zyx } from '@tme/formats';
+import {
+  SLAB_BYTES_PER_VOXEL, callPeaks, callPeaksBySlabs, formatOrientationsTsv, formatPicksDetailsTsv, peakCallReport, slabHalo, statisticsFromJob,
+  type CallPeaksOptions, type PeakSet, type RefinedOrientation, type ScoreSlabSource,
 } from '@tme/peaks';
 import { callReport, templateStarts } from '../pipeline';
 import { describeRefinement, jobFromRecord, refinePicks } from '../refine';
+import { parseMemorySize } from '../search-flags';
 
 export interface PeaksCliOptions {
   output: string;
@@ -26,6 +30,8 @@ export interface PeaksCliOptions {
   plainScores?: boolean;
   /** A job of several templates: only the voxels this template (0-based, --template order) won. */
   templateIndex?: string;
+  /** Host memory peak calling may use (e.g. 8G); maps larger than it are called slab by slab. */
+  memory?: string;
 }
 
 export interface PeaksCliResult {
@@ -129,25 +135,65 @@ export function describeThreshold(set: PeakSet, prefix: string): string {
 }
 
 /**
- * Refuses, from scores.mrc's header, maps that peak calling cannot hold whole in the memory free now: tme does
- * not call peaks slab by slab, and a map read past memory is killed by the kernel without a message.
+ * The memory peak calling may use (free memory, capped by --memory) and whether the maps, as scores.mrc's header
+ * gives their shape, fit it whole; undefined when the header cannot be read (readJob then says what is wrong).
  */
-function checkMapsFit(jobDir: string): void {
-  const file = path.join(jobDir, JOB_FILES.scores);
+function peaksMemory(jobDir: string, memory: string | undefined): { shape: Zyx; available: number; fits: boolean } | undefined {
+  const limit = memory === undefined ? undefined : parseMemorySize('--memory', memory);
   let shape: Zyx;
   try {
-    shape = readMrcHeader(file).shape;
+    shape = readMrcHeader(path.join(jobDir, JOB_FILES.scores)).shape;
   } catch {
-    return; // readJob says what is wrong with the job, in its words
+    return undefined;
   }
-  const needed = peakCallingBytes(shape);
   const free = listDevices().devices.find((d) => d.index === 'cpu')?.memoryBytes ?? Infinity;
-  if (needed > free) {
-    const gib = (b: number): string => `${(b / 2 ** 30).toFixed(1)} GiB`;
-    throw new TmeError('ERR_TME_DEVICE_MEMORY',
-      `${[...shape].reverse().join('×')} voxels: calling peaks holds the score and rotation maps whole (≈ ${gib(needed)}) but `
-      + `${gib(free)} is free; `
-      + 'tme does not call peaks slab by slab: run it where more memory is free', { file });
+  const available = Math.min(free, limit ?? Infinity);
+  return { shape, available, fits: peakCallingBytes(shape) <= available };
+}
+
+function gib(b: number): string {
+  return b >= 2 ** 30 ? `${(b / 2 ** 30).toFixed(1)} GiB` : `${Math.ceil(b / 2 ** 20)} MiB`;
+}
+
+/**
+ * Maps larger than the memory available are called slab by slab: scores (or the background map), rotations.mrc and
+ * the mask read a z-slab at a time by region, with the halo calling reads around a voxel; the same picks.
+ */
+function slabSource(job: JobOnDisk, mapFile: string, maskFile: string | undefined): ScoreSlabSource & { close: () => void } {
+  const [, ny, nx] = job.shape;
+  const plane = ny * nx;
+  const readers: MrcRegionReader[] = [];
+  const open = (file: string): MrcRegionReader => {
+    const r = new MrcRegionReader(file);
+    readers.push(r);
+    return r;
+  };
+  try {
+    const scores = open(mapFile);
+    const rotations = open(job.files.rotations);
+    const mask = maskFile === undefined ? undefined : open(maskFile);
+    if (mask && !mask.shape.every((n, i) => n === job.shape[i])) {
+      throw new TmeError('ERR_TME_MISMATCH', `mask shape (z, y, x) = (${mask.shape.join(', ')}) differs from the score map (${job.shape.join(', ')})`, { file: mask.file });
+    }
+    const n = job.angles.length / 3;
+    return {
+      shape: job.shape,
+      read: (z0, sections) => {
+        const box: Zyx = [sections, ny, nx];
+        const rot = rotations.readRegion([z0, 0, 0], box);
+        for (let i = 0; i < rot.length; i++) {
+          const v = rot[i] as number;
+          if (!Number.isInteger(v) || v < -1 || v >= n) {
+            throw new TmeError('ERR_TME_FORMAT', `voxel ${z0 * plane + i} holds ${v}, not a rotation index in [−1, ${n - 1}]`, { file: rotations.file });
+          }
+        }
+        return { scores: scores.readRegion([z0, 0, 0], box), rot, ...(mask ? { mask: mask.readRegion([z0, 0, 0], box) } : {}) };
+      },
+      close: () => { for (const r of readers) r.close(); },
+    };
+  } catch (err) {
+    for (const r of readers) r.close();
+    throw err;
   }
 }
 
@@ -159,7 +205,8 @@ export async function runPeaks(jobDir: string, o: PeaksCliOptions): Promise<Peak
     for (const f of Object.values(files)) if (fs.existsSync(f)) throw new TmeError('ERR_TME_EXISTS', 'exists (use --force to replace it)', { file: f });
   }
 
-  checkMapsFit(jobDir);
+  const memory = peaksMemory(jobDir, o.memory);
+  if (memory && !memory.fits) return runPeaksBySlabs(jobDir, o, options, files, memory);
   const job = readJob(jobDir);
   // A job searched with --background calls peaks on its background map (scores-normalised.mrc or scores-corrected.mrc),
   // with that map's own noise model.
@@ -204,6 +251,58 @@ export async function runPeaks(jobDir: string, o: PeaksCliOptions): Promise<Peak
   return { set, files };
 }
 
+/** `tme peaks` on maps larger than the memory available: slab by slab (callPeaksBySlabs), the same outputs. */
+function runPeaksBySlabs(
+  jobDir: string, o: PeaksCliOptions, options: CallPeaksOptions, files: PeaksCliResult['files'], memory: { shape: Zyx; available: number },
+): PeaksCliResult {
+  const heldWhole = `the score and rotation maps (${[...memory.shape].reverse().join('×')} voxels, ≈ ${gib(peakCallingBytes(memory.shape))} to hold) `
+    + `do not fit the ${gib(memory.available)} ${o.memory !== undefined ? '--memory allows' : 'free'} and are called slab by slab`;
+  if (o.refine) throw invalidOption('--refine', `no --refine (it holds the tomogram whole; ${heldWhole})`, '--refine');
+  const job = openJob(jobDir);
+  const background = o.plainScores === true ? undefined : job.background;
+  const plainStatistics = statisticsFromJob(job.record.statistics);
+  const statistics = background
+    ? (plainStatistics ? backgroundStatistics(background.kind, plainStatistics.rotations, plainStatistics.voxels) : undefined)
+    : plainStatistics;
+  const templateShape = zyxOf(job.record.parameters?.templateShape);
+  const starts = templateStarts(job.record.parameters);
+  let onlyTemplate: number | undefined;
+  if (o.templateIndex !== undefined) {
+    const n = starts?.length ?? 1;
+    onlyTemplate = numberOption('--template-index', o.templateIndex, `a template index from 0 to ${n - 1} (the job searched ${n} template${n === 1 ? '' : 's'})`,
+      (v) => starts !== undefined && Number.isInteger(v) && v >= 0 && v < n);
+  }
+  const call: CallPeaksOptions = { ...options, ...(starts ? { templateStarts: starts } : {}), ...(onlyTemplate !== undefined ? { onlyTemplate } : {}) };
+  const geometry = { voxelSize: job.voxelSize, origin: job.origin, ...(templateShape ? { templateShape } : {}) };
+  const halo = slabHalo(job.shape, { ...call, ...geometry }, true);
+  const sections = peakSlabSections(job.shape, memory.available, SLAB_BYTES_PER_VOXEL, halo);
+  if (sections < 1) {
+    throw new TmeError('ERR_TME_DEVICE_MEMORY', `${heldWhole}, but slabs of one section with their halo of ${halo} need ${gib(peakSlabMinimumBytes(job.shape, SLAB_BYTES_PER_VOXEL, halo))}`, { file: job.files.scores });
+  }
+  const source = slabSource(job, background ? background.path : job.files.scores, o.mask);
+  let result: ReturnType<typeof callPeaksBySlabs>;
+  try {
+    result = callPeaksBySlabs(source, { rotations: job.rotations, ...geometry, ...(statistics ? { statistics } : {}) }, call, sections, { bins: 100 });
+  } finally {
+    source.close();
+  }
+  const { histogram, ...set } = result;
+  if (!histogram) throw new TmeError('ERR_TME_INTERNAL', 'slab-wise peak calling returned no histogram');
+  writeFileAtomic(files.orientations, formatOrientationsTsv(set.picks));
+  writeFileAtomic(files.details, formatPicksDetailsTsv(set.picks));
+  const report = peakCallReport(path.resolve(jobDir), background ? background.file : 'scores.mrc', set, histogram, statistics);
+  writeFileAtomic(files.report, `${JSON.stringify(report, null, 2)}\n`);
+  const slabs = Math.ceil(job.shape[0] / sections);
+  process.stdout.write(
+    `tme peaks: ${heldWhole}: ${slabs} slab${slabs === 1 ? '' : 's'} of ${sections} section${sections === 1 ? '' : 's'} (and ${halo} each side)\n`
+    + (background ? `tme peaks: on ${background.file} (the job's --background ${background.kind} map; --plain-scores for scores.mrc)\n` : '')
+    + describeThreshold(set, 'tme peaks')
+    + (o.edge !== undefined ? describeEdge(set, 'tme peaks') : '')
+    + `tme peaks: ${set.picks.length} picks from ${set.candidates} candidates (min distance ${Number(set.minDistance.toPrecision(4))} voxels, edge ${set.edge.join('/')} voxels) → ${files.orientations}, ${files.details}, ${files.report}\n`,
+  );
+  return { set, files };
+}
+
 export function register(program: Command): void {
   const cmd = program
     .command('peaks')
@@ -215,6 +314,7 @@ export function register(program: Command): void {
     .option('--refine', 'refine each pick\'s orientation by a local search at half and a quarter of the global step, re-scored with the job\'s score and filters')
     .option('--force', 'replace existing outputs')
     .option('--plain-scores', 'call peaks on scores.mrc even when the job has a --background map')
+    .option('--memory <size>', 'host memory peak calling may use, e.g. 8G; maps larger than it are called slab by slab (the same picks); default: what is free')
     .option('--template-index <k>', 'a job of several templates: pick only where template k (0-based, in --template order) scored best; default: every template at once, one pick per particle')
     .action(async (job: string, options: PeaksCliOptions) => { await runPeaks(job, options); });
 }
