@@ -333,6 +333,24 @@ describe('outputRegion (the voxels the caller reads)', () => {
     },
   );
 
+  // The z transforms keep only the region's planes (a region starting past plane 0 shifts every plane it keeps).
+  it.each<[NativeScore, 'real' | 'fourier', CpuTransforms]>([
+    ['flc', 'real', 'pruned-spectral-z'], ['mcc', 'real', 'pruned-spectral-z'], ['flc-sphere', 'fourier', 'pruned'],
+  ])('%s, %s rotation, %s: inside it the maps of the 3D path to 1e-5', async (score, rotationMode, cpuTransforms) => {
+    const extra = score === 'mcc' ? { targetMask: new Float32Array(voxels(t)).fill(1) } : {};
+    const full = await runMatch({ ...job, ...extra, score, rotationMode, cpuTransforms: 'full' });
+    const part = await runMatch({ ...job, ...extra, score, rotationMode, cpuTransforms, outputRegion: region });
+    let scale = 0;
+    let diff = 0;
+    for (let i = 0; i < full.scores.length; i++) {
+      scale = Math.max(scale, Math.abs(full.scores[i]!));
+      if (inside(i)) diff = Math.max(diff, Math.abs(full.scores[i]! - part.scores[i]!));
+    }
+    expect(scale).toBeGreaterThan(0);
+    expect(diff / scale).toBeLessThan(1e-5);
+    if (rotationMode === 'real') expect(diff).toBeGreaterThan(0); // two computations, not one run twice
+  });
+
   it('refuses a region that is not inside the tile', async () => {
     await expect(runMatch({ ...job, outputRegion: { start: [20, 0, 0], shape: [21, 1, 1] } })).rejects.toMatchObject({
       code: 'ERR_TME_INVALID_OPTION',
