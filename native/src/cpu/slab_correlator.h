@@ -115,6 +115,7 @@ class SlabCorrelator {
   FftwArray<cfloat> slabOut_;                // [tile.z][pitch]: a product
   FftwArray<cfloat> slabBack_;               // spectral: [tile.z][pitch], slabOut_ transformed back along z
   std::vector<FftwArray<cfloat>> s_;         // per product [regionShape.z][planeStride_]: the region's z planes
+  bool streamSpectra_ = false;               // spectral: s_ written past the cache (larger than a core's L2)
   std::vector<FftwArray<float>> plane_;      // per product [regionShape.y][tile.x]
   std::vector<const float*> planePointers_;
   std::vector<int64_t> boxZ_;                // tile z of each box z (wrapped)
