@@ -246,6 +246,25 @@ describe('slab correlator (cc, flc-sphere, flc, mcc on the CPU)', () => {
     });
   });
 
+  // Spectra larger than a core's L2 (4 MiB and up: from about 96³) are written past the cache.
+  it.each<[NativeScore, 'real' | 'fourier', CpuTransforms]>([
+    ['flc', 'real', 'pruned-spectral-z'], ['flc-sphere', 'fourier', 'pruned'],
+  ])('a 96×100×98 tile, %s, %s rotation, %s: the maps of the 3D path to 1e-5', async (score, rotationMode, cpuTransforms) => {
+    const t: Shape = [96, 100, 98];
+    const b: Shape = [9, 8, 7];
+    const job = {
+      device: 'cpu' as const, target: randomVolume(t, 55), targetShape: t, template: randomVolume(b, 56),
+      templateShape: b, mask: sphereMask(b, 3), rotations: Float64Array.from(randomRotations(2, 57).flat()), score,
+      rotationMode, threads: 2,
+    };
+    const slab = await runMatch({ ...job, cpuTransforms });
+    const full = await runMatch({ ...job, cpuTransforms: 'full' });
+    let scale = 0;
+    for (const v of full.scores) scale = Math.max(scale, Math.abs(v));
+    expect(scale).toBeGreaterThan(0);
+    expect(maxAbsDiff(slab.scores, full.scores) / scale).toBeLessThan(1e-5);
+  });
+
   it('scores 0 everywhere when the filter removes every frequency', async () => {
     const t: Shape = [16, 16, 16];
     const b: Shape = [5, 5, 5];
@@ -335,6 +354,24 @@ describe('outputRegion (the voxels the caller reads)', () => {
       expect(outside).toBe(voxels(t) - 30 * 20 * 25);
     },
   );
+
+  // The z transforms keep only the region's planes (a region starting past plane 0 shifts every plane it keeps).
+  it.each<[NativeScore, 'real' | 'fourier', CpuTransforms]>([
+    ['flc', 'real', 'pruned-spectral-z'], ['mcc', 'real', 'pruned-spectral-z'], ['flc-sphere', 'fourier', 'pruned'],
+  ])('%s, %s rotation, %s: inside it the maps of the 3D path to 1e-5', async (score, rotationMode, cpuTransforms) => {
+    const extra = score === 'mcc' ? { targetMask: new Float32Array(voxels(t)).fill(1) } : {};
+    const full = await runMatch({ ...job, ...extra, score, rotationMode, cpuTransforms: 'full' });
+    const part = await runMatch({ ...job, ...extra, score, rotationMode, cpuTransforms, outputRegion: region });
+    let scale = 0;
+    let diff = 0;
+    for (let i = 0; i < full.scores.length; i++) {
+      scale = Math.max(scale, Math.abs(full.scores[i]!));
+      if (inside(i)) diff = Math.max(diff, Math.abs(full.scores[i]! - part.scores[i]!));
+    }
+    expect(scale).toBeGreaterThan(0);
+    expect(diff / scale).toBeLessThan(1e-5);
+    if (rotationMode === 'real') expect(diff).toBeGreaterThan(0); // two computations, not one run twice
+  });
 
   it('refuses a region that is not inside the tile', async () => {
     await expect(runMatch({ ...job, outputRegion: { start: [20, 0, 0], shape: [21, 1, 1] } })).rejects.toMatchObject({

@@ -248,29 +248,79 @@ __attribute__((always_inline)) inline Float8 clampUnit(const Float8& x) {
   return m < one ? m : one;
 }
 
+__attribute__((always_inline)) inline void foldLanes(Lanes& l, double* total, double* totalSq) {
+  for (int j = 0; j < 8; ++j) {
+    *total += l.s[j];
+    *totalSq += l.q[j];
+  }
+  l.s = l.s - l.s;
+  l.q = l.s;
+}
+
+// flc, scored in the accumulating pass itself as cc and flc-sphere are (accumulateScored): rows of the three
+// correlations (cc, sum f^2 m, sum f m; `oStride` apart) in, the maps and statistics updated while they are in
+// registers. Scoring into a block first and accumulating it in a second call per row cost about a third more
+// (160^3 tile, 128-voxel rows).
+__attribute__((always_inline)) inline float flcScore(float cc, float f2, float f1, float k, float flat) {
+  const float e1 = f1 * k, e2 = f2 * k, var = e2 - e1 * e1;
+  return !(var > flat) || !(var > 0) ? 0.0f : std::min(1.0f, std::max(-1.0f, cc * k / std::sqrt(var)));
+}
+
 TME_SIMD_CLONES
-void flcScores(const float* cc, const float* f2, const float* f1, float k, float flat, int64_t n, float* out) {
+void accumulateFlc(const float* const* o, int64_t oStride, float k, float flat, int64_t rows, int64_t width,
+                   int64_t mapStride, const float* w, float* best, int32_t* arg, int32_t r, double* sum,
+                   double* sumSq, float* rmax, float* vs, float* vq) {
+  Lanes l;
+  l.rv = Int8{r, r, r, r, r, r, r, r};
   const Float8 one = {1, 1, 1, 1, 1, 1, 1, 1}, zero = one - one, kv = one * k, flatv = one * flat;
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    Float8 c, a, b;
-    std::memcpy(&c, cc + i, sizeof c);
-    std::memcpy(&a, f2 + i, sizeof a);
-    std::memcpy(&b, f1 + i, sizeof b);
-    const Float8 e1 = b * kv, e2 = a * kv;
-    const Float8 var = e2 - e1 * e1;
-    const Int8 ok = (var > flatv) & (var > zero);
-    const Float8 safe = ok ? var : one;
-    Float8 root;
-    sqrt8(safe, root);
-    const Float8 s = clampUnit(c * kv / root);
-    const Float8 r = ok ? s : zero;
-    std::memcpy(out + i, &r, sizeof r);
+  double total = 0, totalSq = 0;
+  float top = *rmax;
+  for (int64_t y = 0; y < rows; ++y) {
+    const float* cy = o[0] + y * oStride;
+    const float* ay = o[1] + y * oStride;
+    const float* by = o[2] + y * oStride;
+    const int64_t at = y * mapStride;
+    const float* wy = w ? w + at : nullptr;
+    int64_t i = 0;
+    for (; i + 8 <= width; i += 8) {
+      // Float lane sums over at most 2048 voxels, then into float64 (as accumulateBlock's blocks).
+      if (i % 2048 == 0 && i > 0) foldLanes(l, &total, &totalSq);
+      Float8 c, a, b;
+      std::memcpy(&c, cy + i, sizeof c);
+      std::memcpy(&a, ay + i, sizeof a);
+      std::memcpy(&b, by + i, sizeof b);
+      const Float8 e1 = b * kv, e2 = a * kv;
+      const Float8 var = e2 - e1 * e1;
+      const Int8 ok = (var > flatv) & (var > zero);
+      const Float8 safe = ok ? var : one;
+      Float8 root;
+      sqrt8(safe, root);
+      const Float8 s = clampUnit(c * kv / root);
+      const Float8 x = ok ? s : zero;
+      accumulate8(l, x, wy ? wy + i : nullptr, best + at + i, arg + at + i, vs ? vs + at + i : nullptr,
+                  vs ? vq + at + i : nullptr);
+    }
+    for (; i < width; ++i) {
+      const float x = flcScore(cy[i], ay[i], by[i], k, flat);
+      const float wx = wy ? wy[i] * x : x;
+      total += wx;
+      totalSq += wx * x;
+      if (!(wy && wy[i] == 0.0f)) top = x > top ? x : top;
+      if (vs) {
+        vs[at + i] += x;
+        vq[at + i] += x * x;
+      }
+      if (x > best[at + i]) {
+        best[at + i] = x;
+        arg[at + i] = r;
+      }
+    }
   }
-  for (; i < n; ++i) {
-    const float e1 = f1[i] * k, e2 = f2[i] * k, var = e2 - e1 * e1;
-    out[i] = !(var > flat) || !(var > 0) ? 0.0f : std::min(1.0f, std::max(-1.0f, cc[i] * k / std::sqrt(var)));
-  }
+  foldLanes(l, &total, &totalSq);
+  for (int j = 0; j < 8; ++j) top = l.m[j] > top ? l.m[j] : top;
+  *sum += total;
+  *sumSq += totalSq;
+  *rmax = top;
 }
 
 TME_SIMD_CLONES
@@ -660,13 +710,15 @@ class CpuKernels final : public Kernels {
                        vs ? vs + start : nullptr, vs ? vq + start : nullptr);
       return;
     }
-    float k = 0, maxOverlap = 0;
     if (p.score == Score::Flc) {
       const float count = f32(p.stats)[0];
-      k = count > 0 ? p.invN / count : 0.0f;
-    } else if (p.score == Score::Mcc) {
-      maxOverlap = f32(p.stats)[4 * 1 + 3] * p.invN;
+      const float k = count > 0 ? p.invN / count : 0.0f;
+      accumulateFlc(o, oStride, k, p.flatVariance, rows, width, mapStride, weights, best_.data() + start,
+                    arg_.data() + start, p.rotationGlobal, &acc.sum, &acc.sumSq, &acc.rmax, vs ? vs + start : nullptr,
+                    vs ? vq + start : nullptr);
+      return;
     }
+    const float maxOverlap = f32(p.stats)[4 * 1 + 3] * p.invN;
     constexpr int64_t kBlock = 2048;
     float block[kBlock];
     double sum = 0, sumSq = 0;
@@ -677,13 +729,9 @@ class CpuKernels final : public Kernels {
       const int64_t at = y * mapStride;
       for (int64_t b0 = 0; b0 < width; b0 += kBlock) {
         const int64_t n = std::min(kBlock, width - b0);
-        if (p.score == Score::Flc) {
-          flcScores(oy[0] + b0, oy[1] + b0, oy[2] + b0, k, p.flatVariance, n, block);
-        } else {
-          const float* ob[6];
-          for (int j = 0; j < 6; ++j) ob[j] = oy[j] + b0;
-          mccScores(ob, p.invN, maxOverlap, p.flatVariance, n, block);
-        }
+        const float* ob[6];
+        for (int j = 0; j < 6; ++j) ob[j] = oy[j] + b0;
+        mccScores(ob, p.invN, maxOverlap, p.flatVariance, n, block);
         accumulateBlock(block, n, weights ? weights + at + b0 : nullptr, best_.data() + start + at + b0,
                         arg_.data() + start + at + b0, p.rotationGlobal, &sum, &sumSq, &rmax,
                         vs ? vs + start + at + b0 : nullptr, vs ? vq + start + at + b0 : nullptr);

@@ -262,8 +262,7 @@ const SlabPlans& fftwSlabPlans(const SlabLayout& l, double* planMs) {
     fftwf_iodim64 dim{tz, pitch, pitch};
     fftwf_iodim64 many{w, 1, 1};
     p.chunkForward = check(fftwf_plan_guru64_dft(1, &dim, 1, &many, ca, cb, FFTW_FORWARD, flags));
-    fftwf_iodim64 back{tz, pitch, l.planeStride};
-    p.chunkInverse = check(fftwf_plan_guru64_dft(1, &back, 1, &many, ca, cb, FFTW_BACKWARD, flags));
+    p.chunkInverse = check(fftwf_plan_guru64_dft(1, &dim, 1, &many, ca, cb, FFTW_BACKWARD, flags));
   }
   {
     fftwf_iodim64 dim{ty, pitch, pitch};

@@ -68,7 +68,7 @@ struct SlabPlans {
   fftwf_plan rows = nullptr;           // R2C along x of the box's rows: [box.z * box.y][tile.x] -> [..][pitch]
   fftwf_plan planesForward = nullptr;  // along y, kx < activeX, box.z planes [box.z][tile.y][pitch], out of place
   fftwf_plan chunkForward = nullptr;   // along z, kSlabChunk columns of a slab [tile.z][pitch], out of place
-  fftwf_plan chunkInverse = nullptr;   // along z, kSlabChunk columns: slab -> spectrum [tile.z][planeStride]
+  fftwf_plan chunkInverse = nullptr;   // along z, kSlabChunk columns of a slab [tile.z][pitch], out of place
   fftwf_plan planeInverse = nullptr;   // along y, kx < activeX, one plane [tile.y][pitch], in place
   fftwf_plan planeC2R = nullptr;       // along x, outputRows rows [..][pitch] -> [..][tile.x] (destroys input)
 };

@@ -91,7 +91,8 @@ class SlabCorrelator {
                          const PlaneSink& sink);
 
  private:
-  // slabOut_ (product j for slab ky, columns < count rounded up to whole chunks) -> z inverse -> spectrum j.
+  // slabOut_ (product j for slab ky, columns < count rounded up to whole chunks) -> z inverse -> the region's planes
+  // of spectrum j.
   void invertSlab(int j, int64_t ky, int64_t count);
   // Stage 2 by direct z sums from the box planes of every input (planes_).
   void sumSlabs();
@@ -112,7 +113,9 @@ class SlabCorrelator {
   FftwArray<cfloat> slabIn_;                 // [tile.z][pitch]: zero except the box's z rows
   std::vector<FftwArray<cfloat>> slabFwd_;   // per input [tile.z][pitch]: the input's spectrum on slab ky
   FftwArray<cfloat> slabOut_;                // [tile.z][pitch]: a product
-  std::vector<FftwArray<cfloat>> s_;         // per product [tile.z][planeStride_]: transformed back along z
+  FftwArray<cfloat> slabBack_;               // spectral: [tile.z][pitch], slabOut_ transformed back along z
+  std::vector<FftwArray<cfloat>> s_;         // per product [regionShape.z][planeStride_]: the region's z planes
+  bool streamSpectra_ = false;               // spectral: s_ written past the cache (larger than a core's L2)
   std::vector<FftwArray<float>> plane_;      // per product [regionShape.y][tile.x]
   std::vector<const float*> planePointers_;
   std::vector<int64_t> boxZ_;                // tile z of each box z (wrapped)
