@@ -221,7 +221,7 @@ export type JobOptions = Pick<MatchJob,
   'score' | 'device' | 'threads' | 'tile' | 'padTarget' | 'interpolation' | 'rotationMode' | 'memoryFraction' | 'memoryLimitBytes' | 'maskRadius'
   | 'background' | 'randomPhaseSeed'>
   & {
-    /** Whether the template has a Fourier filter (job.filter). */ filtered?: boolean;
+    /** Whether the template's filter changes with depth (job.zones with several zones). */ zoned?: boolean;
     /** Whether only part of the rotations is searched (job.rotationRange: a shard). */ sharded?: boolean;
   };
 
@@ -261,10 +261,9 @@ export function checkJobOptions(job: JobOptions, names: OptionNames = {}): Check
   if (rotationMode === 'fourier' && (plan.backendScore === 'flc' || plan.backendScore === 'mcc')) {
     throw invalidOption(name('rotationMode'), `real for the ${score} score (fourier serves cc, lcc, corr, cam and flc-sphere)`, rotationMode);
   }
-  // A filter acts on each rotated template on its own grid before it is normalised: a spectrum sampled on the tile's
-  // grid cannot do that.
-  if (rotationMode === 'fourier' && job.filtered) {
-    throw invalidOption(name('rotationMode'), `real when the template is filtered (${names.filtered ?? 'a wedge, tilts, CTF, band-pass or whitening'})`, rotationMode);
+  // Fourier mode multiplies the gathered spectrum by one filter on the tile's grid; zones change it with depth.
+  if (rotationMode === 'fourier' && job.zoned) {
+    throw invalidOption(name('rotationMode'), `real when the template's filter changes with depth (${names.zoned ?? 'CTF zones'})`, rotationMode);
   }
   const device = job.device ?? 'auto';
   const isSpec = (d: unknown): boolean => d === 'auto' || d === 'gpu' || d === 'cpu' || d === 'vulkan-cpu' || (Number.isInteger(d) && (d as number) >= 0);
@@ -309,7 +308,7 @@ export interface PrepareOptions {
 
 /** Validates a job and applies the score's preprocessing (Laplacian for lcc, standardisation for cam). */
 export function prepareJob(job: MatchJob, options: PrepareOptions = {}): PreparedJob {
-  const checked = checkJobOptions({ ...job, filtered: job.filter !== undefined, sharded: job.rotationRange !== undefined || job.tileShard !== undefined });
+  const checked = checkJobOptions({ ...job, zoned: (job.zones?.filters.length ?? 1) > 1, sharded: job.rotationRange !== undefined || job.tileShard !== undefined });
   const { score, plan, padTarget, interpolation, rotationMode, device, tile, memoryFraction, memoryLimitBytes, background, randomPhaseSeed } = checked;
 
   const priors = job.priors === undefined ? undefined : checkPriors(job.priors);

@@ -47,7 +47,7 @@ describe('resolveSearchOptions: the one check of a search, in the words of its f
     [{ angularStep: 500 }, 'Expected a number of degrees from 2 to 180 for --angular-step but received 500 of type number'],
     [{ score: 'ncc' }, 'for --score but received "ncc"'],
     [{ padTarget: 'wrap' as never }, 'Expected one of mean, zero, mirror for --pad-target but received "wrap"'],
-    [{ rotationMode: 'fourier', lowpass: 20 }, 'Expected real when the template is filtered (--tilt-range, --tilt-angles, --defocus, --lowpass, --highpass, --whiten) for --rotation-mode'],
+    [{ rotationMode: 'fourier', defocus: 30000, defocusHandedness: 1 }, "Expected real when the template's filter changes with depth (--defocus-handedness) for --rotation-mode"],
     [{ rotationMode: 'fourier', score: 'flc' }, 'Expected real for the flc score (fourier serves cc, lcc, corr, cam and flc-sphere) for --rotation-mode'],
     [{ threads: 0 }, 'Expected an integer ≥ 1 for --threads but received 0'],
     [{ tile: [0, 10, 10] }, 'for --tile'],

@@ -164,7 +164,7 @@ const ENGINE_NAMES: OptionNames = {
   padTarget: SEARCH_FLAGS.padTarget, interpolation: SEARCH_FLAGS.interpolation, rotationMode: SEARCH_FLAGS.rotationMode,
   memoryLimitBytes: SEARCH_FLAGS.memoryLimitBytes, maskRadius: SEARCH_FLAGS.maskRadius, background: SEARCH_FLAGS.background,
   sharded: SEARCH_FLAGS.shard,
-  filtered: ['tiltRange', 'tiltAngles', 'defocus', 'lowpass', 'highpass', 'whiten'].map((k) => SEARCH_FLAGS[k as keyof SearchOptions]).join(', '),
+  zoned: SEARCH_FLAGS.defocusHandedness,
 };
 
 const CONVENTIONS: readonly RotationListConvention[] = ['relion', 'pytme', 'matrix'];
@@ -227,7 +227,7 @@ export function resolveSearchOptions(input: SearchInput, cwd = process.cwd()): S
     check(TEMPLATE_AXES.includes(o.priorAxis), 'priorAxis', 'z, y or x (the template axis the vectors give)', o.priorAxis);
     check(o.background === 'none', 'background', `none with ${SEARCH_FLAGS.priors} (a voxel's statistics over rotations would mix its cone's rotations with others)`, o.background);
   }
-  const engine = checkJobOptions({ ...o, filtered: isFiltered(o), sharded: o.shard !== undefined }, ENGINE_NAMES);
+  const engine = checkJobOptions({ ...o, zoned: (o.defocusHandedness ?? 0) !== 0, sharded: o.shard !== undefined }, ENGINE_NAMES);
   o.score = engine.score;
 
   // Rotations: a sampled set, or a list searched as given.
