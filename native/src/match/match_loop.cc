@@ -153,7 +153,8 @@ MemoryVerdict estimateMatchMemory(const MemoryQuery& q) {
   const double shared = (q.score == Score::FlcSphere ? 4 * n : 0) + 4 * filterSpectrum + 8 * grid + 2 * 4 * box;
   const double slabConstants = slabSpectrumBytes(q.targetShape, sc.factors, window) + shared +
                                (q.statsMask && q.score == Score::Mcc ? 4 * n : 0);
-  const double fullConstants = constantSpectra(q.score) * 8 * nc + shared + (q.statsMask ? 4 * n : 0);
+  const double spectrumBytes = q.halfSpectra && !isCpu(q.device) ? 4 : 8;  // per complex value (float16 pairs)
+  const double fullConstants = constantSpectra(q.score) * spectrumBytes * nc + shared + (q.statsMask ? 4 * n : 0);
   // mcc takes the slab path or the 3D one depending on the target mask (mccOverlapIsMaskSum): the larger of each.
   const bool slab = slabPossible && q.score != Score::Mcc;
   const bool either = slabPossible && q.score == Score::Mcc;
@@ -253,6 +254,9 @@ void validateJob(const MatchJob& job) {
        job.regionStart.x + job.regionShape.x > t.x))
     fail(ErrorCode::InvalidOption, "outputRegion " + job.regionStart.str() + " + " + job.regionShape.str() +
                                        " is not inside the target tile " + t.str());
+  if (job.halfSpectra && isCpu(job.device))
+    fail(ErrorCode::InvalidOption, "Expected a Vulkan device for spectrumPrecision 'half' but received \"cpu\" (the CPU "
+                                   "path keeps its spectra in float32)");
   if (job.rotationsPerSubmit < 0 || job.rotationsPerSubmit > 32)
     fail(ErrorCode::InvalidOption, "Expected integer 0..32 for rotationsPerSubmit but received " +
                                        std::to_string(job.rotationsPerSubmit));
@@ -764,6 +768,7 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
   q.fullTransforms = job.fullTransforms;
   q.zSums = job.zSums;
   q.voxelStats = job.voxelStats;
+  q.halfSpectra = job.halfSpectra;
   const MemoryVerdict verdict = estimateMatchMemory(q);
   if (!verdict.fits) fail(ErrorCode::DeviceMemory, verdict.reason);
   checkLengths(job);
@@ -844,7 +849,9 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
     w.mask = k.constant(job.mask.data(), boxBytes);
     if (!boxFilter.empty()) w.filter = k.constant(boxFilter.data(), sizeof(float) * boxFilter.size());
     for (int j = 0; j < 3; ++j)
-      if (setup.spectra[j]) w.spectra[j] = k.constant(setup.spectra[j].get(), sizeof(cfloat) * nc);
+      if (setup.spectra[j])
+        w.spectra[j] = job.halfSpectra ? k.halfSpectrumConstant(reinterpret_cast<const float*>(setup.spectra[j].get()), nc)
+                                       : k.constant(setup.spectra[j].get(), sizeof(cfloat) * nc);
     if (setup.scale) w.scale = k.constant(setup.scale.get(), sizeof(float) * job.targetShape.voxels());
     if (!statsWeights.empty()) w.statsWeights = k.constant(statsWeights.data(), sizeof(float) * statsWeights.size());
     if (!setup.templateSpectrum.empty())

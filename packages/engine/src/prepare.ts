@@ -2,7 +2,7 @@ import * as os from 'node:os';
 import { TmeError, invalidOption, type Volume, type VolumeRegionSource, type Zyx } from '@tme/formats';
 import * as native from '@tme/native';
 import { BACKGROUNDS, type Background } from './background';
-import { isDeviceList, type DeviceSelection, type Interpolation, type RotationMode } from './backend';
+import { isDeviceList, type DeviceSelection, type Interpolation, type RotationMode, type SpectrumPrecision } from './backend';
 import { templateSupport } from './support';
 import { laplacian, standardise } from './laplace';
 import { findNoData } from './no-data';
@@ -59,6 +59,9 @@ export interface MatchJob {
   interpolation?: Interpolation;
   /** Real-space (2 FFTs per rotation) or Fourier-space rotation (1 FFT + a gather). Default 'real'. */
   rotationMode?: RotationMode;
+  /** Vulkan: the target's spectra on the device as float32 ('single') or float16 pairs ('half': half their memory
+   *  and read traffic; maps within ~5e-4 of the best score). Default 'single'; the CPU refuses 'half'. */
+  spectrumPrecision?: SpectrumPrecision;
   /** Fraction of a device's memory a job may plan for. Default 0.85. */
   memoryFraction?: number;
   /** At most this many bytes of host memory for the whole job (a cluster allocation: SLURM --mem); default: what
@@ -140,6 +143,7 @@ export interface PreparedJob extends CheckedJobOptions {
 
 const INTERPOLATIONS: readonly Interpolation[] = ['linear', 'cubic'];
 const ROTATION_MODES: readonly RotationMode[] = ['real', 'fourier'];
+const SPECTRUM_PRECISIONS: readonly SpectrumPrecision[] = ['single', 'half'];
 
 function sameVoxelSize(a: Zyx, b: Zyx): boolean {
   return [0, 1, 2].every((i) => Math.abs((a[i] as number) - (b[i] as number)) <= 0.01 * (a[i] as number));
@@ -218,7 +222,7 @@ export function filterOnGrid(data: Float32Array, grid: Zyx, h: Float32Array): Fl
 
 /** The options of a job that are plain values (no arrays), checked before any data is looked at. */
 export type JobOptions = Pick<MatchJob,
-  'score' | 'device' | 'threads' | 'tile' | 'padTarget' | 'interpolation' | 'rotationMode' | 'memoryFraction' | 'memoryLimitBytes' | 'maskRadius'
+  'score' | 'device' | 'threads' | 'tile' | 'padTarget' | 'interpolation' | 'rotationMode' | 'spectrumPrecision' | 'memoryFraction' | 'memoryLimitBytes' | 'maskRadius'
   | 'background' | 'randomPhaseSeed'>
   & {
     /** Whether the template's filter changes with depth (job.zones with several zones). */ zoned?: boolean;
@@ -235,6 +239,7 @@ export interface CheckedJobOptions {
   padTarget: PadMode;
   interpolation: Interpolation;
   rotationMode: RotationMode;
+  spectrumPrecision: SpectrumPrecision;
   device: DeviceSelection;
   threads: number | undefined;
   tile: 'auto' | Zyx;
@@ -291,8 +296,14 @@ export function checkJobOptions(job: JobOptions, names: OptionNames = {}): Check
   if (background === 'random-phase' && job.sharded) {
     throw invalidOption(name('background'), `none or rotation-stats with ${names.sharded ?? 'a shard'} (random-phase runs its second search within one job)`, background);
   }
+  const spectrumPrecision = job.spectrumPrecision ?? 'single';
+  if (!SPECTRUM_PRECISIONS.includes(spectrumPrecision)) throw invalidOption(name('spectrumPrecision'), 'single or half', spectrumPrecision);
+  // Float16 spectra are a Vulkan storage format; the CPU path's spectra stay float32.
+  if (spectrumPrecision === 'half' && device === 'cpu') {
+    throw invalidOption(name('spectrumPrecision'), `single on the CPU (half is for a Vulkan ${names.device ?? 'device'})`, spectrumPrecision);
+  }
   return {
-    score, plan, padTarget, interpolation, rotationMode, device, threads: job.threads, tile, memoryFraction, memoryLimitBytes, background, randomPhaseSeed,
+    score, plan, padTarget, interpolation, rotationMode, spectrumPrecision, device, threads: job.threads, tile, memoryFraction, memoryLimitBytes, background, randomPhaseSeed,
   };
 }
 
@@ -309,7 +320,7 @@ export interface PrepareOptions {
 /** Validates a job and applies the score's preprocessing (Laplacian for lcc, standardisation for cam). */
 export function prepareJob(job: MatchJob, options: PrepareOptions = {}): PreparedJob {
   const checked = checkJobOptions({ ...job, zoned: (job.zones?.filters.length ?? 1) > 1, sharded: job.rotationRange !== undefined || job.tileShard !== undefined });
-  const { score, plan, padTarget, interpolation, rotationMode, device, tile, memoryFraction, memoryLimitBytes, background, randomPhaseSeed } = checked;
+  const { score, plan, padTarget, interpolation, rotationMode, spectrumPrecision, device, tile, memoryFraction, memoryLimitBytes, background, randomPhaseSeed } = checked;
 
   const priors = job.priors === undefined ? undefined : checkPriors(job.priors);
   // Per-voxel statistics over rotations would mix each voxel's allowed rotations with the others of its tile.
@@ -360,7 +371,7 @@ export function prepareJob(job: MatchJob, options: PrepareOptions = {}): Prepare
   if (plan.standardise && !reuse) targetData = standardise(targetData);
   const { mean, variance } = reuse ? { mean: sameTarget.targetMean, variance: sameTarget.targetVariance } : moments(targetData, noData);
   return {
-    score, plan, padTarget, interpolation, rotationMode, device, threads: job.threads, tile, memoryFraction, memoryLimitBytes,
+    score, plan, padTarget, interpolation, rotationMode, spectrumPrecision, device, threads: job.threads, tile, memoryFraction, memoryLimitBytes,
     rotationCount: side.rotations.length / 9, rotationRange: side.rotationRange,
     ...(tileShard ? { tileShard: { index: tileShard.index, count: tileShard.count } } : {}), background, randomPhaseSeed, source: undefined,
     target: targetData, targetShape: target.shape, voxelSize: target.voxelSize, origin: target.origin,
@@ -478,9 +489,9 @@ function prepareOutOfCore(job: MatchJob, checked: CheckedJobOptions, source: Vol
     }
   });
   const variance = n > 0 ? q / n : 0;
-  const { score, plan, padTarget, interpolation, rotationMode, device, tile, memoryFraction, memoryLimitBytes, background, randomPhaseSeed } = checked;
+  const { score, plan, padTarget, interpolation, rotationMode, spectrumPrecision, device, tile, memoryFraction, memoryLimitBytes, background, randomPhaseSeed } = checked;
   return {
-    score, plan, padTarget, interpolation, rotationMode, device, threads: job.threads, tile, memoryFraction, memoryLimitBytes,
+    score, plan, padTarget, interpolation, rotationMode, spectrumPrecision, device, threads: job.threads, tile, memoryFraction, memoryLimitBytes,
     rotationCount: side.rotations.length / 9, rotationRange: side.rotationRange, background, randomPhaseSeed, source,
     target: new Float32Array(0), targetShape: source.shape, voxelSize: source.voxelSize, origin: source.origin,
     template: side.template, templateShape: job.template.shape, mask: side.mask, supportShape: side.supportShape, maskRadius: side.maskRadius,
