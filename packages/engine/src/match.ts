@@ -276,7 +276,7 @@ export function sharedBackendInputs(p: PreparedJob): Pick<BackendMatchJob,
   'score' | 'interpolation' | 'rotationMode' | 'spectrumPrecision' | 'threads'> {
   return {
     template: p.template, templateShape: p.templateShape, mask: p.mask, supportShape: p.supportShape,
-    ...(p.templateFilter ? { filter: p.templateFilter, filterShape: p.filterShape } : {}),
+    ...(p.templateFilter && !p.templateFilterInTarget ? { filter: p.templateFilter, filterShape: p.filterShape } : {}),
     targetMean: p.targetMean, targetVariance: p.targetVariance,
     rotations: p.rotations, score: p.plan.backendScore, interpolation: p.interpolation, rotationMode: p.rotationMode,
     ...(p.spectrumPrecision === 'half' ? { spectrumPrecision: 'half' as const } : {}), threads: p.threads,

@@ -108,6 +108,9 @@ export interface PreparedJob extends CheckedJobOptions {
   rotationRange: readonly [number, number];
   /** The preprocessed target; empty out of core (`source`). */
   tileShard?: { index: number; count: number };
+  /** Fourier rotation: the template filter was applied to the whole target here (the backend gets none), so tiles
+   *  agree with a whole-target run; out of core the backend filters each tile. */
+  templateFilterInTarget?: boolean;
   target: Float32Array;
   targetShape: Zyx;
   voxelSize: Zyx;
@@ -354,7 +357,10 @@ export function prepareJob(job: MatchJob, options: PrepareOptions = {}): Prepare
 
   const { template } = job;
   // The target filter is padded by the template's box: only with the same box is another template's target this one's.
-  const reuse = sameTarget !== undefined && (!job.targetFilter || sameTarget.templateShape.every((n, i) => n === template.shape[i]));
+  // Fourier rotation correlates the target through the template's filter with the unfiltered rotated template (native
+  // README): filtered here, whole, like the target filter (per tile, a wedge's spread would wrap around each tile).
+  const fourierFilter = rotationMode === 'fourier' ? job.filter : undefined;
+  const reuse = sameTarget !== undefined && ((!job.targetFilter && !fourierFilter) || sameTarget.templateShape.every((n, i) => n === template.shape[i]));
   // Regions without data take the padding's value, so that their edges look like the target's faces (a 0-filled
   // band beside a mean-padded face would otherwise be a step the template matches), and they score nothing.
   const noData = reuse ? sameTarget.noData : findNoData(target.data, target.shape);
@@ -369,6 +375,7 @@ export function prepareJob(job: MatchJob, options: PrepareOptions = {}): Prepare
     : raw;
   if (plan.laplace && !reuse) targetData = laplacian(targetData, target.shape, 'nearest');
   if (plan.standardise && !reuse) targetData = standardise(targetData);
+  if (fourierFilter && !reuse) targetData = filterTarget(targetData, target.shape, target.voxelSize, template.shape, fourierFilter, padTarget);
   const { mean, variance } = reuse ? { mean: sameTarget.targetMean, variance: sameTarget.targetVariance } : moments(targetData, noData);
   return {
     score, plan, padTarget, interpolation, rotationMode, spectrumPrecision, device, threads: job.threads, tile, memoryFraction, memoryLimitBytes,
@@ -378,6 +385,7 @@ export function prepareJob(job: MatchJob, options: PrepareOptions = {}): Prepare
     template: side.template, templateShape: template.shape, mask: side.mask, supportShape: side.supportShape, maskRadius: side.maskRadius,
     targetMask, fillValue: mean, filter: job.filter, zoneSplits: side.zoneSplits, zoneFilters: side.zoneFilters, templateFilter: side.templateFilter,
     filterShape: side.filterShape, targetMean: mean, targetVariance: variance, noData, rotations: side.rotations, priors,
+    ...(fourierFilter ? { templateFilterInTarget: true } : {}),
   };
 }
 
