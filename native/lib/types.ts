@@ -58,6 +58,8 @@ export type Interpolation = 'linear' | 'cubic';
 /** 'real': rotate the template box in real space and FFT it (2 FFTs per rotation); 'fourier': sample an
  *  oversampled template spectrum at Rᵀk (1 FFT per rotation, plus interpolation error at high frequency). */
 export type RotationMode = 'real' | 'fourier';
+/** How the Vulkan path stores the target's constant spectra (NativeMatchJob.spectrumPrecision). */
+export type SpectrumPrecision = 'single' | 'half';
 
 /**
  * One matching job. The tile-sized typed arrays (target, targetMask, statsMask, initialScores, initialIndices) are
@@ -130,6 +132,9 @@ export interface NativeMatchJob {
   cpuTransforms?: CpuTransforms;
   /** Vulkan path: rotations recorded per command buffer (1..32); default: adapted so one holds ~20 ms of work. */
   rotationsPerSubmit?: number;
+  /** Vulkan path: the target's constant spectra on the device as 'single' (float32, default) or 'half' (float16
+   *  pairs: half their memory and read traffic in the per-rotation products). The CPU path refuses 'half'. */
+  spectrumPrecision?: SpectrumPrecision;
   /** Keep this tile's set-up (its transforms and local statistics) for the next call on the same inputs: a run in
    *  batches of rotations then pays it once. Inputs are compared by content; the next call on the same device that does
    *  not ask to keep it, or that has other inputs, frees it. Each device keeps one (calls on several devices at once
@@ -239,6 +244,8 @@ export interface MatchMemoryQuery {
   /** Whether the job keeps per-voxel sums over rotations (NativeMatchJob.voxelStats). Default false. */
   voxelStats?: boolean;
   cpuTransforms?: CpuTransforms;
+  /** As in the job. Default 'single'. */
+  spectrumPrecision?: SpectrumPrecision;
 }
 
 export interface MatchMemoryEstimate {

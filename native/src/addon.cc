@@ -148,6 +148,15 @@ RotationMode readRotationMode(const Napi::Value& v) {
   fail(ErrorCode::InvalidOption, "Expected 'real' | 'fourier' for rotationMode but received \"" + s + "\"");
 }
 
+// spectrumPrecision: 'single' (default) or 'half' (MatchJob::halfSpectra).
+bool readHalfSpectra(const Napi::Value& v) {
+  if (v.IsUndefined()) return false;
+  std::string s = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
+  if (s == "single") return false;
+  if (s == "half") return true;
+  fail(ErrorCode::InvalidOption, "Expected 'single' | 'half' for spectrumPrecision but received \"" + s + "\"");
+}
+
 // cpuTransforms: whether the CPU path runs whole 3D transforms, and how the slab correlator forms its z products.
 void readCpuTransforms(const Napi::Value& v, bool* full, ZSums* zSums) {
   std::string s = v.IsString() ? v.As<Napi::String>().Utf8Value() : "pruned";
@@ -181,6 +190,7 @@ MatchJob readJob(const Napi::Object& o, Pins* pins) {
   job.fourierOversampling = readInt(o, "fourierOversampling", 2);
   readCpuTransforms(o.Get("cpuTransforms"), &job.fullTransforms, &job.zSums);
   job.rotationsPerSubmit = readInt(o, "rotationsPerSubmit", 0);
+  job.halfSpectra = readHalfSpectra(o.Get("spectrumPrecision"));
   job.keepSetup = o.Get("keepSetup").ToBoolean();
   job.voxelStats = o.Get("voxelStats").ToBoolean();
   // The tile-sized inputs are read in place (runMatch pins the job object until it settles); the small ones copied.
@@ -533,6 +543,7 @@ Napi::Value EstimateMatchMemory(const Napi::CallbackInfo& info) {
     q.statsMask = o.Get("statsMask").ToBoolean();
     q.voxelStats = o.Get("voxelStats").ToBoolean();
     readCpuTransforms(o.Get("cpuTransforms"), &q.fullTransforms, &q.zSums);
+    q.halfSpectra = readHalfSpectra(o.Get("spectrumPrecision"));
     MemoryVerdict v = estimateMatchMemory(q);
     int forward = 0, inverse = 0;
     fftCountsPerRotation(q.score, q.rotationMode, &forward, &inverse);

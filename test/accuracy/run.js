@@ -7,6 +7,7 @@
 //   pnpm accuracy                       the whole suite (≈ 45–60 min on 2 cores)
 //   pnpm accuracy --label before     results/<machine>-before.json
 //   pnpm accuracy --only 1tii-ladder-snr0.03,noise-white-flc   only these cases (ids or prefixes); no files written
+//   … --search-flags '--rotation-mode fourier'               extra tme run flags for every case
 //   pnpm accuracy --no-noise         skip the pure-noise experiment
 //   node test/accuracy/run.js --rescore test/accuracy/results/X.json   re-score its jobs (kept in .cache/accuracy)
 'use strict';
@@ -27,6 +28,9 @@ const label = opt('--label');
 const only = opt('--only') ? opt('--only').split(',') : null;
 const work = path.resolve(opt('--work') || path.join(root, '.cache', 'accuracy'));
 const withNoise = !args.includes('--no-noise');
+// Extra `tme run` flags for every case (e.g. --search-flags '--rotation-mode fourier'), to compare one option's
+// choices on the same lamellae.
+const searchFlags = opt('--search-flags') ? opt('--search-flags').split(/\s+/).filter(Boolean) : [];
 
 function machine() {
   const cpus = os.cpus();
@@ -124,7 +128,7 @@ async function main() {
     const meta = JSON.parse(fs.readFileSync(files.meta, 'utf8'));
     const job = path.join(dir, 'job');
     const cli = ['run', '--target', files.tomogram, '--template', files.template, '--angular-step', String(c.step),
-      ...gen.metadataFlags(files), ...(c.tile ? ['--tile', c.tile] : []), '--formats', 'tsv', '-o', job, '--force'];
+      ...gen.metadataFlags(files), ...(c.tile ? ['--tile', c.tile] : []), ...searchFlags, '--formats', 'tsv', '-o', job, '--force'];
     log(`${c.id}: tme ${cli.join(' ')}`);
     let run;
     try {
@@ -175,7 +179,7 @@ async function main() {
       // mcc takes no Fourier filter (tme refuses one): it runs without the tilt/dose/CTF flags, with a target mask.
       const cli = ['run', '--target', files.tomogram, '--template', files.template, '--angular-step', String(c.step),
         ...(c.score === 'mcc' ? ['--target-mask', files.targetMask] : gen.metadataFlags(files)), '--score', c.score,
-        '--formats', 'tsv', '-o', job, '--force'];
+        ...searchFlags, '--formats', 'tsv', '-o', job, '--force'];
       log(`${c.id}: tme ${cli.join(' ')}`);
       let run;
       try {

@@ -64,26 +64,27 @@ function lowPass(shape) {
   return f;
 }
 
-async function timeCase({ device, threads, target, box, score, rotationCount, mode = 'real', lowPassed = false }) {
+async function timeCase({ device, threads, target, box, score, rotationCount, mode = 'real', lowPassed = false, precision = 'single', keepMaps = false }) {
   const shape = paddedShape(target, box);
   const voxels = shape[0] * shape[1] * shape[2];
   const job = {
     device, threads, target: noise(voxels, 3), targetShape: shape, template: noise(box ** 3, 7), templateShape: [box, box, box],
     mask: sphere(box), rotations: rotations(rotationCount), score, rotationMode: mode,
+    ...(precision === 'half' ? { spectrumPrecision: 'half' } : {}),
     targetMask: score === 'mcc' ? new Float32Array(voxels).fill(1) : undefined,
     // The grid the engine filters each rotated template on (filterGridFor): 1.5× the box at a fast size.
     ...(lowPassed ? (() => { const g = native.nextFastShape([Math.ceil(1.5 * box), Math.ceil(1.5 * box), Math.ceil(1.5 * box)]); return { filter: lowPass(g), filterShape: g }; })() : {}),
     // As the engine asks for an untiled run: the maps of the target only, which starts box // 2 into the tile.
     outputRegion: { start: [box >> 1, box >> 1, box >> 1], shape: target },
   };
-  const memory = native.estimateMatchMemory({ device, targetShape: shape, templateShape: [box, box, box], score, rotationMode: mode, threads });
+  const memory = native.estimateMatchMemory({ device, targetShape: shape, templateShape: [box, box, box], score, rotationMode: mode, threads, spectrumPrecision: precision });
   const t0 = process.hrtime.bigint();
   await native.runMatch({ ...job, rotationEnd: 1 }); // plans, pipelines, the driver's JIT: timed as set-up
   const setupMs = Number(process.hrtime.bigint() - t0) / 1e6;
   const t1 = process.hrtime.bigint();
   const result = await native.runMatch(job);
   const wallMs = Number(process.hrtime.bigint() - t1) / 1e6;
-  return { shape, voxels, setupMs, wallMs, timings: result.timings, memory };
+  return { shape, voxels, setupMs, wallMs, timings: result.timings, memory, ...(keepMaps ? { scores: result.scores, indices: result.indices } : {}) };
 }
 
 /** The benchmark's paths on this machine: the CPU, and the first GPU, else lavapipe (small sizes only). `only`: one
@@ -167,7 +168,7 @@ async function benchMatch({ paths, targets, boxes = [32, 64], quick = false, sca
   return out;
 }
 
-module.exports = { benchMatch, benchPaths };
+module.exports = { benchMatch, benchPaths, timeCase, paddedShape };
 
 if (require.main === module) {
   benchMatch({ paths: benchPaths(), quick })

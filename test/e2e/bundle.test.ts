@@ -123,7 +123,10 @@ function runBundle(args: string[], extraEnv: NodeJS.ProcessEnv = {}): SpawnSyncR
     const results = JSON.parse(fs.readFileSync(path.join(out, file as string), 'utf8')) as {
       machine: { slug: string };
       suites: {
-        gpuCheck: { failed: number; agreement: Array<{ score: string; rotationMode: string; pass: boolean; maxScoreDiffOverBest: number }>; example: { recall: number } };
+        gpuCheck: {
+          failed: number; agreement: Array<{ score: string; rotationMode: string; pass: boolean; maxScoreDiffOverBest: number }>; example: { recall: number };
+          choices: { rows: Array<{ rotationMode: string; spectrumPrecision: string; perRotationMs: number; againstSingle?: { maxScoreDiffOverBest: number } }>; faster: { rotationMode: string; spectrumPrecision: string }; line: string };
+        };
         match: { cases: Array<{ path: string; overC2r: number; perRotationMs: number }> };
       };
     };
@@ -135,6 +138,13 @@ function runBundle(args: string[], extraEnv: NodeJS.ProcessEnv = {}): SpawnSyncR
     expect(new Set(check.agreement.map((a) => a.rotationMode))).toEqual(new Set(['real', 'fourier']));
     for (const a of check.agreement) expect(a.maxScoreDiffOverBest).toBeLessThanOrEqual(1e-4);
     expect(check.example.recall).toBeGreaterThanOrEqual(0.9);
+    // The GPU loop's choices, each timed, float16 against float32 in the same rotation mode, and the verdict.
+    expect(check.choices.rows.map((r) => `${r.rotationMode}/${r.spectrumPrecision}`)).toEqual(['real/single', 'real/half', 'fourier/single', 'fourier/half']);
+    for (const r of check.choices.rows) expect(r.perRotationMs).toBeGreaterThan(0);
+    for (const r of check.choices.rows.filter((x) => x.spectrumPrecision === 'half')) expect(r.againstSingle!.maxScoreDiffOverBest).toBeLessThanOrEqual(2e-3);
+    expect(['real', 'fourier']).toContain(check.choices.faster.rotationMode);
+    expect(['single', 'half']).toContain(check.choices.faster.spectrumPrecision);
+    expect(r.stdout).toContain(`gpu-check: ${check.choices.line}`);
     expect(results.suites.match.cases.length).toBeGreaterThanOrEqual(6);
     for (const c of results.suites.match.cases) {
       expect(c.path).toMatch(/^vulkan \(llvmpipe/);

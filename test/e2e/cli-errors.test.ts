@@ -114,9 +114,9 @@ const cases: Case[] = [
   { name: '--defocus 3 (Å? µm?)', args: () => match('target.mrc', 'template.mrc', 'o18', '--defocus', '3'), code: 2, message: /--defocus but received "3" \(a bare number is Å\): did you mean 3um\?$/, output: () => f('o18') },
   { name: '--cosine-weighting without tilts', args: () => match('target.mrc', 'template.mrc', 'o19', '--cosine-weighting'), code: 2, message: /for --cosine-weighting but received "neither"/, output: () => f('o19') },
   {
-    name: 'Fourier-space rotation with a template filter', code: 2, output: () => f('o21'),
-    args: () => match('target.mrc', 'template.mrc', 'o21', '--rotation-mode', 'fourier', '--tilt-range', '-60,60'),
-    message: /Expected real when the template is filtered \(--tilt-range, .*\) for --rotation-mode but received "fourier"/,
+    name: 'Fourier-space rotation with CTF zones', code: 2, output: () => f('o21'),
+    args: () => match('target.mrc', 'template.mrc', 'o21', '--rotation-mode', 'fourier', '--defocus', '3um', '--defocus-handedness', '1'),
+    message: /Expected real when the template's filter changes with depth \(--defocus-handedness\) for --rotation-mode but received "fourier"/,
   },
   {
     name: 'tme run --mask of another shape', code: 1, output: () => f('o20'), message: /small-mask\.mrc: mask shape \(z, y, x\) = \(2, 2, 2\) differs from the score map \(24, 32, 32\)/,

@@ -5,7 +5,10 @@
 //      rotation, on small synthetic cases: best-score maps within 1e-4 of the best score; where the best rotation
 //      differs, the two rotations must score alike when both are scored directly at that voxel (a tie);
 //   2. `tme example --device D` through the bundle's own launcher: recall, precision, angular error;
-//   3. the match benchmark on the device (128³, 256³, a 512×512×256 tile; --quick: small and few), as the CPU
+//   3. the GPU loop's choices, timed on the device with the wedge filter every search has: real- vs Fourier-space
+//      rotation and float32 vs float16 target spectra (--rotation-mode, --spectrum-precision), their maps compared,
+//      and a line saying which is faster there (the defaults stay real and single until a GPU has measured them);
+//   4. the match benchmark on the device (128³, 256³, a 512×512×256 tile; --quick: small and few), as the CPU
 //      benchmark reports it (÷ one C2R of the padded tile on the same device, ns per rotation·voxel);
 // and writes <out>/<machine slug>.json in the layout of test/bench/results/. Exit status 1 when a check fails.
 // Usage: node gpu-check.js --device <index|gpu> [--quick] [--out DIR] [--minutes M]
@@ -17,7 +20,7 @@ const path = require('node:path');
 const { createOrientationScorer, listDevices, matchTemplate } = require('@tme/engine');
 const { createVolume } = require('@tme/formats');
 const { buildTargetFilter, buildTemplateFilter } = require('@tme/template');
-const { benchMatch, benchPaths } = require('../bench/match-bench.js');
+const { benchMatch, benchPaths, timeCase } = require('../bench/match-bench.js');
 const { machine } = require('../bench/machine.js');
 
 const started = Date.now();
@@ -97,14 +100,16 @@ async function agreement(device, quick) {
   const made = makeCase();
   const filters = filterSet(made);
   const cases = [];
-  // The default score under every filter; every score without and with all filters; Fourier-space rotation (which
-  // takes no filter) for each score that offers it.
+  // The default score under every filter; every score without and with all filters; Fourier-space rotation for each
+  // score that offers it, without and with all filters.
   for (const [filterName, options] of filters) cases.push({ score: 'flc-sphere', filterName, options, mode: 'real' });
   const [none, combined] = [filters[0], filters[filters.length - 1]];
   for (const score of ['cc', 'lcc', 'corr', 'cam', 'flc', 'mcc']) {
     for (const [filterName, options] of quick ? [combined] : [none, combined]) cases.push({ score, filterName, options, mode: 'real' });
   }
-  for (const score of ['flc-sphere', 'cc', 'lcc', 'cam']) cases.push({ score, filterName: none[0], options: none[1], mode: 'fourier' });
+  for (const score of ['flc-sphere', 'cc', 'lcc', 'cam']) {
+    for (const [filterName, options] of quick ? [combined] : [none, combined]) cases.push({ score, filterName, options, mode: 'fourier' });
+  }
   const rows = [];
   for (const c of cases) {
     const row = await agreementCase(made, device, c);
@@ -113,6 +118,79 @@ async function agreement(device, quick) {
       + `rotation differs at ${row.rotationsDiffer} voxels (worst tie ${row.worstTieOverBest})`);
   }
   return rows;
+}
+
+// ---- 3. the GPU loop's choices ------------------------------------------------------------------------------------
+
+/** Largest |a − b| over the largest |a|, and the fraction of voxels whose best rotation differs, over the voxels
+ *  scored (the maps outside the bench's output region stay −∞). */
+function compareMaps(a, b) {
+  let best = 0;
+  let diff = 0;
+  let differ = 0;
+  for (let i = 0; i < a.scores.length; i++) {
+    if (!Number.isFinite(a.scores[i]) && a.scores[i] === b.scores[i]) continue;
+    best = Math.max(best, Math.abs(a.scores[i]));
+    diff = Math.max(diff, Math.abs(a.scores[i] - b.scores[i]));
+    if (a.indices[i] !== b.indices[i]) differ++;
+  }
+  return { maxScoreDiffOverBest: Number((diff / best).toExponential(2)), rotationsDifferFraction: Number((differ / a.indices.length).toExponential(2)) };
+}
+
+/**
+ * flc-sphere with the bench's wedge + low-pass filter on the padded tiles of a 256³ target and a 512×512×256 tile
+ * (--quick: 64³), each way: real or Fourier rotation × float32 or float16 spectra. float16 must agree with float32 in
+ * the same rotation mode (≤ 2e-3 of the best score: it only rounds the spectra); Fourier against real space is a
+ * different score (the filtered tile against the rotated template) and is reported, not judged.
+ */
+async function choices(device, quick) {
+  const targets = quick ? [[64, 64, 64]] : [[256, 256, 256], [256, 512, 512]];
+  const box = quick ? 16 : 32;
+  const rows = [];
+  for (const target of targets) {
+    const big = target[0] * target[1] * target[2] > 5e6;
+    const rotationCount = quick ? 3 : big ? 64 : 256;
+    const runs = {};
+    for (const mode of ['real', 'fourier']) {
+      for (const precision of ['single', 'half']) {
+        const r = await timeCase({ device: device.index, target, box, score: 'flc-sphere', rotationCount, mode, lowPassed: true, precision, keepMaps: true });
+        runs[`${mode}/${precision}`] = r;
+        const perRotationMs = r.timings.perRotationMs;
+        rows.push({
+          target: target.join('x'), padded: r.shape.join('x'), template: box, rotations: rotationCount, rotationMode: mode, spectrumPrecision: precision,
+          perRotationMs: Number(perRotationMs.toFixed(4)), nsPerRotationVoxel: Number(((perRotationMs * 1e6) / (target[0] * target[1] * target[2])).toFixed(4)),
+          deviceBytes: r.memory.deviceBytes,
+        });
+      }
+    }
+    for (const mode of ['real', 'fourier']) {
+      const c = compareMaps(runs[`${mode}/single`], runs[`${mode}/half`]);
+      const row = rows.find((x) => x.target === target.join('x') && x.rotationMode === mode && x.spectrumPrecision === 'half');
+      Object.assign(row, { againstSingle: c, pass: c.maxScoreDiffOverBest <= 2e-3 && c.rotationsDifferFraction <= 0.01 });
+    }
+    const fourier = rows.find((x) => x.target === target.join('x') && x.rotationMode === 'fourier' && x.spectrumPrecision === 'single');
+    fourier.againstReal = compareMaps(runs['real/single'], runs['fourier/single']);
+    for (const r of Object.values(runs)) { delete r.scores; delete r.indices; }
+  }
+  // The verdict on the largest target measured: the per-rotation time of each choice, the other held at its default.
+  const last = targets[targets.length - 1].join('x');
+  const at = (mode, precision) => rows.find((x) => x.target === last && x.rotationMode === mode && x.spectrumPrecision === precision).perRotationMs;
+  const fourierGain = at('real', 'single') / at('fourier', 'single');
+  const halfGain = at('real', 'single') / at('real', 'half');
+  const halfGainFourier = at('fourier', 'single') / at('fourier', 'half');
+  const faster = {
+    rotationMode: fourierGain > 1 ? 'fourier' : 'real', fourierOverReal: Number(fourierGain.toFixed(3)),
+    spectrumPrecision: halfGain > 1 && halfGainFourier > 1 ? 'half' : 'single', halfOverSingle: Number(halfGain.toFixed(3)), halfOverSingleFourier: Number(halfGainFourier.toFixed(3)),
+  };
+  for (const r of rows) {
+    say(`${r.pass === false ? 'FAIL' : 'ok  '} ${r.target} (${r.padded}) flc-sphere + wedge, ${r.rotationMode} rotation, ${r.spectrumPrecision} spectra: ${r.perRotationMs} ms/rotation, ${r.nsPerRotationVoxel} ns/rot·vox`
+      + (r.againstSingle ? `; against single: max |Δscore| ${r.againstSingle.maxScoreDiffOverBest} of the best, rotation differs at ${r.againstSingle.rotationsDifferFraction} of voxels` : '')
+      + (r.againstReal ? `; against real space: max |Δscore| ${r.againstReal.maxScoreDiffOverBest} of the best, rotation differs at ${r.againstReal.rotationsDifferFraction} of voxels` : ''));
+  }
+  const line = `faster on ${device.name} at ${last}: ${faster.rotationMode} rotation (Fourier ÷ real per rotation: ${(1 / fourierGain).toFixed(2)}×), `
+    + `${faster.spectrumPrecision} spectra (half ÷ single: ${(1 / halfGain).toFixed(2)}× real, ${(1 / halfGainFourier).toFixed(2)}× Fourier)`;
+  say(line);
+  return { rows, faster, line };
 }
 
 // ---- 2. the example through the bundle's launcher ---------------------------------------------------------------
@@ -155,14 +233,15 @@ async function main() {
     const rows = await agreement(device, args.quick);
     // --quick (lavapipe in CI): a 30° search, a few hundred rotations instead of 2,440.
     const ex = example(device, path.join(work, 'example'), args.quick);
+    const chosen = await choices(device, args.quick);
     const paths = benchPaths(device.index);
     const targets = args.quick ? [[64, 64, 64]] : undefined;
     const match = await benchMatch({ paths, targets, boxes: args.quick ? [32] : undefined, quick: args.quick, scaling: !args.quick, deadline });
-    const failed = rows.filter((r) => !r.pass).length + (ex.pass ? 0 : 1);
+    const failed = rows.filter((r) => !r.pass).length + (ex.pass ? 0 : 1) + chosen.rows.filter((r) => r.pass === false).length;
     const results = {
       machine: m, date: new Date().toISOString(), large: false,
       suites: {
-        gpuCheck: { device: { index: device.index, name: device.name, detail: device.detail ?? null }, vulkan: listing.vulkan, agreement: rows, example: ex, failed, wallSeconds: (Date.now() - started) / 1000 },
+        gpuCheck: { device: { index: device.index, name: device.name, detail: device.detail ?? null }, vulkan: listing.vulkan, agreement: rows, example: ex, choices: chosen, failed, wallSeconds: (Date.now() - started) / 1000 },
         match,
       },
     };

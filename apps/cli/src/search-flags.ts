@@ -35,6 +35,7 @@ export interface SearchFlags {
   padTarget: string;
   interpolation: string;
   rotationMode: string;
+  spectrumPrecision: string;
   background: string;
   priors?: string;
   priorCone?: string;
@@ -189,7 +190,8 @@ export function searchInput(flags: SearchFlags): SearchInput {
     score: flags.score, device: parseDevice(flags.device), threads: number('--threads', flags.threads), tile: parseTile(flags.tile),
     memoryLimitBytes: flags.memory === undefined ? undefined : parseMemorySize('--memory', flags.memory),
     padTarget: flags.padTarget as SearchInput['padTarget'], interpolation: flags.interpolation as SearchInput['interpolation'],
-    rotationMode: flags.rotationMode as SearchInput['rotationMode'], background: flags.background as SearchInput['background'],
+    rotationMode: flags.rotationMode as SearchInput['rotationMode'],
+    spectrumPrecision: flags.spectrumPrecision as SearchInput['spectrumPrecision'], background: flags.background as SearchInput['background'],
     priors: flags.priors, priorCone: number('--prior-cone', flags.priorCone), priorRadius: number('--prior-radius', flags.priorRadius),
     priorAxis: flags.priorAxis as SearchInput['priorAxis'],
     tiltRange: pair('--tilt-range', flags.tiltRange, 'MIN,MAX in degrees with −90 ≤ MIN < MAX ≤ 90'),
@@ -266,6 +268,7 @@ export function addSearchFlags(cmd: Command, options: { target?: boolean } = {})
     .option('--pad-target <mode>', `how the target continues beyond its edges: ${PAD_MODES.join(', ')}`, D.padTarget)
     .option('--interpolation <kind>', 'template rotation: linear or cubic', D.interpolation)
     .option('--rotation-mode <mode>', 'real (rotate in real space) or fourier (sample the spectrum)', D.rotationMode)
+    .option('--spectrum-precision <p>', 'GPU: the target spectra as single (float32) or half (float16: half their memory and read traffic)', D.spectrumPrecision)
     .option('--background <kind>', 'features that score high for every rotation (membranes, gold): none; rotation-stats (per voxel mean and σ over rotations, writes scores-normalised.mrc = (best − mean)/σ); random-phase (a second search with a phase-randomised template, writes scores-corrected.mrc)', D.background)
     .option('--priors <file>', 'cones of allowed orientations per position: a STAR (rlnCoordinateX/Y/Z in voxels or rlnCenteredCoordinateX/Y/ZAngst; the vector: where rlnAngleTilt/rlnAnglePsi turn the template z axis, or tmeVectorX/Y/Z) or a table with columns x y z (voxels) vx vy vz; voxels farther than --prior-radius from every prior are not searched')
     .option('--prior-cone <deg>', 'with --priors: half-angle of each cone, degrees (the template axis may lie this far from the vector)')

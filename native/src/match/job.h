@@ -96,6 +96,9 @@ struct MatchJob {
   bool fullTransforms = false;            // CPU: FFTW's whole 3D transforms, no pruning (comparisons)
   ZSums zSums = ZSums::Auto;              // CPU slab correlator: z products by transforms or direct sums
   int rotationsPerSubmit = 0;             // Vulkan: rotations per command buffer, 0 = adapted to ~20 ms
+  // Vulkan: the tile's constant spectra (the target's) stored as float16 pairs, read by the products: half their
+  // memory and read traffic, ~3 significant digits per frequency. The CPU path refuses it.
+  bool halfSpectra = false;
   bool keepSetup = false;                 // keep the tile's set-up for the next call on the same inputs
   // Per voxel Σ score and Σ score² over this call's rotations (background normalisation: the voxel's mean and σ over
   // rotations), accumulated in the finalise pass. Float32 sums: measured against float64 on 10^4 rotations of

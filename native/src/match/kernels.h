@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "errors.h"
 #include "match/job.h"
 #include "shape.h"
 
@@ -66,6 +67,11 @@ class Kernels {
 
   // Read-only job constants (template box, mask, spectra, filter); the host copy outlives the job.
   virtual BufId constant(const void* host, size_t bytes) = 0;
+  // A constant half spectrum (`count` complex values) stored as float16 pairs (MatchJob::halfSpectra), read by
+  // mulConj (as `a`) and gatherFourier (as `F`). Only Vulkan has it (validateJob refuses it on the CPU).
+  virtual BufId halfSpectrumConstant(const float* /*host*/, size_t /*count*/) {
+    fail(ErrorCode::InvalidOption, "spectrumPrecision 'half' needs a Vulkan device");
+  }
   virtual BufId allocate(size_t bytes) = 0;
   // FFT slots: slot k owns S_k (half spectrum) and O_k (real output of c2r); the first `forwardCount` slots also
   // own P_k, the zero-filled placement grid that r2c reads (only the box's wrapped positions are ever written).

@@ -123,8 +123,12 @@ MemoryVerdict estimateMatchMemory(const MemoryQuery& q) {
   auto grown = [](int64_t n) { return (3 * n + 1) / 2; };
   const Shape3 fg{nextFastSize(grown(q.templateShape.z), 7, false), nextFastSize(grown(q.templateShape.y), 7, false),
                   nextFastSize(grown(q.templateShape.x), 7, true)};
-  const double filterGrid = q.filter ? static_cast<double>(fg.voxels()) : 0.0;
-  const double filterSpectrum = q.filter ? static_cast<double>(fg.spectrumCount()) : 0.0;
+  // Real space filters each rotated box on that grid; Fourier mode filters the tile once, in its set-up (the filter
+  // on the tile's half spectrum and the filtered tile).
+  const bool boxFilter = q.filter && q.rotationMode == RotationMode::Real;
+  const double filterGrid = boxFilter ? static_cast<double>(fg.voxels()) : 0.0;
+  const double filterSpectrum = boxFilter ? static_cast<double>(fg.spectrumCount()) : 0.0;
+  const double tileFilter = q.filter && q.rotationMode == RotationMode::Fourier ? 4 * nc + 4 * n : 0.0;
   const SlotPlan sp = slotPlan(q.score, q.rotationMode);
   const double grid = q.rotationMode == RotationMode::Fourier
                           ? static_cast<double>(fourierGrid(q.targetShape, q.templateShape, q.fourierOversampling).voxels())
@@ -149,7 +153,8 @@ MemoryVerdict estimateMatchMemory(const MemoryQuery& q) {
   const double shared = (q.score == Score::FlcSphere ? 4 * n : 0) + 4 * filterSpectrum + 8 * grid + 2 * 4 * box;
   const double slabConstants = slabSpectrumBytes(q.targetShape, sc.factors, window) + shared +
                                (q.statsMask && q.score == Score::Mcc ? 4 * n : 0);
-  const double fullConstants = constantSpectra(q.score) * 8 * nc + shared + (q.statsMask ? 4 * n : 0);
+  const double spectrumBytes = q.halfSpectra && !isCpu(q.device) ? 4 : 8;  // per complex value (float16 pairs)
+  const double fullConstants = constantSpectra(q.score) * spectrumBytes * nc + shared + (q.statsMask ? 4 * n : 0);
   // mcc takes the slab path or the 3D one depending on the target mask (mccOverlapIsMaskSum): the larger of each.
   const bool slab = slabPossible && q.score != Score::Mcc;
   const bool either = slabPossible && q.score == Score::Mcc;
@@ -159,7 +164,7 @@ MemoryVerdict estimateMatchMemory(const MemoryQuery& q) {
   const double inputs = 4 * n + 2 * 4 * box + (q.targetMask ? 4 * n : 0) + 4 * filterSpectrum +
                         (q.initialMaps ? 8 * n : 0) + (q.statsMask ? 1 * n : 0);
   // (mcc on the CPU: one byte per voxel while the target mask is checked.)
-  const double setup = 2 * 8 * nc + 2 * 4 * n + 8 * grid + (slabPossible && q.score == Score::Mcc ? n : 0);
+  const double setup = 2 * 8 * nc + 2 * 4 * n + 8 * grid + tileFilter + (slabPossible && q.score == Score::Mcc ? n : 0);
   const double outputs = 8 * n + (q.voxelStats ? 8 * n : 0);
 
   MemoryVerdict v;
@@ -236,10 +241,6 @@ void validateJob(const MatchJob& job) {
   if (job.rotationMode == RotationMode::Fourier && (job.score == Score::Flc || job.score == Score::Mcc))
     fail(ErrorCode::InvalidOption, std::string("rotationMode 'fourier' supports the scores cc and flc-sphere, not ") +
                                        scoreName(job.score) + " (whose mask rotates in real space)");
-  if (job.rotationMode == RotationMode::Fourier && !job.filter.empty())
-    fail(ErrorCode::InvalidOption,
-         "rotationMode 'fourier' takes no filter: a filter acts on the rotated template on its own grid, before it is "
-         "normalised (use rotationMode 'real')");
   if (!job.filter.empty()) {
     const Shape3& f = job.filterShape;
     if (f.z < b.z || f.y < b.y || f.x < b.x)
@@ -253,6 +254,9 @@ void validateJob(const MatchJob& job) {
        job.regionStart.x + job.regionShape.x > t.x))
     fail(ErrorCode::InvalidOption, "outputRegion " + job.regionStart.str() + " + " + job.regionShape.str() +
                                        " is not inside the target tile " + t.str());
+  if (job.halfSpectra && isCpu(job.device))
+    fail(ErrorCode::InvalidOption, "Expected a Vulkan device for spectrumPrecision 'half' but received \"cpu\" (the CPU "
+                                   "path keeps its spectra in float32)");
   if (job.rotationsPerSubmit < 0 || job.rotationsPerSubmit > 32)
     fail(ErrorCode::InvalidOption, "Expected integer 0..32 for rotationsPerSubmit but received " +
                                        std::to_string(job.rotationsPerSubmit));
@@ -316,6 +320,47 @@ void placeBox(float* tile, const Shape3& tileShape, const Shape3& box, const Sha
         tile[wrappedIndex(tileShape, box, z, y, x)] = values[(z * box.y + y) * box.x + x];
 }
 
+// Fourier mode: the template filter (given on filterShape, the grid real space filters each box on) on the tile's
+// half spectrum, sampled trilinearly at each tile frequency (periodic grid; the half spectrum's other half by
+// Hermitian symmetry, the filter being real and even). The filter is a function of frequency in the tomogram's
+// frame, the same for every rotation.
+std::vector<float> tileFilter(const MatchJob& job) {
+  const Shape3& t = job.targetShape;
+  const Shape3& g = job.filterShape;
+  const int64_t hg = g.halfX();
+  auto at = [&](int64_t z, int64_t y, int64_t x) {
+    z = ((z % g.z) + g.z) % g.z;
+    y = ((y % g.y) + g.y) % g.y;
+    x = ((x % g.x) + g.x) % g.x;
+    if (x >= hg) {
+      x = g.x - x;
+      z = (g.z - z) % g.z;
+      y = (g.y - y) % g.y;
+    }
+    return static_cast<double>(job.filter[(z * g.y + y) * hg + x]);
+  };
+  std::vector<float> out(t.spectrumCount());
+  const int64_t ht = t.halfX();
+  int64_t i = 0;
+  for (int64_t kz = 0; kz < t.z; ++kz)
+    for (int64_t ky = 0; ky < t.y; ++ky)
+      for (int64_t kx = 0; kx < ht; ++kx, ++i) {
+        const double uz = signedFrequency(kz, t.z) * static_cast<double>(g.z);
+        const double uy = signedFrequency(ky, t.y) * static_cast<double>(g.y);
+        const double ux = static_cast<double>(kx) / static_cast<double>(t.x) * static_cast<double>(g.x);
+        const double fz = std::floor(uz), fy = std::floor(uy), fx = std::floor(ux);
+        const double dz = uz - fz, dy = uy - fy, dx = ux - fx;
+        const int64_t z0 = static_cast<int64_t>(fz), y0 = static_cast<int64_t>(fy), x0 = static_cast<int64_t>(fx);
+        double v = 0;
+        for (int c = 0; c < 8; ++c) {
+          const double w = (c & 4 ? dz : 1 - dz) * (c & 2 ? dy : 1 - dy) * (c & 1 ? dx : 1 - dx);
+          if (w != 0) v += w * at(z0 + (c >> 2 & 1), y0 + (c >> 1 & 1), x0 + (c & 1));
+        }
+        out[i] = static_cast<float>(v);
+      }
+  return out;
+}
+
 // `threads`: FFTW threads for the setup transforms. The CPU path passes 1 (its workers' plan, no extra planning);
 // the Vulkan path passes the host's cores, since there the setup is the only host FFT work of the job.
 TileSetup prepareTile(const MatchJob& job, const Shape3& grid, int threads, double* planMs) {
@@ -338,9 +383,25 @@ TileSetup prepareTile(const MatchJob& job, const Shape3& grid, int threads, doub
   // Normalised scores do not change when a constant is subtracted from the target; their local variances
   // (E f^2 - (E f)^2 from float FFT sums) lose far less to cancellation on centred data.
   // Centred on the fly (a centred copy of a 512x512x200 tile would be another 240 MB).
-  const double shift = normalisedScore(job.score) ? targetMean : 0.0;
+  double shift = normalisedScore(job.score) ? targetMean : 0.0;
   const float* target = job.target.data();
   auto fv = [&](int64_t i) { return static_cast<float>(target[i] - shift); };
+  // Fourier mode with a template filter: the filter is a function of frequency in the tomogram's frame, the same for
+  // every rotation, and Σ f (W t_R) = Σ (W f) t_R (W real and even): the tile is filtered once and correlated with
+  // the unfiltered rotated template, whose normalisation under the mask then holds for every rotation. flc-sphere's
+  // local statistics are those of the filtered tile, so the score stays a correlation coefficient in [-1, 1]. (Real
+  // space normalises W t_R under the mask instead, cutting off the filtered template's spread beyond it; filtering
+  // the gathered spectrum would keep that spread, which measured scores of 1 next to a particle - see README.)
+  FftwArray<float> filtered;
+  if (job.rotationMode == RotationMode::Fourier && !job.filter.empty()) {
+    auto spec = forward(fv);
+    const std::vector<float> h = tileFilter(job);
+    for (int64_t i = 0; i < nc; ++i) spec[i] *= h[i] * s.invN;  // the C2R is unnormalised
+    filtered = fftwAlloc<float>(n);
+    fftwC2R(plans, spec.get(), filtered.get());
+    target = filtered.get();
+    shift = 0.0;  // centred before the filter
+  }
   const float* mf = job.targetMask.empty() ? nullptr : job.targetMask.data();
   switch (job.score) {
     case Score::Cc: s.spectra[0] = forward(fv); break;
@@ -612,6 +673,10 @@ uint64_t setupKey(const MatchJob& job, int threads) {
   // mask share each tile's target spectra and σ map (kept between their calls), on every path.
   const bool fourier = job.rotationMode == RotationMode::Fourier;
   if (fourier) h.bytes(job.templ.data(), sizeof(float) * job.templ.size());
+  if (fourier) {  // the tile's filter is made from it
+    for (int64_t v : {job.filterShape.z, job.filterShape.y, job.filterShape.x}) h.value(v);
+    h.bytes(job.filter.data(), sizeof(float) * job.filter.size());
+  }
   if (fourier || job.score == Score::FlcSphere || job.score == Score::Mcc) h.bytes(job.mask.data(), sizeof(float) * job.mask.size());
   return h.digest();
 }
@@ -703,6 +768,7 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
   q.fullTransforms = job.fullTransforms;
   q.zSums = job.zSums;
   q.voxelStats = job.voxelStats;
+  q.halfSpectra = job.halfSpectra;
   const MemoryVerdict verdict = estimateMatchMemory(q);
   if (!verdict.fits) fail(ErrorCode::DeviceMemory, verdict.reason);
   checkLengths(job);
@@ -723,7 +789,8 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
   config.box = job.templateShape;
   config.support = supportOf(job.supportShape, job.templateShape);
   config.fourierGrid = grid;
-  config.filterGrid = job.filter.empty() ? Shape3{} : job.filterShape;
+  const bool fourierMode = job.rotationMode == RotationMode::Fourier;
+  config.filterGrid = job.filter.empty() || fourierMode ? Shape3{} : job.filterShape;
   config.interpolation = job.interpolation;
   config.rotationCount = total;
   config.fullTransforms = job.fullTransforms;
@@ -764,8 +831,8 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
   const std::shared_ptr<const SlabSpectrum>& slab = prepared->slab;
   const std::vector<float>& statsWeights = prepared->statsWeights;
 
-  // The filter with the grid's 1/N folded in: the FFTs are unnormalised.
-  std::vector<float> boxFilter(job.filter);
+  // The filter with the grid's 1/N folded in: the FFTs are unnormalised. (Fourier mode filtered the tile instead.)
+  std::vector<float> boxFilter(fourierMode ? std::vector<float>{} : job.filter);
   if (!boxFilter.empty()) {
     const float scale = 1.0f / static_cast<float>(job.filterShape.voxels());
     for (float& v : boxFilter) v *= scale;
@@ -782,7 +849,9 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
     w.mask = k.constant(job.mask.data(), boxBytes);
     if (!boxFilter.empty()) w.filter = k.constant(boxFilter.data(), sizeof(float) * boxFilter.size());
     for (int j = 0; j < 3; ++j)
-      if (setup.spectra[j]) w.spectra[j] = k.constant(setup.spectra[j].get(), sizeof(cfloat) * nc);
+      if (setup.spectra[j])
+        w.spectra[j] = job.halfSpectra ? k.halfSpectrumConstant(reinterpret_cast<const float*>(setup.spectra[j].get()), nc)
+                                       : k.constant(setup.spectra[j].get(), sizeof(cfloat) * nc);
     if (setup.scale) w.scale = k.constant(setup.scale.get(), sizeof(float) * job.targetShape.voxels());
     if (!statsWeights.empty()) w.statsWeights = k.constant(statsWeights.data(), sizeof(float) * statsWeights.size());
     if (!setup.templateSpectrum.empty())

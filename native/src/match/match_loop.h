@@ -30,6 +30,7 @@ struct MemoryQuery {
   bool initialMaps = false;
   bool statsMask = false;
   bool voxelStats = false;  // two more float maps per worker (and on the host for the result)
+  bool halfSpectra = false; // MatchJob::halfSpectra
   bool fullTransforms = false;
   ZSums zSums = ZSums::Auto;
 };

@@ -54,9 +54,16 @@ struct PlacePush {
 struct MulPush {
   uint32_t count;
 };
+struct MulConjPush {
+  uint32_t count;
+  int32_t halfA;
+  float scaleA;
+};
 struct GatherPush {
   float m[9];
   int32_t tz, ty, tx, gz, gy, gx;
+  int32_t halfF;
+  float scaleF;
 };
 struct CropPush {
   int32_t gz, gy, gx, bz, by, bx;
@@ -93,13 +100,18 @@ TME_PUSH_AT(PlacePush, mode, place, mode);
 TME_PUSH_AT(PlacePush, slot, place, slot);
 TME_PUSH_AT(PlacePush, oz, place, oz);
 TME_PUSH_AT(PlacePush, sx, place, sx);
-static_assert(sizeof(MulPush) == push::mul_conj::bytes && sizeof(MulPush) == push::scale_spectrum::bytes);
-TME_PUSH_AT(MulPush, count, mul_conj, count);
+static_assert(sizeof(MulPush) == push::scale_spectrum::bytes);
+static_assert(sizeof(MulConjPush) == push::mul_conj::bytes);
+TME_PUSH_AT(MulConjPush, count, mul_conj, count);
+TME_PUSH_AT(MulConjPush, halfA, mul_conj, halfA);
+TME_PUSH_AT(MulConjPush, scaleA, mul_conj, scaleA);
 TME_PUSH_AT(MulPush, count, scale_spectrum, count);
 static_assert(sizeof(GatherPush) == push::gather::bytes);
 TME_PUSH_AT(GatherPush, m, gather, m0);
 TME_PUSH_AT(GatherPush, tz, gather, tz);
 TME_PUSH_AT(GatherPush, gx, gather, gx);
+TME_PUSH_AT(GatherPush, halfF, gather, halfF);
+TME_PUSH_AT(GatherPush, scaleF, gather, scaleF);
 static_assert(sizeof(CropPush) == push::crop_box::bytes);
 TME_PUSH_AT(CropPush, gz, crop_box, gz);
 TME_PUSH_AT(CropPush, bx, crop_box, bx);
@@ -124,6 +136,26 @@ TME_PUSH_AT(FinalisePush, z0, finalise, z0);
 TME_PUSH_AT(FinalisePush, tx, finalise, tx);
 TME_PUSH_AT(FinalisePush, voxelStats, finalise, voxelStats);
 #undef TME_PUSH_AT
+
+// float -> IEEE half, round to nearest even (what packHalf2x16 would give; values beyond the range saturate to
+// ±max, which the scale in halfSpectrumConstant keeps from happening).
+uint16_t toHalf(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  const uint32_t sign = (u >> 16) & 0x8000u;
+  const float a = std::fabs(f);
+  if (!(a < 65520.0f)) return static_cast<uint16_t>(sign | 0x7bffu);
+  if (a < 6.103515625e-05f) {  // subnormal: a multiple of 2^-24
+    return static_cast<uint16_t>(sign | static_cast<uint32_t>(std::nearbyint(a * 16777216.0f)));
+  }
+  uint32_t au;
+  std::memcpy(&au, &a, 4);
+  const uint32_t exponent = (au >> 23) - 127 + 15, mantissa = au & 0x7fffffu;
+  uint32_t h = (exponent << 10) | (mantissa >> 13);
+  const uint32_t rest = mantissa & 0x1fffu;
+  if (rest > 0x1000u || (rest == 0x1000u && (h & 1u))) ++h;  // may carry into the exponent, which is right
+  return static_cast<uint16_t>(sign | h);
+}
 
 uint32_t groupsFor(int64_t count, uint32_t local) {
   return static_cast<uint32_t>(std::max<int64_t>(1, std::min<int64_t>((count + local - 1) / local, 65535)));
@@ -179,6 +211,21 @@ class VkKernels final : public Kernels {
     VkBuf b = ctx_.createBuffer(bytes, "a job constant");
     BufId id = add(b);
     ctx_.upload(buffers_[id], host, bytes);
+    return id;
+  }
+
+  BufId halfSpectrumConstant(const float* host, size_t count) override {
+    // Scaled by a power of two so the largest value sits near 2^14 (a raw target's spectrum may exceed float16's
+    // 65504; small values then keep float16's ~1e-3 of the largest as absolute error); the shaders multiply back.
+    float largest = 0;
+    for (size_t i = 0; i < 2 * count; ++i) largest = std::max(largest, std::fabs(host[i]));
+    const int shift = largest > 0 ? 14 - static_cast<int>(std::ceil(std::log2(largest))) : 0;
+    const float scale = std::ldexp(1.0f, shift);
+    std::vector<uint32_t> packed(count);
+    for (size_t i = 0; i < count; ++i)
+      packed[i] = static_cast<uint32_t>(toHalf(host[2 * i] * scale)) | (static_cast<uint32_t>(toHalf(host[2 * i + 1] * scale)) << 16);
+    BufId id = constant(packed.data(), 4 * count);
+    halfScale_[id] = std::ldexp(1.0f, -shift);
     return id;
   }
 
@@ -368,9 +415,11 @@ class VkKernels final : public Kernels {
   }
 
   void mulConj(BufId dst, BufId a, BufId b) override {
-    MulPush p{static_cast<uint32_t>(config_.tile.spectrumCount())};
-    dispatch("mul_conj", mul_conj_spv, sizeof(mul_conj_spv), {dst, a, b}, &p, sizeof(p),
-             groupsFor(config_.tile.spectrumCount(), 256));
+    auto half = halfScale_.find(a);
+    const bool isHalf = half != halfScale_.end();
+    MulConjPush p{static_cast<uint32_t>(config_.tile.spectrumCount()), isHalf ? 1 : 0, isHalf ? half->second : 1.0f};
+    dispatch("mul_conj", mul_conj_spv, sizeof(mul_conj_spv), {dst, isHalf ? kNoBuffer : a, b, isHalf ? a : kNoBuffer},
+             &p, sizeof(p), groupsFor(config_.tile.spectrumCount(), 256));
   }
 
   void gatherFourier(BufId dst, BufId F, BufId spectrum, const RotationParams& r) override {
@@ -382,7 +431,11 @@ class VkKernels final : public Kernels {
     p.gz = static_cast<int32_t>(config_.fourierGrid.z);
     p.gy = static_cast<int32_t>(config_.fourierGrid.y);
     p.gx = static_cast<int32_t>(config_.fourierGrid.x);
-    dispatch("gather", gather_spv, sizeof(gather_spv), {dst, F, spectrum}, &p, sizeof(p),
+    auto half = halfScale_.find(F);
+    const bool isHalf = half != halfScale_.end();
+    p.halfF = isHalf ? 1 : 0;
+    p.scaleF = isHalf ? half->second : 1.0f;
+    dispatch("gather", gather_spv, sizeof(gather_spv), {dst, isHalf ? kNoBuffer : F, spectrum, isHalf ? F : kNoBuffer}, &p, sizeof(p),
              groupsFor(config_.tile.spectrumCount(), 256));
   }
 
@@ -501,6 +554,7 @@ class VkKernels final : public Kernels {
   std::unique_ptr<SlotSet> slots_;
   std::vector<std::array<BufId, 3>> slotIds_;
   std::map<std::pair<std::string, std::vector<VkBuffer>>, VkDescriptorSet> sets_;
+  std::map<BufId, float> halfScale_;  // the float16 constants (halfSpectrumConstant) and what multiplies them back
   FftPair* filterPair_ = nullptr;  // filterBox's grid transforms (the device's cached pair for that shape)
   BufId filterReal_ = kNoBuffer, filterSpectrum_ = kNoBuffer;
   BufId dummy_ = kNoBuffer, best_ = kNoBuffer, arg_ = kNoBuffer, accum_ = kNoBuffer, rotMax_ = kNoBuffer,

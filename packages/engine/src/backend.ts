@@ -1,8 +1,8 @@
 import type { Zyx } from '@tme/formats';
-import type { DeviceId, DeviceSpec, Interpolation, NativeMatchJob, NativeScore, RotationMode } from '@tme/native';
+import type { DeviceId, DeviceSpec, Interpolation, NativeMatchJob, NativeScore, RotationMode, SpectrumPrecision } from '@tme/native';
 
 // Defined once, in @tme/native (the loop's own contract), and re-exported here under the engine's names.
-export type { DeviceId, DeviceSpec, Interpolation, RotationMode };
+export type { DeviceId, DeviceSpec, Interpolation, RotationMode, SpectrumPrecision };
 
 /**
  * The contract between the engine and whatever runs the correlation loop: the native addon (@tme/native) or the
@@ -99,6 +99,8 @@ export interface MemoryQuery {
   threads?: number;
   /** Whether the calls keep per-voxel sums over rotations (two more float maps per tile and worker). */
   voxelStats?: boolean;
+  /** As in the job (BackendMatchJob.spectrumPrecision); default 'single'. */
+  spectrumPrecision?: SpectrumPrecision;
 }
 
 /** Everything the engine needs from a correlation backend. */

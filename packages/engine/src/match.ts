@@ -129,6 +129,8 @@ export interface MatchParameters {
   padTarget: string;
   interpolation: string;
   rotationMode: string;
+  /** Only when 'half' (so a float32 job's parameters, and its checkpoint key, stay what they were). */
+  spectrumPrecision?: string;
   /** The device selection as given: one device, 'gpu:all', or a list. */
   device: string | number | Array<string | number>;
   threads: number | null;
@@ -191,6 +193,7 @@ export function parametersOf(p: PreparedJob, templates?: readonly PreparedJob[])
     rotationRange: p.rotationRange[0] === 0 && p.rotationRange[1] === p.rotationCount ? null : [p.rotationRange[0], p.rotationRange[1]],
     // Only when set: a whole job's parameters (and so its checkpoint key) stay what they were before tile shards.
     ...(p.tileShard ? { tileShard: [p.tileShard.index, p.tileShard.count] as [number, number] } : {}),
+    ...(p.spectrumPrecision === 'half' ? { spectrumPrecision: 'half' } : {}),
     maskRadius: p.maskRadius ?? null, templateMask: p.maskRadius === undefined, targetMask: p.targetMask !== undefined,
     filter: p.filter !== undefined, targetShape: p.targetShape, templateShape: p.templateShape, supportShape: p.supportShape, voxelSize: p.voxelSize,
     rotationCount: p.rotationCount, background: p.background, randomPhaseSeed: p.background === 'random-phase' ? p.randomPhaseSeed : null,
@@ -258,7 +261,7 @@ export function planJobTiles(p: PreparedJob, backend: MatchBackend, devices: rea
       const bytes = backend.estimateMemory({
         tileShape: fastShape, templateShape: p.templateShape, supportShape: p.supportShape, score: p.plan.backendScore,
         rotationMode: p.rotationMode, filter: p.filter !== undefined || p.zoneFilters !== undefined, device: device.index, threads: p.threads,
-        voxelStats: p.background === 'rotation-stats',
+        voxelStats: p.background === 'rotation-stats', spectrumPrecision: p.spectrumPrecision,
       });
       const all = bytes + (p.source ? outOfCoreTileBytes(fastShape) : 0);
       return budget === budgetBytes ? all : budget > 0 ? (all * budgetBytes) / budget : Infinity;
@@ -272,13 +275,13 @@ export function planJobTiles(p: PreparedJob, backend: MatchBackend, devices: rea
  */
 export function sharedBackendInputs(p: PreparedJob): Pick<BackendMatchJob,
   'template' | 'templateShape' | 'mask' | 'supportShape' | 'filter' | 'filterShape' | 'targetMean' | 'targetVariance' | 'rotations' |
-  'score' | 'interpolation' | 'rotationMode' | 'threads'> {
+  'score' | 'interpolation' | 'rotationMode' | 'spectrumPrecision' | 'threads'> {
   return {
     template: p.template, templateShape: p.templateShape, mask: p.mask, supportShape: p.supportShape,
-    ...(p.templateFilter ? { filter: p.templateFilter, filterShape: p.filterShape } : {}),
+    ...(p.templateFilter && !p.templateFilterInTarget ? { filter: p.templateFilter, filterShape: p.filterShape } : {}),
     targetMean: p.targetMean, targetVariance: p.targetVariance,
     rotations: p.rotations, score: p.plan.backendScore, interpolation: p.interpolation, rotationMode: p.rotationMode,
-    threads: p.threads,
+    ...(p.spectrumPrecision === 'half' ? { spectrumPrecision: 'half' as const } : {}), threads: p.threads,
   };
 }
 

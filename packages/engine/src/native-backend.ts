@@ -53,7 +53,7 @@ export class NativeBackend implements MatchBackend {
       device: query.device, targetShape: query.tileShape, templateShape: query.templateShape,
       ...(query.supportShape ? { supportShape: query.supportShape } : {}), score: query.score,
       rotationMode: query.rotationMode, filter: query.filter, targetMask: query.score === 'mcc', initialMaps: true, statsMask: true,
-      threads: query.threads, voxelStats: query.voxelStats === true,
+      threads: query.threads, voxelStats: query.voxelStats === true, spectrumPrecision: query.spectrumPrecision ?? 'single',
     });
     // A tile whose largest buffer exceeds what one binding addresses cannot run however much memory is free.
     if (e.bufferLimitBytes > 0 && e.largestBufferBytes > e.bufferLimitBytes) return Infinity;

@@ -51,7 +51,8 @@ export function createOrientationScorer(job: MatchJob): OrientationScorer {
     });
     const scores = await native.scoreOrientations({
       threads: p.threads, template: p.template, templateShape: box, mask: p.mask,
-      ...(p.templateFilter ? { filter: p.templateFilter, filterShape: p.filterShape } : {}),
+      // (Fourier rotation's target already went through the template filter: the template is then scored unfiltered.)
+      ...(p.templateFilter && !p.templateFilterInTarget ? { filter: p.templateFilter, filterShape: p.filterShape } : {}),
       score, interpolation: p.interpolation, targetMean: p.targetMean, targetVariance: p.targetVariance,
       patches, rotations, offsets,
     }, options);

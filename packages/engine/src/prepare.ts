@@ -2,7 +2,7 @@ import * as os from 'node:os';
 import { TmeError, invalidOption, type Volume, type VolumeRegionSource, type Zyx } from '@tme/formats';
 import * as native from '@tme/native';
 import { BACKGROUNDS, type Background } from './background';
-import { isDeviceList, type DeviceSelection, type Interpolation, type RotationMode } from './backend';
+import { isDeviceList, type DeviceSelection, type Interpolation, type RotationMode, type SpectrumPrecision } from './backend';
 import { templateSupport } from './support';
 import { laplacian, standardise } from './laplace';
 import { findNoData } from './no-data';
@@ -59,6 +59,9 @@ export interface MatchJob {
   interpolation?: Interpolation;
   /** Real-space (2 FFTs per rotation) or Fourier-space rotation (1 FFT + a gather). Default 'real'. */
   rotationMode?: RotationMode;
+  /** Vulkan: the target's spectra on the device as float32 ('single') or float16 pairs ('half': half their memory
+   *  and read traffic; maps within ~5e-4 of the best score). Default 'single'; the CPU refuses 'half'. */
+  spectrumPrecision?: SpectrumPrecision;
   /** Fraction of a device's memory a job may plan for. Default 0.85. */
   memoryFraction?: number;
   /** At most this many bytes of host memory for the whole job (a cluster allocation: SLURM --mem); default: what
@@ -105,6 +108,9 @@ export interface PreparedJob extends CheckedJobOptions {
   rotationRange: readonly [number, number];
   /** The preprocessed target; empty out of core (`source`). */
   tileShard?: { index: number; count: number };
+  /** Fourier rotation: the template filter was applied to the whole target here (the backend gets none), so tiles
+   *  agree with a whole-target run; out of core the backend filters each tile. */
+  templateFilterInTarget?: boolean;
   target: Float32Array;
   targetShape: Zyx;
   voxelSize: Zyx;
@@ -140,6 +146,7 @@ export interface PreparedJob extends CheckedJobOptions {
 
 const INTERPOLATIONS: readonly Interpolation[] = ['linear', 'cubic'];
 const ROTATION_MODES: readonly RotationMode[] = ['real', 'fourier'];
+const SPECTRUM_PRECISIONS: readonly SpectrumPrecision[] = ['single', 'half'];
 
 function sameVoxelSize(a: Zyx, b: Zyx): boolean {
   return [0, 1, 2].every((i) => Math.abs((a[i] as number) - (b[i] as number)) <= 0.01 * (a[i] as number));
@@ -218,10 +225,10 @@ export function filterOnGrid(data: Float32Array, grid: Zyx, h: Float32Array): Fl
 
 /** The options of a job that are plain values (no arrays), checked before any data is looked at. */
 export type JobOptions = Pick<MatchJob,
-  'score' | 'device' | 'threads' | 'tile' | 'padTarget' | 'interpolation' | 'rotationMode' | 'memoryFraction' | 'memoryLimitBytes' | 'maskRadius'
+  'score' | 'device' | 'threads' | 'tile' | 'padTarget' | 'interpolation' | 'rotationMode' | 'spectrumPrecision' | 'memoryFraction' | 'memoryLimitBytes' | 'maskRadius'
   | 'background' | 'randomPhaseSeed'>
   & {
-    /** Whether the template has a Fourier filter (job.filter). */ filtered?: boolean;
+    /** Whether the template's filter changes with depth (job.zones with several zones). */ zoned?: boolean;
     /** Whether only part of the rotations is searched (job.rotationRange: a shard). */ sharded?: boolean;
   };
 
@@ -235,6 +242,7 @@ export interface CheckedJobOptions {
   padTarget: PadMode;
   interpolation: Interpolation;
   rotationMode: RotationMode;
+  spectrumPrecision: SpectrumPrecision;
   device: DeviceSelection;
   threads: number | undefined;
   tile: 'auto' | Zyx;
@@ -261,10 +269,9 @@ export function checkJobOptions(job: JobOptions, names: OptionNames = {}): Check
   if (rotationMode === 'fourier' && (plan.backendScore === 'flc' || plan.backendScore === 'mcc')) {
     throw invalidOption(name('rotationMode'), `real for the ${score} score (fourier serves cc, lcc, corr, cam and flc-sphere)`, rotationMode);
   }
-  // A filter acts on each rotated template on its own grid before it is normalised: a spectrum sampled on the tile's
-  // grid cannot do that.
-  if (rotationMode === 'fourier' && job.filtered) {
-    throw invalidOption(name('rotationMode'), `real when the template is filtered (${names.filtered ?? 'a wedge, tilts, CTF, band-pass or whitening'})`, rotationMode);
+  // Fourier mode multiplies the gathered spectrum by one filter on the tile's grid; zones change it with depth.
+  if (rotationMode === 'fourier' && job.zoned) {
+    throw invalidOption(name('rotationMode'), `real when the template's filter changes with depth (${names.zoned ?? 'CTF zones'})`, rotationMode);
   }
   const device = job.device ?? 'auto';
   const isSpec = (d: unknown): boolean => d === 'auto' || d === 'gpu' || d === 'cpu' || d === 'vulkan-cpu' || (Number.isInteger(d) && (d as number) >= 0);
@@ -292,8 +299,14 @@ export function checkJobOptions(job: JobOptions, names: OptionNames = {}): Check
   if (background === 'random-phase' && job.sharded) {
     throw invalidOption(name('background'), `none or rotation-stats with ${names.sharded ?? 'a shard'} (random-phase runs its second search within one job)`, background);
   }
+  const spectrumPrecision = job.spectrumPrecision ?? 'single';
+  if (!SPECTRUM_PRECISIONS.includes(spectrumPrecision)) throw invalidOption(name('spectrumPrecision'), 'single or half', spectrumPrecision);
+  // Float16 spectra are a Vulkan storage format; the CPU path's spectra stay float32.
+  if (spectrumPrecision === 'half' && device === 'cpu') {
+    throw invalidOption(name('spectrumPrecision'), `single on the CPU (half is for a Vulkan ${names.device ?? 'device'})`, spectrumPrecision);
+  }
   return {
-    score, plan, padTarget, interpolation, rotationMode, device, threads: job.threads, tile, memoryFraction, memoryLimitBytes, background, randomPhaseSeed,
+    score, plan, padTarget, interpolation, rotationMode, spectrumPrecision, device, threads: job.threads, tile, memoryFraction, memoryLimitBytes, background, randomPhaseSeed,
   };
 }
 
@@ -309,8 +322,8 @@ export interface PrepareOptions {
 
 /** Validates a job and applies the score's preprocessing (Laplacian for lcc, standardisation for cam). */
 export function prepareJob(job: MatchJob, options: PrepareOptions = {}): PreparedJob {
-  const checked = checkJobOptions({ ...job, filtered: job.filter !== undefined, sharded: job.rotationRange !== undefined || job.tileShard !== undefined });
-  const { score, plan, padTarget, interpolation, rotationMode, device, tile, memoryFraction, memoryLimitBytes, background, randomPhaseSeed } = checked;
+  const checked = checkJobOptions({ ...job, zoned: (job.zones?.filters.length ?? 1) > 1, sharded: job.rotationRange !== undefined || job.tileShard !== undefined });
+  const { score, plan, padTarget, interpolation, rotationMode, spectrumPrecision, device, tile, memoryFraction, memoryLimitBytes, background, randomPhaseSeed } = checked;
 
   const priors = job.priors === undefined ? undefined : checkPriors(job.priors);
   // Per-voxel statistics over rotations would mix each voxel's allowed rotations with the others of its tile.
@@ -344,7 +357,10 @@ export function prepareJob(job: MatchJob, options: PrepareOptions = {}): Prepare
 
   const { template } = job;
   // The target filter is padded by the template's box: only with the same box is another template's target this one's.
-  const reuse = sameTarget !== undefined && (!job.targetFilter || sameTarget.templateShape.every((n, i) => n === template.shape[i]));
+  // Fourier rotation correlates the target through the template's filter with the unfiltered rotated template (native
+  // README): filtered here, whole, like the target filter (per tile, a wedge's spread would wrap around each tile).
+  const fourierFilter = rotationMode === 'fourier' ? job.filter : undefined;
+  const reuse = sameTarget !== undefined && ((!job.targetFilter && !fourierFilter) || sameTarget.templateShape.every((n, i) => n === template.shape[i]));
   // Regions without data take the padding's value, so that their edges look like the target's faces (a 0-filled
   // band beside a mean-padded face would otherwise be a step the template matches), and they score nothing.
   const noData = reuse ? sameTarget.noData : findNoData(target.data, target.shape);
@@ -359,15 +375,17 @@ export function prepareJob(job: MatchJob, options: PrepareOptions = {}): Prepare
     : raw;
   if (plan.laplace && !reuse) targetData = laplacian(targetData, target.shape, 'nearest');
   if (plan.standardise && !reuse) targetData = standardise(targetData);
+  if (fourierFilter && !reuse) targetData = filterTarget(targetData, target.shape, target.voxelSize, template.shape, fourierFilter, padTarget);
   const { mean, variance } = reuse ? { mean: sameTarget.targetMean, variance: sameTarget.targetVariance } : moments(targetData, noData);
   return {
-    score, plan, padTarget, interpolation, rotationMode, device, threads: job.threads, tile, memoryFraction, memoryLimitBytes,
+    score, plan, padTarget, interpolation, rotationMode, spectrumPrecision, device, threads: job.threads, tile, memoryFraction, memoryLimitBytes,
     rotationCount: side.rotations.length / 9, rotationRange: side.rotationRange,
     ...(tileShard ? { tileShard: { index: tileShard.index, count: tileShard.count } } : {}), background, randomPhaseSeed, source: undefined,
     target: targetData, targetShape: target.shape, voxelSize: target.voxelSize, origin: target.origin,
     template: side.template, templateShape: template.shape, mask: side.mask, supportShape: side.supportShape, maskRadius: side.maskRadius,
     targetMask, fillValue: mean, filter: job.filter, zoneSplits: side.zoneSplits, zoneFilters: side.zoneFilters, templateFilter: side.templateFilter,
     filterShape: side.filterShape, targetMean: mean, targetVariance: variance, noData, rotations: side.rotations, priors,
+    ...(fourierFilter ? { templateFilterInTarget: true } : {}),
   };
 }
 
@@ -479,9 +497,9 @@ function prepareOutOfCore(job: MatchJob, checked: CheckedJobOptions, source: Vol
     }
   });
   const variance = n > 0 ? q / n : 0;
-  const { score, plan, padTarget, interpolation, rotationMode, device, tile, memoryFraction, memoryLimitBytes, background, randomPhaseSeed } = checked;
+  const { score, plan, padTarget, interpolation, rotationMode, spectrumPrecision, device, tile, memoryFraction, memoryLimitBytes, background, randomPhaseSeed } = checked;
   return {
-    score, plan, padTarget, interpolation, rotationMode, device, threads: job.threads, tile, memoryFraction, memoryLimitBytes,
+    score, plan, padTarget, interpolation, rotationMode, spectrumPrecision, device, threads: job.threads, tile, memoryFraction, memoryLimitBytes,
     rotationCount: side.rotations.length / 9, rotationRange: side.rotationRange, background, randomPhaseSeed, source,
     target: new Float32Array(0), targetShape: source.shape, voxelSize: source.voxelSize, origin: source.origin,
     template: side.template, templateShape: job.template.shape, mask: side.mask, supportShape: side.supportShape, maskRadius: side.maskRadius,

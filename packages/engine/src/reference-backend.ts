@@ -1,5 +1,5 @@
 import * as os from 'node:os';
-import { TmeError, type Zyx } from '@tme/formats';
+import { TmeError, invalidOption, type Zyx } from '@tme/formats';
 import type {
   BackendMatchJob, BackendMatchResult, BackendRunOptions, DeviceId, DeviceInfo, DeviceSpec, MatchBackend, MemoryQuery,
 } from './backend';
@@ -163,6 +163,7 @@ export class ReferenceBackend implements MatchBackend {
   }
 
   async runMatch(job: BackendMatchJob, options: BackendRunOptions = {}): Promise<BackendMatchResult> {
+    if (job.spectrumPrecision === 'half') throw invalidOption('spectrumPrecision', 'single (the reference backend is float64 on the CPU)', 'half');
     const started = Date.now();
     const n = job.targetShape;
     const box = job.templateShape;

@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { invalidOption, type Zyx } from '@tme/formats';
 import { ANGULAR_STEP_RANGE, parseSymmetry, type RotationListConvention } from '@tme/rotations';
 import {
-  TEMPLATE_AXES, checkJobOptions, type Background, type TemplateAxis, type DeviceSelection, type Interpolation, type OptionNames, type PadMode, type RotationMode, type ScoreName,
+  TEMPLATE_AXES, checkJobOptions, type Background, type TemplateAxis, type DeviceSelection, type Interpolation, type OptionNames, type PadMode, type RotationMode, type SpectrumPrecision, type ScoreName,
 } from '@tme/engine';
 
 /**
@@ -52,6 +52,8 @@ export interface SearchOptions {
   padTarget: PadMode;
   interpolation: Interpolation;
   rotationMode: RotationMode;
+  /** Vulkan: the target's spectra on the device as float32 ('single') or float16 pairs ('half'). */
+  spectrumPrecision: SpectrumPrecision;
   /** Features that score high for every rotation (membranes, gold): 'none', 'rotation-stats' (per voxel mean and σ
    *  over rotations, and (best − mean)/σ) or 'random-phase' (a second search with a phase-randomised template). */
   background: Background;
@@ -132,6 +134,8 @@ export const SEARCH_DEFAULTS = Object.freeze({
   padTarget: 'mean' as PadMode,
   interpolation: 'linear' as Interpolation,
   rotationMode: 'real' as RotationMode,
+  // Until a GPU has measured it (test/gpu/check.sh times both): README, "On a cluster GPU node".
+  spectrumPrecision: 'single' as SpectrumPrecision,
   background: 'none' as Background,
   priorAxis: 'z' as TemplateAxis,
   tiltAxis: 'y' as const,
@@ -149,7 +153,7 @@ export const SEARCH_FLAGS: Readonly<Record<keyof SearchOptions, string>> = Objec
   maskEllipsoid: '--mask-ellipsoid', maskThreshold: '--mask-threshold', maskDilation: '--mask-dilation', maskEdge: '--mask-edge',
   targetMask: '--target-mask', angularStep: '--angular-step', rotations: '--rotations', rotationsConvention: '--rotations-convention',
   symmetry: '--symmetry', shard: '--shard', shardBy: '--shard-by', score: '--score', device: '--device', threads: '--threads', tile: '--tile',
-  memoryLimitBytes: '--memory', padTarget: '--pad-target', interpolation: '--interpolation', rotationMode: '--rotation-mode',
+  memoryLimitBytes: '--memory', padTarget: '--pad-target', interpolation: '--interpolation', rotationMode: '--rotation-mode', spectrumPrecision: '--spectrum-precision',
   background: '--background', priors: '--priors', priorCone: '--prior-cone', priorRadius: '--prior-radius', priorAxis: '--prior-axis',
   tiltRange: '--tilt-range', tiltAxis: '--tilt-axis', tiltAngles: '--tilt-angles', tomoName: '--tomo-name', dose: '--dose',
   defocus: '--defocus', defocusHandedness: '--defocus-handedness', voltage: '--voltage', sphericalAberration: '--cs', amplitudeContrast: '--amplitude-contrast',
@@ -162,9 +166,10 @@ export const SEARCH_FLAGS: Readonly<Record<keyof SearchOptions, string>> = Objec
 const ENGINE_NAMES: OptionNames = {
   score: SEARCH_FLAGS.score, device: SEARCH_FLAGS.device, threads: SEARCH_FLAGS.threads, tile: SEARCH_FLAGS.tile,
   padTarget: SEARCH_FLAGS.padTarget, interpolation: SEARCH_FLAGS.interpolation, rotationMode: SEARCH_FLAGS.rotationMode,
+  spectrumPrecision: SEARCH_FLAGS.spectrumPrecision,
   memoryLimitBytes: SEARCH_FLAGS.memoryLimitBytes, maskRadius: SEARCH_FLAGS.maskRadius, background: SEARCH_FLAGS.background,
   sharded: SEARCH_FLAGS.shard,
-  filtered: ['tiltRange', 'tiltAngles', 'defocus', 'lowpass', 'highpass', 'whiten'].map((k) => SEARCH_FLAGS[k as keyof SearchOptions]).join(', '),
+  zoned: SEARCH_FLAGS.defocusHandedness,
 };
 
 const CONVENTIONS: readonly RotationListConvention[] = ['relion', 'pytme', 'matrix'];
@@ -227,7 +232,7 @@ export function resolveSearchOptions(input: SearchInput, cwd = process.cwd()): S
     check(TEMPLATE_AXES.includes(o.priorAxis), 'priorAxis', 'z, y or x (the template axis the vectors give)', o.priorAxis);
     check(o.background === 'none', 'background', `none with ${SEARCH_FLAGS.priors} (a voxel's statistics over rotations would mix its cone's rotations with others)`, o.background);
   }
-  const engine = checkJobOptions({ ...o, filtered: isFiltered(o), sharded: o.shard !== undefined }, ENGINE_NAMES);
+  const engine = checkJobOptions({ ...o, zoned: (o.defocusHandedness ?? 0) !== 0, sharded: o.shard !== undefined }, ENGINE_NAMES);
   o.score = engine.score;
 
   // Rotations: a sampled set, or a list searched as given.

@@ -176,7 +176,7 @@ export async function planSearch(input: SearchInput | SearchOptions, plan: PlanO
     target, template: prepared.template, templateMask: madeMask ?? prepared.templateMask, maskRadius: madeMask ? undefined : o.maskRadius, targetMask,
     filter, targetFilter, rotations: set?.matrices ?? IDENTITY,
     ...(zones.options.length > 1 ? { zones: { splits: zones.splits, filters: zones.options.map((z) => buildTemplateFilter(z)) } } : {}), score: o.score, device: o.device, threads: o.threads, tile: o.tile,
-    padTarget: o.padTarget, interpolation: o.interpolation, rotationMode: o.rotationMode,
+    padTarget: o.padTarget, interpolation: o.interpolation, rotationMode: o.rotationMode, spectrumPrecision: o.spectrumPrecision,
     ...(o.background === 'none' ? {} : { background: o.background }),
     ...(priors === undefined ? {} : { priors: { ...priors, coneAngle: o.priorCone as number, radius: o.priorRadius as number, axis: o.priorAxis } }),
     ...(o.memoryLimitBytes === undefined ? {} : { memoryLimitBytes: o.memoryLimitBytes }),

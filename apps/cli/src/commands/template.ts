@@ -8,7 +8,7 @@ import { addFilterOptions, addTemplateOptions, searchInput, type SearchFlags } f
 import { createFolder } from './match';
 
 /** The template's and the filters' flags (what `addTemplateOptions` and `addFilterOptions` define), and the score. */
-type TemplateFlags = Omit<SearchFlags, 'symmetry' | 'device' | 'tile' | 'padTarget' | 'interpolation' | 'rotationMode' | 'background'> & {
+type TemplateFlags = Omit<SearchFlags, 'symmetry' | 'device' | 'tile' | 'padTarget' | 'interpolation' | 'rotationMode' | 'spectrumPrecision' | 'background'> & {
   output: string;
   force?: boolean;
   quiet?: boolean;
@@ -30,7 +30,7 @@ export async function runTemplate(flags: TemplateFlags): Promise<void> {
   // What only a search over rotations uses keeps its defaults; the template is looked at on the CPU.
   const D = SEARCH_DEFAULTS;
   const search: SearchFlags = {
-    symmetry: D.symmetry, device: 'cpu', tile: D.tile, padTarget: D.padTarget, interpolation: D.interpolation, rotationMode: D.rotationMode,
+    symmetry: D.symmetry, device: 'cpu', tile: D.tile, padTarget: D.padTarget, interpolation: D.interpolation, rotationMode: D.rotationMode, spectrumPrecision: D.spectrumPrecision,
     background: D.background,
     ...flags,
   };

@@ -7,9 +7,13 @@ layout(local_size_x = 256) in;
 layout(std430, binding = 0) writeonly buffer Dst { vec2 dst[]; };
 layout(std430, binding = 1) readonly buffer F { vec2 f[]; };
 layout(std430, binding = 2) readonly buffer T { vec2 t[]; };
+// halfF: F is stored as float16 pairs (one uint each, packHalf2x16), times scaleF (MatchJob::halfSpectra).
+layout(std430, binding = 3) readonly buffer FHalf { uint fh[]; };
 layout(push_constant) uniform P {
   float m0, m1, m2, m3, m4, m5, m6, m7, m8;
   int tz, ty, tx, gz, gy, gx;
+  int halfF;
+  float scaleF;
 } pc;
 
 vec2 at(int z, int y, int x) { return t[(z * pc.gy + y) * pc.gx + x]; }
@@ -43,7 +47,9 @@ void main() {
     vec2 c10 = mix(at(z1, y0, x0), at(z1, y0, x1), dx);
     vec2 c11 = mix(at(z1, y1, x0), at(z1, y1, x1), dx);
     vec2 v = mix(mix(c00, c01, dy), mix(c10, c11, dy), dz);
-    vec2 a = f[i];
+    vec2 a;
+    if (pc.halfF != 0) a = unpackHalf2x16(fh[i]) * pc.scaleF;
+    else a = f[i];
     dst[i] = vec2(a.x * v.x + a.y * v.y, a.y * v.x - a.x * v.y);
   }
 }
