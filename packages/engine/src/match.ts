@@ -451,12 +451,18 @@ function cancelled(): TmeError {
 
 /** A tile shard's tiles [⌊i·T/n⌋, ⌊(i+1)·T/n⌋) of the plan's T; every tile for a whole job. */
 /** The tiles [start, end) of the plan that the job searches: all, or a tile shard's (`--shard i/n --shard-by tiles`). */
-export function tileShardRange(p: PreparedJob, tiles: number): [number, number] {
-  if (p.tileShard === undefined) return [0, tiles];
-  const { index, count } = p.tileShard;
-  if (count > tiles) {
+function tileShardRange(p: PreparedJob, tiles: number): [number, number] {
+  if (p.tileShard !== undefined && p.tileShard.count > tiles) {
+    const { index, count } = p.tileShard;
     throw new TmeError('ERR_TME_INVALID_OPTION', `Expected at most as many parts as the search has tiles (${tiles}; --tile sets them) for --shard with --shard-by tiles but received "${index}/${count}"`);
   }
+  return tileSpan(p, tiles);
+}
+
+/** tileShardRange without its check (a shard past the tile count searches nothing): what an estimate counts. */
+function tileSpan(p: PreparedJob, tiles: number): [number, number] {
+  if (p.tileShard === undefined) return [0, tiles];
+  const { index, count } = p.tileShard;
   return [Math.floor((index * tiles) / count), Math.floor(((index + 1) * tiles) / count)];
 }
 
@@ -687,7 +693,8 @@ export function tileRotationPasses(p: PreparedJob, plan: TilePlan, field: Int32A
 
 /** The rotations the tile loop runs over the tiles it searches (its passes' rotations, summed): what a job costs. */
 export function rotationsToRun(p: PreparedJob, plan: TilePlan): number {
-  const [start, end] = tileShardRange(p, plan.tiles.length);
+  // Not the run's check: tme slurm asks for an estimate before it refuses more tile shards than tiles in its own words.
+  const [start, end] = tileSpan(p, plan.tiles.length);
   const passes = tileRotationPasses(p, plan, p.priors ? priorField(p.priors, p.targetShape, p.voxelSize) : undefined).slice(start, end);
   const inRange = p.rotationRange[1] - p.rotationRange[0];
   return passes.reduce((sum, tile) => sum + tile.reduce((n, g) => n + (g ? g.rotations.length : inRange), 0), 0);
