@@ -59,6 +59,8 @@ export interface Binding {
   fftForward(device: DeviceId, data: Float32Array, shape: Zyx, options?: { threads?: number }): Float32Array;
   fftInverse(device: DeviceId, spectrum: Float32Array, shape: Zyx, options?: { threads?: number }): Float32Array;
   benchFftPair(device: DeviceId, shape: Zyx, repeats: number, threads?: number): FftBench;
+  fftPlanes(inverse: boolean, real: Float32Array, spectrum: Float32Array, shape: Zyx, threads: number): void;
+  filterColumns(data: Float32Array, filter: Float32Array, n: number, threads: number): void;
   releaseKeptSetup(device?: DeviceId): void;
   versions(): NativeVersions;
 }
@@ -211,6 +213,24 @@ export function fftForward(device: DeviceId, data: Float32Array, shape: Zyx, opt
 /** Inverse C2R FFT normalised by 1/N, so that fftInverse(fftForward(x)) ≈ x. */
 export function fftInverse(device: DeviceId, spectrum: Float32Array, shape: Zyx, options: { threads?: number } = {}): Float32Array {
   return callNative((b) => b.fftInverse(device, spectrum, shape, options));
+}
+
+/**
+ * 2D FFTs of `shape[0]` planes of (ny, nx) on the CPU (FFTW), in place on the caller's arrays, unnormalised: R2C of
+ * `real` into `spectrum` (interleaved half spectra, (ny, nx/2+1) each), or with `inverse` C2R of `spectrum` (which it
+ * destroys) into `real`. A pass of the out-of-core volume filter (@tme/engine).
+ */
+export function fftPlanes(inverse: boolean, real: Float32Array, spectrum: Float32Array, shape: Zyx, threads = 1): void {
+  callNative((b) => b.fftPlanes(inverse, real, spectrum, shape, threads));
+}
+
+/**
+ * In place on the CPU (FFTW), unnormalised: `data`, n rows of `filter.length / n` complex columns (interleaved),
+ * transformed along n, multiplied by `filter` (the same n × columns layout, real) and transformed back. A pass of the
+ * out-of-core volume filter (@tme/engine).
+ */
+export function filterColumns(data: Float32Array, filter: Float32Array, n: number, threads = 1): void {
+  callNative((b) => b.filterColumns(data, filter, n, threads));
 }
 
 /** Frees the tile set-up a call with keepSetup kept on `device` (default: on every device), e.g. after a run that

@@ -617,6 +617,52 @@ Napi::Value FftInverse(const Napi::CallbackInfo& info) {
   });
 }
 
+// The out-of-core volume filter's transforms (fftw_plans.h), in place on the caller's arrays.
+Napi::Float32Array readFloats(const Napi::Value& v, const char* name, int64_t count) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+    fail(ErrorCode::InvalidOption, std::string("Expected Float32Array for ") + name);
+  auto a = v.As<Napi::Float32Array>();
+  if (static_cast<int64_t>(a.ElementLength()) < count)
+    fail(ErrorCode::InvalidOption, "Expected at least " + std::to_string(count) + " values for " + name + " but received " +
+                                       std::to_string(a.ElementLength()));
+  return a;
+}
+
+// fftPlanes(inverse, real, spectrum, [count, ny, nx], threads): R2C of each plane of `real` into `spectrum`
+// (interleaved half spectra), or C2R from `spectrum` (destroyed) into `real`; unnormalised.
+Napi::Value FftPlanes(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    bool inverse = info[0].ToBoolean();
+    Shape3 shape = readShape(info[3], "shape");
+    int threads = info[4].IsNumber() ? std::max(1, info[4].As<Napi::Number>().Int32Value()) : 1;
+    auto real = readFloats(info[1], "real", shape.voxels());
+    auto spectrum = readFloats(info[2], "spectrum", 2 * shape.spectrumCount());
+    auto* c = reinterpret_cast<cfloat*>(spectrum.Data());
+    if (inverse) fftwPlanesC2R(shape.z, shape.y, shape.x, c, real.Data(), threads);
+    else fftwPlanesR2C(shape.z, shape.y, shape.x, real.Data(), c, threads);
+    return env.Undefined();
+  });
+}
+
+// filterColumns(data, filter, n, threads): `data` (n x columns complex, interleaved) forward along n, times `filter`
+// (n x columns), inverse; in place, unnormalised.
+Napi::Value FilterColumns(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    if (!info[2].IsNumber() || info[2].As<Napi::Number>().Int64Value() < 1) fail(ErrorCode::InvalidOption, "Expected n >= 1");
+    int64_t n = info[2].As<Napi::Number>().Int64Value();
+    int threads = info[3].IsNumber() ? std::max(1, info[3].As<Napi::Number>().Int32Value()) : 1;
+    auto filter = readFloats(info[1], "filter", n);
+    int64_t columns = static_cast<int64_t>(filter.ElementLength()) / n;
+    if (columns * n != static_cast<int64_t>(filter.ElementLength()))
+      fail(ErrorCode::InvalidOption, "Expected a filter of n x columns values");
+    auto data = readFloats(info[0], "data", 2 * n * columns);
+    fftwFilterColumns(n, columns, reinterpret_cast<cfloat*>(data.Data()), filter.Data(), threads);
+    return env.Undefined();
+  });
+}
+
 Napi::Value BenchFftPair(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
@@ -694,6 +740,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("estimateMatchMemory", Napi::Function::New(env, EstimateMatchMemory, "estimateMatchMemory"));
   exports.Set("fftForward", Napi::Function::New(env, FftForward, "fftForward"));
   exports.Set("fftInverse", Napi::Function::New(env, FftInverse, "fftInverse"));
+  exports.Set("fftPlanes", Napi::Function::New(env, FftPlanes, "fftPlanes"));
+  exports.Set("filterColumns", Napi::Function::New(env, FilterColumns, "filterColumns"));
   exports.Set("benchFftPair", Napi::Function::New(env, BenchFftPair, "benchFftPair"));
   exports.Set("versions", Napi::Function::New(env, Versions, "versions"));
   napi_add_env_cleanup_hook(env, Shutdown, nullptr);

@@ -1,4 +1,4 @@
-import { benchFftPair, fftForward, fftInverse, type DeviceId } from '../index';
+import { benchFftPair, fftForward, fftInverse, fftPlanes, filterColumns, type DeviceId } from '../index';
 import { lavapipeIndex, maxAbs, maxAbsDiff } from './helpers/devices';
 import { randomVolume, type Shape } from './helpers/reference';
 
@@ -95,5 +95,43 @@ describe('benchFftPair', () => {
     const t = benchFftPair(vk!, [32, 32, 32], 2);
     expect(t.pairMs).toBeGreaterThan(0);
     expect(t.r2cMs).toBeGreaterThan(0);
+  });
+});
+
+describe('the out-of-core filter\'s transforms: 2D planes and columns along z', () => {
+  it.each<[Shape]>([[[12, 10, 14]], [[9, 11, 7]]])('planes R2C, the columns through a filter, planes C2R: the 3D filter through fftForward/fftInverse (%j, ≤ 1e-5 of the largest value)', (shape) => {
+    const [nz, ny, nx] = shape;
+    const hx = Math.floor(nx / 2) + 1;
+    const data = randomVolume(shape, 7);
+    const filter = Float32Array.from({ length: nz * ny * hx }, (_, i) => 0.25 + ((i * 7919) % 17) / 17);
+    const spectrum = new Float32Array(2 * nz * ny * hx);
+    fftPlanes(false, data, spectrum, shape, 2);
+    // Two blocks of ky rows, as the engine goes: rows [0, 4) and [4, ny) of every plane.
+    for (const [y0, y1] of [[0, 4], [4, ny]] as const) {
+      const rows = y1 - y0;
+      const block = new Float32Array(2 * nz * rows * hx);
+      const values = new Float32Array(nz * rows * hx);
+      for (let z = 0; z < nz; z++) {
+        block.set(spectrum.subarray(2 * (z * ny + y0) * hx, 2 * (z * ny + y1) * hx), 2 * z * rows * hx);
+        values.set(filter.subarray((z * ny + y0) * hx, (z * ny + y1) * hx), z * rows * hx);
+      }
+      filterColumns(block, values, nz, 1);
+      for (let z = 0; z < nz; z++) spectrum.set(block.subarray(2 * z * rows * hx, 2 * (z + 1) * rows * hx), 2 * (z * ny + y0) * hx);
+    }
+    const out = new Float32Array(nz * ny * nx);
+    fftPlanes(true, out, spectrum, shape, 2);
+    const whole = fftForward('cpu', data, shape);
+    for (let k = 0; k < filter.length; k++) { whole[2 * k]! *= filter[k]!; whole[2 * k + 1]! *= filter[k]!; }
+    const expected = fftInverse('cpu', whole, shape);
+    const n = nz * ny * nx;
+    for (let i = 0; i < n; i++) out[i]! /= n;
+    expect(maxAbsDiff(out, expected)).toBeLessThanOrEqual(1e-5 * maxAbs(expected));
+    // Not the unfiltered volume: the filter acted.
+    expect(maxAbsDiff(expected, data)).toBeGreaterThan(0.1);
+  });
+
+  it('refuses arrays shorter than the shape in one line', () => {
+    expect(() => fftPlanes(false, new Float32Array(10), new Float32Array(1000), [2, 4, 4])).toThrow(/^Expected at least 32 values for real but received 10$/);
+    expect(() => filterColumns(new Float32Array(4), new Float32Array(6), 3)).toThrow(/^Expected at least 12 values for data but received 4$/);
   });
 });

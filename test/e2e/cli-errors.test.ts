@@ -127,10 +127,11 @@ const cases: Case[] = [
   { name: 'convert to an unknown format', args: () => ['convert', f('target.mrc'), f('o15.xyz')], code: 2, message: /"[^"]*o15\.xyz"/, output: () => f('o15.xyz') },
   { name: 'unknown command', args: () => ['frobnicate'], code: 2, message: /^tme: unknown command 'frobnicate' \(run with --help for usage\)$/, output: () => f('none') },
   {
-    // Out of core (tomograms larger than memory) but with a filter of the whole tomogram, which out of core cannot apply.
-    name: 'a 16 GiB tomogram on a smaller --memory, with --lowpass', code: 1, output: () => f('o22'),
-    args: () => match('huge.mrc', 'template.mrc', 'o22', '--memory', '8G', '--lowpass', '20'),
-    message: /^tme: --lowpass is not available for a tomogram matched out of core \(larger than memory\): the target's band-pass, whitening and wedge filter the whole tomogram at once; bin or crop the tomogram, or give more --memory$/,
+    // Out of core (tomograms larger than memory) with a filter of the whole tomogram, on too little memory for one
+    // plane of its FFT grid: refused before the tomogram is read.
+    name: 'a 16 GiB tomogram on a --memory too small for its filter\'s passes, with --lowpass', code: 1, output: () => f('o22'),
+    args: () => match('huge.mrc', 'template.mrc', 'o22', '--memory', '200M', '--lowpass', '20', '--resample'),
+    message: /^tme: the target's filter out of core needs [\d.]+ MiB \(one \d+×\d+ plane of its FFT grid, or one row of every plane\) but [\d.]+ MiB is available; allow it more \(--memory\)$/,
   },
   { name: 'tiles that are nearly all overlap', args: () => match('target.mrc', 'template.mrc', 'o23', '--tile', '8,8,8'), code: 2, message: /Expected tiles of at least .* or auto \(cores of .* voxels make \d+ tiles transforming \d+× the voxels of one whole tile\) for --tile but received "8,8,8"/, output: () => f('o23') },
   // tme itself is more than the limit: out of core cannot help, and the message must not say it would.

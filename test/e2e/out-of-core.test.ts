@@ -1,9 +1,9 @@
 /**
  * A tomogram larger than memory (forced with --memory on a small one): `tme match` reads it tile by tile from the MRC
- * and writes the maps tile by tile, and gives the maps and picks of the in-memory run; what needs the whole tomogram
- * (the target filter, tme run) and what is not built out of core (several templates, priors, tile shards) is
- * refused in one line. A job killed between tiles (SIGKILL) resumes from its per-tile checkpoint to the maps of an
- * uninterrupted run, byte for byte.
+ * and writes the maps tile by tile, and gives the maps and picks of the in-memory run, with the target's filter too
+ * (applied to the whole tomogram by passes over temporary files); what needs the whole tomogram (tme run) and what
+ * is not built out of core (several templates, priors, tile shards) is refused in one line. A job killed between
+ * tiles (SIGKILL) resumes from its per-tile checkpoint to the maps of an uninterrupted run, byte for byte.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -171,9 +171,6 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
     fs.writeFileSync(big, header);
     fs.truncateSync(big, 1024 + 4 * 160 * 160 * 900);
     const onBig = (score: string): string[] => base(score).map((a) => (a === f('target.mrc') ? big : a));
-    const filtered = await runTme(['match', ...onBig('flc-sphere'), ...OUT_OF_CORE, '--tilt-range', '-60,60', '-o', f('filtered')]);
-    expect(filtered.code).not.toBe(0);
-    expect(filtered.stderr).toMatch(/^tme: --tilt-range is not available for a tomogram matched out of core \(larger than memory\): .*\n$/);
     const lcc = await runTme(['match', ...onBig('lcc'), ...OUT_OF_CORE, '-o', f('lcc')]);
     expect(lcc.stderr).toMatch(/^tme: --score lcc is not available for a tomogram matched out of core/);
     const run = await runTme(['run', ...base('flc-sphere'), ...OUT_OF_CORE, '-o', f('run')]);
@@ -192,10 +189,39 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
     const shard = await runTme(['match', ...onBig('flc-sphere'), ...OUT_OF_CORE, '--shard', '0/2', '--shard-by', 'tiles', '-o', f('shard')]);
     expect(shard.code).not.toBe(0);
     expect(shard.stderr).toMatch(/^tme: --shard-by tiles is not available for a tomogram matched out of core \(larger than memory\): .*\n$/);
-    for (const out of ['filtered', 'lcc', 'run', 'interval', 'several', 'priors', 'shard']) expect(fs.existsSync(f(out))).toBe(false);
-    // The small tomogram with --tilt-range: in memory (its maps fit), not refused.
-    const small = await runTme(['estimate', ...base('flc-sphere'), ...OUT_OF_CORE, '--tilt-range', '-60,60', '--calibration', '0']);
-    expect(small.stdout).toMatch(/^path: in memory /m);
+    for (const out of ['lcc', 'run', 'interval', 'several', 'priors', 'shard']) expect(fs.existsSync(f(out))).toBe(false);
+  });
+
+  test('with the target filter (--tilt-range, --lowpass, --whiten): maps equal the in-memory run (≤ 1e-5 of the best score, rotations exact), picks identical, no temporary file left', async () => {
+    const filters = ['--tilt-range', '-60,60', '--lowpass', '30', '--whiten'];
+    const estimate = await runTme(['estimate', ...base('flc-sphere'), ...OUT_OF_CORE, ...filters, '--calibration', '0']);
+    expect(estimate.stdout).toMatch(/^path: out of core /m);
+    expect(estimate.stdout).toMatch(/^target filter out of core: the whole tomogram on a \d+×\d+×\d+ FFT grid, by passes over [\d.]+ MiB of temporary files in the job folder .*, ≈ [\d.]+ MiB in memory \(slabs of \d+ planes, blocks of \d+ rows\)$/m);
+    const a = await runTme(['match', ...base('flc-sphere'), ...filters, '-o', f('filter-memory')]);
+    expect(a.code).toBe(0);
+    const b = await runTme(['match', ...base('flc-sphere'), ...filters, ...OUT_OF_CORE, '-o', f('filter-disk')]);
+    expect({ code: b.code, stderr: b.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(b.stdout).toMatch(/\(out of core\)/);
+    expect(fs.readdirSync(f('filter-disk')).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+    const memory = readMrc(path.join(f('filter-memory'), 'scores.mrc'));
+    const disk = readMrc(path.join(f('filter-disk'), 'scores.mrc'));
+    const best = memory.data.reduce((m, v) => Math.max(m, v), -Infinity);
+    expect(best).toBeGreaterThan(0.2);
+    let worst = 0;
+    for (let i = 0; i < memory.data.length; i++) worst = Math.max(worst, Math.abs((memory.data[i] as number) - (disk.data[i] as number)));
+    expect(worst).toBeLessThanOrEqual(1e-5 * best);
+    expect(readMrc(path.join(f('filter-disk'), 'rotations.mrc')).data).toEqual(readMrc(path.join(f('filter-memory'), 'rotations.mrc')).data);
+    const picks = async (job: string): Promise<string[][]> => {
+      const out = path.join(f(job), 'picks.tsv');
+      const r = await runTme(['peaks', f(job), '-o', out, '--number', '20']);
+      expect(r.code).toBe(0);
+      return fs.readFileSync(out, 'utf8').trim().split('\n').slice(1).map((line) => line.split('\t'));
+    };
+    const pm = await picks('filter-memory');
+    const pd = await picks('filter-disk');
+    expect(pd.length).toBeGreaterThan(0);
+    expect(pd.map((row) => row.slice(0, 6))).toEqual(pm.map((row) => row.slice(0, 6)));
+    pd.forEach((row, k) => expect(Math.abs(Number(row[6]) - Number(pm[k]?.[6]))).toBeLessThanOrEqual(1e-5 * best));
   });
 });
 

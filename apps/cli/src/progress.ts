@@ -9,8 +9,17 @@ export interface ProgressUpdate {
   device: string;
 }
 
+/** The out-of-core target filter's passes (the engine's VolumeFilterProgress): steps over all three. */
+export interface FilterProgressUpdate {
+  pass: number;
+  done: number;
+  total: number;
+}
+
 export interface ProgressRenderer {
   update(progress: ProgressUpdate): void;
+  /** Before the tiles: the target filter's passes over a tomogram larger than memory. */
+  filter(progress: FilterProgressUpdate): void;
   stop(): void;
 }
 
@@ -46,7 +55,7 @@ function duration(seconds: number): string {
  * count the work it inherited), ETA, device and tile. Rate and ETA are computed here, from wall time.
  */
 export function createProgressRenderer(choice: ProgressChoice = {}): ProgressRenderer {
-  if (!progressWanted(choice)) return { update: () => undefined, stop: () => undefined };
+  if (!progressWanted(choice)) return { update: () => undefined, filter: () => undefined, stop: () => undefined };
   const stream = choice.stream ?? process.stderr;
   const bar = new SingleBar({
     stream,
@@ -60,9 +69,27 @@ export function createProgressRenderer(choice: ProgressChoice = {}): ProgressRen
   let started = false;
   let firstDone = 0;
   let firstTime = 0;
+  // The filter's passes get a bar of their own, ended when the first tile's progress comes.
+  let filterBar: SingleBar | undefined;
+  let filterStarted = 0;
   return {
+    filter(p) {
+      const now = Date.now();
+      if (!filterBar) {
+        filterBar = new SingleBar({
+          stream, format: '{bar} {percentage}% | filtering the target out of core: pass {pass}/3 | ETA {etaText}',
+          hideCursor: true, clearOnComplete: false, noTTYOutput: choice.force === true, notTTYSchedule: 2000, barsize: 24,
+        });
+        filterStarted = now;
+        filterBar.start(p.total, p.done, { pass: p.pass, etaText: '--' });
+        return;
+      }
+      const seconds = (now - filterStarted) / 1000;
+      filterBar.update(p.done, { pass: p.pass, etaText: p.done > 0 && seconds > 0 ? duration(((p.total - p.done) * seconds) / p.done) : '--' });
+    },
     update(p) {
       const now = Date.now();
+      if (filterBar) { filterBar.stop(); filterBar = undefined; }
       if (!started) {
         started = true;
         firstDone = p.done;
@@ -80,6 +107,7 @@ export function createProgressRenderer(choice: ProgressChoice = {}): ProgressRen
       });
     },
     stop() {
+      filterBar?.stop();
       if (started) bar.stop();
     },
   };

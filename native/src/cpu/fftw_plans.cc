@@ -154,6 +154,53 @@ void fftwInverseColumns(int64_t n, int64_t columns, int64_t stride, cfloat* data
 }
 
 namespace {
+// Plans one guru64 transform under the planner lock, runs it and destroys it. `make` returns the plan (or null).
+template <typename Make>
+void runOnce(int threads, const std::string& what, Make make) {
+  fftwf_plan plan;
+  {
+    std::lock_guard<std::mutex> lock(plannerMutex);
+    initialiseLocked();
+    fftwf_plan_with_nthreads(std::max(1, threads));
+    plan = make();
+  }
+  if (plan == nullptr) fail(ErrorCode::FftPlan, "FFTW could not plan " + what);
+  fftwf_execute(plan);
+  std::lock_guard<std::mutex> lock(plannerMutex);
+  fftwf_destroy_plan(plan);
+}
+}  // namespace
+
+void fftwPlanesR2C(int64_t count, int64_t ny, int64_t nx, float* in, cfloat* out, int threads) {
+  const int64_t hx = nx / 2 + 1;
+  fftwf_iodim64 dims[2] = {{ny, nx, hx}, {nx, 1, 1}};
+  fftwf_iodim64 many{count, ny * nx, ny * hx};
+  runOnce(threads, std::to_string(count) + " planes of " + std::to_string(ny) + "x" + std::to_string(nx), [&]() {
+    return fftwf_plan_guru64_dft_r2c(2, dims, 1, &many, in, reinterpret_cast<fftwf_complex*>(out), FFTW_ESTIMATE);
+  });
+}
+
+void fftwPlanesC2R(int64_t count, int64_t ny, int64_t nx, cfloat* in, float* out, int threads) {
+  const int64_t hx = nx / 2 + 1;
+  fftwf_iodim64 dims[2] = {{ny, hx, nx}, {nx, 1, 1}};
+  fftwf_iodim64 many{count, ny * hx, ny * nx};
+  runOnce(threads, std::to_string(count) + " planes of " + std::to_string(ny) + "x" + std::to_string(nx), [&]() {
+    return fftwf_plan_guru64_dft_c2r(2, dims, 1, &many, reinterpret_cast<fftwf_complex*>(in), out, FFTW_ESTIMATE);
+  });
+}
+
+void fftwFilterColumns(int64_t n, int64_t columns, cfloat* data, const float* filter, int threads) {
+  fftwf_iodim64 dim{n, columns, columns};
+  fftwf_iodim64 many{columns, 1, 1};
+  auto c = reinterpret_cast<fftwf_complex*>(data);
+  const std::string what = std::to_string(columns) + " columns of " + std::to_string(n);
+  runOnce(threads, what, [&]() { return fftwf_plan_guru64_dft(1, &dim, 1, &many, c, c, FFTW_FORWARD, FFTW_ESTIMATE); });
+  const int64_t total = n * columns;
+  for (int64_t i = 0; i < total; ++i) data[i] *= filter[i];
+  runOnce(threads, what, [&]() { return fftwf_plan_guru64_dft(1, &dim, 1, &many, c, c, FFTW_BACKWARD, FFTW_ESTIMATE); });
+}
+
+namespace {
 std::map<std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t>, PrunedR2C> prunedCache;
 
 struct Segment {

@@ -41,6 +41,17 @@ void fftwForwardFullComplex(const Shape3& shape, const float* in, cfloat* out);
 // elements between a column's entries); planned with FFTW_ESTIMATE, for once-per-tile work.
 void fftwInverseColumns(int64_t n, int64_t columns, int64_t stride, cfloat* data);
 
+// The out-of-core volume filter's passes (engine volume-filter.ts): a 3D FFT of a grid too large for memory, done as
+// 2D transforms of z-planes and 1D transforms along z of blocks of rows. Unnormalised; planned with FFTW_ESTIMATE on
+// the caller's arrays (each pass runs once per job), on `threads` FFTW threads.
+// `count` planes of (ny, nx) reals -> `count` half spectra of (ny, nx/2+1).
+void fftwPlanesR2C(int64_t count, int64_t ny, int64_t nx, float* in, cfloat* out, int threads);
+// The inverse: `count` half spectra -> `count` planes of reals; destroys its input.
+void fftwPlanesC2R(int64_t count, int64_t ny, int64_t nx, cfloat* in, float* out, int threads);
+// An (n, columns) complex array in place: forward along n, times `filter` (n * columns reals, the same layout),
+// inverse along n.
+void fftwFilterColumns(int64_t n, int64_t columns, cfloat* data, const float* filter, int threads);
+
 // 64-byte aligned float storage (fftwf_malloc) with ownership.
 struct FftwFree {
   void operator()(void* p) const { fftwf_free(p); }

@@ -6,9 +6,9 @@ describe('public API', () => {
       'ANGLES_HEADER', 'BACKGROUNDS', 'BACKGROUND_FILES', 'CHECKPOINT_FILE', 'DEFAULT_PAD_MODE', 'DEFAULT_SCORE', 'ENGINE_VERSION', 'JOB_FILES', 'JOB_LOCK_FILE',
       'NATIVE_ADDON_PATH', 'NativeBackend', 'OUT_OF_CORE_PARTIAL', 'PAD_MODES', 'ReferenceBackend', 'SCORE_NAMES', 'TEMPLATE_AXES', 'TEMPLATE_INDEX_FILE',
       'backgroundStatistics', 'boxCentre', 'checkJobOptions', 'checkOutOfCore', 'checkPriors', 'createOrientationScorer', 'defaultBackend', 'defaultMemoryEstimate',
-      'devicesLabel', 'driverManifests', 'estimateJob', 'extractRegion', 'filterGridFor', 'formatRotationTable', 'inMemoryBytes', 'inscribedRadius', 'isDeviceList',
+      'devicesLabel', 'driverManifests', 'estimateJob', 'extractRegion', 'filterGridFor', 'filterVolumeOutOfCore', 'formatRotationTable', 'inMemoryBytes', 'inscribedRadius', 'isDeviceList',
       'isRegionSource', 'laplacian', 'listDevices', 'lockJobFolder', 'matchTemplate', 'matchTemplateOutOfCore', 'mergeShards', 'nativeAddonBuilt', 'nextSmoothSize', 'openJob', 'outOfCoreCheckpointBytes', 'parseRotationTable',
-      'peakCallingBytes', 'peakSlabMinimumBytes', 'peakSlabSections', 'phaseRandomised', 'planScore', 'planTiles', 'prepareJob', 'priorConeAt', 'readBackgroundMap', 'readJob', 'releaseJobLocks', 'resolveDevices',
+      'peakCallingBytes', 'peakSlabMinimumBytes', 'peakSlabSections', 'phaseRandomised', 'planScore', 'planTiles', 'planVolumeFilter', 'prepareJob', 'priorConeAt', 'readBackgroundMap', 'readJob', 'reflectIndex', 'releaseJobLocks', 'resolveDevices',
       'resolvePadMode', 'resolveScore', 'rotateBox', 'rotationStatsMaps', 'scoreStatistics', 'sphereMask', 'standardise', 'templateJob',
       'templateSupport', 'templateView', 'toArrayOrder', 'withinCone', 'writeJob',
     ]);

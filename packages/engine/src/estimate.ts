@@ -8,6 +8,7 @@ import * as native from '@tme/native';
 import { ARRAY_OVERHEAD, PROCESS_BASE_BYTES } from './memory-model';
 import { prepareTemplates, type MatchJob, type PreparedJob } from './prepare';
 import type { TilePlan } from './tiling';
+import { planVolumeFilter, type VolumeFilterPlan } from './volume-filter';
 
 export interface DeviceEstimate {
   device: DeviceInfo;
@@ -52,6 +53,9 @@ export interface JobEstimate {
   supportShape: Zyx;
   /** Templates searched in the pass (MatchJob.moreTemplates + 1); rotationCount counts all of theirs. */
   templateCount: number;
+  /** Out of core with a target filter: its passes' plan on the host's budget (temporary disk in the job folder, the
+   *  largest pass's memory), or why it does not fit. */
+  targetFilter?: Partial<VolumeFilterPlan> & { error?: string };
 }
 
 
@@ -65,10 +69,16 @@ export interface JobEstimate {
  *   host side of a tile is its arrays, its maps and the set-up's transforms).
  * Checked against measured peaks in test/bench/results (`pnpm bench peer` records both).
  */
-export function processPeakBytes(job: MatchJob, p: PreparedJob, plan: TilePlan, hostTile: boolean, templates: readonly PreparedJob[] = [p]): number {
+export function processPeakBytes(
+  job: MatchJob, p: PreparedJob, plan: TilePlan, hostTile: boolean, templates: readonly PreparedJob[] = [p], filter?: JobEstimate['targetFilter'],
+): number {
   const volume = p.targetShape[0] * p.targetShape[1] * p.targetShape[2];
   const tile = plan.fastShape[0] * plan.fastShape[1] * plan.fastShape[2];
-  if (p.source) return PROCESS_BASE_BYTES + ARRAY_OVERHEAD * (hostTile ? plan.bytesPerTile : outOfCoreTileBytes(plan.fastShape) + (4 + 1 + 8 + 8 + 24) * tile);
+  if (p.source) {
+    // A target filter's passes come first, each within the host's budget (volume-filter.ts).
+    const filtering = filter && 'memoryBytes' in filter ? filter.memoryBytes ?? 0 : 0;
+    return PROCESS_BASE_BYTES + ARRAY_OVERHEAD * Math.max(filtering, hostTile ? plan.bytesPerTile : outOfCoreTileBytes(plan.fastShape) + (4 + 1 + 8 + 8 + 24) * tile);
+  }
   const changed = p.target !== (job.target as { data: Float32Array }).data;
   // A template whose target filter is padded by another box holds its own filtered target (and reads its own tiles).
   const ownTargets = new Set(templates.map((t) => t.target)).size - 1;
@@ -99,12 +109,22 @@ export async function estimateJob(job: MatchJob, options: EstimateOptions = {}):
   const workers = resolveDevices(p.device, backend);
   const picked = (workers[0] as DeviceInfo).index;
   const devices: DeviceEstimate[] = [];
+  let targetFilter: JobEstimate['targetFilter'];
+  if (p.diskFilter) {
+    const host = backend.listDevices().find((d) => d.index === 'cpu');
+    try {
+      targetFilter = planVolumeFilter(p.targetShape, p.templateShape, host ? deviceBudgetBytes(p, backend, host) : (p.memoryLimitBytes ?? Infinity));
+    } catch (err) {
+      if (!isTmeError(err, 'ERR_TME_DEVICE_MEMORY')) throw err;
+      targetFilter = { error: err.message };
+    }
+  }
   for (const device of backend.listDevices()) {
     let budgetBytes = 0;
     try {
       budgetBytes = deviceBudgetBytes(p, backend, device);
       const plan = planJobTiles(p, backend, [device]);
-      const processBytes = processPeakBytes(job, p, plan, device.index === 'cpu', templates);
+      const processBytes = processPeakBytes(job, p, plan, device.index === 'cpu', templates, targetFilter);
       devices.push({ device, tilePlan: plan, bytesPerTile: plan.bytesPerTile, budgetBytes, fits: true, processBytes, rotationsToRun: rotationsToRun(p, plan) });
     } catch (err) {
       if (!isTmeError(err, 'ERR_TME_DEVICE_MEMORY')) throw err;
@@ -148,5 +168,5 @@ export async function estimateJob(job: MatchJob, options: EstimateOptions = {}):
       if (shared?.tilePlan) shared.seconds = (chosen.secondsPerRotation * rotationsToRun(p, shared.tilePlan)) / workers.length;
     }
   }
-  return { picked, used: workers.map((d) => d.index), ...(shared ? { shared } : {}), devices, rotationCount: p.rotationCount, targetShape: p.targetShape, templateShape: p.templateShape, supportShape: p.supportShape, templateCount: templates.length };
+  return { picked, used: workers.map((d) => d.index), ...(shared ? { shared } : {}), devices, rotationCount: p.rotationCount, targetShape: p.targetShape, templateShape: p.templateShape, supportShape: p.supportShape, templateCount: templates.length, ...(targetFilter ? { targetFilter } : {}) };
 }

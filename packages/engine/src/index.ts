@@ -3,7 +3,8 @@ export * from './scores';
 export * from './padding';
 export * from './tiling';
 export * from './masks';
-export type { FilterFunction, MatchJob, TemplateInput } from './prepare';
+export type { FilterFunction, MatchJob, RowFilterFunction, TemplateInput } from './prepare';
+export { filterVolumeOutOfCore, planVolumeFilter, type FilteredVolume, type VolumeFilterInput, type VolumeFilterPlan, type VolumeFilterProgress } from './volume-filter';
 export {
   matchTemplate, matchTemplateOutOfCore, scoreStatistics, type OutOfCoreMatchResult, type OutOfCoreOutputs, type MatchOptions, type MatchProgress, type MatchResult, type MatchParameters, type ScoreStatistics, type TileSums, type TemplateParameters,
 } from './match';

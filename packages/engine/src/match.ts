@@ -13,6 +13,7 @@ import { isRegionSource, perAxis, prepareTemplates, readWithNoData, type MatchJo
 import { presentPriors, priorField, rotationGroups, type RotationGroup } from './priors';
 import { boxCentre } from './rotate';
 import { planTiles, type Tile, type TilePlan } from './tiling';
+import { checkVolumeFilter, filterVolumeOutOfCore, type FilteredVolume, type VolumeFilterProgress } from './volume-filter';
 
 export interface MatchProgress {
   /** Rotation·tile steps done and in all (rotations × tiles). */
@@ -39,6 +40,8 @@ export interface MatchOptions {
   batchRotations?: number;
   /** Target duration of one backend call, s. Default 10 (progress and cancel work within a call). */
   batchSeconds?: number;
+  /** Out of core with a target filter: the progress of its passes over the tomogram, before the first tile. */
+  onFilterProgress?: (progress: VolumeFilterProgress) => void;
 }
 
 /** Statistics over every score of every rotation at every counted voxel (the core of each tile, inside the
@@ -555,17 +558,42 @@ export async function matchTemplateOutOfCore(job: MatchJob, outputs: OutOfCoreOu
   const started = Date.now();
   if (!isRegionSource(job.target)) throw new TmeError('ERR_TME_INVALID_OPTION', 'matchTemplateOutOfCore reads its target by region: give a VolumeRegionSource (MrcRegionReader)');
   if (options.signal?.aborted) throw cancelled();
-  const templates = prepareTemplates(job);
-  const p = templates[0] as PreparedJob;
-  const source = p.source as VolumeRegionSource;
+  const backend = options.backend ?? defaultBackend();
+  const host = backend.listDevices().find((d) => d.index === 'cpu');
+  const budget = (q: PreparedJob): number => (host ? deviceBudgetBytes(q, backend, host) : (q.memoryLimitBytes ?? Infinity));
+  const dir = path.dirname(path.resolve(outputs.scores));
+  // A target filter's memory and disk are checked before the passes over the tomogram for its moments.
+  if (job.targetFilter) {
+    const q = prepareTemplates(job, { targetMoments: false })[0] as PreparedJob;
+    if (q.diskFilter) checkVolumeFilter(q.targetShape, q.templateShape, budget(q), dir);
+  }
+  let p = prepareTemplates(job)[0] as PreparedJob;
   const geometry = { shape: p.targetShape, voxelSize: p.voxelSize, origin: p.origin };
   const checkpointDir = options.checkpoint?.dir;
   let maps: { scores: MrcRegionWriter; rotations: MrcRegionWriter } | undefined;
   const opened = (): { scores: MrcRegionWriter; rotations: MrcRegionWriter } | undefined => maps;
+  let filtered: FilteredVolume | undefined;
   try {
-    const run = await searchTiles(templates, started, options, {
+    if (p.diskFilter && !p.diskFilter.applied) {
+      // The whole tomogram through its filter first, into a temporary file beside the maps that the tiles then read.
+      const d = p.diskFilter;
+      filtered = await filterVolumeOutOfCore({
+        source: d.raw, box: p.templateShape, filter: d.filter, padMode: p.padTarget, noDataFill: d.noDataFill, anyNoData: d.anyNoData,
+        padFill: d.padFill, dir, budgetBytes: budget(p),
+        ...(p.threads === undefined ? {} : { threads: p.threads }),
+        ...(options.signal ? { signal: options.signal } : {}), ...(options.onFilterProgress ? { onProgress: options.onFilterProgress } : {}),
+      });
+      p = {
+        ...p, source: filtered.source, diskFilter: { ...d, applied: true },
+        targetMean: filtered.mean, targetVariance: filtered.variance, fillValue: filtered.mean,
+      };
+    }
+    const source = p.source as VolumeRegionSource;
+    const run = await searchTiles([p], started, options, {
       source,
-      identity: sourceIdentity(p, source),
+      // A filtered target is a new temporary file each run: the tomogram it came from (and the filtered moments) say
+      // which it is.
+      identity: sourceIdentity(p, p.diskFilter?.raw ?? source),
       begin: (resumed) => {
         const partial = (name: string): AtomicFileOptions => {
           if (checkpointDir === undefined) return {};
@@ -617,6 +645,8 @@ export async function matchTemplateOutOfCore(job: MatchJob, outputs: OutOfCoreOu
       else w.abort();
     }
     throw err;
+  } finally {
+    filtered?.release();
   }
 }
 
@@ -648,9 +678,14 @@ export function readDiskTile(p: PreparedJob, source: VolumeRegionSource, tile: T
   // a tile reaches at most half its support beyond a face and holds more than that inside).
   const start = perAxis((a) => Math.max(0, tile.readStart[a]));
   const end = perAxis((a) => Math.min(n[a], tile.readStart[a] + fast[a]));
-  const read = readWithNoData(source, start, [end[0] - start[0], end[1] - start[1], end[2] - start[2]]);
+  const box: Zyx = [end[0] - start[0], end[1] - start[1], end[2] - start[2]];
+  // A filtered target (a temporary file): its values as they are, the no-data flags from the tomogram it came from.
+  const filtered = p.diskFilter?.applied ? p.diskFilter : undefined;
+  const flagged = filtered?.anyNoData ? readWithNoData(filtered.raw, start, box) : undefined;
+  const read = !filtered ? readWithNoData(source, start, box)
+    : flagged ? { ...flagged, data: source.readRegion(flagged.start, flagged.shape) } : { data: source.readRegion(start, box), start, shape: box, noData: undefined };
   const data = read.data;
-  if (read.noData) {
+  if (read.noData && !filtered) {
     const fill = p.padTarget === 'zero' ? 0 : p.fillValue;
     for (let i = 0; i < data.length; i++) if (read.noData[i]) data[i] = fill;
   }

@@ -14,6 +14,11 @@ export function resolvePadMode(value: string, option = 'padTarget'): PadMode {
   throw invalidOption(option, `one of ${PAD_MODES.join(', ')}`, value);
 }
 
+/** Index i of an axis of n continued as 'mirror' does (numpy's "reflect"). */
+export function reflectIndex(i: number, n: number): number {
+  return reflect(i, n);
+}
+
 function reflect(i: number, n: number): number {
   if (n === 1) return 0;
   const period = 2 * (n - 1);

@@ -14,6 +14,10 @@ import { DEFAULT_SCORE, planScore, resolveScore, type ScoreName, type ScorePlan 
 /** A Fourier filter for one FFT shape: a real half-spectrum (nz, ny, nx/2+1), unshifted (see the contract). */
 export type FilterFunction = (shape: Zyx, voxelSize: Zyx) => Float32Array;
 
+/** A filter that also gives the ky rows [y0, y1) of every kz plane of its half spectrum, laid out (nz, y1 − y0,
+ *  nx/2+1), without the rest (@tme/template's buildTargetFilter): what a target on disk is filtered with. */
+export type RowFilterFunction = FilterFunction & { rows: (shape: Zyx, voxelSize: Zyx, rows: readonly [number, number]) => Float32Array };
+
 /** One template search: the inputs, given once per job. */
 export interface MatchJob {
   /** The tomogram. Voxel size in Å (z, y, x). A region source (an MRC on disk, MrcRegionReader) is matched out of
@@ -38,8 +42,9 @@ export interface MatchJob {
   zones?: { splits: Zyx; filters: readonly FilterFunction[] };
   /** Fourier filter of the target (band-pass, whitening, the sampled tilt range's binary wedge): applied once to the
    *  whole target, continued by `padTarget` by a template box on every side so the faces do not wrap into each
-   *  other. Default: none. */
-  targetFilter?: FilterFunction;
+   *  other. Out of core (a target on disk) the filter must give blocks of rows (RowFilterFunction): the whole target
+   *  is filtered by passes over temporary files in the maps' folder (volume-filter.ts). Default: none. */
+  targetFilter?: FilterFunction | RowFilterFunction;
   /** Rotations, 9 values each (row-major, xyz frame, active template→tomogram). The order is the search order. */
   rotations: Float64Array;
   /** Score name or pyTME alias. Default 'flc-sphere'. */
@@ -142,6 +147,10 @@ export interface PreparedJob extends CheckedJobOptions {
   rotations: Float64Array;
   /** Checked priors (unit directions), or undefined. */
   priors: Required<PositionPriors> | undefined;
+  /** Out of core with a target filter: what its passes need (the tomogram on disk, its no-data fill, whether it has
+   *  no-data voxels, the padding's fill), until matchTemplateOutOfCore has filtered it (`applied`): then `source` is
+   *  the filtered file and the no-data flags are read from `raw`. */
+  diskFilter?: { filter: RowFilterFunction; raw: VolumeRegionSource; noDataFill: number; padFill: number; anyNoData: boolean; applied: boolean };
 }
 
 const INTERPOLATIONS: readonly Interpolation[] = ['linear', 'cubic'];
@@ -205,11 +214,17 @@ function filterOn(filter: FilterFunction, shape: Zyx, voxelSize: Zyx): Float32Ar
  * (a fast FFT shape) with the native FFT, and cut back.
  */
 function filterTarget(data: Float32Array, shape: Zyx, voxelSize: Zyx, box: Zyx, filter: FilterFunction, mode: PadMode): Float32Array {
-  const grid = native.nextFastShape([shape[0] + 2 * box[0], shape[1] + 2 * box[1], shape[2] + 2 * box[2]]);
+  const grid = targetFilterGrid(shape, box);
   const start: Zyx = [-box[0], -box[1], -box[2]];
   const padded = extractRegion(data, shape, start, grid, mode, moments(data).mean);
   const filtered = filterOnGrid(padded, grid, filterOn(filter, grid, voxelSize));
   return extractRegion(filtered, grid, box, shape, 'zero');
+}
+
+/** The grid the target's filter works on: the target and a template box beyond every face, at a fast FFT size (in
+ *  memory and out of core alike). */
+export function targetFilterGrid(shape: Zyx, box: Zyx): Zyx {
+  return native.nextFastShape([shape[0] + 2 * box[0], shape[1] + 2 * box[1], shape[2] + 2 * box[2]]);
 }
 
 /** `data` on `grid` times the half-spectrum filter `h`, by the native CPU FFT on every core (nothing else runs yet). */
@@ -399,17 +414,16 @@ export function isRegionSource(target: Volume | VolumeRegionSource): target is V
  * once is refused with the flag that asks for it (the message names `names`' spelling).
  */
 export function checkOutOfCore(job: {
-  targetFilter?: boolean; targetMask?: boolean; score?: string; background?: string; moreTemplates?: boolean; priors?: boolean; tileShard?: boolean;
+  /** 'no-rows': a filter that cannot give blocks of rows. */
+  targetFilter?: boolean | 'no-rows'; targetMask?: boolean; score?: string; background?: string; moreTemplates?: boolean; priors?: boolean; tileShard?: boolean;
 }, names: {
   targetFilter?: string; targetMask?: string; score?: string; background?: string; moreTemplates?: string; priors?: string; tileShard?: string;
 } = {}): void {
   const refuse = (what: string, why: string): never => {
     throw new TmeError('ERR_TME_UNSUPPORTED', `${what} is not available for a tomogram matched out of core (larger than memory): ${why}; bin or crop the tomogram, or give more --memory`);
   };
-  // The target's filter multiplies the whole volume's spectrum: its real-space kernel (a band-pass's ringing, the
-  // binary wedge's planes) reaches across the volume. Measured (README, "Tomograms larger than memory"): a tile
-  // filtered with a halo of one template box differs from the whole-volume filter by 0.065 σ rms, up to 0.33 σ.
-  if (job.targetFilter) refuse(names.targetFilter ?? 'targetFilter', 'the target\'s band-pass, whitening and wedge filter the whole tomogram at once');
+  // The target's filter is applied to the whole volume out of core too (volume-filter.ts), given blocks of rows.
+  if (job.targetFilter === 'no-rows') refuse(names.targetFilter ?? 'targetFilter', 'a target filter on disk is applied by blocks of rows (RowFilterFunction, @tme/template\'s buildTargetFilter)');
   if (job.targetMask) refuse(names.targetMask ?? 'targetMask', 'the target mask is read whole');
   const checked = checkJobOptions({ score: job.score });
   if (checked.plan.laplace || checked.plan.standardise) refuse(`${names.score ?? 'score'} ${checked.score}`, 'its preprocessing acts on the whole tomogram');
@@ -454,7 +468,7 @@ export function readWithNoData(source: VolumeRegionSource, start: Zyx, shape: Zy
  */
 function prepareOutOfCore(job: MatchJob, checked: CheckedJobOptions, source: VolumeRegionSource, targetMoments: boolean): PreparedJob {
   checkOutOfCore({
-    targetFilter: job.targetFilter !== undefined, targetMask: job.targetMask !== undefined, score: checked.score, background: checked.background,
+    targetFilter: job.targetFilter === undefined ? false : 'rows' in job.targetFilter ? true : 'no-rows', targetMask: job.targetMask !== undefined, score: checked.score, background: checked.background,
     moreTemplates: (job.moreTemplates?.length ?? 0) > 0, priors: job.priors !== undefined, tileShard: job.tileShard !== undefined,
   });
   const side = prepareTemplateSide(job, checked, source);
@@ -487,9 +501,18 @@ function prepareOutOfCore(job: MatchJob, checked: CheckedJobOptions, source: Vol
   });
   const mean = n > 0 ? s / n : 0;
   let q = targetMoments ? 0 : 1;
+  // A target filter: its passes (matchTemplateOutOfCore) need the no-data fill and the padding's (prepareJob's: the
+  // mean of the tomogram with those voxels filled), and the moments are the filtered target's, found there.
+  const filter = job.targetFilter && 'rows' in job.targetFilter ? job.targetFilter : undefined;
+  const noDataFill = checked.padTarget === 'zero' ? 0 : mean;
+  const voxels = nz * section;
+  const diskFilter = filter && {
+    filter, raw: source, noDataFill, anyNoData, applied: false,
+    padFill: anyNoData ? (s + (voxels - n) * noDataFill) / voxels : mean,
+  };
   // The in-memory moments square in two spellings (with and without no-data voxels); the same here, bit for bit.
   // The no-data flags again only where pass 1 found some (the usual tomogram has none: one plain read).
-  if (targetMoments) eachSlab(anyNoData, (data, skip, from, to) => {
+  if (targetMoments && !filter) eachSlab(anyNoData, (data, skip, from, to) => {
     if (!anyNoData) {
       for (let i = from; i < to; i++) { const d = (data[i] as number) - mean; q += d * d; }
     } else {
@@ -506,7 +529,7 @@ function prepareOutOfCore(job: MatchJob, checked: CheckedJobOptions, source: Vol
     targetMask: undefined, fillValue: mean, filter: job.filter, zoneSplits: side.zoneSplits, zoneFilters: side.zoneFilters,
     templateFilter: side.templateFilter, filterShape: side.filterShape, targetMean: mean, targetVariance: variance,
     // Found per tile (readWithNoData); the whole volume's flags are never held.
-    noData: undefined, rotations: side.rotations, priors: undefined,
+    noData: undefined, rotations: side.rotations, priors: undefined, ...(diskFilter ? { diskFilter } : {}),
   };
 }
 

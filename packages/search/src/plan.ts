@@ -109,11 +109,6 @@ export async function planSearch(input: SearchInput | SearchOptions, plan: PlanO
         moreTemplates: `${SEARCH_FLAGS.template} given ${(o.moreTemplates?.length ?? 0) + 1} times`, priors: SEARCH_FLAGS.priors,
         tileShard: `${SEARCH_FLAGS.shardBy} tiles`,
       });
-      // The same filters as targetFilter below.
-      if (filterOptions.bandPass || o.whiten || filterOptions.wedge || filterOptions.tiltWeighting) {
-        const given = (['lowpass', 'highpass', 'whiten', 'tiltRange', 'tiltAngles'] as const).filter((k) => o[k] !== undefined && o[k] !== false).map((k) => SEARCH_FLAGS[k]);
-        checkOutOfCore({ targetFilter: true }, { targetFilter: given.length > 0 ? given.join(', ') : 'the target filter' });
-      }
     } catch (err) {
       if (!memory.wholeFits) throw err;
       memory.path = 'in-memory';
@@ -155,7 +150,8 @@ export async function planSearch(input: SearchInput | SearchOptions, plan: PlanO
     }
     checkBinary(targetMask, o.targetMask as string);
   }
-  if (o.whiten) filterOptions.whitening = whiteningProfile(target as Volume);
+  // Out of core the profile's sub-boxes are read from the file by region: the same profile.
+  if (o.whiten) filterOptions.whitening = whiteningProfile(target);
   const filter = isIdentityFilter(filterOptions) ? undefined : buildTemplateFilter(filterOptions);
   const hasDefocus = filterOptions.ctf !== undefined || (filterOptions.tiltWeighting?.tilts.some((t) => t.ctf !== undefined) ?? false);
   // Off unless asked: measured on thick tilted lamellae (README, "Defocus gradient"), the right hand raised the score at

@@ -107,3 +107,52 @@ describe('whitening', () => {
     expect(Array.from(whiteningFilter(target, s, [2, 2, 2], { boxSize: 16 }))).toEqual(Array.from(f));
   });
 });
+
+describe('the target filter by blocks of ky rows (a target larger than memory)', () => {
+  it.each([
+    ['y', [24, 20, 16]], ['x', [23, 19, 17]],
+  ] as const)('blocks of rows put together are the whole filter, value for value (tilt axis %s, shape %j)', (tiltAxis, s) => {
+    const grid: Zyx = [s[0], s[1], s[2]];
+    const profile = whiteningProfile(createVolume(Float32Array.from({ length: 16 ** 3 }, (_, i) => Math.sin(i * 0.37) + ((i * 7919) % 13) / 13), [16, 16, 16], 5));
+    const filter = buildTargetFilter({
+      wedge: { tiltRange: [-50, 60], tiltAxis }, bandPass: { lowpassAngstrom: 20, highpassAngstrom: 90 }, whitening: profile, applyWedgeToTarget: true,
+    });
+    const whole = filter(grid, voxel);
+    const hx = Math.floor(grid[2] / 2) + 1;
+    const joined = new Float32Array(whole.length);
+    for (const [y0, y1] of [[0, 7], [7, 8], [8, grid[1]]] as const) {
+      const block = filter.rows(grid, voxel, [y0, y1]);
+      expect(block.length).toBe(grid[0] * (y1 - y0) * hx);
+      for (let z = 0; z < grid[0]; z++) joined.set(block.subarray(z * (y1 - y0) * hx, (z + 1) * (y1 - y0) * hx), (z * grid[1] + y0) * hx);
+    }
+    expect(joined).toEqual(whole);
+    // Not all ones: the wedge, band-pass and whitening all act.
+    expect(new Set(whole).size).toBeGreaterThan(10);
+    expect(() => filter.rows(grid, voxel, [5, 5])).toThrow(/^Expected ky rows \[y0, y1\)/);
+  });
+});
+
+describe('whitening a target on disk', () => {
+  it('reads only its sub-boxes and gives the profile of the volume held whole, bit for bit', () => {
+    const s: Zyx = [130, 132, 141];
+    const data = Float32Array.from({ length: s[0] * s[1] * s[2] }, (_, i) => Math.sin(i * 0.013) + ((i * 7919) % 101) / 101);
+    const volume = createVolume(data, s, 5);
+    const boxes: string[] = [];
+    const region = {
+      file: 'target.mrc', shape: s, voxelSize: volume.voxelSize, origin: volume.origin,
+      readRegion: (start: Zyx, size: Zyx): Float32Array => {
+        boxes.push(`${start.join(',')}+${size.join(',')}`);
+        const out = new Float32Array(size[0] * size[1] * size[2]);
+        for (let z = 0; z < size[0]; z++) for (let y = 0; y < size[1]; y++) {
+          const from = ((start[0] + z) * s[1] + start[1] + y) * s[2] + start[2];
+          out.set(data.subarray(from, from + size[2]), (z * size[1] + y) * size[2]);
+        }
+        return out;
+      },
+    };
+    const onDisk = whiteningProfile(region);
+    expect(onDisk).toEqual(whiteningProfile(volume));
+    expect(boxes.every((b) => b.endsWith('+64,64,64'))).toBe(true);
+    expect(boxes.length).toBe(8);
+  });
+});

@@ -1,5 +1,6 @@
 import { invalidOption, type Zyx } from '@tme/formats';
 import { halfSpectrumAxes } from './fft';
+import { checkRows, type FilterRows } from './rows';
 
 // A module-level alias: inside jest's vm sandbox every lookup of the global `Math` costs ~70× a local one.
 const Math = globalThis.Math;
@@ -60,17 +61,19 @@ export function bandPassGain(k: number, options: BandPassOptions, defaultWidth =
   return g;
 }
 
-/** A band-pass filter in the half-spectrum layout of `shape` (see BandPassOptions for the edges). */
-export function bandPassFilter(shape: Zyx, voxelSize: Zyx, options: BandPassOptions): Float32Array {
+/** A band-pass filter in the half-spectrum layout of `shape` (see BandPassOptions for the edges); `rows`: only the ky
+ *  rows [y0, y1) of every kz plane (FilterRows). */
+export function bandPassFilter(shape: Zyx, voxelSize: Zyx, options: BandPassOptions, rows: FilterRows = [0, shape[1]]): Float32Array {
   check(options);
   const { half, fz, fy, fx } = halfSpectrumAxes(shape, voxelSize);
+  const [y0, y1] = checkRows(rows, shape);
   // Two Fourier voxels of the coarsest axis: wide enough to be smooth, narrow enough to stay local.
   const defaultWidth = 2 * Math.max(...shape.map((n, a) => 1 / (n * (voxelSize[a] as number))));
-  const out = new Float32Array(half[0] * half[1] * half[2]);
+  const out = new Float32Array(half[0] * (y1 - y0) * half[2]);
   let i = 0;
   for (let z = 0; z < half[0]; z++) {
     const kz2 = (fz[z] as number) ** 2;
-    for (let y = 0; y < half[1]; y++) {
+    for (let y = y0; y < y1; y++) {
       const kzy2 = kz2 + (fy[y] as number) ** 2;
       for (let x = 0; x < half[2]; x++) out[i++] = bandPassGain(Math.sqrt(kzy2 + (fx[x] as number) ** 2), options, defaultWidth);
     }

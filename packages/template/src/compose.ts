@@ -1,4 +1,5 @@
 import type { Zyx } from '@tme/formats';
+import type { FilterRows } from './rows';
 import { bandPassFilter, type BandPassOptions } from './bandpass';
 import { ctfFilter } from './ctf-filter';
 import type { CtfFilterOptions } from './ctf';
@@ -72,25 +73,31 @@ export function buildTemplateFilter(options: FilterOptions): FilterFunction {
   });
 }
 
+/** A filter that also gives a block of ky rows of its grid (FilterRows) without the whole half spectrum: what a target
+ *  larger than memory is filtered with, block by block (@tme/engine's out-of-core target filter). */
+export type RowFilterFunction = FilterFunction & { rows: (shape: Zyx, voxelSize: Zyx, rows: FilterRows) => Float32Array };
+
 /**
  * The target filter: band-pass × whitening (the target already carries its own wedge and CTF), optionally × the
- * binary wedge (as pyTME does). Applied once to the target's spectrum.
+ * binary wedge (as pyTME does). Applied once to the target's spectrum: whole (the function), or a block of ky rows at
+ * a time (`rows`); the whole filter is the block of every row, so both paths multiply the same values.
  */
-export function buildTargetFilter(options: TargetFilterOptions): FilterFunction {
-  return cached((shape, voxelSize) => {
+export function buildTargetFilter(options: TargetFilterOptions): RowFilterFunction {
+  let wedge: ContinuousWedgeOptions | undefined;
+  if (options.applyWedgeToTarget) {
+    const tilts = options.tiltWeighting?.tilts;
+    // The target's own wedge is binary: cosine weights describe how the template is seen, not a mask.
+    wedge = (options.wedge && { ...options.wedge, cosineWeighting: false }) ??
+      (tilts && tilts.length > 0
+        ? { tiltRange: [Math.min(...tilts.map((t) => t.angle)), Math.max(...tilts.map((t) => t.angle))], tiltAxis: options.tiltWeighting?.tiltAxis }
+        : undefined);
+  }
+  const rows = (shape: Zyx, voxelSize: Zyx, block: FilterRows): Float32Array => {
     let acc: Float32Array | null = null;
-    if (options.applyWedgeToTarget) {
-      const tilts = options.tiltWeighting?.tilts;
-      // The target's own wedge is binary: cosine weights describe how the template is seen, not a mask.
-      const wedge: ContinuousWedgeOptions | undefined =
-        (options.wedge && { ...options.wedge, cosineWeighting: false }) ??
-        (tilts && tilts.length > 0
-          ? { tiltRange: [Math.min(...tilts.map((t) => t.angle)), Math.max(...tilts.map((t) => t.angle))], tiltAxis: options.tiltWeighting?.tiltAxis }
-          : undefined);
-      if (wedge) acc = multiplyInto(acc, continuousWedgeFilter(shape, voxelSize, wedge));
-    }
-    if (options.bandPass) acc = multiplyInto(acc, bandPassFilter(shape, voxelSize, options.bandPass));
-    if (options.whitening) acc = multiplyInto(acc, radialFilter(options.whitening, shape, voxelSize));
-    return acc ?? ones(shape);
-  });
+    if (wedge) acc = multiplyInto(acc, continuousWedgeFilter(shape, voxelSize, wedge, block));
+    if (options.bandPass) acc = multiplyInto(acc, bandPassFilter(shape, voxelSize, options.bandPass, block));
+    if (options.whitening) acc = multiplyInto(acc, radialFilter(options.whitening, shape, voxelSize, block));
+    return acc ?? new Float32Array(shape[0] * (block[1] - block[0]) * (Math.floor(shape[2] / 2) + 1)).fill(1);
+  };
+  return Object.assign(cached((shape, voxelSize) => rows(shape, voxelSize, [0, shape[1]])), { rows });
 }

@@ -301,3 +301,4 @@ export function halfSpectrumAxes(shape: Zyx, voxelSize: Zyx): { half: Zyx; fz: F
     fx: axisFrequencies(shape[2], voxelSize[2], true),
   };
 }
+

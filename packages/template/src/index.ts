@@ -1,5 +1,6 @@
 // @tme/template: the science of a search, computed on the host. No file I/O here: parsers take text.
 export * from './fft';
+export type { FilterRows } from './rows';
 export * from './bandpass';
 export * from './exposure';
 export * from './ctf';

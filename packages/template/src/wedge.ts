@@ -1,5 +1,6 @@
 import { invalidOption, TmeError, type Zyx } from '@tme/formats';
 import { halfSpectrumAxes } from './fft';
+import { checkRows, type FilterRows } from './rows';
 import { ctfModel, ctfValue, type CtfModel, type CtfParameters } from './ctf';
 import { exposureWeight } from './exposure';
 
@@ -77,8 +78,9 @@ function foldAngle(phiDeg: number): number {
  * Continuous wedge: 1 (or cos θ with `cosineWeighting`) where a projection inside `tiltRange` samples Fourier
  * space, 0 in the missing wedge. θ is the tilt of the central plane through the voxel: atan2(kz, ka) folded into
  * (−90°, 90°], ka = kx for a y tilt axis, ky for x. The tilt-axis line (ka = kz = 0) lies in every plane: 1.
+ * `rows`: only the ky rows [y0, y1) of every kz plane (FilterRows).
  */
-export function continuousWedgeFilter(shape: Zyx, voxelSize: Zyx, options: ContinuousWedgeOptions): Float32Array {
+export function continuousWedgeFilter(shape: Zyx, voxelSize: Zyx, options: ContinuousWedgeOptions, rows: FilterRows = [0, shape[1]]): Float32Array {
   const [lo, hi] = options.tiltRange;
   if (!(Number.isFinite(lo) && Number.isFinite(hi) && lo <= hi && lo >= -90 && hi <= 90)) {
     throw invalidOption('tiltRange', 'a [min, max] pair of degrees with −90 ≤ min ≤ max ≤ 90', `${lo},${hi}`);
@@ -86,7 +88,8 @@ export function continuousWedgeFilter(shape: Zyx, voxelSize: Zyx, options: Conti
   const axis = options.tiltAxis ?? 'y';
   const cosine = options.cosineWeighting ?? false;
   const { half, fz, fy, fx } = halfSpectrumAxes(shape, voxelSize);
-  const out = new Float32Array(half[0] * half[1] * half[2]);
+  const [y0, y1] = checkRows(rows, shape);
+  const out = new Float32Array(half[0] * (y1 - y0) * half[2]);
   const eps = 1e-9;
   const weight = (kz: number, ka: number): number => {
     if (ka === 0 && kz === 0) return 1;
@@ -97,7 +100,8 @@ export function continuousWedgeFilter(shape: Zyx, voxelSize: Zyx, options: Conti
   };
   // The weight depends on kz and one other axis only: one row of values per kz (tilt axis y: over kx, copied to
   // every ky; x: one value per ky, filling its row). A 576×576×264 grid: 2 s of atan2 per voxel before, ~0.1 s now.
-  const [hz, hy, hx] = half;
+  const [hz, , hx] = half;
+  const hy = y1 - y0;
   for (let z = 0; z < hz; z++) {
     const kz = fz[z] as number;
     const plane = z * hy * hx;
@@ -106,7 +110,7 @@ export function continuousWedgeFilter(shape: Zyx, voxelSize: Zyx, options: Conti
       for (let x = 0; x < hx; x++) row[x] = weight(kz, fx[x] as number);
       for (let y = 1; y < hy; y++) out.copyWithin(plane + y * hx, plane, plane + hx);
     } else {
-      for (let y = 0; y < hy; y++) out.fill(weight(kz, fy[y] as number), plane + y * hx, plane + (y + 1) * hx);
+      for (let y = 0; y < hy; y++) out.fill(weight(kz, fy[y0 + y] as number), plane + y * hx, plane + (y + 1) * hx);
     }
   }
   return out;

@@ -1,5 +1,6 @@
-import { invalidOption, type Volume, type Zyx } from '@tme/formats';
+import { invalidOption, type Volume, type VolumeRegionSource, type Zyx } from '@tme/formats';
 import { axisFrequencies, halfSpectrumAxes, halfSpectrumShape, rfftn } from './fft';
+import { checkRows, type FilterRows } from './rows';
 
 // A module-level alias: inside jest's vm sandbox every lookup of the global `Math` costs ~70× a local one.
 const Math = globalThis.Math;
@@ -20,9 +21,10 @@ export interface WhiteningOptions {
 
 /**
  * Rotationally averaged power spectrum of `target`, estimated as the mean periodogram of evenly spread
- * sub-boxes (each mean-subtracted and tapered), so it costs a few small FFTs whatever the tomogram size.
+ * sub-boxes (each mean-subtracted and tapered), so it costs a few small FFTs whatever the tomogram size. A target on
+ * disk (a VolumeRegionSource: matched out of core) has only those sub-boxes read, and gives the same profile.
  */
-export function radialPowerSpectrum(target: Volume, options: WhiteningOptions = {}): RadialProfile {
+export function radialPowerSpectrum(target: Volume | VolumeRegionSource, options: WhiteningOptions = {}): RadialProfile {
   const want = options.boxSize ?? 64;
   if (!(Number.isInteger(want) && want >= 4)) throw invalidOption('boxSize', 'integer ≥ 4', want);
   const maxBoxes = options.maxBoxes ?? 27;
@@ -52,10 +54,14 @@ export function radialPowerSpectrum(target: Volume, options: WhiteningOptions = 
       for (const x0 of starts(nx, box[2])) {
         let mean = 0;
         let i = 0;
+        // On disk the sub-box is read alone, then indexed as its own volume.
+        const read = 'readRegion' in target ? target.readRegion([z0, y0, x0], box) : undefined;
+        const data = read ?? (target as Volume).data;
+        const [oz, oy, ox, sy, sx] = read ? [0, 0, 0, box[1], box[2]] : [z0, y0, x0, ny, nx];
         for (let z = 0; z < box[0]; z++)
           for (let y = 0; y < box[1]; y++)
             for (let x = 0; x < box[2]; x++, i++) {
-              const v = target.data[((z0 + z) * ny + (y0 + y)) * nx + (x0 + x)] as number;
+              const v = data[((oz + z) * sy + (oy + y)) * sx + (ox + x)] as number;
               sub[i] = v;
               mean += v;
             }
@@ -98,7 +104,7 @@ export function sampleProfile(profile: RadialProfile, k: number): number {
  * The whitening profile of a target: 1/√P(k) of its radial power spectrum, normalised to a maximum of 1 over
  * k > 0 (the DC bin, dominated by the mean, is set to 0). Apply the same filter to target and template.
  */
-export function whiteningProfile(target: Volume, options: WhiteningOptions = {}): RadialProfile {
+export function whiteningProfile(target: Volume | VolumeRegionSource, options: WhiteningOptions = {}): RadialProfile {
   const power = radialPowerSpectrum(target, options);
   const values = new Float64Array(power.values.length);
   let max = 0;
@@ -111,13 +117,15 @@ export function whiteningProfile(target: Volume, options: WhiteningOptions = {})
   return { step: power.step, values };
 }
 
-/** A radial profile laid out as a filter in the half-spectrum layout of `shape`. */
-export function radialFilter(profile: RadialProfile, shape: Zyx, voxelSize: Zyx): Float32Array {
+/** A radial profile laid out as a filter in the half-spectrum layout of `shape`; `rows`: only the ky rows [y0, y1) of
+ *  every kz plane (FilterRows). */
+export function radialFilter(profile: RadialProfile, shape: Zyx, voxelSize: Zyx, rows: FilterRows = [0, shape[1]]): Float32Array {
   const { half, fz, fy, fx } = halfSpectrumAxes(shape, voxelSize);
-  const out = new Float32Array(half[0] * half[1] * half[2]);
+  const [y0, y1] = checkRows(rows, shape);
+  const out = new Float32Array(half[0] * (y1 - y0) * half[2]);
   let i = 0;
   for (let z = 0; z < half[0]; z++)
-    for (let y = 0; y < half[1]; y++)
+    for (let y = y0; y < y1; y++)
       for (let x = 0; x < half[2]; x++, i++) out[i] = sampleProfile(profile, Math.hypot(fz[z] as number, fy[y] as number, fx[x] as number));
   return out;
 }

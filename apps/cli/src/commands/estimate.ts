@@ -40,6 +40,12 @@ export async function runEstimate(flags: MatchFlags & { calibration: string; jso
       : `path: in memory with less room for tiles (≈ ${size(m.inMemoryBytes)} wanted but ${available}; out of core cannot take this search's options)`)
     : `path: out of core (in memory would need ${size(m.inMemoryBytes)} but ${available}): tiles are read from the file and the maps written tile by tile; `
       + `a checkpoint of ≤ ${Math.ceil(outOfCoreCheckpointBytes(setup.rotationCount) / 1024)} KiB after each tile (--resume continues at the next tile)`);
+  const tf = estimate.targetFilter;
+  if (tf) {
+    lines.push(tf.error !== undefined ? `target filter out of core: does not fit: ${tf.error}`
+      : `target filter out of core: the whole tomogram on a ${xyz(tf.grid ?? [0, 0, 0])} FFT grid, by passes over ${size(tf.diskBytes ?? 0)} of temporary files `
+        + `in the job folder (its spectrum and the filtered tomogram), ≈ ${size(tf.memoryBytes ?? 0)} in memory (slabs of ${tf.slabPlanes} planes, blocks of ${tf.blockRows} rows)`);
+  }
   const z = setup.zones;
   const span = (f: { spanAngstrom: number; boundAngstrom: number }): string => `the defocus changes by up to ${Math.round(f.spanAngstrom)} Å over the tomogram, `
     + `a zone may hold ${Number.isFinite(f.boundAngstrom) ? Math.round(f.boundAngstrom) : '∞'} Å (phase error ≤ π/4 at the filter's highest frequency)`;

@@ -199,7 +199,7 @@ export async function executeMatch(
     result = isRegionSource(job.target)
       // Out of core the maps are assembled in the job folder tile by tile, with a checkpoint after each tile.
       ? await matchTemplateOutOfCore(job, { scores: path.join(dir, JOB_FILES.scores), rotations: path.join(dir, JOB_FILES.rotations) }, {
-        signal: controller.signal, onProgress: (p) => progress.update(p), checkpoint: { dir, resume: flags.resume === true },
+        signal: controller.signal, onProgress: (p) => progress.update(p), onFilterProgress: (p) => progress.filter(p), checkpoint: { dir, resume: flags.resume === true },
       })
       : await matchTemplate(job, {
         signal: controller.signal,
