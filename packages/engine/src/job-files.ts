@@ -293,8 +293,8 @@ export interface JobOnDisk {
   background?: { kind: BackgroundRecord['kind']; file: string; path: string };
 }
 
-/** Opens a finished job from job.json, angles.tsv and its maps' headers (the maps' shapes checked). */
-export function openJob(dir: string): JobOnDisk {
+/** A job folder's job.json, checked to be one (a folder without it is told why: no job, unfinished, a file). */
+function readJobRecord(dir: string): JobRecord {
   const jobFile = path.join(dir, JOB_FILES.job);
   if (!fs.existsSync(jobFile)) {
     throw new TmeError('ERR_TME_IO', whyNoJob(dir), { file: dir });
@@ -306,6 +306,12 @@ export function openJob(dir: string): JobOnDisk {
     throw new TmeError('ERR_TME_FORMAT', `not valid JSON: ${(err as Error).message}`, { file: jobFile, cause: err });
   }
   if (record.format !== 'tme-job/1') throw new TmeError('ERR_TME_FORMAT', `unknown job format ${String(record.format)}`, { file: jobFile });
+  return record;
+}
+
+/** Opens a finished job from job.json, angles.tsv and its maps' headers (the maps' shapes checked). */
+export function openJob(dir: string): JobOnDisk {
+  const record = readJobRecord(dir);
   const scoresFile = path.join(dir, JOB_FILES.scores);
   const rotationsFile = path.join(dir, JOB_FILES.rotations);
   const scores = readMrcHeader(scoresFile);
@@ -333,17 +339,7 @@ export function openJob(dir: string): JobOnDisk {
 
 /** Reads a finished job directory back (for peak calling and export). */
 export function readJob(dir: string): JobData {
-  const jobFile = path.join(dir, JOB_FILES.job);
-  if (!fs.existsSync(jobFile)) {
-    throw new TmeError('ERR_TME_IO', whyNoJob(dir), { file: dir });
-  }
-  let record: JobRecord;
-  try {
-    record = JSON.parse(fs.readFileSync(jobFile, 'utf8')) as JobRecord;
-  } catch (err) {
-    throw new TmeError('ERR_TME_FORMAT', `not valid JSON: ${(err as Error).message}`, { file: jobFile, cause: err });
-  }
-  if (record.format !== 'tme-job/1') throw new TmeError('ERR_TME_FORMAT', `unknown job format ${String(record.format)}`, { file: jobFile });
+  const record = readJobRecord(dir);
   const scoresFile = path.join(dir, JOB_FILES.scores);
   const rotationsFile = path.join(dir, JOB_FILES.rotations);
   const scores = readMrc(scoresFile);
