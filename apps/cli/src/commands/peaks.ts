@@ -212,18 +212,7 @@ export async function runPeaks(jobDir: string, o: PeaksCliOptions): Promise<Peak
   // with that map's own noise model.
   const background = o.plainScores === true ? undefined : job.background;
   const map = background ? background.peakMap : job.scores;
-  const plainStatistics = statisticsFromJob(job.record.statistics);
-  const statistics = background
-    ? (plainStatistics ? backgroundStatistics(background.kind, plainStatistics.rotations, plainStatistics.voxels) : undefined)
-    : plainStatistics;
-  const templateShape = zyxOf(job.record.parameters?.templateShape);
-  const starts = templateStarts(job.record.parameters);
-  let onlyTemplate: number | undefined;
-  if (o.templateIndex !== undefined) {
-    const n = starts?.length ?? 1;
-    onlyTemplate = numberOption('--template-index', o.templateIndex, `a template index from 0 to ${n - 1} (the job searched ${n} template${n === 1 ? '' : 's'})`,
-      (v) => starts !== undefined && Number.isInteger(v) && v >= 0 && v < n);
-  }
+  const { statistics, templateShape, starts, onlyTemplate } = fromRecord(job.record, background?.kind, o.templateIndex);
   const mask = o.mask === undefined ? undefined : readPeakMask(o.mask, job.scores.shape);
   const set = callPeaks({
     scores: map.data, rotationIndices: job.indices, shape: job.scores.shape, rotations: job.rotations,
@@ -251,6 +240,26 @@ export async function runPeaks(jobDir: string, o: PeaksCliOptions): Promise<Peak
   return { set, files };
 }
 
+/**
+ * What peak calling takes from a job's record: the noise statistics (a background map's own where peaks are called on
+ * one), the template's box, where each template's rotations start, and the template --template-index keeps.
+ */
+function fromRecord(record: JobOnDisk['record'], backgroundKind: 'rotation-stats' | 'random-phase' | undefined, templateIndex: string | undefined) {
+  const plainStatistics = statisticsFromJob(record.statistics);
+  const statistics = backgroundKind
+    ? (plainStatistics ? backgroundStatistics(backgroundKind, plainStatistics.rotations, plainStatistics.voxels) : undefined)
+    : plainStatistics;
+  const templateShape = zyxOf(record.parameters?.templateShape);
+  const starts = templateStarts(record.parameters);
+  let onlyTemplate: number | undefined;
+  if (templateIndex !== undefined) {
+    const n = starts?.length ?? 1;
+    onlyTemplate = numberOption('--template-index', templateIndex, `a template index from 0 to ${n - 1} (the job searched ${n} template${n === 1 ? '' : 's'})`,
+      (v) => starts !== undefined && Number.isInteger(v) && v >= 0 && v < n);
+  }
+  return { statistics, templateShape, starts, onlyTemplate };
+}
+
 /** `tme peaks` on maps larger than the memory available: slab by slab (callPeaksBySlabs), the same outputs. */
 function runPeaksBySlabs(
   jobDir: string, o: PeaksCliOptions, options: CallPeaksOptions, files: PeaksCliResult['files'], memory: { shape: Zyx; available: number },
@@ -260,18 +269,7 @@ function runPeaksBySlabs(
   if (o.refine) throw invalidOption('--refine', `no --refine (it holds the tomogram whole; ${heldWhole})`, '--refine');
   const job = openJob(jobDir);
   const background = o.plainScores === true ? undefined : job.background;
-  const plainStatistics = statisticsFromJob(job.record.statistics);
-  const statistics = background
-    ? (plainStatistics ? backgroundStatistics(background.kind, plainStatistics.rotations, plainStatistics.voxels) : undefined)
-    : plainStatistics;
-  const templateShape = zyxOf(job.record.parameters?.templateShape);
-  const starts = templateStarts(job.record.parameters);
-  let onlyTemplate: number | undefined;
-  if (o.templateIndex !== undefined) {
-    const n = starts?.length ?? 1;
-    onlyTemplate = numberOption('--template-index', o.templateIndex, `a template index from 0 to ${n - 1} (the job searched ${n} template${n === 1 ? '' : 's'})`,
-      (v) => starts !== undefined && Number.isInteger(v) && v >= 0 && v < n);
-  }
+  const { statistics, templateShape, starts, onlyTemplate } = fromRecord(job.record, background?.kind, o.templateIndex);
   const call: CallPeaksOptions = { ...options, ...(starts ? { templateStarts: starts } : {}), ...(onlyTemplate !== undefined ? { onlyTemplate } : {}) };
   const geometry = { voxelSize: job.voxelSize, origin: job.origin, ...(templateShape ? { templateShape } : {}) };
   const halo = slabHalo(job.shape, { ...call, ...geometry }, true);
