@@ -129,6 +129,23 @@ __attribute__((always_inline)) inline void accumulate8(Lanes& l, const Float8& x
   }
 }
 
+// accumulate8 for one voxel (a row's tail): its weighted score into the sums, the maximum, and the maps.
+__attribute__((always_inline)) inline void accumulate1(float x, const float* w, float* best, int32_t* arg, float* vs,
+                                                       float* vq, int32_t r, double* total, double* totalSq, float* top) {
+  const float wx = w ? *w * x : x;
+  *total += wx;
+  *totalSq += wx * x;
+  if (!(w && *w == 0.0f)) *top = x > *top ? x : *top;
+  if (vs) {
+    *vs += x;
+    *vq += x * x;
+  }
+  if (x > *best) {
+    *best = x;
+    *arg = r;
+  }
+}
+
 TME_SIMD_CLONES
 void accumulateBlock(const float* v, int64_t n, const float* w, float* best, int32_t* arg, int32_t r, double* sum,
                      double* sumSq, float* rmax, float* vs, float* vq) {
@@ -147,20 +164,9 @@ void accumulateBlock(const float* v, int64_t n, const float* w, float* best, int
     totalSq += l.q[j];
     top = l.m[j] > top ? l.m[j] : top;
   }
-  for (; i < n; ++i) {
-    const float x = v[i], wx = w ? w[i] * x : x;
-    total += wx;
-    totalSq += wx * x;
-    if (!(w && w[i] == 0.0f)) top = x > top ? x : top;
-    if (vs) {
-      vs[i] += x;
-      vq[i] += x * x;
-    }
-    if (x > best[i]) {
-      best[i] = x;
-      arg[i] = r;
-    }
-  }
+  for (; i < n; ++i)
+    accumulate1(v[i], w ? w + i : nullptr, best + i, arg + i, vs ? vs + i : nullptr, vs ? vq + i : nullptr, r, &total,
+                &totalSq, &top);
   *sum += total;
   *sumSq += totalSq;
   *rmax = top;
@@ -195,21 +201,10 @@ void accumulateScored(const float* o, int64_t oStride, const float* scale, float
       accumulate8(l, x, wy ? wy + i : nullptr, best + at + i, arg + at + i, vs ? vs + at + i : nullptr,
                   vs ? vq + at + i : nullptr);
     }
-    for (; i < width; ++i) {
-      const float x = std::min(limit, std::max(-limit, oy[i] * (sy ? sy[i] : scalar)));
-      const float wx = wy ? wy[i] * x : x;
-      total += wx;
-      totalSq += wx * x;
-      if (!(wy && wy[i] == 0.0f)) top = x > top ? x : top;
-      if (vs) {
-        vs[at + i] += x;
-        vq[at + i] += x * x;
-      }
-      if (x > best[at + i]) {
-        best[at + i] = x;
-        arg[at + i] = r;
-      }
-    }
+    for (; i < width; ++i)
+      accumulate1(std::min(limit, std::max(-limit, oy[i] * (sy ? sy[i] : scalar))), wy ? wy + i : nullptr,
+                  best + at + i, arg + at + i, vs ? vs + at + i : nullptr, vs ? vq + at + i : nullptr, r, &total,
+                  &totalSq, &top);
   }
   for (int j = 0; j < 8; ++j) {
     total += l.s[j];
@@ -300,21 +295,9 @@ void accumulateFlc(const float* const* o, int64_t oStride, float k, float flat, 
       accumulate8(l, x, wy ? wy + i : nullptr, best + at + i, arg + at + i, vs ? vs + at + i : nullptr,
                   vs ? vq + at + i : nullptr);
     }
-    for (; i < width; ++i) {
-      const float x = flcScore(cy[i], ay[i], by[i], k, flat);
-      const float wx = wy ? wy[i] * x : x;
-      total += wx;
-      totalSq += wx * x;
-      if (!(wy && wy[i] == 0.0f)) top = x > top ? x : top;
-      if (vs) {
-        vs[at + i] += x;
-        vq[at + i] += x * x;
-      }
-      if (x > best[at + i]) {
-        best[at + i] = x;
-        arg[at + i] = r;
-      }
-    }
+    for (; i < width; ++i)
+      accumulate1(flcScore(cy[i], ay[i], by[i], k, flat), wy ? wy + i : nullptr, best + at + i, arg + at + i,
+                  vs ? vs + at + i : nullptr, vs ? vq + at + i : nullptr, r, &total, &totalSq, &top);
   }
   foldLanes(l, &total, &totalSq);
   for (int j = 0; j < 8; ++j) top = l.m[j] > top ? l.m[j] : top;
