@@ -316,9 +316,11 @@ export function checkJobOptions(job: JobOptions, names: OptionNames = {}): Check
   }
   const spectrumPrecision = job.spectrumPrecision ?? 'single';
   if (!SPECTRUM_PRECISIONS.includes(spectrumPrecision)) throw invalidOption(name('spectrumPrecision'), 'single or half', spectrumPrecision);
-  // Float16 spectra are a Vulkan storage format; the CPU path's spectra stay float32.
-  if (spectrumPrecision === 'half' && device === 'cpu') {
-    throw invalidOption(name('spectrumPrecision'), `single on the CPU (half is for a Vulkan ${names.device ?? 'device'})`, spectrumPrecision);
+  // Float16 spectra are a Vulkan storage format; the CPU path's spectra stay float32. The default device ('auto') is
+  // the CPU on a machine without a GPU, so half asks for a Vulkan device by name.
+  const onCpu = device === 'cpu' || device === 'auto' || (isDeviceList(device) && device.includes('cpu'));
+  if (spectrumPrecision === 'half' && onCpu) {
+    throw invalidOption(name('spectrumPrecision'), `single on the CPU (half is for a Vulkan ${names.device ?? 'device'}: give it by index, gpu or gpu:all)`, spectrumPrecision);
   }
   return {
     score, plan, padTarget, interpolation, rotationMode, spectrumPrecision, device, threads: job.threads, tile, memoryFraction, memoryLimitBytes, background, randomPhaseSeed,

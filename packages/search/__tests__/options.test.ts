@@ -48,7 +48,9 @@ describe('resolveSearchOptions: the one check of a search, in the words of its f
     [{ score: 'ncc' }, 'for --score but received "ncc"'],
     [{ padTarget: 'wrap' as never }, 'Expected one of mean, zero, mirror for --pad-target but received "wrap"'],
     [{ rotationMode: 'fourier', defocus: 30000, defocusHandedness: 1 }, "Expected real when the template's filter changes with depth (--defocus-handedness) for --rotation-mode"],
-    [{ spectrumPrecision: 'half', device: 'cpu' }, 'Expected single on the CPU (half is for a Vulkan --device) for --spectrum-precision but received "half"'],
+    [{ spectrumPrecision: 'half', device: 'cpu' }, 'Expected single on the CPU (half is for a Vulkan --device: give it by index, gpu or gpu:all) for --spectrum-precision but received "half"'],
+    // The default device is the CPU where there is no GPU: half names its device.
+    [{ spectrumPrecision: 'half' }, 'Expected single on the CPU (half is for a Vulkan --device: give it by index, gpu or gpu:all) for --spectrum-precision but received "half"'],
     [{ spectrumPrecision: 'double' as never }, 'Expected single or half for --spectrum-precision but received "double"'],
     [{ rotationMode: 'fourier', score: 'flc' }, 'Expected real for the flc score (fourier serves cc, lcc, corr, cam and flc-sphere) for --rotation-mode'],
     [{ threads: 0 }, 'Expected an integer ≥ 1 for --threads but received 0'],
