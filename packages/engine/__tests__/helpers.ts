@@ -1,6 +1,10 @@
 // Shared test fixtures: seeded noise, small rotation sets, and brute-force per-voxel scores that share no code
 // with the reference backend (they compute a masked Pearson correlation per voxel, directly from its definition).
-import { createVolume, type Volume, type Zyx } from '@tme/formats';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { MrcRegionReader, createVolume, type Volume, type Zyx } from '@tme/formats';
+import { matchTemplateOutOfCore, type MatchOptions, type OutOfCoreMatchResult } from '../src/match';
+import type { MatchJob } from '../src/prepare';
 import { rotateBox } from '../src/rotate';
 import { seededRandom } from '@tme/rotations';
 
@@ -108,4 +112,17 @@ export function halfSpectrumFilter(shape: Zyx, value: (fz: number, fy: number, f
     out[(z * ny + y) * hx + x] = value((z <= nz / 2 ? z : z - nz) / nz, (y <= ny / 2 ? y : y - ny) / ny, x / nx);
   }
   return out;
+}
+
+/** matchTemplateOutOfCore on the MRC `file` (read by region), its maps written into dir/out; the reader closed after. */
+export async function runOutOfCore(
+  file: string, job: Omit<MatchJob, 'target'>, dir: string, out: string, options: MatchOptions = {},
+): Promise<OutOfCoreMatchResult> {
+  fs.mkdirSync(path.join(dir, out), { recursive: true });
+  const reader = new MrcRegionReader(file);
+  try {
+    return await matchTemplateOutOfCore({ ...job, target: reader }, { scores: path.join(dir, out, 'scores.mrc'), rotations: path.join(dir, out, 'rotations.mrc') }, options);
+  } finally {
+    reader.close();
+  }
 }

@@ -3,11 +3,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { MrcRegionReader, createVolume, readMrc, writeMrc, type Volume, type Zyx } from '@tme/formats';
 import { buildTargetFilter, whiteningProfile } from '@tme/template';
-import { matchTemplate, matchTemplateOutOfCore } from '../src/match';
+import { matchTemplate, matchTemplateOutOfCore, type MatchOptions } from '../src/match';
 import { PROCESS_BASE_BYTES, ARRAY_OVERHEAD } from '../src/memory-model';
 import { prepareJob, type PadMode } from '../src';
 import { checkVolumeFilter, filterVolumeOutOfCore, planVolumeFilter } from '../src/volume-filter';
-import { blobTemplate, gaussianNoise, rotationSet } from './helpers';
+import { blobTemplate, gaussianNoise, rotationSet, runOutOfCore } from './helpers';
 
 const CENTRES = [[10, 12, 14], [25, 30, 20], [30, 10, 36]] as const;
 
@@ -174,15 +174,7 @@ test('with the target filter, cancelled after two tiles and resumed: the filter 
     template: blobTemplate(12), rotations: ROTATIONS, targetFilter: targetFilterFor(volume), device: 'cpu' as const, tile: [26, 33, 35] as Zyx,
     threads: 1, batchRotations: 1,
   };
-  const run = async (out: string, options: Parameters<typeof matchTemplateOutOfCore>[2] = {}): Promise<Awaited<ReturnType<typeof matchTemplateOutOfCore>>> => {
-    fs.mkdirSync(path.join(dir, out), { recursive: true });
-    const reader = new MrcRegionReader(file);
-    try {
-      return await matchTemplateOutOfCore({ ...common, target: reader }, { scores: path.join(dir, out, 'scores.mrc'), rotations: path.join(dir, out, 'rotations.mrc') }, options);
-    } finally {
-      reader.close();
-    }
-  };
+  const run = (out: string, options: MatchOptions = {}): ReturnType<typeof runOutOfCore> => runOutOfCore(file, common, dir, out, options);
   const whole = await run('whole');
   const job = path.join(dir, 'job');
   const stop = new AbortController();

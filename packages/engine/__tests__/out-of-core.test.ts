@@ -2,8 +2,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { MrcRegionReader, createVolume, readMrc, writeMrc, type Zyx } from '@tme/formats';
-import { matchTemplate, matchTemplateOutOfCore } from '../src/match';
-import { blobTemplate, gaussianNoise, rotationSet } from './helpers';
+import { matchTemplate, matchTemplateOutOfCore, type MatchOptions } from '../src/match';
+import { blobTemplate, gaussianNoise, rotationSet, runOutOfCore } from './helpers';
 
 const SHAPE: Zyx = [40, 44, 48];
 
@@ -89,15 +89,7 @@ test('cancelled after two of twelve tiles: the checkpoint and partial maps are k
   const file = path.join(dir, 'target.mrc');
   writeMrc(file, createVolume(target(true), SHAPE, 2));
   const common = { template: blobTemplate(12), rotations: ROTATIONS, device: 'cpu' as const, tile: [26, 33, 35] as Zyx, threads: 1, batchRotations: 1 };
-  const run = async (out: string, options: Parameters<typeof matchTemplateOutOfCore>[2] = {}): Promise<Awaited<ReturnType<typeof matchTemplateOutOfCore>>> => {
-    fs.mkdirSync(path.join(dir, out), { recursive: true });
-    const reader = new MrcRegionReader(file);
-    try {
-      return await matchTemplateOutOfCore({ ...common, target: reader }, { scores: path.join(dir, out, 'scores.mrc'), rotations: path.join(dir, out, 'rotations.mrc') }, options);
-    } finally {
-      reader.close();
-    }
-  };
+  const run = (out: string, options: MatchOptions = {}): ReturnType<typeof runOutOfCore> => runOutOfCore(file, common, dir, out, options);
   const whole = await run('whole');
   const job = path.join(dir, 'job');
   const stop = new AbortController();
