@@ -126,3 +126,18 @@ export async function runOutOfCore(
     reader.close();
   }
 }
+
+/** Noise (σ 0.5) with a 12³ blob template added at each centre, and (optionally) x ≥ 42 zeroed: a slab without data. */
+export function plantedTarget(shape: Zyx, centres: ReadonlyArray<readonly [number, number, number]>, withNoData: boolean): Float32Array {
+  const [nz, ny, nx] = shape;
+  const data = gaussianNoise(nz * ny * nx, 11, 0.5);
+  const t = blobTemplate(12);
+  for (const [cz, cy, cx] of centres) {
+    for (let z = 0; z < 12; z++) for (let y = 0; y < 12; y++) for (let x = 0; x < 12; x++) {
+      const i = ((cz - 6 + z) * ny + cy - 6 + y) * nx + cx - 6 + x;
+      data[i] = (data[i] as number) + (t.data[(z * 12 + y) * 12 + x] as number);
+    }
+  }
+  if (withNoData) for (let z = 0; z < nz; z++) for (let y = 0; y < ny; y++) data.fill(0, (z * ny + y) * nx + 42, (z * ny + y) * nx + nx);
+  return data;
+}

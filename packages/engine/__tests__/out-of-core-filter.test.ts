@@ -7,23 +7,13 @@ import { matchTemplate, matchTemplateOutOfCore, type MatchOptions } from '../src
 import { PROCESS_BASE_BYTES, ARRAY_OVERHEAD } from '../src/memory-model';
 import { prepareJob, type PadMode } from '../src';
 import { checkVolumeFilter, filterVolumeOutOfCore, planVolumeFilter } from '../src/volume-filter';
-import { blobTemplate, gaussianNoise, rotationSet, runOutOfCore } from './helpers';
+import { blobTemplate, gaussianNoise, plantedTarget, rotationSet, runOutOfCore } from './helpers';
 
 const CENTRES = [[10, 12, 14], [25, 30, 20], [30, 10, 36]] as const;
 
 /** Noise with three copies of the template, and (optionally) a constant slab without data along the x face. */
 function target(shape: Zyx, withNoData: boolean): Float32Array {
-  const [nz, ny, nx] = shape;
-  const data = gaussianNoise(nz * ny * nx, 11, 0.5);
-  const t = blobTemplate(12);
-  for (const [cz, cy, cx] of CENTRES) {
-    for (let z = 0; z < 12; z++) for (let y = 0; y < 12; y++) for (let x = 0; x < 12; x++) {
-      const i = ((cz - 6 + z) * ny + cy - 6 + y) * nx + cx - 6 + x;
-      data[i] = (data[i] as number) + (t.data[(z * 12 + y) * 12 + x] as number);
-    }
-  }
-  if (withNoData) for (let z = 0; z < nz; z++) for (let y = 0; y < ny; y++) data.fill(0, (z * ny + y) * nx + 42, (z * ny + y) * nx + nx);
-  return data;
+  return plantedTarget(shape, CENTRES, withNoData);
 }
 
 const ROTATIONS = rotationSet([['z', 0], ['x', 30], ['y', 60], ['z', 90]]);

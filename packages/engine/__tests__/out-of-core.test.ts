@@ -3,23 +3,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { MrcRegionReader, createVolume, readMrc, writeMrc, type Zyx } from '@tme/formats';
 import { matchTemplate, matchTemplateOutOfCore, type MatchOptions } from '../src/match';
-import { blobTemplate, gaussianNoise, rotationSet, runOutOfCore } from './helpers';
+import { blobTemplate, gaussianNoise, plantedTarget, rotationSet, runOutOfCore } from './helpers';
 
 const SHAPE: Zyx = [40, 44, 48];
 
 /** Noise with three copies of the template, and (optionally) a constant slab without data along one face. */
 function target(withNoData: boolean): Float32Array {
-  const [nz, ny, nx] = SHAPE;
-  const data = gaussianNoise(nz * ny * nx, 11, 0.5);
-  const t = blobTemplate(12);
-  for (const [cz, cy, cx] of [[10, 12, 14], [25, 30, 20], [30, 10, 36]] as const) {
-    for (let z = 0; z < 12; z++) for (let y = 0; y < 12; y++) for (let x = 0; x < 12; x++) {
-      const i = ((cz - 6 + z) * ny + cy - 6 + y) * nx + cx - 6 + x;
-      data[i] = (data[i] as number) + (t.data[(z * 12 + y) * 12 + x] as number);
-    }
-  }
-  if (withNoData) for (let z = 0; z < nz; z++) for (let y = 0; y < ny; y++) data.fill(0, (z * ny + y) * nx + 42, (z * ny + y) * nx + nx);
-  return data;
+  return plantedTarget(SHAPE, [[10, 12, 14], [25, 30, 20], [30, 10, 36]], withNoData);
 }
 
 const ROTATIONS = rotationSet([['z', 0], ['x', 30], ['y', 60], ['z', 90]]);
