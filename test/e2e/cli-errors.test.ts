@@ -137,6 +137,11 @@ const cases: Case[] = [
   // tme itself is more than the limit: out of core cannot help, and the message must not say it would.
   { name: 'a --memory below what tme itself holds', args: () => match('target.mrc', 'template.mrc', 'o25', '--memory', '1M'), code: 1, message: /^tme: a search out of core holds 160 MiB \(tme itself\) before any tile, but --memory allows 1 MiB; allow it more$/, output: () => f('o25') },
   { name: 'a bad --memory', args: () => match('target.mrc', 'template.mrc', 'o24', '--memory', 'lots'), code: 2, message: /Expected a memory size of at least 1M, like 8G, 512M or 16GiB for --memory but received "lots"/, output: () => f('o24') },
+  {
+    name: 'a bad --calibration', code: 2, output: () => f('o26'),
+    args: () => ['estimate', ...match('target.mrc', 'template.mrc', 'o26', '--calibration', 'a few').slice(1)],
+    message: /^tme: Expected a whole number of rotations ≥ 0 \(0: no timing\) for --calibration but received "a few" of type string$/,
+  },
   { name: 'missing required option', args: () => ['match', '--target', f('target.mrc')], code: 2, message: /^tme: required option '--template <file>' not specified/, output: () => f('none') },
 ];
 

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { invalidOption } from '@tme/formats';
 import { devicesLabel, estimateJob, outOfCoreCheckpointBytes, type DeviceInfo } from '@tme/engine';
 import { addMatchOptions, setupMatch, type MatchFlags } from './match';
 
@@ -15,8 +16,10 @@ function duration(seconds: number): string {
 
 /** `tme estimate`: memory per device, the tile plan and a calibrated time, before anything big runs. */
 export async function runEstimate(flags: MatchFlags & { calibration: string; json?: boolean }): Promise<void> {
+  // Checked before the inputs are read: a typo here is not worth a tomogram's read.
+  if (!/^\s*\d+\s*$/.test(flags.calibration)) throw invalidOption('--calibration', 'a whole number of rotations ≥ 0 (0: no timing)', flags.calibration);
+  const calibration = Number(flags.calibration);
   const setup = await setupMatch({ ...flags, output: flags.output ?? '.' }, { createDir: false });
-  const calibration = Math.max(0, Math.floor(Number(flags.calibration)) || 0);
   const estimate = await estimateJob(setup.job, { calibrationRotations: calibration });
   if (flags.json) {
     process.stdout.write(`${JSON.stringify(estimate, (_k, v: unknown) => (v instanceof Float32Array ? Array.from(v) : v), 2)}\n`);
