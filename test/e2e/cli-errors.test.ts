@@ -142,6 +142,11 @@ const cases: Case[] = [
     args: () => ['estimate', ...match('target.mrc', 'template.mrc', 'o26', '--calibration', 'a few').slice(1)],
     message: /^tme: Expected a whole number of rotations ≥ 0 \(0: no timing\) for --calibration but received "a few" of type string$/,
   },
+  {
+    name: 'tme run --box without relion among --formats', code: 2, output: () => f('o27'),
+    args: () => ['run', ...match('target.mrc', 'template.mrc', 'o27', '--formats', 'tsv,imod', '--box', '32').slice(1)],
+    message: /^tme: Expected it only with relion in --formats \(the subtomograms' box; --formats is tsv,imod\) for --box but received "32"/,
+  },
   { name: 'missing required option', args: () => ['match', '--target', f('target.mrc')], code: 2, message: /^tme: required option '--template <file>' not specified/, output: () => f('none') },
 ];
 

@@ -17,10 +17,17 @@ async function tme(...args: string[]): Promise<{ code: number; out: string; err:
   const [command, picks, ...rest] = args;
   expect(command).toBe('export');
   const options: Record<string, string | boolean> = { faceBoxes: 'pad', normalise: true, centreConvention: 'relion' };
+  const given = new Set<string>(); // what commander's getOptionValueSource reports as 'cli'
   for (let i = 0; i < rest.length; i += 1) {
     const flag = rest[i]!;
-    if (flag.startsWith('--no-')) { options[flag.slice(5).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())] = false; continue; }
+    if (flag.startsWith('--no-')) {
+      const key = flag.slice(5).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+      options[key] = false;
+      given.add(key);
+      continue;
+    }
     const key = flag === '-o' ? 'output' : flag.replace(/^--/, '').replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+    given.add(key);
     const next = rest[i + 1];
     if (next === undefined || (next.startsWith('-') && !/^-\d/.test(next))) options[key] = true;
     else { options[key] = next; i += 1; }
@@ -28,7 +35,7 @@ async function tme(...args: string[]): Promise<{ code: number; out: string; err:
   let out = '';
   const spy = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => { out += String(chunk); return true; });
   try {
-    await runExport(picks!, options as unknown as Parameters<typeof runExport>[1]);
+    await runExport(picks!, options as unknown as Parameters<typeof runExport>[1], (key) => (given.has(key) ? 'cli' : undefined));
     return { code: 0, out, err: '' };
   } catch (e) {
     return { code: exitCodeFor(e), out, err: formatError(e, false) };
@@ -94,6 +101,23 @@ describe('tme export', () => {
         for (const k of [3, 4, 5]) expect(Math.abs(wrapDegrees(m[k]! - t[k]!))).toBeLessThan(1e-3);
       }
     }
+  });
+
+  it('refuses a flag its format does not read, naming the formats that do (a flag is never accepted and ignored)', async () => {
+    const tsv = path.join(FIXTURES, 'peer128_flcs_a15.orientations.tsv');
+    const imod = await tme('export', tsv, '--format', 'imod', '--tomo-size', '128,128,128', '--voxel-size', '10', '--cs', '2.7', '-o', path.join(dir, 'a'));
+    expect(imod.code).toBe(2);
+    expect(imod.err.trim()).toBe('tme: --cs is not used by --format imod (it is for --format relion, --format relion5)');
+    const dynamo = await tme('export', tsv, '--format', 'dynamo', '--face-boxes', 'pad', '-o', path.join(dir, 'b'));
+    expect(dynamo.err.trim()).toBe('tme: --face-boxes is not used by --format dynamo (it is for --format relion)');
+    // A STAR input reads the centre convention for its own coordinates, whatever the output.
+    const star = await tme('export', path.join(FIXTURES, 'peer128_flcs_a15.relion4.star'), '--format', 'tsv', '--centre-convention', 'relion', '-o', path.join(dir, 'c'));
+    expect(star.code).toBe(0);
+    const tsvIn = await tme('export', tsv, '--format', 'tsv', '--centre-convention', 'relion', '-o', path.join(dir, 'd'));
+    expect(tsvIn.err.trim()).toBe('tme: --centre-convention is not used by --format tsv (it is for --format relion5, a .star input)');
+    expect(fs.existsSync(path.join(dir, 'a')) || fs.existsSync(path.join(dir, 'b')) || fs.existsSync(path.join(dir, 'd'))).toBe(false);
+    const cs = await tme('export', tsv, '--format', 'relion5', '--tomo-size', '128,128,128', '--voxel-size', '10', '--cs', '', '-o', path.join(dir, 'e'));
+    expect(cs.err.trim()).toBe('tme: Expected number ≥ 0 (mm) for --cs but received "" of type string');
   });
 
   it('pyTME relion5 STAR needs the tomogram geometry and says so', async () => {

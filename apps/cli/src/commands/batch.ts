@@ -11,7 +11,7 @@ import type { RunFormat } from '../pipeline';
 import { addMatchOptions, createFolder } from './match';
 import { addPeakOptions } from './peaks';
 import { readJobDefaults, readPicksTsv } from './export';
-import { addRunOutputOptions, parseFormats, runAll, type RunFlags } from './run';
+import { addRunOutputOptions, parseFormats, parseRunBox, runAll, type RunFlags } from './run';
 import { mergeTomogramShards, runSlurmTask, writeBatchSlurm, type BatchSlurmFlags } from './batch-slurm';
 import { commandLine } from '../command-line';
 
@@ -183,6 +183,7 @@ async function runBatch(manifest: string, flags: BatchFlags): Promise<void> {
     }
   }
   const formats = parseFormats(flags.formats);
+  parseRunBox(flags.box, formats);
   const out = path.resolve(flags.output);
   const slurmMode = flags.slurm === true || flags.slurmTask !== undefined || flags.slurmFinish === true;
   if (!slurmMode) {

@@ -73,6 +73,14 @@ function positive(name: string, text: string | undefined): number | undefined {
   return v;
 }
 
+/** A number in [lo, hi] given as text, checked here so that the message names the flag (an empty value is not 0). */
+function inRange(name: string, text: string | undefined, lo: number, hi: number, what: string): number | undefined {
+  if (text === undefined) return undefined;
+  const v = Number(text);
+  if (!(text.trim() !== '' && v >= lo && v <= hi)) throw invalidOption(name, what, text);
+  return v;
+}
+
 function numbers(name: string, text: string | undefined, count: number): number[] | undefined {
   if (text === undefined) return undefined;
   const v = text.split(',').map((s) => Number(s));
@@ -177,9 +185,44 @@ export function readJobDefaults(picksFile: string): JobDefaults | undefined {
   };
 }
 
+/** The flags each output format reads (beyond --format, -o, --force); a STAR input also reads STAR_INPUT_FLAGS. */
+const FORMAT_FLAGS: Record<ExportFormat, ReadonlyArray<keyof ExportCliOptions>> = {
+  relion: ['target', 'box', 'diameter', 'tomoName', 'voxelSize', 'tomoSize', 'tiltRange', 'voltage', 'cs', 'amplitudeContrast', 'faceBoxes', 'invert', 'normalise', 'binning'],
+  relion5: ['target', 'tomoName', 'voxelSize', 'tomoSize', 'voltage', 'cs', 'amplitudeContrast', 'binning', 'tiltSeriesPixelSize', 'centreConvention', 'tomogramsStar'],
+  imod: ['target', 'tomoName', 'voxelSize', 'tomoSize', 'diameter', 'sphereRadius'],
+  dynamo: ['tiltRange'],
+  stopgap: [],
+  warp: ['target', 'tomoName', 'voxelSize', 'tomoSize'],
+  tsv: [],
+};
+/** What reading a STAR file's centred coordinates takes: the tomogram's size and voxel size, its conventions. */
+const STAR_INPUT_FLAGS: ReadonlyArray<keyof ExportCliOptions> = ['target', 'voxelSize', 'tomoSize', 'binning', 'centreConvention', 'inputConvention'];
+const FLAG_NAMES: Partial<Record<keyof ExportCliOptions, string>> = {
+  target: '--target', box: '--box', diameter: '--diameter', tomoName: '--tomo-name', voxelSize: '--voxel-size', tomoSize: '--tomo-size',
+  tiltRange: '--tilt-range', voltage: '--voltage', cs: '--cs', amplitudeContrast: '--amplitude-contrast', faceBoxes: '--face-boxes',
+  invert: '--invert/--no-invert', normalise: '--no-normalise', binning: '--binning', tiltSeriesPixelSize: '--tilt-series-pixel-size',
+  centreConvention: '--centre-convention', tomogramsStar: '--tomograms-star', inputConvention: '--input-convention', sphereRadius: '--sphere-radius',
+};
+
+/** A flag is never accepted and ignored: one the format (and the input) does not read is refused, naming both. */
+function refuseUnusedFlags(format: ExportFormat, picksFile: string, given: (key: keyof ExportCliOptions) => string | undefined): void {
+  const star = path.extname(picksFile).toLowerCase() === '.star';
+  const used = new Set([...FORMAT_FLAGS[format], ...(star ? STAR_INPUT_FLAGS : [])]);
+  for (const key of Object.keys(FLAG_NAMES) as Array<keyof ExportCliOptions>) {
+    if (given(key) !== 'cli' || used.has(key)) continue;
+    const formats = FORMATS.filter((f) => FORMAT_FLAGS[f].includes(key));
+    const where = [...formats.map((f) => `--format ${f}`), ...(STAR_INPUT_FLAGS.includes(key) ? ['a .star input'] : [])];
+    throw new TmeError('ERR_TME_INVALID_OPTION', `${FLAG_NAMES[key]} is not used by --format ${format}${star ? ' from a .star input' : ''}`
+      + (where.length > 0 ? ` (it is for ${where.join(', ')})` : ''));
+  }
+}
+
 /** `tme export`: picks (TSV, STAR, Dynamo table) → RELION 3.1/4, RELION 5, IMOD, Dynamo, STOPGAP, Warp or pyTME TSV. */
-export async function runExport(picksFile: string, o: ExportCliOptions): Promise<ExportSummary> {
+export async function runExport(
+  picksFile: string, o: ExportCliOptions, given: (key: keyof ExportCliOptions) => string | undefined,
+): Promise<ExportSummary> {
   const format = oneOf<ExportFormat>('--format', o.format, FORMATS)!;
+  refuseUnusedFlags(format, picksFile, given);
   // A picks file in a job folder: the job says what the flags would (flags win).
   const job = readJobDefaults(picksFile);
   const targetFile = o.target ?? job?.target;
@@ -198,8 +241,8 @@ export async function runExport(picksFile: string, o: ExportCliOptions): Promise
   const scope = job?.microscope ?? {};
   const optics = {
     voltage: positive('--voltage', o.voltage) ?? scope.voltage,
-    sphericalAberration: o.cs !== undefined ? Number(o.cs) : scope.sphericalAberration,
-    amplitudeContrast: o.amplitudeContrast !== undefined ? Number(o.amplitudeContrast) : scope.amplitudeContrast,
+    sphericalAberration: inRange('--cs', o.cs, 0, Infinity, 'number ≥ 0 (mm)') ?? scope.sphericalAberration,
+    amplitudeContrast: inRange('--amplitude-contrast', o.amplitudeContrast, 0, 1, 'number in [0, 1]') ?? scope.amplitudeContrast,
   };
   const tilt = (numbers('--tilt-range', o.tiltRange, 2) as [number, number] | undefined) ?? job?.tiltRange;
   const needGeometry = (): TomogramGeometry => {
@@ -242,7 +285,7 @@ export async function runExport(picksFile: string, o: ExportCliOptions): Promise
       break;
     case 'imod': {
       const geometry = needGeometry();
-      const radius = o.sphereRadius !== undefined ? Number(o.sphereRadius) : diameter !== undefined ? diameter / 2 / geometry.voxelSize : undefined;
+      const radius = o.sphereRadius !== undefined ? inRange('--sphere-radius', o.sphereRadius, 0, Infinity, 'number ≥ 0 (pixels)') : diameter !== undefined ? diameter / 2 / geometry.voxelSize : undefined;
       summary = exportImod(inputs.picks, geometry, { outDir, force, ...(radius !== undefined ? { sphereRadius: radius } : {}) });
       break;
     }
@@ -291,5 +334,7 @@ export function register(program: Command): void {
     .option('--input-convention <c>', 'STAR input: pytme-relion4, pytme-relion5, relion or relion5 (default: detected)')
     .option('--sphere-radius <px>', 'imod: sphere radius, pixels (default --diameter/2, else 5)')
     .option('--force', 'replace existing outputs')
-    .action(async (picks: string, options: ExportCliOptions) => { await runExport(picks, options); });
+    .action(async (picks: string, options: ExportCliOptions, command: Command) => {
+      await runExport(picks, options, (key) => command.getOptionValueSource(key));
+    });
 }

@@ -48,14 +48,20 @@ export function parseFormats(text: string): RunFormat[] {
   return list as RunFormat[];
 }
 
+/** --box: the RELION subtomograms' box, so only with relion among the outputs. */
+export function parseRunBox(text: string | undefined, formats: readonly RunFormat[]): number | undefined {
+  if (text === undefined) return undefined;
+  const box = Number(text);
+  if (!(Number.isInteger(box) && box >= 4 && box % 2 === 0)) throw invalidOption('--box', 'an even integer ≥ 4 (RELION needs even boxes)', text);
+  if (!formats.includes('relion')) throw invalidOption('--box', `it only with relion in --formats (the subtomograms' box; --formats is ${formats.join(',')})`, text);
+  return box;
+}
+
 /** `tme run`: match, call peaks and export, into one folder, with the flags of the separate commands. */
 export async function runAll(flags: RunFlags): Promise<void> {
   const formats = parseFormats(flags.formats);
   const peaks = callOptionsFrom({ ...flags, refine: false });
-  const box = flags.box === undefined ? undefined : Number(flags.box);
-  if (box !== undefined && !(Number.isInteger(box) && box >= 4 && box % 2 === 0)) {
-    throw invalidOption('--box', 'an even integer ≥ 4 (RELION needs even boxes)', flags.box);
-  }
+  const box = parseRunBox(flags.box, formats);
   // The peak mask is checked before the match: a wrong file must not cost a search.
   const peakMask = flags.mask === undefined ? undefined : readPeakMask(flags.mask, readMrcHeader(flags.target).shape);
   const setup = await setupMatch(flags, { holdsTarget: 'tme run', createDir: flags.fromJob !== true });
