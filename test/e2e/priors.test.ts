@@ -116,3 +116,22 @@ test('a bad prior file is refused in one line naming the file and the line', asy
   expect(r.stderr).toBe(`tme: ${f('bad.tsv')}: line 3: the vector has zero length (a prior needs a direction)\n`);
   expect(fs.existsSync(f('bad/job.json'))).toBe(false);
 });
+
+test('a search with priors split into shards and merged is the search run whole, byte for byte', async () => {
+  const match = (out: string, ...extra: string[]): string[] => ['match', '--target', f('tomogram.mrc'), '--template', f('template.mrc'),
+    '--angular-step', String(STEP), '--tilt-range', '-60,60', '--device', 'cpu', '--quiet', '-o', f(out),
+    '--priors', f('priors.tsv'), '--prior-cone', String(CONE), '--prior-radius', '25', ...extra];
+  for (const args of [match('pwhole'), match('pshard0', '--shard', '0/2'), match('pshard1', '--shard', '1/2'), ['merge', f('pshard1'), f('pshard0'), '-o', f('pmerged')]]) {
+    const r = await runTme(args, { timeoutMs: 240_000 });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+  }
+  for (const file of ['scores.mrc', 'rotations.mrc', 'angles.tsv']) {
+    expect(fs.readFileSync(f(`pmerged/${file}`)).equals(fs.readFileSync(f(`pwhole/${file}`)))).toBe(true);
+  }
+  // Each shard matched part of what the priors allow: the two parts add up to the whole search's count.
+  const [whole, a, b] = [job('pwhole'), job('pshard0'), job('pshard1')];
+  expect(a.priors!.rotationsMatched + b.priors!.rotationsMatched).toBe(whole.priors!.rotationsMatched);
+  expect(a.priors!.rotationsMatched).toBeGreaterThan(0);
+  expect(b.priors!.rotationsMatched).toBeGreaterThan(0);
+});
