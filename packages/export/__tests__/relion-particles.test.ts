@@ -24,13 +24,16 @@ describe('relionParticlesTables', () => {
     expect(particles.name).toBe('particles');
     expect(particles.labels).toEqual(['rlnImageName', 'rlnCtfImage', 'rlnAngleRot', 'rlnAngleTilt', 'rlnAnglePsi',
       'rlnOriginXAngst', 'rlnOriginYAngst', 'rlnOriginZAngst', 'rlnOpticsGroup', 'rlnCoordinateX', 'rlnCoordinateY',
-      'rlnCoordinateZ', 'rlnMicrographName', 'rlnTomoName', 'rlnAutopickFigureOfMerit', 'rlnClassNumber', 'tmeBoxOutsideFraction']);
+      'rlnCoordinateZ', 'rlnMicrographName', 'rlnTomoName', 'rlnAutopickFigureOfMerit', 'rlnClassNumber', 'rlnRandomSubset', 'tmeBoxOutsideFraction']);
     expect(particles.rows).toHaveLength(20);
     for (const r of particles.rows) expect(r).toHaveLength(particles.labels.length);
     expect(columnOf(particles, 'rlnImageName')[2]).toBe('Subtomograms/tomo1_000003.mrc');
     expect(new Set(columnOf(particles, 'rlnCtfImage'))).toEqual(new Set(['Subtomograms/tomo1_wedge.mrc']));
     // A box that crossed a face is marked with the fraction of it that was filled.
     expect(columnOf(particles, 'tmeBoxOutsideFraction').slice(0, 3)).toEqual(['0.0000', '0.3125', '0.0000']);
+    // Gold-standard halves alternate, so relion_refine --split_random_halves never meets an empty half.
+    expect(columnOf(particles, 'rlnRandomSubset').slice(0, 5)).toEqual(['1', '2', '1', '2', '1']);
+    expect(columnOf(particles, 'rlnRandomSubset').filter((h) => h === '2')).toHaveLength(10);
   });
 
   it('angles: RELION’s Euler_angles2matrix(rot, tilt, psi) equals R to 1e-6', () => {

@@ -55,6 +55,15 @@ export function relionOriginAngstOf(pick: ExportPick, pixelSize: number): [numbe
 }
 
 /**
+ * The gold-standard half (rlnRandomSubset) of the i-th particle of a set: halves alternate, so that any set of two
+ * or more particles fills both. Without the column relion_refine --split_random_halves draws them at random, and a
+ * small set (3 particles: one time in four) can leave a half empty, which stops it.
+ */
+export function randomSubsetOf(index: number): 1 | 2 {
+  return index % 2 === 0 ? 1 : 2;
+}
+
+/**
  * The two tables of a RELION 3.1/4 subtomogram-averaging particles STAR: data_optics (with rlnImageDimensionality 3,
  * which relion_refine needs to treat the images as 3D) and data_particles. rlnCoordinateX/Y/Z are the integer voxel
  * the box was cut on (× binning); position = coordinate/binning − origin/pixel, RELION's own reading.
@@ -79,9 +88,9 @@ export function relionParticlesTables(
   const labels = ['rlnImageName', ...(options.ctfImage ? ['rlnCtfImage'] : []),
     'rlnAngleRot', 'rlnAngleTilt', 'rlnAnglePsi', 'rlnOriginXAngst', 'rlnOriginYAngst', 'rlnOriginZAngst', 'rlnOpticsGroup',
     'rlnCoordinateX', 'rlnCoordinateY', 'rlnCoordinateZ', 'rlnMicrographName', 'rlnTomoName', 'rlnAutopickFigureOfMerit',
-    ...(withClass ? ['rlnClassNumber'] : []), RELION_OUTSIDE_LABEL];
+    ...(withClass ? ['rlnClassNumber'] : []), 'rlnRandomSubset', RELION_OUTSIDE_LABEL];
   const micrograph = options.micrographName ?? `${geometry.name}.mrc`;
-  const rows = entries.map(({ pick, imageName, outsideFraction }) => {
+  const rows = entries.map(({ pick, imageName, outsideFraction }, i) => {
     const [rot, tilt, psi] = relionAnglesOf(pick);
     const [ox, oy, oz] = relionOriginAngstOf(pick, px);
     // RELION's meaning: the particle is at coordinate − origin/pixel, so the coordinate is the box centre (where the
@@ -91,7 +100,7 @@ export function relionParticlesTables(
       fixed(rot), fixed(tilt), fixed(psi), fixed(ox), fixed(oy), fixed(oz), '1',
       fixed(c[2] * binning, 3), fixed(c[1] * binning, 3), fixed(c[0] * binning, 3),
       micrograph, geometry.name, fixed(pick.score),
-      ...(withClass ? [String((pick.detail ?? 0) + 1)] : []), fixed(outsideFraction ?? 0, 4)];
+      ...(withClass ? [String((pick.detail ?? 0) + 1)] : []), String(randomSubsetOf(i)), fixed(outsideFraction ?? 0, 4)];
   });
   return [opticsTable, { name: 'particles', labels, rows }];
 }

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { Option, type Command } from 'commander';
 import { CHECKPOINT_FILE, JOB_FILES } from '@tme/engine';
 import {
-  STOPGAP_FILE, WARP_FILE, formatStopgapMotl, stopgapMotlRows, warpMatchingTable, warpStarFile, type StarLoopTable,
+  STOPGAP_FILE, WARP_FILE, formatStopgapMotl, randomSubsetOf, stopgapMotlRows, warpMatchingTable, warpStarFile, type StarLoopTable,
 } from '@tme/export';
 import { TmeError, formatStar, invalidOption, readStar, starBlock, writeFileAtomic, writeStar, type StarBlock, type StarFile } from '@tme/formats';
 import { parseRelionTomograms } from '@tme/search';
@@ -125,10 +125,14 @@ function combineParticles(out: string, names: readonly string[]): number {
     const image = pLoop.labels.indexOf('rlnImageName');
     const ctf = pLoop.labels.indexOf('rlnCtfImage');
     const group = pLoop.labels.indexOf('rlnOpticsGroup');
+    // Halves alternate over the whole set (each tomogram's own alternate from its first particle: three tomograms of
+    // one particle each would be one half).
+    const half = pLoop.labels.indexOf('rlnRandomSubset');
     for (const row of pLoop.rows) {
       const r = [...row];
       for (const c of [image, ctf]) if (c >= 0) r[c] = path.join(name, 'relion', r[c] as string);
       if (group >= 0) r[group] = groupOf.get(r[group] as string) ?? (r[group] as string);
+      if (half >= 0) r[half] = String(randomSubsetOf(rows));
       combinedParticles.rows.push(r);
       rows++;
     }
