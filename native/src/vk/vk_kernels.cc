@@ -250,21 +250,29 @@ class VkKernels final : public Kernels {
       slots_ = std::move(cached);
     } else {
       destroySlotSet(ctx_, cached);
-      slots_ = std::make_unique<SlotSet>();
-      slots_->shape = config_.tile;
-      slots_->forwardCount = forwardCount;
-      slots_->slots.resize(count);
+      // Made aside and kept only whole: a set half made (a shape VkFFT refuses, memory running out) cached for the
+      // next job of the shape would hand it empty applications.
+      auto made = std::make_unique<SlotSet>();
+      made->shape = config_.tile;
+      made->forwardCount = forwardCount;
+      made->slots.resize(count);
       const int64_t n = config_.tile.voxels(), nc = config_.tile.spectrumCount();
-      for (int k = 0; k < count; ++k) {
-        FftSlot& s = slots_->slots[k];
-        s.s = ctx_.createBuffer(8 * nc, "a spectrum");
-        s.o = ctx_.createBuffer(4 * n, "a correlation map");
-        if (k < forwardCount) {
-          s.p = ctx_.createBuffer(4 * n, "a template placement grid");
-          s.forward = createVkFftApp(ctx_, config_.tile, s.p, s.s, true, planMs);
+      try {
+        for (int k = 0; k < count; ++k) {
+          FftSlot& s = made->slots[k];
+          s.s = ctx_.createBuffer(8 * nc, "a spectrum");
+          s.o = ctx_.createBuffer(4 * n, "a correlation map");
+          if (k < forwardCount) {
+            s.p = ctx_.createBuffer(4 * n, "a template placement grid");
+            s.forward = createVkFftApp(ctx_, config_.tile, s.p, s.s, true, planMs);
+          }
+          s.inverse = createVkFftApp(ctx_, config_.tile, s.o, s.s, false, planMs);
         }
-        s.inverse = createVkFftApp(ctx_, config_.tile, s.o, s.s, false, planMs);
+      } catch (...) {
+        destroySlotSet(ctx_, made);
+        throw;
       }
+      slots_ = std::move(made);
     }
     slotIds_.clear();
     for (int k = 0; k < static_cast<int>(slots_->slots.size()); ++k) {
