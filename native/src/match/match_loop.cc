@@ -416,7 +416,7 @@ std::vector<cfloat> fourierTemplateSpectrum(const MatchJob& job, const Shape3& g
 }
 
 // `threads`: FFTW threads for the setup transforms. The CPU path passes 1 (its workers' plan, no extra planning);
-// the Vulkan path passes the host's cores, since there the setup is the only host FFT work of the job.
+// a Vulkan job with hostSetup passes the host's cores, since there the setup is the only host FFT work of the job.
 // `onDevice` (Vulkan): only what the device's set-up needs from the host (TileSetup::device), no host FFT of the tile.
 TileSetup prepareTile(const MatchJob& job, const Shape3& grid, int threads, double* planMs, bool onDevice) {
   TileSetup s;
