@@ -140,6 +140,10 @@ export interface NativeMatchJob {
    *  not ask to keep it, or that has other inputs, frees it. Each device keeps one (calls on several devices at once
    *  keep theirs); concurrent calls on one device share it. Default false. */
   keepSetup?: boolean;
+  /** Where a Vulkan job makes the tile's set-up (its target spectra and flc-sphere's σ map): 'device' (default: the
+   *  target uploaded once, the transforms run by VkFFT) or 'host' (FFTW, then uploaded: the CPU path's way, kept for
+   *  comparisons). The CPU path refuses 'device'. */
+  setupOn?: 'device' | 'host';
   /** Also return, per voxel, Σ score and Σ score² over this call's rotations (voxelSum, voxelSumSq): the voxel's mean
    *  and σ over rotations, for background normalisation. Two more float maps of targetShape. Default false. */
   voxelStats?: boolean;
@@ -246,6 +250,8 @@ export interface MatchMemoryQuery {
   cpuTransforms?: CpuTransforms;
   /** As in the job. Default 'single'. */
   spectrumPrecision?: SpectrumPrecision;
+  /** As in the job. Default 'device' on Vulkan. */
+  setupOn?: 'device' | 'host';
 }
 
 export interface MatchMemoryEstimate {

@@ -157,6 +157,18 @@ bool readHalfSpectra(const Napi::Value& v) {
   fail(ErrorCode::InvalidOption, "Expected 'single' | 'half' for spectrumPrecision but received \"" + s + "\"");
 }
 
+// setupOn: where a Vulkan job makes the tile's set-up, 'device' (default) or 'host' (MatchJob::hostSetup, for
+// comparisons); the CPU path has only 'host'.
+bool readHostSetup(const Napi::Value& v, const std::string& device) {
+  if (v.IsUndefined()) return false;
+  std::string s = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
+  if (s == "host") return true;
+  if (s == "device" && device != "cpu") return false;
+  if (s == "device")
+    fail(ErrorCode::InvalidOption, "Expected a Vulkan device for setupOn 'device' but received \"cpu\"");
+  fail(ErrorCode::InvalidOption, "Expected 'device' | 'host' for setupOn but received \"" + s + "\"");
+}
+
 // cpuTransforms: whether the CPU path runs whole 3D transforms, and how the slab correlator forms its z products.
 void readCpuTransforms(const Napi::Value& v, bool* full, ZSums* zSums) {
   std::string s = v.IsString() ? v.As<Napi::String>().Utf8Value() : "pruned";
@@ -192,6 +204,7 @@ MatchJob readJob(const Napi::Object& o, Pins* pins) {
   job.rotationsPerSubmit = readInt(o, "rotationsPerSubmit", 0);
   job.halfSpectra = readHalfSpectra(o.Get("spectrumPrecision"));
   job.keepSetup = o.Get("keepSetup").ToBoolean();
+  job.hostSetup = readHostSetup(o.Get("setupOn"), job.device);
   job.voxelStats = o.Get("voxelStats").ToBoolean();
   // The tile-sized inputs are read in place (runMatch pins the job object until it settles); the small ones copied.
   job.target = viewTyped<float>(o, "target", napi_float32_array, true, pins);
@@ -544,6 +557,7 @@ Napi::Value EstimateMatchMemory(const Napi::CallbackInfo& info) {
     q.voxelStats = o.Get("voxelStats").ToBoolean();
     readCpuTransforms(o.Get("cpuTransforms"), &q.fullTransforms, &q.zSums);
     q.halfSpectra = readHalfSpectra(o.Get("spectrumPrecision"));
+    q.hostSetup = readHostSetup(o.Get("setupOn"), q.device);
     MemoryVerdict v = estimateMatchMemory(q);
     int forward = 0, inverse = 0;
     fftCountsPerRotation(q.score, q.rotationMode, &forward, &inverse);

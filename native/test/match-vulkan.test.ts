@@ -147,3 +147,15 @@ maybe('outputRegion on Vulkan (lavapipe)', () => {
     expect(untouched(cpu)).toBe(16 * 16 * 16 - 12 * 10 * 13);
   });
 });
+
+maybe('a tile shape VkFFT refuses (lavapipe)', () => {
+  it('fails in one line each time, and the next job of a good shape still runs', async () => {
+    const bad: Shape = [15, 17, 19]; // 17 and 19: prime factors above VkFFT's 13
+    const job = { ...base, target: randomVolume(bad, 3), targetShape: bad, device: vk!, score: 'mcc' as const };
+    // Twice: the first call's half-made FFT slots must not be cached for the second (it crashed the process).
+    for (let i = 0; i < 2; i++) await expect(runMatch(job)).rejects.toThrow(/^VkFFT cannot transform a 15x17x19 grid on .*: axis 17 has a prime factor above 13/);
+    const good = await runMatch({ ...base, device: vk!, score: 'mcc' });
+    const cpu = await runMatch({ ...base, device: 'cpu', score: 'mcc' });
+    expect(maxAbsDiff(good.scores, cpu.scores) / maxAbs(cpu.scores)).toBeLessThan(1e-4);
+  });
+});

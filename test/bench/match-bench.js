@@ -64,13 +64,14 @@ function lowPass(shape) {
   return f;
 }
 
-async function timeCase({ device, threads, target, box, score, rotationCount, mode = 'real', lowPassed = false, precision = 'single', keepMaps = false }) {
+async function timeCase({ device, threads, target, box, score, rotationCount, mode = 'real', lowPassed = false, precision = 'single', keepMaps = false, setupOn }) {
   const shape = paddedShape(target, box);
   const voxels = shape[0] * shape[1] * shape[2];
   const job = {
     device, threads, target: noise(voxels, 3), targetShape: shape, template: noise(box ** 3, 7), templateShape: [box, box, box],
     mask: sphere(box), rotations: rotations(rotationCount), score, rotationMode: mode,
     ...(precision === 'half' ? { spectrumPrecision: 'half' } : {}),
+    ...(setupOn ? { setupOn } : {}), // Vulkan: the tile's set-up on the device (default) or the host (comparisons)
     targetMask: score === 'mcc' ? new Float32Array(voxels).fill(1) : undefined,
     // The grid the engine filters each rotated template on (filterGridFor): 1.5× the box at a fast size.
     ...(lowPassed ? (() => { const g = native.nextFastShape([Math.ceil(1.5 * box), Math.ceil(1.5 * box), Math.ceil(1.5 * box)]); return { filter: lowPass(g), filterShape: g }; })() : {}),

@@ -125,7 +125,7 @@ function runBundle(args: string[], extraEnv: NodeJS.ProcessEnv = {}): SpawnSyncR
       suites: {
         gpuCheck: {
           failed: number; agreement: Array<{ score: string; rotationMode: string; pass: boolean; maxScoreDiffOverBest: number }>; example: { recall: number };
-          choices: { rows: Array<{ rotationMode: string; spectrumPrecision: string; perRotationMs: number; againstSingle?: { maxScoreDiffOverBest: number } }>; faster: { rotationMode: string; spectrumPrecision: string }; line: string };
+          choices: { rows: Array<{ rotationMode: string; spectrumPrecision: string; perRotationMs: number; setupMs: number; hostSetupMs?: number; againstSingle?: { maxScoreDiffOverBest: number } }>; faster: { rotationMode: string; spectrumPrecision: string }; line: string };
         };
         match: { cases: Array<{ path: string; overC2r: number; perRotationMs: number }> };
       };
@@ -141,6 +141,10 @@ function runBundle(args: string[], extraEnv: NodeJS.ProcessEnv = {}): SpawnSyncR
     // The GPU loop's choices, each timed, float16 against float32 in the same rotation mode, and the verdict.
     expect(check.choices.rows.map((r) => `${r.rotationMode}/${r.spectrumPrecision}`)).toEqual(['real/single', 'real/half', 'fourier/single', 'fourier/half']);
     for (const r of check.choices.rows) expect(r.perRotationMs).toBeGreaterThan(0);
+    // The tile's set-up timed on the device, and once on the host for comparison (printed, so a GPU run shows it).
+    for (const r of check.choices.rows) expect(r.setupMs).toBeGreaterThan(0);
+    expect(check.choices.rows[0]!.hostSetupMs).toBeGreaterThan(0);
+    expect(r.stdout).toMatch(/tile set-up [\d.]+ ms \(on the host: [\d.]+ ms\)/);
     for (const r of check.choices.rows.filter((x) => x.spectrumPrecision === 'half')) expect(r.againstSingle!.maxScoreDiffOverBest).toBeLessThanOrEqual(2e-3);
     expect(['real', 'fourier']).toContain(check.choices.faster.rotationMode);
     expect(['single', 'half']).toContain(check.choices.faster.spectrumPrecision);

@@ -161,7 +161,7 @@ async function choices(device, quick) {
         rows.push({
           target: target.join('x'), padded: r.shape.join('x'), template: box, rotations: rotationCount, rotationMode: mode, spectrumPrecision: precision,
           perRotationMs: Number(perRotationMs.toFixed(4)), nsPerRotationVoxel: Number(((perRotationMs * 1e6) / (target[0] * target[1] * target[2])).toFixed(4)),
-          deviceBytes: r.memory.deviceBytes,
+          setupMs: Number(r.timings.setupMs.toFixed(1)), deviceBytes: r.memory.deviceBytes,
         });
       }
     }
@@ -170,6 +170,10 @@ async function choices(device, quick) {
       const row = rows.find((x) => x.target === target.join('x') && x.rotationMode === mode && x.spectrumPrecision === 'half');
       Object.assign(row, { againstSingle: c, pass: c.maxScoreDiffOverBest <= 2e-3 && c.rotationsDifferFraction <= 0.01 });
     }
+    // The tile's set-up (target spectra, local σ map) made on the device against made on the host by FFTW and uploaded.
+    const onHost = await timeCase({ device: device.index, target, box, score: 'flc-sphere', rotationCount: 1, lowPassed: true, setupOn: 'host' });
+    const real = rows.find((x) => x.target === target.join('x') && x.rotationMode === 'real' && x.spectrumPrecision === 'single');
+    real.hostSetupMs = Number(onHost.timings.setupMs.toFixed(1));
     const fourier = rows.find((x) => x.target === target.join('x') && x.rotationMode === 'fourier' && x.spectrumPrecision === 'single');
     fourier.againstReal = compareMaps(runs['real/single'], runs['fourier/single']);
     for (const r of Object.values(runs)) { delete r.scores; delete r.indices; }
@@ -186,6 +190,7 @@ async function choices(device, quick) {
   };
   for (const r of rows) {
     say(`${r.pass === false ? 'FAIL' : 'ok  '} ${r.target} (${r.padded}) flc-sphere + wedge, ${r.rotationMode} rotation, ${r.spectrumPrecision} spectra: ${r.perRotationMs} ms/rotation, ${r.nsPerRotationVoxel} ns/rot·vox`
+      + `, tile set-up ${r.setupMs} ms` + (r.hostSetupMs !== undefined ? ` (on the host: ${r.hostSetupMs} ms)` : '')
       + (r.againstSingle ? `; against single: max |Δscore| ${r.againstSingle.maxScoreDiffOverBest} of the best, rotation differs at ${r.againstSingle.rotationsDifferFraction} of voxels` : '')
       + (r.againstReal ? `; against real space: max |Δscore| ${r.againstReal.maxScoreDiffOverBest} of the best, rotation differs at ${r.againstReal.rotationsDifferFraction} of voxels` : ''));
   }

@@ -100,6 +100,9 @@ struct MatchJob {
   // memory and read traffic, ~3 significant digits per frequency. The CPU path refuses it.
   bool halfSpectra = false;
   bool keepSetup = false;                 // keep the tile's set-up for the next call on the same inputs
+  // Vulkan: the tile's set-up (target spectra, σ map) on the host with FFTW and uploaded, as the CPU path makes it,
+  // instead of on the device (comparisons).
+  bool hostSetup = false;
   // Per voxel Σ score and Σ score² over this call's rotations (background normalisation: the voxel's mean and σ over
   // rotations), accumulated in the finalise pass. Float32 sums: measured against float64 on 10^4 rotations of
   // Gaussian scores, σ's relative error is ~1e-6 where the mean is 0 (the particles and the noise) and grows as

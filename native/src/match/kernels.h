@@ -60,6 +60,14 @@ struct FinaliseParams {
   float flatVariance = 0.0f;
 };
 
+// What the tile's set-up on the device needs besides the job's arrays, found on the host (match_loop.cc prepareTile).
+struct DeviceSetupInputs {
+  double shift = 0;               // subtracted from the target (its mean for normalised scores, else 0)
+  std::vector<float> tileFilter;  // Fourier mode with a filter: on the tile's half spectrum, 1/N folded in
+  double maskSum = 0;             // flc-sphere: Σ of the template mask
+  double flatVariance = 0;        // flc-sphere: a local variance at most this scales to 0
+};
+
 class Kernels {
  public:
   virtual ~Kernels() = default;
@@ -73,6 +81,14 @@ class Kernels {
     fail(ErrorCode::InvalidOption, "spectrumPrecision 'half' needs a Vulkan device");
   }
   virtual BufId allocate(size_t bytes) = 0;
+  // The tile's set-up made on the device (Vulkan, after createFftSlots, with slot 0's transforms): the target uploaded
+  // once and its spectra (spectra[0..2], as prepareTile's TileSetup::spectra; float16 with job.halfSpectra) and
+  // flc-sphere's scale map (*scale) computed there. `key` (MatchJob::keepSetup's hash, 0 = none) lets the device keep
+  // them for the next call on the same inputs; true when they were the kept ones. Only Vulkan has it.
+  virtual bool prepareOnDevice(const MatchJob& /*job*/, const DeviceSetupInputs& /*in*/, uint64_t /*key*/,
+                               BufId* /*spectra*/, BufId* /*scale*/) {
+    fail(ErrorCode::InvalidOption, "the tile's set-up on the device needs a Vulkan device");
+  }
   // FFT slots: slot k owns S_k (half spectrum) and O_k (real output of c2r); the first `forwardCount` slots also
   // own P_k, the zero-filled placement grid that r2c reads (only the box's wrapped positions are ever written).
   virtual void createFftSlots(int count, int forwardCount, double* planMs) = 0;

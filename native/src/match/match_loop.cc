@@ -137,11 +137,15 @@ MemoryVerdict estimateMatchMemory(const MemoryQuery& q) {
   // correlator's buffers and its inputs' support values instead of the slots.
   const bool slabPossible = isCpu(q.device) && usesSlabCorrelator(q.score, q.rotationMode, q.fullTransforms);
   const SlabCounts sc = slabCounts(q.score);
+  // Vulkan makes the tile's set-up on the device, in slot 0 (an R2C there even in Fourier mode), unless hostSetup.
+  const bool deviceSetup = !isCpu(q.device) && !q.hostSetup;
+  const int forwardSlots = deviceSetup ? std::max(sp.forward, 1) : sp.forward;
   const double common = 8 * n + (q.voxelStats ? 8 * n : 0) + 2 * 4 * box + 4 * filterGrid + 8 * filterSpectrum + 256;
   const double slabWorker =
       slabWorkerBytes(q.targetShape, supportOf(q.supportShape, q.templateShape), sc.inputs, sc.products) +
       sc.inputs * 4 * box + common;
-  const double fullWorker = sp.slots * (8 * nc + 4 * n) + sp.forward * 4 * n +
+  const double slotBytes = sp.slots * (8 * nc + 4 * n) + forwardSlots * 4 * n;
+  const double fullWorker = slotBytes +
                             (isCpu(q.device) ? sp.forward * 16 * nc : 0) +  // CPU: pruned-R2C scratch (upper bound)
                             common;
   // Job constants: target spectra, flc-sphere's scale map, filter, template spectrum (Fourier mode).
@@ -164,7 +168,12 @@ MemoryVerdict estimateMatchMemory(const MemoryQuery& q) {
   const double inputs = 4 * n + 2 * 4 * box + (q.targetMask ? 4 * n : 0) + 4 * filterSpectrum +
                         (q.initialMaps ? 8 * n : 0) + (q.statsMask ? 1 * n : 0);
   // (mcc on the CPU: one byte per voxel while the target mask is checked.)
-  const double setup = 2 * 8 * nc + 2 * 4 * n + 8 * grid + tileFilter + (slabPossible && q.score == Score::Mcc ? n : 0);
+  const double setup = deviceSetup ? 4 * n + 8 * grid + (tileFilter > 0 ? 4 * nc : 0)  // a staging copy of the target
+                                    : 2 * 8 * nc + 2 * 4 * n + 8 * grid + tileFilter + (slabPossible && q.score == Score::Mcc ? n : 0);
+  // On the device, while the set-up runs (before the maps exist): the target, mcc's target mask, flc-sphere's mask
+  // spectrum, Fourier mode's tile filter, beside the constants and the FFT slots.
+  const double deviceSetupBytes = 4 * n + (q.score == Score::Mcc && q.targetMask ? 4 * n : 0) +
+                                  (q.score == Score::FlcSphere ? 8 * nc + 4 * box : 0) + (tileFilter > 0 ? 4 * nc : 0);
   const double outputs = 8 * n + (q.voxelStats ? 8 * n : 0);
 
   MemoryVerdict v;
@@ -197,7 +206,7 @@ MemoryVerdict estimateMatchMemory(const MemoryQuery& q) {
                                   " found" + (error.empty() ? "" : ": " + error) + ")");
   const VkDeviceInfo& d = devices[index];
   v.workers = 1;
-  v.estimate.deviceBytes = constants + perWorker;
+  v.estimate.deviceBytes = constants + (deviceSetup ? std::max(perWorker, slotBytes + deviceSetupBytes) : perWorker);
   v.estimate.hostBytes = inputs + setup + outputs;
   v.deviceLimitBytes = 0.9 * static_cast<double>(d.memoryBytes);
   v.bufferLimitBytes = static_cast<double>(d.maxStorageBufferRange);
@@ -293,6 +302,8 @@ struct TileSetup {
   std::vector<cfloat> templateSpectrum;  // Fourier mode
   float invN = 1;
   double flatVariance = 0;  // local variances of the target at most this score 0 (normalised scores)
+  bool onDevice = false;    // Vulkan: no spectra here; the device makes them from `device` (prepareOnDevice)
+  DeviceSetupInputs device;
 };
 
 bool normalisedScore(Score s) { return s != Score::Cc; }
@@ -361,21 +372,57 @@ std::vector<float> tileFilter(const MatchJob& job) {
   return out;
 }
 
+// Fourier mode: the template's oversampled full spectrum (a host FFT of a grid about the box's size, on every path).
+std::vector<cfloat> fourierTemplateSpectrum(const MatchJob& job, const Shape3& grid) {
+  const Shape3& shape = job.targetShape;
+  // The template (normalised under its mask for flc-sphere), centre at index 0 of an oversampled grid.
+  const Shape3& b = job.templateShape;
+  std::vector<float> values(job.templ);
+  if (job.score == Score::FlcSphere) {
+    double sm = 0, s1 = 0, s2 = 0;
+    for (int64_t i = 0; i < b.voxels(); ++i) {
+      double m = job.mask[i], t = job.templ[i];
+      sm += m; s1 += m * t; s2 += m * t * t;
+    }
+    double mu = sm > 0 ? s1 / sm : 0, var = sm > 0 ? s2 / sm - mu * mu : 0;
+    double inv = sm > 0 && var > 1e-10 * (s2 / sm) ? 1 / std::sqrt(var) : 0;
+    for (int64_t i = 0; i < b.voxels(); ++i) values[i] = static_cast<float>((job.templ[i] - mu) * inv * job.mask[i]);
+  }
+  // Gridding correction: trilinear interpolation of the spectrum multiplies the template by sinc^2(pi q / G)
+  // per axis (q the offset from the centre): divide it out, except on axes where the grid equals the tile
+  // (there the samples of grid-aligned rotations fall on grid points and need no correction).
+  auto sinc2 = [](double offset, int64_t size) {
+    const double a = M_PI * offset / static_cast<double>(size);
+    const double s = a == 0 ? 1.0 : std::sin(a) / a;
+    return s * s;
+  };
+  {
+    int64_t i = 0;
+    for (int64_t z = 0; z < b.z; ++z)
+      for (int64_t y = 0; y < b.y; ++y)
+        for (int64_t x = 0; x < b.x; ++x, ++i) {
+          double c = 1.0;
+          if (grid.z < shape.z) c *= sinc2(static_cast<double>(z - b.z / 2), grid.z);
+          if (grid.y < shape.y) c *= sinc2(static_cast<double>(y - b.y / 2), grid.y);
+          if (grid.x < shape.x) c *= sinc2(static_cast<double>(x - b.x / 2), grid.x);
+          values[i] = static_cast<float>(values[i] / c);
+        }
+  }
+  std::vector<float> padded(grid.voxels(), 0.0f);
+  placeBox(padded.data(), grid, b, b, values.data());
+  std::vector<cfloat> spectrum(grid.voxels());
+  fftwForwardFullComplex(grid, padded.data(), spectrum.data());
+  return spectrum;
+}
+
 // `threads`: FFTW threads for the setup transforms. The CPU path passes 1 (its workers' plan, no extra planning);
-// the Vulkan path passes the host's cores, since there the setup is the only host FFT work of the job.
-TileSetup prepareTile(const MatchJob& job, const Shape3& grid, int threads, double* planMs) {
+// a Vulkan job with hostSetup passes the host's cores, since there the setup is the only host FFT work of the job.
+// `onDevice` (Vulkan): only what the device's set-up needs from the host (TileSetup::device), no host FFT of the tile.
+TileSetup prepareTile(const MatchJob& job, const Shape3& grid, int threads, double* planMs, bool onDevice) {
   TileSetup s;
   const Shape3& shape = job.targetShape;
   const int64_t n = shape.voxels(), nc = shape.spectrumCount();
   s.invN = 1.0f / static_cast<float>(n);
-  const FftwPlanPair& plans = fftwPlans(shape, threads, planMs, PlanEffort::OneShot);
-  auto real = fftwAlloc<float>(n);
-  auto forward = [&](const std::function<float(int64_t)>& value) {
-    for (int64_t i = 0; i < n; ++i) real[i] = value(i);
-    auto spec = fftwAlloc<cfloat>(nc);
-    fftwR2C(plans, real.get(), spec.get());
-    return spec;
-  };
   double targetMean = 0, targetVariance = 0;
   targetMoments(job, &targetMean, &targetVariance);
   // A constant target is flat everywhere: every normalised score is 0 there.
@@ -384,6 +431,26 @@ TileSetup prepareTile(const MatchJob& job, const Shape3& grid, int threads, doub
   // (E f^2 - (E f)^2 from float FFT sums) lose far less to cancellation on centred data.
   // Centred on the fly (a centred copy of a 512x512x200 tile would be another 240 MB).
   double shift = normalisedScore(job.score) ? targetMean : 0.0;
+  if (onDevice) {
+    s.onDevice = true;
+    s.device.shift = shift;
+    s.device.flatVariance = s.flatVariance;
+    for (float m : job.mask) s.device.maskSum += m;
+    if (job.rotationMode == RotationMode::Fourier && !job.filter.empty()) {
+      s.device.tileFilter = tileFilter(job);
+      for (float& v : s.device.tileFilter) v *= s.invN;  // the C2R is unnormalised
+    }
+    if (job.rotationMode == RotationMode::Fourier) s.templateSpectrum = fourierTemplateSpectrum(job, grid);
+    return s;
+  }
+  const FftwPlanPair& plans = fftwPlans(shape, threads, planMs, PlanEffort::OneShot);
+  auto real = fftwAlloc<float>(n);
+  auto forward = [&](const std::function<float(int64_t)>& value) {
+    for (int64_t i = 0; i < n; ++i) real[i] = value(i);
+    auto spec = fftwAlloc<cfloat>(nc);
+    fftwR2C(plans, real.get(), spec.get());
+    return spec;
+  };
   const float* target = job.target.data();
   auto fv = [&](int64_t i) { return static_cast<float>(target[i] - shift); };
   // Fourier mode with a template filter: the filter is a function of frequency in the tomogram's frame, the same for
@@ -447,45 +514,7 @@ TileSetup prepareTile(const MatchJob& job, const Shape3& grid, int threads, doub
       break;
     }
   }
-  if (job.rotationMode == RotationMode::Fourier) {
-    // The template (normalised under its mask for flc-sphere), centre at index 0 of an oversampled grid.
-    const Shape3& b = job.templateShape;
-    std::vector<float> values(job.templ);
-    if (job.score == Score::FlcSphere) {
-      double sm = 0, s1 = 0, s2 = 0;
-      for (int64_t i = 0; i < b.voxels(); ++i) {
-        double m = job.mask[i], t = job.templ[i];
-        sm += m; s1 += m * t; s2 += m * t * t;
-      }
-      double mu = sm > 0 ? s1 / sm : 0, var = sm > 0 ? s2 / sm - mu * mu : 0;
-      double inv = sm > 0 && var > 1e-10 * (s2 / sm) ? 1 / std::sqrt(var) : 0;
-      for (int64_t i = 0; i < b.voxels(); ++i) values[i] = static_cast<float>((job.templ[i] - mu) * inv * job.mask[i]);
-    }
-    // Gridding correction: trilinear interpolation of the spectrum multiplies the template by sinc^2(pi q / G)
-    // per axis (q the offset from the centre): divide it out, except on axes where the grid equals the tile
-    // (there the samples of grid-aligned rotations fall on grid points and need no correction).
-    auto sinc2 = [](double offset, int64_t size) {
-      const double a = M_PI * offset / static_cast<double>(size);
-      const double s = a == 0 ? 1.0 : std::sin(a) / a;
-      return s * s;
-    };
-    {
-      int64_t i = 0;
-      for (int64_t z = 0; z < b.z; ++z)
-        for (int64_t y = 0; y < b.y; ++y)
-          for (int64_t x = 0; x < b.x; ++x, ++i) {
-            double c = 1.0;
-            if (grid.z < shape.z) c *= sinc2(static_cast<double>(z - b.z / 2), grid.z);
-            if (grid.y < shape.y) c *= sinc2(static_cast<double>(y - b.y / 2), grid.y);
-            if (grid.x < shape.x) c *= sinc2(static_cast<double>(x - b.x / 2), grid.x);
-            values[i] = static_cast<float>(values[i] / c);
-          }
-    }
-    std::vector<float> padded(grid.voxels(), 0.0f);
-    placeBox(padded.data(), grid, b, b, values.data());
-    s.templateSpectrum.resize(grid.voxels());
-    fftwForwardFullComplex(grid, padded.data(), s.templateSpectrum.data());
-  }
+  if (job.rotationMode == RotationMode::Fourier) s.templateSpectrum = fourierTemplateSpectrum(job, grid);
   return s;
 }
 
@@ -661,7 +690,8 @@ uint64_t setupKey(const MatchJob& job, int threads) {
     for (int64_t v : {s->z, s->y, s->x}) h.value(v);
   for (int v : {static_cast<int>(job.score), static_cast<int>(job.rotationMode), static_cast<int>(job.interpolation),
                 job.fourierOversampling,
-                static_cast<int>(job.fullTransforms), static_cast<int>(job.zSums), threads})
+                static_cast<int>(job.fullTransforms), static_cast<int>(job.zSums), threads,
+                static_cast<int>(job.hostSetup)})
     h.value(v);
   h.value(job.targetMean);
   h.value(job.targetVariance);
@@ -748,6 +778,7 @@ void releaseKeptSetup(const std::string& device) {
   std::lock_guard<std::mutex> lock(preparedMutex);
   if (device.empty()) preparedCache.clear();
   else preparedCache.erase(device);
+  if (device.empty() || !isCpu(device)) vkReleaseKeptSetup(device.empty() ? -1 : vulkanIndex(device));
 }
 
 MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const std::atomic<bool>& cancelled) {
@@ -769,6 +800,7 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
   q.zSums = job.zSums;
   q.voxelStats = job.voxelStats;
   q.halfSpectra = job.halfSpectra;
+  q.hostSetup = job.hostSetup;
   const MemoryVerdict verdict = estimateMatchMemory(q);
   if (!verdict.fits) fail(ErrorCode::DeviceMemory, verdict.reason);
   checkLengths(job);
@@ -810,7 +842,7 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
   if (!prepared) {
     auto made = std::make_shared<PreparedTile>();
     made->key = key;
-    made->setup = prepareTile(job, grid, hostThreads, &setupPlanMs);
+    made->setup = prepareTile(job, grid, hostThreads, &setupPlanMs, !cpu && !job.hostSetup);
     TileSetup& setup = made->setup;
     const bool slabPath = slabPossible && (job.score != Score::Mcc || mccOverlapIsMaskSum(job, config.support));
     // On the CPU the slab correlator's factors replace the spectra: cc / flc-sphere G = F; flc F and F2 (sum f^2 m);
@@ -860,8 +892,10 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
     w.boxM = k.allocate(boxBytes);
     w.stats = k.allocate(sizeof(float) * 16);
     double planMs = 0;
-    k.createFftSlots(sp.slots, sp.forward, &planMs);
+    // The set-up on the device runs its transforms in slot 0, which then needs an R2C (Fourier mode has none).
+    k.createFftSlots(sp.slots, setup.onDevice ? std::max(sp.forward, 1) : sp.forward, &planMs);
     result.planMs += planMs;
+    if (setup.onDevice) result.setupReused = k.prepareOnDevice(job, setup.device, prepared->key, w.spectra, &w.scale);
     k.initMaps(job.initialScores.empty() ? nullptr : job.initialScores.data(),
                job.initialIndices.empty() ? nullptr : job.initialIndices.data());
   }

@@ -31,6 +31,7 @@ struct MemoryQuery {
   bool statsMask = false;
   bool voxelStats = false;  // two more float maps per worker (and on the host for the result)
   bool halfSpectra = false; // MatchJob::halfSpectra
+  bool hostSetup = false;   // MatchJob::hostSetup
   bool fullTransforms = false;
   ZSums zSums = ZSums::Auto;
 };

@@ -35,6 +35,10 @@ struct FftTiming {
 };
 FftTiming vkBenchFftPair(int index, const Shape3& shape, int repeats);
 
+// Frees the tile set-up a job kept on device `index` (every device: -1); a device busy with a job drops it when
+// that job ends, so the caller never waits for one.
+void vkReleaseKeptSetup(int index);
+
 // Releases every Vulkan object (process exit).
 void vkShutdown();
 

@@ -50,8 +50,62 @@ FftPair& fftPair(DeviceContext& ctx, const Shape3& shape, double* planMs) {
   return *fftPairs.emplace(key, std::move(pair)).first->second;
 }
 
+namespace {
+
+struct KeptSlot {
+  std::unique_ptr<KeptSetup> setup;
+  bool releaseAsked = false;
+};
+std::mutex keptMutex;  // the map itself; an entry's set-up belongs to its device's mutex
+std::map<int, KeptSlot>& keptSlots() {
+  static auto& slots = *new std::map<int, KeptSlot>();
+  return slots;
+}
+
+}  // namespace
+
+std::unique_ptr<KeptSetup>& keptSetup(int deviceIndex) {
+  std::lock_guard<std::mutex> lock(keptMutex);
+  return keptSlots()[deviceIndex].setup;
+}
+
+bool takeKeptSetupRelease(int deviceIndex) {
+  std::lock_guard<std::mutex> lock(keptMutex);
+  KeptSlot& slot = keptSlots()[deviceIndex];
+  const bool asked = slot.releaseAsked;
+  slot.releaseAsked = false;
+  return asked;
+}
+
+void destroyKeptSetup(DeviceContext& ctx, std::unique_ptr<KeptSetup>& kept) {
+  if (!kept) return;
+  for (VkBuf& b : kept->spectra) ctx.destroyBuffer(b);
+  ctx.destroyBuffer(kept->scale);
+  kept.reset();
+}
+
+void vkReleaseKeptSetup(int index) {
+  std::vector<int> devices;
+  {
+    std::lock_guard<std::mutex> lock(keptMutex);
+    for (auto& [i, slot] : keptSlots())
+      if ((index < 0 || i == index) && slot.setup) devices.push_back(i);
+  }
+  for (int i : devices) {
+    DeviceContext& ctx = deviceContext(i);
+    std::unique_lock<std::mutex> device(ctx.mutex, std::try_to_lock);
+    if (device.owns_lock()) {
+      destroyKeptSetup(ctx, keptSetup(i));
+    } else {
+      std::lock_guard<std::mutex> lock(keptMutex);
+      keptSlots()[i].releaseAsked = true;
+    }
+  }
+}
+
 void releaseDeviceFfts(DeviceContext& ctx) {
   destroySlotSet(ctx, cachedSlotSet(ctx.index));
+  destroyKeptSetup(ctx, keptSetup(ctx.index));
   for (auto pair = fftPairs.begin(); pair != fftPairs.end();) {
     if (std::get<0>(pair->first) == ctx.index) {
       pair->second->forward.reset();

@@ -34,4 +34,18 @@ FftPair& fftPair(DeviceContext& ctx, const Shape3& shape, double* planMs);
 // Every FFT application and buffer kept for the device (shutdown).
 void releaseDeviceFfts(DeviceContext& ctx);
 
+// A tile's set-up made on the device (VkKernels::prepareOnDevice): its spectra and flc-sphere's scale map, kept for
+// the next job on the device with the same inputs (MatchJob::keepSetup, matched by `key`).
+struct KeptSetup {
+  uint64_t key = 0;
+  bool half = false;            // spectra as float16 pairs
+  VkBuf spectra[3], scale;      // as TileSetup::spectra / scale; unused ones empty
+  float halfScale[3] = {1, 1, 1};  // what multiplies a float16 spectrum back
+};
+// The set-up the last job on device `deviceIndex` kept (null when none); guarded by the device's mutex.
+std::unique_ptr<KeptSetup>& keptSetup(int deviceIndex);
+void destroyKeptSetup(DeviceContext& ctx, std::unique_ptr<KeptSetup>& kept);
+// Whether a release was asked (vkReleaseKeptSetup) while a job held the device; clears the request.
+bool takeKeptSetupRelease(int deviceIndex);
+
 }  // namespace tme

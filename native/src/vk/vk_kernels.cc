@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -21,6 +22,8 @@
 #include "gather_push.h"
 #include "gather_spv.h"
 #include "mul_conj_push.h"
+#include "pack_half_push.h"
+#include "pack_half_spv.h"
 #include "mul_conj_spv.h"
 #include "place_push.h"
 #include "place_spv.h"
@@ -32,6 +35,10 @@
 #include "rotate_spv.h"
 #include "scale_spectrum_push.h"
 #include "scale_spectrum_spv.h"
+#include "setup_scale_push.h"
+#include "setup_scale_spv.h"
+#include "setup_values_push.h"
+#include "setup_values_spv.h"
 #include "match/geometry.h"
 #include "vk/vk_context.h"
 #include "vk/vk_device.h"
@@ -74,6 +81,20 @@ struct StatsPush {
 struct ReducePush {
   uint32_t count;
   int32_t slot;
+};
+struct SetupValuesPush {
+  uint32_t count;
+  int32_t mode, masked;
+  float hi, lo;
+};
+struct SetupScalePush {
+  uint32_t count;
+  float k, nk, flatVariance;
+};
+struct PackHalfPush {
+  uint32_t count;
+  int32_t pass;
+  float scale;
 };
 struct FinalisePush {
   uint32_t count;
@@ -135,6 +156,16 @@ TME_PUSH_AT(FinalisePush, flat, finalise, flatVariance);
 TME_PUSH_AT(FinalisePush, z0, finalise, z0);
 TME_PUSH_AT(FinalisePush, tx, finalise, tx);
 TME_PUSH_AT(FinalisePush, voxelStats, finalise, voxelStats);
+static_assert(sizeof(SetupValuesPush) == push::setup_values::bytes);
+TME_PUSH_AT(SetupValuesPush, mode, setup_values, mode);
+TME_PUSH_AT(SetupValuesPush, masked, setup_values, masked);
+TME_PUSH_AT(SetupValuesPush, lo, setup_values, lo);
+static_assert(sizeof(SetupScalePush) == push::setup_scale::bytes);
+TME_PUSH_AT(SetupScalePush, k, setup_scale, k);
+TME_PUSH_AT(SetupScalePush, flatVariance, setup_scale, flatVariance);
+static_assert(sizeof(PackHalfPush) == push::pack_half::bytes);
+TME_PUSH_AT(PackHalfPush, pass, pack_half, pass);
+TME_PUSH_AT(PackHalfPush, scale, pack_half, scale);
 #undef TME_PUSH_AT
 
 // float -> IEEE half, round to nearest even (what packHalf2x16 would give; values beyond the range saturate to
@@ -178,9 +209,10 @@ struct VkProfile {
 class VkKernels final : public Kernels {
  public:
   VkKernels(DeviceContext& ctx, const KernelConfig& config) : ctx_(ctx), lock_(ctx.mutex), config_(config) {
-    VkDescriptorPoolSize size{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 128 * 16};
+    // Room for the loop's descriptor sets and the set-up's (prepareOnDevice: about 20).
+    VkDescriptorPoolSize size{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 192 * 16};
     VkDescriptorPoolCreateInfo info{VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
-    info.maxSets = 128;
+    info.maxSets = 192;
     info.poolSizeCount = 1;
     info.pPoolSizes = &size;
     checkVk(vkCreateDescriptorPool(ctx_.device, &info, nullptr, &pool_), "vkCreateDescriptorPool");
@@ -201,6 +233,12 @@ class VkKernels final : public Kernels {
       if (cache && cache.get() != slots_.get()) destroySlotSet(ctx_, cache);
       cache = std::move(slots_);
     }
+    // The set-up made or reused on the device: kept for the next job when asked to (and not released meanwhile).
+    const bool released = takeKeptSetupRelease(ctx_.index);
+    auto& kept = keptSetup(ctx_.index);
+    if (released) destroyKeptSetup(ctx_, kept);
+    if (setup_ && keepSetup_ && !released) kept = std::move(setup_);
+    destroyKeptSetup(ctx_, setup_);
     for (VkBuf& b : owned_) ctx_.destroyBuffer(b);
     if (pool_) vkDestroyDescriptorPool(ctx_.device, pool_, nullptr);
   }
@@ -235,6 +273,30 @@ class VkKernels final : public Kernels {
     return id;
   }
 
+  bool prepareOnDevice(const MatchJob& job, const DeviceSetupInputs& in, uint64_t key, BufId* spectra,
+                       BufId* scale) override {
+    auto& kept = keptSetup(ctx_.index);
+    if (takeKeptSetupRelease(ctx_.index)) destroyKeptSetup(ctx_, kept);
+    const bool reuse = kept && key != 0 && kept->key == key && kept->half == job.halfSpectra;
+    // Only the latest set-up is worth keeping: another tile's is freed before this one is made.
+    if (reuse) {
+      setup_ = std::move(kept);
+    } else {
+      destroyKeptSetup(ctx_, kept);
+      setup_ = std::make_unique<KeptSetup>();
+      setup_->key = key;
+      setup_->half = job.halfSpectra;
+      makeSetup(job, in, *setup_);
+    }
+    keepSetup_ = job.keepSetup && key != 0;
+    for (int j = 0; j < 3; ++j) {
+      spectra[j] = setup_->spectra[j].buffer ? borrow(setup_->spectra[j]) : kNoBuffer;
+      if (spectra[j] != kNoBuffer && setup_->half) halfScale_[spectra[j]] = setup_->halfScale[j];
+    }
+    *scale = setup_->scale.buffer ? borrow(setup_->scale) : kNoBuffer;
+    return reuse;
+  }
+
   void createFftSlots(int count, int forwardCount, double* planMs) override {
     if (config_.filterGrid.voxels() > 0) {
       // The template filter's transforms (planned here, not while a rotation is being recorded).
@@ -250,21 +312,29 @@ class VkKernels final : public Kernels {
       slots_ = std::move(cached);
     } else {
       destroySlotSet(ctx_, cached);
-      slots_ = std::make_unique<SlotSet>();
-      slots_->shape = config_.tile;
-      slots_->forwardCount = forwardCount;
-      slots_->slots.resize(count);
+      // Made aside and kept only whole: a set half made (a shape VkFFT refuses, memory running out) cached for the
+      // next job of the shape would hand it empty applications.
+      auto made = std::make_unique<SlotSet>();
+      made->shape = config_.tile;
+      made->forwardCount = forwardCount;
+      made->slots.resize(count);
       const int64_t n = config_.tile.voxels(), nc = config_.tile.spectrumCount();
-      for (int k = 0; k < count; ++k) {
-        FftSlot& s = slots_->slots[k];
-        s.s = ctx_.createBuffer(8 * nc, "a spectrum");
-        s.o = ctx_.createBuffer(4 * n, "a correlation map");
-        if (k < forwardCount) {
-          s.p = ctx_.createBuffer(4 * n, "a template placement grid");
-          s.forward = createVkFftApp(ctx_, config_.tile, s.p, s.s, true, planMs);
+      try {
+        for (int k = 0; k < count; ++k) {
+          FftSlot& s = made->slots[k];
+          s.s = ctx_.createBuffer(8 * nc, "a spectrum");
+          s.o = ctx_.createBuffer(4 * n, "a correlation map");
+          if (k < forwardCount) {
+            s.p = ctx_.createBuffer(4 * n, "a template placement grid");
+            s.forward = createVkFftApp(ctx_, config_.tile, s.p, s.s, true, planMs);
+          }
+          s.inverse = createVkFftApp(ctx_, config_.tile, s.o, s.s, false, planMs);
         }
-        s.inverse = createVkFftApp(ctx_, config_.tile, s.o, s.s, false, planMs);
+      } catch (...) {
+        destroySlotSet(ctx_, made);
+        throw;
       }
+      slots_ = std::move(made);
     }
     slotIds_.clear();
     for (int k = 0; k < static_cast<int>(slots_->slots.size()); ++k) {
@@ -476,6 +546,144 @@ class VkKernels final : public Kernels {
   }
 
  private:
+  // The set-up's temporary buffers, freed when it ends (or fails).
+  struct Temporaries {
+    VkKernels& k;
+    std::vector<BufId> ids;
+    BufId add(VkDeviceSize bytes, const char* what) {
+      ids.push_back(k.borrow(k.ctx_.createBuffer(bytes, what)));
+      return ids.back();
+    }
+    ~Temporaries() {
+      for (BufId id : ids) k.release(id);
+    }
+  };
+
+  void copy(BufId dst, BufId src, VkDeviceSize bytes) {
+    VkBufferCopy region{0, 0, bytes};
+    vkCmdCopyBuffer(ctx_.cmd, buffers_[src].buffer, buffers_[dst].buffer, 1, &region);
+    ctx_.barrier();
+  }
+
+  // prepareTile's host set-up, on the device: the real arrays formed by setup_values in slot 0's placement grid and
+  // transformed by its R2C (its C2R for the filtered tile and the local sums); the spectra copied (or packed to
+  // float16) into buffers of their own. One submission, or one per float16 spectrum (the host reads each one's
+  // largest value to choose its scale). Slot 0's placement grid is left zero, as the rotations need it.
+  void makeSetup(const MatchJob& job, const DeviceSetupInputs& in, KeptSetup& out) {
+    const int64_t n = config_.tile.voxels(), nc = config_.tile.spectrumCount();
+    const BufId P = slotP(0), S = slotS(0), O = slotO(0);
+    Temporaries temp{*this, {}};
+    // Uploads first: without host-visible device memory an upload is a submission of its own.
+    const BufId target = temp.add(4 * n, "the target tile");
+    ctx_.upload(buffers_[target], job.target.data(), 4 * n);
+    BufId targetMask = kNoBuffer, filter = kNoBuffer, boxMask = kNoBuffer, keys = kNoBuffer;
+    if (job.score == Score::Mcc && !job.targetMask.empty()) {
+      targetMask = temp.add(4 * n, "the target mask");
+      ctx_.upload(buffers_[targetMask], job.targetMask.data(), 4 * n);
+    }
+    if (!in.tileFilter.empty()) {
+      filter = temp.add(4 * nc, "the tile's filter");
+      ctx_.upload(buffers_[filter], in.tileFilter.data(), 4 * nc);
+    }
+    if (job.score == Score::FlcSphere) {
+      boxMask = temp.add(4 * config_.box.voxels(), "the template mask");
+      ctx_.upload(buffers_[boxMask], job.mask.data(), 4 * config_.box.voxels());
+    }
+    if (job.halfSpectra) keys = temp.add(16, "a reduction key");
+    double shift = in.shift;
+    auto values = [&](int mode) {
+      const float hi = static_cast<float>(shift);
+      SetupValuesPush p{static_cast<uint32_t>(n), mode, targetMask != kNoBuffer ? 1 : 0, hi, static_cast<float>(shift - hi)};
+      dispatch("setup_values", setup_values_spv, sizeof(setup_values_spv), {P, target, targetMask}, &p, sizeof(p),
+               groupsFor(n, 256));
+      r2c(0);
+    };
+    auto keep = [&](int j) {  // S -> out.spectra[j]
+      if (!job.halfSpectra) {
+        out.spectra[j] = ctx_.createBuffer(8 * nc, "a target spectrum");
+        copy(borrow(out.spectra[j]), S, 8 * nc);
+        return;
+      }
+      vkCmdFillBuffer(ctx_.cmd, buffers_[keys].buffer, 0, VK_WHOLE_SIZE, 0);
+      ctx_.barrier();
+      PackHalfPush p{static_cast<uint32_t>(nc), 0, 1.0f};
+      dispatch("pack_half", pack_half_spv, sizeof(pack_half_spv), {S, keys, kNoBuffer}, &p, sizeof(p),
+               std::min<uint32_t>(groupsFor(nc, 256), reduceGroups_));
+      ctx_.submitWait();
+      uint32_t key = 0;
+      ctx_.download(buffers_[keys], &key, 4);
+      float largest = 0;
+      if (key != 0) {
+        const uint32_t u = (key & 0x80000000u) ? (key & 0x7fffffffu) : ~key;
+        std::memcpy(&largest, &u, 4);
+      }
+      // As halfSpectrumConstant: the largest value near 2^14.
+      const int exponent = largest > 0 ? 14 - static_cast<int>(std::ceil(std::log2(largest))) : 0;
+      out.spectra[j] = ctx_.createBuffer(4 * nc, "a target spectrum (float16)");
+      out.halfScale[j] = std::ldexp(1.0f, -exponent);
+      ctx_.begin();
+      p = {static_cast<uint32_t>(nc), 1, std::ldexp(1.0f, exponent)};
+      dispatch("pack_half", pack_half_spv, sizeof(pack_half_spv), {S, keys, borrow(out.spectra[j])}, &p, sizeof(p),
+               groupsFor(nc, 256));
+    };
+    ctx_.begin();
+    if (filter != kNoBuffer) {
+      // Fourier mode's filtered tile (centred first), which every later array is formed from.
+      values(0);
+      MulPush p{static_cast<uint32_t>(nc)};
+      dispatch("scale_spectrum", scale_spectrum_spv, sizeof(scale_spectrum_spv), {S, filter}, &p, sizeof(p),
+               groupsFor(nc, 256));
+      c2r(0);
+      copy(target, O, 4 * n);
+      shift = 0;
+    }
+    switch (job.score) {
+      case Score::Cc: values(0); keep(0); break;
+      case Score::Flc: values(0); keep(0); values(1); keep(1); break;
+      case Score::Mcc: values(2); keep(0); values(3); keep(1); values(4); keep(2); break;
+      case Score::FlcSphere: {
+        // Local mean and variance of the target under the unrotated mask: E2 into the scale map, then E1, then the
+        // scale from both.
+        vkCmdFillBuffer(ctx_.cmd, buffers_[P].buffer, 0, VK_WHOLE_SIZE, 0);
+        ctx_.barrier();
+        place(P, boxMask, kNoBuffer, kNoBuffer, 0, PlaceMode::Raw);
+        r2c(0);
+        const BufId maskSpectrum = temp.add(8 * nc, "the template mask's spectrum");
+        copy(maskSpectrum, S, 8 * nc);
+        out.scale = ctx_.createBuffer(4 * n, "the local sigma map");
+        const BufId scaleMap = borrow(out.scale);
+        values(1);
+        mulConj(S, S, maskSpectrum);
+        c2r(0);
+        copy(scaleMap, O, 4 * n);
+        values(0);
+        keep(0);
+        mulConj(S, S, maskSpectrum);
+        c2r(0);
+        const double nk = static_cast<double>(n) * in.maskSum;
+        SetupScalePush p{static_cast<uint32_t>(n), static_cast<float>(in.maskSum > 0 ? 1.0 / nk : 0.0),
+                         static_cast<float>(nk),
+                         static_cast<float>(std::min<double>(in.flatVariance, std::numeric_limits<float>::max()))};
+        dispatch("setup_scale", setup_scale_spv, sizeof(setup_scale_spv), {scaleMap, O}, &p, sizeof(p),
+                 groupsFor(n, 256));
+        break;
+      }
+    }
+    vkCmdFillBuffer(ctx_.cmd, buffers_[P].buffer, 0, VK_WHOLE_SIZE, 0);
+    ctx_.barrier();
+    ctx_.submitWait();
+  }
+
+  // A buffer destroyed before the job ends, and the descriptor sets that name it forgotten (a later buffer may get
+  // its handle).
+  void release(BufId id) {
+    const VkBuffer handle = buffers_[id].buffer;
+    for (auto it = sets_.begin(); it != sets_.end();)
+      it = std::find(it->first.second.begin(), it->first.second.end(), handle) != it->first.second.end() ? sets_.erase(it)
+                                                                                                         : std::next(it);
+    ctx_.destroyBuffer(buffers_[id]);
+  }
+
   template <typename F>
   void timed(const char* name, F&& record) {
     if (!profile_.on) {
@@ -559,6 +767,8 @@ class VkKernels final : public Kernels {
   BufId filterReal_ = kNoBuffer, filterSpectrum_ = kNoBuffer;
   BufId dummy_ = kNoBuffer, best_ = kNoBuffer, arg_ = kNoBuffer, accum_ = kNoBuffer, rotMax_ = kNoBuffer,
         keys_ = kNoBuffer, rotationSums_ = kNoBuffer, voxelSum_ = kNoBuffer, voxelSumSq_ = kNoBuffer;
+  std::unique_ptr<KeptSetup> setup_;  // the set-up made or reused on the device (prepareOnDevice)
+  bool keepSetup_ = false;
   uint32_t finaliseGroups_ = 1;
   uint32_t reduceGroups_ = 1024;
 };
