@@ -1,7 +1,7 @@
 /**
  * A tomogram larger than memory (forced with --memory on a small one): `tme match` reads it tile by tile from the MRC
  * and writes the maps tile by tile, and gives the maps and picks of the in-memory run, with the target's filter too
- * (applied to the whole tomogram by passes over temporary files); what needs the whole tomogram (tme run) and what
+ * (applied to the whole tomogram by passes over temporary files); what needs the whole tomogram and what
  * is not built out of core (several templates, priors, tile shards) is refused in one line. A job killed between
  * tiles (SIGKILL) resumes from its per-tile checkpoint to the maps of an uninterrupted run, byte for byte.
  */
@@ -173,9 +173,6 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
     const onBig = (score: string): string[] => base(score).map((a) => (a === f('target.mrc') ? big : a));
     const lcc = await runTme(['match', ...onBig('lcc'), ...OUT_OF_CORE, '-o', f('lcc')]);
     expect(lcc.stderr).toMatch(/^tme: --score lcc is not available for a tomogram matched out of core/);
-    const run = await runTme(['run', ...base('flc-sphere'), ...OUT_OF_CORE, '-o', f('run')]);
-    expect(run.code).not.toBe(0);
-    expect(run.stderr).toMatch(/^tme: .*target\.mrc: matching in memory needs 167 MiB but --memory allows 165 MiB; tme run holds the tomogram and its maps whole: run tme match .*\n$/);
     const interval = await runTme(['match', ...base('flc-sphere'), ...OUT_OF_CORE, '--checkpoint-interval', '5', '-o', f('interval')]);
     expect(interval.stderr).toMatch(/^tme: Expected no --checkpoint-interval for a tomogram matched out of core \(it checkpoints after each tile\) but received 5\n$/);
     // Not built out of core: several templates in one pass, priors per position, tile shards.
@@ -189,7 +186,7 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
     const shard = await runTme(['match', ...onBig('flc-sphere'), ...OUT_OF_CORE, '--shard', '0/2', '--shard-by', 'tiles', '-o', f('shard')]);
     expect(shard.code).not.toBe(0);
     expect(shard.stderr).toMatch(/^tme: --shard-by tiles is not available for a tomogram matched out of core \(larger than memory\): .*\n$/);
-    for (const out of ['lcc', 'run', 'interval', 'several', 'priors', 'shard']) expect(fs.existsSync(f(out))).toBe(false);
+    for (const out of ['lcc', 'interval', 'several', 'priors', 'shard']) expect(fs.existsSync(f(out))).toBe(false);
   });
 
   test('with the target filter (--tilt-range, --lowpass, --whiten): maps equal the in-memory run (≤ 1e-5 of the best score, rotations exact), picks identical, no temporary file left', async () => {

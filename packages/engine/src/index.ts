@@ -25,7 +25,7 @@ export {
   checkJobOptions, checkOutOfCore, filterGridFor, isRegionSource, prepareJob, templateJob, type CheckedJobOptions, type JobOptions, type OptionNames, type PreparedJob,
 } from './prepare';
 export { templateSupport } from './support';
-export { createOrientationScorer, type OrientationQuery, type OrientationScorer } from './orientation-scorer';
+export { createDiskOrientationScorer, createOrientationScorer, readPaddedBox, type DiskOrientationScorer, type OrientationQuery, type OrientationScorer } from './orientation-scorer';
 export { templateView, type TemplateView } from './template-view';
 export {
   checkPriors, priorConeAt, withinCone, TEMPLATE_AXES, type PositionPriors, type PriorNames, type TemplateAxis,
