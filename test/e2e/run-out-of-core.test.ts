@@ -124,4 +124,20 @@ function outputs(job: string): Map<string, Buffer> {
     expect(r.stderr).toMatch(/^tme: Expected no report for a tomogram whose maps do not fit memory \(the page holds them whole; 165 MiB needed, 164 MiB available\) for --formats but received "tsv,report" of type string\n$/);
     expect(fs.existsSync(f('report'))).toBe(false);
   });
+
+  test('partial maps of an out-of-core run killed before its first checkpoint are removed by a --resume that matches in memory; nothing else is', async () => {
+    // What a SIGKILL before the first tile's checkpoint leaves (out-of-core.test.ts kills runs for real): the partial
+    // maps and no checkpoint. A file of the user's beside them stays.
+    const job = f('killed');
+    fs.mkdirSync(job);
+    const header = fs.readFileSync(f('target.mrc')).subarray(0, 1024);
+    for (const name of ['scores.mrc.part', 'rotations.mrc.part']) fs.writeFileSync(path.join(job, name), header);
+    fs.writeFileSync(path.join(job, 'notes.part'), 'mine\n');
+    const r = await runTme(['run', ...base(), '--formats', 'tsv', '--resume', '-o', job]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/^tme: warning: .*killed: no checkpoint to resume \(the earlier run stopped before writing one\); starting from the first rotation\n$/);
+    expect(r.stdout).not.toMatch(/out of core/);
+    expect(listTree(job)).toEqual(['angles.tsv', 'job.json', 'notes.part', 'picks.details.tsv', 'picks.report.json', 'picks.tsv', 'rotations.mrc', 'scores.mrc']);
+    expect(fs.readFileSync(path.join(job, 'notes.part'), 'utf8')).toBe('mine\n');
+  });
 });
