@@ -19,10 +19,10 @@ const f = (name: string): string => path.resolve(dir, name);
 // 48×80×80 voxels: matching in memory needs 167 MiB, calling peaks on the maps held whole 165 MiB: with 164 MiB the
 // search goes out of core and the peaks slab by slab.
 const OUT_OF_CORE = ['--memory', '164M'];
-const base = (...extra: string[]): string[] => [
-  '--target', f('target.mrc'), '--template', f('template.mrc'), '--angular-step', '40', '--device', 'cpu', '--threads', '1',
-  '--tile', '32,44,44', '--number', '8', '--min-distance', '8', ...extra,
+const search = (...extra: string[]): string[] => [
+  '--target', f('target.mrc'), '--template', f('template.mrc'), '--angular-step', '40', '--device', 'cpu', '--threads', '1', '--tile', '32,44,44', ...extra,
 ];
+const base = (...extra: string[]): string[] => search('--number', '8', '--min-distance', '8', ...extra);
 // Particle centres (z, y, x), 1–3 voxels from faces (their 12³ boxes cross them) and inside, each turned off the
 // 40° search grid, so that refinement moves them.
 const CENTRES: Zyx[] = [[2, 20, 60], [45, 60, 18], [20, 1, 30], [30, 78, 70], [10, 50, 2], [24, 40, 40]];
@@ -139,5 +139,23 @@ function outputs(job: string): Map<string, Buffer> {
     expect(r.stdout).not.toMatch(/out of core/);
     expect(listTree(job)).toEqual(['angles.tsv', 'job.json', 'notes.part', 'picks.details.tsv', 'picks.report.json', 'picks.tsv', 'rotations.mrc', 'scores.mrc']);
     expect(fs.readFileSync(path.join(job, 'notes.part'), 'utf8')).toBe('mine\n');
+  });
+
+  test('the in-memory target filter\'s peak counts in the choice: a search that fits in memory without its filter goes out of core with it', async () => {
+    // 48×80×80: 167 MiB in memory; the filter (its 72×105×108-voxel grid at 23 B a voxel, beside the target) makes it 180.
+    const est = async (...extra: string[]): Promise<string> => {
+      const r = await runTme(['estimate', ...search(), '--memory', '170M', '--calibration', '0', ...extra]);
+      expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+      return r.stdout;
+    };
+    expect(await est()).toMatch(/^path: in memory \(the tomogram, its maps and room for tiles ≈ 167 MiB; --memory allows 170 MiB\)$/m);
+    expect(await est('--lowpass', '30')).toMatch(/^path: out of core \(in memory would need 180 MiB but --memory allows 170 MiB\)/m);
+    // With room for the filter it stays in memory, and says what it holds.
+    const roomy = await runTme(['estimate', ...search(), '--memory', '185M', '--calibration', '0', '--lowpass', '30']);
+    expect(roomy.stdout).toMatch(/^path: in memory \(the tomogram, its maps and room for tiles ≈ 180 MiB; --memory allows 185 MiB\)$/m);
+    // And the match follows the choice.
+    const m = await runTme(['match', ...search(), '--memory', '170M', '--lowpass', '30', '-o', f('filter-choice')]);
+    expect({ code: m.code, stderr: m.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(m.stdout).toMatch(/\(out of core\)/);
   });
 });
