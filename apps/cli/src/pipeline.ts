@@ -147,7 +147,7 @@ export async function pickAndExport(o: PickAndExportOptions): Promise<PickAndExp
     files.push(...r.files);
   }
   const timings = {
-    peaksMs: Math.round(calledAt - started), ...(o.refine ? { refineMs: Math.round(refined - calledAt) } : {}),
+    peaksMs: Math.round(calledAt - started + ('slabs' in o.result ? o.result.slabs.elapsedMs : 0)), ...(o.refine ? { refineMs: Math.round(refined - calledAt) } : {}),
     exportMs: Math.round(performance.now() - refined),
   };
   const extra = { warnings: [...(o.warnings ?? [])], timings };

@@ -68,11 +68,16 @@ export function refinable(job: MatchJob): boolean {
 
 /**
  * Rebuilds a finished job's search from its job.json (the stored search, not flags), for `tme peaks --refine`: the
- * template, filters and score to re-score orientations with, on the CPU. No rotation set is sampled.
+ * template, filters and score to re-score orientations with, on the CPU. No rotation set is sampled. A tomogram
+ * larger than memory is opened by region (refinePicks then reads each pick's box).
  */
-export async function jobFromRecord(record: JobRecord, dir: string): Promise<{ job: MatchJob; angularStep: number }> {
+export async function jobFromRecord(record: JobRecord, dir: string, memoryLimitBytes?: number): Promise<{ job: MatchJob; angularStep: number }> {
   const search = searchFromRecord(record, dir);
-  const plan = await planSearch({ ...search, device: 'cpu', tile: 'auto', rotationMode: 'real', shard: undefined, background: 'none' }, { purpose: 'rescore' });
+  // The tomogram is read whole where it fits the memory (--memory of the command, else the search's), else by region.
+  const plan = await planSearch({
+    ...search, device: 'cpu', tile: 'auto', rotationMode: 'real', shard: undefined, background: 'none',
+    ...(memoryLimitBytes === undefined ? {} : { memoryLimitBytes }),
+  }, { purpose: 'rescore' });
   const shape: Zyx = plan.job.target.shape;
   const searched = record.parameters.targetShape;
   if (shape.some((n, i) => n !== (searched[i] as number))) {

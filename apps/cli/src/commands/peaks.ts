@@ -222,8 +222,9 @@ export async function runPeaks(jobDir: string, o: PeaksCliOptions): Promise<Peak
   let picks = set.picks;
   let refined: RefinedOrientation[] | undefined;
   if (o.refine) {
-    const { job: search, angularStep } = await jobFromRecord(job.record, jobDir);
-    ({ picks, refined } = await refinePicks(set, search, angularStep));
+    const limit = o.memory === undefined ? undefined : parseMemorySize('--memory', o.memory);
+    const { job: search, angularStep } = await jobFromRecord(job.record, jobDir, limit);
+    ({ picks, refined } = await refinePicks(set, search, angularStep, undefined, jobDir));
   }
   writeFileAtomic(files.orientations, formatOrientationsTsv(picks));
   writeFileAtomic(files.details, formatPicksDetailsTsv(picks, refined));
@@ -269,6 +270,8 @@ export interface SlabCall {
   mapFile: string;
   /** The lines that say why and how it was called slab by slab (and on which map). */
   describe: (prefix: string) => string;
+  /** Wall time of the call, ms. */
+  elapsedMs: number;
 }
 
 /**
@@ -278,14 +281,14 @@ export interface SlabCall {
 export function callJobBySlabs(
   jobDir: string, options: CallPeaksOptions, memory: { shape: Zyx; available: number; limit: boolean },
   o: {
-    maskFile?: string; plainScores?: boolean; templateIndex?: string; refine?: boolean;
+    maskFile?: string; plainScores?: boolean; templateIndex?: string;
     /** The search's rotation matrices as it matched them (tme run): angles.tsv's text gives them to the last bits only. */
     rotations?: Float64Array;
   },
 ): SlabCall {
+  const started = performance.now();
   const heldWhole = `the score and rotation maps (${[...memory.shape].reverse().join('×')} voxels, ≈ ${gib(peakCallingBytes(memory.shape))} to hold) `
     + `do not fit the ${gib(memory.available)} ${memory.limit ? '--memory allows' : 'free'} and are called slab by slab`;
-  if (o.refine) throw invalidOption('--refine', `no --refine (it holds the tomogram whole; ${heldWhole})`, '--refine');
   const job = openJob(jobDir);
   const background = o.plainScores === true ? undefined : job.background;
   const { statistics, templateShape, starts, onlyTemplate } = fromRecord(job.record, background?.kind, o.templateIndex);
@@ -307,27 +310,38 @@ export function callJobBySlabs(
   if (!histogram) throw new TmeError('ERR_TME_INTERNAL', 'slab-wise peak calling returned no histogram');
   const slabs = Math.ceil(job.shape[0] / sections);
   return {
-    set, histogram, statistics, mapFile: background ? background.file : 'scores.mrc',
+    set, histogram, statistics, mapFile: background ? background.file : 'scores.mrc', elapsedMs: performance.now() - started,
     describe: (prefix) => `${prefix}: ${heldWhole}: ${slabs} slab${slabs === 1 ? '' : 's'} of ${sections} section${sections === 1 ? '' : 's'} (and ${halo} each side)\n`
       + (background ? `${prefix}: on ${background.file} (the job's --background ${background.kind} map; --plain-scores for scores.mrc)\n` : ''),
   };
 }
 
-/** `tme peaks` on maps larger than the memory available: slab by slab (callJobBySlabs), the same outputs. */
-function runPeaksBySlabs(
+/**
+ * `tme peaks` on maps larger than the memory available: slab by slab (callJobBySlabs), the same outputs; --refine
+ * reads each pick's box of the tomogram by region where the tomogram does not fit either.
+ */
+async function runPeaksBySlabs(
   jobDir: string, o: PeaksCliOptions, options: CallPeaksOptions, files: PeaksCliResult['files'], memory: { shape: Zyx; available: number },
-): PeaksCliResult {
+): Promise<PeaksCliResult> {
   const { set, histogram, statistics, mapFile, describe } = callJobBySlabs(jobDir, options, { ...memory, limit: o.memory !== undefined }, {
-    ...(o.mask === undefined ? {} : { maskFile: o.mask }), plainScores: o.plainScores, templateIndex: o.templateIndex, refine: o.refine,
+    ...(o.mask === undefined ? {} : { maskFile: o.mask }), plainScores: o.plainScores, templateIndex: o.templateIndex,
   });
-  writeFileAtomic(files.orientations, formatOrientationsTsv(set.picks));
-  writeFileAtomic(files.details, formatPicksDetailsTsv(set.picks));
+  let picks = set.picks;
+  let refined: RefinedOrientation[] | undefined;
+  if (o.refine) {
+    const limit = o.memory === undefined ? undefined : parseMemorySize('--memory', o.memory);
+    const { job: search, angularStep } = await jobFromRecord(openJob(jobDir).record, jobDir, limit);
+    ({ picks, refined } = await refinePicks(set, search, angularStep, undefined, jobDir));
+  }
+  writeFileAtomic(files.orientations, formatOrientationsTsv(picks));
+  writeFileAtomic(files.details, formatPicksDetailsTsv(picks, refined));
   const report = peakCallReport(path.resolve(jobDir), mapFile, set, histogram, statistics);
   writeFileAtomic(files.report, `${JSON.stringify(report, null, 2)}\n`);
   process.stdout.write(
     describe('tme peaks')
     + describeThreshold(set, 'tme peaks')
     + (o.edge !== undefined ? describeEdge(set, 'tme peaks') : '')
+    + (refined ? describeRefinement(refined, 'tme peaks') : '')
     + `tme peaks: ${set.picks.length} picks from ${set.candidates} candidates (min distance ${Number(set.minDistance.toPrecision(4))} voxels, edge ${set.edge.join('/')} voxels) → ${files.orientations}, ${files.details}, ${files.report}\n`,
   );
   return { set, files };
