@@ -114,8 +114,8 @@ function peakMapOf(result: MatchResult): { map: Volume; file: string; statistics
  */
 export async function pickAndExport(o: PickAndExportOptions): Promise<PickAndExportSummary> {
   const started = performance.now();
-  const called = 'slabs' in o.result ? undefined : callOnMaps(o, o.result);
-  const peaks = called ? called.peaks : (o.result as { slabs: SlabCall }).slabs.set;
+  const call = 'slabs' in o.result ? slabCall(o.dir, o.result.slabs) : callOnMaps(o, o.result);
+  const peaks = call.peaks;
   const files: string[] = [];
   const summary: PickAndExportSummary = { peaks, picks: peaks.picks, files };
   const calledAt = performance.now();
@@ -147,24 +147,26 @@ export async function pickAndExport(o: PickAndExportOptions): Promise<PickAndExp
     files.push(...r.files);
   }
   const timings = {
-    peaksMs: Math.round(calledAt - started + ('slabs' in o.result ? o.result.slabs.elapsedMs : 0)), ...(o.refine ? { refineMs: Math.round(refined - calledAt) } : {}),
+    peaksMs: Math.round(calledAt - started + call.elapsedMs), ...(o.refine ? { refineMs: Math.round(refined - calledAt) } : {}),
     exportMs: Math.round(performance.now() - refined),
   };
   const extra = { warnings: [...(o.warnings ?? [])], timings };
-  const slabs = 'slabs' in o.result ? o.result.slabs : undefined;
-  const report = called
-    ? callReport(o.dir, called.file, peaks, called.map.data, called.indices, o.peakMask, called.statistics, extra)
-    : peakCallReport(path.resolve(o.dir), (slabs as SlabCall).mapFile, peaks, (slabs as SlabCall).histogram, (slabs as SlabCall).statistics, extra);
+  const report = call.report(extra);
   const reportFile = path.join(o.dir, CALL_REPORT_FILE);
   writeFileAtomic(reportFile, `${JSON.stringify(report, null, 2)}\n`);
   files.push(reportFile);
   return summary;
 }
 
+/** A peak call and the report of it (its histogram from the maps it read), and any time spent before pickAndExport. */
+interface PeakCall {
+  peaks: PeakSet;
+  elapsedMs: number;
+  report: (extra: { warnings: string[]; timings: PeakCallReport['timings'] }) => PeakCallReport;
+}
+
 /** Peaks on a search's maps held in memory: the best-score map (or the --background map). */
-function callOnMaps(o: PickAndExportOptions, result: MatchResult): {
-  peaks: PeakSet; map: Volume; file: string; statistics: ScoreMaps['statistics']; indices: Int32Array;
-} {
+function callOnMaps(o: PickAndExportOptions, result: MatchResult): PeakCall {
   const { map, file, statistics } = peakMapOf(result);
   const starts = templateStarts(result.parameters);
   const peaks = callPeaks(
@@ -181,7 +183,15 @@ function callOnMaps(o: PickAndExportOptions, result: MatchResult): {
     },
     { ...o.peaks, ...(starts ? { templateStarts: starts } : {}) },
   );
-  return { peaks, map, file, statistics, indices: result.indices };
+  return { peaks, elapsedMs: 0, report: (extra) => callReport(o.dir, file, peaks, map.data, result.indices, o.peakMask, statistics, extra) };
+}
+
+/** Peaks called slab by slab before (callJobBySlabs): its histogram was gathered on the way. */
+function slabCall(dir: string, slabs: SlabCall): PeakCall {
+  return {
+    peaks: slabs.set, elapsedMs: slabs.elapsedMs,
+    report: (extra) => peakCallReport(path.resolve(dir), slabs.mapFile, slabs.set, slabs.histogram, slabs.statistics, extra),
+  };
 }
 
 /**
