@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { writeFileAtomic, type Volume, type Zyx } from '@tme/formats';
+import { writeFileAtomic, type Volume, type VolumeRegionSource, type Zyx } from '@tme/formats';
 import { BACKGROUND_FILES, backgroundStatistics, type MatchJob, type MatchParameters, type MatchResult } from '@tme/engine';
 import {
   callPeaks, formatOrientationsTsv, formatPicksDetailsTsv, peakCallReport, scoreHistogram,
@@ -8,6 +8,7 @@ import {
 import { RELION_OUTSIDE_LABEL, exportImod, exportRelion, defaultBoxSize, type ExportPick, type ExportSummary } from '@tme/export';
 import type { Microscope } from '@tme/export';
 import { refinePicks } from './refine';
+import type { SlabCall } from './commands/peaks';
 
 /** The outputs `tme run` writes after the match, each in its own place inside OUTDIR. */
 export type RunFormat = 'tsv' | 'relion' | 'imod' | 'report';
@@ -33,9 +34,11 @@ export function callReport(
 
 export interface PickAndExportOptions {
   dir: string;
-  result: MatchResult;
-  /** The tomogram as matched (subtomograms are cut from it). */
-  target: Volume;
+  /** The search's maps in memory, or its peaks already called slab by slab from the job folder (a tomogram matched
+   *  out of core whose maps do not fit memory: `tme run`'s callJobBySlabs). */
+  result: MatchResult | { slabs: SlabCall };
+  /** The tomogram as matched (subtomograms are cut from it): held whole, or on disk (read one box at a time). */
+  target: Volume | VolumeRegionSource;
   templateShape: Zyx;
   tomoName: string;
   peaks: CallPeaksOptions;
@@ -111,27 +114,13 @@ function peakMapOf(result: MatchResult): { map: Volume; file: string; statistics
  */
 export async function pickAndExport(o: PickAndExportOptions): Promise<PickAndExportSummary> {
   const started = performance.now();
-  const { map, file, statistics } = peakMapOf(o.result);
-  const starts = templateStarts(o.result.parameters);
-  const peaks = callPeaks(
-    {
-      scores: map.data,
-      rotationIndices: o.result.indices,
-      shape: o.result.scores.shape,
-      rotations: o.result.rotations,
-      ...(statistics ? { statistics } : {}),
-      voxelSize: o.result.scores.voxelSize,
-      origin: o.result.scores.origin,
-      templateShape: o.templateShape,
-      ...(o.peakMask ? { mask: o.peakMask } : {}),
-    },
-    { ...o.peaks, ...(starts ? { templateStarts: starts } : {}) },
-  );
+  const call = 'slabs' in o.result ? slabCall(o.dir, o.result.slabs) : callOnMaps(o, o.result);
+  const peaks = call.peaks;
   const files: string[] = [];
   const summary: PickAndExportSummary = { peaks, picks: peaks.picks, files };
-  const called = performance.now();
+  const calledAt = performance.now();
   if (o.refine) {
-    const r = await refinePicks(peaks, o.refine.job, o.refine.angularStep);
+    const r = await refinePicks(peaks, o.refine.job, o.refine.angularStep, undefined, o.dir);
     summary.picks = r.picks;
     summary.refined = r.refined;
   }
@@ -158,14 +147,51 @@ export async function pickAndExport(o: PickAndExportOptions): Promise<PickAndExp
     files.push(...r.files);
   }
   const timings = {
-    peaksMs: Math.round(called - started), ...(o.refine ? { refineMs: Math.round(refined - called) } : {}),
+    peaksMs: Math.round(calledAt - started + call.elapsedMs), ...(o.refine ? { refineMs: Math.round(refined - calledAt) } : {}),
     exportMs: Math.round(performance.now() - refined),
   };
-  const report = callReport(o.dir, file, peaks, map.data, o.result.indices, o.peakMask, statistics, { warnings: [...(o.warnings ?? [])], timings });
+  const extra = { warnings: [...(o.warnings ?? [])], timings };
+  const report = call.report(extra);
   const reportFile = path.join(o.dir, CALL_REPORT_FILE);
   writeFileAtomic(reportFile, `${JSON.stringify(report, null, 2)}\n`);
   files.push(reportFile);
   return summary;
+}
+
+/** A peak call and the report of it (its histogram from the maps it read), and any time spent before pickAndExport. */
+interface PeakCall {
+  peaks: PeakSet;
+  elapsedMs: number;
+  report: (extra: { warnings: string[]; timings: PeakCallReport['timings'] }) => PeakCallReport;
+}
+
+/** Peaks on a search's maps held in memory: the best-score map (or the --background map). */
+function callOnMaps(o: PickAndExportOptions, result: MatchResult): PeakCall {
+  const { map, file, statistics } = peakMapOf(result);
+  const starts = templateStarts(result.parameters);
+  const peaks = callPeaks(
+    {
+      scores: map.data,
+      rotationIndices: result.indices,
+      shape: result.scores.shape,
+      rotations: result.rotations,
+      ...(statistics ? { statistics } : {}),
+      voxelSize: result.scores.voxelSize,
+      origin: result.scores.origin,
+      templateShape: o.templateShape,
+      ...(o.peakMask ? { mask: o.peakMask } : {}),
+    },
+    { ...o.peaks, ...(starts ? { templateStarts: starts } : {}) },
+  );
+  return { peaks, elapsedMs: 0, report: (extra) => callReport(o.dir, file, peaks, map.data, result.indices, o.peakMask, statistics, extra) };
+}
+
+/** Peaks called slab by slab before (callJobBySlabs): its histogram was gathered on the way. */
+function slabCall(dir: string, slabs: SlabCall): PeakCall {
+  return {
+    peaks: slabs.set, elapsedMs: slabs.elapsedMs,
+    report: (extra) => peakCallReport(path.resolve(dir), slabs.mapFile, slabs.set, slabs.histogram, slabs.statistics, extra),
+  };
 }
 
 /**

@@ -1,15 +1,18 @@
 import { TmeError, type Zyx } from '@tme/formats';
-import { checkPriors, createOrientationScorer, priorConeAt, templateJob, withinCone, type JobRecord, type MatchJob } from '@tme/engine';
+import {
+  checkPriors, createDiskOrientationScorer, createOrientationScorer, isRegionSource, priorConeAt, templateJob, withinCone, type JobRecord, type MatchJob,
+} from '@tme/engine';
 import { refineOrientations, type PeakSet, type Pick, type RefinedOrientation } from '@tme/peaks';
 import { planSearch, searchFromRecord } from '@tme/search';
 
 /**
  * Local orientation refinement of every pick with the job's own score and filters (a cone and in-plane search at
  * half, then a quarter, of the global step, re-scored at the pick), so the angles users average in RELION are
- * finer than the global sampling. Returns the picks with refined rotations, and the refinement records.
+ * finer than the global sampling. Returns the picks with refined rotations, and the refinement records. A target on
+ * disk (matched out of core) is read per pick by region; a target filter's temporary volume goes in `dir`.
  */
 export async function refinePicks(
-  set: PeakSet, job: MatchJob, angularStep: number, signal?: AbortSignal,
+  set: PeakSet, job: MatchJob, angularStep: number, signal?: AbortSignal, dir?: string,
 ): Promise<{ picks: Pick[]; refined: RefinedOrientation[] }> {
   // Under priors each pick keeps to the cone of its nearest prior (the one the search used at its voxel).
   const priors = job.priors === undefined ? undefined : checkPriors(job.priors);
@@ -25,12 +28,19 @@ export async function refinePicks(
         return cone !== undefined && withinCone(priors, cone, matrices, r);
       }
       : undefined;
-    const scorer = createOrientationScorer(templateJob(job, k));
-    const out = await refineOrientations(
-      which.map((i) => ({ position: (set.picks[i] as Pick).position, rotation: (set.picks[i] as Pick).rotation })),
-      scorer,
-      { range: angularStep, step: angularStep / 2, levels: 2, signal, ...(allowed ? { allowed } : {}) },
-    );
+    const disk = isRegionSource(job.target)
+      ? await createDiskOrientationScorer(templateJob(job, k), { dir: dir ?? process.cwd(), ...(signal ? { signal } : {}) })
+      : undefined;
+    let out: RefinedOrientation[];
+    try {
+      out = await refineOrientations(
+        which.map((i) => ({ position: (set.picks[i] as Pick).position, rotation: (set.picks[i] as Pick).rotation })),
+        disk ? disk.scorer : createOrientationScorer(templateJob(job, k)),
+        { range: angularStep, step: angularStep / 2, levels: 2, signal, ...(allowed ? { allowed } : {}) },
+      );
+    } finally {
+      disk?.release();
+    }
     which.forEach((i, j) => { refined[i] = out[j] as RefinedOrientation; });
   }
   const picks = set.picks.map((p, i) => {
@@ -58,11 +68,16 @@ export function refinable(job: MatchJob): boolean {
 
 /**
  * Rebuilds a finished job's search from its job.json (the stored search, not flags), for `tme peaks --refine`: the
- * template, filters and score to re-score orientations with, on the CPU. No rotation set is sampled.
+ * template, filters and score to re-score orientations with, on the CPU. No rotation set is sampled. A tomogram
+ * larger than memory is opened by region (refinePicks then reads each pick's box).
  */
-export async function jobFromRecord(record: JobRecord, dir: string): Promise<{ job: MatchJob; angularStep: number }> {
+export async function jobFromRecord(record: JobRecord, dir: string, memoryLimitBytes?: number): Promise<{ job: MatchJob; angularStep: number }> {
   const search = searchFromRecord(record, dir);
-  const plan = await planSearch({ ...search, device: 'cpu', tile: 'auto', rotationMode: 'real', shard: undefined, background: 'none' }, { purpose: 'rescore' });
+  // The tomogram is read whole where it fits the memory (--memory of the command, else the search's), else by region.
+  const plan = await planSearch({
+    ...search, device: 'cpu', tile: 'auto', rotationMode: 'real', shard: undefined, background: 'none',
+    ...(memoryLimitBytes === undefined ? {} : { memoryLimitBytes }),
+  }, { purpose: 'rescore' });
   const shape: Zyx = plan.job.target.shape;
   const searched = record.parameters.targetShape;
   if (shape.some((n, i) => n !== (searched[i] as number))) {

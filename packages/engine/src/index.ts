@@ -16,16 +16,16 @@ export { mergeShards, type MergedShards } from './merge';
 export { formatRotationTable, parseRotationTable, ANGLES_HEADER } from './angles';
 export { NativeBackend, defaultBackend, nativeAddonBuilt, NATIVE_ADDON_PATH } from './native-backend';
 export { ReferenceBackend, type ReferenceBackendOptions } from './reference-backend';
-export { defaultMemoryEstimate, inMemoryBytes, peakCallingBytes, peakSlabMinimumBytes, peakSlabSections } from './memory-model';
+export { TARGET_FILTER_BYTES_PER_GRID_VOXEL, defaultMemoryEstimate, inMemoryBytes, peakCallingBytes, peakSlabMinimumBytes, peakSlabSections } from './memory-model';
 export { toArrayOrder, rotateBox, boxCentre } from './rotate';
 export { laplacian, standardise } from './laplace';
 export { nextSmoothSize } from './fast-size';
 export { listDevices, resolveDevices, devicesLabel, driverManifests, type DeviceListing, type VulkanDriver, type VulkanSetup } from './devices';
 export {
-  checkJobOptions, checkOutOfCore, filterGridFor, isRegionSource, prepareJob, templateJob, type CheckedJobOptions, type JobOptions, type OptionNames, type PreparedJob,
+  checkJobOptions, checkOutOfCore, filterGridFor, isRegionSource, prepareJob, targetFilterGrid, templateJob, type CheckedJobOptions, type JobOptions, type OptionNames, type PreparedJob,
 } from './prepare';
 export { templateSupport } from './support';
-export { createOrientationScorer, type OrientationQuery, type OrientationScorer } from './orientation-scorer';
+export { createDiskOrientationScorer, createOrientationScorer, readPaddedBox, type DiskOrientationScorer, type OrientationQuery, type OrientationScorer } from './orientation-scorer';
 export { templateView, type TemplateView } from './template-view';
 export {
   checkPriors, priorConeAt, withinCone, TEMPLATE_AXES, type PositionPriors, type PriorNames, type TemplateAxis,

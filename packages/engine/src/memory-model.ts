@@ -32,14 +32,30 @@ export const PROCESS_BASE_BYTES = 160 * 2 ** 20;
 export const ARRAY_OVERHEAD = 1.04;
 
 /**
+ * What the in-memory target filter (prepare.ts's filterTarget) holds at its peak beyond the target as read, per voxel
+ * of its FFT grid (targetFilterGrid: the target and a template box beyond every face, at a fast size): the padded
+ * grid, its half spectrum, the addon's transform buffers and the inverse. Measured (maximum RSS over RSS before the
+ * filter, lowpass on the CPU): 22.7, 22.5 and 22.3 B a grid voxel on 256×256×160 (box 24), 384×384×96 (16) and 256³ (40).
+ */
+export const TARGET_FILTER_BYTES_PER_GRID_VOXEL = 23;
+
+/**
  * What matching a target in memory holds whole, in bytes: tme itself, the target as read and as matched, its
  * best-score and rotation maps (16 bytes a voxel), a target mask (4) and rotation-stats' sums and maps (12), and room
  * for tiles of 4 bytes a voxel (one float32 copy of the target: below that tiles get so small that their overlap
- * costs more than reading them from disk). Above what is available the search goes out of core.
+ * costs more than reading them from disk). A target filter (`targetFilterGrid`, its FFT grid) first holds the target as
+ * read (and a mask) and its own arrays (TARGET_FILTER_BYTES_PER_GRID_VOXEL): 27 B a voxel or more, above the 20 of the
+ * rest, so the larger of the two counts. Above what is available the search goes out of core.
  */
-export function inMemoryBytes(shape: readonly [number, number, number], o: { targetMask?: boolean; background?: string } = {}): number {
+export function inMemoryBytes(
+  shape: readonly [number, number, number], o: { targetMask?: boolean; background?: string; targetFilterGrid?: readonly [number, number, number] } = {},
+): number {
   const voxels = shape[0] * shape[1] * shape[2];
-  return PROCESS_BASE_BYTES + ARRAY_OVERHEAD * voxels * (20 + (o.targetMask ? 4 : 0) + (o.background === 'rotation-stats' ? 12 : 0));
+  const mask = o.targetMask ? 4 : 0;
+  const search = voxels * (20 + mask + (o.background === 'rotation-stats' ? 12 : 0));
+  const g = o.targetFilterGrid;
+  const filter = g ? voxels * (4 + mask) + TARGET_FILTER_BYTES_PER_GRID_VOXEL * g[0] * g[1] * g[2] : 0;
+  return PROCESS_BASE_BYTES + ARRAY_OVERHEAD * Math.max(search, filter);
 }
 
 /**

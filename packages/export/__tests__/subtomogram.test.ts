@@ -1,4 +1,7 @@
-import { createVolume } from '@tme/formats';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { MrcRegionReader, createVolume, writeMrc } from '@tme/formats';
 import { boxCentreOf, extractSubtomogram } from '../src/subtomogram';
 
 /** value = 10000·z + 100·y + x, so every voxel says where it came from. */
@@ -82,5 +85,31 @@ describe('helpers', () => {
     const r = extractSubtomogram(flat, [2, 8, 8], { box: 8 });
     if (r.status === 'skipped') throw new Error('unexpected');
     expect(r.data.every((v) => v === 0)).toBe(true);
+  });
+});
+
+describe('extractSubtomogram from a tomogram on disk (read by region)', () => {
+  // Noise with an offset: the normalisation's sums see real values, not a ramp's exact ones.
+  const shape: [number, number, number] = [21, 26, 30];
+  let seed = 7;
+  const data = Float32Array.from({ length: 21 * 26 * 30 }, () => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return 100 + seed / 2 ** 31; });
+  const tomo = createVolume(data, shape, 10);
+  let dir: string;
+  beforeAll(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tme-subtomo-')); writeMrc(path.join(dir, 't.mrc'), tomo); });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it.each([
+    [[10, 13, 15]], [[0, 0, 0]], [[20, 25, 29]], [[2, 24, 1]], [[19.6, 0.4, 14]], [[10, 13, 29.2]],
+  ] as Array<[[number, number, number]]>)('at %j: the in-memory box bit for bit (inside, across faces and corners; inverted and not normalised too)', (position) => {
+    const reader = new MrcRegionReader(path.join(dir, 't.mrc'));
+    try {
+      for (const options of [{ box: 12 }, { box: 8, invert: true }, { box: 16, normalise: false }]) {
+        const disk = extractSubtomogram(reader, position, options);
+        expect(disk).toEqual(extractSubtomogram(tomo, position, options));
+        expect(disk.status).not.toBe('skipped');
+      }
+    } finally {
+      reader.close();
+    }
   });
 });

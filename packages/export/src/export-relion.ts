@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createVolume, TmeError, writeMrc, writeStar, type Volume } from '@tme/formats';
+import { createVolume, TmeError, writeMrc, writeStar, type Volume, type VolumeRegionSource } from '@tme/formats';
 import { prepareOutputs, type OutputOptions } from './output-folder';
 import { validateGeometry, validatePicks, type ExportPick, type TomogramGeometry } from './pick';
 import { relionParticlesTables, type RelionParticleEntry, type RelionParticlesOptions } from './relion-particles';
@@ -48,9 +48,9 @@ export function subtomogramName(tomoName: string, index: number): string {
 /**
  * RELION 3.1/4 subtomogram averaging: extracts an even box around every pick into OUTDIR/Subtomograms, writes
  * the tomogram's missing-wedge volume when a tilt range is given, and OUTDIR/particles.star. Run RELION from OUTDIR
- * (paths in the STAR are relative to it).
+ * (paths in the STAR are relative to it). A tomogram on disk (VolumeRegionSource) is read one box at a time.
  */
-export function exportRelion(picks: readonly ExportPick[], tomogram: Volume, geometry: TomogramGeometry, options: ExportRelionOptions): ExportSummary {
+export function exportRelion(picks: readonly ExportPick[], tomogram: Volume | VolumeRegionSource, geometry: TomogramGeometry, options: ExportRelionOptions): ExportSummary {
   validateGeometry(geometry);
   validatePicks(picks);
   if (tomogram.shape.some((n, a) => n !== geometry.shape[a])) {

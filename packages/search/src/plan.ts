@@ -11,7 +11,7 @@ import {
 import {
   buildTargetFilter, buildTemplateFilter, defocusZones, ellipsoidMask, isIdentityFilter, sphereMask, thresholdMask, whiteningProfile, type DefocusHandedness,
 } from '@tme/template';
-import { checkOutOfCore, inMemoryBytes, listDevices, resolveDevices, type DeviceSelection, type MatchJob } from '@tme/engine';
+import { checkOutOfCore, inMemoryBytes, listDevices, resolveDevices, targetFilterGrid, type DeviceSelection, type MatchJob } from '@tme/engine';
 import { checkRotationsGiven, resolveSearchOptions, SEARCH_FLAGS, type SearchInput, type SearchOptions } from './options';
 import { searchFilters, type SearchFilters } from './filters';
 import { shapeTemplate, type TemplateSource } from './template';
@@ -89,17 +89,20 @@ export async function planSearch(input: SearchInput | SearchOptions, plan: PlanO
   const angularStep = o.angularStep
     ?? Math.min(ANGULAR_STEP_RANGE[1], Math.max(ANGULAR_STEP_RANGE[0], Number((set?.coveringAngle ?? ANGULAR_STEP_RANGE[1]).toFixed(2))));
 
-  const memory = targetMemory(o);
+  const filters = searchFilters(o);
+  const filterOptions = filters.options;
+  // The target gets the band-pass and whitening too, and the binary wedge of its tilt range (as pyTME does): noise
+  // where the template has no signal would only lower every score.
+  const targeted = Boolean(filterOptions.bandPass || o.whiten || filterOptions.wedge || filterOptions.tiltWeighting);
+  // The target filter's grid grows by the template's box, not known before the template is shaped: first without it
+  // (a lower bound), then with it below.
+  const memory = targetMemory(o, targeted ? [0, 0, 0] : undefined);
   const read = (file: string): Volume & { header: { warnings: string[] } } => {
     const volume = readVolume(file);
     for (const w of volume.header.warnings) plan.onWarning?.(w, file);
     return volume;
   };
-  const filters = searchFilters(o);
-  const filterOptions = filters.options;
-  if (memory.path === 'out-of-core') {
-    // What needs the whole target cannot go out of core: such a search stays in memory (with smaller tiles) while the
-    // tomogram and its maps fit at all, as before out of core existed; beyond that the refusal names the flag.
+  const outOfCoreRefusal = (): unknown => {
     try {
       checkOutOfCore({
         score: o.score, background: o.background, targetMask: o.targetMask !== undefined,
@@ -109,12 +112,21 @@ export async function planSearch(input: SearchInput | SearchOptions, plan: PlanO
         moreTemplates: `${SEARCH_FLAGS.template} given ${(o.moreTemplates?.length ?? 0) + 1} times`, priors: SEARCH_FLAGS.priors,
         tileShard: `${SEARCH_FLAGS.shardBy} tiles`,
       });
+      return undefined;
     } catch (err) {
+      return err;
+    }
+  };
+  if (memory.path === 'out-of-core') {
+    // What needs the whole target cannot go out of core: such a search stays in memory (with smaller tiles) while the
+    // tomogram and its maps fit at all, as before out of core existed; beyond that the refusal names the flag.
+    const err = outOfCoreRefusal();
+    if (err !== undefined) {
       if (!memory.wholeFits) throw err;
       memory.path = 'in-memory';
     }
   }
-  const outOfCore = memory.path === 'out-of-core';
+  let outOfCore = memory.path === 'out-of-core';
   let target: (Volume | MrcRegionReader) & { header: { warnings: string[] } };
   if (outOfCore) {
     target = new MrcRegionReader(o.target);
@@ -143,6 +155,23 @@ export async function planSearch(input: SearchInput | SearchOptions, plan: PlanO
     const shaped = await shapeTemplate(own, target, read, targetVoxelUnknown);
     more.push({ prepared: shaped, madeMask: maskFor(own, shaped.template) });
   }
+  if (targeted && !outOfCore && memory.inMemoryBytes > 0) {
+    // Now with the template's box (the largest: each box filters the target in turn). Where the filter's peak does not
+    // fit, the tomogram read whole is let go and matched out of core (its filter by passes over temporary files).
+    const box = Math.max(...[prepared, ...more.map((m) => m.prepared)].flatMap((t) => t.template.shape));
+    const filterGrid = targetFilterGrid(target.shape, [box, box, box]);
+    const needed = inMemoryBytes(target.shape, { targetMask: o.targetMask !== undefined, background: o.background, targetFilterGrid: filterGrid });
+    if (needed > memory.availableBytes) {
+      if (volumeFormatOf(o.target) === 'mrc' && outOfCoreRefusal() === undefined) {
+        memory.inMemoryBytes = needed;
+        memory.path = 'out-of-core';
+        outOfCore = true;
+        target = new MrcRegionReader(o.target);
+      }
+    } else {
+      memory.inMemoryBytes = needed;
+    }
+  }
   const targetMask = o.targetMask === undefined ? undefined : read(o.targetMask);
   if (targetMask !== undefined) {
     if (targetMask.shape.some((n, i) => n !== target.shape[i])) {
@@ -163,9 +192,6 @@ export async function planSearch(input: SearchInput | SearchOptions, plan: PlanO
   const zones = defocusZones({ options: filterOptions, shape: target.shape, voxelSize: target.voxelSize, handedness });
   // What following the gradient would take, for tme estimate to say when it is off.
   const followed = handedness === 0 && hasDefocus ? defocusZones({ options: filterOptions, shape: target.shape, voxelSize: target.voxelSize, handedness: 1 }) : zones;
-  // The target gets the band-pass and whitening too, and the binary wedge of its tilt range (as pyTME does): noise
-  // where the template has no signal would only lower every score.
-  const targeted = filterOptions.bandPass || filterOptions.whitening || filterOptions.wedge || filterOptions.tiltWeighting;
   const targetFilter = targeted ? buildTargetFilter({ ...filterOptions, applyWedgeToTarget: true }) : undefined;
 
   const job: MatchJob = {
@@ -321,7 +347,7 @@ function gib(bytes: number): string {
  * whole on a 24 GiB machine was killed by the kernel 47 s in, with no message. Only MRC files are read by region: an
  * EM file that does not fit is refused in one line.
  */
-function targetMemory(o: SearchOptions): TargetMemory {
+function targetMemory(o: SearchOptions, filterBox?: Zyx): TargetMemory {
   const file = o.target;
   const limit = o.memoryLimitBytes;
   let shape: Zyx;
@@ -333,7 +359,9 @@ function targetMemory(o: SearchOptions): TargetMemory {
     if (volumeFormatOf(file) === 'em' && isTmeError(err, 'ERR_TME_UNSUPPORTED')) throw err;
     return { path: 'in-memory', inMemoryBytes: 0, availableBytes: Infinity, limit: false, wholeFits: true };
   }
-  const needed = inMemoryBytes(shape, { targetMask: o.targetMask !== undefined, background: o.background });
+  const needed = inMemoryBytes(shape, {
+    targetMask: o.targetMask !== undefined, background: o.background, ...(filterBox ? { targetFilterGrid: targetFilterGrid(shape, filterBox) } : {}),
+  });
   const cpu = listDevices().devices.find((d) => d.index === 'cpu');
   const free = cpu ? cpu.memoryBytes : Infinity;
   const available = Math.min(limit ?? Infinity, free);

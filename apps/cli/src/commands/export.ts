@@ -5,7 +5,7 @@ import {
   DEFAULT_MICROSCOPE, defaultBoxSize, matrixToPytmeEuler, matrixToRelionEuler, exportDynamo, exportImod, exportRelion, exportRelion5, exportStopgap, exportWarp, parseDynamoTable, prepareOutputs, readStarPicks, validatePicks,
   type CentreConvention, type Microscope, type EdgeMode, type ExportPick, type ExportSummary, type StarPicksConvention, type TomogramGeometry,
 } from '@tme/export';
-import { inFile, invalidOption, readMrc, readMrcHeader, readStar, TmeError, writeFileAtomic, type Zyx } from '@tme/formats';
+import { MrcRegionReader, inFile, invalidOption, readMrcHeader, readStar, TmeError, writeFileAtomic, type Zyx } from '@tme/formats';
 import { formatOrientationsTsv, parseOrientationsTsv, type Pick } from '@tme/peaks';
 import { describeFaceBoxes } from '../pipeline';
 
@@ -269,12 +269,17 @@ export async function runExport(
       } else {
         throw new TmeError('ERR_TME_INVALID_OPTION', '--format relion needs a box: give --box N (even) or --diameter Å (box = even fast size ≥ 1.5× diameter)');
       }
-      const tomogram = readMrc(targetFile);
-      summary = exportRelion(inputs.picks, tomogram, geometry, {
-        outDir, force, box, ...optics, edge: oneOf<EdgeMode>('--face-boxes', o.faceBoxes, ['pad', 'skip']), micrographName: path.resolve(targetFile),
-        invert: o.invert ?? job?.invertContrast ?? false, normalise, binning: positive('--binning', o.binning),
-        ...(tilt ? { tiltRange: tilt, tiltAxis: job?.tiltAxis ?? 'y' } : {}),
-      });
+      // Each pick's box read by region: the tomogram is never held (it may be larger than memory).
+      const tomogram = new MrcRegionReader(targetFile);
+      try {
+        summary = exportRelion(inputs.picks, tomogram, geometry, {
+          outDir, force, box, ...optics, edge: oneOf<EdgeMode>('--face-boxes', o.faceBoxes, ['pad', 'skip']), micrographName: path.resolve(targetFile),
+          invert: o.invert ?? job?.invertContrast ?? false, normalise, binning: positive('--binning', o.binning),
+          ...(tilt ? { tiltRange: tilt, tiltAxis: job?.tiltAxis ?? 'y' } : {}),
+        });
+      } finally {
+        tomogram.close();
+      }
       break;
     }
     case 'relion5':

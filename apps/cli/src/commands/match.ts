@@ -56,6 +56,9 @@ export function prepareJobDir(dir: string, flags: Pick<MatchFlags, 'force' | 're
     for (const name of [...Object.values(JOB_FILES), TEMPLATE_INDEX_FILE, CHECKPOINT_FILE, ...Object.values(OUT_OF_CORE_PARTIAL)]) fs.rmSync(path.join(dir, name), { force: true });
   }
   if (existed && flags.resume && !fs.existsSync(path.join(dir, CHECKPOINT_FILE))) {
+    // Partial maps of an out-of-core run killed before its first checkpoint: no checkpoint names their tiles, so no run
+    // can continue them, and one that now matches in memory would never overwrite them.
+    for (const name of Object.values(OUT_OF_CORE_PARTIAL)) fs.rmSync(path.join(dir, name), { force: true });
     const warning = `${dir}: no checkpoint to resume (the earlier run stopped before writing one); starting from the first rotation`;
     process.stderr.write(`tme: warning: ${warning}\n`);
     return [warning];

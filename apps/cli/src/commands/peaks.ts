@@ -7,7 +7,7 @@ import {
 import { MrcRegionReader, TmeError, invalidOption, readMrc, readMrcHeader, writeFileAtomic, type Zyx } from '@tme/formats';
 import {
   SLAB_BYTES_PER_VOXEL, callPeaks, callPeaksBySlabs, formatOrientationsTsv, formatPicksDetailsTsv, peakCallReport, slabHalo, statisticsFromJob,
-  type CallPeaksOptions, type PeakSet, type RefinedOrientation, type ScoreSlabSource,
+  type CallPeaksOptions, type PeakSet, type RefinedOrientation, type ScoreHistogram, type ScoreSlabSource, type ScoreStatistics,
 } from '@tme/peaks';
 import { callReport, templateStarts } from '../pipeline';
 import { describeRefinement, jobFromRecord, refinePicks } from '../refine';
@@ -222,8 +222,9 @@ export async function runPeaks(jobDir: string, o: PeaksCliOptions): Promise<Peak
   let picks = set.picks;
   let refined: RefinedOrientation[] | undefined;
   if (o.refine) {
-    const { job: search, angularStep } = await jobFromRecord(job.record, jobDir);
-    ({ picks, refined } = await refinePicks(set, search, angularStep));
+    const limit = o.memory === undefined ? undefined : parseMemorySize('--memory', o.memory);
+    const { job: search, angularStep } = await jobFromRecord(job.record, jobDir, limit);
+    ({ picks, refined } = await refinePicks(set, search, angularStep, undefined, jobDir));
   }
   writeFileAtomic(files.orientations, formatOrientationsTsv(picks));
   writeFileAtomic(files.details, formatPicksDetailsTsv(picks, refined));
@@ -260,13 +261,34 @@ function fromRecord(record: JobOnDisk['record'], backgroundKind: 'rotation-stats
   return { statistics, templateShape, starts, onlyTemplate };
 }
 
-/** `tme peaks` on maps larger than the memory available: slab by slab (callPeaksBySlabs), the same outputs. */
-function runPeaksBySlabs(
-  jobDir: string, o: PeaksCliOptions, options: CallPeaksOptions, files: PeaksCliResult['files'], memory: { shape: Zyx; available: number },
-): PeaksCliResult {
+/** A peak call of a job's maps slab by slab (callJobBySlabs): the picks, the report's histogram and what it read. */
+export interface SlabCall {
+  set: PeakSet;
+  histogram: ScoreHistogram;
+  statistics: ScoreStatistics | undefined;
+  /** The map of the job folder the peaks were called on (scores.mrc or a background map). */
+  mapFile: string;
+  /** The lines that say why and how it was called slab by slab (and on which map). */
+  describe: (prefix: string) => string;
+  /** Wall time of the call, ms. */
+  elapsedMs: number;
+}
+
+/**
+ * Calls peaks on a job's maps slab by slab (callPeaksBySlabs) within `memory.available`: tme peaks on maps larger than
+ * memory, and tme run on a tomogram matched out of core. The mask (`maskFile`) is read by region too.
+ */
+export function callJobBySlabs(
+  jobDir: string, options: CallPeaksOptions, memory: { shape: Zyx; available: number; limit: boolean },
+  o: {
+    maskFile?: string; plainScores?: boolean; templateIndex?: string;
+    /** The search's rotation matrices as it matched them (tme run): angles.tsv's text gives them to the last bits only. */
+    rotations?: Float64Array;
+  },
+): SlabCall {
+  const started = performance.now();
   const heldWhole = `the score and rotation maps (${[...memory.shape].reverse().join('×')} voxels, ≈ ${gib(peakCallingBytes(memory.shape))} to hold) `
-    + `do not fit the ${gib(memory.available)} ${o.memory !== undefined ? '--memory allows' : 'free'} and are called slab by slab`;
-  if (o.refine) throw invalidOption('--refine', `no --refine (it holds the tomogram whole; ${heldWhole})`, '--refine');
+    + `do not fit the ${gib(memory.available)} ${memory.limit ? '--memory allows' : 'free'} and are called slab by slab`;
   const job = openJob(jobDir);
   const background = o.plainScores === true ? undefined : job.background;
   const { statistics, templateShape, starts, onlyTemplate } = fromRecord(job.record, background?.kind, o.templateIndex);
@@ -277,25 +299,49 @@ function runPeaksBySlabs(
   if (sections < 1) {
     throw new TmeError('ERR_TME_DEVICE_MEMORY', `${heldWhole}, but slabs of one section with their halo of ${halo} need ${gib(peakSlabMinimumBytes(job.shape, SLAB_BYTES_PER_VOXEL, halo))}`, { file: job.files.scores });
   }
-  const source = slabSource(job, background ? background.path : job.files.scores, o.mask);
+  const source = slabSource(job, background ? background.path : job.files.scores, o.maskFile);
   let result: ReturnType<typeof callPeaksBySlabs>;
   try {
-    result = callPeaksBySlabs(source, { rotations: job.rotations, ...geometry, ...(statistics ? { statistics } : {}) }, call, sections, { bins: 100 });
+    result = callPeaksBySlabs(source, { rotations: o.rotations ?? job.rotations, ...geometry, ...(statistics ? { statistics } : {}) }, call, sections, { bins: 100 });
   } finally {
     source.close();
   }
   const { histogram, ...set } = result;
   if (!histogram) throw new TmeError('ERR_TME_INTERNAL', 'slab-wise peak calling returned no histogram');
-  writeFileAtomic(files.orientations, formatOrientationsTsv(set.picks));
-  writeFileAtomic(files.details, formatPicksDetailsTsv(set.picks));
-  const report = peakCallReport(path.resolve(jobDir), background ? background.file : 'scores.mrc', set, histogram, statistics);
-  writeFileAtomic(files.report, `${JSON.stringify(report, null, 2)}\n`);
   const slabs = Math.ceil(job.shape[0] / sections);
+  return {
+    set, histogram, statistics, mapFile: background ? background.file : 'scores.mrc', elapsedMs: performance.now() - started,
+    describe: (prefix) => `${prefix}: ${heldWhole}: ${slabs} slab${slabs === 1 ? '' : 's'} of ${sections} section${sections === 1 ? '' : 's'} (and ${halo} each side)\n`
+      + (background ? `${prefix}: on ${background.file} (the job's --background ${background.kind} map; --plain-scores for scores.mrc)\n` : ''),
+  };
+}
+
+/**
+ * `tme peaks` on maps larger than the memory available: slab by slab (callJobBySlabs), the same outputs; --refine
+ * reads each pick's box of the tomogram by region where the tomogram does not fit either.
+ */
+async function runPeaksBySlabs(
+  jobDir: string, o: PeaksCliOptions, options: CallPeaksOptions, files: PeaksCliResult['files'], memory: { shape: Zyx; available: number },
+): Promise<PeaksCliResult> {
+  const { set, histogram, statistics, mapFile, describe } = callJobBySlabs(jobDir, options, { ...memory, limit: o.memory !== undefined }, {
+    ...(o.mask === undefined ? {} : { maskFile: o.mask }), plainScores: o.plainScores, templateIndex: o.templateIndex,
+  });
+  let picks = set.picks;
+  let refined: RefinedOrientation[] | undefined;
+  if (o.refine) {
+    const limit = o.memory === undefined ? undefined : parseMemorySize('--memory', o.memory);
+    const { job: search, angularStep } = await jobFromRecord(openJob(jobDir).record, jobDir, limit);
+    ({ picks, refined } = await refinePicks(set, search, angularStep, undefined, jobDir));
+  }
+  writeFileAtomic(files.orientations, formatOrientationsTsv(picks));
+  writeFileAtomic(files.details, formatPicksDetailsTsv(picks, refined));
+  const report = peakCallReport(path.resolve(jobDir), mapFile, set, histogram, statistics);
+  writeFileAtomic(files.report, `${JSON.stringify(report, null, 2)}\n`);
   process.stdout.write(
-    `tme peaks: ${heldWhole}: ${slabs} slab${slabs === 1 ? '' : 's'} of ${sections} section${sections === 1 ? '' : 's'} (and ${halo} each side)\n`
-    + (background ? `tme peaks: on ${background.file} (the job's --background ${background.kind} map; --plain-scores for scores.mrc)\n` : '')
+    describe('tme peaks')
     + describeThreshold(set, 'tme peaks')
     + (o.edge !== undefined ? describeEdge(set, 'tme peaks') : '')
+    + (refined ? describeRefinement(refined, 'tme peaks') : '')
     + `tme peaks: ${set.picks.length} picks from ${set.candidates} candidates (min distance ${Number(set.minDistance.toPrecision(4))} voxels, edge ${set.edge.join('/')} voxels) → ${files.orientations}, ${files.details}, ${files.report}\n`,
   );
   return { set, files };

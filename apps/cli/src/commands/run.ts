@@ -1,13 +1,14 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
-import { invalidOption, readMrcHeader } from '@tme/formats';
-import { BACKGROUND_FILES, readBackgroundMap, readJob, type MatchResult } from '@tme/engine';
+import { TmeError, invalidOption, readMrcHeader, type Zyx } from '@tme/formats';
+import { BACKGROUND_FILES, JOB_LOCK_FILE, isRegionSource, openJob, peakCallingBytes, readBackgroundMap, readJob, type MatchResult } from '@tme/engine';
 import { RUN_FORMATS, describeFaceBoxes, pickAndExport, type RunFormat } from '../pipeline';
 import { describeRefinement, refinable } from '../refine';
-import { addMatchOptions, executeMatch, inMemoryResult, inMemoryTarget, setupMatch, type MatchFlags } from './match';
+import { addMatchOptions, executeMatch, setupMatch, type MatchFlags } from './match';
 import { REPORT_FILE, writeReport } from './report';
 import {
-  PEAK_MASK_HELP, addPeakOptions, callOptionsFrom, describeEdge, describeThreshold, readPeakMask, type PeaksCliOptions,
+  PEAK_MASK_HELP, addPeakOptions, callJobBySlabs, callOptionsFrom, describeEdge, describeThreshold, readPeakMask, type PeaksCliOptions,
 } from './peaks';
 
 export interface RunFlags extends MatchFlags, Omit<PeaksCliOptions, 'output' | 'force'> {
@@ -41,6 +42,18 @@ function resultOfJob(dir: string): MatchResult {
   };
 }
 
+/** The --mask of tme run must have the tomogram's shape (its header read, not its voxels). */
+function checkMaskShape(file: string, shape: Zyx): void {
+  const m = readMrcHeader(file).shape;
+  if (!m.every((n, i) => n === shape[i])) {
+    throw new TmeError('ERR_TME_MISMATCH', `mask shape (z, y, x) = (${m.join(', ')}) differs from the score map (${shape.join(', ')})`, { file });
+  }
+}
+
+function gibOf(bytes: number): string {
+  return bytes >= 2 ** 30 ? `${(bytes / 2 ** 30).toFixed(1)} GiB` : `${Math.ceil(bytes / 2 ** 20)} MiB`;
+}
+
 export function parseFormats(text: string): RunFormat[] {
   const list = text.split(',').map((s) => s.trim().toLowerCase()).filter((s) => s.length > 0);
   const bad = list.filter((s) => !(RUN_FORMATS as readonly string[]).includes(s));
@@ -62,12 +75,36 @@ export async function runAll(flags: RunFlags): Promise<void> {
   const formats = parseFormats(flags.formats);
   const peaks = callOptionsFrom({ ...flags, refine: false });
   const box = parseRunBox(flags.box, formats);
-  // The peak mask is checked before the match: a wrong file must not cost a search.
-  const peakMask = flags.mask === undefined ? undefined : readPeakMask(flags.mask, readMrcHeader(flags.target).shape);
-  const setup = await setupMatch(flags, { holdsTarget: 'tme run', createDir: flags.fromJob !== true });
-  const target = inMemoryTarget(setup, 'tme run');
+  // The peak mask is checked before the match: a wrong file must not cost a search (its shape from the header: a
+  // tomogram matched out of core has a mask read slab by slab).
+  const targetShape = readMrcHeader(flags.target).shape;
+  if (flags.mask !== undefined) checkMaskShape(flags.mask, targetShape);
+  const setup = await setupMatch(flags, { createDir: flags.fromJob !== true });
+  // Out of core nothing is held whole: the maps are called slab by slab where they do not fit, refinement and the
+  // RELION export read each pick's box by region. The maps read back take the search's own rotation matrices (angles.tsv
+  // gives them to the last bits only, and refinement starts from them).
+  const outOfCore = isRegionSource(setup.target);
+  const defaultFormats = flags.formats === RUN_FORMATS.join(',');
+  const memory = { shape: targetShape, available: setup.memory.availableBytes, limit: setup.memory.limit };
+  const slabWise = outOfCore && peakCallingBytes(targetShape) > memory.available;
+  // The report page draws the maps held whole.
+  if (slabWise && formats.includes('report')) {
+    if (!defaultFormats) {
+      // Nothing was matched: the folder this run made goes again.
+      process.removeListener('SIGINT', setup.cancel.onSigint);
+      if (setup.createdDir && fs.readdirSync(setup.dir).every((n) => n === JOB_LOCK_FILE)) fs.rmSync(setup.dir, { recursive: true });
+      throw invalidOption('--formats', `no report for a tomogram whose maps do not fit memory (the page holds them whole; ${gibOf(peakCallingBytes(targetShape))} needed, ${gibOf(memory.available)} available)`, flags.formats);
+    }
+    formats.splice(formats.indexOf('report'), 1);
+  }
   if (flags.mask !== undefined) setup.inputs['peakMask'] = path.resolve(flags.mask);
-  const result = flags.fromJob ? resultOfJob(setup.dir) : inMemoryResult(await executeMatch(setup, flags, 'tme run'));
+  const matched = flags.fromJob ? undefined : await executeMatch(setup, flags, 'tme run');
+  const result = slabWise
+    ? { slabs: callJobBySlabs(setup.dir, peaks, memory, { ...(flags.mask === undefined ? {} : { maskFile: flags.mask }), ...(matched ? { rotations: matched.rotations } : {}) }) }
+    : matched === undefined ? resultOfJob(setup.dir)
+      : 'outOfCore' in matched ? { ...resultOfJob(setup.dir), rotations: matched.rotations } : matched;
+  const peakMask = flags.mask === undefined || slabWise ? undefined : readPeakMask(flags.mask, targetShape);
+  const templateShape = 'slabs' in result ? openJob(setup.dir).record.parameters.templateShape : result.parameters.templateShape;
   // Refinement is on by default (measured: the median angular error drops below half the step, for ~0.1 s a pick);
   // mcc cannot be re-scored per voxel, so its angles stay those of the global search, and the run says so.
   const refine = flags.refine !== false && refinable(setup.job);
@@ -75,7 +112,7 @@ export async function runAll(flags: RunFlags): Promise<void> {
     ?? path.basename(flags.target).replace(/\.[^.]+$/, '').replace(/[^A-Za-z0-9._+-]/g, '_');
   // With several templates the box is the largest one's (job.json's templateShape): picks' distance and RELION's box.
   const summary = await pickAndExport({
-    dir: setup.dir, result, target, templateShape: result.parameters.templateShape, tomoName, peaks, peakMask, formats,
+    dir: setup.dir, result, target: setup.target, templateShape, tomoName, peaks, ...(peakMask ? { peakMask } : {}), formats,
     tiltRange: setup.filters.tiltRange, tiltAxis: setup.options.tiltAxis,
     microscope: setup.filters.microscope.microscope, micrographName: setup.options.target,
     // Dark protein in the tomogram (the template was inverted to match it): RELION must average bright protein.
@@ -86,6 +123,8 @@ export async function runAll(flags: RunFlags): Promise<void> {
   // Last: the page shows everything the run wrote.
   const report = formats.includes('report') ? writeReport(setup.dir, path.join(setup.dir, REPORT_FILE), {}) : undefined;
   if (!flags.quiet) {
+    if ('slabs' in result) process.stdout.write(result.slabs.describe('tme run'));
+    if (slabWise && defaultFormats) process.stdout.write('tme run: no report page (it draws the maps held whole): the picks\' report is picks.report.json\n');
     process.stdout.write(describeThreshold(summary.peaks, 'tme run'));
     if (flags.edge !== undefined) process.stdout.write(describeEdge(summary.peaks, 'tme run'));
     if (summary.refined) process.stdout.write(describeRefinement(summary.refined, 'tme run'));
