@@ -55,6 +55,7 @@ export interface Binding {
   runMatch(job: NativeMatchJob, onProgress?: (p: BatchProgress) => void): { promise: Promise<NativeMatchResult>; cancel(): void };
   scoreOrientations(job: NativeOrientationJob): { promise: Promise<Float32Array>; cancel(): void };
   listDevices(): NativeListing;
+  hostMemory(procRoot?: string, cgroupRoot?: string): HostMemory;
   estimateMatchMemory(query: MatchMemoryQuery): MatchMemoryEstimate;
   fftForward(device: DeviceId, data: Float32Array, shape: Zyx, options?: { threads?: number }): Float32Array;
   fftInverse(device: DeviceId, spectrum: Float32Array, shape: Zyx, options?: { threads?: number }): Float32Array;
@@ -160,7 +161,8 @@ export function listDevices(): DeviceInfo[] {
       api: 'fftw',
       name: 'CPU (FFTW3f)',
       type: 'cpu',
-      // What is free now (MemAvailable), not the total: tiles are planned against it.
+      // What is free now (MemAvailable, capped by the cgroup's limit: hostMemory), not the total: tiles are planned
+      // against it.
       memoryBytes: listing.hostAvailableBytes,
       maxStorageBufferRange: null,
       apiVersion: b.versions().fftw,
@@ -170,6 +172,27 @@ export function listDevices(): DeviceInfo[] {
     });
     return devices;
   });
+}
+
+/**
+ * What the CPU path counts as free host memory: /proc/meminfo's MemAvailable, capped by the room under the process's
+ * cgroup memory limits (a SLURM job's --mem, a container's limit: the kernel kills a process past them, while
+ * MemAvailable shows the whole node).
+ */
+export interface HostMemory {
+  memAvailableBytes: number;
+  /** The tightest cgroup level's limit less what its processes use (inactive file cache not counted); null: no limit. */
+  cgroupRoomBytes: number | null;
+  cgroupLimitBytes: number | null;
+  /** That level, as /proc/self/cgroup names it (e.g. /slurm/uid_1000/job_42); null: no limit. */
+  cgroup: string | null;
+  /** The smaller of MemAvailable and the cgroup room: the CPU device's memoryBytes. */
+  availableBytes: number;
+}
+
+/** The host memory tme may take now; `roots` reads another /proc and /sys/fs/cgroup (a test's fake tree). */
+export function hostMemory(roots?: { proc: string; cgroup: string }): HostMemory {
+  return callNative((b) => (roots ? b.hostMemory(roots.proc, roots.cgroup) : b.hostMemory()));
 }
 
 /** Why no Vulkan device is listed (loader or ICD missing), or null. */

@@ -19,6 +19,7 @@
 
 #include "cpu/fftw_plans.h"
 #include "errors.h"
+#include "host_memory.h"
 #include "match/match_loop.h"
 #include "match/orientations.h"
 #include "vk/vk_context.h"
@@ -751,6 +752,23 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   }, "releaseKeptSetup"));
   exports.Set("scoreOrientations", Napi::Function::New(env, ScoreOrientations, "scoreOrientations"));
   exports.Set("listDevices", Napi::Function::New(env, ListDevices, "listDevices"));
+  // hostMemory(procRoot?, cgroupRoot?): what the CPU path counts as free (other roots: tests on a fake tree).
+  exports.Set("hostMemory", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    Napi::Env env = info.Env();
+    return guarded(env, [&]() -> Napi::Value {
+      const HostMemory m = info.Length() >= 2 && info[0].IsString() && info[1].IsString()
+                               ? readHostMemory(info[0].As<Napi::String>(), info[1].As<Napi::String>())
+                               : readHostMemory();
+      Napi::Object out = Napi::Object::New(env);
+      out.Set("memAvailableBytes", m.memAvailable);
+      const bool limited = m.cgroupRoom < std::numeric_limits<double>::infinity();
+      out.Set("cgroupRoomBytes", limited ? Napi::Value(Napi::Number::New(env, m.cgroupRoom)) : env.Null());
+      out.Set("cgroupLimitBytes", limited ? Napi::Value(Napi::Number::New(env, m.cgroupLimit)) : env.Null());
+      out.Set("cgroup", limited ? Napi::Value(Napi::String::New(env, m.cgroupPath)) : env.Null());
+      out.Set("availableBytes", m.available());
+      return out;
+    });
+  }, "hostMemory"));
   exports.Set("estimateMatchMemory", Napi::Function::New(env, EstimateMatchMemory, "estimateMatchMemory"));
   exports.Set("fftForward", Napi::Function::New(env, FftForward, "fftForward"));
   exports.Set("fftInverse", Napi::Function::New(env, FftInverse, "fftInverse"));

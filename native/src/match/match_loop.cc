@@ -19,6 +19,7 @@
 #include "cpu/fftw_plans.h"
 #include "cpu/slab_correlator.h"
 #include "errors.h"
+#include "host_memory.h"
 #include "match/geometry.h"
 #include "vk/vk_context.h"
 
@@ -33,17 +34,6 @@ std::string mib(double bytes) {
   s.precision(1);
   s << std::fixed << bytes / (1024.0 * 1024.0) << " MiB";
   return s.str();
-}
-
-double availableHostBytes() {
-  std::ifstream meminfo("/proc/meminfo");
-  std::string key;
-  double kib = 0;
-  std::string unit;
-  while (meminfo >> key >> kib >> unit) {
-    if (key == "MemAvailable:") return kib * 1024.0;
-  }
-  return static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGESIZE));
 }
 
 bool isCpu(const std::string& device) { return device == "cpu"; }
@@ -181,8 +171,9 @@ MemoryVerdict estimateMatchMemory(const MemoryQuery& q) {
   if (isCpu(q.device)) {
     int workers = q.threads > 0 ? q.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     v.deviceLimitBytes = 0.9 * availableHostBytes();
+    const double held = std::min(q.heldInputBytes, inputs) + (q.constantsHeld ? constants : 0);
     // Fewer workers when the tile is big: each worker holds its own slots and maps.
-    while (workers > 1 && inputs + constants + workers * perWorker > v.deviceLimitBytes) --workers;
+    while (workers > 1 && inputs + constants - held + workers * perWorker > v.deviceLimitBytes) --workers;
     v.workers = workers;
     v.estimate.deviceBytes = 0;
     // Two phases that do not overlap: the set-up (its temporaries, and the 3D spectra the slab layout is made
@@ -190,11 +181,11 @@ MemoryVerdict estimateMatchMemory(const MemoryQuery& q) {
     // the outputs, moved, not copied).
     const double setupPeak = (slab || either ? constantSpectra(q.score) * 8 * nc : 0) + setup;
     v.estimate.hostBytes = inputs + constants + std::max(setupPeak, workers * perWorker);
-    if (v.estimate.hostBytes > v.deviceLimitBytes) {
+    if (v.estimate.hostBytes - held > v.deviceLimitBytes) {
       v.fits = false;
       v.reason = "a " + q.targetShape.str() + " tile with score '" + scoreName(q.score) + "' needs " +
-                 mib(v.estimate.hostBytes) + " of host memory but " + mib(v.deviceLimitBytes) +
-                 " (0.9 x available) can be used";
+                 mib(v.estimate.hostBytes) + " of host memory" + (held >= 1 << 20 ? " (" + mib(held) + " of it held already)" : "") +
+                 " but " + mib(v.deviceLimitBytes) + " (0.9 x available) can be used";
     }
     return v;
   }
@@ -801,6 +792,16 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
   q.voxelStats = job.voxelStats;
   q.halfSpectra = job.halfSpectra;
   q.hostSetup = job.hostSetup;
+  q.supportShape = job.supportShape;
+  const int hostThreads = job.threads > 0 ? job.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // The tile's set-up kept from the last call on the same inputs (taken first: another tile's is let go, and this
+  // call's check then counts what it holds; the key hashes the arrays as they are, so before checkLengths is safe).
+  uint64_t key = 0;
+  std::shared_ptr<const PreparedTile> prepared = takePrepared(job, hostThreads, &key);
+  q.heldInputBytes = 4.0 * static_cast<double>(job.target.size() + job.targetMask.size() + job.initialScores.size() +
+                                               job.initialIndices.size() + job.templ.size() + job.mask.size()) +
+                     static_cast<double>(job.statsMask.size());
+  q.constantsHeld = prepared != nullptr;
   const MemoryVerdict verdict = estimateMatchMemory(q);
   if (!verdict.fits) fail(ErrorCode::DeviceMemory, verdict.reason);
   checkLengths(job);
@@ -812,7 +813,6 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
                                                                  : Shape3{};
   const bool onCpu = isCpu(job.device);
   MatchResult result;
-  const int hostThreads = job.threads > 0 ? job.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   double setupPlanMs = 0;
 
   KernelConfig config;
@@ -836,8 +836,6 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
 
   // The tile's set-up: kept from the last call on the same inputs, or made now. The whole machine's threads do
   // the set-up's transforms (the workers have not started).
-  uint64_t key = 0;
-  std::shared_ptr<const PreparedTile> prepared = takePrepared(job, hostThreads, &key);
   result.setupReused = prepared != nullptr;
   if (!prepared) {
     auto made = std::make_shared<PreparedTile>();

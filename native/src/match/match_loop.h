@@ -34,6 +34,12 @@ struct MemoryQuery {
   bool hostSetup = false;   // MatchJob::hostSetup
   bool fullTransforms = false;
   ZSums zSums = ZSums::Auto;
+  // A call's own check (runMatchJob), against the memory free now: the caller's arrays exist already and a set-up
+  // kept from the previous call is reused, so MemAvailable no longer counts them and only the rest must fit. (Without
+  // this a tile of half the machine, planned when it started, was refused at its second batch: its own first batch
+  // had taken the room.)
+  double heldInputBytes = 0;  // the caller's arrays, as passed
+  bool constantsHeld = false;
 };
 
 struct MemoryVerdict {

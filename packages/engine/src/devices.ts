@@ -29,6 +29,8 @@ export interface DeviceListing {
   auto: DeviceId | null;
   /** The native backend's Vulkan loader and drivers; null for other backends. */
   vulkan: VulkanSetup | null;
+  /** What the CPU device's memory is made of (MemAvailable, the cgroup's limit); null for other backends. */
+  hostMemory: native.HostMemory | null;
 }
 
 /** Every device the backend offers, and the one 'auto' picks. */
@@ -40,7 +42,8 @@ export function listDevices(backend: MatchBackend = defaultBackend()): DeviceLis
   } catch (err) {
     if (!isTmeError(err, 'ERR_TME_NO_DEVICE')) throw err;
   }
-  return { backend: backend.name, devices, auto, vulkan: backend instanceof NativeBackend ? vulkanSetup() : null };
+  const own = backend instanceof NativeBackend;
+  return { backend: backend.name, devices, auto, vulkan: own ? vulkanSetup() : null, hostMemory: own ? native.hostMemory() : null };
 }
 
 /**

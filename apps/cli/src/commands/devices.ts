@@ -22,6 +22,12 @@ export function register(program: Command): void {
       const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i] as number)).join('  ').trimEnd();
       process.stdout.write(`${[line(header), ...rows.map(line)].join('\n')}\n`);
       process.stdout.write(listing.auto === null ? 'auto: no usable device\n' : `auto: ${String(listing.auto)} (marked *)\n`);
+      const host = listing.hostMemory;
+      if (host?.cgroup != null && host.cgroupLimitBytes !== null && host.cgroupRoomBytes !== null) {
+        // A SLURM job's --mem or a container's limit: the CPU's memory above is what is left under it.
+        process.stdout.write(`Host memory: ${gib(host.availableBytes)} free under the memory limit of cgroup ${host.cgroup} `
+          + `(${gib(host.cgroupLimitBytes)}, ${gib(host.cgroupLimitBytes - host.cgroupRoomBytes)} in use; the machine has ${gib(host.memAvailableBytes)} free)\n`);
+      }
       const vulkan = listing.vulkan;
       if (vulkan) {
         // What a cluster's support asks first: which loader and which driver (ICD) the devices came from.
