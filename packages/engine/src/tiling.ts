@@ -5,7 +5,14 @@ import { boxCentre } from './rotate';
  * One tile: the target voxels it scores (its core) and the box of the (edge-padded) target it reads. Every
  * tile reads the same fast shape, starting `c` = floor(support/2) voxels before its core, so each translation
  * of the core sees the whole template support (support.ts: where the correlated kernel can be non-zero, at most
- * the box) without wrapping around the circular correlation.
+ * the box) without wrapping around the circular correlation into other target voxels.
+ *
+ * Along an axis split into tiles the core has target data on both sides: the tile reads core + support − 1.
+ * Along an axis one tile spans (with a constant fill, `halfPad`), the reads past either face only need to land on
+ * fill, and both faces can share one band of it: output p of a core of N reads buffer (p + j) mod M, j < b, with
+ * the target at [c, c + N); the reads that wrap land in the leading fill [0, c) when M ≥ N + b − 1 − c, and the
+ * core fits when M ≥ N + c. So M = N + c (c ≥ b − 1 − c; about N + b/2) scores every voxel exactly as N + b − 1
+ * does (and M ≥ b, so the support does not wrap onto itself).
  */
 export interface Tile {
   index: number;
@@ -33,7 +40,8 @@ export interface PlanTilesInput {
   targetShape: Zyx;
   /** The template's support (the box when no smaller one is known): what tiles pad and overlap by. */
   templateShape: Zyx;
-  /** A user tile: the shape each tile reads, core + support − 1 per axis. */
+  /** A user tile: what a tile would read with the core it asks for, core + support − 1 per axis (an axis it then
+   *  spans whole reads less with halfPad). */
   tileShape?: Zyx;
   /** Device bytes available for one tile. */
   budgetBytes: number;
@@ -41,6 +49,10 @@ export interface PlanTilesInput {
   bytesFor: (fastShape: Zyx) => number;
   /** CTF zones per axis: the splits are multiples of these, so no tile straddles a zone boundary. Default [1, 1, 1]. */
   zoneSplits?: Zyx;
+  /** Per axis (z, y, x): the tile continues beyond both faces as one constant (pad 'mean' or 'zero', and every
+   *  other per-voxel input the backend correlates likewise), so the axis, where one tile spans it, pads by half the
+   *  support (see Tile). Default: no axis. */
+  halfPad?: readonly [boolean, boolean, boolean];
 }
 
 function splitAxis(length: number, parts: number): Array<[start: number, size: number]> {
@@ -56,8 +68,13 @@ function splitAxis(length: number, parts: number): Array<[start: number, size: n
 /** The FFT shape every tile of a split reads, and the bytes one tile needs. */
 function sizeOf(input: PlanTilesInput, splits: Zyx): { fastShape: Zyx; bytesPerTile: number } {
   const { targetShape: s, templateShape: b } = input;
-  const maxCore: Zyx = [Math.ceil(s[0] / splits[0]), Math.ceil(s[1] / splits[1]), Math.ceil(s[2] / splits[2])];
-  const fastShape = input.nextFastShape([maxCore[0] + b[0] - 1, maxCore[1] + b[1] - 1, maxCore[2] + b[2] - 1]);
+  const read = (a: 0 | 1 | 2): number => {
+    const n = Math.ceil(s[a] / splits[a]);
+    const k = b[a];
+    if (input.halfPad?.[a] !== true || splits[a] !== 1) return n + k - 1;
+    return Math.max(n + Math.floor(k / 2), k);
+  };
+  const fastShape = input.nextFastShape([read(0), read(1), read(2)]);
   return { fastShape, bytesPerTile: input.bytesFor(fastShape) };
 }
 
