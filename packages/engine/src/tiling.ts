@@ -34,6 +34,9 @@ export interface TilePlan {
   bytesPerTile: number;
   /** Why this plan: 'single' (fits whole; one tile per CTF zone), 'memory' (split to fit the device), 'user' (--tile). */
   reason: 'single' | 'memory' | 'user';
+  /** Per axis: padded by half the support (one tile spans it, constant fill) instead of support − 1. Absent in the
+   *  job.json of versions before it. */
+  halfPadded?: readonly [boolean, boolean, boolean];
 }
 
 export interface PlanTilesInput {
@@ -102,7 +105,8 @@ function build(input: PlanTilesInput, splits: Zyx, reason: TilePlan['reason']): 
       });
     });
   });
-  return { splits, fastShape, tiles, bytesPerTile, reason };
+  const half = (a: 0 | 1 | 2): boolean => input.halfPad?.[a] === true && splits[a] === 1;
+  return { splits, fastShape, tiles, bytesPerTile, reason, halfPadded: [half(0), half(1), half(2)] };
 }
 
 function gib(bytes: number): string {
