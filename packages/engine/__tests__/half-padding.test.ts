@@ -3,7 +3,9 @@
 import { createVolume, type Zyx } from '@tme/formats';
 import * as native from '@tme/native';
 import { matchTemplate, type MatchResult } from '../src/match';
-import { nativeAddonBuilt } from '../src/native-backend';
+import { NativeBackend, nativeAddonBuilt } from '../src/native-backend';
+import type { TileCostModel } from '../src/backend';
+import { fftwPairCost } from '../src/fft-cost';
 import { planTiles, type PlanTilesInput } from '../src/tiling';
 import { nextSmoothSize } from '../src/fast-size';
 import { blobTemplate, halfSpectrumFilter, maxAbsDiff, noiseVolume, rotationSet } from './helpers';
@@ -54,6 +56,50 @@ describe('planTiles with halfPad', () => {
   });
 });
 
+describe('planTiles with a cost model', () => {
+  // Powers of two cheap, a factor 7 dear, the rest in between (per element, any unit); 64 unknown.
+  const perElement = (n: number): number => (n % 7 === 0 ? 3 : Number.isInteger(Math.log2(n)) ? 1 : 2);
+  const costModel: TileCostModel = {
+    cost: (s) => (s.includes(64) ? undefined : s[0] * s[1] * s[2] * (perElement(s[0]) + perElement(s[1]) + perElement(s[2]))),
+  };
+  const input = (targetShape: Zyx, more: Partial<PlanTilesInput> = {}): PlanTilesInput => ({
+    targetShape, templateShape: [9, 9, 9], budgetBytes: Infinity, halfPad: [true, true, true], costModel,
+    nextFastShape: (s) => s.map(nextSmoothSize) as unknown as Zyx, bytesFor: (f) => 4 * f[0] * f[1] * f[2], ...more,
+  });
+
+  it('pads by half the support where that shape is predicted cheaper, and says by how much', () => {
+    // 24 + 4 = 28 (a factor 7) against 24 + 8 = 32 (a power of two): support − 1, though more voxels.
+    const dear = planTiles(input([24, 24, 24]));
+    expect(dear.fastShape).toEqual([32, 32, 32]);
+    expect(dear.halfPadded).toEqual([false, false, false]);
+    expect(dear.model).toEqual({ alternative: [28, 28, 28], relativeCost: (32 ** 3 * 3) / (28 ** 3 * 9) });
+    // 28 + 4 = 32 against 28 + 8 = 36: half the support.
+    const cheap = planTiles(input([28, 28, 28]));
+    expect(cheap.fastShape).toEqual([32, 32, 32]);
+    expect(cheap.halfPadded).toEqual([true, true, true]);
+    expect(cheap.model?.alternative).toEqual([36, 36, 36]);
+    expect(cheap.model?.relativeCost).toBeLessThan(1);
+    // The core starts c voxels in either way.
+    expect(dear.tiles[0]!.readStart).toEqual([-4, -4, -4]);
+  });
+
+  it('keeps half the support where the cheaper shape does not fit the budget, or the model does not know a length', () => {
+    expect(planTiles(input([24, 24, 24], { budgetBytes: 4 * 30 * 30 * 30 })).fastShape).toEqual([28, 28, 28]);
+    const unknown = planTiles(input([56, 56, 56]));
+    expect(unknown.fastShape).toEqual([60, 60, 60]);
+    expect(unknown.halfPadded).toEqual([true, true, true]);
+    expect(unknown.model).toBeUndefined();
+  });
+
+  it('FFTW\'s measured table ranks the fast shapes as tme match\'s CPU path runs them (per rotation, flc-sphere)', () => {
+    // Measured on this machine (tme's CPU path, one thread, 15³ support): 144³ 11.4 ms, 144×144×140 13.1 ms,
+    // 140×135×135 15.1 ms; 216×216×128 21.5 ms, 216×216×120 24.2 ms, 210×210×108 31.2 ms (x×y×z).
+    const order = (shapes: Zyx[], core: Zyx): Zyx[] => [...shapes].sort((a, b) => fftwPairCost(a, core)! - fftwPairCost(b, core)!);
+    expect(order([[135, 135, 140], [144, 144, 140], [144, 144, 144]], [128, 128, 128])).toEqual([[144, 144, 144], [144, 144, 140], [135, 135, 140]]);
+    expect(order([[108, 210, 210], [120, 216, 216], [128, 216, 216]], [100, 200, 200])).toEqual([[128, 216, 216], [120, 216, 216], [108, 210, 210]]);
+  });
+});
+
 const built = nativeAddonBuilt();
 const describeNative = built ? describe : describe.skip;
 const vulkan: number[] = built ? native.listDevices().filter((d) => d.api === 'vulkan').map((d) => d.index as number) : [];
@@ -76,8 +122,10 @@ describeNative('maps with half padding equal maps with full padding', () => {
     }
     return createVolume(m, shape, 2);
   }
+  // The next fast shape of core + c (no cost model, which may choose longer axes): the least padding.
+  const plain = Object.assign(Object.create(new NativeBackend()) as NativeBackend, { costModel: () => undefined });
   async function both(job: Job): Promise<{ half: MatchResult; full: MatchResult }> {
-    const half = await matchTemplate(job);
+    const half = await matchTemplate(job, { backend: plain });
     const full = await matchTemplate(job, { fullPadding: true });
     return { half, full };
   }

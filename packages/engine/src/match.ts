@@ -42,8 +42,8 @@ export interface MatchOptions {
   batchSeconds?: number;
   /** Out of core with a target filter: the progress of its passes over the tomogram, before the first tile. */
   onFilterProgress?: (progress: VolumeFilterProgress) => void;
-  /** Pad every axis by the whole support − 1, as before axes one tile spans padded by half (the same maps, more
-   *  work: for tests and benchmarks that compare the two). Default false. */
+  /** Plan as before half padding and the cost model: every axis reads the next fast size ≥ core + support − 1 (the
+   *  same maps: for tests and benchmarks that compare the two). Default false. */
   fullPadding?: boolean;
 }
 
@@ -285,7 +285,8 @@ export function padsByHalfSupport(p: PreparedJob): readonly [boolean, boolean, b
   return [faces(0), faces(1), faces(2)];
 }
 
-/** `fullPadding`: every axis reads core + support − 1 (the plan before padsByHalfSupport; tests compare the two). */
+/** `fullPadding`: every axis reads the next fast size ≥ core + support − 1 (the plan before padsByHalfSupport and the
+ *  cost model; tests and benchmarks compare the two). */
 export function planJobTiles(p: PreparedJob, backend: MatchBackend, devices: readonly DeviceInfo[], fullPadding = false): TilePlan {
   const shares = new Map<DeviceId, { device: DeviceInfo; budget: number }>();
   for (const d of devices) {
@@ -293,12 +294,16 @@ export function planJobTiles(p: PreparedJob, backend: MatchBackend, devices: rea
     shares.set(d.index, { device: d, budget: deviceBudgetBytes(p, backend, d) / workers });
   }
   const budgetBytes = Math.min(...[...shares.values()].map((s) => s.budget));
+  const kinds = new Set(devices.map((d) => d.index));
+  const costModel = !fullPadding && kinds.size === 1 ? backend.costModel?.((devices[0] as DeviceInfo).index) : undefined;
   return planTiles({
     targetShape: p.targetShape,
     templateShape: p.supportShape,
     tileShape: p.tile === 'auto' ? undefined : p.tile,
     zoneSplits: p.zoneSplits,
     ...(fullPadding ? {} : { halfPad: padsByHalfSupport(p) }),
+    // One model for every device, or none (devices of another kind time other transforms).
+    ...(costModel ? { costModel } : {}),
     budgetBytes,
     nextFastShape: (s) => backend.nextFastShape(s),
     bytesFor: (fastShape) => Math.max(...[...shares.values()].map(({ device, budget }) => {

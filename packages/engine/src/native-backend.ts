@@ -3,8 +3,9 @@ import * as path from 'node:path';
 import { TmeError, isTmeError, type Zyx } from '@tme/formats';
 import * as native from '@tme/native';
 import type {
-  BackendMatchJob, BackendMatchResult, BackendRunOptions, DeviceId, DeviceInfo, DeviceSpec, MatchBackend, MemoryQuery,
+  BackendMatchJob, BackendMatchResult, BackendRunOptions, DeviceId, DeviceInfo, DeviceSpec, MatchBackend, MemoryQuery, TileCostModel,
 } from './backend';
+import { FFTW_COST_MODEL } from './fft-cost';
 
 /** Where the compiled addon lives; tests check it to skip cleanly where native is not built. */
 export const NATIVE_ADDON_PATH = path.resolve(__dirname, '..', '..', '..', 'native', 'build', 'Release', 'tme.node');
@@ -46,6 +47,11 @@ export class NativeBackend implements MatchBackend {
   nextFastShape(shape: Zyx): Zyx {
     const s = native.nextFastShape(shape);
     return [s[0], s[1], s[2]];
+  }
+
+  costModel(device: DeviceId): TileCostModel | undefined {
+    // FFTW's measured lengths; VkFFT's were not measured (a GPU tile keeps the next fast shape).
+    return device === 'cpu' ? FFTW_COST_MODEL : undefined;
   }
 
   estimateMemory(query: MemoryQuery): number {

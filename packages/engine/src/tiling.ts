@@ -1,4 +1,5 @@
 import { TmeError, invalidOption, type Zyx } from '@tme/formats';
+import type { TileCostModel } from './backend';
 import { boxCentre } from './rotate';
 
 /**
@@ -37,6 +38,9 @@ export interface TilePlan {
   /** Per axis: padded by half the support (one tile spans it, constant fill) instead of support − 1. Absent in the
    *  job.json of versions before it. */
   halfPadded?: readonly [boolean, boolean, boolean];
+  /** With a cost model: the shape not chosen (padded by support − 1, or by half the support) and the chosen shape's
+   *  predicted cost relative to it (≤ 1). */
+  model?: { alternative: Zyx; relativeCost: number };
 }
 
 export interface PlanTilesInput {
@@ -56,6 +60,9 @@ export interface PlanTilesInput {
    *  other per-voxel input the backend correlates likewise), so the axis, where one tile spans it, pads by half the
    *  support (see Tile). Default: no axis. */
   halfPad?: readonly [boolean, boolean, boolean];
+  /** The predicted cost of a tile's transforms (backend.ts): the planner then pads by half the support only where
+   *  that shape is predicted cheaper than padding by support − 1. */
+  costModel?: TileCostModel;
 }
 
 function splitAxis(length: number, parts: number): Array<[start: number, size: number]> {
@@ -68,23 +75,41 @@ function splitAxis(length: number, parts: number): Array<[start: number, size: n
   return out;
 }
 
-/** The FFT shape every tile of a split reads, and the bytes one tile needs. */
-function sizeOf(input: PlanTilesInput, splits: Zyx): { fastShape: Zyx; bytesPerTile: number } {
+interface Size {
+  fastShape: Zyx;
+  bytesPerTile: number;
+  halfPadded: readonly [boolean, boolean, boolean];
+  model?: TilePlan['model'];
+}
+
+/**
+ * The FFT shape every tile of a split reads and the bytes one tile needs: the next fast shape of core + half the
+ * support on the axes that allow it (one tile spans them), else of core + support − 1. With a cost model, the
+ * cheaper of the two: FFTW's time per element differs more between neighbouring fast sizes than their voxels do, so
+ * fewer voxels are not always faster (fft-cost.ts).
+ */
+function sizeOf(input: PlanTilesInput, splits: Zyx): Size {
   const { targetShape: s, templateShape: b } = input;
-  const read = (a: 0 | 1 | 2): number => {
-    const n = Math.ceil(s[a] / splits[a]);
-    const k = b[a];
-    if (input.halfPad?.[a] !== true || splits[a] !== 1) return n + k - 1;
-    return Math.max(n + Math.floor(k / 2), k);
-  };
-  const fastShape = input.nextFastShape([read(0), read(1), read(2)]);
-  return { fastShape, bytesPerTile: input.bytesFor(fastShape) };
+  const core: Zyx = [Math.ceil(s[0] / splits[0]), Math.ceil(s[1] / splits[1]), Math.ceil(s[2] / splits[2])];
+  const half = [0, 1, 2].map((a) => input.halfPad?.[a] === true && splits[a] === 1);
+  const full = input.nextFastShape([core[0] + b[0] - 1, core[1] + b[1] - 1, core[2] + b[2] - 1]);
+  const halved = input.nextFastShape([0, 1, 2].map((a) => (half[a]
+    ? Math.max((core[a] as number) + Math.floor((b[a] as number) / 2), b[a] as number)
+    : (core[a] as number) + (b[a] as number) - 1)) as unknown as Zyx);
+  const asFull: Size = { fastShape: full, bytesPerTile: input.bytesFor(full), halfPadded: [false, false, false] };
+  if (halved.every((n, a) => n === full[a])) return asFull;
+  const asHalf: Size = { fastShape: halved, bytesPerTile: input.bytesFor(halved), halfPadded: [half[0] as boolean, half[1] as boolean, half[2] as boolean] };
+  const costHalf = input.costModel?.cost(halved, core);
+  const costFull = input.costModel?.cost(full, core);
+  if (costHalf === undefined || costFull === undefined || !(costHalf > 0 && costFull > 0)) return asHalf;
+  if (costFull < costHalf && asFull.bytesPerTile <= input.budgetBytes) return { ...asFull, model: { alternative: halved, relativeCost: costFull / costHalf } };
+  return { ...asHalf, model: { alternative: full, relativeCost: costHalf / costFull } };
 }
 
 function build(input: PlanTilesInput, splits: Zyx, reason: TilePlan['reason']): TilePlan {
   const { targetShape: s, templateShape: b } = input;
   const c = boxCentre(b);
-  const { fastShape, bytesPerTile } = sizeOf(input, splits);
+  const { fastShape, bytesPerTile, halfPadded, model } = sizeOf(input, splits);
   const tiles: Tile[] = [];
   const az = splitAxis(s[0], splits[0]);
   const ay = splitAxis(s[1], splits[1]);
@@ -105,8 +130,7 @@ function build(input: PlanTilesInput, splits: Zyx, reason: TilePlan['reason']): 
       });
     });
   });
-  const half = (a: 0 | 1 | 2): boolean => input.halfPad?.[a] === true && splits[a] === 1;
-  return { splits, fastShape, tiles, bytesPerTile, reason, halfPadded: [half(0), half(1), half(2)] };
+  return { splits, fastShape, tiles, bytesPerTile, reason, halfPadded, ...(model ? { model } : {}) };
 }
 
 function gib(bytes: number): string {

@@ -10,7 +10,11 @@ function padding(plan: TilePlan, support: Zyx): string {
     .map((a) => `${names[a]} ${half ? Math.floor((support[a] as number) / 2) : (support[a] as number) - 1}`).join(', ');
   const half = axes(true), full = axes(false);
   const by = [half ? `half the support: ${half}` : '', full ? `support − 1: ${full}` : ''].filter(Boolean).join('; ');
-  return ` (split ${[...plan.splits].reverse().join('×')}, x×y×z; padded by ${by})`;
+  // The cost model's choice between padding by half the support and by support − 1.
+  const model = plan.model
+    ? `; predicted FFT cost ${plan.model.relativeCost.toFixed(2)}× that of ${[...plan.model.alternative].reverse().join('×')}, padded by ${plan.halfPadded?.includes(true) ? 'support − 1' : 'half the support'}`
+    : '';
+  return ` (split ${[...plan.splits].reverse().join('×')}, x×y×z; padded by ${by}${model})`;
 }
 
 function gib(bytes: number): string {
