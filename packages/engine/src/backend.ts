@@ -119,8 +119,8 @@ export interface MatchBackend {
   pickDevice(spec: DeviceSpec): DeviceId;
   /** The smallest shape ≥ `shape` per axis that the backend's FFT handles fast. */
   nextFastShape(shape: Zyx): Zyx;
-  /** A measured model of a tile's transform cost on `device` (tiling.ts's `cost` and `lengths`); none: the planner
-   *  takes the next fast shape. */
+  /** A measured model of a tile's transform cost on `device` (tiling.ts); none: the planner pads by half the support
+   *  wherever it may. */
   costModel?(device: DeviceId): TileCostModel | undefined;
   /** Bytes the backend allocates on the device to match one tile of `tileShape`; Infinity when the tile cannot
    *  run there at all (e.g. a buffer larger than the device addresses). */

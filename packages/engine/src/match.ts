@@ -294,15 +294,13 @@ export function planJobTiles(p: PreparedJob, backend: MatchBackend, devices: rea
     shares.set(d.index, { device: d, budget: deviceBudgetBytes(p, backend, d) / workers });
   }
   const budgetBytes = Math.min(...[...shares.values()].map((s) => s.budget));
-  const kinds = new Set(devices.map((d) => d.index));
-  const costModel = !fullPadding && kinds.size === 1 ? backend.costModel?.((devices[0] as DeviceInfo).index) : undefined;
+  const costModel = fullPadding ? undefined : backend.costModel?.((devices[0] as DeviceInfo).index);
   return planTiles({
     targetShape: p.targetShape,
     templateShape: p.supportShape,
     tileShape: p.tile === 'auto' ? undefined : p.tile,
     zoneSplits: p.zoneSplits,
     ...(fullPadding ? {} : { halfPad: padsByHalfSupport(p) }),
-    // One model for every device, or none (devices of another kind time other transforms).
     ...(costModel ? { costModel } : {}),
     budgetBytes,
     nextFastShape: (s) => backend.nextFastShape(s),

@@ -49,9 +49,10 @@ export class NativeBackend implements MatchBackend {
     return [s[0], s[1], s[2]];
   }
 
-  costModel(device: DeviceId): TileCostModel | undefined {
-    // FFTW's measured lengths; VkFFT's were not measured (a GPU tile keeps the next fast shape).
-    return device === 'cpu' ? FFTW_COST_MODEL : undefined;
+  costModel(): TileCostModel {
+    // FFTW's, for every device: a job then plans alike on the CPU and on a GPU wherever one tile fits (shards planned
+    // on either merge). VkFFT's costs per length are not measured.
+    return FFTW_COST_MODEL;
   }
 
   estimateMemory(query: MemoryQuery): number {
