@@ -117,20 +117,28 @@ test('tme estimate: memory per device and the tile plan; its forecast of the pro
   expect(text.code).toBe(0);
   expect(text.stdout).toMatch(/^24 rotations, target 192×192×96 voxels \(x×y×z\)$/m);
   // The picked device (*) is the CPU, with its tile plan and memory.
-  expect(text.stdout).toMatch(/^\* CPU[^:]*: 1 tile of \d+×\d+×\d+, \d+\.\d\d GiB per tile of \d+\.\d\d GiB allowed; this process's peak ≈ \d+\.\d\d GiB$/m);
+  expect(text.stdout).toMatch(/^\* CPU[^:]*: 1 tile of \d+×\d+×\d+ \(split 1×1×1, x×y×z; padded by [^)]+\), \d+\.\d\d GiB per tile of \d+\.\d\d GiB allowed; this process's peak ≈ \d+\.\d\d GiB$/m);
   expect(fs.existsSync(path.join(dir, 'estimate-job'))).toBe(false); // estimate writes nothing
 
   const json = await runTme(['estimate', ...flags, '--calibration', '0', '--json'], { timeoutMs: 60_000 });
   expect(json.code).toBe(0);
-  const estimate = JSON.parse(json.stdout) as { picked: unknown; devices: Array<{ device: { index: unknown }; bytesPerTile?: number; processBytes?: number; tilePlan?: { fastShape: number[] } }> };
+  const estimate = JSON.parse(json.stdout) as {
+    picked: unknown; supportShape: [number, number, number];
+    devices: Array<{ device: { index: unknown }; bytesPerTile?: number; processBytes?: number; tilePlan?: { fastShape: number[]; halfPadded?: boolean[] } }>;
+  };
   const cpu = estimate.devices.find((d) => d.device.index === estimate.picked);
   expect(estimate.picked).toBe('cpu');
   const estimated = cpu?.processBytes as number;
   const [fz, fy, fx] = cpu?.tilePlan?.fastShape as [number, number, number];
-  // The FFT shape covers the target plus template − 1 along every axis.
-  expect(fz).toBeGreaterThanOrEqual(96 + 11);
-  expect(fy).toBeGreaterThanOrEqual(192 + 11);
-  expect(fx).toBeGreaterThanOrEqual(192 + 11);
+  // One tile spans every axis: the FFT shape covers the target plus half the support where the plan says so (the
+  // reads past one face wrap onto the fill before the other), else the target plus support − 1.
+  const [sz, sy, sx] = estimate.supportShape;
+  const half = cpu?.tilePlan?.halfPadded as boolean[];
+  expect(half).toHaveLength(3);
+  const pad = (a: number, s: number): number => (half[a] ? Math.floor(s / 2) : s - 1);
+  expect(fz).toBeGreaterThanOrEqual(96 + pad(0, sz));
+  expect(fy).toBeGreaterThanOrEqual(192 + pad(1, sy));
+  expect(fx).toBeGreaterThanOrEqual(192 + pad(2, sx));
 
   const run = await runWithPeakRss(['match', ...flags, '--quiet'], 300_000);
   expect(run.stderr).toBe('');

@@ -58,7 +58,7 @@ describe('matchTemplate edges: the untiled run is the score on the padded target
 describe('tiling', () => {
   it('memory-driven tiles give bitwise the untiled maps and the same statistics', async () => {
     const untiled = await match();
-    const small = new ReferenceBackend({ memoryBytes: 160_000 });
+    const small = new ReferenceBackend({ memoryBytes: 100_000 });
     const tiled = await matchTemplate(job(), { backend: small, batchRotations: 2 });
     expect(tiled.tilePlan.tiles.length).toBeGreaterThan(1);
     expect(tiled.tilePlan.reason).toBe('memory');

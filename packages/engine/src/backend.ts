@@ -33,6 +33,12 @@ export function isDeviceList(selection: DeviceSelection): selection is readonly 
   return Array.isArray(selection);
 }
 
+/** What a tile's transforms cost: predicted time per fast shape with the (largest) core it scores, undefined where
+ *  unknown. */
+export interface TileCostModel {
+  cost: (fastShape: Zyx, coreShape: Zyx) => number | undefined;
+}
+
 /**
  * One backend call: the native addon's job (its fields are documented on NativeMatchJob), with the batch range, score,
  * interpolation and rotation mode always given, and without the native path's tuning options.
@@ -113,6 +119,9 @@ export interface MatchBackend {
   pickDevice(spec: DeviceSpec): DeviceId;
   /** The smallest shape ≥ `shape` per axis that the backend's FFT handles fast. */
   nextFastShape(shape: Zyx): Zyx;
+  /** A measured model of a tile's transform cost on `device` (tiling.ts); none: the planner pads by half the support
+   *  wherever it may. */
+  costModel?(device: DeviceId): TileCostModel | undefined;
   /** Bytes the backend allocates on the device to match one tile of `tileShape`; Infinity when the tile cannot
    *  run there at all (e.g. a buffer larger than the device addresses). */
   estimateMemory(query: MemoryQuery): number;

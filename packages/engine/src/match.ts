@@ -42,6 +42,9 @@ export interface MatchOptions {
   batchSeconds?: number;
   /** Out of core with a target filter: the progress of its passes over the tomogram, before the first tile. */
   onFilterProgress?: (progress: VolumeFilterProgress) => void;
+  /** Plan as before half padding and the cost model: every axis reads the next fast size ≥ core + support − 1 (the
+   *  same maps: for tests and benchmarks that compare the two). Default false. */
+  fullPadding?: boolean;
 }
 
 /** Statistics over every score of every rotation at every counted voxel (the core of each tile, inside the
@@ -246,18 +249,59 @@ export function deviceBudgetBytes(p: PreparedJob, backend: MatchBackend, device:
   return device.index === 'cpu' ? tiles : device.memoryBytes * p.memoryFraction;
 }
 
-export function planJobTiles(p: PreparedJob, backend: MatchBackend, devices: readonly DeviceInfo[]): TilePlan {
+/**
+ * Per axis: whether, where one tile spans it, it may pad by half the support (tiling.ts): everything the backend
+ * correlates must continue beyond both faces as one constant. Not with 'mirror' padding, nor Fourier-space rotation
+ * (its kernel is the rotated spectrum sampled on the tile's grid: not confined to the support; and a template filter
+ * there filters the tile circularly). mcc's target mask continues as a mirror (tileTargetMask): an axis qualifies
+ * when the mask is one value on the slabs within half the support of both its faces, where the mirror then reads.
+ */
+export function padsByHalfSupport(p: PreparedJob): readonly [boolean, boolean, boolean] {
+  if (p.padTarget === 'mirror' || p.rotationMode === 'fourier') return [false, false, false];
+  const mask = p.plan.backendScore === 'mcc' ? p.targetMask : undefined;
+  if (!mask) return [true, true, true];
+  const [nz, ny, nx] = p.targetShape;
+  const value = mask[0] as number;
+  // Plane i of axis a holds only `value`.
+  const plane = (a: number, i: number): boolean => {
+    if (a === 0) {
+      for (let j = i * ny * nx, end = j + ny * nx; j < end; j++) if (mask[j] !== value) return false;
+    } else if (a === 1) {
+      for (let z = 0; z < nz; z++) for (let j = (z * ny + i) * nx, end = j + nx; j < end; j++) if (mask[j] !== value) return false;
+    } else {
+      for (let row = 0; row < nz * ny; row++) if (mask[row * nx + i] !== value) return false;
+    }
+    return true;
+  };
+  const faces = (a: 0 | 1 | 2): boolean => {
+    const reach = Math.floor(p.supportShape[a] / 2);
+    const n = p.targetShape[a];
+    for (let i = 0; i < n; i++) {
+      if (i > reach && i < n - 1 - reach) i = n - 1 - reach;
+      if (!plane(a, i)) return false;
+    }
+    return true;
+  };
+  return [faces(0), faces(1), faces(2)];
+}
+
+/** `fullPadding`: every axis reads the next fast size ≥ core + support − 1 (the plan before padsByHalfSupport and the
+ *  cost model; tests and benchmarks compare the two). */
+export function planJobTiles(p: PreparedJob, backend: MatchBackend, devices: readonly DeviceInfo[], fullPadding = false): TilePlan {
   const shares = new Map<DeviceId, { device: DeviceInfo; budget: number }>();
   for (const d of devices) {
     const workers = devices.filter((e) => e.index === d.index).length;
     shares.set(d.index, { device: d, budget: deviceBudgetBytes(p, backend, d) / workers });
   }
   const budgetBytes = Math.min(...[...shares.values()].map((s) => s.budget));
+  const costModel = fullPadding ? undefined : backend.costModel?.((devices[0] as DeviceInfo).index);
   return planTiles({
     targetShape: p.targetShape,
     templateShape: p.supportShape,
     tileShape: p.tile === 'auto' ? undefined : p.tile,
     zoneSplits: p.zoneSplits,
+    ...(fullPadding ? {} : { halfPad: padsByHalfSupport(p) }),
+    ...(costModel ? { costModel } : {}),
     budgetBytes,
     nextFastShape: (s) => backend.nextFastShape(s),
     bytesFor: (fastShape) => Math.max(...[...shares.values()].map(({ device, budget }) => {
@@ -758,7 +802,7 @@ async function searchTiles(templates: readonly PreparedJob[], started: number, o
     throw new TmeError('ERR_TME_INVALID_OPTION', `background 'rotation-stats' needs a backend that keeps per-voxel sums over rotations (the native addon); the ${backend.name} backend does not`);
   }
   const devices = resolveDevices(p.device, backend);
-  const plan = planJobTiles(p, backend, devices);
+  const plan = planJobTiles(p, backend, devices, options.fullPadding === true);
   const fast = plan.fastShape;
   const [nz, ny, nx] = p.targetShape;
   const voxels = nz * ny * nx;

@@ -3,8 +3,9 @@ import * as path from 'node:path';
 import { TmeError, isTmeError, type Zyx } from '@tme/formats';
 import * as native from '@tme/native';
 import type {
-  BackendMatchJob, BackendMatchResult, BackendRunOptions, DeviceId, DeviceInfo, DeviceSpec, MatchBackend, MemoryQuery,
+  BackendMatchJob, BackendMatchResult, BackendRunOptions, DeviceId, DeviceInfo, DeviceSpec, MatchBackend, MemoryQuery, TileCostModel,
 } from './backend';
+import { FFTW_COST_MODEL } from './fft-cost';
 
 /** Where the compiled addon lives; tests check it to skip cleanly where native is not built. */
 export const NATIVE_ADDON_PATH = path.resolve(__dirname, '..', '..', '..', 'native', 'build', 'Release', 'tme.node');
@@ -46,6 +47,12 @@ export class NativeBackend implements MatchBackend {
   nextFastShape(shape: Zyx): Zyx {
     const s = native.nextFastShape(shape);
     return [s[0], s[1], s[2]];
+  }
+
+  costModel(): TileCostModel {
+    // FFTW's, for every device: a job then plans alike on the CPU and on a GPU wherever one tile fits (shards planned
+    // on either merge). VkFFT's costs per length are not measured.
+    return FFTW_COST_MODEL;
   }
 
   estimateMemory(query: MemoryQuery): number {

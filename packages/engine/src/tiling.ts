@@ -1,11 +1,19 @@
 import { TmeError, invalidOption, type Zyx } from '@tme/formats';
+import type { TileCostModel } from './backend';
 import { boxCentre } from './rotate';
 
 /**
  * One tile: the target voxels it scores (its core) and the box of the (edge-padded) target it reads. Every
  * tile reads the same fast shape, starting `c` = floor(support/2) voxels before its core, so each translation
  * of the core sees the whole template support (support.ts: where the correlated kernel can be non-zero, at most
- * the box) without wrapping around the circular correlation.
+ * the box) without wrapping around the circular correlation into other target voxels.
+ *
+ * Along an axis split into tiles the core has target data on both sides: the tile reads core + support − 1.
+ * Along an axis one tile spans (with a constant fill, `halfPad`), the reads past either face only need to land on
+ * fill, and both faces can share one band of it: output p of a core of N reads buffer (p + j) mod M, j < b, with
+ * the target at [c, c + N); the reads that wrap land in the leading fill [0, c) when M ≥ N + b − 1 − c, and the
+ * core fits when M ≥ N + c. So M = N + c (c ≥ b − 1 − c; about N + b/2) scores every voxel exactly as N + b − 1
+ * does (and M ≥ b, so the support does not wrap onto itself).
  */
 export interface Tile {
   index: number;
@@ -27,13 +35,20 @@ export interface TilePlan {
   bytesPerTile: number;
   /** Why this plan: 'single' (fits whole; one tile per CTF zone), 'memory' (split to fit the device), 'user' (--tile). */
   reason: 'single' | 'memory' | 'user';
+  /** Per axis: padded by half the support (one tile spans it, constant fill) instead of support − 1. Absent in the
+   *  job.json of versions before it. */
+  halfPadded?: readonly [boolean, boolean, boolean];
+  /** With a cost model: the shape not chosen (padded by support − 1, or by half the support) and the chosen shape's
+   *  predicted cost relative to it (≤ 1). */
+  model?: { alternative: Zyx; relativeCost: number };
 }
 
 export interface PlanTilesInput {
   targetShape: Zyx;
   /** The template's support (the box when no smaller one is known): what tiles pad and overlap by. */
   templateShape: Zyx;
-  /** A user tile: the shape each tile reads, core + support − 1 per axis. */
+  /** A user tile: what a tile would read with the core it asks for, core + support − 1 per axis (an axis it then
+   *  spans whole reads less with halfPad). */
   tileShape?: Zyx;
   /** Device bytes available for one tile. */
   budgetBytes: number;
@@ -41,6 +56,13 @@ export interface PlanTilesInput {
   bytesFor: (fastShape: Zyx) => number;
   /** CTF zones per axis: the splits are multiples of these, so no tile straddles a zone boundary. Default [1, 1, 1]. */
   zoneSplits?: Zyx;
+  /** Per axis (z, y, x): the tile continues beyond both faces as one constant (pad 'mean' or 'zero', and every
+   *  other per-voxel input the backend correlates likewise), so the axis, where one tile spans it, pads by half the
+   *  support (see Tile). Default: no axis. */
+  halfPad?: readonly [boolean, boolean, boolean];
+  /** The predicted cost of a tile's transforms (backend.ts): the planner then pads by half the support only where
+   *  that shape is predicted cheaper than padding by support − 1. */
+  costModel?: TileCostModel;
 }
 
 function splitAxis(length: number, parts: number): Array<[start: number, size: number]> {
@@ -53,18 +75,41 @@ function splitAxis(length: number, parts: number): Array<[start: number, size: n
   return out;
 }
 
-/** The FFT shape every tile of a split reads, and the bytes one tile needs. */
-function sizeOf(input: PlanTilesInput, splits: Zyx): { fastShape: Zyx; bytesPerTile: number } {
+interface Size {
+  fastShape: Zyx;
+  bytesPerTile: number;
+  halfPadded: readonly [boolean, boolean, boolean];
+  model?: TilePlan['model'];
+}
+
+/**
+ * The FFT shape every tile of a split reads and the bytes one tile needs: the next fast shape of core + half the
+ * support on the axes that allow it (one tile spans them), else of core + support − 1. With a cost model, the
+ * cheaper of the two: FFTW's time per element differs more between neighbouring fast sizes than their voxels do, so
+ * fewer voxels are not always faster (fft-cost.ts).
+ */
+function sizeOf(input: PlanTilesInput, splits: Zyx): Size {
   const { targetShape: s, templateShape: b } = input;
-  const maxCore: Zyx = [Math.ceil(s[0] / splits[0]), Math.ceil(s[1] / splits[1]), Math.ceil(s[2] / splits[2])];
-  const fastShape = input.nextFastShape([maxCore[0] + b[0] - 1, maxCore[1] + b[1] - 1, maxCore[2] + b[2] - 1]);
-  return { fastShape, bytesPerTile: input.bytesFor(fastShape) };
+  const core: Zyx = [Math.ceil(s[0] / splits[0]), Math.ceil(s[1] / splits[1]), Math.ceil(s[2] / splits[2])];
+  const half = [0, 1, 2].map((a) => input.halfPad?.[a] === true && splits[a] === 1);
+  const full = input.nextFastShape([core[0] + b[0] - 1, core[1] + b[1] - 1, core[2] + b[2] - 1]);
+  const halved = input.nextFastShape([0, 1, 2].map((a) => (half[a]
+    ? Math.max((core[a] as number) + Math.floor((b[a] as number) / 2), b[a] as number)
+    : (core[a] as number) + (b[a] as number) - 1)) as unknown as Zyx);
+  const asFull: Size = { fastShape: full, bytesPerTile: input.bytesFor(full), halfPadded: [false, false, false] };
+  if (halved.every((n, a) => n === full[a])) return asFull;
+  const asHalf: Size = { fastShape: halved, bytesPerTile: input.bytesFor(halved), halfPadded: [half[0] as boolean, half[1] as boolean, half[2] as boolean] };
+  const costHalf = input.costModel?.cost(halved, core);
+  const costFull = input.costModel?.cost(full, core);
+  if (costHalf === undefined || costFull === undefined || !(costHalf > 0 && costFull > 0)) return asHalf;
+  if (costFull < costHalf && asFull.bytesPerTile <= input.budgetBytes) return { ...asFull, model: { alternative: halved, relativeCost: costFull / costHalf } };
+  return { ...asHalf, model: { alternative: full, relativeCost: costHalf / costFull } };
 }
 
 function build(input: PlanTilesInput, splits: Zyx, reason: TilePlan['reason']): TilePlan {
   const { targetShape: s, templateShape: b } = input;
   const c = boxCentre(b);
-  const { fastShape, bytesPerTile } = sizeOf(input, splits);
+  const { fastShape, bytesPerTile, halfPadded, model } = sizeOf(input, splits);
   const tiles: Tile[] = [];
   const az = splitAxis(s[0], splits[0]);
   const ay = splitAxis(s[1], splits[1]);
@@ -85,7 +130,7 @@ function build(input: PlanTilesInput, splits: Zyx, reason: TilePlan['reason']): 
       });
     });
   });
-  return { splits, fastShape, tiles, bytesPerTile, reason };
+  return { splits, fastShape, tiles, bytesPerTile, reason, halfPadded, ...(model ? { model } : {}) };
 }
 
 function gib(bytes: number): string {

@@ -1,7 +1,21 @@
 import type { Command } from 'commander';
-import { invalidOption } from '@tme/formats';
-import { devicesLabel, estimateJob, outOfCoreCheckpointBytes, type DeviceInfo } from '@tme/engine';
+import { invalidOption, type Zyx } from '@tme/formats';
+import { devicesLabel, estimateJob, outOfCoreCheckpointBytes, type DeviceInfo, type TilePlan } from '@tme/engine';
 import { addMatchOptions, setupMatch, type MatchFlags } from './match';
+
+/** The tiles' splits and padding per axis (x, y, z): half the support where one tile spans the axis (tiling.ts). */
+function padding(plan: TilePlan, support: Zyx): string {
+  const names = ['z', 'y', 'x'];
+  const axes = (half: boolean): string => [2, 1, 0].filter((a) => (plan.halfPadded?.[a] === true) === half)
+    .map((a) => `${names[a]} ${half ? Math.floor((support[a] as number) / 2) : (support[a] as number) - 1}`).join(', ');
+  const half = axes(true), full = axes(false);
+  const by = [half ? `half the support: ${half}` : '', full ? `support − 1: ${full}` : ''].filter(Boolean).join('; ');
+  // The cost model's choice between padding by half the support and by support − 1.
+  const model = plan.model
+    ? `; predicted FFT cost ${plan.model.relativeCost.toFixed(2)}× that of ${[...plan.model.alternative].reverse().join('×')}, padded by ${plan.halfPadded?.includes(true) ? 'support − 1' : 'half the support'}`
+    : '';
+  return ` (split ${[...plan.splits].reverse().join('×')}, x×y×z; padded by ${by}${model})`;
+}
 
 function gib(bytes: number): string {
   return `${(bytes / 2 ** 30).toFixed(2)} GiB`;
@@ -73,7 +87,7 @@ export async function runEstimate(flags: MatchFlags & { calibration: string; jso
     const whole = estimate.rotationCount * plan.tiles.length;
     const run = d.rotationsToRun !== undefined && d.rotationsToRun < whole
       ? `; ${d.rotationsToRun} of ${whole} tile·rotations run (${(whole / Math.max(1, d.rotationsToRun)).toFixed(1)}× fewer)` : '';
-    lines.push(`${mark} ${d.device.name}: ${plan.tiles.length} tile${plan.tiles.length === 1 ? '' : 's'} of ${[...plan.fastShape].reverse().join('×')}, `
+    lines.push(`${mark} ${d.device.name}: ${plan.tiles.length} tile${plan.tiles.length === 1 ? '' : 's'} of ${[...plan.fastShape].reverse().join('×')}${padding(plan, estimate.supportShape)}, `
       + `${gib(d.bytesPerTile ?? 0)} per tile of ${gib(d.budgetBytes)} allowed${peak}${run}${time}`);
   }
   const used = estimate.used.map((index) => estimate.devices.find((d) => d.device.index === index)?.device)
