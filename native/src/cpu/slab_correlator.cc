@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 
 #if defined(__SSE__)
 #include <immintrin.h>
@@ -125,7 +126,7 @@ __attribute__((always_inline)) inline void sumAlongZRows(const float* g, int64_t
 // output row z + q reads G(z + q + dz), so the Q rows of G in use slide down by one per dz and each is loaded once
 // (a window in registers), not Q times. The sums run over dz in the same order as a plain loop: results are the same
 // bits.
-template <typename V, int Q>
+template <typename V, int Q, bool Stream>
 __attribute__((always_inline)) inline void sumAlongZColumns(const float* g, int64_t rowStride, int64_t pitch,
                                                             const float* t, int64_t boxZ, int64_t kx0, int64_t span,
                                                             int64_t zCount, float* out, int64_t outStride) {
@@ -165,7 +166,18 @@ __attribute__((always_inline)) inline void sumAlongZColumns(const float* g, int6
           wi[q] = wi[q + 1];
         }
       }
-      for (int q = 0; q < Q; ++q) store(out + 2 * ((z + q) * outStride + kx), ar[q], ai[q]);
+      for (int q = 0; q < Q; ++q) {
+        float* p = out + 2 * ((z + q) * outStride + kx);
+        if (!Stream) {
+          store(p, ar[q], ai[q]);
+          continue;
+        }
+        // Past the cache (whole 64-byte lines, the caller checked the alignment): as copyStreaming.
+        const V lo = __builtin_shuffle(ar[q], ai[q], VectorLanes<V>::lo);
+        const V hi = __builtin_shuffle(ar[q], ai[q], VectorLanes<V>::hi);
+        asm volatile("vmovntps %1, %0" : "=m"(*reinterpret_cast<V*>(p)) : "v"(lo));
+        asm volatile("vmovntps %1, %0" : "=m"(*reinterpret_cast<V*>(p + L)) : "v"(hi));
+      }
     }
     for (; z < zCount; ++z) {
       V ar = {}, ai = {};
@@ -201,19 +213,21 @@ void sumAlongZ(const float* g, int64_t rowStride, int64_t pitch, const float* t,
 // keep). TME_NO_AVX512=1 keeps 8 lanes (comparisons).
 __attribute__((target("arch=x86-64-v4"))) void sumAlongZ16(const float* g, int64_t rowStride, int64_t pitch,
                                                            const float* t, int64_t boxZ, int64_t span, int64_t zCount,
-                                                           float* out, int64_t outStride) {
+                                                           float* out, int64_t outStride, bool stream) {
   const int64_t wide = span / 16 * 16;
-  sumAlongZColumns<Float16, 6>(g, rowStride, pitch, t, boxZ, 0, wide, zCount, out, outStride);
+  if (stream) sumAlongZColumns<Float16, 6, true>(g, rowStride, pitch, t, boxZ, 0, wide, zCount, out, outStride);
+  else sumAlongZColumns<Float16, 6, false>(g, rowStride, pitch, t, boxZ, 0, wide, zCount, out, outStride);
   if (wide < span) sumAlongZRows<Float8>(g, rowStride, pitch, t, boxZ, wide, span, zCount, out, outStride);
 }
 #endif
 
+// stream: out and outStride whole 64-byte lines (the 16-lane path then writes past the cache).
 void sumAlongZDispatch(const float* g, int64_t rowStride, int64_t pitch, const float* t, int64_t boxZ, int64_t span,
-                       int64_t zCount, float* out, int64_t outStride) {
+                       int64_t zCount, float* out, int64_t outStride, bool stream) {
 #if TME_HAS_AVX512_PATH
   static const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
                              std::getenv("TME_NO_AVX512") == nullptr;
-  if (avx512) return sumAlongZ16(g, rowStride, pitch, t, boxZ, span, zCount, out, outStride);
+  if (avx512) return sumAlongZ16(g, rowStride, pitch, t, boxZ, span, zCount, out, outStride, stream);
 #endif
   sumAlongZ(g, rowStride, pitch, t, boxZ, span, zCount, out, outStride);
 }
@@ -312,15 +326,24 @@ double slabWorkerBytes(const Shape3& tile, const Shape3& box, int inputs, int pr
          products * (8.0 * tile.z * planeStrideFor(tile) + 4.0 * tile.y * tile.x);
 }
 
+double SlabCorrelator::StageTimes::now() const {
+  if (cpu) {
+    timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return static_cast<double>(t.tv_sec) * 1e3 + static_cast<double>(t.tv_nsec) * 1e-6;
+  }
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
 void SlabCorrelator::StageTimes::start() {
-  if (on) last = std::chrono::steady_clock::now();
+  if (on) last = now();
 }
 
 void SlabCorrelator::StageTimes::lap(int stage) {
   if (!on) return;
-  auto now = std::chrono::steady_clock::now();
-  ms[stage] += std::chrono::duration<double, std::milli>(now - last).count();
-  last = now;
+  const double t = now();
+  ms[stage] += t - last;
+  last = t;
 }
 
 SlabCorrelator::SlabCorrelator(std::shared_ptr<const SlabSpectrum> spectrum, const Shape3& box,
@@ -351,8 +374,11 @@ SlabCorrelator::SlabCorrelator(std::shared_ptr<const SlabSpectrum> spectrum, con
   slabOut_ = zeroed<cfloat>(tile_.z * pitch_);
   if (spectrum_->window == 0) slabBack_ = zeroed<cfloat>(tile_.z * pitch_);
   streamSpectra_ = 8.0 * static_cast<double>(regionShape_.z * planeStride_) > kStreamBytes;
+  // The direct sums' stores stream too where every row of every spectrum starts on a 64-byte line.
+  streamSums_ = streamSpectra_ && (8 * pitch_) % 64 == 0 && (8 * planeStride_) % 64 == 0;
   for (size_t j = 0; j < products_.size(); ++j) {
     s_.push_back(zeroed<cfloat>(regionShape_.z * planeStride_));
+    if (reinterpret_cast<uintptr_t>(s_.back().get()) % 64 != 0) streamSums_ = false;
     plane_.push_back(zeroed<float>(regionShape_.y * tile_.x));
     planePointers_.push_back(plane_.back().get());
   }
@@ -398,6 +424,7 @@ void SlabCorrelator::correlateBoxes(const float* const* boxes, const PlaneSink& 
   times_.lap(0);
   if (sp.window > 0) {
     sumSlabs();
+    streamFence();
     times_.lap(1);
     finishPlanes(sink);
     return;
@@ -518,8 +545,8 @@ void SlabCorrelator::sumSlabs() {
       if (span > 0) {
         // Output plane z reads rows z + dz + window / 2 for dz = -box.z / 2 ...: rows z ... z + box.z - 1.
         const float* g = factor.mixed.get() + (ky * slabRows + regionStart_.z) * rowStride;
-        sumAlongZDispatch(g, rowStride, pitch, boxSplit_.get() + products_[j].input * bz * 2 * pitch, bz, span, regionShape_.z,
-                  reinterpret_cast<float*>(first), planeStride_);
+        sumAlongZDispatch(g, rowStride, pitch, boxSplit_.get() + products_[j].input * bz * 2 * pitch, bz, span,
+                          regionShape_.z, reinterpret_cast<float*>(first), planeStride_, streamSums_);
       }
       // The x pass reads every column below halfX: the ones past the sums must be zero.
       if (span < hx_)
