@@ -19,9 +19,12 @@ namespace {
 
 typedef int32_t Int8i __attribute__((vector_size(32)));
 // The direct z sums pay when regionZ * box.z <= this x tile.z log2(tile.z). Measured (slab z stage, one thread,
-// 2-core Xeon, flc-sphere): at ratio 1.9 (144^3 tile, 15 box) direct takes 0.36 of the transforms' time, 3.4
-// (144^3 / 31, 96^3 / 31, 256^3 / 31) 0.54-0.66, 4.7 (176^3 / 47) 0.50, 5.5 (176^3 / 63) 0.69, 6.0 (256^3 / 63) 1.01.
-constexpr double kDirectZPerSpectral = 5.0;
+// 2-core Xeon, flc-sphere, 8-lane sums): at ratio 1.9 (144^3 tile, 15 box) direct takes 0.36 of the transforms'
+// time, 3.4 (144^3 / 31, 96^3 / 31, 256^3 / 31) 0.54-0.66, 4.7 (176^3 / 47) 0.50, 5.5 (176^3 / 63) 0.69, 6.0
+// (256^3 / 63) 1.01. The 16-lane sums (column chunks outer, streamed stores; thread CPU time, loaded machine): 5.6
+// (192^3 / 64) 13.4 against 18.5 ms per rotation, 6.15 (320^3 / 64) 75 against 109 ms; flc at 5.6 37-52 against
+// 50-59 ms (its 3 products share 2 inputs' forward z transforms, so the ratio is a little higher than flc-sphere's).
+constexpr double kDirectZPerSpectral = 5.0, kDirectZPerSpectral16 = 6.5;
 
 int64_t pitchFor(const Shape3& tile) { return (tile.halfX() + kSlabChunk - 1) / kSlabChunk * kSlabChunk; }
 // Complex elements between z planes of the spectrum: one chunk more than the plane, so that the z pass's rows (one
@@ -221,13 +224,22 @@ __attribute__((target("arch=x86-64-v4"))) void sumAlongZ16(const float* g, int64
 }
 #endif
 
+// Whether the 16-lane AVX-512 loops run (TME_NO_AVX512=1: the 8-lane ones, for comparisons).
+bool sixteenLanes() {
+#if TME_HAS_AVX512_PATH
+  static const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+                             std::getenv("TME_NO_AVX512") == nullptr;
+  return avx512;
+#else
+  return false;
+#endif
+}
+
 // stream: out and outStride whole 64-byte lines (the 16-lane path then writes past the cache).
 void sumAlongZDispatch(const float* g, int64_t rowStride, int64_t pitch, const float* t, int64_t boxZ, int64_t span,
                        int64_t zCount, float* out, int64_t outStride, bool stream) {
 #if TME_HAS_AVX512_PATH
-  static const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-                             std::getenv("TME_NO_AVX512") == nullptr;
-  if (avx512) return sumAlongZ16(g, rowStride, pitch, t, boxZ, span, zCount, out, outStride, stream);
+  if (sixteenLanes()) return sumAlongZ16(g, rowStride, pitch, t, boxZ, span, zCount, out, outStride, stream);
 #endif
   sumAlongZ(g, rowStride, pitch, t, boxZ, span, zCount, out, outStride);
 }
@@ -311,7 +323,7 @@ bool directZPays(const Shape3& tile, const Shape3& box, int64_t regionZ) {
   // Direct: regionZ * box.z complex multiply-adds per column; spectral: two length-tile.z transforms and a product.
   const double direct = static_cast<double>(regionZ) * static_cast<double>(box.z);
   const double spectral = static_cast<double>(tile.z) * std::log2(static_cast<double>(tile.z));
-  return direct <= kDirectZPerSpectral * spectral;
+  return direct <= (sixteenLanes() ? kDirectZPerSpectral16 : kDirectZPerSpectral) * spectral;
 }
 
 double slabSpectrumBytes(const Shape3& tile, int factors, int64_t window) {
@@ -320,8 +332,8 @@ double slabSpectrumBytes(const Shape3& tile, int factors, int64_t window) {
 
 double slabWorkerBytes(const Shape3& tile, const Shape3& box, int inputs, int products) {
   const double pitch = static_cast<double>(pitchFor(tile));
-  const double rows = static_cast<double>(box.z * box.y);
-  return 4.0 * rows * tile.x + 8.0 * rows * pitch + (1 + inputs) * 8.0 * box.z * tile.y * pitch +
+  const double rows = static_cast<double>(box.y);
+  return 4.0 * rows * tile.x + 8.0 * rows * pitch + 8.0 * tile.y * pitch + inputs * 8.0 * box.z * tile.y * pitch +
          (3 + inputs) * 8.0 * tile.z * pitch +
          products * (8.0 * tile.z * planeStrideFor(tile) + 4.0 * tile.y * tile.x);
 }
@@ -361,11 +373,11 @@ SlabCorrelator::SlabCorrelator(std::shared_ptr<const SlabSpectrum> spectrum, con
   planeStride_ = planeStrideFor(tile_);
   SlabLayout layout{tile_, box_, std::max<int64_t>(1, spectrum_->activeX), pitch_, planeStride_, regionShape_.y};
   plans_ = &fftwSlabPlans(layout, planMs);
-  const int64_t rows = box_.z * box_.y;
+  const int64_t rows = box_.y;
   rows_ = zeroed<float>(rows * tile_.x);
   // Zeroed throughout: the passes read whole chunks, past the columns written (G is zero there, but 0 * NaN is not).
   rowSpec_ = zeroed<cfloat>(rows * pitch_);
-  planesIn_ = zeroed<cfloat>(box_.z * tile_.y * pitch_);
+  planesIn_ = zeroed<cfloat>(tile_.y * pitch_);
   for (int i = 0; i < inputs_; ++i) {
     planes_.push_back(zeroed<cfloat>(box_.z * tile_.y * pitch_));
     slabFwd_.push_back(zeroed<cfloat>(tile_.z * pitch_));
@@ -405,21 +417,24 @@ void SlabCorrelator::correlateBoxes(const float* const* boxes, const PlaneSink& 
   const int64_t active = sp.activeX;
   const int products = static_cast<int>(products_.size());
   auto c = [](cfloat* p) { return reinterpret_cast<fftwf_complex*>(p); };
-  // 1. Per input: x on the box's rows (placed at their wrapped x; the rest of rows_ stays zero), then y on the
-  // box's planes.
-  const int64_t rows = box_.z * box_.y;
+  // 1. Per input and box plane: x on the plane's rows (placed at their wrapped x; the rest of rows_ stays zero),
+  // then y on the plane (its rows placed at their wrapped y; the rest of planesIn_ stays zero). A plane at a time,
+  // in cache: every plane's values land on the same rows and columns, so the next plane overwrites them. (The whole
+  // box's rows, then its planes, through [box.z]-sized scratch read the zero rows back from memory: 192^3 / 64^3,
+  // 6.0 -> 3.5 ms per rotation for this stage.)
   for (int i = 0; i < inputs_ && active > 0; ++i) {
-    for (int64_t r = 0; r < rows; ++r) {
-      float* row = rows_.get() + r * tx;
-      const float* src = boxes[i] + r * box_.x;
-      for (int64_t x = 0; x < box_.x; ++x) row[wrapped(x - box_.x / 2, tx)] = src[x];
-    }
-    fftwf_execute_dft_r2c(plans_->rows, rows_.get(), c(rowSpec_.get()));
-    for (int64_t z = 0; z < box_.z; ++z)
+    for (int64_t z = 0; z < box_.z; ++z) {
+      for (int64_t y = 0; y < box_.y; ++y) {
+        float* row = rows_.get() + y * tx;
+        const float* src = boxes[i] + (z * box_.y + y) * box_.x;
+        for (int64_t x = 0; x < box_.x; ++x) row[wrapped(x - box_.x / 2, tx)] = src[x];
+      }
+      fftwf_execute_dft_r2c(plans_->rows, rows_.get(), c(rowSpec_.get()));
       for (int64_t y = 0; y < box_.y; ++y)
-        std::memcpy(static_cast<void*>(planesIn_.get() + (z * ty + wrapped(y - box_.y / 2, ty)) * pitch),
-                    rowSpec_.get() + (z * box_.y + y) * pitch, sizeof(cfloat) * active);
-    fftwf_execute_dft(plans_->planesForward, c(planesIn_.get()), c(planes_[i].get()));
+        std::memcpy(static_cast<void*>(planesIn_.get() + wrapped(y - box_.y / 2, ty) * pitch),
+                    rowSpec_.get() + y * pitch, sizeof(cfloat) * active);
+      fftwf_execute_dft(plans_->planesForward, c(planesIn_.get()), c(planes_[i].get() + z * ty * pitch));
+    }
   }
   times_.lap(0);
   if (sp.window > 0) {

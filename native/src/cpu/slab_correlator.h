@@ -107,9 +107,9 @@ class SlabCorrelator {
   int inputs_ = 1;
   int64_t hx_, pitch_, planeStride_;
   const SlabPlans* plans_ = nullptr;
-  FftwArray<float> rows_;                    // [box.z][box.y][tile.x]: zero except where the box's values land
-  FftwArray<cfloat> rowSpec_;                // [box.z][box.y][pitch]
-  FftwArray<cfloat> planesIn_;               // [box.z][tile.y][pitch]: zero except the box's rows
+  FftwArray<float> rows_;                    // [box.y][tile.x]: zero except where a box plane's values land
+  FftwArray<cfloat> rowSpec_;                // [box.y][pitch]
+  FftwArray<cfloat> planesIn_;               // [tile.y][pitch]: zero except the box's rows (one box plane)
   std::vector<FftwArray<cfloat>> planes_;    // per input [box.z][tile.y][pitch]
   FftwArray<cfloat> slabIn_;                 // [tile.z][pitch]: zero except the box's z rows
   std::vector<FftwArray<cfloat>> slabFwd_;   // per input [tile.z][pitch]: the input's spectrum on slab ky
