@@ -224,22 +224,11 @@ __attribute__((target("arch=x86-64-v4"))) void sumAlongZ16(const float* g, int64
 }
 #endif
 
-// Whether the 16-lane AVX-512 loops run (TME_NO_AVX512=1: the 8-lane ones, for comparisons).
-bool sixteenLanes() {
-#if TME_HAS_AVX512_PATH
-  static const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-                             std::getenv("TME_NO_AVX512") == nullptr;
-  return avx512;
-#else
-  return false;
-#endif
-}
-
 // stream: out and outStride whole 64-byte lines (the 16-lane path then writes past the cache).
 void sumAlongZDispatch(const float* g, int64_t rowStride, int64_t pitch, const float* t, int64_t boxZ, int64_t span,
                        int64_t zCount, float* out, int64_t outStride, bool stream) {
 #if TME_HAS_AVX512_PATH
-  if (sixteenLanes()) return sumAlongZ16(g, rowStride, pitch, t, boxZ, span, zCount, out, outStride, stream);
+  if (useAvx512()) return sumAlongZ16(g, rowStride, pitch, t, boxZ, span, zCount, out, outStride, stream);
 #endif
   sumAlongZ(g, rowStride, pitch, t, boxZ, span, zCount, out, outStride);
 }
@@ -323,7 +312,7 @@ bool directZPays(const Shape3& tile, const Shape3& box, int64_t regionZ) {
   // Direct: regionZ * box.z complex multiply-adds per column; spectral: two length-tile.z transforms and a product.
   const double direct = static_cast<double>(regionZ) * static_cast<double>(box.z);
   const double spectral = static_cast<double>(tile.z) * std::log2(static_cast<double>(tile.z));
-  return direct <= (sixteenLanes() ? kDirectZPerSpectral16 : kDirectZPerSpectral) * spectral;
+  return direct <= (useAvx512() ? kDirectZPerSpectral16 : kDirectZPerSpectral) * spectral;
 }
 
 double slabSpectrumBytes(const Shape3& tile, int factors, int64_t window) {
