@@ -248,7 +248,7 @@ describe('slab correlator (cc, flc-sphere, flc, mcc on the CPU)', () => {
 
   // Spectra larger than a core's L2 (4 MiB and up: from about 96³) are written past the cache.
   it.each<[NativeScore, 'real' | 'fourier', CpuTransforms]>([
-    ['flc', 'real', 'pruned-spectral-z'], ['flc-sphere', 'fourier', 'pruned'],
+    ['flc', 'real', 'pruned-spectral-z'], ['flc', 'real', 'pruned-direct-z'], ['flc-sphere', 'fourier', 'pruned'],
   ])('a 96×100×98 tile, %s, %s rotation, %s: the maps of the 3D path to 1e-5', async (score, rotationMode, cpuTransforms) => {
     const t: Shape = [96, 100, 98];
     const b: Shape = [9, 8, 7];

@@ -76,8 +76,8 @@ struct SlabLayout {
   int64_t outputRows = 0;   // rows of a plane that the x C2R transforms (the caller's region)
 };
 struct SlabPlans {
-  fftwf_plan rows = nullptr;           // R2C along x of the box's rows: [box.z * box.y][tile.x] -> [..][pitch]
-  fftwf_plan planesForward = nullptr;  // along y, kx < activeX, box.z planes [box.z][tile.y][pitch], out of place
+  fftwf_plan rows = nullptr;           // R2C along x of a box plane's rows: [box.y][tile.x] -> [..][pitch]
+  fftwf_plan planesForward = nullptr;  // along y, kx < activeX, one plane [tile.y][pitch], out of place
   fftwf_plan chunkForward = nullptr;   // along z, kSlabChunk columns of a slab [tile.z][pitch], out of place
   fftwf_plan chunkInverse = nullptr;   // along z, kSlabChunk columns of a slab [tile.z][pitch], out of place
   fftwf_plan planeInverse = nullptr;   // along y, kx < activeX, one plane [tile.y][pitch], in place

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 
 #if defined(__SSE__)
 #include <immintrin.h>
@@ -18,9 +19,12 @@ namespace {
 
 typedef int32_t Int8i __attribute__((vector_size(32)));
 // The direct z sums pay when regionZ * box.z <= this x tile.z log2(tile.z). Measured (slab z stage, one thread,
-// 2-core Xeon, flc-sphere): at ratio 1.9 (144^3 tile, 15 box) direct takes 0.36 of the transforms' time, 3.4
-// (144^3 / 31, 96^3 / 31, 256^3 / 31) 0.54-0.66, 4.7 (176^3 / 47) 0.50, 5.5 (176^3 / 63) 0.69, 6.0 (256^3 / 63) 1.01.
-constexpr double kDirectZPerSpectral = 5.0;
+// 2-core Xeon, flc-sphere, 8-lane sums): at ratio 1.9 (144^3 tile, 15 box) direct takes 0.36 of the transforms'
+// time, 3.4 (144^3 / 31, 96^3 / 31, 256^3 / 31) 0.54-0.66, 4.7 (176^3 / 47) 0.50, 5.5 (176^3 / 63) 0.69, 6.0
+// (256^3 / 63) 1.01. The 16-lane sums (column chunks outer, streamed stores; thread CPU time, loaded machine): 5.6
+// (192^3 / 64) 13.4 against 18.5 ms per rotation, 6.15 (320^3 / 64) 75 against 109 ms; flc at 5.6 37-52 against
+// 50-59 ms (its 3 products share 2 inputs' forward z transforms, so the ratio is a little higher than flc-sphere's).
+constexpr double kDirectZPerSpectral = 5.0, kDirectZPerSpectral16 = 6.5;
 
 int64_t pitchFor(const Shape3& tile) { return (tile.halfX() + kSlabChunk - 1) / kSlabChunk * kSlabChunk; }
 // Complex elements between z planes of the spectrum: one chunk more than the plane, so that the z pass's rows (one
@@ -69,9 +73,9 @@ struct VectorLanes<Float16> {
 };
 
 template <typename V>
-__attribute__((always_inline)) inline void sumAlongZColumns(const float* g, int64_t rowStride, int64_t pitch,
-                                                            const float* t, int64_t boxZ, int64_t kx0, int64_t span,
-                                                            int64_t zCount, float* out, int64_t outStride) {
+__attribute__((always_inline)) inline void sumAlongZRows(const float* g, int64_t rowStride, int64_t pitch,
+                                                         const float* t, int64_t boxZ, int64_t kx0, int64_t span,
+                                                         int64_t zCount, float* out, int64_t outStride) {
   constexpr int L = VectorLanes<V>::L;
   // By reference: a vector returned by value would change the ABI between the clones.
   auto store = [](float* p, const V& re, const V& im) {
@@ -121,31 +125,110 @@ __attribute__((always_inline)) inline void sumAlongZColumns(const float* g, int6
     }
 }
 
+// Per column chunk (outer, so that the chunk's T rows stay in L1 while G's rows stream past), Q output rows at a time:
+// output row z + q reads G(z + q + dz), so the Q rows of G in use slide down by one per dz and each is loaded once
+// (a window in registers), not Q times. The sums run over dz in the same order as a plain loop: results are the same
+// bits.
+template <typename V, int Q, bool Stream>
+__attribute__((always_inline)) inline void sumAlongZColumns(const float* g, int64_t rowStride, int64_t pitch,
+                                                            const float* t, int64_t boxZ, int64_t kx0, int64_t span,
+                                                            int64_t zCount, float* out, int64_t outStride) {
+  constexpr int L = VectorLanes<V>::L;
+  // By reference: a vector returned by value would change the ABI between the clones.
+  auto store = [](float* p, const V& re, const V& im) {
+    const V lo = __builtin_shuffle(re, im, VectorLanes<V>::lo);
+    const V hi = __builtin_shuffle(re, im, VectorLanes<V>::hi);
+    std::memcpy(p, &lo, sizeof lo);
+    std::memcpy(p + L, &hi, sizeof hi);
+  };
+  for (int64_t kx = kx0; kx < span; kx += L) {
+    const float* gc = g + kx;
+    const float* tc = t + kx;
+    int64_t z = 0;
+    for (; z + Q <= zCount; z += Q) {
+      V ar[Q] = {}, ai[Q] = {}, wr[Q], wi[Q];
+      for (int q = 0; q + 1 < Q; ++q) {
+        std::memcpy(&wr[q], gc + (z + q) * rowStride, sizeof(V));
+        std::memcpy(&wi[q], gc + (z + q) * rowStride + pitch, sizeof(V));
+      }
+      for (int64_t d = 0; d < boxZ; ++d) {
+        V tr, ti;
+        std::memcpy(&tr, tc + d * 2 * pitch, sizeof tr);
+        std::memcpy(&ti, tc + d * 2 * pitch + pitch, sizeof ti);
+        std::memcpy(&wr[Q - 1], gc + (z + d + Q - 1) * rowStride, sizeof(V));
+        std::memcpy(&wi[Q - 1], gc + (z + d + Q - 1) * rowStride + pitch, sizeof(V));
+        for (int q = 0; q < Q; ++q) {
+          // One fused multiply-add each (written apart: a + (b + c) would not contract).
+          ar[q] += wr[q] * tr;
+          ar[q] += wi[q] * ti;
+          ai[q] += wi[q] * tr;
+          ai[q] -= wr[q] * ti;
+        }
+        for (int q = 0; q + 1 < Q; ++q) {
+          wr[q] = wr[q + 1];
+          wi[q] = wi[q + 1];
+        }
+      }
+      for (int q = 0; q < Q; ++q) {
+        float* p = out + 2 * ((z + q) * outStride + kx);
+        if (!Stream) {
+          store(p, ar[q], ai[q]);
+          continue;
+        }
+        // Past the cache (whole 64-byte lines, the caller checked the alignment): as copyStreaming.
+        const V lo = __builtin_shuffle(ar[q], ai[q], VectorLanes<V>::lo);
+        const V hi = __builtin_shuffle(ar[q], ai[q], VectorLanes<V>::hi);
+        asm volatile("vmovntps %1, %0" : "=m"(*reinterpret_cast<V*>(p)) : "v"(lo));
+        asm volatile("vmovntps %1, %0" : "=m"(*reinterpret_cast<V*>(p + L)) : "v"(hi));
+      }
+    }
+    for (; z < zCount; ++z) {
+      V ar = {}, ai = {};
+      for (int64_t d = 0; d < boxZ; ++d) {
+        V tr, ti, gr, gi;
+        std::memcpy(&tr, tc + d * 2 * pitch, sizeof tr);
+        std::memcpy(&ti, tc + d * 2 * pitch + pitch, sizeof ti);
+        const float* row = gc + (z + d) * rowStride;
+        std::memcpy(&gr, row, sizeof gr);
+        std::memcpy(&gi, row + pitch, sizeof gi);
+        ar += gr * tr;
+        ar += gi * ti;
+        ai += gi * tr;
+        ai -= gr * ti;
+      }
+      store(out + 2 * (z * outStride + kx), ar, ai);
+    }
+  }
+}
+
 // span a multiple of 8.
 TME_SIMD_CLONES
 void sumAlongZ(const float* g, int64_t rowStride, int64_t pitch, const float* t, int64_t boxZ, int64_t span,
                int64_t zCount, float* out, int64_t outStride) {
-  sumAlongZColumns<Float8>(g, rowStride, pitch, t, boxZ, 0, span, zCount, out, outStride);
+  sumAlongZRows<Float8>(g, rowStride, pitch, t, boxZ, 0, span, zCount, out, outStride);
 }
 
 #if TME_HAS_AVX512_PATH
 // The same on 16 lanes where the CPU has AVX-512 (2-core Xeon, 144^3 tile, 15-voxel box, median of three alternated
-// runs: the z stage 3.6 ms per rotation against 4.9 ms on 8 lanes). TME_NO_AVX512=1 keeps 8 lanes (comparisons).
+// runs: the z stage 3.6 ms per rotation against 4.9 ms on 8 lanes), column chunks outer with a sliding window of 6
+// rows (every ky of a tile, thread CPU time, min of 10 on a loaded 2-core Xeon: 160^3 / 32^3 5.8 ms against 6.5 ms
+// rows outer, 288^3 / 32^3 40 against 55 ms; on 8 lanes the same order was 1.4x slower than rows outer, which they
+// keep). TME_NO_AVX512=1 keeps 8 lanes (comparisons).
 __attribute__((target("arch=x86-64-v4"))) void sumAlongZ16(const float* g, int64_t rowStride, int64_t pitch,
                                                            const float* t, int64_t boxZ, int64_t span, int64_t zCount,
-                                                           float* out, int64_t outStride) {
+                                                           float* out, int64_t outStride, bool stream) {
   const int64_t wide = span / 16 * 16;
-  sumAlongZColumns<Float16>(g, rowStride, pitch, t, boxZ, 0, wide, zCount, out, outStride);
-  if (wide < span) sumAlongZColumns<Float8>(g, rowStride, pitch, t, boxZ, wide, span, zCount, out, outStride);
+  if (stream) sumAlongZColumns<Float16, 6, true>(g, rowStride, pitch, t, boxZ, 0, wide, zCount, out, outStride);
+  else sumAlongZColumns<Float16, 6, false>(g, rowStride, pitch, t, boxZ, 0, wide, zCount, out, outStride);
+  if (wide < span) sumAlongZRows<Float8>(g, rowStride, pitch, t, boxZ, wide, span, zCount, out, outStride);
 }
 #endif
 
+// stream: out and outStride whole 64-byte lines (the 16-lane path then writes past the cache).
 void sumAlongZDispatch(const float* g, int64_t rowStride, int64_t pitch, const float* t, int64_t boxZ, int64_t span,
-                       int64_t zCount, float* out, int64_t outStride) {
+                       int64_t zCount, float* out, int64_t outStride, bool stream) {
 #if TME_HAS_AVX512_PATH
-  static const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-                             std::getenv("TME_NO_AVX512") == nullptr;
-  if (avx512) return sumAlongZ16(g, rowStride, pitch, t, boxZ, span, zCount, out, outStride);
+  if (useAvx512()) return sumAlongZ16(g, rowStride, pitch, t, boxZ, span, zCount, out, outStride, stream);
 #endif
   sumAlongZ(g, rowStride, pitch, t, boxZ, span, zCount, out, outStride);
 }
@@ -229,7 +312,7 @@ bool directZPays(const Shape3& tile, const Shape3& box, int64_t regionZ) {
   // Direct: regionZ * box.z complex multiply-adds per column; spectral: two length-tile.z transforms and a product.
   const double direct = static_cast<double>(regionZ) * static_cast<double>(box.z);
   const double spectral = static_cast<double>(tile.z) * std::log2(static_cast<double>(tile.z));
-  return direct <= kDirectZPerSpectral * spectral;
+  return direct <= (useAvx512() ? kDirectZPerSpectral16 : kDirectZPerSpectral) * spectral;
 }
 
 double slabSpectrumBytes(const Shape3& tile, int factors, int64_t window) {
@@ -238,21 +321,30 @@ double slabSpectrumBytes(const Shape3& tile, int factors, int64_t window) {
 
 double slabWorkerBytes(const Shape3& tile, const Shape3& box, int inputs, int products) {
   const double pitch = static_cast<double>(pitchFor(tile));
-  const double rows = static_cast<double>(box.z * box.y);
-  return 4.0 * rows * tile.x + 8.0 * rows * pitch + (1 + inputs) * 8.0 * box.z * tile.y * pitch +
+  const double rows = static_cast<double>(box.y);
+  return 4.0 * rows * tile.x + 8.0 * rows * pitch + 8.0 * tile.y * pitch + inputs * 8.0 * box.z * tile.y * pitch +
          (3 + inputs) * 8.0 * tile.z * pitch +
          products * (8.0 * tile.z * planeStrideFor(tile) + 4.0 * tile.y * tile.x);
 }
 
+double SlabCorrelator::StageTimes::now() const {
+  if (cpu) {
+    timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return static_cast<double>(t.tv_sec) * 1e3 + static_cast<double>(t.tv_nsec) * 1e-6;
+  }
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
 void SlabCorrelator::StageTimes::start() {
-  if (on) last = std::chrono::steady_clock::now();
+  if (on) last = now();
 }
 
 void SlabCorrelator::StageTimes::lap(int stage) {
   if (!on) return;
-  auto now = std::chrono::steady_clock::now();
-  ms[stage] += std::chrono::duration<double, std::milli>(now - last).count();
-  last = now;
+  const double t = now();
+  ms[stage] += t - last;
+  last = t;
 }
 
 SlabCorrelator::SlabCorrelator(std::shared_ptr<const SlabSpectrum> spectrum, const Shape3& box,
@@ -270,11 +362,11 @@ SlabCorrelator::SlabCorrelator(std::shared_ptr<const SlabSpectrum> spectrum, con
   planeStride_ = planeStrideFor(tile_);
   SlabLayout layout{tile_, box_, std::max<int64_t>(1, spectrum_->activeX), pitch_, planeStride_, regionShape_.y};
   plans_ = &fftwSlabPlans(layout, planMs);
-  const int64_t rows = box_.z * box_.y;
+  const int64_t rows = box_.y;
   rows_ = zeroed<float>(rows * tile_.x);
   // Zeroed throughout: the passes read whole chunks, past the columns written (G is zero there, but 0 * NaN is not).
   rowSpec_ = zeroed<cfloat>(rows * pitch_);
-  planesIn_ = zeroed<cfloat>(box_.z * tile_.y * pitch_);
+  planesIn_ = zeroed<cfloat>(tile_.y * pitch_);
   for (int i = 0; i < inputs_; ++i) {
     planes_.push_back(zeroed<cfloat>(box_.z * tile_.y * pitch_));
     slabFwd_.push_back(zeroed<cfloat>(tile_.z * pitch_));
@@ -283,8 +375,11 @@ SlabCorrelator::SlabCorrelator(std::shared_ptr<const SlabSpectrum> spectrum, con
   slabOut_ = zeroed<cfloat>(tile_.z * pitch_);
   if (spectrum_->window == 0) slabBack_ = zeroed<cfloat>(tile_.z * pitch_);
   streamSpectra_ = 8.0 * static_cast<double>(regionShape_.z * planeStride_) > kStreamBytes;
+  // The direct sums' stores stream too where every row of every spectrum starts on a 64-byte line.
+  streamSums_ = streamSpectra_ && (8 * pitch_) % 64 == 0 && (8 * planeStride_) % 64 == 0;
   for (size_t j = 0; j < products_.size(); ++j) {
     s_.push_back(zeroed<cfloat>(regionShape_.z * planeStride_));
+    if (reinterpret_cast<uintptr_t>(s_.back().get()) % 64 != 0) streamSums_ = false;
     plane_.push_back(zeroed<float>(regionShape_.y * tile_.x));
     planePointers_.push_back(plane_.back().get());
   }
@@ -311,25 +406,29 @@ void SlabCorrelator::correlateBoxes(const float* const* boxes, const PlaneSink& 
   const int64_t active = sp.activeX;
   const int products = static_cast<int>(products_.size());
   auto c = [](cfloat* p) { return reinterpret_cast<fftwf_complex*>(p); };
-  // 1. Per input: x on the box's rows (placed at their wrapped x; the rest of rows_ stays zero), then y on the
-  // box's planes.
-  const int64_t rows = box_.z * box_.y;
+  // 1. Per input and box plane: x on the plane's rows (placed at their wrapped x; the rest of rows_ stays zero),
+  // then y on the plane (its rows placed at their wrapped y; the rest of planesIn_ stays zero). A plane at a time,
+  // in cache: every plane's values land on the same rows and columns, so the next plane overwrites them. (The whole
+  // box's rows, then its planes, through [box.z]-sized scratch read the zero rows back from memory: 192^3 / 64^3,
+  // 6.0 -> 3.5 ms per rotation for this stage.)
   for (int i = 0; i < inputs_ && active > 0; ++i) {
-    for (int64_t r = 0; r < rows; ++r) {
-      float* row = rows_.get() + r * tx;
-      const float* src = boxes[i] + r * box_.x;
-      for (int64_t x = 0; x < box_.x; ++x) row[wrapped(x - box_.x / 2, tx)] = src[x];
-    }
-    fftwf_execute_dft_r2c(plans_->rows, rows_.get(), c(rowSpec_.get()));
-    for (int64_t z = 0; z < box_.z; ++z)
+    for (int64_t z = 0; z < box_.z; ++z) {
+      for (int64_t y = 0; y < box_.y; ++y) {
+        float* row = rows_.get() + y * tx;
+        const float* src = boxes[i] + (z * box_.y + y) * box_.x;
+        for (int64_t x = 0; x < box_.x; ++x) row[wrapped(x - box_.x / 2, tx)] = src[x];
+      }
+      fftwf_execute_dft_r2c(plans_->rows, rows_.get(), c(rowSpec_.get()));
       for (int64_t y = 0; y < box_.y; ++y)
-        std::memcpy(static_cast<void*>(planesIn_.get() + (z * ty + wrapped(y - box_.y / 2, ty)) * pitch),
-                    rowSpec_.get() + (z * box_.y + y) * pitch, sizeof(cfloat) * active);
-    fftwf_execute_dft(plans_->planesForward, c(planesIn_.get()), c(planes_[i].get()));
+        std::memcpy(static_cast<void*>(planesIn_.get() + wrapped(y - box_.y / 2, ty) * pitch),
+                    rowSpec_.get() + y * pitch, sizeof(cfloat) * active);
+      fftwf_execute_dft(plans_->planesForward, c(planesIn_.get()), c(planes_[i].get() + z * ty * pitch));
+    }
   }
   times_.lap(0);
   if (sp.window > 0) {
     sumSlabs();
+    streamFence();
     times_.lap(1);
     finishPlanes(sink);
     return;
@@ -450,8 +549,8 @@ void SlabCorrelator::sumSlabs() {
       if (span > 0) {
         // Output plane z reads rows z + dz + window / 2 for dz = -box.z / 2 ...: rows z ... z + box.z - 1.
         const float* g = factor.mixed.get() + (ky * slabRows + regionStart_.z) * rowStride;
-        sumAlongZDispatch(g, rowStride, pitch, boxSplit_.get() + products_[j].input * bz * 2 * pitch, bz, span, regionShape_.z,
-                  reinterpret_cast<float*>(first), planeStride_);
+        sumAlongZDispatch(g, rowStride, pitch, boxSplit_.get() + products_[j].input * bz * 2 * pitch, bz, span,
+                          regionShape_.z, reinterpret_cast<float*>(first), planeStride_, streamSums_);
       }
       // The x pass reads every column below halfX: the ones past the sums must be zero.
       if (span < hx_)

@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "cpu/fftw_plans.h"
@@ -106,9 +107,9 @@ class SlabCorrelator {
   int inputs_ = 1;
   int64_t hx_, pitch_, planeStride_;
   const SlabPlans* plans_ = nullptr;
-  FftwArray<float> rows_;                    // [box.z][box.y][tile.x]: zero except where the box's values land
-  FftwArray<cfloat> rowSpec_;                // [box.z][box.y][pitch]
-  FftwArray<cfloat> planesIn_;               // [box.z][tile.y][pitch]: zero except the box's rows
+  FftwArray<float> rows_;                    // [box.y][tile.x]: zero except where a box plane's values land
+  FftwArray<cfloat> rowSpec_;                // [box.y][pitch]
+  FftwArray<cfloat> planesIn_;               // [tile.y][pitch]: zero except the box's rows (one box plane)
   std::vector<FftwArray<cfloat>> planes_;    // per input [box.z][tile.y][pitch]
   FftwArray<cfloat> slabIn_;                 // [tile.z][pitch]: zero except the box's z rows
   std::vector<FftwArray<cfloat>> slabFwd_;   // per input [tile.z][pitch]: the input's spectrum on slab ky
@@ -116,17 +117,21 @@ class SlabCorrelator {
   FftwArray<cfloat> slabBack_;               // spectral: [tile.z][pitch], slabOut_ transformed back along z
   std::vector<FftwArray<cfloat>> s_;         // per product [regionShape.z][planeStride_]: the region's z planes
   bool streamSpectra_ = false;               // spectral: s_ written past the cache (larger than a core's L2)
+  bool streamSums_ = false;                  // direct: the same, on the 16-lane path (whole 64-byte lines)
   std::vector<FftwArray<float>> plane_;      // per product [regionShape.y][tile.x]
   std::vector<const float*> planePointers_;
   std::vector<int64_t> boxZ_;                // tile z of each box z (wrapped)
   FftwArray<float> boxSplit_;                // direct: per input [box.z][re, im][pitch], one ky
 
-  // TME_PROFILE=1: time per stage, printed when the correlator ends (stderr).
+  // TME_PROFILE=1: time per stage, printed when the correlator ends (stderr); TME_PROFILE=cpu: the thread's CPU time
+  // instead of wall time (comparisons on a busy machine, where a worker is often descheduled).
   struct StageTimes {
     bool on = std::getenv("TME_PROFILE") != nullptr;
+    bool cpu = on && std::string(std::getenv("TME_PROFILE")) == "cpu";
     double ms[5] = {0, 0, 0, 0, 0};
     int64_t calls = 0;
-    std::chrono::steady_clock::time_point last;
+    double last = 0;
+    double now() const;
     void start();
     void lap(int stage);
   };
