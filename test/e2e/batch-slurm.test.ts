@@ -40,11 +40,11 @@ const batchArgs = (out: string, ...extra: string[]): string[] => [
 ];
 
 const squeue = (ids: string[], format = '%i %T'): string => spawnSync('squeue', ['-h', '-r', '-j', ids.join(','), '-o', format], { encoding: 'utf8', env: env() }).stdout.trim();
-async function waitFor(done: () => boolean, timeoutMs: number, what: string): Promise<void> {
+async function waitFor(done: () => boolean, timeoutMs: number, what: string, pollMs = 500): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!done()) {
     if (Date.now() > end) throw new Error(`${what}: still waiting after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 500));
+    await new Promise((r) => setTimeout(r, pollMs));
   }
 }
 const jobsOf = (out: string): Record<string, string> => JSON.parse(fs.readFileSync(f(`${out}/slurm/jobs.json`), 'utf8')) as Record<string, string>;
@@ -149,7 +149,9 @@ test('an array task killed mid-run and the batch resubmitted: it completes and e
   expect(r.code).toBe(0);
   const first = jobsOf('killed');
   const victim = `${first['match']}_3`;
-  await waitFor(() => squeue([victim]).includes('RUNNING'), 120_000, 'task 3 to start');
+  // Killed as soon as it runs: a task lasts a few seconds (CI's idle cores finished one inside the old 500 ms poll),
+  // and its node start-up and set-up come first.
+  await waitFor(() => squeue([victim]).includes('RUNNING'), 120_000, 'task 3 to start', 20);
   spawnSync('scancel', [victim], { env: env() });
   await waitFor(() => squeue([first['match'] as string]) === '', 300_000, 'the array');
   // Task 3 (TS_02's second shard) was killed before it finished; the finish job can never start (afterok).
