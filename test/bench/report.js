@@ -67,7 +67,9 @@ function render(r) {
 function updateReadme(root) {
   const dir = path.join(root, 'test', 'bench', 'results');
   const results = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.json')).sort()
-    .map((f) => JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8'))) : [];
+    .map((f) => JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')))
+    // A machine's `pnpm bench` results; other files there (the FFT length table of the tile cost model) have no suites.
+    .filter((r) => r && r.suites && r.machine) : [];
   const readme = path.join(root, 'README.md');
   const text = fs.readFileSync(readme, 'utf8');
   const start = '<!-- bench:start -->';
