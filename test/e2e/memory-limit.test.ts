@@ -22,17 +22,25 @@ function makeCgroup(bytes: number): { dir: string; name: string } | string {
       const dir = path.join('/sys/fs/cgroup/memory', v1.split(':')[2] as string, name);
       fs.mkdirSync(dir);
       fs.writeFileSync(path.join(dir, 'memory.limit_in_bytes'), String(bytes));
-      return { dir, name };
+      return entered({ dir, name });
     }
     // v2: beside the root's children (a cgroup with processes cannot hand the memory controller to a child).
     if (!fs.readFileSync('/sys/fs/cgroup/cgroup.subtree_control', 'utf8').includes('memory')) return 'cgroup v2 without the memory controller';
     const dir = path.join('/sys/fs/cgroup', name);
     fs.mkdirSync(dir);
     fs.writeFileSync(path.join(dir, 'memory.max'), String(bytes));
-    return { dir, name };
+    return entered({ dir, name });
   } catch (err) {
     return `no cgroup can be made here (${(err as Error).message})`;
   }
+}
+
+/** The cgroup, if a process can move into it here (delegation and namespaces can forbid it), else why not. */
+function entered(c: { dir: string; name: string }): { dir: string; name: string } | string {
+  const r = spawnSync('sh', ['-c', `echo $$ > '${c.dir}/cgroup.procs'`], { encoding: 'utf8' });
+  if (r.status === 0) return c;
+  fs.rmdirSync(c.dir);
+  return `a process cannot enter ${c.dir} (${r.stderr.trim()})`;
 }
 
 /** `tme …` run inside the cgroup (the shell moves itself in, then becomes node). */
