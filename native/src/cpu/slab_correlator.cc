@@ -72,18 +72,22 @@ struct VectorLanes<Float16> {
                           hi = {8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
 };
 
+// re and im interleaved into p[0, 2L), the spectra's complex layout. By reference: a vector returned by value would
+// change the ABI between the clones.
+template <typename V>
+__attribute__((always_inline)) inline void storeInterleaved(float* p, const V& re, const V& im) {
+  constexpr int L = VectorLanes<V>::L;
+  const V lo = __builtin_shuffle(re, im, VectorLanes<V>::lo);
+  const V hi = __builtin_shuffle(re, im, VectorLanes<V>::hi);
+  std::memcpy(p, &lo, sizeof lo);
+  std::memcpy(p + L, &hi, sizeof hi);
+}
+
 template <typename V>
 __attribute__((always_inline)) inline void sumAlongZRows(const float* g, int64_t rowStride, int64_t pitch,
                                                          const float* t, int64_t boxZ, int64_t kx0, int64_t span,
                                                          int64_t zCount, float* out, int64_t outStride) {
   constexpr int L = VectorLanes<V>::L;
-  // By reference: a vector returned by value would change the ABI between the clones.
-  auto store = [](float* p, const V& re, const V& im) {
-    const V lo = __builtin_shuffle(re, im, VectorLanes<V>::lo);
-    const V hi = __builtin_shuffle(re, im, VectorLanes<V>::hi);
-    std::memcpy(p, &lo, sizeof lo);
-    std::memcpy(p + L, &hi, sizeof hi);
-  };
   int64_t z = 0;
   for (; z + 4 <= zCount; z += 4)
     for (int64_t kx = kx0; kx < span; kx += L) {
@@ -104,7 +108,7 @@ __attribute__((always_inline)) inline void sumAlongZRows(const float* g, int64_t
           ai[q] -= gr * ti;
         }
       }
-      for (int q = 0; q < 4; ++q) store(out + 2 * ((z + q) * outStride + kx), ar[q], ai[q]);
+      for (int q = 0; q < 4; ++q) storeInterleaved(out + 2 * ((z + q) * outStride + kx), ar[q], ai[q]);
     }
   for (; z < zCount; ++z)
     for (int64_t kx = kx0; kx < span; kx += L) {
@@ -121,7 +125,7 @@ __attribute__((always_inline)) inline void sumAlongZRows(const float* g, int64_t
         ai += gi * tr;
         ai -= gr * ti;
       }
-      store(out + 2 * (z * outStride + kx), ar, ai);
+      storeInterleaved(out + 2 * (z * outStride + kx), ar, ai);
     }
 }
 
@@ -134,13 +138,6 @@ __attribute__((always_inline)) inline void sumAlongZColumns(const float* g, int6
                                                             const float* t, int64_t boxZ, int64_t kx0, int64_t span,
                                                             int64_t zCount, float* out, int64_t outStride) {
   constexpr int L = VectorLanes<V>::L;
-  // By reference: a vector returned by value would change the ABI between the clones.
-  auto store = [](float* p, const V& re, const V& im) {
-    const V lo = __builtin_shuffle(re, im, VectorLanes<V>::lo);
-    const V hi = __builtin_shuffle(re, im, VectorLanes<V>::hi);
-    std::memcpy(p, &lo, sizeof lo);
-    std::memcpy(p + L, &hi, sizeof hi);
-  };
   for (int64_t kx = kx0; kx < span; kx += L) {
     const float* gc = g + kx;
     const float* tc = t + kx;
@@ -172,7 +169,7 @@ __attribute__((always_inline)) inline void sumAlongZColumns(const float* g, int6
       for (int q = 0; q < Q; ++q) {
         float* p = out + 2 * ((z + q) * outStride + kx);
         if (!Stream) {
-          store(p, ar[q], ai[q]);
+          storeInterleaved(p, ar[q], ai[q]);
           continue;
         }
         // Past the cache (whole 64-byte lines, the caller checked the alignment): as copyStreaming.
@@ -196,7 +193,7 @@ __attribute__((always_inline)) inline void sumAlongZColumns(const float* g, int6
         ai += gi * tr;
         ai -= gr * ti;
       }
-      store(out + 2 * (z * outStride + kx), ar, ai);
+      storeInterleaved(out + 2 * (z * outStride + kx), ar, ai);
     }
   }
 }
