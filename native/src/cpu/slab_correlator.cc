@@ -83,6 +83,27 @@ __attribute__((always_inline)) inline void storeInterleaved(float* p, const V& r
   std::memcpy(p + L, &hi, sizeof hi);
 }
 
+// Output row z of one column chunk (gc, tc: the chunk's first column) by the plain sum over dz, written to p: the
+// kernels' tails, in the order their main loops sum.
+template <typename V>
+__attribute__((always_inline)) inline void sumOneRow(const float* gc, const float* tc, int64_t rowStride, int64_t pitch,
+                                                     int64_t boxZ, int64_t z, float* p) {
+  V ar = {}, ai = {};
+  for (int64_t d = 0; d < boxZ; ++d) {
+    V tr, ti, gr, gi;
+    std::memcpy(&tr, tc + d * 2 * pitch, sizeof tr);
+    std::memcpy(&ti, tc + d * 2 * pitch + pitch, sizeof ti);
+    const float* row = gc + (z + d) * rowStride;
+    std::memcpy(&gr, row, sizeof gr);
+    std::memcpy(&gi, row + pitch, sizeof gi);
+    ar += gr * tr;
+    ar += gi * ti;
+    ai += gi * tr;
+    ai -= gr * ti;
+  }
+  storeInterleaved(p, ar, ai);
+}
+
 template <typename V>
 __attribute__((always_inline)) inline void sumAlongZRows(const float* g, int64_t rowStride, int64_t pitch,
                                                          const float* t, int64_t boxZ, int64_t kx0, int64_t span,
@@ -111,22 +132,8 @@ __attribute__((always_inline)) inline void sumAlongZRows(const float* g, int64_t
       for (int q = 0; q < 4; ++q) storeInterleaved(out + 2 * ((z + q) * outStride + kx), ar[q], ai[q]);
     }
   for (; z < zCount; ++z)
-    for (int64_t kx = kx0; kx < span; kx += L) {
-      V ar = {}, ai = {};
-      for (int64_t d = 0; d < boxZ; ++d) {
-        V tr, ti, gr, gi;
-        std::memcpy(&tr, t + d * 2 * pitch + kx, sizeof tr);
-        std::memcpy(&ti, t + d * 2 * pitch + pitch + kx, sizeof ti);
-        const float* row = g + (z + d) * rowStride + kx;
-        std::memcpy(&gr, row, sizeof gr);
-        std::memcpy(&gi, row + pitch, sizeof gi);
-        ar += gr * tr;
-        ar += gi * ti;
-        ai += gi * tr;
-        ai -= gr * ti;
-      }
-      storeInterleaved(out + 2 * (z * outStride + kx), ar, ai);
-    }
+    for (int64_t kx = kx0; kx < span; kx += L)
+      sumOneRow<V>(g + kx, t + kx, rowStride, pitch, boxZ, z, out + 2 * (z * outStride + kx));
 }
 
 // Per column chunk (outer, so that the chunk's T rows stay in L1 while G's rows stream past), Q output rows at a time:
@@ -179,22 +186,7 @@ __attribute__((always_inline)) inline void sumAlongZColumns(const float* g, int6
         asm volatile("vmovntps %1, %0" : "=m"(*reinterpret_cast<V*>(p + L)) : "v"(hi));
       }
     }
-    for (; z < zCount; ++z) {
-      V ar = {}, ai = {};
-      for (int64_t d = 0; d < boxZ; ++d) {
-        V tr, ti, gr, gi;
-        std::memcpy(&tr, tc + d * 2 * pitch, sizeof tr);
-        std::memcpy(&ti, tc + d * 2 * pitch + pitch, sizeof ti);
-        const float* row = gc + (z + d) * rowStride;
-        std::memcpy(&gr, row, sizeof gr);
-        std::memcpy(&gi, row + pitch, sizeof gi);
-        ar += gr * tr;
-        ar += gi * ti;
-        ai += gi * tr;
-        ai -= gr * ti;
-      }
-      storeInterleaved(out + 2 * (z * outStride + kx), ar, ai);
-    }
+    for (; z < zCount; ++z) sumOneRow<V>(gc, tc, rowStride, pitch, boxZ, z, out + 2 * (z * outStride + kx));
   }
 }
 
