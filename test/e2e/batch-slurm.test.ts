@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readMrc, readStar, starBlock } from '@tme/formats';
 import { blobTemplate, noisyTarget, runTme, tempDir, writeVolume } from './helpers';
-import { slurmUp, useCluster } from './slurm-cluster';
+import { slurmUp, useCluster, waitForJobs } from './slurm-cluster';
 
 let dir: string;
 let cluster: { stop: () => void } | undefined;
@@ -81,7 +81,7 @@ test('three tomograms × two shards through sbatch: array, then merge + picks + 
   expect(r.code).toBe(0);
   expect(r.stdout).toMatch(/3 tomograms × 2 shards = 6 array tasks \(1 CPU, \d+ MiB each\)/);
   const jobs = jobsOf('calm');
-  await waitFor(() => squeue([jobs['match'] as string, jobs['finish'] as string]) === '', 400_000, 'the batch');
+  await waitForJobs([jobs['match'] as string, jobs['finish'] as string], 400_000, 'the batch', f('calm/slurm'));
   expect(fs.readFileSync(f('calm/slurm/finish.log'), 'utf8')).not.toMatch(/error|tme: /i);
   for (const n of names) {
     expect(fs.existsSync(f(`calm/shards/${n}/1/job.json`))).toBe(true);
@@ -162,7 +162,7 @@ test('an array task killed mid-run and the batch resubmitted: it completes and e
   expect(again.code).toBe(0);
   const second = jobsOf('killed');
   expect(squeue([first['finish'] as string])).toBe('');
-  await waitFor(() => squeue([second['match'] as string, second['finish'] as string]) === '', 400_000, 'the resubmitted batch');
+  await waitForJobs([second['match'] as string, second['finish'] as string], 400_000, 'the resubmitted batch', f('killed/slurm'));
   // The other tasks were done: they exited at once.
   expect(fs.readFileSync(f('killed/slurm/match-0.log'), 'utf8')).toMatch(/done earlier/);
   for (const file of outputs('killed')) {

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { blobTemplate, noisyTarget, runTme, tempDir, writeVolume } from './helpers';
-import { slurmUp, useCluster } from './slurm-cluster';
+import { slurmUp, useCluster, waitForJobs } from './slurm-cluster';
 
 let dir: string;
 let cluster: { stop: () => void } | undefined;
@@ -30,16 +30,6 @@ afterAll(() => cluster?.stop());
 
 const search = ['--target', 'target.mrc', '--template', 'template.mrc', '--angular-step', '25', '--tilt-range', '-60,60', '--device', 'cpu'];
 
-async function waitForJobs(ids: string[], timeoutMs: number): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    const q = spawnSync('squeue', ['-h', '-j', ids.join(',')], { encoding: 'utf8', env: process.env });
-    if (q.status === 0 && q.stdout.trim() === '') return;
-    await new Promise((r) => setTimeout(r, 1000));
-  }
-  throw new Error(`SLURM jobs ${ids.join(', ')} still queued after ${timeoutMs} ms`);
-}
-
 test('an array of three shards and a merge after them equal one whole search, byte for byte', async () => {
   if (!available) return;
   const r = await runTme(['slurm', ...search, '--shards', '3', '--cpus-per-task', '1', '--submit', '-o', f('job')], { cwd: dir });
@@ -54,7 +44,7 @@ test('an array of three shards and a merge after them equal one whole search, by
   // The merge waits on the array: SLURM holds it with the dependency.
   const held = spawnSync('squeue', ['-h', '-j', jobs.merge, '-o', '%E'], { encoding: 'utf8', env: process.env }).stdout.trim();
   if (held !== '') expect(held).toMatch(new RegExp(`afterok:${jobs.match}`));
-  await waitForJobs([jobs.match, jobs.merge], 300_000);
+  await waitForJobs([jobs.match, jobs.merge], 300_000, 'the shards and their merge', f('job/slurm'));
   expect(fs.existsSync(f('job/search/picks.tsv'))).toBe(true);
 
   const whole = await runTme(['match', ...search, '--threads', '1', '--quiet', '-o', f('whole')], { cwd: dir, timeoutMs: 120_000 });
