@@ -105,17 +105,19 @@ function benchPaths(only) {
   return paths;
 }
 
-/** Every case on `paths`; `targets` default to 128³ and 256³ (and 512×512×256 with a GPU or --large). */
+/** Every case on `paths`; `targets` default to 128³ and 256³, with a GPU a 512×512×256 target on it, and with --large
+ *  a lamella-sized 512×512×200 (on the CPU flc-sphere alone, the default score: each case takes minutes there). */
 async function benchMatch({ paths, targets, boxes = [32, 64], quick = false, scaling = true, deadline = Infinity }) {
   const devices = native.listDevices();
   const gpu = paths.some((p) => p.gpu);
-  targets ??= [[128, 128, 128], [256, 256, 256], ...(large || gpu ? [[256, 512, 512]] : [])];
+  targets ??= [[128, 128, 128], [256, 256, 256], ...(gpu ? [[256, 512, 512]] : []), ...(large ? [[200, 512, 512]] : [])];
   const scores = ['cc', 'flc-sphere', 'flc', 'mcc'];
   const out = { machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, devices: devices.map((d) => d.name) }, cases: [], scaling: {} };
   const floors = new Map();
   for (const p of paths) {
     for (const target of targets) {
       if (p.smallOnly && target[0] > 128) continue;
+      if (!p.gpu && target[0] === 256 && target[1] === 512) continue;
       for (const box of boxes) {
         const shape = paddedShape(target, box);
         const key = `${p.name}|${shape.join('x')}`;
@@ -128,7 +130,9 @@ async function benchMatch({ paths, targets, boxes = [32, 64], quick = false, sca
         const variants = [...scores.map((score) => ({ score, label: score })),
           { score: 'flc-sphere', label: 'flc-sphere, wedge + low-pass ½ Nyquist', lowPassed: true },
           { score: 'flc-sphere', label: 'flc-sphere, Fourier rotation', mode: 'fourier' }];
+        const lamella = target[0] === 200 && target[1] === 512;
         for (const { score, label, lowPassed, mode } of variants) {
+          if (lamella && !p.gpu && label !== 'flc-sphere') continue;
           if (Date.now() > deadline) { log(`deadline reached: ${p.name} ${target.join('x')} tmpl ${box} ${label} and later cases skipped`); out.truncated = true; continue; }
           const big = shape[0] * shape[1] * shape[2] > 5e6;
           // Enough rotations that the first ones (which update the maps nearly everywhere) do not dominate.
