@@ -3,7 +3,9 @@
 // run on the same device and padded size: time per rotation ÷ one R2C+C2R pair (and ÷ one C2R), rotations per
 // second, ns per rotation·voxel (the unit peers quote), set-up time, device memory (the native estimate) and the
 // process's peak host memory. Then scaling: time against rotation count and against target volume.
-// Usage: node test/bench/match-bench.js [--large] [--quick]
+// Usage: node test/bench/match-bench.js [--large] [--quick] [--case LABEL]
+// --case LABEL: only the cases of that label (e.g. flc, or 'flc-sphere, Fourier rotation'), no scaling: one score's
+// ratios without the whole run.
 'use strict';
 const os = require('node:os');
 
@@ -16,6 +18,8 @@ const { uniformNoise: noise } = require('./inputs.js');
 
 const large = process.argv.includes('--large');
 const quick = process.argv.includes('--quick');
+const caseArg = process.argv.indexOf('--case');
+const onlyCase = caseArg >= 0 ? process.argv[caseArg + 1] : undefined;
 const round = (v, d = 3) => Math.round(v * 10 ** d) / 10 ** d;
 const log = (line) => process.stderr.write(`match-bench: ${line}\n`);
 
@@ -107,7 +111,7 @@ function benchPaths(only) {
 
 /** Every case on `paths`; `targets` default to 128³ and 256³, with a GPU a 512×512×256 target on it, and with --large
  *  a lamella-sized 512×512×200 (on the CPU flc-sphere alone, the default score: each case takes minutes there). */
-async function benchMatch({ paths, targets, boxes = [32, 64], quick = false, scaling = true, deadline = Infinity }) {
+async function benchMatch({ paths, targets, boxes = [32, 64], quick = false, scaling = true, deadline = Infinity, onlyCase }) {
   const devices = native.listDevices();
   const gpu = paths.some((p) => p.gpu);
   targets ??= [[128, 128, 128], [256, 256, 256], ...(gpu ? [[256, 512, 512]] : []), ...(large ? [[200, 512, 512]] : [])];
@@ -129,7 +133,7 @@ async function benchMatch({ paths, targets, boxes = [32, 64], quick = false, sca
         // The four scores as they are, then flc-sphere (the default) with a template filter and with Fourier-space rotation.
         const variants = [...scores.map((score) => ({ score, label: score })),
           { score: 'flc-sphere', label: 'flc-sphere, wedge + low-pass ½ Nyquist', lowPassed: true },
-          { score: 'flc-sphere', label: 'flc-sphere, Fourier rotation', mode: 'fourier' }];
+          { score: 'flc-sphere', label: 'flc-sphere, Fourier rotation', mode: 'fourier' }].filter((v) => onlyCase === undefined || v.label === onlyCase);
         const lamella = target[0] === 200 && target[1] === 512;
         for (const { score, label, lowPassed, mode } of variants) {
           if (lamella && !p.gpu && label !== 'flc-sphere') continue;
@@ -154,6 +158,7 @@ async function benchMatch({ paths, targets, boxes = [32, 64], quick = false, sca
       }
     }
   }
+  if (onlyCase !== undefined && out.cases.length === 0) throw new Error(`no case is labelled '${onlyCase}'`);
   if (!scaling) return out;
   // Scaling on the default path: linear in rotations, and in target volume (per voxel constant up to FFT log N).
   const p = paths.find((x) => x.gpu) ?? paths[0];
@@ -176,7 +181,7 @@ async function benchMatch({ paths, targets, boxes = [32, 64], quick = false, sca
 module.exports = { benchMatch, benchPaths, timeCase, paddedShape };
 
 if (require.main === module) {
-  benchMatch({ paths: benchPaths(), quick })
+  benchMatch({ paths: benchPaths(), quick, ...(onlyCase !== undefined ? { onlyCase, scaling: false } : {}) })
     .then((out) => process.stdout.write(`${JSON.stringify(out)}\n`))
     .catch((err) => {
       process.stderr.write(`match-bench: ${err.stack || err}\n`);

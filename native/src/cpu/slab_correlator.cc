@@ -9,6 +9,9 @@
 #if defined(__SSE__)
 #include <immintrin.h>
 #endif
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 #include "cpu/simd.h"
 #include "errors.h"
@@ -24,7 +27,29 @@ typedef int32_t Int8i __attribute__((vector_size(32)));
 // (256^3 / 63) 1.01. The 16-lane sums (column chunks outer, streamed stores; thread CPU time, loaded machine): 5.6
 // (192^3 / 64) 13.4 against 18.5 ms per rotation, 6.15 (320^3 / 64) 75 against 109 ms; flc at 5.6 37-52 against
 // 50-59 ms (its 3 products share 2 inputs' forward z transforms, so the ratio is a little higher than flc-sphere's).
+// Zen 4 runs each 512-bit operation as two 256-bit halves: there the 16 lanes gain little over FFTW's AVX2 codelets
+// and the 8-lane rule holds (2-core EPYC Zen 4, z stage, thread CPU time, min of 3-4 alternated runs in one process,
+// load 3-4: flc at 5.6 (192^3 / 64) 50.4 direct against 43.4 ms spectral, at 6.15 (320^3 / 64) 256 against 241;
+// mcc at 5.6 57 against 47; flc-sphere at 5.6 18.4 against 16.4, at 6.15 92 against 91; below 5, flc at 3.5
+// (288^3 / 32) 127 against 162).
 constexpr double kDirectZPerSpectral = 5.0, kDirectZPerSpectral16 = 6.5;
+
+// AMD family 19h with AVX-512: Zen 4 (Zen 3, the same family, has no AVX-512).
+bool halfWidthAvx512() {
+#if TME_HAS_AVX512_PATH
+  static const bool zen4 = [] {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (!__get_cpuid(0, &a, &b, &c, &d) || b != 0x68747541u) return false;  // "Auth" of AuthenticAMD
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return false;
+    unsigned family = (a >> 8) & 0xfu;
+    if (family == 0xfu) family += (a >> 20) & 0xffu;
+    return family == 0x19u;
+  }();
+  return zen4;
+#else
+  return false;
+#endif
+}
 
 int64_t pitchFor(const Shape3& tile) { return (tile.halfX() + kSlabChunk - 1) / kSlabChunk * kSlabChunk; }
 // Complex elements between z planes of the spectrum: one chunk more than the plane, so that the z pass's rows (one
@@ -301,7 +326,7 @@ bool directZPays(const Shape3& tile, const Shape3& box, int64_t regionZ) {
   // Direct: regionZ * box.z complex multiply-adds per column; spectral: two length-tile.z transforms and a product.
   const double direct = static_cast<double>(regionZ) * static_cast<double>(box.z);
   const double spectral = static_cast<double>(tile.z) * std::log2(static_cast<double>(tile.z));
-  return direct <= (useAvx512() ? kDirectZPerSpectral16 : kDirectZPerSpectral) * spectral;
+  return direct <= (useAvx512() && !halfWidthAvx512() ? kDirectZPerSpectral16 : kDirectZPerSpectral) * spectral;
 }
 
 double slabSpectrumBytes(const Shape3& tile, int factors, int64_t window) {
