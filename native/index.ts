@@ -59,6 +59,7 @@ export interface Binding {
   estimateMatchMemory(query: MatchMemoryQuery): MatchMemoryEstimate;
   fftForward(device: DeviceId, data: Float32Array, shape: Zyx, options?: { threads?: number }): Float32Array;
   fftInverse(device: DeviceId, spectrum: Float32Array, shape: Zyx, options?: { threads?: number }): Float32Array;
+  filterVolume(data: Float32Array, shape: Zyx, filter: Float32Array, options?: { threads?: number }): Float32Array;
   benchFftPair(device: DeviceId, shape: Zyx, repeats: number, threads?: number): FftBench;
   fftPlanes(inverse: boolean, real: Float32Array, spectrum: Float32Array, shape: Zyx, threads: number): void;
   filterColumns(data: Float32Array, filter: Float32Array, n: number, threads: number): void;
@@ -236,6 +237,14 @@ export function fftForward(device: DeviceId, data: Float32Array, shape: Zyx, opt
 /** Inverse C2R FFT normalised by 1/N, so that fftInverse(fftForward(x)) ≈ x. */
 export function fftInverse(device: DeviceId, spectrum: Float32Array, shape: Zyx, options: { threads?: number } = {}): Float32Array {
   return callNative((b) => b.fftInverse(device, spectrum, shape, options));
+}
+
+/**
+ * `data` times a real half-spectrum filter `filter` ((nz, ny, nx/2+1) values), on the CPU: the same values, bit for
+ * bit, as fftInverse('cpu', fftForward('cpu', data) × filter), without the spectrum crossing into JS.
+ */
+export function filterVolume(data: Float32Array, shape: Zyx, filter: Float32Array, options: { threads?: number } = {}): Float32Array {
+  return callNative((b) => b.filterVolume(data, shape, filter, options));
 }
 
 /**

@@ -643,6 +643,44 @@ Napi::Float32Array readFloats(const Napi::Value& v, const char* name, int64_t co
   return a;
 }
 
+// filterVolume(data, shape, filter, { threads }): fftInverse(fftForward(data) x filter) on the CPU in one call: the
+// spectrum (twice the volume's bytes) never crosses into JS, where it was allocated zero-filled, copied out, multiplied
+// and copied back (a 264x576x576 target filter: ~1.5 s of its ~4 s). The same float operations in the same order as
+// the three steps (a float product rounded from double, as JS computed it, is the float product), so the same bits.
+Napi::Value FilterVolume(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    Shape3 shape = readShape(info[1], "shape");
+    auto data = readFloats(info[0], "data", shape.voxels());
+    if (static_cast<int64_t>(data.ElementLength()) != shape.voxels())
+      fail(ErrorCode::InvalidOption, "Expected " + std::to_string(shape.voxels()) + " values for data but received " +
+                                         std::to_string(data.ElementLength()));
+    const int64_t n = shape.voxels(), nc = shape.spectrumCount();
+    auto filter = readFloats(info[2], "filter", nc);
+    if (static_cast<int64_t>(filter.ElementLength()) != nc)
+      fail(ErrorCode::InvalidOption, "Expected " + std::to_string(nc) + " values (the half spectrum) for filter but received " +
+                                         std::to_string(filter.ElementLength()));
+    const int threads = readInt(info[3].IsObject() ? info[3].As<Napi::Object>() : Napi::Object::New(env), "threads", 1);
+    const FftwPlanPair& plans = fftwPlans(shape, threads, nullptr, PlanEffort::OneShot);
+    auto real = fftwAlloc<float>(n);
+    auto spec = fftwAlloc<cfloat>(nc);
+    std::copy(data.Data(), data.Data() + n, real.get());
+    fftwR2C(plans, real.get(), spec.get());
+    const float* h = filter.Data();
+    float* f = reinterpret_cast<float*>(spec.get());
+    for (int64_t k = 0; k < nc; ++k) {
+      f[2 * k] *= h[k];
+      f[2 * k + 1] *= h[k];
+    }
+    fftwC2R(plans, spec.get(), real.get());
+    spec.reset();
+    auto out = Napi::Float32Array::New(env, n);
+    const float scale = 1.0f / static_cast<float>(n);
+    for (int64_t i = 0; i < n; ++i) out.Data()[i] = real[i] * scale;
+    return out;
+  });
+}
+
 // fftPlanes(inverse, real, spectrum, [count, ny, nx], threads): R2C of each plane of `real` into `spectrum`
 // (interleaved half spectra), or C2R from `spectrum` (destroyed) into `real`; unnormalised.
 Napi::Value FftPlanes(const Napi::CallbackInfo& info) {
@@ -772,6 +810,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("estimateMatchMemory", Napi::Function::New(env, EstimateMatchMemory, "estimateMatchMemory"));
   exports.Set("fftForward", Napi::Function::New(env, FftForward, "fftForward"));
   exports.Set("fftInverse", Napi::Function::New(env, FftInverse, "fftInverse"));
+  exports.Set("filterVolume", Napi::Function::New(env, FilterVolume, "filterVolume"));
   exports.Set("fftPlanes", Napi::Function::New(env, FftPlanes, "fftPlanes"));
   exports.Set("filterColumns", Napi::Function::New(env, FilterColumns, "filterColumns"));
   exports.Set("benchFftPair", Napi::Function::New(env, BenchFftPair, "benchFftPair"));

@@ -1,4 +1,4 @@
-import { benchFftPair, fftForward, fftInverse, fftPlanes, filterColumns, type DeviceId } from '../index';
+import { benchFftPair, fftForward, fftInverse, fftPlanes, filterColumns, filterVolume, type DeviceId } from '../index';
 import { lavapipeIndex, maxAbs, maxAbsDiff } from './helpers/devices';
 import { randomVolume, type Shape } from './helpers/reference';
 
@@ -133,5 +133,24 @@ describe('the out-of-core filter\'s transforms: 2D planes and columns along z', 
   it('refuses arrays shorter than the shape in one line', () => {
     expect(() => fftPlanes(false, new Float32Array(10), new Float32Array(1000), [2, 4, 4])).toThrow(/^Expected at least 32 values for real but received 10$/);
     expect(() => filterColumns(new Float32Array(4), new Float32Array(6), 3)).toThrow(/^Expected at least 12 values for data but received 4$/);
+  });
+});
+
+describe('filterVolume: a volume through a half-spectrum filter in one native call', () => {
+  it.each<[Shape, number]>([[[12, 10, 14], 1], [[9, 11, 7], 2], [[20, 18, 16], 2]])('the same bits as fftInverse(fftForward × filter) (%j, %i threads)', (shape, threads) => {
+    const [nz, ny, nx] = shape;
+    const hx = Math.floor(nx / 2) + 1;
+    const data = randomVolume(shape, 11);
+    const filter = Float32Array.from({ length: nz * ny * hx }, (_, i) => 0.1 + ((i * 7919) % 23) / 23);
+    const whole = fftForward('cpu', data, shape, { threads });
+    for (let k = 0; k < filter.length; k++) { whole[2 * k]! *= filter[k]!; whole[2 * k + 1]! *= filter[k]!; }
+    const expected = fftInverse('cpu', whole, shape, { threads });
+    const out = filterVolume(data, shape, filter, { threads });
+    expect(Buffer.from(out.buffer).equals(Buffer.from(expected.buffer))).toBe(true);
+    expect(maxAbsDiff(out, data)).toBeGreaterThan(0.05);  // the filter acted
+  });
+
+  it('rejects a filter of the wrong length with ERR_TME_INVALID_OPTION', () => {
+    expect(() => filterVolume(new Float32Array(8), [2, 2, 2], new Float32Array(3))).toThrow(expect.objectContaining({ code: 'ERR_TME_INVALID_OPTION' }));
   });
 });

@@ -3,7 +3,7 @@ import * as native from '../index';
 // The public surface of @tme/native, pinned: adding or removing an export is a decision, not an accident.
 it('exports exactly these names', () => {
   expect(Object.keys(native).sort()).toEqual([
-    'benchFftPair', 'chooseDevice', 'estimateMatchMemory', 'fftForward', 'fftInverse', 'fftPlanes', 'filterColumns', 'hostMemory', 'isFastSize',
+    'benchFftPair', 'chooseDevice', 'estimateMatchMemory', 'fftForward', 'fftInverse', 'fftPlanes', 'filterColumns', 'filterVolume', 'hostMemory', 'isFastSize',
     'isNativeAvailable', 'listDevices', 'loadBinding', 'nativeVersions', 'nextFastShape', 'nextFastSize',
     'pickDevice', 'releaseKeptSetup', 'runMatch', 'scoreOrientations', 'vulkanError', 'vulkanRuntime',
   ]);

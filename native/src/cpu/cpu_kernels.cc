@@ -515,10 +515,13 @@ class CpuKernels final : public Kernels {
 
   void initMaps(const float* scores, const int32_t* indices) override {
     const int64_t n = config_.tile.voxels();
-    best_.assign(n, -std::numeric_limits<float>::infinity());
-    arg_.assign(n, -1);
-    if (scores) std::copy(scores, scores + n, best_.begin());
-    if (indices) std::copy(indices, indices + n, arg_.begin());
+    // One pass each: the caller's maps are copied, not written over a fill. Huge pages: see huge_pages.h.
+    reserveHuge(best_, n);
+    reserveHuge(arg_, n);
+    if (scores) best_.assign(scores, scores + n);
+    else best_.assign(n, -std::numeric_limits<float>::infinity());
+    if (indices) arg_.assign(indices, indices + n);
+    else arg_.assign(n, -1);
     rotationMax_.assign(config_.rotationCount, -std::numeric_limits<float>::infinity());
     rotationSum_.assign(config_.rotationCount, 0.0);
     rotationSumSq_.assign(config_.rotationCount, 0.0);

@@ -9,6 +9,7 @@
 #include <memory>
 #include <vector>
 
+#include "huge_pages.h"
 #include "shape.h"
 
 namespace tme {
@@ -52,7 +53,7 @@ void fftwPlanesC2R(int64_t count, int64_t ny, int64_t nx, cfloat* in, float* out
 // inverse along n.
 void fftwFilterColumns(int64_t n, int64_t columns, cfloat* data, const float* filter, int threads);
 
-// 64-byte aligned float storage (fftwf_malloc) with ownership.
+// 64-byte aligned float storage (fftwf_malloc) with ownership; huge pages where large (huge_pages.h).
 struct FftwFree {
   void operator()(void* p) const { fftwf_free(p); }
 };
@@ -62,6 +63,7 @@ template <typename T>
 FftwArray<T> fftwAlloc(size_t count) {
   void* p = fftwf_malloc(sizeof(T) * (count == 0 ? 1 : count));
   if (p == nullptr) throw std::bad_alloc();
+  adviseHugePages(p, sizeof(T) * count);
   return FftwArray<T>(static_cast<T*>(p));
 }
 

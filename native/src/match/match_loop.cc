@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
@@ -37,6 +38,22 @@ std::string mib(double bytes) {
 }
 
 bool isCpu(const std::string& device) { return device == "cpu"; }
+
+// TME_PROFILE (any value): one stderr line per step of a tile's set-up and of the merge after the loop, wall time.
+class StepTimes {
+ public:
+  StepTimes() : on_(std::getenv("TME_PROFILE") != nullptr), last_(Clock::now()) {}
+  void step(const char* name) {
+    if (!on_) return;
+    const auto now = Clock::now();
+    std::fprintf(stderr, "tme profile setup %-22s %9.2f ms\n", name, std::chrono::duration<double, std::milli>(now - last_).count());
+    last_ = now;
+  }
+
+ private:
+  bool on_;
+  Clock::time_point last_;
+};
 
 int vulkanIndex(const std::string& device) {
   char* end = nullptr;
@@ -409,7 +426,7 @@ std::vector<cfloat> fourierTemplateSpectrum(const MatchJob& job, const Shape3& g
 // `threads`: FFTW threads for the setup transforms. The CPU path passes 1 (its workers' plan, no extra planning);
 // a Vulkan job with hostSetup passes the host's cores, since there the setup is the only host FFT work of the job.
 // `onDevice` (Vulkan): only what the device's set-up needs from the host (TileSetup::device), no host FFT of the tile.
-TileSetup prepareTile(const MatchJob& job, const Shape3& grid, int threads, double* planMs, bool onDevice) {
+TileSetup prepareTile(const MatchJob& job, const Shape3& grid, int threads, double* planMs, bool onDevice, StepTimes& times) {
   TileSetup s;
   const Shape3& shape = job.targetShape;
   const int64_t n = shape.voxels(), nc = shape.spectrumCount();
@@ -435,8 +452,10 @@ TileSetup prepareTile(const MatchJob& job, const Shape3& grid, int threads, doub
     return s;
   }
   const FftwPlanPair& plans = fftwPlans(shape, threads, planMs, PlanEffort::OneShot);
+  times.step("plans");
   auto real = fftwAlloc<float>(n);
-  auto forward = [&](const std::function<float(int64_t)>& value) {
+  // `value` is inlined into the fill (a std::function call per voxel showed in profiles of large tiles).
+  auto forward = [&](const auto& value) {
     for (int64_t i = 0; i < n; ++i) real[i] = value(i);
     auto spec = fftwAlloc<cfloat>(nc);
     fftwR2C(plans, real.get(), spec.get());
@@ -474,11 +493,13 @@ TileSetup prepareTile(const MatchJob& job, const Shape3& grid, int threads, doub
       break;
     case Score::FlcSphere: {
       s.spectra[0] = forward(fv);
+      times.step("target R2C");
       // Local mean and variance of f under the (unrotated) mask: two FFT convolutions, once per tile.
       std::fill(real.get(), real.get() + n, 0.0f);
       placeBox(real.get(), shape, job.templateShape, supportOf(job.supportShape, job.templateShape), job.mask.data());
       auto maskSpec = fftwAlloc<cfloat>(nc);
       fftwR2C(plans, real.get(), maskSpec.get());
+      times.step("mask R2C");
       // Peak memory: three half spectra and three tile arrays (the products overwrite their inputs, and the scale
       // map overwrites the local mean): a 512x512x200 tile's setup would otherwise hold ~1.5 GB.
       s.scale = fftwAlloc<float>(n);  // first E[f m], then the scale
@@ -487,11 +508,13 @@ TileSetup prepareTile(const MatchJob& job, const Shape3& grid, int threads, doub
         for (int64_t i = 0; i < nc; ++i) work[i] = s.spectra[0][i] * std::conj(maskSpec[i]);
         fftwC2R(plans, work.get(), s.scale.get());
       }
+      times.step("E[f m]");
       auto f2Spec = forward([&](int64_t i) { const float v = fv(i); return v * v; });
       for (int64_t i = 0; i < nc; ++i) f2Spec[i] *= std::conj(maskSpec[i]);
       maskSpec.reset();
       fftwC2R(plans, f2Spec.get(), real.get());  // E[f^2 m]
       f2Spec.reset();
+      times.step("E[f^2 m]");
       double maskSum = 0;
       for (float m : job.mask) maskSum += m;
       const double k = maskSum > 0 ? 1.0 / (static_cast<double>(n) * maskSum) : 0.0;
@@ -502,6 +525,7 @@ TileSetup prepareTile(const MatchJob& job, const Shape3& grid, int threads, doub
                          ? static_cast<float>(1.0 / (static_cast<double>(n) * maskSum * std::sqrt(var)))
                          : 0.0f;
       }
+      times.step("scale map");
       break;
     }
   }
@@ -708,19 +732,22 @@ void countedVoxels(const MatchJob& job, bool regionOnly, std::vector<float>* wei
   const Shape3& t = job.targetShape;
   const bool region = job.regionShape.voxels() > 0;
   const Shape3 a = region ? job.regionStart : Shape3{0, 0, 0}, r = region ? job.regionShape : t;
-  auto forRegion = [&](const std::function<void(int64_t)>& visit) {
+  // visit(first voxel of a row of the region): a call per row, not per voxel.
+  auto forRows = [&](const auto& visit) {
     for (int64_t z = a.z; z < a.z + r.z; ++z)
-      for (int64_t y = a.y; y < a.y + r.y; ++y)
-        for (int64_t x = a.x; x < a.x + r.x; ++x) visit((z * t.y + y) * t.x + x);
+      for (int64_t y = a.y; y < a.y + r.y; ++y) visit((z * t.y + y) * t.x + a.x);
   };
-  double n = 0;
-  if (job.statsMask.empty()) n = static_cast<double>(r.voxels());
-  else forRegion([&](int64_t i) { n += job.statsMask[i] != 0 ? 1.0 : 0.0; });
-  *counted = n;
+  const uint8_t* mask = job.statsMask.empty() ? nullptr : job.statsMask.data();
+  int64_t n = 0;
+  if (!mask) n = r.voxels();
+  else forRows([&](int64_t i) { for (int64_t x = 0; x < r.x; ++x) n += mask[i + x] != 0; });
+  *counted = static_cast<double>(n);
   weights->clear();
-  if ((regionOnly || !region) && n == static_cast<double>(r.voxels())) return;
+  if ((regionOnly || !region) && n == r.voxels()) return;
   weights->assign(t.voxels(), 0.0f);
-  forRegion([&](int64_t i) { (*weights)[i] = job.statsMask.empty() || job.statsMask[i] != 0 ? 1.0f : 0.0f; });
+  forRows([&](int64_t i) {
+    for (int64_t x = 0; x < r.x; ++x) (*weights)[i + x] = !mask || mask[i + x] != 0 ? 1.0f : 0.0f;
+  });
 }
 
 // mcc scores 0 where the overlap of the rotated mask with the target mask is below 0.3 x its maximum over the tile.
@@ -774,6 +801,7 @@ void releaseKeptSetup(const std::string& device) {
 
 MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const std::atomic<bool>& cancelled) {
   const auto setupStart = Clock::now();
+  StepTimes times;
   validateJob(job);
   MemoryQuery q;
   q.device = job.device;
@@ -798,6 +826,7 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
   // call's check then counts what it holds; the key hashes the arrays as they are, so before checkLengths is safe).
   uint64_t key = 0;
   std::shared_ptr<const PreparedTile> prepared = takePrepared(job, hostThreads, &key);
+  times.step("key");
   q.heldInputBytes = 4.0 * static_cast<double>(job.target.size() + job.targetMask.size() + job.initialScores.size() +
                                                job.initialIndices.size() + job.templ.size() + job.mask.size()) +
                      static_cast<double>(job.statsMask.size());
@@ -840,7 +869,7 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
   if (!prepared) {
     auto made = std::make_shared<PreparedTile>();
     made->key = key;
-    made->setup = prepareTile(job, grid, hostThreads, &setupPlanMs, !cpu && !job.hostSetup);
+    made->setup = prepareTile(job, grid, hostThreads, &setupPlanMs, !cpu && !job.hostSetup, times);
     TileSetup& setup = made->setup;
     const bool slabPath = slabPossible && (job.score != Score::Mcc || mccOverlapIsMaskSum(job, config.support));
     // On the CPU the slab correlator's factors replace the spectra: cc / flc-sphere G = F; flc F and F2 (sum f^2 m);
@@ -853,8 +882,10 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
                                                     : job.zSums == ZSums::Direct);
       made->slab = makeSlabSpectrum(job.targetShape, factors, direct ? config.support.z : 0);
       for (auto& spectrum : setup.spectra) spectrum.reset();
+      times.step("slab spectrum");
     }
     countedVoxels(job, slabPath, &made->statsWeights, &made->counted);
+    times.step("counted voxels");
     prepared = std::move(made);
   }
   const TileSetup& setup = prepared->setup;
@@ -870,7 +901,8 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
 
   result.planMs = setupPlanMs;
   std::vector<WorkerState> states(workers);
-  for (int wi = 0; wi < workers; ++wi) {
+  std::vector<double> workerPlanMs(workers, 0.0);
+  auto makeWorker = [&](int wi) {
     WorkerState& w = states[wi];
     w.kernels = cpu ? makeCpuKernels(config, 1, slab) : makeVkKernels(vulkanIndex(job.device), config);
     Kernels& k = *w.kernels;
@@ -889,16 +921,40 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
     w.boxT = k.allocate(boxBytes);
     w.boxM = k.allocate(boxBytes);
     w.stats = k.allocate(sizeof(float) * 16);
-    double planMs = 0;
     // The set-up on the device runs its transforms in slot 0, which then needs an R2C (Fourier mode has none).
-    k.createFftSlots(sp.slots, setup.onDevice ? std::max(sp.forward, 1) : sp.forward, &planMs);
-    result.planMs += planMs;
+    k.createFftSlots(sp.slots, setup.onDevice ? std::max(sp.forward, 1) : sp.forward, &workerPlanMs[wi]);
     if (setup.onDevice) result.setupReused = k.prepareOnDevice(job, setup.device, prepared->key, w.spectra, &w.scale);
     k.initMaps(job.initialScores.empty() ? nullptr : job.initialScores.data(),
                job.initialIndices.empty() ? nullptr : job.initialIndices.data());
+  };
+  // CPU workers are made on their own threads: each first-touches its own buffers and maps (hundreds of MB per
+  // worker on a large tile, page faults mostly), and FFTW's planner is behind a lock. (Vulkan runs one worker.)
+  if (cpu && workers > 1) {
+    std::vector<std::exception_ptr> errors(workers);
+    std::vector<std::thread> makers;
+    for (int wi = 1; wi < workers; ++wi)
+      makers.emplace_back([&, wi] {
+        try {
+          makeWorker(wi);
+        } catch (...) {
+          errors[wi] = std::current_exception();
+        }
+      });
+    try {
+      makeWorker(0);
+    } catch (...) {
+      errors[0] = std::current_exception();
+    }
+    for (auto& t : makers) t.join();
+    for (auto& e : errors)
+      if (e) std::rethrow_exception(e);
+  } else {
+    for (int wi = 0; wi < workers; ++wi) makeWorker(wi);
   }
+  for (double ms : workerPlanMs) result.planMs += ms;
   result.device = states[0].kernels->deviceName();
   result.setupMs = msSince(setupStart) - result.planMs;
+  times.step("workers");
 
   // Rotations are handed out one at a time; each worker keeps its own maps (ties -> lowest index), merged below,
   // so the result does not depend on which worker evaluated which rotation.
@@ -953,6 +1009,7 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
                                                 std::to_string(total) + " rotations");
   if (progress) progress(done.load(), total);
   result.loopMs = msSince(loopStart);
+  times.step("loop");
   std::vector<double> all;
   for (auto& v : rotationMs) all.insert(all.end(), v.begin(), v.end());
   if (!all.empty()) {
@@ -1012,6 +1069,7 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
     }
   }
   result.count = prepared->counted * static_cast<double>(total);
+  times.step("merge");
   settlePrepared(job, std::move(prepared));
   return result;
 }

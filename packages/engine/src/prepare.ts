@@ -229,13 +229,7 @@ export function targetFilterGrid(shape: Zyx, box: Zyx): Zyx {
 
 /** `data` on `grid` times the half-spectrum filter `h`, by the native CPU FFT on every core (nothing else runs yet). */
 export function filterOnGrid(data: Float32Array, grid: Zyx, h: Float32Array): Float32Array {
-  const threads = os.availableParallelism();
-  const spectrum = native.fftForward('cpu', data, grid, { threads });
-  for (let k = 0; k < h.length; k++) {
-    spectrum[2 * k] = (spectrum[2 * k] as number) * (h[k] as number);
-    spectrum[2 * k + 1] = (spectrum[2 * k + 1] as number) * (h[k] as number);
-  }
-  return native.fftInverse('cpu', spectrum, grid, { threads });
+  return native.filterVolume(data, grid, h, { threads: os.availableParallelism() });
 }
 
 /** The options of a job that are plain values (no arrays), checked before any data is looked at. */

@@ -237,7 +237,11 @@ export async function executeMatch(
   if (!flags.quiet) {
     let best = -Infinity;
     if ('outOfCore' in result) best = result.outOfCore.bestScore;
-    else for (const v of result.scores.data) if (v > best) best = v;
+    else {
+      // An indexed loop: for-of's iterator took 1.3 s over a 512×512×200 map.
+      const data = result.scores.data;
+      for (let i = 0; i < data.length; i++) if ((data[i] as number) > best) best = data[i] as number;
+    }
     const tiles = result.tilePlan.tiles.length;
     process.stdout.write(
       `${dir}: ${setup.rotationCount} rotations${setup.moreTemplates ? ` of ${setup.moreTemplates.length + 1} templates` : ''} × ${tiles} tile${tiles === 1 ? '' : 's'} on ${devicesLabel(result.devices)} in ` +

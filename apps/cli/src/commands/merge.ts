@@ -15,7 +15,8 @@ async function runMerge(shards: string[], flags: MergeFlags): Promise<void> {
   });
   if (!flags.quiet) {
     let best = -Infinity;
-    for (const v of merged.result.scores.data) if (v > best) best = v;
+    const data = merged.result.scores.data;
+    for (let i = 0; i < data.length; i++) if ((data[i] as number) > best) best = data[i] as number;
     process.stdout.write(`${dir}: ${shards.length} shards merged (${merged.result.stats.rotationCount} rotations); best score ${best.toFixed(4)}, `
       + `mean ${merged.result.stats.mean.toFixed(4)} ± ${merged.result.stats.std.toFixed(4)}; ${Object.values(JOB_FILES).join(', ')}\n`);
   }
