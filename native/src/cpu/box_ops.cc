@@ -62,6 +62,7 @@ TME_AVX512 inline void catmullRom16(__m512 t, __m512 w[4]) {
 }
 
 TME_AVX512 inline __m512 tap16(const float* in, __mmask16 inside, __m512i base, int64_t offset) {
+  if (inside == 0xFFFF) return _mm512_i32gather_ps(base, in + offset, 4);
   return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), inside, base, in + offset, 4);
 }
 
