@@ -10,15 +10,36 @@
 
 namespace tme {
 
-// out(p) = in(c + A^-1 (p - c)), c = box // 2, interpolated, 0 outside the box.
+// out(p) = in(c + A^-1 (p - c)), c = box // 2, interpolated, 0 outside the box. 16 voxels of a row at a time
+// where AVX-512 runs, bitwise equal to rotateBoxReference (one voxel at a time, the tests' reference).
 void rotateBoxCpu(float* out, const float* in, const Shape3& box, const RotationParams& rotation,
                   Interpolation interpolation);
+void rotateBoxReference(float* out, const float* in, const Shape3& box, const RotationParams& rotation,
+                        Interpolation interpolation);
+
+// TME_BOX_OPS=reference: the CPU kernels and the orientation scorer use the reference box operations.
+bool referenceBoxOps();
 
 // The box filtered on `grid` (>= box): placed with its centre at index 0, R2C, times h (a real half spectrum of the
 // grid, already divided by the grid's voxel count), C2R, read back. In place; `real` and `spectrum` are scratch of
-// the grid's sizes.
+// the grid's sizes. The plain full-grid transform: BoxFilter computes the same, the tests' reference.
 void filterBoxCpu(float* box, const Shape3& boxShape, const Shape3& grid, const FftwPlanPair& plans, const float* h,
                   float* real, cfloat* spectrum);
+
+// filterBoxCpu at a fraction of its cost, to float rounding: pruned passes (fftwBoxFilterPlans) and none along an
+// axis where h is constant. One per worker (scratch arrays); h is copied.
+class BoxFilter {
+ public:
+  BoxFilter(const Shape3& box, const Shape3& grid, const float* h, double* planMs = nullptr);
+  void apply(float* box);  // in place
+  bool yActive() const { return plans_->yActive; }
+  bool zActive() const { return plans_->zActive; }
+
+ private:
+  const BoxFilterPlans* plans_ = nullptr;
+  FftwArray<float> in_, out_, h_;
+  FftwArray<cfloat> a_, b_, c_;
+};
 
 // Sum of the mask, mean of t under it, and 1/sigma (0 when t is constant under the mask).
 struct BoxMoments {

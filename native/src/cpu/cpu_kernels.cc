@@ -468,10 +468,12 @@ class CpuKernels final : public Kernels {
   void createFftSlots(int count, int forwardCount, double* planMs) override {
     if (config_.filterGrid.voxels() > 0) {
       double filterPlanMs = 0;
-      filterPlans_ = &fftwPlans(config_.filterGrid, 1, &filterPlanMs);
-      if (planMs) *planMs += filterPlanMs;
-      filterReal_ = fftwAlloc<float>(config_.filterGrid.voxels());
-      filterSpectrum_ = fftwAlloc<cfloat>(config_.filterGrid.spectrumCount());
+      if (referenceBoxOps_) {
+        filterPlans_ = &fftwPlans(config_.filterGrid, 1, &filterPlanMs);
+        if (planMs) *planMs += filterPlanMs;
+        filterReal_ = fftwAlloc<float>(config_.filterGrid.voxels());
+        filterSpectrum_ = fftwAlloc<cfloat>(config_.filterGrid.spectrumCount());
+      }
     }
     if (slab_) {
       // The slab correlator replaces the slots (correlateFused). Its products, in the order finalise reads them:
@@ -561,13 +563,23 @@ class CpuKernels final : public Kernels {
 
   void rotateBox(BufId dst, BufId src, const RotationParams& r) override {
     Timed timed(profile_, "rotateBox");
+    if (referenceBoxOps_) return rotateBoxReference(f32(dst), f32(src), config_.box, r, config_.interpolation);
     rotateBoxCpu(f32(dst), f32(src), config_.box, r, config_.interpolation);
   }
 
   void filterBox(BufId box, BufId filter) override {
     Timed timed(profile_, "filterBox");
-    filterBoxCpu(f32(box), config_.box, config_.filterGrid, *filterPlans_, f32(filter), filterReal_.get(),
-                 filterSpectrum_.get());
+    if (referenceBoxOps_) {
+      filterBoxCpu(f32(box), config_.box, config_.filterGrid, *filterPlans_, f32(filter), filterReal_.get(),
+                   filterSpectrum_.get());
+      return;
+    }
+    // The filter buffer is a job constant: its plans and scratch are made on the first call.
+    if (!boxFilter_ || boxFilterSource_ != filter) {
+      boxFilter_ = std::make_unique<BoxFilter>(config_.box, config_.filterGrid, f32(filter));
+      boxFilterSource_ = filter;
+    }
+    boxFilter_->apply(f32(box));
   }
 
   void boxStats(BufId stats, int slot, BufId t, BufId m) override {
@@ -827,7 +839,11 @@ class CpuKernels final : public Kernels {
   int fftThreads_;
   const FftwPlanPair* plans_ = nullptr;
   const PrunedR2C* pruned_ = nullptr;
-  const FftwPlanPair* filterPlans_ = nullptr;  // filterBox: the filter grid's transforms and work arrays
+  // TME_BOX_OPS=reference: the plain box operations (one voxel at a time, full-grid filter), for comparisons.
+  const bool referenceBoxOps_ = referenceBoxOps();
+  std::unique_ptr<BoxFilter> boxFilter_;
+  BufId boxFilterSource_ = kNoBuffer;
+  const FftwPlanPair* filterPlans_ = nullptr;  // the reference filterBox: the filter grid's transforms and work arrays
   FftwArray<float> filterReal_;
   FftwArray<cfloat> filterSpectrum_;
   std::shared_ptr<const SlabSpectrum> slab_;

@@ -329,3 +329,65 @@ const SlabPlans& fftwSlabPlans(const SlabLayout& l, double* planMs) {
 }
 
 }  // namespace tme
+
+namespace tme {
+namespace {
+std::map<std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, bool>, BoxFilterPlans> boxFilterCache;
+}  // namespace
+
+const BoxFilterPlans& fftwBoxFilterPlans(const Shape3& box, const Shape3& grid, bool yActive, bool zActive,
+                                         double* planMs) {
+  std::lock_guard<std::mutex> lock(plannerMutex);
+  initialiseLocked();
+  auto key = std::make_tuple(box.z, box.y, box.x, grid.z, grid.y, grid.x, yActive, zActive);
+  auto found = boxFilterCache.find(key);
+  if (found != boxFilterCache.end()) return found->second;
+  auto start = std::chrono::steady_clock::now();
+  BoxFilterPlans p;
+  p.box = box;
+  p.grid = grid;
+  p.yActive = yActive;
+  p.zActive = zActive;
+  p.sy = yActive ? grid.y : box.y;
+  p.sz = zActive ? grid.z : box.z;
+  p.hx = grid.halfX();
+  const int64_t sy = p.sy, sz = p.sz, hx = p.hx, nx = grid.x, plane = sy * hx;
+  auto real = fftwAlloc<float>(box.z * box.y * nx);
+  auto a = fftwAlloc<cfloat>(box.z * plane);
+  auto b = fftwAlloc<cfloat>(sz * plane);
+  auto c = fftwAlloc<cfloat>(sz * plane);
+  fftwf_complex* ca = reinterpret_cast<fftwf_complex*>(a.get());
+  fftwf_complex* cb = reinterpret_cast<fftwf_complex*>(b.get());
+  fftwf_complex* cc = reinterpret_cast<fftwf_complex*>(c.get());
+  const unsigned flags = FFTW_MEASURE;
+  fftwf_plan_with_nthreads(1);
+  auto check = [&](fftwf_plan plan) {
+    if (plan == nullptr) fail(ErrorCode::FftPlan, "FFTW could not plan the filter of a " + box.str() + " box on " + grid.str());
+    return plan;
+  };
+  {
+    fftwf_iodim64 dim{nx, 1, 1};
+    fftwf_iodim64 many[2] = {{box.z, box.y * nx, plane}, {box.y, nx, hx}};
+    fftwf_complex* out = yActive ? ca : (zActive ? cb : cc);
+    p.rows = check(fftwf_plan_guru64_dft_r2c(1, &dim, 2, many, real.get(), out, flags));
+    fftwf_iodim64 back[2] = {{box.z, plane, box.y * nx}, {box.y, hx, nx}};
+    p.rowsC2R = check(fftwf_plan_guru64_dft_c2r(1, &dim, 2, back, cc, real.get(), flags));
+  }
+  if (yActive) {
+    fftwf_iodim64 dim{sy, hx, hx};
+    fftwf_iodim64 many[2] = {{box.z, plane, plane}, {hx, 1, 1}};
+    p.planesForward = check(fftwf_plan_guru64_dft(1, &dim, 2, many, ca, zActive ? cb : cc, FFTW_FORWARD, flags));
+    p.planesInverse = check(fftwf_plan_guru64_dft(1, &dim, 2, many, cc, cc, FFTW_BACKWARD, flags));
+  }
+  if (zActive) {
+    fftwf_iodim64 dim{sz, plane, plane};
+    fftwf_iodim64 many{plane, 1, 1};
+    p.columnsForward = check(fftwf_plan_guru64_dft(1, &dim, 1, &many, cb, cc, FFTW_FORWARD, flags));
+    p.columnsInverse = check(fftwf_plan_guru64_dft(1, &dim, 1, &many, cc, cc, FFTW_BACKWARD, flags));
+  }
+  saveWisdomLocked();
+  if (planMs) *planMs += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  return boxFilterCache.emplace(key, p).first->second;
+}
+
+}  // namespace tme

@@ -87,6 +87,25 @@ struct SlabPlans {
 };
 const SlabPlans& fftwSlabPlans(const SlabLayout& layout, double* planMs);
 
+// Plans for filterBox (box_ops.h): the box sits at the grid's corner [0, box) (a circular filter commutes with the
+// shift to the centre-at-0 placement), so x transforms run only on the box's rows and y transforms only on its
+// planes, forward and back; an axis along which the filter is constant (a wedge about y) is identity there and has
+// no passes at all (its extent is then the box's, not the grid's). Single-threaded, new-array execute on arrays of
+// the sizes below (fftwf_malloc'ed).
+struct BoxFilterPlans {
+  Shape3 box, grid;
+  bool yActive = true, zActive = true;
+  int64_t sy = 0, sz = 0, hx = 0;  // spectrum extents: (sz, sy, hx), sy = grid.y or box.y, sz = grid.z or box.z
+  fftwf_plan rows = nullptr;       // R2C along x: in [box.z][box.y][grid.x] -> first [box.z][sy][hx] array
+  fftwf_plan planesForward = nullptr;   // along y (yActive): planes z < box.z, [box.z][sy][hx] -> [sz][sy][hx]
+  fftwf_plan columnsForward = nullptr;  // along z (zActive): [sz][sy][hx] -> [sz][sy][hx], out of place
+  fftwf_plan columnsInverse = nullptr;  // along z (zActive), in place
+  fftwf_plan planesInverse = nullptr;   // along y (yActive), planes z < box.z, in place
+  fftwf_plan rowsC2R = nullptr;         // along x: rows z < box.z, y < box.y -> [box.z][box.y][grid.x]
+};
+const BoxFilterPlans& fftwBoxFilterPlans(const Shape3& box, const Shape3& grid, bool yActive, bool zActive,
+                                         double* planMs);
+
 // Where wisdom is kept ("" when disabled with TME_FFTW_WISDOM=off).
 const char* fftwWisdomPath();
 
