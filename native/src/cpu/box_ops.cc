@@ -242,6 +242,14 @@ BoxFilter::BoxFilter(const Shape3& b, const Shape3& g, const float* h, double* p
         h_[(z * p.sy + y) * p.hx + x] = h[((zActive ? z : 0) * g.y + (yActive ? y : 0)) * p.hx + x] * scale;
 }
 
+double boxFilterBytes(const Shape3& b, const Shape3& g) {
+  // As the constructor allocates with sy = grid.y and sz = grid.z: in_, out_; a_; b_, c_; h_.
+  const double plane = static_cast<double>(g.y) * static_cast<double>(g.halfX());
+  const double rows = static_cast<double>(b.z) * static_cast<double>(b.y) * static_cast<double>(g.x);
+  return 2 * 4 * rows + 8 * static_cast<double>(b.z) * plane + 2 * 8 * static_cast<double>(g.z) * plane +
+         4 * static_cast<double>(g.z) * plane;
+}
+
 void BoxFilter::apply(float* values) {
   const BoxFilterPlans& p = *plans_;
   const Shape3 &b = p.box, &g = p.grid;

@@ -41,6 +41,9 @@ class BoxFilter {
   FftwArray<cfloat> a_, b_, c_;
 };
 
+// Bytes one BoxFilter holds for `box` on `grid` (at most: every axis active), for the memory estimate.
+double boxFilterBytes(const Shape3& box, const Shape3& grid);
+
 // Sum of the mask, mean of t under it, and 1/sigma (0 when t is constant under the mask).
 struct BoxMoments {
   double n = 0, mean = 0, inverseSigma = 0;

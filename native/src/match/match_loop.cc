@@ -16,6 +16,7 @@
 #include <sstream>
 #include <thread>
 
+#include "cpu/box_ops.h"
 #include "cpu/cpu_kernels.h"
 #include "cpu/fftw_plans.h"
 #include "cpu/slab_correlator.h"
@@ -147,7 +148,11 @@ MemoryVerdict estimateMatchMemory(const MemoryQuery& q) {
   // Vulkan makes the tile's set-up on the device, in slot 0 (an R2C there even in Fourier mode), unless hostSetup.
   const bool deviceSetup = !isCpu(q.device) && !q.hostSetup;
   const int forwardSlots = deviceSetup ? std::max(sp.forward, 1) : sp.forward;
-  const double common = 8 * n + (q.voxelStats ? 8 * n : 0) + 2 * 4 * box + 4 * filterGrid + 8 * filterSpectrum + 256;
+  // The CPU's pruned box filter (its own scratch and filter table, per worker) or the full grid's arrays.
+  const double boxFilterScratch = !boxFilter ? 0.0
+                                  : isCpu(q.device) ? std::max(4 * filterGrid + 8 * filterSpectrum, boxFilterBytes(q.templateShape, fg))
+                                                    : 4 * filterGrid + 8 * filterSpectrum;
+  const double common = 8 * n + (q.voxelStats ? 8 * n : 0) + 2 * 4 * box + boxFilterScratch + 256;
   const double slabWorker =
       slabWorkerBytes(q.targetShape, supportOf(q.supportShape, q.templateShape), sc.inputs, sc.products) +
       sc.inputs * 4 * box + common;
