@@ -19,7 +19,27 @@ describe('estimateJob', () => {
     expect(d?.tilePlan?.fastShape).toEqual([24, 18, 20]);
     expect(d?.bytesPerTile).toBe(defaultMemoryEstimate({ tileShape: [24, 18, 20], templateShape: [5, 5, 5], score: 'flc-sphere', rotationMode: 'real', filter: false, device: 'cpu' }));
     expect(d?.secondsPerRotation).toBeGreaterThan(0);
+    // The reference backend reports no loop time: the whole call counts as rotations, no set-up.
+    expect(d?.setupSeconds).toBe(0);
     expect(d?.seconds).toBeCloseTo((d?.secondsPerRotation ?? 0) * 3, 10);
+  });
+
+  it('splits the calibration call into the loop per rotation and the tile\'s set-up', async () => {
+    // A backend whose calls report their loop: 40 ms a rotation, the rest of the call (≥ 200 ms) is set-up.
+    class TimedBackend extends ReferenceBackend {
+      override async runMatch(...args: Parameters<ReferenceBackend['runMatch']>): ReturnType<ReferenceBackend['runMatch']> {
+        const [job] = args;
+        await new Promise((r) => setTimeout(r, 200 + 40 * (job.rotationEnd - job.rotationStart)));
+        const result = await super.runMatch(...args);
+        return { ...result, timings: { ...result.timings, loopMs: 40 * (job.rotationEnd - job.rotationStart) } };
+      }
+    }
+    const estimate = await estimateJob(job, { backend: new TimedBackend(), calibrationRotations: 2 });
+    const [d] = estimate.devices;
+    expect(d?.secondsPerRotation).toBeCloseTo(0.04, 10);
+    expect(d?.setupSeconds).toBeGreaterThanOrEqual(0.2);
+    expect(d?.setupSeconds).toBeLessThan(5);
+    expect(d?.seconds).toBeCloseTo(0.04 * 3 + (d?.setupSeconds ?? 0) * (d?.tilePlan?.tiles.length ?? 0), 10);
   });
 
   it('reports a device the job cannot fit instead of throwing', async () => {

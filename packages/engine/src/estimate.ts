@@ -22,8 +22,10 @@ export interface DeviceEstimate {
   /** The whole process's peak resident memory for the job on this device (processPeakBytes): what `tme match`
    *  should show as its peak RSS. */
   processBytes?: number;
-  /** From a calibration run: seconds per rotation per tile, and for the whole job. */
+  /** From a calibration run: seconds per rotation per tile, a tile's set-up (its transforms and local statistics, the
+   *  workers' buffers), and the whole job (set-up per tile plus every rotation). */
   secondsPerRotation?: number;
+  setupSeconds?: number;
   seconds?: number;
   /** Rotations matched over every tile searched (rotationsToRun): the rotation count × tiles, less what priors or a
    *  shard leave out. */
@@ -155,17 +157,20 @@ export async function estimateJob(job: MatchJob, options: EstimateOptions = {}):
         targetMask: p.plan.backendScore === 'mcc' && p.targetMask ? tileTargetMask(p, tile.readStart, fast) : undefined,
         rotationStart: 0, rotationEnd: end,
       }, { signal: options.signal });
-      // One rotation first to pay for set-up (plans, uploads), then the timed run; the difference is per rotation.
+      // One call of n rotations, timed apart: its loop (the workers together) per rotation, and the rest of the call
+      // as the tile's set-up. (Differencing a 1-rotation call from an (n + 1)-rotation one divided two set-ups' noise,
+      // and the second worker the longer call builds, by n: 3× the real time per rotation at 512×512×200.)
       const t0 = Date.now();
-      await run(1);
-      const t1 = Date.now();
-      await run(n + 1 <= first.rotationCount ? n + 1 : n);
-      const t2 = Date.now();
-      const extra = (n + 1 <= first.rotationCount ? n + 1 : n) - 1;
-      const perRotation = extra > 0 ? Math.max(0, (t2 - t1) - (t1 - t0)) / 1000 / extra : (t1 - t0) / 1000;
-      chosen.secondsPerRotation = perRotation > 0 ? perRotation : (t2 - t1) / 1000 / Math.max(1, extra + 1);
-      chosen.seconds = chosen.secondsPerRotation * (chosen.rotationsToRun ?? 0);
-      if (shared?.tilePlan) shared.seconds = (chosen.secondsPerRotation * rotationsToRun(p, shared.tilePlan)) / workers.length;
+      const result = await run(n);
+      const wallSeconds = (Date.now() - t0) / 1000;
+      const loopMs = result.timings['loopMs'];
+      const loopSeconds = loopMs !== undefined ? Math.min(wallSeconds, loopMs / 1000) : wallSeconds;
+      chosen.secondsPerRotation = loopSeconds / n;
+      chosen.setupSeconds = wallSeconds - loopSeconds;
+      chosen.seconds = chosen.secondsPerRotation * (chosen.rotationsToRun ?? 0) + chosen.setupSeconds * plan.tiles.length;
+      if (shared?.tilePlan) {
+        shared.seconds = (chosen.secondsPerRotation * rotationsToRun(p, shared.tilePlan)) / workers.length + chosen.setupSeconds * shared.tilePlan.tiles.length;
+      }
     }
   }
   return { picked, used: workers.map((d) => d.index), ...(shared ? { shared } : {}), devices, rotationCount: p.rotationCount, targetShape: p.targetShape, templateShape: p.templateShape, supportShape: p.supportShape, templateCount: templates.length, ...(targetFilter ? { targetFilter } : {}) };

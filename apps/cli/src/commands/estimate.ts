@@ -81,7 +81,9 @@ export async function runEstimate(flags: MatchFlags & { calibration: string; jso
       continue;
     }
     const plan = d.tilePlan;
-    const time = d.seconds !== undefined ? `, ≈ ${duration(d.seconds)} (${((d.secondsPerRotation ?? 0) * 1000).toFixed(1)} ms per rotation per tile)` : '';
+    const time = d.seconds !== undefined
+      ? `, ≈ ${duration(d.seconds)} (${((d.secondsPerRotation ?? 0) * 1000).toFixed(1)} ms per rotation per tile, ${duration(d.setupSeconds ?? 0)} set-up per tile)`
+      : '';
     const peak = d.processBytes !== undefined ? `; this process's peak ≈ ${gib(d.processBytes)}` : '';
     // Priors and shards leave rotations out: the time counts only what runs.
     const whole = estimate.rotationCount * plan.tiles.length;
