@@ -11,6 +11,15 @@ const template = randomVolume(box, 2);
 const mask = sphereMask(box, 2.2);
 const targetMask = Float32Array.from({ length: voxels(tile) }, (_, i) => (i % 16 < 13 ? 1 : 0));
 
+/** A CPU job on noise: target and template from seeds `seed` and `seed` + 1, `count` random rotations from `seed` + 2,
+ *  a sphere mask of radius `radius`. */
+function noiseJob(t: Shape, b: Shape, seed: number, radius: number, count: number) {
+  return {
+    device: 'cpu' as const, target: randomVolume(t, seed), targetShape: t, template: randomVolume(b, seed + 1), templateShape: b,
+    mask: sphereMask(b, radius), rotations: Float64Array.from(randomRotations(count, seed + 2).flat()),
+  };
+}
+
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs((a[i] as number) - (b[i] as number)));
@@ -166,11 +175,7 @@ describe('pruned R2C (box ≤ tile/8 in z and y)', () => {
   it("gives the mcc maps of the full R2C (cpuTransforms 'full') to 1e-6 relative", async () => {
     const t64: Shape = [64, 64, 48];
     const b8: Shape = [8, 8, 7];
-    const job = {
-      device: 'cpu' as const, target: randomVolume(t64, 31), targetShape: t64, template: randomVolume(b8, 32),
-      templateShape: b8, mask: sphereMask(b8, 3), rotations: Float64Array.from(randomRotations(2, 33).flat()),
-      score: 'mcc' as const,
-    };
+    const job = { ...noiseJob(t64, b8, 31, 3, 2), score: 'mcc' as const };
     const pruned = await runMatch(job);
     const full = await runMatch({ ...job, cpuTransforms: 'full' });
     let scale = 0;
@@ -252,11 +257,7 @@ describe('slab correlator (cc, flc-sphere, flc, mcc on the CPU)', () => {
   ])('a 96×100×98 tile, %s, %s rotation, %s: the maps of the 3D path to 1e-5', async (score, rotationMode, cpuTransforms) => {
     const t: Shape = [96, 100, 98];
     const b: Shape = [9, 8, 7];
-    const job = {
-      device: 'cpu' as const, target: randomVolume(t, 55), targetShape: t, template: randomVolume(b, 56),
-      templateShape: b, mask: sphereMask(b, 3), rotations: Float64Array.from(randomRotations(2, 57).flat()), score,
-      rotationMode, threads: 2,
-    };
+    const job = { ...noiseJob(t, b, 55, 3, 2), score, rotationMode, threads: 2 };
     const slab = await runMatch({ ...job, cpuTransforms });
     const full = await runMatch({ ...job, cpuTransforms: 'full' });
     let scale = 0;
@@ -271,11 +272,7 @@ describe('slab correlator (cc, flc-sphere, flc, mcc on the CPU)', () => {
   it('flc on a 32³ tile with a 29³ box: the default is one of the two z paths, which agree to 1e-6', async () => {
     const t: Shape = [32, 32, 32];
     const b: Shape = [29, 29, 29];
-    const job = {
-      device: 'cpu' as const, target: randomVolume(t, 58), targetShape: t, template: randomVolume(b, 59),
-      templateShape: b, mask: sphereMask(b, 12), rotations: Float64Array.from(randomRotations(2, 60).flat()),
-      score: 'flc' as const, threads: 2,
-    };
+    const job = { ...noiseJob(t, b, 58, 12, 2), score: 'flc' as const, threads: 2 };
     const auto = await runMatch(job);
     const direct = await runMatch({ ...job, cpuTransforms: 'pruned-direct-z' });
     const spectral = await runMatch({ ...job, cpuTransforms: 'pruned-spectral-z' });
@@ -307,10 +304,7 @@ describe('slab correlator (cc, flc-sphere, flc, mcc on the CPU)', () => {
 describe('mcc where the maximum overlap is not the mask sum', () => {
   const t: Shape = [24, 20, 18];
   const b: Shape = [7, 6, 5];
-  const base = {
-    device: 'cpu' as const, target: randomVolume(t, 81), targetShape: t, template: randomVolume(b, 82), templateShape: b,
-    mask: sphereMask(b, 2.5), rotations: Float64Array.from(randomRotations(3, 83).flat()), score: 'mcc' as const, threads: 2,
-  };
+  const base = { ...noiseJob(t, b, 81, 2.5, 3), score: 'mcc' as const, threads: 2 };
   const stripes = Float32Array.from({ length: voxels(t) }, (_, i) => (i % 3 === 0 ? 0 : 1)); // no window of ones
   const ones = new Float32Array(voxels(t)).fill(1);
   it.each([
@@ -345,10 +339,7 @@ describe('outputRegion (the voxels the caller reads)', () => {
     return z >= 3 && z < 33 && y >= 5 && y < 25 && x >= 4 && x < 29;
   };
   const regionMask = Uint8Array.from({ length: voxels(t) }, (_, i) => (inside(i) ? 1 : 0));
-  const job = {
-    device: 'cpu' as const, target: randomVolume(t, 71), targetShape: t, template: randomVolume(b, 72), templateShape: b,
-    mask: sphereMask(b, 3), rotations: Float64Array.from(randomRotations(4, 73).flat()), threads: 2,
-  };
+  const job = { ...noiseJob(t, b, 71, 3, 4), threads: 2 };
 
   it.each<NativeScore>(['flc-sphere', 'cc', 'flc', 'mcc'])(
     '%s: inside it the maps of the whole tile; statistics of the region alone; the slab path skips the rest',
