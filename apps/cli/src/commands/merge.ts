@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { JOB_FILES, mergeShards, writeJob } from '@tme/engine';
-import { prepareJobDir } from './match';
+import { bestScoreOf, prepareJobDir } from './match';
 
 interface MergeFlags { output: string; force?: boolean; quiet?: boolean }
 
@@ -14,9 +14,7 @@ async function runMerge(shards: string[], flags: MergeFlags): Promise<void> {
     tmeVersion: merged.tmeVersion, inputs: { ...merged.inputs, command: 'tme merge' }, search: merged.search, anglesTsv: merged.anglesTsv,
   });
   if (!flags.quiet) {
-    let best = -Infinity;
-    const data = merged.result.scores.data;
-    for (let i = 0; i < data.length; i++) if ((data[i] as number) > best) best = data[i] as number;
+    const best = bestScoreOf(merged.result.scores.data);
     process.stdout.write(`${dir}: ${shards.length} shards merged (${merged.result.stats.rotationCount} rotations); best score ${best.toFixed(4)}, `
       + `mean ${merged.result.stats.mean.toFixed(4)} ± ${merged.result.stats.std.toFixed(4)}; ${Object.values(JOB_FILES).join(', ')}\n`);
   }
