@@ -15,8 +15,11 @@
 namespace tme {
 
 bool referenceBoxOps() {
-  const char* v = std::getenv("TME_BOX_OPS");
-  return v != nullptr && std::string(v) == "reference";
+  static const bool reference = [] {
+    const char* v = std::getenv("TME_BOX_OPS");
+    return v != nullptr && std::string(v) == "reference";
+  }();
+  return reference;
 }
 
 void rotateBoxReference(float* out, const float* in, const Shape3& b, const RotationParams& r,
@@ -178,7 +181,7 @@ TME_AVX512 void rotateBox16(
 
 void rotateBoxCpu(float* out, const float* in, const Shape3& b, const RotationParams& r, Interpolation interpolation) {
 #if TME_HAS_AVX512_PATH
-  if (useAvx512() && b.voxels() < (int64_t{1} << 30))
+  if (useAvx512() && !referenceBoxOps() && b.voxels() < (int64_t{1} << 30))
     return rotateBox16(out, in, b, r, interpolation == Interpolation::Cubic);
 #endif
   rotateBoxReference(out, in, b, r, interpolation);

@@ -11,7 +11,7 @@
 namespace tme {
 
 // out(p) = in(c + A^-1 (p - c)), c = box // 2, interpolated, 0 outside the box. 16 voxels of a row at a time
-// where AVX-512 runs, bitwise equal to rotateBoxReference (one voxel at a time, the tests' reference).
+// where AVX-512 runs (unless TME_BOX_OPS=reference), bitwise equal to rotateBoxReference (one voxel at a time).
 void rotateBoxCpu(float* out, const float* in, const Shape3& box, const RotationParams& rotation,
                   Interpolation interpolation);
 void rotateBoxReference(float* out, const float* in, const Shape3& box, const RotationParams& rotation,

@@ -563,7 +563,6 @@ class CpuKernels final : public Kernels {
 
   void rotateBox(BufId dst, BufId src, const RotationParams& r) override {
     Timed timed(profile_, "rotateBox");
-    if (referenceBoxOps_) return rotateBoxReference(f32(dst), f32(src), config_.box, r, config_.interpolation);
     rotateBoxCpu(f32(dst), f32(src), config_.box, r, config_.interpolation);
   }
 

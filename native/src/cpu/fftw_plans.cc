@@ -328,9 +328,6 @@ const SlabPlans& fftwSlabPlans(const SlabLayout& l, double* planMs) {
   return slabCache.emplace(key, p).first->second;
 }
 
-}  // namespace tme
-
-namespace tme {
 namespace {
 std::map<std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, bool>, BoxFilterPlans> boxFilterCache;
 }  // namespace

@@ -97,8 +97,7 @@ std::vector<float> scoreOrientations(const OrientationJob& job, const std::atomi
         }
         for (int64_t r = job.offsets[q]; r < job.offsets[q + 1]; ++r) {
           const RotationParams rot = rotationParams(job.rotations.data() + 9 * r);
-          if (reference) rotateBoxReference(t.data(), job.templ.data(), b, rot, job.interpolation);
-          else rotateBoxCpu(t.data(), job.templ.data(), b, rot, job.interpolation);
+          rotateBoxCpu(t.data(), job.templ.data(), b, rot, job.interpolation);
           if (plans) filterBoxCpu(t.data(), b, job.filterShape, *plans, h.data(), real.get(), spectrum.get());
           if (boxFilter) boxFilter->apply(t.data());
           double score = 0;
@@ -108,8 +107,7 @@ std::vector<float> scoreOrientations(const OrientationJob& job, const std::atomi
             const float* mask = job.mask.data();
             double e1 = fixedE1, e2 = fixedE2, nm = fixedN;
             if (job.score == Score::Flc) {
-              if (reference) rotateBoxReference(m.data(), job.mask.data(), b, rot, job.interpolation);
-              else rotateBoxCpu(m.data(), job.mask.data(), b, rot, job.interpolation);
+              rotateBoxCpu(m.data(), job.mask.data(), b, rot, job.interpolation);
               mask = m.data();
               localMoments(f, mask, n, mean, &e1, &e2);
               nm = 0;
