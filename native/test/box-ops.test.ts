@@ -2,11 +2,8 @@
 // (TME_BOX_OPS=reference: one voxel at a time, a full-grid FFT; in a child process, as jest's process.env is a copy) and against float64 references. The boxes are read
 // out exactly through scoreOrientations: a cc score against a patch that is 1 at one voxel and 0 elsewhere is the
 // rotated (and filtered) template's value there.
-import { spawnSync } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { runMatch, scoreOrientations, type NativeScore } from '../index';
+import { runJobInChild } from './helpers/child';
 import { filterBoxDirect, randomVolume, rotateBox, sphereMask, voxels, type Shape } from './helpers/reference';
 import { randomRotations, wedgeLowPass } from './helpers/volumes';
 
@@ -39,20 +36,9 @@ async function boxes(template: Float32Array, box: Shape, rotations: number[][], 
   return byRotation(got, n, rotations.length);
 }
 
-/** A job run in a child process with TME_BOX_OPS=reference (helpers/reference-box-ops.js): its raw output bytes. */
+/** A job run in a child process with TME_BOX_OPS=reference: its raw output bytes. */
 function runReference(kind: 'orientations' | 'match', job: Record<string, unknown>): Buffer {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tme-box-ops-'));
-  try {
-    const plain = Object.fromEntries(Object.entries(job).map(([k, v]) => [k, ArrayBuffer.isView(v) ? Array.from(v as Float32Array) : v]));
-    fs.writeFileSync(path.join(dir, 'in.json'), JSON.stringify({ kind, job: plain }));
-    const child = spawnSync(process.execPath, [path.join(__dirname, 'helpers', 'reference-box-ops.js'), path.join(dir, 'in.json'), path.join(dir, 'out.bin')], {
-      env: { ...process.env, TME_BOX_OPS: 'reference' }, encoding: 'utf8',
-    });
-    if (child.status !== 0) throw new Error(`the reference run failed: ${child.stderr}`);
-    return fs.readFileSync(path.join(dir, 'out.bin'));
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  return runJobInChild(kind, job, { TME_BOX_OPS: 'reference' });
 }
 
 function referenceBoxes(template: Float32Array, box: Shape, rotations: number[][], interpolation: Interp, filter?: { values: Float32Array; shape: Shape }): Float32Array {

@@ -1,4 +1,8 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { fftForward, fftInverse, runMatch, type CpuTransforms, type NativeScore } from '../index';
+import { runJobInChild } from './helpers/child';
 import { axisAngle, randomVolume, referenceMatch, rotateBox, sphereMask, voxels, type Shape } from './helpers/reference';
 import { argmax, plant, randomRotations, smoothVolume, wedgeLowPass } from './helpers/volumes';
 
@@ -168,6 +172,39 @@ describe('runMatch behaviour (CPU path)', () => {
     const d = maxAbsDiff(lin2.scores, cub2.scores);
     expect(d).toBeGreaterThan(1e-4);
     expect(d).toBeLessThan(0.5);
+  });
+});
+
+// The scoring pass writes the maps with masked stores (AVX-512) or behind a branch, picked per plane from how often
+// the last plane found a new maximum (cpu_kernels.cc, MapWrites); TME_MAP_WRITES fixes the choice. Run in child
+// processes (the addon reads it once) with one wisdom file, so that every run gets the same FFTW plans.
+const avx512 = (() => {
+  try {
+    const flags = fs.readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1]?.split(' ') ?? [];
+    return flags.includes('avx512f') && flags.includes('avx512vl');
+  } catch {
+    return false;
+  }
+})();
+(avx512 ? describe : describe.skip)('map writes (masked stores on a CPU with AVX-512)', () => {
+  it.each<NativeScore>(['flc-sphere', 'flc'])('%s: masked, branch and the per-plane choice give the same maps, bit for bit', (score) => {
+    const t: Shape = [24, 40, 48];
+    // 40 rotations: a lane's chance of a new maximum falls from 1 to a few per cent, through both choices.
+    const job = { ...noiseJob(t, [9, 9, 9], 61, 4, 40), score, outputRegion: { start: [3, 2, 5], shape: [18, 33, 37] } };
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tme-map-writes-'));
+    try {
+      const wisdom = { TME_FFTW_WISDOM: path.join(dir, 'wisdom') };
+      const runs = ['masked', 'branch', ''].map((mode) => runJobInChild('match', job, { ...wisdom, TME_MAP_WRITES: mode }));
+      expect(runs[0]!.equals(runs[1]!)).toBe(true);
+      expect(runs[2]!.equals(runs[1]!)).toBe(true);
+      // Not a run of nothing: every voxel of the region (and none outside it, the maps are the tile's) has a rotation.
+      const voxelCount = 24 * 40 * 48;
+      const indices = new Int32Array(runs[0]!.buffer, runs[0]!.byteOffset + 4 * voxelCount, voxelCount);
+      expect(indices.filter((k) => k >= 0).length).toBe(18 * 33 * 37);
+      expect(new Set(indices).size).toBeGreaterThan(20);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -88,8 +88,10 @@ __attribute__((always_inline)) inline bool anyLane(const Int8& v) {
 }
 
 // vs, vq (null = not asked for): the per-voxel Σ score and Σ score² over rotations (background normalisation),
-// updated in the same pass while the block is in cache.
-__attribute__((always_inline)) inline void accumulate8(Lanes& l, const Float8& x, const float* w, float* best,
+// updated in the same pass while the block is in cache. Masked (only inlined into AVX-512 functions): the maps are
+// written by masked stores, without a branch; see the update below. Returns whether a lane had a new maximum.
+template <bool Masked = false>
+__attribute__((always_inline)) inline bool accumulate8(Lanes& l, const Float8& x, const float* w, float* best,
                                                        int32_t* arg, float* vs, float* vq) {
   if (vs) {
     Float8 a, c;
@@ -117,9 +119,25 @@ __attribute__((always_inline)) inline void accumulate8(Lanes& l, const Float8& x
     l.q += x * x;
     l.m = x > l.m ? x : l.m;
   }
-  // Maps are read and written only where a lane has a new maximum: after the first rotations, rarely.
+  // Maps are written only where a lane has a new maximum. A branch on "any lane" is well predicted while nearly every
+  // step or nearly none has one, and mispredicts often in between, for hundreds of rotations (neighbouring voxels'
+  // scores are correlated): on a 512x512x200 tile the scoring pass took 45-60 ms per rotation there against 25-30
+  // for a worker's first rotations. AVX-512's masked stores write the same lanes without a branch, at a steady
+  // cost (29-33 ms there); MapWrites picks. Inline assembly: this template is not compiled for AVX-512, its caller is.
+  if constexpr (Masked) {
+    unsigned char up = 0;
+#if TME_HAS_AVX512_PATH
+    asm("vcmpps $0x1e, %[b], %[x], %[k]\n\t"
+        "vmovups %[x], %[best]%{%[k]%}\n\t"
+        "vmovdqu32 %[rv], %[arg]%{%[k]%}"
+        : [k] "=&Yk"(up), [best] "+m"(*reinterpret_cast<Float8*>(best)), [arg] "+m"(*reinterpret_cast<Int8*>(arg))
+        : [x] "v"(x), [b] "v"(b), [rv] "v"(l.rv));
+#endif
+    return up != 0;
+  }
   const Int8 up = x > b;
-  if (anyLane(up)) {
+  const bool any = anyLane(up);
+  if (any) {
     Int8 a;
     std::memcpy(&a, arg, sizeof a);
     b = up ? x : b;
@@ -127,7 +145,27 @@ __attribute__((always_inline)) inline void accumulate8(Lanes& l, const Float8& x
     std::memcpy(best, &b, sizeof b);
     std::memcpy(arg, &a, sizeof a);
   }
+  return any;
 }
+
+// How the scoring passes write the maps (accumulate8): masked stores (AVX-512) unless the last pass found a new
+// maximum in nearly every 8-voxel step or in nearly none, where the branch is predicted. Measured per rotation on a
+// 144^3 tile (AMD EPYC, Zen 4; a worker's 2nd-200th / 200th-500th / 500th-800th rotation): branch 2.4-2.7 / 1.6 /
+// 1.33 ms, masked 1.4-1.5 throughout; below a 2 % rate the branch wins. TME_MAP_WRITES=branch or =masked fixes
+// the choice (comparisons).
+struct MapWrites {
+  bool masked = false;
+  int64_t steps = 0, updated = 0;  // of the last pass
+  void decide() {
+    if (steps == 0) return;
+    static const std::string forced = std::getenv("TME_MAP_WRITES") ? std::getenv("TME_MAP_WRITES") : "";
+    const double rate = static_cast<double>(updated) / static_cast<double>(steps);
+    masked = useAvx512() && forced != "branch" &&
+             (forced == "masked" || (rate > kMaskedFrom && rate < 1.0 - kMaskedFrom));
+    steps = updated = 0;
+  }
+  static constexpr double kMaskedFrom = 0.02;
+};
 
 // accumulate8 for one voxel (a row's tail): its weighted score into the sums, the maximum, and the maps.
 __attribute__((always_inline)) inline void accumulate1(float x, const float* w, float* best, int32_t* arg, float* vs,
@@ -176,11 +214,14 @@ void accumulateBlock(const float* v, int64_t n, const float* w, float* best, int
 // the score of row y, column x is o[y * oStride + x] * (scale ? scale[y * mapStride + x] : scalar), clamped to
 // [-limit, limit]; the maps, weights and scale are `mapStride` apart per row. Rows at a time: a row of a tile's core
 // is ~100 voxels, and a call per row cost more than the arithmetic.
-TME_SIMD_CLONES
-void accumulateScored(const float* o, int64_t oStride, const float* scale, float scalar, float limit, int64_t rows,
-                      int64_t width, int64_t mapStride, const float* w, float* best, int32_t* arg, int32_t r,
-                      double* sum, double* sumSq, float* rmax, float* vs, float* vq) {
+template <bool Masked>
+__attribute__((always_inline)) inline void accumulateScoredRows(const float* o, int64_t oStride, const float* scale,
+                                                                float scalar, float limit, int64_t rows, int64_t width,
+                                                                int64_t mapStride, const float* w, float* best,
+                                                                int32_t* arg, int32_t r, double* sum, double* sumSq,
+                                                                float* rmax, float* vs, float* vq, MapWrites* writes) {
   Lanes l;
+  int64_t updated = 0;
   l.rv = Int8{r, r, r, r, r, r, r, r};
   const Float8 one = {1, 1, 1, 1, 1, 1, 1, 1}, hi = one * limit, lo = -hi, scalars = one * scalar;
   double total = 0, totalSq = 0;
@@ -198,8 +239,8 @@ void accumulateScored(const float* o, int64_t oStride, const float* scale, float
       x *= k;
       x = x > hi ? hi : x;
       x = x < lo ? lo : x;
-      accumulate8(l, x, wy ? wy + i : nullptr, best + at + i, arg + at + i, vs ? vs + at + i : nullptr,
-                  vs ? vq + at + i : nullptr);
+      updated += accumulate8<Masked>(l, x, wy ? wy + i : nullptr, best + at + i, arg + at + i,
+                                     vs ? vs + at + i : nullptr, vs ? vq + at + i : nullptr);
     }
     for (; i < width; ++i)
       accumulate1(std::min(limit, std::max(-limit, oy[i] * (sy ? sy[i] : scalar))), wy ? wy + i : nullptr,
@@ -214,6 +255,39 @@ void accumulateScored(const float* o, int64_t oStride, const float* scale, float
   *sum += total;
   *sumSq += totalSq;
   *rmax = top;
+  writes->steps += rows * (width / 8);
+  writes->updated += updated;
+}
+
+TME_SIMD_CLONES
+void accumulateScoredPlain(const float* o, int64_t oStride, const float* scale, float scalar, float limit, int64_t rows,
+                           int64_t width, int64_t mapStride, const float* w, float* best, int32_t* arg, int32_t r,
+                           double* sum, double* sumSq, float* rmax, float* vs, float* vq, MapWrites* writes) {
+  accumulateScoredRows<false>(o, oStride, scale, scalar, limit, rows, width, mapStride, w, best, arg, r, sum, sumSq,
+                              rmax, vs, vq, writes);
+}
+
+#if TME_HAS_AVX512_PATH
+__attribute__((target("arch=x86-64-v4"))) void accumulateScoredMasked(
+    const float* o, int64_t oStride, const float* scale, float scalar, float limit, int64_t rows, int64_t width,
+    int64_t mapStride, const float* w, float* best, int32_t* arg, int32_t r, double* sum, double* sumSq, float* rmax,
+    float* vs, float* vq, MapWrites* writes) {
+  accumulateScoredRows<true>(o, oStride, scale, scalar, limit, rows, width, mapStride, w, best, arg, r, sum, sumSq,
+                             rmax, vs, vq, writes);
+}
+#endif
+
+// The same values either way (writes->masked only where the CPU has AVX-512).
+void accumulateScored(const float* o, int64_t oStride, const float* scale, float scalar, float limit, int64_t rows,
+                      int64_t width, int64_t mapStride, const float* w, float* best, int32_t* arg, int32_t r,
+                      double* sum, double* sumSq, float* rmax, float* vs, float* vq, MapWrites* writes) {
+#if TME_HAS_AVX512_PATH
+  if (writes->masked)
+    return accumulateScoredMasked(o, oStride, scale, scalar, limit, rows, width, mapStride, w, best, arg, r, sum, sumSq,
+                                  rmax, vs, vq, writes);
+#endif
+  accumulateScoredPlain(o, oStride, scale, scalar, limit, rows, width, mapStride, w, best, arg, r, sum, sumSq, rmax,
+                        vs, vq, writes);
 }
 
 // flc and mcc scores of n voxels from their N-scaled correlations (the shaders' rules), 8 lanes at a time: lanes that
@@ -265,13 +339,14 @@ __attribute__((always_inline)) inline float flcScore(float cc, float f2, float f
 // 3 x 2^-28, a few ulp): an exact square root and division per voxel took half of the scoring pass (a core's divider
 // is the bottleneck: 160^3 / 32^3, finalise 6.8 -> 3.3 ms per rotation without them). Inline assembly: the caller
 // is compiled for AVX-512, this template is not (intrinsics would not inline).
-template <bool Reciprocal>
+template <bool Reciprocal, bool Masked>
 __attribute__((always_inline)) inline void accumulateFlcRows(const float* const* o, int64_t oStride, float k,
                                                              float flat, int64_t rows, int64_t width,
                                                              int64_t mapStride, const float* w, float* best,
                                                              int32_t* arg, int32_t r, double* sum, double* sumSq,
-                                                             float* rmax, float* vs, float* vq) {
+                                                             float* rmax, float* vs, float* vq, MapWrites* writes) {
   Lanes l;
+  int64_t updated = 0;
   l.rv = Int8{r, r, r, r, r, r, r, r};
   const Float8 one = {1, 1, 1, 1, 1, 1, 1, 1}, zero = one - one, kv = one * k, flatv = one * flat;
   double total = 0, totalSq = 0;
@@ -309,8 +384,8 @@ __attribute__((always_inline)) inline void accumulateFlcRows(const float* const*
         s = clampUnit(c * kv / root);
       }
       const Float8 x = ok ? s : zero;
-      accumulate8(l, x, wy ? wy + i : nullptr, best + at + i, arg + at + i, vs ? vs + at + i : nullptr,
-                  vs ? vq + at + i : nullptr);
+      updated += accumulate8<Masked>(l, x, wy ? wy + i : nullptr, best + at + i, arg + at + i,
+                                     vs ? vs + at + i : nullptr, vs ? vq + at + i : nullptr);
     }
     for (; i < width; ++i)
       accumulate1(flcScore(cy[i], ay[i], by[i], k, flat), wy ? wy + i : nullptr, best + at + i, arg + at + i,
@@ -321,34 +396,40 @@ __attribute__((always_inline)) inline void accumulateFlcRows(const float* const*
   *sum += total;
   *sumSq += totalSq;
   *rmax = top;
+  writes->steps += rows * (width / 8);
+  writes->updated += updated;
 }
 
 TME_SIMD_CLONES
 void accumulateFlc(const float* const* o, int64_t oStride, float k, float flat, int64_t rows, int64_t width,
                    int64_t mapStride, const float* w, float* best, int32_t* arg, int32_t r, double* sum,
-                   double* sumSq, float* rmax, float* vs, float* vq) {
-  accumulateFlcRows<false>(o, oStride, k, flat, rows, width, mapStride, w, best, arg, r, sum, sumSq, rmax, vs, vq);
+                   double* sumSq, float* rmax, float* vs, float* vq, MapWrites* writes) {
+  accumulateFlcRows<false, false>(o, oStride, k, flat, rows, width, mapStride, w, best, arg, r, sum, sumSq, rmax, vs,
+                                  vq, writes);
 }
 
 #if TME_HAS_AVX512_PATH
+template <bool Masked>
 __attribute__((target("arch=x86-64-v4"))) void accumulateFlcReciprocal(
     const float* const* o, int64_t oStride, float k, float flat, int64_t rows, int64_t width, int64_t mapStride,
     const float* w, float* best, int32_t* arg, int32_t r, double* sum, double* sumSq, float* rmax, float* vs,
-    float* vq) {
-  accumulateFlcRows<true>(o, oStride, k, flat, rows, width, mapStride, w, best, arg, r, sum, sumSq, rmax, vs, vq);
+    float* vq, MapWrites* writes) {
+  accumulateFlcRows<true, Masked>(o, oStride, k, flat, rows, width, mapStride, w, best, arg, r, sum, sumSq, rmax, vs,
+                                  vq, writes);
 }
 #endif
 
-// The reciprocal square root where the CPU has AVX-512 (TME_NO_AVX512=1: the exact one everywhere).
+// The reciprocal square root where the CPU has AVX-512 (TME_NO_AVX512=1: the exact one everywhere), and there the
+// maps written as `writes` says.
 void accumulateFlcDispatch(const float* const* o, int64_t oStride, float k, float flat, int64_t rows, int64_t width,
                            int64_t mapStride, const float* w, float* best, int32_t* arg, int32_t r, double* sum,
-                           double* sumSq, float* rmax, float* vs, float* vq) {
+                           double* sumSq, float* rmax, float* vs, float* vq, MapWrites* writes) {
 #if TME_HAS_AVX512_PATH
   if (useAvx512())
-    return accumulateFlcReciprocal(o, oStride, k, flat, rows, width, mapStride, w, best, arg, r, sum, sumSq, rmax, vs,
-                                   vq);
+    return (writes->masked ? accumulateFlcReciprocal<true> : accumulateFlcReciprocal<false>)(
+        o, oStride, k, flat, rows, width, mapStride, w, best, arg, r, sum, sumSq, rmax, vs, vq, writes);
 #endif
-  accumulateFlc(o, oStride, k, flat, rows, width, mapStride, w, best, arg, r, sum, sumSq, rmax, vs, vq);
+  accumulateFlc(o, oStride, k, flat, rows, width, mapStride, w, best, arg, r, sum, sumSq, rmax, vs, vq, writes);
 }
 
 // Reciprocal (AVX-512): one division per voxel (1 / overlap) instead of four, and 1 / sqrt from the estimate and
@@ -789,7 +870,8 @@ class CpuKernels final : public Kernels {
       const float limit = p.score == Score::FlcSphere ? 1.0f : std::numeric_limits<float>::infinity();
       accumulateScored(o[0], oStride, scale, p.scalar, limit, rows, width, mapStride, weights, best_.data() + start,
                        arg_.data() + start, p.rotationGlobal, &acc.sum, &acc.sumSq, &acc.rmax,
-                       vs ? vs + start : nullptr, vs ? vq + start : nullptr);
+                       vs ? vs + start : nullptr, vs ? vq + start : nullptr, &writes_);
+      writes_.decide();
       return;
     }
     if (p.score == Score::Flc) {
@@ -797,7 +879,8 @@ class CpuKernels final : public Kernels {
       const float k = count > 0 ? p.invN / count : 0.0f;
       accumulateFlcDispatch(o, oStride, k, p.flatVariance, rows, width, mapStride, weights, best_.data() + start,
                             arg_.data() + start, p.rotationGlobal, &acc.sum, &acc.sumSq, &acc.rmax,
-                            vs ? vs + start : nullptr, vs ? vq + start : nullptr);
+                            vs ? vs + start : nullptr, vs ? vq + start : nullptr, &writes_);
+      writes_.decide();
       return;
     }
     const float maxOverlap = f32(p.stats)[4 * 1 + 3] * p.invN;
@@ -856,6 +939,7 @@ class CpuKernels final : public Kernels {
   std::vector<float> rotationMax_;
   std::vector<double> rotationSum_, rotationSumSq_;
   std::vector<float> voxelSum_, voxelSumSq_;  // config_.voxelStats: Σ score, Σ score² per voxel over rotations
+  MapWrites writes_;
 };
 
 }  // namespace

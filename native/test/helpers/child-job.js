@@ -1,8 +1,8 @@
-// Runs one scoreOrientations or runMatch job in a child process whose environment holds TME_BOX_OPS=reference
-// (the plain box operations: jest gives tests a copy of process.env that the addon never sees). Usage:
-// node reference-box-ops.js IN.json OUT.bin — IN: { kind: 'orientations' | 'match', job } with typed arrays as
-// plain arrays and `identityPatches: n` for n patches that are 1 at one voxel each; OUT: the scores (float32),
-// then for runMatch the indices (int32).
+// Runs one scoreOrientations or runMatch job in a child process, whose environment the caller sets (TME_BOX_OPS,
+// TME_MAP_WRITES, …: jest gives tests a copy of process.env that the addon never sees, and the addon reads these
+// once per process). Usage: node child-job.js IN.json OUT.bin — IN: { kind: 'orientations' | 'match', job } with
+// typed arrays as plain arrays and `identityPatches: n` for n patches that are 1 at one voxel each; OUT: the scores
+// (float32), then for runMatch the indices (int32).
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
