@@ -59,7 +59,7 @@ export interface Binding {
   estimateMatchMemory(query: MatchMemoryQuery): MatchMemoryEstimate;
   fftForward(device: DeviceId, data: Float32Array, shape: Zyx, options?: { threads?: number }): Float32Array;
   fftInverse(device: DeviceId, spectrum: Float32Array, shape: Zyx, options?: { threads?: number }): Float32Array;
-  filterVolume(data: Float32Array, shape: Zyx, filter: Float32Array, options?: { threads?: number }): Float32Array;
+  filterVolume(data: Float32Array, shape: Zyx, filter: Float32Array, options?: FilterVolumeOptions): Float32Array;
   benchFftPair(device: DeviceId, shape: Zyx, repeats: number, threads?: number): FftBench;
   fftPlanes(inverse: boolean, real: Float32Array, spectrum: Float32Array, shape: Zyx, threads: number): void;
   filterColumns(data: Float32Array, filter: Float32Array, n: number, threads: number): void;
@@ -239,11 +239,18 @@ export function fftInverse(device: DeviceId, spectrum: Float32Array, shape: Zyx,
   return callNative((b) => b.fftInverse(device, spectrum, shape, options));
 }
 
+export interface FilterVolumeOptions {
+  /** FFTW threads. Default 1. */
+  threads?: number;
+  /** Write the result into `data` (and return it) instead of a new array: no second volume-sized array. */
+  inPlace?: boolean;
+}
+
 /**
  * `data` times a real half-spectrum filter `filter` ((nz, ny, nx/2+1) values), on the CPU: the same values, bit for
  * bit, as fftInverse('cpu', fftForward('cpu', data) × filter), without the spectrum crossing into JS.
  */
-export function filterVolume(data: Float32Array, shape: Zyx, filter: Float32Array, options: { threads?: number } = {}): Float32Array {
+export function filterVolume(data: Float32Array, shape: Zyx, filter: Float32Array, options: FilterVolumeOptions = {}): Float32Array {
   return callNative((b) => b.filterVolume(data, shape, filter, options));
 }
 

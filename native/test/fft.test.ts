@@ -148,6 +148,14 @@ describe('filterVolume: a volume through a half-spectrum filter in one native ca
     const out = filterVolume(data, shape, filter, { threads });
     expect(Buffer.from(out.buffer).equals(Buffer.from(expected.buffer))).toBe(true);
     expect(maxAbsDiff(out, data)).toBeGreaterThan(0.05);  // the filter acted
+    // In place: into the caller's array, aligned (transformed where it lies) or not (one byte-offset view: a copy).
+    const aligned = Float32Array.from(data);
+    const unaligned = new Float32Array(new ArrayBuffer(4 * (data.length + 1)), 4, data.length);
+    unaligned.set(data);
+    for (const into of [aligned, unaligned]) {
+      expect(filterVolume(into, shape, filter, { threads, inPlace: true })).toBe(into);
+      expect(Buffer.from(into.buffer, into.byteOffset, into.byteLength).equals(Buffer.from(expected.buffer))).toBe(true);
+    }
   });
 
   it('rejects a filter of the wrong length with ERR_TME_INVALID_OPTION', () => {

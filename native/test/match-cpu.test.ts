@@ -187,7 +187,7 @@ const avx512 = (() => {
   }
 })();
 (avx512 ? describe : describe.skip)('map writes (masked stores on a CPU with AVX-512)', () => {
-  it.each<NativeScore>(['flc-sphere', 'flc'])('%s: masked, branch and the per-plane choice give the same maps, bit for bit', (score) => {
+  it.each<NativeScore>(['flc-sphere', 'flc', 'mcc'])('%s: masked, branch and the per-plane choice give the same maps, bit for bit', (score) => {
     const t: Shape = [24, 40, 48];
     // 40 rotations: a lane's chance of a new maximum falls from 1 to a few per cent, through both choices.
     const job = { ...noiseJob(t, [9, 9, 9], 61, 4, 40), score, outputRegion: { start: [3, 2, 5], shape: [18, 33, 37] } };

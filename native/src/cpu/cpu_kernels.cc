@@ -184,16 +184,18 @@ __attribute__((always_inline)) inline void accumulate1(float x, const float* w, 
   }
 }
 
-TME_SIMD_CLONES
-void accumulateBlock(const float* v, int64_t n, const float* w, float* best, int32_t* arg, int32_t r, double* sum,
-                     double* sumSq, float* rmax, float* vs, float* vq) {
+template <bool Masked>
+__attribute__((always_inline)) inline void accumulateBlockOf(const float* v, int64_t n, const float* w, float* best,
+                                                             int32_t* arg, int32_t r, double* sum, double* sumSq,
+                                                             float* rmax, float* vs, float* vq, MapWrites* writes) {
   Lanes l;
   l.rv = Int8{r, r, r, r, r, r, r, r};
-  int64_t i = 0;
+  int64_t i = 0, updated = 0;
   for (; i + 8 <= n; i += 8) {
     Float8 x;
     std::memcpy(&x, v + i, sizeof x);
-    accumulate8(l, x, w ? w + i : nullptr, best + i, arg + i, vs ? vs + i : nullptr, vs ? vq + i : nullptr);
+    updated += accumulate8<Masked>(l, x, w ? w + i : nullptr, best + i, arg + i, vs ? vs + i : nullptr,
+                                   vs ? vq + i : nullptr);
   }
   double total = 0, totalSq = 0;
   float top = *rmax;
@@ -208,6 +210,32 @@ void accumulateBlock(const float* v, int64_t n, const float* w, float* best, int
   *sum += total;
   *sumSq += totalSq;
   *rmax = top;
+  writes->steps += n / 8;
+  writes->updated += updated;
+}
+
+TME_SIMD_CLONES
+void accumulateBlockPlain(const float* v, int64_t n, const float* w, float* best, int32_t* arg, int32_t r, double* sum,
+                          double* sumSq, float* rmax, float* vs, float* vq, MapWrites* writes) {
+  accumulateBlockOf<false>(v, n, w, best, arg, r, sum, sumSq, rmax, vs, vq, writes);
+}
+
+#if TME_HAS_AVX512_PATH
+__attribute__((target("arch=x86-64-v4"))) void accumulateBlockMasked(const float* v, int64_t n, const float* w,
+                                                                     float* best, int32_t* arg, int32_t r, double* sum,
+                                                                     double* sumSq, float* rmax, float* vs, float* vq,
+                                                                     MapWrites* writes) {
+  accumulateBlockOf<true>(v, n, w, best, arg, r, sum, sumSq, rmax, vs, vq, writes);
+}
+#endif
+
+// The running maps and statistics over a block of scores (mcc's), the maps written as `writes` says.
+void accumulateBlock(const float* v, int64_t n, const float* w, float* best, int32_t* arg, int32_t r, double* sum,
+                     double* sumSq, float* rmax, float* vs, float* vq, MapWrites* writes) {
+#if TME_HAS_AVX512_PATH
+  if (writes->masked) return accumulateBlockMasked(v, n, w, best, arg, r, sum, sumSq, rmax, vs, vq, writes);
+#endif
+  accumulateBlockPlain(v, n, w, best, arg, r, sum, sumSq, rmax, vs, vq, writes);
 }
 
 // cc and flc-sphere, scored in the accumulating pass itself (one read of the correlation, the scale and the maps):
@@ -899,9 +927,10 @@ class CpuKernels final : public Kernels {
         mccScoresDispatch(ob, p.invN, maxOverlap, p.flatVariance, n, block);
         accumulateBlock(block, n, weights ? weights + at + b0 : nullptr, best_.data() + start + at + b0,
                         arg_.data() + start + at + b0, p.rotationGlobal, &sum, &sumSq, &rmax,
-                        vs ? vs + start + at + b0 : nullptr, vs ? vq + start + at + b0 : nullptr);
+                        vs ? vs + start + at + b0 : nullptr, vs ? vq + start + at + b0 : nullptr, &writes_);
       }
     }
+    writes_.decide();
     acc.sum += sum;
     acc.sumSq += sumSq;
     acc.rmax = rmax;

@@ -227,9 +227,10 @@ export function targetFilterGrid(shape: Zyx, box: Zyx): Zyx {
   return native.nextFastShape([shape[0] + 2 * box[0], shape[1] + 2 * box[1], shape[2] + 2 * box[2]]);
 }
 
-/** `data` on `grid` times the half-spectrum filter `h`, by the native CPU FFT on every core (nothing else runs yet). */
+/** `data` on `grid` times the half-spectrum filter `h`, by the native CPU FFT on every core (nothing else runs yet),
+ *  in place: `data` is scratch the caller gives up (a padded copy), and no second grid-sized array is made. */
 export function filterOnGrid(data: Float32Array, grid: Zyx, h: Float32Array): Float32Array {
-  return native.filterVolume(data, grid, h, { threads: os.availableParallelism() });
+  return native.filterVolume(data, grid, h, { threads: os.availableParallelism(), inPlace: true });
 }
 
 /** The options of a job that are plain values (no arrays), checked before any data is looked at. */
