@@ -194,7 +194,12 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
     const shard = await runTme(['match', ...onBig('flc-sphere'), ...OUT_OF_CORE, '--shard', '0/2', '--shard-by', 'tiles', '-o', f('shard')]);
     expect(shard.code).not.toBe(0);
     expect(shard.stderr).toMatch(/^tme: --shard-by tiles is not available for a tomogram matched out of core \(larger than memory\): .*\n$/);
-    for (const out of ['lcc', 'interval', 'several', 'priors', 'shard']) expect(fs.existsSync(f(out))).toBe(false);
+    // Fourier-space rotation filters the whole tomogram by the template's filter (a tile filtered alone would wrap the
+    // filter's spread around it, and the picks would depend on the tiling).
+    const fourier = await runTme(['match', ...onBig('flc-sphere'), ...OUT_OF_CORE, '--rotation-mode', 'fourier', '--tilt-range', '-60,60', '-o', f('fourier')]);
+    expect(fourier.code).not.toBe(0);
+    expect(fourier.stderr).toMatch(/^tme: --rotation-mode fourier with a template filter is not available for a tomogram matched out of core \(larger than memory\): the whole tomogram is filtered by the template's filter first \(real-space rotation, the default, has no such limit\); bin or crop the tomogram, or give more --memory\n$/);
+    for (const out of ['lcc', 'interval', 'several', 'priors', 'shard', 'fourier']) expect(fs.existsSync(f(out))).toBe(false);
   });
 
   test('with the target filter (--tilt-range, --lowpass, --whiten): maps equal the in-memory run (≤ 1e-5 of the best score, rotations exact), picks identical, no temporary file left', async () => {

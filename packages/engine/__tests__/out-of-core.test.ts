@@ -67,6 +67,10 @@ test('out of core refuses what needs the whole target in one line each', async (
   const priors = { positions: Float64Array.from([20, 22, 24]), directions: Float64Array.from([1, 0, 0]), coneAngle: 20, radius: 10 };
   await expect(matchTemplateOutOfCore({ ...job, priors }, outputs)).rejects.toThrow(/^priors is not available for a tomogram matched out of core/);
   await expect(matchTemplateOutOfCore({ ...job, tileShard: { index: 0, count: 2 } }, outputs)).rejects.toThrow(/^tileShard is not available for a tomogram matched out of core/);
+  // Fourier-space rotation with a template filter filters the whole target by it first.
+  const allPass = (s: readonly number[]): Float32Array => new Float32Array(s[0]! * s[1]! * (Math.floor(s[2]! / 2) + 1)).fill(1);
+  await expect(matchTemplateOutOfCore({ ...job, rotationMode: 'fourier', filter: allPass }, outputs))
+    .rejects.toThrow(/^rotationMode fourier with a template filter is not available for a tomogram matched out of core/);
   await expect(matchTemplate(job)).rejects.toThrow(/is a target on disk: match it with matchTemplateOutOfCore/);
   reader.close();
   // Nothing was written.

@@ -114,7 +114,7 @@ export interface PreparedJob extends CheckedJobOptions {
   /** The preprocessed target; empty out of core (`source`). */
   tileShard?: { index: number; count: number };
   /** Fourier rotation: the template filter was applied to the whole target here (the backend gets none), so tiles
-   *  agree with a whole-target run; out of core the backend filters each tile. */
+   *  agree with a whole-target run (out of core it is refused: checkOutOfCore). */
   templateFilterInTarget?: boolean;
   target: Float32Array;
   targetShape: Zyx;
@@ -413,8 +413,11 @@ export function isRegionSource(target: Volume | VolumeRegionSource): target is V
 export function checkOutOfCore(job: {
   /** 'no-rows': a filter that cannot give blocks of rows. */
   targetFilter?: boolean | 'no-rows'; targetMask?: boolean; score?: string; background?: string; moreTemplates?: boolean; priors?: boolean; tileShard?: boolean;
+  /** Fourier-space rotation with a template filter. */
+  fourierFilter?: boolean;
 }, names: {
   targetFilter?: string; targetMask?: string; score?: string; background?: string; moreTemplates?: string; priors?: string; tileShard?: string;
+  rotationMode?: string;
 } = {}): void {
   const refuse = (what: string, why: string): never => {
     throw new TmeError('ERR_TME_UNSUPPORTED', `${what} is not available for a tomogram matched out of core (larger than memory): ${why}; bin or crop the tomogram, or give more --memory`);
@@ -425,6 +428,12 @@ export function checkOutOfCore(job: {
   const checked = checkJobOptions({ score: job.score });
   if (checked.plan.laplace || checked.plan.standardise) refuse(`${names.score ?? 'score'} ${checked.score}`, 'its preprocessing acts on the whole tomogram');
   if ((job.background ?? 'none') !== 'none') refuse(`${names.background ?? 'background'} ${job.background ?? ''}`, 'its per-voxel maps are held whole');
+  // A tile filtered on its own would wrap the filter's spread around the tile: out of core the picks then depended on
+  // the tiling (48×80×80 under a ±60° wedge and a 30 Å low-pass: 3 picks at other angles against the in-memory 2).
+  if (job.fourierFilter) {
+    refuse(`${names.rotationMode ?? 'rotationMode'} fourier with a template filter`,
+      'the whole tomogram is filtered by the template\'s filter first (real-space rotation, the default, has no such limit)');
+  }
   // Not built out of core (the tile loop supports them in memory only): refused rather than run untested.
   if (job.moreTemplates) refuse(names.moreTemplates ?? 'moreTemplates', 'several templates in one pass are matched in memory only; search one template at a time');
   if (job.priors) refuse(names.priors ?? 'priors', 'priors per position are matched in memory only');
@@ -467,6 +476,7 @@ function prepareOutOfCore(job: MatchJob, checked: CheckedJobOptions, source: Vol
   checkOutOfCore({
     targetFilter: job.targetFilter === undefined ? false : 'rows' in job.targetFilter ? true : 'no-rows', targetMask: job.targetMask !== undefined, score: checked.score, background: checked.background,
     moreTemplates: (job.moreTemplates?.length ?? 0) > 0, priors: job.priors !== undefined, tileShard: job.tileShard !== undefined,
+    fourierFilter: checked.rotationMode === 'fourier' && job.filter !== undefined,
   });
   const side = prepareTemplateSide(job, checked, source);
   const [nz, ny, nx] = source.shape;

@@ -107,8 +107,9 @@ export async function planSearch(input: SearchInput | SearchOptions, plan: PlanO
       checkOutOfCore({
         score: o.score, background: o.background, targetMask: o.targetMask !== undefined,
         moreTemplates: (o.moreTemplates?.length ?? 0) > 0, priors: o.priors !== undefined, tileShard: tileShard !== undefined,
+        fourierFilter: o.rotationMode === 'fourier' && (!isIdentityFilter(filterOptions) || Boolean(o.whiten)),
       }, {
-        score: SEARCH_FLAGS.score, background: SEARCH_FLAGS.background, targetMask: SEARCH_FLAGS.targetMask,
+        score: SEARCH_FLAGS.score, background: SEARCH_FLAGS.background, targetMask: SEARCH_FLAGS.targetMask, rotationMode: SEARCH_FLAGS.rotationMode,
         moreTemplates: `${SEARCH_FLAGS.template} given ${(o.moreTemplates?.length ?? 0) + 1} times`, priors: SEARCH_FLAGS.priors,
         tileShard: `${SEARCH_FLAGS.shardBy} tiles`,
       });
