@@ -222,7 +222,15 @@ bool constantAlong(const float* h, const Shape3& g, int axis) {
 }
 }  // namespace
 
-BoxFilter::BoxFilter(const Shape3& b, const Shape3& g, const float* h, double* planMs) {
+BoxFilter::BoxFilter(const Shape3& b, const Shape3& g, const float* h, double* planMs) : box_(b), grid_(g) {
+  if (referenceBoxOps()) {
+    gridPlans_ = &fftwPlans(g, 1, planMs);
+    in_ = fftwAlloc<float>(g.voxels());
+    c_ = fftwAlloc<cfloat>(g.spectrumCount());
+    h_ = fftwAlloc<float>(g.spectrumCount());
+    std::copy(h, h + g.spectrumCount(), h_.get());
+    return;
+  }
   const bool yActive = !constantAlong(h, g, 1), zActive = !constantAlong(h, g, 0);
   plans_ = &fftwBoxFilterPlans(b, g, yActive, zActive, planMs);
   const BoxFilterPlans& p = *plans_;
@@ -254,6 +262,7 @@ double boxFilterBytes(const Shape3& b, const Shape3& g) {
 }
 
 void BoxFilter::apply(float* values) {
+  if (gridPlans_) return filterBoxCpu(values, box_, grid_, *gridPlans_, h_.get(), in_.get(), c_.get());
   const BoxFilterPlans& p = *plans_;
   const Shape3 &b = p.box, &g = p.grid;
   for (int64_t r = 0; r < b.z * b.y; ++r) std::copy(values + r * b.x, values + (r + 1) * b.x, in_.get() + r * g.x);

@@ -27,16 +27,17 @@ void filterBoxCpu(float* box, const Shape3& boxShape, const Shape3& grid, const 
                   float* real, cfloat* spectrum);
 
 // filterBoxCpu at a fraction of its cost, to float rounding: pruned passes (fftwBoxFilterPlans) and none along an
-// axis where h is constant. One per worker (scratch arrays); h is copied.
+// axis where h is constant; with TME_BOX_OPS=reference, filterBoxCpu itself (the full grid). One per worker (scratch
+// arrays); h is copied.
 class BoxFilter {
  public:
   BoxFilter(const Shape3& box, const Shape3& grid, const float* h, double* planMs = nullptr);
   void apply(float* box);  // in place
-  bool yActive() const { return plans_->yActive; }
-  bool zActive() const { return plans_->zActive; }
 
  private:
-  const BoxFilterPlans* plans_ = nullptr;
+  const BoxFilterPlans* plans_ = nullptr;  // pruned
+  const FftwPlanPair* gridPlans_ = nullptr;  // reference: the grid's full transforms (in_ and c_ hold the grid)
+  Shape3 box_, grid_;
   FftwArray<float> in_, out_, h_;
   FftwArray<cfloat> a_, b_, c_;
 };

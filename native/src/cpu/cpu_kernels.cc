@@ -575,15 +575,6 @@ class CpuKernels final : public Kernels {
   }
 
   void createFftSlots(int count, int forwardCount, double* planMs) override {
-    if (config_.filterGrid.voxels() > 0) {
-      double filterPlanMs = 0;
-      if (referenceBoxOps_) {
-        filterPlans_ = &fftwPlans(config_.filterGrid, 1, &filterPlanMs);
-        if (planMs) *planMs += filterPlanMs;
-        filterReal_ = fftwAlloc<float>(config_.filterGrid.voxels());
-        filterSpectrum_ = fftwAlloc<cfloat>(config_.filterGrid.spectrumCount());
-      }
-    }
     if (slab_) {
       // The slab correlator replaces the slots (correlateFused). Its products, in the order finalise reads them:
       // cc / flc-sphere: the template with F. flc: inputs (normalised template, rotated mask), factors (F, F2): cc,
@@ -677,11 +668,6 @@ class CpuKernels final : public Kernels {
 
   void filterBox(BufId box, BufId filter) override {
     Timed timed(profile_, "filterBox");
-    if (referenceBoxOps_) {
-      filterBoxCpu(f32(box), config_.box, config_.filterGrid, *filterPlans_, f32(filter), filterReal_.get(),
-                   filterSpectrum_.get());
-      return;
-    }
     // The filter buffer is a job constant: its plans and scratch are made on the first call.
     if (!boxFilter_ || boxFilterSource_ != filter) {
       boxFilter_ = std::make_unique<BoxFilter>(config_.box, config_.filterGrid, f32(filter));
@@ -950,13 +936,8 @@ class CpuKernels final : public Kernels {
   int fftThreads_;
   const FftwPlanPair* plans_ = nullptr;
   const PrunedR2C* pruned_ = nullptr;
-  // TME_BOX_OPS=reference: the plain box operations (one voxel at a time, full-grid filter), for comparisons.
-  const bool referenceBoxOps_ = referenceBoxOps();
   std::unique_ptr<BoxFilter> boxFilter_;
   BufId boxFilterSource_ = kNoBuffer;
-  const FftwPlanPair* filterPlans_ = nullptr;  // the reference filterBox: the filter grid's transforms and work arrays
-  FftwArray<float> filterReal_;
-  FftwArray<cfloat> filterSpectrum_;
   std::shared_ptr<const SlabSpectrum> slab_;
   std::unique_ptr<SlabCorrelator> correlator_;
   int correlatorProducts_ = 0;

@@ -65,12 +65,9 @@ std::vector<float> scoreOrientations(const OrientationJob& job, const std::atomi
                           ? (job.targetVariance > 0 ? kFlatVariance * job.targetVariance : std::numeric_limits<double>::infinity())
                           : 0.0;
   std::vector<float> h(job.filter);
-  const FftwPlanPair* plans = nullptr;  // the reference filter's (TME_BOX_OPS=reference), else BoxFilter per worker
-  const bool reference = referenceBoxOps();
   if (!h.empty()) {
     const float scale = 1.0f / static_cast<float>(job.filterShape.voxels());
     for (float& v : h) v *= scale;
-    if (reference) plans = &fftwPlans(job.filterShape, 1, nullptr);
   }
   std::vector<float> out(static_cast<size_t>(job.offsets.back()), 0.0f);
   std::atomic<int64_t> next{0};
@@ -79,15 +76,8 @@ std::vector<float> scoreOrientations(const OrientationJob& job, const std::atomi
   auto work = [&]() {
     try {
       std::vector<float> t(n), m(n);
-      FftwArray<float> real;
-      FftwArray<cfloat> spectrum;
       std::unique_ptr<BoxFilter> boxFilter;
-      if (plans) {
-        real = fftwAlloc<float>(job.filterShape.voxels());
-        spectrum = fftwAlloc<cfloat>(job.filterShape.spectrumCount());
-      } else if (!h.empty()) {
-        boxFilter = std::make_unique<BoxFilter>(b, job.filterShape, h.data());
-      }
+      if (!h.empty()) boxFilter = std::make_unique<BoxFilter>(b, job.filterShape, h.data());
       for (int64_t q; !cancelled && (q = next.fetch_add(1)) < queries;) {
         const float* f = job.patches.data() + q * n;
         double fixedE1 = 0, fixedE2 = 0, fixedN = 0;
@@ -98,7 +88,6 @@ std::vector<float> scoreOrientations(const OrientationJob& job, const std::atomi
         for (int64_t r = job.offsets[q]; r < job.offsets[q + 1]; ++r) {
           const RotationParams rot = rotationParams(job.rotations.data() + 9 * r);
           rotateBoxCpu(t.data(), job.templ.data(), b, rot, job.interpolation);
-          if (plans) filterBoxCpu(t.data(), b, job.filterShape, *plans, h.data(), real.get(), spectrum.get());
           if (boxFilter) boxFilter->apply(t.data());
           double score = 0;
           if (job.score == Score::Cc) {
