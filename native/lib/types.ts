@@ -112,8 +112,9 @@ export interface NativeMatchJob {
   /** Batch range [rotationStart, rotationEnd) into `rotations` (default: all). */
   rotationStart?: number;
   rotationEnd?: number;
-  /** Continue a previous batch: its maps (targetShape). The call writes its own maps back into these arrays and
-   *  returns them (no new tile-sized pair per call): keep a copy if the old contents are still needed. */
+  /** Continue a previous batch: its maps (targetShape). The call writes its own maps into these arrays and returns
+   *  them (no new tile-sized pair per call; on the CPU as it goes, so a call that fails or is cancelled leaves them
+   *  part-way): keep a copy if the old contents are still needed. */
   initialScores?: Float32Array;
   initialIndices?: Int32Array;
   /** Default 'flc-sphere'. */

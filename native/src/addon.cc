@@ -318,6 +318,9 @@ class MatchWorker : public Napi::AsyncProgressWorker<Progress> {
       mapsOut_ = {scores.Data(), indices.Data(), scores.ElementLength()};
       scoresOut_ = Napi::Persistent(static_cast<Napi::Object>(scores));
       indicesOut_ = Napi::Persistent(static_cast<Napi::Object>(indices));
+      // Where the lengths are the job's (runMatchJob checks them), the CPU writes its maps there as it goes.
+      job_.continueScores = scores.Data();
+      job_.continueIndices = indices.Data();
     }
   }
 
@@ -327,7 +330,9 @@ class MatchWorker : public Napi::AsyncProgressWorker<Progress> {
     runReportingErrors([&] {
       result_ = runMatchJob(
           job_, [&](int64_t done, int64_t total) { Progress p{done, total}; progress.Send(&p, 1); }, *cancelled_);
-      if (mapsOut_.scores != nullptr && result_.scores.size() == mapsOut_.size && result_.indices.size() == mapsOut_.size) {
+      if (result_.mapsInPlace) {
+        mapsWritten_ = true;
+      } else if (mapsOut_.scores != nullptr && result_.scores.size() == mapsOut_.size && result_.indices.size() == mapsOut_.size) {
         std::copy(result_.scores.begin(), result_.scores.end(), mapsOut_.scores);
         std::copy(result_.indices.begin(), result_.indices.end(), mapsOut_.indices);
         std::vector<float>().swap(result_.scores);

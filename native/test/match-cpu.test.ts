@@ -134,6 +134,17 @@ describe('runMatch behaviour (CPU path)', () => {
     expect(Math.abs(one.stats.sum - whole.stats.sum)).toBeLessThan(1e-6 * whole.stats.count);
   });
 
+  it('two workers continuing a batch: the first in the initial maps themselves, the other merged into them — the maps of one call', async () => {
+    // 40 rotations of a 24×40×48 tile: both workers take some (each takes the next rotation when it is free).
+    const job = { ...noiseJob([24, 40, 48], [9, 9, 9], 71, 4, 40), threads: 2 };
+    const whole = await runMatch(job);
+    const first = await runMatch({ ...job, rotationEnd: 4 });
+    const rest = await runMatch({ ...job, rotationStart: 4, initialScores: first.scores, initialIndices: first.indices });
+    expect(rest.scores).toBe(first.scores);
+    expect(Buffer.from(rest.scores.buffer).equals(Buffer.from(whole.scores.buffer))).toBe(true);
+    expect(Buffer.from(rest.indices.buffer).equals(Buffer.from(whole.indices.buffer))).toBe(true);
+  });
+
   it('an empty batch leaves the initial maps; indices are −1 where nothing was evaluated', async () => {
     const got = await runMatch({ ...{ device: 'cpu' as const, target, targetShape: tile, template, templateShape: box, mask }, rotations: flat, rotationStart: 1, rotationEnd: 1 });
     expect(got.indices.every((v) => v === -1)).toBe(true);

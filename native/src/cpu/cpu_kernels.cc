@@ -624,6 +624,20 @@ class CpuKernels final : public Kernels {
     else best_.assign(n, -std::numeric_limits<float>::infinity());
     if (indices) arg_.assign(indices, indices + n);
     else arg_.assign(n, -1);
+    bestMap_ = best_.data();
+    argMap_ = arg_.data();
+    resetRotationStats();
+  }
+
+  bool adoptMaps(float* scores, int32_t* indices) override {
+    bestMap_ = scores;
+    argMap_ = indices;
+    resetRotationStats();
+    return true;
+  }
+
+  void resetRotationStats() {
+    const int64_t n = config_.tile.voxels();
     rotationMax_.assign(config_.rotationCount, -std::numeric_limits<float>::infinity());
     rotationSum_.assign(config_.rotationCount, 0.0);
     rotationSumSq_.assign(config_.rotationCount, 0.0);
@@ -642,17 +656,21 @@ class CpuKernels final : public Kernels {
   }
 
   bool takeMaps(std::vector<float>* scores, std::vector<int32_t>* indices) override {
+    if (bestMap_ != best_.data()) return false;  // adopted: the caller's memory
     scores->swap(best_);
     indices->swap(arg_);
     best_ = {};
     arg_ = {};
+    bestMap_ = nullptr;
+    argMap_ = nullptr;
     return true;
   }
 
   void readMaps(float* scores, int32_t* indices, double* perRotationSum, double* perRotationSumSq,
                 float* perRotationMax) override {
-    if (scores) std::copy(best_.begin(), best_.end(), scores);
-    if (indices) std::copy(arg_.begin(), arg_.end(), indices);
+    const int64_t n = config_.tile.voxels();
+    if (scores) std::copy(bestMap_, bestMap_ + n, scores);
+    if (indices) std::copy(argMap_, argMap_ + n, indices);
     std::copy(rotationSum_.begin(), rotationSum_.end(), perRotationSum);
     std::copy(rotationSumSq_.begin(), rotationSumSq_.end(), perRotationSumSq);
     std::copy(rotationMax_.begin(), rotationMax_.end(), perRotationMax);
@@ -882,8 +900,8 @@ class CpuKernels final : public Kernels {
     if (p.score == Score::Cc || p.score == Score::FlcSphere) {
       // flc-sphere is within [-1, 1] by Cauchy-Schwarz (the clamp only removes float error); cc is not normalised.
       const float limit = p.score == Score::FlcSphere ? 1.0f : std::numeric_limits<float>::infinity();
-      accumulateScored(o[0], oStride, scale, p.scalar, limit, rows, width, mapStride, weights, best_.data() + start,
-                       arg_.data() + start, p.rotationGlobal, &acc.sum, &acc.sumSq, &acc.rmax,
+      accumulateScored(o[0], oStride, scale, p.scalar, limit, rows, width, mapStride, weights, bestMap_ + start,
+                       argMap_ + start, p.rotationGlobal, &acc.sum, &acc.sumSq, &acc.rmax,
                        vs ? vs + start : nullptr, vs ? vq + start : nullptr, &writes_);
       writes_.decide();
       return;
@@ -891,8 +909,8 @@ class CpuKernels final : public Kernels {
     if (p.score == Score::Flc) {
       const float count = f32(p.stats)[0];
       const float k = count > 0 ? p.invN / count : 0.0f;
-      accumulateFlcDispatch(o, oStride, k, p.flatVariance, rows, width, mapStride, weights, best_.data() + start,
-                            arg_.data() + start, p.rotationGlobal, &acc.sum, &acc.sumSq, &acc.rmax,
+      accumulateFlcDispatch(o, oStride, k, p.flatVariance, rows, width, mapStride, weights, bestMap_ + start,
+                            argMap_ + start, p.rotationGlobal, &acc.sum, &acc.sumSq, &acc.rmax,
                             vs ? vs + start : nullptr, vs ? vq + start : nullptr, &writes_);
       writes_.decide();
       return;
@@ -911,8 +929,8 @@ class CpuKernels final : public Kernels {
         const float* ob[6];
         for (int j = 0; j < 6; ++j) ob[j] = oy[j] + b0;
         mccScoresDispatch(ob, p.invN, maxOverlap, p.flatVariance, n, block);
-        accumulateBlock(block, n, weights ? weights + at + b0 : nullptr, best_.data() + start + at + b0,
-                        arg_.data() + start + at + b0, p.rotationGlobal, &sum, &sumSq, &rmax,
+        accumulateBlock(block, n, weights ? weights + at + b0 : nullptr, bestMap_ + start + at + b0,
+                        argMap_ + start + at + b0, p.rotationGlobal, &sum, &sumSq, &rmax,
                         vs ? vs + start + at + b0 : nullptr, vs ? vq + start + at + b0 : nullptr, &writes_);
       }
     }
@@ -946,6 +964,8 @@ class CpuKernels final : public Kernels {
   std::vector<Slot> slots_;
   std::vector<float> best_;
   std::vector<int32_t> arg_;
+  float* bestMap_ = nullptr;  // the maps the scoring passes write: best_ and arg_, or the caller's (adoptMaps)
+  int32_t* argMap_ = nullptr;
   std::vector<float> rotationMax_;
   std::vector<double> rotationSum_, rotationSumSq_;
   std::vector<float> voxelSum_, voxelSumSq_;  // config_.voxelStats: Σ score, Σ score² per voxel over rotations

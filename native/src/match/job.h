@@ -89,6 +89,11 @@ struct MatchJob {
   Shape3 regionStart, regionShape;
   InputArray<float> initialScores;        // targetShape or empty
   InputArray<int32_t> initialIndices;     // targetShape or empty
+  // The initial maps' own memory, writable (runMatch sets both when both initial maps are given; the caller gets
+  // the call's maps back in them): the CPU's first worker then continues its maps there and the others are merged
+  // into them (MatchResult::mapsInPlace), so no tile-sized pair is allocated and copied in, nor copied back out.
+  float* continueScores = nullptr;
+  int32_t* continueIndices = nullptr;
   Score score = Score::FlcSphere;
   Interpolation interpolation = Interpolation::Linear;
   RotationMode rotationMode = RotationMode::Real;
@@ -122,6 +127,7 @@ constexpr double kFlatVariance = 1e-4;
 struct MatchResult {
   std::vector<float> scores;
   std::vector<int32_t> indices;
+  bool mapsInPlace = false;  // the maps were written into MatchJob::continueScores / continueIndices; these are empty
   double sum = 0, sumSq = 0, count = 0;
   std::vector<float> perRotationMax;
   std::vector<double> perRotationSum, perRotationSumSq;  // over the counted voxels, per rotation of the batch

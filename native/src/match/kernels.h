@@ -97,6 +97,10 @@ class Kernels {
   virtual BufId slotO(int k) const = 0;
   // Running maps and statistics of this worker.
   virtual void initMaps(const float* scores, const int32_t* indices) = 0;
+  // initMaps for maps the caller owns and lets this worker write (MatchJob::continueScores): continued where they
+  // lie, not copied; false where the path keeps its maps elsewhere (the caller then calls initMaps). readMaps
+  // then fills only the per-rotation values.
+  virtual bool adoptMaps(float* scores, int32_t* indices) { return false; }
   // Hands the maps over (the kernels keep none) where the path holds them in host vectors; false elsewhere. After
   // it, readMaps takes null maps and fills only the per-rotation values.
   virtual bool takeMaps(std::vector<float>* scores, std::vector<int32_t>* indices) { return false; }

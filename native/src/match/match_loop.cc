@@ -194,15 +194,17 @@ MemoryVerdict estimateMatchMemory(const MemoryQuery& q) {
     int workers = q.threads > 0 ? q.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     v.deviceLimitBytes = 0.9 * availableHostBytes();
     const double held = std::min(q.heldInputBytes, inputs) + (q.constantsHeld ? constants : 0);
+    // The first worker continues in the caller's initial maps (MatchJob::continueScores): no maps of its own.
+    const double adopted = q.initialMaps ? 8 * n : 0;
     // Fewer workers when the tile is big: each worker holds its own slots and maps.
-    while (workers > 1 && inputs + constants - held + workers * perWorker > v.deviceLimitBytes) --workers;
+    while (workers > 1 && inputs + constants - held + workers * perWorker - adopted > v.deviceLimitBytes) --workers;
     v.workers = workers;
     v.estimate.deviceBytes = 0;
     // Two phases that do not overlap: the set-up (its temporaries, and the 3D spectra the slab layout is made
     // from, freed before the workers start) and the loop (each worker's maps and buffers; worker 0's maps become
-    // the outputs, moved, not copied).
+    // the outputs, moved, not copied, or are the caller's initial maps).
     const double setupPeak = (slab || either ? constantSpectra(q.score) * 8 * nc : 0) + setup;
-    v.estimate.hostBytes = inputs + constants + std::max(setupPeak, workers * perWorker);
+    v.estimate.hostBytes = inputs + constants + std::max(setupPeak, workers * perWorker - adopted);
     if (v.estimate.hostBytes - held > v.deviceLimitBytes) {
       v.fits = false;
       v.reason = "a " + q.targetShape.str() + " tile with score '" + scoreName(q.score) + "' needs " +
@@ -542,6 +544,7 @@ struct WorkerState {
   BufId spectra[3] = {kNoBuffer, kNoBuffer, kNoBuffer};
   BufId boxT = kNoBuffer, boxM = kNoBuffer, stats = kNoBuffer;
   BufId statsWeights = kNoBuffer;
+  bool adoptedMaps = false;  // its maps are MatchJob::continueScores / continueIndices
 };
 
 // One rotation: one fused call where the path has one (CPU cc / flc-sphere), else the same kernels on every path.
@@ -927,8 +930,12 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
     // The set-up on the device runs its transforms in slot 0, which then needs an R2C (Fourier mode has none).
     k.createFftSlots(sp.slots, setup.onDevice ? std::max(sp.forward, 1) : sp.forward, &workerPlanMs[wi]);
     if (setup.onDevice) result.setupReused = k.prepareOnDevice(job, setup.device, prepared->key, w.spectra, &w.scale);
-    k.initMaps(job.initialScores.empty() ? nullptr : job.initialScores.data(),
-               job.initialIndices.empty() ? nullptr : job.initialIndices.data());
+    // The first worker continues in the caller's maps where it may (the others copy them before any rotation runs:
+    // the workers are all made before the loop starts).
+    w.adoptedMaps = wi == 0 && job.continueScores && job.continueIndices && k.adoptMaps(job.continueScores, job.continueIndices);
+    if (!w.adoptedMaps)
+      k.initMaps(job.initialScores.empty() ? nullptr : job.initialScores.data(),
+                 job.initialIndices.empty() ? nullptr : job.initialIndices.data());
   };
   // CPU workers are made on their own threads: each first-touches its own buffers and maps (hundreds of MB per
   // worker on a large tile, page faults mostly), and FFTW's planner is behind a lock. (Vulkan runs one worker.)
@@ -1029,13 +1036,18 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
   std::vector<float> scores, rmax(total);
   std::vector<double> rsum(total), rsumSq(total);
   std::vector<int32_t> indices;
+  float* mergedScores = nullptr;  // worker 0's maps, into which the others are merged
+  int32_t* mergedIndices = nullptr;
   for (int wi = 0; wi < workers; ++wi) {
-    // Worker 0's maps become the result and the others' are merged into it, moved out of the workers where the path
-    // allows (the CPU's host vectors), else copied.
+    // Worker 0's maps become the result (or are the caller's maps already) and the others' are merged into them,
+    // moved out of the workers where the path allows (the CPU's host vectors), else copied.
     Kernels& k = *states[wi].kernels;
     auto& target = wi == 0 ? result.scores : scores;
     auto& targetIdx = wi == 0 ? result.indices : indices;
-    if (k.takeMaps(&target, &targetIdx)) {
+    if (states[wi].adoptedMaps) {
+      k.readMaps(nullptr, nullptr, rsum.data(), rsumSq.data(), rmax.data());
+      result.mapsInPlace = true;
+    } else if (k.takeMaps(&target, &targetIdx)) {
       k.readMaps(nullptr, nullptr, rsum.data(), rsumSq.data(), rmax.data());
     } else {
       target.resize(n);
@@ -1061,13 +1073,17 @@ MatchResult runMatchJob(const MatchJob& job, const ProgressFn& progress, const s
       result.sum += rsum[r];
       result.sumSq += rsumSq[r];
     }
-    if (wi == 0) continue;
+    if (wi == 0) {
+      mergedScores = result.mapsInPlace ? job.continueScores : result.scores.data();
+      mergedIndices = result.mapsInPlace ? job.continueIndices : result.indices.data();
+      continue;
+    }
     for (int64_t i = 0; i < n; ++i) {
       const float s = scores[i];
       const int32_t a = indices[i];
-      if (s > result.scores[i] || (s == result.scores[i] && a >= 0 && (result.indices[i] < 0 || a < result.indices[i]))) {
-        result.scores[i] = s;
-        result.indices[i] = a;
+      if (s > mergedScores[i] || (s == mergedScores[i] && a >= 0 && (mergedIndices[i] < 0 || a < mergedIndices[i]))) {
+        mergedScores[i] = s;
+        mergedIndices[i] = a;
       }
     }
   }
