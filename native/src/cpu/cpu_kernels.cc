@@ -90,7 +90,7 @@ __attribute__((always_inline)) inline bool anyLane(const Int8& v) {
 // vs, vq (null = not asked for): the per-voxel Σ score and Σ score² over rotations (background normalisation),
 // updated in the same pass while the block is in cache. Masked (only inlined into AVX-512 functions): the maps are
 // written by masked stores, without a branch; see the update below. Returns whether a lane had a new maximum.
-template <bool Masked = false>
+template <bool Masked>
 __attribute__((always_inline)) inline bool accumulate8(Lanes& l, const Float8& x, const float* w, float* best,
                                                        int32_t* arg, float* vs, float* vq) {
   if (vs) {
