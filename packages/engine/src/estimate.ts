@@ -93,7 +93,8 @@ export function processPeakBytes(
     const grid = native.nextFastShape([vz + 2 * bz, vy + 2 * by, vx + 2 * bx]);
     const g = grid[0] * grid[1] * grid[2];
     const half = grid[0] * grid[1] * (Math.floor(grid[2] / 2) + 1);
-    preparing = 4 * volume * (p.noData ? 2 : 1) + 4 * g + 8 * half + 4 * g + 4 * volume;
+    // The padded grid (filtered in place), its half spectrum, the filter on it, and the filtered target cut back.
+    preparing = 4 * volume * (p.noData ? 2 : 1) + 4 * g + 8 * half + 4 * half + 4 * volume;
   }
   return PROCESS_BASE_BYTES + ARRAY_OVERHEAD * Math.max(matching, preparing);
 }

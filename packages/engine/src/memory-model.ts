@@ -34,17 +34,18 @@ export const ARRAY_OVERHEAD = 1.04;
 /**
  * What the in-memory target filter (prepare.ts's filterTarget) holds at its peak beyond the target as read, per voxel
  * of its FFT grid (targetFilterGrid: the target and a template box beyond every face, at a fast size): the padded
- * grid, its half spectrum, the addon's transform buffers and the inverse. Measured (maximum RSS over RSS before the
- * filter, lowpass on the CPU): 22.7, 22.5 and 22.3 B a grid voxel on 256×256×160 (box 24), 384×384×96 (16) and 256³ (40).
+ * grid (filtered in place), its half spectrum, the filter on it, and the filtered target cut back. Measured (maximum
+ * RSS over RSS before the filter, lowpass on the CPU): 10.2, 12.1 and 8.5 B a grid voxel on 256×256×160 (box 24),
+ * 384×384×96 (16) and 256³ (40); 22.3–22.7 before the grid was filtered in place (no copy, no second grid array).
  */
-export const TARGET_FILTER_BYTES_PER_GRID_VOXEL = 23;
+export const TARGET_FILTER_BYTES_PER_GRID_VOXEL = 12;
 
 /**
  * What matching a target in memory holds whole, in bytes: tme itself, the target as read and as matched, its
  * best-score and rotation maps (16 bytes a voxel), a target mask (4) and rotation-stats' sums and maps (12), and room
  * for tiles of 4 bytes a voxel (one float32 copy of the target: below that tiles get so small that their overlap
  * costs more than reading them from disk). A target filter (`targetFilterGrid`, its FFT grid) first holds the target as
- * read (and a mask) and its own arrays (TARGET_FILTER_BYTES_PER_GRID_VOXEL): 27 B a voxel or more, above the 20 of the
+ * read (and a mask) and its own arrays (TARGET_FILTER_BYTES_PER_GRID_VOXEL): 16 B a voxel or more, against the 20 of the
  * rest, so the larger of the two counts. Above what is available the search goes out of core.
  */
 export function inMemoryBytes(
