@@ -170,8 +170,8 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
   });
 
   test('what needs the whole tomogram is refused in one line naming the flag or command', async () => {
-    // Beyond the tomogram and its maps (12 bytes a voxel: 264 MiB here, a sparse file) a search that needs the whole
-    // tomogram is refused; below that it stays in memory.
+    // Beyond tme, the tomogram and its maps (160 MiB and 16 bytes a voxel: 525 MiB here, a sparse file) a search that
+    // needs the whole tomogram is refused; below that it stays in memory.
     const big = f('big.mrc');
     const header = Buffer.from(fs.readFileSync(f('target.mrc')).subarray(0, 1024));
     for (const [at, v] of [[0, 160], [4, 160], [8, 900], [28, 160], [32, 160], [36, 900]] as const) header.writeInt32LE(v, at);

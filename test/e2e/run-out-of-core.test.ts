@@ -118,6 +118,18 @@ function outputs(job: string): Map<string, Buffer> {
     expect(listTree(f('filter-disk')).filter((n) => /\.(tmp|part)$/.test(n))).toEqual([]);
   });
 
+  test('a search that needs the whole tomogram, with less memory than it and its maps need, is refused naming the flag', async () => {
+    // 48×80×80 with lcc: tme itself and 16 bytes a voxel come to 164.9 MiB; it used to fall back to memory and then
+    // fail saying to match out of core, which lcc cannot.
+    const r = await runTme(['match', ...search('--score', 'lcc'), '--memory', '164M', '-o', f('lcc')]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/^tme: --score lcc is not available for a tomogram matched out of core \(larger than memory\): its preprocessing acts on the whole tomogram; bin or crop the tomogram, or give more --memory\n$/);
+    expect(fs.existsSync(f('lcc'))).toBe(false);
+    // With room for it and its maps, it runs in memory.
+    const roomy = await runTme(['match', ...search('--score', 'lcc'), '--memory', '180M', '--quiet', '-o', f('lcc-memory')]);
+    expect({ code: roomy.code, stderr: roomy.stderr }).toEqual({ code: 0, stderr: '' });
+  });
+
   test('--formats report on maps that do not fit is refused in one line before matching; by default the report page is left out, and said', async () => {
     const r = await runTme(['run', ...base(), ...OUT_OF_CORE, '--formats', 'tsv,report', '-o', f('report')]);
     expect(r.code).not.toBe(0);

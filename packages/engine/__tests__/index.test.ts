@@ -10,7 +10,7 @@ describe('public API', () => {
       'isRegionSource', 'laplacian', 'listDevices', 'lockJobFolder', 'matchTemplate', 'matchTemplateOutOfCore', 'mergeShards', 'nativeAddonBuilt', 'nextSmoothSize', 'openJob', 'outOfCoreCheckpointBytes', 'parseRotationTable',
       'peakCallingBytes', 'peakSlabMinimumBytes', 'peakSlabSections', 'phaseRandomised', 'planScore', 'planTiles', 'planVolumeFilter', 'prepareJob', 'priorConeAt', 'readBackgroundMap', 'readJob', 'readPaddedBox', 'reflectIndex', 'releaseJobLocks', 'resolveDevices',
       'resolvePadMode', 'resolveScore', 'rotateBox', 'rotationStatsMaps', 'scoreStatistics', 'sphereMask', 'standardise', 'targetFilterGrid', 'templateJob',
-      'templateSupport', 'templateView', 'toArrayOrder', 'withinCone', 'writeJob',
+      'templateSupport', 'templateView', 'toArrayOrder', 'wholeTargetBytes', 'withinCone', 'writeJob',
     ]);
   });
 });

@@ -16,7 +16,7 @@ export { mergeShards, type MergedShards } from './merge';
 export { formatRotationTable, parseRotationTable, ANGLES_HEADER } from './angles';
 export { NativeBackend, defaultBackend, nativeAddonBuilt, NATIVE_ADDON_PATH } from './native-backend';
 export { ReferenceBackend, type ReferenceBackendOptions } from './reference-backend';
-export { TARGET_FILTER_BYTES_PER_GRID_VOXEL, defaultMemoryEstimate, inMemoryBytes, peakCallingBytes, peakSlabMinimumBytes, peakSlabSections } from './memory-model';
+export { TARGET_FILTER_BYTES_PER_GRID_VOXEL, defaultMemoryEstimate, inMemoryBytes, peakCallingBytes, peakSlabMinimumBytes, peakSlabSections, wholeTargetBytes } from './memory-model';
 export { toArrayOrder, rotateBox, boxCentre } from './rotate';
 export { laplacian, standardise } from './laplace';
 export { nextSmoothSize } from './fast-size';

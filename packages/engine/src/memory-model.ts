@@ -41,6 +41,16 @@ export const ARRAY_OVERHEAD = 1.04;
 export const TARGET_FILTER_BYTES_PER_GRID_VOXEL = 12;
 
 /**
+ * What a search that holds the target whole holds before any tile: tme itself, the target as read and as matched,
+ * its best-score and rotation maps (16 bytes a voxel), a target mask (4) and rotation-stats' sums and maps (12).
+ * Below it no tile fits (match.ts's device budget counts the same).
+ */
+export function wholeTargetBytes(shape: readonly [number, number, number], o: { targetMask?: boolean; background?: string } = {}): number {
+  const voxels = shape[0] * shape[1] * shape[2];
+  return PROCESS_BASE_BYTES + ARRAY_OVERHEAD * voxels * (16 + (o.targetMask ? 4 : 0) + (o.background === 'rotation-stats' ? 12 : 0));
+}
+
+/**
  * What matching a target in memory holds whole, in bytes: tme itself, the target as read and as matched, its
  * best-score and rotation maps (16 bytes a voxel), a target mask (4) and rotation-stats' sums and maps (12), and room
  * for tiles of 4 bytes a voxel (one float32 copy of the target: below that tiles get so small that their overlap

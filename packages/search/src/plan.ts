@@ -11,7 +11,7 @@ import {
 import {
   buildTargetFilter, buildTemplateFilter, defocusZones, ellipsoidMask, isIdentityFilter, sphereMask, thresholdMask, whiteningProfile, type DefocusHandedness,
 } from '@tme/template';
-import { checkOutOfCore, inMemoryBytes, listDevices, resolveDevices, targetFilterGrid, type DeviceSelection, type MatchJob } from '@tme/engine';
+import { checkOutOfCore, inMemoryBytes, listDevices, resolveDevices, targetFilterGrid, wholeTargetBytes, type DeviceSelection, type MatchJob } from '@tme/engine';
 import { checkRotationsGiven, resolveSearchOptions, SEARCH_FLAGS, type SearchInput, type SearchOptions } from './options';
 import { searchFilters, type SearchFilters } from './filters';
 import { shapeTemplate, type TemplateSource } from './template';
@@ -54,8 +54,9 @@ export interface TargetMemory {
   inMemoryBytes: number;
   availableBytes: number;
   limit: boolean;
-  /** Whether the tomogram as float32 and its two maps (12 bytes a voxel) fit at all: a search that cannot go out of
-   *  core then still runs in memory, with whatever room is left for tiles. */
+  /** Whether what a search holds whole before any tile fits (wholeTargetBytes: tme itself, the tomogram as read and as
+   *  matched, its two maps): a search that cannot go out of core then still runs in memory, with whatever room is
+   *  left for tiles, and else is refused naming the flag that needs the whole tomogram. */
   wholeFits: boolean;
 }
 
@@ -368,7 +369,7 @@ function targetMemory(o: SearchOptions, filterBox?: Zyx): TargetMemory {
   const available = Math.min(limit ?? Infinity, free);
   const memory: TargetMemory = {
     path: needed > available ? 'out-of-core' : 'in-memory', inMemoryBytes: needed, availableBytes: available, limit: limit !== undefined && limit <= free,
-    wholeFits: 12 * shape[0] * shape[1] * shape[2] <= available,
+    wholeFits: wholeTargetBytes(shape, { targetMask: o.targetMask !== undefined, background: o.background }) < available,
   };
   if (memory.path === 'out-of-core' && volumeFormatOf(file) === 'em') {
     if (memory.wholeFits) return { ...memory, path: 'in-memory' };
