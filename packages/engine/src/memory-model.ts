@@ -46,8 +46,12 @@ export const TARGET_FILTER_BYTES_PER_GRID_VOXEL = 12;
  * Below it no tile fits (match.ts's device budget counts the same).
  */
 export function wholeTargetBytes(shape: readonly [number, number, number], o: { targetMask?: boolean; background?: string } = {}): number {
-  const voxels = shape[0] * shape[1] * shape[2];
-  return PROCESS_BASE_BYTES + ARRAY_OVERHEAD * voxels * (16 + (o.targetMask ? 4 : 0) + (o.background === 'rotation-stats' ? 12 : 0));
+  return PROCESS_BASE_BYTES + ARRAY_OVERHEAD * shape[0] * shape[1] * shape[2] * heldPerVoxel(o);
+}
+
+/** Bytes a voxel that a search holding the target whole keeps before any tile (wholeTargetBytes). */
+function heldPerVoxel(o: { targetMask?: boolean; background?: string }): number {
+  return 16 + (o.targetMask ? 4 : 0) + (o.background === 'rotation-stats' ? 12 : 0);
 }
 
 /**
@@ -62,10 +66,10 @@ export function inMemoryBytes(
   shape: readonly [number, number, number], o: { targetMask?: boolean; background?: string; targetFilterGrid?: readonly [number, number, number] } = {},
 ): number {
   const voxels = shape[0] * shape[1] * shape[2];
-  const mask = o.targetMask ? 4 : 0;
-  const search = voxels * (20 + mask + (o.background === 'rotation-stats' ? 12 : 0));
+  // What the search holds whole, and room for tiles of one float32 copy.
+  const search = voxels * (heldPerVoxel(o) + 4);
   const g = o.targetFilterGrid;
-  const filter = g ? voxels * (4 + mask) + TARGET_FILTER_BYTES_PER_GRID_VOXEL * g[0] * g[1] * g[2] : 0;
+  const filter = g ? voxels * (4 + (o.targetMask ? 4 : 0)) + TARGET_FILTER_BYTES_PER_GRID_VOXEL * g[0] * g[1] * g[2] : 0;
   return PROCESS_BASE_BYTES + ARRAY_OVERHEAD * Math.max(search, filter);
 }
 
