@@ -178,6 +178,29 @@ describe('createReport on a job folder', () => {
     }
   });
 
+  it('reads the maps and the tomogram a run of sections at a time: the same page and PNG at one section a read', () => {
+    const other = tempDir('sections');
+    try {
+      for (const f of fs.readdirSync(dir)) if (f.endsWith('.mrc') || f.endsWith('.tsv') || f.endsWith('.json')) fs.copyFileSync(path.join(dir, f), path.join(other, f));
+      const section = 4 * 40 * 48;
+      for (const withCall of [true, false]) {
+        // Without the call's report the histogram is the score map's own, read with its rotation indices.
+        if (!withCall) fs.rmSync(path.join(other, 'picks.report.json'));
+        // The PNG (slow to encode) once: its slab is read in one go either way.
+        const whole = createReport(other, withCall ? { png: {} } : {});
+        expect(whole.data.histogram.source).toBe(withCall ? 'call' : 'scores');
+        for (const maxReadBytes of [section, 3 * section, 2 * section + 1]) {
+          const read = createReport(other, { ...(withCall && maxReadBytes === section ? { png: {} } : {}), maxReadBytes });
+          expect(read.html).toBe(whole.html);
+          if (read.png) expect(read.png.png.equals(whole.png!.png)).toBe(true);
+        }
+      }
+      expect(() => createReport(other, { maxReadBytes: 0 })).toThrow(/maxReadBytes/);
+    } finally {
+      fs.rmSync(other, { recursive: true, force: true });
+    }
+  });
+
   it('refuses a folder that is not a finished job, and a missing picks file, naming the file', () => {
     const empty = tempDir('empty');
     try {

@@ -1,7 +1,8 @@
 import { gunzipSync } from 'node:zlib';
 import { createVolume, type Zyx } from '@tme/formats';
 import { seededRandom } from '@tme/rotations';
-import { binVolume, browserLibraries, previewBin, previewVolume, PREVIEW_VOXELS, sampleQuantiles } from '../src';
+import { scoreHistogram } from '@tme/peaks';
+import { binVolume, browserLibraries, previewBin, previewVolume, PREVIEW_VOXELS, sampleQuantiles, scoreHistogramOfSections, sectionsOfVolume } from '../src';
 
 function randomVolume(shape: Zyx, seed: number): Float32Array {
   const random = seededRandom(seed);
@@ -98,5 +99,45 @@ describe('sampleQuantiles', () => {
   it('ignores NaN and infinities', () => {
     expect(sampleQuantiles(Float32Array.of(NaN, 1, 2, 3, Infinity, -Infinity), [0, 0.5, 1])).toEqual([1, 2, 3]);
     expect(sampleQuantiles(Float32Array.of(NaN), [0.5])[0]).toBeNaN();
+  });
+});
+
+describe('volumes read a run of sections at a time (a job whose maps do not fit memory)', () => {
+  // 12×100×100 = 120,000 voxels: one whole 64 Ki-voxel histogram block and a partial one, across section boundaries.
+  const shape: Zyx = [12, 100, 100];
+  const data = randomVolume(shape, 11);
+  data[5] = NaN;
+  data[30_000] = Infinity;
+  const volume = createVolume(data, shape, [1, 1, 1]);
+  const rot = Float32Array.from({ length: data.length }, (_, i) => (i % 97 === 0 ? -1 : i % 5));
+  const rotVolume = createVolume(rot, shape, [1, 1, 1]);
+  const section = 4 * 100 * 100;
+
+  it.each([[1, 'mean'], [2, 'max'], [3, 'mean'], [5, 'max']] as const)('bin %i (%s): the same preview bytes whatever the sections per read', (bin, reduce) => {
+    const whole = binVolume(volume, bin, reduce);
+    for (const sections of [1, 2, 5, 12]) {
+      const read = binVolume(sectionsOfVolume(volume), bin, reduce, sections * section);
+      expect(read.shape).toEqual(whole.shape);
+      expect(Buffer.from(read.data.buffer).equals(Buffer.from(whole.data.buffer))).toBe(true);
+    }
+    const opts = { reduce, window: reduce === 'mean' ? 'percentiles' : 'upper', maxVoxels: 30_000 } as const;
+    expect(previewVolume(sectionsOfVolume(volume), { ...opts, maxReadBytes: section })).toEqual(previewVolume(volume, opts));
+  });
+
+  it('histograms the map with its rotation indices as scoreHistogram does on the maps held whole, bit for bit', () => {
+    const scores = Float32Array.from(data, (v) => (v === Infinity ? 0.5 : v)); // finite edges (NaN stays: not counted)
+    const want = scoreHistogram(scores, { rotationIndices: rot, bins: 100 });
+    expect(want.count).toBe(scores.length - Math.ceil(scores.length / 97) - 1); // unscored voxels and the NaN left out
+    expect(want.edges.every(Number.isFinite)).toBe(true);
+    // 1 and 3 sections a read carry every block across reads; 7 and all read the first block in place.
+    for (const sections of [1, 3, 7, 12]) {
+      const got = scoreHistogramOfSections(sectionsOfVolume(createVolume(scores, shape, [1, 1, 1])), sectionsOfVolume(rotVolume), { bins: 100, maxReadBytes: 2 * sections * section });
+      expect(got).toEqual(want);
+    }
+  });
+
+  it('refuses rotation indices of another shape', () => {
+    const other = createVolume(new Float32Array(10 * 100 * 100), [10, 100, 100], [1, 1, 1]);
+    expect(() => scoreHistogramOfSections(sectionsOfVolume(volume), sectionsOfVolume(other))).toThrow(/rotationIndices/);
   });
 });

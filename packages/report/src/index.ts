@@ -9,6 +9,7 @@ export { renderReportHtml } from './page';
 export { renderSlabPng, busiestSlice, plasma, type SlabPng, type SlabPngOptions } from './slab-png';
 export { previewVolume, previewBin, binVolume, sampleQuantiles, PREVIEW_VOXELS, type VolumePreview, type PreviewOptions } from './volume-preview';
 export { browserLibraries, type BrowserLibrary } from './libraries';
+export { REPORT_READ_BYTES, scoreHistogramOfSections, sectionsOfMrc, sectionsOfVolume, type SectionSource } from './sections';
 
 export interface CreateReportOptions extends ReadReportOptions {
   /** Also draw the slab views as a PNG (undefined: no PNG; {}: the defaults of renderSlabPng). */

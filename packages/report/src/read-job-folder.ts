@@ -1,13 +1,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { readJob, type JobRecord } from '@tme/engine';
+import { openJob, type JobRecord } from '@tme/engine';
 import { scorePicks, type OrientedPosition } from '@tme/example';
-import { TmeError, invalidOption, readVolume, type Volume, type Zyx } from '@tme/formats';
+import { TmeError, invalidOption, readVolume, volumeFormatOf, type Zyx } from '@tme/formats';
 import {
-  expectedFalsePositives, parseOrientationsTsv, scoreHistogram, statisticsFromJob, type PeakCallReport, type ScoreStatistics,
+  expectedFalsePositives, parseOrientationsTsv, statisticsFromJob, type PeakCallReport, type ScoreHistogram, type ScoreStatistics,
 } from '@tme/peaks';
 import { matrixToRelionEuler, relionEulerToMatrix } from '@tme/rotations';
 import type { ReportData, ReportHistogram, ReportPick, ReportTruth } from './report-data';
+import { REPORT_READ_BYTES, scoreHistogramOfSections, sectionsOfMrc, sectionsOfVolume, type SectionSource } from './sections';
 import { PREVIEW_VOXELS, previewVolume } from './volume-preview';
 
 export interface ReadReportOptions {
@@ -20,14 +21,18 @@ export interface ReadReportOptions {
   truthDistance?: number;
   /** Most voxels of each volume's preview. Default PREVIEW_VOXELS. */
   previewVoxels?: number;
+  /** Most bytes read at once from the maps and an MRC tomogram, which are read a run of sections at a time (so the
+   *  page is made within about this much memory however large the job). Default REPORT_READ_BYTES (64 MiB). */
+  maxReadBytes?: number;
 }
 
-/** The report's data and the full volumes it was made from (the PNG export draws them at full resolution). */
+/** The report's data and the full volumes it was made from, read by sections (the PNG export draws a slab of them at
+ *  full resolution). */
 export interface ReportSource {
   data: ReportData;
-  tomogram: Volume | null;
+  tomogram: SectionSource | null;
   /** The map the peaks were called on (data.scoresFile): scores.mrc or the job's --background map. */
-  scores: Volume;
+  scores: SectionSource;
 }
 
 /** The sampling's directions on the page: enough to see the coverage, few enough to keep the page small. */
@@ -43,9 +48,11 @@ export function zAxisDirection(r: ArrayLike<number>, offset = 0): [number, numbe
 /** Reads a job folder into everything the page shows. Throws TmeError for a folder that is not a finished job. */
 export function readReportSource(jobDir: string, options: ReadReportOptions = {}): ReportSource {
   const dir = path.resolve(jobDir);
-  const job = readJob(dir);
+  // Headers only: the maps (and an MRC tomogram) are read a run of sections at a time, never whole.
+  const job = openJob(dir);
   const record = job.record;
-  const scores = job.scores;
+  const maxReadBytes = options.maxReadBytes ?? REPORT_READ_BYTES;
+  if (!(Number.isFinite(maxReadBytes) && maxReadBytes > 0)) throw invalidOption('maxReadBytes', 'a number of bytes > 0', maxReadBytes);
   const picksFile = path.resolve(options.picks ?? path.join(dir, 'picks.tsv'));
   const base = picksFile.replace(/\.tsv$/i, '');
   const detailsFile = `${base}.details.tsv`;
@@ -61,31 +68,33 @@ export function readReportSource(jobDir: string, options: ReadReportOptions = {}
 
   // The map the call used (tme run and tme peaks call on a --background map when the job has one).
   const calledOn = call?.scores ?? job.background?.file ?? 'scores.mrc';
-  const map = job.background && calledOn === job.background.file ? job.background.peakMap : scores;
-  const tomogram = readTomogram(record, scores.shape);
+  const onBackground = job.background !== undefined && calledOn === job.background.file;
+  const map = sectionsOfMrc(onBackground ? (job.background as NonNullable<typeof job.background>).path : job.files.scores);
+  const tomogram = readTomogram(record, job.shape);
   const templateShape = record.parameters.templateShape;
   // The noise model the call used; without a call, the search's own (it has no calling region: no curve is drawn).
   const statistics = statisticsFromJob(call ? call.searchStatistics : record.statistics);
   const truth = options.truth === undefined ? null : scoreAgainstTruth(picks, options.truth, options.truthDistance ?? 2);
   const previewVoxels = options.previewVoxels ?? PREVIEW_VOXELS;
+  const ownHistogram = (): ScoreHistogram => scoreHistogramOfSections(map, sectionsOfMrc(job.files.rotations), { bins: 100, maxReadBytes });
 
   const data: ReportData = {
     title: path.basename(dir),
     jobDir: dir,
     createdAt: record.createdAt,
     tmeVersion: record.tmeVersion,
-    shape: scores.shape,
-    voxelSize: scores.voxelSize,
+    shape: job.shape,
+    voxelSize: job.voxelSize,
     markerRadius: Math.max(2, Math.round(Math.min(...templateShape) / 3)),
     tomogram: tomogram.volume
-      ? { preview: previewVolume(tomogram.volume, { reduce: 'mean', window: 'percentiles', maxVoxels: previewVoxels }), file: tomogram.file as string }
+      ? { preview: previewVolume(tomogram.volume, { reduce: 'mean', window: 'percentiles', maxVoxels: previewVoxels, maxReadBytes }), file: tomogram.file as string }
       : { missing: tomogram.missing as string, file: tomogram.file },
-    scores: previewVolume(map, { reduce: 'max', window: 'upper', maxVoxels: previewVoxels }),
-    scoresFile: map === scores ? 'scores.mrc' : calledOn,
+    scores: previewVolume(map, { reduce: 'max', window: 'upper', maxVoxels: previewVoxels, maxReadBytes }),
+    scoresFile: onBackground ? calledOn : 'scores.mrc',
     picks,
     picksFile: picksMissing === null ? (fs.existsSync(detailsFile) ? detailsFile : picksFile) : null,
     picksMissing,
-    histogram: histogramOf(call, statistics, map.data, job.indices),
+    histogram: histogramOf(call, statistics, ownHistogram),
     angles: anglesOf(record, job.rotations),
     truth,
     job: jobRows(record, call),
@@ -116,14 +125,14 @@ function readCallReport(file: string): PeakCallReport {
   return r as PeakCallReport;
 }
 
-/** The tomogram named in job.json, or why it cannot be shown. */
-function readTomogram(record: JobRecord, shape: Zyx): { volume: Volume | null; file: string | null; missing?: string } {
+/** The tomogram named in job.json (an MRC read by sections, an EM file whole), or why it cannot be shown. */
+function readTomogram(record: JobRecord, shape: Zyx): { volume: SectionSource | null; file: string | null; missing?: string } {
   const file = typeof record.inputs['target'] === 'string' ? record.inputs['target'] : null;
   if (file === null) return { volume: null, file, missing: 'job.json names no tomogram' };
   if (!fs.existsSync(file)) return { volume: null, file, missing: `${file} is gone (moved or deleted since the search)` };
-  let volume: Volume;
+  let volume: SectionSource;
   try {
-    volume = readVolume(file);
+    volume = volumeFormatOf(file) === 'mrc' ? sectionsOfMrc(file) : sectionsOfVolume(readVolume(file));
   } catch (err) {
     return { volume: null, file, missing: `${file} cannot be read: ${err instanceof TmeError ? err.message : String(err)}` };
   }
@@ -206,9 +215,9 @@ function round(v: number, digits: number): number {
 }
 
 /** The call's histogram and threshold, or (no call report) the score map's own histogram without a threshold. */
-function histogramOf(call: PeakCallReport | null, statistics: ScoreStatistics | undefined, scores: Float32Array, indices: Int32Array): ReportHistogram {
+function histogramOf(call: PeakCallReport | null, statistics: ScoreStatistics | undefined, ownHistogram: () => ScoreHistogram): ReportHistogram {
   const h = call?.histogram ?? (() => {
-    const own = scoreHistogram(scores, { rotationIndices: indices, bins: 100 });
+    const own = ownHistogram();
     return { edges: Array.from(own.edges), counts: Array.from(own.counts), fitted: Array.from(own.fitted), fit: own.fit };
   })();
   const t = call?.threshold;
@@ -301,3 +310,4 @@ function jobRows(record: JobRecord, call: PeakCallReport | null): Array<[string,
   }
   return rows;
 }
+

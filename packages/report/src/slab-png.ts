@@ -1,6 +1,7 @@
 import { PNG } from 'pngjs';
 import { invalidOption, type Volume } from '@tme/formats';
 import type { ReportData, ReportPick } from './report-data';
+import { isSectionSource, sectionsOfVolume, type SectionSource } from './sections';
 import { sampleQuantiles } from './volume-preview';
 
 export interface SlabPngOptions {
@@ -50,14 +51,15 @@ export function busiestSlice(picks: readonly ReportPick[], nz: number, radius: n
 }
 
 /** Mean (or max) of slices [from, to] of a volume, as float32 (y, x). */
-function slab(v: Volume, from: number, to: number, reduce: 'mean' | 'max'): Float32Array {
+function slab(v: Volume | SectionSource, from: number, to: number, reduce: 'mean' | 'max'): Float32Array {
   const [, ny, nx] = v.shape;
   const plane = ny * nx;
+  const data = (isSectionSource(v) ? v : sectionsOfVolume(v)).readSections(from, to - from + 1);
   const out = new Float32Array(plane).fill(reduce === 'max' ? -Infinity : 0);
-  for (let z = from; z <= to; z++) {
+  for (let z = 0; z <= to - from; z++) {
     const at = z * plane;
-    if (reduce === 'max') for (let i = 0; i < plane; i++) out[i] = Math.max(out[i]!, v.data[at + i]!);
-    else for (let i = 0; i < plane; i++) out[i]! += v.data[at + i]!;
+    if (reduce === 'max') for (let i = 0; i < plane; i++) out[i] = Math.max(out[i]!, data[at + i]!);
+    else for (let i = 0; i < plane; i++) out[i]! += data[at + i]!;
   }
   if (reduce === 'mean') for (let i = 0; i < plane; i++) out[i]! /= to - from + 1;
   return out;
@@ -68,7 +70,7 @@ function slab(v: Volume, from: number, to: number, reduce: 'mean' | 'max'): Floa
  * map's (maximum), side by side at full resolution (enlarged to at least 384 pixels a view), the picks the centre
  * slice cuts drawn as circles coloured by score (plasma, threshold → best). Without the tomogram, the score map alone.
  */
-export function renderSlabPng(data: ReportData, volumes: { tomogram: Volume | null; scores: Volume }, options: SlabPngOptions = {}): SlabPng {
+export function renderSlabPng(data: ReportData, volumes: { tomogram: Volume | SectionSource | null; scores: Volume | SectionSource }, options: SlabPngOptions = {}): SlabPng {
   const [nz, ny, nx] = data.shape;
   const R = data.markerRadius;
   const thickness = options.thickness ?? Math.min(nz, 2 * R - 1);

@@ -1,5 +1,6 @@
 import { gzipSync } from 'node:zlib';
 import { invalidOption, type Volume, type Zyx } from '@tme/formats';
+import { REPORT_READ_BYTES, eachSectionRun, isSectionSource, sectionsOfVolume, sectionsPerRead, type SectionSource } from './sections';
 
 /** A volume as the page carries it: binned, windowed to 8 bits, gzip-compressed, base64. */
 export interface VolumePreview {
@@ -23,6 +24,8 @@ export interface PreviewOptions {
   /** 'percentiles': 0.5 % to 99.5 % of the binned values (a tomogram: gold and edges do not wash it out);
    * 'upper': median to maximum (a score map: noise dark, peaks bright). */
   window: 'percentiles' | 'upper';
+  /** A volume on disk: most bytes read at once (default REPORT_READ_BYTES). */
+  maxReadBytes?: number;
 }
 
 /** The default voxel budget of one preview: a 512×512×200 job's two previews stay under 5 MB of page. */
@@ -37,23 +40,27 @@ export function previewBin(shape: Zyx, maxVoxels: number): number {
 }
 
 /** Bins `volume` (mean or max over b³ voxels; partial bins at the far faces), the result as float32 (z, y, x). */
-export function binVolume(volume: Volume, bin: number, reduce: 'mean' | 'max'): { data: Float32Array; shape: Zyx } {
-  const [nz, ny, nx] = volume.shape;
+export function binVolume(volume: Volume | SectionSource, bin: number, reduce: 'mean' | 'max', maxReadBytes = REPORT_READ_BYTES): { data: Float32Array; shape: Zyx } {
+  const source = isSectionSource(volume) ? volume : sectionsOfVolume(volume);
+  const [nz, ny, nx] = source.shape;
   const shape: Zyx = [Math.ceil(nz / bin), Math.ceil(ny / bin), Math.ceil(nx / bin)];
   const [, oy, ox] = shape;
   const out = new Float32Array(shape[0] * oy * ox).fill(reduce === 'max' ? -Infinity : 0);
   const counts = reduce === 'mean' ? new Uint32Array(out.length) : undefined;
   const xOut = new Int32Array(nx);
   for (let x = 0; x < nx; x++) xOut[x] = Math.floor(x / bin);
-  const src = volume.data;
-  for (let z = 0; z < nz; z++) {
-    for (let y = 0; y < ny; y++) {
-      const row = (Math.floor(z / bin) * oy + Math.floor(y / bin)) * ox;
-      const at = (z * ny + y) * nx;
-      if (counts) meanRow(src, at, nx, xOut, out, counts, row);
-      else maxRow(src, at, nx, xOut, out, row);
+  // Section by section in z order: every bin adds its voxels in the order a whole volume's raster gives them.
+  eachSectionRun(source, sectionsPerRead(source.shape, maxReadBytes), (src, z0, count) => {
+    for (let dz = 0; dz < count; dz++) {
+      const z = z0 + dz;
+      for (let y = 0; y < ny; y++) {
+        const row = (Math.floor(z / bin) * oy + Math.floor(y / bin)) * ox;
+        const at = (dz * ny + y) * nx;
+        if (counts) meanRow(src, at, nx, xOut, out, counts, row);
+        else maxRow(src, at, nx, xOut, out, row);
+      }
     }
-  }
+  });
   if (counts) for (let i = 0; i < out.length; i++) out[i] = counts[i]! > 0 ? out[i]! / counts[i]! : NaN;
   return { data: out, shape };
 }
@@ -91,9 +98,9 @@ export function sampleQuantiles(data: Float32Array, qs: readonly number[]): numb
 }
 
 /** The page's copy of a volume: binned to the budget, windowed, one byte a voxel, gzip. */
-export function previewVolume(volume: Volume, options: PreviewOptions): VolumePreview {
+export function previewVolume(volume: Volume | SectionSource, options: PreviewOptions): VolumePreview {
   const bin = previewBin(volume.shape, options.maxVoxels ?? PREVIEW_VOXELS);
-  const binned = binVolume(volume, bin, options.reduce);
+  const binned = binVolume(volume, bin, options.reduce, options.maxReadBytes);
   let [lo, hi] = options.window === 'percentiles'
     ? sampleQuantiles(binned.data, [0.005, 0.995]) as [number, number]
     : [sampleQuantiles(binned.data, [0.5])[0]!, maxFinite(binned.data)];

@@ -2,10 +2,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { TmeError, invalidOption, readMrcHeader, type Zyx } from '@tme/formats';
-import { BACKGROUND_FILES, JOB_LOCK_FILE, isRegionSource, openJob, peakCallingBytes, readBackgroundMap, readJob, type MatchResult } from '@tme/engine';
+import { BACKGROUND_FILES, isRegionSource, openJob, peakCallingBytes, readBackgroundMap, readJob, type MatchResult } from '@tme/engine';
 import { RUN_FORMATS, describeFaceBoxes, pickAndExport, type RunFormat } from '../pipeline';
 import { describeRefinement, refinable } from '../refine';
 import { addMatchOptions, executeMatch, setupMatch, type MatchFlags } from './match';
+import { REPORT_READ_BYTES } from '@tme/report';
 import { REPORT_FILE, writeReport } from './report';
 import {
   PEAK_MASK_HELP, addPeakOptions, callJobBySlabs, callOptionsFrom, describeEdge, describeThreshold, readPeakMask, type PeaksCliOptions,
@@ -50,10 +51,6 @@ function checkMaskShape(file: string, shape: Zyx): void {
   }
 }
 
-function gibOf(bytes: number): string {
-  return bytes >= 2 ** 30 ? `${(bytes / 2 ** 30).toFixed(1)} GiB` : `${Math.ceil(bytes / 2 ** 20)} MiB`;
-}
-
 export function parseFormats(text: string): RunFormat[] {
   const list = text.split(',').map((s) => s.trim().toLowerCase()).filter((s) => s.length > 0);
   const bad = list.filter((s) => !(RUN_FORMATS as readonly string[]).includes(s));
@@ -84,19 +81,8 @@ export async function runAll(flags: RunFlags): Promise<void> {
   // RELION export read each pick's box by region. The maps read back take the search's own rotation matrices (angles.tsv
   // gives them to the last bits only, and refinement starts from them).
   const outOfCore = isRegionSource(setup.target);
-  const defaultFormats = flags.formats === RUN_FORMATS.join(',');
   const memory = { shape: targetShape, available: setup.memory.availableBytes, limit: setup.memory.limit };
   const slabWise = outOfCore && peakCallingBytes(targetShape) > memory.available;
-  // The report page draws the maps held whole.
-  if (slabWise && formats.includes('report')) {
-    if (!defaultFormats) {
-      // Nothing was matched: the folder this run made goes again.
-      process.removeListener('SIGINT', setup.cancel.onSigint);
-      if (setup.createdDir && fs.readdirSync(setup.dir).every((n) => n === JOB_LOCK_FILE)) fs.rmSync(setup.dir, { recursive: true });
-      throw invalidOption('--formats', `no report for a tomogram whose maps do not fit memory (the page holds them whole; ${gibOf(peakCallingBytes(targetShape))} needed, ${gibOf(memory.available)} available)`, flags.formats);
-    }
-    formats.splice(formats.indexOf('report'), 1);
-  }
   if (flags.mask !== undefined) setup.inputs['peakMask'] = path.resolve(flags.mask);
   const matched = flags.fromJob ? undefined : await executeMatch(setup, flags, 'tme run');
   const result = slabWise
@@ -121,10 +107,11 @@ export async function runAll(flags: RunFlags): Promise<void> {
     refine: refine ? { job: setup.job, angularStep: setup.angularStep } : undefined, warnings: setup.warnings,
   });
   // Last: the page shows everything the run wrote.
-  const report = formats.includes('report') ? writeReport(setup.dir, path.join(setup.dir, REPORT_FILE), {}) : undefined;
+  // Maps that do not fit are read for the page a run of sections at a time, within a quarter of the memory allowed.
+  const reportReads = slabWise ? { maxReadBytes: Math.max(2 ** 20, Math.min(REPORT_READ_BYTES, memory.available / 4)) } : {};
+  const report = formats.includes('report') ? writeReport(setup.dir, path.join(setup.dir, REPORT_FILE), reportReads) : undefined;
   if (!flags.quiet) {
     if ('slabs' in result) process.stdout.write(result.slabs.describe('tme run'));
-    if (slabWise && defaultFormats) process.stdout.write('tme run: no report page (it draws the maps held whole): the picks\' report is picks.report.json\n');
     process.stdout.write(describeThreshold(summary.peaks, 'tme run'));
     if (flags.edge !== undefined) process.stdout.write(describeEdge(summary.peaks, 'tme run'));
     if (summary.refined) process.stdout.write(describeRefinement(summary.refined, 'tme run'));
