@@ -1,8 +1,8 @@
 /**
  * `tme run` on a tomogram larger than memory (forced with --memory on a small one): matched out of core, peaks called
  * slab by slab, each pick refined and cut for RELION from its own box read by region. Picks, refined angles and scores,
- * and the RELION subtomograms equal the in-memory run's, byte for byte; with a target filter too (refinement re-filters
- * the whole tomogram by the search's own passes: scores within 1e-6, see below). Particles sit at the faces, so
+ * and the RELION subtomograms equal the in-memory run's, byte for byte; with a target filter too (refinement reads the
+ * search's own filtered tomogram, kept on disk until then: scores within 1e-6, see below). Particles sit at the faces, so
  * refinement's and the export's boxes cross them.
  */
 import * as fs from 'node:fs';
@@ -105,7 +105,7 @@ function outputs(job: string): Map<string, Buffer> {
     expect(listTree(f('disk')).filter((n) => /\.(tmp|part)$/.test(n))).toEqual([]);
   });
 
-  test('with a target filter: refinement re-filters the whole tomogram as the search did; the same picks and refined angles, scores within 1e-6', async () => {
+  test('with a target filter: refinement reads the search\'s filtered tomogram (not filtered again); the same picks and refined angles, scores within 1e-6', async () => {
     // 165 MiB: room for the filter's passes (the maps then fit for the peak call; refinement and export still read boxes).
     const filters = ['--tilt-range', '-60,60', '--lowpass', '30', '--whiten'];
     const memory = await runTme(['run', ...base(...filters), '--formats', 'tsv,relion', '--quiet', '-o', f('filter-memory')]);
@@ -113,6 +113,7 @@ function outputs(job: string): Map<string, Buffer> {
     const disk = await runTme(['run', ...base(...filters), '--memory', '165M', '--formats', 'tsv,relion', '-o', f('filter-disk')]);
     expect({ code: disk.code, stderr: disk.stderr }).toEqual({ code: 0, stderr: '' });
     expect(disk.stdout).toMatch(/\(out of core\)/);
+    expect(disk.stdout).toMatch(/^tme run: refined \d+ orientations: .* \(on the search's filtered tomogram, not filtered again\)$/m);
     const table = (job: string): string[][] => fs.readFileSync(path.join(f(job), 'picks.details.tsv'), 'utf8').trim().split('\n').map((r) => r.split('\t'));
     const a = table('filter-memory');
     const b = table('filter-disk');
@@ -133,7 +134,7 @@ function outputs(job: string): Map<string, Buffer> {
     const subtomograms = listTree(f('filter-memory/relion/Subtomograms'));
     expect(subtomograms.length).toBe(a.length); // each pick's, and the missing wedge's
     for (const n of subtomograms) expect(fs.readFileSync(f(`filter-disk/relion/Subtomograms/${n}`)).equals(fs.readFileSync(f(`filter-memory/relion/Subtomograms/${n}`)))).toBe(true);
-    // The filter's temporary volumes (the search's and refinement's) are gone.
+    // The filter's temporary volume (the search's, which refinement read) is gone.
     expect(listTree(f('filter-disk')).filter((n) => /\.(tmp|part)$/.test(n))).toEqual([]);
   });
 

@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { writeFileAtomic, type Volume, type VolumeRegionSource, type Zyx } from '@tme/formats';
-import { BACKGROUND_FILES, backgroundStatistics, type MatchJob, type MatchParameters, type MatchResult } from '@tme/engine';
+import { BACKGROUND_FILES, backgroundStatistics, type FilteredVolume, type MatchJob, type MatchParameters, type MatchResult } from '@tme/engine';
 import {
   callPeaks, formatOrientationsTsv, formatPicksDetailsTsv, peakCallReport, scoreHistogram,
   type CallPeaksOptions, type PeakCallReport, type PeakSet, type Pick, type RefinedOrientation, type ScoreMaps, type ScoreStatistics,
@@ -56,8 +56,9 @@ export interface PickAndExportOptions {
   /** Subtomograms with dark protein are inverted so RELION sees bright density. */
   invertSubtomograms?: boolean;
   force?: boolean;
-  /** Refine each pick's orientation locally with the search's own score and filters. */
-  refine?: { job: MatchJob; angularStep: number };
+  /** Refine each pick's orientation locally with the search's own score and filters (out of core with a target
+   *  filter: `filtered`, the search's filtered tomogram, is read rather than filtered again). */
+  refine?: { job: MatchJob; angularStep: number; filtered?: FilteredVolume };
   /** What the run printed as warnings, kept in the call's report. */
   warnings?: readonly string[];
 }
@@ -67,6 +68,8 @@ export interface PickAndExportSummary {
   /** The picks as exported (refined orientations when asked for). */
   picks: Pick[];
   refined?: RefinedOrientation[];
+  /** Refinement read the search's filtered tomogram (refine.filtered) instead of filtering it again. */
+  refinedOnSearchFilter?: boolean;
   files: string[];
   relion?: ExportSummary;
 }
@@ -120,9 +123,10 @@ export async function pickAndExport(o: PickAndExportOptions): Promise<PickAndExp
   const summary: PickAndExportSummary = { peaks, picks: peaks.picks, files };
   const calledAt = performance.now();
   if (o.refine) {
-    const r = await refinePicks(peaks, o.refine.job, o.refine.angularStep, undefined, o.dir);
+    const r = await refinePicks(peaks, o.refine.job, o.refine.angularStep, undefined, o.dir, o.refine.filtered);
     summary.picks = r.picks;
     summary.refined = r.refined;
+    if (r.reusedFilter) summary.refinedOnSearchFilter = true;
   }
   const refined = performance.now();
   const picks = toExportPicks(summary.picks);

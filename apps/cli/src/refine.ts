@@ -1,6 +1,7 @@
 import { TmeError, type Zyx } from '@tme/formats';
 import {
-  checkPriors, createDiskOrientationScorer, createOrientationScorer, isRegionSource, priorConeAt, templateJob, withinCone, type JobRecord, type MatchJob,
+  checkPriors, createDiskOrientationScorer, createOrientationScorer, isRegionSource, priorConeAt, templateJob, withinCone, type FilteredVolume,
+  type JobRecord, type MatchJob,
 } from '@tme/engine';
 import { refineOrientations, type PeakSet, type Pick, type RefinedOrientation } from '@tme/peaks';
 import { planSearch, searchFromRecord } from '@tme/search';
@@ -9,17 +10,19 @@ import { planSearch, searchFromRecord } from '@tme/search';
  * Local orientation refinement of every pick with the job's own score and filters (a cone and in-plane search at
  * half, then a quarter, of the global step, re-scored at the pick), so the angles users average in RELION are
  * finer than the global sampling. Returns the picks with refined rotations, and the refinement records. A target on
- * disk (matched out of core) is read per pick by region; a target filter's temporary volume goes in `dir`.
+ * disk (matched out of core) is read per pick by region; a target filter's temporary volume goes in `dir`, unless
+ * `filtered` (the search's, still on disk) is that filter of that tomogram.
  */
 export async function refinePicks(
-  set: PeakSet, job: MatchJob, angularStep: number, signal?: AbortSignal, dir?: string,
-): Promise<{ picks: Pick[]; refined: RefinedOrientation[] }> {
+  set: PeakSet, job: MatchJob, angularStep: number, signal?: AbortSignal, dir?: string, filtered?: FilteredVolume,
+): Promise<{ picks: Pick[]; refined: RefinedOrientation[]; reusedFilter?: boolean }> {
   // Under priors each pick keeps to the cone of its nearest prior (the one the search used at its voxel).
   const priors = job.priors === undefined ? undefined : checkPriors(job.priors);
   const cones = priors && set.picks.map((p) => priorConeAt(priors, p.position, job.target.voxelSize)?.index);
   // Each pick is re-scored with the template it matched (several templates in one pass: its `template`).
   const refined = new Array<RefinedOrientation>(set.picks.length);
   const templates = [...new Set(set.picks.map((p) => p.template))];
+  let reusedFilter = false;
   for (const k of templates) {
     const which = set.picks.flatMap((p, i) => (p.template === k ? [i] : []));
     const allowed = priors && cones
@@ -29,8 +32,9 @@ export async function refinePicks(
       }
       : undefined;
     const disk = isRegionSource(job.target)
-      ? await createDiskOrientationScorer(templateJob(job, k), { dir: dir ?? process.cwd(), ...(signal ? { signal } : {}) })
+      ? await createDiskOrientationScorer(templateJob(job, k), { dir: dir ?? process.cwd(), ...(signal ? { signal } : {}), ...(filtered ? { filtered } : {}) })
       : undefined;
+    if (disk?.reusedFilter) reusedFilter = true;
     let out: RefinedOrientation[];
     try {
       out = await refineOrientations(
@@ -47,7 +51,7 @@ export async function refinePicks(
     const r = refined[i] as RefinedOrientation;
     return { ...p, rotation: r.rotation, pytmeEuler: r.pytmeEuler, relionEuler: r.relionEuler };
   });
-  return { picks, refined };
+  return { picks, refined, ...(reusedFilter ? { reusedFilter } : {}) };
 }
 
 function median(values: number[]): number {
@@ -56,9 +60,10 @@ function median(values: number[]): number {
 }
 
 /** The line that reports a refinement: how far the orientations moved and what the scores gained. */
-export function describeRefinement(refined: readonly RefinedOrientation[], prefix: string): string {
+export function describeRefinement(refined: readonly RefinedOrientation[], prefix: string, onSearchFilter = false): string {
   return `${prefix}: refined ${refined.length} orientations: median change ${median(refined.map((r) => r.angularChange)).toFixed(1)}°, `
-    + `median score gain ${median(refined.map((r) => r.score - r.originalScore)).toFixed(4)}\n`;
+    + `median score gain ${median(refined.map((r) => r.score - r.originalScore)).toFixed(4)}`
+    + `${onSearchFilter ? ' (on the search\'s filtered tomogram, not filtered again)' : ''}\n`;
 }
 
 /** Whether a job's score can be re-scored per voxel (mcc needs whole-tile overlaps). */

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { MrcRegionReader, createVolume, writeMrc, type Zyx } from '@tme/formats';
 import { buildTargetFilter } from '@tme/template';
 import { nativeAddonBuilt } from '../src/native-backend';
+import { matchTemplateOutOfCore } from '../src/match';
 import { createDiskOrientationScorer, createOrientationScorer, readPaddedBox } from '../src/orientation-scorer';
 import { extractRegion, type PadMode } from '../src/padding';
 import { blobTemplate, plantedTarget, rotationSet } from './helpers';
@@ -84,6 +85,43 @@ describe('readPaddedBox', () => {
       got.forEach((g, i) => g.forEach((v, k) => { worst = Math.max(worst, Math.abs(v - ((expected[i] as Float32Array)[k] as number))); }));
       expect(worst).toBeLessThanOrEqual(1e-6);
       expect(Math.max(...(got[8] as Float32Array))).toBeGreaterThan(0.3);
+      expect(disk.reusedFilter).toBe(false);
+    } finally {
+      reader.close();
+    }
+  });
+
+  test('given the search\'s filtered tomogram (matchTemplateOutOfCore keepFilteredTarget) it reads that, not a new one: the same scores; another filter is made anew', async () => {
+    const { file } = onDisk('kept.mrc', plantedTarget(SHAPE, [[10, 12, 14], [25, 30, 20]], true), SHAPE);
+    const targetFilter = buildTargetFilter({ wedge: { tiltRange: [-60, 60] }, bandPass: { lowpassAngstrom: 8, highpassAngstrom: 60 }, applyWedgeToTarget: true });
+    const job = { template: blobTemplate(12), rotations: ROTATIONS, targetFilter, padTarget: 'mirror' as const, device: 'cpu' as const, threads: 1 };
+    const queries = POSITIONS.map((position) => ({ position, rotations: ROTATIONS }));
+    const work = fs.mkdtempSync(path.join(dir, 'kept-'));
+    const reader = new MrcRegionReader(file);
+    try {
+      const search = await matchTemplateOutOfCore({ ...job, target: reader, rotations: ROTATIONS.subarray(0, 9) },
+        { scores: path.join(work, 'scores.mrc'), rotations: path.join(work, 'rotations.mrc') }, { keepFilteredTarget: true });
+      const kept = search.filteredTarget;
+      expect(kept).toBeDefined();
+      const temporary = fs.readdirSync(work).filter((n) => n.endsWith('.tmp'));
+      expect(temporary).toHaveLength(1); // the filtered tomogram, handed over
+      // Its own filter: the same scores, bit for bit, and no second file.
+      const own = await createDiskOrientationScorer({ ...job, target: reader }, { dir: work });
+      const expected = await own.scorer(queries);
+      own.release();
+      const reused = await createDiskOrientationScorer({ ...job, target: reader }, { dir: work, filtered: kept });
+      expect(reused.reusedFilter).toBe(true);
+      expect(fs.readdirSync(work).filter((n) => n.endsWith('.tmp'))).toEqual(temporary);
+      expect(await reused.scorer(queries)).toEqual(expected);
+      reused.release(); // not its file: still there
+      expect(fs.readdirSync(work).filter((n) => n.endsWith('.tmp'))).toEqual(temporary);
+      // Another filter (its own object, even with the same settings) is not taken for it.
+      const other = buildTargetFilter({ wedge: { tiltRange: [-60, 60] }, bandPass: { lowpassAngstrom: 8, highpassAngstrom: 60 }, applyWedgeToTarget: true });
+      const fresh = await createDiskOrientationScorer({ ...job, targetFilter: other, target: reader }, { dir: work, filtered: kept });
+      expect(fresh.reusedFilter).toBe(false);
+      fresh.release();
+      kept?.release();
+      expect(fs.readdirSync(work).filter((n) => n.endsWith('.tmp'))).toEqual([]);
     } finally {
       reader.close();
     }

@@ -42,6 +42,9 @@ export interface MatchOptions {
   batchSeconds?: number;
   /** Out of core with a target filter: the progress of its passes over the tomogram, before the first tile. */
   onFilterProgress?: (progress: VolumeFilterProgress) => void;
+  /** Out of core with a target filter: hand the filtered tomogram back (result.filteredTarget) instead of deleting it,
+   *  for refinement to read rather than filter the tomogram again; the caller then calls its `release`. */
+  keepFilteredTarget?: boolean;
   /** Plan as before half padding and the cost model: every axis reads the next fast size ≥ core + support − 1 (the
    *  same maps: for tests and benchmarks that compare the two). Default false. */
   fullPadding?: boolean;
@@ -583,6 +586,8 @@ export interface OutOfCoreOutputs {
 /** An out-of-core run's result: its maps are files (OutOfCoreOutputs), never held whole. */
 export interface OutOfCoreMatchResult extends Omit<MatchResult, 'scores' | 'indices' | 'background'> {
   outOfCore: OutOfCoreOutputs & { bestScore: number; shape: Zyx; voxelSize: Zyx; origin: Zyx };
+  /** With options.keepFilteredTarget and a target filter: the search's filtered tomogram, still on disk. */
+  filteredTarget?: FilteredVolume;
 }
 
 /**
@@ -679,7 +684,13 @@ export async function matchTemplateOutOfCore(job: MatchJob, outputs: OutOfCoreOu
     m.scores.commit();
     m.rotations.commit();
     const ooc = run.state.outOfCore ?? { bestScore: null, voxelCount: 0 };
-    return { ...run.summary(ooc.voxelCount, 0), outOfCore: { ...outputs, bestScore: ooc.bestScore ?? -Infinity, ...geometry } };
+    // Handed over when asked for (the finally below releases only what is not).
+    const kept = options.keepFilteredTarget === true ? filtered : undefined;
+    if (kept) filtered = undefined;
+    return {
+      ...run.summary(ooc.voxelCount, 0), outOfCore: { ...outputs, bestScore: ooc.bestScore ?? -Infinity, ...geometry },
+      ...(kept ? { filteredTarget: kept } : {}),
+    };
   } catch (err) {
     // A checkpoint (of this run or of the one it resumed) names the partial maps: keep them for --resume.
     const kept = checkpointDir !== undefined && fs.existsSync(path.join(checkpointDir, CHECKPOINT_FILE));

@@ -5,7 +5,7 @@ import { defaultBackend } from './native-backend';
 import { extractRegion, reflectIndex, type PadMode } from './padding';
 import { isRegionSource, perAxis, prepareJob, readWithNoData, type MatchJob } from './prepare';
 import { boxCentre } from './rotate';
-import { filterVolumeOutOfCore, type FilteredVolume, type VolumeFilterProgress } from './volume-filter';
+import { filterVolumeOutOfCore, sameVolumeFilter, type FilteredVolume, type VolumeFilterProgress } from './volume-filter';
 
 /** Rotations (9 values each, xyz frame) to score with the template centred at one target voxel (z, y, x). */
 export interface OrientationQuery {
@@ -72,10 +72,13 @@ function rotationsOf(queries: readonly OrientationQuery[]): { offsets: Int32Arra
 /** Bytes of target patches handed to the addon at once: refinement's memory stays a few boxes' worth, not the picks'. */
 const PATCH_BATCH_BYTES = 64 * 2 ** 20;
 
-/** A scorer of a target on disk (createDiskOrientationScorer): `release` deletes its filtered temporary volume. */
+/** A scorer of a target on disk (createDiskOrientationScorer): `release` deletes the filtered temporary volume it
+ *  made (not one it was given). */
 export interface DiskOrientationScorer {
   scorer: OrientationScorer;
   release: () => void;
+  /** With a target filter: whether it read the search's filtered tomogram (options.filtered) rather than make one. */
+  reusedFilter: boolean;
 }
 
 /**
@@ -88,7 +91,12 @@ export interface DiskOrientationScorer {
  * bit for bit without a target filter; with one, within the filter passes' 1e-7 of its largest value.
  */
 export async function createDiskOrientationScorer(
-  job: MatchJob, options: { dir: string; signal?: AbortSignal; onFilterProgress?: (p: VolumeFilterProgress) => void },
+  job: MatchJob, options: {
+    dir: string; signal?: AbortSignal; onFilterProgress?: (p: VolumeFilterProgress) => void;
+    /** The search's filtered tomogram (matchTemplateOutOfCore's keepFilteredTarget): read when it is this job's
+     *  filter of this tomogram (sameVolumeFilter), instead of filtering it again; the caller releases it. */
+    filtered?: FilteredVolume;
+  },
 ): Promise<DiskOrientationScorer> {
   if (!isRegionSource(job.target)) throw new TmeError('ERR_TME_INTERNAL', 'createDiskOrientationScorer reads its target by region: give a VolumeRegionSource');
   // Refinement scores in real space (a Fourier-rotation search filters its whole target by the template's filter).
@@ -96,18 +104,24 @@ export async function createDiskOrientationScorer(
   const score = p.plan.backendScore;
   if (score === 'mcc') throw new TmeError('ERR_TME_UNSUPPORTED', 'orientation refinement does not support mcc; use flc or flc-sphere');
   let filtered: FilteredVolume | undefined;
-  if (p.diskFilter) {
-    const d = p.diskFilter;
+  let made: FilteredVolume | undefined;
+  const d = p.diskFilter;
+  const given = options.filtered;
+  if (d && given && sameVolumeFilter(given, {
+    source: d.raw, box: p.templateShape, filter: d.filter, padMode: p.padTarget, noDataFill: d.noDataFill, anyNoData: d.anyNoData, padFill: d.padFill,
+  })) {
+    filtered = given;
+  } else if (d) {
     const backend = defaultBackend();
     const host = backend.listDevices().find((x) => x.index === 'cpu');
-    filtered = await filterVolumeOutOfCore({
+    filtered = made = await filterVolumeOutOfCore({
       source: d.raw, box: p.templateShape, filter: d.filter, padMode: p.padTarget, noDataFill: d.noDataFill, anyNoData: d.anyNoData,
       padFill: d.padFill, dir: options.dir, budgetBytes: host ? deviceBudgetBytes(p, backend, host) : (p.memoryLimitBytes ?? Infinity),
       ...(p.threads === undefined ? {} : { threads: p.threads }),
       ...(options.signal ? { signal: options.signal } : {}), ...(options.onFilterProgress ? { onProgress: options.onFilterProgress } : {}),
     });
-    p = { ...p, source: filtered.source, targetMean: filtered.mean, targetVariance: filtered.variance, fillValue: filtered.mean };
   }
+  if (filtered) p = { ...p, source: filtered.source, targetMean: filtered.mean, targetVariance: filtered.variance, fillValue: filtered.mean };
   const source = p.source as VolumeRegionSource;
   const box = p.templateShape;
   const c = boxCentre(box);
@@ -134,7 +148,7 @@ export async function createDiskOrientationScorer(
     }
     return out;
   };
-  return { scorer, release: () => filtered?.release() };
+  return { scorer, release: () => made?.release(), reusedFilter: filtered !== undefined && made === undefined };
 }
 
 /**

@@ -103,6 +103,9 @@ export interface VolumeFilterInput {
 /** The filtered tomogram (a temporary float32 file, read by region) and its moments; `release` deletes the file. */
 export interface FilteredVolume {
   source: VolumeRegionSource;
+  /** What it was made from (the input less where and how): another user of the same filtered target checks it with
+   *  `sameVolumeFilter` rather than filter the tomogram again. */
+  madeFrom: Pick<VolumeFilterInput, 'source' | 'box' | 'filter' | 'padMode' | 'noDataFill' | 'anyNoData' | 'padFill'>;
   mean: number;
   variance: number;
   plan: VolumeFilterPlan;
@@ -321,7 +324,7 @@ export async function filterVolumeOutOfCore(input: VolumeFilterInput): Promise<F
     const { mean, variance } = slabMoments(volume, anyNoData ? source : undefined, plan.slabPlanes);
     collectGarbage();
     const kept = filtered;
-    return { source: volume, mean, variance, plan, passMs, release: () => kept.abort() };
+    return { source: volume, madeFrom: { source, box, filter, padMode, noDataFill, anyNoData, padFill }, mean, variance, plan, passMs, release: () => kept.abort() };
   } catch (err) {
     spectrum.abort();
     filtered?.abort();
@@ -362,4 +365,13 @@ function slabMoments(values: VolumeRegionSource, noDataOf: VolumeRegionSource | 
     else for (let i = 0; i < data.length; i++) if (!skip?.[i]) q += ((data[i] as number) - mean) ** 2;
   });
   return { mean, variance: n > 0 ? q / n : 0 };
+}
+
+/** Whether `filtered` is what filterVolumeOutOfCore would make from `input`: the same tomogram file, the same filter
+ *  object, box, continuation and fills. */
+export function sameVolumeFilter(filtered: FilteredVolume, input: FilteredVolume['madeFrom']): boolean {
+  const m = filtered.madeFrom;
+  return m.source.file === input.source.file && m.filter === input.filter && m.padMode === input.padMode
+    && m.box.every((n, a) => n === input.box[a]) && Object.is(m.noDataFill, input.noDataFill) && Object.is(m.padFill, input.padFill)
+    && m.anyNoData === input.anyNoData;
 }

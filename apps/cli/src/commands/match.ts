@@ -193,6 +193,7 @@ function gib(bytes: number): string {
 /** Runs a prepared match with progress, Ctrl-C → checkpoint, and writes the job folder. */
 export async function executeMatch(
   setup: MatchSetup, flags: Pick<MatchFlags, 'resume' | 'quiet' | 'progress' | 'checkpointInterval'>, command = 'tme match',
+  options: { keepFilteredTarget?: boolean } = {},
 ): Promise<MatchResult | OutOfCoreMatchResult> {
   const { dir, job } = setup;
   const intervalSeconds = flags.checkpointInterval === undefined ? undefined : parseSeconds('--checkpoint-interval', flags.checkpointInterval);
@@ -210,6 +211,7 @@ export async function executeMatch(
       // Out of core the maps are assembled in the job folder tile by tile, with a checkpoint after each tile.
       ? await matchTemplateOutOfCore(job, { scores: path.join(dir, JOB_FILES.scores), rotations: path.join(dir, JOB_FILES.rotations) }, {
         signal: controller.signal, onProgress: (p) => progress.update(p), onFilterProgress: (p) => progress.filter(p), checkpoint: { dir, resume: flags.resume === true },
+        ...(options.keepFilteredTarget ? { keepFilteredTarget: true } : {}),
       })
       : await matchTemplate(job, {
         signal: controller.signal,

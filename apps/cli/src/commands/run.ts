@@ -3,13 +3,13 @@ import * as path from 'node:path';
 import type { Command } from 'commander';
 import { TmeError, invalidOption, readMrcHeader, type Zyx } from '@tme/formats';
 import { BACKGROUND_FILES, isRegionSource, openJob, peakCallingBytes, readBackgroundMap, readJob, type MatchResult } from '@tme/engine';
-import { RUN_FORMATS, describeFaceBoxes, pickAndExport, type RunFormat } from '../pipeline';
+import { RUN_FORMATS, describeFaceBoxes, pickAndExport, type PickAndExportSummary, type RunFormat } from '../pipeline';
 import { describeRefinement, refinable } from '../refine';
 import { addMatchOptions, executeMatch, setupMatch, type MatchFlags } from './match';
 import { REPORT_READ_BYTES } from '@tme/report';
 import { REPORT_FILE, writeReport } from './report';
 import {
-  PEAK_MASK_HELP, addPeakOptions, callJobBySlabs, callOptionsFrom, describeEdge, describeThreshold, readPeakMask, type PeaksCliOptions,
+  PEAK_MASK_HELP, addPeakOptions, callJobBySlabs, callOptionsFrom, describeEdge, describeThreshold, readPeakMask, type PeaksCliOptions, type SlabCall,
 } from './peaks';
 
 export interface RunFlags extends MatchFlags, Omit<PeaksCliOptions, 'output' | 'force'> {
@@ -84,37 +84,46 @@ export async function runAll(flags: RunFlags): Promise<void> {
   const memory = { shape: targetShape, available: setup.memory.availableBytes, limit: setup.memory.limit };
   const slabWise = outOfCore && peakCallingBytes(targetShape) > memory.available;
   if (flags.mask !== undefined) setup.inputs['peakMask'] = path.resolve(flags.mask);
-  const matched = flags.fromJob ? undefined : await executeMatch(setup, flags, 'tme run');
-  const result = slabWise
-    ? { slabs: callJobBySlabs(setup.dir, peaks, memory, { ...(flags.mask === undefined ? {} : { maskFile: flags.mask }), ...(matched ? { rotations: matched.rotations } : {}) }) }
-    : matched === undefined ? resultOfJob(setup.dir)
-      : 'outOfCore' in matched ? { ...resultOfJob(setup.dir), rotations: matched.rotations } : matched;
-  const peakMask = flags.mask === undefined || slabWise ? undefined : readPeakMask(flags.mask, targetShape);
-  const templateShape = 'slabs' in result ? openJob(setup.dir).record.parameters.templateShape : result.parameters.templateShape;
   // Refinement is on by default (measured: the median angular error drops below half the step, for ~0.1 s a pick);
   // mcc cannot be re-scored per voxel, so its angles stay those of the global search, and the run says so.
   const refine = flags.refine !== false && refinable(setup.job);
-  const tomoName = flags.tomoName ?? setup.filters.tomoName
-    ?? path.basename(flags.target).replace(/\.[^.]+$/, '').replace(/[^A-Za-z0-9._+-]/g, '_');
-  // With several templates the box is the largest one's (job.json's templateShape): picks' distance and RELION's box.
-  const summary = await pickAndExport({
-    dir: setup.dir, result, target: setup.target, templateShape, tomoName, peaks, ...(peakMask ? { peakMask } : {}), formats,
-    tiltRange: setup.filters.tiltRange, tiltAxis: setup.options.tiltAxis,
-    microscope: setup.filters.microscope.microscope, micrographName: setup.options.target,
-    // Dark protein in the tomogram (the template was inverted to match it): RELION must average bright protein.
-    invertSubtomograms: setup.options.invertContrast,
-    box, force: flags.force === true || flags.resume === true,
-    refine: refine ? { job: setup.job, angularStep: setup.angularStep } : undefined, warnings: setup.warnings,
-  });
+  // Out of core a target filter's filtered tomogram stays on disk until refinement has read it (not filtered again).
+  const matched = flags.fromJob ? undefined : await executeMatch(setup, flags, 'tme run', { keepFilteredTarget: refine && outOfCore });
+  const filtered = matched && 'filteredTarget' in matched ? matched.filteredTarget : undefined;
+  let summary: PickAndExportSummary;
+  let slabs: SlabCall | undefined;
+  try {
+    const result = slabWise
+      ? { slabs: callJobBySlabs(setup.dir, peaks, memory, { ...(flags.mask === undefined ? {} : { maskFile: flags.mask }), ...(matched ? { rotations: matched.rotations } : {}) }) }
+      : matched === undefined ? resultOfJob(setup.dir)
+        : 'outOfCore' in matched ? { ...resultOfJob(setup.dir), rotations: matched.rotations } : matched;
+    const peakMask = flags.mask === undefined || slabWise ? undefined : readPeakMask(flags.mask, targetShape);
+    const templateShape = 'slabs' in result ? openJob(setup.dir).record.parameters.templateShape : result.parameters.templateShape;
+    const tomoName = flags.tomoName ?? setup.filters.tomoName
+      ?? path.basename(flags.target).replace(/\.[^.]+$/, '').replace(/[^A-Za-z0-9._+-]/g, '_');
+    // With several templates the box is the largest one's (job.json's templateShape): picks' distance and RELION's box.
+    if ('slabs' in result) slabs = result.slabs;
+    summary = await pickAndExport({
+      dir: setup.dir, result, target: setup.target, templateShape, tomoName, peaks, ...(peakMask ? { peakMask } : {}), formats,
+      tiltRange: setup.filters.tiltRange, tiltAxis: setup.options.tiltAxis,
+      microscope: setup.filters.microscope.microscope, micrographName: setup.options.target,
+      // Dark protein in the tomogram (the template was inverted to match it): RELION must average bright protein.
+      invertSubtomograms: setup.options.invertContrast,
+      box, force: flags.force === true || flags.resume === true,
+      refine: refine ? { job: setup.job, angularStep: setup.angularStep, ...(filtered ? { filtered } : {}) } : undefined, warnings: setup.warnings,
+    });
+  } finally {
+    filtered?.release();
+  }
   // Last: the page shows everything the run wrote.
   // Maps that do not fit are read for the page a run of sections at a time, within a quarter of the memory allowed.
   const reportReads = slabWise ? { maxReadBytes: Math.max(2 ** 20, Math.min(REPORT_READ_BYTES, memory.available / 4)) } : {};
   const report = formats.includes('report') ? writeReport(setup.dir, path.join(setup.dir, REPORT_FILE), reportReads) : undefined;
   if (!flags.quiet) {
-    if ('slabs' in result) process.stdout.write(result.slabs.describe('tme run'));
+    if (slabs) process.stdout.write(slabs.describe('tme run'));
     process.stdout.write(describeThreshold(summary.peaks, 'tme run'));
     if (flags.edge !== undefined) process.stdout.write(describeEdge(summary.peaks, 'tme run'));
-    if (summary.refined) process.stdout.write(describeRefinement(summary.refined, 'tme run'));
+    if (summary.refined) process.stdout.write(describeRefinement(summary.refined, 'tme run', summary.refinedOnSearchFilter));
     else if (flags.refine !== false) process.stdout.write('tme run: orientations not refined: the mcc score cannot be re-scored at single voxels (flc and flc-sphere can)\n');
     const r = summary.relion;
     const relion = r ? `; RELION: ${r.written} subtomograms${flags.invertContrast ? ' (inverted: bright protein)' : ''}, ${describeFaceBoxes(r)}` : '';
