@@ -12,12 +12,12 @@ let dir: string;
 const f = (name: string): string => path.resolve(dir, name);
 
 /**
- * Big enough that the single-thread CPU match takes seconds (a 13° set of a 48×64×64 target: ~6 s on a 2-core
- * machine; at 20° it had become 2 s, too short for a signal to land mid-match), small enough for three full runs in
- * the test budget.
+ * Big enough that the single-thread CPU match takes seconds (a 10° set of a 48×64×64 target: ~7 s on a 2-core
+ * machine; at 20° it had become 2 s, and at 13° 3.3 s as the CPU path got faster, too short for a signal to land
+ * mid-match on a stalled test runner), small enough for three full runs in the test budget.
  */
 const matchArgs = (out: string, ...extra: string[]): string[] => [
-  'match', '--target', f('target.mrc'), '--template', f('template.mrc'), '--angular-step', '13', '--device', 'cpu', '--threads', '1',
+  'match', '--target', f('target.mrc'), '--template', f('template.mrc'), '--angular-step', '10', '--device', 'cpu', '--threads', '1',
   '-o', f(out), ...extra,
 ];
 
@@ -165,10 +165,14 @@ test('--resume of a folder with no checkpoint says it starts over', async () => 
 
 test('SIGINT as matching starts: either a checkpoint to resume, or no job folder at all', async () => {
   const out = f('early');
-  const running = startTme(matchArgs('early'), { timeoutMs: 120_000 });
+  // A 6° set (≈5× the rotations of 10°; cancelled within milliseconds): a CI run saw the 3.3 s 13° match finish
+  // before the test, stalled, noticed its folder.
+  const args = matchArgs('early').map((a, i, all) => (all[i - 1] === '--angular-step' ? '6' : a));
+  const running = startTme(args, { timeoutMs: 120_000 });
   let exited = false;
   void running.done.then(() => { exited = true; });
   expect(await waitFor(() => exited || fs.existsSync(out), 60_000)).toBe(true);
+  expect(exited).toBe(false); // still matching, or this test proves nothing
   running.child.kill('SIGINT');
   const r = await running.done;
   expect(r.code).toBe(130);
