@@ -59,7 +59,8 @@ describe('the CLI holds no science', () => {
   it('turns flags into a typed search and checks only their spelling: values are the search layer\'s to check', () => {
     const flags: SearchFlags = {
       target: 't.mrc', template: 'x.mrc', angularStep: '500', symmetry: 'C1', score: 'FLC', device: 'auto', tile: 'auto',
-      padTarget: 'mean', interpolation: 'linear', rotationMode: 'real', background: 'none', tiltAxis: 'y', tiltRange: '60,-60', defocus: '3um',
+      padTarget: 'mean', interpolation: 'linear', rotationMode: 'real', spectrumPrecision: 'single', background: 'none', tiltAxis: 'y', tiltRange: '60,-60',
+      defocus: '3um',
     };
     const input = searchInput(flags);
     expect(input).toMatchObject({ angularStep: 500, score: 'FLC', tiltRange: [60, -60], defocus: 30000 });

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { MrcRegionReader, createVolume, writeMrc, type Zyx } from '@tme/formats';
+import { MrcRegionReader, createVolume, writeMrc, type Volume, type Zyx } from '@tme/formats';
 import { buildTargetFilter } from '@tme/template';
 import { nativeAddonBuilt } from '../src/native-backend';
 import { matchTemplateOutOfCore } from '../src/match';
@@ -22,7 +22,7 @@ let dir: string;
 beforeAll(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tme-disk-scorer-')); });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-function onDisk(name: string, data: Float32Array, shape: Zyx): { volume: ReturnType<typeof createVolume>; file: string } {
+function onDisk(name: string, data: Float32Array, shape: Zyx): { volume: Volume; file: string } {
   const volume = createVolume(data, shape, 2);
   const file = path.join(dir, name);
   writeMrc(file, volume);

@@ -1,12 +1,11 @@
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { TmeError, invalidOption, readMrcHeader, type Zyx } from '@tme/formats';
 import { BACKGROUND_FILES, isRegionSource, openJob, peakCallingBytes, readBackgroundMap, readJob, type MatchResult } from '@tme/engine';
+import { REPORT_READ_BYTES } from '@tme/report';
 import { RUN_FORMATS, describeFaceBoxes, pickAndExport, type PickAndExportSummary, type RunFormat } from '../pipeline';
 import { describeRefinement, refinable } from '../refine';
 import { addMatchOptions, executeMatch, setupMatch, type MatchFlags } from './match';
-import { REPORT_READ_BYTES } from '@tme/report';
 import { REPORT_FILE, writeReport } from './report';
 import {
   PEAK_MASK_HELP, addPeakOptions, callJobBySlabs, callOptionsFrom, describeEdge, describeThreshold, readPeakMask, type PeaksCliOptions, type SlabCall,
