@@ -53,6 +53,24 @@ test('three shards merged in any order equal the whole search, file for file and
   expect(fs.readFileSync(f('merged-picks.tsv'), 'utf8')).toBe(fs.readFileSync(f('whole-picks.tsv'), 'utf8'));
 }, 120_000);
 
+test('maps that do not fit --memory at once are merged slab by slab: the same files and statistics', async () => {
+  // 40×48×48 voxels: every shard's maps at once need 36 bytes a voxel (3.2 MiB); 1 MiB leaves slabs of a few sections.
+  const r = await runTme(['merge', f('shard1'), f('shard2'), f('shard0'), '--memory', '1M', '-o', f('merged-slabs')]);
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  expect(r.stdout).toMatch(/3 shards merged slab by slab \(every shard's maps at once need 4 MiB, 1 MiB --memory allows\) \(\d+ rotations\)/);
+  for (const file of ['scores.mrc', 'rotations.mrc', 'angles.tsv']) {
+    expect({ file, same: fs.readFileSync(f(`merged-slabs/${file}`)).equals(fs.readFileSync(f(`whole/${file}`))) }).toEqual({ file, same: true });
+  }
+  const [whole, merged] = [statistics('whole'), statistics('merged-slabs')];
+  for (const k of ['mean', 'std', 'count', 'perRotationMax', 'perRotationMean', 'perRotationStd'] as const) expect(merged[k]).toEqual(whole[k]);
+  const p = await runTme(['peaks', f('merged-slabs'), '--false-alarms', '1', '-o', f('merged-slabs-picks.tsv')]);
+  expect(p.code).toBe(0);
+  const w = await runTme(['peaks', f('whole'), '--false-alarms', '1', '-o', f('whole-slabs-picks.tsv')]);
+  expect(w.code).toBe(0);
+  expect(fs.readFileSync(f('merged-slabs-picks.tsv'), 'utf8')).toBe(fs.readFileSync(f('whole-slabs-picks.tsv'), 'utf8'));
+}, 120_000);
+
 /** `tme merge` of these shards fails with one line matching `message` and writes nothing. */
 async function expectMergeRefused(shards: string[], message: RegExp): Promise<void> {
   const out = f(`refused-${shards.join('-')}`);
@@ -115,6 +133,12 @@ test('refuses tile and rotation shards together, and a missing tile shard, in on
     [['flc-sphere-tiles0', 'shard1'], /shard1: is a shard of the rotations, .*flc-sphere-tiles0 one of the tiles: merge the shards of one split \(--shard-by\)/],
     [['flc-sphere-tiles0', 'flc-sphere-tiles2'], new RegExp(`tiles ${third(1, n)}–${third(2, n) - 1} of ${n} are in no shard given`)],
   ] as Array<[string[], RegExp]>) await expectMergeRefused(shards, message);
+  // Tile shards are merged with every shard's maps held: beyond --memory, one line and no job folder.
+  const out = f('refused-tiles-memory');
+  const r = await runTme(['merge', ...[0, 1, 2].map((i) => f(`flc-sphere-tiles${i}`)), '--memory', '1M', '-o', out]);
+  expect(r.code).toBe(1);
+  expect(r.stderr).toMatch(/^tme: merging tile shards \(--shard-by tiles\) holds every shard's maps at once, and they do not fit memory \(4 MiB needed, 1 MiB --memory allows\): merge them on a machine with more memory\n$/);
+  expect(fs.existsSync(out)).toBe(false);
 });
 
 test('a tile shard killed after some of its tiles resumes from its checkpoint, and the merge is still the whole search', async () => {

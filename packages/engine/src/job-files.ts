@@ -155,6 +155,9 @@ export interface WriteJobOptions {
   tmeVersion?: string;
   /** angles.tsv as it is to be written (a merge keeps its shards' table verbatim); default: from result.rotations. */
   anglesTsv?: string;
+  /** job.json's outOfCore (the target was read tile by tile); default: whether `result` is an out-of-core result (a
+   *  merge whose maps were assembled by region says what its shards did). */
+  outOfCore?: boolean;
 }
 
 /**
@@ -235,7 +238,7 @@ export function writeJob(dir: string, result: MatchResult | OutOfCoreMatchResult
     },
     tilePlan: result.tilePlan,
     resumed: result.resumed,
-    ...('outOfCore' in result ? { outOfCore: true } : {}),
+    ...((options.outOfCore ?? 'outOfCore' in result) ? { outOfCore: true } : {}),
     files: JOB_FILES,
     ...(background ? { background } : {}),
     ...(templates !== undefined && templates.length > 1 ? { templateIndexMap: TEMPLATE_INDEX_FILE } : {}),

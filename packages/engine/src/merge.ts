@@ -1,68 +1,68 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { TmeError, type Volume } from '@tme/formats';
+import { MrcRegionReader, MrcRegionWriter, TmeError, type Volume, type Zyx } from '@tme/formats';
 import { rotationStatsMaps } from './background';
-import { BACKGROUND_FILES, JOB_FILES, readBackgroundMap, readJob, type JobData } from './job-files';
-import { addTileSums, mergeBest, scoreStatistics, type MatchResult, type TileSums } from './match';
+import { BACKGROUND_FILES, JOB_FILES, openJob, readBackgroundMap, readJob, type JobData, type JobRecord } from './job-files';
+import { addTileSums, mergeBest, scoreStatistics, type MatchResult, type OutOfCoreMatchResult, type TileSums } from './match';
 import type { Tile } from './tiling';
+import { collectGarbage } from './volume-filter';
 
 /** A search merged from the job folders of its shards, and what writeJob needs to write it as one job. */
 export interface MergedShards {
-  result: MatchResult;
+  result: MatchResult | OutOfCoreMatchResult;
   /** The shards' angles.tsv, verbatim (they are checked to be one table). */
   anglesTsv: string;
   inputs: Record<string, unknown>;
   /** The whole search the shards are parts of (job.json's `search`), when they stored one. */
   search?: Record<string, unknown>;
   tmeVersion: string;
+  /** The shards read their target out of core (job.json's outOfCore). */
+  outOfCore: boolean;
 }
 
 const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
 
 type Shard = { dir: string; job: JobData; angles: string };
+/** A shard as its job.json and angles.tsv give it, its maps not read. */
+type ShardHead = { dir: string; record: JobRecord; angles: string };
 
 /** Which part of the search a shard's job folder holds: rotations (--shard) or tiles (--shard-by tiles). */
-const kindOf = (job: JobData): 'rotations' | 'tiles' | undefined => (job.record.parameters.tileRange
-  ? 'tiles' : job.record.parameters.rotationRange ? 'rotations' : undefined);
+const kindOf = (record: JobRecord): 'rotations' | 'tiles' | undefined => (record.parameters.tileRange
+  ? 'tiles' : record.parameters.rotationRange ? 'rotations' : undefined);
 
-/**
- * Merges the job folders of one search's shards into the result one uninterrupted run gives, bit for bit. Rotation
- * shards (`rotationRange`s that together are the whole rotation set): per voxel the higher score, an equal one keeping
- * the lower rotation index; each rotation's statistics from its shard, added in rotation order by the same function a
- * run uses. Tile shards (`tileRange`s that together are the tile plan): each voxel from the shard whose tile core
- * holds it, each rotation's sums added tile by tile in the order a run adds them.
- * Refuses, in one line naming the shard and what differs, shards of different jobs (inputs, parameters, tile plan,
- * rotation set, tme version), rotation and tile shards together, and sets of shards that miss or repeat a part.
- */
-export function mergeShards(dirs: readonly string[]): MergedShards {
-  if (dirs.length === 0) throw new TmeError('ERR_TME_INVALID_OPTION', 'no shards to merge');
-  const jobs = dirs.map((dir) => ({ dir, job: readJob(dir), angles: fs.readFileSync(path.join(dir, JOB_FILES.angles), 'utf8') }));
-  const first = jobs[0] as Shard;
-  const key = (j: JobData): Record<string, unknown> => ({
-    tmeVersion: j.record.tmeVersion,
+function readShardHead(dir: string): ShardHead {
+  return { dir, record: openJob(dir).record, angles: fs.readFileSync(path.join(dir, JOB_FILES.angles), 'utf8') };
+}
+
+/** Checks the shards are parts of one search (see mergeShards), rotation shards that the whole set; returns their kind. */
+function checkShards(jobs: readonly ShardHead[]): 'rotations' | 'tiles' {
+  if (jobs.length === 0) throw new TmeError('ERR_TME_INVALID_OPTION', 'no shards to merge');
+  const first = jobs[0] as ShardHead;
+  const key = (r: JobRecord): Record<string, unknown> => ({
+    tmeVersion: r.tmeVersion,
     parameters: {
-      ...j.record.parameters, rotationRange: null, tileShard: null, tileRange: null, device: null, threads: null, memoryFraction: null, memoryLimitBytes: null,
+      ...r.parameters, rotationRange: null, tileShard: null, tileRange: null, device: null, threads: null, memoryFraction: null, memoryLimitBytes: null,
     },
-    inputs: { ...j.record.inputs, command: null, shard: null },
-    search: j.record.search === undefined ? null : wholeSearch(j.record.search),
-    tilePlan: { splits: j.record.tilePlan.splits, fastShape: j.record.tilePlan.fastShape },
-    scope: j.record.statistics.scope, voxelCount: j.record.statistics.voxelCount,
+    inputs: { ...r.inputs, command: null, shard: null },
+    search: r.search === undefined ? null : wholeSearch(r.search),
+    tilePlan: { splits: r.tilePlan.splits, fastShape: r.tilePlan.fastShape },
+    scope: r.statistics.scope, voxelCount: r.statistics.voxelCount,
   });
-  const reference = key(first.job);
-  const kind = kindOf(first.job);
-  for (const { dir, job, angles } of jobs) {
-    const k = kindOf(job);
+  const reference = key(first.record);
+  const kind = kindOf(first.record);
+  for (const { dir, record, angles } of jobs) {
+    const k = kindOf(record);
     if (k === undefined) throw new TmeError('ERR_TME_MISMATCH', 'is a whole search, not a shard (tme match --shard i/n)', { file: dir });
     if (k !== kind) {
       throw new TmeError('ERR_TME_MISMATCH', `is a shard of the ${k}, ${first.dir} one of the ${kind}: merge the shards of one split (--shard-by)`, { file: dir });
     }
-    if (k === 'tiles' && !job.record.statistics.perTileRotationSums) {
+    if (k === 'tiles' && !record.statistics.perTileRotationSums) {
       throw new TmeError('ERR_TME_FORMAT', 'job.json has no per-tile sums to merge', { file: dir });
     }
-    if (k === 'rotations' && !job.record.statistics.perRotationSums) {
+    if (k === 'rotations' && !record.statistics.perRotationSums) {
       throw new TmeError('ERR_TME_FORMAT', 'job.json has no per-rotation sums to merge (a shard of an older tme?)', { file: dir });
     }
-    const other = key(job);
+    const other = key(record);
     for (const field of Object.keys(reference)) {
       const a = reference[field] as Record<string, unknown>;
       const b = other[field] as Record<string, unknown>;
@@ -74,12 +74,10 @@ export function mergeShards(dirs: readonly string[]): MergedShards {
     }
     if (angles !== first.angles) throw new TmeError('ERR_TME_MISMATCH', `searched another rotation set than ${first.dir} (angles.tsv differs)`, { file: dir });
   }
-
-  if (kind === 'tiles') return mergeTileShards(jobs);
-
+  if (kind === 'tiles') return kind;
   // The shards' ranges must be the whole set, each rotation once.
-  const nRot = first.job.record.statistics.rotationCount;
-  const ranges = jobs.map(({ dir, job }) => ({ dir, range: job.record.parameters.rotationRange as [number, number] })).sort((a, b) => a.range[0] - b.range[0]);
+  const nRot = first.record.statistics.rotationCount;
+  const ranges = jobs.map(({ dir, record }) => ({ dir, range: record.parameters.rotationRange as [number, number] })).sort((a, b) => a.range[0] - b.range[0]);
   let at = 0;
   for (const { dir, range } of ranges) {
     if (range[0] > at) throw new TmeError('ERR_TME_MISMATCH', `rotations ${at}–${range[0] - 1} of ${nRot} are in no shard given`, { file: dir });
@@ -87,24 +85,38 @@ export function mergeShards(dirs: readonly string[]): MergedShards {
     at = range[1];
   }
   if (at !== nRot) throw new TmeError('ERR_TME_MISMATCH', `rotations ${at}–${nRot - 1} of ${nRot} are in no shard given`);
+  return 'rotations';
+}
+
+/**
+ * Merges the job folders of one search's shards into the result one uninterrupted run gives, bit for bit. Rotation
+ * shards (`rotationRange`s that together are the whole rotation set): per voxel the higher score, an equal one keeping
+ * the lower rotation index; each rotation's statistics from its shard, added in rotation order by the same function a
+ * run uses. Tile shards (`tileRange`s that together are the tile plan): each voxel from the shard whose tile core
+ * holds it, each rotation's sums added tile by tile in the order a run adds them.
+ * Refuses, in one line naming the shard and what differs, shards of different jobs (inputs, parameters, tile plan,
+ * rotation set, tme version), rotation and tile shards together, and sets of shards that miss or repeat a part.
+ * Every shard's maps are held at once (mergeShardsBytes); mergeRotationShardsBySlabs merges rotation shards within a
+ * memory budget.
+ */
+export function mergeShards(dirs: readonly string[]): MergedShards {
+  const heads = dirs.map(readShardHead);
+  const kind = checkShards(heads);
+  const jobs: Shard[] = heads.map(({ dir, angles }) => ({ dir, job: readJob(dir), angles }));
+  const first = jobs[0] as Shard;
+  if (kind === 'tiles') return mergeTileShards(jobs);
+  const nRot = first.job.record.statistics.rotationCount;
 
   const scores = Float32Array.from(first.job.scores.data);
   const indices = Int32Array.from(first.job.indices);
-  const sums = { sum: new Float64Array(nRot), sumSq: new Float64Array(nRot), count: new Float64Array(nRot) };
-  const perRotationMax = new Float32Array(nRot).fill(-Infinity);
   // rotation-stats: each shard's mean and σ over its R rotations give back its sums (R m, R (σ² + m²)), added in float64.
   const stats = first.job.record.background?.kind === 'rotation-stats';
   const voxelSum = stats ? new Float64Array(scores.length) : undefined;
   const voxelSumSq = stats ? new Float64Array(scores.length) : undefined;
-  let totalMs = 0;
-  let matchMs = 0;
-  let prepareMs = 0;
-  let checkpointMs = 0;
-  for (const { job } of jobs) {
+  for (const { dir, job } of jobs) {
     if (job !== first.job) mergeBest(scores, indices, 0, job.scores.data, job.indices, 0, scores.length);
     const [start, end] = job.record.parameters.rotationRange as [number, number];
     if (voxelSum && voxelSumSq) {
-      const dir = jobs.find((j) => j.job === job)?.dir as string;
       const mean = readBackgroundMap(dir, BACKGROUND_FILES.rotationMean, job.scores).data;
       const std = readBackgroundMap(dir, BACKGROUND_FILES.rotationStd, job.scores).data;
       const n = end - start;
@@ -115,44 +127,132 @@ export function mergeShards(dirs: readonly string[]): MergedShards {
         voxelSumSq[i] = (voxelSumSq[i] as number) + n * (d * d + m * m);
       }
     }
-    const s = job.record.statistics;
-    const shardSums = s.perRotationSums as { sum: number[]; sumSq: number[]; count: number[] };
-    for (let r = start; r < end; r++) {
-      sums.sum[r] = shardSums.sum[r] as number;
-      sums.sumSq[r] = shardSums.sumSq[r] as number;
-      sums.count[r] = shardSums.count[r] as number;
-      perRotationMax[r] = s.perRotationMax[r] as number;
-    }
-    totalMs += job.record.timings.totalMs;
-    matchMs += job.record.timings.matchMs;
-    prepareMs += job.record.timings.prepareMs;
-    checkpointMs += job.record.timings.checkpointMs;
   }
-  const r = first.job.record;
   const best = { ...first.job.scores, data: scores };
   const background = voxelSum && voxelSumSq
     ? rotationStatsMaps(best, Float32Array.from(voxelSum), Float32Array.from(voxelSumSq), nRot) : undefined;
+  const { summary, ...rest } = rotationShardsSummary(heads);
+  return { result: { ...summary, scores: best, indices, rotations: first.job.rotations, ...(background ? { background } : {}) }, ...rest };
+}
+
+/** What a merge of rotation shards takes from their job.json: every rotation's sums and maximum from its shard,
+ *  timings added, the whole search's parameters and inputs. */
+function rotationShardsSummary(heads: readonly ShardHead[]): Omit<MergedShards, 'result'> & {
+  summary: Omit<MatchResult, 'scores' | 'indices' | 'rotations' | 'background'>;
+} {
+  const first = heads[0] as ShardHead;
+  const r = first.record;
+  const nRot = r.statistics.rotationCount;
+  const sums = { sum: new Float64Array(nRot), sumSq: new Float64Array(nRot), count: new Float64Array(nRot) };
+  const perRotationMax = new Float32Array(nRot).fill(-Infinity);
+  let totalMs = 0;
+  let matchMs = 0;
+  let prepareMs = 0;
+  let checkpointMs = 0;
+  for (const { record } of heads) {
+    const [start, end] = record.parameters.rotationRange as [number, number];
+    const s = record.statistics;
+    const shardSums = s.perRotationSums as { sum: number[]; sumSq: number[]; count: number[] };
+    for (let k = start; k < end; k++) {
+      sums.sum[k] = shardSums.sum[k] as number;
+      sums.sumSq[k] = shardSums.sumSq[k] as number;
+      sums.count[k] = shardSums.count[k] as number;
+      perRotationMax[k] = s.perRotationMax[k] as number;
+    }
+    totalMs += record.timings.totalMs;
+    matchMs += record.timings.matchMs;
+    prepareMs += record.timings.prepareMs;
+    checkpointMs += record.timings.checkpointMs;
+  }
   const statistics = scoreStatistics(sums, perRotationMax, { sum: 0, sumSq: 0, count: 0 }, r.statistics.voxelCount, r.statistics.scope);
-  const devices = jobs.flatMap(({ job }) => job.record.devices ?? [job.record.device]).map((d) => ({ index: d.index, name: d.name, kind: d.kind as 'gpu' | 'cpu', memoryBytes: 0 }));
+  const devices = heads.flatMap(({ record }) => record.devices ?? [record.device]).map((d) => ({ index: d.index, name: d.name, kind: d.kind as 'gpu' | 'cpu', memoryBytes: 0 }));
   return {
-    result: {
-      scores: best,
-      indices,
-      rotations: first.job.rotations,
+    summary: {
       stats: statistics,
-      ...(background ? { background } : {}),
       tilePlan: r.tilePlan,
       device: { ...r.device, kind: r.device.kind as 'gpu' | 'cpu', memoryBytes: 0 },
       devices,
       timings: { totalMs, prepareMs, matchMs, checkpointMs, rotationsPerSecond: matchMs > 0 ? (1000 * nRot) / matchMs / r.tilePlan.tiles.length : 0 },
       parameters: { ...r.parameters, rotationRange: null },
-      resumed: jobs.some(({ job }) => job.record.resumed),
+      resumed: heads.some(({ record }) => record.resumed),
     },
     anglesTsv: first.angles,
-    inputs: { ...r.inputs, shard: null, shards: jobs.map(({ dir }) => path.resolve(dir)) },
+    inputs: { ...r.inputs, shard: null, shards: heads.map(({ dir }) => path.resolve(dir)) },
     ...(r.search === undefined ? {} : { search: wholeSearch(r.search) }),
     tmeVersion: r.tmeVersion,
+    outOfCore: r.outOfCore === true,
   };
+}
+
+/** Bytes mergeShards holds at most for `dirs`: every shard's score and rotation maps (and a background's), the
+ *  merged maps, and what writeJob converts; from the maps' headers. */
+export function mergeShardsBytes(dirs: readonly string[]): number {
+  if (dirs.length === 0) return 0;
+  const job = openJob(dirs[0] as string);
+  const voxels = job.shape[0] * job.shape[1] * job.shape[2];
+  // Per shard: scores (4) and indices (4; rotations.mrc's float32 read is let go); merged: 8; written: 4 more.
+  const perVoxel = 8 * dirs.length + 12 + (job.record.background?.kind === 'rotation-stats' ? 8 + 16 + 12 : 0);
+  return perVoxel * voxels;
+}
+
+/**
+ * mergeShards for rotation shards of one template without a background map, within `maxBytes`: the merged maps are
+ * assembled in `dir`'s scores.mrc and rotations.mrc slab by slab (each shard's maps read by region, whole sections),
+ * in the same order of comparisons, so the files equal mergeShards' bit for bit. The result is an out-of-core one:
+ * writeJob then writes the rest of the job folder. Throws (TmeError ERR_TME_UNSUPPORTED, in words for a user) for
+ * tile shards, a background map or several templates.
+ */
+export function mergeRotationShardsBySlabs(dirs: readonly string[], dir: string, maxBytes: number): MergedShards & { result: OutOfCoreMatchResult } {
+  const heads = dirs.map(readShardHead);
+  const kind = checkShards(heads);
+  const first = heads[0] as ShardHead;
+  const r = first.record;
+  const why = kind === 'tiles' ? 'tile shards (--shard-by tiles)' : r.background ? `a --background ${r.background.kind} search`
+    : (r.parameters.templates?.length ?? 1) > 1 ? 'several templates' : undefined;
+  if (why !== undefined) throw new TmeError('ERR_TME_UNSUPPORTED', `merging ${why} holds every shard's maps at once, and they do not fit memory`);
+  const opened = heads.map((h) => openJob(h.dir));
+  const { shape, voxelSize, origin } = opened[0] as ReturnType<typeof openJob>;
+  const [nz, ny, nx] = shape;
+  const section = ny * nx;
+  // Each voxel of a slab: the merged pair and one shard's pair as read (float32 rotations and their int32 copies), and
+  // the writer's copy: 32 bytes; the slab's arrays are collected before the next (V8 frees them only when its heap asks).
+  const perRead = Math.max(1, Math.floor(maxBytes / (32 * section)));
+  const geometry = { shape, voxelSize, origin };
+  const outputs = { scores: path.join(dir, JOB_FILES.scores), rotations: path.join(dir, JOB_FILES.rotations) };
+  const writers: MrcRegionWriter[] = [];
+  const readers: Array<{ scores: MrcRegionReader; rotations: MrcRegionReader }> = [];
+  let bestScore = -Infinity;
+  try {
+    const scoresOut = new MrcRegionWriter(outputs.scores, geometry);
+    writers.push(scoresOut);
+    const rotationsOut = new MrcRegionWriter(outputs.rotations, geometry);
+    writers.push(rotationsOut);
+    for (const j of opened) readers.push({ scores: new MrcRegionReader(j.files.scores), rotations: new MrcRegionReader(j.files.rotations) });
+    for (let z0 = 0; z0 < nz; z0 += perRead) {
+      const box: Zyx = [Math.min(perRead, nz - z0), ny, nx];
+      const at: Zyx = [z0, 0, 0];
+      const [head, ...others] = readers as [(typeof readers)[number], ...typeof readers];
+      const scores = head.scores.readRegion(at, box);
+      const indices = Int32Array.from(head.rotations.readRegion(at, box));
+      for (const other of others) {
+        mergeBest(scores, indices, 0, other.scores.readRegion(at, box), Int32Array.from(other.rotations.readRegion(at, box)), 0, scores.length);
+      }
+      for (let i = 0; i < scores.length; i++) if ((scores[i] as number) > bestScore) bestScore = scores[i] as number;
+      scoresOut.writeRegion(at, box, scores);
+      rotationsOut.writeRegion(at, box, indices);
+      collectGarbage();
+    }
+    scoresOut.commit();
+    rotationsOut.commit();
+  } catch (err) {
+    for (const w of writers) w.abort();
+    throw err;
+  } finally {
+    for (const x of readers) { x.scores.close(); x.rotations.close(); }
+  }
+  const { summary, ...rest } = rotationShardsSummary(heads);
+  const rotations = (opened[0] as ReturnType<typeof openJob>).rotations;
+  return { result: { ...summary, rotations, outOfCore: { ...outputs, bestScore, ...geometry } }, ...rest };
 }
 
 /** Tile shards (checked to be of one search) → the whole search: each voxel from its tile's shard. */
@@ -215,6 +315,7 @@ function mergeTileShards(jobs: readonly Shard[]): MergedShards {
     inputs: { ...r.inputs, shard: null, shards: jobs.map(({ dir }) => path.resolve(dir)) },
     ...(r.search === undefined ? {} : { search: wholeSearch(r.search) }),
     tmeVersion: r.tmeVersion,
+    outOfCore: r.outOfCore === true,
   };
 }
 

@@ -152,7 +152,7 @@ let fullCollection: (() => void) | undefined;
  * 1024×1024×512 tomogram under --memory 1G: the process peaked at 1.26 GiB with the passes' last arrays still held in
  * the tile loop, against 0.94 GiB for the passes alone and for the same search without the filter.
  */
-function collectGarbage(): void {
+export function collectGarbage(): void {
   if (!fullCollection) {
     v8.setFlagsFromString('--expose-gc');
     fullCollection = vm.runInNewContext('gc') as () => void;
