@@ -80,6 +80,11 @@ test('two rotation shards merged by tme merge give the whole search\'s statistic
   expect(worstDiff(map('merged', 'rotation-mean.mrc'), map('whole', 'rotation-mean.mrc'))).toBeLessThan(1e-6);
   expect(worstDiff(map('merged', 'rotation-std.mrc'), map('whole', 'rotation-std.mrc'))).toBeLessThan(1e-5);
   expect(worstDiff(map('merged', 'scores-normalised.mrc'), map('whole', 'scores-normalised.mrc'))).toBeLessThan(1e-3);
+  // Their background maps are merged held whole: beyond --memory, one line and no job folder.
+  const tight = await runTme(['merge', f('shard1'), f('shard0'), '--memory', '1M', '-o', f('merged-tight')]);
+  expect(tight.code).toBe(1);
+  expect(tight.stderr).toMatch(/^tme: merging a --background rotation-stats search's shards holds every shard's maps at once, and they do not fit memory \(\d+ MiB needed, 1 MiB --memory allows\): merge them on a machine with more memory\n$/);
+  expect(fs.existsSync(f('merged-tight'))).toBe(false);
 });
 
 test('tme peaks calls peaks on the normalised map with the z-score noise model, or on scores.mrc with --plain-scores', async () => {

@@ -7,7 +7,7 @@ describe('public API', () => {
       'NATIVE_ADDON_PATH', 'NativeBackend', 'OUT_OF_CORE_PARTIAL', 'PAD_MODES', 'ReferenceBackend', 'SCORE_NAMES', 'TARGET_FILTER_BYTES_PER_GRID_VOXEL', 'TEMPLATE_AXES', 'TEMPLATE_INDEX_FILE',
       'backgroundStatistics', 'boxCentre', 'checkJobOptions', 'checkOutOfCore', 'checkPriors', 'createDiskOrientationScorer', 'createOrientationScorer', 'defaultBackend', 'defaultMemoryEstimate',
       'devicesLabel', 'driverManifests', 'estimateJob', 'extractRegion', 'filterGridFor', 'filterVolumeOutOfCore', 'formatRotationTable', 'inMemoryBytes', 'inscribedRadius', 'isDeviceList',
-      'isRegionSource', 'laplacian', 'listDevices', 'lockJobFolder', 'matchTemplate', 'matchTemplateOutOfCore', 'mergeRotationShardsBySlabs', 'mergeShards', 'mergeShardsBytes', 'nativeAddonBuilt', 'nextSmoothSize', 'openJob', 'outOfCoreCheckpointBytes', 'parseRotationTable',
+      'isRegionSource', 'laplacian', 'listDevices', 'lockJobFolder', 'matchTemplate', 'matchTemplateOutOfCore', 'mergeShards', 'mergeShardsBySlabs', 'mergeShardsBytes', 'nativeAddonBuilt', 'nextSmoothSize', 'openJob', 'outOfCoreCheckpointBytes', 'parseRotationTable',
       'peakCallingBytes', 'peakSlabMinimumBytes', 'peakSlabSections', 'phaseRandomised', 'planScore', 'planTiles', 'planVolumeFilter', 'prepareJob', 'priorConeAt', 'readBackgroundMap', 'readJob', 'readPaddedBox', 'reflectIndex', 'releaseJobLocks', 'resolveDevices',
       'resolvePadMode', 'resolveScore', 'rotateBox', 'rotationStatsMaps', 'scoreStatistics', 'sphereMask', 'standardise', 'targetFilterGrid', 'templateJob',
       'templateSupport', 'templateView', 'toArrayOrder', 'wholeTargetBytes', 'withinCone', 'writeJob',

@@ -12,7 +12,7 @@ export { estimateJob, type DeviceEstimate, type EstimateOptions, type JobEstimat
 export { BACKGROUNDS, backgroundStatistics, phaseRandomised, rotationStatsMaps, type Background, type BackgroundMaps } from './background';
 export { writeJob, readJob, openJob, type JobOnDisk, readBackgroundMap, TEMPLATE_INDEX_FILE, lockJobFolder, BACKGROUND_FILES, type BackgroundRecord, releaseJobLocks, JOB_FILES, JOB_LOCK_FILE, ENGINE_VERSION, type JobRecord, type JobData, type WriteJobOptions } from './job-files';
 export { CHECKPOINT_FILE, OUT_OF_CORE_PARTIAL, outOfCoreCheckpointBytes } from './checkpoint';
-export { mergeRotationShardsBySlabs, mergeShards, mergeShardsBytes, type MergedShards } from './merge';
+export { mergeShards, mergeShardsBySlabs, mergeShardsBytes, type MergedShards } from './merge';
 export { formatRotationTable, parseRotationTable, ANGLES_HEADER } from './angles';
 export { NativeBackend, defaultBackend, nativeAddonBuilt, NATIVE_ADDON_PATH } from './native-backend';
 export { ReferenceBackend, type ReferenceBackendOptions } from './reference-backend';

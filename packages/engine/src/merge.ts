@@ -74,7 +74,19 @@ function checkShards(jobs: readonly ShardHead[]): 'rotations' | 'tiles' {
     }
     if (angles !== first.angles) throw new TmeError('ERR_TME_MISMATCH', `searched another rotation set than ${first.dir} (angles.tsv differs)`, { file: dir });
   }
-  if (kind === 'tiles') return kind;
+  if (kind === 'tiles') {
+    // The shards' tile ranges must be the whole plan, each tile once.
+    const tiles = first.record.tilePlan.tiles;
+    const ranges = jobs.map(({ dir, record }) => ({ dir, range: record.parameters.tileRange as [number, number] })).sort((a, b) => a.range[0] - b.range[0]);
+    let at = 0;
+    for (const { dir, range } of ranges) {
+      if (range[0] > at) throw new TmeError('ERR_TME_MISMATCH', `tiles ${at}–${range[0] - 1} of ${tiles.length} are in no shard given`, { file: dir });
+      if (range[0] < at) throw new TmeError('ERR_TME_MISMATCH', `its tiles ${range[0]}–${range[1] - 1} overlap another shard's (up to ${at - 1})`, { file: dir });
+      at = range[1];
+    }
+    if (at !== tiles.length) throw new TmeError('ERR_TME_MISMATCH', `tiles ${at}–${tiles.length - 1} of ${tiles.length} are in no shard given`);
+    return kind;
+  }
   // The shards' ranges must be the whole set, each rotation once.
   const nRot = first.record.statistics.rotationCount;
   const ranges = jobs.map(({ dir, record }) => ({ dir, range: record.parameters.rotationRange as [number, number] })).sort((a, b) => a.range[0] - b.range[0]);
@@ -96,7 +108,7 @@ function checkShards(jobs: readonly ShardHead[]): 'rotations' | 'tiles' {
  * holds it, each rotation's sums added tile by tile in the order a run adds them.
  * Refuses, in one line naming the shard and what differs, shards of different jobs (inputs, parameters, tile plan,
  * rotation set, tme version), rotation and tile shards together, and sets of shards that miss or repeat a part.
- * Every shard's maps are held at once (mergeShardsBytes); mergeRotationShardsBySlabs merges rotation shards within a
+ * Every shard's maps are held at once (mergeShardsBytes); mergeShardsBySlabs merges rotation shards within a
  * memory budget.
  */
 export function mergeShards(dirs: readonly string[]): MergedShards {
@@ -196,19 +208,19 @@ export function mergeShardsBytes(dirs: readonly string[]): number {
 }
 
 /**
- * mergeShards for rotation shards of one template without a background map, within `maxBytes`: the merged maps are
- * assembled in `dir`'s scores.mrc and rotations.mrc slab by slab (each shard's maps read by region, whole sections),
- * in the same order of comparisons, so the files equal mergeShards' bit for bit. The result is an out-of-core one:
- * writeJob then writes the rest of the job folder. Throws (TmeError ERR_TME_UNSUPPORTED, in words for a user) for
- * tile shards, a background map or several templates.
+ * mergeShards within `maxBytes`, for shards of one template without a background map: the merged maps are assembled
+ * in `dir`'s scores.mrc and rotations.mrc slab by slab (each shard's maps read by region, whole sections): rotation
+ * shards compared in the same way, tile shards' cores copied, so the files equal mergeShards' bit for bit. The result
+ * is an out-of-core one: writeJob then writes the rest of the job folder. Throws (TmeError ERR_TME_UNSUPPORTED, in
+ * words for a user) for a background map or several templates.
  */
-export function mergeRotationShardsBySlabs(dirs: readonly string[], dir: string, maxBytes: number): MergedShards & { result: OutOfCoreMatchResult } {
+export function mergeShardsBySlabs(dirs: readonly string[], dir: string, maxBytes: number): MergedShards & { result: OutOfCoreMatchResult } {
   const heads = dirs.map(readShardHead);
   const kind = checkShards(heads);
   const first = heads[0] as ShardHead;
   const r = first.record;
-  const why = kind === 'tiles' ? 'tile shards (--shard-by tiles)' : r.background ? `a --background ${r.background.kind} search`
-    : (r.parameters.templates?.length ?? 1) > 1 ? 'several templates' : undefined;
+  const why = r.background ? `a --background ${r.background.kind} search's shards`
+    : (r.parameters.templates?.length ?? 1) > 1 ? 'shards of several templates' : undefined;
   if (why !== undefined) throw new TmeError('ERR_TME_UNSUPPORTED', `merging ${why} holds every shard's maps at once, and they do not fit memory`);
   const opened = heads.map((h) => openJob(h.dir));
   const { shape, voxelSize, origin } = opened[0] as ReturnType<typeof openJob>;
@@ -219,23 +231,43 @@ export function mergeRotationShardsBySlabs(dirs: readonly string[], dir: string,
   const perRead = Math.max(1, Math.floor(maxBytes / (32 * section)));
   const geometry = { shape, voxelSize, origin };
   const outputs = { scores: path.join(dir, JOB_FILES.scores), rotations: path.join(dir, JOB_FILES.rotations) };
+  const tiles = r.tilePlan.tiles;
   const writers: MrcRegionWriter[] = [];
-  const readers: Array<{ scores: MrcRegionReader; rotations: MrcRegionReader }> = [];
+  const readers: Array<{ scores: MrcRegionReader; rotations: MrcRegionReader; own: readonly Tile[] }> = [];
   let bestScore = -Infinity;
   try {
     const scoresOut = new MrcRegionWriter(outputs.scores, geometry);
     writers.push(scoresOut);
     const rotationsOut = new MrcRegionWriter(outputs.rotations, geometry);
     writers.push(rotationsOut);
-    for (const j of opened) readers.push({ scores: new MrcRegionReader(j.files.scores), rotations: new MrcRegionReader(j.files.rotations) });
+    for (const [k, j] of opened.entries()) {
+      const range = (heads[k] as ShardHead).record.parameters.tileRange;
+      readers.push({
+        scores: new MrcRegionReader(j.files.scores), rotations: new MrcRegionReader(j.files.rotations),
+        own: kind === 'tiles' && range ? tiles.slice(range[0], range[1]) : [],
+      });
+    }
     for (let z0 = 0; z0 < nz; z0 += perRead) {
       const box: Zyx = [Math.min(perRead, nz - z0), ny, nx];
       const at: Zyx = [z0, 0, 0];
-      const [head, ...others] = readers as [(typeof readers)[number], ...typeof readers];
-      const scores = head.scores.readRegion(at, box);
-      const indices = Int32Array.from(head.rotations.readRegion(at, box));
-      for (const other of others) {
-        mergeBest(scores, indices, 0, other.scores.readRegion(at, box), Int32Array.from(other.rotations.readRegion(at, box)), 0, scores.length);
+      let scores: Float32Array;
+      let indices: Int32Array;
+      if (kind === 'rotations') {
+        const [head, ...others] = readers as [(typeof readers)[number], ...typeof readers];
+        scores = head.scores.readRegion(at, box);
+        indices = Int32Array.from(head.rotations.readRegion(at, box));
+        for (const other of others) {
+          mergeBest(scores, indices, 0, other.scores.readRegion(at, box), Int32Array.from(other.rotations.readRegion(at, box)), 0, scores.length);
+        }
+      } else {
+        scores = new Float32Array(box[0] * section);
+        indices = new Int32Array(scores.length);
+        for (const shard of readers) {
+          const cut = shard.own.filter((t) => t.coreStart[0] < z0 + box[0] && t.coreStart[0] + t.coreShape[0] > z0);
+          if (cut.length === 0) continue;
+          copyCores(cut, shape, shard.scores.readRegion(at, box), scores, z0);
+          copyCores(cut, shape, Int32Array.from(shard.rotations.readRegion(at, box)), indices, z0);
+        }
       }
       for (let i = 0; i < scores.length; i++) if ((scores[i] as number) > bestScore) bestScore = scores[i] as number;
       scoresOut.writeRegion(at, box, scores);
@@ -250,7 +282,7 @@ export function mergeRotationShardsBySlabs(dirs: readonly string[], dir: string,
   } finally {
     for (const x of readers) { x.scores.close(); x.rotations.close(); }
   }
-  const { summary, ...rest } = rotationShardsSummary(heads);
+  const { summary, ...rest } = kind === 'rotations' ? rotationShardsSummary(heads) : tileShardsSummary(heads);
   const rotations = (opened[0] as ReturnType<typeof openJob>).rotations;
   return { result: { ...summary, rotations, outOfCore: { ...outputs, bestScore, ...geometry } }, ...rest };
 }
@@ -260,26 +292,13 @@ function mergeTileShards(jobs: readonly Shard[]): MergedShards {
   const first = jobs[0] as Shard;
   const r = first.job.record;
   const tiles = r.tilePlan.tiles;
-  const nRot = r.statistics.rotationCount;
-  // The shards' tile ranges must be the whole plan, each tile once.
-  const ranges = jobs.map((s) => ({ ...s, range: s.job.record.parameters.tileRange as [number, number] })).sort((a, b) => a.range[0] - b.range[0]);
-  let at = 0;
-  for (const { dir, range } of ranges) {
-    if (range[0] > at) throw new TmeError('ERR_TME_MISMATCH', `tiles ${at}–${range[0] - 1} of ${tiles.length} are in no shard given`, { file: dir });
-    if (range[0] < at) throw new TmeError('ERR_TME_MISMATCH', `its tiles ${range[0]}–${range[1] - 1} overlap another shard's (up to ${at - 1})`, { file: dir });
-    at = range[1];
-  }
-  if (at !== tiles.length) throw new TmeError('ERR_TME_MISMATCH', `tiles ${at}–${tiles.length - 1} of ${tiles.length} are in no shard given`);
-
   const shape = r.parameters.targetShape;
   const scores = new Float32Array(first.job.scores.data.length);
   const indices = new Int32Array(scores.length);
   const stats = r.background?.kind === 'rotation-stats';
   const maps = stats ? { rotationMean: new Float32Array(scores.length), rotationStd: new Float32Array(scores.length), normalised: new Float32Array(scores.length) } : undefined;
-  const perRotationMax = new Float32Array(nRot).fill(-Infinity);
-  const tileSums: TileSums[] = [];
-  const timings = { totalMs: 0, prepareMs: 0, matchMs: 0, checkpointMs: 0 };
-  for (const { dir, job, range } of ranges) {
+  for (const { dir, job } of jobs) {
+    const range = job.record.parameters.tileRange as [number, number];
     const own = tiles.slice(range[0], range[1]);
     copyCores(own, shape, job.scores.data, scores);
     copyCores(own, shape, job.indices, indices);
@@ -288,45 +307,70 @@ function mergeTileShards(jobs: readonly Shard[]): MergedShards {
         copyCores(own, shape, readBackgroundMap(dir, BACKGROUND_FILES[name], job.scores).data, maps[name]);
       }
     }
-    const s = job.record.statistics;
+  }
+  const best = { ...first.job.scores, data: scores };
+  const like = (data: Float32Array): Volume => ({ ...best, data });
+  const { summary, ...rest } = tileShardsSummary(jobs.map(({ dir, job, angles }) => ({ dir, record: job.record, angles })));
+  return {
+    result: {
+      ...summary, scores: best, indices, rotations: first.job.rotations,
+      ...(maps ? { background: { kind: 'rotation-stats' as const, rotationMean: like(maps.rotationMean), rotationStd: like(maps.rotationStd), normalised: like(maps.normalised) } } : {}),
+    },
+    ...rest,
+  };
+}
+
+/** What a merge of tile shards takes from their job.json: each rotation's sums added tile by tile, the maxima, timings. */
+function tileShardsSummary(heads: readonly ShardHead[]): Omit<MergedShards, 'result'> & {
+  summary: Omit<MatchResult, 'scores' | 'indices' | 'rotations' | 'background'>;
+} {
+  const first = heads[0] as ShardHead;
+  const r = first.record;
+  const tiles = r.tilePlan.tiles;
+  const nRot = r.statistics.rotationCount;
+  const ranges = [...heads].sort((x, y) => (x.record.parameters.tileRange as [number, number])[0] - (y.record.parameters.tileRange as [number, number])[0]);
+  const perRotationMax = new Float32Array(nRot).fill(-Infinity);
+  const tileSums: TileSums[] = [];
+  const timings = { totalMs: 0, prepareMs: 0, matchMs: 0, checkpointMs: 0 };
+  for (const { record } of ranges) {
+    const s = record.statistics;
     for (let k = 0; k < nRot; k++) if ((s.perRotationMax[k] as number) > (perRotationMax[k] as number)) perRotationMax[k] = s.perRotationMax[k] as number;
     for (const t of s.perTileRotationSums ?? []) {
       tileSums.push({ tile: t.tile, sum: Float64Array.from(t.sum), sumSq: Float64Array.from(t.sumSq), count: Float64Array.from(t.count) });
     }
-    for (const k of Object.keys(timings) as Array<keyof typeof timings>) timings[k] += job.record.timings[k];
+    for (const k of Object.keys(timings) as Array<keyof typeof timings>) timings[k] += record.timings[k];
   }
-  const best = { ...first.job.scores, data: scores };
-  const like = (data: Float32Array): Volume => ({ ...best, data });
   const statistics = scoreStatistics(addTileSums(tileSums, nRot), perRotationMax, { sum: 0, sumSq: 0, count: 0 }, r.statistics.voxelCount, r.statistics.scope);
-  const devices = jobs.flatMap(({ job }) => job.record.devices ?? [job.record.device]).map((d) => ({ index: d.index, name: d.name, kind: d.kind as 'gpu' | 'cpu', memoryBytes: 0 }));
+  const devices = ranges.flatMap(({ record }) => record.devices ?? [record.device]).map((d) => ({ index: d.index, name: d.name, kind: d.kind as 'gpu' | 'cpu', memoryBytes: 0 }));
   const { tileShard: _shard, tileRange: _range, ...parameters } = r.parameters;
   return {
-    result: {
-      scores: best, indices, rotations: first.job.rotations, stats: statistics,
-      ...(maps ? { background: { kind: 'rotation-stats' as const, rotationMean: like(maps.rotationMean), rotationStd: like(maps.rotationStd), normalised: like(maps.normalised) } } : {}),
+    summary: {
+      stats: statistics,
       tilePlan: r.tilePlan,
       device: { ...r.device, kind: r.device.kind as 'gpu' | 'cpu', memoryBytes: 0 },
       devices,
       timings: { ...timings, rotationsPerSecond: timings.matchMs > 0 ? (1000 * nRot) / timings.matchMs / tiles.length : 0 },
       parameters: { ...parameters, rotationRange: null },
-      resumed: jobs.some(({ job }) => job.record.resumed),
+      resumed: heads.some(({ record }) => record.resumed),
     },
     anglesTsv: first.angles,
-    inputs: { ...r.inputs, shard: null, shards: jobs.map(({ dir }) => path.resolve(dir)) },
+    inputs: { ...r.inputs, shard: null, shards: heads.map(({ dir }) => path.resolve(dir)) },
     ...(r.search === undefined ? {} : { search: wholeSearch(r.search) }),
     tmeVersion: r.tmeVersion,
     outOfCore: r.outOfCore === true,
   };
 }
 
-/** Copies the voxels of the tiles' cores (a tile's core is the part of the target its shard scored) from → to. */
-function copyCores(tiles: readonly Tile[], shape: readonly number[], from: Float32Array | Int32Array, to: Float32Array | Int32Array): void {
+/** Copies the voxels of the tiles' cores (a tile's core is the part of the target its shard scored) from → to: whole
+ *  volumes, or a slab of sections from z0 (only the cores' sections within it). */
+function copyCores(tiles: readonly Tile[], shape: readonly number[], from: Float32Array | Int32Array, to: Float32Array | Int32Array, z0 = 0): void {
   const [, ny, nx] = shape as [number, number, number];
+  const z1 = z0 + from.length / (ny * nx);
   for (const tile of tiles) {
     const [cz, cy, cx] = tile.coreShape;
-    for (let z = 0; z < cz; z++) {
+    for (let z = Math.max(tile.coreStart[0], z0); z < Math.min(tile.coreStart[0] + cz, z1); z++) {
       for (let y = 0; y < cy; y++) {
-        const at = ((tile.coreStart[0] + z) * ny + tile.coreStart[1] + y) * nx + tile.coreStart[2];
+        const at = ((z - z0) * ny + tile.coreStart[1] + y) * nx + tile.coreStart[2];
         to.set(from.subarray(at, at + cx), at);
       }
     }

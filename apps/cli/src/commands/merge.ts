@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
-import { JOB_FILES, listDevices, mergeRotationShardsBySlabs, mergeShards, mergeShardsBytes, writeJob } from '@tme/engine';
+import { JOB_FILES, listDevices, mergeShardsBySlabs, mergeShards, mergeShardsBytes, writeJob } from '@tme/engine';
 import { TmeError } from '@tme/formats';
 import { parseMemorySize } from '../search-flags';
 import { bestScoreOf, prepareJobDir } from './match';
@@ -14,8 +14,8 @@ function gib(b: number): string {
 
 /**
  * `tme merge SHARD… -o JOB`: the job folders of `tme match --shard i/n` → the job folder one whole search writes.
- * Every shard's maps at once where they fit the memory (free memory, capped by --memory); beyond that rotation shards
- * are merged slab by slab into the job folder's maps (the same files).
+ * Every shard's maps at once where they fit the memory (free memory, capped by --memory); beyond that they are merged
+ * slab by slab into the job folder's maps (the same files; not for a background map's or several templates' shards).
  */
 async function runMerge(shards: string[], flags: MergeFlags): Promise<void> {
   const limit = flags.memory === undefined ? undefined : parseMemorySize('--memory', flags.memory);
@@ -41,9 +41,9 @@ async function runMerge(shards: string[], flags: MergeFlags): Promise<void> {
   // The maps are assembled in the job folder: it is made first, and goes again if the merge fails before its files.
   const existed = fs.existsSync(dir);
   prepareJobDir(dir, { force: flags.force });
-  let merged: ReturnType<typeof mergeRotationShardsBySlabs>;
+  let merged: ReturnType<typeof mergeShardsBySlabs>;
   try {
-    merged = mergeRotationShardsBySlabs(shards, dir, available / 2);
+    merged = mergeShardsBySlabs(shards, dir, available / 2);
   } catch (err) {
     if (!existed) fs.rmSync(dir, { recursive: true, force: true });
     if (err instanceof TmeError && err.code === 'ERR_TME_UNSUPPORTED') {
@@ -64,7 +64,7 @@ export function register(program: Command): void {
     .description('Join the job folders of tme match --shard i/n into the job folder one whole search writes (the same maps and statistics, bit for bit)')
     .argument('<shards...>', 'the shards\' job folders, in any order')
     .requiredOption('-o, --output <dir>', 'job folder to create')
-    .option('--memory <size>', 'host memory the merge may use, e.g. 8G (default: the free memory); rotation shards whose maps do not fit it at once are merged slab by slab')
+    .option('--memory <size>', 'host memory the merge may use, e.g. 8G (default: the free memory); shards whose maps do not fit it at once are merged slab by slab')
     .option('--force', 'overwrite the job in the output folder')
     .option('--quiet', 'print nothing but errors')
     .action(async (shards: string[], flags: MergeFlags) => runMerge(shards, flags));
