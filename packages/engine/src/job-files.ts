@@ -158,6 +158,8 @@ export interface WriteJobOptions {
   /** job.json's outOfCore (the target was read tile by tile); default: whether `result` is an out-of-core result (a
    *  merge whose maps were assembled by region says what its shards did). */
   outOfCore?: boolean;
+  /** An out-of-core result's background maps, already in the job folder (a merge by slabs): recorded as given. */
+  background?: BackgroundRecord;
 }
 
 /**
@@ -187,7 +189,7 @@ export function writeJob(dir: string, result: MatchResult | OutOfCoreMatchResult
   }
   writeFileAtomic(path.join(dir, JOB_FILES.angles), options.anglesTsv ?? formatRotationTable(result.rotations));
   const templates = result.parameters.templates;
-  let background: BackgroundRecord | undefined;
+  let background: BackgroundRecord | undefined = 'outOfCore' in result ? options.background : undefined;
   const b = 'outOfCore' in result ? undefined : result.background;
   if (b?.kind === 'rotation-stats') {
     writeMrc(path.join(dir, BACKGROUND_FILES.rotationMean), b.rotationMean);

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MrcRegionReader, MrcRegionWriter, TmeError, type Volume, type Zyx } from '@tme/formats';
 import { rotationStatsMaps } from './background';
-import { BACKGROUND_FILES, JOB_FILES, openJob, readBackgroundMap, readJob, type JobData, type JobRecord } from './job-files';
+import { BACKGROUND_FILES, JOB_FILES, openJob, readBackgroundMap, readJob, type BackgroundRecord, type JobData, type JobRecord } from './job-files';
 import { addTileSums, mergeBest, scoreStatistics, type MatchResult, type OutOfCoreMatchResult, type TileSums } from './match';
 import type { Tile } from './tiling';
 import { collectGarbage } from './volume-filter';
@@ -18,6 +18,8 @@ export interface MergedShards {
   tmeVersion: string;
   /** The shards read their target out of core (job.json's outOfCore). */
   outOfCore: boolean;
+  /** mergeShardsBySlabs: the background maps it wrote into the job folder (writeJob's `background`). */
+  background?: BackgroundRecord;
 }
 
 const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
@@ -208,43 +210,64 @@ export function mergeShardsBytes(dirs: readonly string[]): number {
 }
 
 /**
- * mergeShards within `maxBytes`, for shards of one template without a background map: the merged maps are assembled
- * in `dir`'s scores.mrc and rotations.mrc slab by slab (each shard's maps read by region, whole sections): rotation
- * shards compared in the same way, tile shards' cores copied, so the files equal mergeShards' bit for bit. The result
- * is an out-of-core one: writeJob then writes the rest of the job folder. Throws (TmeError ERR_TME_UNSUPPORTED, in
- * words for a user) for a background map or several templates.
+ * mergeShards within `maxBytes`, for shards of one template: the merged maps are assembled in `dir`'s scores.mrc and
+ * rotations.mrc (and a rotation-stats search's three maps) slab by slab, each shard's maps read by region, whole
+ * sections: rotation shards compared and their rotation sums added in the same order, tile shards' cores copied, so
+ * the files equal mergeShards' bit for bit. The result is an out-of-core one: writeJob then writes the rest of the job
+ * folder (given `background`). Throws (TmeError ERR_TME_UNSUPPORTED, in words for a user) for several templates.
  */
 export function mergeShardsBySlabs(dirs: readonly string[], dir: string, maxBytes: number): MergedShards & { result: OutOfCoreMatchResult } {
   const heads = dirs.map(readShardHead);
   const kind = checkShards(heads);
   const first = heads[0] as ShardHead;
   const r = first.record;
-  const why = r.background ? `a --background ${r.background.kind} search's shards`
-    : (r.parameters.templates?.length ?? 1) > 1 ? 'shards of several templates' : undefined;
-  if (why !== undefined) throw new TmeError('ERR_TME_UNSUPPORTED', `merging ${why} holds every shard's maps at once, and they do not fit memory`);
+  if ((r.parameters.templates?.length ?? 1) > 1) {
+    throw new TmeError('ERR_TME_UNSUPPORTED', 'merging shards of several templates holds every shard\'s maps at once, and they do not fit memory');
+  }
+  if (r.background && r.background.kind !== 'rotation-stats') {
+    throw new TmeError('ERR_TME_UNSUPPORTED', `merging a --background ${r.background.kind} search's shards holds every shard's maps at once, and they do not fit memory`);
+  }
+  const stats = r.background?.kind === 'rotation-stats';
+  const nRot = r.statistics.rotationCount;
   const opened = heads.map((h) => openJob(h.dir));
   const { shape, voxelSize, origin } = opened[0] as ReturnType<typeof openJob>;
   const [nz, ny, nx] = shape;
   const section = ny * nx;
   // Each voxel of a slab: the merged pair and one shard's pair as read (float32 rotations and their int32 copies), and
-  // the writer's copy: 32 bytes; the slab's arrays are collected before the next (V8 frees them only when its heap asks).
-  const perRead = Math.max(1, Math.floor(maxBytes / (32 * section)));
+  // the writer's copy: 32 bytes; with rotation-stats 48 more (the float64 sums, a shard's two maps, the three made);
+  // the slab's arrays are collected before the next (V8 frees them only when its heap asks).
+  const perRead = Math.max(1, Math.floor(maxBytes / ((stats ? 80 : 32) * section)));
   const geometry = { shape, voxelSize, origin };
   const outputs = { scores: path.join(dir, JOB_FILES.scores), rotations: path.join(dir, JOB_FILES.rotations) };
   const tiles = r.tilePlan.tiles;
+  const statsMaps = ['rotationMean', 'rotationStd', 'normalised'] as const;
+  type StatsMap = (typeof statsMaps)[number];
   const writers: MrcRegionWriter[] = [];
-  const readers: Array<{ scores: MrcRegionReader; rotations: MrcRegionReader; own: readonly Tile[] }> = [];
+  const opens: MrcRegionReader[] = [];
+  const open = (file: string): MrcRegionReader => {
+    const reader = new MrcRegionReader(file);
+    opens.push(reader);
+    return reader;
+  };
+  const readers: Array<{ scores: MrcRegionReader; rotations: MrcRegionReader; own: readonly Tile[]; n: number; maps?: Record<StatsMap, MrcRegionReader> }> = [];
   let bestScore = -Infinity;
   try {
-    const scoresOut = new MrcRegionWriter(outputs.scores, geometry);
-    writers.push(scoresOut);
-    const rotationsOut = new MrcRegionWriter(outputs.rotations, geometry);
-    writers.push(rotationsOut);
+    const write = (file: string): MrcRegionWriter => {
+      const w = new MrcRegionWriter(path.join(dir, file), geometry);
+      writers.push(w);
+      return w;
+    };
+    const scoresOut = write(JOB_FILES.scores);
+    const rotationsOut = write(JOB_FILES.rotations);
+    const mapsOut = stats ? Object.fromEntries(statsMaps.map((m) => [m, write(BACKGROUND_FILES[m])])) as Record<StatsMap, MrcRegionWriter> : undefined;
     for (const [k, j] of opened.entries()) {
-      const range = (heads[k] as ShardHead).record.parameters.tileRange;
+      const p = (heads[k] as ShardHead).record.parameters;
+      const shardDir = (heads[k] as ShardHead).dir;
       readers.push({
-        scores: new MrcRegionReader(j.files.scores), rotations: new MrcRegionReader(j.files.rotations),
-        own: kind === 'tiles' && range ? tiles.slice(range[0], range[1]) : [],
+        scores: open(j.files.scores), rotations: open(j.files.rotations),
+        own: kind === 'tiles' && p.tileRange ? tiles.slice(p.tileRange[0], p.tileRange[1]) : [],
+        n: p.rotationRange ? p.rotationRange[1] - p.rotationRange[0] : 0,
+        ...(stats ? { maps: Object.fromEntries(statsMaps.map((m) => [m, open(path.join(shardDir, BACKGROUND_FILES[m]))])) as Record<StatsMap, MrcRegionReader> } : {}),
       });
     }
     for (let z0 = 0; z0 < nz; z0 += perRead) {
@@ -259,32 +282,57 @@ export function mergeShardsBySlabs(dirs: readonly string[], dir: string, maxByte
         for (const other of others) {
           mergeBest(scores, indices, 0, other.scores.readRegion(at, box), Int32Array.from(other.rotations.readRegion(at, box)), 0, scores.length);
         }
+        if (mapsOut) {
+          // Each shard's mean and σ over its R rotations give back its sums (R m, R (σ² + m²)), added in float64 in
+          // the order mergeShards adds them.
+          const voxelSum = new Float64Array(scores.length);
+          const voxelSumSq = new Float64Array(scores.length);
+          for (const shard of readers) {
+            const maps = shard.maps as Record<StatsMap, MrcRegionReader>;
+            const mean = maps.rotationMean.readRegion(at, box);
+            const std = maps.rotationStd.readRegion(at, box);
+            for (let i = 0; i < voxelSum.length; i++) {
+              const m = mean[i] as number;
+              const d = std[i] as number;
+              voxelSum[i] = (voxelSum[i] as number) + shard.n * m;
+              voxelSumSq[i] = (voxelSumSq[i] as number) + shard.n * (d * d + m * m);
+            }
+          }
+          const made = rotationStatsMaps({ data: scores, shape: box, voxelSize, origin }, Float32Array.from(voxelSum), Float32Array.from(voxelSumSq), nRot);
+          for (const m of statsMaps) mapsOut[m].writeRegion(at, box, made[m].data);
+        }
       } else {
         scores = new Float32Array(box[0] * section);
         indices = new Int32Array(scores.length);
+        const made = mapsOut ? Object.fromEntries(statsMaps.map((m) => [m, new Float32Array(scores.length)])) as Record<StatsMap, Float32Array> : undefined;
         for (const shard of readers) {
           const cut = shard.own.filter((t) => t.coreStart[0] < z0 + box[0] && t.coreStart[0] + t.coreShape[0] > z0);
           if (cut.length === 0) continue;
           copyCores(cut, shape, shard.scores.readRegion(at, box), scores, z0);
           copyCores(cut, shape, Int32Array.from(shard.rotations.readRegion(at, box)), indices, z0);
+          if (made && shard.maps) for (const m of statsMaps) copyCores(cut, shape, shard.maps[m].readRegion(at, box), made[m], z0);
         }
+        if (made && mapsOut) for (const m of statsMaps) mapsOut[m].writeRegion(at, box, made[m]);
       }
       for (let i = 0; i < scores.length; i++) if ((scores[i] as number) > bestScore) bestScore = scores[i] as number;
       scoresOut.writeRegion(at, box, scores);
       rotationsOut.writeRegion(at, box, indices);
       collectGarbage();
     }
-    scoresOut.commit();
-    rotationsOut.commit();
+    for (const w of writers) w.commit();
   } catch (err) {
     for (const w of writers) w.abort();
     throw err;
   } finally {
-    for (const x of readers) { x.scores.close(); x.rotations.close(); }
+    for (const x of opens) x.close();
   }
   const { summary, ...rest } = kind === 'rotations' ? rotationShardsSummary(heads) : tileShardsSummary(heads);
   const rotations = (opened[0] as ReturnType<typeof openJob>).rotations;
-  return { result: { ...summary, rotations, outOfCore: { ...outputs, bestScore, ...geometry } }, ...rest };
+  const background: BackgroundRecord | undefined = stats ? {
+    kind: 'rotation-stats', peakMap: BACKGROUND_FILES.normalised,
+    files: { rotationMean: BACKGROUND_FILES.rotationMean, rotationStd: BACKGROUND_FILES.rotationStd, normalised: BACKGROUND_FILES.normalised },
+  } : undefined;
+  return { result: { ...summary, rotations, outOfCore: { ...outputs, bestScore, ...geometry } }, ...rest, ...(background ? { background } : {}) };
 }
 
 /** Tile shards (checked to be of one search) → the whole search: each voxel from its tile's shard. */

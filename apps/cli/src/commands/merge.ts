@@ -15,7 +15,7 @@ function gib(b: number): string {
 /**
  * `tme merge SHARD… -o JOB`: the job folders of `tme match --shard i/n` → the job folder one whole search writes.
  * Every shard's maps at once where they fit the memory (free memory, capped by --memory); beyond that they are merged
- * slab by slab into the job folder's maps (the same files; not for a background map's or several templates' shards).
+ * slab by slab into the job folder's maps (the same files; not for several templates' shards).
  */
 async function runMerge(shards: string[], flags: MergeFlags): Promise<void> {
   const limit = flags.memory === undefined ? undefined : parseMemorySize('--memory', flags.memory);
@@ -53,7 +53,7 @@ async function runMerge(shards: string[], flags: MergeFlags): Promise<void> {
   }
   writeJob(dir, merged.result, {
     tmeVersion: merged.tmeVersion, inputs: { ...merged.inputs, command: 'tme merge' }, search: merged.search, anglesTsv: merged.anglesTsv,
-    outOfCore: merged.outOfCore,
+    outOfCore: merged.outOfCore, ...(merged.background ? { background: merged.background } : {}),
   });
   say(merged.result.stats, merged.result.outOfCore.bestScore, ` slab by slab (every shard's maps at once need ${gib(needed)}, ${room})`);
 }
