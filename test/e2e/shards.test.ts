@@ -51,6 +51,10 @@ test('three shards merged in any order equal the whole search, file for file and
     expect(p.code).toBe(0);
   }
   expect(fs.readFileSync(f('merged-picks.tsv'), 'utf8')).toBe(fs.readFileSync(f('whole-picks.tsv'), 'utf8'));
+  // Again into the same folder: tme merge offers --force (it has no --resume).
+  const again = await runTme(['merge', f('shard2'), f('shard0'), f('shard1'), '-o', f('merged')]);
+  expect(again.code).toBe(1);
+  expect(again.stderr).toBe(`tme: ${f('merged')}: output folder exists; use --force to overwrite it\n`);
 }, 120_000);
 
 test('maps that do not fit --memory at once are merged slab by slab: the same files and statistics', async () => {

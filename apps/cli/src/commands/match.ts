@@ -41,7 +41,7 @@ function parseSeconds(name: string, text: string): number {
  * Refuses to overwrite a job unless --force (clears tme's files) or --resume (continues from the checkpoint). Returns
  * the warning it printed, if any.
  */
-export function prepareJobDir(dir: string, flags: Pick<MatchFlags, 'force' | 'resume'>): string[] {
+export function prepareJobDir(dir: string, flags: Pick<MatchFlags, 'force' | 'resume'>, options: { resumable?: boolean } = {}): string[] {
   if (flags.force && flags.resume) throw invalidOption('--force/--resume', 'only one of --force and --resume', 'both');
   const existed = fs.existsSync(dir);
   if (existed) {
@@ -51,7 +51,8 @@ export function prepareJobDir(dir: string, flags: Pick<MatchFlags, 'force' | 're
         throw new TmeError('ERR_TME_EXISTS', 'holds a finished job; use --force to run it again', { file: dir });
       }
     } else if (!flags.force) {
-      throw new TmeError('ERR_TME_EXISTS', 'output folder exists; use --force to overwrite it or --resume to continue its job', { file: dir });
+      // A command without --resume (tme merge) does not offer it.
+      throw new TmeError('ERR_TME_EXISTS', `output folder exists; use --force to overwrite it${options.resumable === false ? '' : ' or --resume to continue its job'}`, { file: dir });
     }
   }
   createFolder(dir);

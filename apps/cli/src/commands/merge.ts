@@ -31,7 +31,7 @@ async function runMerge(shards: string[], flags: MergeFlags): Promise<void> {
   const room = `${gib(available)} ${limit === undefined ? 'is free' : '--memory allows'}`;
   if (needed <= available) {
     const merged = mergeShards(shards);
-    prepareJobDir(dir, { force: flags.force });
+    prepareJobDir(dir, { force: flags.force }, { resumable: false });
     writeJob(dir, merged.result, {
       tmeVersion: merged.tmeVersion, inputs: { ...merged.inputs, command: 'tme merge' }, search: merged.search, anglesTsv: merged.anglesTsv,
     });
@@ -40,7 +40,7 @@ async function runMerge(shards: string[], flags: MergeFlags): Promise<void> {
   }
   // The maps are assembled in the job folder: it is made first, and goes again if the merge fails before its files.
   const existed = fs.existsSync(dir);
-  prepareJobDir(dir, { force: flags.force });
+  prepareJobDir(dir, { force: flags.force }, { resumable: false });
   let merged: ReturnType<typeof mergeShardsBySlabs>;
   try {
     merged = mergeShardsBySlabs(shards, dir, available / 2);
