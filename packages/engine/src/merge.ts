@@ -205,6 +205,7 @@ export function mergeShardsBytes(dirs: readonly string[]): number {
   const job = openJob(dirs[0] as string);
   const voxels = job.shape[0] * job.shape[1] * job.shape[2];
   // Per shard: scores (4) and indices (4; rotations.mrc's float32 read is let go); merged: 8; written: 4 more.
+  // Measured: three shards of 512×512×200, 1.76 GiB by this against a 1.69 GiB peak RSS of tme merge.
   const perVoxel = 8 * dirs.length + 12 + (job.record.background?.kind === 'rotation-stats' ? 8 + 16 + 12 : 0);
   return perVoxel * voxels;
 }
