@@ -131,15 +131,8 @@ export function mergeShards(dirs: readonly string[]): MergedShards {
     if (job !== first.job) mergeBest(scores, indices, 0, job.scores.data, job.indices, 0, scores.length);
     const [start, end] = job.record.parameters.rotationRange as [number, number];
     if (voxelSum && voxelSumSq) {
-      const mean = readBackgroundMap(dir, BACKGROUND_FILES.rotationMean, job.scores).data;
-      const std = readBackgroundMap(dir, BACKGROUND_FILES.rotationStd, job.scores).data;
-      const n = end - start;
-      for (let i = 0; i < voxelSum.length; i++) {
-        const m = mean[i] as number;
-        const d = std[i] as number;
-        voxelSum[i] = (voxelSum[i] as number) + n * m;
-        voxelSumSq[i] = (voxelSumSq[i] as number) + n * (d * d + m * m);
-      }
+      addRotationSums(voxelSum, voxelSumSq, end - start, readBackgroundMap(dir, BACKGROUND_FILES.rotationMean, job.scores).data,
+        readBackgroundMap(dir, BACKGROUND_FILES.rotationStd, job.scores).data);
     }
   }
   const best = { ...first.job.scores, data: scores };
@@ -196,6 +189,17 @@ function rotationShardsSummary(heads: readonly ShardHead[]): Omit<MergedShards, 
     tmeVersion: r.tmeVersion,
     outOfCore: r.outOfCore === true,
   };
+}
+
+/** A rotation shard's part of the rotation-stats sums: its mean m and σ over its n rotations give back its sums
+ *  (n m, n (σ² + m²)), added in float64. */
+function addRotationSums(sum: Float64Array, sumSq: Float64Array, n: number, mean: Float32Array, std: Float32Array): void {
+  for (let i = 0; i < sum.length; i++) {
+    const m = mean[i] as number;
+    const d = std[i] as number;
+    sum[i] = (sum[i] as number) + n * m;
+    sumSq[i] = (sumSq[i] as number) + n * (d * d + m * m);
+  }
 }
 
 /** Bytes mergeShards holds at most for `dirs`: every shard's score and rotation maps (and a background's), the
@@ -284,20 +288,12 @@ export function mergeShardsBySlabs(dirs: readonly string[], dir: string, maxByte
           mergeBest(scores, indices, 0, other.scores.readRegion(at, box), Int32Array.from(other.rotations.readRegion(at, box)), 0, scores.length);
         }
         if (mapsOut) {
-          // Each shard's mean and σ over its R rotations give back its sums (R m, R (σ² + m²)), added in float64 in
-          // the order mergeShards adds them.
+          // In the order mergeShards adds them.
           const voxelSum = new Float64Array(scores.length);
           const voxelSumSq = new Float64Array(scores.length);
           for (const shard of readers) {
             const maps = shard.maps as Record<StatsMap, MrcRegionReader>;
-            const mean = maps.rotationMean.readRegion(at, box);
-            const std = maps.rotationStd.readRegion(at, box);
-            for (let i = 0; i < voxelSum.length; i++) {
-              const m = mean[i] as number;
-              const d = std[i] as number;
-              voxelSum[i] = (voxelSum[i] as number) + shard.n * m;
-              voxelSumSq[i] = (voxelSumSq[i] as number) + shard.n * (d * d + m * m);
-            }
+            addRotationSums(voxelSum, voxelSumSq, shard.n, maps.rotationMean.readRegion(at, box), maps.rotationStd.readRegion(at, box));
           }
           const made = rotationStatsMaps({ data: scores, shape: box, voxelSize, origin }, Float32Array.from(voxelSum), Float32Array.from(voxelSumSq), nRot);
           for (const m of statsMaps) mapsOut[m].writeRegion(at, box, made[m].data);

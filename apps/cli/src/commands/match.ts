@@ -10,6 +10,7 @@ import { SEARCH_DEFAULTS, planSearch, type SearchInput, type SearchPlan } from '
 import { createProgressRenderer } from '../progress';
 import { addSearchFlags, searchInput, type SearchFlags } from '../search-flags';
 import { VERSION } from '../version';
+import { memorySize } from '../units';
 
 /** The highest value of a score map (an indexed loop: for-of's iterator took 1.3 s over a 512×512×200 map). */
 export function bestScoreOf(data: ArrayLike<number>): number {
@@ -176,7 +177,7 @@ export function inMemoryTarget(setup: SearchPlan, command: string): Volume {
   const { target, memory } = setup;
   if (!isRegionSource(target)) return target;
   throw new TmeError('ERR_TME_DEVICE_MEMORY',
-    `matching in memory needs ${gib(memory.inMemoryBytes)} but ${memory.limit ? `--memory allows ${gib(memory.availableBytes)}` : `${gib(memory.availableBytes)} is free`}; `
+    `matching in memory needs ${memorySize(memory.inMemoryBytes)} but ${memory.limit ? `--memory allows ${memorySize(memory.availableBytes)}` : `${memorySize(memory.availableBytes)} is free`}; `
     + `${command} holds the tomogram and its maps whole: run tme match (it matches out of core), then tme peaks and tme export on its job folder`, { file: target.file });
 }
 
@@ -186,10 +187,6 @@ export function inMemoryResult(result: MatchResult | OutOfCoreMatchResult): Matc
   return result;
 }
 
-/** GiB to one decimal, below 1 GiB whole MiB (so that a small --memory reads as what it is). */
-function gib(bytes: number): string {
-  return bytes >= 2 ** 30 ? `${(bytes / 2 ** 30).toFixed(1)} GiB` : `${Math.ceil(bytes / 2 ** 20)} MiB`;
-}
 
 /** Runs a prepared match with progress, Ctrl-C → checkpoint, and writes the job folder. */
 export async function executeMatch(

@@ -5,12 +5,10 @@ import { JOB_FILES, listDevices, mergeShardsBySlabs, mergeShards, mergeShardsByt
 import { TmeError } from '@tme/formats';
 import { parseMemorySize } from '../search-flags';
 import { bestScoreOf, prepareJobDir } from './match';
+import { memorySize } from '../units';
 
 interface MergeFlags { output: string; force?: boolean; quiet?: boolean; memory?: string }
 
-function gib(b: number): string {
-  return b >= 2 ** 30 ? `${(b / 2 ** 30).toFixed(1)} GiB` : `${Math.ceil(b / 2 ** 20)} MiB`;
-}
 
 /**
  * `tme merge SHARD… -o JOB`: the job folders of `tme match --shard i/n` → the job folder one whole search writes.
@@ -28,7 +26,7 @@ async function runMerge(shards: string[], flags: MergeFlags): Promise<void> {
     process.stdout.write(`${dir}: ${shards.length} shards merged${how} (${stats.rotationCount} rotations); best score ${best.toFixed(4)}, `
       + `mean ${stats.mean.toFixed(4)} ± ${stats.std.toFixed(4)}; ${Object.values(JOB_FILES).join(', ')}\n`);
   };
-  const room = `${gib(available)} ${limit === undefined ? 'is free' : '--memory allows'}`;
+  const room = `${memorySize(available)} ${limit === undefined ? 'is free' : '--memory allows'}`;
   if (needed <= available) {
     const merged = mergeShards(shards);
     prepareJobDir(dir, { force: flags.force }, { resumable: false });
@@ -47,7 +45,7 @@ async function runMerge(shards: string[], flags: MergeFlags): Promise<void> {
   } catch (err) {
     if (!existed) fs.rmSync(dir, { recursive: true, force: true });
     if (err instanceof TmeError && err.code === 'ERR_TME_UNSUPPORTED') {
-      throw new TmeError('ERR_TME_DEVICE_MEMORY', `${err.message} (${gib(needed)} needed, ${room}): merge them on a machine with more memory`);
+      throw new TmeError('ERR_TME_DEVICE_MEMORY', `${err.message} (${memorySize(needed)} needed, ${room}): merge them on a machine with more memory`);
     }
     throw err;
   }
@@ -55,7 +53,7 @@ async function runMerge(shards: string[], flags: MergeFlags): Promise<void> {
     tmeVersion: merged.tmeVersion, inputs: { ...merged.inputs, command: 'tme merge' }, search: merged.search, anglesTsv: merged.anglesTsv,
     outOfCore: merged.outOfCore, ...(merged.background ? { background: merged.background } : {}),
   });
-  say(merged.result.stats, merged.result.outOfCore.bestScore, ` slab by slab (every shard's maps at once need ${gib(needed)}, ${room})`);
+  say(merged.result.stats, merged.result.outOfCore.bestScore, ` slab by slab (every shard's maps at once need ${memorySize(needed)}, ${room})`);
 }
 
 export function register(program: Command): void {

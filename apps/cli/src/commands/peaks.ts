@@ -12,6 +12,7 @@ import {
 import { callReport, templateStarts } from '../pipeline';
 import { describeRefinement, jobFromRecord, refinePicks } from '../refine';
 import { parseMemorySize } from '../search-flags';
+import { memorySize } from '../units';
 
 export interface PeaksCliOptions {
   output: string;
@@ -151,9 +152,6 @@ function peaksMemory(jobDir: string, memory: string | undefined): { shape: Zyx; 
   return { shape, available, fits: peakCallingBytes(shape) <= available };
 }
 
-function gib(b: number): string {
-  return b >= 2 ** 30 ? `${(b / 2 ** 30).toFixed(1)} GiB` : `${Math.ceil(b / 2 ** 20)} MiB`;
-}
 
 /**
  * Maps larger than the memory available are called slab by slab: scores (or the background map), rotations.mrc and
@@ -287,8 +285,8 @@ export function callJobBySlabs(
   },
 ): SlabCall {
   const started = performance.now();
-  const heldWhole = `the score and rotation maps (${[...memory.shape].reverse().join('×')} voxels, ≈ ${gib(peakCallingBytes(memory.shape))} to hold) `
-    + `do not fit the ${gib(memory.available)} ${memory.limit ? '--memory allows' : 'free'} and are called slab by slab`;
+  const heldWhole = `the score and rotation maps (${[...memory.shape].reverse().join('×')} voxels, ≈ ${memorySize(peakCallingBytes(memory.shape))} to hold) `
+    + `do not fit the ${memorySize(memory.available)} ${memory.limit ? '--memory allows' : 'free'} and are called slab by slab`;
   const job = openJob(jobDir);
   const background = o.plainScores === true ? undefined : job.background;
   const { statistics, templateShape, starts, onlyTemplate } = fromRecord(job.record, background?.kind, o.templateIndex);
@@ -297,7 +295,7 @@ export function callJobBySlabs(
   const halo = slabHalo(job.shape, { ...call, ...geometry }, true);
   const sections = peakSlabSections(job.shape, memory.available, SLAB_BYTES_PER_VOXEL, halo);
   if (sections < 1) {
-    throw new TmeError('ERR_TME_DEVICE_MEMORY', `${heldWhole}, but slabs of one section with their halo of ${halo} need ${gib(peakSlabMinimumBytes(job.shape, SLAB_BYTES_PER_VOXEL, halo))}`, { file: job.files.scores });
+    throw new TmeError('ERR_TME_DEVICE_MEMORY', `${heldWhole}, but slabs of one section with their halo of ${halo} need ${memorySize(peakSlabMinimumBytes(job.shape, SLAB_BYTES_PER_VOXEL, halo))}`, { file: job.files.scores });
   }
   const source = slabSource(job, background ? background.path : job.files.scores, o.maskFile);
   let result: ReturnType<typeof callPeaksBySlabs>;
