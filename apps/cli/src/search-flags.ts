@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
 import { invalidOption, type Zyx } from '@tme/formats';
-import { PAD_MODES, SCORE_NAMES, type DeviceSelection, type DeviceSpec } from '@tme/engine';
+import { PAD_MODES, SCORE_NAMES, listDevices, type DeviceSelection, type DeviceSpec } from '@tme/engine';
 import {
   DEFAULT_MICROSCOPE, MICROSCOPE_RULE, SEARCH_DEFAULTS, parseDefocusValue, type SearchInput,
 } from '@tme/search';
@@ -104,6 +104,14 @@ export function parseMemorySize(flag: string, text: string): number {
   const bytes = m ? Number(m[1]) * 1024 ** ' KMGT'.indexOf((m[2] || ' ').toUpperCase()) : NaN;
   if (!(bytes >= 2 ** 20 && Number.isFinite(bytes))) throw invalidOption(flag, 'a memory size of at least 1M, like 8G, 512M or 16GiB', text);
   return Math.floor(bytes);
+}
+
+/** The host memory a command may use: the free memory (the CPU device's: MemAvailable, within the cgroup's limit),
+ *  capped by its --memory; `limited` when the flag set the cap. */
+export function allowedHostMemory(memory: string | undefined): { available: number; limited: boolean } {
+  const limit = memory === undefined ? undefined : parseMemorySize('--memory', memory);
+  const free = listDevices().devices.find((d) => d.index === 'cpu')?.memoryBytes ?? Infinity;
+  return { available: Math.min(free, limit ?? Infinity), limited: limit !== undefined };
 }
 
 /** What --device takes, for its help and its errors. */

@@ -29,12 +29,12 @@ export function sectionsOfVolume(volume: Volume): SectionSource {
 }
 
 /** An MRC file's sections, read by region (the file is opened for each read: nothing stays open between them). */
-export function sectionsOfMrc(file: string): SectionSource & { voxelSize: Zyx } {
+export function sectionsOfMrc(file: string): SectionSource {
   const reader = new MrcRegionReader(file);
-  const { shape, voxelSize } = reader;
+  const { shape } = reader;
   reader.close();
   return {
-    shape, voxelSize,
+    shape,
     readSections(z0, count) {
       const r = new MrcRegionReader(file);
       try {
@@ -46,12 +46,10 @@ export function sectionsOfMrc(file: string): SectionSource & { voxelSize: Zyx } 
   };
 }
 
-/** Sections a read of at most `maxBytes` holds (at least one), rounded down to a multiple of `multiple` where that
- *  leaves one. */
-export function sectionsPerRead(shape: Zyx, maxBytes: number, multiple = 1): number {
+/** Sections a read of at most `maxBytes` holds (at least one). */
+export function sectionsPerRead(shape: Zyx, maxBytes: number): number {
   if (!(Number.isFinite(maxBytes) && maxBytes > 0)) throw invalidOption('maxReadBytes', 'a number of bytes > 0', maxBytes);
-  const fit = Math.max(1, Math.floor(maxBytes / (4 * shape[1] * shape[2])));
-  return fit >= multiple ? fit - (fit % multiple) : fit;
+  return Math.max(1, Math.floor(maxBytes / (4 * shape[1] * shape[2])));
 }
 
 /** Visits the whole volume in runs of sections, in z order. */

@@ -1,9 +1,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
-import { JOB_FILES, listDevices, mergeShardsBySlabs, mergeShards, mergeShardsBytes, writeJob } from '@tme/engine';
+import { JOB_FILES, mergeShardsBySlabs, mergeShards, mergeShardsBytes, writeJob } from '@tme/engine';
 import { TmeError } from '@tme/formats';
-import { parseMemorySize } from '../search-flags';
+import { allowedHostMemory } from '../search-flags';
 import { bestScoreOf, prepareJobDir } from './match';
 import { memorySize } from '../units';
 
@@ -16,9 +16,7 @@ interface MergeFlags { output: string; force?: boolean; quiet?: boolean; memory?
  * slab by slab into the job folder's maps (the same files; not for several templates' shards).
  */
 async function runMerge(shards: string[], flags: MergeFlags): Promise<void> {
-  const limit = flags.memory === undefined ? undefined : parseMemorySize('--memory', flags.memory);
-  const free = listDevices().devices.find((d) => d.index === 'cpu')?.memoryBytes ?? Infinity;
-  const available = Math.min(free, limit ?? Infinity);
+  const { available, limited } = allowedHostMemory(flags.memory);
   const needed = mergeShardsBytes(shards);
   const dir = path.resolve(flags.output);
   const say = (stats: { rotationCount: number; mean: number; std: number }, best: number, how: string): void => {
@@ -26,7 +24,7 @@ async function runMerge(shards: string[], flags: MergeFlags): Promise<void> {
     process.stdout.write(`${dir}: ${shards.length} shards merged${how} (${stats.rotationCount} rotations); best score ${best.toFixed(4)}, `
       + `mean ${stats.mean.toFixed(4)} ± ${stats.std.toFixed(4)}; ${Object.values(JOB_FILES).join(', ')}\n`);
   };
-  const room = `${memorySize(available)} ${limit === undefined ? 'is free' : '--memory allows'}`;
+  const room = `${memorySize(available)} ${limited ? '--memory allows' : 'is free'}`;
   if (needed <= available) {
     const merged = mergeShards(shards);
     prepareJobDir(dir, { force: flags.force }, { resumable: false });

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import {
-  JOB_FILES, backgroundStatistics, listDevices, openJob, peakCallingBytes, peakSlabMinimumBytes, peakSlabSections, readJob, type JobOnDisk,
+  JOB_FILES, backgroundStatistics, openJob, peakCallingBytes, peakSlabMinimumBytes, peakSlabSections, readJob, type JobOnDisk,
 } from '@tme/engine';
 import { MrcRegionReader, TmeError, invalidOption, readMrc, readMrcHeader, writeFileAtomic, type Zyx } from '@tme/formats';
 import {
@@ -11,7 +11,7 @@ import {
 } from '@tme/peaks';
 import { callReport, templateStarts } from '../pipeline';
 import { describeRefinement, jobFromRecord, refinePicks } from '../refine';
-import { parseMemorySize } from '../search-flags';
+import { allowedHostMemory, parseMemorySize } from '../search-flags';
 import { memorySize } from '../units';
 
 export interface PeaksCliOptions {
@@ -140,15 +140,13 @@ export function describeThreshold(set: PeakSet, prefix: string): string {
  * gives their shape, fit it whole; undefined when the header cannot be read (readJob then says what is wrong).
  */
 function peaksMemory(jobDir: string, memory: string | undefined): { shape: Zyx; available: number; fits: boolean } | undefined {
-  const limit = memory === undefined ? undefined : parseMemorySize('--memory', memory);
+  const { available } = allowedHostMemory(memory);
   let shape: Zyx;
   try {
     shape = readMrcHeader(path.join(jobDir, JOB_FILES.scores)).shape;
   } catch {
     return undefined;
   }
-  const free = listDevices().devices.find((d) => d.index === 'cpu')?.memoryBytes ?? Infinity;
-  const available = Math.min(free, limit ?? Infinity);
   return { shape, available, fits: peakCallingBytes(shape) <= available };
 }
 
